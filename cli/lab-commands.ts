@@ -1,0 +1,66 @@
+import { labDown, labStatus, labUp } from '../lab/lab.js';
+import { ensureLabBinaries } from '../lab/build.js';
+import { DEFAULT_KUBERNETES_VERSION } from '../lab/versions.js';
+import { BridgeError } from '../lib/errors.js';
+import { parseFlags, parsePort, say, type Command } from './command.js';
+
+export const labCommands: Record<string, Command> = {
+  up: {
+    summary: 'start the source and destination control planes (builds binaries on first use)',
+    async run(args) {
+      const flags = parseFlags('lab up', args, {
+        'k8s-version': { type: 'string', default: DEFAULT_KUBERNETES_VERSION },
+        'source-port': { type: 'string' },
+        'destination-port': { type: 'string' },
+        'source-service-cidr': { type: 'string' },
+        'destination-service-cidr': { type: 'string' },
+      });
+      const result = await labUp({
+        kubernetesVersion: flags['k8s-version'],
+        sourcePort: parsePort(flags['source-port'], '--source-port'),
+        destinationPort: parsePort(flags['destination-port'], '--destination-port'),
+        sourceServiceCidr: flags['source-service-cidr'],
+        destinationServiceCidr: flags['destination-service-cidr'],
+        progress: say,
+      });
+      const { source, destination } = result.state.clusters;
+      if (result.alreadyRunning) say('lab already running');
+      else say(`lab up in ${result.startSeconds.toFixed(1)} s${result.buildSeconds ? ` (built binaries in ${result.buildSeconds.toFixed(0)} s)` : ''}`);
+      process.stdout.write(`source       ${source.server}  kubeconfig ${source.kubeconfig}\n`);
+      process.stdout.write(`destination  ${destination.server}  kubeconfig ${destination.kubeconfig}\n`);
+    },
+  },
+  down: {
+    summary: 'stop the lab; --purge also deletes its data and PKI',
+    async run(args) {
+      const flags = parseFlags('lab down', args, { purge: { type: 'boolean', default: false } });
+      const result = await labDown({ purge: flags.purge });
+      if (result.portsStillBound.length > 0) {
+        throw new BridgeError('BRIDGE_ERR_LAB_START_FAILED', `ports still bound after stopping the lab: ${result.portsStillBound.join(', ')}`);
+      }
+      say(result.stopped > 0 ? `lab down: stopped ${result.stopped} processes` : 'lab down: nothing was running');
+    },
+  },
+  status: {
+    summary: 'say what runs (exit code 1 when the lab is not fully running)',
+    async run(args) {
+      parseFlags('lab status', args, {});
+      const status = await labStatus();
+      if (status.clusters.length === 0) process.stdout.write('lab: not running\n');
+      for (const c of status.clusters) {
+        const daemons = c.daemons.map((d) => `${d.name}:${d.alive ? d.pid : 'dead'}`).join(' ');
+        process.stdout.write(`${c.name.padEnd(12)} ${c.ready ? 'ready    ' : 'NOT READY'} ${c.server}  ${daemons}\n`);
+      }
+      if (!status.running) process.exitCode = 1;
+    },
+  },
+  build: {
+    summary: 'build (or find cached) control-plane binaries for --k8s-version',
+    async run(args) {
+      const flags = parseFlags('lab build', args, { 'k8s-version': { type: 'string', default: DEFAULT_KUBERNETES_VERSION } });
+      const report = await ensureLabBinaries(flags['k8s-version'], say);
+      for (const [name, path] of Object.entries(report.binaries)) process.stdout.write(`${name.padEnd(22)} ${path}\n`);
+      if (report.builtSeconds) say(`built in ${report.builtSeconds.toFixed(0)} s`);
+    },
+  },
+};

@@ -1,0 +1,42 @@
+#!/usr/bin/env node
+/** bridgectl: one entry point for every cluster-bridge component and the lab. */
+import { BridgeError, errorMessage, isBridgeError } from '../lib/errors.js';
+import type { Command } from './command.js';
+import { labCommands } from './lab-commands.js';
+
+const groups: Record<string, Record<string, Command>> = {
+  lab: labCommands,
+};
+
+function usage(): string {
+  const lines = ['usage: bridgectl <group> <command> [flags]', ''];
+  for (const [group, commands] of Object.entries(groups)) {
+    for (const [name, command] of Object.entries(commands)) lines.push(`  ${`${group} ${name}`.padEnd(22)} ${command.summary}`);
+  }
+  return lines.join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [group, name, ...rest] = argv;
+  if (!group || group === '--help' || group === 'help') {
+    process.stdout.write(`${usage()}\n`);
+    return 0;
+  }
+  const command = groups[group]?.[name ?? ''];
+  try {
+    if (!command) throw new BridgeError('BRIDGE_ERR_USAGE', `unknown command "${[group, name].filter(Boolean).join(' ')}"`, { fix: 'run `bridgectl --help`' });
+    if (rest.includes('--help')) {
+      process.stdout.write(`bridgectl ${group} ${name}: ${command.summary}\n`);
+      return 0;
+    }
+    await command.run(rest);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (err) {
+    // One line naming the cause and the fix; stack traces only when asked for.
+    process.stderr.write(`error: ${isBridgeError(err) ? err.toLine() : errorMessage(err)}\n`);
+    if (process.env.BRIDGE_DEBUG) process.stderr.write(`${(err as Error).stack ?? ''}\n`);
+    return 1;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,91 @@
+/** Each lab cluster's own PKI, made once and reused by later `lab up` runs. */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { generateCa, generateRsaKeyPair, issueCertificate, type CertificateAndKey } from '../lib/pki.js';
+
+export interface ClusterPki {
+  dir: string;
+  ca: CertificateAndKey;
+  etcdCa: CertificateAndKey;
+  apiserver: CertificateAndKey;
+  apiserverEtcdClient: CertificateAndKey;
+  etcdServer: CertificateAndKey;
+  admin: CertificateAndKey;
+  controllerManager: CertificateAndKey;
+  scheduler: CertificateAndKey;
+  serviceAccountPublicKeyPem: string;
+  serviceAccountPrivateKeyPem: string;
+}
+
+/** The first address of the service CIDR is the `kubernetes` Service's ClusterIP. */
+export function firstServiceIp(serviceCidr: string): string {
+  const [network] = serviceCidr.split('/');
+  const octets = network!.split('.').map(Number);
+  octets[3] = octets[3]! + 1;
+  return octets.join('.');
+}
+
+function readPair(dir: string, name: string): CertificateAndKey | undefined {
+  const cert = join(dir, `${name}.crt`);
+  const key = join(dir, `${name}.key`);
+  if (!existsSync(cert) || !existsSync(key)) return undefined;
+  return { certPem: readFileSync(cert, 'utf8'), keyPem: readFileSync(key, 'utf8') };
+}
+
+function writePair(dir: string, name: string, pair: CertificateAndKey): CertificateAndKey {
+  writeFileSync(join(dir, `${name}.crt`), pair.certPem);
+  writeFileSync(join(dir, `${name}.key`), pair.keyPem, { mode: 0o600 });
+  return pair;
+}
+
+async function pair(dir: string, name: string, make: () => Promise<CertificateAndKey>): Promise<CertificateAndKey> {
+  return readPair(dir, name) ?? writePair(dir, name, await make());
+}
+
+export async function ensureClusterPki(dir: string, clusterName: string, serviceCidr: string): Promise<ClusterPki> {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const ca = await pair(dir, 'ca', () => generateCa(`cluster-bridge-lab-${clusterName}-ca`));
+  const etcdCa = await pair(dir, 'etcd-ca', () => generateCa(`cluster-bridge-lab-${clusterName}-etcd-ca`));
+  const apiserver = await pair(dir, 'apiserver', () =>
+    issueCertificate(ca, {
+      commonName: 'kube-apiserver',
+      usage: 'server',
+      dnsNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'],
+      ipAddresses: ['127.0.0.1', firstServiceIp(serviceCidr)],
+    }),
+  );
+  const etcdServer = await pair(dir, 'etcd-server', () =>
+    issueCertificate(etcdCa, { commonName: 'etcd', usage: 'server-and-client', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] }),
+  );
+  const apiserverEtcdClient = await pair(dir, 'apiserver-etcd-client', () =>
+    issueCertificate(etcdCa, { commonName: 'kube-apiserver-etcd-client', usage: 'client' }),
+  );
+  const admin = await pair(dir, 'admin', () =>
+    issueCertificate(ca, { commonName: 'cluster-bridge-lab-admin', organizations: ['system:masters'], usage: 'client' }),
+  );
+  const controllerManager = await pair(dir, 'controller-manager', () =>
+    issueCertificate(ca, { commonName: 'system:kube-controller-manager', usage: 'client' }),
+  );
+  const scheduler = await pair(dir, 'scheduler', () => issueCertificate(ca, { commonName: 'system:kube-scheduler', usage: 'client' }));
+
+  const saKey = join(dir, 'sa.key');
+  const saPub = join(dir, 'sa.pub');
+  if (!existsSync(saKey) || !existsSync(saPub)) {
+    const keys = await generateRsaKeyPair();
+    writeFileSync(saKey, keys.privateKeyPem, { mode: 0o600 });
+    writeFileSync(saPub, keys.publicKeyPem);
+  }
+  return {
+    dir,
+    ca,
+    etcdCa,
+    apiserver,
+    apiserverEtcdClient,
+    etcdServer,
+    admin,
+    controllerManager,
+    scheduler,
+    serviceAccountPrivateKeyPem: readFileSync(saKey, 'utf8'),
+    serviceAccountPublicKeyPem: readFileSync(saPub, 'utf8'),
+  };
+}

@@ -1,0 +1,211 @@
+/** One lab control plane: etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok. */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { BridgeError, errorMessage } from '../lib/errors.js';
+import { httpsRequest, type TlsClientOptions } from '../lib/https-json.js';
+import { writeKubeconfig } from '../lib/kubeconfig.js';
+import { freePort } from '../lib/ports.js';
+import type { LabBinaries } from './build.js';
+import { ensureClusterPki, type ClusterPki } from './cluster-pki.js';
+import { isDaemonAlive, logTail, startDaemon, stopDaemon, type DaemonRecord } from './process.js';
+
+export type ClusterName = 'source' | 'destination';
+
+export interface ControlPlaneSpec {
+  name: ClusterName;
+  dir: string;
+  serviceCidr: string;
+  /** Fixed kube-apiserver port; chosen free when absent. */
+  apiserverPort?: number;
+  adminKubeconfigPath: string;
+}
+
+export interface ControlPlaneState {
+  name: ClusterName;
+  server: string;
+  apiserverPort: number;
+  serviceCidr: string;
+  kubeconfig: string;
+  daemons: DaemonRecord[];
+}
+
+const READY_TIMEOUT_MS = 120_000;
+export const LAB_NODE_NAME = 'lab-node-0';
+
+function adminTls(pki: ClusterPki): TlsClientOptions {
+  return { caPem: pki.ca.certPem, certPem: pki.admin.certPem, keyPem: pki.admin.keyPem };
+}
+
+function failureFor(daemon: DaemonRecord, what: string): BridgeError {
+  const tail = logTail(daemon.logFile, 40);
+  const inUse = /address already in use/i.exec(tail);
+  if (inUse) {
+    return new BridgeError('BRIDGE_ERR_LAB_PORT_IN_USE', `${daemon.name} could not bind port ${daemon.ports.join('/')}: address already in use`, {
+      fix: 'another process took the port; run `bridgectl lab up` again to pick free ports',
+    });
+  }
+  const lastLine = tail.split('\n').filter(Boolean).slice(-1)[0] ?? 'no output';
+  return new BridgeError('BRIDGE_ERR_LAB_START_FAILED', `${daemon.name} ${what}: ${lastLine.slice(0, 300)}`, {
+    fix: `read ${daemon.logFile}`,
+  });
+}
+
+async function waitUntil(daemon: DaemonRecord, what: string, probe: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (!isDaemonAlive(daemon)) throw failureFor(daemon, 'exited during start-up');
+    try {
+      if (await probe()) return;
+    } catch {
+      // not listening yet
+    }
+    await sleep(250);
+  }
+  throw failureFor(daemon, `did not become ready (${what}) within ${READY_TIMEOUT_MS / 1000} s`);
+}
+
+async function apiCall(server: string, pki: ClusterPki, method: string, path: string, body?: unknown) {
+  return httpsRequest(`${server}${path}`, adminTls(pki), { method, body });
+}
+
+export async function startControlPlane(spec: ControlPlaneSpec, bin: LabBinaries): Promise<ControlPlaneState> {
+  const logs = join(spec.dir, 'logs');
+  mkdirSync(logs, { recursive: true });
+  const pki = await ensureClusterPki(join(spec.dir, 'pki'), spec.name, spec.serviceCidr);
+  const p = (name: string) => join(pki.dir, name);
+  const daemons: DaemonRecord[] = [];
+  const log = (name: string) => join(logs, `${name}.log`);
+
+  try {
+    const apiserverPort = spec.apiserverPort ?? (await freePort());
+    const [etcdClient, etcdPeer, kcmPort, schedulerPort, kwokPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
+    const etcdUrl = `https://127.0.0.1:${etcdClient}`;
+    const server = `https://127.0.0.1:${apiserverPort}`;
+
+    const etcd = startDaemon('etcd', bin.etcd, [
+      `--name=${spec.name}`,
+      `--data-dir=${join(spec.dir, 'etcd-data')}`,
+      `--listen-client-urls=${etcdUrl}`,
+      `--advertise-client-urls=${etcdUrl}`,
+      `--listen-peer-urls=http://127.0.0.1:${etcdPeer}`,
+      `--initial-advertise-peer-urls=http://127.0.0.1:${etcdPeer}`,
+      `--initial-cluster=${spec.name}=http://127.0.0.1:${etcdPeer}`,
+      `--cert-file=${p('etcd-server.crt')}`,
+      `--key-file=${p('etcd-server.key')}`,
+      `--trusted-ca-file=${p('etcd-ca.crt')}`,
+      '--client-cert-auth=true',
+      '--quota-backend-bytes=2147483648',
+      // The lab's data is disposable: skip fsync so a shared CI disk does not slow every write.
+      '--unsafe-no-fsync=true',
+      '--log-level=warn',
+    ], log('etcd'), [etcdClient, etcdPeer]);
+    daemons.push(etcd);
+    const etcdTls = { caPem: pki.etcdCa.certPem, certPem: pki.apiserverEtcdClient.certPem, keyPem: pki.apiserverEtcdClient.keyPem };
+    await waitUntil(etcd, 'GET /health', async () => (await httpsRequest(`${etcdUrl}/health`, etcdTls)).status === 200);
+
+    const issuer = `https://${spec.name}.lab.cluster-bridge.local`;
+    const apiserver = startDaemon('kube-apiserver', bin.kubeApiserver, [
+      `--etcd-servers=${etcdUrl}`,
+      `--etcd-cafile=${p('etcd-ca.crt')}`,
+      `--etcd-certfile=${p('apiserver-etcd-client.crt')}`,
+      `--etcd-keyfile=${p('apiserver-etcd-client.key')}`,
+      '--bind-address=127.0.0.1',
+      '--advertise-address=127.0.0.1',
+      `--secure-port=${apiserverPort}`,
+      `--tls-cert-file=${p('apiserver.crt')}`,
+      `--tls-private-key-file=${p('apiserver.key')}`,
+      `--client-ca-file=${p('ca.crt')}`,
+      `--service-account-issuer=${issuer}`,
+      `--service-account-key-file=${p('sa.pub')}`,
+      `--service-account-signing-key-file=${p('sa.key')}`,
+      `--service-cluster-ip-range=${spec.serviceCidr}`,
+      '--authorization-mode=Node,RBAC',
+      '--enable-admission-plugins=NodeRestriction',
+      '--allow-privileged=true',
+      '--profiling=false',
+      '--v=1',
+    ], log('kube-apiserver'), [apiserverPort]);
+    daemons.push(apiserver);
+    await waitUntil(apiserver, 'GET /readyz', async () => (await apiCall(server, pki, 'GET', '/readyz')).status === 200);
+
+    const kcmKubeconfig = p('controller-manager.kubeconfig');
+    const schedulerKubeconfig = p('scheduler.kubeconfig');
+    const common = { clusterName: spec.name, server, caPem: pki.ca.certPem };
+    writeKubeconfig(kcmKubeconfig, { ...common, userName: 'kcm', credentials: { clientCertPem: pki.controllerManager.certPem, clientKeyPem: pki.controllerManager.keyPem } });
+    writeKubeconfig(schedulerKubeconfig, { ...common, userName: 'scheduler', credentials: { clientCertPem: pki.scheduler.certPem, clientKeyPem: pki.scheduler.keyPem } });
+    writeKubeconfig(spec.adminKubeconfigPath, { ...common, userName: 'admin', credentials: { clientCertPem: pki.admin.certPem, clientKeyPem: pki.admin.keyPem } });
+
+    daemons.push(startDaemon('kube-controller-manager', bin.kubeControllerManager, [
+      `--kubeconfig=${kcmKubeconfig}`,
+      `--authentication-kubeconfig=${kcmKubeconfig}`,
+      `--authorization-kubeconfig=${kcmKubeconfig}`,
+      '--bind-address=127.0.0.1',
+      `--secure-port=${kcmPort}`,
+      '--leader-elect=false',
+      `--root-ca-file=${p('ca.crt')}`,
+      `--service-account-private-key-file=${p('sa.key')}`,
+      '--use-service-account-credentials=true',
+      `--cluster-signing-cert-file=${p('ca.crt')}`,
+      `--cluster-signing-key-file=${p('ca.key')}`,
+      `--service-cluster-ip-range=${spec.serviceCidr}`,
+      '--profiling=false',
+      '--v=1',
+    ], log('kube-controller-manager'), [kcmPort]));
+    daemons.push(startDaemon('kube-scheduler', bin.kubeScheduler, [
+      `--kubeconfig=${schedulerKubeconfig}`,
+      `--authentication-kubeconfig=${schedulerKubeconfig}`,
+      `--authorization-kubeconfig=${schedulerKubeconfig}`,
+      '--bind-address=127.0.0.1',
+      `--secure-port=${schedulerPort}`,
+      '--leader-elect=false',
+      '--profiling=false',
+      '--v=1',
+    ], log('kube-scheduler'), [schedulerPort]));
+    daemons.push(startDaemon('kwok', bin.kwok, [
+      `--kubeconfig=${spec.adminKubeconfigPath}`,
+      '--manage-all-nodes=false',
+      '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
+      '--node-ip=127.0.0.1',
+      `--server-address=127.0.0.1:${kwokPort}`,
+    ], log('kwok'), [kwokPort]));
+
+    await registerFakeNode(server, pki);
+    // The `default` ServiceAccount appears once kube-controller-manager runs its controllers.
+    await waitUntil(daemons[2]!, 'default ServiceAccount created', async () =>
+      (await apiCall(server, pki, 'GET', '/api/v1/namespaces/default/serviceaccounts/default')).status === 200,
+    );
+    for (const d of daemons) if (!isDaemonAlive(d)) throw failureFor(d, 'exited during start-up');
+    return { name: spec.name, server, apiserverPort, serviceCidr: spec.serviceCidr, kubeconfig: spec.adminKubeconfigPath, daemons };
+  } catch (err) {
+    await Promise.all(daemons.map((d) => stopDaemon(d)));
+    if (err instanceof BridgeError) throw err;
+    throw new BridgeError('BRIDGE_ERR_LAB_START_FAILED', `${spec.name}: ${errorMessage(err)}`, { cause: err });
+  }
+}
+
+/** A node that kwok keeps Ready, so the scheduler binds pods and kwok reports them Running. */
+async function registerFakeNode(server: string, pki: ClusterPki): Promise<void> {
+  const node = {
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: {
+      name: LAB_NODE_NAME,
+      annotations: { 'kwok.x-k8s.io/node': 'fake', 'node.alpha.kubernetes.io/ttl': '0' },
+      labels: { 'kubernetes.io/hostname': LAB_NODE_NAME, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64', type: 'kwok' },
+    },
+    status: { allocatable: { cpu: '32', memory: '256Gi', pods: '1000' }, capacity: { cpu: '32', memory: '256Gi', pods: '1000' } },
+  };
+  const res = await apiCall(server, pki, 'POST', '/api/v1/nodes', node);
+  if (res.status !== 201 && res.status !== 409) {
+    throw new BridgeError('BRIDGE_ERR_LAB_START_FAILED', `cannot register the kwok node: HTTP ${res.status} ${res.body.slice(0, 200)}`);
+  }
+}
+
+export async function isApiserverReady(state: ControlPlaneState, pki: { caPem: string; certPem: string; keyPem: string }): Promise<boolean> {
+  try {
+    return (await httpsRequest(`${state.server}/readyz`, pki, { timeoutMs: 2000 })).status === 200;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,60 @@
+/** Starts lab daemons detached (they outlive `bridgectl lab up`) and stops them by pid, never by name. */
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export interface DaemonRecord {
+  name: string;
+  pid: number;
+  binary: string;
+  logFile: string;
+  ports: number[];
+}
+
+export function startDaemon(name: string, binary: string, args: string[], logFile: string, ports: number[]): DaemonRecord {
+  const fd = openSync(logFile, 'a');
+  try {
+    const child = spawn(binary, args, { detached: true, stdio: ['ignore', fd, fd], env: { ...process.env } });
+    if (child.pid === undefined) throw new Error(`cannot start ${binary}`);
+    child.unref();
+    return { name, pid: child.pid, binary, logFile, ports };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** True while the pid is alive and still runs the binary we started (pids are reused). */
+export function isDaemonAlive(record: DaemonRecord): boolean {
+  try {
+    process.kill(record.pid, 0);
+  } catch {
+    return false;
+  }
+  const cmdline = `/proc/${record.pid}/cmdline`;
+  if (!existsSync(cmdline)) return true;
+  const argv0 = readFileSync(cmdline, 'utf8').split('\0')[0] ?? '';
+  if (readFileSync(`/proc/${record.pid}/stat`, 'utf8').split(' ')[2] === 'Z') return false;
+  return argv0 === record.binary;
+}
+
+export async function stopDaemon(record: DaemonRecord, graceMs = 10_000): Promise<void> {
+  if (!isDaemonAlive(record)) return;
+  process.kill(record.pid, 'SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (Date.now() < deadline) {
+    if (!isDaemonAlive(record)) return;
+    await sleep(100);
+  }
+  try {
+    process.kill(record.pid, 'SIGKILL');
+  } catch {
+    return;
+  }
+  while (isDaemonAlive(record)) await sleep(50);
+}
+
+/** The last lines of a daemon's log, to explain why it died. */
+export function logTail(logFile: string, lines = 5): string {
+  if (!existsSync(logFile)) return '';
+  return readFileSync(logFile, 'utf8').trim().split('\n').slice(-lines).join('\n');
+}

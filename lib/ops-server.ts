@@ -1,0 +1,50 @@
+/**
+ * The plain-HTTP operations port every component serves beside its TLS port: /healthz (the process
+ * is alive), /readyz (it can do its job) and Prometheus /metrics. Kept off the TLS port and out of
+ * the access log, as Linkerd does.
+ */
+import { createServer, type Server } from 'node:http';
+import { once } from 'node:events';
+import { Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface OpsServerOptions {
+  host: string;
+  port: number;
+  registry: Registry;
+  /** Returns a reason string while not ready, undefined when ready. */
+  notReadyReason: () => string | undefined;
+}
+
+/** A registry per process with Node's default metrics under the component's prefix. */
+export function createRegistry(component: string): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: `cluster_bridge_${component}_` });
+  return registry;
+}
+
+export async function startOpsServer(options: OpsServerOptions): Promise<Server> {
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { allow: 'GET, HEAD' }).end();
+      return;
+    }
+    if (path === '/healthz') {
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok');
+    } else if (path === '/readyz') {
+      const reason = options.notReadyReason();
+      res.writeHead(reason ? 503 : 200, { 'content-type': 'text/plain' }).end(reason ?? 'ok');
+    } else if (path === '/metrics') {
+      options.registry.metrics().then(
+        (text) => res.writeHead(200, { 'content-type': options.registry.contentType }).end(text),
+        (err: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(err.message),
+      );
+    } else {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
+    }
+  });
+  server.keepAliveTimeout = 5000;
+  server.listen(options.port, options.host);
+  await once(server, 'listening');
+  return server;
+}

@@ -1,0 +1,169 @@
+/**
+ * The project's PKI: certificate authorities and leaf certificates made with node-forge, keys made by
+ * Node's crypto (native and fast). Used by the lab, the webhook's self-provisioning and `bridgectl certs`.
+ */
+import { generateKeyPair, randomBytes, X509Certificate } from 'node:crypto';
+import { promisify } from 'node:util';
+import forge from 'node-forge';
+import { BridgeError, errorMessage } from './errors.js';
+
+const generateKeyPairAsync = promisify(generateKeyPair);
+
+export interface KeyPair {
+  publicKeyPem: string;
+  privateKeyPem: string;
+}
+
+export interface CertificateAndKey {
+  certPem: string;
+  keyPem: string;
+}
+
+export type CertificateUsage = 'server' | 'client' | 'server-and-client';
+
+export interface LeafSpec {
+  commonName: string;
+  organizations?: string[];
+  dnsNames?: string[];
+  ipAddresses?: string[];
+  usage: CertificateUsage;
+  validityDays?: number;
+  /** Defaults to now minus five minutes, to tolerate small clock skew between peers. */
+  notBefore?: Date;
+  notAfter?: Date;
+}
+
+const DEFAULT_CA_DAYS = 3650;
+const DEFAULT_LEAF_DAYS = 365;
+const CLOCK_SKEW_MS = 5 * 60 * 1000;
+
+export async function generateRsaKeyPair(bits = 2048): Promise<KeyPair> {
+  const { publicKey, privateKey } = await generateKeyPairAsync('rsa', {
+    modulusLength: bits,
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+    privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
+  });
+  return { publicKeyPem: publicKey, privateKeyPem: privateKey };
+}
+
+/** A positive 128-bit serial number: RFC 5280 asks for at most 20 octets and no sign bit. */
+function randomSerialHex(): string {
+  const bytes = randomBytes(16);
+  bytes[0] = bytes[0]! & 0x7f;
+  return bytes.toString('hex');
+}
+
+function validity(spec: { validityDays?: number; notBefore?: Date; notAfter?: Date }, defaultDays: number) {
+  const notBefore = spec.notBefore ?? new Date(Date.now() - CLOCK_SKEW_MS);
+  const notAfter = spec.notAfter ?? new Date(notBefore.getTime() + (spec.validityDays ?? defaultDays) * 86_400_000);
+  return { notBefore, notAfter };
+}
+
+export async function generateCa(
+  commonName: string,
+  options: { validityDays?: number; notBefore?: Date; notAfter?: Date } = {},
+): Promise<CertificateAndKey> {
+  const keys = await generateRsaKeyPair();
+  const cert = forge.pki.createCertificate();
+  cert.publicKey = forge.pki.publicKeyFromPem(keys.publicKeyPem);
+  cert.serialNumber = randomSerialHex();
+  const { notBefore, notAfter } = validity(options, DEFAULT_CA_DAYS);
+  cert.validity.notBefore = notBefore;
+  cert.validity.notAfter = notAfter;
+  const subject = [{ name: 'commonName', value: commonName }];
+  cert.setSubject(subject);
+  cert.setIssuer(subject);
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: true, critical: true },
+    { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
+    { name: 'subjectKeyIdentifier' },
+  ]);
+  cert.sign(forge.pki.privateKeyFromPem(keys.privateKeyPem), forge.md.sha256.create());
+  return { certPem: forge.pki.certificateToPem(cert), keyPem: keys.privateKeyPem };
+}
+
+export async function issueCertificate(ca: CertificateAndKey, spec: LeafSpec): Promise<CertificateAndKey> {
+  let caCert: forge.pki.Certificate;
+  let caKey: forge.pki.rsa.PrivateKey;
+  try {
+    caCert = forge.pki.certificateFromPem(ca.certPem);
+    caKey = forge.pki.privateKeyFromPem(ca.keyPem) as forge.pki.rsa.PrivateKey;
+  } catch (err) {
+    throw new BridgeError('BRIDGE_ERR_CERT', `cannot parse the CA certificate or key: ${errorMessage(err)}`, {
+      fix: 'regenerate the CA with `bridgectl certs ca`',
+      cause: err,
+    });
+  }
+  const keys = await generateRsaKeyPair();
+  const cert = forge.pki.createCertificate();
+  cert.publicKey = forge.pki.publicKeyFromPem(keys.publicKeyPem);
+  cert.serialNumber = randomSerialHex();
+  const { notBefore, notAfter } = validity(spec, DEFAULT_LEAF_DAYS);
+  cert.validity.notBefore = notBefore;
+  cert.validity.notAfter = notAfter;
+  const subject: forge.pki.CertificateField[] = [{ name: 'commonName', value: spec.commonName }];
+  for (const org of spec.organizations ?? []) subject.push({ name: 'organizationName', value: org });
+  cert.setSubject(subject);
+  cert.setIssuer(caCert.subject.attributes);
+  const altNames = [
+    ...(spec.dnsNames ?? []).map((value) => ({ type: 2, value })),
+    ...(spec.ipAddresses ?? []).map((ip) => ({ type: 7, ip })),
+  ];
+  const extensions: object[] = [
+    { name: 'basicConstraints', cA: false, critical: true },
+    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
+    {
+      name: 'extKeyUsage',
+      serverAuth: spec.usage !== 'client',
+      clientAuth: spec.usage !== 'server',
+    },
+    { name: 'subjectKeyIdentifier' },
+    { name: 'authorityKeyIdentifier', keyIdentifier: caCert.generateSubjectKeyIdentifier().getBytes() },
+  ];
+  if (altNames.length > 0) extensions.push({ name: 'subjectAltName', altNames });
+  cert.setExtensions(extensions);
+  cert.sign(caKey, forge.md.sha256.create());
+  return { certPem: forge.pki.certificateToPem(cert), keyPem: keys.privateKeyPem };
+}
+
+export interface CertificateSummary {
+  subject: string;
+  issuer: string;
+  notBefore: Date;
+  notAfter: Date;
+  serialNumber: string;
+  dnsNames: string[];
+  ipAddresses: string[];
+  isCa: boolean;
+}
+
+/** Reads the first certificate of a PEM string (Node's parser, so it is checked independently of forge). */
+export function describeCertificate(certPem: string): CertificateSummary {
+  let x509: X509Certificate;
+  try {
+    x509 = new X509Certificate(certPem);
+  } catch (err) {
+    throw new BridgeError('BRIDGE_ERR_CERT', `cannot parse certificate: ${errorMessage(err)}`, { cause: err });
+  }
+  const sans = (x509.subjectAltName ?? '').split(', ').filter(Boolean);
+  return {
+    subject: x509.subject,
+    issuer: x509.issuer,
+    notBefore: new Date(x509.validFrom),
+    notAfter: new Date(x509.validTo),
+    serialNumber: x509.serialNumber,
+    dnsNames: sans.filter((s) => s.startsWith('DNS:')).map((s) => s.slice(4)),
+    ipAddresses: sans.filter((s) => s.startsWith('IP Address:')).map((s) => s.slice(11)),
+    isCa: x509.ca,
+  };
+}
+
+/** Splits a PEM bundle into its certificates. */
+export function splitPemBundle(bundle: string): string[] {
+  return bundle.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g)?.map((c) => `${c}\n`) ?? [];
+}
+
+/** The names a Service is reachable by from inside the cluster, in all four forms. */
+export function serviceDnsNames(service: string, namespace: string, clusterDomain = 'cluster.local'): string[] {
+  return [service, `${service}.${namespace}`, `${service}.${namespace}.svc`, `${service}.${namespace}.svc.${clusterDomain}`];
+}

@@ -1,0 +1,15 @@
+// Starts the lab once per test run, or reuses a running one; global-teardown stops only what we started.
+// Plain ESM over the compiled code: Jest loads global setup with Node's own resolver (`npm test` builds dist/ first).
+import { labUp } from '../../dist/lab/lab.js';
+
+export default async function globalSetup() {
+  // For quick unit-only runs while developing (`BRIDGE_NO_LAB=1 npx jest test/unit`); CI always starts the lab.
+  if (process.env.BRIDGE_NO_LAB === '1') return;
+  const result = await labUp({ progress: (line) => process.stderr.write(`[lab] ${line}\n`) });
+  globalThis.__labStartedByTests = !result.alreadyRunning;
+  process.stderr.write(
+    result.alreadyRunning
+      ? '[lab] reusing the running lab\n'
+      : `[lab] started in ${result.startSeconds.toFixed(1)} s${result.buildSeconds ? `, built binaries in ${result.buildSeconds.toFixed(0)} s` : ''}\n`,
+  );
+}
