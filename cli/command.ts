@@ -20,7 +20,7 @@ export function parsePort(value: string | undefined, flag: string): number | und
   if (value === undefined) return undefined;
   const port = Number(value);
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new BridgeError('BRIDGE_ERR_USAGE', `${flag} must be a port number between 1 and 65535, got "${value}"`);
+    throw new BridgeError('BRIDGE_ERR_USAGE', `${flag} must be a port number between 1 and 65535, got "${value}"`, { fix: `pass a number, e.g. ${flag} 6443` });
   }
   return port;
 }

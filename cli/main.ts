@@ -6,6 +6,7 @@ import { labCommands } from './lab-commands.js';
 
 const groups: Record<string, Record<string, Command>> = {
   lab: labCommands,
+  sidecar: (await import('./sidecar-commands.js')).sidecarCommands,
 };
 
 function usage(): string {

@@ -23,6 +23,8 @@ export interface LabBinaries {
   kubeScheduler: string;
   etcd: string;
   kwok: string;
+  /** kwok's own "fast" node and pod stages (Ready nodes with lease heartbeats, Running pods), from its module. */
+  kwokStages: string;
 }
 
 export interface BuildReport {
@@ -32,6 +34,23 @@ export interface BuildReport {
 }
 
 type Progress = (line: string) => void;
+
+const KWOK_STAGES_FILE = 'stages.yaml';
+const KWOK_STAGE_FILES = [
+  'node/fast/node-initialize.yaml',
+  'node/heartbeat-with-lease/node-heartbeat-with-lease.yaml',
+  'pod/fast/pod-ready.yaml',
+  'pod/fast/pod-complete.yaml',
+  'pod/fast/pod-delete.yaml',
+];
+
+/** kwok v0.8 starts only with stage definitions; take the defaults kwokctl uses from kwok's own module. */
+async function kwokDefaultStages(workDir: string): Promise<string> {
+  const out = await go(['mod', 'download', '-json', `sigs.k8s.io/kwok@${KWOK_VERSION}`], workDir);
+  const dir = (JSON.parse(out) as { Dir?: string }).Dir;
+  if (!dir) throw new BridgeError('BRIDGE_ERR_LAB_BUILD_FAILED', `cannot find the sigs.k8s.io/kwok@${KWOK_VERSION} module source`);
+  return KWOK_STAGE_FILES.map((file) => readFileSync(join(dir, 'kustomize', 'stage', file), 'utf8')).join('\n---\n');
+}
 
 function binDir(name: string, version: string): string {
   return join(cacheDir(), 'bin', `${name}-${version}`);
@@ -154,6 +173,7 @@ export async function ensureLabBinaries(kubernetesVersion: string, progress: Pro
   }
   const started = Date.now();
   let built = false;
+  mkdirSync(cacheDir(), { recursive: true });
   const kubeDir = binDir('kubernetes', kubernetesVersion);
   const kwokDir = binDir('kwok', KWOK_VERSION);
   const etcdVersionFile = join(kubeDir, 'etcd-version');
@@ -161,7 +181,6 @@ export async function ensureLabBinaries(kubernetesVersion: string, progress: Pro
   if (!allPresent(kubeDir, [...KUBERNETES_COMMANDS, 'etcd-version'])) {
     await ensureGo();
     built = true;
-    mkdirSync(cacheDir(), { recursive: true });
     const srcDir = join(cacheDir(), 'src', `kubernetes-${kubernetesVersion}`);
     progress(`building Kubernetes ${kubernetesVersion} (kube-apiserver, kube-controller-manager, kube-scheduler); the first build takes several minutes`);
     const upstream = await upstreamKubernetesGoMod(kubernetesVersion, join(cacheDir(), 'src', 'probe'));
@@ -189,11 +208,14 @@ export async function ensureLabBinaries(kubernetesVersion: string, progress: Pro
     await buildInto(etcdDir, (out) => go(['build', '-trimpath', '-ldflags=-s -w', '-o', join(out, 'etcd'), '.'], srcDir).then(() => undefined));
   }
 
-  if (!allPresent(kwokDir, ['kwok'])) {
+  if (!allPresent(kwokDir, ['kwok', KWOK_STAGES_FILE])) {
     await ensureGo();
     built = true;
     progress(`building kwok ${KWOK_VERSION}`);
-    await buildInto(kwokDir, (out) => go(['install', '-trimpath', '-ldflags=-s -w', `sigs.k8s.io/kwok/cmd/kwok@${KWOK_VERSION}`], cacheDir(), { GOBIN: out }).then(() => undefined));
+    await buildInto(kwokDir, async (out) => {
+      await go(['install', '-trimpath', '-ldflags=-s -w', `sigs.k8s.io/kwok/cmd/kwok@${KWOK_VERSION}`], cacheDir(), { GOBIN: out });
+      writeFileSync(join(out, KWOK_STAGES_FILE), await kwokDefaultStages(cacheDir()));
+    });
   }
 
   return {
@@ -205,6 +227,7 @@ export async function ensureLabBinaries(kubernetesVersion: string, progress: Pro
       kubeScheduler: join(kubeDir, 'kube-scheduler'),
       etcd: join(etcdDir, 'etcd'),
       kwok: join(kwokDir, 'kwok'),
+      kwokStages: join(kwokDir, KWOK_STAGES_FILE),
     },
     builtSeconds: built ? (Date.now() - started) / 1000 : 0,
   };

@@ -166,7 +166,9 @@ export async function startControlPlane(spec: ControlPlaneSpec, bin: LabBinaries
       `--kubeconfig=${spec.adminKubeconfigPath}`,
       '--manage-all-nodes=false',
       '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
+      `--config=${bin.kwokStages}`,
       '--node-ip=127.0.0.1',
+      '--node-lease-duration-seconds=40',
       `--server-address=127.0.0.1:${kwokPort}`,
     ], log('kwok'), [kwokPort]));
 

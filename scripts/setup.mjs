@@ -1,5 +1,8 @@
 // Installs what the demo and the tests need from the project's own files; runs on any Node >= 18.
-// npm packages: `npm ci` when node_modules is missing or older than package-lock.json.
+// npm packages: `npm install` (exact versions from package-lock.json) when node_modules is missing or
+// was installed from another lock. Not `npm ci`: the registry reachable here lacks the other platforms'
+// optional binaries of unrs-resolver (a jest dependency), so the lock cannot list them and `npm ci`
+// refuses it as out of sync; `npm install` honours the lock and leaves it unchanged.
 // Debian packages: python3-kubernetes (a real Python client for the tests) when running as root.
 // Go binaries are built on first use by `bridgectl lab up` and cached under ~/.cache/cluster-bridge.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -9,8 +12,8 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 const lockHash = createHash('sha256').update(readFileSync('package-lock.json')).digest('hex');
 const marker = 'node_modules/.cluster-bridge-lock-hash';
 if (!existsSync(marker) || readFileSync(marker, 'utf8') !== lockHash) {
-  console.error('[setup] npm ci');
-  execFileSync('npm', ['ci', '--no-audit', '--no-fund'], { stdio: 'inherit' });
+  console.error('[setup] npm install');
+  execFileSync('npm', ['install', '--no-audit', '--no-fund'], { stdio: 'inherit' });
   writeFileSync(marker, lockHash);
 }
 

@@ -1,0 +1,25 @@
+/**
+ * What `bridgectl lab install` hands each component's installer (lab/install-<component>.ts).
+ * Components run as local processes wired to the lab (the lab has no real nodes for their Deployments).
+ */
+import type { CertificateAndKey } from '../lib/pki.js';
+import type { LabState } from './lab.js';
+import type { DaemonRecord } from './process.js';
+
+export interface LabInstallContext {
+  lab: LabState;
+  /** .lab/ */
+  labDir: string;
+  /** A folder of the component's own under .lab/install/<component>/ for certs, logs, config. */
+  componentDir(component: string): string;
+  /** The bridge CA (created once by lab install, at .lab/install/bridge-ca.{crt,key}); signs sidecar and webhook serving certs. */
+  bridgeCa: CertificateAndKey;
+  /** Each lab cluster's CA certificate (PEM). */
+  clusterCaPem: { source: string; destination: string };
+  /** Start `node dist/cli/main.js <args>` detached, logging to <componentDir>/<name>.log; recorded so `lab down` stops it. */
+  startComponent(name: string, args: string[], env: Record<string, string>, ports: number[]): DaemonRecord;
+  progress(line: string): void;
+}
+
+/** The namespace lab install labels for injection, with one sidecar standing in for an injected pod. */
+export const LAB_APPS_NAMESPACE = 'lab-apps';
