@@ -2,6 +2,14 @@ import { labDown, labStatus, labUp } from '../lab/lab.js';
 import { ensureLabBinaries } from '../lab/build.js';
 import { DEFAULT_KUBERNETES_VERSION } from '../lab/versions.js';
 import { BridgeError } from '../lib/errors.js';
+import { labInstall, type Installer } from '../lab/install.js';
+
+/** Every component's lab installer, in dependency order. */
+const installers: Installer[] = [];
+
+export function installAll(progress: (line: string) => void) {
+  return labInstall(installers, progress);
+}
 import { parseFlags, parsePort, say, type Command } from './command.js';
 
 export const labCommands: Record<string, Command> = {
@@ -52,6 +60,14 @@ export const labCommands: Record<string, Command> = {
         process.stdout.write(`${c.name.padEnd(12)} ${c.ready ? 'ready    ' : 'NOT READY'} ${c.server}  ${daemons}\n`);
       }
       if (!status.running) process.exitCode = 1;
+    },
+  },
+  install: {
+    summary: 'wire the components to the running lab as local processes (webhook, sidecar)',
+    async run(args) {
+      parseFlags('lab install', args, {});
+      const daemons = await installAll(say);
+      for (const d of daemons) process.stdout.write(`${d.name.padEnd(22)} pid ${d.pid}  log ${d.logFile}\n`);
     },
   },
   build: {

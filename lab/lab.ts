@@ -5,6 +5,7 @@ import { BridgeError } from '../lib/errors.js';
 import { isPortBound } from '../lib/ports.js';
 import { labDir } from '../lib/paths.js';
 import { ensureLabBinaries } from './build.js';
+import { uninstallComponents } from './install.js';
 import { isApiserverReady, startControlPlane, type ClusterName, type ControlPlaneState } from './control-plane.js';
 import { isDaemonAlive, stopDaemon } from './process.js';
 import { DEFAULT_KUBERNETES_VERSION } from './versions.js';
@@ -125,7 +126,7 @@ export interface LabDownResult {
 
 export async function labDown(options: { purge?: boolean } = {}): Promise<LabDownResult> {
   const state = readLabState();
-  let stopped = 0;
+  let stopped = await uninstallComponents();
   const ports: number[] = [];
   if (state) {
     // Stop the clients of etcd first and etcd last, so nothing logs a storm of connection errors.

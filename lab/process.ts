@@ -11,10 +11,10 @@ export interface DaemonRecord {
   ports: number[];
 }
 
-export function startDaemon(name: string, binary: string, args: string[], logFile: string, ports: number[]): DaemonRecord {
+export function startDaemon(name: string, binary: string, args: string[], logFile: string, ports: number[], env: Record<string, string> = {}): DaemonRecord {
   const fd = openSync(logFile, 'a');
   try {
-    const child = spawn(binary, args, { detached: true, stdio: ['ignore', fd, fd], env: { ...process.env } });
+    const child = spawn(binary, args, { detached: true, stdio: ['ignore', fd, fd], env: { ...process.env, ...env } });
     if (child.pid === undefined) throw new Error(`cannot start ${binary}`);
     child.unref();
     return { name, pid: child.pid, binary, logFile, ports };

@@ -1,0 +1,85 @@
+/**
+ * `bridgectl lab install`: wires the components to the running lab as local processes (DESIGN.md
+ * section 7). Each component contributes an installer; this module owns the shared context, the
+ * bridge CA and the record of started processes that `lab down` stops.
+ */
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { generateCa, type CertificateAndKey } from '../lib/pki.js';
+import { labDir, repoRoot } from '../lib/paths.js';
+import type { LabInstallContext } from './install-context.js';
+import { requireLab } from './lab.js';
+import { isDaemonAlive, startDaemon, stopDaemon, type DaemonRecord } from './process.js';
+
+export type Installer = (ctx: LabInstallContext) => Promise<void>;
+
+const installDir = () => join(labDir(), 'install');
+const installStatePath = () => join(installDir(), 'state.json');
+
+export function readInstalledDaemons(): DaemonRecord[] {
+  if (!existsSync(installStatePath())) return [];
+  return JSON.parse(readFileSync(installStatePath(), 'utf8')) as DaemonRecord[];
+}
+
+function recordInstalledDaemons(daemons: DaemonRecord[]): void {
+  mkdirSync(installDir(), { recursive: true });
+  const tmp = `${installStatePath()}.tmp`;
+  writeFileSync(tmp, JSON.stringify(daemons, null, 2));
+  renameSync(tmp, installStatePath());
+}
+
+/** Stops every component process `lab install` started (used by `lab down` and by a re-install). */
+export async function uninstallComponents(): Promise<number> {
+  const daemons = readInstalledDaemons();
+  const alive = daemons.filter(isDaemonAlive).length;
+  await Promise.all(daemons.map((d) => stopDaemon(d)));
+  rmSync(installStatePath(), { force: true });
+  return alive;
+}
+
+async function ensureBridgeCa(): Promise<CertificateAndKey> {
+  const certPath = join(installDir(), 'bridge-ca.crt');
+  const keyPath = join(installDir(), 'bridge-ca.key');
+  if (existsSync(certPath) && existsSync(keyPath)) {
+    return { certPem: readFileSync(certPath, 'utf8'), keyPem: readFileSync(keyPath, 'utf8') };
+  }
+  mkdirSync(installDir(), { recursive: true, mode: 0o700 });
+  const ca = await generateCa('cluster-bridge-lab-bridge-ca');
+  writeFileSync(certPath, ca.certPem);
+  writeFileSync(keyPath, ca.keyPem, { mode: 0o600 });
+  return ca;
+}
+
+export async function labInstall(installers: Installer[], progress: (line: string) => void): Promise<DaemonRecord[]> {
+  const lab = requireLab();
+  await uninstallComponents();
+  const daemons: DaemonRecord[] = [];
+  const clusterCa = (cluster: string) => readFileSync(join(labDir(), cluster, 'pki', 'ca.crt'), 'utf8');
+  const componentDir = (component: string) => {
+    const dir = join(installDir(), component);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    return dir;
+  };
+  const ctx: LabInstallContext = {
+    lab,
+    labDir: labDir(),
+    componentDir,
+    bridgeCa: await ensureBridgeCa(),
+    clusterCaPem: { source: clusterCa('source'), destination: clusterCa('destination') },
+    startComponent(name, args, env, ports) {
+      const cli = join(repoRoot(), 'dist', 'cli', 'main.js');
+      const daemon = startDaemon(name, process.execPath, [cli, ...args], join(componentDir(name), `${name}.log`), ports, env);
+      daemons.push(daemon);
+      recordInstalledDaemons(daemons);
+      return daemon;
+    },
+    progress,
+  };
+  try {
+    for (const install of installers) await install(ctx);
+  } catch (err) {
+    await uninstallComponents();
+    throw err;
+  }
+  return daemons;
+}
