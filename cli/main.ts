@@ -2,6 +2,7 @@
 /** bridgectl: one entry point for every cluster-bridge component and the lab. */
 import { BridgeError, errorMessage, isBridgeError } from '../lib/errors.js';
 import type { Command } from './command.js';
+import { demoCommand } from './demo-command.js';
 import { labCommands } from './lab-commands.js';
 
 const groups: Record<string, Record<string, Command>> = {
@@ -9,8 +10,13 @@ const groups: Record<string, Record<string, Command>> = {
   sidecar: (await import('./sidecar-commands.js')).sidecarCommands,
 };
 
+const topLevel: Record<string, Command> = {
+  demo: demoCommand,
+};
+
 function usage(): string {
   const lines = ['usage: bridgectl <group> <command> [flags]', ''];
+  for (const [name, command] of Object.entries(topLevel)) lines.push(`  ${name.padEnd(22)} ${command.summary}`);
   for (const [group, commands] of Object.entries(groups)) {
     for (const [name, command] of Object.entries(commands)) lines.push(`  ${`${group} ${name}`.padEnd(22)} ${command.summary}`);
   }
@@ -18,16 +24,18 @@ function usage(): string {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const [group, name, ...rest] = argv;
+  const [group, name] = argv;
   if (!group || group === '--help' || group === 'help') {
     process.stdout.write(`${usage()}\n`);
     return 0;
   }
-  const command = groups[group]?.[name ?? ''];
+  const direct = topLevel[group];
+  const command = direct ?? groups[group]?.[name ?? ''];
+  const rest = direct ? argv.slice(1) : argv.slice(2);
   try {
     if (!command) throw new BridgeError('BRIDGE_ERR_USAGE', `unknown command "${[group, name].filter(Boolean).join(' ')}"`, { fix: 'run `bridgectl --help`' });
     if (rest.includes('--help')) {
-      process.stdout.write(`bridgectl ${group} ${name}: ${command.summary}\n`);
+      process.stdout.write(`bridgectl ${direct ? group : `${group} ${name}`}: ${command.summary}\n`);
       return 0;
     }
     await command.run(rest);
