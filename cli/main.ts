@@ -8,6 +8,8 @@ import { labCommands } from './lab-commands.js';
 const groups: Record<string, Record<string, Command>> = {
   lab: labCommands,
   sidecar: (await import('./sidecar-commands.js')).sidecarCommands,
+  webhook: (await import('./webhook-commands.js')).webhookCommands,
+  certs: (await import('./certs-commands.js')).certsCommands,
 };
 
 const topLevel: Record<string, Command> = {

@@ -1,0 +1,81 @@
+/**
+ * The certificates cluster-bridge issues from its CA: the webhook's serving certificate (its Service in
+ * all four DNS forms, plus loopback for URL registration) and the sidecar's loopback serving and mTLS
+ * client certificates. Serials are random and key usages correct (lib/pki.ts does the signing).
+ */
+import { issueCertificate, serviceDnsNames, type CertificateAndKey } from '../lib/pki.js';
+
+export const WEBHOOK_SERVICE = 'cluster-bridge-webhook';
+export const WEBHOOK_NAMESPACE = 'cluster-bridge-system';
+/** The identity the aggregator trusts identity headers from (DESIGN.md section 4). */
+export const SIDECAR_CLIENT_COMMON_NAME = 'cluster-bridge-sidecar';
+export const SIDECAR_CLIENT_ORGANIZATION = 'cluster-bridge:sidecars';
+
+/** Names a sidecar's loopback listener answers to: what clients put in KUBERNETES_SERVICE_HOST or resolve. */
+export const SIDECAR_DNS_NAMES = ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'];
+export const SIDECAR_IP_ADDRESSES = ['127.0.0.1', '::1'];
+
+export interface ValidityOptions {
+  validityDays?: number;
+  notBefore?: Date;
+  notAfter?: Date;
+}
+
+export interface WebhookCertOptions extends ValidityOptions {
+  serviceName?: string;
+  namespace?: string;
+  extraDnsNames?: string[];
+  ipAddresses?: string[];
+}
+
+export function webhookDnsNames(options: Pick<WebhookCertOptions, 'serviceName' | 'namespace' | 'extraDnsNames'> = {}): string[] {
+  const names = [...serviceDnsNames(options.serviceName ?? WEBHOOK_SERVICE, options.namespace ?? WEBHOOK_NAMESPACE), 'localhost', ...(options.extraDnsNames ?? [])];
+  return [...new Set(names)];
+}
+
+export function issueWebhookServingCert(ca: CertificateAndKey, options: WebhookCertOptions = {}): Promise<CertificateAndKey> {
+  const serviceName = options.serviceName ?? WEBHOOK_SERVICE;
+  return issueCertificate(ca, {
+    commonName: `${serviceName}.${options.namespace ?? WEBHOOK_NAMESPACE}.svc`,
+    dnsNames: webhookDnsNames(options),
+    ipAddresses: [...new Set(['127.0.0.1', ...(options.ipAddresses ?? [])])],
+    usage: 'server',
+    validityDays: options.validityDays,
+    notBefore: options.notBefore,
+    notAfter: options.notAfter,
+  });
+}
+
+export function issueSidecarServingCert(ca: CertificateAndKey, options: ValidityOptions = {}): Promise<CertificateAndKey> {
+  return issueCertificate(ca, {
+    commonName: 'cluster-bridge-proxy',
+    dnsNames: SIDECAR_DNS_NAMES,
+    ipAddresses: SIDECAR_IP_ADDRESSES,
+    usage: 'server',
+    ...options,
+  });
+}
+
+export function issueSidecarClientCert(ca: CertificateAndKey, options: ValidityOptions = {}): Promise<CertificateAndKey> {
+  return issueCertificate(ca, {
+    commonName: SIDECAR_CLIENT_COMMON_NAME,
+    organizations: [SIDECAR_CLIENT_ORGANIZATION],
+    usage: 'client',
+    ...options,
+  });
+}
+
+/** The sidecar TLS Secret's data keys (the sidecar reads them from /var/run/cluster-bridge/tls). */
+export interface SidecarTlsFiles {
+  'tls.crt': string;
+  'tls.key': string;
+  'client.crt': string;
+  'client.key': string;
+  /** Trust for the upstream (aggregator) and the local API server: bridge CA plus cluster CA. */
+  'ca.crt': string;
+}
+
+export async function issueSidecarTlsFiles(bridgeCa: CertificateAndKey, trustBundlePem: string, options: ValidityOptions = {}): Promise<SidecarTlsFiles> {
+  const [serving, client] = await Promise.all([issueSidecarServingCert(bridgeCa, options), issueSidecarClientCert(bridgeCa, options)]);
+  return { 'tls.crt': serving.certPem, 'tls.key': serving.keyPem, 'client.crt': client.certPem, 'client.key': client.keyPem, 'ca.crt': trustBundlePem };
+}

@@ -1,0 +1,37 @@
+/** Certificates as files (keys 0600) and as Kubernetes Secret manifests. */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BridgeError } from '../lib/errors.js';
+import type { CertificateAndKey } from '../lib/pki.js';
+
+export function writePemPair(dir: string, baseName: string, pair: CertificateAndKey): { certFile: string; keyFile: string } {
+  mkdirSync(dir, { recursive: true });
+  const certFile = join(dir, `${baseName}.crt`);
+  const keyFile = join(dir, `${baseName}.key`);
+  writeFileSync(certFile, pair.certPem, { mode: 0o644 });
+  writeFileSync(keyFile, pair.keyPem, { mode: 0o600 });
+  return { certFile, keyFile };
+}
+
+export function readPemPair(certFile: string, keyFile: string): CertificateAndKey {
+  for (const file of [certFile, keyFile]) {
+    if (!existsSync(file)) throw new BridgeError('BRIDGE_ERR_CERT', `${file} does not exist`, { fix: 'create it with `bridgectl certs ca` or point the flag at the right file' });
+  }
+  return { certPem: readFileSync(certFile, 'utf8'), keyPem: readFileSync(keyFile, 'utf8') };
+}
+
+/** A Secret whose data values are base64 of the given strings; type kubernetes.io/tls when it has tls.crt and tls.key. */
+export function secretManifest(name: string, namespace: string, data: Record<string, string>, labels: Record<string, string> = {}): object {
+  const type = 'tls.crt' in data && 'tls.key' in data ? 'kubernetes.io/tls' : 'Opaque';
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name, namespace, labels: { 'app.kubernetes.io/part-of': 'cluster-bridge', ...labels } },
+    type,
+    data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),
+  };
+}
+
+export function decodeSecretData(secret: { data?: Record<string, string> }): Record<string, string> {
+  return Object.fromEntries(Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
+}

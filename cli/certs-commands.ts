@@ -1,0 +1,108 @@
+/** `bridgectl certs ca|webhook|sidecar|inspect`: files, or Secret manifests with --secret. */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { BridgeError } from '../lib/errors.js';
+import { describeCertificate, generateCa, splitPemBundle } from '../lib/pki.js';
+import { WEBHOOK_NAMESPACE, WEBHOOK_SERVICE, issueSidecarTlsFiles, issueWebhookServingCert } from '../certs/bridge-certs.js';
+import { readPemPair, secretManifest, writePemPair } from '../certs/cert-files.js';
+import { SIDECAR_TLS_SECRET } from '../webhook/constants.js';
+import { isIpAddress } from '../webhook/injection-config.js';
+import { parseFlags, say, type Command } from './command.js';
+
+function need(value: string | undefined, flag: string, command: string): string {
+  if (!value) throw new BridgeError('BRIDGE_ERR_USAGE', `certs ${command} needs ${flag}`, { fix: `run \`bridgectl certs ${command} --help\`` });
+  return value;
+}
+
+function days(value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new BridgeError('BRIDGE_ERR_USAGE', `--days must be a positive number, got "${value}"`);
+  return n;
+}
+
+const ca: Command = {
+  summary: 'create a CA: --out DIR [--name bridge-ca] [--common-name CN] [--days 3650]',
+  async run(args) {
+    const f = parseFlags('certs ca', args, { out: { type: 'string' }, name: { type: 'string' }, 'common-name': { type: 'string' }, days: { type: 'string' } });
+    const pair = await generateCa(f['common-name'] ?? 'cluster-bridge-ca', { validityDays: days(f.days, 3650) });
+    const files = writePemPair(need(f.out, '--out', 'ca'), f.name ?? 'bridge-ca', pair);
+    say(`wrote ${files.certFile} and ${files.keyFile}`);
+  },
+};
+
+const webhook: Command = {
+  summary: 'issue the webhook serving cert: --ca-dir DIR --out DIR [--service S] [--namespace N] [--san name|ip ...] [--days N] [--secret]',
+  async run(args) {
+    const f = parseFlags('certs webhook', args, {
+      'ca-dir': { type: 'string' },
+      'ca-name': { type: 'string' },
+      out: { type: 'string' },
+      service: { type: 'string' },
+      namespace: { type: 'string' },
+      san: { type: 'string', multiple: true },
+      days: { type: 'string' },
+      secret: { type: 'boolean' },
+    });
+    const caDir = need(f['ca-dir'], '--ca-dir', 'webhook');
+    const caName = f['ca-name'] ?? 'bridge-ca';
+    const authority = readPemPair(join(caDir, `${caName}.crt`), join(caDir, `${caName}.key`));
+    const sans = f.san ?? [];
+    const namespace = f.namespace ?? WEBHOOK_NAMESPACE;
+    const pair = await issueWebhookServingCert(authority, {
+      serviceName: f.service ?? WEBHOOK_SERVICE,
+      namespace,
+      extraDnsNames: sans.filter((s) => !isIpAddress(s)),
+      ipAddresses: sans.filter(isIpAddress),
+      validityDays: days(f.days, 365),
+    });
+    if (f.secret) {
+      process.stdout.write(stringify(secretManifest('cluster-bridge-webhook-tls', namespace, { 'tls.crt': pair.certPem, 'tls.key': pair.keyPem, 'ca.crt': authority.certPem })));
+      return;
+    }
+    const files = writePemPair(need(f.out, '--out', 'webhook'), 'webhook', pair);
+    say(`wrote ${files.certFile} and ${files.keyFile}`);
+  },
+};
+
+const sidecar: Command = {
+  summary: 'issue the sidecar TLS files (tls, client, ca bundle): --ca-dir DIR [--cluster-ca FILE] (--out DIR | --secret --namespace N)',
+  async run(args) {
+    const f = parseFlags('certs sidecar', args, {
+      'ca-dir': { type: 'string' },
+      'ca-name': { type: 'string' },
+      'cluster-ca': { type: 'string' },
+      out: { type: 'string' },
+      secret: { type: 'boolean' },
+      namespace: { type: 'string' },
+      days: { type: 'string' },
+    });
+    const caDir = need(f['ca-dir'], '--ca-dir', 'sidecar');
+    const caName = f['ca-name'] ?? 'bridge-ca';
+    const authority = readPemPair(join(caDir, `${caName}.crt`), join(caDir, `${caName}.key`));
+    const trust = [f['cluster-ca'] ? readFileSync(f['cluster-ca'], 'utf8').trim() : '', authority.certPem.trim()].filter(Boolean).join('\n') + '\n';
+    const files = await issueSidecarTlsFiles(authority, trust, { validityDays: days(f.days, 90) });
+    if (f.secret) {
+      process.stdout.write(stringify(secretManifest(SIDECAR_TLS_SECRET, need(f.namespace, '--namespace', 'sidecar'), { ...files })));
+      return;
+    }
+    const out = need(f.out, '--out', 'sidecar');
+    writePemPair(out, 'tls', { certPem: files['tls.crt'], keyPem: files['tls.key'] });
+    writePemPair(out, 'client', { certPem: files['client.crt'], keyPem: files['client.key'] });
+    writeFileSync(join(out, 'ca.crt'), files['ca.crt']);
+    say(`wrote tls.crt, tls.key, client.crt, client.key and ca.crt to ${out}`);
+  },
+};
+
+const inspect: Command = {
+  summary: 'describe the certificates in a PEM file: --file F',
+  async run(args) {
+    const f = parseFlags('certs inspect', args, { file: { type: 'string' } });
+    const certs = splitPemBundle(readFileSync(need(f.file, '--file', 'inspect'), 'utf8'));
+    if (certs.length === 0) throw new BridgeError('BRIDGE_ERR_CERT', `${f.file} holds no PEM certificate`);
+    process.stdout.write(`${JSON.stringify(certs.map(describeCertificate), null, 2)}\n`);
+  },
+};
+
+export const certsCommands: Record<string, Command> = { ca, webhook, sidecar, inspect };

@@ -1,0 +1,94 @@
+/**
+ * `bridgectl lab install`, sidecar part: one sidecar standing in for an injected pod in `lab-apps`,
+ * with a loopback certificate from the bridge CA, and `.lab/workload.kubeconfig` that reaches the API
+ * exactly as that pod would. Upstream is the source API server until the aggregator exists.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { BridgeError } from '../lib/errors.js';
+import { httpsRequest } from '../lib/https-json.js';
+import { writeKubeconfig } from '../lib/kubeconfig.js';
+import { issueCertificate } from '../lib/pki.js';
+import { freePort } from '../lib/ports.js';
+import { LAB_APPS_NAMESPACE, type LabInstallContext } from './install-context.js';
+
+export const LOOPBACK_DNS_NAMES = ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'];
+
+async function waitReady(opsPort: number, logFile: string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${opsPort}/readyz`)).status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    await sleep(100);
+  }
+  throw new BridgeError('BRIDGE_ERR_LAB_START_FAILED', `the lab sidecar did not become ready on ops port ${opsPort}`, { fix: `read ${logFile}` });
+}
+
+export async function installSidecar(ctx: LabInstallContext): Promise<void> {
+  const source = ctx.lab.clusters.source;
+  const dir = ctx.componentDir('sidecar');
+  const tlsDir = join(dir, 'tls');
+  mkdirSync(tlsDir, { recursive: true });
+  const loopback = await issueCertificate(ctx.bridgeCa, { commonName: 'cluster-bridge-sidecar', dnsNames: LOOPBACK_DNS_NAMES, ipAddresses: ['127.0.0.1'], usage: 'server' });
+  writeFileSync(join(tlsDir, 'tls.crt'), loopback.certPem);
+  writeFileSync(join(tlsDir, 'tls.key'), loopback.keyPem, { mode: 0o600 });
+  // Upstream is the source API server for now: verify it with the source cluster CA.
+  writeFileSync(join(tlsDir, 'ca.crt'), ctx.clusterCaPem.source);
+  const clusterCaFile = join(dir, 'cluster-ca.crt');
+  writeFileSync(clusterCaFile, ctx.clusterCaPem.source);
+
+  const [port, opsPort] = [await freePort(), await freePort()];
+  const apiserver = new URL(source.server);
+  const record = ctx.startComponent(
+    'sidecar',
+    ['sidecar', 'serve'],
+    {
+      BRIDGE_UPSTREAM: source.server,
+      BRIDGE_LOCAL_APISERVER: apiserver.host,
+      BRIDGE_LOCAL_CA_FILE: clusterCaFile,
+      BRIDGE_TLS_DIR: tlsDir,
+      BRIDGE_LISTEN_PORT: String(port),
+      BRIDGE_OPS_PORT: String(opsPort),
+      BRIDGE_POD_NAME: 'lab-workload',
+      BRIDGE_POD_NAMESPACE: LAB_APPS_NAMESPACE,
+      BRIDGE_NODE_NAME: 'lab-node-0',
+    },
+    [port, opsPort],
+  );
+  await waitReady(opsPort, record.logFile);
+  ctx.progress(`sidecar: https://127.0.0.1:${port} -> ${source.server} (ops :${opsPort})`);
+
+  const token = await labAppsToken(ctx);
+  writeKubeconfig(join(ctx.labDir, 'workload.kubeconfig'), {
+    clusterName: 'lab-workload',
+    server: `https://127.0.0.1:${port}`,
+    caPem: ctx.clusterCaPem.source + ctx.bridgeCa.certPem,
+    userName: `system:serviceaccount:${LAB_APPS_NAMESPACE}:default`,
+    credentials: { token },
+    namespace: LAB_APPS_NAMESPACE,
+  });
+  ctx.progress('sidecar: wrote .lab/workload.kubeconfig');
+}
+
+/** Creates lab-apps if needed and asks the TokenRequest API for a lab-apps/default token. */
+async function labAppsToken(ctx: LabInstallContext): Promise<string> {
+  const server = ctx.lab.clusters.source.server;
+  const pki = join(ctx.labDir, 'source', 'pki');
+  const admin = { caPem: ctx.clusterCaPem.source, certPem: readFileSync(join(pki, 'admin.crt'), 'utf8'), keyPem: readFileSync(join(pki, 'admin.key'), 'utf8') };
+  const ns = await httpsRequest(`${server}/api/v1/namespaces`, admin, { method: 'POST', body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: LAB_APPS_NAMESPACE } } });
+  if (ns.status !== 201 && ns.status !== 409) throw new BridgeError('BRIDGE_ERR_KUBE_API', `creating namespace ${LAB_APPS_NAMESPACE}: HTTP ${ns.status} ${ns.body}`);
+  // The default ServiceAccount appears shortly after the namespace (service-account controller).
+  for (let i = 0; i < 100; i++) {
+    const result = await httpsRequest(`${server}/api/v1/namespaces/${LAB_APPS_NAMESPACE}/serviceaccounts/default/token`, admin, {
+      method: 'POST',
+      body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 86_400 } },
+    });
+    if (result.status === 201) return (JSON.parse(result.body) as { status: { token: string } }).status.token;
+    if (result.status !== 404) throw new BridgeError('BRIDGE_ERR_KUBE_API', `TokenRequest for ${LAB_APPS_NAMESPACE}/default: HTTP ${result.status}`);
+    await sleep(200);
+  }
+  throw new BridgeError('BRIDGE_ERR_KUBE_API', `ServiceAccount ${LAB_APPS_NAMESPACE}/default never appeared`, { fix: 'check the source kube-controller-manager log' });
+}

@@ -1,0 +1,90 @@
+/**
+ * `bridgectl lab install`, webhook part: runs the webhook as a local process against the source
+ * cluster, registers it by URL, labels lab-apps for injection and puts the CA bundle there.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { BridgeError } from '../lib/errors.js';
+import { KubeRestClient } from '../lib/kube-rest-client.js';
+import { freePort } from '../lib/ports.js';
+import { issueWebhookServingCert } from '../certs/bridge-certs.js';
+import { writePemPair } from '../certs/cert-files.js';
+import { CA_BUNDLE_CONFIGMAP, INJECT_LABEL, INJECT_LABEL_VALUE, SYSTEM_NAMESPACE } from '../webhook/constants.js';
+import { caBundleConfigMap, caBundleFor } from '../webhook/namespace-reconciler.js';
+import { E2E_WEBHOOK_LABEL, registerWebhook } from '../webhook/registration.js';
+import { LAB_APPS_NAMESPACE, type LabInstallContext } from './install-context.js';
+import { kubeconfigPath } from './lab.js';
+
+export const LAB_WEBHOOK_CONFIGURATION = 'cluster-bridge-lab-injector';
+/** Where injected lab pods send API calls until the aggregator is installed: override with BRIDGE_LAB_AGGREGATOR_ADDRESS. */
+export const LAB_AGGREGATOR_PLACEHOLDER = 'cluster-bridge-aggregator.lab.invalid:443';
+
+async function ensure(client: KubeRestClient, collection: string, name: string, body: object): Promise<void> {
+  const existing = await client.request<{ metadata: { resourceVersion: string } }>('GET', `${collection}/${name}`);
+  if (existing.status === 404) await client.expect('POST', collection, [201, 409], body);
+  else await client.expect('PUT', `${collection}/${name}`, [200], { ...body, metadata: { ...(body as { metadata: object }).metadata, resourceVersion: existing.body.metadata.resourceVersion } });
+}
+
+async function waitReady(opsPort: number, logFile: string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${opsPort}/readyz`)).ok) return;
+    } catch {
+      // not listening yet
+    }
+    await sleep(250);
+  }
+  throw new BridgeError('BRIDGE_ERR_LAB_START_FAILED', 'the webhook did not become ready within 30 s', { fix: `read ${logFile}` });
+}
+
+export async function installWebhook(ctx: LabInstallContext, options: { aggregatorAddress?: string } = {}): Promise<void> {
+  const dir = ctx.componentDir('webhook');
+  const serving = await issueWebhookServingCert(ctx.bridgeCa, { ipAddresses: ['127.0.0.1'], validityDays: 365 });
+  const servingFiles = writePemPair(dir, 'serving', serving);
+  const caFiles = writePemPair(dir, 'bridge-ca', ctx.bridgeCa);
+  const [port, opsPort] = [await freePort(), await freePort()];
+  const client = KubeRestClient.load(kubeconfigPath('source'));
+  try {
+    await ensure(client, '/api/v1/namespaces', SYSTEM_NAMESPACE, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: SYSTEM_NAMESPACE } });
+    const upstream = options.aggregatorAddress ?? process.env.BRIDGE_LAB_AGGREGATOR_ADDRESS ?? LAB_AGGREGATOR_PLACEHOLDER;
+    const record = ctx.startComponent(
+      'webhook',
+      [
+        'webhook', 'serve',
+        '--host', '127.0.0.1', '--port', String(port), '--ops-host', '127.0.0.1', '--ops-port', String(opsPort),
+        '--kubeconfig', kubeconfigPath('source'),
+        '--tls-cert-file', servingFiles.certFile, '--tls-key-file', servingFiles.keyFile,
+        '--upstream', upstream,
+        '--local-apiserver', ctx.lab.clusters.source.server.replace(/^https:\/\//, ''),
+        '--bridge-ca-cert-file', caFiles.certFile, '--bridge-ca-key-file', caFiles.keyFile,
+        '--reconcile', 'true', '--reconcile-seconds', '10',
+      ],
+      {},
+      [port, opsPort],
+    );
+    await waitReady(opsPort, record.logFile);
+    ctx.progress(`webhook: pid ${record.pid}, https://127.0.0.1:${port}/mutate, ops :${opsPort}, upstream ${upstream}`);
+
+    await registerWebhook(client, {
+      name: LAB_WEBHOOK_CONFIGURATION,
+      clientConfig: { url: `https://127.0.0.1:${port}/mutate` },
+      caBundlePem: ctx.bridgeCa.certPem,
+      // The webhook e2e suites register their own injectors for their namespaces; keep out of their way.
+      extraNamespaceExpressions: [{ key: E2E_WEBHOOK_LABEL, operator: 'DoesNotExist' }],
+    });
+    await ensure(client, '/api/v1/namespaces', LAB_APPS_NAMESPACE, {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name: LAB_APPS_NAMESPACE, labels: { [INJECT_LABEL]: INJECT_LABEL_VALUE } },
+    });
+    await ensure(
+      client,
+      `/api/v1/namespaces/${LAB_APPS_NAMESPACE}/configmaps`,
+      CA_BUNDLE_CONFIGMAP,
+      caBundleConfigMap(LAB_APPS_NAMESPACE, caBundleFor(ctx.clusterCaPem.source, ctx.bridgeCa.certPem)),
+    );
+    ctx.progress(`webhook: registered ${LAB_WEBHOOK_CONFIGURATION}; namespace ${LAB_APPS_NAMESPACE} labelled ${INJECT_LABEL}=${INJECT_LABEL_VALUE} with ${CA_BUNDLE_CONFIGMAP}`);
+  } finally {
+    client.close();
+  }
+}

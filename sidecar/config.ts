@@ -1,0 +1,112 @@
+/**
+ * The sidecar's configuration, from the environment (the contract names in DESIGN.md section 6) with
+ * command-line flags layered on top by `bridgectl sidecar serve`. Everything is validated at start:
+ * a bad value fails with BRIDGE_ERR_CONFIG naming the field.
+ */
+import { existsSync } from 'node:fs';
+import { BridgeError } from '../lib/errors.js';
+import { hostPort, oneOf, optionalString, portNumber, positiveNumber, type Env } from '../lib/config.js';
+
+export const FAIL_MODES = ['local', 'closed'] as const;
+export type FailMode = (typeof FAIL_MODES)[number];
+
+export const SIDECAR_DEFAULTS = {
+  listenHost: '127.0.0.1',
+  listenPort: 16443,
+  opsHost: '127.0.0.1',
+  opsPort: 16080,
+  tlsDir: '/var/run/cluster-bridge/tls',
+  localCaFile: '/var/run/secrets/kubernetes.io/serviceaccount/ca.crt',
+  connectTimeoutMs: 3000,
+  shutdownGraceSeconds: 20,
+  breakerFailureThreshold: 3,
+} as const;
+
+export interface Endpoint {
+  host: string;
+  port: number;
+}
+
+export interface SidecarConfig {
+  listenHost: string;
+  /** 0 picks a free port (tests). */
+  listenPort: number;
+  opsHost: string;
+  opsPort: number;
+  /** BRIDGE_UPSTREAM: the aggregator. */
+  upstream: Endpoint;
+  /** BRIDGE_LOCAL_APISERVER: the source API server the pod would have used; required in fail mode local. */
+  localApiserver: Endpoint | undefined;
+  /** CA bundle that verifies the local API server (the cluster CA). */
+  localCaFile: string;
+  failMode: FailMode;
+  /** tls.crt/tls.key (loopback serving cert), optional client.crt/client.key (mTLS upstream) and ca.crt (verifies upstream). */
+  tlsDir: string;
+  pod: { name?: string; namespace?: string; node?: string };
+  connectTimeoutMs: number;
+  shutdownGraceMs: number;
+  /** Consecutive connect failures that open the circuit breaker. */
+  breakerFailureThreshold: number;
+}
+
+/** Environment variable per setting; flags of `bridgectl sidecar serve` map onto these names. */
+export const SIDECAR_ENV = {
+  listenHost: 'BRIDGE_LISTEN_HOST',
+  listenPort: 'BRIDGE_LISTEN_PORT',
+  opsHost: 'BRIDGE_OPS_HOST',
+  opsPort: 'BRIDGE_OPS_PORT',
+  upstream: 'BRIDGE_UPSTREAM',
+  localApiserver: 'BRIDGE_LOCAL_APISERVER',
+  localCaFile: 'BRIDGE_LOCAL_CA_FILE',
+  failMode: 'BRIDGE_FAIL_MODE',
+  tlsDir: 'BRIDGE_TLS_DIR',
+  podName: 'BRIDGE_POD_NAME',
+  podNamespace: 'BRIDGE_POD_NAMESPACE',
+  nodeName: 'BRIDGE_NODE_NAME',
+  connectTimeoutMs: 'BRIDGE_CONNECT_TIMEOUT_MS',
+  shutdownGraceSeconds: 'BRIDGE_SHUTDOWN_GRACE_SECONDS',
+  breakerFailureThreshold: 'BRIDGE_BREAKER_FAILURE_THRESHOLD',
+} as const;
+
+function configError(field: string, problem: string): BridgeError {
+  return new BridgeError('BRIDGE_ERR_CONFIG', `${field} ${problem}`, { fix: `set ${field} correctly and restart` });
+}
+
+function upstreamEndpoint(env: Env): Endpoint {
+  const raw = env[SIDECAR_ENV.upstream]?.trim() ?? '';
+  if (raw && !raw.startsWith('https://')) throw configError(SIDECAR_ENV.upstream, `must be https://host:port (TLS only), got "${raw}"`);
+  return hostPort(env, SIDECAR_ENV.upstream)!;
+}
+
+export function loadSidecarConfig(env: Env): SidecarConfig {
+  const upstream = upstreamEndpoint(env);
+  const failMode = oneOf(env, SIDECAR_ENV.failMode, FAIL_MODES, 'local');
+  const localApiserver = hostPort(env, SIDECAR_ENV.localApiserver, failMode === 'local');
+  const localCaFile = optionalString(env, SIDECAR_ENV.localCaFile, SIDECAR_DEFAULTS.localCaFile);
+  if (localApiserver && !existsSync(localCaFile)) {
+    throw configError(SIDECAR_ENV.localCaFile, `names a file that does not exist: ${localCaFile} (the CA that verifies ${SIDECAR_ENV.localApiserver})`);
+  }
+  const tlsDir = optionalString(env, SIDECAR_ENV.tlsDir, SIDECAR_DEFAULTS.tlsDir);
+  const threshold = positiveNumber(env, SIDECAR_ENV.breakerFailureThreshold, SIDECAR_DEFAULTS.breakerFailureThreshold);
+  if (!Number.isInteger(threshold)) throw configError(SIDECAR_ENV.breakerFailureThreshold, `must be a whole number, got "${threshold}"`);
+  const pod = {
+    name: env[SIDECAR_ENV.podName]?.trim() || undefined,
+    namespace: env[SIDECAR_ENV.podNamespace]?.trim() || undefined,
+    node: env[SIDECAR_ENV.nodeName]?.trim() || undefined,
+  };
+  return {
+    listenHost: optionalString(env, SIDECAR_ENV.listenHost, SIDECAR_DEFAULTS.listenHost),
+    listenPort: portNumber(env, SIDECAR_ENV.listenPort, SIDECAR_DEFAULTS.listenPort),
+    opsHost: optionalString(env, SIDECAR_ENV.opsHost, SIDECAR_DEFAULTS.opsHost),
+    opsPort: portNumber(env, SIDECAR_ENV.opsPort, SIDECAR_DEFAULTS.opsPort),
+    upstream,
+    localApiserver,
+    localCaFile,
+    failMode,
+    tlsDir,
+    pod,
+    connectTimeoutMs: positiveNumber(env, SIDECAR_ENV.connectTimeoutMs, SIDECAR_DEFAULTS.connectTimeoutMs),
+    shutdownGraceMs: positiveNumber(env, SIDECAR_ENV.shutdownGraceSeconds, SIDECAR_DEFAULTS.shutdownGraceSeconds) * 1000,
+    breakerFailureThreshold: threshold,
+  };
+}

@@ -1,0 +1,50 @@
+/** Everything the request and upgrade forwarders share, built once by the server. */
+import type { Logger } from '../lib/logger.js';
+import type { ProxyIdentity } from '../lib/proxy-headers.js';
+import type { UpstreamSelector, UpstreamChoice } from '../lib/upstream-selector.js';
+import { kubeStatusResponse } from '../lib/kube-status.js';
+import type { FailMode } from './config.js';
+import type { InFlight } from './in-flight.js';
+import type { SidecarMetrics } from './metrics.js';
+import { decideRoute, type RouteDecision, type RouteTarget } from './route-decision.js';
+import type { UpstreamHealth } from './upstream-health.js';
+import type { Backend, UpstreamPool } from './upstream-pool.js';
+
+export interface ForwardContext {
+  pool: UpstreamPool;
+  health: UpstreamHealth;
+  selector: UpstreamSelector;
+  failMode: FailMode;
+  connectTimeoutMs: number;
+  identity: ProxyIdentity;
+  metrics: SidecarMetrics;
+  inFlight: InFlight;
+  log: Logger;
+}
+
+/** Decides the route for one attempt and counts it. */
+export function route(ctx: ForwardContext, choice: UpstreamChoice, upgrade: boolean, connectFailed?: 'upstream' | 'local'): RouteDecision {
+  const decision = decideRoute({
+    choice,
+    failMode: ctx.failMode,
+    breakerOpen: ctx.health.open,
+    hasLocalApiserver: ctx.pool.localBackend !== undefined,
+    connectFailed,
+  });
+  ctx.metrics.routed(decision.reason, upgrade);
+  return decision;
+}
+
+export function backendFor(ctx: ForwardContext, target: Exclude<RouteTarget, 'reject'>): Backend {
+  return target === 'upstream' ? ctx.pool.upstream : ctx.pool.localBackend!;
+}
+
+/** A 503 Status for a rejected route: nothing was sent anywhere, so client-go may retry it safely. */
+export function unavailableResponse(reason: string) {
+  return kubeStatusResponse(503, 'ServiceUnavailable', `cluster-bridge sidecar: the API upstream is unavailable (${reason})`, 1);
+}
+
+/** A 502 Status when a backend failed after the request may have reached it: not retried by the sidecar. */
+export function badGatewayResponse(err: unknown) {
+  return kubeStatusResponse(502, 'InternalError', `cluster-bridge sidecar: the API backend failed mid-request: ${String((err as Error)?.message ?? err)}`);
+}

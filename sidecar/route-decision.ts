@@ -1,0 +1,50 @@
+/**
+ * Where one request goes, as a pure function with a reason code (for logs and metric labels):
+ * the selector's choice, overridden by the circuit breaker and the fail mode when the upstream is
+ * down. A request is only re-sent elsewhere when it never reached the upstream (`connect-failed`),
+ * so no write executes twice.
+ */
+import type { UpstreamChoice } from '../lib/upstream-selector.js';
+import type { FailMode } from './config.js';
+
+export type RouteTarget = 'upstream' | 'local' | 'reject';
+
+export type RouteReason =
+  | 'selected-upstream'
+  | 'selected-local'
+  | 'breaker-open-fallback-local'
+  | 'breaker-open-fail-closed'
+  | 'connect-failed-fallback-local'
+  | 'connect-failed-fail-closed'
+  | 'no-local-apiserver'
+  | 'local-unreachable';
+
+export interface RouteInput {
+  choice: UpstreamChoice;
+  failMode: FailMode;
+  breakerOpen: boolean;
+  hasLocalApiserver: boolean;
+  /** Set when an attempt already failed before sending anything: which target failed. */
+  connectFailed?: 'upstream' | 'local';
+}
+
+export interface RouteDecision {
+  target: RouteTarget;
+  reason: RouteReason;
+}
+
+function fallback(input: RouteInput, local: RouteReason, closed: RouteReason): RouteDecision {
+  if (input.failMode === 'closed') return { target: 'reject', reason: closed };
+  if (!input.hasLocalApiserver) return { target: 'reject', reason: 'no-local-apiserver' };
+  return { target: 'local', reason: local };
+}
+
+export function decideRoute(input: RouteInput): RouteDecision {
+  if (input.connectFailed === 'local') return { target: 'reject', reason: 'local-unreachable' };
+  if (input.choice.target === 'local') {
+    return input.hasLocalApiserver ? { target: 'local', reason: 'selected-local' } : { target: 'reject', reason: 'no-local-apiserver' };
+  }
+  if (input.connectFailed === 'upstream') return fallback(input, 'connect-failed-fallback-local', 'connect-failed-fail-closed');
+  if (input.breakerOpen) return fallback(input, 'breaker-open-fallback-local', 'breaker-open-fail-closed');
+  return { target: 'upstream', reason: 'selected-upstream' };
+}

@@ -1,0 +1,162 @@
+/**
+ * Starts the sidecar: waits for its serving certificate, listens with TLS on loopback, serves
+ * /healthz /readyz /metrics on the plain ops port, hot-swaps certificates, and shuts down gracefully.
+ */
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:https';
+import type { Server as HttpServer } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createLogger, type Logger } from '../lib/logger.js';
+import { startOpsServer } from '../lib/ops-server.js';
+import { allToUpstream, type UpstreamSelector } from '../lib/upstream-selector.js';
+import { DEFAULT_BREAKER_POLICY, type BreakerPolicy } from './circuit-breaker.js';
+import type { SidecarConfig } from './config.js';
+import { createRequestForwarder } from './forward-request.js';
+import { createUpgradeForwarder } from './forward-upgrade.js';
+import type { ForwardContext } from './forward-context.js';
+import { InFlight } from './in-flight.js';
+import { createSidecarMetrics, type SidecarMetrics } from './metrics.js';
+import { hasServingCertificate, readTlsMaterial, watchTlsMaterial } from './tls-material.js';
+import { UpstreamHealth } from './upstream-health.js';
+import { UpstreamPool } from './upstream-pool.js';
+
+export interface SidecarOptions {
+  log?: Logger;
+  selector?: UpstreamSelector;
+  breakerPolicy?: Partial<BreakerPolicy>;
+  /** How often the TLS directory is polled besides the file watch. */
+  tlsPollMs?: number;
+}
+
+export interface Sidecar {
+  port: number;
+  opsPort: number;
+  server: Server;
+  pool: UpstreamPool;
+  health: UpstreamHealth;
+  inFlight: InFlight;
+  metrics: SidecarMetrics;
+  /** Graceful stop: refuse new connections, end watches cleanly, wait for in-flight requests up to `graceMs`. */
+  shutdown(graceMs?: number): Promise<void>;
+}
+
+async function waitForCertificate(dir: string, log: Logger): Promise<void> {
+  for (let waited = 0; !hasServingCertificate(dir); waited++) {
+    if (waited % 10 === 0) log.info({ dir }, 'waiting for the serving certificate (tls.crt, tls.key)');
+    await sleep(1000);
+  }
+}
+
+export async function startSidecar(config: SidecarConfig, options: SidecarOptions = {}): Promise<Sidecar> {
+  const log = options.log ?? createLogger('sidecar');
+  await waitForCertificate(config.tlsDir, log);
+  const material = readTlsMaterial(config.tlsDir);
+  const local = config.localApiserver ? { endpoint: config.localApiserver, caPem: readFileSync(config.localCaFile, 'utf8') } : undefined;
+  const pool = new UpstreamPool(config.upstream, material, local);
+  const inFlight = new InFlight();
+  const metrics = createSidecarMetrics({
+    activeRequests: () => inFlight.active,
+    upgradedStreams: () => inFlight.upgraded.size,
+    backendSockets: () => pool.socketCounts(),
+  });
+  const health = new UpstreamHealth(
+    { ...DEFAULT_BREAKER_POLICY, failureThreshold: config.breakerFailureThreshold, ...options.breakerPolicy },
+    () => pool.upstream,
+    config.connectTimeoutMs,
+    log,
+    (open) => metrics.breakerOpen.set(open ? 1 : 0),
+  );
+  const ctx: ForwardContext = {
+    pool,
+    health,
+    selector: options.selector ?? allToUpstream,
+    failMode: config.failMode,
+    connectTimeoutMs: config.connectTimeoutMs,
+    identity: { pod: config.pod.name, namespace: config.pod.namespace, node: config.pod.node, hop: 'sidecar' },
+    metrics,
+    inFlight,
+    log,
+  };
+
+  const server: Server = createServer({
+    cert: material.servingCertPem,
+    key: material.servingKeyPem,
+    noDelay: true,
+    // Watches, log follows and exec streams run for hours: no request or idle-socket timeout cuts them.
+    requestTimeout: 0,
+    headersTimeout: 60_000,
+    // Longer than clients' idle pools so the client, not the sidecar, closes idle keep-alive sockets.
+    keepAliveTimeout: 120_000,
+  });
+  server.timeout = 0;
+  server.on('request', createRequestForwarder(ctx));
+  server.on('upgrade', createUpgradeForwarder(ctx));
+  server.on('clientError', (_err, socket) => socket.destroy());
+  // Every TCP connection, for the end of shutdown: closeAllConnections() only knows connections that
+  // reached the HTTP layer, not ones still in (or done with only) the TLS handshake.
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+
+  server.listen(config.listenPort, config.listenHost);
+  await once(server, 'listening');
+  const port = (server.address() as AddressInfo).port;
+
+  const watcher = watchTlsMaterial(
+    config.tlsDir,
+    material,
+    (next) => {
+      server.setSecureContext({ cert: next.servingCertPem, key: next.servingKeyPem });
+      pool.rotate(next);
+      metrics.certReloads.labels('ok').inc();
+      log.info('TLS files changed: serving and client certificates reloaded');
+    },
+    (err) => {
+      metrics.certReloads.labels('error').inc();
+      log.error({ err: String(err) }, 'TLS files changed but do not load; keeping the previous certificates');
+    },
+    options.tlsPollMs,
+  );
+
+  const ops: HttpServer = await startOpsServer({
+    host: config.opsHost,
+    port: config.opsPort,
+    registry: metrics.registry,
+    notReadyReason: () => (inFlight.draining ? 'shutting down' : undefined),
+  });
+  const opsPort = (ops.address() as AddressInfo).port;
+  log.info({ port, opsPort, upstream: config.upstream, failMode: config.failMode, local: config.localApiserver }, 'sidecar listening');
+
+  let stopping: Promise<void> | undefined;
+  const shutdown = (graceMs = config.shutdownGraceMs) =>
+    (stopping ??= (async () => {
+      inFlight.draining = true;
+      log.info({ active: inFlight.active, watches: inFlight.longRunningCount, upgraded: inFlight.upgraded.size, graceMs }, 'shutting down');
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      inFlight.endLongRunning();
+      const idleTimer = setInterval(() => server.closeIdleConnections(), 250);
+      const timer = new AbortController();
+      const deadline = sleep(graceMs, 'deadline' as const, { signal: timer.signal }).catch(() => 'idle' as const);
+      const result = await Promise.race([inFlight.idle().then(() => 'idle' as const), deadline]);
+      timer.abort();
+      clearInterval(idleTimer);
+      if (result === 'deadline') log.warn({ active: inFlight.active, upgraded: inFlight.upgraded.size }, 'grace period over: closing what is left');
+      inFlight.destroyUpgraded();
+      server.closeAllConnections();
+      for (const socket of sockets) socket.destroy();
+      await closed;
+      watcher.close();
+      health.stop();
+      pool.destroy();
+      const opsClosed = new Promise<void>((resolve) => ops.close(() => resolve()));
+      ops.closeAllConnections();
+      await opsClosed;
+    })());
+
+  return { port, opsPort, server, pool, health, inFlight, metrics, shutdown };
+}

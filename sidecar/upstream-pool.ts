@@ -1,0 +1,103 @@
+/**
+ * Keep-alive TLS connection pools to the two possible backends: the upstream (aggregator, mTLS with
+ * the sidecar's client certificate) and the local source API server (verified against the cluster
+ * CA; the workload's own token authenticates). A certificate rotation swaps in a fresh upstream pool;
+ * requests already running on the old one finish there, and its idle sockets time out.
+ */
+import { Agent, type AgentOptions } from 'node:https';
+import type { ConnectionOptions } from 'node:tls';
+import type { Endpoint } from './config.js';
+import type { TlsMaterial } from './tls-material.js';
+
+export type BackendName = 'upstream' | 'local';
+
+export interface Backend {
+  name: BackendName;
+  endpoint: Endpoint;
+  agent: Agent;
+  /** TLS options for a bare handshake (the breaker's probe). */
+  tls: ConnectionOptions;
+}
+
+/** Idle keep-alive sockets close after this; busy ones (watches, logs) are never timed out. */
+const IDLE_SOCKET_MS = 60_000;
+
+function agentFor(tls: ConnectionOptions): Agent {
+  const options: AgentOptions = {
+    keepAlive: true,
+    keepAliveMsecs: 15_000,
+    // Only idle pooled sockets are destroyed on this timeout; an active request merely gets a
+    // 'timeout' event, which the forwarder ignores, so watches and exec streams are never cut.
+    timeout: IDLE_SOCKET_MS,
+    maxFreeSockets: 64,
+    scheduling: 'lifo',
+    ...tls,
+  };
+  return new Agent(options);
+}
+
+export class UpstreamPool {
+  private upstreamBackend: Backend;
+  readonly localBackend: Backend | undefined;
+  private readonly retired: Agent[] = [];
+
+  constructor(upstream: Endpoint, material: TlsMaterial, local?: { endpoint: Endpoint; caPem: string }) {
+    this.upstreamBackend = this.makeUpstream(upstream, material);
+    if (local) {
+      const tls: ConnectionOptions = { ca: local.caPem, host: local.endpoint.host, port: local.endpoint.port };
+      this.localBackend = { name: 'local', endpoint: local.endpoint, agent: agentFor(tls), tls };
+    }
+  }
+
+  private makeUpstream(endpoint: Endpoint, material: TlsMaterial): Backend {
+    const tls: ConnectionOptions = {
+      host: endpoint.host,
+      port: endpoint.port,
+      ...(material.upstreamCaPem ? { ca: material.upstreamCaPem } : {}),
+      ...(material.clientCertPem ? { cert: material.clientCertPem, key: material.clientKeyPem } : {}),
+    };
+    return { name: 'upstream', endpoint, agent: agentFor(tls), tls };
+  }
+
+  get upstream(): Backend {
+    return this.upstreamBackend;
+  }
+
+  /** New client certificate or CA: new requests use a new pool; the old one drains on its own. */
+  rotate(material: TlsMaterial): void {
+    const old = this.upstreamBackend;
+    this.upstreamBackend = this.makeUpstream(old.endpoint, material);
+    for (const sockets of Object.values(old.agent.freeSockets)) for (const socket of sockets ?? []) socket.destroy();
+    this.retired.push(old.agent);
+  }
+
+  /** Sockets open to each backend (busy + idle), for metrics and the leak test. */
+  socketCounts(): { upstream: number; local: number } {
+    const count = (agent: Agent | undefined) => {
+      if (!agent) return 0;
+      let n = 0;
+      for (const list of Object.values(agent.sockets)) n += list?.length ?? 0;
+      for (const list of Object.values(agent.freeSockets)) n += list?.length ?? 0;
+      return n;
+    };
+    return {
+      upstream: count(this.upstreamBackend.agent) + this.retired.reduce((n, a) => n + count(a), 0),
+      local: count(this.localBackend?.agent),
+    };
+  }
+
+  /** Idle sockets only: busy ones belong to requests still running. */
+  freeSocketCount(): number {
+    let n = 0;
+    for (const agent of [this.upstreamBackend.agent, this.localBackend?.agent]) {
+      for (const list of Object.values(agent?.freeSockets ?? {})) n += list?.length ?? 0;
+    }
+    return n;
+  }
+
+  destroy(): void {
+    this.upstreamBackend.agent.destroy();
+    this.localBackend?.agent.destroy();
+    for (const agent of this.retired) agent.destroy();
+  }
+}

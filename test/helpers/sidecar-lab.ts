@@ -1,0 +1,101 @@
+/** E2E fixtures: a sidecar in front of the lab's source API server, and in-cluster-like client credentials. */
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { requireLab } from '../../lab/lab.js';
+import { labDir } from '../../lib/paths.js';
+import { generateCa, issueCertificate } from '../../lib/pki.js';
+import { writeKubeconfig } from '../../lib/kubeconfig.js';
+import { loadSidecarConfig } from '../../sidecar/config.js';
+import { startSidecar, type Sidecar } from '../../sidecar/server.js';
+import { kubectlOk } from './lab-clients.js';
+import { silentLog } from './sidecar-fixtures.js';
+
+export interface LabSidecar {
+  sidecar: Sidecar;
+  /** https://127.0.0.1:<sidecar port> */
+  server: string;
+  /** The source API server, for the same calls made directly. */
+  directServer: string;
+  sourceCaPem: string;
+  /** Source cluster CA + the bridge CA that signed the loopback cert, as the projected ca.crt would be. */
+  caBundlePem: string;
+  dir: string;
+}
+
+export const LOOPBACK_SANS = {
+  dnsNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'],
+  ipAddresses: ['127.0.0.1'],
+};
+
+export async function startLabSidecar(options: { failMode?: 'local' | 'closed'; upstream?: string; upstreamCaPem?: string; extraEnv?: Record<string, string> } = {}): Promise<LabSidecar> {
+  const lab = requireLab();
+  const directServer = lab.clusters.source.server;
+  const sourceCaPem = readFileSync(join(labDir(), 'source', 'pki', 'ca.crt'), 'utf8');
+  const bridgeCa = await generateCa('e2e-bridge-ca');
+  const loopback = await issueCertificate(bridgeCa, { commonName: 'cluster-bridge-sidecar', usage: 'server', ...LOOPBACK_SANS });
+  const dir = mkdtempSync(join(tmpdir(), 'sidecar-e2e-'));
+  writeFileSync(join(dir, 'tls.crt'), loopback.certPem);
+  writeFileSync(join(dir, 'tls.key'), loopback.keyPem);
+  writeFileSync(join(dir, 'ca.crt'), options.upstreamCaPem ?? sourceCaPem);
+  writeFileSync(join(dir, 'cluster-ca.crt'), sourceCaPem);
+  const config = loadSidecarConfig({
+    BRIDGE_UPSTREAM: options.upstream ?? directServer,
+    BRIDGE_LOCAL_APISERVER: directServer,
+    BRIDGE_LOCAL_CA_FILE: join(dir, 'cluster-ca.crt'),
+    BRIDGE_FAIL_MODE: options.failMode ?? 'local',
+    BRIDGE_TLS_DIR: dir,
+    BRIDGE_LISTEN_PORT: '0',
+    BRIDGE_OPS_PORT: '0',
+    BRIDGE_POD_NAME: 'e2e-pod',
+    BRIDGE_POD_NAMESPACE: 'e2e',
+    BRIDGE_NODE_NAME: 'lab-node-0',
+    ...options.extraEnv,
+  });
+  const sidecar = await startSidecar(config, { log: silentLog, breakerPolicy: { baseOpenMs: 50, maxOpenMs: 200 } });
+  return { sidecar, server: `https://127.0.0.1:${sidecar.port}`, directServer, sourceCaPem, caBundlePem: sourceCaPem + bridgeCa.certPem, dir };
+}
+
+/** The same sidecar as a child process started the way the image starts it, for per-process measurements. */
+export async function startLabSidecarProcess(): Promise<{ child: import('node:child_process').ChildProcess; server: string; opsPort: number; caBundlePem: string }> {
+  const { spawn } = await import('node:child_process');
+  const { freePort } = await import('../../lib/ports.js');
+  const { repoRoot } = await import('../../lib/paths.js');
+  const probe = await startLabSidecar();
+  await probe.sidecar.shutdown(1000); // reuse its directory of certificates; the child serves instead
+  const [port, opsPort] = [await freePort(), await freePort()];
+  const lab = requireLab();
+  const child = spawn(process.execPath, ['--max-semi-space-size=1', join(repoRoot(), 'dist', 'sidecar', 'main.js')], {
+    stdio: 'ignore',
+    env: {
+      ...process.env,
+      BRIDGE_UPSTREAM: lab.clusters.source.server,
+      BRIDGE_LOCAL_APISERVER: new URL(lab.clusters.source.server).host,
+      BRIDGE_LOCAL_CA_FILE: join(probe.dir, 'cluster-ca.crt'),
+      BRIDGE_TLS_DIR: probe.dir,
+      BRIDGE_LISTEN_PORT: String(port),
+      BRIDGE_OPS_PORT: String(opsPort),
+      BRIDGE_LOG_LEVEL: 'warn',
+    },
+  });
+  for (let i = 0; i < 100; i++) {
+    const ready = await fetch(`http://127.0.0.1:${opsPort}/readyz`).then((r) => r.ok, () => false);
+    if (ready) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { child, server: `https://127.0.0.1:${port}`, opsPort, caBundlePem: probe.caBundlePem };
+}
+
+/** A ServiceAccount with `edit` in the namespace and a TokenRequest token for it, like a pod's projected token. */
+export async function serviceAccountToken(namespace: string, name = 'tester'): Promise<string> {
+  await kubectlOk('source', ['-n', namespace, 'create', 'serviceaccount', name]);
+  await kubectlOk('source', ['-n', namespace, 'create', 'rolebinding', `${name}-edit`, '--clusterrole=edit', `--serviceaccount=${namespace}:${name}`]);
+  return (await kubectlOk('source', ['-n', namespace, 'create', 'token', name, '--duration=1h'])).trim();
+}
+
+/** A kubeconfig an in-cluster client would amount to: server, CA bundle, bearer token. */
+export function tokenKubeconfig(dir: string, label: string, server: string, caPem: string, token: string, namespace: string): string {
+  const path = join(dir, `${label}.kubeconfig`);
+  writeKubeconfig(path, { clusterName: label, server, caPem, userName: 'sa', credentials: { token }, namespace });
+  return path;
+}

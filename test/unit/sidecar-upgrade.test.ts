@@ -1,0 +1,118 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createHash, randomBytes } from 'node:crypto';
+import { connect } from 'node:tls';
+import { WebSocket } from 'ws';
+import { startUpgradeTestServer, SPDY_PROTOCOL, type UpgradeTestServer } from '../helpers/upgrade-test-server.js';
+import { headerValues, startTestSidecar, testPki, type SidecarUnderTest, type TestPki } from '../helpers/sidecar-fixtures.js';
+
+const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+const STREAM_BYTES = 24 * 1024 * 1024;
+
+describe('sidecar connection upgrades', () => {
+  let pki: TestPki;
+  let kubelet: UpgradeTestServer;
+  let sidecar: SidecarUnderTest;
+
+  beforeAll(async () => {
+    pki = await testPki();
+    kubelet = await startUpgradeTestServer(pki.backend);
+    sidecar = await startTestSidecar(pki, { upstreamPort: kubelet.port, failMode: 'closed' });
+  });
+
+  afterAll(async () => {
+    await sidecar.shutdown(1000);
+    await kubelet.close();
+  });
+
+  it('pipes a WebSocket exec (v5.channel.k8s.io) with a large binary stream both ways', async () => {
+    const ws = new WebSocket(`wss://127.0.0.1:${sidecar.port}/api/v1/namespaces/n/pods/p/exec?command=cat&stdin=true&stdout=true`, ['v5.channel.k8s.io', 'v4.channel.k8s.io'], {
+      ca: pki.ca.certPem,
+      headers: { Authorization: 'Bearer exec-token', 'Impersonate-User': 'system:admin' },
+    });
+    const sent: Buffer[] = [];
+    const echoed: Buffer[] = [];
+    await new Promise<void>((resolve, reject) => {
+      ws.on('error', reject);
+      ws.on('open', () => {
+        expect(ws.protocol).toBe('v5.channel.k8s.io');
+        for (let i = 0; i < 24; i++) {
+          const chunk = randomBytes(STREAM_BYTES / 24);
+          sent.push(chunk);
+          ws.send(chunk, { binary: true });
+        }
+      });
+      let echoedBytes = 0;
+      ws.on('message', (data: Buffer) => {
+        echoed.push(data);
+        echoedBytes += data.length;
+        if (echoedBytes === STREAM_BYTES) ws.send('done');
+      });
+      ws.on('close', () => resolve());
+    });
+    const all = Buffer.concat(sent);
+    expect(kubelet.received.at(-1)).toEqual({ protocol: 'v5.channel.k8s.io', sha256: sha256(all), bytes: STREAM_BYTES });
+    expect(sha256(Buffer.concat(echoed))).toBe(sha256(all));
+    const handshake = kubelet.handshakes.at(-1)!;
+    expect(headerValues(handshake.rawHeaders, 'authorization')).toEqual(['Bearer exec-token']);
+    expect(headerValues(handshake.rawHeaders, 'impersonate-user')).toEqual([]);
+    expect(headerValues(handshake.rawHeaders, 'x-bridge-pod')).toEqual(['app-0']);
+    expect(headerValues(handshake.rawHeaders, 'sec-websocket-protocol')).toEqual(['v5.channel.k8s.io,v4.channel.k8s.io']);
+  });
+
+  it('pipes a SPDY/3.1 upgrade raw with a large binary stream both ways', async () => {
+    const payload = randomBytes(STREAM_BYTES);
+    const socket = connect({ host: '127.0.0.1', port: sidecar.port, ca: pki.ca.certPem });
+    await new Promise((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject));
+    socket.write(
+      'POST /api/v1/namespaces/n/pods/p/portforward HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer pf-token\r\n' +
+        `Connection: Upgrade\r\nUpgrade: ${SPDY_PROTOCOL}\r\nX-Stream-Protocol-Version: portforward.k8s.io\r\nContent-Length: 0\r\n\r\n`,
+    );
+    const received: Buffer[] = [];
+    let head: string | undefined;
+    let pending = Buffer.alloc(0);
+    let receivedBytes = 0;
+    const done = new Promise<void>((resolve, reject) => {
+      socket.on('data', (chunk: Buffer) => {
+        if (head !== undefined) {
+          received.push(chunk);
+          receivedBytes += chunk.length;
+          // Everything echoed back: close (Kubernetes stream protocols end in-band, not by TCP half-close).
+          if (receivedBytes === STREAM_BYTES) socket.end();
+          return;
+        }
+        pending = Buffer.concat([pending, chunk]);
+        const end = pending.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        head = pending.subarray(0, end).toString();
+        if (pending.length > end + 4) received.push(pending.subarray(end + 4));
+        // Switched: stream the payload.
+        socket.write(payload);
+      });
+      socket.on('close', resolve);
+      socket.on('error', reject);
+    });
+    await done;
+    for (let i = 0; i < 200 && kubelet.received.at(-1)?.protocol !== SPDY_PROTOCOL; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(head).toMatch(/^HTTP\/1\.1 101 /);
+    expect(head).toMatch(/\r\nUpgrade: SPDY\/3\.1/i);
+    expect(head).toMatch(/\r\nX-Stream-Protocol-Version: portforward\.k8s\.io/i);
+    expect(kubelet.received.at(-1)).toEqual({ protocol: SPDY_PROTOCOL, sha256: sha256(payload), bytes: STREAM_BYTES });
+    expect(sha256(Buffer.concat(received))).toBe(sha256(payload));
+  });
+
+  it('relays a refused upgrade (403) to the client and closes', async () => {
+    const socket = connect({ host: '127.0.0.1', port: sidecar.port, ca: pki.ca.certPem });
+    await new Promise((resolve) => socket.once('secureConnect', resolve));
+    socket.write(`GET /forbidden/exec HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: ${SPDY_PROTOCOL}\r\n\r\n`);
+    let text = '';
+    socket.on('data', (c: Buffer) => (text += c.toString()));
+    await new Promise((resolve) => socket.on('close', resolve));
+    expect(text).toMatch(/^HTTP\/1\.1 403 Forbidden\r\n/);
+    expect(text.endsWith('{"code":403000}')).toBe(true);
+  });
+
+  it('leaves no upgraded stream behind once both sides closed', async () => {
+    for (let i = 0; i < 100 && sidecar.inFlight.upgraded.size > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(sidecar.inFlight.upgraded.size).toBe(0);
+  });
+});

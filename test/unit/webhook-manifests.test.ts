@@ -1,0 +1,51 @@
+import { describe, expect, it } from '@jest/globals';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseAllDocuments, parse } from 'yaml';
+import { repoRoot } from '../../lib/paths.js';
+import { webhookConfiguration } from '../../webhook/registration.js';
+
+const dir = join(repoRoot(), 'manifests', 'source');
+const load = (file: string) => parseAllDocuments(readFileSync(join(dir, file), 'utf8')).map((d) => d.toJS() as Record<string, any>); // eslint-disable-line @typescript-eslint/no-explicit-any
+
+describe('manifests/source', () => {
+  it('registers the webhook exactly as webhook/registration.ts builds it', () => {
+    const [mwc] = load('mutating-webhook.yaml');
+    expect(mwc).toEqual(webhookConfiguration({ name: 'cluster-bridge-injector', clientConfig: { service: { name: 'cluster-bridge-webhook', namespace: 'cluster-bridge-system', path: '/mutate', port: 443 } } }));
+    const hook = mwc!.webhooks[0];
+    expect(hook).toMatchObject({ failurePolicy: 'Ignore', timeoutSeconds: 5, reinvocationPolicy: 'IfNeeded', sideEffects: 'None', matchPolicy: 'Equivalent', admissionReviewVersions: ['v1'] });
+    expect(hook.objectSelector.matchExpressions).toContainEqual({ key: 'cluster-bridge.io/component', operator: 'DoesNotExist' });
+    expect(hook.namespaceSelector.matchExpressions[0].values).toEqual(expect.arrayContaining(['kube-system', 'cluster-bridge-system']));
+  });
+
+  it('runs two locked-down replicas with probes, a PDB, and labels that keep them un-injected', () => {
+    const [deployment] = load('deployment.yaml');
+    const [pdb] = load('pdb.yaml');
+    expect(deployment!.spec.replicas).toBe(2);
+    expect(pdb!.spec.minAvailable).toBe(1);
+    expect(pdb!.spec.selector.matchLabels).toEqual(deployment!.spec.selector.matchLabels);
+    expect(deployment!.spec.template.metadata.labels['cluster-bridge.io/component']).toBe('webhook');
+    const container = deployment!.spec.template.spec.containers[0];
+    expect(container.readinessProbe.httpGet.path).toBe('/readyz');
+    expect(container.livenessProbe.httpGet.path).toBe('/healthz');
+    expect(container.securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+    expect(deployment!.spec.template.spec.securityContext.runAsNonRoot).toBe(true);
+  });
+
+  it('grants no wildcard and limits the webhook configuration to its own name', () => {
+    const docs = load('rbac.yaml');
+    const rules = docs.filter((d) => d.kind === 'ClusterRole' || d.kind === 'Role').flatMap((d) => d.rules);
+    for (const rule of rules) {
+      expect(rule.verbs).not.toContain('*');
+      expect(rule.resources).not.toContain('*');
+    }
+    const mwcRule = rules.find((r) => r.resources.includes('mutatingwebhookconfigurations'));
+    expect(mwcRule.resourceNames).toEqual(['cluster-bridge-injector']);
+    expect(mwcRule.verbs).not.toContain('create');
+  });
+
+  it('lists every file in the kustomization', () => {
+    const kustomization = parse(readFileSync(join(dir, 'kustomization.yaml'), 'utf8')) as { resources: string[] };
+    expect(kustomization.resources.sort()).toEqual(['deployment.yaml', 'mutating-webhook.yaml', 'namespace.yaml', 'pdb.yaml', 'rbac.yaml', 'service.yaml', 'serviceaccount.yaml']);
+  });
+});

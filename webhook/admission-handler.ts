@@ -1,0 +1,128 @@
+/**
+ * One admission, from raw bytes to the answer: parse, decide, mutate a copy, diff into a JSON Patch.
+ * No express and no network here: admission-server.ts adds HTTP, metrics, logs and Events.
+ * Whatever goes wrong with a well-formed review, the pod is allowed (fail open) with a warning.
+ */
+import fastJsonPatch from 'fast-json-patch';
+import { errorMessage } from '../lib/errors.js';
+import { shouldInject, type InjectReason } from './decision.js';
+import type { InjectionConfig, InjectionMode } from './injection-config.js';
+import { injectPod } from './mutation.js';
+import type { OwnerReference } from './pod-types.js';
+import {
+  ReviewProblem,
+  asPod,
+  isPodCreate,
+  parseAdmissionReview,
+  podShapeProblem,
+  reviewResponse,
+  type AdmissionResponse,
+} from './admission-review.js';
+
+export type OutcomeReason = InjectReason | 'already-injected' | 'not-pod-create' | 'invalid-pod' | 'error' | 'bad-request';
+
+export interface AdmissionOutcome {
+  reason: OutcomeReason;
+  mode?: InjectionMode;
+  uid?: string;
+  namespace?: string;
+  /** The pod's name, or its generateName prefix when the API server has not chosen one yet. */
+  name?: string;
+  dryRun: boolean;
+  patchOperations: number;
+  owner?: OwnerReference;
+  message?: string;
+}
+
+export interface HandlerResult {
+  status: number;
+  body: object;
+  outcome: AdmissionOutcome;
+}
+
+export interface HandlerDeps {
+  config: InjectionConfig;
+  /** Labels of a namespace when the webhook watches namespaces; undefined leaves it to the namespaceSelector. */
+  namespaceLabels?: (namespace: string) => Record<string, string> | undefined;
+}
+
+function allowed(uid: string, extra: Partial<AdmissionResponse> = {}): object {
+  return reviewResponse({ uid, allowed: true, ...extra });
+}
+
+function badRequest(status: number, message: string): HandlerResult {
+  return {
+    status,
+    body: { code: 'BRIDGE_ERR_ADMISSION_REVIEW', message },
+    outcome: { reason: 'bad-request', dryRun: false, patchOperations: 0, message },
+  };
+}
+
+export function isJsonContentType(contentType: string | undefined): boolean {
+  return /^application\/json\s*(;|$)/i.test(contentType ?? '');
+}
+
+export function handleAdmission(raw: Buffer | string, contentType: string | undefined, deps: HandlerDeps): HandlerResult {
+  if (!isJsonContentType(contentType)) return badRequest(415, `Content-Type must be application/json, got "${String(contentType ?? '').slice(0, 80)}"`);
+  let body: unknown;
+  try {
+    body = JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8'));
+  } catch (err) {
+    return badRequest(400, `the body is not valid JSON: ${errorMessage(err).slice(0, 200)}`);
+  }
+  let request;
+  try {
+    request = parseAdmissionReview(body);
+  } catch (err) {
+    if (err instanceof ReviewProblem) return badRequest(err.status, err.message);
+    throw err;
+  }
+  const { uid, dryRun } = request;
+  const base = { uid, namespace: request.namespace, dryRun, patchOperations: 0 };
+
+  if (!isPodCreate(request)) {
+    const what = `${request.operation || '?'} ${request.kind.kind || '?'}${request.subResource ? `/${request.subResource}` : ''}`;
+    return {
+      status: 200,
+      body: allowed(uid, { warnings: [`cluster-bridge webhook only mutates Pod CREATE; ${what} allowed unchanged`] }),
+      outcome: { ...base, reason: 'not-pod-create', message: what },
+    };
+  }
+  const shape = podShapeProblem(request.object);
+  if (shape) {
+    return {
+      status: 200,
+      body: allowed(uid, { warnings: [`cluster-bridge did not inject: ${shape}`] }),
+      outcome: { ...base, reason: 'invalid-pod', message: shape },
+    };
+  }
+  const pod = asPod(request.object);
+  const meta = pod.metadata ?? {};
+  const namespace = request.namespace || meta.namespace || '';
+  const owner = Array.isArray(meta.ownerReferences) ? meta.ownerReferences.find((o) => o?.controller === true) : undefined;
+  const outcomeBase = { ...base, namespace, name: meta.name || request.name || meta.generateName, owner };
+  try {
+    const decision = shouldInject(pod, { name: namespace, labels: deps.namespaceLabels?.(namespace) }, deps.config);
+    if (!decision.inject) {
+      return { status: 200, body: allowed(uid), outcome: { ...outcomeBase, reason: decision.reason, mode: decision.mode } };
+    }
+    const mutated = injectPod(pod, decision.mode, deps.config);
+    const patch = fastJsonPatch.compare(pod, mutated);
+    if (patch.length === 0) {
+      return { status: 200, body: allowed(uid), outcome: { ...outcomeBase, reason: 'already-injected', mode: decision.mode } };
+    }
+    return {
+      status: 200,
+      body: allowed(uid, { patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(patch)).toString('base64') }),
+      outcome: { ...outcomeBase, reason: decision.reason, mode: decision.mode, patchOperations: patch.length },
+    };
+  } catch (err) {
+    // Fail open: a bug here must never stop pods from being created.
+    const message = errorMessage(err).slice(0, 300);
+    return {
+      status: 200,
+      body: allowed(uid, { warnings: [`cluster-bridge injection failed, pod admitted without the bridge: ${message}`] }),
+      outcome: { ...outcomeBase, reason: 'error', message },
+    };
+  }
+}

@@ -1,0 +1,145 @@
+/**
+ * Keeps, in every namespace labelled for injection, the `cluster-bridge-ca-bundle` ConfigMap (that
+ * namespace's kube-root-ca.crt plus the bridge CA) and the sidecar TLS Secret present and current,
+ * and removes both when the label goes. Runs only on the leader replica.
+ */
+import { X509Certificate } from 'node:crypto';
+import { errorMessage } from '../lib/errors.js';
+import type { KubeRestClient } from '../lib/kube-rest-client.js';
+import type { Logger } from '../lib/logger.js';
+import type { CertificateAndKey } from '../lib/pki.js';
+import { issueSidecarTlsFiles } from '../certs/bridge-certs.js';
+import { decodeSecretData, secretManifest } from '../certs/cert-files.js';
+import { isDue } from '../certs/renewal.js';
+import {
+  ALWAYS_EXCLUDED_NAMESPACES,
+  CA_BUNDLE_CONFIGMAP,
+  INJECT_LABEL,
+  INJECT_LABEL_VALUE,
+  KUBE_ROOT_CA_CONFIGMAP,
+  MANAGED_BY_LABEL,
+  MANAGED_BY_VALUE,
+  SIDECAR_TLS_SECRET,
+} from './constants.js';
+import type { WebhookMetrics } from './metrics.js';
+
+export interface ReconcilerDeps {
+  client: KubeRestClient;
+  bridgeCa: CertificateAndKey;
+  /** More CAs for the bundle (e.g. the aggregator's, when a different CA signs it). */
+  extraCaPem?: string;
+  log: Logger;
+  metrics?: WebhookMetrics;
+  sidecarTlsSecret?: string;
+  sidecarCertDays?: number;
+}
+
+interface Obj {
+  metadata: { name: string; namespace?: string; resourceVersion?: string; labels?: Record<string, string> };
+  data?: Record<string, string>;
+}
+
+const MANAGED = { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE };
+
+/** The bundle a namespace's pods trust: the cluster CA they trusted before, then the bridge CAs. */
+export function caBundleFor(clusterCaPem: string, bridgeCaPem: string, extraCaPem = ''): string {
+  const parts = [clusterCaPem, bridgeCaPem, extraCaPem].map((p) => p.trim()).filter(Boolean);
+  return `${[...new Set(parts)].join('\n')}\n`;
+}
+
+export function caBundleConfigMap(namespace: string, bundle: string): object {
+  return { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: CA_BUNDLE_CONFIGMAP, namespace, labels: MANAGED }, data: { 'ca.crt': bundle } };
+}
+
+export class NamespaceReconciler {
+  constructor(private readonly deps: ReconcilerDeps) {}
+
+  private get secretName(): string {
+    return this.deps.sidecarTlsSecret ?? SIDECAR_TLS_SECRET;
+  }
+
+  async labelledNamespaces(): Promise<string[]> {
+    const selector = encodeURIComponent(`${INJECT_LABEL}=${INJECT_LABEL_VALUE}`);
+    const list = await this.deps.client.expect<{ items: Obj[] }>('GET', `/api/v1/namespaces?labelSelector=${selector}`, [200]);
+    const excluded: readonly string[] = ALWAYS_EXCLUDED_NAMESPACES;
+    return list.body.items.map((n) => n.metadata.name).filter((n) => !excluded.includes(n));
+  }
+
+  /** Ensures both objects in one namespace; returns false when kube-root-ca.crt is not published yet. */
+  async reconcileNamespace(namespace: string): Promise<boolean> {
+    const { client } = this.deps;
+    const ns = encodeURIComponent(namespace);
+    const root = await client.request<Obj>('GET', `/api/v1/namespaces/${ns}/configmaps/${KUBE_ROOT_CA_CONFIGMAP}`);
+    const clusterCa = root.status === 200 ? root.body.data?.['ca.crt'] : undefined;
+    if (!clusterCa) return false;
+    const bundle = caBundleFor(clusterCa, this.deps.bridgeCa.certPem, this.deps.extraCaPem);
+
+    const cmPath = `/api/v1/namespaces/${ns}/configmaps/${CA_BUNDLE_CONFIGMAP}`;
+    const cm = await client.request<Obj>('GET', cmPath);
+    if (cm.status === 404) await client.expect('POST', `/api/v1/namespaces/${ns}/configmaps`, [201, 409], caBundleConfigMap(namespace, bundle));
+    else if (cm.body.data?.['ca.crt'] !== bundle) {
+      const body = caBundleConfigMap(namespace, bundle) as Obj;
+      body.metadata.resourceVersion = cm.body.metadata.resourceVersion;
+      await client.expect('PUT', cmPath, [200, 409], body);
+    }
+
+    const secretPath = `/api/v1/namespaces/${ns}/secrets/${encodeURIComponent(this.secretName)}`;
+    const secret = await client.request<Obj>('GET', secretPath);
+    if (secret.status === 404 || this.secretStale(secret.body, bundle)) {
+      const files = await issueSidecarTlsFiles(this.deps.bridgeCa, bundle, { validityDays: this.deps.sidecarCertDays ?? 90 });
+      const body = secretManifest(this.secretName, namespace, { ...files }, MANAGED) as Obj;
+      if (secret.status === 404) await client.expect('POST', `/api/v1/namespaces/${ns}/secrets`, [201, 409], body);
+      else {
+        body.metadata.resourceVersion = secret.body.metadata.resourceVersion;
+        await client.expect('PUT', secretPath, [200, 409], body);
+      }
+      this.deps.log.info({ namespace }, 'issued the sidecar TLS Secret');
+    }
+    return true;
+  }
+
+  private secretStale(secret: Obj, bundle: string): boolean {
+    const data = decodeSecretData(secret);
+    if (data['ca.crt'] !== bundle || !data['tls.crt'] || !data['client.crt']) return true;
+    try {
+      const cert = new X509Certificate(data['tls.crt']);
+      if (!cert.verify(new X509Certificate(this.deps.bridgeCa.certPem).publicKey)) return true;
+      return isDue(new Date(), { notBefore: new Date(cert.validFrom), notAfter: new Date(cert.validTo) });
+    } catch {
+      return true;
+    }
+  }
+
+  /** Deletes what we made in namespaces that lost the label. */
+  async cleanup(labelled: Set<string>): Promise<number> {
+    const { client } = this.deps;
+    const selector = encodeURIComponent(`${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`);
+    let removed = 0;
+    for (const resource of ['configmaps', 'secrets']) {
+      const list = await client.expect<{ items: Obj[] }>('GET', `/api/v1/${resource}?labelSelector=${selector}`, [200]);
+      for (const item of list.body.items) {
+        const namespace = item.metadata.namespace ?? '';
+        if (labelled.has(namespace)) continue;
+        await client.expect('DELETE', `/api/v1/namespaces/${encodeURIComponent(namespace)}/${resource}/${encodeURIComponent(item.metadata.name)}`, [200, 404]);
+        removed++;
+      }
+    }
+    return removed;
+  }
+
+  async reconcileAll(): Promise<{ namespaces: number; pending: number; removed: number }> {
+    const labelled = await this.labelledNamespaces();
+    let pending = 0;
+    for (const namespace of labelled) {
+      try {
+        if (!(await this.reconcileNamespace(namespace))) pending++;
+      } catch (err) {
+        pending++;
+        this.deps.log.warn({ namespace, err: errorMessage(err) }, 'namespace reconcile failed');
+      }
+    }
+    const removed = await this.cleanup(new Set(labelled));
+    this.deps.metrics?.reconciles.inc({ result: pending ? 'partial' : 'ok' });
+    return { namespaces: labelled.length, pending, removed };
+  }
+}

@@ -1,0 +1,135 @@
+/** Wires the webhook process: TLS source, admission server, ops port, Events, reconciler, drain on SIGTERM. */
+import { readFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { createLogger, type Logger } from '../lib/logger.js';
+import { KubeRestClient } from '../lib/kube-rest-client.js';
+import { startOpsServer } from '../lib/ops-server.js';
+import { readPemPair } from '../certs/cert-files.js';
+import { WebhookCertProvisioner } from '../certs/webhook-self-provisioner.js';
+import { errorMessage } from '../lib/errors.js';
+import { startAdmissionServer, type AdmissionServer } from './admission-server.js';
+import type { InjectionConfig } from './injection-config.js';
+import { LeaderLease } from './leader-lease.js';
+import { createWebhookMetrics } from './metrics.js';
+import { NamespaceReconciler } from './namespace-reconciler.js';
+import { OwnerEventRecorder } from './owner-events.js';
+import type { ServeConfig } from './serve-config.js';
+import { detectSidecarStyle } from './server-version.js';
+import { FileTlsSource, SecretTlsSource, certNotAfter, type TlsSource } from './tls-source.js';
+
+export interface RunningWebhook {
+  admission: AdmissionServer;
+  ops: Server;
+  injection: InjectionConfig;
+  stop(): Promise<void>;
+}
+
+export async function runWebhook(config: ServeConfig, log: Logger = createLogger('webhook')): Promise<RunningWebhook> {
+  const metrics = createWebhookMetrics();
+  const client = config.kube ? KubeRestClient.load(config.kube.kubeconfig) : undefined;
+
+  let sidecarStyle: InjectionConfig['sidecarStyle'];
+  if (config.sidecarStyle === 'auto') {
+    const detected = await detectSidecarStyle(client!);
+    sidecarStyle = detected.style;
+    log.info({ serverVersion: detected.version, sidecarStyle, ...(detected.detail ? { detail: detected.detail } : {}) }, 'chose the sidecar style from the API server version');
+  } else sidecarStyle = config.sidecarStyle;
+  const injection: InjectionConfig = { ...config.injection, sidecarStyle };
+
+  const tlsSource: TlsSource =
+    config.tls.kind === 'files'
+      ? new FileTlsSource(config.tls.certFile, config.tls.keyFile, log)
+      : new SecretTlsSource(
+          new WebhookCertProvisioner(client!, {
+            namespace: config.systemNamespace,
+            secretName: config.tls.secretName,
+            webhookConfigName: config.tls.webhookConfigName,
+            serviceName: config.serviceName,
+            serviceNamespace: config.systemNamespace,
+            extraDnsNames: config.tls.extraDnsNames,
+            ipAddresses: config.tls.ipAddresses,
+            leafValiditySeconds: config.tls.validitySeconds,
+            renewBeforeSeconds: config.tls.renewBeforeSeconds,
+            caValidityDays: 3650,
+          }),
+          log,
+          config.tls.checkSeconds * 1000,
+        );
+
+  let ready = false;
+  let draining = false;
+  const ops = await startOpsServer({
+    host: config.opsHost,
+    port: config.opsPort,
+    registry: metrics.registry,
+    notReadyReason: () => (draining ? 'draining' : ready ? undefined : 'waiting for the serving certificate'),
+  });
+
+  // Wait for the first certificate before listening (vault-k8s): no handshake ever fails for lack of one.
+  const first = await tlsSource.initial();
+  metrics.certExpiry.set(certNotAfter(first.certPem).getTime() / 1000);
+  const recorder = client && config.events ? new OwnerEventRecorder(client, log, metrics) : undefined;
+  const admission = await startAdmissionServer({
+    host: config.host,
+    port: config.port,
+    tls: first,
+    maxBodyBytes: config.maxBodyBytes,
+    handler: { config: injection },
+    metrics,
+    log,
+    afterAdmission: recorder ? (outcome) => recorder.record(outcome) : undefined,
+  });
+  tlsSource.start((tls, kind) => {
+    admission.setCertificate(tls);
+    metrics.certExpiry.set(certNotAfter(tls.certPem).getTime() / 1000);
+    metrics.certRotations.inc({ kind });
+  });
+  ready = true;
+  log.info({ host: config.host, port: admission.port, opsPort: config.opsPort, sidecarStyle, upstream: injection.upstream }, 'webhook listening');
+
+  let lease: LeaderLease | undefined;
+  let reconcileTimer: NodeJS.Timeout | undefined;
+  if (config.reconcile && client && config.bridgeCa) {
+    const reconciler = new NamespaceReconciler({
+      client,
+      bridgeCa: readPemPair(config.bridgeCa.certFile, config.bridgeCa.keyFile),
+      extraCaPem: config.extraCaFile ? readFileSync(config.extraCaFile, 'utf8') : undefined,
+      log,
+      metrics,
+      sidecarTlsSecret: injection.sidecarTlsSecret,
+    });
+    lease = new LeaderLease(client, config.systemNamespace, 'cluster-bridge-webhook-reconciler', log);
+    const currentLease = lease;
+    let running = false;
+    const pass = () => {
+      if (running || !currentLease.isLeader()) return;
+      running = true;
+      reconciler
+        .reconcileAll()
+        .then((r) => log.debug(r, 'namespaces reconciled'))
+        .catch((err: unknown) => {
+          metrics.reconciles.inc({ result: 'failed' });
+          log.warn({ err: errorMessage(err) }, 'namespace reconcile pass failed');
+        })
+        .finally(() => (running = false));
+    };
+    lease.start((leader) => leader && pass());
+    reconcileTimer = setInterval(pass, config.reconcileSeconds * 1000);
+    reconcileTimer.unref();
+  }
+
+  return {
+    admission,
+    ops,
+    injection,
+    async stop() {
+      draining = true;
+      tlsSource.stop();
+      lease?.stop();
+      clearInterval(reconcileTimer);
+      await admission.drain();
+      await new Promise<void>((resolve) => ops.close(() => resolve()));
+      client?.close();
+    },
+  };
+}
