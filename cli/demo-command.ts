@@ -7,8 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
-import { existsSync } from 'node:fs';
 import { kubeconfigPath, labUp } from '../lab/lab.js';
+import { LAB_APPS_NAMESPACE } from '../lab/install-context.js';
 import { labDir } from '../lib/paths.js';
 import { BridgeError, errorMessage } from '../lib/errors.js';
 import { parseFlags, say, type Command } from './command.js';
@@ -81,16 +81,32 @@ function clusterChecks(cluster: 'source' | 'destination'): Check[] {
 }
 
 function workloadChecks(): Check[] {
-  const kc = join(labDir(), 'workload.kubeconfig');
+  const workload = join(labDir(), 'workload.kubeconfig');
+  const admin = kubeconfigPath('source');
   return [
     {
-      name: 'workload (as an injected pod in lab-apps, through the sidecar): list and create',
+      name: 'webhook: a pod created in lab-apps gets the native sidecar and the rewritten API env, and runs',
       run: async () => {
+        const pod = `demo-${randomBytes(3).toString('hex')}`;
+        await kubectl(admin, ['-n', LAB_APPS_NAMESPACE, 'run', pod, '--image=registry.invalid/app:1', '--restart=Never']);
+        const sidecar = await kubectl(admin, ['-n', LAB_APPS_NAMESPACE, 'get', 'pod', pod, '-o', 'jsonpath={.spec.initContainers[0].name}/{.spec.initContainers[0].restartPolicy}']);
+        const host = await kubectl(admin, ['-n', LAB_APPS_NAMESPACE, 'get', 'pod', pod, '-o', 'jsonpath={.spec.containers[0].env[?(@.name=="KUBERNETES_SERVICE_HOST")].value}']);
+        if (sidecar !== 'cluster-bridge-proxy/Always' || host !== '127.0.0.1') throw new Error(`not injected: init container ${sidecar}, KUBERNETES_SERVICE_HOST=${host}`);
+        await waitFor('the injected pod Running', async () => (await kubectl(admin, ['-n', LAB_APPS_NAMESPACE, 'get', 'pod', pod, '-o', 'jsonpath={.status.phase}'])) === 'Running');
+        await kubectl(admin, ['-n', LAB_APPS_NAMESPACE, 'delete', 'pod', pod, '--wait=false']);
+        return `${sidecar}, KUBERNETES_SERVICE_HOST=${host}`;
+      },
+    },
+    {
+      name: 'workload (as an injected pod in lab-apps, through the sidecar): whoami, create, read back, delete',
+      run: async () => {
+        const whoami = await kubectl(workload, ['auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}']);
         const name = `demo-${randomBytes(3).toString('hex')}`;
-        await kubectl(kc, ['-n', 'lab-apps', 'create', 'configmap', name, '--from-literal=via=sidecar']);
-        const via = await kubectl(kc, ['-n', 'lab-apps', 'get', 'configmap', name, '-o', 'jsonpath={.data.via}']);
-        await kubectl(kc, ['-n', 'lab-apps', 'delete', 'configmap', name]);
-        return `read back data.via=${via}`;
+        await kubectl(workload, ['-n', LAB_APPS_NAMESPACE, 'create', 'configmap', name, '--from-literal=via=sidecar']);
+        const via = await kubectl(workload, ['-n', LAB_APPS_NAMESPACE, 'get', 'configmap', name, '-o', 'jsonpath={.data.via}']);
+        await kubectl(workload, ['-n', LAB_APPS_NAMESPACE, 'delete', 'configmap', name]);
+        if (via !== 'sidecar') throw new Error(`read back data.via=${via}`);
+        return `as ${whoami}`;
       },
     },
   ];
@@ -106,8 +122,7 @@ export const demoCommand: Command = {
     say('== 2. lab install: webhook on source, a sidecar standing in for an injected pod');
     await installAll(say);
     say('== 3. checks');
-    const checks = [...clusterChecks('source'), ...clusterChecks('destination')];
-    if (existsSync(join(labDir(), 'workload.kubeconfig'))) checks.push(...workloadChecks());
+    const checks = [...clusterChecks('source'), ...clusterChecks('destination'), ...workloadChecks()];
     const ok = await runChecks(checks);
     say(ok ? '== demo passed; the lab keeps running (stop it with `bridgectl lab down`)' : '== demo FAILED');
     if (!ok) process.exitCode = 1;

@@ -3,9 +3,11 @@ import { ensureLabBinaries } from '../lab/build.js';
 import { DEFAULT_KUBERNETES_VERSION } from '../lab/versions.js';
 import { BridgeError } from '../lib/errors.js';
 import { labInstall, type Installer } from '../lab/install.js';
+import { installSidecar } from '../lab/install-sidecar.js';
+import { installWebhook } from '../lab/install-webhook.js';
 
-/** Every component's lab installer, in dependency order. */
-const installers: Installer[] = [];
+/** Every component's lab installer, in dependency order: the webhook labels lab-apps, the sidecar uses it. */
+const installers: Installer[] = [(ctx) => installWebhook(ctx), installSidecar];
 
 export function installAll(progress: (line: string) => void) {
   return labInstall(installers, progress);

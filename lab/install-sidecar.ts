@@ -73,13 +73,25 @@ export async function installSidecar(ctx: LabInstallContext): Promise<void> {
   ctx.progress('sidecar: wrote .lab/workload.kubeconfig');
 }
 
-/** Creates lab-apps if needed and asks the TokenRequest API for a lab-apps/default token. */
+/** Creates lab-apps if needed, lets its default ServiceAccount edit it, and asks the TokenRequest API for its token. */
 async function labAppsToken(ctx: LabInstallContext): Promise<string> {
   const server = ctx.lab.clusters.source.server;
   const pki = join(ctx.labDir, 'source', 'pki');
   const admin = { caPem: ctx.clusterCaPem.source, certPem: readFileSync(join(pki, 'admin.crt'), 'utf8'), keyPem: readFileSync(join(pki, 'admin.key'), 'utf8') };
   const ns = await httpsRequest(`${server}/api/v1/namespaces`, admin, { method: 'POST', body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: LAB_APPS_NAMESPACE } } });
   if (ns.status !== 201 && ns.status !== 409) throw new BridgeError('BRIDGE_ERR_KUBE_API', `creating namespace ${LAB_APPS_NAMESPACE}: HTTP ${ns.status} ${ns.body}`);
+  // The stand-in workload may edit its own namespace, like a typical operator or CI job (namespace-scoped only).
+  const binding = await httpsRequest(`${server}/apis/rbac.authorization.k8s.io/v1/namespaces/${LAB_APPS_NAMESPACE}/rolebindings`, admin, {
+    method: 'POST',
+    body: {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name: 'lab-workload-edit' },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'edit' },
+      subjects: [{ kind: 'ServiceAccount', name: 'default', namespace: LAB_APPS_NAMESPACE }],
+    },
+  });
+  if (binding.status !== 201 && binding.status !== 409) throw new BridgeError('BRIDGE_ERR_KUBE_API', `creating RoleBinding lab-workload-edit: HTTP ${binding.status} ${binding.body}`);
   // The default ServiceAccount appears shortly after the namespace (service-account controller).
   for (let i = 0; i < 100; i++) {
     const result = await httpsRequest(`${server}/api/v1/namespaces/${LAB_APPS_NAMESPACE}/serviceaccounts/default/token`, admin, {

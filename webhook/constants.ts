@@ -24,7 +24,7 @@ export const SIDECAR_PORT = 16443;
 export const SIDECAR_OPS_PORT = 16080;
 export const SIDECAR_TLS_DIR = '/var/run/cluster-bridge/tls';
 export const SIDECAR_TLS_VOLUME = 'cluster-bridge-tls';
-/** The non-root user the sidecar runs as (distroless's "nonroot"). */
+/** The non-root user the sidecar runs as (the conventional "nonroot" id, as in Dockerfile.sidecar). */
 export const SIDECAR_UID = 65532;
 
 /** Namespaces the webhook never touches, whatever their labels say. */

@@ -15,7 +15,7 @@ export interface InjectionConfig {
   version: string;
   sidecarImage: string;
   sidecarImagePullPolicy: 'Always' | 'IfNotPresent' | 'Never';
-  /** The node binary inside the sidecar image, for the exec startup probe and hold (distroless: /nodejs/bin/node). */
+  /** The node binary inside the sidecar image, for the exec startup probe and hold (`node` on PATH in Dockerfile.sidecar's node:24-alpine). */
   sidecarNodeBinary: string;
   /** The aggregator, `https://host:port`: the sidecar's BRIDGE_UPSTREAM and dns mode's target. */
   upstream: { host: string; port: number };
@@ -40,7 +40,7 @@ export const DEFAULT_RESOURCES: SidecarResources = {
 export function defaultInjectionConfig(overrides: Partial<InjectionConfig> = {}): InjectionConfig {
   return {
     version: '0.1.0',
-    sidecarImage: 'ghcr.io/cluster-bridge/cluster-bridge:0.1.0',
+    sidecarImage: 'cluster-bridge/sidecar:0.1.0',
     sidecarImagePullPolicy: 'IfNotPresent',
     sidecarNodeBinary: 'node',
     upstream: { host: 'cluster-bridge-aggregator.example.com', port: 443 },

@@ -164,7 +164,7 @@ export function loadServeConfig(env: Env, version: string): ServeConfig {
     sidecarStyle,
     injection: {
       version,
-      sidecarImage: optionalString(env, 'BRIDGE_SIDECAR_IMAGE', `ghcr.io/cluster-bridge/cluster-bridge:${version}`),
+      sidecarImage: optionalString(env, 'BRIDGE_SIDECAR_IMAGE', `cluster-bridge/sidecar:${version}`),
       sidecarNodeBinary: optionalString(env, 'BRIDGE_SIDECAR_NODE_BINARY', 'node'),
       sidecarImagePullPolicy: oneOf(env, 'BRIDGE_SIDECAR_IMAGE_PULL_POLICY', ['Always', 'IfNotPresent', 'Never'] as const, 'IfNotPresent'),
       upstream,

@@ -29,8 +29,7 @@ export function sidecarContainer(config: InjectionConfig, style: SidecarStyle): 
     name: SIDECAR_NAME,
     image: config.sidecarImage,
     imagePullPolicy: config.sidecarImagePullPolicy,
-    // The image's ENTRYPOINT is `node dist/cli/main.js` (Dockerfile.webhook and Dockerfile.sidecar alike).
-    args: ['sidecar', 'serve'],
+    // No command or args: the sidecar image's ENTRYPOINT runs the lean entry, dist/sidecar/main.js (Dockerfile.sidecar).
     env: [
       { name: 'BRIDGE_UPSTREAM', value: `https://${formatHostPort(config.upstream)}` },
       { name: 'BRIDGE_LOCAL_APISERVER', value: `https://${formatHostPort(config.localApiserver)}` },

@@ -135,8 +135,8 @@ describe('re-injection under server defaults', () => {
 
   it('replaces a sidecar that differs from what this version injects (an upgrade)', () => {
     const injected = injectPod(basePod(), 'sidecar', config);
-    const upgraded = injectPod(injected, 'sidecar', { ...config, sidecarImage: 'ghcr.io/cluster-bridge/cluster-bridge:0.2.0' });
-    expect(upgraded.spec!.initContainers![0]!.image).toBe('ghcr.io/cluster-bridge/cluster-bridge:0.2.0');
+    const upgraded = injectPod(injected, 'sidecar', { ...config, sidecarImage: 'cluster-bridge/sidecar:0.2.0' });
+    expect(upgraded.spec!.initContainers![0]!.image).toBe('cluster-bridge/sidecar:0.2.0');
     expect(upgraded.spec!.initContainers!.filter((c) => c.name === 'cluster-bridge-proxy')).toHaveLength(1);
   });
 });
