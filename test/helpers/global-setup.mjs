@@ -1,12 +1,17 @@
 // Starts the lab once per test run, or reuses a running one; global-teardown stops only what we started.
 // Plain ESM over the compiled code: Jest loads global setup with Node's own resolver (`npm test` builds dist/ first).
 import { labUp } from '../../dist/lab/lab.js';
+import { uninstallComponents } from '../../dist/lab/install.js';
 
 export default async function globalSetup() {
   // For quick unit-only runs while developing (`BRIDGE_NO_LAB=1 npx jest test/unit`); CI always starts the lab.
   if (process.env.BRIDGE_NO_LAB === '1') return;
   const result = await labUp({ progress: (line) => process.stderr.write(`[lab] ${line}\n`) });
   globalThis.__labStartedByTests = !result.alreadyRunning;
+  // Components a demo left running (`lab install`) would act on the tests' namespaces too (its
+  // reconciler, its webhook): the tests own the lab while they run. `bridgectl lab install` restores them.
+  const stopped = await uninstallComponents();
+  if (stopped > 0) process.stderr.write(`[lab] stopped ${stopped} components left by \`lab install\`\n`);
   process.stderr.write(
     result.alreadyRunning
       ? '[lab] reusing the running lab\n'
