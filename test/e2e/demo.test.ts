@@ -3,7 +3,7 @@ import { afterAll, describe, expect, it } from '@jest/globals';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { run } from '../helpers/lab-clients.js';
+import { isProcessRunning, run } from '../helpers/lab-clients.js';
 
 const privateLab = mkdtempSync(join(tmpdir(), 'bridge-demo-'));
 const env = { ...process.env, BRIDGE_LAB_DIR: privateLab };
@@ -13,15 +13,6 @@ afterAll(async () => {
   await run(process.execPath, [CLI, 'lab', 'down', '--purge'], { env });
   rmSync(privateLab, { recursive: true, force: true });
 });
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(' ')[2] !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 describe('bridgectl demo', () => {
   it('starts the lab, installs the components, passes every check, and lab down stops all of it', async () => {
@@ -36,11 +27,11 @@ describe('bridgectl demo', () => {
     expect(installed.map((d) => d.name).sort()).toEqual(['sidecar', 'webhook']);
     const lab = JSON.parse(readFileSync(join(privateLab, 'state.json'), 'utf8')) as { clusters: Record<string, { daemons: { pid: number }[] }> };
     const pids = [...installed.map((d) => d.pid), ...Object.values(lab.clusters).flatMap((c) => c.daemons.map((d) => d.pid))];
-    expect(pids.filter(alive)).toHaveLength(12);
+    expect(pids.filter(isProcessRunning)).toHaveLength(12);
 
     const down = await run(process.execPath, [CLI, 'lab', 'down'], { env });
     expect(down.code).toBe(0);
     expect(down.stderr).toContain('stopped 12 processes');
-    expect(pids.filter(alive)).toEqual([]);
+    expect(pids.filter(isProcessRunning)).toEqual([]);
   });
 });

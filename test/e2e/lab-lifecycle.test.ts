@@ -8,7 +8,7 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isPortBound } from '../../lib/ports.js';
-import { run } from '../helpers/lab-clients.js';
+import { isProcessRunning, run } from '../helpers/lab-clients.js';
 
 const NODE = process.execPath;
 const CLI = join(process.cwd(), 'dist', 'cli', 'main.js');
@@ -29,16 +29,6 @@ interface State {
   clusters: Record<string, { daemons: { pid: number; ports: number[] }[] }>;
 }
 
-/** Running, not a zombie waiting for init to reap it (a zombie holds no ports and runs nothing). */
-function isPidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(' ')[2] !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
 afterAll(async () => {
   await bridgectl(['lab', 'down', '--purge']);
   rmSync(privateLab, { recursive: true, force: true });
@@ -52,7 +42,7 @@ describe('bridgectl lab lifecycle', () => {
     const state = JSON.parse(readFileSync(join(privateLab, 'state.json'), 'utf8')) as State;
     const daemons = Object.values(state.clusters).flatMap((c) => c.daemons);
     expect(daemons).toHaveLength(10);
-    expect(daemons.every((d) => isPidAlive(d.pid))).toBe(true);
+    expect(daemons.every((d) => isProcessRunning(d.pid))).toBe(true);
 
     const second = await bridgectl(['lab', 'up']);
     expect(second.code).toBe(0);
@@ -68,7 +58,7 @@ describe('bridgectl lab lifecycle', () => {
     const down = await bridgectl(['lab', 'down']);
     expect(down.code).toBe(0);
     expect(down.stderr).toContain('stopped 10 processes');
-    expect(daemons.filter((d) => isPidAlive(d.pid))).toEqual([]);
+    expect(daemons.filter((d) => isProcessRunning(d.pid))).toEqual([]);
     const ports = daemons.flatMap((d) => d.ports);
     const bound = (await Promise.all(ports.map(async (p) => ((await isPortBound(p)) ? p : undefined)))).filter(Boolean);
     expect(bound).toEqual([]);
