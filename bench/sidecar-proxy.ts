@@ -5,19 +5,20 @@
  * rate, closed-loop throughput, CPU, and memory idle and under load (RSS and private anonymous memory
  * from /proc/PID/smaps_rollup). Needs the lab (`bridgectl lab up`) and Debian's `nginx`.
  *
- *   npx tsc -p tsconfig.json && node_modules/.bin/node dist/bench/sidecar-proxy.js
+ *   npm run bench:sidecar   (tsc, the sidecar bundle, then dist/bench/sidecar-proxy.js)
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { requireLab } from '../lab/lab.js';
 import { httpsRequest } from '../lib/https-json.js';
 import { labDir, repoRoot } from '../lib/paths.js';
 import { generateCa, issueCertificate } from '../lib/pki.js';
 import { freePort } from '../lib/ports.js';
+import { sidecarImageCommand } from '../sidecar/image-command.js';
 import { cpuOf, fmt, memoryOf, percentile, type MemorySample } from './stats.js';
 
 interface Target {
@@ -145,6 +146,13 @@ async function waitHttp(url: string): Promise<void> {
   throw new Error(`not ready: ${url}`);
 }
 
+/** The image's command line, so the benchmark measures what pods run; BENCH_SIDECAR_NODE_ARGS overrides the flags. */
+function imageCommand(): { args: string[]; label: string } {
+  const { nodeFlags, entry } = sidecarImageCommand();
+  const flags = process.env.BENCH_SIDECAR_NODE_ARGS !== undefined ? process.env.BENCH_SIDECAR_NODE_ARGS.split(' ').filter(Boolean) : nodeFlags;
+  return { args: [...flags, entry], label: [...flags, relative(repoRoot(), entry)].join(' ') };
+}
+
 function childPids(pid: number): number[] {
   try {
     return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
@@ -182,7 +190,8 @@ async function main(): Promise<void> {
   const [sidecarPort, opsPort, nginxPort] = [await freePort(), await freePort(), await freePort()];
   const children: ChildProcess[] = [];
   // Run exactly as the image does (Dockerfile.sidecar's ENTRYPOINT).
-  const sidecar = spawn(process.execPath, ['--max-semi-space-size=1', join(repoRoot(), 'dist', 'sidecar', 'main.js')], {
+  const command = imageCommand();
+  const sidecar = spawn(process.execPath, command.args, {
     stdio: 'ignore',
     env: { ...process.env, BRIDGE_UPSTREAM: direct, BRIDGE_LOCAL_APISERVER: new URL(direct).host, BRIDGE_LOCAL_CA_FILE: join(dir, 'ca.crt'), BRIDGE_TLS_DIR: dir, BRIDGE_LISTEN_PORT: String(sidecarPort), BRIDGE_OPS_PORT: String(opsPort), BRIDGE_LOG_LEVEL: 'warn' },
   });
@@ -224,6 +233,7 @@ http {
   try {
     await waitHttp(`http://127.0.0.1:${opsPort}/readyz`);
     await sleep(500);
+    const started: MemorySample = memoryOf([sidecar.pid!]);
     const bundle = sourceCa + bridgeCa.certPem;
     const directPid = lab.clusters.source.daemons.find((d) => d.name === 'kube-apiserver')?.pid;
     const targets: Target[] = [
@@ -238,6 +248,7 @@ http {
     const idle: Record<string, MemorySample> = {};
     await sleep(1000);
     for (const t of proxies) idle[t.name] = memoryOf(t.pids);
+    const loadAverage = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
     const lines: string[] = [];
     const out = (line: string) => {
@@ -245,6 +256,7 @@ http {
       process.stdout.write(`${line}\n`);
     };
     out(`sidecar benchmark against kube-apiserver ${lab.kubernetesVersion} (one run; 2 shared cores, load generator in the same machine)`);
+    out(`sidecar: node ${command.label}   (load average before the run: ${loadAverage})`);
 
     const rate500: Record<string, Awaited<ReturnType<typeof fixedRate>>> = {};
     for (const t of targets) rate500[t.name] = await fixedRate(t, small, 500, 6);
@@ -265,7 +277,7 @@ http {
       });
       peak[t.name] = max;
     }
-    out('\nmemory MB (idle after warm-up | peak during small GETs at 1,000 req/s)');
+    out(`\nmemory MB (idle after warm-up | peak during small GETs at 1,000 req/s); sidecar right after start, before any request: RSS ${fmt(started.rssMb, 1)}, private anon ${fmt(started.anonMb, 1)}`);
     for (const t of proxies) out(`  ${t.name.padEnd(8)} RSS ${fmt(idle[t.name]!.rssMb, 1)} | ${fmt(peak[t.name]!.rssMb, 1)}   private anon ${fmt(idle[t.name]!.anonMb, 1)} | ${fmt(peak[t.name]!.anonMb, 1)}   CPU ${fmt(rate1000[t.name]!.cpuMsPerRequest, 3)} ms/req`);
 
     out('\nthroughput (closed loop)');

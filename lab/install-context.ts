@@ -18,6 +18,8 @@ export interface LabInstallContext {
   clusterCaPem: { source: string; destination: string };
   /** Start `node dist/cli/main.js <args>` detached, logging to <componentDir>/<name>.log; recorded so `lab down` stops it. */
   startComponent(name: string, args: string[], env: Record<string, string>, ports: number[]): DaemonRecord;
+  /** The same with a whole Node command line (flags and entry file), for components that run as their image does. */
+  startNodeProcess(name: string, nodeArgs: string[], env: Record<string, string>, ports: number[]): DaemonRecord;
   progress(line: string): void;
 }
 

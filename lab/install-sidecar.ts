@@ -11,6 +11,7 @@ import { httpsRequest } from '../lib/https-json.js';
 import { writeKubeconfig } from '../lib/kubeconfig.js';
 import { issueCertificate } from '../lib/pki.js';
 import { freePort } from '../lib/ports.js';
+import { sidecarImageCommand } from '../sidecar/image-command.js';
 import { LAB_APPS_NAMESPACE, type LabInstallContext } from './install-context.js';
 
 export const LOOPBACK_DNS_NAMES = ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'];
@@ -42,9 +43,11 @@ export async function installSidecar(ctx: LabInstallContext): Promise<void> {
 
   const [port, opsPort] = [await freePort(), await freePort()];
   const apiserver = new URL(source.server);
-  const record = ctx.startComponent(
+  // Run exactly what the image runs (the bundle and its V8 flags).
+  const { nodeFlags, entry } = sidecarImageCommand();
+  const record = ctx.startNodeProcess(
     'sidecar',
-    ['sidecar', 'serve'],
+    [...nodeFlags, entry],
     {
       BRIDGE_UPSTREAM: source.server,
       BRIDGE_LOCAL_APISERVER: apiserver.host,

@@ -66,12 +66,14 @@ export async function labInstall(installers: Installer[], progress: (line: strin
     componentDir,
     bridgeCa: await ensureBridgeCa(),
     clusterCaPem: { source: clusterCa('source'), destination: clusterCa('destination') },
-    startComponent(name, args, env, ports) {
-      const cli = join(repoRoot(), 'dist', 'cli', 'main.js');
-      const daemon = startDaemon(name, process.execPath, [cli, ...args], join(componentDir(name), `${name}.log`), ports, env);
+    startNodeProcess(name, nodeArgs, env, ports) {
+      const daemon = startDaemon(name, process.execPath, nodeArgs, join(componentDir(name), `${name}.log`), ports, env);
       daemons.push(daemon);
       recordInstalledDaemons(daemons);
       return daemon;
+    },
+    startComponent(name, args, env, ports) {
+      return ctx.startNodeProcess(name, [join(repoRoot(), 'dist', 'cli', 'main.js'), ...args], env, ports);
     },
     progress,
   };

@@ -5,20 +5,35 @@
  */
 import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
-import { Registry, collectDefaultMetrics } from 'prom-client';
+import { createRequire } from 'node:module';
+import type { Registry } from 'prom-client';
+
+/**
+ * What /metrics serves: a prom-client Registry, or any writer of the Prometheus text format (the
+ * sidecar writes its own to stay small).
+ */
+export interface MetricsSource {
+  contentType: string;
+  metrics(): Promise<string>;
+}
 
 export interface OpsServerOptions {
   host: string;
   port: number;
-  registry: Registry;
+  registry: MetricsSource;
   /** Returns a reason string while not ready, undefined when ready. */
   notReadyReason: () => string | undefined;
 }
 
-/** A registry per process with Node's default metrics under the component's prefix. */
+/**
+ * A registry per process with Node's default metrics under the component's prefix. prom-client is
+ * loaded here, on first use, so a process that only serves its own metrics text (the sidecar, paid
+ * once per pod) never loads it.
+ */
 export function createRegistry(component: string): Registry {
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: `cluster_bridge_${component}_` });
+  const promClient = createRequire(import.meta.url)('prom-client') as typeof import('prom-client');
+  const registry = new promClient.Registry();
+  promClient.collectDefaultMetrics({ register: registry, prefix: `cluster_bridge_${component}_` });
   return registry;
 }
 

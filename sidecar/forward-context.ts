@@ -1,10 +1,10 @@
 /** Everything the request and upgrade forwarders share, built once by the server. */
-import type { Logger } from '../lib/logger.js';
 import type { ProxyIdentity } from '../lib/proxy-headers.js';
 import type { UpstreamSelector, UpstreamChoice } from '../lib/upstream-selector.js';
 import { kubeStatusResponse } from '../lib/kube-status.js';
 import type { FailMode } from './config.js';
 import type { InFlight } from './in-flight.js';
+import type { SidecarLog } from './log.js';
 import type { SidecarMetrics } from './metrics.js';
 import { decideRoute, type RouteDecision, type RouteTarget } from './route-decision.js';
 import type { UpstreamHealth } from './upstream-health.js';
@@ -19,7 +19,7 @@ export interface ForwardContext {
   identity: ProxyIdentity;
   metrics: SidecarMetrics;
   inFlight: InFlight;
-  log: Logger;
+  log: SidecarLog;
 }
 
 /** Decides the route for one attempt and counts it. */

@@ -1,84 +1,116 @@
-/** The sidecar's Prometheus metrics; label children are bound once so the hot path only increments. */
-import { Counter, Gauge, type Registry } from 'prom-client';
-import { createRegistry } from '../lib/ops-server.js';
+/**
+ * The sidecar's Prometheus metrics, written by hand in the text exposition format (version 0.0.4).
+ * prom-client with its default metrics cost several MB of private memory per pod and work on
+ * every scrape; the sidecar has seven series families, counted with plain numbers on the hot path.
+ * A few process metrics (CPU, RSS, heap, start time) replace prom-client's default set.
+ */
 import type { RouteReason } from './route-decision.js';
 
 export type FailureKind = 'connect' | 'after-send';
 
+/** What the ops server needs to serve /metrics (prom-client's Registry has the same shape). */
+export interface MetricsSource {
+  contentType: string;
+  metrics(): Promise<string>;
+}
+
 export interface SidecarMetrics {
-  registry: Registry;
+  registry: MetricsSource;
   /** Requests by route reason (selected-upstream, connect-failed-fallback-local, ...). */
   routed(reason: RouteReason, upgrade: boolean): void;
   backendFailure(backend: 'upstream' | 'local', kind: FailureKind): void;
-  breakerOpen: Gauge;
-  certReloads: Counter;
+  breakerOpen(open: boolean): void;
+  certReload(result: 'ok' | 'error'): void;
 }
 
-export function createSidecarMetrics(sample: { activeRequests(): number; upgradedStreams(): number; backendSockets(): { upstream: number; local: number } }): SidecarMetrics {
-  const registry = createRegistry('sidecar');
-  const requests = new Counter({
-    name: 'cluster_bridge_sidecar_requests_total',
-    help: 'Requests and upgrades the sidecar routed, by route reason.',
-    labelNames: ['reason', 'upgrade'],
-    registers: [registry],
-  });
-  const failures = new Counter({
-    name: 'cluster_bridge_sidecar_backend_failures_total',
-    help: 'Failed backend attempts: connect (nothing sent, may fall back) or after-send (answered 502, never replayed).',
-    labelNames: ['backend', 'kind'],
-    registers: [registry],
-  });
-  const breakerOpen = new Gauge({
-    name: 'cluster_bridge_sidecar_upstream_breaker_open',
-    help: '1 while the circuit breaker keeps requests off the unreachable upstream.',
-    registers: [registry],
-  });
-  const certReloads = new Counter({
-    name: 'cluster_bridge_sidecar_cert_reloads_total',
-    help: 'Hot reloads of the TLS files.',
-    labelNames: ['result'],
-    registers: [registry],
-  });
-  new Gauge({
-    name: 'cluster_bridge_sidecar_active_requests',
-    help: 'Requests in flight, watches included.',
-    registers: [registry],
-    collect() {
-      this.set(sample.activeRequests());
-    },
-  });
-  new Gauge({
-    name: 'cluster_bridge_sidecar_upgraded_streams',
-    help: 'Upgraded connections (exec, attach, port-forward) being piped.',
-    registers: [registry],
-    collect() {
-      this.set(sample.upgradedStreams());
-    },
-  });
-  new Gauge({
-    name: 'cluster_bridge_sidecar_backend_sockets',
-    help: 'Open pooled sockets per backend.',
-    labelNames: ['backend'],
-    registers: [registry],
-    collect() {
-      const counts = sample.backendSockets();
-      this.set({ backend: 'upstream' }, counts.upstream);
-      this.set({ backend: 'local' }, counts.local);
-    },
-  });
-  const bound = new Map<string, { inc(): void }>();
+export interface MetricsSample {
+  activeRequests(): number;
+  upgradedStreams(): number;
+  backendSockets(): { upstream: number; local: number };
+}
+
+const PREFIX = 'cluster_bridge_sidecar_';
+
+/** Label values here are fixed words (reasons, backend names), but escape anyway as the format requires. */
+function escapeLabel(value: string): string {
+  return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}
+
+function family(name: string, type: 'counter' | 'gauge', help: string, samples: Array<[labels: Record<string, string> | undefined, value: number]>): string {
+  let text = `# HELP ${PREFIX}${name} ${help}\n# TYPE ${PREFIX}${name} ${type}\n`;
+  for (const [labels, value] of samples) {
+    const pairs = labels ? Object.entries(labels).map(([k, v]) => `${k}="${escapeLabel(v)}"`) : [];
+    text += `${PREFIX}${name}${pairs.length ? `{${pairs.join(',')}}` : ''} ${value}\n`;
+  }
+  return text;
+}
+
+/** A counter with labels: one number per label combination, keyed by the joined values. */
+class LabelledCounter {
+  readonly values = new Map<string, number>();
+  constructor(private readonly labelNames: readonly string[]) {}
+
+  inc(...labelValues: string[]): void {
+    const key = labelValues.join('\u0000');
+    this.values.set(key, (this.values.get(key) ?? 0) + 1);
+  }
+
+  samples(): Array<[Record<string, string>, number]> {
+    return [...this.values].map(([key, value]) => {
+      const parts = key.split('\u0000');
+      return [Object.fromEntries(this.labelNames.map((name, i) => [name, parts[i]!])), value];
+    });
+  }
+}
+
+function processFamilies(): string {
+  const cpu = process.cpuUsage();
+  const memory = process.memoryUsage();
+  return (
+    family('process_cpu_seconds_total', 'counter', 'Total user and system CPU time spent in seconds.', [[undefined, (cpu.user + cpu.system) / 1e6]]) +
+    family('process_resident_memory_bytes', 'gauge', 'Resident memory size in bytes.', [[undefined, memory.rss]]) +
+    family('process_start_time_seconds', 'gauge', 'Start time of the process since unix epoch in seconds.', [[undefined, Math.round(Date.now() / 1000 - process.uptime())]]) +
+    family('nodejs_heap_size_used_bytes', 'gauge', 'Process heap size used from Node.js in bytes.', [[undefined, memory.heapUsed]]) +
+    family('nodejs_heap_size_total_bytes', 'gauge', 'Process heap size from Node.js in bytes.', [[undefined, memory.heapTotal]])
+  );
+}
+
+export function createSidecarMetrics(sample: MetricsSample): SidecarMetrics {
+  const requests = new LabelledCounter(['reason', 'upgrade']);
+  const failures = new LabelledCounter(['backend', 'kind']);
+  const certReloads = new LabelledCounter(['result']);
+  let breakerOpen = 0;
+
+  const text = (): string => {
+    const sockets = sample.backendSockets();
+    return (
+      family('requests_total', 'counter', 'Requests and upgrades the sidecar routed, by route reason.', requests.samples()) +
+      family('backend_failures_total', 'counter', 'Failed backend attempts: connect (nothing sent, may fall back) or after-send (answered 502, never replayed).', failures.samples()) +
+      family('upstream_breaker_open', 'gauge', '1 while the circuit breaker keeps requests off the unreachable upstream.', [[undefined, breakerOpen]]) +
+      family('cert_reloads_total', 'counter', 'Hot reloads of the TLS files.', certReloads.samples()) +
+      family('active_requests', 'gauge', 'Requests in flight, watches included.', [[undefined, sample.activeRequests()]]) +
+      family('upgraded_streams', 'gauge', 'Upgraded connections (exec, attach, port-forward) being piped.', [[undefined, sample.upgradedStreams()]]) +
+      family('backend_sockets', 'gauge', 'Open pooled sockets per backend.', [
+        [{ backend: 'upstream' }, sockets.upstream],
+        [{ backend: 'local' }, sockets.local],
+      ]) +
+      processFamilies()
+    );
+  };
+
   return {
-    registry,
+    registry: { contentType: 'text/plain; version=0.0.4; charset=utf-8', metrics: async () => text() },
     routed(reason, upgrade) {
-      const key = `${reason}/${upgrade}`;
-      let child = bound.get(key);
-      if (!child) bound.set(key, (child = requests.labels(reason, String(upgrade))));
-      child.inc();
+      requests.inc(reason, upgrade ? 'true' : 'false');
     },
     backendFailure(backend, kind) {
-      failures.labels(backend, kind).inc();
+      failures.inc(backend, kind);
     },
-    breakerOpen,
-    certReloads,
+    breakerOpen(open) {
+      breakerOpen = open ? 1 : 0;
+    },
+    certReload(result) {
+      certReloads.inc(result);
+    },
   };
 }

@@ -8,7 +8,6 @@ import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createLogger, type Logger } from '../lib/logger.js';
 import { startOpsServer } from '../lib/ops-server.js';
 import { allToUpstream, type UpstreamSelector } from '../lib/upstream-selector.js';
 import { DEFAULT_BREAKER_POLICY, type BreakerPolicy } from './circuit-breaker.js';
@@ -17,13 +16,15 @@ import { createRequestForwarder } from './forward-request.js';
 import { createUpgradeForwarder } from './forward-upgrade.js';
 import type { ForwardContext } from './forward-context.js';
 import { InFlight } from './in-flight.js';
+import { createSidecarLog, type SidecarLog } from './log.js';
 import { createSidecarMetrics, type SidecarMetrics } from './metrics.js';
 import { hasServingCertificate, readTlsMaterial, watchTlsMaterial } from './tls-material.js';
 import { UpstreamHealth } from './upstream-health.js';
 import { UpstreamPool } from './upstream-pool.js';
 
 export interface SidecarOptions {
-  log?: Logger;
+  /** Defaults to the sidecar's own JSON-lines logger; any pino logger fits too. */
+  log?: SidecarLog;
   selector?: UpstreamSelector;
   breakerPolicy?: Partial<BreakerPolicy>;
   /** How often the TLS directory is polled besides the file watch. */
@@ -42,7 +43,7 @@ export interface Sidecar {
   shutdown(graceMs?: number): Promise<void>;
 }
 
-async function waitForCertificate(dir: string, log: Logger): Promise<void> {
+async function waitForCertificate(dir: string, log: SidecarLog): Promise<void> {
   for (let waited = 0; !hasServingCertificate(dir); waited++) {
     if (waited % 10 === 0) log.info({ dir }, 'waiting for the serving certificate (tls.crt, tls.key)');
     await sleep(1000);
@@ -50,7 +51,7 @@ async function waitForCertificate(dir: string, log: Logger): Promise<void> {
 }
 
 export async function startSidecar(config: SidecarConfig, options: SidecarOptions = {}): Promise<Sidecar> {
-  const log = options.log ?? createLogger('sidecar');
+  const log = options.log ?? createSidecarLog('sidecar');
   await waitForCertificate(config.tlsDir, log);
   const material = readTlsMaterial(config.tlsDir);
   const local = config.localApiserver ? { endpoint: config.localApiserver, caPem: readFileSync(config.localCaFile, 'utf8') } : undefined;
@@ -66,7 +67,7 @@ export async function startSidecar(config: SidecarConfig, options: SidecarOption
     () => pool.upstream,
     config.connectTimeoutMs,
     log,
-    (open) => metrics.breakerOpen.set(open ? 1 : 0),
+    (open) => metrics.breakerOpen(open),
   );
   const ctx: ForwardContext = {
     pool,
@@ -112,11 +113,11 @@ export async function startSidecar(config: SidecarConfig, options: SidecarOption
     (next) => {
       server.setSecureContext({ cert: next.servingCertPem, key: next.servingKeyPem });
       pool.rotate(next);
-      metrics.certReloads.labels('ok').inc();
+      metrics.certReload('ok');
       log.info('TLS files changed: serving and client certificates reloaded');
     },
     (err) => {
-      metrics.certReloads.labels('error').inc();
+      metrics.certReload('error');
       log.error({ err: String(err) }, 'TLS files changed but do not load; keeping the previous certificates');
     },
     options.tlsPollMs,

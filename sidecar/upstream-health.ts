@@ -3,8 +3,8 @@
  * (with the client certificate) at the breaker's retry time; success closes the breaker.
  */
 import { connect } from 'node:tls';
-import type { Logger } from '../lib/logger.js';
 import { CLOSED_BREAKER, isProbeDue, recordConnectFailure, recordConnectSuccess, type BreakerPolicy, type BreakerState } from './circuit-breaker.js';
+import type { SidecarLog } from './log.js';
 import type { Backend } from './upstream-pool.js';
 
 export class UpstreamHealth {
@@ -17,7 +17,7 @@ export class UpstreamHealth {
     private readonly policy: BreakerPolicy,
     private readonly backend: () => Backend,
     private readonly connectTimeoutMs: number,
-    private readonly log: Logger,
+    private readonly log: SidecarLog,
     private readonly onChange: (open: boolean) => void,
   ) {}
 

@@ -60,12 +60,13 @@ export async function startLabSidecar(options: { failMode?: 'local' | 'closed'; 
 export async function startLabSidecarProcess(): Promise<{ child: import('node:child_process').ChildProcess; server: string; opsPort: number; caBundlePem: string }> {
   const { spawn } = await import('node:child_process');
   const { freePort } = await import('../../lib/ports.js');
-  const { repoRoot } = await import('../../lib/paths.js');
+  const { sidecarImageCommand } = await import('../../sidecar/image-command.js');
+  const { nodeFlags, entry } = sidecarImageCommand();
   const probe = await startLabSidecar();
   await probe.sidecar.shutdown(1000); // reuse its directory of certificates; the child serves instead
   const [port, opsPort] = [await freePort(), await freePort()];
   const lab = requireLab();
-  const child = spawn(process.execPath, ['--max-semi-space-size=1', join(repoRoot(), 'dist', 'sidecar', 'main.js')], {
+  const child = spawn(process.execPath, [...nodeFlags, entry], {
     stdio: 'ignore',
     env: {
       ...process.env,
