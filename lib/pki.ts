@@ -59,17 +59,23 @@ function validity(spec: { validityDays?: number; notBefore?: Date; notAfter?: Da
   return { notBefore, notAfter };
 }
 
-export async function generateCa(
-  commonName: string,
-  options: { validityDays?: number; notBefore?: Date; notAfter?: Date } = {},
-): Promise<CertificateAndKey> {
+/** A fresh key pair and an unsigned certificate for it with a random serial and the validity window. */
+async function newCertificate(window: { validityDays?: number; notBefore?: Date; notAfter?: Date }, defaultDays: number) {
   const keys = await generateRsaKeyPair();
   const cert = forge.pki.createCertificate();
   cert.publicKey = forge.pki.publicKeyFromPem(keys.publicKeyPem);
   cert.serialNumber = randomSerialHex();
-  const { notBefore, notAfter } = validity(options, DEFAULT_CA_DAYS);
+  const { notBefore, notAfter } = validity(window, defaultDays);
   cert.validity.notBefore = notBefore;
   cert.validity.notAfter = notAfter;
+  return { cert, keys };
+}
+
+export async function generateCa(
+  commonName: string,
+  options: { validityDays?: number; notBefore?: Date; notAfter?: Date } = {},
+): Promise<CertificateAndKey> {
+  const { cert, keys } = await newCertificate(options, DEFAULT_CA_DAYS);
   const subject = [{ name: 'commonName', value: commonName }];
   cert.setSubject(subject);
   cert.setIssuer(subject);
@@ -94,13 +100,7 @@ export async function issueCertificate(ca: CertificateAndKey, spec: LeafSpec): P
       cause: err,
     });
   }
-  const keys = await generateRsaKeyPair();
-  const cert = forge.pki.createCertificate();
-  cert.publicKey = forge.pki.publicKeyFromPem(keys.publicKeyPem);
-  cert.serialNumber = randomSerialHex();
-  const { notBefore, notAfter } = validity(spec, DEFAULT_LEAF_DAYS);
-  cert.validity.notBefore = notBefore;
-  cert.validity.notAfter = notAfter;
+  const { cert, keys } = await newCertificate(spec, DEFAULT_LEAF_DAYS);
   const subject: forge.pki.CertificateField[] = [{ name: 'commonName', value: spec.commonName }];
   for (const org of spec.organizations ?? []) subject.push({ name: 'organizationName', value: org });
   cert.setSubject(subject);
