@@ -1,6 +1,8 @@
 /** Versions the lab builds by default. Kubernetes 1.33+ has native sidecars GA; etcd follows Kubernetes' go.mod. */
 export const DEFAULT_KUBERNETES_VERSION = 'v1.36.3';
 export const KWOK_VERSION = 'v0.8.0';
+/** The newest release without native sidecars by default (SidecarContainers alpha, off): the tests' older lab. */
+export const PRE_NATIVE_SIDECAR_VERSION = 'v1.28.15';
 
 const VERSION_PATTERN = /^v(\d+)\.(\d+)\.(\d+)$/;
 

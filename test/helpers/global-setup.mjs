@@ -2,11 +2,18 @@
 // Plain ESM over the compiled code: Jest loads global setup with Node's own resolver (`npm test` builds dist/ first).
 import { labUp } from '../../dist/lab/lab.js';
 import { uninstallComponents } from '../../dist/lab/install.js';
+import { ensureLabBinaries } from '../../dist/lab/build.js';
+import { PRE_NATIVE_SIDECAR_VERSION } from '../../dist/lab/versions.js';
 
 export default async function globalSetup() {
   // For quick unit-only runs while developing (`BRIDGE_NO_LAB=1 npx jest test/unit`); CI always starts the lab.
   if (process.env.BRIDGE_NO_LAB === '1') return;
-  const result = await labUp({ progress: (line) => process.stderr.write(`[lab] ${line}\n`) });
+  const progress = (line) => process.stderr.write(`[lab] ${line}\n`);
+  // The older-release suite's binaries are built here, before any test runs (and before anything is
+  // started, so a failed build leaves nothing behind), so a cold compile never competes for the CPU.
+  const older = await ensureLabBinaries(PRE_NATIVE_SIDECAR_VERSION, progress);
+  if (older.builtSeconds) progress(`built ${PRE_NATIVE_SIDECAR_VERSION} in ${older.builtSeconds.toFixed(0)} s`);
+  const result = await labUp({ progress });
   globalThis.__labStartedByTests = !result.alreadyRunning;
   // Components a demo left running (`lab install`) would act on the tests' namespaces too (its
   // reconciler, its webhook): the tests own the lab while they run. `bridgectl lab install` restores them.
