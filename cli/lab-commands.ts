@@ -2,7 +2,8 @@ import { labDown, labStatus, labUp } from '../lab/lab.js';
 import { ensureLabBinaries } from '../lab/build.js';
 import { DEFAULT_KUBERNETES_VERSION } from '../lab/versions.js';
 import { BridgeError } from '../lib/errors.js';
-import { labInstall, type Installer } from '../lab/install.js';
+import { labInstall, readInstalledDaemons, type Installer } from '../lab/install.js';
+import { isDaemonAlive } from '../lab/process.js';
 import { installSidecar } from '../lab/install-sidecar.js';
 import { installWebhook } from '../lab/install-webhook.js';
 
@@ -60,6 +61,9 @@ export const labCommands: Record<string, Command> = {
       for (const c of status.clusters) {
         const daemons = c.daemons.map((d) => `${d.name}:${d.alive ? d.pid : 'dead'}`).join(' ');
         process.stdout.write(`${c.name.padEnd(12)} ${c.ready ? 'ready    ' : 'NOT READY'} ${c.server}  ${daemons}\n`);
+      }
+      for (const d of readInstalledDaemons()) {
+        process.stdout.write(`${d.name.padEnd(12)} ${isDaemonAlive(d) ? `running   pid ${d.pid}` : 'STOPPED  '}  log ${d.logFile}\n`);
       }
       if (!status.running) process.exitCode = 1;
     },
