@@ -12,21 +12,10 @@ import { writeKubeconfig } from '../lib/kubeconfig.js';
 import { issueCertificate } from '../lib/pki.js';
 import { freePort } from '../lib/ports.js';
 import { sidecarImageCommand } from '../sidecar/image-command.js';
+import { waitForOpsReady } from './process.js';
 import { LAB_APPS_NAMESPACE, type LabInstallContext } from './install-context.js';
 
 export const LOOPBACK_DNS_NAMES = ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'];
-
-async function waitReady(opsPort: number, logFile: string): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    try {
-      if ((await fetch(`http://127.0.0.1:${opsPort}/readyz`)).status === 200) return;
-    } catch {
-      // not listening yet
-    }
-    await sleep(100);
-  }
-  throw new BridgeError('BRIDGE_ERR_LAB_START_FAILED', `the lab sidecar did not become ready on ops port ${opsPort}`, { fix: `read ${logFile}` });
-}
 
 export async function installSidecar(ctx: LabInstallContext): Promise<void> {
   const source = ctx.lab.clusters.source;
@@ -61,7 +50,7 @@ export async function installSidecar(ctx: LabInstallContext): Promise<void> {
     },
     [port, opsPort],
   );
-  await waitReady(opsPort, record.logFile);
+  await waitForOpsReady(record, opsPort);
   ctx.progress(`sidecar: https://127.0.0.1:${port} -> ${source.server} (ops :${opsPort})`);
 
   const token = await labAppsToken(ctx);

@@ -2,8 +2,6 @@
  * `bridgectl lab install`, webhook part: runs the webhook as a local process against the source
  * cluster, registers it by URL, labels lab-apps for injection and puts the CA bundle there.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
-import { BridgeError } from '../lib/errors.js';
 import { KubeRestClient } from '../lib/kube-rest-client.js';
 import { freePort } from '../lib/ports.js';
 import { issueWebhookServingCert } from '../certs/bridge-certs.js';
@@ -11,6 +9,7 @@ import { writePemPair } from '../certs/cert-files.js';
 import { CA_BUNDLE_CONFIGMAP, INJECT_LABEL, INJECT_LABEL_VALUE, SYSTEM_NAMESPACE } from '../webhook/constants.js';
 import { caBundleConfigMap, caBundleFor } from '../webhook/namespace-reconciler.js';
 import { E2E_WEBHOOK_LABEL, registerWebhook } from '../webhook/registration.js';
+import { waitForOpsReady } from './process.js';
 import { LAB_APPS_NAMESPACE, type LabInstallContext } from './install-context.js';
 import { kubeconfigPath } from './lab.js';
 
@@ -22,19 +21,6 @@ async function ensure(client: KubeRestClient, collection: string, name: string, 
   const existing = await client.request<{ metadata: { resourceVersion: string } }>('GET', `${collection}/${name}`);
   if (existing.status === 404) await client.expect('POST', collection, [201, 409], body);
   else await client.expect('PUT', `${collection}/${name}`, [200], { ...body, metadata: { ...(body as { metadata: object }).metadata, resourceVersion: existing.body.metadata.resourceVersion } });
-}
-
-async function waitReady(opsPort: number, logFile: string): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    try {
-      if ((await fetch(`http://127.0.0.1:${opsPort}/readyz`)).ok) return;
-    } catch {
-      // not listening yet
-    }
-    await sleep(250);
-  }
-  throw new BridgeError('BRIDGE_ERR_LAB_START_FAILED', 'the webhook did not become ready within 30 s', { fix: `read ${logFile}` });
 }
 
 export async function installWebhook(ctx: LabInstallContext, options: { aggregatorAddress?: string } = {}): Promise<void> {
@@ -62,7 +48,7 @@ export async function installWebhook(ctx: LabInstallContext, options: { aggregat
       {},
       [port, opsPort],
     );
-    await waitReady(opsPort, record.logFile);
+    await waitForOpsReady(record, opsPort);
     ctx.progress(`webhook: pid ${record.pid}, https://127.0.0.1:${port}/mutate, ops :${opsPort}, upstream ${upstream}`);
 
     await registerWebhook(client, {
