@@ -136,7 +136,7 @@ export async function startControlPlane(spec: ControlPlaneSpec, bin: LabBinaries
     writeKubeconfig(schedulerKubeconfig, { ...common, userName: 'scheduler', credentials: { clientCertPem: pki.scheduler.certPem, clientKeyPem: pki.scheduler.keyPem } });
     writeKubeconfig(spec.adminKubeconfigPath, { ...common, userName: 'admin', credentials: { clientCertPem: pki.admin.certPem, clientKeyPem: pki.admin.keyPem } });
 
-    daemons.push(startDaemon('kube-controller-manager', bin.kubeControllerManager, [
+    const controllerManager = startDaemon('kube-controller-manager', bin.kubeControllerManager, [
       `--kubeconfig=${kcmKubeconfig}`,
       `--authentication-kubeconfig=${kcmKubeconfig}`,
       `--authorization-kubeconfig=${kcmKubeconfig}`,
@@ -151,7 +151,8 @@ export async function startControlPlane(spec: ControlPlaneSpec, bin: LabBinaries
       `--service-cluster-ip-range=${spec.serviceCidr}`,
       '--profiling=false',
       '--v=1',
-    ], log('kube-controller-manager'), [kcmPort]));
+    ], log('kube-controller-manager'), [kcmPort]);
+    daemons.push(controllerManager);
     daemons.push(startDaemon('kube-scheduler', bin.kubeScheduler, [
       `--kubeconfig=${schedulerKubeconfig}`,
       `--authentication-kubeconfig=${schedulerKubeconfig}`,
@@ -174,7 +175,7 @@ export async function startControlPlane(spec: ControlPlaneSpec, bin: LabBinaries
 
     await registerFakeNode(server, pki);
     // The `default` ServiceAccount appears once kube-controller-manager runs its controllers.
-    await waitUntil(daemons[2]!, 'default ServiceAccount created', async () =>
+    await waitUntil(controllerManager, 'default ServiceAccount created', async () =>
       (await apiCall(server, pki, 'GET', '/api/v1/namespaces/default/serviceaccounts/default')).status === 200,
     );
     for (const d of daemons) if (!isDaemonAlive(d)) throw failureFor(d, 'exited during start-up');
