@@ -32,10 +32,15 @@ export function isDaemonAlive(record: DaemonRecord): boolean {
     return false;
   }
   const cmdline = `/proc/${record.pid}/cmdline`;
-  if (!existsSync(cmdline)) return true;
-  const argv0 = readFileSync(cmdline, 'utf8').split('\0')[0] ?? '';
-  if (readFileSync(`/proc/${record.pid}/stat`, 'utf8').split(' ')[2] === 'Z') return false;
-  return argv0 === record.binary;
+  if (!existsSync('/proc/self/cmdline')) return true; // no procfs: the signal check is all we have
+  try {
+    // The process may exit between these reads: then it is not alive.
+    const argv0 = readFileSync(cmdline, 'utf8').split('\0')[0] ?? '';
+    if (readFileSync(`/proc/${record.pid}/stat`, 'utf8').split(' ')[2] === 'Z') return false;
+    return argv0 === record.binary;
+  } catch {
+    return false;
+  }
 }
 
 export async function stopDaemon(record: DaemonRecord, graceMs = 10_000): Promise<void> {

@@ -29,7 +29,9 @@ export const CLOSED_BREAKER: BreakerState = Object.freeze({ open: false, consecu
 export function recordConnectFailure(state: BreakerState, now: number, policy: BreakerPolicy): BreakerState {
   const consecutiveFailures = state.consecutiveFailures + 1;
   if (state.open) {
-    // A failed probe: stay open, back off.
+    // Requests that were already connecting when it opened fail before the probe is due: they say
+    // nothing new, so only a failed probe (at or after retryAt) backs off.
+    if (now < state.retryAt) return { ...state, consecutiveFailures };
     const openMs = Math.min(policy.maxOpenMs, Math.max(policy.baseOpenMs, state.openMs * 2));
     return { open: true, consecutiveFailures, openMs, retryAt: now + openMs };
   }

@@ -9,6 +9,8 @@ import { clientResponseHeaders, rawResponseHead, scanRequestHead, upstreamReques
 import { startAttempt } from './backend-attempt.js';
 import { backendFor, badGatewayResponse, route, unavailableResponse, type ForwardContext } from './forward-context.js';
 
+const MAX_REFUSAL_BODY_BYTES = 64 * 1024;
+
 function withoutContentLength(rawHeaders: readonly string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < rawHeaders.length; i += 2) {
@@ -97,7 +99,17 @@ export function createUpgradeForwarder(ctx: ForwardContext) {
         response(upstreamRes) {
           // The backend refused to switch (403, 400...): relay its answer and close.
           const chunks: Buffer[] = [];
-          upstreamRes.on('data', (chunk: Buffer) => chunks.push(chunk));
+          let size = 0;
+          upstreamRes.on('data', (chunk: Buffer) => {
+            size += chunk.length;
+            // A refusal is a short Status body; anything huge is not worth holding in a per-pod proxy.
+            if (size > MAX_REFUSAL_BODY_BYTES) upstreamRes.destroy();
+            else chunks.push(chunk);
+          });
+          // A backend that dies mid-body never emits 'end': close the client rather than leave it hanging.
+          upstreamRes.on('close', () => {
+            if (!upstreamRes.complete) socket.destroy();
+          });
           upstreamRes.on('end', () =>
             writeResponseAndClose(
               socket,

@@ -39,6 +39,12 @@ export async function startUpgradeTestServer(tls: { certPem: string; keyPem: str
     socket.once('close', () => sockets.delete(socket));
     handshakes.push({ url: req.url!, rawHeaders: req.rawHeaders });
     const upgrade = (req.headers.upgrade ?? '').toLowerCase();
+    if (req.url!.includes('dies-mid-refusal')) {
+      // A refusal whose body never completes: the backend goes away after half of it.
+      socket.write('HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"code":');
+      setTimeout(() => socket.destroy(), 50);
+      return;
+    }
     if (req.url!.includes('forbidden')) {
       socket.end('HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nContent-Length: 15\r\n\r\n{"code":403000}');
       return;

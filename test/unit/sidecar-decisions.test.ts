@@ -72,12 +72,22 @@ describe('circuit breaker', () => {
     expect(s).toMatchObject({ open: true, openMs: 100, retryAt: 1100 });
     expect(isProbeDue(s, 1099)).toBe(false);
     expect(isProbeDue(s, 1100)).toBe(true);
-    const backoffs = [200, 350, 350].map((expected, i) => {
-      s = recordConnectFailure(s, 2000 + i, policy);
+    // Each probe fails when it is due.
+    const backoffs = [200, 350, 350].map((expected) => {
+      s = recordConnectFailure(s, s.retryAt, policy);
       return [s.openMs, expected];
     });
     for (const [actual, expected] of backoffs) expect(actual).toBe(expected);
     expect(recordConnectSuccess(s)).toBe(CLOSED_BREAKER);
+  });
+  it('does not back off for requests that were already connecting when it opened', () => {
+    let s = CLOSED_BREAKER;
+    for (let i = 0; i < 3; i++) s = recordConnectFailure(s, 1000, policy);
+    expect(s).toMatchObject({ open: true, openMs: 100, retryAt: 1100 });
+    for (let i = 0; i < 10; i++) s = recordConnectFailure(s, 1001 + i, policy);
+    expect(s).toMatchObject({ open: true, openMs: 100, retryAt: 1100 });
+    s = recordConnectFailure(s, 1100, policy);
+    expect(s).toMatchObject({ open: true, openMs: 200, retryAt: 1300 });
   });
   it('a success between failures resets the count', () => {
     let s = recordConnectFailure(recordConnectFailure(CLOSED_BREAKER, 0, policy), 0, policy);

@@ -111,6 +111,16 @@ describe('sidecar connection upgrades', () => {
     expect(text.endsWith('{"code":403000}')).toBe(true);
   });
 
+  it('closes the client when the backend dies in the middle of a refusal', async () => {
+    const socket = connect({ host: '127.0.0.1', port: sidecar.port, ca: pki.ca.certPem });
+    await new Promise((resolve) => socket.once('secureConnect', resolve));
+    socket.write(`GET /dies-mid-refusal/exec HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: ${SPDY_PROTOCOL}\r\n\r\n`);
+    socket.resume();
+    // Before the fix the client socket was never closed and this waited until the test timed out.
+    await new Promise((resolve) => socket.on('close', resolve));
+    expect(socket.destroyed).toBe(true);
+  });
+
   it('leaves no upgraded stream behind once both sides closed', async () => {
     for (let i = 0; i < 100 && sidecar.inFlight.upgraded.size > 0; i++) await new Promise((r) => setTimeout(r, 20));
     expect(sidecar.inFlight.upgraded.size).toBe(0);
