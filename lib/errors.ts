@@ -15,6 +15,11 @@ export const ErrorCodes = {
   BRIDGE_ERR_ADMISSION_REVIEW: 'an AdmissionReview request is malformed',
   BRIDGE_ERR_UPSTREAM_UNREACHABLE: 'the upstream (aggregator or API server) cannot be reached',
   BRIDGE_ERR_USAGE: 'the command line is wrong',
+  BRIDGE_ERR_ROUTING: 'a routing table or rollout plan is invalid',
+  BRIDGE_ERR_IDENTITY: 'a caller could not be authenticated or is not allowed what it asked for',
+  BRIDGE_ERR_HANDOFF_TIMEOUT: 'a shard could not change owner in time because the other side was not caught up',
+  BRIDGE_ERR_SYNC: 'an object could not be mirrored to the other cluster',
+  BRIDGE_ERR_PREFLIGHT: 'a preflight check found the destination cannot take over',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -1,0 +1,66 @@
+/**
+ * Names, labels, annotations, headers and ports shared by every component (DESIGN.md section 6, a
+ * contract). Dependency-free on purpose: the sidecar bundle, the manifests' tests and the CLI all
+ * import it, and nothing here may pull in Node APIs or packages.
+ */
+
+// Labels and annotations.
+export const INJECT_LABEL = 'cluster-bridge.io/inject';
+export const INJECT_LABEL_VALUE = 'enabled';
+export const INJECT_ANNOTATION = 'cluster-bridge.io/inject';
+export const MODE_ANNOTATION = 'cluster-bridge.io/mode';
+export const STATUS_ANNOTATION = 'cluster-bridge.io/status';
+/** Pods of cluster-bridge itself carry this label; the webhook never injects them. */
+export const COMPONENT_LABEL = 'cluster-bridge.io/component';
+export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
+
+// Namespaces and objects.
+export const SYSTEM_NAMESPACE = 'cluster-bridge-system';
+export const CA_BUNDLE_CONFIGMAP = 'cluster-bridge-ca-bundle';
+export const SIDECAR_TLS_SECRET = 'cluster-bridge-sidecar-tls';
+export const KUBE_ROOT_CA_CONFIGMAP = 'kube-root-ca.crt';
+/** Each cluster's own machinery: never injected, moved or mirrored (DESIGN.md section 3). */
+export const SYSTEM_NAMESPACES = ['kube-system', 'kube-public', 'kube-node-lease', SYSTEM_NAMESPACE] as const;
+
+// The sidecar.
+export const SIDECAR_NAME = 'cluster-bridge-proxy';
+export const SIDECAR_HOST = '127.0.0.1';
+export const SIDECAR_PORT = 16443;
+export const SIDECAR_OPS_PORT = 16080;
+export const SIDECAR_TLS_DIR = '/var/run/cluster-bridge/tls';
+export const SIDECAR_TLS_VOLUME = 'cluster-bridge-tls';
+/** The non-root user the sidecar runs as (the conventional "nonroot" id, as in Dockerfile.sidecar). */
+export const SIDECAR_UID = 65532;
+
+/** What a hop does when its upstream (the aggregator) cannot be reached. */
+export const FAIL_MODES = ['local', 'closed'] as const;
+export type FailMode = (typeof FAIL_MODES)[number];
+
+/** The names the in-cluster API service answers to; dns mode maps them to the aggregator. */
+export const KUBERNETES_SERVICE_NAMES = ['kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'] as const;
+
+// Identity and routing headers (trusted by the aggregator only from a sidecar over mTLS).
+export const BRIDGE_POD_HEADER = 'X-Bridge-Pod';
+export const BRIDGE_NAMESPACE_HEADER = 'X-Bridge-Namespace';
+export const BRIDGE_NODE_HEADER = 'X-Bridge-Node';
+export const BRIDGE_LOCATION_HEADER = 'X-Bridge-Location';
+/**
+ * Marks a request that a bridge hop has already forwarded (value: the hop that did, e.g. `sidecar`),
+ * so the next hop never routes it again: routing is at most one hop (DESIGN.md section 3).
+ */
+export const BRIDGE_HOP_HEADER = 'X-Bridge-Hop';
+
+// The rollout API (DESIGN.md section 6) and the bridge's own objects in the destination.
+export const API_GROUP = 'cluster-bridge.io';
+export const API_VERSION = 'v1alpha1';
+export const ROLLOUT_KIND = 'BridgeRollout';
+export const ROLLOUT_RESOURCE = 'bridgerollouts';
+/** Field manager of every server-side apply the bridge makes; how the synchronizer knows its own writes. */
+export const FIELD_MANAGER = 'cluster-bridge';
+
+// Components' default ports.
+export const WEBHOOK_PORT = 8443;
+export const AGGREGATOR_PORT = 9443;
+export const SYNCHRONIZER_PORT = 9444;
+/** The routing table (lib/routing/types.ts RoutingTableStore) in the destination's SYSTEM_NAMESPACE. */
+export const ROUTING_TABLE_CONFIGMAP = 'cluster-bridge-routing';
