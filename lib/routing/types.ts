@@ -54,8 +54,9 @@ export interface Epoch {
   /**
    * Decimal string (bigint). Chosen at the owner change so that every RV presented in this epoch is
    * greater than every RV presented in earlier epochs: offset(e+1) = offset(e) + the old backend's
-   * revision when the hand-off closed its watches + 1. Presented RVs of epoch e therefore lie in
-   * (offset(e), offset(e+1)], which makes decoding unambiguous.
+   * revision once writes were held and the shard's watches closed + HANDOFF_RV_MARGIN
+   * (routing-table.ts). Presented RVs of epoch e therefore lie in (offset(e), offset(e+1)], which makes
+   * decoding unambiguous even for objects last written long before the epoch began.
    */
   offset: string;
   /** When the epoch started (RFC 3339), for status and history. */

@@ -1,0 +1,88 @@
+/**
+ * The class of each resource (DESIGN.md section 3) as data: movable (declarative state, mirrored
+ * and routed by shard), located (describes what runs in one cluster: always the source, never
+ * mirrored) and system (each cluster's own machinery: never moved or mirrored). Types not in the
+ * table, custom resources included, are movable. A plan can override any entry.
+ */
+import { API_GROUP, SYSTEM_NAMESPACES } from '../names.js';
+import { shardKey } from './shard-hash.js';
+import type { GroupResource, ResourceClass, ShardKey } from './types.js';
+
+/** Keyed by shard key (`resource` for the core group, `resource.group` otherwise). */
+export const DEFAULT_RESOURCE_CLASSES: Readonly<Record<ShardKey, ResourceClass>> = Object.freeze({
+  // Located: where pods run and what reports on them.
+  pods: 'located',
+  nodes: 'located',
+  events: 'located',
+  'events.events.k8s.io': 'located',
+  endpoints: 'located',
+  'endpointslices.discovery.k8s.io': 'located',
+  'replicasets.apps': 'located',
+  'controllerrevisions.apps': 'located',
+  bindings: 'located',
+  persistentvolumes: 'located',
+  'volumeattachments.storage.k8s.io': 'located',
+  'csinodes.storage.k8s.io': 'located',
+  'csistoragecapacities.storage.k8s.io': 'located',
+  'resourceslices.resource.k8s.io': 'located',
+  'resourceclaims.resource.k8s.io': 'located',
+  // System: the cluster's own machinery and the bridge's own objects.
+  componentstatuses: 'system',
+  'apiservices.apiregistration.k8s.io': 'system',
+  'mutatingwebhookconfigurations.admissionregistration.k8s.io': 'system',
+  'validatingwebhookconfigurations.admissionregistration.k8s.io': 'system',
+  'validatingadmissionpolicies.admissionregistration.k8s.io': 'system',
+  'validatingadmissionpolicybindings.admissionregistration.k8s.io': 'system',
+  'mutatingadmissionpolicies.admissionregistration.k8s.io': 'system',
+  'mutatingadmissionpolicybindings.admissionregistration.k8s.io': 'system',
+  'certificatesigningrequests.certificates.k8s.io': 'system',
+  'clustertrustbundles.certificates.k8s.io': 'system',
+  'tokenreviews.authentication.k8s.io': 'system',
+  'selfsubjectreviews.authentication.k8s.io': 'system',
+  'subjectaccessreviews.authorization.k8s.io': 'system',
+  'selfsubjectaccessreviews.authorization.k8s.io': 'system',
+  'selfsubjectrulesreviews.authorization.k8s.io': 'system',
+  'localsubjectaccessreviews.authorization.k8s.io': 'system',
+  'flowschemas.flowcontrol.apiserver.k8s.io': 'system',
+  'prioritylevelconfigurations.flowcontrol.apiserver.k8s.io': 'system',
+  'servicecidrs.networking.k8s.io': 'system',
+  'ipaddresses.networking.k8s.io': 'system',
+  'storageversions.internal.apiserver.k8s.io': 'system',
+  'storageversionmigrations.storagemigration.k8s.io': 'system',
+  [`bridgerollouts.${API_GROUP}`]: 'system',
+});
+
+/**
+ * Subresources served by the cluster where the object physically is, whatever the parent's class:
+ * a ServiceAccount token is signed by the source's key for pods in the source; a Service or Node
+ * proxy reaches endpoints that exist only there.
+ */
+const LOCATED_SUBRESOURCES = new Set(['token', 'proxy']);
+
+const SYSTEM_NAMESPACE_SET: ReadonlySet<string> = new Set(SYSTEM_NAMESPACES);
+
+export function isSystemNamespace(namespace: string): boolean {
+  return SYSTEM_NAMESPACE_SET.has(namespace);
+}
+
+/** The class of a type, with a plan's overrides taking precedence over the defaults. */
+export function classOf(gr: GroupResource, overrides?: Readonly<Record<ShardKey, ResourceClass>>): ResourceClass {
+  const key = shardKey(gr.group, gr.resource);
+  return overrides?.[key] ?? DEFAULT_RESOURCE_CLASSES[key] ?? 'movable';
+}
+
+export interface ClassifyInput extends GroupResource {
+  namespace: string;
+  subresource?: string;
+}
+
+/**
+ * The class of one request's target or one object: system namespaces are the cluster's own, then
+ * located subresources, then the type's class. A Namespace object named like a system namespace is
+ * system too (`namespace` is its own name for namespaces, as RequestInfo reports it).
+ */
+export function classify(input: ClassifyInput, overrides?: Readonly<Record<ShardKey, ResourceClass>>): ResourceClass {
+  if (input.namespace !== '' && isSystemNamespace(input.namespace)) return 'system';
+  if (input.subresource && LOCATED_SUBRESOURCES.has(input.subresource)) return 'located';
+  return classOf(input, overrides);
+}
