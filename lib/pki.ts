@@ -46,11 +46,20 @@ export async function generateRsaKeyPair(bits = 2048): Promise<KeyPair> {
   return { publicKeyPem: publicKey, privateKeyPem: privateKey };
 }
 
-/** A positive 128-bit serial number: RFC 5280 asks for at most 20 octets and no sign bit. */
-function randomSerialHex(): string {
-  const bytes = randomBytes(16);
-  bytes[0] = bytes[0]! & 0x7f;
+/**
+ * A positive serial number from random bytes, always minimally encoded in DER: RFC 5280 asks for at
+ * most 20 octets and no sign bit, and Go's crypto/x509 (kube-apiserver calling the webhook) rejects
+ * a serial with a redundant leading zero octet ("x509: malformed serial number"), which node-forge
+ * writes for hex that starts with 0000. Forcing the first byte into 0x01-0x7f rules out both.
+ */
+export function serialHexFrom(random: Uint8Array): string {
+  const bytes = Buffer.from(random);
+  bytes[0] = bytes[0]! & 0x7f || 0x01;
   return bytes.toString('hex');
+}
+
+function randomSerialHex(): string {
+  return serialHexFrom(randomBytes(16));
 }
 
 function validity(spec: { validityDays?: number; notBefore?: Date; notAfter?: Date }, defaultDays: number) {
