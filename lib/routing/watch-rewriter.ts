@@ -1,0 +1,47 @@
+/**
+ * Rewrites the resourceVersions of a JSON watch stream (kube-apiserver frames each event as one JSON
+ * object followed by a newline) as it flows, whatever the chunk boundaries, so watches of a moved
+ * shard present the shard's RVs without buffering more than one event.
+ */
+import { Transform, type TransformCallback } from 'node:stream';
+import { parseJsonExact, rewriteObjectRVs } from './resource-version.js';
+
+export class WatchRVRewriter extends Transform {
+  private pending: Buffer[] = [];
+
+  constructor(private readonly mapRV: (rv: string) => string) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    let start = 0;
+    for (let newline = chunk.indexOf(0x0a); newline >= 0; newline = chunk.indexOf(0x0a, start)) {
+      this.pending.push(chunk.subarray(start, newline));
+      this.emitEvent(Buffer.concat(this.pending));
+      this.pending = [];
+      start = newline + 1;
+    }
+    if (start < chunk.length) this.pending.push(chunk.subarray(start));
+    done();
+  }
+
+  override _flush(done: TransformCallback): void {
+    if (this.pending.length > 0) this.emitEvent(Buffer.concat(this.pending));
+    this.pending = [];
+    done();
+  }
+
+  private emitEvent(line: Buffer): void {
+    if (line.length === 0) return;
+    let event: unknown;
+    try {
+      event = parseJsonExact(line.toString('utf8'));
+    } catch {
+      // Not JSON (never sent by kube-apiserver): pass it on rather than lose it.
+      this.push(Buffer.concat([line, Buffer.from('\n')]));
+      return;
+    }
+    rewriteObjectRVs(event, this.mapRV);
+    this.push(`${JSON.stringify(event)}\n`);
+  }
+}
