@@ -56,12 +56,20 @@ export function issueSidecarServingCert(ca: CertificateAndKey, options: Validity
   });
 }
 
-export function issueSidecarClientCert(ca: CertificateAndKey, options: ValidityOptions = {}): Promise<CertificateAndKey> {
+/** The organization that carries a sidecar certificate's namespace (the aggregator trusts only this, not headers). */
+export const SIDECAR_NAMESPACE_ORGANIZATION_PREFIX = 'cluster-bridge:namespace:';
+
+/**
+ * A sidecar's mTLS client certificate; with `namespace`, it names the one namespace its pods may
+ * speak for (DESIGN.md section 4: per-namespace certificates).
+ */
+export function issueSidecarClientCert(ca: CertificateAndKey, options: ValidityOptions & { namespace?: string } = {}): Promise<CertificateAndKey> {
+  const { namespace, ...validity } = options;
   return issueCertificate(ca, {
-    commonName: SIDECAR_CLIENT_COMMON_NAME,
-    organizations: [SIDECAR_CLIENT_ORGANIZATION],
+    commonName: namespace ? `${SIDECAR_CLIENT_COMMON_NAME}.${namespace}` : SIDECAR_CLIENT_COMMON_NAME,
+    organizations: namespace ? [SIDECAR_CLIENT_ORGANIZATION, `${SIDECAR_NAMESPACE_ORGANIZATION_PREFIX}${namespace}`] : [SIDECAR_CLIENT_ORGANIZATION],
     usage: 'client',
-    ...options,
+    ...validity,
   });
 }
 

@@ -4,11 +4,15 @@ import { DEFAULT_KUBERNETES_VERSION } from '../lab/versions.js';
 import { BridgeError } from '../lib/errors.js';
 import { labInstall, readInstalledDaemons, type Installer } from '../lab/install.js';
 import { isDaemonAlive } from '../lab/process.js';
+import { installAggregator, installSynchronizer } from '../lab/install-bridge.js';
 import { installSidecar } from '../lab/install-sidecar.js';
 import { installWebhook } from '../lab/install-webhook.js';
 
-/** Every component's lab installer, in dependency order: the webhook labels lab-apps, the sidecar uses it. */
-const installers: Installer[] = [(ctx) => installWebhook(ctx), installSidecar];
+/**
+ * Every component's lab installer, in dependency order: the webhook labels lab-apps; the aggregator
+ * asks the synchronizer for catch-up; the sidecar forwards to the aggregator.
+ */
+const installers: Installer[] = [(ctx) => installWebhook(ctx), installSynchronizer, installAggregator, installSidecar];
 
 export function installAll(progress: (line: string) => void) {
   return labInstall(installers, progress);

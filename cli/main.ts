@@ -10,6 +10,8 @@ const groups: Record<string, Record<string, Command>> = {
   sidecar: (await import('./sidecar-commands.js')).sidecarCommands,
   webhook: (await import('./webhook-commands.js')).webhookCommands,
   certs: (await import('./certs-commands.js')).certsCommands,
+  aggregator: (await import('./aggregator-commands.js')).aggregatorCommands,
+  sync: (await import('./sync-commands.js')).syncCommands,
 };
 
 const topLevel: Record<string, Command> = {

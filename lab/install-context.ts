@@ -21,6 +21,8 @@ export interface LabInstallContext {
   /** The same with a whole Node command line (flags and entry file), for components that run as their image does. */
   startNodeProcess(name: string, nodeArgs: string[], env: Record<string, string>, ports: number[]): DaemonRecord;
   progress(line: string): void;
+  /** Addresses installers publish for the ones after them (`aggregator`, `synchronizer`, ...). */
+  published: Record<string, string>;
 }
 
 /** The namespace lab install labels for injection, with one sidecar standing in for an injected pod. */

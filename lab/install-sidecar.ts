@@ -1,7 +1,8 @@
 /**
  * `bridgectl lab install`, sidecar part: one sidecar standing in for an injected pod in `lab-apps`,
  * with a loopback certificate from the bridge CA, and `.lab/workload.kubeconfig` that reaches the API
- * exactly as that pod would. Upstream is the source API server until the aggregator exists.
+ * exactly as that pod would. Its upstream is the lab's aggregator (mTLS with a client certificate of
+ * lab-apps), or the source API server when no aggregator was installed.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,6 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { BridgeError } from '../lib/errors.js';
 import { httpsRequest } from '../lib/https-json.js';
 import { writeKubeconfig } from '../lib/kubeconfig.js';
+import { issueSidecarClientCert } from '../certs/bridge-certs.js';
 import { issueCertificate } from '../lib/pki.js';
 import { freePort } from '../lib/ports.js';
 import { sidecarImageCommand } from '../sidecar/image-command.js';
@@ -25,8 +27,16 @@ export async function installSidecar(ctx: LabInstallContext): Promise<void> {
   const loopback = await issueCertificate(ctx.bridgeCa, { commonName: 'cluster-bridge-sidecar', dnsNames: LOOPBACK_DNS_NAMES, ipAddresses: ['127.0.0.1'], usage: 'server' });
   writeFileSync(join(tlsDir, 'tls.crt'), loopback.certPem);
   writeFileSync(join(tlsDir, 'tls.key'), loopback.keyPem, { mode: 0o600 });
-  // Upstream is the source API server for now: verify it with the source cluster CA.
-  writeFileSync(join(tlsDir, 'ca.crt'), ctx.clusterCaPem.source);
+  const upstream = ctx.published.aggregator ?? source.server;
+  if (ctx.published.aggregator) {
+    // The aggregator is verified by the bridge CA and knows the pod's namespace from this certificate.
+    writeFileSync(join(tlsDir, 'ca.crt'), ctx.bridgeCa.certPem);
+    const client = await issueSidecarClientCert(ctx.bridgeCa, { namespace: LAB_APPS_NAMESPACE });
+    writeFileSync(join(tlsDir, 'client.crt'), client.certPem);
+    writeFileSync(join(tlsDir, 'client.key'), client.keyPem, { mode: 0o600 });
+  } else {
+    writeFileSync(join(tlsDir, 'ca.crt'), ctx.clusterCaPem.source);
+  }
   const clusterCaFile = join(dir, 'cluster-ca.crt');
   writeFileSync(clusterCaFile, ctx.clusterCaPem.source);
 
@@ -38,7 +48,7 @@ export async function installSidecar(ctx: LabInstallContext): Promise<void> {
     'sidecar',
     [...nodeFlags, entry],
     {
-      BRIDGE_UPSTREAM: source.server,
+      BRIDGE_UPSTREAM: upstream,
       BRIDGE_LOCAL_APISERVER: apiserver.host,
       BRIDGE_LOCAL_CA_FILE: clusterCaFile,
       BRIDGE_TLS_DIR: tlsDir,
@@ -51,7 +61,7 @@ export async function installSidecar(ctx: LabInstallContext): Promise<void> {
     [port, opsPort],
   );
   await waitForOpsReady(record, opsPort);
-  ctx.progress(`sidecar: https://127.0.0.1:${port} -> ${source.server} (ops :${opsPort})`);
+  ctx.progress(`sidecar: https://127.0.0.1:${port} -> ${upstream} (ops :${opsPort})`);
 
   const token = await labAppsToken(ctx);
   writeKubeconfig(join(ctx.labDir, 'workload.kubeconfig'), {

@@ -76,6 +76,7 @@ export async function labInstall(installers: Installer[], progress: (line: strin
       return ctx.startNodeProcess(name, [join(repoRoot(), 'dist', 'cli', 'main.js'), ...args], env, ports);
     },
     progress,
+    published: {},
   };
   try {
     for (const install of installers) await install(ctx);

@@ -64,3 +64,11 @@ export const AGGREGATOR_PORT = 9443;
 export const SYNCHRONIZER_PORT = 9444;
 /** The routing table (lib/routing/types.ts RoutingTableStore) in the destination's SYSTEM_NAMESPACE. */
 export const ROUTING_TABLE_CONFIGMAP = 'cluster-bridge-routing';
+/**
+ * Desired shard owners ({"configmaps": "destination", ...}, key `owners.json`) in the destination's
+ * SYSTEM_NAMESPACE: written by the rollout controller or `bridgectl aggregator move`, acted on by the
+ * leading aggregator, which changes owners one hand-off at a time.
+ */
+export const DESIRED_OWNERS_CONFIGMAP = 'cluster-bridge-desired-owners';
+/** The Lease the aggregator replicas elect their leader on (the one that runs hand-offs). */
+export const AGGREGATOR_LEASE = 'cluster-bridge-aggregator';

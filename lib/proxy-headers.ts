@@ -5,18 +5,16 @@
  * hop-by-hop headers (RFC 9110 section 7.6.1) and the identity headers a workload must not forge.
  */
 
-/** Identity headers the bridge itself sets; trusted by the aggregator only from a sidecar over mTLS. */
-export const BRIDGE_POD_HEADER = 'X-Bridge-Pod';
-export const BRIDGE_NAMESPACE_HEADER = 'X-Bridge-Namespace';
-export const BRIDGE_NODE_HEADER = 'X-Bridge-Node';
-/**
- * Marks a request that a bridge hop has already forwarded (value: the hop that did, e.g. `sidecar`),
- * so the next hop never routes it again: routing is at most one hop (DESIGN.md section 3).
- */
-export const BRIDGE_HOP_HEADER = 'X-Bridge-Hop';
+import { BRIDGE_HOP_HEADER, BRIDGE_NAMESPACE_HEADER, BRIDGE_NODE_HEADER, BRIDGE_POD_HEADER } from './names.js';
 
-/** Prefixes a workload may never send: they carry identity the bridge or the API server trusts. */
-export const FORBIDDEN_CLIENT_PREFIXES = ['x-bridge-', 'impersonate-', 'x-remote-'] as const;
+export { BRIDGE_HOP_HEADER, BRIDGE_NAMESPACE_HEADER, BRIDGE_NODE_HEADER, BRIDGE_POD_HEADER };
+
+/**
+ * Prefixes a workload may never send: they carry identity the bridge or the API server trusts.
+ * `Impersonate-*` is not among them: it passes through, and the API server (or the aggregator, with a
+ * SubjectAccessReview on the source) decides whether the caller may impersonate (DESIGN.md section 4).
+ */
+export const FORBIDDEN_CLIENT_PREFIXES = ['x-bridge-', 'x-remote-'] as const;
 
 /** Connection-scoped headers that never cross a proxy. `upgrade` is handled by the caller. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'proxy-authenticate', 'te', 'trailer', 'upgrade']);
@@ -32,7 +30,7 @@ export interface ProxyIdentity {
 export function isForbiddenClientHeader(lowerName: string): boolean {
   // Cheap first-character test keeps the common path (accept, user-agent, content-type...) fast.
   const c = lowerName.charCodeAt(0);
-  if (c !== 0x78 /* x */ && c !== 0x69 /* i */) return false;
+  if (c !== 0x78 /* x */) return false;
   return FORBIDDEN_CLIENT_PREFIXES.some((prefix) => lowerName.startsWith(prefix));
 }
 

@@ -6,6 +6,7 @@
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { clientResponseHeaders, rawResponseHead, scanRequestHead, upstreamRequestHeaders } from '../lib/proxy-headers.js';
+import { pipeBothWays } from '../lib/pipe-both-ways.js';
 import { startAttempt } from './backend-attempt.js';
 import { backendFor, badGatewayResponse, route, unavailableResponse, type ForwardContext } from './forward-context.js';
 
@@ -29,27 +30,6 @@ function writeResponseAndClose(socket: Duplex, status: number, message: string, 
 function statusToSocket(socket: Duplex, status: number, response: { body: string; headers: Record<string, string | number> }): void {
   const headers = Object.entries(response.headers).flatMap(([name, value]) => [name, String(value)]);
   writeResponseAndClose(socket, status, status === 503 ? 'Service Unavailable' : 'Bad Gateway', headers, response.body);
-}
-
-/** When `from` is done, finish writing to `to` and then close it. */
-function closeAfter(from: Duplex, to: Duplex): void {
-  from.once('close', () => {
-    if (to.destroyed) return;
-    if (to.writableFinished || !to.writable) to.destroy();
-    else {
-      to.end();
-      to.once('finish', () => to.destroy());
-    }
-  });
-}
-
-export function pipeBothWays(a: Duplex, b: Duplex): void {
-  a.pipe(b);
-  b.pipe(a);
-  a.on('error', () => b.destroy());
-  b.on('error', () => a.destroy());
-  closeAfter(a, b);
-  closeAfter(b, a);
 }
 
 export function createUpgradeForwarder(ctx: ForwardContext) {

@@ -13,7 +13,8 @@ describe('upstreamRequestHeaders', () => {
     ['keeps repeated headers', ['X-A', '1', 'x-a', '2'], ['X-A', '1', 'x-a', '2']],
     ['drops hop-by-hop headers', ['Connection', 'keep-alive', 'Keep-Alive', 'timeout=5', 'Proxy-Authorization', 'x', 'TE', 'trailers', 'Upgrade', 'h2c', 'Accept', 'a'], ['Accept', 'a']],
     ['drops headers named in Connection', ['Connection', 'close, X-Hop', 'X-Hop', '1', 'Accept', 'a'], ['Accept', 'a']],
-    ['drops every X-Bridge-*, Impersonate-* and X-Remote-* header', ['X-Bridge-Pod', 'e', 'X-BRIDGE-HOP', 'e', 'Impersonate-User', 'u', 'impersonate-extra-x', 'y', 'X-Remote-User', 'r', 'x-remote-extra-a', 'b', 'Accept', 'a'], ['Accept', 'a']],
+    ['drops every X-Bridge-* and X-Remote-* header', ['X-Bridge-Pod', 'e', 'X-BRIDGE-HOP', 'e', 'X-Remote-User', 'r', 'x-remote-extra-a', 'b', 'Accept', 'a'], ['Accept', 'a']],
+    ['passes Impersonate-* through for the aggregator or API server to authorize', ['Impersonate-User', 'u', 'impersonate-extra-x', 'y', 'Accept', 'a'], ['Impersonate-User', 'u', 'impersonate-extra-x', 'y', 'Accept', 'a']],
     ['keeps look-alikes that are not identity headers', ['X-Bridged', '1', 'Impersonated', '2', 'X-Remotely', '3'], ['X-Bridged', '1', 'Impersonated', '2', 'X-Remotely', '3']],
     ['keeps Content-Length and Transfer-Encoding (body framing)', ['Content-Length', '3', 'Transfer-Encoding', 'chunked'], ['Content-Length', '3', 'Transfer-Encoding', 'chunked']],
   ])('%s', (_name, input, kept) => {

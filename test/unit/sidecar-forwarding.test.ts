@@ -88,12 +88,14 @@ describe('sidecar forwarding', () => {
     expect(upstream.seen.at(-1)!.body.toString()).toBe(parts.join(''));
   });
 
-  it('strips spoofed identity headers and adds the pod identity and the hop marker', async () => {
+  it('strips spoofed bridge and front-proxy headers, passes impersonation on, adds the pod identity and the hop marker', async () => {
     await callSidecar(sidecar.port, pki, {
-      headers: ['X-Bridge-Pod', 'evil', 'x-bridge-location', 'mars', 'Impersonate-User', 'system:admin', 'Impersonate-Group', 'system:masters', 'Impersonate-Extra-Scopes', 'all', 'Impersonate-Uid', '0', 'X-Remote-User', 'root', 'X-Remote-Group', 'system:masters', 'Connection', 'keep-alive, X-Secret-Hop', 'X-Secret-Hop', 'drop-me'],
+      // An object, not a raw array: Node's client sends nothing of a raw array holding a Connection header.
+      headers: { 'X-Bridge-Pod': 'evil', 'x-bridge-location': 'mars', 'Impersonate-User': 'system:admin', 'Impersonate-Group': 'system:masters', 'Impersonate-Extra-Scopes': 'all', 'Impersonate-Uid': '0', 'X-Remote-User': 'root', 'X-Remote-Group': 'system:masters', Connection: 'keep-alive, X-Secret-Hop', 'X-Secret-Hop': 'drop-me' },
     });
     const names = upstream.seen.at(-1)!.rawHeaders.filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase());
-    for (const name of names) expect(name).not.toMatch(/^(impersonate-|x-remote-)/);
+    for (const name of names) expect(name).not.toMatch(/^x-remote-/);
+    expect(headerValues(upstream.seen.at(-1)!.rawHeaders, 'impersonate-group')).toEqual(['system:masters']);
     expect(names).not.toContain('x-bridge-location');
     expect(names).not.toContain('x-secret-hop');
     const raw = upstream.seen.at(-1)!.rawHeaders;

@@ -54,7 +54,8 @@ describe('sidecar connection upgrades', () => {
     expect(sha256(Buffer.concat(echoed))).toBe(sha256(all));
     const handshake = kubelet.handshakes.at(-1)!;
     expect(headerValues(handshake.rawHeaders, 'authorization')).toEqual(['Bearer exec-token']);
-    expect(headerValues(handshake.rawHeaders, 'impersonate-user')).toEqual([]);
+    // Impersonation passes through; the API server (or aggregator) authorizes it, never the sidecar.
+    expect(headerValues(handshake.rawHeaders, 'impersonate-user')).toEqual(['system:admin']);
     expect(headerValues(handshake.rawHeaders, 'x-bridge-pod')).toEqual(['app-0']);
     expect(headerValues(handshake.rawHeaders, 'sec-websocket-protocol')).toEqual(['v5.channel.k8s.io,v4.channel.k8s.io']);
   });

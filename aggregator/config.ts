@@ -1,0 +1,61 @@
+/**
+ * The aggregator's configuration: BRIDGE_* variables (flags of `bridgectl aggregator serve` derived
+ * from the same map), validated at start with a message naming the field.
+ */
+import { join } from 'node:path';
+import { existingFile, optionalString, portNumber, positiveNumber, requiredString, type Env } from '../lib/config.js';
+import { BridgeError } from '../lib/errors.js';
+import { AGGREGATOR_PORT } from '../lib/names.js';
+
+export const AGGREGATOR_ENV = {
+  listenHost: 'BRIDGE_LISTEN_HOST',
+  listenPort: 'BRIDGE_LISTEN_PORT',
+  opsHost: 'BRIDGE_OPS_HOST',
+  opsPort: 'BRIDGE_OPS_PORT',
+  tlsDir: 'BRIDGE_TLS_DIR',
+  sourceKubeconfig: 'BRIDGE_SOURCE_KUBECONFIG',
+  destinationKubeconfig: 'BRIDGE_DESTINATION_KUBECONFIG',
+  synchronizerUrl: 'BRIDGE_SYNCHRONIZER_URL',
+  catchUpTimeoutSeconds: 'BRIDGE_CATCHUP_TIMEOUT_SECONDS',
+} as const;
+
+export interface AggregatorConfig {
+  listenHost: string;
+  /** 0 picks a free port (tests). */
+  listenPort: number;
+  opsHost: string;
+  opsPort: number;
+  /** tls.crt/tls.key (serving), ca.crt (the bridge CA: verifies sidecar client certificates), client.crt/client.key (mTLS to the synchronizer). */
+  tls: { certFile: string; keyFile: string; caFile: string; clientCertFile?: string; clientKeyFile?: string };
+  sourceKubeconfig: string;
+  destinationKubeconfig: string;
+  /** The synchronizer's catch-up API; without it hand-offs are refused. */
+  synchronizerUrl: string | undefined;
+  catchUpTimeoutMs: number;
+}
+
+export function loadAggregatorConfig(env: Env): AggregatorConfig {
+  const tlsDir = requiredString(env, AGGREGATOR_ENV.tlsDir);
+  const tlsFile = (name: string) => existingFile({ [AGGREGATOR_ENV.tlsDir]: join(tlsDir, name) }, AGGREGATOR_ENV.tlsDir);
+  const synchronizerUrl = env[AGGREGATOR_ENV.synchronizerUrl]?.trim() || undefined;
+  if (synchronizerUrl && !/^https:\/\/[^/\s]+(:\d+)?\/?$/.test(synchronizerUrl)) {
+    throw new BridgeError('BRIDGE_ERR_CONFIG', `${AGGREGATOR_ENV.synchronizerUrl} must be https://host:port, got "${synchronizerUrl}"`, { fix: `set ${AGGREGATOR_ENV.synchronizerUrl} correctly and restart` });
+  }
+  const hasClient = synchronizerUrl !== undefined;
+  return {
+    listenHost: optionalString(env, AGGREGATOR_ENV.listenHost, '0.0.0.0'),
+    listenPort: portNumber(env, AGGREGATOR_ENV.listenPort, AGGREGATOR_PORT),
+    opsHost: optionalString(env, AGGREGATOR_ENV.opsHost, '0.0.0.0'),
+    opsPort: portNumber(env, AGGREGATOR_ENV.opsPort, 8080),
+    tls: {
+      certFile: tlsFile('tls.crt'),
+      keyFile: tlsFile('tls.key'),
+      caFile: tlsFile('ca.crt'),
+      ...(hasClient ? { clientCertFile: tlsFile('client.crt'), clientKeyFile: tlsFile('client.key') } : {}),
+    },
+    sourceKubeconfig: existingFile(env, AGGREGATOR_ENV.sourceKubeconfig),
+    destinationKubeconfig: existingFile(env, AGGREGATOR_ENV.destinationKubeconfig),
+    synchronizerUrl,
+    catchUpTimeoutMs: positiveNumber(env, AGGREGATOR_ENV.catchUpTimeoutSeconds, 30) * 1000,
+  };
+}

@@ -1,0 +1,84 @@
+/**
+ * Changing a shard's owner (DESIGN.md section 3), the aggregator's OwnerChanger: hold the shard's
+ * writes, let writes already sent finish, close its watches, read the old owner's revision, wait for
+ * the synchronizer to have everything up to it on the other side, then persist the new epoch and
+ * release. Any failure aborts: the old owner keeps serving and nothing acknowledged is lost.
+ */
+import type { CatchUp } from '../lib/catchup.js';
+import { BridgeError, errorMessage } from '../lib/errors.js';
+import type { Logger } from '../lib/logger.js';
+import { abortHandoff, beginHandoff, completeHandoff, shardState } from '../lib/routing/routing-table.js';
+import type { ClusterSide, Epoch, OwnerChanger, RoutingTable, RoutingTableStore, ShardKey } from '../lib/routing/types.js';
+import type { ClusterConnection } from '../lib/cluster-connection.js';
+import type { AggregatorMetrics } from './metrics.js';
+import type { RoutingState } from './routing-state.js';
+import type { ShardActivity } from './shard-activity.js';
+
+export interface HandoffDeps {
+  store: RoutingTableStore;
+  routing: RoutingState;
+  activity: ShardActivity;
+  clusters: Record<ClusterSide, ClusterConnection>;
+  catchUp: CatchUp;
+  metrics: AggregatorMetrics;
+  log: Logger;
+  catchUpTimeoutMs: number;
+  /** Called with each new table after it is persisted (fencing policies follow the owners). */
+  afterChange?: (table: RoutingTable) => Promise<void>;
+}
+
+const WRITE_DRAIN_MS = 10_000;
+
+/**
+ * The cluster's current revision: a list without a resourceVersion is a quorum read and reports the
+ * etcd revision, which is cluster-wide, so it bounds every change of every shard served there.
+ */
+export async function currentRevision(cluster: ClusterConnection): Promise<string> {
+  const list = await cluster.rest.expect<{ metadata?: { resourceVersion?: string } }>('GET', '/api/v1/namespaces?limit=1', [200]);
+  const rv = list.body.metadata?.resourceVersion;
+  if (!rv) throw new BridgeError('BRIDGE_ERR_KUBE_API', `the ${cluster.side} API server returned a list without a resourceVersion`);
+  return rv;
+}
+
+export class ShardHandoff implements OwnerChanger {
+  constructor(private readonly deps: HandoffDeps) {}
+
+  private async persist(table: RoutingTable): Promise<void> {
+    const { version } = await this.deps.store.replace(table, this.deps.routing.version);
+    this.deps.routing.update(table, version);
+  }
+
+  async changeOwner(shard: ShardKey, to: ClusterSide, reason: string): Promise<{ epoch: Epoch; heldWritesMs: number }> {
+    const { routing, activity, clusters, catchUp, log } = this.deps;
+    const started = Date.now();
+    const from = shardState(routing.table, shard).owner;
+    await this.persist(beginHandoff(routing.table, shard, to, new Date()));
+    log.info({ shard, from, to, reason }, 'hand-off started: writes held');
+    try {
+      if (!(await activity.writesDrained(shard, WRITE_DRAIN_MS))) throw new BridgeError('BRIDGE_ERR_HANDOFF_TIMEOUT', `writes to ${shard} still in flight after ${WRITE_DRAIN_MS} ms`);
+      activity.closeWatches(shard);
+      const rv = await currentRevision(clusters[from]);
+      const caughtUp = Date.now();
+      await catchUp.waitFor({ shard, from, rv }, this.deps.catchUpTimeoutMs);
+      log.info({ shard, from, rv, catchUpMs: Date.now() - caughtUp }, 'hand-off: the other side is caught up');
+      await this.persist(completeHandoff(routing.table, shard, rv, new Date()));
+      // Watches opened while writes were held were served by the old owner, in the old epoch.
+      activity.closeWatches(shard);
+      const heldWritesMs = Date.now() - started;
+      this.deps.metrics.handoff(heldWritesMs / 1000, heldWritesMs / 1000, 'completed');
+      const state = shardState(routing.table, shard);
+      log.info({ shard, owner: state.owner, epoch: state.epochs.length - 1, heldWritesMs }, 'hand-off completed');
+      await this.deps.afterChange?.(routing.table).catch((err: unknown) => log.error({ err: errorMessage(err), shard }, 'after-change hook failed'));
+      return { epoch: state.epochs[state.epochs.length - 1]!, heldWritesMs };
+    } catch (err) {
+      log.warn({ shard, from, to, err: errorMessage(err) }, 'hand-off aborted; the old owner keeps serving');
+      try {
+        await this.persist(abortHandoff(routing.table, shard));
+      } catch (abortErr) {
+        log.error({ shard, err: errorMessage(abortErr) }, 'cannot release the held writes; retrying on the next reconcile');
+      }
+      this.deps.metrics.handoff((Date.now() - started) / 1000, (Date.now() - started) / 1000, 'aborted');
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,98 @@
+/**
+ * Acts on the desired shard owners (ConfigMap DESIRED_OWNERS_CONFIGMAP, written by the rollout
+ * controller or `bridgectl aggregator move`): the leading replica changes one shard's owner at a
+ * time until the routing table matches, and releases writes a crashed leader left held.
+ */
+import { errorMessage } from '../lib/errors.js';
+import type { KubeRestClient } from '../lib/kube-rest-client.js';
+import type { Logger } from '../lib/logger.js';
+import { DESIRED_OWNERS_CONFIGMAP, SYSTEM_NAMESPACE } from '../lib/names.js';
+import { abortHandoff, shardState } from '../lib/routing/routing-table.js';
+import type { ClusterSide, OwnerChanger, RoutingTableStore, ShardKey } from '../lib/routing/types.js';
+import type { RoutingState } from './routing-state.js';
+
+const INTERVAL_MS = 500;
+const RETRY_AFTER_FAILURE_MS = 3000;
+
+export const DESIRED_OWNERS_PATH = `/api/v1/namespaces/${SYSTEM_NAMESPACE}/configmaps/${DESIRED_OWNERS_CONFIGMAP}`;
+
+/** Reads the desired owners; malformed entries are skipped with a warning, never guessed. */
+export async function readDesiredOwners(destination: KubeRestClient, log: Logger): Promise<Record<ShardKey, ClusterSide>> {
+  const got = await destination.request<{ data?: Record<string, string> }>('GET', DESIRED_OWNERS_PATH);
+  if (got.status === 404) return {};
+  if (got.status !== 200) throw new Error(`reading ${DESIRED_OWNERS_CONFIGMAP}: HTTP ${got.status}`);
+  const text = got.body.data?.['owners.json'];
+  if (!text) return {};
+  const parsed = JSON.parse(text) as Record<string, unknown>;
+  const out: Record<ShardKey, ClusterSide> = {};
+  for (const [shard, side] of Object.entries(parsed)) {
+    if (side === 'source' || side === 'destination') out[shard] = side;
+    else log.warn({ shard, side }, 'desired owner is neither source nor destination; ignored');
+  }
+  return out;
+}
+
+export class OwnerReconciler {
+  private timer: NodeJS.Timeout | undefined;
+  private retryAt = new Map<ShardKey, number>();
+  private stopped = false;
+
+  constructor(
+    private readonly deps: {
+      destination: KubeRestClient;
+      routing: RoutingState;
+      store: RoutingTableStore;
+      owners: OwnerChanger | undefined;
+      isLeader: () => boolean;
+      log: Logger;
+    },
+  ) {}
+
+  start(): void {
+    const loop = async () => {
+      if (this.stopped) return;
+      try {
+        if (this.deps.isLeader()) await this.reconcileOnce();
+      } catch (err) {
+        this.deps.log.warn({ err: errorMessage(err) }, 'owner reconcile failed');
+      }
+      if (!this.stopped) this.timer = setTimeout(loop, INTERVAL_MS);
+    };
+    this.timer = setTimeout(loop, INTERVAL_MS);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+  }
+
+  async reconcileOnce(): Promise<void> {
+    const { routing, store, log } = this.deps;
+    // A hand-off left half-done by a replica that died: release its writes; the move is retried.
+    for (const [shard, state] of Object.entries(routing.table.shards)) {
+      if (!state.handoff) continue;
+      log.warn({ shard }, 'releasing writes held by an interrupted hand-off');
+      const table = abortHandoff(routing.table, shard);
+      const { version } = await store.replace(table, routing.version);
+      routing.update(table, version);
+    }
+    const desired = await readDesiredOwners(this.deps.destination, log);
+    for (const [shard, to] of Object.entries(desired)) {
+      if (shardState(routing.table, shard).owner === to) continue;
+      if ((this.retryAt.get(shard) ?? 0) > Date.now()) continue;
+      if (!this.deps.owners) {
+        log.warn({ shard, to }, 'cannot change owners: no synchronizer is configured (BRIDGE_SYNCHRONIZER_URL)');
+        this.retryAt.set(shard, Date.now() + 30_000);
+        continue;
+      }
+      try {
+        await this.deps.owners.changeOwner(shard, to, 'desired owner');
+        this.retryAt.delete(shard);
+      } catch (err) {
+        log.warn({ shard, to, err: errorMessage(err) }, 'owner change failed; retrying');
+        this.retryAt.set(shard, Date.now() + RETRY_AFTER_FAILURE_MS);
+      }
+      return; // one hand-off per pass
+    }
+  }
+}

@@ -1,0 +1,340 @@
+/**
+ * One API request through the aggregator: parse it (RequestInfo), route it by the table, authenticate
+ * it for the chosen backend, rewrite resourceVersions of moved shards both ways, and stream the answer
+ * back. Shards in epoch 0 (never moved) are piped untouched, so before a rollout the aggregator adds
+ * only a hop. Upgrades (exec, attach, port-forward) take the same decisions and are piped raw.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { request } from 'node:https';
+import type { ClientRequest } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+import { errorMessage, isBridgeError } from '../lib/errors.js';
+import type { Logger } from '../lib/logger.js';
+import { BRIDGE_HOP_HEADER } from '../lib/names.js';
+import { pipeBothWays } from '../lib/pipe-both-ways.js';
+import { clientResponseHeaders, rawResponseHead } from '../lib/proxy-headers.js';
+import { isConnectRequest, parseRequestInfo, WRITE_VERBS } from '../lib/routing/request-info.js';
+import { parseJsonExact, responseRVMapper, rewriteObjectRVs, type ShardRVCodec } from '../lib/routing/resource-version.js';
+import { route } from '../lib/routing/routing-table.js';
+import type { ClusterSide, RequestInfo, RouteDecision } from '../lib/routing/types.js';
+import { WatchRVRewriter } from '../lib/routing/watch-rewriter.js';
+import type { ClusterConnection } from '../lib/cluster-connection.js';
+import { bearerToken, checkIdentityHeaders, impersonationHeaders, peerIdentity, type SourceAuthenticator } from './identity.js';
+import type { AggregatorMetrics } from './metrics.js';
+import { jsonOnlyAccept, rewriteQuery, rewriteRequestBody } from './request-rewrite.js';
+import type { RoutingState } from './routing-state.js';
+import type { ShardActivity } from './shard-activity.js';
+import { backendUnavailable, expiredResourceVersion, handoffHold, sendStatus, staleWriteConflict } from './status-responses.js';
+
+export interface ProxyContext {
+  clusters: Record<ClusterSide, ClusterConnection>;
+  routing: RoutingState;
+  auth: SourceAuthenticator;
+  activity: ShardActivity;
+  metrics: AggregatorMetrics;
+  log: Logger;
+}
+
+/** This hop's mark: a request that already carries it looped back and is refused (one hop at most). */
+export const AGGREGATOR_HOP = 'aggregator';
+const MAX_REWRITTEN_BODY_BYTES = 8 * 1024 * 1024;
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host']);
+
+/** A request the aggregator has decided on: where, as whom, with which path and headers. */
+interface Prepared {
+  info: RequestInfo;
+  decision: RouteDecision & { target: ClusterSide };
+  codec: ShardRVCodec | undefined;
+  path: string;
+  headers: string[];
+  cluster: ClusterConnection;
+  /** The request's headers rebuilt for a rewritten body of `length` bytes. */
+  headersForBody(length: number): string[];
+}
+
+function looped(rawHeaders: readonly string[]): boolean {
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    if (rawHeaders[i]!.toLowerCase() === BRIDGE_HOP_HEADER.toLowerCase() && rawHeaders[i + 1] === AGGREGATOR_HOP) return true;
+  }
+  return false;
+}
+
+/**
+ * The headers for the backend: the client's minus hop-by-hop and bridge headers; toward the
+ * destination the token and client impersonation headers are replaced by the bridge's credentials
+ * and impersonation of the authenticated caller; for a rewritten shard, JSON only and no compression.
+ */
+function backendHeaders(raw: readonly string[], side: ClusterSide, impersonate: string[], cluster: ClusterConnection, rewriting: boolean, bodyLength?: number): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const lower = raw[i]!.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || lower.startsWith('x-bridge-')) continue;
+    if (side === 'destination' && (lower === 'authorization' || lower.startsWith('impersonate-'))) continue;
+    if (rewriting && (lower === 'accept' || lower === 'accept-encoding')) continue;
+    if (bodyLength !== undefined && lower === 'content-length') continue;
+    out.push(raw[i]!, raw[i + 1]!);
+  }
+  if (rewriting) out.push('Accept', jsonOnlyAccept(headerValue(raw, 'accept')));
+  if (bodyLength !== undefined) out.push('Content-Length', String(bodyLength));
+  if (side === 'destination') {
+    out.push(...impersonate);
+    for (const [name, value] of Object.entries(cluster.bridgeHeaders)) out.push(name, value);
+  }
+  out.push(BRIDGE_HOP_HEADER, AGGREGATOR_HOP);
+  return out;
+}
+
+function headerValue(raw: readonly string[], lowerName: string): string | undefined {
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() === lowerName) return raw[i + 1];
+  return undefined;
+}
+
+async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) return undefined;
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+/**
+ * Decides everything before a byte goes to a backend. Answers the client itself (and returns
+ * undefined) for refused identity headers, held writes, unauthenticated tokens, denied impersonation
+ * and RVs of older epochs.
+ */
+async function prepare(ctx: ProxyContext, req: IncomingMessage, res: ServerResponse | undefined, socket: Duplex | undefined): Promise<Prepared | undefined> {
+  const reply = (code: number, reason: Parameters<typeof sendStatus>[2], message: string, retry?: number) => {
+    if (res) sendStatus(res, code, reason, message, retry);
+    else writeStatusToSocket(socket!, code, reason, message);
+  };
+  if (looped(req.rawHeaders)) {
+    reply(508, 'InternalError', 'the request already passed through the cluster-bridge aggregator (routing loop)');
+    return undefined;
+  }
+  const info = parseRequestInfo(req.method ?? 'GET', req.url ?? '/');
+  const verdict = checkIdentityHeaders(req.rawHeaders, peerIdentity(req.socket as TLSSocket));
+  if (!verdict.ok) {
+    ctx.metrics.refused('identity-header');
+    reply(403, 'Forbidden', verdict.message);
+    return undefined;
+  }
+  const decision = route(info, ctx.routing.table);
+  if (decision.target === 'hold') {
+    ctx.metrics.request('none', info.verb, 503, decision.reason);
+    if (res) handoffHold(res, decision.shard!);
+    else reply(503, 'ServiceUnavailable', `the ${decision.shard} shard is changing owner; retry shortly`, 1);
+    return undefined;
+  }
+  const side = decision.target;
+  const cluster = ctx.clusters[side];
+  let impersonate: string[] = [];
+  if (side === 'destination') {
+    let user;
+    try {
+      user = await ctx.auth.authenticate(bearerToken(req.rawHeaders));
+      if (user && verdict.impersonation) user = await ctx.auth.authorizeImpersonation(user, verdict.impersonation);
+    } catch (err) {
+      if (isBridgeError(err, 'BRIDGE_ERR_IDENTITY')) {
+        reply(403, 'Forbidden', err.message);
+        return undefined;
+      }
+      ctx.log.warn({ err: errorMessage(err) }, 'cannot authenticate a caller against the source');
+      reply(503, 'ServiceUnavailable', 'cannot authenticate the request against the source API server', 1);
+      return undefined;
+    }
+    if (!user) {
+      reply(401, 'Unauthorized', 'Unauthorized');
+      return undefined;
+    }
+    impersonate = impersonationHeaders(user);
+  }
+  const codec = decision.shard ? ctx.routing.codec(decision.shard) : undefined;
+  const rewriting = codec !== undefined && !codec.isIdentity;
+  let path = req.url ?? '/';
+  if (rewriting) {
+    const query = rewriteQuery(path, codec);
+    if (!query.ok) {
+      if (res) expiredResourceVersion(res, query.expiredRV);
+      else reply(410, 'Expired', `too old resource version: ${query.expiredRV}`);
+      return undefined;
+    }
+    path = query.path;
+  }
+  return {
+    info,
+    decision: { ...decision, target: side },
+    codec: rewriting ? codec : undefined,
+    path,
+    headers: backendHeaders(req.rawHeaders, side, impersonate, cluster, rewriting),
+    cluster,
+    headersForBody: (length) => backendHeaders(req.rawHeaders, side, impersonate, cluster, rewriting, length),
+  };
+}
+
+function writeStatusToSocket(socket: Duplex, code: number, reason: string, message: string): void {
+  const body = JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code });
+  socket.end(rawResponseHead(code, reason, ['Content-Type', 'application/json', 'Content-Length', String(Buffer.byteLength(body)), 'Connection', 'close']) + body);
+}
+
+function withoutContentLength(raw: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() !== 'content-length') out.push(raw[i]!, raw[i + 1]!);
+  return out;
+}
+
+function isJson(res: IncomingMessage): boolean {
+  return (res.headers['content-type'] ?? '').startsWith('application/json');
+}
+
+/** Sends the rewritten JSON answer of a moved shard (lists, objects, Tables, Status). */
+function sendRewritten(res: ServerResponse, upstream: IncomingMessage, codec: ShardRVCodec): void {
+  const chunks: Buffer[] = [];
+  upstream.on('data', (c: Buffer) => chunks.push(c));
+  upstream.on('end', () => {
+    let body = Buffer.concat(chunks);
+    try {
+      const parsed = parseJsonExact(body.toString('utf8'));
+      rewriteObjectRVs(parsed, responseRVMapper(codec));
+      body = Buffer.from(JSON.stringify(parsed));
+    } catch {
+      // Not JSON after all: send it as it came.
+    }
+    res.writeHead(upstream.statusCode!, upstream.statusMessage, [...withoutContentLength(clientResponseHeaders(upstream.rawHeaders)), 'Content-Length', String(body.length)]).end(body);
+  });
+  upstream.on('error', () => res.destroy());
+}
+
+export function createAggregatorHandler(ctx: ProxyContext) {
+  return async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = process.hrtime.bigint();
+    let prepared: Prepared | undefined;
+    try {
+      prepared = await prepare(ctx, req, res, undefined);
+    } catch (err) {
+      ctx.log.error({ err: errorMessage(err) }, 'request preparation failed');
+      sendStatus(res, 500, 'InternalError', 'the cluster-bridge aggregator failed to route the request');
+      return;
+    }
+    if (!prepared) return;
+    const { info, decision, codec, cluster } = prepared;
+    let body: Buffer | undefined;
+    if (codec && WRITE_VERBS.has(info.verb) && (headerValue(req.rawHeaders, 'content-type') ?? '').startsWith('application/')) {
+      const raw = await readBody(req, MAX_REWRITTEN_BODY_BYTES);
+      if (raw === undefined) return sendStatus(res, 413, 'BadRequest', `request body larger than ${MAX_REWRITTEN_BODY_BYTES} bytes`);
+      const ct = headerValue(req.rawHeaders, 'content-type') ?? '';
+      if (ct.includes('json')) {
+        const rewritten = rewriteRequestBody(raw, codec);
+        if (!rewritten.ok && rewritten.reason === 'stale') return staleWriteConflict(res, info);
+        body = rewritten.ok ? rewritten.body : raw;
+      } else body = raw;
+      prepared.headers = prepared.headersForBody(body.length);
+    }
+    const endWrite = decision.shard && WRITE_VERBS.has(info.verb) ? ctx.activity.beginWrite(decision.shard) : undefined;
+    const upstreamReq: ClientRequest = request({
+      protocol: 'https:',
+      host: cluster.url.hostname,
+      port: cluster.url.port || 443,
+      method: req.method,
+      path: prepared.path,
+      headers: prepared.headers as unknown as Record<string, string>,
+      agent: decision.target === 'destination' ? cluster.asBridge : cluster.asCaller,
+    });
+    let responded = false;
+    res.once('close', () => {
+      endWrite?.();
+      if (!res.writableFinished) upstreamReq.destroy();
+    });
+    upstreamReq.on('error', (err) => {
+      endWrite?.();
+      if (responded) return void res.destroy();
+      ctx.metrics.request(decision.target, info.verb, 503, 'backend-unreachable');
+      backendUnavailable(res, decision.target, (err as NodeJS.ErrnoException).code ?? err.message);
+    });
+    upstreamReq.on('response', (upstream) => {
+      responded = true;
+      ctx.metrics.request(decision.target, info.verb, upstream.statusCode ?? 0, decision.reason, Number(process.hrtime.bigint() - started) / 1e9);
+      const streaming = info.verb === 'watch' || upstream.headers['content-length'] === undefined;
+      if (info.verb === 'watch' && decision.shard) {
+        const unregister = ctx.activity.addWatch(decision.shard, () => {
+          upstream.unpipe();
+          upstreamReq.destroy();
+          res.end();
+        });
+        res.once('close', unregister);
+      }
+      if (codec && upstream.statusCode === 200 && info.verb === 'watch') {
+        res.writeHead(200, upstream.statusMessage, clientResponseHeaders(upstream.rawHeaders));
+        res.flushHeaders();
+        upstream.pipe(new WatchRVRewriter(responseRVMapper(codec))).pipe(res);
+        return;
+      }
+      if (codec && isJson(upstream) && info.verb !== 'watch') return sendRewritten(res, upstream, codec);
+      res.writeHead(upstream.statusCode!, upstream.statusMessage, clientResponseHeaders(upstream.rawHeaders));
+      if (streaming) res.flushHeaders();
+      upstream.on('close', () => {
+        if (!upstream.complete && !res.writableEnded) res.destroy();
+      });
+      upstream.pipe(res);
+    });
+    if (body !== undefined) upstreamReq.end(body);
+    else req.pipe(upstreamReq);
+  };
+}
+
+/** exec, attach, port-forward and proxy upgrades: the same decisions, then the two sockets piped raw. */
+export function createAggregatorUpgradeHandler(ctx: ProxyContext) {
+  return async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    socket.on('error', () => socket.destroy());
+    let prepared: Prepared | undefined;
+    try {
+      prepared = await prepare(ctx, req, undefined, socket);
+    } catch (err) {
+      ctx.log.error({ err: errorMessage(err) }, 'upgrade preparation failed');
+      writeStatusToSocket(socket, 500, 'InternalError', 'the cluster-bridge aggregator failed to route the request');
+      return;
+    }
+    if (!prepared) return;
+    const { cluster, decision, info } = prepared;
+    const upgrade = req.headers.upgrade ?? '';
+    const upstreamReq = request({
+      protocol: 'https:',
+      host: cluster.url.hostname,
+      port: cluster.url.port || 443,
+      method: req.method,
+      path: prepared.path,
+      headers: [...prepared.headers, 'Connection', 'Upgrade', 'Upgrade', upgrade] as unknown as Record<string, string>,
+      // Upgraded sockets leave the pool; a fresh connection keeps pooled ones clean.
+      agent: false,
+      ca: (decision.target === 'destination' ? cluster.asBridge : cluster.asCaller).options.ca,
+      ...(decision.target === 'destination' ? { cert: cluster.asBridge.options.cert, key: cluster.asBridge.options.key } : {}),
+    });
+    socket.once('close', () => upstreamReq.destroy());
+    upstreamReq.on('error', (err) => {
+      if (!socket.destroyed) writeStatusToSocket(socket, 503, 'ServiceUnavailable', `the ${decision.target} API server is unavailable: ${errorMessage(err)}`);
+    });
+    upstreamReq.on('upgrade', (upstreamRes, upstreamSocket, upstreamHead) => {
+      ctx.metrics.request(decision.target, info.verb, 101, decision.reason);
+      socket.write(rawResponseHead(upstreamRes.statusCode!, upstreamRes.statusMessage ?? 'Switching Protocols', upstreamRes.rawHeaders));
+      if (upstreamHead.length > 0) socket.write(upstreamHead);
+      if (head.length > 0) upstreamSocket.write(head);
+      pipeBothWays(socket, upstreamSocket);
+    });
+    upstreamReq.on('response', (upstreamRes) => {
+      ctx.metrics.request(decision.target, info.verb, upstreamRes.statusCode ?? 0, decision.reason);
+      const chunks: Buffer[] = [];
+      upstreamRes.on('data', (c: Buffer) => chunks.push(c));
+      upstreamRes.on('end', () => {
+        const body = Buffer.concat(chunks);
+        const headers = [...withoutContentLength(clientResponseHeaders(upstreamRes.rawHeaders)), 'Content-Length', String(body.length), 'Connection', 'close'];
+        socket.write(rawResponseHead(upstreamRes.statusCode!, upstreamRes.statusMessage ?? '', headers));
+        socket.end(body);
+      });
+    });
+    upstreamReq.end();
+    if (!isConnectRequest(info)) ctx.log.debug({ path: info.path }, 'upgrade of a non-connect request');
+  };
+}

@@ -1,0 +1,119 @@
+/**
+ * The aggregator process: the TLS API port (sidecars with client certificates, and DNS-mode pods
+ * without), the ops port, the routing table kept current, and the leader-only owner reconciler.
+ */
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { once } from 'node:events';
+import type { TLSSocket } from 'node:tls';
+import { CatchUpClient } from '../lib/catchup-client.js';
+import { errorMessage } from '../lib/errors.js';
+import type { Logger } from '../lib/logger.js';
+import { AGGREGATOR_LEASE, SYSTEM_NAMESPACE } from '../lib/names.js';
+import { startOpsServer } from '../lib/ops-server.js';
+import { LeaderLease } from '../webhook/leader-lease.js';
+import { connectCluster, type ClusterConnection } from '../lib/cluster-connection.js';
+import type { AggregatorConfig } from './config.js';
+import { ShardHandoff } from './handoff.js';
+import { peerIdentity, SourceAuthenticator } from './identity.js';
+import { AggregatorMetrics } from './metrics.js';
+import { OwnerReconciler } from './owner-reconciler.js';
+import { createAggregatorHandler, createAggregatorUpgradeHandler, type ProxyContext } from './proxy.js';
+import { ConfigMapRoutingStore } from '../lib/routing/configmap-store.js';
+import { RoutingState } from './routing-state.js';
+import { ShardActivity } from './shard-activity.js';
+import { sendStatus } from './status-responses.js';
+
+/** Sidecars fetch the routing table here for local routing (DESIGN.md section 3). */
+export const ROUTING_TABLE_PATH = '/bridge/v1/routing-table';
+
+export interface RunningAggregator {
+  port: number;
+  opsPort: number;
+  routing: RoutingState;
+  handoff: ShardHandoff | undefined;
+  close(): Promise<void>;
+}
+
+export async function startAggregator(config: AggregatorConfig, log: Logger): Promise<RunningAggregator> {
+  const clusters: Record<'source' | 'destination', ClusterConnection> = {
+    source: await connectCluster('source', config.sourceKubeconfig),
+    destination: await connectCluster('destination', config.destinationKubeconfig),
+  };
+  const metrics = new AggregatorMetrics();
+  const routing = new RoutingState();
+  const store = new ConfigMapRoutingStore(clusters.destination.rest, log);
+  const first = await store.load();
+  routing.update(first.table, first.version);
+  const stopWatch = store.watchVersions((table, version) => routing.update(table, version));
+  const activity = new ShardActivity();
+  const caPem = readFileSync(config.tls.caFile, 'utf8');
+  const catchUp = config.synchronizerUrl
+    ? new CatchUpClient({ url: config.synchronizerUrl, caPem, certPem: readFileSync(config.tls.clientCertFile!, 'utf8'), keyPem: readFileSync(config.tls.clientKeyFile!, 'utf8') })
+    : undefined;
+  const handoff = catchUp ? new ShardHandoff({ store, routing, activity, clusters, catchUp, metrics, log, catchUpTimeoutMs: config.catchUpTimeoutMs }) : undefined;
+  const ctx: ProxyContext = { clusters, routing, auth: new SourceAuthenticator(clusters.source.rest), activity, metrics, log };
+
+  const lease = new LeaderLease(clusters.destination.rest, SYSTEM_NAMESPACE, AGGREGATOR_LEASE, log);
+  lease.start((leader) => log.info({ leader, identity: lease.identity }, leader ? 'leading: this replica runs hand-offs' : 'not leading'));
+  const reconciler = new OwnerReconciler({ destination: clusters.destination.rest, routing, store, owners: handoff, isLeader: () => lease.isLeader(), log });
+  reconciler.start();
+
+  const handle = createAggregatorHandler(ctx);
+  const server: Server = createServer(
+    {
+      cert: readFileSync(config.tls.certFile),
+      key: readFileSync(config.tls.keyFile),
+      ca: caPem,
+      // Client certificates are optional (DNS-mode pods have none), but verified when given; identity
+      // headers are then accepted only from a verified sidecar certificate (identity.ts).
+      requestCert: true,
+      rejectUnauthorized: false,
+      minVersion: 'TLSv1.2',
+    },
+    (req, res) => {
+      if (req.url === ROUTING_TABLE_PATH && req.method === 'GET') {
+        if (!peerIdentity(req.socket as TLSSocket).sidecar) return sendStatus(res, 403, 'Forbidden', 'the routing table is served to cluster-bridge sidecars only');
+        const body = JSON.stringify(routing.table);
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body);
+        return;
+      }
+      handle(req, res).catch((err: unknown) => {
+        log.error({ err: errorMessage(err) }, 'request failed');
+        sendStatus(res, 500, 'InternalError', 'the cluster-bridge aggregator failed');
+      });
+    },
+  );
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+  server.requestTimeout = 0; // watches and exec streams run for hours
+  const upgrade = createAggregatorUpgradeHandler(ctx);
+  server.on('upgrade', (req, socket, head) => {
+    upgrade(req, socket, head).catch(() => socket.destroy());
+  });
+  server.listen(config.listenPort, config.listenHost);
+  await once(server, 'listening');
+  const ops = await startOpsServer({ host: config.opsHost, port: config.opsPort, registry: metrics.registry, notReadyReason: () => undefined });
+  const port = (server.address() as AddressInfo).port;
+  const opsPort = (ops.address() as AddressInfo).port;
+  log.info({ port, opsPort, source: clusters.source.url.origin, destination: clusters.destination.url.origin, handoffs: Boolean(handoff) }, 'aggregator listening');
+
+  return {
+    port,
+    opsPort,
+    routing,
+    handoff,
+    async close() {
+      reconciler.stop();
+      stopWatch();
+      lease.stop();
+      server.closeIdleConnections();
+      server.close();
+      server.closeAllConnections();
+      ops.close();
+      catchUp?.close();
+      for (const cluster of Object.values(clusters)) cluster.close();
+    },
+  };
+}

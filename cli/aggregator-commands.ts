@@ -1,0 +1,117 @@
+/**
+ * `bridgectl aggregator serve|move|status`: the aggregator in the foreground, and the two operator
+ * actions on shard owners (the rollout controller drives the same ConfigMap in stages).
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { AGGREGATOR_ENV, loadAggregatorConfig } from '../aggregator/config.js';
+import { DESIRED_OWNERS_PATH } from '../aggregator/owner-reconciler.js';
+import { startAggregator } from '../aggregator/server.js';
+import { describeFlags, envWithFlags } from '../lib/env-flags.js';
+import { BridgeError } from '../lib/errors.js';
+import { KubeRestClient } from '../lib/kube-rest-client.js';
+import { createLogger } from '../lib/logger.js';
+import { DESIRED_OWNERS_CONFIGMAP, ROUTING_TABLE_CONFIGMAP, SYSTEM_NAMESPACE } from '../lib/names.js';
+import { shardState, validateRoutingTable } from '../lib/routing/routing-table.js';
+import type { ClusterSide, RoutingTable } from '../lib/routing/types.js';
+import { type Command, parseFlags, say } from './command.js';
+
+const serve: Command = {
+  summary: `run the aggregator in the foreground (flags override BRIDGE_* env)\n${describeFlags(AGGREGATOR_ENV)}`,
+  async run(args) {
+    const config = loadAggregatorConfig(envWithFlags('aggregator serve', AGGREGATOR_ENV, args));
+    const log = createLogger('aggregator');
+    const running = await startAggregator(config, log);
+    say(`aggregator: https://${config.listenHost}:${running.port} (ops :${running.opsPort})`);
+    await new Promise<void>((resolve) => {
+      const stop = (signal: string) => {
+        say(`${signal}: stopping`);
+        running.close().finally(resolve);
+      };
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.once('SIGINT', () => stop('SIGINT'));
+    });
+  },
+};
+
+const SIDES: readonly string[] = ['source', 'destination'];
+
+async function readRoutingTable(client: KubeRestClient): Promise<RoutingTable> {
+  const got = await client.expect<{ data?: Record<string, string> }>('GET', `/api/v1/namespaces/${SYSTEM_NAMESPACE}/configmaps/${ROUTING_TABLE_CONFIGMAP}`, [200, 404]);
+  if (got.status === 404) throw new BridgeError('BRIDGE_ERR_ROUTING', 'no routing table in the destination yet', { fix: 'start the aggregator (bridgectl aggregator serve) first' });
+  return validateRoutingTable(JSON.parse(got.body.data?.['table.json'] ?? '{}'));
+}
+
+/** Sets one shard's desired owner (merge-patching the desired-owners ConfigMap) and waits for the hand-off. */
+const move: Command = {
+  summary: 'change a shard\'s owner: --shard configmaps --to destination|source [--kubeconfig DEST] [--timeout-seconds 60]',
+  async run(args) {
+    const flags = parseFlags('aggregator move', args, { shard: { type: 'string' }, to: { type: 'string' }, kubeconfig: { type: 'string' }, 'timeout-seconds': { type: 'string' } });
+    if (!flags.shard || !/^[a-z0-9-]+(\.[a-z0-9.-]+)?$/.test(flags.shard)) throw new BridgeError('BRIDGE_ERR_USAGE', `--shard must name a resource type like configmaps or deployments.apps, got "${flags.shard ?? ''}"`, { fix: 'pass --shard <resource>[.<group>]' });
+    if (!flags.to || !SIDES.includes(flags.to)) throw new BridgeError('BRIDGE_ERR_USAGE', `--to must be source or destination, got "${flags.to ?? ''}"`, { fix: 'pass --to destination or --to source' });
+    const timeoutSeconds = Number(flags['timeout-seconds'] ?? '60');
+    if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) throw new BridgeError('BRIDGE_ERR_USAGE', `--timeout-seconds must be a positive number, got "${flags['timeout-seconds']}"`, { fix: 'pass e.g. --timeout-seconds 60' });
+    const client = KubeRestClient.load(flags.kubeconfig);
+    try {
+      await readRoutingTable(client); // refuse early when no aggregator runs
+      await setDesiredOwner(client, flags.shard, flags.to as ClusterSide);
+      say(`desired owner of ${flags.shard}: ${flags.to}; waiting for the hand-off`);
+      const deadline = Date.now() + timeoutSeconds * 1000;
+      for (;;) {
+        const state = shardState(await readRoutingTable(client), flags.shard);
+        if (state.owner === flags.to && !state.handoff) {
+          const epoch = state.epochs[state.epochs.length - 1]!;
+          process.stdout.write(`${flags.shard} is served by the ${flags.to} (epoch ${epoch.epoch}, resourceVersion offset ${epoch.offset})\n`);
+          return;
+        }
+        if (Date.now() > deadline) throw new BridgeError('BRIDGE_ERR_HANDOFF_TIMEOUT', `${flags.shard} still served by the ${state.owner} after ${timeoutSeconds} s`, { fix: 'read the aggregator log; check the synchronizer is caught up (bridgectl sync status)' });
+        await sleep(200);
+      }
+    } finally {
+      client.close();
+    }
+  },
+};
+
+interface ConfigMapBody {
+  metadata?: { resourceVersion?: string };
+  data?: Record<string, string>;
+}
+
+/** Read-modify-write of the desired owners with a resourceVersion precondition, retried on conflict. */
+async function setDesiredOwner(client: KubeRestClient, shard: string, to: ClusterSide): Promise<void> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const got = await client.expect<ConfigMapBody>('GET', DESIRED_OWNERS_PATH, [200, 404]);
+    const text = got.status === 200 ? got.body.data?.['owners.json'] : undefined;
+    const owners = { ...(text ? (JSON.parse(text) as Record<string, ClusterSide>) : {}), [shard]: to };
+    const metadata = { name: DESIRED_OWNERS_CONFIGMAP, namespace: SYSTEM_NAMESPACE, ...(got.status === 200 ? { resourceVersion: got.body.metadata?.resourceVersion } : {}) };
+    const body = { apiVersion: 'v1', kind: 'ConfigMap', metadata, data: { 'owners.json': JSON.stringify(owners) } };
+    const written = got.status === 200 ? await client.request('PUT', DESIRED_OWNERS_PATH, body) : await client.request('POST', `/api/v1/namespaces/${SYSTEM_NAMESPACE}/configmaps`, body);
+    if (written.status === 200 || written.status === 201) return;
+    if (written.status !== 409) throw new BridgeError('BRIDGE_ERR_KUBE_API', `writing ${DESIRED_OWNERS_CONFIGMAP}: HTTP ${written.status}`, { fix: 'check RBAC on configmaps in cluster-bridge-system' });
+  }
+  throw new BridgeError('BRIDGE_ERR_KUBE_API', `${DESIRED_OWNERS_CONFIGMAP} kept changing under five attempts to update it`);
+}
+
+const status: Command = {
+  summary: 'print each moved shard\'s owner and epochs [--kubeconfig DEST] [--output json]',
+  async run(args) {
+    const flags = parseFlags('aggregator status', args, { kubeconfig: { type: 'string' }, output: { type: 'string' } });
+    if (flags.output !== undefined && flags.output !== 'json') throw new BridgeError('BRIDGE_ERR_USAGE', `--output must be json, got "${flags.output}"`, { fix: 'omit --output or pass --output json' });
+    const client = KubeRestClient.load(flags.kubeconfig);
+    try {
+      const table = await readRoutingTable(client);
+      if (flags.output === 'json') return void process.stdout.write(`${JSON.stringify(table, null, 2)}\n`);
+      const lines = [`generation ${table.generation}`, 'SHARD'.padEnd(40) + 'OWNER'.padEnd(13) + 'EPOCH'.padEnd(7) + 'OFFSET'];
+      for (const state of Object.values(table.shards)) {
+        const epoch = state.epochs[state.epochs.length - 1]!;
+        lines.push(state.shard.padEnd(40) + (state.handoff ? `->${state.handoff.to}` : state.owner).padEnd(13) + String(epoch.epoch).padEnd(7) + epoch.offset);
+      }
+      if (Object.keys(table.shards).length === 0) lines.push('(every shard is served by the source, epoch 0)');
+      process.stdout.write(`${lines.join('\n')}\n`);
+    } finally {
+      client.close();
+    }
+  },
+};
+
+export const aggregatorCommands: Record<string, Command> = { serve, move, status };

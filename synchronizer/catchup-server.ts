@@ -1,0 +1,62 @@
+/**
+ * The synchronizer's side of the hand-off contract (lib/catchup.ts), over HTTPS with client
+ * certificates from the bridge CA: "is shard S on the other side current with side A's revision R?"
+ * Answered by a full reconcile against a consistent list of A, whose revision is at least R; exact
+ * because the aggregator holds the shard's writes while it asks.
+ */
+import { createServer, type Server } from 'node:https';
+import { once } from 'node:events';
+import type { CatchUpStatus } from '../lib/catchup.js';
+import { errorMessage } from '../lib/errors.js';
+import type { Logger } from '../lib/logger.js';
+import type { ShardMirror } from './shard-mirror.js';
+
+const MAX_WAIT_SECONDS = 120;
+
+function reply(res: import('node:http').ServerResponse, code: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(code, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) }).end(text);
+}
+
+export async function startCatchUpServer(options: {
+  host: string;
+  port: number;
+  tls: { cert: string; key: string; ca: string };
+  mirrorFor: (shard: string) => ShardMirror | undefined;
+  log: Logger;
+}): Promise<Server> {
+  const server = createServer({ ...options.tls, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2' }, (req, res) => {
+    const url = new URL(req.url ?? '/', 'https://synchronizer');
+    if (req.method !== 'GET' || url.pathname !== '/v1/catchup') return reply(res, 404, { message: 'not found' });
+    const shard = url.searchParams.get('shard') ?? '';
+    const from = url.searchParams.get('from') ?? '';
+    const rv = url.searchParams.get('rv') ?? '';
+    const waitSeconds = Number(url.searchParams.get('timeoutSeconds') ?? '0');
+    if (!shard || (from !== 'source' && from !== 'destination') || !/^\d+$/.test(rv) || !Number.isFinite(waitSeconds) || waitSeconds < 0 || waitSeconds > MAX_WAIT_SECONDS) {
+      return reply(res, 400, { message: `need shard, from (source|destination), rv (decimal) and timeoutSeconds (0-${MAX_WAIT_SECONDS})` });
+    }
+    void answer(shard, from, BigInt(rv), waitSeconds * 1000).then(
+      (status) => reply(res, 200, status),
+      (err: unknown) => reply(res, 503, { message: errorMessage(err) }),
+    );
+  });
+
+  async function answer(shard: string, from: 'source' | 'destination', rv: bigint, waitMs: number): Promise<CatchUpStatus> {
+    const deadline = Date.now() + waitMs;
+    // The routing view here may lag the aggregator's by a poll: wait for the mirror from `from`.
+    let mirror = options.mirrorFor(shard);
+    while ((!mirror || mirror.owner.side !== from) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      mirror = options.mirrorFor(shard);
+    }
+    if (!mirror) throw new Error(`shard ${shard} is not mirrored by this synchronizer (see BRIDGE_SHARDS)`);
+    if (mirror.owner.side !== from) return { shard, from, caughtUp: false, syncedRV: '0' };
+    if (mirror.syncedRV < rv && waitMs > 0) await mirror.reconcile();
+    options.log.info({ shard, from, rv: rv.toString(), syncedRV: mirror.syncedRV.toString() }, 'catch-up answered');
+    return { shard, from, caughtUp: mirror.syncedRV >= rv, syncedRV: mirror.syncedRV.toString() };
+  }
+
+  server.listen(options.port, options.host);
+  await once(server, 'listening');
+  return server;
+}

@@ -1,0 +1,69 @@
+/** The synchronizer's configuration: BRIDGE_* variables, flags derived from the same map (lib/env-flags.ts). */
+import { join } from 'node:path';
+import { existingFile, optionalString, portNumber, requiredString, type Env } from '../lib/config.js';
+import { BridgeError } from '../lib/errors.js';
+import { SYNCHRONIZER_PORT } from '../lib/names.js';
+import { classOf } from '../lib/routing/resource-classes.js';
+import { parseShardKey } from '../lib/routing/shard-hash.js';
+
+export const SYNC_ENV = {
+  listenHost: 'BRIDGE_LISTEN_HOST',
+  listenPort: 'BRIDGE_LISTEN_PORT',
+  opsHost: 'BRIDGE_OPS_HOST',
+  opsPort: 'BRIDGE_OPS_PORT',
+  tlsDir: 'BRIDGE_TLS_DIR',
+  sourceKubeconfig: 'BRIDGE_SOURCE_KUBECONFIG',
+  destinationKubeconfig: 'BRIDGE_DESTINATION_KUBECONFIG',
+  shards: 'BRIDGE_SHARDS',
+} as const;
+
+/** Mirrored by default: the declarative state workloads read and write most. */
+export const DEFAULT_SHARDS = [
+  'configmaps',
+  'secrets',
+  'services',
+  'serviceaccounts',
+  'leases.coordination.k8s.io',
+  'roles.rbac.authorization.k8s.io',
+  'rolebindings.rbac.authorization.k8s.io',
+];
+
+export interface SyncConfig {
+  listenHost: string;
+  listenPort: number;
+  opsHost: string;
+  opsPort: number;
+  /** tls.crt/tls.key serve the catch-up API; ca.crt (the bridge CA) verifies the aggregator's client certificate. */
+  tls: { certFile: string; keyFile: string; caFile: string };
+  sourceKubeconfig: string;
+  destinationKubeconfig: string;
+  shards: string[];
+}
+
+export function parseShardList(raw: string | undefined): string[] {
+  const shards = (raw?.trim() ? raw.split(',') : DEFAULT_SHARDS).map((s) => s.trim()).filter(Boolean);
+  for (const shard of shards) {
+    if (!/^[a-z0-9-]+(\.[a-z0-9.-]+)?$/.test(shard)) {
+      throw new BridgeError('BRIDGE_ERR_CONFIG', `${SYNC_ENV.shards} has "${shard}", not a resource type like configmaps or deployments.apps`, { fix: `set ${SYNC_ENV.shards} to a comma-separated list of shards` });
+    }
+    if (classOf(parseShardKey(shard)) !== 'movable') {
+      throw new BridgeError('BRIDGE_ERR_CONFIG', `${SYNC_ENV.shards} has "${shard}", which is ${classOf(parseShardKey(shard))}, not movable: it is never mirrored`, { fix: `remove ${shard} from ${SYNC_ENV.shards}` });
+    }
+  }
+  return [...new Set(shards)];
+}
+
+export function loadSyncConfig(env: Env): SyncConfig {
+  const tlsDir = requiredString(env, SYNC_ENV.tlsDir);
+  const tlsFile = (name: string) => existingFile({ [SYNC_ENV.tlsDir]: join(tlsDir, name) }, SYNC_ENV.tlsDir);
+  return {
+    listenHost: optionalString(env, SYNC_ENV.listenHost, '0.0.0.0'),
+    listenPort: portNumber(env, SYNC_ENV.listenPort, SYNCHRONIZER_PORT),
+    opsHost: optionalString(env, SYNC_ENV.opsHost, '0.0.0.0'),
+    opsPort: portNumber(env, SYNC_ENV.opsPort, 8081),
+    tls: { certFile: tlsFile('tls.crt'), keyFile: tlsFile('tls.key'), caFile: tlsFile('ca.crt') },
+    sourceKubeconfig: existingFile(env, SYNC_ENV.sourceKubeconfig),
+    destinationKubeconfig: existingFile(env, SYNC_ENV.destinationKubeconfig),
+    shards: parseShardList(env[SYNC_ENV.shards]),
+  };
+}

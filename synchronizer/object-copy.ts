@@ -1,0 +1,101 @@
+/**
+ * What a mirrored copy of an object looks like (DESIGN.md section 5), as pure functions: the fields
+ * the replica's API server must set itself are stripped, the server-chosen and immutable fields the
+ * owner chose are kept (Service clusterIP/clusterIPs, ipFamilies, nodePorts, healthCheckNodePort; PVC
+ * volumeName; names), the copy is annotated with the owner object it mirrors, and each cluster's own
+ * objects are never copied.
+ */
+import { API_GROUP } from '../lib/names.js';
+import { isSystemNamespace } from '../lib/routing/resource-classes.js';
+
+export type KubeObject = {
+  apiVersion?: string;
+  kind?: string;
+  metadata: {
+    name: string;
+    namespace?: string;
+    uid?: string;
+    resourceVersion?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    ownerReferences?: unknown[];
+    [key: string]: unknown;
+  };
+  [key: string]: unknown;
+};
+
+/** The copy records which owner object (uid, resourceVersion) it was written from. */
+export const MIRROR_OF_UID_ANNOTATION = `${API_GROUP}/mirror-of-uid`;
+export const MIRROR_OF_RV_ANNOTATION = `${API_GROUP}/mirror-of-resource-version`;
+const MIRROR_ANNOTATIONS = [MIRROR_OF_UID_ANNOTATION, MIRROR_OF_RV_ANNOTATION];
+
+/** Metadata every API server sets for itself; copying it would be refused or wrong. */
+const SERVER_METADATA = ['uid', 'resourceVersion', 'creationTimestamp', 'managedFields', 'generation', 'selfLink', 'deletionTimestamp', 'deletionGracePeriodSeconds'];
+
+export type SkipReason = 'system-namespace' | 'cluster-own-object' | 'service-account-token' | 'terminating' | undefined;
+
+/**
+ * Objects each cluster makes for itself, which a mirror would overwrite with the other cluster's:
+ * the CA bundle ConfigMap in every namespace, the `kubernetes` Service, default ServiceAccounts and
+ * their legacy token Secrets.
+ */
+export function skipReason(shard: string, obj: KubeObject): SkipReason {
+  const { name, namespace } = obj.metadata;
+  if (namespace && isSystemNamespace(namespace)) return 'system-namespace';
+  if (shard === 'namespaces' && isSystemNamespace(name)) return 'system-namespace';
+  if (shard === 'namespaces' && (name === 'default')) return 'cluster-own-object';
+  if (shard === 'configmaps' && name === 'kube-root-ca.crt') return 'cluster-own-object';
+  if (shard === 'services' && namespace === 'default' && name === 'kubernetes') return 'cluster-own-object';
+  if (shard === 'serviceaccounts' && name === 'default') return 'cluster-own-object';
+  if (shard === 'secrets' && (obj as { type?: string }).type === 'kubernetes.io/service-account-token') return 'service-account-token';
+  if (obj.metadata.deletionTimestamp) return 'terminating';
+  return undefined;
+}
+
+/** The owner's object as the replica should hold it, for a create (no resourceVersion) or an update. */
+export function replicaCopy(owner: KubeObject, replicaResourceVersion?: string): KubeObject {
+  const metadata: KubeObject['metadata'] = { ...owner.metadata };
+  for (const field of SERVER_METADATA) delete metadata[field];
+  const annotations = { ...(owner.metadata.annotations ?? {}) };
+  for (const key of MIRROR_ANNOTATIONS) delete annotations[key];
+  annotations[MIRROR_OF_UID_ANNOTATION] = owner.metadata.uid ?? '';
+  annotations[MIRROR_OF_RV_ANNOTATION] = owner.metadata.resourceVersion ?? '';
+  metadata.annotations = annotations;
+  // Owner references name UIDs of the owner's cluster; until they are remapped to the replica's
+  // UIDs (not built yet), a copy without them is safer than one the garbage collector would delete.
+  delete metadata.ownerReferences;
+  if (replicaResourceVersion !== undefined) metadata.resourceVersion = replicaResourceVersion;
+  const copy: KubeObject = { ...owner, metadata };
+  // Status belongs to the cluster where the object is acted on (workload status is the source's).
+  delete copy.status;
+  return copy;
+}
+
+/** The part of an object a mirror is responsible for, to decide whether the replica is already equal. */
+export function mirroredContent(obj: KubeObject): unknown {
+  const copy = replicaCopy(obj);
+  const annotations = { ...(copy.metadata.annotations ?? {}) };
+  for (const key of MIRROR_ANNOTATIONS) delete annotations[key];
+  return { ...copy, metadata: { ...copy.metadata, annotations } };
+}
+
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** True when the replica already holds what the owner has: no write is needed (no echo, no ping-pong). */
+export function sameMirroredContent(owner: KubeObject, replica: KubeObject): boolean {
+  return canonical(mirroredContent(owner)) === canonical(mirroredContent(replica));
+}
+
+/** Whether a replica object was written by the mirror (only those are deleted when the owner's goes). */
+export function isMirrorCopy(obj: KubeObject): boolean {
+  return obj.metadata.annotations?.[MIRROR_OF_UID_ANNOTATION] !== undefined;
+}

@@ -1,0 +1,104 @@
+/**
+ * The synchronizer process: one mirror per configured shard, in the direction the routing table
+ * says (owner -> other side), turned around when a hand-off completes; the catch-up API; metrics.
+ */
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:https';
+import { Counter } from 'prom-client';
+import { connectCluster, type ClusterConnection } from '../lib/cluster-connection.js';
+import { BridgeError } from '../lib/errors.js';
+import type { Logger } from '../lib/logger.js';
+import { createRegistry, startOpsServer } from '../lib/ops-server.js';
+import { ConfigMapRoutingStore } from '../lib/routing/configmap-store.js';
+import { shardState } from '../lib/routing/routing-table.js';
+import { parseShardKey } from '../lib/routing/shard-hash.js';
+import type { ClusterSide, RoutingTable } from '../lib/routing/types.js';
+import { startCatchUpServer } from './catchup-server.js';
+import type { SyncConfig } from './config.js';
+import { mirrorSide, ShardMirror, type MirrorCounters, type ShardApi } from './shard-mirror.js';
+
+/** Where a shard's type is served (preferred version, namespaced or not), from the source's discovery. */
+export async function discoverShardApi(cluster: ClusterConnection, shard: string): Promise<ShardApi> {
+  const { group, resource } = parseShardKey(shard);
+  let prefix = '/api/v1';
+  if (group) {
+    const found = await cluster.rest.request<{ preferredVersion?: { groupVersion?: string } }>('GET', `/apis/${group}`);
+    const gv = found.status === 200 ? found.body.preferredVersion?.groupVersion : undefined;
+    if (!gv) throw new BridgeError('BRIDGE_ERR_SYNC', `the ${cluster.side} API server does not serve the group ${group} (shard ${shard})`, { fix: 'install the CRD or remove the shard from BRIDGE_SHARDS' });
+    prefix = `/apis/${gv}`;
+  }
+  const list = await cluster.rest.expect<{ resources?: { name: string; namespaced: boolean }[] }>('GET', prefix, [200]);
+  const entry = list.body.resources?.find((r) => r.name === resource);
+  if (!entry) throw new BridgeError('BRIDGE_ERR_SYNC', `the ${cluster.side} API server does not serve ${resource} in ${prefix} (shard ${shard})`, { fix: 'remove the shard from BRIDGE_SHARDS' });
+  return { prefix, resource, namespaced: entry.namespaced };
+}
+
+export interface RunningSynchronizer {
+  port: number;
+  opsPort: number;
+  mirrors: Map<string, ShardMirror>;
+  writes: Counter<'shard' | 'direction' | 'verb'>;
+  close(): Promise<void>;
+}
+
+export async function startSynchronizer(config: SyncConfig, log: Logger): Promise<RunningSynchronizer> {
+  const clusters: Record<ClusterSide, ClusterConnection> = {
+    source: await connectCluster('source', config.sourceKubeconfig),
+    destination: await connectCluster('destination', config.destinationKubeconfig),
+  };
+  const registry = createRegistry('synchronizer');
+  const writes = new Counter({ name: 'cluster_bridge_synchronizer_writes_total', help: 'Objects written to the replica side, by shard, direction and verb', labelNames: ['shard', 'direction', 'verb'] as const, registers: [registry] });
+  const failures = new Counter({ name: 'cluster_bridge_synchronizer_errors_total', help: 'Objects that could not be mirrored (retried), by shard, direction and reason', labelNames: ['shard', 'direction', 'reason'] as const, registers: [registry] });
+  const counters: MirrorCounters = {
+    written: (shard, direction, verb) => writes.inc({ shard, direction, verb }),
+    failed: (shard, direction, reason) => failures.inc({ shard, direction, reason }),
+  };
+  const apis = new Map<string, ShardApi>();
+  for (const shard of config.shards) apis.set(shard, await discoverShardApi(clusters.source, shard));
+
+  const mirrors = new Map<string, ShardMirror>();
+  const sides = { source: mirrorSide(clusters.source), destination: mirrorSide(clusters.destination) };
+  const follow = (table: RoutingTable) => {
+    for (const shard of config.shards) {
+      const owner = shardState(table, shard).owner;
+      const running = mirrors.get(shard);
+      if (running && running.owner.side === owner) continue;
+      running?.stop();
+      const replica: ClusterSide = owner === 'source' ? 'destination' : 'source';
+      const mirror = new ShardMirror(shard, apis.get(shard)!, sides[owner], sides[replica], counters, log);
+      mirrors.set(shard, mirror);
+      mirror.start();
+      log.info({ shard, direction: mirror.direction }, 'mirroring');
+    }
+  };
+  const store = new ConfigMapRoutingStore(clusters.destination.rest, log);
+  follow((await store.load()).table);
+  const stopWatch = store.watch(follow);
+
+  const catchUp: Server = await startCatchUpServer({
+    host: config.listenHost,
+    port: config.listenPort,
+    tls: { cert: readFileSync(config.tls.certFile, 'utf8'), key: readFileSync(config.tls.keyFile, 'utf8'), ca: readFileSync(config.tls.caFile, 'utf8') },
+    mirrorFor: (shard) => mirrors.get(shard),
+    log,
+  });
+  const ops = await startOpsServer({ host: config.opsHost, port: config.opsPort, registry, notReadyReason: () => undefined });
+  const port = (catchUp.address() as AddressInfo).port;
+  const opsPort = (ops.address() as AddressInfo).port;
+  log.info({ port, opsPort, shards: config.shards }, 'synchronizer running');
+  return {
+    port,
+    opsPort,
+    mirrors,
+    writes,
+    async close() {
+      stopWatch();
+      for (const mirror of mirrors.values()) mirror.stop();
+      catchUp.close();
+      catchUp.closeAllConnections();
+      ops.close();
+      for (const cluster of Object.values(clusters)) cluster.close();
+    },
+  };
+}

@@ -1,0 +1,232 @@
+/**
+ * One shard mirrored one way, from its owner to the other side (DESIGN.md section 5). A watch on the
+ * owner streams changes; a full reconcile (a consistent list of the owner against the replica) runs
+ * at start, after every watch restart and for every catch-up question, so completeness never depends
+ * on a watch having delivered everything. All writes of a shard run one at a time, in order.
+ */
+import { once } from 'node:events';
+import { request } from 'node:https';
+import type { IncomingMessage } from 'node:http';
+import type { ClusterConnection } from '../lib/cluster-connection.js';
+import { errorMessage } from '../lib/errors.js';
+import type { KubeRestClient } from '../lib/kube-rest-client.js';
+import type { Logger } from '../lib/logger.js';
+import type { ClusterSide, ShardKey } from '../lib/routing/types.js';
+import { isMirrorCopy, replicaCopy, sameMirroredContent, skipReason, type KubeObject } from './object-copy.js';
+
+export interface ShardApi {
+  /** `/api/v1` or `/apis/apps/v1`. */
+  prefix: string;
+  resource: string;
+  namespaced: boolean;
+}
+
+export interface MirrorSide {
+  side: ClusterSide;
+  rest: KubeRestClient;
+  /** Opens a streaming GET (watch) with the side's credentials. */
+  stream(path: string): Promise<IncomingMessage>;
+}
+
+export interface MirrorCounters {
+  written(shard: ShardKey, direction: string, verb: 'create' | 'update' | 'delete'): void;
+  failed(shard: ShardKey, direction: string, reason: string): void;
+}
+
+type Key = string;
+const keyOf = (obj: KubeObject): Key => `${obj.metadata.namespace ?? ''}/${obj.metadata.name}`;
+
+function objectPath(api: ShardApi, namespace: string | undefined, name?: string): string {
+  const ns = api.namespaced && namespace ? `/namespaces/${encodeURIComponent(namespace)}` : '';
+  return `${api.prefix}${ns}/${api.resource}${name === undefined ? '' : `/${encodeURIComponent(name)}`}`;
+}
+
+export class ShardMirror {
+  private queue: Promise<unknown> = Promise.resolve();
+  private stopped = false;
+  private watchAbort: (() => void) | undefined;
+  /** Highest owner revision up to which the replica is known complete for this shard. */
+  syncedRV = 0n;
+  /** Objects seen on the owner, so a replica object gone from the owner's list may be deleted. */
+  private readonly knownOnOwner = new Set<Key>();
+  readonly direction: string;
+
+  constructor(
+    readonly shard: ShardKey,
+    private readonly api: ShardApi,
+    readonly owner: MirrorSide,
+    private readonly replica: MirrorSide,
+    private readonly counters: MirrorCounters,
+    private readonly log: Logger,
+  ) {
+    this.direction = `${owner.side}->${replica.side}`;
+  }
+
+  /** Runs `task` after every earlier write of this shard. */
+  private serial<T>(task: () => Promise<T>): Promise<T> {
+    const next = this.queue.then(task, task);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  start(): void {
+    void this.runWatchLoop();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.watchAbort?.();
+  }
+
+  /** Makes the replica equal to a consistent list of the owner; returns the list's revision. */
+  reconcile(): Promise<bigint> {
+    return this.serial(async () => {
+      const ownerList = await this.listAll(this.owner);
+      const replicaList = await this.listAll(this.replica);
+      const replicaByKey = new Map(replicaList.items.map((o) => [keyOf(o), o]));
+      for (const obj of ownerList.items) {
+        this.knownOnOwner.add(keyOf(obj));
+        await this.apply(obj, replicaByKey.get(keyOf(obj)));
+        replicaByKey.delete(keyOf(obj));
+      }
+      for (const [key, leftover] of replicaByKey) {
+        if (skipReason(this.shard, leftover)) continue;
+        if (isMirrorCopy(leftover) || this.knownOnOwner.has(key)) await this.remove(leftover);
+      }
+      const rv = BigInt(ownerList.resourceVersion);
+      if (rv > this.syncedRV) this.syncedRV = rv;
+      return rv;
+    });
+  }
+
+  private async listAll(side: MirrorSide): Promise<{ items: KubeObject[]; resourceVersion: string }> {
+    const items: KubeObject[] = [];
+    let token = '';
+    let resourceVersion = '';
+    do {
+      const query = new URLSearchParams({ limit: '500', ...(token ? { continue: token } : {}) });
+      const page = await side.rest.expect<{ items?: KubeObject[]; metadata?: { resourceVersion?: string; continue?: string } }>('GET', `${objectPath(this.api, undefined)}?${query}`, [200]);
+      items.push(...(page.body.items ?? []));
+      resourceVersion ||= page.body.metadata?.resourceVersion ?? '0';
+      token = page.body.metadata?.continue ?? '';
+    } while (token);
+    return { items, resourceVersion };
+  }
+
+  private async ensureNamespace(namespace: string | undefined): Promise<void> {
+    if (!this.api.namespaced || !namespace) return;
+    const got = await this.replica.rest.request('GET', `/api/v1/namespaces/${encodeURIComponent(namespace)}`);
+    if (got.status === 200) return;
+    await this.replica.rest.expect('POST', '/api/v1/namespaces', [201, 409], { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } });
+  }
+
+  /** Writes the owner's object to the replica unless it already holds the same content. */
+  private async apply(obj: KubeObject, replicaObj?: KubeObject | null): Promise<void> {
+    if (skipReason(this.shard, obj)) return;
+    const path = objectPath(this.api, obj.metadata.namespace, obj.metadata.name);
+    let current = replicaObj;
+    if (current === undefined) {
+      const got = await this.replica.rest.request<KubeObject>('GET', path);
+      current = got.status === 200 ? got.body : null;
+    }
+    try {
+      if (!current) {
+        await this.ensureNamespace(obj.metadata.namespace);
+        await this.replica.rest.expect('POST', objectPath(this.api, obj.metadata.namespace), [201], replicaCopy(obj));
+        this.counters.written(this.shard, this.direction, 'create');
+      } else if (!sameMirroredContent(obj, current)) {
+        await this.replica.rest.expect('PUT', path, [200], replicaCopy(obj, current.metadata.resourceVersion));
+        this.counters.written(this.shard, this.direction, 'update');
+      }
+    } catch (err) {
+      // Never silent, never blocking the rest: the next reconcile retries it.
+      this.counters.failed(this.shard, this.direction, 'write');
+      this.log.warn({ shard: this.shard, object: keyOf(obj), direction: this.direction, err: errorMessage(err) }, 'cannot mirror an object; will retry');
+    }
+  }
+
+  /** Deletes the replica's object, with its UID as precondition so a newer object of that name survives. */
+  private async remove(replicaObj: KubeObject): Promise<void> {
+    const path = objectPath(this.api, replicaObj.metadata.namespace, replicaObj.metadata.name);
+    const result = await this.replica.rest.request('DELETE', path, { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { uid: replicaObj.metadata.uid } });
+    if (result.status === 200 || result.status === 202) this.counters.written(this.shard, this.direction, 'delete');
+    else if (result.status !== 404 && result.status !== 409) this.counters.failed(this.shard, this.direction, `delete-http-${result.status}`);
+    this.knownOnOwner.delete(keyOf(replicaObj));
+  }
+
+  private async onEvent(type: string, obj: KubeObject): Promise<void> {
+    const rv = obj.metadata.resourceVersion;
+    if (type === 'ADDED' || type === 'MODIFIED') {
+      this.knownOnOwner.add(keyOf(obj));
+      await this.apply(obj);
+    } else if (type === 'DELETED') {
+      if (skipReason(this.shard, obj) === 'system-namespace' || skipReason(this.shard, obj) === 'cluster-own-object') return;
+      const got = await this.replica.rest.request<KubeObject>('GET', objectPath(this.api, obj.metadata.namespace, obj.metadata.name));
+      if (got.status === 200) await this.remove(got.body);
+    }
+    // Events arrive in revision order, so everything up to this one is applied (bookmarks included).
+    if (rv && /^\d+$/.test(rv) && BigInt(rv) > this.syncedRV) this.syncedRV = BigInt(rv);
+  }
+
+  private async runWatchLoop(): Promise<void> {
+    let backoffMs = 500;
+    while (!this.stopped) {
+      try {
+        const listRV = await this.reconcile();
+        backoffMs = 500;
+        await this.watchFrom(listRV.toString());
+      } catch (err) {
+        if (this.stopped) return;
+        this.log.warn({ shard: this.shard, direction: this.direction, err: errorMessage(err) }, 'mirror watch failed; relisting');
+        await new Promise((resolve) => setTimeout(resolve, backoffMs));
+        backoffMs = Math.min(backoffMs * 2, 30_000);
+      }
+    }
+  }
+
+  /** Streams watch events until the server ends the watch (then the loop relists) or stop(). */
+  private async watchFrom(resourceVersion: string): Promise<void> {
+    const query = new URLSearchParams({ watch: 'true', resourceVersion, allowWatchBookmarks: 'true', timeoutSeconds: '300' });
+    const res = await this.owner.stream(`${objectPath(this.api, undefined)}?${query}`);
+    this.watchAbort = () => res.destroy();
+    if (res.statusCode !== 200) {
+      res.resume();
+      throw new Error(`watch answered HTTP ${res.statusCode}`);
+    }
+    let buffer = '';
+    let pending: Promise<unknown> = Promise.resolve();
+    res.setEncoding('utf8');
+    res.on('data', (chunk: string) => {
+      buffer += chunk;
+      let newline;
+      while ((newline = buffer.indexOf('\n')) >= 0) {
+        const line = buffer.slice(0, newline);
+        buffer = buffer.slice(newline + 1);
+        if (!line.trim()) continue;
+        const event = JSON.parse(line) as { type: string; object: KubeObject & { code?: number } };
+        if (event.type === 'ERROR') {
+          res.destroy(new Error(`watch error ${event.object.code ?? ''}`));
+          return;
+        }
+        pending = this.serial(() => this.onEvent(event.type, event.object));
+      }
+    });
+    await once(res, 'end').catch(() => undefined);
+    await pending;
+    if (res.errored) throw res.errored;
+  }
+}
+
+/** A MirrorSide over a cluster connection: the bridge's own credentials, watches on a fresh pooled socket. */
+export function mirrorSide(cluster: ClusterConnection): MirrorSide {
+  return {
+    side: cluster.side,
+    rest: cluster.rest,
+    stream: (path) =>
+      new Promise((resolve, reject) => {
+        const req = request({ protocol: 'https:', host: cluster.url.hostname, port: cluster.url.port || 443, path, method: 'GET', agent: cluster.asBridge, headers: { accept: 'application/json', ...cluster.bridgeHeaders } }, resolve);
+        req.on('error', reject);
+        req.end();
+      }),
+  };
+}
