@@ -66,7 +66,8 @@ function looped(rawHeaders: readonly string[]): boolean {
  * and impersonation of the authenticated caller; for a rewritten shard, JSON only and no compression.
  */
 function backendHeaders(raw: readonly string[], side: ClusterSide, impersonate: string[], cluster: ClusterConnection, rewriting: boolean, bodyLength?: number): string[] {
-  const out: string[] = [];
+  // Node adds no Host header to a request whose headers are a raw array: name the backend here.
+  const out: string[] = ['Host', cluster.url.host];
   for (let i = 0; i < raw.length; i += 2) {
     const lower = raw[i]!.toLowerCase();
     if (HOP_BY_HOP.has(lower) || lower.startsWith('x-bridge-')) continue;

@@ -178,7 +178,7 @@ export class ShardMirror {
       } catch (err) {
         if (this.stopped) return;
         this.log.warn({ shard: this.shard, direction: this.direction, err: errorMessage(err) }, 'mirror watch failed; relisting');
-        await new Promise((resolve) => setTimeout(resolve, backoffMs));
+        await new Promise((resolve) => setTimeout(resolve, backoffMs).unref());
         backoffMs = Math.min(backoffMs * 2, 30_000);
       }
     }

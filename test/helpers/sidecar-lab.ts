@@ -28,7 +28,9 @@ export const LOOPBACK_SANS = {
   ipAddresses: ['127.0.0.1'],
 };
 
-export async function startLabSidecar(options: { failMode?: 'local' | 'closed'; upstream?: string; upstreamCaPem?: string; extraEnv?: Record<string, string> } = {}): Promise<LabSidecar> {
+export async function startLabSidecar(
+  options: { failMode?: 'local' | 'closed'; upstream?: string; upstreamCaPem?: string; upstreamClient?: { certPem: string; keyPem: string }; podNamespace?: string; extraEnv?: Record<string, string> } = {},
+): Promise<LabSidecar> {
   const lab = requireLab();
   const directServer = lab.clusters.source.server;
   const sourceCaPem = readFileSync(join(labDir(), 'source', 'pki', 'ca.crt'), 'utf8');
@@ -39,6 +41,10 @@ export async function startLabSidecar(options: { failMode?: 'local' | 'closed'; 
   writeFileSync(join(dir, 'tls.key'), loopback.keyPem);
   writeFileSync(join(dir, 'ca.crt'), options.upstreamCaPem ?? sourceCaPem);
   writeFileSync(join(dir, 'cluster-ca.crt'), sourceCaPem);
+  if (options.upstreamClient) {
+    writeFileSync(join(dir, 'client.crt'), options.upstreamClient.certPem);
+    writeFileSync(join(dir, 'client.key'), options.upstreamClient.keyPem);
+  }
   const config = loadSidecarConfig({
     BRIDGE_UPSTREAM: options.upstream ?? directServer,
     BRIDGE_LOCAL_APISERVER: directServer,
@@ -48,7 +54,7 @@ export async function startLabSidecar(options: { failMode?: 'local' | 'closed'; 
     BRIDGE_LISTEN_PORT: '0',
     BRIDGE_OPS_PORT: '0',
     BRIDGE_POD_NAME: 'e2e-pod',
-    BRIDGE_POD_NAMESPACE: 'e2e',
+    BRIDGE_POD_NAMESPACE: options.podNamespace ?? 'e2e',
     BRIDGE_NODE_NAME: 'lab-node-0',
     ...options.extraEnv,
   });

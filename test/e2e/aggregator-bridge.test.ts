@@ -1,0 +1,223 @@
+// The bridge end to end on the lab's two real clusters: real clients (kubectl, a client-node informer,
+// python3-kubernetes) through sidecar -> aggregator while the configmaps shard moves
+// source -> destination -> source, with the synchronizer mirroring and answering catch-up.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { request } from 'node:https';
+import * as k8s from '@kubernetes/client-node';
+import { issueSidecarClientCert } from '../../certs/bridge-certs.js';
+import { startLabBridge, type LabBridge } from '../helpers/bridge-lab.js';
+import { createNamespace, kubeconfigPath, kubectl, kubectlOk, PYTHON, run, uniqueName, waitFor } from '../helpers/lab-clients.js';
+import { serviceAccountToken, tokenKubeconfig } from '../helpers/sidecar-lab.js';
+
+const MAX_RV = 2n ** 63n;
+
+interface Seen {
+  type: string;
+  name: string;
+  rv: string;
+}
+
+let bridge: LabBridge;
+let namespace: string;
+let token: string;
+let kubeconfig: string;
+/** RVs a client saw per epoch, for the cross-epoch checks. */
+const rvOfC0: string[] = [];
+
+const viaBridge = (args: string[], input?: string) => kubectl(kubeconfig, ['-n', namespace, ...args], input);
+
+async function rvThroughBridge(name: string): Promise<string> {
+  const out = await viaBridge(['get', 'configmap', name, '-o', 'jsonpath={.metadata.resourceVersion}']);
+  expect(out.code).toBe(0);
+  return out.stdout.trim();
+}
+
+/** One HTTPS call straight to the aggregator, with or without a sidecar client certificate. */
+function callAggregator(path: string, headers: Record<string, string>, client?: { certPem: string; keyPem: string }, method = 'GET'): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const url = new URL(path, bridge.aggregatorUrl);
+    const req = request(url, { method, headers, ca: bridge.bridgeCa.certPem, cert: client?.certPem, key: client?.keyPem, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+beforeAll(async () => {
+  namespace = await createNamespace('source', 'bridge');
+  token = await serviceAccountToken(namespace);
+  bridge = await startLabBridge({ namespace });
+  kubeconfig = tokenKubeconfig(bridge.sidecar.dir, 'bridge', bridge.sidecar.server, bridge.sidecar.caBundlePem, token, namespace);
+  // The workload's RoleBinding must be mirrored before the destination serves it (impersonation).
+  await waitFor('the RoleBinding mirrored to the destination', async () => ((await kubectl('destination', ['-n', namespace, 'get', 'rolebinding', '-o', 'name'])).stdout.trim() ? true : undefined));
+}, 180_000);
+
+afterAll(async () => {
+  await bridge?.close();
+});
+
+describe('the aggregator on the lab', () => {
+  it('before any move, answers exactly as the source does (same objects, same resourceVersions)', async () => {
+    expect((await viaBridge(['create', 'configmap', 'c0', '--from-literal=k=v0'])).code).toBe(0);
+    const throughBridge = await rvThroughBridge('c0');
+    const direct = await kubectlOk('source', ['-n', namespace, 'get', 'configmap', 'c0', '-o', 'jsonpath={.metadata.resourceVersion}']);
+    expect(throughBridge).toBe(direct.trim());
+    rvOfC0.push(throughBridge);
+  });
+
+  it('kubectl, a client-node informer and python3-kubernetes keep working while configmaps move source -> destination -> source', async () => {
+    const kc = new k8s.KubeConfig();
+    kc.loadFromFile(kubeconfig);
+    const api = kc.makeApiClient(k8s.CoreV1Api);
+    let lists = 0;
+    const seen: Seen[] = [];
+    const informer = k8s.makeInformer(kc, `/api/v1/namespaces/${namespace}/configmaps`, () => {
+      lists++;
+      return api.listNamespacedConfigMap({ namespace });
+    });
+    for (const type of ['add', 'update', 'delete'] as const) {
+      informer.on(type, (obj: k8s.V1ConfigMap) => seen.push({ type, name: obj.metadata!.name!, rv: obj.metadata!.resourceVersion! }));
+    }
+    // client-node informers stop on a watch error; a controller restarts them, as here.
+    let stopped = false;
+    informer.on('error', () => setTimeout(() => !stopped && void informer.start(), 200));
+    await informer.start();
+    try {
+      expect((await viaBridge(['create', 'configmap', 'c1', '--from-literal=k=v1'])).code).toBe(0);
+
+      const toDestination = await bridge.aggregator.handoff!.changeOwner('configmaps', 'destination', 'e2e');
+      expect(toDestination.epoch).toMatchObject({ epoch: 1, backend: 'destination' });
+      rvOfC0.push(await rvThroughBridge('c0'));
+      expect((await viaBridge(['create', 'configmap', 'c2', '--from-literal=k=v2'])).code).toBe(0);
+      // Written by the destination, mirrored back to the source with the same data.
+      expect(await kubectlOk('destination', ['-n', namespace, 'get', 'configmap', 'c2', '-o', 'jsonpath={.data.k}'])).toBe('v2');
+      await waitFor('c2 mirrored to the source', async () => ((await kubectl('source', ['-n', namespace, 'get', 'configmap', 'c2', '-o', 'jsonpath={.data.k}'])).stdout === 'v2' ? true : undefined));
+      expect((await viaBridge(['patch', 'configmap', 'c0', '--type=merge', '-p', '{"data":{"k":"v0-patched"}}'])).code).toBe(0);
+
+      const python = await run(PYTHON, ['-c', `
+import json, sys
+from kubernetes import client, config
+api = client.CoreV1Api(config.new_client_from_config(config_file=sys.argv[1]))
+items = api.list_namespaced_config_map(sys.argv[2]).items
+print(json.dumps({i.metadata.name: [i.metadata.resource_version, (i.data or {}).get("k")] for i in items}))
+`, kubeconfig, namespace]);
+      expect(python.code).toBe(0);
+      const listed = JSON.parse(python.stdout) as Record<string, [string, string]>;
+      expect(listed.c0![1]).toBe('v0-patched');
+      expect(listed.c2![1]).toBe('v2');
+
+      const back = await bridge.aggregator.handoff!.changeOwner('configmaps', 'source', 'e2e');
+      expect(back.epoch).toMatchObject({ epoch: 2, backend: 'source' });
+      rvOfC0.push(await rvThroughBridge('c0'));
+      expect((await viaBridge(['create', 'configmap', 'c3', '--from-literal=k=v3'])).code).toBe(0);
+
+      await waitFor('the informer to hold c0..c3 with the latest data', async () => {
+        const cached = informer.list(namespace).filter((c) => /^c\d$/.test(c.metadata!.name!));
+        const c0 = cached.find((c) => c.metadata!.name === 'c0');
+        return cached.length === 4 && c0?.data?.k === 'v0-patched' ? true : undefined;
+      });
+      // Every RV any client saw is a decimal below 2^63, and each object's RVs never go backwards.
+      for (const event of seen) {
+        expect(event.rv).toMatch(/^\d+$/);
+        expect(BigInt(event.rv)).toBeLessThan(MAX_RV);
+      }
+      for (const name of ['c0', 'c1', 'c2', 'c3']) {
+        const rvs = seen.filter((e) => e.name === name).map((e) => BigInt(e.rv));
+        expect(rvs).toEqual([...rvs].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
+      }
+      // Each owner change closed the watch once; the informer relisted, it did not loop on 410.
+      expect(lists).toBeGreaterThanOrEqual(2);
+      expect(lists).toBeLessThanOrEqual(8);
+      // c0's RV grew at each owner change although c0 itself was written only once in between.
+      const [epoch0, epoch1, epoch2] = rvOfC0.map(BigInt);
+      expect(epoch1!).toBeGreaterThan(epoch0!);
+      expect(epoch2!).toBeGreaterThan(epoch1!);
+    } finally {
+      stopped = true;
+      await informer.stop();
+    }
+    // Nothing acknowledged was lost: every object is in both clusters with the same data.
+    for (const cluster of ['source', 'destination']) {
+      const data = await kubectlOk(cluster, ['-n', namespace, 'get', 'configmaps', 'c0', 'c1', 'c2', 'c3', '-o', 'jsonpath={range .items[*]}{.metadata.name}={.data.k} {end}']);
+      expect(data.trim().split(' ')).toEqual(['c0=v0-patched', 'c1=v1', 'c2=v2', 'c3=v3']);
+    }
+  });
+
+  it('answers 410 to a list from an older epoch and 409 to a write built on one', async () => {
+    const olderRV = rvOfC0[1]!;
+    const list = await callAggregator(`/api/v1/namespaces/${namespace}/configmaps?resourceVersion=${olderRV}&resourceVersionMatch=NotOlderThan`, { authorization: `Bearer ${token}` });
+    expect(list.status).toBe(410);
+    expect(JSON.parse(list.body)).toMatchObject({ kind: 'Status', reason: 'Expired', code: 410 });
+    const stale = await viaBridge(['replace', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c1', namespace, resourceVersion: olderRV }, data: { k: 'lost' } }));
+    expect(stale.code).not.toBe(0);
+    expect(stale.stderr).toContain('the object has been modified');
+    expect(await kubectlOk('source', ['-n', namespace, 'get', 'configmap', 'c1', '-o', 'jsonpath={.data.k}'])).toBe('v1');
+  });
+
+  it('bridgectl aggregator move drives a hand-off through the desired owners', async () => {
+    const moved = await run(process.execPath, ['dist/cli/main.js', 'aggregator', 'move', '--shard', 'secrets', '--to', 'destination', '--kubeconfig', kubeconfigPath('destination')]);
+    expect(moved.stdout).toContain('secrets is served by the destination (epoch 1');
+    expect((await viaBridge(['create', 'secret', 'generic', 's1', '--from-literal=p=q'])).code).toBe(0);
+    expect(await kubectlOk('destination', ['-n', namespace, 'get', 'secret', 's1', '-o', 'jsonpath={.metadata.name}'])).toBe('s1');
+    await waitFor('s1 mirrored to the source', async () => ((await kubectl('source', ['-n', namespace, 'get', 'secret', 's1', '-o', 'name'])).code === 0 ? true : undefined));
+  });
+
+  it('a Service created while the destination owns services has the same ClusterIP and nodePort in both clusters', async () => {
+    await bridge.aggregator.handoff!.changeOwner('services', 'destination', 'e2e');
+    const name = uniqueName('svc');
+    expect((await viaBridge(['create', 'service', 'nodeport', name, '--tcp=80:8080'])).code).toBe(0);
+    const fields = '{.spec.clusterIP} {.spec.ports[0].nodePort} {.spec.ipFamilies[0]}';
+    const inDestination = await kubectlOk('destination', ['-n', namespace, 'get', 'service', name, '-o', `jsonpath=${fields}`]);
+    const inSource = await waitFor('the Service mirrored to the source', async () => {
+      const got = await kubectl('source', ['-n', namespace, 'get', 'service', name, '-o', `jsonpath=${fields}`]);
+      return got.code === 0 ? got.stdout : undefined;
+    });
+    expect(inSource).toBe(inDestination);
+    await bridge.aggregator.handoff!.changeOwner('services', 'source', 'e2e');
+  });
+});
+
+describe('identity at the aggregator', () => {
+  it('refuses spoofed bridge and front-proxy headers, and a certificate claiming another namespace', async () => {
+    const auth = { authorization: `Bearer ${token}` };
+    const path = `/api/v1/namespaces/${namespace}/configmaps`;
+    const noCert = await callAggregator(path, { ...auth, 'X-Bridge-Namespace': namespace });
+    expect(noCert.status).toBe(403);
+    expect(noCert.body).toContain('accepted only from a cluster-bridge sidecar');
+    const frontProxy = await callAggregator(path, { ...auth, 'X-Remote-User': 'system:admin' });
+    expect(frontProxy.status).toBe(403);
+    const otherNamespace = await issueSidecarClientCert(bridge.bridgeCa, { namespace: 'someone-else' });
+    const claim = await callAggregator(path, { ...auth, 'X-Bridge-Namespace': namespace }, otherNamespace);
+    expect(claim.status).toBe(403);
+    expect(claim.body).toContain('cannot claim namespace');
+    const own = await callAggregator(path, { ...auth, 'X-Bridge-Namespace': 'someone-else' }, otherNamespace);
+    expect(own.status).toBe(200);
+  });
+
+  it('a token the source rejects gets 401 from a destination-owned shard', async () => {
+    const answer = await callAggregator(`/api/v1/namespaces/${namespace}/secrets`, { authorization: 'Bearer not-a-real-token' });
+    expect(answer.status).toBe(401);
+  });
+
+  it('impersonation is refused as kube-apiserver refuses it without RBAC, and honoured with it', async () => {
+    const as = ['--as', `system:serviceaccount:${namespace}:tester`];
+    const denied = await kubectl(kubeconfig, ['-n', namespace, 'get', 'secrets', ...as]);
+    expect(denied.code).not.toBe(0);
+    expect(denied.stderr).toContain('cannot impersonate resource "users"');
+    await kubectlOk('source', ['create', 'clusterrole', `${namespace}-impersonate`, '--verb=impersonate', '--resource=users,groups,serviceaccounts']);
+    await kubectlOk('source', ['create', 'clusterrolebinding', `${namespace}-impersonate`, `--clusterrole=${namespace}-impersonate`, `--serviceaccount=${namespace}:tester`]);
+    try {
+      const allowed = await waitFor('impersonation allowed', async () => {
+        const got = await kubectl(kubeconfig, ['-n', namespace, 'get', 'secret', 's1', '-o', 'name', ...as]);
+        return got.code === 0 ? got.stdout.trim() : undefined;
+      });
+      expect(allowed).toBe('secret/s1');
+    } finally {
+      await kubectl('source', ['delete', 'clusterrolebinding', `${namespace}-impersonate`]);
+      await kubectl('source', ['delete', 'clusterrole', `${namespace}-impersonate`]);
+    }
+  });
+});
