@@ -35,7 +35,7 @@ const serve: Command = {
 
 const SIDES: readonly string[] = ['source', 'destination'];
 
-async function readRoutingTable(client: KubeRestClient): Promise<RoutingTable> {
+export async function readRoutingTable(client: KubeRestClient): Promise<RoutingTable> {
   const got = await client.expect<{ data?: Record<string, string> }>('GET', `/api/v1/namespaces/${SYSTEM_NAMESPACE}/configmaps/${ROUTING_TABLE_CONFIGMAP}`, [200, 404]);
   if (got.status === 404) throw new BridgeError('BRIDGE_ERR_ROUTING', 'no routing table in the destination yet', { fix: 'start the aggregator (bridgectl aggregator serve) first' });
   return validateRoutingTable(JSON.parse(got.body.data?.['table.json'] ?? '{}'));
@@ -78,7 +78,7 @@ interface ConfigMapBody {
 }
 
 /** Read-modify-write of the desired owners with a resourceVersion precondition, retried on conflict. */
-async function setDesiredOwner(client: KubeRestClient, shard: string, to: ClusterSide): Promise<void> {
+export async function setDesiredOwner(client: KubeRestClient, shard: string, to: ClusterSide): Promise<void> {
   for (let attempt = 0; attempt < 5; attempt++) {
     const got = await client.expect<ConfigMapBody>('GET', DESIRED_OWNERS_PATH, [200, 404]);
     const text = got.status === 200 ? got.body.data?.['owners.json'] : undefined;

@@ -13,6 +13,7 @@ import { labDir } from '../lib/paths.js';
 import { BridgeError, errorMessage } from '../lib/errors.js';
 import { parseFlags, say, type Command } from './command.js';
 import { installAll } from './lab-commands.js';
+import { runMigration } from './migration-demo.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -113,17 +114,21 @@ function workloadChecks(): Check[] {
 }
 
 export const demoCommand: Command = {
-  summary: 'start the two-cluster lab, install the components and check the request path end to end',
+  summary: 'start the two-cluster lab, install the bridge, check the request path, and migrate in stages while workloads run',
   async run(args) {
     parseFlags('demo', args, {});
     say('== 1. lab up: two real control planes (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok)');
     const up = await labUp({ progress: say });
     say(up.alreadyRunning ? '   (already running)' : `   ready in ${up.startSeconds.toFixed(1)} s`);
-    say('== 2. lab install: webhook on source, a sidecar standing in for an injected pod');
-    await installAll(say);
+    say('== 2. lab install: webhook and synchronizer for source, aggregator for destination, a sidecar standing in for an injected pod');
+    const daemons = await installAll(say);
     say('== 3. checks');
     const checks = [...clusterChecks('source'), ...clusterChecks('destination'), ...workloadChecks()];
-    const ok = await runChecks(checks);
+    let ok = await runChecks(checks);
+    if (ok) {
+      say('== 4. migration: workloads keep calling the API while the shards move in stages, then roll back');
+      ok = await runMigration(daemons);
+    }
     say(ok ? '== demo passed; the lab keeps running (stop it with `bridgectl lab down`)' : '== demo FAILED');
     if (!ok) process.exitCode = 1;
   },

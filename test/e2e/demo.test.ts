@@ -15,23 +15,28 @@ afterAll(async () => {
 });
 
 describe('bridgectl demo', () => {
-  it('starts the lab, installs the components, passes every check, and lab down stops all of it', async () => {
+  it('starts the lab, installs the bridge, passes every check, migrates in stages losing nothing, and lab down stops all of it', async () => {
     const demo = await run(process.execPath, [CLI, 'demo'], { env });
     expect(demo.stderr).toContain('== demo passed');
     expect(demo.stderr).not.toContain('FAIL');
     expect(demo.stderr).toMatch(/ok\s+webhook: a pod created in lab-apps gets the native sidecar/);
     expect(demo.stderr).toMatch(/ok\s+workload .* as system:serviceaccount:lab-apps:default/);
+    // The staged migration reached every shard and came back, with no client error and no lost write.
+    expect(demo.stderr).toMatch(/F=100%\s+#+ 7\/7 shards in the destination/);
+    expect(demo.stderr).toMatch(/F=rollback to 0%\s+\.+ 0\/7 shards in the destination/);
+    expect(demo.stderr).toMatch(/errors a single cluster would not give: 0\n/);
+    expect(demo.stderr).toMatch(/acknowledged writes: [1-9]\d*; .* lost writes: 0\n/);
     expect(demo.code).toBe(0);
 
     const installed = JSON.parse(readFileSync(join(privateLab, 'install', 'state.json'), 'utf8')) as { name: string; pid: number }[];
-    expect(installed.map((d) => d.name).sort()).toEqual(['sidecar', 'webhook']);
+    expect(installed.map((d) => d.name).sort()).toEqual(['aggregator', 'sidecar', 'synchronizer', 'webhook']);
     const lab = JSON.parse(readFileSync(join(privateLab, 'state.json'), 'utf8')) as { clusters: Record<string, { daemons: { pid: number }[] }> };
     const pids = [...installed.map((d) => d.pid), ...Object.values(lab.clusters).flatMap((c) => c.daemons.map((d) => d.pid))];
-    expect(pids.filter(isProcessRunning)).toHaveLength(12);
+    expect(pids.filter(isProcessRunning)).toHaveLength(14);
 
     const down = await run(process.execPath, [CLI, 'lab', 'down'], { env });
     expect(down.code).toBe(0);
-    expect(down.stderr).toContain('stopped 12 processes');
+    expect(down.stderr).toContain('stopped 14 processes');
     expect(pids.filter(isProcessRunning)).toEqual([]);
   });
 });
