@@ -23,8 +23,11 @@ export interface HandoffDeps {
   metrics: AggregatorMetrics;
   log: Logger;
   catchUpTimeoutMs: number;
-  /** Called with each new table after it is persisted (fencing policies follow the owners). */
-  afterChange?: (table: RoutingTable) => Promise<void>;
+  /**
+   * Makes the source's fence match a table and waits until it is enforced (aggregator/fencing.ts).
+   * Called with the table-to-be while the shard's writes are still held.
+   */
+  fence?: (table: RoutingTable, changing: ShardKey) => Promise<void>;
 }
 
 const WRITE_DRAIN_MS = 10_000;
@@ -41,7 +44,19 @@ export async function currentRevision(cluster: ClusterConnection): Promise<strin
 }
 
 export class ShardHandoff implements OwnerChanger {
+  private readonly running = new Set<ShardKey>();
+
   constructor(private readonly deps: HandoffDeps) {}
+
+  /** True while this process is changing the shard's owner (its hold is not an abandoned one). */
+  isChanging(shard: ShardKey): boolean {
+    return this.running.has(shard);
+  }
+
+  /** The longest a live hand-off can hold writes; a hold older than this was abandoned. */
+  get maxHoldMs(): number {
+    return WRITE_DRAIN_MS + this.deps.catchUpTimeoutMs + 10_000;
+  }
 
   private async persist(table: RoutingTable): Promise<void> {
     const { version } = await this.deps.store.replace(table, this.deps.routing.version);
@@ -49,6 +64,16 @@ export class ShardHandoff implements OwnerChanger {
   }
 
   async changeOwner(shard: ShardKey, to: ClusterSide, reason: string): Promise<{ epoch: Epoch; heldWritesMs: number }> {
+    if (this.running.has(shard)) throw new BridgeError('BRIDGE_ERR_ROUTING', `shard ${shard} is already changing owner in this process`);
+    this.running.add(shard);
+    try {
+      return await this.change(shard, to, reason);
+    } finally {
+      this.running.delete(shard);
+    }
+  }
+
+  private async change(shard: ShardKey, to: ClusterSide, reason: string): Promise<{ epoch: Epoch; heldWritesMs: number }> {
     const { routing, activity, clusters, catchUp, log } = this.deps;
     const started = Date.now();
     const from = shardState(routing.table, shard).owner;
@@ -61,14 +86,17 @@ export class ShardHandoff implements OwnerChanger {
       const caughtUp = Date.now();
       await catchUp.waitFor({ shard, from, rv }, this.deps.catchUpTimeoutMs);
       log.info({ shard, from, rv, catchUpMs: Date.now() - caughtUp }, 'hand-off: the other side is caught up');
-      await this.persist(completeHandoff(routing.table, shard, rv, new Date()));
+      const next = completeHandoff(routing.table, shard, rv, new Date());
+      // The fence changes while writes are still held: raised before the destination takes writes,
+      // lowered before the source takes them back.
+      await this.deps.fence?.(next, shard);
+      await this.persist(next);
       // Watches opened while writes were held were served by the old owner, in the old epoch.
       activity.closeWatches(shard);
       const heldWritesMs = Date.now() - started;
       this.deps.metrics.handoff(heldWritesMs / 1000, heldWritesMs / 1000, 'completed');
       const state = shardState(routing.table, shard);
       log.info({ shard, owner: state.owner, epoch: state.epochs.length - 1, heldWritesMs }, 'hand-off completed');
-      await this.deps.afterChange?.(routing.table).catch((err: unknown) => log.error({ err: errorMessage(err), shard }, 'after-change hook failed'));
       return { epoch: state.epochs[state.epochs.length - 1]!, heldWritesMs };
     } catch (err) {
       log.warn({ shard, from, to, err: errorMessage(err) }, 'hand-off aborted; the old owner keeps serving');

@@ -42,7 +42,7 @@ export class OwnerReconciler {
       destination: KubeRestClient;
       routing: RoutingState;
       store: RoutingTableStore;
-      owners: OwnerChanger | undefined;
+      owners: (OwnerChanger & { isChanging(shard: ShardKey): boolean; maxHoldMs: number }) | undefined;
       isLeader: () => boolean;
       log: Logger;
     },
@@ -69,8 +69,11 @@ export class OwnerReconciler {
   async reconcileOnce(): Promise<void> {
     const { routing, store, log } = this.deps;
     // A hand-off left half-done by a replica that died: release its writes; the move is retried.
+    // Not one this process runs, nor one younger than the longest a live hand-off may hold writes.
+    const maxHoldMs = this.deps.owners?.maxHoldMs ?? 60_000;
     for (const [shard, state] of Object.entries(routing.table.shards)) {
-      if (!state.handoff) continue;
+      if (!state.handoff || this.deps.owners?.isChanging(shard)) continue;
+      if (Date.now() - Date.parse(state.handoff.startedAt) < maxHoldMs) continue;
       log.warn({ shard }, 'releasing writes held by an interrupted hand-off');
       const table = abortHandoff(routing.table, shard);
       const { version } = await store.replace(table, routing.version);

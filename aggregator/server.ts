@@ -12,15 +12,17 @@ import { errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { AGGREGATOR_LEASE, SYSTEM_NAMESPACE } from '../lib/names.js';
 import { startOpsServer } from '../lib/ops-server.js';
-import { LeaderLease } from '../webhook/leader-lease.js';
+import { LeaderLease } from '../lib/leader-lease.js';
 import { connectCluster, type ClusterConnection } from '../lib/cluster-connection.js';
 import type { AggregatorConfig } from './config.js';
+import { applyFence } from './fencing.js';
 import { ShardHandoff } from './handoff.js';
 import { peerIdentity, SourceAuthenticator } from './identity.js';
 import { AggregatorMetrics } from './metrics.js';
 import { OwnerReconciler } from './owner-reconciler.js';
 import { createAggregatorHandler, createAggregatorUpgradeHandler, type ProxyContext } from './proxy.js';
 import { ConfigMapRoutingStore } from '../lib/routing/configmap-store.js';
+import type { RoutingTable } from '../lib/routing/types.js';
 import { RoutingState } from './routing-state.js';
 import { ShardActivity } from './shard-activity.js';
 import { sendStatus } from './status-responses.js';
@@ -52,7 +54,13 @@ export async function startAggregator(config: AggregatorConfig, log: Logger): Pr
   const catchUp = config.synchronizerUrl
     ? new CatchUpClient({ url: config.synchronizerUrl, caPem, certPem: readFileSync(config.tls.clientCertFile!, 'utf8'), keyPem: readFileSync(config.tls.clientKeyFile!, 'utf8') })
     : undefined;
-  const handoff = catchUp ? new ShardHandoff({ store, routing, activity, clusters, catchUp, metrics, log, catchUpTimeoutMs: config.catchUpTimeoutMs }) : undefined;
+  const fence = async (table: RoutingTable, changing?: string) => {
+    const shards = await applyFence(clusters.source.rest, table, changing);
+    log.info({ fenced: shards }, 'source fence updated');
+  };
+  // The fence follows the table from the start (a restart after a crash mid-migration included).
+  await fence(routing.table);
+  const handoff = catchUp ? new ShardHandoff({ store, routing, activity, clusters, catchUp, metrics, log, catchUpTimeoutMs: config.catchUpTimeoutMs, fence }) : undefined;
   const ctx: ProxyContext = { clusters, routing, auth: new SourceAuthenticator(clusters.source.rest), activity, metrics, log };
 
   const lease = new LeaderLease(clusters.destination.rest, SYSTEM_NAMESPACE, AGGREGATOR_LEASE, log);
@@ -107,7 +115,7 @@ export async function startAggregator(config: AggregatorConfig, log: Logger): Pr
     async close() {
       reconciler.stop();
       stopWatch();
-      lease.stop();
+      await lease.release();
       server.closeIdleConnections();
       server.close();
       server.closeAllConnections();

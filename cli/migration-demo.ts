@@ -6,6 +6,7 @@
  * errors, objects per cluster, time per stage, write pauses per hand-off and lost writes (must be 0).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as k8s from '@kubernetes/client-node';
@@ -27,6 +28,10 @@ const ROLLBACK: PlanStage = { name: 'rollback to 0%', shards: ['*'], fraction: 0
 const STAGE_TIMEOUT_MS = 120_000;
 const SOAK_MS = 1500;
 
+/** Each run's objects carry its id, so a second demo on the same lab starts clean. */
+const RUN = randomBytes(3).toString('hex');
+const RUN_SELECTOR = `app=demo,run=${RUN}`;
+
 interface Tally {
   calls: number;
   errors: string[];
@@ -40,12 +45,12 @@ async function clientNodeWorkload(kubeconfig: string, tally: Tally, stop: () => 
   kc.loadFromFile(kubeconfig);
   const api = kc.makeApiClient(k8s.CoreV1Api);
   for (let i = 0; !stop(); i++) {
-    const name = `demo-cm-${i}`;
+    const name = `demo-${RUN}-cm-${i}`;
     tally.calls += 2;
     try {
-      await api.createNamespacedConfigMap({ namespace: LAB_APPS_NAMESPACE, body: { metadata: { name, labels: { app: 'demo' } }, data: { i: String(i) } } });
+      await api.createNamespacedConfigMap({ namespace: LAB_APPS_NAMESPACE, body: { metadata: { name, labels: { app: 'demo', run: RUN } }, data: { i: String(i) } } });
       tally.written.add(`configmap/${name}`);
-      await api.listNamespacedConfigMap({ namespace: LAB_APPS_NAMESPACE, labelSelector: 'app=demo', limit: 50 });
+      await api.listNamespacedConfigMap({ namespace: LAB_APPS_NAMESPACE, labelSelector: RUN_SELECTOR, limit: 50 });
     } catch (err) {
       // A hand-off answers 503 + Retry-After; client-node does not retry writes, a controller would.
       const code = (err as { code?: number }).code;
@@ -67,9 +72,9 @@ from kubernetes.client.rest import ApiException
 api = client.CoreV1Api(config.new_client_from_config(config_file=sys.argv[1]))
 i = 0
 while True:
-    name = "demo-secret-%d" % i
+    name = "demo-%s-secret-%d" % (sys.argv[3], i)
     try:
-        api.create_namespaced_secret(sys.argv[2], client.V1Secret(metadata=client.V1ObjectMeta(name=name, labels={"app": "demo"}), string_data={"i": str(i)}))
+        api.create_namespaced_secret(sys.argv[2], client.V1Secret(metadata=client.V1ObjectMeta(name=name, labels={"app": "demo", "run": sys.argv[3]}), string_data={"i": str(i)}))
         print("ok " + name, flush=True)
         i += 1
     except ApiException as e:
@@ -80,7 +85,7 @@ while True:
         i += 1
     time.sleep(0.15)
 `;
-  const child = spawn('/usr/bin/python3', ['-c', script, kubeconfig, LAB_APPS_NAMESPACE], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('/usr/bin/python3', ['-c', script, kubeconfig, LAB_APPS_NAMESPACE, RUN], { stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout!.setEncoding('utf8');
   child.stdout!.on('data', (chunk: string) => {
     for (const line of chunk.split('\n').filter(Boolean)) {
@@ -97,7 +102,7 @@ async function kubectlWorkload(kubeconfig: string, tally: Tally, stop: () => boo
   while (!stop()) {
     tally.calls++;
     const code = await new Promise<number>((resolve) => {
-      const child = spawn('kubectl', ['--kubeconfig', kubeconfig, '-n', LAB_APPS_NAMESPACE, 'get', 'configmaps,secrets', '-l', 'app=demo', '-o', 'name'], { stdio: 'ignore' });
+      const child = spawn('kubectl', ['--kubeconfig', kubeconfig, '-n', LAB_APPS_NAMESPACE, 'get', 'configmaps,secrets', '-l', RUN_SELECTOR, '-o', 'name'], { stdio: 'ignore' });
       child.on('close', (c) => resolve(c ?? 1));
       child.on('error', () => resolve(1));
     });
@@ -126,7 +131,7 @@ async function heldWrites(aggregatorOpsPort: number): Promise<{ count: number; s
 }
 
 async function objectsIn(cluster: KubeRestClient, kind: 'configmaps' | 'secrets'): Promise<Set<string>> {
-  const list = await cluster.expect<{ items: { metadata: { name: string } }[] }>('GET', `/api/v1/namespaces/${LAB_APPS_NAMESPACE}/${kind}?labelSelector=app%3Ddemo`, [200]);
+  const list = await cluster.expect<{ items: { metadata: { name: string } }[] }>('GET', `/api/v1/namespaces/${LAB_APPS_NAMESPACE}/${kind}?labelSelector=${encodeURIComponent(RUN_SELECTOR)}`, [200]);
   return new Set(list.body.items.map((i) => `${kind.slice(0, -1)}/${i.metadata.name}`));
 }
 

@@ -4,13 +4,38 @@
  * processes with certificates from the lab's bridge CA. They use the lab's admin kubeconfigs; the
  * manifests carry the least-privilege RBAC a real installation gets.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeKubeconfig } from '../lib/kubeconfig.js';
+import { SYSTEM_NAMESPACE } from '../lib/names.js';
+import { labDir } from '../lib/paths.js';
 import { issueCertificate } from '../lib/pki.js';
 import { freePort } from '../lib/ports.js';
 import { waitForOpsReady } from './process.js';
 import type { LabInstallContext } from './install-context.js';
-import { kubeconfigPath } from './lab.js';
+import type { ClusterName } from './control-plane.js';
+import { kubeconfigPath, requireLab } from './lab.js';
+
+/**
+ * The identity the bridge's components use on a lab cluster: named like a service account of
+ * cluster-bridge-system (as they are in a real installation), so the source's fence lets their writes
+ * through while the lab's admin is fenced like any other user. Issued once by the cluster's CA.
+ */
+export async function labComponentsKubeconfig(cluster: ClusterName): Promise<string> {
+  const pki = join(labDir(), cluster, 'pki');
+  const path = join(pki, 'bridge-components.kubeconfig');
+  if (existsSync(path)) return path;
+  const ca = { certPem: readFileSync(join(pki, 'ca.crt'), 'utf8'), keyPem: readFileSync(join(pki, 'ca.key'), 'utf8') };
+  const cert = await issueCertificate(ca, { commonName: `system:serviceaccount:${SYSTEM_NAMESPACE}:lab-components`, organizations: ['system:masters'], usage: 'client' });
+  writeKubeconfig(path, {
+    clusterName: `lab-${cluster}`,
+    server: requireLab().clusters[cluster].server,
+    caPem: ca.certPem,
+    userName: 'bridge-components',
+    credentials: { clientCertPem: cert.certPem, clientKeyPem: cert.keyPem },
+  });
+  return path;
+}
 
 async function writeTlsDir(ctx: LabInstallContext, component: string, withClient: boolean): Promise<string> {
   const dir = join(ctx.componentDir(component), 'tls');
@@ -27,12 +52,12 @@ async function writeTlsDir(ctx: LabInstallContext, component: string, withClient
   return dir;
 }
 
-const clusterEnv = () => ({ BRIDGE_SOURCE_KUBECONFIG: kubeconfigPath('source'), BRIDGE_DESTINATION_KUBECONFIG: kubeconfigPath('destination') });
+const clusterEnv = async () => ({ BRIDGE_SOURCE_KUBECONFIG: await labComponentsKubeconfig('source'), BRIDGE_DESTINATION_KUBECONFIG: kubeconfigPath('destination') });
 
 export async function installSynchronizer(ctx: LabInstallContext): Promise<void> {
   const tlsDir = await writeTlsDir(ctx, 'synchronizer', false);
   const [port, opsPort] = [await freePort(), await freePort()];
-  const record = ctx.startComponent('synchronizer', ['sync', 'serve'], { ...clusterEnv(), BRIDGE_TLS_DIR: tlsDir, BRIDGE_LISTEN_HOST: '127.0.0.1', BRIDGE_LISTEN_PORT: String(port), BRIDGE_OPS_HOST: '127.0.0.1', BRIDGE_OPS_PORT: String(opsPort) }, [port, opsPort]);
+  const record = ctx.startComponent('synchronizer', ['sync', 'serve'], { ...(await clusterEnv()), BRIDGE_TLS_DIR: tlsDir, BRIDGE_LISTEN_HOST: '127.0.0.1', BRIDGE_LISTEN_PORT: String(port), BRIDGE_OPS_HOST: '127.0.0.1', BRIDGE_OPS_PORT: String(opsPort) }, [port, opsPort]);
   await waitForOpsReady(record, opsPort);
   ctx.published.synchronizer = `https://127.0.0.1:${port}`;
   ctx.progress(`synchronizer: catch-up API ${ctx.published.synchronizer} (ops :${opsPort})`);
@@ -41,7 +66,7 @@ export async function installSynchronizer(ctx: LabInstallContext): Promise<void>
 export async function installAggregator(ctx: LabInstallContext): Promise<void> {
   const tlsDir = await writeTlsDir(ctx, 'aggregator', true);
   const [port, opsPort] = [await freePort(), await freePort()];
-  const env: Record<string, string> = { ...clusterEnv(), BRIDGE_TLS_DIR: tlsDir, BRIDGE_LISTEN_HOST: '127.0.0.1', BRIDGE_LISTEN_PORT: String(port), BRIDGE_OPS_HOST: '127.0.0.1', BRIDGE_OPS_PORT: String(opsPort) };
+  const env: Record<string, string> = { ...(await clusterEnv()), BRIDGE_TLS_DIR: tlsDir, BRIDGE_LISTEN_HOST: '127.0.0.1', BRIDGE_LISTEN_PORT: String(port), BRIDGE_OPS_HOST: '127.0.0.1', BRIDGE_OPS_PORT: String(opsPort) };
   if (ctx.published.synchronizer) env.BRIDGE_SYNCHRONIZER_URL = ctx.published.synchronizer;
   const record = ctx.startComponent('aggregator', ['aggregator', 'serve'], env, [port, opsPort]);
   await waitForOpsReady(record, opsPort);

@@ -19,7 +19,6 @@ export const ErrorCodes = {
   BRIDGE_ERR_IDENTITY: 'a caller could not be authenticated or is not allowed what it asked for',
   BRIDGE_ERR_HANDOFF_TIMEOUT: 'a shard could not change owner in time because the other side was not caught up',
   BRIDGE_ERR_SYNC: 'an object could not be mirrored to the other cluster',
-  BRIDGE_ERR_PREFLIGHT: 'a preflight check found the destination cannot take over',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

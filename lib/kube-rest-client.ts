@@ -46,9 +46,9 @@ export class KubeRestClient {
   }
 
   /** Any status is returned; callers decide (404 and 409 are often expected). */
-  async request<T = unknown>(method: string, path: string, body?: unknown, options: { patchType?: PatchType; timeoutMs?: number } = {}): Promise<KubeResponse<T>> {
+  async request<T = unknown>(method: string, path: string, body?: unknown, options: { patchType?: PatchType; timeoutMs?: number; headers?: Record<string, string | string[]> } = {}): Promise<KubeResponse<T>> {
     const url = new URL(this.server + path);
-    const opts: RequestOptions = { method, agent: this.agent, headers: { accept: 'application/json' } };
+    const opts: RequestOptions = { method, agent: this.agent, headers: { accept: 'application/json', ...options.headers } };
     await this.kubeConfig.applyToHTTPSOptions(opts);
     opts.agent = this.agent;
     const payload = body === undefined ? undefined : JSON.stringify(body);

@@ -9,7 +9,7 @@ import { WebhookCertProvisioner } from '../certs/webhook-self-provisioner.js';
 import { errorMessage } from '../lib/errors.js';
 import { startAdmissionServer, type AdmissionServer } from './admission-server.js';
 import type { InjectionConfig } from './injection-config.js';
-import { LeaderLease } from './leader-lease.js';
+import { LeaderLease } from '../lib/leader-lease.js';
 import { createWebhookMetrics } from './metrics.js';
 import { NamespaceReconciler } from './namespace-reconciler.js';
 import { OwnerEventRecorder } from './owner-events.js';

@@ -146,6 +146,20 @@ print(json.dumps({i.metadata.name: [i.metadata.resource_version, (i.data or {}).
     }
   });
 
+  it('fences the source: a moved shard refuses direct writes with a message naming the destination, the bridge\'s own pass', async () => {
+    await bridge.aggregator.handoff!.changeOwner('configmaps', 'destination', 'e2e');
+    const direct = await kubectl('source', ['-n', namespace, 'create', 'configmap', 'forked', '--from-literal=k=x']);
+    expect(direct.code).not.toBe(0);
+    expect(direct.stderr).toContain('configmaps is served by the destination cluster while cluster-bridge migrates it');
+    // Other shards stay writable on the source; the bridge's writes (the mirror) still land there.
+    expect((await kubectl('source', ['-n', namespace, 'create', 'serviceaccount', uniqueName('sa')])).code).toBe(0);
+    expect((await viaBridge(['create', 'configmap', 'c4', '--from-literal=k=v4'])).code).toBe(0);
+    await waitFor('c4 mirrored to the source through the fence', async () => ((await kubectl('source', ['-n', namespace, 'get', 'configmap', 'c4', '-o', 'name'])).code === 0 ? true : undefined));
+    await bridge.aggregator.handoff!.changeOwner('configmaps', 'source', 'e2e');
+    expect((await kubectl('source', ['-n', namespace, 'create', 'configmap', 'unfenced', '--from-literal=k=y'])).code).toBe(0);
+    rvOfC0.push(await rvThroughBridge('c0'));
+  });
+
   it('answers 410 to a list from an older epoch and 409 to a write built on one', async () => {
     const olderRV = rvOfC0[1]!;
     const list = await callAggregator(`/api/v1/namespaces/${namespace}/configmaps?resourceVersion=${olderRV}&resourceVersionMatch=NotOlderThan`, { authorization: `Bearer ${token}` });

@@ -5,7 +5,7 @@ import { KubeRestClient } from '../../lib/kube-rest-client.js';
 import { createLogger } from '../../lib/logger.js';
 import { generateCa, splitPemBundle } from '../../lib/pki.js';
 import { INJECT_LABEL } from '../../webhook/constants.js';
-import { LeaderLease } from '../../webhook/leader-lease.js';
+import { LeaderLease } from '../../lib/leader-lease.js';
 import { NamespaceReconciler } from '../../webhook/namespace-reconciler.js';
 import { E2E_WEBHOOK_LABEL } from '../../webhook/registration.js';
 import { createNamespace, kubectl, kubectlOk, uniqueName, waitFor } from '../helpers/lab-clients.js';

@@ -7,8 +7,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadAggregatorConfig } from '../../aggregator/config.js';
+import { removeFence } from '../../aggregator/fencing.js';
 import { startAggregator, type RunningAggregator } from '../../aggregator/server.js';
 import { issueSidecarClientCert } from '../../certs/bridge-certs.js';
+import { labComponentsKubeconfig } from '../../lab/install-bridge.js';
 import { KubeRestClient } from '../../lib/kube-rest-client.js';
 import { AGGREGATOR_LEASE, DESIRED_OWNERS_CONFIGMAP, ROUTING_TABLE_CONFIGMAP, SYSTEM_NAMESPACE } from '../../lib/names.js';
 import { generateCa, issueCertificate, type CertificateAndKey } from '../../lib/pki.js';
@@ -58,7 +60,7 @@ export async function startLabBridge(options: { namespace: string; shards?: stri
   const destination = KubeRestClient.load(kubeconfigPath('destination'));
   await resetBridgeState(destination);
   const bridgeCa = await generateCa('bridge-e2e-ca');
-  const clusters = { BRIDGE_SOURCE_KUBECONFIG: kubeconfigPath('source'), BRIDGE_DESTINATION_KUBECONFIG: kubeconfigPath('destination') };
+  const clusters = { BRIDGE_SOURCE_KUBECONFIG: await labComponentsKubeconfig('source'), BRIDGE_DESTINATION_KUBECONFIG: kubeconfigPath('destination') };
   const local = { BRIDGE_LISTEN_HOST: '127.0.0.1', BRIDGE_LISTEN_PORT: '0', BRIDGE_OPS_HOST: '127.0.0.1', BRIDGE_OPS_PORT: '0' };
   const synchronizer = await startSynchronizer(
     loadSyncConfig({ ...clusters, ...local, BRIDGE_TLS_DIR: await tlsDir(bridgeCa, false), ...(options.shards ? { BRIDGE_SHARDS: options.shards.join(',') } : {}) }),
@@ -87,6 +89,9 @@ export async function startLabBridge(options: { namespace: string; shards?: stri
       await aggregator.close();
       await synchronizer.close();
       await resetBridgeState(destination);
+      const source = KubeRestClient.load(kubeconfigPath('source'));
+      await removeFence(source);
+      source.close();
       destination.close();
     },
   };

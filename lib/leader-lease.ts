@@ -5,9 +5,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { errorMessage } from '../lib/errors.js';
-import type { KubeRestClient } from '../lib/kube-rest-client.js';
-import type { Logger } from '../lib/logger.js';
+import { errorMessage } from './errors.js';
+import type { KubeRestClient } from './kube-rest-client.js';
+import type { Logger } from './logger.js';
 
 interface Lease {
   metadata: { name: string; namespace: string; resourceVersion?: string };
@@ -92,5 +92,21 @@ export class LeaderLease {
   stop(): void {
     clearInterval(this.timer);
     this.leaderUntil = 0;
+  }
+
+  /**
+   * Stops and, when this process holds the lease, hands it back (empty holder, with the lease's
+   * resourceVersion as precondition), so a successor takes over at once instead of after the lease
+   * duration, as client-go's ReleaseOnCancel does.
+   */
+  async release(): Promise<void> {
+    const wasLeader = this.isLeader();
+    this.stop();
+    if (!wasLeader) return;
+    const current = await this.client.request<Lease>('GET', this.path).catch(() => undefined);
+    if (current?.status !== 200 || current.body.spec.holderIdentity !== this.identity) return;
+    const released: Lease = { ...current.body, spec: { ...current.body.spec, holderIdentity: '', leaseDurationSeconds: 1 } };
+    const put = await this.client.request('PUT', this.path, released).catch(() => undefined);
+    if (put?.status !== 200) this.log.warn({ status: put?.status }, 'could not release the leader lease; a successor waits for it to expire');
   }
 }
