@@ -115,10 +115,13 @@ async function fenceEnforced(source: KubeRestClient, path: string): Promise<bool
  * enforces it (or stops enforcing it), so writes are released only then. A shard with no object to
  * probe has nothing a stale writer could change but creates; its wait ends at once.
  */
-export async function applyFence(source: KubeRestClient, table: RoutingTable, changing?: string): Promise<string[]> {
+export async function applyFence(source: KubeRestClient, table: RoutingTable, changing?: string): Promise<string[] | 'unsupported'> {
   const shards = fencedShards(table);
   const { policy, binding } = fencePolicy(shards);
-  await source.expect('PATCH', POLICY_PATH + APPLY, [200, 201], policy, { patchType: 'apply' });
+  const applied = await source.request<{ message?: string }>('PATCH', POLICY_PATH + APPLY, policy, { patchType: 'apply' });
+  // admissionregistration.k8s.io/v1 ValidatingAdmissionPolicy is served from Kubernetes 1.30 on.
+  if (applied.status === 404 && !(await servesValidatingAdmissionPolicies(source))) return 'unsupported';
+  if (applied.status !== 200 && applied.status !== 201) throw new BridgeError('BRIDGE_ERR_KUBE_API', `applying the fence policy on the source: HTTP ${applied.status}: ${applied.body?.message ?? ''}`, { fix: 'let the aggregator\'s source identity manage validatingadmissionpolicies' });
   await source.expect('PATCH', BINDING_PATH + APPLY, [200, 201], binding, { patchType: 'apply' });
   const target = changing ? await probeTarget(source, changing) : undefined;
   if (!target) return shards;
@@ -130,6 +133,11 @@ export async function applyFence(source: KubeRestClient, table: RoutingTable, ch
     if (Date.now() > deadline) throw new BridgeError('BRIDGE_ERR_HANDOFF_TIMEOUT', `the source API server did not ${wanted ? 'enforce' : 'lift'} the fence on ${changing} within ${ENFORCE_TIMEOUT_MS} ms`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+async function servesValidatingAdmissionPolicies(source: KubeRestClient): Promise<boolean> {
+  const list = await source.request<{ resources?: { name: string }[] }>('GET', '/apis/admissionregistration.k8s.io/v1');
+  return list.status === 200 && (list.body.resources ?? []).some((r) => r.name === 'validatingadmissionpolicies');
 }
 
 /** Removes the fence entirely (the bridge uninstalled, or a test's cleanup). */

@@ -54,9 +54,12 @@ export async function startAggregator(config: AggregatorConfig, log: Logger): Pr
   const catchUp = config.synchronizerUrl
     ? new CatchUpClient({ url: config.synchronizerUrl, caPem, certPem: readFileSync(config.tls.clientCertFile!, 'utf8'), keyPem: readFileSync(config.tls.clientKeyFile!, 'utf8') })
     : undefined;
+  let warnedUnfenced = false;
   const fence = async (table: RoutingTable, changing?: string) => {
     const shards = await applyFence(clusters.source.rest, table, changing);
-    log.info({ fenced: shards }, 'source fence updated');
+    if (shards !== 'unsupported') return void log.info({ fenced: shards }, 'source fence updated');
+    if (!warnedUnfenced) log.warn('the source serves no admissionregistration.k8s.io/v1 ValidatingAdmissionPolicy (Kubernetes < 1.30): moved shards are not fenced there');
+    warnedUnfenced = true;
   };
   // The fence follows the table from the start (a restart after a crash mid-migration included).
   await fence(routing.table);

@@ -23,16 +23,23 @@ import { kubeconfigPath, requireLab } from './lab.js';
  */
 export async function labComponentsKubeconfig(cluster: ClusterName): Promise<string> {
   const pki = join(labDir(), cluster, 'pki');
+  const certFile = join(pki, 'bridge-components.crt');
+  const keyFile = join(pki, 'bridge-components.key');
+  const caPem = readFileSync(join(pki, 'ca.crt'), 'utf8');
+  if (!existsSync(certFile) || !existsSync(keyFile)) {
+    const ca = { certPem: caPem, keyPem: readFileSync(join(pki, 'ca.key'), 'utf8') };
+    const cert = await issueCertificate(ca, { commonName: `system:serviceaccount:${SYSTEM_NAMESPACE}:lab-components`, organizations: ['system:masters'], usage: 'client' });
+    writeFileSync(certFile, cert.certPem);
+    writeFileSync(keyFile, cert.keyPem, { mode: 0o600 });
+  }
+  // Written every time: the lab's ports change when it restarts, the certificate does not.
   const path = join(pki, 'bridge-components.kubeconfig');
-  if (existsSync(path)) return path;
-  const ca = { certPem: readFileSync(join(pki, 'ca.crt'), 'utf8'), keyPem: readFileSync(join(pki, 'ca.key'), 'utf8') };
-  const cert = await issueCertificate(ca, { commonName: `system:serviceaccount:${SYSTEM_NAMESPACE}:lab-components`, organizations: ['system:masters'], usage: 'client' });
   writeKubeconfig(path, {
     clusterName: `lab-${cluster}`,
     server: requireLab().clusters[cluster].server,
-    caPem: ca.certPem,
+    caPem,
     userName: 'bridge-components',
-    credentials: { clientCertPem: cert.certPem, clientKeyPem: cert.keyPem },
+    credentials: { clientCertPem: readFileSync(certFile, 'utf8'), clientKeyPem: readFileSync(keyFile, 'utf8') },
   });
   return path;
 }

@@ -2,10 +2,13 @@
 // python3-kubernetes) through sidecar -> aggregator while the configmaps shard moves
 // source -> destination -> source, with the synchronizer mirroring and answering catch-up.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
+import { createServer, connect, type Socket } from 'node:net';
+import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { issueSidecarClientCert } from '../../certs/bridge-certs.js';
-import { startLabBridge, type LabBridge } from '../helpers/bridge-lab.js';
+import { startLabBridge, startSecondAggregator, type LabBridge } from '../helpers/bridge-lab.js';
 import { createNamespace, kubeconfigPath, kubectl, kubectlOk, PYTHON, run, uniqueName, waitFor } from '../helpers/lab-clients.js';
 import { serviceAccountToken, tokenKubeconfig } from '../helpers/sidecar-lab.js';
 
@@ -33,9 +36,9 @@ async function rvThroughBridge(name: string): Promise<string> {
 }
 
 /** One HTTPS call straight to the aggregator, with or without a sidecar client certificate. */
-function callAggregator(path: string, headers: Record<string, string>, client?: { certPem: string; keyPem: string }, method = 'GET'): Promise<{ status: number; body: string }> {
+function callAggregator(path: string, headers: Record<string, string>, client?: { certPem: string; keyPem: string }, method = 'GET', base = bridge.aggregatorUrl): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const url = new URL(path, bridge.aggregatorUrl);
+    const url = new URL(path, base);
     const req = request(url, { method, headers, ca: bridge.bridgeCa.certPem, cert: client?.certPem, key: client?.keyPem, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
@@ -232,6 +235,48 @@ describe('identity at the aggregator', () => {
     } finally {
       await kubectl('source', ['delete', 'clusterrolebinding', `${namespace}-impersonate`]);
       await kubectl('source', ['delete', 'clusterrole', `${namespace}-impersonate`]);
+    }
+  });
+});
+
+describe('a backend that goes away', () => {
+  it('answers 503, never 404, for the shards it owned, while discovery and the source keep answering', async () => {
+    // A second aggregator reaches the destination through a TCP relay the test can cut.
+    const target = new URL(bridge.destination.server);
+    const sockets = new Set<Socket>();
+    const relay = createServer((client) => {
+      const upstream = connect(Number(target.port), target.hostname);
+      for (const s of [client, upstream]) {
+        sockets.add(s);
+        s.on('error', () => undefined);
+        s.on('close', () => sockets.delete(s));
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+    const port = (relay.address() as { port: number }).port;
+    const kubeconfigFile = join(bridge.sidecar.dir, 'destination-via-relay.kubeconfig');
+    writeFileSync(kubeconfigFile, readFileSync(kubeconfigPath('destination'), 'utf8').replace(target.origin, `https://127.0.0.1:${port}`));
+    await bridge.aggregator.handoff!.changeOwner('configmaps', 'destination', 'e2e');
+    const second = await startSecondAggregator(bridge, kubeconfigFile);
+    const base = `https://127.0.0.1:${second.port}`;
+    const auth = { authorization: `Bearer ${token}` };
+    try {
+      await waitFor('the second aggregator to route configmaps to the destination', async () => (second.routing.table.shards.configmaps?.owner === 'destination' ? true : undefined));
+      expect((await callAggregator(`/api/v1/namespaces/${namespace}/configmaps`, auth, undefined, 'GET', base)).status).toBe(200);
+      relay.close();
+      for (const s of sockets) s.destroy();
+      const owned = await callAggregator(`/api/v1/namespaces/${namespace}/configmaps`, auth, undefined, 'GET', base);
+      expect(owned.status).toBe(503);
+      expect(JSON.parse(owned.body)).toMatchObject({ kind: 'Status', code: 503, reason: 'ServiceUnavailable' });
+      const single = await callAggregator(`/api/v1/namespaces/${namespace}/configmaps/c0`, auth, undefined, 'GET', base);
+      expect(single.status).toBe(503);
+      expect((await callAggregator('/apis', auth, undefined, 'GET', base)).status).toBe(200);
+      expect((await callAggregator(`/api/v1/namespaces/${namespace}/serviceaccounts`, auth, undefined, 'GET', base)).status).toBe(200);
+    } finally {
+      await second.close();
+      relay.close();
+      await bridge.aggregator.handoff!.changeOwner('configmaps', 'source', 'e2e');
     }
   });
 });

@@ -56,6 +56,23 @@ async function tlsDir(ca: CertificateAndKey, withClient: boolean): Promise<strin
   return dir;
 }
 
+/**
+ * Another aggregator beside a running bridge (same routing table, no synchronizer, not leading),
+ * reaching the destination through `destinationKubeconfig`: for failure tests.
+ */
+export async function startSecondAggregator(bridge: LabBridge, destinationKubeconfig: string): Promise<RunningAggregator> {
+  const env = {
+    BRIDGE_SOURCE_KUBECONFIG: await labComponentsKubeconfig('source'),
+    BRIDGE_DESTINATION_KUBECONFIG: destinationKubeconfig,
+    BRIDGE_LISTEN_HOST: '127.0.0.1',
+    BRIDGE_LISTEN_PORT: '0',
+    BRIDGE_OPS_HOST: '127.0.0.1',
+    BRIDGE_OPS_PORT: '0',
+    BRIDGE_TLS_DIR: await tlsDir(bridge.bridgeCa, false),
+  };
+  return startAggregator(loadAggregatorConfig(env), silentLog);
+}
+
 export async function startLabBridge(options: { namespace: string; shards?: string[] }): Promise<LabBridge> {
   const destination = KubeRestClient.load(kubeconfigPath('destination'));
   await resetBridgeState(destination);
