@@ -14,7 +14,7 @@ import type { Logger } from '../lib/logger.js';
 import { BRIDGE_HOP_HEADER } from '../lib/names.js';
 import { pipeBothWays } from '../lib/pipe-both-ways.js';
 import { clientResponseHeaders, rawResponseHead } from '../lib/proxy-headers.js';
-import { isConnectRequest, parseRequestInfo, WRITE_VERBS } from '../lib/routing/request-info.js';
+import { parseRequestInfo, WRITE_VERBS } from '../lib/routing/request-info.js';
 import { parseJsonExact, responseRVMapper, rewriteObjectRVs, type ShardRVCodec } from '../lib/routing/resource-version.js';
 import { route } from '../lib/routing/routing-table.js';
 import type { ClusterSide, RequestInfo, RouteDecision } from '../lib/routing/types.js';
@@ -336,6 +336,5 @@ export function createAggregatorUpgradeHandler(ctx: ProxyContext) {
       });
     });
     upstreamReq.end();
-    if (!isConnectRequest(info)) ctx.log.debug({ path: info.path }, 'upgrade of a non-connect request');
   };
 }
