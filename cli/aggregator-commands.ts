@@ -13,7 +13,8 @@ import { createLogger } from '../lib/logger.js';
 import { DESIRED_OWNERS_CONFIGMAP, ROUTING_TABLE_CONFIGMAP, SYSTEM_NAMESPACE } from '../lib/names.js';
 import { shardState, validateRoutingTable } from '../lib/routing/routing-table.js';
 import type { ClusterSide, RoutingTable } from '../lib/routing/types.js';
-import { type Command, parseFlags, say } from './command.js';
+import { parseFlags } from '../lib/flags.js';
+import { type Command, say } from './command.js';
 
 const serve: Command = {
   summary: `run the aggregator in the foreground (flags override BRIDGE_* env)\n${describeFlags(AGGREGATOR_ENV)}`,
@@ -63,7 +64,7 @@ const move: Command = {
           process.stdout.write(`${flags.shard} is served by the ${flags.to} (epoch ${epoch.epoch}, resourceVersion offset ${epoch.offset})\n`);
           return;
         }
-        if (Date.now() > deadline) throw new BridgeError('BRIDGE_ERR_HANDOFF_TIMEOUT', `${flags.shard} still served by the ${state.owner} after ${timeoutSeconds} s`, { fix: 'read the aggregator log; check the synchronizer is caught up (bridgectl sync status)' });
+        if (Date.now() > deadline) throw new BridgeError('BRIDGE_ERR_HANDOFF_TIMEOUT', `${flags.shard} still served by the ${state.owner} after ${timeoutSeconds} s`, { fix: 'read the aggregator log; check the synchronizer is running and caught up' });
         await sleep(200);
       }
     } finally {

@@ -2,13 +2,14 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { BridgeError } from '../lib/errors.js';
+import { BridgeError, errorMessage } from '../lib/errors.js';
 import { describeCertificate, generateCa, splitPemBundle } from '../lib/pki.js';
 import { WEBHOOK_NAMESPACE, WEBHOOK_SERVICE, issueSidecarTlsFiles, issueWebhookServingCert } from '../certs/bridge-certs.js';
 import { readPemPair, secretManifest, writePemPair } from '../certs/cert-files.js';
 import { SIDECAR_TLS_SECRET } from '../webhook/constants.js';
 import { isIpAddress } from '../webhook/injection-config.js';
-import { parseFlags, say, type Command } from './command.js';
+import { parseFlags } from '../lib/flags.js';
+import { say, type Command } from './command.js';
 
 function need(value: string | undefined, flag: string, command: string): string {
   if (!value) throw new BridgeError('BRIDGE_ERR_USAGE', `certs ${command} needs ${flag}`, { fix: `run \`bridgectl certs ${command} --help\`` });
@@ -22,12 +23,32 @@ function days(value: string | undefined, fallback: number): number {
   return n;
 }
 
+/** The --out folder, or undefined with --secret (which prints a manifest instead); never both. */
+function fileOutput(f: { out?: string; secret?: boolean }, command: string): string | undefined {
+  if (f.secret && f.out !== undefined) throw new BridgeError('BRIDGE_ERR_USAGE', `certs ${command}: --secret prints a manifest and --out writes files; pass one of them`, { fix: `drop --out or --secret` });
+  return f.secret ? undefined : need(f.out, '--out', command);
+}
+
+function readCertificateFile(file: string, flag: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new BridgeError('BRIDGE_ERR_CERT', `cannot read ${flag} ${file}: ${errorMessage(err)}`, { fix: `check the path given to ${flag}` });
+  }
+}
+
+/** The CA pair `certs ca` wrote into --ca-dir. */
+function readAuthority(caDir: string, caName = 'bridge-ca') {
+  return readPemPair(join(caDir, `${caName}.crt`), join(caDir, `${caName}.key`));
+}
+
 const ca: Command = {
   summary: 'create a CA: --out DIR [--name bridge-ca] [--common-name CN] [--days 3650]',
   async run(args) {
     const f = parseFlags('certs ca', args, { out: { type: 'string' }, name: { type: 'string' }, 'common-name': { type: 'string' }, days: { type: 'string' } });
+    const out = need(f.out, '--out', 'ca');
     const pair = await generateCa(f['common-name'] ?? 'cluster-bridge-ca', { validityDays: days(f.days, 3650) });
-    const files = writePemPair(need(f.out, '--out', 'ca'), f.name ?? 'bridge-ca', pair);
+    const files = writePemPair(out, f.name ?? 'bridge-ca', pair);
     say(`wrote ${files.certFile} and ${files.keyFile}`);
   },
 };
@@ -46,8 +67,9 @@ const webhook: Command = {
       secret: { type: 'boolean' },
     });
     const caDir = need(f['ca-dir'], '--ca-dir', 'webhook');
-    const caName = f['ca-name'] ?? 'bridge-ca';
-    const authority = readPemPair(join(caDir, `${caName}.crt`), join(caDir, `${caName}.key`));
+    const out = fileOutput(f, 'webhook');
+    const validityDays = days(f.days, 365);
+    const authority = readAuthority(caDir, f['ca-name']);
     const sans = f.san ?? [];
     const namespace = f.namespace ?? WEBHOOK_NAMESPACE;
     const pair = await issueWebhookServingCert(authority, {
@@ -55,13 +77,13 @@ const webhook: Command = {
       namespace,
       extraDnsNames: sans.filter((s) => !isIpAddress(s)),
       ipAddresses: sans.filter(isIpAddress),
-      validityDays: days(f.days, 365),
+      validityDays,
     });
-    if (f.secret) {
+    if (!out) {
       process.stdout.write(stringify(secretManifest('cluster-bridge-webhook-tls', namespace, { 'tls.crt': pair.certPem, 'tls.key': pair.keyPem, 'ca.crt': authority.certPem })));
       return;
     }
-    const files = writePemPair(need(f.out, '--out', 'webhook'), 'webhook', pair);
+    const files = writePemPair(out, 'webhook', pair);
     say(`wrote ${files.certFile} and ${files.keyFile}`);
   },
 };
@@ -79,15 +101,16 @@ const sidecar: Command = {
       days: { type: 'string' },
     });
     const caDir = need(f['ca-dir'], '--ca-dir', 'sidecar');
-    const caName = f['ca-name'] ?? 'bridge-ca';
-    const authority = readPemPair(join(caDir, `${caName}.crt`), join(caDir, `${caName}.key`));
-    const trust = [f['cluster-ca'] ? readFileSync(f['cluster-ca'], 'utf8').trim() : '', authority.certPem.trim()].filter(Boolean).join('\n') + '\n';
-    const files = await issueSidecarTlsFiles(authority, trust, { validityDays: days(f.days, 90) });
-    if (f.secret) {
-      process.stdout.write(stringify(secretManifest(SIDECAR_TLS_SECRET, need(f.namespace, '--namespace', 'sidecar'), { ...files })));
+    const namespace = f.secret ? need(f.namespace, '--namespace', 'sidecar') : undefined;
+    const out = fileOutput(f, 'sidecar');
+    const validityDays = days(f.days, 90);
+    const authority = readAuthority(caDir, f['ca-name']);
+    const trust = [f['cluster-ca'] ? readCertificateFile(f['cluster-ca'], '--cluster-ca').trim() : '', authority.certPem.trim()].filter(Boolean).join('\n') + '\n';
+    const files = await issueSidecarTlsFiles(authority, trust, { validityDays });
+    if (!out) {
+      process.stdout.write(stringify(secretManifest(SIDECAR_TLS_SECRET, namespace!, { ...files })));
       return;
     }
-    const out = need(f.out, '--out', 'sidecar');
     writePemPair(out, 'tls', { certPem: files['tls.crt'], keyPem: files['tls.key'] });
     writePemPair(out, 'client', { certPem: files['client.crt'], keyPem: files['client.key'] });
     writeFileSync(join(out, 'ca.crt'), files['ca.crt']);
@@ -99,7 +122,7 @@ const inspect: Command = {
   summary: 'describe the certificates in a PEM file: --file F',
   async run(args) {
     const f = parseFlags('certs inspect', args, { file: { type: 'string' } });
-    const certs = splitPemBundle(readFileSync(need(f.file, '--file', 'inspect'), 'utf8'));
+    const certs = splitPemBundle(readCertificateFile(need(f.file, '--file', 'inspect'), '--file'));
     if (certs.length === 0) throw new BridgeError('BRIDGE_ERR_CERT', `${f.file} holds no PEM certificate`);
     process.stdout.write(`${JSON.stringify(certs.map(describeCertificate), null, 2)}\n`);
   },

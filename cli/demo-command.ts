@@ -11,7 +11,8 @@ import { kubeconfigPath, labUp } from '../lab/lab.js';
 import { LAB_APPS_NAMESPACE } from '../lab/install-context.js';
 import { labDir } from '../lib/paths.js';
 import { BridgeError, errorMessage } from '../lib/errors.js';
-import { parseFlags, say, type Command } from './command.js';
+import { parseFlags } from '../lib/flags.js';
+import { say, type Command } from './command.js';
 import { installAll } from './lab-commands.js';
 import { runMigration } from './migration-demo.js';
 
@@ -114,14 +115,15 @@ function workloadChecks(): Check[] {
 }
 
 export const demoCommand: Command = {
-  summary: 'start the two-cluster lab, install the bridge, check the request path, and migrate in stages while workloads run',
+  summary: 'start (or reuse) the two-cluster lab, (re)install the bridge, check the request path, and migrate in stages while workloads run; --replace replaces a different running lab',
   async run(args) {
-    parseFlags('demo', args, {});
+    const flags = parseFlags('demo', args, { replace: { type: 'boolean', default: false } });
     say('== 1. lab up: two real control planes (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok)');
-    const up = await labUp({ progress: say });
+    const up = await labUp({ progress: say, replace: flags.replace });
     say(up.alreadyRunning ? '   (already running)' : `   ready in ${up.startSeconds.toFixed(1)} s`);
     say('== 2. lab install: webhook and synchronizer for source, aggregator for destination, a sidecar standing in for an injected pod');
-    const daemons = await installAll(say);
+    // The demo owns its components: each run starts them fresh (and says so when it replaces some).
+    const daemons = await installAll(say, { replace: true });
     say('== 3. checks');
     const checks = [...clusterChecks('source'), ...clusterChecks('destination'), ...workloadChecks()];
     let ok = await runChecks(checks);

@@ -1,5 +1,7 @@
+/** `bridgectl lab up|down|status|install|build`. */
 import { labDown, labStatus, labUp } from '../lab/lab.js';
 import { ensureLabBinaries } from '../lab/build.js';
+import { checkKubernetesVersion } from '../lab/lab-request.js';
 import { DEFAULT_KUBERNETES_VERSION } from '../lab/versions.js';
 import { BridgeError } from '../lib/errors.js';
 import { labInstall, readInstalledDaemons, type Installer } from '../lab/install.js';
@@ -7,6 +9,8 @@ import { isDaemonAlive } from '../lab/process.js';
 import { installAggregator, installSynchronizer } from '../lab/install-bridge.js';
 import { installSidecar } from '../lab/install-sidecar.js';
 import { installWebhook } from '../lab/install-webhook.js';
+import { parseFlags, parseListenPortFlag } from '../lib/flags.js';
+import { say, type Command } from './command.js';
 
 /**
  * Every component's lab installer, in dependency order: the webhook labels lab-apps; the aggregator
@@ -14,14 +18,13 @@ import { installWebhook } from '../lab/install-webhook.js';
  */
 const installers: Installer[] = [(ctx) => installWebhook(ctx), installSynchronizer, installAggregator, installSidecar];
 
-export function installAll(progress: (line: string) => void) {
-  return labInstall(installers, progress);
+export function installAll(progress: (line: string) => void, options: { replace?: boolean } = {}) {
+  return labInstall(installers, progress, options);
 }
-import { parseFlags, parsePort, say, type Command } from './command.js';
 
 export const labCommands: Record<string, Command> = {
   up: {
-    summary: 'start the source and destination control planes (builds binaries on first use)',
+    summary: 'start the source and destination control planes (builds binaries on first use); --replace replaces a different running lab',
     async run(args) {
       const flags = parseFlags('lab up', args, {
         'k8s-version': { type: 'string', default: DEFAULT_KUBERNETES_VERSION },
@@ -29,11 +32,13 @@ export const labCommands: Record<string, Command> = {
         'destination-port': { type: 'string' },
         'source-service-cidr': { type: 'string' },
         'destination-service-cidr': { type: 'string' },
+        replace: { type: 'boolean', default: false },
       });
       const result = await labUp({
+        replace: flags.replace,
         kubernetesVersion: flags['k8s-version'],
-        sourcePort: parsePort(flags['source-port'], '--source-port'),
-        destinationPort: parsePort(flags['destination-port'], '--destination-port'),
+        sourcePort: parseListenPortFlag('lab up', flags['source-port'], '--source-port'),
+        destinationPort: parseListenPortFlag('lab up', flags['destination-port'], '--destination-port'),
         sourceServiceCidr: flags['source-service-cidr'],
         destinationServiceCidr: flags['destination-service-cidr'],
         progress: say,
@@ -51,7 +56,9 @@ export const labCommands: Record<string, Command> = {
       const flags = parseFlags('lab down', args, { purge: { type: 'boolean', default: false } });
       const result = await labDown({ purge: flags.purge });
       if (result.portsStillBound.length > 0) {
-        throw new BridgeError('BRIDGE_ERR_LAB_START_FAILED', `ports still bound after stopping the lab: ${result.portsStillBound.join(', ')}`);
+        throw new BridgeError('BRIDGE_ERR_LAB_STOP_FAILED', `the lab's processes were stopped but ports ${result.portsStillBound.join(', ')} are still bound`, {
+          fix: `find what holds them with \`ss -ltnp 'sport = :${result.portsStillBound[0]}'\`, stop it, then run \`bridgectl lab down\` again`,
+        });
       }
       say(result.stopped > 0 ? `lab down: stopped ${result.stopped} processes` : 'lab down: nothing was running');
     },
@@ -73,10 +80,10 @@ export const labCommands: Record<string, Command> = {
     },
   },
   install: {
-    summary: 'wire the components to the running lab as local processes (webhook, sidecar)',
+    summary: 'wire the components to the running lab as local processes; --replace reinstalls running ones',
     async run(args) {
-      parseFlags('lab install', args, {});
-      const daemons = await installAll(say);
+      const flags = parseFlags('lab install', args, { replace: { type: 'boolean', default: false } });
+      const daemons = await installAll(say, { replace: flags.replace });
       for (const d of daemons) process.stdout.write(`${d.name.padEnd(22)} pid ${d.pid}  log ${d.logFile}\n`);
     },
   },
@@ -84,7 +91,7 @@ export const labCommands: Record<string, Command> = {
     summary: 'build (or find cached) control-plane binaries for --k8s-version',
     async run(args) {
       const flags = parseFlags('lab build', args, { 'k8s-version': { type: 'string', default: DEFAULT_KUBERNETES_VERSION } });
-      const report = await ensureLabBinaries(flags['k8s-version'], say);
+      const report = await ensureLabBinaries(checkKubernetesVersion(flags['k8s-version']), say);
       for (const [name, path] of Object.entries(report.binaries)) process.stdout.write(`${name.padEnd(22)} ${path}\n`);
       if (report.builtSeconds) say(`built in ${report.builtSeconds.toFixed(0)} s`);
     },

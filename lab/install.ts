@@ -5,6 +5,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { BridgeError } from '../lib/errors.js';
 import { generateCa, type CertificateAndKey } from '../lib/pki.js';
 import { labDir, repoRoot } from '../lib/paths.js';
 import type { LabInstallContext } from './install-context.js';
@@ -50,8 +51,19 @@ async function ensureBridgeCa(): Promise<CertificateAndKey> {
   return ca;
 }
 
-export async function labInstall(installers: Installer[], progress: (line: string) => void): Promise<DaemonRecord[]> {
+/** Installs every component; components still running from an earlier install are replaced only when asked. */
+export async function labInstall(installers: Installer[], progress: (line: string) => void, options: { replace?: boolean } = {}): Promise<DaemonRecord[]> {
   const lab = requireLab();
+  const running = readInstalledDaemons().filter(isDaemonAlive);
+  if (running.length > 0) {
+    const names = running.map((d) => `${d.name} (pid ${d.pid})`).join(', ');
+    if (!options.replace) {
+      throw new BridgeError('BRIDGE_ERR_WOULD_REPLACE', `components from an earlier install are running: ${names}`, {
+        fix: 'pass --replace to reinstall them, or stop them with `bridgectl lab down` (which also stops the lab)',
+      });
+    }
+    progress(`replacing the running components: ${names}`);
+  }
   await uninstallComponents();
   const daemons: DaemonRecord[] = [];
   const clusterCa = (cluster: string) => readFileSync(join(labDir(), cluster, 'pki', 'ca.crt'), 'utf8');

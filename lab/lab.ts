@@ -8,9 +8,7 @@ import { ensureLabBinaries } from './build.js';
 import { uninstallComponents } from './install.js';
 import { isApiserverReady, startControlPlane, type ClusterName, type ControlPlaneState } from './control-plane.js';
 import { isDaemonAlive, stopDaemon } from './process.js';
-import { DEFAULT_KUBERNETES_VERSION } from './versions.js';
-
-export const DEFAULT_SERVICE_CIDR = '10.96.0.0/16';
+import { checkLabRequest, labDifferences, type LabRequest } from './lab-request.js';
 
 export interface LabState {
   kubernetesVersion: string;
@@ -24,6 +22,8 @@ export interface LabUpOptions {
   destinationPort?: number;
   sourceServiceCidr?: string;
   destinationServiceCidr?: string;
+  /** Stop a running lab that differs from this request instead of refusing. */
+  replace?: boolean;
   progress?: (line: string) => void;
 }
 
@@ -57,28 +57,43 @@ function adminCredentials(cluster: ClusterName) {
   };
 }
 
-async function isLabHealthy(state: LabState): Promise<boolean> {
+/** What is wrong with a lab's processes, one phrase each ([] when every daemon runs and both API servers are ready). */
+async function labProblems(state: LabState): Promise<string[]> {
+  const problems: string[] = [];
   for (const cluster of Object.values(state.clusters)) {
-    if (!cluster.daemons.every(isDaemonAlive)) return false;
-    if (!(await isApiserverReady(cluster, adminCredentials(cluster.name)))) return false;
+    const dead = cluster.daemons.filter((d) => !isDaemonAlive(d)).map((d) => d.name);
+    if (dead.length > 0) problems.push(`${cluster.name} ${dead.join(', ')} stopped`);
+    else if (!(await isApiserverReady(cluster, adminCredentials(cluster.name)))) problems.push(`${cluster.name} kube-apiserver not ready`);
   }
-  return true;
+  return problems;
 }
 
 export async function labUp(options: LabUpOptions = {}): Promise<LabUpResult> {
   const progress = options.progress ?? (() => {});
-  const version = options.kubernetesVersion ?? DEFAULT_KUBERNETES_VERSION;
+  const request = checkLabRequest(options);
   const existing = readLabState();
   if (existing) {
-    if (existing.kubernetesVersion === version && (await isLabHealthy(existing))) {
-      return { state: existing, alreadyRunning: true, buildSeconds: 0, startSeconds: 0 };
+    const problems = await labProblems(existing);
+    const differences = labDifferences(existing, request);
+    const what = `a ${existing.kubernetesVersion} lab is ${problems.length === 0 ? 'running' : `partly running (${problems.join('; ')})`}`;
+    if (differences.length === 0 && problems.length === 0) return { state: existing, alreadyRunning: true, buildSeconds: 0, startSeconds: 0 };
+    if (differences.length > 0 && !options.replace) {
+      throw new BridgeError('BRIDGE_ERR_WOULD_REPLACE', `${what} and differs from this request: ${differences.join('; ')}`, {
+        fix: 'pass --replace to stop it and start the requested lab, or run `bridgectl lab down` first',
+      });
     }
-    progress('a previous lab is partly running; stopping it first');
+    // Same request, broken lab: restarting it is what `lab up` is for; say exactly what was found.
+    progress(differences.length > 0 ? `${what}; replacing it (--replace)` : `${what}; restarting it`);
     await labDown();
   }
+  return startLab(request, progress);
+}
+
+async function startLab(request: LabRequest, progress: (line: string) => void): Promise<LabUpResult> {
+  const version = request.kubernetesVersion;
   await checkRequestedPorts([
-    [options.sourcePort, 'source kube-apiserver (--source-port)'],
-    [options.destinationPort, 'destination kube-apiserver (--destination-port)'],
+    [request.sourcePort, 'source kube-apiserver (--source-port)'],
+    [request.destinationPort, 'destination kube-apiserver (--destination-port)'],
   ]);
   const build = await ensureLabBinaries(version, progress);
   const started = Date.now();
@@ -90,8 +105,8 @@ export async function labUp(options: LabUpOptions = {}): Promise<LabUpResult> {
         {
           name,
           dir: join(labDir(), name),
-          serviceCidr: (name === 'source' ? options.sourceServiceCidr : options.destinationServiceCidr) ?? DEFAULT_SERVICE_CIDR,
-          apiserverPort: name === 'source' ? options.sourcePort : options.destinationPort,
+          serviceCidr: name === 'source' ? request.sourceServiceCidr : request.destinationServiceCidr,
+          apiserverPort: name === 'source' ? request.sourcePort : request.destinationPort,
           adminKubeconfigPath: kubeconfigPath(name),
         },
         build.binaries,
@@ -169,6 +184,6 @@ export async function labStatus(): Promise<LabStatus> {
 
 export function requireLab(): LabState {
   const state = readLabState();
-  if (!state) throw new BridgeError('BRIDGE_ERR_LAB_NOT_RUNNING', 'the lab is not running', { fix: 'run `bridgectl lab up`' });
+  if (!state) throw new BridgeError('BRIDGE_ERR_LAB_NOT_RUNNING', 'the lab is not running');
   return state;
 }

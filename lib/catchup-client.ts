@@ -44,7 +44,7 @@ export class CatchUpClient implements CatchUp {
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8');
-          if (res.statusCode !== 200) return reject(new BridgeError('BRIDGE_ERR_HANDOFF_TIMEOUT', `the synchronizer answered HTTP ${res.statusCode}: ${text.slice(0, 200)}`, { fix: 'check the synchronizer (bridgectl sync status)' }));
+          if (res.statusCode !== 200) return reject(new BridgeError('BRIDGE_ERR_HANDOFF_TIMEOUT', `the synchronizer answered HTTP ${res.statusCode}: ${text.slice(0, 200)}`, { fix: 'read the synchronizer log' }));
           try {
             resolve(JSON.parse(text) as CatchUpStatus);
           } catch (err) {
@@ -53,7 +53,7 @@ export class CatchUpClient implements CatchUp {
         });
       });
       req.on('timeout', () => req.destroy(new Error('timed out')));
-      req.on('error', (err) => reject(new BridgeError('BRIDGE_ERR_HANDOFF_TIMEOUT', `cannot reach the synchronizer at ${this.base.origin}: ${errorMessage(err)}`, { fix: 'check the synchronizer is running and --synchronizer-url', cause: err })));
+      req.on('error', (err) => reject(new BridgeError('BRIDGE_ERR_UPSTREAM_UNREACHABLE', `cannot reach the synchronizer at ${this.base.origin}: ${errorMessage(err)}`, { fix: 'check the synchronizer is running and --synchronizer-url', cause: err })));
       req.end();
     });
   }

@@ -19,14 +19,26 @@ export function optionalString(env: Env, field: string, fallback: string): strin
   return value ? value : fallback;
 }
 
+/**
+ * The one reading of a port number. A port to listen on may be 0 (the kernel picks a free one); a
+ * port to connect to may not. Returns a problem phrase, or the port.
+ */
+export function readPort(raw: string, purpose: 'listen' | 'connect'): number | string {
+  const lowest = purpose === 'listen' ? 0 : 1;
+  const port = /^\d{1,5}$/.test(raw) ? Number(raw) : NaN;
+  if (!(port >= lowest && port <= 65535)) return `must be a port number ${lowest}-65535${purpose === 'listen' ? ' (0: any free port)' : ''}, got "${raw}"`;
+  return port;
+}
+
+/** A port to listen on from the environment (0 allowed: any free port). */
 export function portNumber(env: Env, field: string, fallback?: number): number {
   const raw = env[field]?.trim();
   if (!raw) {
     if (fallback === undefined) throw bad(field, 'is required but empty or unset');
     return fallback;
   }
-  const port = Number(raw);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw bad(field, `must be a port number 0-65535, got "${raw}"`);
+  const port = readPort(raw, 'listen');
+  if (typeof port === 'string') throw bad(field, port);
   return port;
 }
 
@@ -45,16 +57,29 @@ export function oneOf<T extends string>(env: Env, field: string, allowed: readon
   return raw as T;
 }
 
-/** host:port with a port; IPv6 hosts in brackets. */
+/**
+ * The one reading of an address to connect to: host:port, [IPv6]:port, or either after https://.
+ * Returns a problem phrase, or the address.
+ */
+export function readHostPort(raw: string): { host: string; port: number } | string {
+  const match = /^(?:https:\/\/)?(\[[0-9a-fA-F:.]+\]|[^:\s/[\]]+):([^:/\s]*)\/?$/.exec(raw);
+  const problem = `must be host:port, [ipv6]:port or https://host:port, got "${raw}"`;
+  if (!match) return problem;
+  const port = readPort(match[2]!, 'connect');
+  if (typeof port === 'string') return `${problem}: the port ${port}`;
+  return { host: match[1]!.replace(/^\[|\]$/g, ''), port };
+}
+
+/** An address to connect to from the environment. */
 export function hostPort(env: Env, field: string, required = true): { host: string; port: number } | undefined {
   const raw = env[field]?.trim();
   if (!raw) {
     if (required) throw bad(field, 'is required but empty or unset');
     return undefined;
   }
-  const match = /^(\[[0-9a-fA-F:]+\]|[^:\s/]+):(\d{1,5})$/.exec(raw.replace(/^https:\/\//, ''));
-  if (!match || Number(match[2]) > 65535) throw bad(field, `must be host:port (or https://host:port), got "${raw}"`);
-  return { host: match[1]!.replace(/^\[|\]$/g, ''), port: Number(match[2]) };
+  const address = readHostPort(raw);
+  if (typeof address === 'string') throw bad(field, address);
+  return address;
 }
 
 export function existingFile(env: Env, field: string): string {

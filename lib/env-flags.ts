@@ -3,9 +3,8 @@
  * its environment map once ({ sourceKubeconfig: 'BRIDGE_SOURCE_KUBECONFIG', ... }) and its flags are
  * derived from it (`--source-kubeconfig`), so a variable can never lack its flag or be named twice.
  */
-import { parseArgs } from 'node:util';
-import { BridgeError, errorMessage } from './errors.js';
 import type { Env } from './config.js';
+import { parseFlags } from './flags.js';
 
 export type EnvMap = Readonly<Record<string, string>>;
 
@@ -14,19 +13,19 @@ export function flagName(setting: string): string {
   return setting.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 }
 
-/** The environment with each given flag's value written over its variable. */
-export function envWithFlags(command: string, envMap: EnvMap, args: string[], env: Env = process.env): Env {
-  const options = Object.fromEntries(Object.keys(envMap).map((setting) => [flagName(setting), { type: 'string' as const }]));
-  let values: Record<string, string | boolean | (string | boolean)[] | undefined>;
-  try {
-    values = parseArgs({ args, options, strict: true, allowPositionals: false }).values;
-  } catch (err) {
-    throw new BridgeError('BRIDGE_ERR_USAGE', `${command}: ${errorMessage(err)}`, { fix: `run \`bridgectl ${command} --help\`` });
-  }
+/**
+ * The environment with each given flag's value written over its variable. Boolean settings take no
+ * value on the command line (`--self-provision` sets its variable to "true").
+ */
+export function envWithFlags(command: string, envMap: EnvMap, args: string[], env: Env = process.env, booleanSettings: readonly string[] = []): Env {
+  const options = Object.fromEntries(
+    Object.keys(envMap).map((setting) => [flagName(setting), { type: booleanSettings.includes(setting) ? ('boolean' as const) : ('string' as const) }]),
+  );
+  const values = parseFlags(command, args, options);
   const out: Env = { ...env };
   for (const [setting, variable] of Object.entries(envMap)) {
     const value = values[flagName(setting)];
-    if (typeof value === 'string') out[variable] = value;
+    if (value !== undefined) out[variable] = String(value);
   }
   return out;
 }

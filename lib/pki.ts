@@ -97,6 +97,17 @@ export async function generateCa(
   return { certPem: forge.pki.certificateToPem(cert), keyPem: keys.privateKeyPem };
 }
 
+/** A leaf that starts outside its CA's validity window would never verify: refuse to issue it. */
+function assertCaCurrent(caCert: forge.pki.Certificate, now: Date): void {
+  const { notBefore, notAfter } = caCert.validity;
+  if (now < notBefore || now > notAfter) {
+    const when = now > notAfter ? `expired at ${notAfter.toISOString()}` : `is not valid before ${notBefore.toISOString()}`;
+    throw new BridgeError('BRIDGE_ERR_CERT_EXPIRED', `the CA "${caCert.subject.getField('CN')?.value ?? '?'}" ${when}`, {
+      fix: 'create a new CA with `bridgectl certs ca` (or check the clock), then reissue its certificates',
+    });
+  }
+}
+
 export async function issueCertificate(ca: CertificateAndKey, spec: LeafSpec): Promise<CertificateAndKey> {
   let caCert: forge.pki.Certificate;
   let caKey: forge.pki.rsa.PrivateKey;
@@ -109,6 +120,7 @@ export async function issueCertificate(ca: CertificateAndKey, spec: LeafSpec): P
       cause: err,
     });
   }
+  assertCaCurrent(caCert, spec.notBefore ?? new Date());
   const { cert, keys } = await newCertificate(spec, DEFAULT_LEAF_DAYS);
   const subject: forge.pki.CertificateField[] = [{ name: 'commonName', value: spec.commonName }];
   for (const org of spec.organizations ?? []) subject.push({ name: 'organizationName', value: org });

@@ -4,40 +4,14 @@
  * memory is paid once per pod. `bridgectl sidecar serve` runs the same code.
  */
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
-import { BridgeError, errorMessage, isBridgeError } from '../lib/errors.js';
+import { envWithFlags } from '../lib/env-flags.js';
+import { errorMessage, isBridgeError } from '../lib/errors.js';
 import { loadSidecarConfig, SIDECAR_ENV } from './config.js';
 import { startSidecar } from './server.js';
 
-/** Each flag sets the environment variable of the same setting, so both paths share one validation. */
-export const FLAG_TO_ENV: Record<string, string> = {
-  'listen-host': SIDECAR_ENV.listenHost,
-  'listen-port': SIDECAR_ENV.listenPort,
-  'ops-host': SIDECAR_ENV.opsHost,
-  'ops-port': SIDECAR_ENV.opsPort,
-  upstream: SIDECAR_ENV.upstream,
-  'local-apiserver': SIDECAR_ENV.localApiserver,
-  'local-ca-file': SIDECAR_ENV.localCaFile,
-  'fail-mode': SIDECAR_ENV.failMode,
-  'tls-dir': SIDECAR_ENV.tlsDir,
-  'pod-name': SIDECAR_ENV.podName,
-  'pod-namespace': SIDECAR_ENV.podNamespace,
-  'node-name': SIDECAR_ENV.nodeName,
-  'connect-timeout-ms': SIDECAR_ENV.connectTimeoutMs,
-  'shutdown-grace-seconds': SIDECAR_ENV.shutdownGraceSeconds,
-};
-
-/** Runs the sidecar until SIGTERM or SIGINT, then drains. */
+/** Runs the sidecar until SIGTERM or SIGINT, then drains. Each flag overrides its BRIDGE_* variable (SIDECAR_ENV). */
 export async function serveSidecar(args: string[], say: (line: string) => void): Promise<void> {
-  let flags: Record<string, string | boolean | undefined>;
-  try {
-    const options = Object.fromEntries(Object.keys(FLAG_TO_ENV).map((flag) => [flag, { type: 'string' as const }]));
-    flags = parseArgs({ args, options, strict: true, allowPositionals: false }).values;
-  } catch (err) {
-    throw new BridgeError('BRIDGE_ERR_USAGE', `sidecar serve: ${errorMessage(err)}`, { fix: 'run `bridgectl sidecar serve --help`' });
-  }
-  const env: Record<string, string | undefined> = { ...process.env };
-  for (const [flag, name] of Object.entries(FLAG_TO_ENV)) if (typeof flags[flag] === 'string') env[name] = flags[flag];
+  const env = envWithFlags('sidecar serve', SIDECAR_ENV, args);
   const config = loadSidecarConfig(env);
   const sidecar = await startSidecar(config);
   say(`sidecar listening on https://${config.listenHost}:${sidecar.port} (ops http://${config.opsHost}:${sidecar.opsPort})`);

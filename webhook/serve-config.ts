@@ -8,41 +8,45 @@ import { SYSTEM_NAMESPACE } from './constants.js';
 import { DEFAULT_RESOURCES, isIpAddress, type InjectionConfig } from './injection-config.js';
 import { DEFAULT_MAX_BODY_BYTES } from './admission-server.js';
 
-/** flag name -> environment variable. */
-export const SERVE_FLAGS = {
+/** Environment variable per setting; `bridgectl webhook serve` derives one flag from each (lib/env-flags). */
+export const WEBHOOK_ENV = {
   host: 'BRIDGE_WEBHOOK_HOST',
   port: 'BRIDGE_WEBHOOK_PORT',
-  'ops-host': 'BRIDGE_WEBHOOK_OPS_HOST',
-  'ops-port': 'BRIDGE_WEBHOOK_OPS_PORT',
+  opsHost: 'BRIDGE_WEBHOOK_OPS_HOST',
+  opsPort: 'BRIDGE_WEBHOOK_OPS_PORT',
   kubeconfig: 'BRIDGE_KUBECONFIG',
-  'tls-cert-file': 'BRIDGE_WEBHOOK_TLS_CERT_FILE',
-  'tls-key-file': 'BRIDGE_WEBHOOK_TLS_KEY_FILE',
-  'self-provision': 'BRIDGE_WEBHOOK_SELF_PROVISION',
-  'tls-secret': 'BRIDGE_WEBHOOK_TLS_SECRET',
-  'system-namespace': 'BRIDGE_SYSTEM_NAMESPACE',
-  'service-name': 'BRIDGE_WEBHOOK_SERVICE',
-  'webhook-config-name': 'BRIDGE_WEBHOOK_CONFIG_NAME',
-  'extra-sans': 'BRIDGE_WEBHOOK_EXTRA_SANS',
-  'cert-validity-seconds': 'BRIDGE_WEBHOOK_CERT_VALIDITY_SECONDS',
-  'cert-renew-before-seconds': 'BRIDGE_WEBHOOK_CERT_RENEW_BEFORE_SECONDS',
-  'cert-check-seconds': 'BRIDGE_WEBHOOK_CERT_CHECK_SECONDS',
-  'sidecar-image': 'BRIDGE_SIDECAR_IMAGE',
-  'sidecar-node-binary': 'BRIDGE_SIDECAR_NODE_BINARY',
+  tlsCertFile: 'BRIDGE_WEBHOOK_TLS_CERT_FILE',
+  tlsKeyFile: 'BRIDGE_WEBHOOK_TLS_KEY_FILE',
+  selfProvision: 'BRIDGE_WEBHOOK_SELF_PROVISION',
+  tlsSecret: 'BRIDGE_WEBHOOK_TLS_SECRET',
+  systemNamespace: 'BRIDGE_SYSTEM_NAMESPACE',
+  serviceName: 'BRIDGE_WEBHOOK_SERVICE',
+  webhookConfigName: 'BRIDGE_WEBHOOK_CONFIG_NAME',
+  extraSans: 'BRIDGE_WEBHOOK_EXTRA_SANS',
+  certValiditySeconds: 'BRIDGE_WEBHOOK_CERT_VALIDITY_SECONDS',
+  certRenewBeforeSeconds: 'BRIDGE_WEBHOOK_CERT_RENEW_BEFORE_SECONDS',
+  certCheckSeconds: 'BRIDGE_WEBHOOK_CERT_CHECK_SECONDS',
+  sidecarImage: 'BRIDGE_SIDECAR_IMAGE',
+  sidecarNodeBinary: 'BRIDGE_SIDECAR_NODE_BINARY',
   upstream: 'BRIDGE_UPSTREAM',
-  'local-apiserver': 'BRIDGE_LOCAL_APISERVER',
-  'fail-mode': 'BRIDGE_FAIL_MODE',
-  'sidecar-style': 'BRIDGE_SIDECAR_STYLE',
-  'exclude-namespaces': 'BRIDGE_EXCLUDE_NAMESPACES',
-  'max-body-bytes': 'BRIDGE_WEBHOOK_MAX_BODY_BYTES',
-  'bridge-ca-cert-file': 'BRIDGE_CA_CERT_FILE',
-  'bridge-ca-key-file': 'BRIDGE_CA_KEY_FILE',
-  'extra-ca-file': 'BRIDGE_EXTRA_CA_FILE',
+  localApiserver: 'BRIDGE_LOCAL_APISERVER',
+  failMode: 'BRIDGE_FAIL_MODE',
+  sidecarStyle: 'BRIDGE_SIDECAR_STYLE',
+  excludeNamespaces: 'BRIDGE_EXCLUDE_NAMESPACES',
+  maxBodyBytes: 'BRIDGE_WEBHOOK_MAX_BODY_BYTES',
+  bridgeCaCertFile: 'BRIDGE_CA_CERT_FILE',
+  bridgeCaKeyFile: 'BRIDGE_CA_KEY_FILE',
+  extraCaFile: 'BRIDGE_EXTRA_CA_FILE',
   reconcile: 'BRIDGE_WEBHOOK_RECONCILE',
-  'reconcile-seconds': 'BRIDGE_WEBHOOK_RECONCILE_SECONDS',
+  reconcileSeconds: 'BRIDGE_WEBHOOK_RECONCILE_SECONDS',
   events: 'BRIDGE_WEBHOOK_EVENTS',
+  sidecarImagePullPolicy: 'BRIDGE_SIDECAR_IMAGE_PULL_POLICY',
+  sidecarTlsSecret: 'BRIDGE_SIDECAR_TLS_SECRET',
+  sidecarHoldSeconds: 'BRIDGE_SIDECAR_HOLD_SECONDS',
 } as const;
 
-export type ServeFlag = keyof typeof SERVE_FLAGS;
+/** Settings whose flag takes no value (`--self-provision` means true). */
+export const WEBHOOK_BOOLEAN_SETTINGS = ['selfProvision'] as const;
 
 export interface ServeConfig {
   host: string;
@@ -88,98 +92,90 @@ function list(env: Env, field: string): string[] {
   return (env[field] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
 }
 
-/** Flags (already parsed) override environment variables of the same meaning. */
-export function mergeFlags(flags: Partial<Record<ServeFlag, string | boolean | undefined>>, env: Env): Env {
-  const merged: Env = { ...env };
-  for (const [flag, variable] of Object.entries(SERVE_FLAGS)) {
-    const value = flags[flag as ServeFlag];
-    if (value !== undefined) merged[variable] = String(value);
-  }
-  return merged;
-}
+const E = WEBHOOK_ENV;
 
 export function loadServeConfig(env: Env, version: string): ServeConfig {
   const inCluster = Boolean(env.KUBERNETES_SERVICE_HOST);
-  const kubeconfig = env.BRIDGE_KUBECONFIG?.trim() ? existingFile(env, 'BRIDGE_KUBECONFIG') : undefined;
+  const kubeconfig = env[E.kubeconfig]?.trim() ? existingFile(env, E.kubeconfig) : undefined;
   const kube = kubeconfig ? { kubeconfig } : inCluster ? {} : undefined;
   const needKube = (what: string, field: string) => {
     if (!kube) throw new BridgeError('BRIDGE_ERR_CONFIG', `${field}: ${what} needs API access`, { fix: 'pass --kubeconfig (or run in a pod), or change the setting' });
   };
 
-  const selfProvision = bool(env, 'BRIDGE_WEBHOOK_SELF_PROVISION', false);
+  const selfProvision = bool(env, E.selfProvision, false);
   let tls: ServeConfig['tls'];
   if (selfProvision) {
-    needKube('self-provisioned certificates', 'BRIDGE_WEBHOOK_SELF_PROVISION');
-    const sans = list(env, 'BRIDGE_WEBHOOK_EXTRA_SANS');
-    const renew = env.BRIDGE_WEBHOOK_CERT_RENEW_BEFORE_SECONDS?.trim();
+    needKube('self-provisioned certificates', E.selfProvision);
+    const sans = list(env, E.extraSans);
+    const renew = env[E.certRenewBeforeSeconds]?.trim();
     tls = {
       kind: 'self-provision',
-      secretName: optionalString(env, 'BRIDGE_WEBHOOK_TLS_SECRET', 'cluster-bridge-webhook-tls'),
-      webhookConfigName: optionalString(env, 'BRIDGE_WEBHOOK_CONFIG_NAME', 'cluster-bridge-injector'),
+      secretName: optionalString(env, E.tlsSecret, 'cluster-bridge-webhook-tls'),
+      webhookConfigName: optionalString(env, E.webhookConfigName, 'cluster-bridge-injector'),
       extraDnsNames: sans.filter((s) => !isIpAddress(s)),
       ipAddresses: sans.filter(isIpAddress),
-      validitySeconds: positiveNumber(env, 'BRIDGE_WEBHOOK_CERT_VALIDITY_SECONDS', 30 * 86_400),
-      renewBeforeSeconds: renew ? positiveNumber(env, 'BRIDGE_WEBHOOK_CERT_RENEW_BEFORE_SECONDS', 1) : undefined,
-      checkSeconds: positiveNumber(env, 'BRIDGE_WEBHOOK_CERT_CHECK_SECONDS', 60),
+      validitySeconds: positiveNumber(env, E.certValiditySeconds, 30 * 86_400),
+      renewBeforeSeconds: renew ? positiveNumber(env, E.certRenewBeforeSeconds, 1) : undefined,
+      checkSeconds: positiveNumber(env, E.certCheckSeconds, 60),
     };
   } else {
-    if (!env.BRIDGE_WEBHOOK_TLS_CERT_FILE?.trim() && !env.BRIDGE_WEBHOOK_TLS_KEY_FILE?.trim()) {
+    if (!env[E.tlsCertFile]?.trim() && !env[E.tlsKeyFile]?.trim()) {
       throw new BridgeError('BRIDGE_ERR_CONFIG', 'no serving certificate: set BRIDGE_WEBHOOK_TLS_CERT_FILE and BRIDGE_WEBHOOK_TLS_KEY_FILE, or BRIDGE_WEBHOOK_SELF_PROVISION=true', {
         fix: 'pass --tls-cert-file/--tls-key-file (see `bridgectl certs webhook`) or --self-provision',
       });
     }
-    tls = { kind: 'files', certFile: existingFile(env, 'BRIDGE_WEBHOOK_TLS_CERT_FILE'), keyFile: existingFile(env, 'BRIDGE_WEBHOOK_TLS_KEY_FILE') };
+    tls = { kind: 'files', certFile: existingFile(env, E.tlsCertFile), keyFile: existingFile(env, E.tlsKeyFile) };
   }
 
-  const sidecarStyle = oneOf(env, 'BRIDGE_SIDECAR_STYLE', ['auto', 'native', 'container'] as const, 'auto');
-  if (sidecarStyle === 'auto') needKube('detecting native sidecar support (sidecar style auto)', 'BRIDGE_SIDECAR_STYLE');
+  const sidecarStyle = oneOf(env, E.sidecarStyle, ['auto', 'native', 'container'] as const, 'auto');
+  if (sidecarStyle === 'auto') needKube('detecting native sidecar support (sidecar style auto)', E.sidecarStyle);
 
   const defaultLocal = env.KUBERNETES_SERVICE_HOST ? `${env.KUBERNETES_SERVICE_HOST}:${env.KUBERNETES_SERVICE_PORT ?? '443'}` : 'kubernetes.default.svc:443';
-  const upstream = hostPort(env, 'BRIDGE_UPSTREAM')!;
-  const localApiserver = hostPort({ BRIDGE_LOCAL_APISERVER: env.BRIDGE_LOCAL_APISERVER?.trim() || defaultLocal }, 'BRIDGE_LOCAL_APISERVER')!;
+  const upstream = hostPort(env, E.upstream)!;
+  const localApiserver = hostPort({ [E.localApiserver]: env[E.localApiserver]?.trim() || defaultLocal }, E.localApiserver)!;
 
-  const caCert = env.BRIDGE_CA_CERT_FILE?.trim();
-  const caKey = env.BRIDGE_CA_KEY_FILE?.trim();
+  const caCert = env[E.bridgeCaCertFile]?.trim();
+  const caKey = env[E.bridgeCaKeyFile]?.trim();
   if (Boolean(caCert) !== Boolean(caKey)) {
     throw new BridgeError('BRIDGE_ERR_CONFIG', 'BRIDGE_CA_CERT_FILE and BRIDGE_CA_KEY_FILE must be set together', { fix: 'pass both --bridge-ca-cert-file and --bridge-ca-key-file' });
   }
-  const bridgeCa = caCert ? { certFile: existingFile(env, 'BRIDGE_CA_CERT_FILE'), keyFile: existingFile(env, 'BRIDGE_CA_KEY_FILE') } : undefined;
-  const reconcile = bool(env, 'BRIDGE_WEBHOOK_RECONCILE', Boolean(bridgeCa && kube));
+  const bridgeCa = caCert ? { certFile: existingFile(env, E.bridgeCaCertFile), keyFile: existingFile(env, E.bridgeCaKeyFile) } : undefined;
+  const reconcile = bool(env, E.reconcile, Boolean(bridgeCa && kube));
   if (reconcile) {
-    needKube('the namespace reconciler', 'BRIDGE_WEBHOOK_RECONCILE');
+    needKube('the namespace reconciler', E.reconcile);
     if (!bridgeCa) throw new BridgeError('BRIDGE_ERR_CONFIG', 'BRIDGE_WEBHOOK_RECONCILE needs the bridge CA to issue sidecar certificates', { fix: 'pass --bridge-ca-cert-file and --bridge-ca-key-file' });
   }
-  const events = bool(env, 'BRIDGE_WEBHOOK_EVENTS', Boolean(kube));
-  if (events) needKube('recording Events', 'BRIDGE_WEBHOOK_EVENTS');
+  const events = bool(env, E.events, Boolean(kube));
+  if (events) needKube('recording Events', E.events);
 
   return {
-    host: optionalString(env, 'BRIDGE_WEBHOOK_HOST', '0.0.0.0'),
-    port: portNumber(env, 'BRIDGE_WEBHOOK_PORT', 8443),
-    opsHost: optionalString(env, 'BRIDGE_WEBHOOK_OPS_HOST', '0.0.0.0'),
-    opsPort: portNumber(env, 'BRIDGE_WEBHOOK_OPS_PORT', 8080),
+    host: optionalString(env, E.host, '0.0.0.0'),
+    port: portNumber(env, E.port, 8443),
+    opsHost: optionalString(env, E.opsHost, '0.0.0.0'),
+    opsPort: portNumber(env, E.opsPort, 8080),
     kube,
     tls,
-    systemNamespace: optionalString(env, 'BRIDGE_SYSTEM_NAMESPACE', SYSTEM_NAMESPACE),
-    serviceName: optionalString(env, 'BRIDGE_WEBHOOK_SERVICE', 'cluster-bridge-webhook'),
+    systemNamespace: optionalString(env, E.systemNamespace, SYSTEM_NAMESPACE),
+    serviceName: optionalString(env, E.serviceName, 'cluster-bridge-webhook'),
     sidecarStyle,
     injection: {
       version,
-      sidecarImage: optionalString(env, 'BRIDGE_SIDECAR_IMAGE', `cluster-bridge/sidecar:${version}`),
-      sidecarNodeBinary: optionalString(env, 'BRIDGE_SIDECAR_NODE_BINARY', 'node'),
-      sidecarImagePullPolicy: oneOf(env, 'BRIDGE_SIDECAR_IMAGE_PULL_POLICY', ['Always', 'IfNotPresent', 'Never'] as const, 'IfNotPresent'),
+      sidecarImage: optionalString(env, E.sidecarImage, `cluster-bridge/sidecar:${version}`),
+      sidecarNodeBinary: optionalString(env, E.sidecarNodeBinary, 'node'),
+      sidecarImagePullPolicy: oneOf(env, E.sidecarImagePullPolicy, ['Always', 'IfNotPresent', 'Never'] as const, 'IfNotPresent'),
       upstream,
       localApiserver,
-      failMode: oneOf(env, 'BRIDGE_FAIL_MODE', ['local', 'closed'] as const, 'local'),
+      failMode: oneOf(env, E.failMode, ['local', 'closed'] as const, 'local'),
       resources: DEFAULT_RESOURCES,
-      sidecarTlsSecret: optionalString(env, 'BRIDGE_SIDECAR_TLS_SECRET', 'cluster-bridge-sidecar-tls'),
-      excludedNamespaces: list(env, 'BRIDGE_EXCLUDE_NAMESPACES'),
-      holdTimeoutSeconds: positiveNumber(env, 'BRIDGE_SIDECAR_HOLD_SECONDS', 60),
+      sidecarTlsSecret: optionalString(env, E.sidecarTlsSecret, 'cluster-bridge-sidecar-tls'),
+      excludedNamespaces: list(env, E.excludeNamespaces),
+      holdTimeoutSeconds: positiveNumber(env, E.sidecarHoldSeconds, 60),
     },
-    maxBodyBytes: positiveNumber(env, 'BRIDGE_WEBHOOK_MAX_BODY_BYTES', DEFAULT_MAX_BODY_BYTES),
+    maxBodyBytes: positiveNumber(env, E.maxBodyBytes, DEFAULT_MAX_BODY_BYTES),
     bridgeCa,
-    extraCaFile: env.BRIDGE_EXTRA_CA_FILE?.trim() ? existingFile(env, 'BRIDGE_EXTRA_CA_FILE') : undefined,
+    extraCaFile: env[E.extraCaFile]?.trim() ? existingFile(env, E.extraCaFile) : undefined,
     reconcile,
-    reconcileSeconds: positiveNumber(env, 'BRIDGE_WEBHOOK_RECONCILE_SECONDS', 30),
+    reconcileSeconds: positiveNumber(env, E.reconcileSeconds, 30),
     events,
   };
 }

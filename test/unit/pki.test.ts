@@ -47,13 +47,23 @@ describe('pki', () => {
   });
 
   it('honours explicit validity windows', async () => {
-    const ca = await generateCa('test-ca');
+    const ca = await generateCa('test-ca', { notBefore: new Date('2019-01-01T00:00:00Z') });
     const notBefore = new Date('2020-01-01T00:00:00Z');
     const notAfter = new Date('2020-01-02T00:00:00Z');
     const expired = await issueCertificate(ca, { commonName: 'old', usage: 'server', notBefore, notAfter });
     const summary = describeCertificate(expired.certPem);
     expect(summary.notBefore.toISOString()).toBe(notBefore.toISOString());
     expect(summary.notAfter.toISOString()).toBe(notAfter.toISOString());
+  });
+
+  it('refuses to issue from a CA that has expired or is not yet valid', async () => {
+    const expired = await generateCa('old-ca', { notBefore: new Date('2020-01-01T00:00:00Z'), notAfter: new Date('2021-01-01T00:00:00Z') });
+    await expect(issueCertificate(expired, { commonName: 'a', usage: 'server' })).rejects.toMatchObject({
+      code: 'BRIDGE_ERR_CERT_EXPIRED',
+      message: expect.stringContaining('"old-ca" expired at 2021-01-01T00:00:00.000Z'),
+    });
+    const future = await generateCa('future-ca', { notBefore: new Date(Date.now() + 86_400_000) });
+    await expect(issueCertificate(future, { commonName: 'a', usage: 'server' })).rejects.toMatchObject({ code: 'BRIDGE_ERR_CERT_EXPIRED' });
   });
 
   it('rejects garbage with a coded error and splits bundles', async () => {
