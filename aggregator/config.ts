@@ -5,16 +5,11 @@
 import { join } from 'node:path';
 import { existingFile, optionalString, portNumber, positiveNumber, requiredString, type Env } from '../lib/config.js';
 import { BridgeError } from '../lib/errors.js';
+import { BRIDGE_SERVER_ENV } from '../lib/env-flags.js';
 import { AGGREGATOR_PORT } from '../lib/names.js';
 
 export const AGGREGATOR_ENV = {
-  listenHost: 'BRIDGE_LISTEN_HOST',
-  listenPort: 'BRIDGE_LISTEN_PORT',
-  opsHost: 'BRIDGE_OPS_HOST',
-  opsPort: 'BRIDGE_OPS_PORT',
-  tlsDir: 'BRIDGE_TLS_DIR',
-  sourceKubeconfig: 'BRIDGE_SOURCE_KUBECONFIG',
-  destinationKubeconfig: 'BRIDGE_DESTINATION_KUBECONFIG',
+  ...BRIDGE_SERVER_ENV,
   synchronizerUrl: 'BRIDGE_SYNCHRONIZER_URL',
   catchUpTimeoutSeconds: 'BRIDGE_CATCHUP_TIMEOUT_SECONDS',
 } as const;
@@ -39,7 +34,9 @@ export function loadAggregatorConfig(env: Env): AggregatorConfig {
   const tlsFile = (name: string) => existingFile({ [AGGREGATOR_ENV.tlsDir]: join(tlsDir, name) }, AGGREGATOR_ENV.tlsDir);
   const synchronizerUrl = env[AGGREGATOR_ENV.synchronizerUrl]?.trim() || undefined;
   if (synchronizerUrl && !/^https:\/\/[^/\s]+(:\d+)?\/?$/.test(synchronizerUrl)) {
-    throw new BridgeError('BRIDGE_ERR_CONFIG', `${AGGREGATOR_ENV.synchronizerUrl} must be https://host:port, got "${synchronizerUrl}"`, { fix: `set ${AGGREGATOR_ENV.synchronizerUrl} correctly and restart` });
+    throw new BridgeError('BRIDGE_ERR_CONFIG', `${AGGREGATOR_ENV.synchronizerUrl} must be https://host:port, got "${synchronizerUrl}"`, {
+      fix: `set ${AGGREGATOR_ENV.synchronizerUrl} correctly and restart`,
+    });
   }
   const hasClient = synchronizerUrl !== undefined;
   return {

@@ -121,7 +121,10 @@ export async function applyFence(source: KubeRestClient, table: RoutingTable, ch
   const applied = await source.request<{ message?: string }>('PATCH', POLICY_PATH + APPLY, policy, { patchType: 'apply' });
   // admissionregistration.k8s.io/v1 ValidatingAdmissionPolicy is served from Kubernetes 1.30 on.
   if (applied.status === 404 && !(await servesValidatingAdmissionPolicies(source))) return 'unsupported';
-  if (applied.status !== 200 && applied.status !== 201) throw new BridgeError('BRIDGE_ERR_KUBE_API', `applying the fence policy on the source: HTTP ${applied.status}: ${applied.body?.message ?? ''}`, { fix: 'let the aggregator\'s source identity manage validatingadmissionpolicies' });
+  if (applied.status !== 200 && applied.status !== 201)
+    throw new BridgeError('BRIDGE_ERR_KUBE_API', `applying the fence policy on the source: HTTP ${applied.status}: ${applied.body?.message ?? ''}`, {
+      fix: "let the aggregator's source identity manage validatingadmissionpolicies",
+    });
   await source.expect('PATCH', BINDING_PATH + APPLY, [200, 201], binding, { patchType: 'apply' });
   const target = changing ? await probeTarget(source, changing) : undefined;
   if (!target) return shards;
@@ -130,7 +133,11 @@ export async function applyFence(source: KubeRestClient, table: RoutingTable, ch
   for (;;) {
     const enforced = await fenceEnforced(source, target);
     if (enforced === undefined || enforced === wanted) return shards;
-    if (Date.now() > deadline) throw new BridgeError('BRIDGE_ERR_HANDOFF_TIMEOUT', `the source API server did not ${wanted ? 'enforce' : 'lift'} the fence on ${changing} within ${ENFORCE_TIMEOUT_MS} ms`);
+    if (Date.now() > deadline)
+      throw new BridgeError(
+        'BRIDGE_ERR_HANDOFF_TIMEOUT',
+        `the source API server did not ${wanted ? 'enforce' : 'lift'} the fence on ${changing} within ${ENFORCE_TIMEOUT_MS} ms`,
+      );
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }

@@ -80,7 +80,8 @@ export class ShardHandoff implements OwnerChanger {
     await this.persist(beginHandoff(routing.table, shard, to, new Date()));
     log.info({ shard, from, to, reason }, 'hand-off started: writes held');
     try {
-      if (!(await activity.writesDrained(shard, WRITE_DRAIN_MS))) throw new BridgeError('BRIDGE_ERR_HANDOFF_TIMEOUT', `writes to ${shard} still in flight after ${WRITE_DRAIN_MS} ms`);
+      if (!(await activity.writesDrained(shard, WRITE_DRAIN_MS)))
+        throw new BridgeError('BRIDGE_ERR_HANDOFF_TIMEOUT', `writes to ${shard} still in flight after ${WRITE_DRAIN_MS} ms`);
       activity.closeWatches(shard);
       const rv = await currentRevision(clusters[from]);
       const caughtUp = Date.now();

@@ -61,7 +61,8 @@ export function checkIdentityHeaders(rawHeaders: readonly string[], peer: PeerId
     const value = rawHeaders[i + 1]!;
     if (name.startsWith('x-remote-')) return { ok: false, message: `the ${rawHeaders[i]} header is not accepted from clients` };
     if (name.startsWith('x-bridge-')) {
-      if (!peer.sidecar) return { ok: false, message: `the ${rawHeaders[i]} header is accepted only from a cluster-bridge sidecar with its client certificate` };
+      if (!peer.sidecar)
+        return { ok: false, message: `the ${rawHeaders[i]} header is accepted only from a cluster-bridge sidecar with its client certificate` };
       if (name === 'x-bridge-namespace' && peer.namespace !== undefined && value !== peer.namespace) {
         return { ok: false, message: `a sidecar certificate of namespace "${peer.namespace}" cannot claim namespace "${value}"` };
       }
@@ -146,7 +147,8 @@ export class SourceAuthenticator {
     const checks: { resource: string; name: string; subresource?: string }[] = [{ resource: 'users', name: wanted.user! }];
     for (const group of wanted.groups) checks.push({ resource: 'groups', name: group });
     if (wanted.uid) checks.push({ resource: 'uids', name: wanted.uid });
-    for (const [key, values] of Object.entries(wanted.extra)) for (const value of values) checks.push({ resource: 'userextras', subresource: key, name: value });
+    for (const [key, values] of Object.entries(wanted.extra))
+      for (const value of values) checks.push({ resource: 'userextras', subresource: key, name: value });
     for (const check of checks) {
       const review = await this.source.expect<{ status?: { allowed?: boolean } }>('POST', '/apis/authorization.k8s.io/v1/subjectaccessreviews', [201, 200], {
         apiVersion: 'authorization.k8s.io/v1',
@@ -156,13 +158,22 @@ export class SourceAuthenticator {
           uid: caller.uid,
           groups: caller.groups,
           extra: caller.extra,
-          resourceAttributes: { verb: 'impersonate', group: check.resource === 'uids' || check.resource === 'userextras' ? 'authentication.k8s.io' : '', resource: check.resource, subresource: check.subresource, name: check.name },
+          resourceAttributes: {
+            verb: 'impersonate',
+            group: check.resource === 'uids' || check.resource === 'userextras' ? 'authentication.k8s.io' : '',
+            resource: check.resource,
+            subresource: check.subresource,
+            name: check.name,
+          },
         },
       });
       if (!review.body.status?.allowed) {
         const group = check.resource === 'uids' || check.resource === 'userextras' ? 'authentication.k8s.io' : '';
         const resource = check.subresource ? `${check.resource}/${check.subresource}` : check.resource;
-        throw new BridgeError('BRIDGE_ERR_IDENTITY', `${check.resource} "${check.name}" is forbidden: User "${caller.username}" cannot impersonate resource "${resource}" in API group "${group}" at the cluster scope`);
+        throw new BridgeError(
+          'BRIDGE_ERR_IDENTITY',
+          `${check.resource} "${check.name}" is forbidden: User "${caller.username}" cannot impersonate resource "${resource}" in API group "${group}" at the cluster scope`,
+        );
       }
     }
     // As kube-apiserver completes an impersonated identity: a service account's groups when none were

@@ -65,7 +65,14 @@ function looped(rawHeaders: readonly string[]): boolean {
  * destination the token and client impersonation headers are replaced by the bridge's credentials
  * and impersonation of the authenticated caller; for a rewritten shard, JSON only and no compression.
  */
-function backendHeaders(raw: readonly string[], side: ClusterSide, impersonate: string[], cluster: ClusterConnection, rewriting: boolean, bodyLength?: number): string[] {
+function backendHeaders(
+  raw: readonly string[],
+  side: ClusterSide,
+  impersonate: string[],
+  cluster: ClusterConnection,
+  rewriting: boolean,
+  bodyLength?: number,
+): string[] {
   // Node adds no Host header to a request whose headers are a raw array: name the backend here.
   const out: string[] = ['Host', cluster.url.host];
   for (let i = 0; i < raw.length; i += 2) {
@@ -178,7 +185,9 @@ async function prepare(ctx: ProxyContext, req: IncomingMessage, res: ServerRespo
 
 function writeStatusToSocket(socket: Duplex, code: number, reason: string, message: string): void {
   const body = JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code });
-  socket.end(rawResponseHead(code, reason, ['Content-Type', 'application/json', 'Content-Length', String(Buffer.byteLength(body)), 'Connection', 'close']) + body);
+  socket.end(
+    rawResponseHead(code, reason, ['Content-Type', 'application/json', 'Content-Length', String(Buffer.byteLength(body)), 'Connection', 'close']) + body,
+  );
 }
 
 function withoutContentLength(raw: readonly string[]): string[] {
@@ -204,7 +213,13 @@ function sendRewritten(res: ServerResponse, upstream: IncomingMessage, codec: Sh
     } catch {
       // Not JSON after all: send it as it came.
     }
-    res.writeHead(upstream.statusCode!, upstream.statusMessage, [...withoutContentLength(clientResponseHeaders(upstream.rawHeaders)), 'Content-Length', String(body.length)]).end(body);
+    res
+      .writeHead(upstream.statusCode!, upstream.statusMessage, [
+        ...withoutContentLength(clientResponseHeaders(upstream.rawHeaders)),
+        'Content-Length',
+        String(body.length),
+      ])
+      .end(body);
   });
   upstream.on('error', () => res.destroy());
 }

@@ -52,18 +52,26 @@ export async function startAggregator(config: AggregatorConfig, log: Logger): Pr
   const activity = new ShardActivity();
   const caPem = readFileSync(config.tls.caFile, 'utf8');
   const catchUp = config.synchronizerUrl
-    ? new CatchUpClient({ url: config.synchronizerUrl, caPem, certPem: readFileSync(config.tls.clientCertFile!, 'utf8'), keyPem: readFileSync(config.tls.clientKeyFile!, 'utf8') })
+    ? new CatchUpClient({
+        url: config.synchronizerUrl,
+        caPem,
+        certPem: readFileSync(config.tls.clientCertFile!, 'utf8'),
+        keyPem: readFileSync(config.tls.clientKeyFile!, 'utf8'),
+      })
     : undefined;
   let warnedUnfenced = false;
   const fence = async (table: RoutingTable, changing?: string) => {
     const shards = await applyFence(clusters.source.rest, table, changing);
     if (shards !== 'unsupported') return void log.info({ fenced: shards }, 'source fence updated');
-    if (!warnedUnfenced) log.warn('the source serves no admissionregistration.k8s.io/v1 ValidatingAdmissionPolicy (Kubernetes < 1.30): moved shards are not fenced there');
+    if (!warnedUnfenced)
+      log.warn('the source serves no admissionregistration.k8s.io/v1 ValidatingAdmissionPolicy (Kubernetes < 1.30): moved shards are not fenced there');
     warnedUnfenced = true;
   };
   // The fence follows the table from the start (a restart after a crash mid-migration included).
   await fence(routing.table);
-  const handoff = catchUp ? new ShardHandoff({ store, routing, activity, clusters, catchUp, metrics, log, catchUpTimeoutMs: config.catchUpTimeoutMs, fence }) : undefined;
+  const handoff = catchUp
+    ? new ShardHandoff({ store, routing, activity, clusters, catchUp, metrics, log, catchUpTimeoutMs: config.catchUpTimeoutMs, fence })
+    : undefined;
   const ctx: ProxyContext = { clusters, routing, auth: new SourceAuthenticator(clusters.source.rest), activity, metrics, log };
 
   const lease = new LeaderLease(clusters.destination.rest, SYSTEM_NAMESPACE, AGGREGATOR_LEASE, log);
@@ -85,7 +93,8 @@ export async function startAggregator(config: AggregatorConfig, log: Logger): Pr
     },
     (req, res) => {
       if (req.url === ROUTING_TABLE_PATH && req.method === 'GET') {
-        if (!peerIdentity(req.socket as TLSSocket).sidecar) return sendStatus(res, 403, 'Forbidden', 'the routing table is served to cluster-bridge sidecars only');
+        if (!peerIdentity(req.socket as TLSSocket).sidecar)
+          return sendStatus(res, 403, 'Forbidden', 'the routing table is served to cluster-bridge sidecars only');
         const body = JSON.stringify(routing.table);
         res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body);
         return;
@@ -108,7 +117,10 @@ export async function startAggregator(config: AggregatorConfig, log: Logger): Pr
   const ops = await startOpsServer({ host: config.opsHost, port: config.opsPort, registry: metrics.registry, notReadyReason: () => undefined });
   const port = (server.address() as AddressInfo).port;
   const opsPort = (ops.address() as AddressInfo).port;
-  log.info({ port, opsPort, source: clusters.source.url.origin, destination: clusters.destination.url.origin, handoffs: Boolean(handoff) }, 'aggregator listening');
+  log.info(
+    { port, opsPort, source: clusters.source.url.origin, destination: clusters.destination.url.origin, handoffs: Boolean(handoff) },
+    'aggregator listening',
+  );
 
   return {
     port,

@@ -29,5 +29,10 @@ export function expiredResourceVersion(res: ServerResponse, rv: string): void {
 /** An RV from an older epoch in a write precondition, as an optimistic-concurrency conflict. */
 export function staleWriteConflict(res: ServerResponse, info: RequestInfo): void {
   const what = info.apiGroup ? `${info.resource}.${info.apiGroup}` : info.resource;
-  sendStatus(res, 409, 'Conflict', `Operation cannot be fulfilled on ${what} "${info.name}": the object has been modified; please apply your changes to the latest version and try again`);
+  sendStatus(
+    res,
+    409,
+    'Conflict',
+    `Operation cannot be fulfilled on ${what} "${info.name}": the object has been modified; please apply your changes to the latest version and try again`,
+  );
 }

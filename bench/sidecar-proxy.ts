@@ -13,7 +13,7 @@ import { Agent, request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { requireLab } from '../lab/lab.js';
+import { requireLab } from '../lab/lab-files.js';
 import { httpsRequest } from '../lib/https-json.js';
 import { labDir, repoRoot } from '../lib/paths.js';
 import { generateCa, issueCertificate } from '../lib/pki.js';
@@ -33,14 +33,18 @@ let token = '';
 function call(target: Target, agent: Agent, path: string): Promise<{ ms: number; bytes: number; status: number }> {
   const start = process.hrtime.bigint();
   return new Promise((resolve, reject) => {
-    const req = request(`${target.base}${path}`, { agent, ca: target.caPem, headers: { authorization: `Bearer ${token}`, accept: 'application/json' } }, (res) => {
-      let bytes = 0;
-      res.on('data', (c: Buffer) => (bytes += c.length));
-      res.on('end', () => {
-        if (res.statusCode !== 200) reject(new Error(`${target.name}: HTTP ${res.statusCode} for ${path}`));
-        else resolve({ ms: Number(process.hrtime.bigint() - start) / 1e6, bytes, status: res.statusCode });
-      });
-    });
+    const req = request(
+      `${target.base}${path}`,
+      { agent, ca: target.caPem, headers: { authorization: `Bearer ${token}`, accept: 'application/json' } },
+      (res) => {
+        let bytes = 0;
+        res.on('data', (c: Buffer) => (bytes += c.length));
+        res.on('end', () => {
+          if (res.statusCode !== 200) reject(new Error(`${target.name}: HTTP ${res.statusCode} for ${path}`));
+          else resolve({ ms: Number(process.hrtime.bigint() - start) / 1e6, bytes, status: res.statusCode });
+        });
+      },
+    );
     req.on('error', reject);
     req.end();
   });
@@ -94,25 +98,29 @@ async function watchLatency(targets: Target[], namespace: string, admin: { caPem
   const requests = targets.map(
     (target) =>
       new Promise<() => void>((ready) => {
-        const req = request(`${target.base}/api/v1/namespaces/${namespace}/configmaps?watch=true&resourceVersion=0&labelSelector=w%3D1`, { ca: target.caPem, agent: false, headers: { authorization: `Bearer ${token}` } }, (res) => {
-          let buffered = '';
-          res.setEncoding('utf8');
-          res.on('data', (chunk: string) => {
-            const now = performance.now();
-            buffered += chunk;
-            let nl;
-            while ((nl = buffered.indexOf('\n')) >= 0) {
-              if (res.statusCode !== 200) throw new Error(`${target.name}: watch HTTP ${res.statusCode}`);
-              const event = JSON.parse(buffered.slice(0, nl)) as { type: string; object: { metadata: { name: string } } };
-              buffered = buffered.slice(nl + 1);
-              if (event.type !== 'ADDED') continue;
-              const name = event.object.metadata.name;
-              if (!arrivals.has(name)) arrivals.set(name, new Map());
-              arrivals.get(name)!.set(target.name, now);
-            }
-          });
-          ready(() => req.destroy());
-        });
+        const req = request(
+          `${target.base}/api/v1/namespaces/${namespace}/configmaps?watch=true&resourceVersion=0&labelSelector=w%3D1`,
+          { ca: target.caPem, agent: false, headers: { authorization: `Bearer ${token}` } },
+          (res) => {
+            let buffered = '';
+            res.setEncoding('utf8');
+            res.on('data', (chunk: string) => {
+              const now = performance.now();
+              buffered += chunk;
+              let nl;
+              while ((nl = buffered.indexOf('\n')) >= 0) {
+                if (res.statusCode !== 200) throw new Error(`${target.name}: watch HTTP ${res.statusCode}`);
+                const event = JSON.parse(buffered.slice(0, nl)) as { type: string; object: { metadata: { name: string } } };
+                buffered = buffered.slice(nl + 1);
+                if (event.type !== 'ADDED') continue;
+                const name = event.object.metadata.name;
+                if (!arrivals.has(name)) arrivals.set(name, new Map());
+                arrivals.get(name)!.set(target.name, now);
+              }
+            });
+            ready(() => req.destroy());
+          },
+        );
         req.on('error', () => {});
         req.end();
       }),
@@ -120,7 +128,10 @@ async function watchLatency(targets: Target[], namespace: string, admin: { caPem
   const closers = await Promise.all(requests);
   await sleep(300);
   for (let i = 0; i < events; i++) {
-    await httpsRequest(`${direct}/api/v1/namespaces/${namespace}/configmaps`, admin, { method: 'POST', body: { metadata: { name: `w-${i}`, labels: { w: '1' } } } });
+    await httpsRequest(`${direct}/api/v1/namespaces/${namespace}/configmaps`, admin, {
+      method: 'POST',
+      body: { metadata: { name: `w-${i}`, labels: { w: '1' } } },
+    });
     await sleep(20);
   }
   await sleep(500);
@@ -172,13 +183,27 @@ async function main(): Promise<void> {
   await httpsRequest(`${direct}/api/v1/namespaces/${namespace}/serviceaccounts`, admin, { method: 'POST', body: { metadata: { name: 'bench' } } });
   await httpsRequest(`${direct}/apis/rbac.authorization.k8s.io/v1/namespaces/${namespace}/rolebindings`, admin, {
     method: 'POST',
-    body: { metadata: { name: 'bench-edit' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'edit' }, subjects: [{ kind: 'ServiceAccount', name: 'bench', namespace }] },
+    body: {
+      metadata: { name: 'bench-edit' },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'edit' },
+      subjects: [{ kind: 'ServiceAccount', name: 'bench', namespace }],
+    },
   });
-  const tr = await httpsRequest(`${direct}/api/v1/namespaces/${namespace}/serviceaccounts/bench/token`, admin, { method: 'POST', body: { spec: { expirationSeconds: 7200 } } });
+  const tr = await httpsRequest(`${direct}/api/v1/namespaces/${namespace}/serviceaccounts/bench/token`, admin, {
+    method: 'POST',
+    body: { spec: { expirationSeconds: 7200 } },
+  });
   token = (JSON.parse(tr.body) as { status: { token: string } }).status.token;
   process.stderr.write(`creating 1,000 ConfigMaps in ${namespace}...\n`);
   for (let i = 0; i < 1000; i += 20) {
-    await Promise.all(Array.from({ length: 20 }, (_, j) => httpsRequest(`${direct}/api/v1/namespaces/${namespace}/configmaps`, admin, { method: 'POST', body: { metadata: { name: `cm-${i + j}` }, data: { key: 'value-'.repeat(10) } } })));
+    await Promise.all(
+      Array.from({ length: 20 }, (_, j) =>
+        httpsRequest(`${direct}/api/v1/namespaces/${namespace}/configmaps`, admin, {
+          method: 'POST',
+          body: { metadata: { name: `cm-${i + j}` }, data: { key: 'value-'.repeat(10) } },
+        }),
+      ),
+    );
   }
 
   const dir = mkdtempSync(join(tmpdir(), 'bench-sidecar-'));
@@ -193,7 +218,16 @@ async function main(): Promise<void> {
   const command = imageCommand();
   const sidecar = spawn(process.execPath, command.args, {
     stdio: 'ignore',
-    env: { ...process.env, BRIDGE_UPSTREAM: direct, BRIDGE_LOCAL_APISERVER: new URL(direct).host, BRIDGE_LOCAL_CA_FILE: join(dir, 'ca.crt'), BRIDGE_TLS_DIR: dir, BRIDGE_LISTEN_PORT: String(sidecarPort), BRIDGE_OPS_PORT: String(opsPort), BRIDGE_LOG_LEVEL: 'warn' },
+    env: {
+      ...process.env,
+      BRIDGE_UPSTREAM: direct,
+      BRIDGE_LOCAL_APISERVER: new URL(direct).host,
+      BRIDGE_LOCAL_CA_FILE: join(dir, 'ca.crt'),
+      BRIDGE_TLS_DIR: dir,
+      BRIDGE_LISTEN_PORT: String(sidecarPort),
+      BRIDGE_OPS_PORT: String(opsPort),
+      BRIDGE_LOG_LEVEL: 'warn',
+    },
   });
   children.push(sidecar);
   writeFileSync(
@@ -263,7 +297,10 @@ http {
     out('\nsmall GET at 500 req/s (open loop, 3,000 requests): latency ms');
     for (const t of targets) {
       const r = rate500[t.name]!;
-      const added = t.name === 'direct' ? '' : `  added p50 ${fmt(r.p50 - rate500.direct!.p50, 3)}  added p99 ${fmt(r.p99 - rate500.direct!.p99, 3)}  proxy CPU ${fmt(r.cpuMsPerRequest, 3)} ms/req`;
+      const added =
+        t.name === 'direct'
+          ? ''
+          : `  added p50 ${fmt(r.p50 - rate500.direct!.p50, 3)}  added p99 ${fmt(r.p99 - rate500.direct!.p99, 3)}  proxy CPU ${fmt(r.cpuMsPerRequest, 3)} ms/req`;
       out(`  ${t.name.padEnd(8)} p50 ${fmt(r.p50, 3)}  p99 ${fmt(r.p99, 3)}${added}`);
     }
 
@@ -277,17 +314,28 @@ http {
       });
       peak[t.name] = max;
     }
-    out(`\nmemory MB (idle after warm-up | peak during small GETs at 1,000 req/s); sidecar right after start, before any request: RSS ${fmt(started.rssMb, 1)}, private anon ${fmt(started.anonMb, 1)}`);
-    for (const t of proxies) out(`  ${t.name.padEnd(8)} RSS ${fmt(idle[t.name]!.rssMb, 1)} | ${fmt(peak[t.name]!.rssMb, 1)}   private anon ${fmt(idle[t.name]!.anonMb, 1)} | ${fmt(peak[t.name]!.anonMb, 1)}   CPU ${fmt(rate1000[t.name]!.cpuMsPerRequest, 3)} ms/req`);
+    out(
+      `\nmemory MB (idle after warm-up | peak during small GETs at 1,000 req/s); sidecar right after start, before any request: RSS ${fmt(started.rssMb, 1)}, private anon ${fmt(started.anonMb, 1)}`,
+    );
+    for (const t of proxies)
+      out(
+        `  ${t.name.padEnd(8)} RSS ${fmt(idle[t.name]!.rssMb, 1)} | ${fmt(peak[t.name]!.rssMb, 1)}   private anon ${fmt(idle[t.name]!.anonMb, 1)} | ${fmt(peak[t.name]!.anonMb, 1)}   CPU ${fmt(rate1000[t.name]!.cpuMsPerRequest, 3)} ms/req`,
+      );
 
     out('\nthroughput (closed loop)');
-    for (const [label, path, concurrency] of [['small GET, 16 clients', small, 16], ['LIST 1,000 ConfigMaps, 4 clients', list, 4]] as const) {
+    for (const [label, path, concurrency] of [
+      ['small GET, 16 clients', small, 16],
+      ['LIST 1,000 ConfigMaps, 4 clients', list, 4],
+    ] as const) {
       const results: Record<string, Awaited<ReturnType<typeof throughput>>> = {};
       for (const t of targets) results[t.name] = await throughput(t, path, concurrency, 5);
       out(`  ${label}:`);
       for (const t of targets) {
         const r = results[t.name]!;
-        const ratio = t.name === 'direct' ? '' : `  x direct ${fmt(r.rps / results.direct!.rps)}${t.name === 'sidecar' ? `  x nginx ${fmt(r.rps / results.nginx!.rps)}` : ''}  proxy CPU ${fmt(r.cpuCores, 2)} cores`;
+        const ratio =
+          t.name === 'direct'
+            ? ''
+            : `  x direct ${fmt(r.rps / results.direct!.rps)}${t.name === 'sidecar' ? `  x nginx ${fmt(r.rps / results.nginx!.rps)}` : ''}  proxy CPU ${fmt(r.cpuCores, 2)} cores`;
         out(`    ${t.name.padEnd(8)} ${fmt(r.rps, 0)} req/s  ${fmt(r.mbps, 1)} MB/s${ratio}`);
       }
     }
@@ -295,7 +343,8 @@ http {
     const watch = await watchLatency(targets, namespace, admin, direct, 200);
     out('\nwatch event delivery, 200 events on three simultaneous watches: added ms vs the direct watch');
     out(`  delivered: ${JSON.stringify(watch.delivered)}`);
-    for (const name of ['sidecar', 'nginx']) out(`  ${name.padEnd(8)} added p50 ${fmt(percentile(watch.added[name]!, 50), 3)}  p99 ${fmt(percentile(watch.added[name]!, 99), 3)}`);
+    for (const name of ['sidecar', 'nginx'])
+      out(`  ${name.padEnd(8)} added p50 ${fmt(percentile(watch.added[name]!, 50), 3)}  p99 ${fmt(percentile(watch.added[name]!, 99), 3)}`);
     writeFileSync(join(dir, 'results.txt'), `${lines.join('\n')}\n`);
   } finally {
     for (const child of children) child.kill('SIGTERM');

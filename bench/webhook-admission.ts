@@ -24,7 +24,11 @@ import { createWebhookMetrics } from '../webhook/metrics.js';
 /** The floor: read the body, parse the JSON, answer allowed with the uid. */
 function noop(raw: Buffer | string): HandlerResult {
   const body = JSON.parse(raw.toString()) as { request: { uid: string } };
-  return { status: 200, body: reviewResponse({ uid: body.request.uid, allowed: true }), outcome: { reason: 'not-pod-create', dryRun: false, patchOperations: 0 } };
+  return {
+    status: 200,
+    body: reviewResponse({ uid: body.request.uid, allowed: true }),
+    outcome: { reason: 'not-pod-create', dryRun: false, patchOperations: 0 },
+  };
 }
 
 async function serve(kind: string): Promise<void> {
@@ -47,7 +51,14 @@ function reviewBody(): string {
   return JSON.stringify({
     apiVersion: 'admission.k8s.io/v1',
     kind: 'AdmissionReview',
-    request: { uid: '705ab4f5-6393-11e8-b7cc-42010a800002', kind: { group: '', version: 'v1', kind: 'Pod' }, resource: { group: '', version: 'v1', resource: 'pods' }, operation: 'CREATE', namespace: 'apps', object: pod },
+    request: {
+      uid: '705ab4f5-6393-11e8-b7cc-42010a800002',
+      kind: { group: '', version: 'v1', kind: 'Pod' },
+      resource: { group: '', version: 'v1', resource: 'pods' },
+      operation: 'CREATE',
+      namespace: 'apps',
+      object: pod,
+    },
   });
 }
 
@@ -67,10 +78,20 @@ async function startChild(kind: string): Promise<Target> {
 function once(target: Target, body: string): Promise<number> {
   const started = process.hrtime.bigint();
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port: target.port, path: '/mutate', method: 'POST', agent: target.agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (res) => {
-      res.resume();
-      res.on('end', () => (res.statusCode === 200 ? resolve(Number(process.hrtime.bigint() - started) / 1e6) : reject(new Error(`HTTP ${res.statusCode}`))));
-    });
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port: target.port,
+        path: '/mutate',
+        method: 'POST',
+        agent: target.agent,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => (res.statusCode === 200 ? resolve(Number(process.hrtime.bigint() - started) / 1e6) : reject(new Error(`HTTP ${res.statusCode}`))));
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -130,7 +151,9 @@ async function main(): Promise<void> {
     const floor = await run(targets.noop);
     const inject = await run(targets.inject);
     rows.push(`${name}`, `  no-op floor: ${fmt(floor)}`, `  inject:      ${fmt(inject)}`);
-    rows.push(`  ratio inject/floor: p50 ${(inject.p50 / floor.p50).toFixed(2)}x  p99 ${(inject.p99 / floor.p99).toFixed(2)}x  throughput ${(inject.rps / floor.rps).toFixed(2)}x`);
+    rows.push(
+      `  ratio inject/floor: p50 ${(inject.p50 / floor.p50).toFixed(2)}x  p99 ${(inject.p99 / floor.p99).toFixed(2)}x  throughput ${(inject.rps / floor.rps).toFixed(2)}x`,
+    );
   }
   process.stdout.write(`webhook admission benchmark (review ${body.length} bytes, Deployment pod with a service-account volume)\n${rows.join('\n')}\n`);
   for (const target of Object.values(targets)) {

@@ -3,10 +3,9 @@
  * all four DNS forms, plus loopback for URL registration) and the sidecar's loopback serving and mTLS
  * client certificates. Serials are random and key usages correct (lib/pki.ts does the signing).
  */
+import { SIDECAR_NAME, SYSTEM_NAMESPACE, WEBHOOK_SERVICE } from '../lib/names.js';
 import { issueCertificate, serviceDnsNames, type CertificateAndKey } from '../lib/pki.js';
 
-export const WEBHOOK_SERVICE = 'cluster-bridge-webhook';
-export const WEBHOOK_NAMESPACE = 'cluster-bridge-system';
 /** The identity the aggregator trusts identity headers from (DESIGN.md section 4). */
 export const SIDECAR_CLIENT_COMMON_NAME = 'cluster-bridge-sidecar';
 export const SIDECAR_CLIENT_ORGANIZATION = 'cluster-bridge:sidecars';
@@ -29,14 +28,18 @@ export interface WebhookCertOptions extends ValidityOptions {
 }
 
 export function webhookDnsNames(options: Pick<WebhookCertOptions, 'serviceName' | 'namespace' | 'extraDnsNames'> = {}): string[] {
-  const names = [...serviceDnsNames(options.serviceName ?? WEBHOOK_SERVICE, options.namespace ?? WEBHOOK_NAMESPACE), 'localhost', ...(options.extraDnsNames ?? [])];
+  const names = [
+    ...serviceDnsNames(options.serviceName ?? WEBHOOK_SERVICE, options.namespace ?? SYSTEM_NAMESPACE),
+    'localhost',
+    ...(options.extraDnsNames ?? []),
+  ];
   return [...new Set(names)];
 }
 
 export function issueWebhookServingCert(ca: CertificateAndKey, options: WebhookCertOptions = {}): Promise<CertificateAndKey> {
   const serviceName = options.serviceName ?? WEBHOOK_SERVICE;
   return issueCertificate(ca, {
-    commonName: `${serviceName}.${options.namespace ?? WEBHOOK_NAMESPACE}.svc`,
+    commonName: `${serviceName}.${options.namespace ?? SYSTEM_NAMESPACE}.svc`,
     dnsNames: webhookDnsNames(options),
     ipAddresses: [...new Set(['127.0.0.1', ...(options.ipAddresses ?? [])])],
     usage: 'server',
@@ -48,7 +51,7 @@ export function issueWebhookServingCert(ca: CertificateAndKey, options: WebhookC
 
 export function issueSidecarServingCert(ca: CertificateAndKey, options: ValidityOptions = {}): Promise<CertificateAndKey> {
   return issueCertificate(ca, {
-    commonName: 'cluster-bridge-proxy',
+    commonName: SIDECAR_NAME,
     dnsNames: SIDECAR_DNS_NAMES,
     ipAddresses: SIDECAR_IP_ADDRESSES,
     usage: 'server',
@@ -83,7 +86,13 @@ export interface SidecarTlsFiles {
   'ca.crt': string;
 }
 
-export async function issueSidecarTlsFiles(bridgeCa: CertificateAndKey, trustBundlePem: string, options: ValidityOptions = {}): Promise<SidecarTlsFiles> {
-  const [serving, client] = await Promise.all([issueSidecarServingCert(bridgeCa, options), issueSidecarClientCert(bridgeCa, options)]);
+/** Everything a sidecar mounts, for the pods of one namespace (with `namespace`) or any (without). */
+export async function issueSidecarTlsFiles(
+  bridgeCa: CertificateAndKey,
+  trustBundlePem: string,
+  options: ValidityOptions & { namespace?: string } = {},
+): Promise<SidecarTlsFiles> {
+  const { namespace, ...validity } = options;
+  const [serving, client] = await Promise.all([issueSidecarServingCert(bridgeCa, validity), issueSidecarClientCert(bridgeCa, { ...validity, namespace })]);
   return { 'tls.crt': serving.certPem, 'tls.key': serving.keyPem, 'client.crt': client.certPem, 'client.key': client.keyPem, 'ca.crt': trustBundlePem };
 }

@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BridgeError } from '../lib/errors.js';
 import type { CertificateAndKey } from '../lib/pki.js';
+import type { SidecarTlsFiles } from './bridge-certs.js';
 
 export function writePemPair(dir: string, baseName: string, pair: CertificateAndKey): { certFile: string; keyFile: string } {
   mkdirSync(dir, { recursive: true });
@@ -13,9 +14,33 @@ export function writePemPair(dir: string, baseName: string, pair: CertificateAnd
   return { certFile, keyFile };
 }
 
+/** `<dir>/<name>.crt` and `.key` when both exist. */
+export function readPemPairIfPresent(dir: string, name: string): CertificateAndKey | undefined {
+  const certFile = join(dir, `${name}.crt`);
+  const keyFile = join(dir, `${name}.key`);
+  return existsSync(certFile) && existsSync(keyFile) ? readPemPair(certFile, keyFile) : undefined;
+}
+
+/** The pair stored as `<dir>/<name>.crt|.key`, made and stored first when absent. */
+export async function ensurePemPair(dir: string, name: string, make: () => Promise<CertificateAndKey>): Promise<CertificateAndKey> {
+  const existing = readPemPairIfPresent(dir, name);
+  if (existing) return existing;
+  const pair = await make();
+  writePemPair(dir, name, pair);
+  return pair;
+}
+
+/** Writes a sidecar's TLS folder exactly as its Secret mounts it (keys 0600). */
+export function writeSidecarTlsDir(dir: string, files: SidecarTlsFiles): void {
+  writePemPair(dir, 'tls', { certPem: files['tls.crt'], keyPem: files['tls.key'] });
+  writePemPair(dir, 'client', { certPem: files['client.crt'], keyPem: files['client.key'] });
+  writeFileSync(join(dir, 'ca.crt'), files['ca.crt']);
+}
+
 export function readPemPair(certFile: string, keyFile: string): CertificateAndKey {
   for (const file of [certFile, keyFile]) {
-    if (!existsSync(file)) throw new BridgeError('BRIDGE_ERR_CERT', `${file} does not exist`, { fix: 'create it with `bridgectl certs ca` or point the flag at the right file' });
+    if (!existsSync(file))
+      throw new BridgeError('BRIDGE_ERR_CERT', `${file} does not exist`, { fix: 'create it with `bridgectl certs ca` or point the flag at the right file' });
   }
   return { certPem: readFileSync(certFile, 'utf8'), keyPem: readFileSync(keyFile, 'utf8') };
 }

@@ -2,12 +2,9 @@
  * When to renew, as a pure function of the clock and the certificates' lifetimes (vault-k8s and
  * cert-manager renew at two thirds of the lifetime; so do we, or earlier when asked).
  */
-export type RenewalAction = 'none' | 'renew-leaf' | 'rotate-ca';
+import type { CertificateLifetime as Lifetime } from '../lib/pki.js';
 
-export interface Lifetime {
-  notBefore: Date;
-  notAfter: Date;
-}
+export type RenewalAction = 'none' | 'renew-leaf' | 'rotate-ca';
 
 /** True once the remaining lifetime is below renewBeforeMs, or below a third of the lifetime when not given. */
 export function isDue(now: Date, cert: Lifetime, renewBeforeMs?: number): boolean {

@@ -4,13 +4,12 @@
  * renewal before expiry, and the previous CA kept in the bundle during a CA rotation. Writes use the
  * Secret's resourceVersion, so two replicas renewing at once cannot both win.
  */
-import { X509Certificate } from 'node:crypto';
 import { BridgeError } from '../lib/errors.js';
 import type { KubeRestClient } from '../lib/kube-rest-client.js';
-import { generateCa, splitPemBundle, type CertificateAndKey } from '../lib/pki.js';
+import { certificateLifetime, generateCa, splitPemBundle, type CertificateAndKey } from '../lib/pki.js';
 import { issueWebhookServingCert } from './bridge-certs.js';
 import { decodeSecretData, secretManifest } from './cert-files.js';
-import { mergeCaBundle, renewalAction, type Lifetime } from './renewal.js';
+import { mergeCaBundle, renewalAction } from './renewal.js';
 
 export interface SelfProvisionOptions {
   namespace: string;
@@ -39,11 +38,6 @@ interface SecretObject {
   metadata: { resourceVersion?: string };
   data?: Record<string, string>;
 }
-
-const lifetime = (pem: string): Lifetime => {
-  const x = new X509Certificate(pem);
-  return { notBefore: new Date(x.validFrom), notAfter: new Date(x.validTo) };
-};
 
 export class WebhookCertProvisioner {
   private readonly now: () => Date;
@@ -117,19 +111,34 @@ export class WebhookCertProvisioner {
       const ca = await this.newCa();
       const leaf = await this.issueLeaf(ca);
       await this.patchCaBundle(ca.certPem);
-      const created = await this.client.request('POST', `/api/v1/namespaces/${encodeURIComponent(this.options.namespace)}/secrets`, this.secretBody(ca, leaf, [ca.certPem]));
+      const created = await this.client.request(
+        'POST',
+        `/api/v1/namespaces/${encodeURIComponent(this.options.namespace)}/secrets`,
+        this.secretBody(ca, leaf, [ca.certPem]),
+      );
       if (created.status === 409) return undefined; // another replica won; read theirs
-      if (created.status !== 201) throw new BridgeError('BRIDGE_ERR_KUBE_API', `creating the webhook TLS Secret: HTTP ${created.status}`, { fix: 'check RBAC for secrets in the system namespace' });
+      if (created.status !== 201)
+        throw new BridgeError('BRIDGE_ERR_KUBE_API', `creating the webhook TLS Secret: HTTP ${created.status}`, {
+          fix: 'check RBAC for secrets in the system namespace',
+        });
       return { material: this.material(leaf, [ca.certPem]), result: 'created' };
     }
-    if (existing.status !== 200) throw new BridgeError('BRIDGE_ERR_KUBE_API', `reading the webhook TLS Secret: HTTP ${existing.status}`, { fix: 'check RBAC for secrets in the system namespace' });
+    if (existing.status !== 200)
+      throw new BridgeError('BRIDGE_ERR_KUBE_API', `reading the webhook TLS Secret: HTTP ${existing.status}`, {
+        fix: 'check RBAC for secrets in the system namespace',
+      });
     const data = decodeSecretData(existing.body);
     const ca = { certPem: data['ca.crt'] ?? '', keyPem: data['ca.key'] ?? '' };
     const leaf = { certPem: data['tls.crt'] ?? '', keyPem: data['tls.key'] ?? '' };
     const bundle = splitPemBundle(data['ca-bundle.crt'] ?? ca.certPem);
     let action;
     try {
-      action = renewalAction(this.now(), lifetime(ca.certPem), lifetime(leaf.certPem), this.options.renewBeforeSeconds === undefined ? undefined : this.options.renewBeforeSeconds * 1000);
+      action = renewalAction(
+        this.now(),
+        certificateLifetime(ca.certPem),
+        certificateLifetime(leaf.certPem),
+        this.options.renewBeforeSeconds === undefined ? undefined : this.options.renewBeforeSeconds * 1000,
+      );
     } catch {
       action = 'rotate-ca' as const; // unreadable contents: start over, keeping nothing we cannot parse
     }
@@ -144,23 +153,24 @@ export class WebhookCertProvisioner {
       nextCa = await this.newCa();
       const previous = bundle.filter((pem) => {
         try {
-          return lifetime(pem).notAfter > this.now();
+          return certificateLifetime(pem).notAfter > this.now();
         } catch {
           return false;
         }
       });
-      nextBundle = mergeCaBundle(nextCa.certPem, previous, this.now(), (pem) => lifetime(pem).notAfter);
+      nextBundle = mergeCaBundle(nextCa.certPem, previous, this.now(), (pem) => certificateLifetime(pem).notAfter);
     }
     const nextLeaf = await this.issueLeaf(nextCa);
     // Trust first: the API server must accept the new CA before any replica presents a leaf it signed.
     await this.patchCaBundle(nextBundle.join(''));
     const written = await this.client.request('PUT', this.secretPath, this.secretBody(nextCa, nextLeaf, nextBundle, rv));
     if (written.status === 409) return undefined;
-    if (written.status !== 200) throw new BridgeError('BRIDGE_ERR_KUBE_API', `updating the webhook TLS Secret: HTTP ${written.status}`, { fix: 'check RBAC for secrets' });
+    if (written.status !== 200)
+      throw new BridgeError('BRIDGE_ERR_KUBE_API', `updating the webhook TLS Secret: HTTP ${written.status}`, { fix: 'check RBAC for secrets' });
     return { material: this.material(nextLeaf, nextBundle), result: action === 'rotate-ca' ? 'rotated-ca' : 'renewed-leaf' };
   }
 
   private material(leaf: CertificateAndKey, bundle: string[]): ServingMaterial {
-    return { serving: leaf, caBundlePem: bundle.join(''), leafNotAfter: lifetime(leaf.certPem).notAfter };
+    return { serving: leaf, caBundlePem: bundle.join(''), leafNotAfter: certificateLifetime(leaf.certPem).notAfter };
   }
 }

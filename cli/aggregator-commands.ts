@@ -14,7 +14,8 @@ import { DESIRED_OWNERS_CONFIGMAP, ROUTING_TABLE_CONFIGMAP, SYSTEM_NAMESPACE } f
 import { shardState, validateRoutingTable } from '../lib/routing/routing-table.js';
 import type { ClusterSide, RoutingTable } from '../lib/routing/types.js';
 import { parseFlags } from '../lib/flags.js';
-import { type Command, say } from './command.js';
+import { runUntilSignal } from '../lib/run-until-signal.js';
+import { type Command, say, sayOnSignal } from './command.js';
 
 const serve: Command = {
   summary: `run the aggregator in the foreground (flags override BRIDGE_* env)\n${describeFlags(AGGREGATOR_ENV)}`,
@@ -23,34 +24,44 @@ const serve: Command = {
     const log = createLogger('aggregator');
     const running = await startAggregator(config, log);
     say(`aggregator: https://${config.listenHost}:${running.port} (ops :${running.opsPort})`);
-    await new Promise<void>((resolve) => {
-      const stop = (signal: string) => {
-        say(`${signal}: stopping`);
-        running.close().finally(resolve);
-      };
-      process.once('SIGTERM', () => stop('SIGTERM'));
-      process.once('SIGINT', () => stop('SIGINT'));
-    });
+    await runUntilSignal(() => running.close(), sayOnSignal);
   },
 };
 
 const SIDES: readonly string[] = ['source', 'destination'];
 
 export async function readRoutingTable(client: KubeRestClient): Promise<RoutingTable> {
-  const got = await client.expect<{ data?: Record<string, string> }>('GET', `/api/v1/namespaces/${SYSTEM_NAMESPACE}/configmaps/${ROUTING_TABLE_CONFIGMAP}`, [200, 404]);
-  if (got.status === 404) throw new BridgeError('BRIDGE_ERR_ROUTING', 'no routing table in the destination yet', { fix: 'start the aggregator (bridgectl aggregator serve) first' });
+  const got = await client.expect<{ data?: Record<string, string> }>(
+    'GET',
+    `/api/v1/namespaces/${SYSTEM_NAMESPACE}/configmaps/${ROUTING_TABLE_CONFIGMAP}`,
+    [200, 404],
+  );
+  if (got.status === 404)
+    throw new BridgeError('BRIDGE_ERR_ROUTING', 'no routing table in the destination yet', { fix: 'start the aggregator (bridgectl aggregator serve) first' });
   return validateRoutingTable(JSON.parse(got.body.data?.['table.json'] ?? '{}'));
 }
 
 /** Sets one shard's desired owner (merge-patching the desired-owners ConfigMap) and waits for the hand-off. */
 const move: Command = {
-  summary: 'change a shard\'s owner: --shard configmaps --to destination|source [--kubeconfig DEST] [--timeout-seconds 60]',
+  summary: "change a shard's owner: --shard configmaps --to destination|source [--kubeconfig DEST] [--timeout-seconds 60]",
   async run(args) {
-    const flags = parseFlags('aggregator move', args, { shard: { type: 'string' }, to: { type: 'string' }, kubeconfig: { type: 'string' }, 'timeout-seconds': { type: 'string' } });
-    if (!flags.shard || !/^[a-z0-9-]+(\.[a-z0-9.-]+)?$/.test(flags.shard)) throw new BridgeError('BRIDGE_ERR_USAGE', `--shard must name a resource type like configmaps or deployments.apps, got "${flags.shard ?? ''}"`, { fix: 'pass --shard <resource>[.<group>]' });
-    if (!flags.to || !SIDES.includes(flags.to)) throw new BridgeError('BRIDGE_ERR_USAGE', `--to must be source or destination, got "${flags.to ?? ''}"`, { fix: 'pass --to destination or --to source' });
+    const flags = parseFlags('aggregator move', args, {
+      shard: { type: 'string' },
+      to: { type: 'string' },
+      kubeconfig: { type: 'string' },
+      'timeout-seconds': { type: 'string' },
+    });
+    if (!flags.shard || !/^[a-z0-9-]+(\.[a-z0-9.-]+)?$/.test(flags.shard))
+      throw new BridgeError('BRIDGE_ERR_USAGE', `--shard must name a resource type like configmaps or deployments.apps, got "${flags.shard ?? ''}"`, {
+        fix: 'pass --shard <resource>[.<group>]',
+      });
+    if (!flags.to || !SIDES.includes(flags.to))
+      throw new BridgeError('BRIDGE_ERR_USAGE', `--to must be source or destination, got "${flags.to ?? ''}"`, { fix: 'pass --to destination or --to source' });
     const timeoutSeconds = Number(flags['timeout-seconds'] ?? '60');
-    if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) throw new BridgeError('BRIDGE_ERR_USAGE', `--timeout-seconds must be a positive number, got "${flags['timeout-seconds']}"`, { fix: 'pass e.g. --timeout-seconds 60' });
+    if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0)
+      throw new BridgeError('BRIDGE_ERR_USAGE', `--timeout-seconds must be a positive number, got "${flags['timeout-seconds']}"`, {
+        fix: 'pass e.g. --timeout-seconds 60',
+      });
     const client = KubeRestClient.load(flags.kubeconfig);
     try {
       await readRoutingTable(client); // refuse early when no aggregator runs
@@ -64,7 +75,10 @@ const move: Command = {
           process.stdout.write(`${flags.shard} is served by the ${flags.to} (epoch ${epoch.epoch}, resourceVersion offset ${epoch.offset})\n`);
           return;
         }
-        if (Date.now() > deadline) throw new BridgeError('BRIDGE_ERR_HANDOFF_TIMEOUT', `${flags.shard} still served by the ${state.owner} after ${timeoutSeconds} s`, { fix: 'read the aggregator log; check the synchronizer is running and caught up' });
+        if (Date.now() > deadline)
+          throw new BridgeError('BRIDGE_ERR_HANDOFF_TIMEOUT', `${flags.shard} still served by the ${state.owner} after ${timeoutSeconds} s`, {
+            fix: 'read the aggregator log; check the synchronizer is running and caught up',
+          });
         await sleep(200);
       }
     } finally {
@@ -84,20 +98,31 @@ export async function setDesiredOwner(client: KubeRestClient, shard: string, to:
     const got = await client.expect<ConfigMapBody>('GET', DESIRED_OWNERS_PATH, [200, 404]);
     const text = got.status === 200 ? got.body.data?.['owners.json'] : undefined;
     const owners = { ...(text ? (JSON.parse(text) as Record<string, ClusterSide>) : {}), [shard]: to };
-    const metadata = { name: DESIRED_OWNERS_CONFIGMAP, namespace: SYSTEM_NAMESPACE, ...(got.status === 200 ? { resourceVersion: got.body.metadata?.resourceVersion } : {}) };
+    const metadata = {
+      name: DESIRED_OWNERS_CONFIGMAP,
+      namespace: SYSTEM_NAMESPACE,
+      ...(got.status === 200 ? { resourceVersion: got.body.metadata?.resourceVersion } : {}),
+    };
     const body = { apiVersion: 'v1', kind: 'ConfigMap', metadata, data: { 'owners.json': JSON.stringify(owners) } };
-    const written = got.status === 200 ? await client.request('PUT', DESIRED_OWNERS_PATH, body) : await client.request('POST', `/api/v1/namespaces/${SYSTEM_NAMESPACE}/configmaps`, body);
+    const written =
+      got.status === 200
+        ? await client.request('PUT', DESIRED_OWNERS_PATH, body)
+        : await client.request('POST', `/api/v1/namespaces/${SYSTEM_NAMESPACE}/configmaps`, body);
     if (written.status === 200 || written.status === 201) return;
-    if (written.status !== 409) throw new BridgeError('BRIDGE_ERR_KUBE_API', `writing ${DESIRED_OWNERS_CONFIGMAP}: HTTP ${written.status}`, { fix: 'check RBAC on configmaps in cluster-bridge-system' });
+    if (written.status !== 409)
+      throw new BridgeError('BRIDGE_ERR_KUBE_API', `writing ${DESIRED_OWNERS_CONFIGMAP}: HTTP ${written.status}`, {
+        fix: 'check RBAC on configmaps in cluster-bridge-system',
+      });
   }
   throw new BridgeError('BRIDGE_ERR_KUBE_API', `${DESIRED_OWNERS_CONFIGMAP} kept changing under five attempts to update it`);
 }
 
 const status: Command = {
-  summary: 'print each moved shard\'s owner and epochs [--kubeconfig DEST] [--output json]',
+  summary: "print each moved shard's owner and epochs [--kubeconfig DEST] [--output json]",
   async run(args) {
     const flags = parseFlags('aggregator status', args, { kubeconfig: { type: 'string' }, output: { type: 'string' } });
-    if (flags.output !== undefined && flags.output !== 'json') throw new BridgeError('BRIDGE_ERR_USAGE', `--output must be json, got "${flags.output}"`, { fix: 'omit --output or pass --output json' });
+    if (flags.output !== undefined && flags.output !== 'json')
+      throw new BridgeError('BRIDGE_ERR_USAGE', `--output must be json, got "${flags.output}"`, { fix: 'omit --output or pass --output json' });
     const client = KubeRestClient.load(flags.kubeconfig);
     try {
       const table = await readRoutingTable(client);

@@ -1,12 +1,12 @@
 /** `bridgectl certs ca|webhook|sidecar|inspect`: files, or Secret manifests with --secret. */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { BridgeError, errorMessage } from '../lib/errors.js';
 import { describeCertificate, generateCa, splitPemBundle } from '../lib/pki.js';
-import { WEBHOOK_NAMESPACE, WEBHOOK_SERVICE, issueSidecarTlsFiles, issueWebhookServingCert } from '../certs/bridge-certs.js';
-import { readPemPair, secretManifest, writePemPair } from '../certs/cert-files.js';
-import { SIDECAR_TLS_SECRET } from '../webhook/constants.js';
+import { issueSidecarTlsFiles, issueWebhookServingCert } from '../certs/bridge-certs.js';
+import { SIDECAR_TLS_SECRET, SYSTEM_NAMESPACE, WEBHOOK_SERVICE, WEBHOOK_TLS_SECRET } from '../lib/names.js';
+import { readPemPair, secretManifest, writePemPair, writeSidecarTlsDir } from '../certs/cert-files.js';
 import { isIpAddress } from '../webhook/injection-config.js';
 import { parseFlags } from '../lib/flags.js';
 import { say, type Command } from './command.js';
@@ -25,7 +25,10 @@ function days(value: string | undefined, fallback: number): number {
 
 /** The --out folder, or undefined with --secret (which prints a manifest instead); never both. */
 function fileOutput(f: { out?: string; secret?: boolean }, command: string): string | undefined {
-  if (f.secret && f.out !== undefined) throw new BridgeError('BRIDGE_ERR_USAGE', `certs ${command}: --secret prints a manifest and --out writes files; pass one of them`, { fix: `drop --out or --secret` });
+  if (f.secret && f.out !== undefined)
+    throw new BridgeError('BRIDGE_ERR_USAGE', `certs ${command}: --secret prints a manifest and --out writes files; pass one of them`, {
+      fix: `drop --out or --secret`,
+    });
   return f.secret ? undefined : need(f.out, '--out', command);
 }
 
@@ -71,7 +74,7 @@ const webhook: Command = {
     const validityDays = days(f.days, 365);
     const authority = readAuthority(caDir, f['ca-name']);
     const sans = f.san ?? [];
-    const namespace = f.namespace ?? WEBHOOK_NAMESPACE;
+    const namespace = f.namespace ?? SYSTEM_NAMESPACE;
     const pair = await issueWebhookServingCert(authority, {
       serviceName: f.service ?? WEBHOOK_SERVICE,
       namespace,
@@ -80,7 +83,9 @@ const webhook: Command = {
       validityDays,
     });
     if (!out) {
-      process.stdout.write(stringify(secretManifest('cluster-bridge-webhook-tls', namespace, { 'tls.crt': pair.certPem, 'tls.key': pair.keyPem, 'ca.crt': authority.certPem })));
+      process.stdout.write(
+        stringify(secretManifest(WEBHOOK_TLS_SECRET, namespace, { 'tls.crt': pair.certPem, 'tls.key': pair.keyPem, 'ca.crt': authority.certPem })),
+      );
       return;
     }
     const files = writePemPair(out, 'webhook', pair);
@@ -105,15 +110,14 @@ const sidecar: Command = {
     const out = fileOutput(f, 'sidecar');
     const validityDays = days(f.days, 90);
     const authority = readAuthority(caDir, f['ca-name']);
-    const trust = [f['cluster-ca'] ? readCertificateFile(f['cluster-ca'], '--cluster-ca').trim() : '', authority.certPem.trim()].filter(Boolean).join('\n') + '\n';
+    const trust =
+      [f['cluster-ca'] ? readCertificateFile(f['cluster-ca'], '--cluster-ca').trim() : '', authority.certPem.trim()].filter(Boolean).join('\n') + '\n';
     const files = await issueSidecarTlsFiles(authority, trust, { validityDays });
     if (!out) {
       process.stdout.write(stringify(secretManifest(SIDECAR_TLS_SECRET, namespace!, { ...files })));
       return;
     }
-    writePemPair(out, 'tls', { certPem: files['tls.crt'], keyPem: files['tls.key'] });
-    writePemPair(out, 'client', { certPem: files['client.crt'], keyPem: files['client.key'] });
-    writeFileSync(join(out, 'ca.crt'), files['ca.crt']);
+    writeSidecarTlsDir(out, files);
     say(`wrote tls.crt, tls.key, client.crt, client.key and ca.crt to ${out}`);
   },
 };

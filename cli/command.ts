@@ -7,3 +7,9 @@ export interface Command {
 
 /** Human progress goes to stderr so stdout stays parseable. */
 export const say = (line: string) => process.stderr.write(`${line}\n`);
+
+/** Signal hooks that report on stderr. */
+export const sayOnSignal = {
+  onSignal: (signal: string) => say(`${signal}: stopping`),
+  onStopFailed: (message: string) => say(`stop failed: ${message}`),
+};

@@ -7,7 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
-import { kubeconfigPath, labUp } from '../lab/lab.js';
+import { labUp } from '../lab/lab.js';
+import { kubeconfigPath } from '../lab/lab-files.js';
 import { LAB_APPS_NAMESPACE } from '../lab/install-context.js';
 import { labDir } from '../lib/paths.js';
 import { BridgeError, errorMessage } from '../lib/errors.js';
@@ -91,10 +92,30 @@ function workloadChecks(): Check[] {
       run: async () => {
         const pod = `demo-${randomBytes(3).toString('hex')}`;
         await kubectl(admin, ['-n', LAB_APPS_NAMESPACE, 'run', pod, '--image=registry.invalid/app:1', '--restart=Never']);
-        const sidecar = await kubectl(admin, ['-n', LAB_APPS_NAMESPACE, 'get', 'pod', pod, '-o', 'jsonpath={.spec.initContainers[0].name}/{.spec.initContainers[0].restartPolicy}']);
-        const host = await kubectl(admin, ['-n', LAB_APPS_NAMESPACE, 'get', 'pod', pod, '-o', 'jsonpath={.spec.containers[0].env[?(@.name=="KUBERNETES_SERVICE_HOST")].value}']);
-        if (sidecar !== 'cluster-bridge-proxy/Always' || host !== '127.0.0.1') throw new Error(`not injected: init container ${sidecar}, KUBERNETES_SERVICE_HOST=${host}`);
-        await waitFor('the injected pod Running', async () => (await kubectl(admin, ['-n', LAB_APPS_NAMESPACE, 'get', 'pod', pod, '-o', 'jsonpath={.status.phase}'])) === 'Running');
+        const sidecar = await kubectl(admin, [
+          '-n',
+          LAB_APPS_NAMESPACE,
+          'get',
+          'pod',
+          pod,
+          '-o',
+          'jsonpath={.spec.initContainers[0].name}/{.spec.initContainers[0].restartPolicy}',
+        ]);
+        const host = await kubectl(admin, [
+          '-n',
+          LAB_APPS_NAMESPACE,
+          'get',
+          'pod',
+          pod,
+          '-o',
+          'jsonpath={.spec.containers[0].env[?(@.name=="KUBERNETES_SERVICE_HOST")].value}',
+        ]);
+        if (sidecar !== 'cluster-bridge-proxy/Always' || host !== '127.0.0.1')
+          throw new Error(`not injected: init container ${sidecar}, KUBERNETES_SERVICE_HOST=${host}`);
+        await waitFor(
+          'the injected pod Running',
+          async () => (await kubectl(admin, ['-n', LAB_APPS_NAMESPACE, 'get', 'pod', pod, '-o', 'jsonpath={.status.phase}'])) === 'Running',
+        );
         await kubectl(admin, ['-n', LAB_APPS_NAMESPACE, 'delete', 'pod', pod, '--wait=false']);
         return `${sidecar}, KUBERNETES_SERVICE_HOST=${host}`;
       },
@@ -115,7 +136,8 @@ function workloadChecks(): Check[] {
 }
 
 export const demoCommand: Command = {
-  summary: 'start (or reuse) the two-cluster lab, (re)install the bridge, check the request path, and migrate in stages while workloads run; --replace replaces a different running lab',
+  summary:
+    'start (or reuse) the two-cluster lab, (re)install the bridge, check the request path, and migrate in stages while workloads run; --replace replaces a different running lab',
   async run(args) {
     const flags = parseFlags('demo', args, { replace: { type: 'boolean', default: false } });
     say('== 1. lab up: two real control planes (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok)');

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as k8s from '@kubernetes/client-node';
 import { LAB_APPS_NAMESPACE } from '../lab/install-context.js';
-import { kubeconfigPath } from '../lab/lab.js';
+import { kubeconfigPath } from '../lab/lab-files.js';
 import type { DaemonRecord } from '../lab/process.js';
 import { errorMessage } from '../lib/errors.js';
 import { KubeRestClient } from '../lib/kube-rest-client.js';
@@ -48,7 +48,10 @@ async function clientNodeWorkload(kubeconfig: string, tally: Tally, stop: () => 
     const name = `demo-${RUN}-cm-${i}`;
     tally.calls += 2;
     try {
-      await api.createNamespacedConfigMap({ namespace: LAB_APPS_NAMESPACE, body: { metadata: { name, labels: { app: 'demo', run: RUN } }, data: { i: String(i) } } });
+      await api.createNamespacedConfigMap({
+        namespace: LAB_APPS_NAMESPACE,
+        body: { metadata: { name, labels: { app: 'demo', run: RUN } }, data: { i: String(i) } },
+      });
       tally.written.add(`configmap/${name}`);
       await api.listNamespacedConfigMap({ namespace: LAB_APPS_NAMESPACE, labelSelector: RUN_SELECTOR, limit: 50 });
     } catch (err) {
@@ -102,7 +105,9 @@ async function kubectlWorkload(kubeconfig: string, tally: Tally, stop: () => boo
   while (!stop()) {
     tally.calls++;
     const code = await new Promise<number>((resolve) => {
-      const child = spawn('kubectl', ['--kubeconfig', kubeconfig, '-n', LAB_APPS_NAMESPACE, 'get', 'configmaps,secrets', '-l', RUN_SELECTOR, '-o', 'name'], { stdio: 'ignore' });
+      const child = spawn('kubectl', ['--kubeconfig', kubeconfig, '-n', LAB_APPS_NAMESPACE, 'get', 'configmaps,secrets', '-l', RUN_SELECTOR, '-o', 'name'], {
+        stdio: 'ignore',
+      });
       child.on('close', (c) => resolve(c ?? 1));
       child.on('error', () => resolve(1));
     });
@@ -131,7 +136,11 @@ async function heldWrites(aggregatorOpsPort: number): Promise<{ count: number; s
 }
 
 async function objectsIn(cluster: KubeRestClient, kind: 'configmaps' | 'secrets'): Promise<Set<string>> {
-  const list = await cluster.expect<{ items: { metadata: { name: string } }[] }>('GET', `/api/v1/namespaces/${LAB_APPS_NAMESPACE}/${kind}?labelSelector=${encodeURIComponent(RUN_SELECTOR)}`, [200]);
+  const list = await cluster.expect<{ items: { metadata: { name: string } }[] }>(
+    'GET',
+    `/api/v1/namespaces/${LAB_APPS_NAMESPACE}/${kind}?labelSelector=${encodeURIComponent(RUN_SELECTOR)}`,
+    [200],
+  );
   return new Set(list.body.items.map((i) => `${kind.slice(0, -1)}/${i.metadata.name}`));
 }
 

@@ -3,7 +3,8 @@ import { describeFlags, envWithFlags } from '../lib/env-flags.js';
 import { createLogger } from '../lib/logger.js';
 import { loadSyncConfig, SYNC_ENV } from '../synchronizer/config.js';
 import { startSynchronizer } from '../synchronizer/server.js';
-import { type Command, say } from './command.js';
+import { runUntilSignal } from '../lib/run-until-signal.js';
+import { type Command, say, sayOnSignal } from './command.js';
 
 const serve: Command = {
   summary: `run the synchronizer in the foreground (flags override BRIDGE_* env)\n${describeFlags(SYNC_ENV)}`,
@@ -11,14 +12,7 @@ const serve: Command = {
     const config = loadSyncConfig(envWithFlags('sync serve', SYNC_ENV, args));
     const running = await startSynchronizer(config, createLogger('synchronizer'));
     say(`synchronizer: catch-up API https://${config.listenHost}:${running.port} (ops :${running.opsPort}), shards ${config.shards.join(', ')}`);
-    await new Promise<void>((resolve) => {
-      const stop = (signal: string) => {
-        say(`${signal}: stopping`);
-        running.close().finally(resolve);
-      };
-      process.once('SIGTERM', () => stop('SIGTERM'));
-      process.once('SIGINT', () => stop('SIGINT'));
-    });
+    await runUntilSignal(() => running.close(), sayOnSignal);
   },
 };
 

@@ -5,6 +5,7 @@ import { readHostPort } from '../lib/config.js';
 import { describeFlags, envWithFlags } from '../lib/env-flags.js';
 import { BridgeError, errorMessage } from '../lib/errors.js';
 import { createLogger } from '../lib/logger.js';
+import { runUntilSignal } from '../lib/run-until-signal.js';
 import { injectorVersion } from '../webhook/constants.js';
 import { shouldInject } from '../webhook/decision.js';
 import { defaultInjectionConfig } from '../webhook/injection-config.js';
@@ -21,17 +22,12 @@ const serve: Command = {
     const config = loadServeConfig(envWithFlags('webhook serve', WEBHOOK_ENV, args, process.env, WEBHOOK_BOOLEAN_SETTINGS), injectorVersion());
     const log = createLogger('webhook');
     const running = await runWebhook(config, log);
-    say(`webhook: serving https://${config.host}:${running.admission.port}/mutate (ops http://${config.opsHost}:${config.opsPort}, sidecar style ${running.injection.sidecarStyle})`);
-    await new Promise<void>((resolve) => {
-      const stop = (signal: string) => {
-        log.info({ signal }, 'draining');
-        running.stop().then(resolve, (err: unknown) => {
-          log.error({ err: errorMessage(err) }, 'drain failed');
-          resolve();
-        });
-      };
-      process.once('SIGTERM', () => stop('SIGTERM'));
-      process.once('SIGINT', () => stop('SIGINT'));
+    say(
+      `webhook: serving https://${config.host}:${running.admission.port}/mutate (ops http://${config.opsHost}:${config.opsPort}, sidecar style ${running.injection.sidecarStyle})`,
+    );
+    await runUntilSignal(() => running.stop(), {
+      onSignal: (signal) => log.info({ signal }, 'draining'),
+      onStopFailed: (message) => log.error({ err: message }, 'drain failed'),
     });
   },
 };
@@ -42,13 +38,17 @@ function readPods(file: string): Pod[] {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new BridgeError('BRIDGE_ERR_USAGE', `webhook inject: cannot read --file ${file}: ${errorMessage(err)}`, { fix: 'pass the path of a YAML file with Pods' });
+    throw new BridgeError('BRIDGE_ERR_USAGE', `webhook inject: cannot read --file ${file}: ${errorMessage(err)}`, {
+      fix: 'pass the path of a YAML file with Pods',
+    });
   }
   return parseAllDocuments(text).map((doc, index) => {
     const problem = doc.errors[0]?.message.split('\n')[0];
     const pod = problem ? undefined : (doc.toJS() as Pod & { kind?: string });
     if (!pod || pod.kind !== 'Pod') {
-      throw new BridgeError('BRIDGE_ERR_USAGE', `webhook inject: document ${index + 1} of ${file} is not a Pod${problem ? `: ${problem}` : ''}`, { fix: 'pass a YAML file whose documents are all Pods' });
+      throw new BridgeError('BRIDGE_ERR_USAGE', `webhook inject: document ${index + 1} of ${file} is not a Pod${problem ? `: ${problem}` : ''}`, {
+        fix: 'pass a YAML file whose documents are all Pods',
+      });
     }
     return pod;
   });
@@ -65,9 +65,15 @@ const inject: Command = {
     });
     if (!flags.file) throw new BridgeError('BRIDGE_ERR_USAGE', 'webhook inject needs --file', { fix: 'pass --file pod.yaml' });
     const style = flags.style ?? 'native';
-    if (style !== 'native' && style !== 'container') throw new BridgeError('BRIDGE_ERR_USAGE', `webhook inject: --style must be native or container, got "${style}"`, { fix: 'pass --style native or --style container' });
+    if (style !== 'native' && style !== 'container')
+      throw new BridgeError('BRIDGE_ERR_USAGE', `webhook inject: --style must be native or container, got "${style}"`, {
+        fix: 'pass --style native or --style container',
+      });
     const upstream = readHostPort(flags.upstream ?? 'cluster-bridge-aggregator.example.com:443');
-    if (typeof upstream === 'string') throw new BridgeError('BRIDGE_ERR_USAGE', `webhook inject: --upstream ${upstream}`, { fix: 'pass e.g. --upstream aggregator.example.com:443 or --upstream [fd00::1]:443' });
+    if (typeof upstream === 'string')
+      throw new BridgeError('BRIDGE_ERR_USAGE', `webhook inject: --upstream ${upstream}`, {
+        fix: 'pass e.g. --upstream aggregator.example.com:443 or --upstream [fd00::1]:443',
+      });
     const pods = readPods(flags.file);
     const config = defaultInjectionConfig({ version: injectorVersion(), sidecarStyle: style, upstream });
     const out: string[] = [];

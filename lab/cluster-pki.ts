@@ -2,6 +2,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateCa, generateRsaKeyPair, issueCertificate, type CertificateAndKey } from '../lib/pki.js';
+import { ensurePemPair } from '../certs/cert-files.js';
 
 export interface ClusterPki {
   dir: string;
@@ -25,28 +26,11 @@ export function firstServiceIp(serviceCidr: string): string {
   return octets.join('.');
 }
 
-function readPair(dir: string, name: string): CertificateAndKey | undefined {
-  const cert = join(dir, `${name}.crt`);
-  const key = join(dir, `${name}.key`);
-  if (!existsSync(cert) || !existsSync(key)) return undefined;
-  return { certPem: readFileSync(cert, 'utf8'), keyPem: readFileSync(key, 'utf8') };
-}
-
-function writePair(dir: string, name: string, pair: CertificateAndKey): CertificateAndKey {
-  writeFileSync(join(dir, `${name}.crt`), pair.certPem);
-  writeFileSync(join(dir, `${name}.key`), pair.keyPem, { mode: 0o600 });
-  return pair;
-}
-
-async function pair(dir: string, name: string, make: () => Promise<CertificateAndKey>): Promise<CertificateAndKey> {
-  return readPair(dir, name) ?? writePair(dir, name, await make());
-}
-
 export async function ensureClusterPki(dir: string, clusterName: string, serviceCidr: string): Promise<ClusterPki> {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const ca = await pair(dir, 'ca', () => generateCa(`cluster-bridge-lab-${clusterName}-ca`));
-  const etcdCa = await pair(dir, 'etcd-ca', () => generateCa(`cluster-bridge-lab-${clusterName}-etcd-ca`));
-  const apiserver = await pair(dir, 'apiserver', () =>
+  const ca = await ensurePemPair(dir, 'ca', () => generateCa(`cluster-bridge-lab-${clusterName}-ca`));
+  const etcdCa = await ensurePemPair(dir, 'etcd-ca', () => generateCa(`cluster-bridge-lab-${clusterName}-etcd-ca`));
+  const apiserver = await ensurePemPair(dir, 'apiserver', () =>
     issueCertificate(ca, {
       commonName: 'kube-apiserver',
       usage: 'server',
@@ -54,19 +38,19 @@ export async function ensureClusterPki(dir: string, clusterName: string, service
       ipAddresses: ['127.0.0.1', firstServiceIp(serviceCidr)],
     }),
   );
-  const etcdServer = await pair(dir, 'etcd-server', () =>
+  const etcdServer = await ensurePemPair(dir, 'etcd-server', () =>
     issueCertificate(etcdCa, { commonName: 'etcd', usage: 'server-and-client', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] }),
   );
-  const apiserverEtcdClient = await pair(dir, 'apiserver-etcd-client', () =>
+  const apiserverEtcdClient = await ensurePemPair(dir, 'apiserver-etcd-client', () =>
     issueCertificate(etcdCa, { commonName: 'kube-apiserver-etcd-client', usage: 'client' }),
   );
-  const admin = await pair(dir, 'admin', () =>
+  const admin = await ensurePemPair(dir, 'admin', () =>
     issueCertificate(ca, { commonName: 'cluster-bridge-lab-admin', organizations: ['system:masters'], usage: 'client' }),
   );
-  const controllerManager = await pair(dir, 'controller-manager', () =>
+  const controllerManager = await ensurePemPair(dir, 'controller-manager', () =>
     issueCertificate(ca, { commonName: 'system:kube-controller-manager', usage: 'client' }),
   );
-  const scheduler = await pair(dir, 'scheduler', () => issueCertificate(ca, { commonName: 'system:kube-scheduler', usage: 'client' }));
+  const scheduler = await ensurePemPair(dir, 'scheduler', () => issueCertificate(ca, { commonName: 'system:kube-scheduler', usage: 'client' }));
 
   const saKey = join(dir, 'sa.key');
   const saPub = join(dir, 'sa.pub');

@@ -83,100 +83,148 @@ export async function startControlPlane(spec: ControlPlaneSpec, bin: LabBinaries
     const etcdUrl = `https://127.0.0.1:${etcdClient}`;
     const server = `https://127.0.0.1:${apiserverPort}`;
 
-    const etcd = startDaemon('etcd', bin.etcd, [
-      `--name=${spec.name}`,
-      `--data-dir=${join(spec.dir, 'etcd-data')}`,
-      `--listen-client-urls=${etcdUrl}`,
-      `--advertise-client-urls=${etcdUrl}`,
-      `--listen-peer-urls=http://127.0.0.1:${etcdPeer}`,
-      `--initial-advertise-peer-urls=http://127.0.0.1:${etcdPeer}`,
-      `--initial-cluster=${spec.name}=http://127.0.0.1:${etcdPeer}`,
-      `--cert-file=${p('etcd-server.crt')}`,
-      `--key-file=${p('etcd-server.key')}`,
-      `--trusted-ca-file=${p('etcd-ca.crt')}`,
-      '--client-cert-auth=true',
-      '--quota-backend-bytes=2147483648',
-      // The lab's data is disposable: skip fsync so a shared CI disk does not slow every write.
-      '--unsafe-no-fsync=true',
-      '--log-level=warn',
-    ], log('etcd'), [etcdClient, etcdPeer]);
+    const etcd = startDaemon(
+      'etcd',
+      bin.etcd,
+      [
+        `--name=${spec.name}`,
+        `--data-dir=${join(spec.dir, 'etcd-data')}`,
+        `--listen-client-urls=${etcdUrl}`,
+        `--advertise-client-urls=${etcdUrl}`,
+        `--listen-peer-urls=http://127.0.0.1:${etcdPeer}`,
+        `--initial-advertise-peer-urls=http://127.0.0.1:${etcdPeer}`,
+        `--initial-cluster=${spec.name}=http://127.0.0.1:${etcdPeer}`,
+        `--cert-file=${p('etcd-server.crt')}`,
+        `--key-file=${p('etcd-server.key')}`,
+        `--trusted-ca-file=${p('etcd-ca.crt')}`,
+        '--client-cert-auth=true',
+        '--quota-backend-bytes=2147483648',
+        // The lab's data is disposable: skip fsync so a shared CI disk does not slow every write.
+        '--unsafe-no-fsync=true',
+        '--log-level=warn',
+      ],
+      log('etcd'),
+      [etcdClient, etcdPeer],
+    );
     daemons.push(etcd);
     const etcdTls = { caPem: pki.etcdCa.certPem, certPem: pki.apiserverEtcdClient.certPem, keyPem: pki.apiserverEtcdClient.keyPem };
     await waitUntil(etcd, 'GET /health', async () => (await httpsRequest(`${etcdUrl}/health`, etcdTls)).status === 200);
 
     const issuer = `https://${spec.name}.lab.cluster-bridge.local`;
-    const apiserver = startDaemon('kube-apiserver', bin.kubeApiserver, [
-      `--etcd-servers=${etcdUrl}`,
-      `--etcd-cafile=${p('etcd-ca.crt')}`,
-      `--etcd-certfile=${p('apiserver-etcd-client.crt')}`,
-      `--etcd-keyfile=${p('apiserver-etcd-client.key')}`,
-      '--bind-address=127.0.0.1',
-      '--advertise-address=127.0.0.1',
-      `--secure-port=${apiserverPort}`,
-      `--tls-cert-file=${p('apiserver.crt')}`,
-      `--tls-private-key-file=${p('apiserver.key')}`,
-      `--client-ca-file=${p('ca.crt')}`,
-      `--service-account-issuer=${issuer}`,
-      `--service-account-key-file=${p('sa.pub')}`,
-      `--service-account-signing-key-file=${p('sa.key')}`,
-      `--service-cluster-ip-range=${spec.serviceCidr}`,
-      '--authorization-mode=Node,RBAC',
-      '--enable-admission-plugins=NodeRestriction',
-      '--allow-privileged=true',
-      '--profiling=false',
-      '--v=1',
-    ], log('kube-apiserver'), [apiserverPort]);
+    const apiserver = startDaemon(
+      'kube-apiserver',
+      bin.kubeApiserver,
+      [
+        `--etcd-servers=${etcdUrl}`,
+        `--etcd-cafile=${p('etcd-ca.crt')}`,
+        `--etcd-certfile=${p('apiserver-etcd-client.crt')}`,
+        `--etcd-keyfile=${p('apiserver-etcd-client.key')}`,
+        '--bind-address=127.0.0.1',
+        '--advertise-address=127.0.0.1',
+        `--secure-port=${apiserverPort}`,
+        `--tls-cert-file=${p('apiserver.crt')}`,
+        `--tls-private-key-file=${p('apiserver.key')}`,
+        `--client-ca-file=${p('ca.crt')}`,
+        `--service-account-issuer=${issuer}`,
+        `--service-account-key-file=${p('sa.pub')}`,
+        `--service-account-signing-key-file=${p('sa.key')}`,
+        `--service-cluster-ip-range=${spec.serviceCidr}`,
+        '--authorization-mode=Node,RBAC',
+        '--enable-admission-plugins=NodeRestriction',
+        '--allow-privileged=true',
+        '--profiling=false',
+        '--v=1',
+      ],
+      log('kube-apiserver'),
+      [apiserverPort],
+    );
     daemons.push(apiserver);
     await waitUntil(apiserver, 'GET /readyz', async () => (await apiCall(server, pki, 'GET', '/readyz')).status === 200);
 
     const kcmKubeconfig = p('controller-manager.kubeconfig');
     const schedulerKubeconfig = p('scheduler.kubeconfig');
     const common = { clusterName: spec.name, server, caPem: pki.ca.certPem };
-    writeKubeconfig(kcmKubeconfig, { ...common, userName: 'kcm', credentials: { clientCertPem: pki.controllerManager.certPem, clientKeyPem: pki.controllerManager.keyPem } });
-    writeKubeconfig(schedulerKubeconfig, { ...common, userName: 'scheduler', credentials: { clientCertPem: pki.scheduler.certPem, clientKeyPem: pki.scheduler.keyPem } });
-    writeKubeconfig(spec.adminKubeconfigPath, { ...common, userName: 'admin', credentials: { clientCertPem: pki.admin.certPem, clientKeyPem: pki.admin.keyPem } });
+    writeKubeconfig(kcmKubeconfig, {
+      ...common,
+      userName: 'kcm',
+      credentials: { clientCertPem: pki.controllerManager.certPem, clientKeyPem: pki.controllerManager.keyPem },
+    });
+    writeKubeconfig(schedulerKubeconfig, {
+      ...common,
+      userName: 'scheduler',
+      credentials: { clientCertPem: pki.scheduler.certPem, clientKeyPem: pki.scheduler.keyPem },
+    });
+    writeKubeconfig(spec.adminKubeconfigPath, {
+      ...common,
+      userName: 'admin',
+      credentials: { clientCertPem: pki.admin.certPem, clientKeyPem: pki.admin.keyPem },
+    });
 
-    const controllerManager = startDaemon('kube-controller-manager', bin.kubeControllerManager, [
-      `--kubeconfig=${kcmKubeconfig}`,
-      `--authentication-kubeconfig=${kcmKubeconfig}`,
-      `--authorization-kubeconfig=${kcmKubeconfig}`,
-      '--bind-address=127.0.0.1',
-      `--secure-port=${kcmPort}`,
-      '--leader-elect=false',
-      `--root-ca-file=${p('ca.crt')}`,
-      `--service-account-private-key-file=${p('sa.key')}`,
-      '--use-service-account-credentials=true',
-      `--cluster-signing-cert-file=${p('ca.crt')}`,
-      `--cluster-signing-key-file=${p('ca.key')}`,
-      `--service-cluster-ip-range=${spec.serviceCidr}`,
-      '--profiling=false',
-      '--v=1',
-    ], log('kube-controller-manager'), [kcmPort]);
+    const controllerManager = startDaemon(
+      'kube-controller-manager',
+      bin.kubeControllerManager,
+      [
+        `--kubeconfig=${kcmKubeconfig}`,
+        `--authentication-kubeconfig=${kcmKubeconfig}`,
+        `--authorization-kubeconfig=${kcmKubeconfig}`,
+        '--bind-address=127.0.0.1',
+        `--secure-port=${kcmPort}`,
+        '--leader-elect=false',
+        `--root-ca-file=${p('ca.crt')}`,
+        `--service-account-private-key-file=${p('sa.key')}`,
+        '--use-service-account-credentials=true',
+        `--cluster-signing-cert-file=${p('ca.crt')}`,
+        `--cluster-signing-key-file=${p('ca.key')}`,
+        `--service-cluster-ip-range=${spec.serviceCidr}`,
+        '--profiling=false',
+        '--v=1',
+      ],
+      log('kube-controller-manager'),
+      [kcmPort],
+    );
     daemons.push(controllerManager);
-    daemons.push(startDaemon('kube-scheduler', bin.kubeScheduler, [
-      `--kubeconfig=${schedulerKubeconfig}`,
-      `--authentication-kubeconfig=${schedulerKubeconfig}`,
-      `--authorization-kubeconfig=${schedulerKubeconfig}`,
-      '--bind-address=127.0.0.1',
-      `--secure-port=${schedulerPort}`,
-      '--leader-elect=false',
-      '--profiling=false',
-      '--v=1',
-    ], log('kube-scheduler'), [schedulerPort]));
-    daemons.push(startDaemon('kwok', bin.kwok, [
-      `--kubeconfig=${spec.adminKubeconfigPath}`,
-      '--manage-all-nodes=false',
-      '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
-      `--config=${bin.kwokStages}`,
-      '--node-ip=127.0.0.1',
-      '--node-lease-duration-seconds=40',
-      `--server-address=127.0.0.1:${kwokPort}`,
-    ], log('kwok'), [kwokPort]));
+    daemons.push(
+      startDaemon(
+        'kube-scheduler',
+        bin.kubeScheduler,
+        [
+          `--kubeconfig=${schedulerKubeconfig}`,
+          `--authentication-kubeconfig=${schedulerKubeconfig}`,
+          `--authorization-kubeconfig=${schedulerKubeconfig}`,
+          '--bind-address=127.0.0.1',
+          `--secure-port=${schedulerPort}`,
+          '--leader-elect=false',
+          '--profiling=false',
+          '--v=1',
+        ],
+        log('kube-scheduler'),
+        [schedulerPort],
+      ),
+    );
+    daemons.push(
+      startDaemon(
+        'kwok',
+        bin.kwok,
+        [
+          `--kubeconfig=${spec.adminKubeconfigPath}`,
+          '--manage-all-nodes=false',
+          '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
+          `--config=${bin.kwokStages}`,
+          '--node-ip=127.0.0.1',
+          '--node-lease-duration-seconds=40',
+          `--server-address=127.0.0.1:${kwokPort}`,
+        ],
+        log('kwok'),
+        [kwokPort],
+      ),
+    );
 
     await registerFakeNode(server, pki);
     // The `default` ServiceAccount appears once kube-controller-manager runs its controllers.
-    await waitUntil(controllerManager, 'default ServiceAccount created', async () =>
-      (await apiCall(server, pki, 'GET', '/api/v1/namespaces/default/serviceaccounts/default')).status === 200,
+    await waitUntil(
+      controllerManager,
+      'default ServiceAccount created',
+      async () => (await apiCall(server, pki, 'GET', '/api/v1/namespaces/default/serviceaccounts/default')).status === 200,
     );
     for (const d of daemons) if (!isDaemonAlive(d)) throw failureFor(d, 'exited during start-up');
     return { name: spec.name, server, apiserverPort, serviceCidr: spec.serviceCidr, kubeconfig: spec.adminKubeconfigPath, daemons };

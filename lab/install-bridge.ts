@@ -14,7 +14,7 @@ import { freePort } from '../lib/ports.js';
 import { waitForOpsReady } from './process.js';
 import type { LabInstallContext } from './install-context.js';
 import type { ClusterName } from './control-plane.js';
-import { kubeconfigPath, requireLab } from './lab.js';
+import { kubeconfigPath, requireLab } from './lab-files.js';
 
 /**
  * The identity the bridge's components use on a lab cluster: named like a service account of
@@ -28,7 +28,11 @@ export async function labComponentsKubeconfig(cluster: ClusterName): Promise<str
   const caPem = readFileSync(join(pki, 'ca.crt'), 'utf8');
   if (!existsSync(certFile) || !existsSync(keyFile)) {
     const ca = { certPem: caPem, keyPem: readFileSync(join(pki, 'ca.key'), 'utf8') };
-    const cert = await issueCertificate(ca, { commonName: `system:serviceaccount:${SYSTEM_NAMESPACE}:lab-components`, organizations: ['system:masters'], usage: 'client' });
+    const cert = await issueCertificate(ca, {
+      commonName: `system:serviceaccount:${SYSTEM_NAMESPACE}:lab-components`,
+      organizations: ['system:masters'],
+      usage: 'client',
+    });
     writeFileSync(certFile, cert.certPem);
     writeFileSync(keyFile, cert.keyPem, { mode: 0o600 });
   }
@@ -47,24 +51,48 @@ export async function labComponentsKubeconfig(cluster: ClusterName): Promise<str
 async function writeTlsDir(ctx: LabInstallContext, component: string, withClient: boolean): Promise<string> {
   const dir = join(ctx.componentDir(component), 'tls');
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const serving = await issueCertificate(ctx.bridgeCa, { commonName: `cluster-bridge-${component}`, dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], usage: 'server' });
+  const serving = await issueCertificate(ctx.bridgeCa, {
+    commonName: `cluster-bridge-${component}`,
+    dnsNames: ['localhost'],
+    ipAddresses: ['127.0.0.1'],
+    usage: 'server',
+  });
   writeFileSync(join(dir, 'tls.crt'), serving.certPem);
   writeFileSync(join(dir, 'tls.key'), serving.keyPem, { mode: 0o600 });
   writeFileSync(join(dir, 'ca.crt'), ctx.bridgeCa.certPem);
   if (withClient) {
-    const client = await issueCertificate(ctx.bridgeCa, { commonName: `cluster-bridge-${component}`, organizations: ['cluster-bridge:components'], usage: 'client' });
+    const client = await issueCertificate(ctx.bridgeCa, {
+      commonName: `cluster-bridge-${component}`,
+      organizations: ['cluster-bridge:components'],
+      usage: 'client',
+    });
     writeFileSync(join(dir, 'client.crt'), client.certPem);
     writeFileSync(join(dir, 'client.key'), client.keyPem, { mode: 0o600 });
   }
   return dir;
 }
 
-const clusterEnv = async () => ({ BRIDGE_SOURCE_KUBECONFIG: await labComponentsKubeconfig('source'), BRIDGE_DESTINATION_KUBECONFIG: kubeconfigPath('destination') });
+const clusterEnv = async () => ({
+  BRIDGE_SOURCE_KUBECONFIG: await labComponentsKubeconfig('source'),
+  BRIDGE_DESTINATION_KUBECONFIG: kubeconfigPath('destination'),
+});
 
 export async function installSynchronizer(ctx: LabInstallContext): Promise<void> {
   const tlsDir = await writeTlsDir(ctx, 'synchronizer', false);
   const [port, opsPort] = [await freePort(), await freePort()];
-  const record = ctx.startComponent('synchronizer', ['sync', 'serve'], { ...(await clusterEnv()), BRIDGE_TLS_DIR: tlsDir, BRIDGE_LISTEN_HOST: '127.0.0.1', BRIDGE_LISTEN_PORT: String(port), BRIDGE_OPS_HOST: '127.0.0.1', BRIDGE_OPS_PORT: String(opsPort) }, [port, opsPort]);
+  const record = ctx.startComponent(
+    'synchronizer',
+    ['sync', 'serve'],
+    {
+      ...(await clusterEnv()),
+      BRIDGE_TLS_DIR: tlsDir,
+      BRIDGE_LISTEN_HOST: '127.0.0.1',
+      BRIDGE_LISTEN_PORT: String(port),
+      BRIDGE_OPS_HOST: '127.0.0.1',
+      BRIDGE_OPS_PORT: String(opsPort),
+    },
+    [port, opsPort],
+  );
   await waitForOpsReady(record, opsPort);
   ctx.published.synchronizer = `https://127.0.0.1:${port}`;
   ctx.progress(`synchronizer: catch-up API ${ctx.published.synchronizer} (ops :${opsPort})`);
@@ -73,7 +101,14 @@ export async function installSynchronizer(ctx: LabInstallContext): Promise<void>
 export async function installAggregator(ctx: LabInstallContext): Promise<void> {
   const tlsDir = await writeTlsDir(ctx, 'aggregator', true);
   const [port, opsPort] = [await freePort(), await freePort()];
-  const env: Record<string, string> = { ...(await clusterEnv()), BRIDGE_TLS_DIR: tlsDir, BRIDGE_LISTEN_HOST: '127.0.0.1', BRIDGE_LISTEN_PORT: String(port), BRIDGE_OPS_HOST: '127.0.0.1', BRIDGE_OPS_PORT: String(opsPort) };
+  const env: Record<string, string> = {
+    ...(await clusterEnv()),
+    BRIDGE_TLS_DIR: tlsDir,
+    BRIDGE_LISTEN_HOST: '127.0.0.1',
+    BRIDGE_LISTEN_PORT: String(port),
+    BRIDGE_OPS_HOST: '127.0.0.1',
+    BRIDGE_OPS_PORT: String(opsPort),
+  };
   if (ctx.published.synchronizer) env.BRIDGE_SYNCHRONIZER_URL = ctx.published.synchronizer;
   const record = ctx.startComponent('aggregator', ['aggregator', 'serve'], env, [port, opsPort]);
   await waitForOpsReady(record, opsPort);

@@ -3,7 +3,7 @@
  * Components run as local processes wired to the lab (the lab has no real nodes for their Deployments).
  */
 import type { CertificateAndKey } from '../lib/pki.js';
-import type { LabState } from './lab.js';
+import type { LabState } from './lab-files.js';
 import type { DaemonRecord } from './process.js';
 
 export interface LabInstallContext {

@@ -11,7 +11,7 @@ import { caBundleConfigMap, caBundleFor } from '../webhook/namespace-reconciler.
 import { E2E_WEBHOOK_LABEL, registerWebhook } from '../webhook/registration.js';
 import { waitForOpsReady } from './process.js';
 import { LAB_APPS_NAMESPACE, type LabInstallContext } from './install-context.js';
-import { kubeconfigPath } from './lab.js';
+import { kubeconfigPath } from './lab-files.js';
 
 export const LAB_WEBHOOK_CONFIGURATION = 'cluster-bridge-lab-injector';
 /** Where injected lab pods send API calls until the aggregator is installed: override with BRIDGE_LAB_AGGREGATOR_ADDRESS. */
@@ -20,7 +20,11 @@ export const LAB_AGGREGATOR_PLACEHOLDER = 'cluster-bridge-aggregator.lab.invalid
 async function ensure(client: KubeRestClient, collection: string, name: string, body: object): Promise<void> {
   const existing = await client.request<{ metadata: { resourceVersion: string } }>('GET', `${collection}/${name}`);
   if (existing.status === 404) await client.expect('POST', collection, [201, 409], body);
-  else await client.expect('PUT', `${collection}/${name}`, [200], { ...body, metadata: { ...(body as { metadata: object }).metadata, resourceVersion: existing.body.metadata.resourceVersion } });
+  else
+    await client.expect('PUT', `${collection}/${name}`, [200], {
+      ...body,
+      metadata: { ...(body as { metadata: object }).metadata, resourceVersion: existing.body.metadata.resourceVersion },
+    });
 }
 
 export async function installWebhook(ctx: LabInstallContext, options: { aggregatorAddress?: string } = {}): Promise<void> {
@@ -36,14 +40,34 @@ export async function installWebhook(ctx: LabInstallContext, options: { aggregat
     const record = ctx.startComponent(
       'webhook',
       [
-        'webhook', 'serve',
-        '--host', '127.0.0.1', '--port', String(port), '--ops-host', '127.0.0.1', '--ops-port', String(opsPort),
-        '--kubeconfig', kubeconfigPath('source'),
-        '--tls-cert-file', servingFiles.certFile, '--tls-key-file', servingFiles.keyFile,
-        '--upstream', upstream,
-        '--local-apiserver', ctx.lab.clusters.source.server.replace(/^https:\/\//, ''),
-        '--bridge-ca-cert-file', caFiles.certFile, '--bridge-ca-key-file', caFiles.keyFile,
-        '--reconcile', 'true', '--reconcile-seconds', '10',
+        'webhook',
+        'serve',
+        '--host',
+        '127.0.0.1',
+        '--port',
+        String(port),
+        '--ops-host',
+        '127.0.0.1',
+        '--ops-port',
+        String(opsPort),
+        '--kubeconfig',
+        kubeconfigPath('source'),
+        '--tls-cert-file',
+        servingFiles.certFile,
+        '--tls-key-file',
+        servingFiles.keyFile,
+        '--upstream',
+        upstream,
+        '--local-apiserver',
+        ctx.lab.clusters.source.server.replace(/^https:\/\//, ''),
+        '--bridge-ca-cert-file',
+        caFiles.certFile,
+        '--bridge-ca-key-file',
+        caFiles.keyFile,
+        '--reconcile',
+        'true',
+        '--reconcile-seconds',
+        '10',
       ],
       {},
       [port, opsPort],
@@ -69,7 +93,9 @@ export async function installWebhook(ctx: LabInstallContext, options: { aggregat
       CA_BUNDLE_CONFIGMAP,
       caBundleConfigMap(LAB_APPS_NAMESPACE, caBundleFor(ctx.clusterCaPem.source, ctx.bridgeCa.certPem)),
     );
-    ctx.progress(`webhook: registered ${LAB_WEBHOOK_CONFIGURATION}; namespace ${LAB_APPS_NAMESPACE} labelled ${INJECT_LABEL}=${INJECT_LABEL_VALUE} with ${CA_BUNDLE_CONFIGMAP}`);
+    ctx.progress(
+      `webhook: registered ${LAB_WEBHOOK_CONFIGURATION}; namespace ${LAB_APPS_NAMESPACE} labelled ${INJECT_LABEL}=${INJECT_LABEL_VALUE} with ${CA_BUNDLE_CONFIGMAP}`,
+    );
   } finally {
     client.close();
   }

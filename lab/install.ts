@@ -7,9 +7,10 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import { join } from 'node:path';
 import { BridgeError } from '../lib/errors.js';
 import { generateCa, type CertificateAndKey } from '../lib/pki.js';
+import { ensurePemPair } from '../certs/cert-files.js';
 import { labDir, repoRoot } from '../lib/paths.js';
 import type { LabInstallContext } from './install-context.js';
-import { requireLab } from './lab.js';
+import { requireLab } from './lab-files.js';
 import { isDaemonAlive, startDaemon, stopDaemon, type DaemonRecord } from './process.js';
 
 export type Installer = (ctx: LabInstallContext) => Promise<void>;
@@ -38,17 +39,9 @@ export async function uninstallComponents(): Promise<number> {
   return alive;
 }
 
-async function ensureBridgeCa(): Promise<CertificateAndKey> {
-  const certPath = join(installDir(), 'bridge-ca.crt');
-  const keyPath = join(installDir(), 'bridge-ca.key');
-  if (existsSync(certPath) && existsSync(keyPath)) {
-    return { certPem: readFileSync(certPath, 'utf8'), keyPem: readFileSync(keyPath, 'utf8') };
-  }
+function ensureBridgeCa(): Promise<CertificateAndKey> {
   mkdirSync(installDir(), { recursive: true, mode: 0o700 });
-  const ca = await generateCa('cluster-bridge-lab-bridge-ca');
-  writeFileSync(certPath, ca.certPem);
-  writeFileSync(keyPath, ca.keyPem, { mode: 0o600 });
-  return ca;
+  return ensurePemPair(installDir(), 'bridge-ca', () => generateCa('cluster-bridge-lab-bridge-ca'));
 }
 
 /** Installs every component; components still running from an earlier install are replaced only when asked. */

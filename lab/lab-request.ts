@@ -29,13 +29,14 @@ export function checkServiceCidr(cidr: string, flag: string): string {
   const match = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(cidr);
   const octets = match ? match.slice(1, 5).map(Number) : [];
   const prefix = match ? Number(match[5]) : -1;
-  const problem = !match || octets.some((o) => o > 255)
-    ? 'is not an IPv4 CIDR'
-    : prefix < 12 || prefix > 28
-      ? 'must have a prefix between /12 and /28'
-      : octets.reduce((n, o) => n * 256 + o, 0) % 2 ** (32 - prefix) !== 0
-        ? 'has host bits set'
-        : undefined;
+  const problem =
+    !match || octets.some((o) => o > 255)
+      ? 'is not an IPv4 CIDR'
+      : prefix < 12 || prefix > 28
+        ? 'must have a prefix between /12 and /28'
+        : octets.reduce((n, o) => n * 256 + o, 0) % 2 ** (32 - prefix) !== 0
+          ? 'has host bits set'
+          : undefined;
   if (problem) throw new BridgeError('BRIDGE_ERR_USAGE', `${flag} ${problem}: "${cidr}"`, { fix: `pass a network like ${flag} ${DEFAULT_SERVICE_CIDR}` });
   return cidr;
 }
@@ -52,7 +53,9 @@ export function checkKubernetesVersion(version: string): string {
 export function checkLabRequest(input: LabRequestInput): LabRequest {
   const kubernetesVersion = checkKubernetesVersion(input.kubernetesVersion ?? DEFAULT_KUBERNETES_VERSION);
   if (input.sourcePort && input.sourcePort === input.destinationPort) {
-    throw new BridgeError('BRIDGE_ERR_USAGE', `--source-port and --destination-port are both ${input.sourcePort}`, { fix: 'give the two API servers different ports, or omit one' });
+    throw new BridgeError('BRIDGE_ERR_USAGE', `--source-port and --destination-port are both ${input.sourcePort}`, {
+      fix: 'give the two API servers different ports, or omit one',
+    });
   }
   return {
     kubernetesVersion,
@@ -65,15 +68,20 @@ export function checkLabRequest(input: LabRequestInput): LabRequest {
 }
 
 /** How a running lab differs from a request, one phrase per difference ([] when it matches). */
-export function labDifferences(running: { kubernetesVersion: string; clusters: Record<'source' | 'destination', ControlPlaneState> }, request: LabRequest): string[] {
+export function labDifferences(
+  running: { kubernetesVersion: string; clusters: Record<'source' | 'destination', ControlPlaneState> },
+  request: LabRequest,
+): string[] {
   const differences: string[] = [];
   if (running.kubernetesVersion !== request.kubernetesVersion) differences.push(`it runs ${running.kubernetesVersion}, not ${request.kubernetesVersion}`);
   const { source, destination } = running.clusters;
-  if (request.sourcePort !== undefined && source.apiserverPort !== request.sourcePort) differences.push(`its source API server listens on ${source.apiserverPort}, not ${request.sourcePort}`);
+  if (request.sourcePort !== undefined && source.apiserverPort !== request.sourcePort)
+    differences.push(`its source API server listens on ${source.apiserverPort}, not ${request.sourcePort}`);
   if (request.destinationPort !== undefined && destination.apiserverPort !== request.destinationPort) {
     differences.push(`its destination API server listens on ${destination.apiserverPort}, not ${request.destinationPort}`);
   }
   if (source.serviceCidr !== request.sourceServiceCidr) differences.push(`its source service range is ${source.serviceCidr}, not ${request.sourceServiceCidr}`);
-  if (destination.serviceCidr !== request.destinationServiceCidr) differences.push(`its destination service range is ${destination.serviceCidr}, not ${request.destinationServiceCidr}`);
+  if (destination.serviceCidr !== request.destinationServiceCidr)
+    differences.push(`its destination service range is ${destination.serviceCidr}, not ${request.destinationServiceCidr}`);
   return differences;
 }

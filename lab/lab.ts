@@ -1,5 +1,5 @@
-/** `bridgectl lab up|down|status`: two independent control planes, source and destination. */
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+/** `bridgectl lab up|down|status`: starting and stopping two independent control planes, source and destination. */
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { BridgeError } from '../lib/errors.js';
 import { isPortBound } from '../lib/ports.js';
@@ -9,12 +9,7 @@ import { uninstallComponents } from './install.js';
 import { isApiserverReady, startControlPlane, type ClusterName, type ControlPlaneState } from './control-plane.js';
 import { isDaemonAlive, stopDaemon } from './process.js';
 import { checkLabRequest, labDifferences, type LabRequest } from './lab-request.js';
-
-export interface LabState {
-  kubernetesVersion: string;
-  startedAt: string;
-  clusters: Record<ClusterName, ControlPlaneState>;
-}
+import { adminCredentials, kubeconfigPath, readLabState, removeLabState, writeLabState, type LabState } from './lab-files.js';
 
 export interface LabUpOptions {
   kubernetesVersion?: string;
@@ -32,29 +27,6 @@ export interface LabUpResult {
   alreadyRunning: boolean;
   buildSeconds: number;
   startSeconds: number;
-}
-
-const statePath = () => join(labDir(), 'state.json');
-export const kubeconfigPath = (cluster: ClusterName) => join(labDir(), `${cluster}.kubeconfig`);
-
-export function readLabState(): LabState | undefined {
-  if (!existsSync(statePath())) return undefined;
-  return JSON.parse(readFileSync(statePath(), 'utf8')) as LabState;
-}
-
-function writeLabState(state: LabState): void {
-  const tmp = `${statePath()}.tmp`;
-  writeFileSync(tmp, JSON.stringify(state, null, 2));
-  renameSync(tmp, statePath());
-}
-
-function adminCredentials(cluster: ClusterName) {
-  const pki = join(labDir(), cluster, 'pki');
-  return {
-    caPem: readFileSync(join(pki, 'ca.crt'), 'utf8'),
-    certPem: readFileSync(join(pki, 'admin.crt'), 'utf8'),
-    keyPem: readFileSync(join(pki, 'admin.key'), 'utf8'),
-  };
 }
 
 /** What is wrong with a lab's processes, one phrase each ([] when every daemon runs and both API servers are ready). */
@@ -153,7 +125,7 @@ export async function labDown(options: { purge?: boolean } = {}): Promise<LabDow
         ports.push(...daemon.ports);
       }
     }
-    rmSync(statePath(), { force: true });
+    removeLabState();
   }
   if (options.purge) rmSync(labDir(), { recursive: true, force: true });
   const portsStillBound: number[] = [];
@@ -180,10 +152,4 @@ export async function labStatus(): Promise<LabStatus> {
     })),
   );
   return { running: clusters.every((c) => c.ready && c.daemons.every((d) => d.alive)), kubernetesVersion: state.kubernetesVersion, clusters };
-}
-
-export function requireLab(): LabState {
-  const state = readLabState();
-  if (!state) throw new BridgeError('BRIDGE_ERR_LAB_NOT_RUNNING', 'the lab is not running');
-  return state;
 }

@@ -30,7 +30,10 @@ export class CatchUpClient implements CatchUp {
   async waitFor(query: CatchUpQuery, timeoutMs: number): Promise<CatchUpStatus> {
     const status = await this.ask(query, Math.max(1, Math.ceil(timeoutMs / 1000)));
     if (!status.caughtUp) {
-      throw new BridgeError('BRIDGE_ERR_HANDOFF_TIMEOUT', `shard ${query.shard}: the other side reached ${query.from} RV ${status.syncedRV}, not ${query.rv}, within ${timeoutMs} ms`);
+      throw new BridgeError(
+        'BRIDGE_ERR_HANDOFF_TIMEOUT',
+        `shard ${query.shard}: the other side reached ${query.from} RV ${status.syncedRV}, not ${query.rv}, within ${timeoutMs} ms`,
+      );
     }
     return status;
   }
@@ -44,7 +47,12 @@ export class CatchUpClient implements CatchUp {
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8');
-          if (res.statusCode !== 200) return reject(new BridgeError('BRIDGE_ERR_HANDOFF_TIMEOUT', `the synchronizer answered HTTP ${res.statusCode}: ${text.slice(0, 200)}`, { fix: 'read the synchronizer log' }));
+          if (res.statusCode !== 200)
+            return reject(
+              new BridgeError('BRIDGE_ERR_HANDOFF_TIMEOUT', `the synchronizer answered HTTP ${res.statusCode}: ${text.slice(0, 200)}`, {
+                fix: 'read the synchronizer log',
+              }),
+            );
           try {
             resolve(JSON.parse(text) as CatchUpStatus);
           } catch (err) {
@@ -53,7 +61,14 @@ export class CatchUpClient implements CatchUp {
         });
       });
       req.on('timeout', () => req.destroy(new Error('timed out')));
-      req.on('error', (err) => reject(new BridgeError('BRIDGE_ERR_UPSTREAM_UNREACHABLE', `cannot reach the synchronizer at ${this.base.origin}: ${errorMessage(err)}`, { fix: 'check the synchronizer is running and --synchronizer-url', cause: err })));
+      req.on('error', (err) =>
+        reject(
+          new BridgeError('BRIDGE_ERR_UPSTREAM_UNREACHABLE', `cannot reach the synchronizer at ${this.base.origin}: ${errorMessage(err)}`, {
+            fix: 'check the synchronizer is running and --synchronizer-url',
+            cause: err,
+          }),
+        ),
+      );
       req.end();
     });
   }

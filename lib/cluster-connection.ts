@@ -29,10 +29,15 @@ export async function connectCluster(side: ClusterSide, kubeconfigPath: string):
   try {
     kc.loadFromFile(kubeconfigPath);
   } catch (err) {
-    throw new BridgeError('BRIDGE_ERR_CONFIG', `cannot load the ${side} kubeconfig ${kubeconfigPath}: ${errorMessage(err)}`, { fix: `pass --${side}-kubeconfig with a readable kubeconfig` });
+    throw new BridgeError('BRIDGE_ERR_CONFIG', `cannot load the ${side} kubeconfig ${kubeconfigPath}: ${errorMessage(err)}`, {
+      fix: `pass --${side}-kubeconfig with a readable kubeconfig`,
+    });
   }
   const server = kc.getCurrentCluster()?.server;
-  if (!server) throw new BridgeError('BRIDGE_ERR_CONFIG', `the ${side} kubeconfig ${kubeconfigPath} names no current cluster server`, { fix: 'check its current-context' });
+  if (!server)
+    throw new BridgeError('BRIDGE_ERR_CONFIG', `the ${side} kubeconfig ${kubeconfigPath} names no current cluster server`, {
+      fix: 'check its current-context',
+    });
   const opts: RequestOptions = {};
   await kc.applyToHTTPSOptions(opts);
   const headers = Object.fromEntries(Object.entries((opts.headers as Record<string, string> | undefined) ?? {}).map(([k, v]) => [k.toLowerCase(), String(v)]));

@@ -8,6 +8,17 @@ import { parseFlags } from './flags.js';
 
 export type EnvMap = Readonly<Record<string, string>>;
 
+/** The settings every server component between the two clusters shares (aggregator, synchronizer). */
+export const BRIDGE_SERVER_ENV = {
+  listenHost: 'BRIDGE_LISTEN_HOST',
+  listenPort: 'BRIDGE_LISTEN_PORT',
+  opsHost: 'BRIDGE_OPS_HOST',
+  opsPort: 'BRIDGE_OPS_PORT',
+  tlsDir: 'BRIDGE_TLS_DIR',
+  sourceKubeconfig: 'BRIDGE_SOURCE_KUBECONFIG',
+  destinationKubeconfig: 'BRIDGE_DESTINATION_KUBECONFIG',
+} as const;
+
 /** camelCase setting name -> kebab-case flag name. */
 export function flagName(setting: string): string {
   return setting.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);

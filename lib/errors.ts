@@ -66,15 +66,15 @@ export const ErrorCodes = {
   },
   BRIDGE_ERR_IDENTITY: {
     meaning: 'a caller could not be authenticated or is not allowed what it asked for',
-    fix: 'check the token, the client certificate\'s namespace, or the RBAC named in the message',
+    fix: "check the token, the client certificate's namespace, or the RBAC named in the message",
   },
   BRIDGE_ERR_HANDOFF_TIMEOUT: {
     meaning: 'a shard could not change owner in time because the other side was not caught up',
-    fix: 'check the synchronizer\'s log and catch-up API; the hand-off is retried',
+    fix: "check the synchronizer's log and catch-up API; the hand-off is retried",
   },
   BRIDGE_ERR_SYNC: {
     meaning: 'an object could not be mirrored to the other cluster',
-    fix: 'the message has the API server\'s reason; fix the object or the destination',
+    fix: "the message has the API server's reason; fix the object or the destination",
   },
 } as const satisfies Record<string, { meaning: string; fix: string }>;
 

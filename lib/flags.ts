@@ -34,6 +34,7 @@ export function parseFlags<T extends Options>(command: string, args: string[], o
 export function parseListenPortFlag(command: string, value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
   const port = readPort(value, 'listen');
-  if (typeof port === 'string') throw new BridgeError('BRIDGE_ERR_USAGE', `${command}: ${flag} ${port}`, { fix: `pass e.g. ${flag} 6443, or omit it for a free port` });
+  if (typeof port === 'string')
+    throw new BridgeError('BRIDGE_ERR_USAGE', `${command}: ${flag} ${port}`, { fix: `pass e.g. ${flag} 6443, or omit it for a free port` });
   return port === 0 ? undefined : port;
 }

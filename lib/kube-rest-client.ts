@@ -46,7 +46,12 @@ export class KubeRestClient {
   }
 
   /** Any status is returned; callers decide (404 and 409 are often expected). */
-  async request<T = unknown>(method: string, path: string, body?: unknown, options: { patchType?: PatchType; timeoutMs?: number; headers?: Record<string, string | string[]> } = {}): Promise<KubeResponse<T>> {
+  async request<T = unknown>(
+    method: string,
+    path: string,
+    body?: unknown,
+    options: { patchType?: PatchType; timeoutMs?: number; headers?: Record<string, string | string[]> } = {},
+  ): Promise<KubeResponse<T>> {
     const url = new URL(this.server + path);
     const opts: RequestOptions = { method, agent: this.agent, headers: { accept: 'application/json', ...options.headers } };
     await this.kubeConfig.applyToHTTPSOptions(opts);
@@ -78,7 +83,12 @@ export class KubeRestClient {
       });
       req.on('timeout', () => req.destroy(new Error(`timeout after ${timeoutMs} ms`)));
       req.on('error', (err) =>
-        reject(new BridgeError('BRIDGE_ERR_KUBE_API', `${method} ${path}: ${errorMessage(err)}`, { fix: 'check the API server address and the network', cause: err })),
+        reject(
+          new BridgeError('BRIDGE_ERR_KUBE_API', `${method} ${path}: ${errorMessage(err)}`, {
+            fix: 'check the API server address and the network',
+            cause: err,
+          }),
+        ),
       );
       req.end(payload);
     });

@@ -45,7 +45,12 @@ export class LeaderLease {
     const spec = { holderIdentity: this.identity, leaseDurationSeconds: this.leaseDurationSeconds, renewTime: microTime(now) };
     let ok = false;
     if (current.status === 404) {
-      const body = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: this.name, namespace: this.namespace }, spec: { ...spec, acquireTime: microTime(now), leaseTransitions: 0 } };
+      const body = {
+        apiVersion: 'coordination.k8s.io/v1',
+        kind: 'Lease',
+        metadata: { name: this.name, namespace: this.namespace },
+        spec: { ...spec, acquireTime: microTime(now), leaseTransitions: 0 },
+      };
       ok = (await this.client.request('POST', `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(this.namespace)}/leases`, body)).status === 201;
     } else if (current.status === 200) {
       const lease = current.body;

@@ -19,6 +19,9 @@ export const SYSTEM_NAMESPACE = 'cluster-bridge-system';
 export const CA_BUNDLE_CONFIGMAP = 'cluster-bridge-ca-bundle';
 export const SIDECAR_TLS_SECRET = 'cluster-bridge-sidecar-tls';
 export const KUBE_ROOT_CA_CONFIGMAP = 'kube-root-ca.crt';
+export const WEBHOOK_SERVICE = 'cluster-bridge-webhook';
+export const WEBHOOK_TLS_SECRET = 'cluster-bridge-webhook-tls';
+export const WEBHOOK_CONFIGURATION = 'cluster-bridge-injector';
 /** Each cluster's own machinery: never injected, moved or mirrored (DESIGN.md section 3). */
 export const SYSTEM_NAMESPACES = ['kube-system', 'kube-public', 'kube-node-lease', SYSTEM_NAMESPACE] as const;
 

@@ -80,10 +80,7 @@ async function newCertificate(window: { validityDays?: number; notBefore?: Date;
   return { cert, keys };
 }
 
-export async function generateCa(
-  commonName: string,
-  options: { validityDays?: number; notBefore?: Date; notAfter?: Date } = {},
-): Promise<CertificateAndKey> {
+export async function generateCa(commonName: string, options: { validityDays?: number; notBefore?: Date; notAfter?: Date } = {}): Promise<CertificateAndKey> {
   const { cert, keys } = await newCertificate(options, DEFAULT_CA_DAYS);
   const subject = [{ name: 'commonName', value: commonName }];
   cert.setSubject(subject);
@@ -126,10 +123,7 @@ export async function issueCertificate(ca: CertificateAndKey, spec: LeafSpec): P
   for (const org of spec.organizations ?? []) subject.push({ name: 'organizationName', value: org });
   cert.setSubject(subject);
   cert.setIssuer(caCert.subject.attributes);
-  const altNames = [
-    ...(spec.dnsNames ?? []).map((value) => ({ type: 2, value })),
-    ...(spec.ipAddresses ?? []).map((ip) => ({ type: 7, ip })),
-  ];
+  const altNames = [...(spec.dnsNames ?? []).map((value) => ({ type: 2, value })), ...(spec.ipAddresses ?? []).map((ip) => ({ type: 7, ip }))];
   const extensions: object[] = [
     { name: 'basicConstraints', cA: false, critical: true },
     { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
@@ -156,6 +150,17 @@ export interface CertificateSummary {
   dnsNames: string[];
   ipAddresses: string[];
   isCa: boolean;
+}
+
+export interface CertificateLifetime {
+  notBefore: Date;
+  notAfter: Date;
+}
+
+/** The validity window of the first certificate in a PEM string: the one way this code base reads it. */
+export function certificateLifetime(certPem: string): CertificateLifetime {
+  const { notBefore, notAfter } = describeCertificate(certPem);
+  return { notBefore, notAfter };
 }
 
 /** Reads the first certificate of a PEM string (Node's parser, so it is checked independently of forge). */

@@ -6,16 +6,14 @@
 import { existsSync } from 'node:fs';
 import { BridgeError } from '../lib/errors.js';
 import { hostPort, oneOf, optionalString, portNumber, positiveNumber, type Env } from '../lib/config.js';
-
-export const FAIL_MODES = ['local', 'closed'] as const;
-export type FailMode = (typeof FAIL_MODES)[number];
+import { FAIL_MODES, SIDECAR_HOST, SIDECAR_OPS_PORT, SIDECAR_PORT, SIDECAR_TLS_DIR, type FailMode } from '../lib/names.js';
 
 export const SIDECAR_DEFAULTS = {
-  listenHost: '127.0.0.1',
-  listenPort: 16443,
-  opsHost: '127.0.0.1',
-  opsPort: 16080,
-  tlsDir: '/var/run/cluster-bridge/tls',
+  listenHost: SIDECAR_HOST,
+  listenPort: SIDECAR_PORT,
+  opsHost: SIDECAR_HOST,
+  opsPort: SIDECAR_OPS_PORT,
+  tlsDir: SIDECAR_TLS_DIR,
   localCaFile: '/var/run/secrets/kubernetes.io/serviceaccount/ca.crt',
   connectTimeoutMs: 3000,
   shutdownGraceSeconds: 20,

@@ -2,7 +2,7 @@
 import type { ProxyIdentity } from '../lib/proxy-headers.js';
 import type { UpstreamSelector, UpstreamChoice } from '../lib/upstream-selector.js';
 import { kubeStatusResponse } from '../lib/kube-status.js';
-import type { FailMode } from './config.js';
+import type { FailMode } from '../lib/names.js';
 import type { InFlight } from './in-flight.js';
 import type { SidecarLog } from './log.js';
 import type { SidecarMetrics } from './metrics.js';

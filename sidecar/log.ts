@@ -29,7 +29,12 @@ const BEARER = /\b(Bearer|Basic)\s+[^\s"\\]+/gi;
 const MAX_DEPTH = 6;
 
 function redact(value: unknown, depth: number): unknown {
-  if (value instanceof Error) return { type: value.name, message: value.message, ...(value as { code?: string }).code !== undefined ? { code: (value as { code?: string }).code } : {} };
+  if (value instanceof Error)
+    return {
+      type: value.name,
+      message: value.message,
+      ...((value as { code?: string }).code !== undefined ? { code: (value as { code?: string }).code } : {}),
+    };
   if (value === null || typeof value !== 'object') return value;
   if (depth >= MAX_DEPTH) return '[object]';
   if (Array.isArray(value)) return value.map((item) => redact(item, depth + 1));

@@ -6,6 +6,7 @@
 import { fileURLToPath } from 'node:url';
 import { envWithFlags } from '../lib/env-flags.js';
 import { errorMessage, isBridgeError } from '../lib/errors.js';
+import { runUntilSignal } from '../lib/run-until-signal.js';
 import { loadSidecarConfig, SIDECAR_ENV } from './config.js';
 import { startSidecar } from './server.js';
 
@@ -15,13 +16,9 @@ export async function serveSidecar(args: string[], say: (line: string) => void):
   const config = loadSidecarConfig(env);
   const sidecar = await startSidecar(config);
   say(`sidecar listening on https://${config.listenHost}:${sidecar.port} (ops http://${config.opsHost}:${sidecar.opsPort})`);
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      say(`${signal}: draining (grace ${config.shutdownGraceMs / 1000} s)`);
-      sidecar.shutdown().then(resolve, resolve);
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+  await runUntilSignal(() => sidecar.shutdown(), {
+    onSignal: (signal) => say(`${signal}: draining (grace ${config.shutdownGraceMs / 1000} s)`),
+    onStopFailed: (message) => say(`drain failed: ${message}`),
   });
 }
 

@@ -69,7 +69,9 @@ function processFamilies(): string {
   return (
     family('process_cpu_seconds_total', 'counter', 'Total user and system CPU time spent in seconds.', [[undefined, (cpu.user + cpu.system) / 1e6]]) +
     family('process_resident_memory_bytes', 'gauge', 'Resident memory size in bytes.', [[undefined, memory.rss]]) +
-    family('process_start_time_seconds', 'gauge', 'Start time of the process since unix epoch in seconds.', [[undefined, Math.round(Date.now() / 1000 - process.uptime())]]) +
+    family('process_start_time_seconds', 'gauge', 'Start time of the process since unix epoch in seconds.', [
+      [undefined, Math.round(Date.now() / 1000 - process.uptime())],
+    ]) +
     family('nodejs_heap_size_used_bytes', 'gauge', 'Process heap size used from Node.js in bytes.', [[undefined, memory.heapUsed]]) +
     family('nodejs_heap_size_total_bytes', 'gauge', 'Process heap size from Node.js in bytes.', [[undefined, memory.heapTotal]])
   );
@@ -85,7 +87,12 @@ export function createSidecarMetrics(sample: MetricsSample): SidecarMetrics {
     const sockets = sample.backendSockets();
     return (
       family('requests_total', 'counter', 'Requests and upgrades the sidecar routed, by route reason.', requests.samples()) +
-      family('backend_failures_total', 'counter', 'Failed backend attempts: connect (nothing sent, may fall back) or after-send (answered 502, never replayed).', failures.samples()) +
+      family(
+        'backend_failures_total',
+        'counter',
+        'Failed backend attempts: connect (nothing sent, may fall back) or after-send (answered 502, never replayed).',
+        failures.samples(),
+      ) +
       family('upstream_breaker_open', 'gauge', '1 while the circuit breaker keeps requests off the unreachable upstream.', [[undefined, breakerOpen]]) +
       family('cert_reloads_total', 'counter', 'Hot reloads of the TLS files.', certReloads.samples()) +
       family('active_requests', 'gauge', 'Requests in flight, watches included.', [[undefined, sample.activeRequests()]]) +

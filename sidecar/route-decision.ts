@@ -5,7 +5,7 @@
  * so no write executes twice.
  */
 import type { UpstreamChoice } from '../lib/upstream-selector.js';
-import type { FailMode } from './config.js';
+import type { FailMode } from '../lib/names.js';
 
 export type RouteTarget = 'upstream' | 'local' | 'reject';
 

@@ -47,10 +47,13 @@ export class UpstreamHealth {
 
   private scheduleProbe(): void {
     if (!this.state.open || this.probing || this.probeTimer || this.stopped) return;
-    this.probeTimer = setTimeout(() => {
-      this.probeTimer = undefined;
-      this.probe();
-    }, Math.max(0, this.state.retryAt - Date.now()));
+    this.probeTimer = setTimeout(
+      () => {
+        this.probeTimer = undefined;
+        this.probe();
+      },
+      Math.max(0, this.state.retryAt - Date.now()),
+    );
     this.probeTimer.unref();
   }
 

@@ -32,7 +32,14 @@ export async function startCatchUpServer(options: {
     const from = url.searchParams.get('from') ?? '';
     const rv = url.searchParams.get('rv') ?? '';
     const waitSeconds = Number(url.searchParams.get('timeoutSeconds') ?? '0');
-    if (!shard || (from !== 'source' && from !== 'destination') || !/^\d+$/.test(rv) || !Number.isFinite(waitSeconds) || waitSeconds < 0 || waitSeconds > MAX_WAIT_SECONDS) {
+    if (
+      !shard ||
+      (from !== 'source' && from !== 'destination') ||
+      !/^\d+$/.test(rv) ||
+      !Number.isFinite(waitSeconds) ||
+      waitSeconds < 0 ||
+      waitSeconds > MAX_WAIT_SECONDS
+    ) {
       return reply(res, 400, { message: `need shard, from (source|destination), rv (decimal) and timeoutSeconds (0-${MAX_WAIT_SECONDS})` });
     }
     void answer(shard, from, BigInt(rv), waitSeconds * 1000).then(

@@ -2,18 +2,13 @@
 import { join } from 'node:path';
 import { existingFile, optionalString, portNumber, requiredString, type Env } from '../lib/config.js';
 import { BridgeError } from '../lib/errors.js';
+import { BRIDGE_SERVER_ENV } from '../lib/env-flags.js';
 import { SYNCHRONIZER_PORT } from '../lib/names.js';
 import { classOf } from '../lib/routing/resource-classes.js';
 import { parseShardKey } from '../lib/routing/shard-hash.js';
 
 export const SYNC_ENV = {
-  listenHost: 'BRIDGE_LISTEN_HOST',
-  listenPort: 'BRIDGE_LISTEN_PORT',
-  opsHost: 'BRIDGE_OPS_HOST',
-  opsPort: 'BRIDGE_OPS_PORT',
-  tlsDir: 'BRIDGE_TLS_DIR',
-  sourceKubeconfig: 'BRIDGE_SOURCE_KUBECONFIG',
-  destinationKubeconfig: 'BRIDGE_DESTINATION_KUBECONFIG',
+  ...BRIDGE_SERVER_ENV,
   shards: 'BRIDGE_SHARDS',
 } as const;
 
@@ -44,10 +39,16 @@ export function parseShardList(raw: string | undefined): string[] {
   const shards = (raw?.trim() ? raw.split(',') : DEFAULT_SHARDS).map((s) => s.trim()).filter(Boolean);
   for (const shard of shards) {
     if (!/^[a-z0-9-]+(\.[a-z0-9.-]+)?$/.test(shard)) {
-      throw new BridgeError('BRIDGE_ERR_CONFIG', `${SYNC_ENV.shards} has "${shard}", not a resource type like configmaps or deployments.apps`, { fix: `set ${SYNC_ENV.shards} to a comma-separated list of shards` });
+      throw new BridgeError('BRIDGE_ERR_CONFIG', `${SYNC_ENV.shards} has "${shard}", not a resource type like configmaps or deployments.apps`, {
+        fix: `set ${SYNC_ENV.shards} to a comma-separated list of shards`,
+      });
     }
     if (classOf(parseShardKey(shard)) !== 'movable') {
-      throw new BridgeError('BRIDGE_ERR_CONFIG', `${SYNC_ENV.shards} has "${shard}", which is ${classOf(parseShardKey(shard))}, not movable: it is never mirrored`, { fix: `remove ${shard} from ${SYNC_ENV.shards}` });
+      throw new BridgeError(
+        'BRIDGE_ERR_CONFIG',
+        `${SYNC_ENV.shards} has "${shard}", which is ${classOf(parseShardKey(shard))}, not movable: it is never mirrored`,
+        { fix: `remove ${shard} from ${SYNC_ENV.shards}` },
+      );
     }
   }
   return [...new Set(shards)];

@@ -30,7 +30,16 @@ export const MIRROR_OF_RV_ANNOTATION = `${API_GROUP}/mirror-of-resource-version`
 const MIRROR_ANNOTATIONS = [MIRROR_OF_UID_ANNOTATION, MIRROR_OF_RV_ANNOTATION];
 
 /** Metadata every API server sets for itself; copying it would be refused or wrong. */
-const SERVER_METADATA = ['uid', 'resourceVersion', 'creationTimestamp', 'managedFields', 'generation', 'selfLink', 'deletionTimestamp', 'deletionGracePeriodSeconds'];
+const SERVER_METADATA = [
+  'uid',
+  'resourceVersion',
+  'creationTimestamp',
+  'managedFields',
+  'generation',
+  'selfLink',
+  'deletionTimestamp',
+  'deletionGracePeriodSeconds',
+];
 
 export type SkipReason = 'system-namespace' | 'cluster-own-object' | 'service-account-token' | 'terminating' | undefined;
 
@@ -43,7 +52,7 @@ export function skipReason(shard: string, obj: KubeObject): SkipReason {
   const { name, namespace } = obj.metadata;
   if (namespace && isSystemNamespace(namespace)) return 'system-namespace';
   if (shard === 'namespaces' && isSystemNamespace(name)) return 'system-namespace';
-  if (shard === 'namespaces' && (name === 'default')) return 'cluster-own-object';
+  if (shard === 'namespaces' && name === 'default') return 'cluster-own-object';
   if (shard === 'configmaps' && name === 'kube-root-ca.crt') return 'cluster-own-object';
   if (shard === 'services' && namespace === 'default' && name === 'kubernetes') return 'cluster-own-object';
   if (shard === 'serviceaccounts' && name === 'default') return 'cluster-own-object';

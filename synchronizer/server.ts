@@ -25,12 +25,18 @@ export async function discoverShardApi(cluster: ClusterConnection, shard: string
   if (group) {
     const found = await cluster.rest.request<{ preferredVersion?: { groupVersion?: string } }>('GET', `/apis/${group}`);
     const gv = found.status === 200 ? found.body.preferredVersion?.groupVersion : undefined;
-    if (!gv) throw new BridgeError('BRIDGE_ERR_SYNC', `the ${cluster.side} API server does not serve the group ${group} (shard ${shard})`, { fix: 'install the CRD or remove the shard from BRIDGE_SHARDS' });
+    if (!gv)
+      throw new BridgeError('BRIDGE_ERR_SYNC', `the ${cluster.side} API server does not serve the group ${group} (shard ${shard})`, {
+        fix: 'install the CRD or remove the shard from BRIDGE_SHARDS',
+      });
     prefix = `/apis/${gv}`;
   }
   const list = await cluster.rest.expect<{ resources?: { name: string; namespaced: boolean }[] }>('GET', prefix, [200]);
   const entry = list.body.resources?.find((r) => r.name === resource);
-  if (!entry) throw new BridgeError('BRIDGE_ERR_SYNC', `the ${cluster.side} API server does not serve ${resource} in ${prefix} (shard ${shard})`, { fix: 'remove the shard from BRIDGE_SHARDS' });
+  if (!entry)
+    throw new BridgeError('BRIDGE_ERR_SYNC', `the ${cluster.side} API server does not serve ${resource} in ${prefix} (shard ${shard})`, {
+      fix: 'remove the shard from BRIDGE_SHARDS',
+    });
   return { prefix, resource, namespaced: entry.namespaced };
 }
 
@@ -48,8 +54,18 @@ export async function startSynchronizer(config: SyncConfig, log: Logger): Promis
     destination: await connectCluster('destination', config.destinationKubeconfig),
   };
   const registry = createRegistry('synchronizer');
-  const writes = new Counter({ name: 'cluster_bridge_synchronizer_writes_total', help: 'Objects written to the replica side, by shard, direction and verb', labelNames: ['shard', 'direction', 'verb'] as const, registers: [registry] });
-  const failures = new Counter({ name: 'cluster_bridge_synchronizer_errors_total', help: 'Objects that could not be mirrored (retried), by shard, direction and reason', labelNames: ['shard', 'direction', 'reason'] as const, registers: [registry] });
+  const writes = new Counter({
+    name: 'cluster_bridge_synchronizer_writes_total',
+    help: 'Objects written to the replica side, by shard, direction and verb',
+    labelNames: ['shard', 'direction', 'verb'] as const,
+    registers: [registry],
+  });
+  const failures = new Counter({
+    name: 'cluster_bridge_synchronizer_errors_total',
+    help: 'Objects that could not be mirrored (retried), by shard, direction and reason',
+    labelNames: ['shard', 'direction', 'reason'] as const,
+    registers: [registry],
+  });
   const counters: MirrorCounters = {
     written: (shard, direction, verb) => writes.inc({ shard, direction, verb }),
     failed: (shard, direction, reason) => failures.inc({ shard, direction, reason }),

@@ -105,7 +105,11 @@ export class ShardMirror {
     let resourceVersion = '';
     do {
       const query = new URLSearchParams({ limit: '500', ...(token ? { continue: token } : {}) });
-      const page = await side.rest.expect<{ items?: KubeObject[]; metadata?: { resourceVersion?: string; continue?: string } }>('GET', `${objectPath(this.api, undefined)}?${query}`, [200]);
+      const page = await side.rest.expect<{ items?: KubeObject[]; metadata?: { resourceVersion?: string; continue?: string } }>(
+        'GET',
+        `${objectPath(this.api, undefined)}?${query}`,
+        [200],
+      );
       items.push(...(page.body.items ?? []));
       resourceVersion ||= page.body.metadata?.resourceVersion ?? '0';
       token = page.body.metadata?.continue ?? '';
@@ -148,7 +152,11 @@ export class ShardMirror {
   /** Deletes the replica's object, with its UID as precondition so a newer object of that name survives. */
   private async remove(replicaObj: KubeObject): Promise<void> {
     const path = objectPath(this.api, replicaObj.metadata.namespace, replicaObj.metadata.name);
-    const result = await this.replica.rest.request('DELETE', path, { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { uid: replicaObj.metadata.uid } });
+    const result = await this.replica.rest.request('DELETE', path, {
+      apiVersion: 'v1',
+      kind: 'DeleteOptions',
+      preconditions: { uid: replicaObj.metadata.uid },
+    });
     if (result.status === 200 || result.status === 202) this.counters.written(this.shard, this.direction, 'delete');
     else if (result.status !== 404 && result.status !== 409) this.counters.failed(this.shard, this.direction, `delete-http-${result.status}`);
     this.knownOnOwner.delete(keyOf(replicaObj));
@@ -224,7 +232,18 @@ export function mirrorSide(cluster: ClusterConnection): MirrorSide {
     rest: cluster.rest,
     stream: (path) =>
       new Promise((resolve, reject) => {
-        const req = request({ protocol: 'https:', host: cluster.url.hostname, port: cluster.url.port || 443, path, method: 'GET', agent: cluster.asBridge, headers: { accept: 'application/json', ...cluster.bridgeHeaders } }, resolve);
+        const req = request(
+          {
+            protocol: 'https:',
+            host: cluster.url.hostname,
+            port: cluster.url.port || 443,
+            path,
+            method: 'GET',
+            agent: cluster.asBridge,
+            headers: { accept: 'application/json', ...cluster.bridgeHeaders },
+          },
+          resolve,
+        );
         req.on('error', reject);
         req.end();
       }),

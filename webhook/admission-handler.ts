@@ -8,14 +8,14 @@ import { errorMessage } from '../lib/errors.js';
 import { shouldInject, type InjectReason } from './decision.js';
 import type { InjectionConfig, InjectionMode } from './injection-config.js';
 import { injectPod } from './mutation.js';
-import type { OwnerReference } from './pod-types.js';
+import type { OwnerReference, Pod } from './pod-types.js';
 import {
   ReviewProblem,
-  asPod,
   isPodCreate,
   parseAdmissionReview,
   podShapeProblem,
   reviewResponse,
+  type AdmissionRequest,
   type AdmissionResponse,
 } from './admission-review.js';
 
@@ -62,7 +62,8 @@ export function isJsonContentType(contentType: string | undefined): boolean {
   return /^application\/json\s*(;|$)/i.test(contentType ?? '');
 }
 
-export function handleAdmission(raw: Buffer | string, contentType: string | undefined, deps: HandlerDeps): HandlerResult {
+/** The review's request, or the 4xx answer for a body the API server could not have sent. */
+function readReview(raw: Buffer | string, contentType: string | undefined): AdmissionRequest | HandlerResult {
   if (!isJsonContentType(contentType)) return badRequest(415, `Content-Type must be application/json, got "${String(contentType ?? '').slice(0, 80)}"`);
   let body: unknown;
   try {
@@ -70,13 +71,17 @@ export function handleAdmission(raw: Buffer | string, contentType: string | unde
   } catch (err) {
     return badRequest(400, `the body is not valid JSON: ${errorMessage(err).slice(0, 200)}`);
   }
-  let request;
   try {
-    request = parseAdmissionReview(body);
+    return parseAdmissionReview(body);
   } catch (err) {
     if (err instanceof ReviewProblem) return badRequest(err.status, err.message);
     throw err;
   }
+}
+
+export function handleAdmission(raw: Buffer | string, contentType: string | undefined, deps: HandlerDeps): HandlerResult {
+  const request = readReview(raw, contentType);
+  if ('status' in request) return request;
   const { uid, dryRun } = request;
   const base = { uid, namespace: request.namespace, dryRun, patchOperations: 0 };
 
@@ -96,7 +101,7 @@ export function handleAdmission(raw: Buffer | string, contentType: string | unde
       outcome: { ...base, reason: 'invalid-pod', message: shape },
     };
   }
-  const pod = asPod(request.object);
+  const pod = request.object as Pod; // podShapeProblem checked every field injection reads
   const meta = pod.metadata ?? {};
   const namespace = request.namespace || meta.namespace || '';
   const owner = Array.isArray(meta.ownerReferences) ? meta.ownerReferences.find((o) => o?.controller === true) : undefined;

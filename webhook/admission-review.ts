@@ -3,7 +3,7 @@
  * directly. Malformed reviews get a 4xx with a clear message; well-formed reviews of things the webhook
  * does not handle are allowed unchanged, with a warning when the request looks like a mistake.
  */
-import { isRecord, type Pod } from './pod-types.js';
+import { isRecord } from './pod-types.js';
 
 export const ADMISSION_API_VERSION = 'admission.k8s.io/v1';
 /** Deeper than any real Pod; bounds the recursion in structuredClone and the JSON diff. */
@@ -58,30 +58,41 @@ function str(value: unknown): string | undefined {
 
 /** Validates the envelope; throws ReviewProblem (a 4xx) when the API server could not have sent it. */
 export function parseAdmissionReview(body: unknown): AdmissionRequest {
-  if (!isRecord(body)) throw new ReviewProblem(400, 'the body must be a JSON object (an AdmissionReview)');
-  if (body.kind !== 'AdmissionReview') throw new ReviewProblem(400, `kind must be AdmissionReview, got ${JSON.stringify(body.kind ?? null).slice(0, 80)}`);
-  if (body.apiVersion !== ADMISSION_API_VERSION) {
-    throw new ReviewProblem(400, `apiVersion must be ${ADMISSION_API_VERSION} (register the webhook with admissionReviewVersions: [v1]), got ${JSON.stringify(body.apiVersion ?? null).slice(0, 80)}`);
-  }
-  const request = body.request;
-  if (!isRecord(request)) throw new ReviewProblem(400, 'request is missing or not an object');
+  const request = envelopeRequest(body);
   const uid = str(request.uid);
   if (!uid || uid.length > 256) throw new ReviewProblem(400, 'request.uid is missing, empty, not a string or too long');
   if (exceedsDepth(request, MAX_OBJECT_DEPTH)) throw new ReviewProblem(400, `request nests deeper than ${MAX_OBJECT_DEPTH} levels`);
+  if (request.dryRun !== undefined && typeof request.dryRun !== 'boolean') throw new ReviewProblem(400, 'request.dryRun must be a boolean');
   const kind = isRecord(request.kind) ? request.kind : {};
   const resource = isRecord(request.resource) ? request.resource : undefined;
-  if (request.dryRun !== undefined && typeof request.dryRun !== 'boolean') throw new ReviewProblem(400, 'request.dryRun must be a boolean');
   return {
     uid,
-    kind: { group: str(kind.group) ?? '', version: str(kind.version) ?? '', kind: str(kind.kind) ?? '' },
-    resource: resource && { group: str(resource.group) ?? '', version: str(resource.version) ?? '', resource: str(resource.resource) ?? '' },
+    kind: { group: text(kind.group), version: text(kind.version), kind: text(kind.kind) },
+    resource: resource && { group: text(resource.group), version: text(resource.version), resource: text(resource.resource) },
     subResource: str(request.subResource),
     namespace: str(request.namespace),
     name: str(request.name),
-    operation: str(request.operation) ?? '',
+    operation: text(request.operation),
     dryRun: request.dryRun === true,
     object: request.object,
   };
+}
+
+/** A string field, or '' when absent or not a string. */
+function text(value: unknown): string {
+  return str(value) ?? '';
+}
+
+/** The `request` of a v1 AdmissionReview body. */
+function envelopeRequest(body: unknown): Record<string, unknown> {
+  if (!isRecord(body)) throw new ReviewProblem(400, 'the body must be a JSON object (an AdmissionReview)');
+  if (body.kind !== 'AdmissionReview') throw new ReviewProblem(400, `kind must be AdmissionReview, got ${JSON.stringify(body.kind ?? null).slice(0, 80)}`);
+  if (body.apiVersion !== ADMISSION_API_VERSION) {
+    const got = JSON.stringify(body.apiVersion ?? null).slice(0, 80);
+    throw new ReviewProblem(400, `apiVersion must be ${ADMISSION_API_VERSION} (register the webhook with admissionReviewVersions: [v1]), got ${got}`);
+  }
+  if (!isRecord(body.request)) throw new ReviewProblem(400, 'request is missing or not an object');
+  return body.request;
 }
 
 export function isPodCreate(request: AdmissionRequest): boolean {
@@ -92,45 +103,64 @@ export function isPodCreate(request: AdmissionRequest): boolean {
 export function podShapeProblem(object: unknown): string | undefined {
   if (!isRecord(object)) return 'request.object is not an object';
   if (object.metadata !== undefined && !isRecord(object.metadata)) return 'metadata is not an object';
-  const meta = (object.metadata ?? {}) as Record<string, unknown>;
+  if (!isRecord(object.spec)) return metadataProblem(object.metadata) ?? 'spec is missing or not an object';
+  const spec = object.spec;
+  return (
+    metadataProblem(object.metadata) ??
+    listsProblem(spec) ??
+    containersProblem(spec) ??
+    volumesProblem(spec) ??
+    (spec.hostNetwork !== undefined && typeof spec.hostNetwork !== 'boolean' ? 'spec.hostNetwork must be a boolean' : undefined)
+  );
+}
+
+function metadataProblem(metadata: unknown): string | undefined {
+  const meta = (metadata ?? {}) as Record<string, unknown>;
   for (const field of ['labels', 'annotations'] as const) {
     const map = meta[field];
     if (map === undefined) continue;
     if (!isRecord(map) || Object.values(map).some((v) => typeof v !== 'string')) return `metadata.${field} must map strings to strings`;
   }
-  if (!isRecord(object.spec)) return 'spec is missing or not an object';
-  const spec = object.spec;
+  return undefined;
+}
+
+function listsProblem(spec: Record<string, unknown>): string | undefined {
   for (const field of ['containers', 'initContainers', 'volumes', 'hostAliases'] as const) {
     const list = spec[field];
     if (list === undefined && field !== 'containers') continue;
     if (!Array.isArray(list)) return `spec.${field} must be a list`;
     if (list.some((item) => !isRecord(item))) return `spec.${field} must hold objects`;
   }
+  return undefined;
+}
+
+function containersProblem(spec: Record<string, unknown>): string | undefined {
   for (const field of ['containers', 'initContainers'] as const) {
     for (const container of (spec[field] ?? []) as Record<string, unknown>[]) {
       if (typeof container.name !== 'string') return `spec.${field}[].name must be a string`;
-      if (container.env !== undefined && (!Array.isArray(container.env) || container.env.some((e) => !isRecord(e) || typeof e.name !== 'string'))) {
+      const env = container.env;
+      if (env !== undefined && (!Array.isArray(env) || env.some((e) => !isRecord(e) || typeof e.name !== 'string'))) {
         return `spec.${field}[${container.name}].env must be a list of {name, ...}`;
       }
     }
   }
+  return undefined;
+}
+
+function volumesProblem(spec: Record<string, unknown>): string | undefined {
   for (const volume of (spec.volumes ?? []) as Record<string, unknown>[]) {
     if (typeof volume.name !== 'string') return 'spec.volumes[].name must be a string';
     const projected = volume.projected;
     if (projected === undefined) continue;
-    if (!isRecord(projected) || (projected.sources !== undefined && (!Array.isArray(projected.sources) || projected.sources.some((s) => !isRecord(s))))) {
+    const sources = isRecord(projected) ? projected.sources : undefined;
+    if (!isRecord(projected) || (sources !== undefined && (!Array.isArray(sources) || sources.some((source) => !isRecord(source))))) {
       return `spec.volumes[${volume.name}].projected.sources must be a list of objects`;
     }
-    for (const source of (projected.sources ?? []) as Record<string, unknown>[]) {
+    for (const source of (sources ?? []) as Record<string, unknown>[]) {
       if (source.configMap !== undefined && !isRecord(source.configMap)) return `spec.volumes[${volume.name}].projected configMap must be an object`;
     }
   }
-  if (spec.hostNetwork !== undefined && typeof spec.hostNetwork !== 'boolean') return 'spec.hostNetwork must be a boolean';
   return undefined;
-}
-
-export function asPod(object: unknown): Pod {
-  return object as Pod;
 }
 
 export function reviewResponse(response: AdmissionResponse): object {

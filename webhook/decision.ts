@@ -44,14 +44,20 @@ function skip(reason: InjectReason, mode: InjectionMode = 'sidecar'): InjectDeci
   return { inject: false, reason, mode };
 }
 
-export function shouldInject(pod: Pod, namespace: NamespaceInfo, config: Pick<InjectionConfig, 'excludedNamespaces'>): InjectDecision {
-  const annotations = pod.metadata?.annotations ?? {};
-  const labels = pod.metadata?.labels ?? {};
+/** Why a pod is never injected whatever its own annotations say (namespace, owner, kind of pod), if it is not. */
+function neverInjected(pod: Pod, namespace: NamespaceInfo, config: Pick<InjectionConfig, 'excludedNamespaces'>): InjectReason | undefined {
   const excluded: readonly string[] = [...ALWAYS_EXCLUDED_NAMESPACES, ...config.excludedNamespaces];
-  if (excluded.includes(namespace.name)) return skip('system-namespace');
-  if (namespace.labels !== undefined && namespace.labels[INJECT_LABEL] !== INJECT_LABEL_VALUE) return skip('namespace-not-labelled');
-  if (labels[COMPONENT_LABEL] !== undefined) return skip('own-pod');
-  if (annotations['kubernetes.io/config.mirror'] !== undefined) return skip('mirror-pod');
+  if (excluded.includes(namespace.name)) return 'system-namespace';
+  if (namespace.labels !== undefined && namespace.labels[INJECT_LABEL] !== INJECT_LABEL_VALUE) return 'namespace-not-labelled';
+  if (pod.metadata?.labels?.[COMPONENT_LABEL] !== undefined) return 'own-pod';
+  if (pod.metadata?.annotations?.['kubernetes.io/config.mirror'] !== undefined) return 'mirror-pod';
+  return undefined;
+}
+
+export function shouldInject(pod: Pod, namespace: NamespaceInfo, config: Pick<InjectionConfig, 'excludedNamespaces'>): InjectDecision {
+  const never = neverInjected(pod, namespace, config);
+  if (never) return skip(never);
+  const annotations = pod.metadata?.annotations ?? {};
   if (annotations[INJECT_ANNOTATION]?.trim().toLowerCase() === 'false') return skip('opted-out');
 
   const rawMode = annotations[MODE_ANNOTATION]?.trim() ?? 'sidecar';

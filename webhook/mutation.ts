@@ -78,6 +78,12 @@ function repointProjectedCa(pod: Pod, from: string, to: string): string[] {
   return changed;
 }
 
+/** `list` without what `drop` matches, or undefined when nothing is left (so an optional field disappears). */
+function remaining<T>(list: T[], drop: (item: T) => boolean): T[] | undefined {
+  const kept = list.filter((item) => !drop(item));
+  return kept.length > 0 ? kept : undefined;
+}
+
 /** Removes a previous injection: by the record when it parses, and by the well-known names regardless. */
 export function stripInjection(pod: Pod): Pod {
   const copy = structuredClone(pod);
@@ -86,27 +92,37 @@ export function stripInjection(pod: Pod): Pod {
   const status = parseStatus(annotations?.[STATUS_ANNOTATION]);
   if (annotations) delete annotations[STATUS_ANNOTATION];
   if (!spec) return copy;
-  const containerNames = new Set([SIDECAR_NAME, ...(status?.containers ?? []), ...(status?.initContainers ?? [])]);
+  const record = { ...emptyRecord(), ...status }; // a record from an older version may lack fields
+  const containerNames = new Set([SIDECAR_NAME, ...record.containers, ...record.initContainers]);
   spec.containers = (spec.containers ?? []).filter((c) => !containerNames.has(c?.name));
-  if (spec.initContainers) {
-    spec.initContainers = spec.initContainers.filter((c) => !containerNames.has(c?.name));
-    if (spec.initContainers.length === 0) delete spec.initContainers;
-  }
-  const volumeNames = new Set([SIDECAR_TLS_VOLUME, ...(status?.volumes ?? [])]);
+  if (spec.initContainers) spec.initContainers = remaining(spec.initContainers, (c) => containerNames.has(c?.name));
+  if (!spec.initContainers) delete spec.initContainers;
+  const volumeNames = new Set([SIDECAR_TLS_VOLUME, ...record.volumes]);
   if (spec.volumes) spec.volumes = spec.volumes.filter((v) => !volumeNames.has(v?.name));
-  const envNames = new Set([...SERVICE_ENV_NAMES, ...(status?.env ?? [])]);
-  for (const container of [...spec.containers, ...(spec.initContainers ?? [])]) {
-    if (!container.env) continue;
-    container.env = container.env.filter((e) => !envNames.has(e?.name));
-    if (container.env.length === 0) delete container.env;
-  }
+  stripEnv([...spec.containers, ...(spec.initContainers ?? [])], new Set([...SERVICE_ENV_NAMES, ...record.env]));
   repointProjectedCa(copy, CA_BUNDLE_CONFIGMAP, KUBE_ROOT_CA_CONFIGMAP);
-  if (spec.hostAliases && status?.hostAliases?.length) {
-    const ours = new Set(status.hostAliases.map((a) => JSON.stringify(a)));
-    spec.hostAliases = spec.hostAliases.filter((a) => !ours.has(JSON.stringify(a)));
-    if (spec.hostAliases.length === 0) delete spec.hostAliases;
-  }
+  stripHostAliases(spec, record.hostAliases);
   return copy;
+}
+
+/** A record with nothing in it: stripping by the well-known names alone. */
+function emptyRecord(): Pick<InjectionStatus, 'containers' | 'initContainers' | 'volumes' | 'env' | 'hostAliases'> {
+  return { containers: [], initContainers: [], volumes: [], env: [], hostAliases: [] };
+}
+
+function stripHostAliases(spec: NonNullable<Pod['spec']>, ours: HostAlias[]): void {
+  if (!spec.hostAliases || ours.length === 0) return;
+  const keys = new Set(ours.map((a) => JSON.stringify(a)));
+  spec.hostAliases = remaining(spec.hostAliases, (a) => keys.has(JSON.stringify(a)));
+  if (!spec.hostAliases) delete spec.hostAliases;
+}
+
+function stripEnv(containers: Container[], names: Set<string>): void {
+  for (const container of containers) {
+    if (!container.env) continue;
+    container.env = remaining(container.env, (e) => names.has(e?.name));
+    if (!container.env) delete container.env;
+  }
 }
 
 function emptyStatus(config: InjectionConfig, mode: InjectionMode): InjectionStatus {

@@ -7,8 +7,8 @@ import { X509Certificate } from 'node:crypto';
 import { errorMessage } from '../lib/errors.js';
 import type { KubeRestClient } from '../lib/kube-rest-client.js';
 import type { Logger } from '../lib/logger.js';
-import type { CertificateAndKey } from '../lib/pki.js';
-import { issueSidecarTlsFiles } from '../certs/bridge-certs.js';
+import { certificateLifetime, describeCertificate, type CertificateAndKey } from '../lib/pki.js';
+import { issueSidecarTlsFiles, SIDECAR_NAMESPACE_ORGANIZATION_PREFIX } from '../certs/bridge-certs.js';
 import { decodeSecretData, secretManifest } from '../certs/cert-files.js';
 import { isDue } from '../certs/renewal.js';
 import {
@@ -85,8 +85,9 @@ export class NamespaceReconciler {
 
     const secretPath = `/api/v1/namespaces/${ns}/secrets/${encodeURIComponent(this.secretName)}`;
     const secret = await client.request<Obj>('GET', secretPath);
-    if (secret.status === 404 || this.secretStale(secret.body, bundle)) {
-      const files = await issueSidecarTlsFiles(this.deps.bridgeCa, bundle, { validityDays: this.deps.sidecarCertDays ?? 90 });
+    if (secret.status === 404 || this.secretStale(secret.body, bundle, namespace)) {
+      // The client certificate names this namespace: the aggregator lets its pods speak for it alone.
+      const files = await issueSidecarTlsFiles(this.deps.bridgeCa, bundle, { namespace, validityDays: this.deps.sidecarCertDays ?? 90 });
       const body = secretManifest(this.secretName, namespace, { ...files }, MANAGED) as Obj;
       if (secret.status === 404) await client.expect('POST', `/api/v1/namespaces/${ns}/secrets`, [201, 409], body);
       else {
@@ -98,13 +99,14 @@ export class NamespaceReconciler {
     return true;
   }
 
-  private secretStale(secret: Obj, bundle: string): boolean {
+  private secretStale(secret: Obj, bundle: string, namespace: string): boolean {
     const data = decodeSecretData(secret);
     if (data['ca.crt'] !== bundle || !data['tls.crt'] || !data['client.crt']) return true;
     try {
-      const cert = new X509Certificate(data['tls.crt']);
-      if (!cert.verify(new X509Certificate(this.deps.bridgeCa.certPem).publicKey)) return true;
-      return isDue(new Date(), { notBefore: new Date(cert.validFrom), notAfter: new Date(cert.validTo) });
+      // Secrets issued before certificates were per namespace are reissued.
+      if (!describeCertificate(data['client.crt']).subject.split('\n').includes(`O=${SIDECAR_NAMESPACE_ORGANIZATION_PREFIX}${namespace}`)) return true;
+      if (!new X509Certificate(data['tls.crt']).verify(new X509Certificate(this.deps.bridgeCa.certPem).publicKey)) return true;
+      return isDue(new Date(), certificateLifetime(data['tls.crt']));
     } catch {
       return true;
     }

@@ -25,7 +25,8 @@ export function shouldRecordEvent(outcome: AdmissionOutcome): boolean {
 
 export function eventFor(outcome: AdmissionOutcome, now: Date): object {
   const owner = outcome.owner!;
-  const reasonText = InjectReasons[outcome.reason as InjectReason] ?? `injection failed: ${outcome.message ?? 'unknown error'}; the pod was admitted without the bridge`;
+  const reasonText =
+    InjectReasons[outcome.reason as InjectReason] ?? `injection failed: ${outcome.message ?? 'unknown error'}; the pod was admitted without the bridge`;
   const time = now.toISOString();
   return {
     apiVersion: 'v1',
@@ -63,14 +64,12 @@ export class OwnerEventRecorder {
     if (last !== undefined && now - last < this.dedupeMs) return;
     this.recent.set(key, now);
     if (this.recent.size > 10_000) this.recent.clear();
-    this.client
-      .expect('POST', `/api/v1/namespaces/${encodeURIComponent(outcome.namespace!)}/events`, [201], eventFor(outcome, new Date(now)))
-      .then(
-        () => this.metrics.events.inc({ result: 'recorded' }),
-        (err: unknown) => {
-          this.metrics.events.inc({ result: 'failed' });
-          this.log.warn({ err: errorMessage(err), namespace: outcome.namespace, owner: outcome.owner!.name }, 'cannot record Event');
-        },
-      );
+    this.client.expect('POST', `/api/v1/namespaces/${encodeURIComponent(outcome.namespace!)}/events`, [201], eventFor(outcome, new Date(now))).then(
+      () => this.metrics.events.inc({ result: 'recorded' }),
+      (err: unknown) => {
+        this.metrics.events.inc({ result: 'failed' });
+        this.log.warn({ err: errorMessage(err), namespace: outcome.namespace, owner: outcome.owner!.name }, 'cannot record Event');
+      },
+    );
   }
 }

@@ -35,7 +35,10 @@ export function webhookConfiguration(spec: RegistrationSpec): object {
         rules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['pods'], scope: 'Namespaced' }],
         namespaceSelector: {
           matchLabels: { [INJECT_LABEL]: INJECT_LABEL_VALUE, ...(spec.extraNamespaceLabels ?? {}) },
-          matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: [...ALWAYS_EXCLUDED_NAMESPACES] }, ...(spec.extraNamespaceExpressions ?? [])],
+          matchExpressions: [
+            { key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: [...ALWAYS_EXCLUDED_NAMESPACES] },
+            ...(spec.extraNamespaceExpressions ?? []),
+          ],
         },
         objectSelector: { matchExpressions: [{ key: COMPONENT_LABEL, operator: 'DoesNotExist' }] },
         failurePolicy: 'Ignore',

@@ -4,7 +4,7 @@
  */
 import { BridgeError } from '../lib/errors.js';
 import { existingFile, hostPort, oneOf, optionalString, portNumber, positiveNumber, type Env } from '../lib/config.js';
-import { SYSTEM_NAMESPACE } from './constants.js';
+import { FAIL_MODES, SIDECAR_TLS_SECRET, SYSTEM_NAMESPACE, WEBHOOK_CONFIGURATION, WEBHOOK_SERVICE, WEBHOOK_TLS_SECRET } from '../lib/names.js';
 import { DEFAULT_RESOURCES, isIpAddress, type InjectionConfig } from './injection-config.js';
 import { DEFAULT_MAX_BODY_BYTES } from './admission-server.js';
 
@@ -89,43 +89,62 @@ function bool(env: Env, field: string, fallback: boolean): boolean {
 }
 
 function list(env: Env, field: string): string[] {
-  return (env[field] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  return (env[field] ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 const E = WEBHOOK_ENV;
+
+type NeedKube = (what: string, field: string) => void;
+
+/** Where the serving certificate comes from: a Secret the webhook keeps itself, or files. */
+function servingTls(env: Env, needKube: NeedKube): ServeConfig['tls'] {
+  if (bool(env, E.selfProvision, false)) {
+    needKube('self-provisioned certificates', E.selfProvision);
+    const sans = list(env, E.extraSans);
+    return {
+      kind: 'self-provision',
+      secretName: optionalString(env, E.tlsSecret, WEBHOOK_TLS_SECRET),
+      webhookConfigName: optionalString(env, E.webhookConfigName, WEBHOOK_CONFIGURATION),
+      extraDnsNames: sans.filter((s) => !isIpAddress(s)),
+      ipAddresses: sans.filter(isIpAddress),
+      validitySeconds: positiveNumber(env, E.certValiditySeconds, 30 * 86_400),
+      renewBeforeSeconds: env[E.certRenewBeforeSeconds]?.trim() ? positiveNumber(env, E.certRenewBeforeSeconds, 1) : undefined,
+      checkSeconds: positiveNumber(env, E.certCheckSeconds, 60),
+    };
+  }
+  if (!env[E.tlsCertFile]?.trim() && !env[E.tlsKeyFile]?.trim()) {
+    throw new BridgeError('BRIDGE_ERR_CONFIG', `no serving certificate: set ${E.tlsCertFile} and ${E.tlsKeyFile}, or ${E.selfProvision}=true`, {
+      fix: 'pass --tls-cert-file/--tls-key-file (see `bridgectl certs webhook`) or --self-provision',
+    });
+  }
+  return { kind: 'files', certFile: existingFile(env, E.tlsCertFile), keyFile: existingFile(env, E.tlsKeyFile) };
+}
+
+/** The bridge CA that signs sidecar certificates, when both of its files are given. */
+function bridgeCaFiles(env: Env): ServeConfig['bridgeCa'] {
+  const caCert = env[E.bridgeCaCertFile]?.trim();
+  const caKey = env[E.bridgeCaKeyFile]?.trim();
+  if (Boolean(caCert) !== Boolean(caKey)) {
+    throw new BridgeError('BRIDGE_ERR_CONFIG', `${E.bridgeCaCertFile} and ${E.bridgeCaKeyFile} must be set together`, {
+      fix: 'pass both --bridge-ca-cert-file and --bridge-ca-key-file',
+    });
+  }
+  return caCert ? { certFile: existingFile(env, E.bridgeCaCertFile), keyFile: existingFile(env, E.bridgeCaKeyFile) } : undefined;
+}
 
 export function loadServeConfig(env: Env, version: string): ServeConfig {
   const inCluster = Boolean(env.KUBERNETES_SERVICE_HOST);
   const kubeconfig = env[E.kubeconfig]?.trim() ? existingFile(env, E.kubeconfig) : undefined;
   const kube = kubeconfig ? { kubeconfig } : inCluster ? {} : undefined;
-  const needKube = (what: string, field: string) => {
-    if (!kube) throw new BridgeError('BRIDGE_ERR_CONFIG', `${field}: ${what} needs API access`, { fix: 'pass --kubeconfig (or run in a pod), or change the setting' });
-  };
-
-  const selfProvision = bool(env, E.selfProvision, false);
-  let tls: ServeConfig['tls'];
-  if (selfProvision) {
-    needKube('self-provisioned certificates', E.selfProvision);
-    const sans = list(env, E.extraSans);
-    const renew = env[E.certRenewBeforeSeconds]?.trim();
-    tls = {
-      kind: 'self-provision',
-      secretName: optionalString(env, E.tlsSecret, 'cluster-bridge-webhook-tls'),
-      webhookConfigName: optionalString(env, E.webhookConfigName, 'cluster-bridge-injector'),
-      extraDnsNames: sans.filter((s) => !isIpAddress(s)),
-      ipAddresses: sans.filter(isIpAddress),
-      validitySeconds: positiveNumber(env, E.certValiditySeconds, 30 * 86_400),
-      renewBeforeSeconds: renew ? positiveNumber(env, E.certRenewBeforeSeconds, 1) : undefined,
-      checkSeconds: positiveNumber(env, E.certCheckSeconds, 60),
-    };
-  } else {
-    if (!env[E.tlsCertFile]?.trim() && !env[E.tlsKeyFile]?.trim()) {
-      throw new BridgeError('BRIDGE_ERR_CONFIG', 'no serving certificate: set BRIDGE_WEBHOOK_TLS_CERT_FILE and BRIDGE_WEBHOOK_TLS_KEY_FILE, or BRIDGE_WEBHOOK_SELF_PROVISION=true', {
-        fix: 'pass --tls-cert-file/--tls-key-file (see `bridgectl certs webhook`) or --self-provision',
-      });
+  const needKube: NeedKube = (what, field) => {
+    if (!kube) {
+      throw new BridgeError('BRIDGE_ERR_CONFIG', `${field}: ${what} needs API access`, { fix: 'pass --kubeconfig (or run in a pod), or change the setting' });
     }
-    tls = { kind: 'files', certFile: existingFile(env, E.tlsCertFile), keyFile: existingFile(env, E.tlsKeyFile) };
-  }
+  };
+  const tls = servingTls(env, needKube);
 
   const sidecarStyle = oneOf(env, E.sidecarStyle, ['auto', 'native', 'container'] as const, 'auto');
   if (sidecarStyle === 'auto') needKube('detecting native sidecar support (sidecar style auto)', E.sidecarStyle);
@@ -134,16 +153,15 @@ export function loadServeConfig(env: Env, version: string): ServeConfig {
   const upstream = hostPort(env, E.upstream)!;
   const localApiserver = hostPort({ [E.localApiserver]: env[E.localApiserver]?.trim() || defaultLocal }, E.localApiserver)!;
 
-  const caCert = env[E.bridgeCaCertFile]?.trim();
-  const caKey = env[E.bridgeCaKeyFile]?.trim();
-  if (Boolean(caCert) !== Boolean(caKey)) {
-    throw new BridgeError('BRIDGE_ERR_CONFIG', 'BRIDGE_CA_CERT_FILE and BRIDGE_CA_KEY_FILE must be set together', { fix: 'pass both --bridge-ca-cert-file and --bridge-ca-key-file' });
-  }
-  const bridgeCa = caCert ? { certFile: existingFile(env, E.bridgeCaCertFile), keyFile: existingFile(env, E.bridgeCaKeyFile) } : undefined;
+  const bridgeCa = bridgeCaFiles(env);
   const reconcile = bool(env, E.reconcile, Boolean(bridgeCa && kube));
   if (reconcile) {
     needKube('the namespace reconciler', E.reconcile);
-    if (!bridgeCa) throw new BridgeError('BRIDGE_ERR_CONFIG', 'BRIDGE_WEBHOOK_RECONCILE needs the bridge CA to issue sidecar certificates', { fix: 'pass --bridge-ca-cert-file and --bridge-ca-key-file' });
+    if (!bridgeCa) {
+      throw new BridgeError('BRIDGE_ERR_CONFIG', `${E.reconcile} needs the bridge CA to issue sidecar certificates`, {
+        fix: 'pass --bridge-ca-cert-file and --bridge-ca-key-file',
+      });
+    }
   }
   const events = bool(env, E.events, Boolean(kube));
   if (events) needKube('recording Events', E.events);
@@ -156,7 +174,7 @@ export function loadServeConfig(env: Env, version: string): ServeConfig {
     kube,
     tls,
     systemNamespace: optionalString(env, E.systemNamespace, SYSTEM_NAMESPACE),
-    serviceName: optionalString(env, E.serviceName, 'cluster-bridge-webhook'),
+    serviceName: optionalString(env, E.serviceName, WEBHOOK_SERVICE),
     sidecarStyle,
     injection: {
       version,
@@ -165,9 +183,9 @@ export function loadServeConfig(env: Env, version: string): ServeConfig {
       sidecarImagePullPolicy: oneOf(env, E.sidecarImagePullPolicy, ['Always', 'IfNotPresent', 'Never'] as const, 'IfNotPresent'),
       upstream,
       localApiserver,
-      failMode: oneOf(env, E.failMode, ['local', 'closed'] as const, 'local'),
+      failMode: oneOf(env, E.failMode, FAIL_MODES, 'local'),
       resources: DEFAULT_RESOURCES,
-      sidecarTlsSecret: optionalString(env, E.sidecarTlsSecret, 'cluster-bridge-sidecar-tls'),
+      sidecarTlsSecret: optionalString(env, E.sidecarTlsSecret, SIDECAR_TLS_SECRET),
       excludedNamespaces: list(env, E.excludeNamespaces),
       holdTimeoutSeconds: positiveNumber(env, E.sidecarHoldSeconds, 60),
     },

@@ -32,7 +32,10 @@ export async function runWebhook(config: ServeConfig, log: Logger = createLogger
   if (config.sidecarStyle === 'auto') {
     const detected = await detectSidecarStyle(client!);
     sidecarStyle = detected.style;
-    log.info({ serverVersion: detected.version, sidecarStyle, ...(detected.detail ? { detail: detected.detail } : {}) }, 'chose the sidecar style from the API server version');
+    log.info(
+      { serverVersion: detected.version, sidecarStyle, ...(detected.detail ? { detail: detected.detail } : {}) },
+      'chose the sidecar style from the API server version',
+    );
   } else sidecarStyle = config.sidecarStyle;
   const injection: InjectionConfig = { ...config.injection, sidecarStyle };
 

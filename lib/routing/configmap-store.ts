@@ -29,7 +29,8 @@ export class ConfigMapRoutingStore implements RoutingTableStore {
   async load(): Promise<{ table: RoutingTable; version: string }> {
     const got = await this.destination.request<ConfigMap>('GET', PATH);
     if (got.status === 200) return this.decode(got.body);
-    if (got.status !== 404) throw new BridgeError('BRIDGE_ERR_KUBE_API', `reading the routing table ${SYSTEM_NAMESPACE}/${ROUTING_TABLE_CONFIGMAP}: HTTP ${got.status}`);
+    if (got.status !== 404)
+      throw new BridgeError('BRIDGE_ERR_KUBE_API', `reading the routing table ${SYSTEM_NAMESPACE}/${ROUTING_TABLE_CONFIGMAP}: HTTP ${got.status}`);
     await this.destination.expect('POST', '/api/v1/namespaces', [201, 409], { apiVersion: 'v1', kind: 'Namespace', metadata: { name: SYSTEM_NAMESPACE } });
     const created = await this.destination.request<ConfigMap>('POST', `/api/v1/namespaces/${SYSTEM_NAMESPACE}/configmaps`, {
       apiVersion: 'v1',
@@ -44,7 +45,10 @@ export class ConfigMapRoutingStore implements RoutingTableStore {
 
   private decode(cm: ConfigMap): { table: RoutingTable; version: string } {
     const text = cm.data?.['table.json'];
-    if (!text) throw new BridgeError('BRIDGE_ERR_ROUTING', `the routing table ConfigMap has no table.json`, { fix: `delete ${SYSTEM_NAMESPACE}/${ROUTING_TABLE_CONFIGMAP} to start from an empty table` });
+    if (!text)
+      throw new BridgeError('BRIDGE_ERR_ROUTING', `the routing table ConfigMap has no table.json`, {
+        fix: `delete ${SYSTEM_NAMESPACE}/${ROUTING_TABLE_CONFIGMAP} to start from an empty table`,
+      });
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
@@ -56,7 +60,10 @@ export class ConfigMapRoutingStore implements RoutingTableStore {
 
   async replace(table: RoutingTable, version: string): Promise<{ version: string }> {
     validateRoutingTable(table);
-    const body: ConfigMap = { metadata: { name: ROUTING_TABLE_CONFIGMAP, namespace: SYSTEM_NAMESPACE, resourceVersion: version }, data: { 'table.json': JSON.stringify(table) } };
+    const body: ConfigMap = {
+      metadata: { name: ROUTING_TABLE_CONFIGMAP, namespace: SYSTEM_NAMESPACE, resourceVersion: version },
+      data: { 'table.json': JSON.stringify(table) },
+    };
     const result = await this.destination.expect<ConfigMap>('PUT', PATH, [200], { apiVersion: 'v1', kind: 'ConfigMap', ...body });
     return { version: result.body.metadata.resourceVersion ?? '' };
   }

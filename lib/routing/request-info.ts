@@ -83,7 +83,18 @@ export function exactNameFromFieldSelector(selector: string | null): string | un
 }
 
 function nonResource(path: string, method: string): RequestInfo {
-  return { isResourceRequest: false, path, verb: method.toLowerCase(), apiPrefix: '', apiGroup: '', apiVersion: '', namespace: '', resource: '', subresource: '', name: '' };
+  return {
+    isResourceRequest: false,
+    path,
+    verb: method.toLowerCase(),
+    apiPrefix: '',
+    apiGroup: '',
+    apiVersion: '',
+    namespace: '',
+    resource: '',
+    subresource: '',
+    name: '',
+  };
 }
 
 /**
@@ -93,7 +104,10 @@ function nonResource(path: string, method: string): RequestInfo {
  */
 export function parseRequestInfo(method: string, url: string): RequestInfo {
   const { path, query } = splitUrl(url);
-  let parts = path.split('/').filter((p) => p.length > 0).map(decodeSegment);
+  let parts = path
+    .split('/')
+    .filter((p) => p.length > 0)
+    .map(decodeSegment);
   if (parts.length < 3 || !API_PREFIXES.has(parts[0]!)) return nonResource(path, method);
 
   const info = nonResource(path, method);
@@ -116,27 +130,36 @@ export function parseRequestInfo(method: string, url: string): RequestInfo {
     info.verb = METHOD_VERBS[method.toUpperCase()] ?? '';
   }
 
-  if (parts[0] === 'namespaces') {
-    if (parts.length > 1) {
-      info.namespace = parts[1]!;
-      if (parts.length > 2 && !NAMESPACE_SUBRESOURCES.has(parts[2]!)) parts = parts.slice(2);
-    }
-  }
+  readResourcePath(info, parts);
+  if (info.name === '') readCollectionVerb(info, query);
+  return info;
+}
 
+/** namespace, resource, name and subresource from what follows the version (and any special verb). */
+function readResourcePath(info: RequestInfo, rest: string[]): void {
+  let parts = rest;
+  if (parts[0] === 'namespaces' && parts.length > 1) {
+    info.namespace = parts[1]!;
+    if (parts.length > 2 && !NAMESPACE_SUBRESOURCES.has(parts[2]!)) parts = parts.slice(2);
+  }
   if (parts.length >= 3 && !SPECIAL_VERBS_WITHOUT_SUBRESOURCES.has(info.verb)) info.subresource = parts[2]!;
   if (parts.length >= 2) info.name = parts[1]!;
   if (parts.length >= 1) info.resource = parts[0]!;
+}
 
-  if (info.name === '' && info.verb === 'get') {
+/** A request without a name acts on a collection: get is list or watch (or a get by field selector), delete is deletecollection. */
+function readCollectionVerb(info: RequestInfo, query: URLSearchParams): void {
+  if (info.verb === 'get') {
     info.verb = queryFlag(query, 'watch') ? 'watch' : 'list';
     const name = exactNameFromFieldSelector(query.get('fieldSelector'));
     if (name !== undefined && isValidPathSegmentName(name)) info.name = name;
   }
-  if (info.name === '' && info.verb === 'delete') info.verb = 'deletecollection';
-  return info;
+  if (info.verb === 'delete') info.verb = 'deletecollection';
 }
 
 /** True for requests that switch protocols or stream a connection (exec, attach, portforward, proxy). */
 export function isConnectRequest(info: RequestInfo): boolean {
-  return info.verb === 'proxy' || info.subresource === 'exec' || info.subresource === 'attach' || info.subresource === 'portforward' || info.subresource === 'proxy';
+  return (
+    info.verb === 'proxy' || info.subresource === 'exec' || info.subresource === 'attach' || info.subresource === 'portforward' || info.subresource === 'proxy'
+  );
 }

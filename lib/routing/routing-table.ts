@@ -39,7 +39,8 @@ export function route(info: RequestInfo, table: RoutingTable): RouteDecision {
     return { target: 'source', reason: DISCOVERY_PATH.test(info.path) ? 'discovery-source' : 'non-resource-source' };
   }
   const cls = classify({ group: info.apiGroup, resource: info.resource, namespace: info.namespace, subresource: info.subresource }, table.classOverrides);
-  if (cls === 'system') return { target: 'source', reason: info.namespace !== '' && isSystemNamespace(info.namespace) ? 'system-namespace' : 'system-resource' };
+  if (cls === 'system')
+    return { target: 'source', reason: info.namespace !== '' && isSystemNamespace(info.namespace) ? 'system-namespace' : 'system-resource' };
   if (cls === 'located') return { target: 'source', reason: 'located' };
   const shard = shardKey(info.apiGroup, info.resource);
   const state = table.shards[shard];
@@ -78,7 +79,12 @@ export function completeHandoff(table: RoutingTable, key: ShardKey, oldBackendRV
   const state = shardState(table, key);
   if (!state.handoff) throw new BridgeError('BRIDGE_ERR_ROUTING', `shard ${key} is not changing owner`);
   const current = state.epochs[state.epochs.length - 1]!;
-  const epoch: Epoch = { epoch: current.epoch + 1, backend: state.handoff.to, offset: nextEpochOffset(current, oldBackendRV).toString(), startedAt: now.toISOString() };
+  const epoch: Epoch = {
+    epoch: current.epoch + 1,
+    backend: state.handoff.to,
+    offset: nextEpochOffset(current, oldBackendRV).toString(),
+    startedAt: now.toISOString(),
+  };
   return withShard(table, { shard: key, owner: epoch.backend, epochs: [...state.epochs, epoch] });
 }
 
@@ -107,7 +113,7 @@ function validateEpochs(field: string, epochs: unknown): void {
     if (typeof e.offset !== 'string' || !/^\d+$/.test(e.offset)) fail(`${at}.offset`, 'must be a decimal string');
     const offset = BigInt(e.offset);
     if (offset > MAX_PRESENTED_RV) fail(`${at}.offset`, 'must be below 2^63');
-    if (offset <= previous) fail(`${at}.offset`, 'must be greater than the previous epoch\'s');
+    if (offset <= previous) fail(`${at}.offset`, "must be greater than the previous epoch's");
     if (i === 0 && (e.backend !== 'source' || offset !== 0n)) fail(at, 'epoch 0 must be the source with offset 0');
     previous = offset;
   });

@@ -95,13 +95,7 @@ export interface PlanStage {
 
 /** Why a request went where it went: the same codes feed logs and the metric `reason` label. */
 export type RouteReason =
-  | 'non-resource-source'
-  | 'discovery-source'
-  | 'system-namespace'
-  | 'located'
-  | 'system-resource'
-  | 'shard-owner'
-  | 'shard-handoff-hold';
+  'non-resource-source' | 'discovery-source' | 'system-namespace' | 'located' | 'system-resource' | 'shard-owner' | 'shard-handoff-hold';
 
 export interface RouteDecision {
   /** `hold`: a write to a shard that is changing owner; answer 503 with Retry-After. */

@@ -36,7 +36,13 @@ async function rvThroughBridge(name: string): Promise<string> {
 }
 
 /** One HTTPS call straight to the aggregator, with or without a sidecar client certificate. */
-function callAggregator(path: string, headers: Record<string, string>, client?: { certPem: string; keyPem: string }, method = 'GET', base = bridge.aggregatorUrl): Promise<{ status: number; body: string }> {
+function callAggregator(
+  path: string,
+  headers: Record<string, string>,
+  client?: { certPem: string; keyPem: string },
+  method = 'GET',
+  base = bridge.aggregatorUrl,
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const url = new URL(path, base);
     const req = request(url, { method, headers, ca: bridge.bridgeCa.certPem, cert: client?.certPem, key: client?.keyPem, agent: false }, (res) => {
@@ -55,7 +61,9 @@ beforeAll(async () => {
   bridge = await startLabBridge({ namespace });
   kubeconfig = tokenKubeconfig(bridge.sidecar.dir, 'bridge', bridge.sidecar.server, bridge.sidecar.caBundlePem, token, namespace);
   // The workload's RoleBinding must be mirrored before the destination serves it (impersonation).
-  await waitFor('the RoleBinding mirrored to the destination', async () => ((await kubectl('destination', ['-n', namespace, 'get', 'rolebinding', '-o', 'name'])).stdout.trim() ? true : undefined));
+  await waitFor('the RoleBinding mirrored to the destination', async () =>
+    (await kubectl('destination', ['-n', namespace, 'get', 'rolebinding', '-o', 'name'])).stdout.trim() ? true : undefined,
+  );
 }, 180_000);
 
 afterAll(async () => {
@@ -97,16 +105,23 @@ describe('the aggregator on the lab', () => {
       expect((await viaBridge(['create', 'configmap', 'c2', '--from-literal=k=v2'])).code).toBe(0);
       // Written by the destination, mirrored back to the source with the same data.
       expect(await kubectlOk('destination', ['-n', namespace, 'get', 'configmap', 'c2', '-o', 'jsonpath={.data.k}'])).toBe('v2');
-      await waitFor('c2 mirrored to the source', async () => ((await kubectl('source', ['-n', namespace, 'get', 'configmap', 'c2', '-o', 'jsonpath={.data.k}'])).stdout === 'v2' ? true : undefined));
+      await waitFor('c2 mirrored to the source', async () =>
+        (await kubectl('source', ['-n', namespace, 'get', 'configmap', 'c2', '-o', 'jsonpath={.data.k}'])).stdout === 'v2' ? true : undefined,
+      );
       expect((await viaBridge(['patch', 'configmap', 'c0', '--type=merge', '-p', '{"data":{"k":"v0-patched"}}'])).code).toBe(0);
 
-      const python = await run(PYTHON, ['-c', `
+      const python = await run(PYTHON, [
+        '-c',
+        `
 import json, sys
 from kubernetes import client, config
 api = client.CoreV1Api(config.new_client_from_config(config_file=sys.argv[1]))
 items = api.list_namespaced_config_map(sys.argv[2]).items
 print(json.dumps({i.metadata.name: [i.metadata.resource_version, (i.data or {}).get("k")] for i in items}))
-`, kubeconfig, namespace]);
+`,
+        kubeconfig,
+        namespace,
+      ]);
       expect(python.code).toBe(0);
       const listed = JSON.parse(python.stdout) as Record<string, [string, string]>;
       expect(listed.c0![1]).toBe('v0-patched');
@@ -144,12 +159,23 @@ print(json.dumps({i.metadata.name: [i.metadata.resource_version, (i.data or {}).
     }
     // Nothing acknowledged was lost: every object is in both clusters with the same data.
     for (const cluster of ['source', 'destination']) {
-      const data = await kubectlOk(cluster, ['-n', namespace, 'get', 'configmaps', 'c0', 'c1', 'c2', 'c3', '-o', 'jsonpath={range .items[*]}{.metadata.name}={.data.k} {end}']);
+      const data = await kubectlOk(cluster, [
+        '-n',
+        namespace,
+        'get',
+        'configmaps',
+        'c0',
+        'c1',
+        'c2',
+        'c3',
+        '-o',
+        'jsonpath={range .items[*]}{.metadata.name}={.data.k} {end}',
+      ]);
       expect(data.trim().split(' ')).toEqual(['c0=v0-patched', 'c1=v1', 'c2=v2', 'c3=v3']);
     }
   });
 
-  it('fences the source: a moved shard refuses direct writes with a message naming the destination, the bridge\'s own pass', async () => {
+  it("fences the source: a moved shard refuses direct writes with a message naming the destination, the bridge's own pass", async () => {
     await bridge.aggregator.handoff!.changeOwner('configmaps', 'destination', 'e2e');
     const direct = await kubectl('source', ['-n', namespace, 'create', 'configmap', 'forked', '--from-literal=k=x']);
     expect(direct.code).not.toBe(0);
@@ -157,7 +183,9 @@ print(json.dumps({i.metadata.name: [i.metadata.resource_version, (i.data or {}).
     // Other shards stay writable on the source; the bridge's writes (the mirror) still land there.
     expect((await kubectl('source', ['-n', namespace, 'create', 'serviceaccount', uniqueName('sa')])).code).toBe(0);
     expect((await viaBridge(['create', 'configmap', 'c4', '--from-literal=k=v4'])).code).toBe(0);
-    await waitFor('c4 mirrored to the source through the fence', async () => ((await kubectl('source', ['-n', namespace, 'get', 'configmap', 'c4', '-o', 'name'])).code === 0 ? true : undefined));
+    await waitFor('c4 mirrored to the source through the fence', async () =>
+      (await kubectl('source', ['-n', namespace, 'get', 'configmap', 'c4', '-o', 'name'])).code === 0 ? true : undefined,
+    );
     await bridge.aggregator.handoff!.changeOwner('configmaps', 'source', 'e2e');
     expect((await kubectl('source', ['-n', namespace, 'create', 'configmap', 'unfenced', '--from-literal=k=y'])).code).toBe(0);
     rvOfC0.push(await rvThroughBridge('c0'));
@@ -165,21 +193,38 @@ print(json.dumps({i.metadata.name: [i.metadata.resource_version, (i.data or {}).
 
   it('answers 410 to a list from an older epoch and 409 to a write built on one', async () => {
     const olderRV = rvOfC0[1]!;
-    const list = await callAggregator(`/api/v1/namespaces/${namespace}/configmaps?resourceVersion=${olderRV}&resourceVersionMatch=NotOlderThan`, { authorization: `Bearer ${token}` });
+    const list = await callAggregator(`/api/v1/namespaces/${namespace}/configmaps?resourceVersion=${olderRV}&resourceVersionMatch=NotOlderThan`, {
+      authorization: `Bearer ${token}`,
+    });
     expect(list.status).toBe(410);
     expect(JSON.parse(list.body)).toMatchObject({ kind: 'Status', reason: 'Expired', code: 410 });
-    const stale = await viaBridge(['replace', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c1', namespace, resourceVersion: olderRV }, data: { k: 'lost' } }));
+    const stale = await viaBridge(
+      ['replace', '-f', '-'],
+      JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c1', namespace, resourceVersion: olderRV }, data: { k: 'lost' } }),
+    );
     expect(stale.code).not.toBe(0);
     expect(stale.stderr).toContain('the object has been modified');
     expect(await kubectlOk('source', ['-n', namespace, 'get', 'configmap', 'c1', '-o', 'jsonpath={.data.k}'])).toBe('v1');
   });
 
   it('bridgectl aggregator move drives a hand-off through the desired owners', async () => {
-    const moved = await run(process.execPath, ['dist/cli/main.js', 'aggregator', 'move', '--shard', 'secrets', '--to', 'destination', '--kubeconfig', kubeconfigPath('destination')]);
+    const moved = await run(process.execPath, [
+      'dist/cli/main.js',
+      'aggregator',
+      'move',
+      '--shard',
+      'secrets',
+      '--to',
+      'destination',
+      '--kubeconfig',
+      kubeconfigPath('destination'),
+    ]);
     expect(moved.stdout).toContain('secrets is served by the destination (epoch 1');
     expect((await viaBridge(['create', 'secret', 'generic', 's1', '--from-literal=p=q'])).code).toBe(0);
     expect(await kubectlOk('destination', ['-n', namespace, 'get', 'secret', 's1', '-o', 'jsonpath={.metadata.name}'])).toBe('s1');
-    await waitFor('s1 mirrored to the source', async () => ((await kubectl('source', ['-n', namespace, 'get', 'secret', 's1', '-o', 'name'])).code === 0 ? true : undefined));
+    await waitFor('s1 mirrored to the source', async () =>
+      (await kubectl('source', ['-n', namespace, 'get', 'secret', 's1', '-o', 'name'])).code === 0 ? true : undefined,
+    );
   });
 
   it('a Service created while the destination owns services has the same ClusterIP and nodePort in both clusters', async () => {
@@ -225,7 +270,13 @@ describe('identity at the aggregator', () => {
     expect(denied.code).not.toBe(0);
     expect(denied.stderr).toContain('cannot impersonate resource "users"');
     await kubectlOk('source', ['create', 'clusterrole', `${namespace}-impersonate`, '--verb=impersonate', '--resource=users,groups,serviceaccounts']);
-    await kubectlOk('source', ['create', 'clusterrolebinding', `${namespace}-impersonate`, `--clusterrole=${namespace}-impersonate`, `--serviceaccount=${namespace}:tester`]);
+    await kubectlOk('source', [
+      'create',
+      'clusterrolebinding',
+      `${namespace}-impersonate`,
+      `--clusterrole=${namespace}-impersonate`,
+      `--serviceaccount=${namespace}:tester`,
+    ]);
     try {
       const allowed = await waitFor('impersonation allowed', async () => {
         const got = await kubectl(kubeconfig, ['-n', namespace, 'get', 'secret', 's1', '-o', 'name', ...as]);
@@ -262,7 +313,9 @@ describe('a backend that goes away', () => {
     const base = `https://127.0.0.1:${second.port}`;
     const auth = { authorization: `Bearer ${token}` };
     try {
-      await waitFor('the second aggregator to route configmaps to the destination', async () => (second.routing.table.shards.configmaps?.owner === 'destination' ? true : undefined));
+      await waitFor('the second aggregator to route configmaps to the destination', async () =>
+        second.routing.table.shards.configmaps?.owner === 'destination' ? true : undefined,
+      );
       expect((await callAggregator(`/api/v1/namespaces/${namespace}/configmaps`, auth, undefined, 'GET', base)).status).toBe(200);
       relay.close();
       for (const s of sockets) s.destroy();

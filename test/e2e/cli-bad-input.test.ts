@@ -85,7 +85,10 @@ const CASES: [string, RegExp][] = [
   ['lab', /BRIDGE_ERR_USAGE: unknown command "lab"/],
   // lab up: nothing may stop the healthy lab.
   ['lab up --k8s-version banana', /BRIDGE_ERR_USAGE: --k8s-version must be a Kubernetes release like v1\.\d+\.\d+, got "banana"/],
-  ['lab up --k8s-version v1.28.15', /BRIDGE_ERR_WOULD_REPLACE: a v1\.36\.3 lab is running and differs from this request: it runs v1\.36\.3, not v1\.28\.15 .*--replace/],
+  [
+    'lab up --k8s-version v1.28.15',
+    /BRIDGE_ERR_WOULD_REPLACE: a v1\.36\.3 lab is running and differs from this request: it runs v1\.36\.3, not v1\.28\.15 .*--replace/,
+  ],
   ['lab up --source-port @OTHER_PORT', /BRIDGE_ERR_WOULD_REPLACE: a v1\.36\.3 lab is running .*its source API server listens on \d+, not \d+/],
   ['lab up --destination-service-cidr 10.200.0.0/16', /BRIDGE_ERR_WOULD_REPLACE: .*its destination service range is 10\.96\.0\.0\/16, not 10\.200\.0\.0\/16/],
   ['lab up --k8s-version', /BRIDGE_ERR_USAGE: lab up: Option '--k8s-version <value>' argument missing/],
@@ -111,13 +114,19 @@ const CASES: [string, RegExp][] = [
   ['sidecar serve --upstream https://a:1 --fail-mode closed --listen-port abc', /BRIDGE_ERR_CONFIG: BRIDGE_LISTEN_PORT must be a port number 0-65535/],
   ['sidecar serve --upstream https://a:1 --upstream https://b:1', /BRIDGE_ERR_USAGE: sidecar serve: --upstream is given more than once/],
   ['sidecar serve --upstream https://[fd00::1]', /BRIDGE_ERR_CONFIG: BRIDGE_UPSTREAM must be host:port/],
-  ['webhook serve --sidecar-style native --upstream a:1 --port 99999 --tls-cert-file @POD --tls-key-file @POD', /BRIDGE_ERR_CONFIG: BRIDGE_WEBHOOK_PORT must be a port number/],
+  [
+    'webhook serve --sidecar-style native --upstream a:1 --port 99999 --tls-cert-file @POD --tls-key-file @POD',
+    /BRIDGE_ERR_CONFIG: BRIDGE_WEBHOOK_PORT must be a port number/,
+  ],
   ['webhook serve --self-provision=true', /BRIDGE_ERR_USAGE: webhook serve: Option '--self-provision' does not take an argument/],
   ['webhook serve --upstream a:1', /BRIDGE_ERR_CONFIG: no serving certificate/],
   ['webhook inject', /BRIDGE_ERR_USAGE: webhook inject needs --file/],
   ['webhook inject --file /nonexistent/pod.yaml', /BRIDGE_ERR_USAGE: webhook inject: cannot read --file \/nonexistent\/pod\.yaml: ENOENT/],
   ['webhook inject --file @CA/bridge-ca.crt', /BRIDGE_ERR_USAGE: webhook inject: document 1 of .* is not a Pod/],
-  ['webhook inject --file @POD --upstream https://[fd00::1]', /BRIDGE_ERR_USAGE: webhook inject: --upstream must be host:port, \[ipv6\]:port or https:\/\/host:port/],
+  [
+    'webhook inject --file @POD --upstream https://[fd00::1]',
+    /BRIDGE_ERR_USAGE: webhook inject: --upstream must be host:port, \[ipv6\]:port or https:\/\/host:port/,
+  ],
   ['webhook inject --file @POD --upstream fd00::1:443', /BRIDGE_ERR_USAGE: webhook inject: --upstream must be host:port/],
   ['webhook inject --file @POD --upstream a:0', /BRIDGE_ERR_USAGE: webhook inject: --upstream .*the port must be a port number 1-65535/],
   ['webhook inject --file @POD --style sidecar', /BRIDGE_ERR_USAGE: webhook inject: --style must be native or container, got "sidecar"/],
@@ -140,15 +149,13 @@ const CASES: [string, RegExp][] = [
 
 describe('bridgectl refuses bad input before touching anything', () => {
   it.each(CASES)('bridgectl %s', async (line, expected) => {
-    const args = line
-      .split(' ')
-      .map((word) =>
-        word
-          .replace('@OTHER_PORT', String(sourcePort + 1))
-          .replace('@CA', caDir)
-          .replace('@POD', podFile)
-          .replace('@OUT', join(scratch, 'empty-out')),
-      );
+    const args = line.split(' ').map((word) =>
+      word
+        .replace('@OTHER_PORT', String(sourcePort + 1))
+        .replace('@CA', caDir)
+        .replace('@POD', podFile)
+        .replace('@OUT', join(scratch, 'empty-out')),
+    );
     const before = labSnapshot();
     const result = await bridgectl(args);
     const lines = result.stderr.split('\n').filter(Boolean);

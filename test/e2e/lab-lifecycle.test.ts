@@ -99,7 +99,13 @@ describe('bridgectl lab lifecycle', () => {
     try {
       const result = await bridgectl(['lab', 'build', '--k8s-version', 'v1.99.0'], { BRIDGE_CACHE_DIR: emptyCache });
       expect(result.code).toBe(1);
-      expectOneClearLine(result.stderr.split('\n').filter((l) => l.startsWith('error:')).join('\n'), 'BRIDGE_ERR_LAB_BUILD_FAILED');
+      expectOneClearLine(
+        result.stderr
+          .split('\n')
+          .filter((l) => l.startsWith('error:'))
+          .join('\n'),
+        'BRIDGE_ERR_LAB_BUILD_FAILED',
+      );
       expect(result.stderr).toContain('build.log');
       expect(readFileSync(join(emptyCache, 'build.log'), 'utf8')).toContain('v1.99.0');
     } finally {

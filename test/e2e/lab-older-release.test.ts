@@ -24,30 +24,34 @@ afterAll(async () => {
 }, 60_000);
 
 describe(`lab on ${OLDER_RELEASE} (no native sidecars)`, () => {
-  it('builds and starts the older release, and the webhook injects an ordinary first container that the API server accepts', async () => {
-    const up = await bridgectl(['lab', 'up', '--k8s-version', OLDER_RELEASE]);
-    expect(up.stderr).not.toContain('error:');
-    expect(up.code).toBe(0);
-    const version = await kubectl('source.kubeconfig', ['get', '--raw', '/version']);
-    expect((JSON.parse(version.stdout) as { gitVersion: string }).gitVersion).toBe(OLDER_RELEASE);
+  it(
+    'builds and starts the older release, and the webhook injects an ordinary first container that the API server accepts',
+    async () => {
+      const up = await bridgectl(['lab', 'up', '--k8s-version', OLDER_RELEASE]);
+      expect(up.stderr).not.toContain('error:');
+      expect(up.code).toBe(0);
+      const version = await kubectl('source.kubeconfig', ['get', '--raw', '/version']);
+      expect((JSON.parse(version.stdout) as { gitVersion: string }).gitVersion).toBe(OLDER_RELEASE);
 
-    const install = await bridgectl(['lab', 'install']);
-    expect(install.code).toBe(0);
-    const created = await kubectl('source.kubeconfig', ['-n', 'lab-apps', 'run', 'legacy', '--image=registry.invalid/app:1', '--restart=Never']);
-    expect(created.stderr).toBe('');
-    expect(created.code).toBe(0);
+      const install = await bridgectl(['lab', 'install']);
+      expect(install.code).toBe(0);
+      const created = await kubectl('source.kubeconfig', ['-n', 'lab-apps', 'run', 'legacy', '--image=registry.invalid/app:1', '--restart=Never']);
+      expect(created.stderr).toBe('');
+      expect(created.code).toBe(0);
 
-    const first = JSON.parse((await kubectl('source.kubeconfig', ['-n', 'lab-apps', 'get', 'pod', 'legacy', '-o', 'json'])).stdout) as {
-      metadata: { annotations: Record<string, string> };
-      spec: { containers: { name: string; lifecycle?: { postStart?: unknown }; env?: { name: string; value?: string }[] }[]; initContainers?: unknown[] };
-    };
-    expect(first.spec.containers.map((c) => c.name)).toEqual(['cluster-bridge-proxy', 'legacy']);
-    expect(first.spec.containers[0]!.lifecycle?.postStart).toBeDefined();
-    expect(first.spec.initContainers ?? []).toEqual([]);
-    expect(first.spec.containers[1]!.env?.find((e) => e.name === 'KUBERNETES_SERVICE_HOST')?.value).toBe('127.0.0.1');
-    expect(JSON.parse(first.metadata.annotations['cluster-bridge.io/status']!)).toMatchObject({ sidecarStyle: 'container' });
+      const first = JSON.parse((await kubectl('source.kubeconfig', ['-n', 'lab-apps', 'get', 'pod', 'legacy', '-o', 'json'])).stdout) as {
+        metadata: { annotations: Record<string, string> };
+        spec: { containers: { name: string; lifecycle?: { postStart?: unknown }; env?: { name: string; value?: string }[] }[]; initContainers?: unknown[] };
+      };
+      expect(first.spec.containers.map((c) => c.name)).toEqual(['cluster-bridge-proxy', 'legacy']);
+      expect(first.spec.containers[0]!.lifecycle?.postStart).toBeDefined();
+      expect(first.spec.initContainers ?? []).toEqual([]);
+      expect(first.spec.containers[1]!.env?.find((e) => e.name === 'KUBERNETES_SERVICE_HOST')?.value).toBe('127.0.0.1');
+      expect(JSON.parse(first.metadata.annotations['cluster-bridge.io/status']!)).toMatchObject({ sidecarStyle: 'container' });
 
-    const whoami = await kubectl('workload.kubeconfig', ['auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}']);
-    expect(whoami.stdout).toBe('system:serviceaccount:lab-apps:default');
-  }, 30 * 60_000);
+      const whoami = await kubectl('workload.kubeconfig', ['auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}']);
+      expect(whoami.stdout).toBe('system:serviceaccount:lab-apps:default');
+    },
+    30 * 60_000,
+  );
 });

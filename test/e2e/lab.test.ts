@@ -4,7 +4,7 @@ import { request } from 'node:https';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
-import { requireLab } from '../../lab/lab.js';
+import { requireLab } from '../../lab/lab-files.js';
 import { labDir } from '../../lib/paths.js';
 import { PYTHON, createNamespace, kubeConfigFor, kubeconfigPath, kubectl, kubectlOk, pythonScript, uniqueName, waitFor } from '../helpers/lab-clients.js';
 
@@ -52,7 +52,10 @@ describe.each(clusters)('lab %s cluster', (cluster) => {
         .then((req) => done.finally(() => req.abort()));
     });
     await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: 'during' } } });
-    await core.patchNamespacedConfigMap({ namespace: ns, name: 'during', body: { data: { b: '2' } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch));
+    await core.patchNamespacedConfigMap(
+      { namespace: ns, name: 'during', body: { data: { b: '2' } } },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+    );
     await core.deleteNamespacedConfigMap({ namespace: ns, name: 'during' });
     await done;
     expect(events).toEqual(['ADDED:during', 'MODIFIED:during', 'DELETED:during']);

@@ -50,7 +50,14 @@ describe('clients through the sidecar behave as direct', () => {
       const token = await serviceAccountToken(namespace);
       const server = label === 'direct' ? lab.directServer : lab.server;
       const caPem = label === 'direct' ? lab.sourceCaPem : lab.caBundlePem;
-      endpoints.push({ label, server, caPem, namespace, token, kubeconfig: tokenKubeconfig(lab.dir, `${label}-${namespace}`, server, caPem, token, namespace) });
+      endpoints.push({
+        label,
+        server,
+        caPem,
+        namespace,
+        token,
+        kubeconfig: tokenKubeconfig(lab.dir, `${label}-${namespace}`, server, caPem, token, namespace),
+      });
     }
   });
 
@@ -104,15 +111,39 @@ describe('clients through the sidecar behave as direct', () => {
     await informer.start();
     const results: unknown[] = [];
     const strip = (o: unknown) => normalize(JSON.stringify(o ?? null), ns);
-    for (let i = 0; i < 10; i++) results.push(strip(await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: `n-${i}`, labels: { set: 'n' } }, data: { v: '0' } } })));
+    for (let i = 0; i < 10; i++)
+      results.push(
+        strip(await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: `n-${i}`, labels: { set: 'n' } }, data: { v: '0' } } })),
+      );
     for (let i = 0; i < 10; i++) {
       const current = await core.readNamespacedConfigMap({ namespace: ns, name: `n-${i}` });
       current.data = { v: '1' };
       results.push(strip(await core.replaceNamespacedConfigMap({ namespace: ns, name: `n-${i}`, body: current })));
     }
-    results.push(strip(await core.patchNamespacedConfigMap({ namespace: ns, name: 'n-0', body: { data: { v: '2' } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch))));
-    results.push(strip(await core.patchNamespacedConfigMap({ namespace: ns, name: 'n-1', body: [{ op: 'replace', path: '/data/v', value: '2' }] }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch))));
-    results.push(strip(await core.patchNamespacedConfigMap({ namespace: ns, name: 'n-2', body: { data: { v: '2' } } }, k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.StrategicMergePatch))));
+    results.push(
+      strip(
+        await core.patchNamespacedConfigMap(
+          { namespace: ns, name: 'n-0', body: { data: { v: '2' } } },
+          k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+        ),
+      ),
+    );
+    results.push(
+      strip(
+        await core.patchNamespacedConfigMap(
+          { namespace: ns, name: 'n-1', body: [{ op: 'replace', path: '/data/v', value: '2' }] },
+          k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch),
+        ),
+      ),
+    );
+    results.push(
+      strip(
+        await core.patchNamespacedConfigMap(
+          { namespace: ns, name: 'n-2', body: { data: { v: '2' } } },
+          k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.StrategicMergePatch),
+        ),
+      ),
+    );
     results.push(strip((await core.deleteCollectionNamespacedConfigMap({ namespace: ns, labelSelector: 'set=n' })).status));
     const expected = 10 + 10 + 3 + 10;
     for (let i = 0; i < 400 && seen.length < expected; i++) await new Promise((r) => setTimeout(r, 50));

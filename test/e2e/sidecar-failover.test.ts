@@ -71,18 +71,27 @@ describe('sidecar fail-over to the local API server', () => {
     for (let i = 0; i < 5; i++) expect((await create(`back-${i}`)).status).toBe(201);
 
     expect(upstreamNames()).toEqual(['up-0', 'up-1', 'up-2', 'up-3', 'up-4', 'back-0', 'back-1', 'back-2', 'back-3', 'back-4']);
-    const inApiServer = (await kubectlOk('source', ['-n', namespace, 'get', 'configmaps', '-l', 'run=failover', '-o', 'jsonpath={.items[*].metadata.name}'])).split(' ').sort();
+    const inApiServer = (await kubectlOk('source', ['-n', namespace, 'get', 'configmaps', '-l', 'run=failover', '-o', 'jsonpath={.items[*].metadata.name}']))
+      .split(' ')
+      .sort();
     expect(inApiServer).toEqual(['local-0', 'local-1', 'local-2', 'local-3', 'local-4']);
   });
 
   it('strips spoofed bridge and front-proxy headers and passes impersonation on for the upstream to authorize', async () => {
     // Goes upstream (the capturing stand-in): nothing forbidden arrives there.
-    await call(lab, token, 'POST', `/api/v1/namespaces/${namespace}/configmaps`, { metadata: { name: 'spoof' } }, {
-      'Impersonate-User': 'system:admin',
-      'Impersonate-Group': 'system:masters',
-      'X-Remote-User': 'admin',
-      'X-Bridge-Pod': 'someone-else',
-    });
+    await call(
+      lab,
+      token,
+      'POST',
+      `/api/v1/namespaces/${namespace}/configmaps`,
+      { metadata: { name: 'spoof' } },
+      {
+        'Impersonate-User': 'system:admin',
+        'Impersonate-Group': 'system:masters',
+        'X-Remote-User': 'admin',
+        'X-Bridge-Pod': 'someone-else',
+      },
+    );
     const raw = upstream.seen.at(-1)!.rawHeaders;
     expect(headerValues(raw, 'impersonate-user')).toEqual(['system:admin']);
     expect(headerValues(raw, 'impersonate-group')).toEqual(['system:masters']);
@@ -101,8 +110,17 @@ describe('sidecar against the real API server with spoofed headers', () => {
       expect(spoofed.status).toBe(403);
       // 1.36 words it for constrained impersonation ("cannot impersonate-on:user-info:list ..."), older releases "cannot impersonate resource users".
       expect((JSON.parse(spoofed.body) as { message: string }).message).toMatch(/User "system:serviceaccount:[^"]+:tester" cannot impersonate/);
-      const whoami = await call(lab, token, 'POST', '/apis/authentication.k8s.io/v1/selfsubjectreviews', { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' }, { 'X-Remote-User': 'system:admin' });
-      expect((JSON.parse(whoami.body) as { status: { userInfo: { username: string } } }).status.userInfo.username).toBe(`system:serviceaccount:${namespace}:tester`);
+      const whoami = await call(
+        lab,
+        token,
+        'POST',
+        '/apis/authentication.k8s.io/v1/selfsubjectreviews',
+        { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' },
+        { 'X-Remote-User': 'system:admin' },
+      );
+      expect((JSON.parse(whoami.body) as { status: { userInfo: { username: string } } }).status.userInfo.username).toBe(
+        `system:serviceaccount:${namespace}:tester`,
+      );
     } finally {
       await lab.sidecar.shutdown(2000);
     }

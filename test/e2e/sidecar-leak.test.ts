@@ -39,11 +39,15 @@ describe('sidecar leak test', () => {
         });
       const watchAndLeave = () =>
         new Promise<void>((resolve, reject) => {
-          const req = request(`${sc.server}/api/v1/namespaces/${namespace}/configmaps?watch=true`, { ca: sc.caBundlePem, agent: false, headers }, (res: IncomingMessage) => {
-            expect(res.statusCode).toBe(200);
-            req.destroy();
-            resolve();
-          });
+          const req = request(
+            `${sc.server}/api/v1/namespaces/${namespace}/configmaps?watch=true`,
+            { ca: sc.caBundlePem, agent: false, headers },
+            (res: IncomingMessage) => {
+              expect(res.statusCode).toBe(200);
+              req.destroy();
+              resolve();
+            },
+          );
           req.on('error', (err: NodeJS.ErrnoException) => (err.code === 'ECONNRESET' ? resolve() : reject(err)));
           req.end();
         });

@@ -2,7 +2,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { kubeconfigPath } from '../../lab/lab.js';
+import { kubeconfigPath } from '../../lab/lab-files.js';
 import { KubeRestClient } from '../../lib/kube-rest-client.js';
 import { createLogger } from '../../lib/logger.js';
 import { generateCa, type CertificateAndKey } from '../../lib/pki.js';
@@ -32,7 +32,9 @@ export interface TestWebhook {
   cleanup(): Promise<void>;
 }
 
-export async function startTestWebhook(options: { env?: Record<string, string>; register?: Partial<RegistrationSpec>; selfProvisionNamespace?: string } = {}): Promise<TestWebhook> {
+export async function startTestWebhook(
+  options: { env?: Record<string, string>; register?: Partial<RegistrationSpec>; selfProvisionNamespace?: string } = {},
+): Promise<TestWebhook> {
   const id = uniqueName('wh');
   const dir = mkdtempSync(join(tmpdir(), 'cb-webhook-e2e-'));
   const ca = await generateCa('cluster-bridge-e2e-ca');
@@ -50,7 +52,12 @@ export async function startTestWebhook(options: { env?: Record<string, string>; 
     BRIDGE_UPSTREAM: '10.11.12.13:8443',
     BRIDGE_LOCAL_APISERVER: '10.96.0.1:443',
     ...(options.selfProvisionNamespace
-      ? { BRIDGE_WEBHOOK_SELF_PROVISION: 'true', BRIDGE_SYSTEM_NAMESPACE: options.selfProvisionNamespace, BRIDGE_WEBHOOK_CONFIG_NAME: configName, BRIDGE_WEBHOOK_EXTRA_SANS: '127.0.0.1' }
+      ? {
+          BRIDGE_WEBHOOK_SELF_PROVISION: 'true',
+          BRIDGE_SYSTEM_NAMESPACE: options.selfProvisionNamespace,
+          BRIDGE_WEBHOOK_CONFIG_NAME: configName,
+          BRIDGE_WEBHOOK_EXTRA_SANS: '127.0.0.1',
+        }
       : { BRIDGE_WEBHOOK_TLS_CERT_FILE: serving.certFile, BRIDGE_WEBHOOK_TLS_KEY_FILE: serving.keyFile }),
     ...options.env,
   };
@@ -100,11 +107,17 @@ export async function startTestWebhook(options: { env?: Record<string, string>; 
   return harness;
 }
 
-export function podManifest(name: string, extra: { annotations?: Record<string, string>; spec?: Record<string, unknown>; labels?: Record<string, string> } = {}): string {
+export function podManifest(
+  name: string,
+  extra: { annotations?: Record<string, string>; spec?: Record<string, unknown>; labels?: Record<string, string> } = {},
+): string {
   return JSON.stringify({
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: { name, labels: { app: name, ...(extra.labels ?? {}) }, annotations: extra.annotations ?? {} },
-    spec: { containers: [{ name: 'app', image: 'registry.k8s.io/pause:3.10', env: [{ name: 'KUBERNETES_SERVICE_HOST', value: 'overridden-by-webhook' }] }], ...(extra.spec ?? {}) },
+    spec: {
+      containers: [{ name: 'app', image: 'registry.k8s.io/pause:3.10', env: [{ name: 'KUBERNETES_SERVICE_HOST', value: 'overridden-by-webhook' }] }],
+      ...(extra.spec ?? {}),
+    },
   });
 }

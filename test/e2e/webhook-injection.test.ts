@@ -80,7 +80,9 @@ describe('webhook e2e against the lab source API server', () => {
     expect(pod.spec.containers.map((c) => c.name)).toEqual(['app']);
     expect(envOf(pod.spec.containers[0], 'KUBERNETES_SERVICE_HOST')).toBe('kubernetes.default.svc');
     expect(envOf(pod.spec.containers[0], 'KUBERNETES_SERVICE_PORT')).toBe('8443');
-    expect(pod.spec.hostAliases).toEqual([{ ip: '10.11.12.13', hostnames: ['kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'] }]);
+    expect(pod.spec.hostAliases).toEqual([
+      { ip: '10.11.12.13', hostnames: ['kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'] },
+    ]);
     expect(JSON.parse(pod.metadata.annotations?.[STATUS_ANNOTATION] ?? '{}')).toMatchObject({ mode: 'dns' });
   });
 
@@ -108,7 +110,16 @@ describe('webhook e2e against the lab source API server', () => {
     expect(podJson.spec.initContainers ?? []).toHaveLength(0);
     expect(podJson.metadata.annotations?.[STATUS_ANNOTATION]).toBeUndefined();
     const event = await waitFor('BridgeInjectionSkipped Event', async () => {
-      const out = await kubectlOk('source', ['-n', ns, 'get', 'events', '--field-selector', `involvedObject.name=${rs},reason=BridgeInjectionSkipped`, '-o', 'jsonpath={.items[*].message}']);
+      const out = await kubectlOk('source', [
+        '-n',
+        ns,
+        'get',
+        'events',
+        '--field-selector',
+        `involvedObject.name=${rs},reason=BridgeInjectionSkipped`,
+        '-o',
+        'jsonpath={.items[*].message}',
+      ]);
       return out.includes('host-network') ? out : undefined;
     });
     expect(event).toContain('host network');
@@ -150,17 +161,28 @@ describe('webhook e2e: system namespaces', () => {
     const webhook = await startTestWebhook({ register: { extraNamespaceLabels: {} } });
     try {
       // A deliberately wide registration for kube-system only: the webhook's own decision must refuse.
-      const spec = { name: webhook.configName, clientConfig: { url: `https://127.0.0.1:${webhook.port}/mutate` }, caBundlePem: webhook.ca.certPem, timeoutSeconds: 10 };
+      const spec = {
+        name: webhook.configName,
+        clientConfig: { url: `https://127.0.0.1:${webhook.port}/mutate` },
+        caBundlePem: webhook.ca.certPem,
+        timeoutSeconds: 10,
+      };
       const body = webhookConfiguration(spec) as { metadata: object; webhooks: { namespaceSelector: unknown }[] };
       body.webhooks[0]!.namespaceSelector = { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } };
-      const existing = await webhook.client.expect<{ metadata: { resourceVersion: string } }>('GET', `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${webhook.configName}`, [200]);
+      const existing = await webhook.client.expect<{ metadata: { resourceVersion: string } }>(
+        'GET',
+        `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${webhook.configName}`,
+        [200],
+      );
       await webhook.client.expect('PUT', `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${webhook.configName}`, [200], {
         ...body,
         metadata: { ...body.metadata, resourceVersion: existing.body.metadata.resourceVersion },
       });
       const name = uniqueName('cb-sys');
       await waitFor('the system-namespace decision', async () => {
-        const out = JSON.parse(await kubectlOk('source', ['-n', 'kube-system', 'create', '--dry-run=server', '-o', 'json', '-f', '-'], podManifest(name))) as PodJson;
+        const out = JSON.parse(
+          await kubectlOk('source', ['-n', 'kube-system', 'create', '--dry-run=server', '-o', 'json', '-f', '-'], podManifest(name)),
+        ) as PodJson;
         expect(out.spec.initContainers ?? []).toHaveLength(0);
         expect(out.metadata.annotations?.[STATUS_ANNOTATION]).toBeUndefined();
         return (await webhook.metric('cluster_bridge_webhook_admissions_total', { reason: 'system-namespace' })) >= 1 ? true : undefined;

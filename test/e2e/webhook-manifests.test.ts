@@ -10,7 +10,12 @@ describe('manifests/source against the lab', () => {
     const result = await kubectl('source', ['apply', '-k', join(repoRoot(), 'manifests', 'source'), '--dry-run=server']);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
-    for (const kind of ['deployment.apps/cluster-bridge-webhook', 'mutatingwebhookconfiguration.admissionregistration.k8s.io/cluster-bridge-injector', 'poddisruptionbudget.policy/cluster-bridge-webhook', 'clusterrole.rbac.authorization.k8s.io/cluster-bridge-webhook']) {
+    for (const kind of [
+      'deployment.apps/cluster-bridge-webhook',
+      'mutatingwebhookconfiguration.admissionregistration.k8s.io/cluster-bridge-injector',
+      'poddisruptionbudget.policy/cluster-bridge-webhook',
+      'clusterrole.rbac.authorization.k8s.io/cluster-bridge-webhook',
+    ]) {
       expect(result.stdout).toContain(kind);
     }
     expect((await kubectl('source', ['get', 'mutatingwebhookconfiguration', 'cluster-bridge-injector'])).code).not.toBe(0);

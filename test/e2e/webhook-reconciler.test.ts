@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { X509Certificate } from 'node:crypto';
-import { kubeconfigPath } from '../../lab/lab.js';
+import { kubeconfigPath } from '../../lab/lab-files.js';
 import { KubeRestClient } from '../../lib/kube-rest-client.js';
 import { createLogger } from '../../lib/logger.js';
 import { generateCa, splitPemBundle } from '../../lib/pki.js';
@@ -24,10 +24,16 @@ describe('namespace reconciler against the lab', () => {
       const rootCa = await kubectlOk('source', ['-n', ns, 'get', 'configmap', 'kube-root-ca.crt', '-o', 'jsonpath={.data.ca\\.crt}']);
       const fingerprints = splitPemBundle(bundle).map((p) => new X509Certificate(p).fingerprint256);
       expect(fingerprints).toEqual([new X509Certificate(rootCa).fingerprint256, new X509Certificate(bridgeCa.certPem).fingerprint256]);
-      const secret = JSON.parse(await kubectlOk('source', ['-n', ns, 'get', 'secret', 'cluster-bridge-sidecar-tls', '-o', 'json'])) as { type: string; data: Record<string, string> };
+      const secret = JSON.parse(await kubectlOk('source', ['-n', ns, 'get', 'secret', 'cluster-bridge-sidecar-tls', '-o', 'json'])) as {
+        type: string;
+        data: Record<string, string>;
+      };
       expect(secret.type).toBe('kubernetes.io/tls');
       const servingPem = Buffer.from(secret.data['tls.crt']!, 'base64').toString();
       expect(new X509Certificate(servingPem).verify(new X509Certificate(bridgeCa.certPem).publicKey)).toBe(true);
+      // The client certificate speaks for this namespace only (the aggregator reads it from the subject).
+      const clientSubject = new X509Certificate(Buffer.from(secret.data['client.crt']!, 'base64').toString()).subject.split('\n');
+      expect(clientSubject).toContain(`O=cluster-bridge:namespace:${ns}`);
 
       // A second pass changes nothing (no churn of certificates).
       const rvBefore = await kubectlOk('source', ['-n', ns, 'get', 'secret', 'cluster-bridge-sidecar-tls', '-o', 'jsonpath={.metadata.resourceVersion}']);

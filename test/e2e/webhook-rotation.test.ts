@@ -45,7 +45,9 @@ describe('webhook certificate rotation', () => {
       fingerprints.add(await servedFingerprint(webhook.port));
       await sleep(500);
     }
-    const pods = JSON.parse(await kubectlOk('source', ['-n', ns, 'get', 'pods', '-o', 'json'])) as { items: { metadata: { name: string; annotations?: Record<string, string> } }[] };
+    const pods = JSON.parse(await kubectlOk('source', ['-n', ns, 'get', 'pods', '-o', 'json'])) as {
+      items: { metadata: { name: string; annotations?: Record<string, string> } }[];
+    };
     const notInjected = pods.items.filter((p) => !p.metadata.annotations?.[STATUS_ANNOTATION]).map((p) => p.metadata.name);
     expect(pods.items).toHaveLength(created.length);
     expect(notInjected).toEqual([]);

@@ -80,11 +80,21 @@ export async function startLabBridge(options: { namespace: string; shards?: stri
   const clusters = { BRIDGE_SOURCE_KUBECONFIG: await labComponentsKubeconfig('source'), BRIDGE_DESTINATION_KUBECONFIG: kubeconfigPath('destination') };
   const local = { BRIDGE_LISTEN_HOST: '127.0.0.1', BRIDGE_LISTEN_PORT: '0', BRIDGE_OPS_HOST: '127.0.0.1', BRIDGE_OPS_PORT: '0' };
   const synchronizer = await startSynchronizer(
-    loadSyncConfig({ ...clusters, ...local, BRIDGE_TLS_DIR: await tlsDir(bridgeCa, false), ...(options.shards ? { BRIDGE_SHARDS: options.shards.join(',') } : {}) }),
+    loadSyncConfig({
+      ...clusters,
+      ...local,
+      BRIDGE_TLS_DIR: await tlsDir(bridgeCa, false),
+      ...(options.shards ? { BRIDGE_SHARDS: options.shards.join(',') } : {}),
+    }),
     silentLog,
   );
   const aggregator = await startAggregator(
-    loadAggregatorConfig({ ...clusters, ...local, BRIDGE_TLS_DIR: await tlsDir(bridgeCa, true), BRIDGE_SYNCHRONIZER_URL: `https://127.0.0.1:${synchronizer.port}` }),
+    loadAggregatorConfig({
+      ...clusters,
+      ...local,
+      BRIDGE_TLS_DIR: await tlsDir(bridgeCa, true),
+      BRIDGE_SYNCHRONIZER_URL: `https://127.0.0.1:${synchronizer.port}`,
+    }),
     silentLog,
   );
   const aggregatorUrl = `https://127.0.0.1:${aggregator.port}`;

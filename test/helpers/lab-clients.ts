@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
-import { kubeconfigPath, requireLab } from '../../lab/lab.js';
+import { kubeconfigPath, requireLab } from '../../lab/lab-files.js';
 import type { ClusterName } from '../../lab/control-plane.js';
 
 const execFileAsync = promisify(execFile);

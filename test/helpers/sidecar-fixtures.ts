@@ -68,10 +68,21 @@ const defaultHandler: BackendHandler = (req, res, body) => {
  * again on the same port simulate an upstream going away and coming back. `streaming` handlers get
  * the request before its body is read.
  */
-export async function startTestBackend(pki: TestPki, handler: BackendHandler = defaultHandler, options: { streaming?: (req: IncomingMessage, res: ServerResponse) => void } = {}): Promise<TestBackend> {
+export async function startTestBackend(
+  pki: TestPki,
+  handler: BackendHandler = defaultHandler,
+  options: { streaming?: (req: IncomingMessage, res: ServerResponse) => void } = {},
+): Promise<TestBackend> {
   const seen: TestBackend['seen'] = [];
   const openSockets = new Set<Socket>();
-  const server = createServer({ cert: pki.backend.certPem, key: pki.backend.keyPem, ca: pki.ca.certPem, requestCert: true, rejectUnauthorized: false, keepAliveTimeout: 60_000 });
+  const server = createServer({
+    cert: pki.backend.certPem,
+    key: pki.backend.keyPem,
+    ca: pki.ca.certPem,
+    requestCert: true,
+    rejectUnauthorized: false,
+    keepAliveTimeout: 60_000,
+  });
   server.on('connection', (socket: Socket) => {
     openSockets.add(socket);
     socket.once('close', () => openSockets.delete(socket));
@@ -82,7 +93,13 @@ export async function startTestBackend(pki: TestPki, handler: BackendHandler = d
   });
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const peer = (req.socket as import('node:tls').TLSSocket).getPeerCertificate?.();
-    const entry = { method: req.method!, url: req.url!, rawHeaders: req.rawHeaders, body: Buffer.alloc(0), clientCertCn: peer?.subject?.CN as string | undefined };
+    const entry = {
+      method: req.method!,
+      url: req.url!,
+      rawHeaders: req.rawHeaders,
+      body: Buffer.alloc(0),
+      clientCertCn: peer?.subject?.CN as string | undefined,
+    };
     seen.push(entry);
     if (options.streaming) return options.streaming(req, res);
     const chunks: Buffer[] = [];
@@ -160,20 +177,23 @@ export function callSidecar(
   init: { method?: string; path?: string; headers?: OutgoingHttpHeaders | string[]; body?: Buffer | string; agent?: import('node:https').Agent } = {},
 ): Promise<SimpleResponse> {
   return new Promise((resolve, reject) => {
-    const req = request({
-      host: '127.0.0.1',
-      port,
-      method: init.method ?? 'GET',
-      path: init.path ?? '/api/v1/namespaces/default/configmaps/x',
-      headers: init.headers,
-      ca: pki.ca.certPem,
-      agent: init.agent ?? false,
-    }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode!, rawHeaders: res.rawHeaders, headers: res.headers, body: Buffer.concat(chunks) }));
-      res.on('error', reject);
-    });
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        method: init.method ?? 'GET',
+        path: init.path ?? '/api/v1/namespaces/default/configmaps/x',
+        headers: init.headers,
+        ca: pki.ca.certPem,
+        agent: init.agent ?? false,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode!, rawHeaders: res.rawHeaders, headers: res.headers, body: Buffer.concat(chunks) }));
+        res.on('error', reject);
+      },
+    );
     req.on('error', reject);
     req.end(init.body);
   });

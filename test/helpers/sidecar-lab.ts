@@ -2,7 +2,7 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { requireLab } from '../../lab/lab.js';
+import { requireLab } from '../../lab/lab-files.js';
 import { labDir } from '../../lib/paths.js';
 import { generateCa, issueCertificate } from '../../lib/pki.js';
 import { writeKubeconfig } from '../../lib/kubeconfig.js';
@@ -29,7 +29,14 @@ export const LOOPBACK_SANS = {
 };
 
 export async function startLabSidecar(
-  options: { failMode?: 'local' | 'closed'; upstream?: string; upstreamCaPem?: string; upstreamClient?: { certPem: string; keyPem: string }; podNamespace?: string; extraEnv?: Record<string, string> } = {},
+  options: {
+    failMode?: 'local' | 'closed';
+    upstream?: string;
+    upstreamCaPem?: string;
+    upstreamClient?: { certPem: string; keyPem: string };
+    podNamespace?: string;
+    extraEnv?: Record<string, string>;
+  } = {},
 ): Promise<LabSidecar> {
   const lab = requireLab();
   const directServer = lab.clusters.source.server;
@@ -63,7 +70,12 @@ export async function startLabSidecar(
 }
 
 /** The same sidecar as a child process started the way the image starts it, for per-process measurements. */
-export async function startLabSidecarProcess(): Promise<{ child: import('node:child_process').ChildProcess; server: string; opsPort: number; caBundlePem: string }> {
+export async function startLabSidecarProcess(): Promise<{
+  child: import('node:child_process').ChildProcess;
+  server: string;
+  opsPort: number;
+  caBundlePem: string;
+}> {
   const { spawn } = await import('node:child_process');
   const { freePort } = await import('../../lib/ports.js');
   const { sidecarImageCommand } = await import('../../sidecar/image-command.js');
@@ -86,7 +98,10 @@ export async function startLabSidecarProcess(): Promise<{ child: import('node:ch
     },
   });
   for (let i = 0; i < 100; i++) {
-    const ready = await fetch(`http://127.0.0.1:${opsPort}/readyz`).then((r) => r.ok, () => false);
+    const ready = await fetch(`http://127.0.0.1:${opsPort}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ready) break;
     await new Promise((r) => setTimeout(r, 100));
   }

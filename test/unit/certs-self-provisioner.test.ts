@@ -9,7 +9,13 @@ import { WebhookCertProvisioner } from '../../certs/webhook-self-provisioner.js'
 
 class FakeApi {
   secret: { metadata: { resourceVersion: string }; data: Record<string, string> } | undefined;
-  mwc = { metadata: { name: 'hook' }, webhooks: [{ name: 'a', clientConfig: { url: 'https://x' } as { url: string; caBundle?: string } }, { name: 'b', clientConfig: { url: 'https://y' } as { url: string; caBundle?: string } }] };
+  mwc = {
+    metadata: { name: 'hook' },
+    webhooks: [
+      { name: 'a', clientConfig: { url: 'https://x' } as { url: string; caBundle?: string } },
+      { name: 'b', clientConfig: { url: 'https://y' } as { url: string; caBundle?: string } },
+    ],
+  };
   rv = 1;
   /** Simulates another replica writing between our read and our write. */
   conflictNextWrite = false;

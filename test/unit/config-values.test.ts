@@ -28,9 +28,12 @@ describe('one reading of ports and addresses', () => {
     expect(readHostPort(raw)).toEqual(expected);
   });
 
-  it.each(['a.example', 'fd00::1:443', '[fd00::1]', 'http://a:80', 'a:b', 'a:0', 'a:99999', 'https://a:443/api', ':443'])('readHostPort(%j) names the problem', (raw) => {
-    expect(readHostPort(raw)).toMatch(/^must be host:port, \[ipv6\]:port or https:\/\/host:port, got/);
-  });
+  it.each(['a.example', 'fd00::1:443', '[fd00::1]', 'http://a:80', 'a:b', 'a:0', 'a:99999', 'https://a:443/api', ':443'])(
+    'readHostPort(%j) names the problem',
+    (raw) => {
+      expect(readHostPort(raw)).toMatch(/^must be host:port, \[ipv6\]:port or https:\/\/host:port, got/);
+    },
+  );
 
   it('reads the environment and flags with the same rule', () => {
     expect(portNumber({ P: '0' }, 'P')).toBe(0);
@@ -80,8 +83,18 @@ describe('lab requests', () => {
   });
 
   it('names every way a running lab differs from a request, and none when it matches', () => {
-    const cluster = (port: number, serviceCidr: string) => ({ name: 'source' as const, server: '', apiserverPort: port, serviceCidr, kubeconfig: '', daemons: [] });
-    const running = { kubernetesVersion: 'v1.36.3', clusters: { source: cluster(6443, '10.96.0.0/16'), destination: { ...cluster(6444, '10.96.0.0/16'), name: 'destination' as const } } };
+    const cluster = (port: number, serviceCidr: string) => ({
+      name: 'source' as const,
+      server: '',
+      apiserverPort: port,
+      serviceCidr,
+      kubeconfig: '',
+      daemons: [],
+    });
+    const running = {
+      kubernetesVersion: 'v1.36.3',
+      clusters: { source: cluster(6443, '10.96.0.0/16'), destination: { ...cluster(6444, '10.96.0.0/16'), name: 'destination' as const } },
+    };
     expect(labDifferences(running, checkLabRequest({}))).toEqual([]);
     expect(labDifferences(running, checkLabRequest({ sourcePort: 6443, destinationPort: 0 }))).toEqual([]);
     expect(labDifferences(running, checkLabRequest({ kubernetesVersion: 'v1.28.15', destinationPort: 7000, sourceServiceCidr: '10.0.0.0/16' }))).toEqual([

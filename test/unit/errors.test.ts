@@ -16,7 +16,9 @@ function sourceFiles(dir: string): string[] {
 
 describe('error codes', () => {
   const readme = readFileSync(`${repoRoot()}/README.md`, 'utf8');
-  const source = SOURCE_DIRS.flatMap((dir) => sourceFiles(join(repoRoot(), dir))).map((file) => readFileSync(file, 'utf8')).join('\n');
+  const source = SOURCE_DIRS.flatMap((dir) => sourceFiles(join(repoRoot(), dir)))
+    .map((file) => readFileSync(file, 'utf8'))
+    .join('\n');
   const codes = Object.keys(ErrorCodes) as ErrorCode[];
 
   it.each(codes)('%s is documented in the README troubleshooting table with its meaning and fix', (code) => {
@@ -33,13 +35,13 @@ describe('error codes', () => {
     expect(source).toMatch(new RegExp(`new BridgeError\\(\\s*'${code}'|code: '${code}'|: ErrorCode = '${code}'`));
   });
 
-  it('renders one line with the cause and the call site\'s fix', () => {
+  it("renders one line with the cause and the call site's fix", () => {
     const line = new BridgeError('BRIDGE_ERR_CONFIG', 'BRIDGE_UPSTREAM is empty', { fix: 'set it' }).toLine();
     expect(line).toBe('BRIDGE_ERR_CONFIG: BRIDGE_UPSTREAM is empty (fix: set it)');
     expect(line).not.toContain('\n');
   });
 
-  it('falls back to the code\'s own fix when the call site has none', () => {
+  it("falls back to the code's own fix when the call site has none", () => {
     const err = new BridgeError('BRIDGE_ERR_LAB_NOT_RUNNING', 'the lab is not running');
     expect(err.fix).toBe(ErrorCodes.BRIDGE_ERR_LAB_NOT_RUNNING.fix);
     expect(err.toLine()).toBe('BRIDGE_ERR_LAB_NOT_RUNNING: the lab is not running (fix: run `bridgectl lab up`)');

@@ -50,7 +50,11 @@ describe('parseRequestInfo: resource requests', () => {
     ['GET', '/apis/rbac.authorization.k8s.io/v1/clusterroles/admin', ['get', 'rbac.authorization.k8s.io', 'v1', '', 'clusterroles', '', 'admin']],
     ['POST', '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews', ['create', 'authorization.k8s.io', 'v1', '', 'selfsubjectaccessreviews', '', '']],
     ['GET', '/apis/example.com/v1/namespaces/other/widgets/w1/status', ['get', 'example.com', 'v1', 'other', 'widgets', 'status', 'w1']],
-    ['PATCH', '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/node-1', ['patch', 'coordination.k8s.io', 'v1', 'kube-node-lease', 'leases', '', 'node-1']],
+    [
+      'PATCH',
+      '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/node-1',
+      ['patch', 'coordination.k8s.io', 'v1', 'kube-node-lease', 'leases', '', 'node-1'],
+    ],
     ['GET', '/api/v1/namespaces/other/configmaps/with%20space', ['get', '', 'v1', 'other', 'configmaps', '', 'with space']],
   ])('%s %s', (method, url, [verb, apiGroup, apiVersion, namespace, resource, subresource, name]) => {
     expect(parseRequestInfo(method, url)).toEqual({

@@ -46,12 +46,17 @@ describe('ShardRVCodec', () => {
     expect(BigInt(epochs[2]!.present('9000000000000'))).toBeLessThan(2n ** 63n);
   });
 
-  it.each([['', 'unset'], ['0', 'unset'], ['abc', 'invalid'], ['-1', 'invalid'], ['1e5', 'invalid'], [(2n ** 63n).toString(), 'invalid'], ['99999999999999999999', 'invalid']])(
-    'decodes %j as %s',
-    (rv, kind) => {
-      expect(new ShardRVCodec(shardState(threeEpochs(), 'configmaps')).decode(rv).kind).toBe(kind);
-    },
-  );
+  it.each([
+    ['', 'unset'],
+    ['0', 'unset'],
+    ['abc', 'invalid'],
+    ['-1', 'invalid'],
+    ['1e5', 'invalid'],
+    [(2n ** 63n).toString(), 'invalid'],
+    ['99999999999999999999', 'invalid'],
+  ])('decodes %j as %s', (rv, kind) => {
+    expect(new ShardRVCodec(shardState(threeEpochs(), 'configmaps')).decode(rv).kind).toBe(kind);
+  });
 });
 
 describe('rewriting bodies', () => {
@@ -62,13 +67,25 @@ describe('rewriting bodies', () => {
   const token = (rv: number) => Buffer.from(JSON.stringify({ v: 'meta.k8s.io/v1', rv, start: 'app/cm-1\u0000' })).toString('base64url');
 
   it('an object, a list with its continue token, and a Table', () => {
-    const list = { kind: 'ConfigMapList', metadata: { resourceVersion: '40', continue: token(40) }, items: [{ metadata: { name: 'a', resourceVersion: '7' } }, { metadata: { name: 'b', resourceVersion: '9' } }] };
+    const list = {
+      kind: 'ConfigMapList',
+      metadata: { resourceVersion: '40', continue: token(40) },
+      items: [{ metadata: { name: 'a', resourceVersion: '7' } }, { metadata: { name: 'b', resourceVersion: '9' } }],
+    };
     expect(rewriteObjectRVs(list, out)).toBe(true);
     expect(list.metadata.resourceVersion).toBe(p(40));
     expect(list.items.map((i) => i.metadata.resourceVersion)).toEqual([p(7), p(9)]);
-    expect(JSON.parse(Buffer.from(list.metadata.continue, 'base64url').toString())).toEqual({ v: 'meta.k8s.io/v1', rv: Number(p(40)), start: 'app/cm-1\u0000' });
+    expect(JSON.parse(Buffer.from(list.metadata.continue, 'base64url').toString())).toEqual({
+      v: 'meta.k8s.io/v1',
+      rv: Number(p(40)),
+      start: 'app/cm-1\u0000',
+    });
 
-    const table = { kind: 'Table', metadata: { resourceVersion: '41' }, rows: [{ cells: ['a'], object: { kind: 'PartialObjectMetadata', metadata: { resourceVersion: '8' } } }] };
+    const table = {
+      kind: 'Table',
+      metadata: { resourceVersion: '41' },
+      rows: [{ cells: ['a'], object: { kind: 'PartialObjectMetadata', metadata: { resourceVersion: '8' } } }],
+    };
     rewriteObjectRVs(table, out);
     expect([table.metadata.resourceVersion, table.rows[0]!.object.metadata.resourceVersion]).toEqual([p(41), p(8)]);
   });
@@ -106,13 +123,20 @@ describe('rewriting bodies', () => {
 describe('WatchRVRewriter', () => {
   it('rewrites every event whatever the chunk boundaries', async () => {
     const codec = new ShardRVCodec(shardState(threeEpochs(), 'configmaps'));
-    const events = [1, 2, 3].map((i) => ({ type: 'MODIFIED', object: { kind: 'ConfigMap', metadata: { name: `c${i}`, resourceVersion: `${100 + i}` }, data: { text: 'line\nwith newline escaped' } } }));
+    const events = [1, 2, 3].map((i) => ({
+      type: 'MODIFIED',
+      object: { kind: 'ConfigMap', metadata: { name: `c${i}`, resourceVersion: `${100 + i}` }, data: { text: 'line\nwith newline escaped' } },
+    }));
     const wire = Buffer.from(events.map((e) => `${JSON.stringify(e)}\n`).join(''));
     const chunks: Buffer[] = [];
     for (let i = 0; i < wire.length; i += 7) chunks.push(wire.subarray(i, i + 7));
     const output: Buffer[] = [];
     for await (const chunk of Readable.from(chunks).pipe(new WatchRVRewriter(responseRVMapper(codec)))) output.push(chunk as Buffer);
-    const lines = Buffer.concat(output).toString().trim().split('\n').map((l) => JSON.parse(l));
+    const lines = Buffer.concat(output)
+      .toString()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines.map((e) => e.object.metadata.resourceVersion)).toEqual([101, 102, 103].map((rv) => codec.present(String(rv))));
     expect(lines.map((e) => e.object.data.text)).toEqual(events.map((e) => e.object.data.text));
   });

@@ -63,14 +63,20 @@ describe('route', () => {
 
   it('holds writes, and only writes, of a shard changing owner', () => {
     const changing = tableWith('destination', 'configmaps', true);
-    for (const [method, url] of [['POST', '/api/v1/namespaces/a/configmaps'], ['PUT', '/api/v1/namespaces/a/configmaps/c'], ['PATCH', '/api/v1/namespaces/a/configmaps/c'], ['DELETE', '/api/v1/namespaces/a/configmaps/c'], ['DELETE', '/api/v1/namespaces/a/configmaps']] as const) {
+    for (const [method, url] of [
+      ['POST', '/api/v1/namespaces/a/configmaps'],
+      ['PUT', '/api/v1/namespaces/a/configmaps/c'],
+      ['PATCH', '/api/v1/namespaces/a/configmaps/c'],
+      ['DELETE', '/api/v1/namespaces/a/configmaps/c'],
+      ['DELETE', '/api/v1/namespaces/a/configmaps'],
+    ] as const) {
       expect(route(parseRequestInfo(method, url), changing)).toMatchObject({ target: 'hold', reason: 'shard-handoff-hold' });
     }
     expect(route(parseRequestInfo('GET', '/api/v1/namespaces/a/configmaps/c'), changing)).toMatchObject({ target: 'destination' });
     expect(route(parseRequestInfo('GET', '/api/v1/namespaces/a/secrets'), changing)).toMatchObject({ target: 'source' });
   });
 
-  it('applies a plan\'s class overrides', () => {
+  it("applies a plan's class overrides", () => {
     const table = { ...tableWith('destination'), classOverrides: { configmaps: 'located' as const } };
     expect(route(parseRequestInfo('GET', '/api/v1/namespaces/a/configmaps'), table)).toMatchObject({ target: 'source', reason: 'located' });
   });
@@ -129,7 +135,15 @@ describe('shard hash', () => {
   });
 
   it('two separate processes decide identically for every shard at every F', () => {
-    const keys = ['configmaps', 'secrets', 'services', 'deployments.apps', 'leases.coordination.k8s.io', 'widgets.example.com', ...Array.from({ length: 50 }, (_, i) => `t${i}.example.com`)];
+    const keys = [
+      'configmaps',
+      'secrets',
+      'services',
+      'deployments.apps',
+      'leases.coordination.k8s.io',
+      'widgets.example.com',
+      ...Array.from({ length: 50 }, (_, i) => `t${i}.example.com`),
+    ];
     const fractions = [0, 0.01, 0.05, 0.25, 0.5, 1];
     const script = `import { desiredOwner } from ${JSON.stringify(join(repoRoot(), 'dist/lib/routing/shard-hash.js'))};
       const keys = ${JSON.stringify(keys)}; const fs = ${JSON.stringify(fractions)};
@@ -187,7 +201,8 @@ describe('owner changes', () => {
 describe('validateRoutingTable', () => {
   const good = tableWith('destination');
   // A loose shape on purpose: each case breaks one field.
-  const mutate = (fn: (t: Record<string, any>) => void) => { // eslint-disable-line @typescript-eslint/no-explicit-any
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  const mutate = (fn: (t: Record<string, any>) => void) => {
     const copy = JSON.parse(JSON.stringify(good));
     fn(copy);
     return copy;

@@ -7,7 +7,10 @@ import { repoRoot } from '../../lib/paths.js';
 
 const root = repoRoot();
 const dockerfile = readFileSync(join(root, 'Dockerfile.sidecar'), 'utf8');
-const lines = dockerfile.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+const lines = dockerfile
+  .split('\n')
+  .map((l) => l.trim())
+  .filter((l) => l && !l.startsWith('#'));
 const node = join(root, 'node_modules', '.bin', 'node');
 
 describe('Dockerfile.sidecar', () => {

@@ -3,7 +3,16 @@ import { request } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { callSidecar, headerValues, startTestBackend, startTestSidecar, testPki, type SidecarUnderTest, type TestBackend, type TestPki } from '../helpers/sidecar-fixtures.js';
+import {
+  callSidecar,
+  headerValues,
+  startTestBackend,
+  startTestSidecar,
+  testPki,
+  type SidecarUnderTest,
+  type TestBackend,
+  type TestPki,
+} from '../helpers/sidecar-fixtures.js';
 
 async function until(what: string, probe: () => boolean | Promise<boolean>): Promise<void> {
   for (let i = 0; i < 600; i++) {
@@ -22,7 +31,12 @@ describe('sidecar fail mode local', () => {
   let sidecar: SidecarUnderTest;
   let counter = 0;
   const send = (method = 'POST') =>
-    callSidecar(sidecar.port, pki, { method, path: '/api/v1/namespaces/n/configmaps', headers: { 'x-request-id': `req-${++counter}`, 'content-type': 'application/json' }, body: '{"kind":"ConfigMap"}' });
+    callSidecar(sidecar.port, pki, {
+      method,
+      path: '/api/v1/namespaces/n/configmaps',
+      headers: { 'x-request-id': `req-${++counter}`, 'content-type': 'application/json' },
+      body: '{"kind":"ConfigMap"}',
+    });
 
   beforeAll(async () => {
     pki = await testPki();
@@ -88,7 +102,13 @@ describe('sidecar fail mode closed', () => {
       const response = await callSidecar(sidecar.port, pki, { method: 'DELETE' });
       expect(response.status).toBe(503);
       expect(response.headers['retry-after']).toBe('1');
-      expect(JSON.parse(response.body.toString())).toMatchObject({ kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'ServiceUnavailable', code: 503 });
+      expect(JSON.parse(response.body.toString())).toMatchObject({
+        kind: 'Status',
+        apiVersion: 'v1',
+        status: 'Failure',
+        reason: 'ServiceUnavailable',
+        code: 503,
+      });
     }
     expect(upstream.seen).toHaveLength(1);
     await upstream.start();
@@ -101,7 +121,10 @@ describe('sidecar fail mode closed', () => {
     // An upstream whose CA the sidecar does not trust: the handshake fails, which counts as unreachable.
     const { generateCa, issueCertificate } = await import('../../lib/pki.js');
     const otherCa = await generateCa('untrusted');
-    const untrusted = await startTestBackend({ ...pki, backend: await issueCertificate(otherCa, { commonName: 'x', ipAddresses: ['127.0.0.1'], usage: 'server' }) });
+    const untrusted = await startTestBackend({
+      ...pki,
+      backend: await issueCertificate(otherCa, { commonName: 'x', ipAddresses: ['127.0.0.1'], usage: 'server' }),
+    });
     const other = await startTestSidecar(pki, { upstreamPort: untrusted.port, failMode: 'closed' });
     try {
       expect((await callSidecar(other.port, pki)).status).toBe(503);

@@ -33,7 +33,16 @@ describe('sidecar forwarding', () => {
         req.on('data', (c: Buffer) => chunks.push(c));
         req.on('end', () => {
           upstream.seen[upstream.seen.length - 1]!.body = Buffer.concat(chunks);
-          res.writeHead(201, 'Created Here', [['X-Multi', 'a'], ['x-multi', 'b'], ['Content-Type', 'application/json'], ['Date', 'Tue, 01 Jan 2030 00:00:00 GMT']].flat());
+          res.writeHead(
+            201,
+            'Created Here',
+            [
+              ['X-Multi', 'a'],
+              ['x-multi', 'b'],
+              ['Content-Type', 'application/json'],
+              ['Date', 'Tue, 01 Jan 2030 00:00:00 GMT'],
+            ].flat(),
+          );
           res.end(JSON.stringify({ ok: true, length: chunks.reduce((n, c) => n + c.length, 0) }));
         });
       },
@@ -52,7 +61,22 @@ describe('sidecar forwarding', () => {
     const response = await callSidecar(sidecar.port, pki, {
       method: 'PATCH',
       path,
-      headers: ['Host', 'kubernetes.default.svc', 'Authorization', 'Bearer secret-token', 'Content-Type', 'application/apply-patch+yaml', 'X-Custom', 'one', 'x-custom', 'two', 'Accept', 'application/json;as=Table;v=v1;g=meta.k8s.io', 'Content-Length', String(body.length)],
+      headers: [
+        'Host',
+        'kubernetes.default.svc',
+        'Authorization',
+        'Bearer secret-token',
+        'Content-Type',
+        'application/apply-patch+yaml',
+        'X-Custom',
+        'one',
+        'x-custom',
+        'two',
+        'Accept',
+        'application/json;as=Table;v=v1;g=meta.k8s.io',
+        'Content-Length',
+        String(body.length),
+      ],
       body,
     });
     expect(response.status).toBe(201);
@@ -76,10 +100,21 @@ describe('sidecar forwarding', () => {
   it('streams a chunked request body to the upstream', async () => {
     const parts = ['{"a":', '"', 'x'.repeat(200_000), '"}'];
     const result = await new Promise<{ status: number }>((resolve, reject) => {
-      const req = request({ host: '127.0.0.1', port: sidecar.port, method: 'POST', path: '/api/v1/namespaces/n/configmaps', ca: pki.ca.certPem, agent: false, headers: { 'transfer-encoding': 'chunked' } }, (res) => {
-        res.resume();
-        res.on('end', () => resolve({ status: res.statusCode! }));
-      });
+      const req = request(
+        {
+          host: '127.0.0.1',
+          port: sidecar.port,
+          method: 'POST',
+          path: '/api/v1/namespaces/n/configmaps',
+          ca: pki.ca.certPem,
+          agent: false,
+          headers: { 'transfer-encoding': 'chunked' },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve({ status: res.statusCode! }));
+        },
+      );
       req.on('error', reject);
       for (const part of parts) req.write(part);
       req.end();
@@ -91,9 +126,23 @@ describe('sidecar forwarding', () => {
   it('strips spoofed bridge and front-proxy headers, passes impersonation on, adds the pod identity and the hop marker', async () => {
     await callSidecar(sidecar.port, pki, {
       // An object, not a raw array: Node's client sends nothing of a raw array holding a Connection header.
-      headers: { 'X-Bridge-Pod': 'evil', 'x-bridge-location': 'mars', 'Impersonate-User': 'system:admin', 'Impersonate-Group': 'system:masters', 'Impersonate-Extra-Scopes': 'all', 'Impersonate-Uid': '0', 'X-Remote-User': 'root', 'X-Remote-Group': 'system:masters', Connection: 'keep-alive, X-Secret-Hop', 'X-Secret-Hop': 'drop-me' },
+      headers: {
+        'X-Bridge-Pod': 'evil',
+        'x-bridge-location': 'mars',
+        'Impersonate-User': 'system:admin',
+        'Impersonate-Group': 'system:masters',
+        'Impersonate-Extra-Scopes': 'all',
+        'Impersonate-Uid': '0',
+        'X-Remote-User': 'root',
+        'X-Remote-Group': 'system:masters',
+        Connection: 'keep-alive, X-Secret-Hop',
+        'X-Secret-Hop': 'drop-me',
+      },
     });
-    const names = upstream.seen.at(-1)!.rawHeaders.filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase());
+    const names = upstream.seen
+      .at(-1)!
+      .rawHeaders.filter((_, i) => i % 2 === 0)
+      .map((n) => n.toLowerCase());
     for (const name of names) expect(name).not.toMatch(/^x-remote-/);
     expect(headerValues(upstream.seen.at(-1)!.rawHeaders, 'impersonate-group')).toEqual(['system:masters']);
     expect(names).not.toContain('x-bridge-location');
@@ -199,7 +248,12 @@ describe('sidecar forwarding', () => {
       hits++;
       req.socket.destroy();
     };
-    const response = await callSidecar(sidecar.port, pki, { method: 'POST', path: '/stream/create', body: '{}', headers: { 'content-type': 'application/json' } });
+    const response = await callSidecar(sidecar.port, pki, {
+      method: 'POST',
+      path: '/stream/create',
+      body: '{}',
+      headers: { 'content-type': 'application/json' },
+    });
     onStream = undefined;
     expect(response.status).toBe(502);
     expect(JSON.parse(response.body.toString())).toMatchObject({ kind: 'Status', code: 502 });

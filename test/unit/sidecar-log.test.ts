@@ -15,7 +15,14 @@ describe('sidecar log', () => {
     log.warn('plain message');
     expect(lines.every((l) => l.endsWith('\n') && !l.slice(0, -1).includes('\n'))).toBe(true);
     const [first, second] = records();
-    expect(first).toMatchObject({ level: 30, name: 'cluster-bridge-sidecar', component: 'sidecar', port: 16443, upstream: { host: 'agg', port: 443 }, msg: 'sidecar listening' });
+    expect(first).toMatchObject({
+      level: 30,
+      name: 'cluster-bridge-sidecar',
+      component: 'sidecar',
+      port: 16443,
+      upstream: { host: 'agg', port: 443 },
+      msg: 'sidecar listening',
+    });
     expect(typeof first!.time).toBe('number');
     expect(first!.pid).toBe(process.pid);
     expect(second).toMatchObject({ level: 40, msg: 'plain message' });

@@ -25,10 +25,14 @@ describe('sidecar connection upgrades', () => {
   });
 
   it('pipes a WebSocket exec (v5.channel.k8s.io) with a large binary stream both ways', async () => {
-    const ws = new WebSocket(`wss://127.0.0.1:${sidecar.port}/api/v1/namespaces/n/pods/p/exec?command=cat&stdin=true&stdout=true`, ['v5.channel.k8s.io', 'v4.channel.k8s.io'], {
-      ca: pki.ca.certPem,
-      headers: { Authorization: 'Bearer exec-token', 'Impersonate-User': 'system:admin' },
-    });
+    const ws = new WebSocket(
+      `wss://127.0.0.1:${sidecar.port}/api/v1/namespaces/n/pods/p/exec?command=cat&stdin=true&stdout=true`,
+      ['v5.channel.k8s.io', 'v4.channel.k8s.io'],
+      {
+        ca: pki.ca.certPem,
+        headers: { Authorization: 'Bearer exec-token', 'Impersonate-User': 'system:admin' },
+      },
+    );
     const sent: Buffer[] = [];
     const echoed: Buffer[] = [];
     await new Promise<void>((resolve, reject) => {

@@ -25,7 +25,14 @@ function pod(): Record<string, unknown> {
     spec: {
       initContainers: [{ name: 'init', image: 'busybox', env: [{ name: 'X', value: '1' }] }],
       containers: [{ name: 'app', image: 'nginx', env: [{ name: 'KUBERNETES_SERVICE_HOST', value: '10.0.0.1' }], ports: [{ containerPort: 80 }] }],
-      volumes: [{ name: 'kube-api-access-z', projected: { sources: [{ serviceAccountToken: { path: 'token' } }, { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } }] } }],
+      volumes: [
+        {
+          name: 'kube-api-access-z',
+          projected: {
+            sources: [{ serviceAccountToken: { path: 'token' } }, { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } }],
+          },
+        },
+      ],
     },
   };
 }
@@ -34,7 +41,15 @@ function review(overrides: Record<string, unknown> = {}, requestOverrides: Recor
   return {
     apiVersion: 'admission.k8s.io/v1',
     kind: 'AdmissionReview',
-    request: { uid: 'uid-1', kind: { group: '', version: 'v1', kind: 'Pod' }, resource: { group: '', version: 'v1', resource: 'pods' }, operation: 'CREATE', namespace: 'apps', object: pod(), ...requestOverrides },
+    request: {
+      uid: 'uid-1',
+      kind: { group: '', version: 'v1', kind: 'Pod' },
+      resource: { group: '', version: 'v1', resource: 'pods' },
+      operation: 'CREATE',
+      namespace: 'apps',
+      object: pod(),
+      ...requestOverrides,
+    },
     ...overrides,
   };
 }
@@ -80,8 +95,16 @@ const cases: Case[] = [
   { name: 'numeric uid', body: JSON.stringify(review({}, { uid: 42 })), expect: { status: 400 } },
   { name: 'uid of 10 kB', body: JSON.stringify(review({}, { uid: 'u'.repeat(10_000) })), expect: { status: 400 } },
   { name: 'dryRun as a string', body: JSON.stringify(review({}, { dryRun: 'yes' })), expect: { status: 400 } },
-  { name: 'object nested 5000 deep', body: JSON.stringify(review({}, { object: 'DEEP' })).replace('"DEEP"', `${'{"n":'.repeat(5000)}"leaf"${'}'.repeat(5000)}`), expect: { status: 400 } },
-  { name: 'arrays nested 200000 deep', body: `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","object":${'['.repeat(200_000)}${']'.repeat(200_000)}}}`, expect: { status: 400 } },
+  {
+    name: 'object nested 5000 deep',
+    body: JSON.stringify(review({}, { object: 'DEEP' })).replace('"DEEP"', `${'{"n":'.repeat(5000)}"leaf"${'}'.repeat(5000)}`),
+    expect: { status: 400 },
+  },
+  {
+    name: 'arrays nested 200000 deep',
+    body: `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u","object":${'['.repeat(200_000)}${']'.repeat(200_000)}}}`,
+    expect: { status: 400 },
+  },
   { name: 'body above the cap', body: JSON.stringify(review({}, { object: { ...pod(), padding: 'x'.repeat(MAX_BODY + 10) } })), expect: { status: 413 } },
   { name: 'text/plain', body: JSON.stringify(review()), contentType: 'text/plain', expect: { status: 415 } },
   { name: 'no content type', body: JSON.stringify(review()), contentType: '', expect: { status: 415 } },
@@ -91,10 +114,18 @@ const cases: Case[] = [
   { name: 'invalid UTF-8 bytes', body: Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), expect: { status: 400 } },
   { name: 'GET /mutate', body: '', method: 'GET', expect: { status: 404 } },
   { name: 'POST to another path', body: JSON.stringify(review()), path: '/validate', expect: { status: 404 } },
-  { name: 'a ConfigMap', body: JSON.stringify(review({}, { kind: { group: '', version: 'v1', kind: 'ConfigMap' }, object: { data: {} } })), expect: { allowed: 'warning' } },
+  {
+    name: 'a ConfigMap',
+    body: JSON.stringify(review({}, { kind: { group: '', version: 'v1', kind: 'ConfigMap' }, object: { data: {} } })),
+    expect: { allowed: 'warning' },
+  },
   { name: 'a Deployment', body: JSON.stringify(review({}, { kind: { group: 'apps', version: 'v1', kind: 'Deployment' } })), expect: { allowed: 'warning' } },
   { name: 'Pod UPDATE', body: JSON.stringify(review({}, { operation: 'UPDATE' })), expect: { allowed: 'warning' } },
-  { name: 'pods/exec CONNECT', body: JSON.stringify(review({}, { operation: 'CONNECT', subResource: 'exec', object: { kind: 'PodExecOptions' } })), expect: { allowed: 'warning' } },
+  {
+    name: 'pods/exec CONNECT',
+    body: JSON.stringify(review({}, { operation: 'CONNECT', subResource: 'exec', object: { kind: 'PodExecOptions' } })),
+    expect: { allowed: 'warning' },
+  },
   { name: 'Pod with object null', body: JSON.stringify(review({}, { object: null })), expect: { allowed: 'warning' } },
   { name: 'Pod without spec', body: withSpec((_s, p) => delete p.spec), expect: { allowed: 'warning' } },
   { name: 'containers not a list', body: withSpec((s) => (s.containers = { name: 'app' })), expect: { allowed: 'warning' } },
@@ -102,13 +133,21 @@ const cases: Case[] = [
   { name: 'container name a number', body: withSpec((s) => (s.containers = [{ name: 7 }])), expect: { allowed: 'warning' } },
   { name: 'env not a list', body: withSpec((s) => (s.containers = [{ name: 'a', env: 'X=1' }])), expect: { allowed: 'warning' } },
   { name: 'env entry without a name', body: withSpec((s) => (s.containers = [{ name: 'a', env: [{ value: '1' }] }])), expect: { allowed: 'warning' } },
-  { name: 'annotation value an object', body: withSpec((_s, p) => ((p.metadata as Record<string, unknown>).annotations = { x: { y: 1 } })), expect: { allowed: 'warning' } },
+  {
+    name: 'annotation value an object',
+    body: withSpec((_s, p) => ((p.metadata as Record<string, unknown>).annotations = { x: { y: 1 } })),
+    expect: { allowed: 'warning' },
+  },
   { name: 'projected sources a string', body: withSpec((s) => (s.volumes = [{ name: 'v', projected: { sources: 'all' } }])), expect: { allowed: 'warning' } },
   { name: 'hostNetwork "yes"', body: withSpec((s) => (s.hostNetwork = 'yes')), expect: { allowed: 'warning' } },
   { name: 'metadata a list', body: withSpec((_s, p) => (p.metadata = [])), expect: { allowed: 'warning' } },
   { name: '__proto__ keys', body: JSON.stringify(review()).replace('"labels":{', '"labels":{"__proto__":{"polluted":"yes"},'), expect: { allowed: 'warning' } },
   { name: 'a hostNetwork pod (valid, skipped)', body: withSpec((s) => (s.hostNetwork = true)), expect: { allowed: 'plain' } },
-  { name: '3000 containers (valid, large)', body: withSpec((s) => (s.containers = Array.from({ length: 3000 }, (_, i) => ({ name: `c${i}`, image: 'x' })))), expect: { allowed: 'patched' } },
+  {
+    name: '3000 containers (valid, large)',
+    body: withSpec((s) => (s.containers = Array.from({ length: 3000 }, (_, i) => ({ name: `c${i}`, image: 'x' })))),
+    expect: { allowed: 'patched' },
+  },
   { name: 'a normal pod', body: JSON.stringify(review()), expect: { allowed: 'patched' } },
 ];
 
@@ -119,7 +158,14 @@ function post(c: Case): Promise<{ status: number; body: string }> {
   const body = typeof c.body === 'string' ? Buffer.from(c.body) : c.body;
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: '127.0.0.1', port: server.port, method: c.method ?? 'POST', path: c.path ?? '/mutate', ca: ca.certPem, headers: { ...(c.contentType !== '' ? { 'content-type': c.contentType ?? 'application/json' } : {}), 'content-length': body.length, ...c.headers } },
+      {
+        host: '127.0.0.1',
+        port: server.port,
+        method: c.method ?? 'POST',
+        path: c.path ?? '/mutate',
+        ca: ca.certPem,
+        headers: { ...(c.contentType !== '' ? { 'content-type': c.contentType ?? 'application/json' } : {}), 'content-length': body.length, ...c.headers },
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (d: Buffer) => chunks.push(d));
@@ -158,7 +204,8 @@ describe('bad-input corpus over HTTPS', () => {
     const res = await post(c);
     if ('status' in c.expect) {
       expect(res.status).toBe(c.expect.status);
-      if (res.status !== 404 || c.method !== 'GET') expect(JSON.parse(res.body)).toMatchObject({ code: 'BRIDGE_ERR_ADMISSION_REVIEW', message: expect.any(String) });
+      if (res.status !== 404 || c.method !== 'GET')
+        expect(JSON.parse(res.body)).toMatchObject({ code: 'BRIDGE_ERR_ADMISSION_REVIEW', message: expect.any(String) });
       return;
     }
     expect(res.status).toBe(200);
@@ -189,7 +236,24 @@ function rng(seed: number) {
   };
 }
 
-const WEIRD: unknown[] = [null, 0, -1, 1e308, '', 'x', 'false', true, [], {}, [null], { name: 3 }, [{}], 'cluster-bridge-proxy', { __proto__: null }, nested(80)];
+const WEIRD: unknown[] = [
+  null,
+  0,
+  -1,
+  1e308,
+  '',
+  'x',
+  'false',
+  true,
+  [],
+  {},
+  [null],
+  { name: 3 },
+  [{}],
+  'cluster-bridge-proxy',
+  { __proto__: null },
+  nested(80),
+];
 
 function paths(value: unknown, prefix: string[] = [], out: string[][] = []): string[][] {
   out.push(prefix);

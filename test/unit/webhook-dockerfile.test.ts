@@ -7,7 +7,10 @@ import { repoRoot } from '../../lib/paths.js';
 
 const root = repoRoot();
 const dockerfile = readFileSync(join(root, 'Dockerfile.webhook'), 'utf8');
-const lines = dockerfile.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+const lines = dockerfile
+  .split('\n')
+  .map((l) => l.trim())
+  .filter((l) => l && !l.startsWith('#'));
 
 describe('Dockerfile.webhook', () => {
   it('is multi-stage on a maintained Node LTS base', () => {

@@ -14,7 +14,9 @@ import type { Pod } from '../../webhook/pod-types.js';
 
 const dir = join(repoRoot(), 'test', 'golden', 'webhook');
 const update = process.env.BRIDGE_UPDATE_GOLDEN === '1';
-const inputs = readdirSync(dir).filter((f) => f.endsWith('.yaml') && !f.endsWith('.injected.yaml')).sort();
+const inputs = readdirSync(dir)
+  .filter((f) => f.endsWith('.yaml') && !f.endsWith('.injected.yaml'))
+  .sort();
 
 function configFor(file: string) {
   return defaultInjectionConfig({
@@ -50,7 +52,8 @@ describe('webhook golden files', () => {
     if (update) writeFileSync(goldenPath, text);
     expect(existsSync(goldenPath)).toBe(true);
     const golden = readFileSync(goldenPath, 'utf8');
-    if (golden !== text) throw new Error(`${goldenPath} is stale; inspect the diff and rerun with BRIDGE_UPDATE_GOLDEN=1\n--- expected (file)\n${golden}\n--- actual\n${text}`);
+    if (golden !== text)
+      throw new Error(`${goldenPath} is stale; inspect the diff and rerun with BRIDGE_UPDATE_GOLDEN=1\n--- expected (file)\n${golden}\n--- actual\n${text}`);
     expect(golden).toBe(text);
   });
 

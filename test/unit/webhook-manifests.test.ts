@@ -11,9 +11,21 @@ const load = (file: string) => parseAllDocuments(readFileSync(join(dir, file), '
 describe('manifests/source', () => {
   it('registers the webhook exactly as webhook/registration.ts builds it', () => {
     const [mwc] = load('mutating-webhook.yaml');
-    expect(mwc).toEqual(webhookConfiguration({ name: 'cluster-bridge-injector', clientConfig: { service: { name: 'cluster-bridge-webhook', namespace: 'cluster-bridge-system', path: '/mutate', port: 443 } } }));
+    expect(mwc).toEqual(
+      webhookConfiguration({
+        name: 'cluster-bridge-injector',
+        clientConfig: { service: { name: 'cluster-bridge-webhook', namespace: 'cluster-bridge-system', path: '/mutate', port: 443 } },
+      }),
+    );
     const hook = mwc!.webhooks[0];
-    expect(hook).toMatchObject({ failurePolicy: 'Ignore', timeoutSeconds: 5, reinvocationPolicy: 'IfNeeded', sideEffects: 'None', matchPolicy: 'Equivalent', admissionReviewVersions: ['v1'] });
+    expect(hook).toMatchObject({
+      failurePolicy: 'Ignore',
+      timeoutSeconds: 5,
+      reinvocationPolicy: 'IfNeeded',
+      sideEffects: 'None',
+      matchPolicy: 'Equivalent',
+      admissionReviewVersions: ['v1'],
+    });
     expect(hook.objectSelector.matchExpressions).toContainEqual({ key: 'cluster-bridge.io/component', operator: 'DoesNotExist' });
     expect(hook.namespaceSelector.matchExpressions[0].values).toEqual(expect.arrayContaining(['kube-system', 'cluster-bridge-system']));
   });
@@ -46,6 +58,14 @@ describe('manifests/source', () => {
 
   it('lists every file in the kustomization', () => {
     const kustomization = parse(readFileSync(join(dir, 'kustomization.yaml'), 'utf8')) as { resources: string[] };
-    expect(kustomization.resources.sort()).toEqual(['deployment.yaml', 'mutating-webhook.yaml', 'namespace.yaml', 'pdb.yaml', 'rbac.yaml', 'service.yaml', 'serviceaccount.yaml']);
+    expect(kustomization.resources.sort()).toEqual([
+      'deployment.yaml',
+      'mutating-webhook.yaml',
+      'namespace.yaml',
+      'pdb.yaml',
+      'rbac.yaml',
+      'service.yaml',
+      'serviceaccount.yaml',
+    ]);
   });
 });

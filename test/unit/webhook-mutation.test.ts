@@ -14,8 +14,19 @@ function basePod(): Pod {
     metadata: { name: 'p', namespace: 'apps', annotations: { keep: 'me' } },
     spec: {
       initContainers: [{ name: 'init', image: 'busybox' }],
-      containers: [{ name: 'app', image: 'nginx', env: [{ name: 'KUBERNETES_SERVICE_HOST', value: 'x' }, { name: 'A', value: '1' }] }],
-      volumes: [{ name: 'kube-api-access-1', projected: { sources: [{ configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } }] } }],
+      containers: [
+        {
+          name: 'app',
+          image: 'nginx',
+          env: [
+            { name: 'KUBERNETES_SERVICE_HOST', value: 'x' },
+            { name: 'A', value: '1' },
+          ],
+        },
+      ],
+      volumes: [
+        { name: 'kube-api-access-1', projected: { sources: [{ configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } }] } },
+      ],
     },
   };
 }
@@ -35,7 +46,12 @@ describe('injectPod', () => {
     expect(out.spec!.initContainers!.map((c) => c.name)).toEqual(['cluster-bridge-proxy', 'init']);
     expect(proxy.restartPolicy).toBe('Always');
     expect(proxy.startupProbe).toBeDefined();
-    expect(proxy.securityContext).toMatchObject({ runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
+    expect(proxy.securityContext).toMatchObject({
+      runAsNonRoot: true,
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+    });
     expect(proxy.resources).toMatchObject({ requests: { cpu: expect.any(String), memory: expect.any(String) }, limits: { memory: expect.any(String) } });
     expect(envValue(proxy, 'BRIDGE_UPSTREAM')).toBe('https://agg.example.com:8443');
     expect(envValue(proxy, 'BRIDGE_LOCAL_APISERVER')).toBe('https://10.96.0.1:443');
@@ -81,7 +97,15 @@ describe('injectPod', () => {
     const pod = basePod();
     const out = injectPod(pod, 'sidecar', config);
     const status = parseStatus(out.metadata!.annotations!['cluster-bridge.io/status']);
-    expect(status).toMatchObject({ version: config.version, mode: 'sidecar', sidecarStyle: 'native', initContainers: ['cluster-bridge-proxy'], volumes: ['cluster-bridge-tls'], caBundleVolumes: ['kube-api-access-1'], envContainers: ['app', 'init'] });
+    expect(status).toMatchObject({
+      version: config.version,
+      mode: 'sidecar',
+      sidecarStyle: 'native',
+      initContainers: ['cluster-bridge-proxy'],
+      volumes: ['cluster-bridge-tls'],
+      caBundleVolumes: ['kube-api-access-1'],
+      envContainers: ['app', 'init'],
+    });
     const stripped = stripInjection(out);
     expect(stripped.spec!.initContainers).toEqual(pod.spec!.initContainers);
     expect(stripped.spec!.volumes).toEqual(pod.spec!.volumes);
@@ -98,7 +122,11 @@ describe('injectPod', () => {
 
   it('produces a JSON Patch that turns the original into the injected pod', () => {
     const pod = basePod();
-    const review = { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'u', kind: { group: '', version: 'v1', kind: 'Pod' }, operation: 'CREATE', namespace: 'apps', object: pod } };
+    const review = {
+      apiVersion: 'admission.k8s.io/v1',
+      kind: 'AdmissionReview',
+      request: { uid: 'u', kind: { group: '', version: 'v1', kind: 'Pod' }, operation: 'CREATE', namespace: 'apps', object: pod },
+    };
     const result = handleAdmission(JSON.stringify(review), 'application/json', { config });
     const response = (result.body as { response: { patch: string; patchType: string; uid: string } }).response;
     expect(response.uid).toBe('u');

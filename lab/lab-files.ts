@@ -1,0 +1,46 @@
+/**
+ * The lab's files: where its state, kubeconfigs and admin credentials live. Kept apart from starting
+ * and stopping (lab.ts), so installers and tests read the lab without importing its lifecycle.
+ */
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { readPemPair } from '../certs/cert-files.js';
+import { BridgeError } from '../lib/errors.js';
+import { labDir } from '../lib/paths.js';
+import type { ClusterName, ControlPlaneState } from './control-plane.js';
+
+export interface LabState {
+  kubernetesVersion: string;
+  startedAt: string;
+  clusters: Record<ClusterName, ControlPlaneState>;
+}
+
+const statePath = () => join(labDir(), 'state.json');
+export const kubeconfigPath = (cluster: ClusterName) => join(labDir(), `${cluster}.kubeconfig`);
+
+export function readLabState(): LabState | undefined {
+  if (!existsSync(statePath())) return undefined;
+  return JSON.parse(readFileSync(statePath(), 'utf8')) as LabState;
+}
+
+export function writeLabState(state: LabState): void {
+  const tmp = `${statePath()}.tmp`;
+  writeFileSync(tmp, JSON.stringify(state, null, 2));
+  renameSync(tmp, statePath());
+}
+
+export function removeLabState(): void {
+  rmSync(statePath(), { force: true });
+}
+
+/** The lab admin's client certificate and the cluster CA, as a TLS client needs them. */
+export function adminCredentials(cluster: ClusterName) {
+  const pki = join(labDir(), cluster, 'pki');
+  return { caPem: readFileSync(join(pki, 'ca.crt'), 'utf8'), ...readPemPair(join(pki, 'admin.crt'), join(pki, 'admin.key')) };
+}
+
+export function requireLab(): LabState {
+  const state = readLabState();
+  if (!state) throw new BridgeError('BRIDGE_ERR_LAB_NOT_RUNNING', 'the lab is not running');
+  return state;
+}
