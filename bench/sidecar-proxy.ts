@@ -13,11 +13,12 @@ import { Agent, request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { requireLab } from '../lab/lab-files.js';
-import { httpsRequest } from '../lib/https-json.js';
-import { labDir, repoRoot } from '../lib/paths.js';
+import { adminCredentials, requireLab } from '../lab/lab-files.js';
+import { KubeRestClient } from '../lib/kube-rest-client.js';
+import { repoRoot } from '../lib/paths.js';
 import { generateCa, issueCertificate } from '../lib/pki.js';
 import { freePort } from '../lib/ports.js';
+import { waitUntil } from '../lib/wait-until.js';
 import { sidecarImageCommand } from '../sidecar/image-command.js';
 import { cpuOf, fmt, memoryOf, percentile, type MemorySample } from './stats.js';
 
@@ -93,7 +94,7 @@ async function throughput(target: Target, path: string, concurrency: number, sec
 }
 
 /** Watches through all targets at once; each event's arrival time per target, keyed by ConfigMap name. */
-async function watchLatency(targets: Target[], namespace: string, admin: { caPem: string; certPem: string; keyPem: string }, direct: string, events: number) {
+async function watchLatency(targets: Target[], namespace: string, api: KubeRestClient, events: number) {
   const arrivals = new Map<string, Map<string, number>>();
   const requests = targets.map(
     (target) =>
@@ -128,10 +129,7 @@ async function watchLatency(targets: Target[], namespace: string, admin: { caPem
   const closers = await Promise.all(requests);
   await sleep(300);
   for (let i = 0; i < events; i++) {
-    await httpsRequest(`${direct}/api/v1/namespaces/${namespace}/configmaps`, admin, {
-      method: 'POST',
-      body: { metadata: { name: `w-${i}`, labels: { w: '1' } } },
-    });
+    await api.request('POST', `/api/v1/namespaces/${namespace}/configmaps`, { metadata: { name: `w-${i}`, labels: { w: '1' } } });
     await sleep(20);
   }
   await sleep(500);
@@ -146,15 +144,7 @@ async function watchLatency(targets: Target[], namespace: string, admin: { caPem
 }
 
 async function waitHttp(url: string): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {
-      // starting
-    }
-    await sleep(100);
-  }
-  throw new Error(`not ready: ${url}`);
+  await waitUntil(`${url} to answer 200`, async () => (await fetch(url)).ok, { timeoutMs: 10_000, intervalMs: 100 });
 }
 
 /** The image's command line, so the benchmark measures what pods run; BENCH_SIDECAR_NODE_ARGS overrides the flags. */
@@ -175,33 +165,26 @@ function childPids(pid: number): number[] {
 async function main(): Promise<void> {
   const lab = requireLab();
   const direct = lab.clusters.source.server;
-  const pkiDir = join(labDir(), 'source', 'pki');
-  const sourceCa = readFileSync(join(pkiDir, 'ca.crt'), 'utf8');
-  const admin = { caPem: sourceCa, certPem: readFileSync(join(pkiDir, 'admin.crt'), 'utf8'), keyPem: readFileSync(join(pkiDir, 'admin.key'), 'utf8') };
+  const admin = adminCredentials('source');
+  const sourceCa = admin.caPem;
+  const api = KubeRestClient.withCredentials(direct, admin);
   const namespace = `bench-sidecar-${Date.now().toString(36)}`;
-  await httpsRequest(`${direct}/api/v1/namespaces`, admin, { method: 'POST', body: { metadata: { name: namespace } } });
-  await httpsRequest(`${direct}/api/v1/namespaces/${namespace}/serviceaccounts`, admin, { method: 'POST', body: { metadata: { name: 'bench' } } });
-  await httpsRequest(`${direct}/apis/rbac.authorization.k8s.io/v1/namespaces/${namespace}/rolebindings`, admin, {
-    method: 'POST',
-    body: {
-      metadata: { name: 'bench-edit' },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'edit' },
-      subjects: [{ kind: 'ServiceAccount', name: 'bench', namespace }],
-    },
+  await api.expect('POST', '/api/v1/namespaces', [201], { metadata: { name: namespace } });
+  await api.expect('POST', `/api/v1/namespaces/${namespace}/serviceaccounts`, [201], { metadata: { name: 'bench' } });
+  await api.expect('POST', `/apis/rbac.authorization.k8s.io/v1/namespaces/${namespace}/rolebindings`, [201], {
+    metadata: { name: 'bench-edit' },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'edit' },
+    subjects: [{ kind: 'ServiceAccount', name: 'bench', namespace }],
   });
-  const tr = await httpsRequest(`${direct}/api/v1/namespaces/${namespace}/serviceaccounts/bench/token`, admin, {
-    method: 'POST',
-    body: { spec: { expirationSeconds: 7200 } },
+  const tr = await api.expect<{ status: { token: string } }>('POST', `/api/v1/namespaces/${namespace}/serviceaccounts/bench/token`, [201], {
+    spec: { expirationSeconds: 7200 },
   });
-  token = (JSON.parse(tr.body) as { status: { token: string } }).status.token;
+  token = tr.body.status.token;
   process.stderr.write(`creating 1,000 ConfigMaps in ${namespace}...\n`);
   for (let i = 0; i < 1000; i += 20) {
     await Promise.all(
       Array.from({ length: 20 }, (_, j) =>
-        httpsRequest(`${direct}/api/v1/namespaces/${namespace}/configmaps`, admin, {
-          method: 'POST',
-          body: { metadata: { name: `cm-${i + j}` }, data: { key: 'value-'.repeat(10) } },
-        }),
+        api.request('POST', `/api/v1/namespaces/${namespace}/configmaps`, { metadata: { name: `cm-${i + j}` }, data: { key: 'value-'.repeat(10) } }),
       ),
     );
   }
@@ -340,7 +323,7 @@ http {
       }
     }
 
-    const watch = await watchLatency(targets, namespace, admin, direct, 200);
+    const watch = await watchLatency(targets, namespace, api, 200);
     out('\nwatch event delivery, 200 events on three simultaneous watches: added ms vs the direct watch');
     out(`  delivered: ${JSON.stringify(watch.delivered)}`);
     for (const name of ['sidecar', 'nginx'])
@@ -348,7 +331,8 @@ http {
     writeFileSync(join(dir, 'results.txt'), `${lines.join('\n')}\n`);
   } finally {
     for (const child of children) child.kill('SIGTERM');
-    await httpsRequest(`${direct}/api/v1/namespaces/${namespace}`, admin, { method: 'DELETE' }).catch(() => undefined);
+    await api.request('DELETE', `/api/v1/namespaces/${namespace}`).catch(() => undefined);
+    api.close();
   }
 }
 

@@ -13,6 +13,7 @@ import { LAB_APPS_NAMESPACE } from '../lab/install-context.js';
 import { labDir } from '../lib/paths.js';
 import { BridgeError, errorMessage } from '../lib/errors.js';
 import { parseFlags } from '../lib/flags.js';
+import { waitUntil } from '../lib/wait-until.js';
 import { say, type Command } from './command.js';
 import { installAll } from './lab-commands.js';
 import { runMigration } from './migration-demo.js';
@@ -29,14 +30,8 @@ async function kubectl(kubeconfig: string, args: string[]): Promise<string> {
   }
 }
 
-async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await probe().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new BridgeError('BRIDGE_ERR_LAB_START_FAILED', `timed out waiting for ${what}`);
-}
+const waitFor = (what: string, probe: () => Promise<boolean>) =>
+  waitUntil(what, probe, { failure: (message) => new BridgeError('BRIDGE_ERR_LAB_START_FAILED', message) });
 
 type Check = { name: string; run: () => Promise<string> };
 

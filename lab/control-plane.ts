@@ -1,11 +1,11 @@
 /** One lab control plane: etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok. */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { BridgeError, errorMessage } from '../lib/errors.js';
-import { httpsRequest, type TlsClientOptions } from '../lib/https-json.js';
+import { KubeRestClient, usingClient, type TlsCredentials } from '../lib/kube-rest-client.js';
 import { writeKubeconfig } from '../lib/kubeconfig.js';
 import { freePort } from '../lib/ports.js';
+import { waitUntil } from '../lib/wait-until.js';
 import type { LabBinaries } from './build.js';
 import { ensureClusterPki, type ClusterPki } from './cluster-pki.js';
 import { isDaemonAlive, logTail, startDaemon, stopDaemon, type DaemonRecord } from './process.js';
@@ -33,7 +33,7 @@ export interface ControlPlaneState {
 const READY_TIMEOUT_MS = 120_000;
 export const LAB_NODE_NAME = 'lab-node-0';
 
-function adminTls(pki: ClusterPki): TlsClientOptions {
+function adminTls(pki: ClusterPki): TlsCredentials {
   return { caPem: pki.ca.certPem, certPem: pki.admin.certPem, keyPem: pki.admin.keyPem };
 }
 
@@ -51,22 +51,13 @@ function failureFor(daemon: DaemonRecord, what: string): BridgeError {
   });
 }
 
-async function waitUntil(daemon: DaemonRecord, what: string, probe: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  while (Date.now() < deadline) {
-    if (!isDaemonAlive(daemon)) throw failureFor(daemon, 'exited during start-up');
-    try {
-      if (await probe()) return;
-    } catch {
-      // not listening yet
-    }
-    await sleep(250);
-  }
-  throw failureFor(daemon, `did not become ready (${what}) within ${READY_TIMEOUT_MS / 1000} s`);
-}
-
-async function apiCall(server: string, pki: ClusterPki, method: string, path: string, body?: unknown) {
-  return httpsRequest(`${server}${path}`, adminTls(pki), { method, body });
+/** Waits for a daemon's readiness probe; a daemon that dies or never answers fails with its log's last line. */
+async function waitUntilReady(daemon: DaemonRecord, what: string, probe: () => Promise<boolean>): Promise<void> {
+  await waitUntil(what, probe, {
+    timeoutMs: READY_TIMEOUT_MS,
+    abandon: () => (isDaemonAlive(daemon) ? undefined : 'exited'),
+    failure: () => failureFor(daemon, isDaemonAlive(daemon) ? `did not become ready (${what}) within ${READY_TIMEOUT_MS / 1000} s` : 'exited during start-up'),
+  });
 }
 
 export async function startControlPlane(spec: ControlPlaneSpec, bin: LabBinaries): Promise<ControlPlaneState> {
@@ -74,6 +65,7 @@ export async function startControlPlane(spec: ControlPlaneSpec, bin: LabBinaries
   mkdirSync(logs, { recursive: true });
   const pki = await ensureClusterPki(join(spec.dir, 'pki'), spec.name, spec.serviceCidr);
   const p = (name: string) => join(pki.dir, name);
+  const clients: KubeRestClient[] = [];
   const daemons: DaemonRecord[] = [];
   const log = (name: string) => join(logs, `${name}.log`);
 
@@ -108,7 +100,9 @@ export async function startControlPlane(spec: ControlPlaneSpec, bin: LabBinaries
     );
     daemons.push(etcd);
     const etcdTls = { caPem: pki.etcdCa.certPem, certPem: pki.apiserverEtcdClient.certPem, keyPem: pki.apiserverEtcdClient.keyPem };
-    await waitUntil(etcd, 'GET /health', async () => (await httpsRequest(`${etcdUrl}/health`, etcdTls)).status === 200);
+    await usingClient(KubeRestClient.withCredentials(etcdUrl, etcdTls), (client) =>
+      waitUntilReady(etcd, 'GET /health', async () => (await client.request('GET', '/health')).status === 200),
+    );
 
     const issuer = `https://${spec.name}.lab.cluster-bridge.local`;
     const apiserver = startDaemon(
@@ -139,7 +133,9 @@ export async function startControlPlane(spec: ControlPlaneSpec, bin: LabBinaries
       [apiserverPort],
     );
     daemons.push(apiserver);
-    await waitUntil(apiserver, 'GET /readyz', async () => (await apiCall(server, pki, 'GET', '/readyz')).status === 200);
+    const admin = KubeRestClient.withCredentials(server, adminTls(pki));
+    clients.push(admin);
+    await waitUntilReady(apiserver, 'GET /readyz', async () => (await admin.request('GET', '/readyz')).status === 200);
 
     const kcmKubeconfig = p('controller-manager.kubeconfig');
     const schedulerKubeconfig = p('scheduler.kubeconfig');
@@ -219,12 +215,12 @@ export async function startControlPlane(spec: ControlPlaneSpec, bin: LabBinaries
       ),
     );
 
-    await registerFakeNode(server, pki);
+    await registerFakeNode(admin);
     // The `default` ServiceAccount appears once kube-controller-manager runs its controllers.
-    await waitUntil(
+    await waitUntilReady(
       controllerManager,
       'default ServiceAccount created',
-      async () => (await apiCall(server, pki, 'GET', '/api/v1/namespaces/default/serviceaccounts/default')).status === 200,
+      async () => (await admin.request('GET', '/api/v1/namespaces/default/serviceaccounts/default')).status === 200,
     );
     for (const d of daemons) if (!isDaemonAlive(d)) throw failureFor(d, 'exited during start-up');
     return { name: spec.name, server, apiserverPort, serviceCidr: spec.serviceCidr, kubeconfig: spec.adminKubeconfigPath, daemons };
@@ -232,11 +228,13 @@ export async function startControlPlane(spec: ControlPlaneSpec, bin: LabBinaries
     await Promise.all(daemons.map((d) => stopDaemon(d)));
     if (err instanceof BridgeError) throw err;
     throw new BridgeError('BRIDGE_ERR_LAB_START_FAILED', `${spec.name}: ${errorMessage(err)}`, { cause: err });
+  } finally {
+    for (const client of clients) client.close();
   }
 }
 
 /** A node that kwok keeps Ready, so the scheduler binds pods and kwok reports them Running. */
-async function registerFakeNode(server: string, pki: ClusterPki): Promise<void> {
+async function registerFakeNode(admin: KubeRestClient): Promise<void> {
   const node = {
     apiVersion: 'v1',
     kind: 'Node',
@@ -247,15 +245,15 @@ async function registerFakeNode(server: string, pki: ClusterPki): Promise<void> 
     },
     status: { allocatable: { cpu: '32', memory: '256Gi', pods: '1000' }, capacity: { cpu: '32', memory: '256Gi', pods: '1000' } },
   };
-  const res = await apiCall(server, pki, 'POST', '/api/v1/nodes', node);
-  if (res.status !== 201 && res.status !== 409) {
-    throw new BridgeError('BRIDGE_ERR_LAB_START_FAILED', `cannot register the kwok node: HTTP ${res.status} ${res.body.slice(0, 200)}`);
-  }
+  await admin.createOrReplace('/api/v1/nodes', LAB_NODE_NAME, (current) => (current ? undefined : node));
 }
 
 export async function isApiserverReady(state: ControlPlaneState, pki: { caPem: string; certPem: string; keyPem: string }): Promise<boolean> {
   try {
-    return (await httpsRequest(`${state.server}/readyz`, pki, { timeoutMs: 2000 })).status === 200;
+    return await usingClient(
+      KubeRestClient.withCredentials(state.server, pki),
+      async (client) => (await client.request('GET', '/readyz', undefined, { timeoutMs: 2000 })).status === 200,
+    );
   } catch {
     return false;
   }

@@ -6,13 +6,13 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { BridgeError } from '../lib/errors.js';
-import { httpsRequest } from '../lib/https-json.js';
+import { KubeRestClient, usingClient } from '../lib/kube-rest-client.js';
 import { writeKubeconfig } from '../lib/kubeconfig.js';
 import { issueSidecarTlsFiles } from '../certs/bridge-certs.js';
 import { writeSidecarTlsDir } from '../certs/cert-files.js';
 import { freePort } from '../lib/ports.js';
+import { waitUntil } from '../lib/wait-until.js';
 import { sidecarImageCommand } from '../sidecar/image-command.js';
 import { waitForOpsReady } from './process.js';
 import { LAB_APPS_NAMESPACE, type LabInstallContext } from './install-context.js';
@@ -67,38 +67,43 @@ export async function installSidecar(ctx: LabInstallContext): Promise<void> {
 
 /** Creates lab-apps if needed, lets its default ServiceAccount edit it, and asks the TokenRequest API for its token. */
 async function labAppsToken(ctx: LabInstallContext): Promise<string> {
-  const server = ctx.lab.clusters.source.server;
-  const admin = adminCredentials('source');
-  const ns = await httpsRequest(`${server}/api/v1/namespaces`, admin, {
-    method: 'POST',
-    body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: LAB_APPS_NAMESPACE } },
-  });
-  if (ns.status !== 201 && ns.status !== 409)
-    throw new BridgeError('BRIDGE_ERR_KUBE_API', `creating namespace ${LAB_APPS_NAMESPACE}: HTTP ${ns.status} ${ns.body}`);
-  // The stand-in workload may edit its own namespace, like a typical operator or CI job (namespace-scoped only).
-  const binding = await httpsRequest(`${server}/apis/rbac.authorization.k8s.io/v1/namespaces/${LAB_APPS_NAMESPACE}/rolebindings`, admin, {
-    method: 'POST',
-    body: {
-      apiVersion: 'rbac.authorization.k8s.io/v1',
-      kind: 'RoleBinding',
-      metadata: { name: 'lab-workload-edit' },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'edit' },
-      subjects: [{ kind: 'ServiceAccount', name: 'default', namespace: LAB_APPS_NAMESPACE }],
-    },
-  });
-  if (binding.status !== 201 && binding.status !== 409)
-    throw new BridgeError('BRIDGE_ERR_KUBE_API', `creating RoleBinding lab-workload-edit: HTTP ${binding.status} ${binding.body}`);
-  // The default ServiceAccount appears shortly after the namespace (service-account controller).
-  for (let i = 0; i < 100; i++) {
-    const result = await httpsRequest(`${server}/api/v1/namespaces/${LAB_APPS_NAMESPACE}/serviceaccounts/default/token`, admin, {
-      method: 'POST',
-      body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 86_400 } },
-    });
-    if (result.status === 201) return (JSON.parse(result.body) as { status: { token: string } }).status.token;
-    if (result.status !== 404) throw new BridgeError('BRIDGE_ERR_KUBE_API', `TokenRequest for ${LAB_APPS_NAMESPACE}/default: HTTP ${result.status}`);
-    await sleep(200);
-  }
-  throw new BridgeError('BRIDGE_ERR_KUBE_API', `ServiceAccount ${LAB_APPS_NAMESPACE}/default never appeared`, {
-    fix: 'check the source kube-controller-manager log',
+  const ifAbsent = (body: object) => (current: unknown) => (current ? undefined : body);
+  return usingClient(KubeRestClient.withCredentials(ctx.lab.clusters.source.server, adminCredentials('source')), async (admin) => {
+    await admin.createOrReplace(
+      '/api/v1/namespaces',
+      LAB_APPS_NAMESPACE,
+      ifAbsent({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: LAB_APPS_NAMESPACE } }),
+    );
+    // The stand-in workload may edit its own namespace, like a typical operator or CI job (namespace-scoped only).
+    await admin.createOrReplace(
+      `/apis/rbac.authorization.k8s.io/v1/namespaces/${LAB_APPS_NAMESPACE}/rolebindings`,
+      'lab-workload-edit',
+      ifAbsent({
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'RoleBinding',
+        metadata: { name: 'lab-workload-edit' },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'edit' },
+        subjects: [{ kind: 'ServiceAccount', name: 'default', namespace: LAB_APPS_NAMESPACE }],
+      }),
+    );
+    // The default ServiceAccount appears shortly after the namespace (service-account controller).
+    const tokenRequest = { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 86_400 } };
+    return waitUntil(
+      `ServiceAccount ${LAB_APPS_NAMESPACE}/default`,
+      async () => {
+        const result = await admin.expect<{ status: { token: string } }>(
+          'POST',
+          `/api/v1/namespaces/${LAB_APPS_NAMESPACE}/serviceaccounts/default/token`,
+          [201, 404],
+          tokenRequest,
+        );
+        return result.status === 201 ? result.body.status.token : undefined;
+      },
+      {
+        timeoutMs: 20_000,
+        intervalMs: 200,
+        failure: (message) => new BridgeError('BRIDGE_ERR_KUBE_API', message, { fix: 'check the source kube-controller-manager log' }),
+      },
+    );
   });
 }

@@ -17,16 +17,6 @@ export const LAB_WEBHOOK_CONFIGURATION = 'cluster-bridge-lab-injector';
 /** Where injected lab pods send API calls until the aggregator is installed: override with BRIDGE_LAB_AGGREGATOR_ADDRESS. */
 export const LAB_AGGREGATOR_PLACEHOLDER = 'cluster-bridge-aggregator.lab.invalid:443';
 
-async function ensure(client: KubeRestClient, collection: string, name: string, body: object): Promise<void> {
-  const existing = await client.request<{ metadata: { resourceVersion: string } }>('GET', `${collection}/${name}`);
-  if (existing.status === 404) await client.expect('POST', collection, [201, 409], body);
-  else
-    await client.expect('PUT', `${collection}/${name}`, [200], {
-      ...body,
-      metadata: { ...(body as { metadata: object }).metadata, resourceVersion: existing.body.metadata.resourceVersion },
-    });
-}
-
 export async function installWebhook(ctx: LabInstallContext, options: { aggregatorAddress?: string } = {}): Promise<void> {
   const dir = ctx.componentDir('webhook');
   const serving = await issueWebhookServingCert(ctx.bridgeCa, { ipAddresses: ['127.0.0.1'], validityDays: 365 });
@@ -35,7 +25,7 @@ export async function installWebhook(ctx: LabInstallContext, options: { aggregat
   const [port, opsPort] = [await freePort(), await freePort()];
   const client = KubeRestClient.load(kubeconfigPath('source'));
   try {
-    await ensure(client, '/api/v1/namespaces', SYSTEM_NAMESPACE, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: SYSTEM_NAMESPACE } });
+    await client.createOrReplace('/api/v1/namespaces', SYSTEM_NAMESPACE, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: SYSTEM_NAMESPACE } });
     const upstream = options.aggregatorAddress ?? process.env.BRIDGE_LAB_AGGREGATOR_ADDRESS ?? LAB_AGGREGATOR_PLACEHOLDER;
     const record = ctx.startComponent(
       'webhook',
@@ -82,13 +72,12 @@ export async function installWebhook(ctx: LabInstallContext, options: { aggregat
       // The webhook e2e suites register their own injectors for their namespaces; keep out of their way.
       extraNamespaceExpressions: [{ key: E2E_WEBHOOK_LABEL, operator: 'DoesNotExist' }],
     });
-    await ensure(client, '/api/v1/namespaces', LAB_APPS_NAMESPACE, {
+    await client.createOrReplace('/api/v1/namespaces', LAB_APPS_NAMESPACE, {
       apiVersion: 'v1',
       kind: 'Namespace',
       metadata: { name: LAB_APPS_NAMESPACE, labels: { [INJECT_LABEL]: INJECT_LABEL_VALUE } },
     });
-    await ensure(
-      client,
+    await client.createOrReplace(
       `/api/v1/namespaces/${LAB_APPS_NAMESPACE}/configmaps`,
       CA_BUNDLE_CONFIGMAP,
       caBundleConfigMap(LAB_APPS_NAMESPACE, caBundleFor(ctx.clusterCaPem.source, ctx.bridgeCa.certPem)),

@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BridgeError } from '../lib/errors.js';
+import { waitUntil } from '../lib/wait-until.js';
 
 export interface DaemonRecord {
   name: string;
@@ -67,16 +68,10 @@ export function logTail(logFile: string, lines = 5): string {
 
 /** Waits until a component answers 200 on its plain ops port's /readyz, or fails naming its log. */
 export async function waitForOpsReady(daemon: DaemonRecord, opsPort: number, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (!isDaemonAlive(daemon)) break;
-    try {
-      if ((await fetch(`http://127.0.0.1:${opsPort}/readyz`)).ok) return;
-    } catch {
-      // not listening yet
-    }
-    await sleep(100);
-  }
-  const why = isDaemonAlive(daemon) ? `did not become ready within ${timeoutMs / 1000} s` : 'exited during start-up';
-  throw new BridgeError('BRIDGE_ERR_LAB_START_FAILED', `the lab ${daemon.name} ${why}`, { fix: `read ${daemon.logFile}` });
+  await waitUntil(`the lab ${daemon.name} to become ready`, async () => (await fetch(`http://127.0.0.1:${opsPort}/readyz`)).ok, {
+    timeoutMs,
+    intervalMs: 100,
+    abandon: () => (isDaemonAlive(daemon) ? undefined : 'it exited during start-up'),
+    failure: (message) => new BridgeError('BRIDGE_ERR_LAB_START_FAILED', message, { fix: `read ${daemon.logFile}` }),
+  });
 }

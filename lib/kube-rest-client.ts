@@ -1,7 +1,8 @@
 /**
- * A small JSON REST client over @kubernetes/client-node's KubeConfig (kubeconfig file or in-cluster
- * service account): the webhook needs a dozen plain calls (version, get/create/patch a few objects),
- * for which the generated API classes add weight and hide the HTTP status the callers branch on.
+ * The one small JSON REST client: from a kubeconfig (file or in-cluster service account, through
+ * @kubernetes/client-node's KubeConfig) or from explicit credentials (the lab, before any kubeconfig
+ * exists). Components need a few dozen plain calls, for which the generated API classes add weight and
+ * hide the HTTP status the callers branch on.
  */
 import { Agent, request, type RequestOptions } from 'node:https';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -20,13 +21,40 @@ const PATCH_CONTENT_TYPES: Record<PatchType, string> = {
   apply: 'application/apply-patch+yaml',
 };
 
+/** Credentials given directly: a CA to trust, and a client certificate or a bearer token. */
+export interface TlsCredentials {
+  caPem: string;
+  certPem?: string;
+  keyPem?: string;
+  token?: string;
+}
+
+/** What createOrReplace did. `conflict`: someone else wrote first; the caller's next pass looks again. */
+export type WriteOutcome = 'created' | 'replaced' | 'unchanged' | 'conflict';
+
+interface KubeObject {
+  metadata?: { resourceVersion?: string };
+}
+
 export class KubeRestClient {
   private readonly agent = new Agent({ keepAlive: true, maxSockets: 8 });
 
   private constructor(
-    private readonly kubeConfig: KubeConfig,
+    private readonly authenticate: (options: RequestOptions) => Promise<void>,
     readonly server: string,
   ) {}
+
+  /** For a server and credentials in hand (the lab's own PKI, a freshly minted token). */
+  static withCredentials(server: string, credentials: TlsCredentials): KubeRestClient {
+    return new KubeRestClient(
+      async (options) => {
+        options.ca = credentials.caPem;
+        if (credentials.certPem) Object.assign(options, { cert: credentials.certPem, key: credentials.keyPem });
+        if (credentials.token) options.headers = { ...options.headers, authorization: `Bearer ${credentials.token}` };
+      },
+      server.replace(/\/$/, ''),
+    );
+  }
 
   /** From a kubeconfig file, or (no path) KUBECONFIG / in-cluster / ~/.kube/config like client-go. */
   static load(kubeconfigPath?: string): KubeRestClient {
@@ -42,7 +70,7 @@ export class KubeRestClient {
     }
     const server = kc.getCurrentCluster()?.server;
     if (!server) throw new BridgeError('BRIDGE_ERR_CONFIG', 'the kubeconfig names no current cluster server', { fix: 'check current-context' });
-    return new KubeRestClient(kc, server.replace(/\/$/, ''));
+    return new KubeRestClient((options) => kc.applyToHTTPSOptions(options), server.replace(/\/$/, ''));
   }
 
   /** Any status is returned; callers decide (404 and 409 are often expected). */
@@ -54,7 +82,7 @@ export class KubeRestClient {
   ): Promise<KubeResponse<T>> {
     const url = new URL(this.server + path);
     const opts: RequestOptions = { method, agent: this.agent, headers: { accept: 'application/json', ...options.headers } };
-    await this.kubeConfig.applyToHTTPSOptions(opts);
+    await this.authenticate(opts);
     opts.agent = this.agent;
     const payload = body === undefined ? undefined : JSON.stringify(body);
     if (payload !== undefined) {
@@ -106,7 +134,36 @@ export class KubeRestClient {
     return response;
   }
 
+  /**
+   * Creates `collection/name`, or replaces it with `desired`: a body, or a function of the current
+   * object that returns one (undefined keeps the object as it is). The replacement carries the current
+   * resourceVersion, so a concurrent writer wins and is reported as `conflict` rather than overwritten.
+   */
+  async createOrReplace<T extends KubeObject>(
+    collection: string,
+    name: string,
+    desired: object | ((current: T | undefined) => object | undefined | Promise<object | undefined>),
+  ): Promise<WriteOutcome> {
+    const path = `${collection}/${encodeURIComponent(name)}`;
+    const current = await this.expect<T>('GET', path, [200, 404]);
+    const existing = current.status === 200 ? current.body : undefined;
+    const body = (typeof desired === 'function' ? await desired(existing) : desired) as KubeObject | undefined;
+    if (!body) return 'unchanged';
+    if (!existing) return (await this.expect('POST', collection, [201, 409], body)).status === 201 ? 'created' : 'conflict';
+    const replacement = { ...body, metadata: { ...body.metadata, resourceVersion: existing.metadata?.resourceVersion } };
+    return (await this.expect('PUT', path, [200, 409], replacement)).status === 200 ? 'replaced' : 'conflict';
+  }
+
   close(): void {
     this.agent.destroy();
+  }
+}
+
+/** Runs `use` with the client and closes it afterwards, whatever happens. */
+export async function usingClient<T>(client: KubeRestClient, use: (client: KubeRestClient) => Promise<T>): Promise<T> {
+  try {
+    return await use(client);
+  } finally {
+    client.close();
   }
 }

@@ -18,9 +18,12 @@ import type { ForwardContext } from './forward-context.js';
 import { InFlight } from './in-flight.js';
 import { createSidecarLog, type SidecarLog } from './log.js';
 import { createSidecarMetrics, type SidecarMetrics } from './metrics.js';
-import { hasServingCertificate, readTlsMaterial, watchTlsMaterial } from './tls-material.js';
+import { hasServingCertificate, readTlsMaterial, tlsDirSource } from './tls-material.js';
+import { reloadOnChange } from '../lib/cert-reload.js';
 import { UpstreamHealth } from './upstream-health.js';
 import { UpstreamPool } from './upstream-pool.js';
+
+const DEFAULT_TLS_POLL_MS = 10_000;
 
 export interface SidecarOptions {
   /** Defaults to the sidecar's own JSON-lines logger; any pino logger fits too. */
@@ -28,6 +31,7 @@ export interface SidecarOptions {
   selector?: UpstreamSelector;
   breakerPolicy?: Partial<BreakerPolicy>;
   /** How often the TLS directory is polled besides the file watch. */
+  /** How often the TLS folder is read even without a change notice (default 10 s). */
   tlsPollMs?: number;
 }
 
@@ -107,20 +111,22 @@ export async function startSidecar(config: SidecarConfig, options: SidecarOption
   await once(server, 'listening');
   const port = (server.address() as AddressInfo).port;
 
-  const watcher = watchTlsMaterial(
-    config.tlsDir,
+  const watcher = reloadOnChange(
+    tlsDirSource(config.tlsDir),
     material,
-    (next) => {
-      server.setSecureContext({ cert: next.servingCertPem, key: next.servingKeyPem });
-      pool.rotate(next);
-      metrics.certReload('ok');
-      log.info('TLS files changed: serving and client certificates reloaded');
+    {
+      onChange(next) {
+        server.setSecureContext({ cert: next.servingCertPem, key: next.servingKeyPem });
+        pool.rotate(next);
+        metrics.certReload('ok');
+        log.info('TLS files changed: serving and client certificates reloaded');
+      },
+      onError(err) {
+        metrics.certReload('error');
+        log.error({ err: String(err) }, 'TLS files changed but do not load; keeping the previous certificates');
+      },
     },
-    (err) => {
-      metrics.certReload('error');
-      log.error({ err: String(err) }, 'TLS files changed but do not load; keeping the previous certificates');
-    },
-    options.tlsPollMs,
+    options.tlsPollMs ?? DEFAULT_TLS_POLL_MS,
   );
 
   const ops: HttpServer = await startOpsServer({

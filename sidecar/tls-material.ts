@@ -2,11 +2,12 @@
  * The sidecar's certificates, from a mounted Secret directory (BRIDGE_TLS_DIR): `tls.crt`/`tls.key`
  * serve the loopback listener; optional `client.crt`/`client.key` authenticate to the upstream (mTLS);
  * optional `ca.crt` verifies the upstream. Kubernetes updates a Secret volume by swapping a symlink,
- * so the directory is watched (plus a slow poll as a safety net) and changes are hot-swapped.
+ * so the directory is watched (plus a slow poll as a safety net, lib/cert-reload) and changes are hot-swapped.
  */
-import { existsSync, readFileSync, watch, type FSWatcher } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createSecureContext } from 'node:tls';
+import type { CertSource } from '../lib/cert-reload.js';
 import { BridgeError, errorMessage } from '../lib/errors.js';
 
 export interface TlsMaterial {
@@ -61,52 +62,7 @@ function sameMaterial(a: TlsMaterial, b: TlsMaterial): boolean {
   );
 }
 
-export interface TlsWatcher {
-  close(): void;
-}
-
-/**
- * Calls `onChange` with new material whenever the files change and still load; a half-written or
- * broken update calls `onError` and keeps the previous material in use.
- */
-export function watchTlsMaterial(
-  dir: string,
-  current: TlsMaterial,
-  onChange: (material: TlsMaterial) => void,
-  onError: (err: unknown) => void,
-  pollMs = 10_000,
-): TlsWatcher {
-  let last = current;
-  let debounce: NodeJS.Timeout | undefined;
-  const check = () => {
-    debounce = undefined;
-    try {
-      const next = readTlsMaterial(dir);
-      if (sameMaterial(next, last)) return;
-      last = next;
-      onChange(next);
-    } catch (err) {
-      onError(err);
-    }
-  };
-  const schedule = () => {
-    if (debounce) clearTimeout(debounce);
-    debounce = setTimeout(check, 100);
-  };
-  let watcher: FSWatcher | undefined;
-  try {
-    watcher = watch(dir, { persistent: false }, schedule);
-    watcher.on('error', () => watcher?.close());
-  } catch {
-    watcher = undefined; // the poll still catches changes
-  }
-  const poll = setInterval(check, pollMs);
-  poll.unref();
-  return {
-    close() {
-      watcher?.close();
-      clearInterval(poll);
-      if (debounce) clearTimeout(debounce);
-    },
-  };
+/** The TLS folder as a certificate source: reloaded whenever its files change and still load. */
+export function tlsDirSource(dir: string): CertSource<TlsMaterial> {
+  return { load: () => readTlsMaterial(dir), same: sameMaterial, watchDir: dir };
 }

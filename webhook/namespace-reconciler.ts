@@ -74,28 +74,16 @@ export class NamespaceReconciler {
     if (!clusterCa) return false;
     const bundle = caBundleFor(clusterCa, this.deps.bridgeCa.certPem, this.deps.extraCaPem);
 
-    const cmPath = `/api/v1/namespaces/${ns}/configmaps/${CA_BUNDLE_CONFIGMAP}`;
-    const cm = await client.request<Obj>('GET', cmPath);
-    if (cm.status === 404) await client.expect('POST', `/api/v1/namespaces/${ns}/configmaps`, [201, 409], caBundleConfigMap(namespace, bundle));
-    else if (cm.body.data?.['ca.crt'] !== bundle) {
-      const body = caBundleConfigMap(namespace, bundle) as Obj;
-      body.metadata.resourceVersion = cm.body.metadata.resourceVersion;
-      await client.expect('PUT', cmPath, [200, 409], body);
-    }
-
-    const secretPath = `/api/v1/namespaces/${ns}/secrets/${encodeURIComponent(this.secretName)}`;
-    const secret = await client.request<Obj>('GET', secretPath);
-    if (secret.status === 404 || this.secretStale(secret.body, bundle, namespace)) {
+    await client.createOrReplace<Obj>(`/api/v1/namespaces/${ns}/configmaps`, CA_BUNDLE_CONFIGMAP, (current) =>
+      current?.data?.['ca.crt'] === bundle ? undefined : caBundleConfigMap(namespace, bundle),
+    );
+    const issued = await client.createOrReplace<Obj>(`/api/v1/namespaces/${ns}/secrets`, this.secretName, async (current) => {
+      if (current && !this.secretStale(current, bundle, namespace)) return undefined;
       // The client certificate names this namespace: the aggregator lets its pods speak for it alone.
       const files = await issueSidecarTlsFiles(this.deps.bridgeCa, bundle, { namespace, validityDays: this.deps.sidecarCertDays ?? 90 });
-      const body = secretManifest(this.secretName, namespace, { ...files }, MANAGED) as Obj;
-      if (secret.status === 404) await client.expect('POST', `/api/v1/namespaces/${ns}/secrets`, [201, 409], body);
-      else {
-        body.metadata.resourceVersion = secret.body.metadata.resourceVersion;
-        await client.expect('PUT', secretPath, [200, 409], body);
-      }
-      this.deps.log.info({ namespace }, 'issued the sidecar TLS Secret');
-    }
+      return secretManifest(this.secretName, namespace, { ...files }, MANAGED);
+    });
+    if (issued === 'created' || issued === 'replaced') this.deps.log.info({ namespace }, 'issued the sidecar TLS Secret');
     return true;
   }
 

@@ -15,7 +15,11 @@ import { NamespaceReconciler } from './namespace-reconciler.js';
 import { OwnerEventRecorder } from './owner-events.js';
 import type { ServeConfig } from './serve-config.js';
 import { detectSidecarStyle } from './server-version.js';
-import { FileTlsSource, SecretTlsSource, certNotAfter, type TlsSource } from './tls-source.js';
+import { fileServingSource, secretServingSource } from './tls-source.js';
+import { reloadOnChange } from '../lib/cert-reload.js';
+
+/** Mounted certificate files are also watched; this poll is the safety net. */
+const FILE_CHECK_MS = 5000;
 
 export interface RunningWebhook {
   admission: AdmissionServer;
@@ -39,10 +43,10 @@ export async function runWebhook(config: ServeConfig, log: Logger = createLogger
   } else sidecarStyle = config.sidecarStyle;
   const injection: InjectionConfig = { ...config.injection, sidecarStyle };
 
-  const tlsSource: TlsSource =
+  const tlsSource =
     config.tls.kind === 'files'
-      ? new FileTlsSource(config.tls.certFile, config.tls.keyFile, log)
-      : new SecretTlsSource(
+      ? fileServingSource(config.tls.certFile, config.tls.keyFile)
+      : secretServingSource(
           new WebhookCertProvisioner(client!, {
             namespace: config.systemNamespace,
             secretName: config.tls.secretName,
@@ -55,9 +59,8 @@ export async function runWebhook(config: ServeConfig, log: Logger = createLogger
             renewBeforeSeconds: config.tls.renewBeforeSeconds,
             caValidityDays: 3650,
           }),
-          log,
-          config.tls.checkSeconds * 1000,
         );
+  const tlsCheckMs = config.tls.kind === 'files' ? FILE_CHECK_MS : config.tls.checkSeconds * 1000;
 
   let ready = false;
   let draining = false;
@@ -69,24 +72,35 @@ export async function runWebhook(config: ServeConfig, log: Logger = createLogger
   });
 
   // Wait for the first certificate before listening (vault-k8s): no handshake ever fails for lack of one.
-  const first = await tlsSource.initial();
-  metrics.certExpiry.set(certNotAfter(first.certPem).getTime() / 1000);
+  const first = await tlsSource.load();
+  log.info({ notAfter: first.notAfter.toISOString() }, 'serving certificate ready');
+  metrics.certExpiry.set(first.notAfter.getTime() / 1000);
   const recorder = client && config.events ? new OwnerEventRecorder(client, log, metrics) : undefined;
   const admission = await startAdmissionServer({
     host: config.host,
     port: config.port,
-    tls: first,
+    tls: first.pair,
     maxBodyBytes: config.maxBodyBytes,
     handler: { config: injection },
     metrics,
     log,
     afterAdmission: recorder ? (outcome) => recorder.record(outcome) : undefined,
   });
-  tlsSource.start((tls, kind) => {
-    admission.setCertificate(tls);
-    metrics.certExpiry.set(certNotAfter(tls.certPem).getTime() / 1000);
-    metrics.certRotations.inc({ kind });
-  });
+  const tlsReload = reloadOnChange(
+    tlsSource,
+    first,
+    {
+      onChange(next) {
+        admission.setCertificate(next.pair);
+        metrics.certExpiry.set(next.notAfter.getTime() / 1000);
+        metrics.certRotations.inc({ kind: next.kind });
+        log.info({ kind: next.kind, notAfter: next.notAfter.toISOString() }, 'serving certificate changed');
+      },
+      // Half-written files during a rotation, or the API server away: keep serving the current pair.
+      onError: (err) => log.warn({ err: errorMessage(err) }, 'cannot load the serving certificate; serving the current one'),
+    },
+    tlsCheckMs,
+  );
   ready = true;
   log.info({ host: config.host, port: admission.port, opsPort: config.opsPort, sidecarStyle, upstream: injection.upstream }, 'webhook listening');
 
@@ -127,7 +141,7 @@ export async function runWebhook(config: ServeConfig, log: Logger = createLogger
     injection,
     async stop() {
       draining = true;
-      tlsSource.stop();
+      tlsReload.close();
       lease?.stop();
       clearInterval(reconcileTimer);
       await admission.drain();

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { issueSidecarClientCert } from '../../certs/bridge-certs.js';
 import { startLabBridge, startSecondAggregator, type LabBridge } from '../helpers/bridge-lab.js';
-import { createNamespace, kubeconfigPath, kubectl, kubectlOk, PYTHON, run, uniqueName, waitFor } from '../helpers/lab-clients.js';
+import { createNamespace, kubeconfigPath, kubectl, kubectlOk, PYTHON, run, uniqueName } from '../helpers/lab-clients.js';
+import { waitUntil } from '../../lib/wait-until.js';
 import { serviceAccountToken, tokenKubeconfig } from '../helpers/sidecar-lab.js';
 
 const MAX_RV = 2n ** 63n;
@@ -61,7 +62,7 @@ beforeAll(async () => {
   bridge = await startLabBridge({ namespace });
   kubeconfig = tokenKubeconfig(bridge.sidecar.dir, 'bridge', bridge.sidecar.server, bridge.sidecar.caBundlePem, token, namespace);
   // The workload's RoleBinding must be mirrored before the destination serves it (impersonation).
-  await waitFor('the RoleBinding mirrored to the destination', async () =>
+  await waitUntil('the RoleBinding mirrored to the destination', async () =>
     (await kubectl('destination', ['-n', namespace, 'get', 'rolebinding', '-o', 'name'])).stdout.trim() ? true : undefined,
   );
 }, 180_000);
@@ -105,7 +106,7 @@ describe('the aggregator on the lab', () => {
       expect((await viaBridge(['create', 'configmap', 'c2', '--from-literal=k=v2'])).code).toBe(0);
       // Written by the destination, mirrored back to the source with the same data.
       expect(await kubectlOk('destination', ['-n', namespace, 'get', 'configmap', 'c2', '-o', 'jsonpath={.data.k}'])).toBe('v2');
-      await waitFor('c2 mirrored to the source', async () =>
+      await waitUntil('c2 mirrored to the source', async () =>
         (await kubectl('source', ['-n', namespace, 'get', 'configmap', 'c2', '-o', 'jsonpath={.data.k}'])).stdout === 'v2' ? true : undefined,
       );
       expect((await viaBridge(['patch', 'configmap', 'c0', '--type=merge', '-p', '{"data":{"k":"v0-patched"}}'])).code).toBe(0);
@@ -132,7 +133,7 @@ print(json.dumps({i.metadata.name: [i.metadata.resource_version, (i.data or {}).
       rvOfC0.push(await rvThroughBridge('c0'));
       expect((await viaBridge(['create', 'configmap', 'c3', '--from-literal=k=v3'])).code).toBe(0);
 
-      await waitFor('the informer to hold c0..c3 with the latest data', async () => {
+      await waitUntil('the informer to hold c0..c3 with the latest data', async () => {
         const cached = informer.list(namespace).filter((c) => /^c\d$/.test(c.metadata!.name!));
         const c0 = cached.find((c) => c.metadata!.name === 'c0');
         return cached.length === 4 && c0?.data?.k === 'v0-patched' ? true : undefined;
@@ -183,7 +184,7 @@ print(json.dumps({i.metadata.name: [i.metadata.resource_version, (i.data or {}).
     // Other shards stay writable on the source; the bridge's writes (the mirror) still land there.
     expect((await kubectl('source', ['-n', namespace, 'create', 'serviceaccount', uniqueName('sa')])).code).toBe(0);
     expect((await viaBridge(['create', 'configmap', 'c4', '--from-literal=k=v4'])).code).toBe(0);
-    await waitFor('c4 mirrored to the source through the fence', async () =>
+    await waitUntil('c4 mirrored to the source through the fence', async () =>
       (await kubectl('source', ['-n', namespace, 'get', 'configmap', 'c4', '-o', 'name'])).code === 0 ? true : undefined,
     );
     await bridge.aggregator.handoff!.changeOwner('configmaps', 'source', 'e2e');
@@ -222,7 +223,7 @@ print(json.dumps({i.metadata.name: [i.metadata.resource_version, (i.data or {}).
     expect(moved.stdout).toContain('secrets is served by the destination (epoch 1');
     expect((await viaBridge(['create', 'secret', 'generic', 's1', '--from-literal=p=q'])).code).toBe(0);
     expect(await kubectlOk('destination', ['-n', namespace, 'get', 'secret', 's1', '-o', 'jsonpath={.metadata.name}'])).toBe('s1');
-    await waitFor('s1 mirrored to the source', async () =>
+    await waitUntil('s1 mirrored to the source', async () =>
       (await kubectl('source', ['-n', namespace, 'get', 'secret', 's1', '-o', 'name'])).code === 0 ? true : undefined,
     );
   });
@@ -233,7 +234,7 @@ print(json.dumps({i.metadata.name: [i.metadata.resource_version, (i.data or {}).
     expect((await viaBridge(['create', 'service', 'nodeport', name, '--tcp=80:8080'])).code).toBe(0);
     const fields = '{.spec.clusterIP} {.spec.ports[0].nodePort} {.spec.ipFamilies[0]}';
     const inDestination = await kubectlOk('destination', ['-n', namespace, 'get', 'service', name, '-o', `jsonpath=${fields}`]);
-    const inSource = await waitFor('the Service mirrored to the source', async () => {
+    const inSource = await waitUntil('the Service mirrored to the source', async () => {
       const got = await kubectl('source', ['-n', namespace, 'get', 'service', name, '-o', `jsonpath=${fields}`]);
       return got.code === 0 ? got.stdout : undefined;
     });
@@ -278,7 +279,7 @@ describe('identity at the aggregator', () => {
       `--serviceaccount=${namespace}:tester`,
     ]);
     try {
-      const allowed = await waitFor('impersonation allowed', async () => {
+      const allowed = await waitUntil('impersonation allowed', async () => {
         const got = await kubectl(kubeconfig, ['-n', namespace, 'get', 'secret', 's1', '-o', 'name', ...as]);
         return got.code === 0 ? got.stdout.trim() : undefined;
       });
@@ -313,7 +314,7 @@ describe('a backend that goes away', () => {
     const base = `https://127.0.0.1:${second.port}`;
     const auth = { authorization: `Bearer ${token}` };
     try {
-      await waitFor('the second aggregator to route configmaps to the destination', async () =>
+      await waitUntil('the second aggregator to route configmaps to the destination', async () =>
         second.routing.table.shards.configmaps?.owner === 'destination' ? true : undefined,
       );
       expect((await callAggregator(`/api/v1/namespaces/${namespace}/configmaps`, auth, undefined, 'GET', base)).status).toBe(200);

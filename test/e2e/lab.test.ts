@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { requireLab } from '../../lab/lab-files.js';
 import { labDir } from '../../lib/paths.js';
-import { PYTHON, createNamespace, kubeConfigFor, kubeconfigPath, kubectl, kubectlOk, pythonScript, uniqueName, waitFor } from '../helpers/lab-clients.js';
+import { PYTHON, createNamespace, kubeConfigFor, kubeconfigPath, kubectl, kubectlOk, pythonScript, uniqueName } from '../helpers/lab-clients.js';
+import { waitUntil } from '../../lib/wait-until.js';
 
 const clusters = ['source', 'destination'] as const;
 
@@ -19,8 +20,8 @@ describe.each(clusters)('lab %s cluster', (cluster) => {
     const ns = await createNamespace(cluster, 'lab');
     await kubectlOk(cluster, ['-n', ns, 'create', 'configmap', 'cm1', '--from-literal=k=v']);
     expect(await kubectlOk(cluster, ['-n', ns, 'get', 'configmap', 'cm1', '-o', 'jsonpath={.data.k}'])).toBe('v');
-    await waitFor('default ServiceAccount', async () => ((await kubectl(cluster, ['-n', ns, 'get', 'sa', 'default'])).code === 0 ? true : undefined));
-    const ca = await waitFor('kube-root-ca.crt', async () => {
+    await waitUntil('default ServiceAccount', async () => ((await kubectl(cluster, ['-n', ns, 'get', 'sa', 'default'])).code === 0 ? true : undefined));
+    const ca = await waitUntil('kube-root-ca.crt', async () => {
       const r = await kubectl(cluster, ['-n', ns, 'get', 'configmap', 'kube-root-ca.crt', '-o', 'jsonpath={.data.ca\\.crt}']);
       return r.code === 0 && r.stdout.includes('BEGIN CERTIFICATE') ? r.stdout : undefined;
     });
@@ -64,14 +65,16 @@ describe.each(clusters)('lab %s cluster', (cluster) => {
   it('lists and watches with python3-kubernetes', async () => {
     const ns = await createNamespace(cluster, 'py');
     await kubectlOk(cluster, ['-n', ns, 'create', 'configmap', 'existing']);
-    await waitFor('kube-root-ca.crt', async () => ((await kubectl(cluster, ['-n', ns, 'get', 'configmap', 'kube-root-ca.crt'])).code === 0 ? true : undefined));
+    await waitUntil('kube-root-ca.crt', async () =>
+      (await kubectl(cluster, ['-n', ns, 'get', 'configmap', 'kube-root-ca.crt'])).code === 0 ? true : undefined,
+    );
     const child = spawn(PYTHON, [pythonScript('list_watch.py'), kubeconfigPath(cluster), ns, '2']);
     const lines: string[] = [];
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? -1)));
     child.stdout.on('data', (d: Buffer) => lines.push(...d.toString().split('\n').filter(Boolean)));
-    await waitFor('python list', async () => (lines.length > 0 ? true : undefined));
+    await waitUntil('python list', async () => (lines.length > 0 ? true : undefined));
     expect(JSON.parse(lines[0]!).list).toEqual(['existing', 'kube-root-ca.crt']);
     await kubectlOk(cluster, ['-n', ns, 'create', 'configmap', 'watched']);
     await kubectlOk(cluster, ['-n', ns, 'delete', 'configmap', 'watched']);
@@ -96,7 +99,7 @@ describe('lab isolation', () => {
   it('rejects a service-account token of one cluster in the other', async () => {
     const state = requireLab();
     const ns = await createNamespace('source', 'tok');
-    await waitFor('default ServiceAccount', async () => ((await kubectl('source', ['-n', ns, 'get', 'sa', 'default'])).code === 0 ? true : undefined));
+    await waitUntil('default ServiceAccount', async () => ((await kubectl('source', ['-n', ns, 'get', 'sa', 'default'])).code === 0 ? true : undefined));
     const token = (await kubectlOk('source', ['-n', ns, 'create', 'token', 'default'])).trim();
     const status = (server: string, caPem: string) =>
       new Promise<number>((resolve, reject) => {

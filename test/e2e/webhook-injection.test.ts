@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { CA_BUNDLE_CONFIGMAP, SIDECAR_NAME, STATUS_ANNOTATION } from '../../webhook/constants.js';
 import { webhookConfiguration } from '../../webhook/registration.js';
-import { kubectl, kubectlOk, uniqueName, waitFor } from '../helpers/lab-clients.js';
+import { kubectl, kubectlOk, uniqueName } from '../helpers/lab-clients.js';
+import { waitUntil } from '../../lib/wait-until.js';
 import { podManifest, startTestWebhook, type TestWebhook } from './webhook-harness.js';
 
 interface PodJson {
@@ -48,7 +49,7 @@ describe('webhook e2e against the lab source API server', () => {
     expect(projected?.projected?.sources?.map((s) => s.configMap?.name).filter(Boolean)).toEqual([CA_BUNDLE_CONFIGMAP]);
     const status = JSON.parse(pod.metadata.annotations?.[STATUS_ANNOTATION] ?? '{}') as { mode?: string; initContainers?: string[] };
     expect(status).toMatchObject({ mode: 'sidecar', initContainers: [SIDECAR_NAME] });
-    const phase = await waitFor('pod Running', async () => {
+    const phase = await waitUntil('pod Running', async () => {
       const p = await kubectlOk('source', ['-n', ns, 'get', 'pod', 'web', '-o', 'jsonpath={.status.phase}']);
       return p === 'Running' ? p : undefined;
     });
@@ -103,13 +104,13 @@ describe('webhook e2e against the lab source API server', () => {
         },
       }),
     );
-    const podJson = await waitFor('ReplicaSet pod', async () => {
+    const podJson = await waitUntil('ReplicaSet pod', async () => {
       const out = JSON.parse(await kubectlOk('source', ['-n', ns, 'get', 'pods', '-l', `app=${rs}`, '-o', 'json'])) as { items: PodJson[] };
       return out.items[0];
     });
     expect(podJson.spec.initContainers ?? []).toHaveLength(0);
     expect(podJson.metadata.annotations?.[STATUS_ANNOTATION]).toBeUndefined();
-    const event = await waitFor('BridgeInjectionSkipped Event', async () => {
+    const event = await waitUntil('BridgeInjectionSkipped Event', async () => {
       const out = await kubectlOk('source', [
         '-n',
         ns,
@@ -179,7 +180,7 @@ describe('webhook e2e: system namespaces', () => {
         metadata: { ...body.metadata, resourceVersion: existing.body.metadata.resourceVersion },
       });
       const name = uniqueName('cb-sys');
-      await waitFor('the system-namespace decision', async () => {
+      await waitUntil('the system-namespace decision', async () => {
         const out = JSON.parse(
           await kubectlOk('source', ['-n', 'kube-system', 'create', '--dry-run=server', '-o', 'json', '-f', '-'], podManifest(name)),
         ) as PodJson;

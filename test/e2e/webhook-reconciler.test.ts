@@ -8,7 +8,8 @@ import { INJECT_LABEL } from '../../webhook/constants.js';
 import { LeaderLease } from '../../lib/leader-lease.js';
 import { NamespaceReconciler } from '../../webhook/namespace-reconciler.js';
 import { E2E_WEBHOOK_LABEL } from '../../webhook/registration.js';
-import { createNamespace, kubectl, kubectlOk, uniqueName, waitFor } from '../helpers/lab-clients.js';
+import { createNamespace, kubectl, kubectlOk, uniqueName } from '../helpers/lab-clients.js';
+import { waitUntil } from '../../lib/wait-until.js';
 
 const log = createLogger('webhook-e2e', { level: 'silent' });
 
@@ -19,7 +20,7 @@ describe('namespace reconciler against the lab', () => {
       const bridgeCa = await generateCa('reconciler-e2e-ca');
       const reconciler = new NamespaceReconciler({ client, bridgeCa, log });
       const ns = await createNamespace('source', 'wh-rec', { [INJECT_LABEL]: 'enabled', [E2E_WEBHOOK_LABEL]: uniqueName('rec') });
-      await waitFor('kube-root-ca.crt and a reconciled namespace', async () => ((await reconciler.reconcileNamespace(ns)) ? true : undefined));
+      await waitUntil('kube-root-ca.crt and a reconciled namespace', async () => ((await reconciler.reconcileNamespace(ns)) ? true : undefined));
       const bundle = await kubectlOk('source', ['-n', ns, 'get', 'configmap', 'cluster-bridge-ca-bundle', '-o', 'jsonpath={.data.ca\\.crt}']);
       const rootCa = await kubectlOk('source', ['-n', ns, 'get', 'configmap', 'kube-root-ca.crt', '-o', 'jsonpath={.data.ca\\.crt}']);
       const fingerprints = splitPemBundle(bundle).map((p) => new X509Certificate(p).fingerprint256);

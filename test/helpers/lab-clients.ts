@@ -71,21 +71,6 @@ export function pythonScript(name: string): string {
   return join(process.cwd(), 'test', 'helpers', 'python', name);
 }
 
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (err) {
-      lastError = err;
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`timed out waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`);
-}
-
 /** Running, not a zombie waiting for init to reap it (a zombie holds no ports and runs nothing). */
 export function isProcessRunning(pid: number): boolean {
   try {

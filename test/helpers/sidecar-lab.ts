@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { requireLab } from '../../lab/lab-files.js';
+import { waitUntil } from '../../lib/wait-until.js';
 import { labDir } from '../../lib/paths.js';
 import { generateCa, issueCertificate } from '../../lib/pki.js';
 import { writeKubeconfig } from '../../lib/kubeconfig.js';
@@ -97,14 +98,11 @@ export async function startLabSidecarProcess(): Promise<{
       BRIDGE_LOG_LEVEL: 'warn',
     },
   });
-  for (let i = 0; i < 100; i++) {
-    const ready = await fetch(`http://127.0.0.1:${opsPort}/readyz`).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (ready) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await waitUntil('the sidecar to report ready', async () => (await fetch(`http://127.0.0.1:${opsPort}/readyz`)).ok, {
+    timeoutMs: 30_000,
+    intervalMs: 100,
+    abandon: () => (child.exitCode !== null ? `it exited with code ${child.exitCode}` : undefined),
+  });
   return { child, server: `https://127.0.0.1:${port}`, opsPort, caBundlePem: probe.caBundlePem };
 }
 

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { request } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { once } from 'node:events';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { waitUntil } from '../../lib/wait-until.js';
 import {
   callSidecar,
   headerValues,
@@ -14,13 +14,7 @@ import {
   type TestPki,
 } from '../helpers/sidecar-fixtures.js';
 
-async function until(what: string, probe: () => boolean | Promise<boolean>): Promise<void> {
-  for (let i = 0; i < 600; i++) {
-    if (await probe()) return;
-    await sleep(20);
-  }
-  throw new Error(`never happened: ${what}`);
-}
+const until = (what: string, probe: () => boolean | Promise<boolean>) => waitUntil(what, probe, { timeoutMs: 12_000, intervalMs: 20 });
 
 const ids = (backend: TestBackend) => backend.seen.map((s) => headerValues(s.rawHeaders, 'x-request-id')[0]).filter((id): id is string => id !== undefined);
 
