@@ -87,24 +87,9 @@ function workloadChecks(): Check[] {
       run: async () => {
         const pod = `demo-${randomBytes(3).toString('hex')}`;
         await kubectl(admin, ['-n', LAB_APPS_NAMESPACE, 'run', pod, '--image=registry.invalid/app:1', '--restart=Never']);
-        const sidecar = await kubectl(admin, [
-          '-n',
-          LAB_APPS_NAMESPACE,
-          'get',
-          'pod',
-          pod,
-          '-o',
-          'jsonpath={.spec.initContainers[0].name}/{.spec.initContainers[0].restartPolicy}',
-        ]);
-        const host = await kubectl(admin, [
-          '-n',
-          LAB_APPS_NAMESPACE,
-          'get',
-          'pod',
-          pod,
-          '-o',
-          'jsonpath={.spec.containers[0].env[?(@.name=="KUBERNETES_SERVICE_HOST")].value}',
-        ]);
+        const field = (jsonpath: string) => kubectl(admin, ['-n', LAB_APPS_NAMESPACE, 'get', 'pod', pod, '-o', `jsonpath=${jsonpath}`]);
+        const sidecar = await field('{.spec.initContainers[0].name}/{.spec.initContainers[0].restartPolicy}');
+        const host = await field('{.spec.containers[0].env[?(@.name=="KUBERNETES_SERVICE_HOST")].value}');
         if (sidecar !== 'cluster-bridge-proxy/Always' || host !== '127.0.0.1')
           throw new Error(`not injected: init container ${sidecar}, KUBERNETES_SERVICE_HOST=${host}`);
         await waitFor(

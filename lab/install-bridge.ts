@@ -77,42 +77,33 @@ const clusterEnv = async () => ({
   BRIDGE_DESTINATION_KUBECONFIG: kubeconfigPath('destination'),
 });
 
-export async function installSynchronizer(ctx: LabInstallContext): Promise<void> {
-  const tlsDir = await writeTlsDir(ctx, 'synchronizer', false);
+/** Starts a bridge server component on free loopback ports and waits until it is ready. */
+async function startBridgeServer(ctx: LabInstallContext, name: string, args: string[], needsClientCert: boolean, extraEnv: Record<string, string> = {}) {
+  const tlsDir = await writeTlsDir(ctx, name, needsClientCert);
   const [port, opsPort] = [await freePort(), await freePort()];
-  const record = ctx.startComponent(
-    'synchronizer',
-    ['sync', 'serve'],
-    {
-      ...(await clusterEnv()),
-      BRIDGE_TLS_DIR: tlsDir,
-      BRIDGE_LISTEN_HOST: '127.0.0.1',
-      BRIDGE_LISTEN_PORT: String(port),
-      BRIDGE_OPS_HOST: '127.0.0.1',
-      BRIDGE_OPS_PORT: String(opsPort),
-    },
-    [port, opsPort],
-  );
-  await waitForOpsReady(record, opsPort);
-  ctx.published.synchronizer = `https://127.0.0.1:${port}`;
-  ctx.progress(`synchronizer: catch-up API ${ctx.published.synchronizer} (ops :${opsPort})`);
-}
-
-export async function installAggregator(ctx: LabInstallContext): Promise<void> {
-  const tlsDir = await writeTlsDir(ctx, 'aggregator', true);
-  const [port, opsPort] = [await freePort(), await freePort()];
-  const env: Record<string, string> = {
+  const env = {
     ...(await clusterEnv()),
     BRIDGE_TLS_DIR: tlsDir,
     BRIDGE_LISTEN_HOST: '127.0.0.1',
     BRIDGE_LISTEN_PORT: String(port),
     BRIDGE_OPS_HOST: '127.0.0.1',
     BRIDGE_OPS_PORT: String(opsPort),
+    ...extraEnv,
   };
-  if (ctx.published.synchronizer) env.BRIDGE_SYNCHRONIZER_URL = ctx.published.synchronizer;
-  const record = ctx.startComponent('aggregator', ['aggregator', 'serve'], env, [port, opsPort]);
-  await waitForOpsReady(record, opsPort);
-  ctx.published.aggregator = `https://127.0.0.1:${port}`;
+  await waitForOpsReady(ctx.startComponent(name, args, env, [port, opsPort]), opsPort);
+  return { url: `https://127.0.0.1:${port}`, opsPort };
+}
+
+export async function installSynchronizer(ctx: LabInstallContext): Promise<void> {
+  const { url, opsPort } = await startBridgeServer(ctx, 'synchronizer', ['sync', 'serve'], false);
+  ctx.published.synchronizer = url;
+  ctx.progress(`synchronizer: catch-up API ${url} (ops :${opsPort})`);
+}
+
+export async function installAggregator(ctx: LabInstallContext): Promise<void> {
+  const synchronizer: Record<string, string> = ctx.published.synchronizer ? { BRIDGE_SYNCHRONIZER_URL: ctx.published.synchronizer } : {};
+  const { url, opsPort } = await startBridgeServer(ctx, 'aggregator', ['aggregator', 'serve'], true, synchronizer);
+  ctx.published.aggregator = url;
   ctx.published.aggregatorOps = `http://127.0.0.1:${opsPort}`;
-  ctx.progress(`aggregator: ${ctx.published.aggregator} (ops :${opsPort})`);
+  ctx.progress(`aggregator: ${url} (ops :${opsPort})`);
 }

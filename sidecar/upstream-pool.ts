@@ -96,15 +96,6 @@ export class UpstreamPool {
     };
   }
 
-  /** Idle sockets only: busy ones belong to requests still running. */
-  freeSocketCount(): number {
-    let n = 0;
-    for (const agent of [this.upstreamBackend.agent, this.localBackend?.agent]) {
-      for (const list of Object.values(agent?.freeSockets ?? {})) n += list?.length ?? 0;
-    }
-    return n;
-  }
-
   destroy(): void {
     this.upstreamBackend.agent.destroy();
     this.localBackend?.agent.destroy();

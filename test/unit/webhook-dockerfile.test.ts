@@ -25,9 +25,13 @@ describe('Dockerfile.webhook', () => {
     for (const source of sources) expect([source, existsSync(join(root, source))]).toEqual([source, true]);
   });
 
-  it('includes every folder tsconfig compiles, so the in-image build sees the same sources', () => {
-    const tsconfig = JSON.parse(readFileSync(join(root, 'tsconfig.json'), 'utf8')) as { include: string[] };
-    for (const folder of tsconfig.include) expect(dockerfile).toContain(`COPY ${folder} ./${folder}`);
+  it('copies and compiles exactly the product folders: tsconfig.build.json, without tests and benchmarks', () => {
+    const build = JSON.parse(readFileSync(join(root, 'tsconfig.build.json'), 'utf8')) as { include: string[] };
+    const copied = lines.filter((l) => /^COPY [a-z]+ \.\/[a-z]+$/.test(l)).map((l) => l.split(/\s+/)[1]);
+    expect(new Set(copied)).toEqual(new Set(build.include));
+    expect(build.include).not.toContain('test');
+    expect(build.include).not.toContain('bench');
+    expect(dockerfile).toContain('npx tsc -p tsconfig.build.json');
   });
 
   it('runs as a non-root user with production dependencies only', () => {
