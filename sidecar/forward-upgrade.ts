@@ -86,9 +86,16 @@ export function createUpgradeForwarder(ctx: ForwardContext) {
             if (size > MAX_REFUSAL_BODY_BYTES) upstreamRes.destroy();
             else chunks.push(chunk);
           });
-          // A backend that dies mid-body never emits 'end': close the client rather than leave it hanging.
+          // A backend that dies mid-body never emits 'end'. Nothing reached the client yet (the refusal
+          // is buffered), so it gets a whole 502 Status saying so rather than a bare close.
           upstreamRes.on('close', () => {
-            if (!upstreamRes.complete) socket.destroy();
+            if (upstreamRes.complete || socket.destroyed) return;
+            ctx.metrics.backendFailure(backend.name, 'after-send');
+            statusToSocket(
+              socket,
+              502,
+              badGatewayResponse(new Error(`the backend closed the connection in the middle of its ${upstreamRes.statusCode} answer`)),
+            );
           });
           upstreamRes.on('end', () =>
             writeResponseAndClose(

@@ -1,7 +1,8 @@
 /** No Docker engine in CI: check what Dockerfile.sidecar relies on, and that its entrypoint command runs. */
 import { describe, expect, it } from '@jest/globals';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot } from '../../lib/paths.js';
 
@@ -44,17 +45,24 @@ describe('Dockerfile.sidecar', () => {
     const scripts = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
     const [tool, ...buildArgs] = scripts['build:sidecar']!.split(/\s+/);
     expect(tool).toBe('esbuild');
-    execFileSync(join(root, 'node_modules', '.bin', 'esbuild'), buildArgs, { cwd: root });
-    const bundle = readFileSync(join(root, 'dist', 'sidecar.mjs'), 'utf8');
+    // Into a folder of its own, laid out like the image (no node_modules), never over the dist/sidecar.mjs
+    // that e2e tests may be running at the same time.
+    const image = mkdtempSync(join(tmpdir(), 'sidecar-image-'));
+    const outfile = join(image, entrypoint.at(-1)!);
+    expect(buildArgs.filter((a) => a.startsWith('--outfile='))).toEqual([`--outfile=${entrypoint.at(-1)}`]);
+    const imageArgs = buildArgs.map((a) => (a.startsWith('--outfile=') ? `--outfile=${outfile}` : a));
+    execFileSync(join(root, 'node_modules', '.bin', 'esbuild'), imageArgs, { cwd: root });
+    const bundle = readFileSync(outfile, 'utf8');
     // Self-contained: it imports Node built-ins only, nothing from node_modules (the image ships none).
     const imports = [...bundle.matchAll(/^import .* from "([^"]+)";$/gm)].map((m) => m[1]);
     expect(imports.length).toBeGreaterThan(0);
     expect(imports.filter((specifier) => !specifier!.startsWith('node:'))).toEqual([]);
     const env = { PATH: process.env.PATH ?? '', NODE_ENV: 'production' };
-    const bare = spawnSync(node, [...entrypoint.slice(1), ...cmd], { cwd: root, encoding: 'utf8', env });
+    const bare = spawnSync(node, [...entrypoint.slice(1), ...cmd], { cwd: image, encoding: 'utf8', env });
     expect(bare.stderr).toContain('BRIDGE_ERR_CONFIG: BRIDGE_UPSTREAM is required');
     expect(bare.status).toBe(1);
-    const badFlag = spawnSync(node, [...entrypoint.slice(1), '--no-such-flag'], { cwd: root, encoding: 'utf8', env });
+    const badFlag = spawnSync(node, [...entrypoint.slice(1), '--no-such-flag'], { cwd: image, encoding: 'utf8', env });
+    rmSync(image, { recursive: true, force: true });
     expect(badFlag.stderr).toContain('BRIDGE_ERR_USAGE');
     // The same code behind the CLI.
     expect(execFileSync(node, ['dist/cli/main.js', 'sidecar', 'serve', '--help'], { cwd: root, encoding: 'utf8' })).toContain('sidecar serve');

@@ -4,6 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { waitUntil } from '../../lib/wait-until.js';
 import { generateCa, issueCertificate } from '../../lib/pki.js';
 import { connect } from 'node:tls';
 import {
@@ -171,7 +172,8 @@ describe('sidecar forwarding', () => {
     const events: number[] = [];
     await new Promise<void>((resolve, reject) => {
       const req = request({ host: '127.0.0.1', port: sidecar.port, path: '/stream/api/v1/configmaps?watch=true', ca: pki.ca.certPem, agent: false }, (res) => {
-        expect(res.statusCode).toBe(200);
+        // Reject rather than expect(): an assertion thrown in a callback escapes the test as an uncaught error.
+        if (res.statusCode !== 200) return reject(new Error(`watch through the sidecar answered HTTP ${res.statusCode}`));
         res.setEncoding('utf8');
         let buffered = '';
         res.on('data', (chunk: string) => {
@@ -242,19 +244,33 @@ describe('sidecar forwarding', () => {
     expect(await issuer()).toBe('loopback');
   });
 
-  it('answers 502 and does not replay when the upstream fails after receiving the request', async () => {
+  /** A POST the upstream receives and then drops; returns the sidecar's answer and how often the upstream saw it. */
+  async function postThatUpstreamDrops() {
     let hits = 0;
     onStream = (req) => {
       hits++;
       req.socket.destroy();
     };
-    const response = await callSidecar(sidecar.port, pki, {
-      method: 'POST',
-      path: '/stream/create',
-      body: '{}',
-      headers: { 'content-type': 'application/json' },
-    });
-    onStream = undefined;
+    try {
+      const response = await callSidecar(sidecar.port, pki, {
+        method: 'POST',
+        path: '/stream/create',
+        body: '{}',
+        headers: { 'content-type': 'application/json' },
+      });
+      return { response, hits };
+    } finally {
+      onStream = undefined;
+    }
+  }
+
+  const afterSendFailures = async () => {
+    const text = await (await fetch(`http://127.0.0.1:${sidecar.opsPort}/metrics`)).text();
+    return Number(/cluster_bridge_sidecar_backend_failures_total\{backend="upstream",kind="after-send"\} (\d+)/.exec(text)?.[1] ?? 0);
+  };
+
+  it('answers 502 and does not replay when the upstream fails after receiving the request', async () => {
+    const { response, hits } = await postThatUpstreamDrops();
     expect(response.status).toBe(502);
     expect(JSON.parse(response.body.toString())).toMatchObject({ kind: 'Status', code: 502 });
     expect(hits).toBe(1);
@@ -271,8 +287,7 @@ describe('sidecar forwarding', () => {
       });
     }
     const connections = () => new Promise<number>((resolve) => sidecar.server.getConnections((_e, n) => resolve(n)));
-    for (let i = 0; i < 100 && (await connections()) > 0; i++) await new Promise((r) => setTimeout(r, 20));
-    expect(await connections()).toBe(0);
+    await waitUntil('the sidecar to hold no connection', async () => (await connections()) === 0, { timeoutMs: 5000, intervalMs: 20 });
   });
 
   it('serves health, readiness and metrics on the ops port', async () => {
@@ -284,6 +299,9 @@ describe('sidecar forwarding', () => {
     expect((await get('/readyz')).status).toBe(200);
     const metrics = await get('/metrics');
     expect(metrics.text).toMatch(/cluster_bridge_sidecar_requests_total\{reason="selected-upstream",upgrade="false"\} \d+/);
-    expect(metrics.text).toContain('cluster_bridge_sidecar_backend_failures_total{backend="upstream",kind="after-send"} 1');
+    // Counted here, not left over from another test: one dropped request adds exactly one failure.
+    const before = await afterSendFailures();
+    expect((await postThatUpstreamDrops()).response.status).toBe(502);
+    expect(await afterSendFailures()).toBe(before + 1);
   });
 });
