@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import { BridgeError, errorMessage } from '../lib/errors.js';
 import { cacheDir, repoRoot } from '../lib/paths.js';
 import { KWOK_VERSION, parseKubernetesVersion } from './versions.js';
+import { KWOK_FIXES_REVISION, preparePatchedKwok } from './kwok-source.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -44,12 +45,17 @@ const KWOK_STAGE_FILES = [
   'pod/fast/pod-delete.yaml',
 ];
 
-/** kwok v0.8 starts only with stage definitions; take the defaults kwokctl uses from kwok's own module. */
-async function kwokDefaultStages(workDir: string): Promise<string> {
+/** kwok's module source, downloaded through the Go module proxy. */
+async function kwokModuleDir(workDir: string): Promise<string> {
   const out = await go(['mod', 'download', '-json', `sigs.k8s.io/kwok@${KWOK_VERSION}`], workDir);
   const dir = (JSON.parse(out) as { Dir?: string }).Dir;
   if (!dir) throw new BridgeError('BRIDGE_ERR_LAB_BUILD_FAILED', `cannot find the sigs.k8s.io/kwok@${KWOK_VERSION} module source`);
-  return KWOK_STAGE_FILES.map((file) => readFileSync(join(dir, 'kustomize', 'stage', file), 'utf8')).join('\n---\n');
+  return dir;
+}
+
+/** kwok v0.8 starts only with stage definitions; take the defaults kwokctl uses from kwok's own module. */
+function kwokDefaultStages(moduleDir: string): string {
+  return KWOK_STAGE_FILES.map((file) => readFileSync(join(moduleDir, 'kustomize', 'stage', file), 'utf8')).join('\n---\n');
 }
 
 function binDir(name: string, version: string): string {
@@ -175,7 +181,7 @@ export async function ensureLabBinaries(kubernetesVersion: string, progress: Pro
   let built = false;
   mkdirSync(cacheDir(), { recursive: true });
   const kubeDir = binDir('kubernetes', kubernetesVersion);
-  const kwokDir = binDir('kwok', KWOK_VERSION);
+  const kwokDir = binDir('kwok', `${KWOK_VERSION}-${KWOK_FIXES_REVISION}`);
   const etcdVersionFile = join(kubeDir, 'etcd-version');
 
   if (!allPresent(kubeDir, [...KUBERNETES_COMMANDS, 'etcd-version'])) {
@@ -226,8 +232,10 @@ export async function ensureLabBinaries(kubernetesVersion: string, progress: Pro
     built = true;
     progress(`building kwok ${KWOK_VERSION}`);
     await buildInto(kwokDir, async (out) => {
-      await go(['install', '-trimpath', '-ldflags=-s -w', `sigs.k8s.io/kwok/cmd/kwok@${KWOK_VERSION}`], cacheDir(), { GOBIN: out });
-      writeFileSync(join(out, KWOK_STAGES_FILE), await kwokDefaultStages(cacheDir()));
+      const moduleDir = await kwokModuleDir(cacheDir());
+      const srcDir = preparePatchedKwok(moduleDir, join(cacheDir(), 'src', `kwok-${KWOK_VERSION}-${KWOK_FIXES_REVISION}`));
+      await go(['build', '-trimpath', '-ldflags=-s -w', '-o', join(out, 'kwok'), './cmd/kwok'], srcDir);
+      writeFileSync(join(out, KWOK_STAGES_FILE), kwokDefaultStages(moduleDir));
     });
   }
 

@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { generateCa, generateRsaKeyPair, issueCertificate, type CertificateAndKey } from '../lib/pki.js';
 import { ensurePemPair } from '../certs/cert-files.js';
+import { LAB_NODE_NAME } from './kubelet-streaming.js';
 
 export interface ClusterPki {
   dir: string;
@@ -14,6 +15,9 @@ export interface ClusterPki {
   admin: CertificateAndKey;
   controllerManager: CertificateAndKey;
   scheduler: CertificateAndKey;
+  /** kwok's kubelet API on the fake node, and kube-apiserver's client certificate for it. */
+  kubeletServing: CertificateAndKey;
+  apiserverKubeletClient: CertificateAndKey;
   serviceAccountPublicKeyPem: string;
   serviceAccountPrivateKeyPem: string;
 }
@@ -51,6 +55,12 @@ export async function ensureClusterPki(dir: string, clusterName: string, service
     issueCertificate(ca, { commonName: 'system:kube-controller-manager', usage: 'client' }),
   );
   const scheduler = await ensurePemPair(dir, 'scheduler', () => issueCertificate(ca, { commonName: 'system:kube-scheduler', usage: 'client' }));
+  const kubeletServing = await ensurePemPair(dir, 'kubelet', () =>
+    issueCertificate(ca, { commonName: `system:node:${LAB_NODE_NAME}`, usage: 'server', dnsNames: ['localhost', LAB_NODE_NAME], ipAddresses: ['127.0.0.1'] }),
+  );
+  const apiserverKubeletClient = await ensurePemPair(dir, 'apiserver-kubelet-client', () =>
+    issueCertificate(ca, { commonName: 'kube-apiserver-kubelet-client', organizations: ['system:masters'], usage: 'client' }),
+  );
 
   const saKey = join(dir, 'sa.key');
   const saPub = join(dir, 'sa.pub');
@@ -69,6 +79,8 @@ export async function ensureClusterPki(dir: string, clusterName: string, service
     admin,
     controllerManager,
     scheduler,
+    kubeletServing,
+    apiserverKubeletClient,
     serviceAccountPrivateKeyPem: readFileSync(saKey, 'utf8'),
     serviceAccountPublicKeyPem: readFileSync(saPub, 'utf8'),
   };

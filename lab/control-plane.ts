@@ -8,6 +8,7 @@ import { freePort } from '../lib/ports.js';
 import { waitUntil } from '../lib/wait-until.js';
 import type { LabBinaries } from './build.js';
 import { ensureClusterPki, type ClusterPki } from './cluster-pki.js';
+import { LAB_NODE_NAME, writeKubeletStreaming } from './kubelet-streaming.js';
 import { isDaemonAlive, logTail, startDaemon, stopDaemon, type DaemonRecord } from './process.js';
 
 export type ClusterName = 'source' | 'destination';
@@ -31,7 +32,6 @@ export interface ControlPlaneState {
 }
 
 const READY_TIMEOUT_MS = 120_000;
-export const LAB_NODE_NAME = 'lab-node-0';
 
 function adminTls(pki: ClusterPki): TlsCredentials {
   return { caPem: pki.ca.certPem, certPem: pki.admin.certPem, keyPem: pki.admin.keyPem };
@@ -123,6 +123,11 @@ export async function startControlPlane(spec: ControlPlaneSpec, bin: LabBinaries
         `--service-account-key-file=${p('sa.pub')}`,
         `--service-account-signing-key-file=${p('sa.key')}`,
         `--service-cluster-ip-range=${spec.serviceCidr}`,
+        // The fake node's kubelet API is kwok's (exec, logs, attach, port-forward), verified by the cluster CA.
+        `--kubelet-client-certificate=${p('apiserver-kubelet-client.crt')}`,
+        `--kubelet-client-key=${p('apiserver-kubelet-client.key')}`,
+        `--kubelet-certificate-authority=${p('ca.crt')}`,
+        '--kubelet-preferred-address-types=InternalIP',
         '--authorization-mode=Node,RBAC',
         '--enable-admission-plugins=NodeRestriction',
         '--allow-privileged=true',
@@ -137,6 +142,7 @@ export async function startControlPlane(spec: ControlPlaneSpec, bin: LabBinaries
     clients.push(admin);
     await waitUntilReady(apiserver, 'GET /readyz', async () => (await admin.request('GET', '/readyz')).status === 200);
 
+    const streaming = writeKubeletStreaming(spec.dir);
     const kcmKubeconfig = p('controller-manager.kubeconfig');
     const schedulerKubeconfig = p('scheduler.kubeconfig');
     const common = { clusterName: spec.name, server, caPem: pki.ca.certPem };
@@ -206,7 +212,11 @@ export async function startControlPlane(spec: ControlPlaneSpec, bin: LabBinaries
           '--manage-all-nodes=false',
           '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
           `--config=${bin.kwokStages}`,
+          `--config=${streaming.configFile}`,
           '--node-ip=127.0.0.1',
+          `--node-port=${kwokPort}`,
+          `--tls-cert-file=${p('kubelet.crt')}`,
+          `--tls-private-key-file=${p('kubelet.key')}`,
           '--node-lease-duration-seconds=40',
           `--server-address=127.0.0.1:${kwokPort}`,
         ],
@@ -215,7 +225,7 @@ export async function startControlPlane(spec: ControlPlaneSpec, bin: LabBinaries
       ),
     );
 
-    await registerFakeNode(admin);
+    await registerFakeNode(admin, kwokPort);
     // The `default` ServiceAccount appears once kube-controller-manager runs its controllers.
     await waitUntilReady(
       controllerManager,
@@ -234,7 +244,7 @@ export async function startControlPlane(spec: ControlPlaneSpec, bin: LabBinaries
 }
 
 /** A node that kwok keeps Ready, so the scheduler binds pods and kwok reports them Running. */
-async function registerFakeNode(admin: KubeRestClient): Promise<void> {
+async function registerFakeNode(admin: KubeRestClient, kubeletPort: number): Promise<void> {
   const node = {
     apiVersion: 'v1',
     kind: 'Node',
@@ -246,6 +256,10 @@ async function registerFakeNode(admin: KubeRestClient): Promise<void> {
     status: { allocatable: { cpu: '32', memory: '256Gi', pods: '1000' }, capacity: { cpu: '32', memory: '256Gi', pods: '1000' } },
   };
   await admin.createOrReplace('/api/v1/nodes', LAB_NODE_NAME, (current) => (current ? undefined : node));
+  // kwok writes the kubelet port only when it first makes a node Ready; a node kept from an earlier
+  // start (its data survives `lab down`) would point kube-apiserver at that start's port.
+  const status = { status: { daemonEndpoints: { kubeletEndpoint: { Port: kubeletPort } } } };
+  await admin.expect('PATCH', `/api/v1/nodes/${LAB_NODE_NAME}/status`, [200], status, { patchType: 'merge' });
 }
 
 export async function isApiserverReady(state: ControlPlaneState, pki: { caPem: string; certPem: string; keyPem: string }): Promise<boolean> {

@@ -17,6 +17,7 @@ import { sidecarImageCommand } from '../sidecar/image-command.js';
 import { waitForOpsReady } from './process.js';
 import { LAB_APPS_NAMESPACE, type LabInstallContext } from './install-context.js';
 import { adminCredentials } from './lab-files.js';
+import { LAB_NODE_NAME } from './kubelet-streaming.js';
 
 export async function installSidecar(ctx: LabInstallContext): Promise<void> {
   const source = ctx.lab.clusters.source;
@@ -46,7 +47,7 @@ export async function installSidecar(ctx: LabInstallContext): Promise<void> {
       BRIDGE_OPS_PORT: String(opsPort),
       BRIDGE_POD_NAME: 'lab-workload',
       BRIDGE_POD_NAMESPACE: LAB_APPS_NAMESPACE,
-      BRIDGE_NODE_NAME: 'lab-node-0',
+      BRIDGE_NODE_NAME: LAB_NODE_NAME,
     },
     [port, opsPort],
   );

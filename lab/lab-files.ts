@@ -9,7 +9,15 @@ import { BridgeError } from '../lib/errors.js';
 import { labDir } from '../lib/paths.js';
 import type { ClusterName, ControlPlaneState } from './control-plane.js';
 
+/**
+ * What a lab built by this code has; a lab started by older code is replaced rather than reused.
+ * 2: the fake node serves the kubelet API (exec, logs, attach, port-forward).
+ */
+export const LAB_LAYOUT = 2;
+
 export interface LabState {
+  /** Absent in labs older than layout 2. */
+  layout?: number;
   kubernetesVersion: string;
   startedAt: string;
   clusters: Record<ClusterName, ControlPlaneState>;

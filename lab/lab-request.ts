@@ -4,6 +4,7 @@
  */
 import { BridgeError } from '../lib/errors.js';
 import type { ControlPlaneState } from './control-plane.js';
+import { LAB_LAYOUT } from './lab-files.js';
 import { DEFAULT_KUBERNETES_VERSION, parseKubernetesVersion } from './versions.js';
 
 export const DEFAULT_SERVICE_CIDR = '10.96.0.0/16';
@@ -69,10 +70,12 @@ export function checkLabRequest(input: LabRequestInput): LabRequest {
 
 /** How a running lab differs from a request, one phrase per difference ([] when it matches). */
 export function labDifferences(
-  running: { kubernetesVersion: string; clusters: Record<'source' | 'destination', ControlPlaneState> },
+  running: { layout?: number; kubernetesVersion: string; clusters: Record<'source' | 'destination', ControlPlaneState> },
   request: LabRequest,
 ): string[] {
   const differences: string[] = [];
+  const layout = running.layout ?? 1;
+  if (layout !== LAB_LAYOUT) differences.push(`it was set up by an older cluster-bridge (lab layout ${layout}, this one needs ${LAB_LAYOUT})`);
   if (running.kubernetesVersion !== request.kubernetesVersion) differences.push(`it runs ${running.kubernetesVersion}, not ${request.kubernetesVersion}`);
   const { source, destination } = running.clusters;
   if (request.sourcePort !== undefined && source.apiserverPort !== request.sourcePort)

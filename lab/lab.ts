@@ -9,7 +9,7 @@ import { uninstallComponents } from './install.js';
 import { isApiserverReady, startControlPlane, type ClusterName, type ControlPlaneState } from './control-plane.js';
 import { isDaemonAlive, stopDaemon } from './process.js';
 import { checkLabRequest, labDifferences, type LabRequest } from './lab-request.js';
-import { adminCredentials, kubeconfigPath, readLabState, removeLabState, writeLabState, type LabState } from './lab-files.js';
+import { adminCredentials, kubeconfigPath, LAB_LAYOUT, readLabState, removeLabState, writeLabState, type LabState } from './lab-files.js';
 
 export interface LabUpOptions {
   kubernetesVersion?: string;
@@ -91,7 +91,7 @@ async function startLab(request: LabRequest, progress: (line: string) => void): 
     throw failed.reason;
   }
   const [source, destination] = results.map((r) => (r as PromiseFulfilledResult<ControlPlaneState>).value) as [ControlPlaneState, ControlPlaneState];
-  const state: LabState = { kubernetesVersion: version, startedAt: new Date().toISOString(), clusters: { source, destination } };
+  const state: LabState = { layout: LAB_LAYOUT, kubernetesVersion: version, startedAt: new Date().toISOString(), clusters: { source, destination } };
   writeLabState(state);
   return { state, alreadyRunning: false, buildSeconds: build.builtSeconds, startSeconds: (Date.now() - started) / 1000 };
 }

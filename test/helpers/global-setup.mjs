@@ -13,7 +13,8 @@ export default async function globalSetup() {
   // started, so a failed build leaves nothing behind), so a cold compile never competes for the CPU.
   const older = await ensureLabBinaries(PRE_NATIVE_SIDECAR_VERSION, progress);
   if (older.builtSeconds) progress(`built ${PRE_NATIVE_SIDECAR_VERSION} in ${older.builtSeconds.toFixed(0)} s`);
-  const result = await labUp({ progress });
+  // The tests own the lab: one that differs from what they need (older layout, other settings) is replaced.
+  const result = await labUp({ progress, replace: true });
   globalThis.__labStartedByTests = !result.alreadyRunning;
   // Components a demo left running (`lab install`) would act on the tests' namespaces too (its
   // reconciler, its webhook): the tests own the lab while they run. `bridgectl lab install` restores them.

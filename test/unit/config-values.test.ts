@@ -92,6 +92,7 @@ describe('lab requests', () => {
       daemons: [],
     });
     const running = {
+      layout: 2,
       kubernetesVersion: 'v1.36.3',
       clusters: { source: cluster(6443, '10.96.0.0/16'), destination: { ...cluster(6444, '10.96.0.0/16'), name: 'destination' as const } },
     };
@@ -101,6 +102,9 @@ describe('lab requests', () => {
       'it runs v1.36.3, not v1.28.15',
       'its destination API server listens on 6444, not 7000',
       'its source service range is 10.96.0.0/16, not 10.0.0.0/16',
+    ]);
+    expect(labDifferences({ ...running, layout: undefined }, checkLabRequest({}))).toEqual([
+      'it was set up by an older cluster-bridge (lab layout 1, this one needs 2)',
     ]);
   });
 });
