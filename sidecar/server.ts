@@ -18,7 +18,7 @@ import type { ForwardContext } from './forward-context.js';
 import { InFlight } from './in-flight.js';
 import { createSidecarLog, type SidecarLog } from './log.js';
 import { createSidecarMetrics, type SidecarMetrics } from './metrics.js';
-import { hasServingCertificate, readTlsMaterial, tlsDirSource } from './tls-material.js';
+import { hasServingCertificate, localCaSource, readTlsMaterial, tlsDirSource } from './tls-material.js';
 import { reloadOnChange } from '../lib/cert-reload.js';
 import { UpstreamHealth } from './upstream-health.js';
 import { UpstreamPool } from './upstream-pool.js';
@@ -128,6 +128,25 @@ export async function startSidecar(config: SidecarConfig, options: SidecarOption
     },
     options.tlsPollMs ?? DEFAULT_TLS_POLL_MS,
   );
+  // The cluster CA that verifies the local API server rotates too (a projected ConfigMap, swapped like a Secret).
+  const localCaWatcher = local
+    ? reloadOnChange(
+        localCaSource(config.localCaFile),
+        local.caPem,
+        {
+          onChange(next) {
+            pool.rotateLocalCa(next);
+            metrics.certReload('ok');
+            log.info({ file: config.localCaFile }, 'the local API server CA changed: reloaded');
+          },
+          onError(err) {
+            metrics.certReload('error');
+            log.error({ err: String(err), file: config.localCaFile }, 'the local API server CA changed but does not load; keeping the previous one');
+          },
+        },
+        options.tlsPollMs ?? DEFAULT_TLS_POLL_MS,
+      )
+    : undefined;
 
   const ops: HttpServer = await startOpsServer({
     host: config.opsHost,
@@ -158,6 +177,7 @@ export async function startSidecar(config: SidecarConfig, options: SidecarOption
       for (const socket of sockets) socket.destroy();
       await closed;
       watcher.close();
+      localCaWatcher?.close();
       health.stop();
       pool.destroy();
       const opsClosed = new Promise<void>((resolve) => ops.close(() => resolve()));

@@ -5,7 +5,7 @@
  * so the directory is watched (plus a slow poll as a safety net, lib/cert-reload) and changes are hot-swapped.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import type { CertSource } from '../lib/cert-reload.js';
 import { BridgeError, errorMessage } from '../lib/errors.js';
@@ -60,6 +60,20 @@ function sameMaterial(a: TlsMaterial, b: TlsMaterial): boolean {
     a.clientKeyPem === b.clientKeyPem &&
     a.upstreamCaPem === b.upstreamCaPem
   );
+}
+
+/** The local API server's CA bundle (BRIDGE_LOCAL_CA_FILE) as a certificate source; it must parse as a CA bundle. */
+export function localCaSource(file: string): CertSource<string> {
+  return {
+    load() {
+      const pem = readFileSync(file, 'utf8');
+      createSecureContext({ ca: pem });
+      if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new Error(`${file} holds no certificate`);
+      return pem;
+    },
+    same: (a, b) => a === b,
+    watchDir: dirname(file),
+  };
 }
 
 /** The TLS folder as a certificate source: reloaded whenever its files change and still load. */

@@ -1,10 +1,11 @@
 /**
  * Keep-alive TLS connection pools to the two possible backends: the upstream (aggregator, mTLS with
  * the sidecar's client certificate) and the local source API server (verified against the cluster
- * CA; the workload's own token authenticates). A certificate rotation swaps in a fresh upstream pool;
- * requests already running on the old one finish there, and its idle sockets time out.
+ * CA; the workload's own token authenticates). A certificate rotation swaps in a fresh pool; requests
+ * already running on the old one finish there, and the old pool is destroyed when the last one ends.
  */
 import { Agent, type AgentOptions } from 'node:https';
+import type { Socket } from 'node:net';
 import { createSecureContext, type ConnectionOptions } from 'node:tls';
 import type { Endpoint } from './config.js';
 import type { TlsMaterial } from './tls-material.js';
@@ -50,15 +51,13 @@ function agentFor(tls: ConnectionOptions): Agent {
 
 export class UpstreamPool {
   private upstreamBackend: Backend;
-  readonly localBackend: Backend | undefined;
-  private readonly retired: Agent[] = [];
+  private local: Backend | undefined;
+  /** Pools replaced by a rotation that still carry requests; each is destroyed when its last one ends. */
+  private readonly retired = new Set<Agent>();
 
   constructor(upstream: Endpoint, material: TlsMaterial, local?: { endpoint: Endpoint; caPem: string }) {
     this.upstreamBackend = this.makeUpstream(upstream, material);
-    if (local) {
-      const tls = tlsOptions(local.endpoint, { ca: local.caPem });
-      this.localBackend = { name: 'local', endpoint: local.endpoint, agent: agentFor(tls), tls };
-    }
+    if (local) this.local = makeLocal(local.endpoint, local.caPem);
   }
 
   private makeUpstream(endpoint: Endpoint, material: TlsMaterial): Backend {
@@ -73,12 +72,45 @@ export class UpstreamPool {
     return this.upstreamBackend;
   }
 
-  /** New client certificate or CA: new requests use a new pool; the old one drains on its own. */
+  get localBackend(): Backend | undefined {
+    return this.local;
+  }
+
+  /** New client certificate or CA: new requests use a new pool; the old one drains, then goes. */
   rotate(material: TlsMaterial): void {
     const old = this.upstreamBackend;
     this.upstreamBackend = this.makeUpstream(old.endpoint, material);
-    for (const sockets of Object.values(old.agent.freeSockets)) for (const socket of sockets ?? []) socket.destroy();
-    this.retired.push(old.agent);
+    this.retire(old.agent);
+  }
+
+  /** The local API server's CA changed (BRIDGE_LOCAL_CA_FILE): the same, for the local pool. */
+  rotateLocalCa(caPem: string): void {
+    const old = this.local;
+    if (!old) return;
+    this.local = makeLocal(old.endpoint, caPem);
+    this.retire(old.agent);
+  }
+
+  /** Pools replaced by rotations and still draining (0 once their requests ended). */
+  get retiredPools(): number {
+    return this.retired.size;
+  }
+
+  private retire(agent: Agent): void {
+    for (const sockets of Object.values(agent.freeSockets)) for (const socket of sockets ?? []) socket.destroy();
+    // A request that ends on the old pool must not leave its socket there for reuse.
+    agent.on('free', (socket: Socket) => socket.destroy());
+    const busy = Object.values(agent.sockets).flatMap((sockets) => sockets ?? []);
+    if (busy.length === 0) return agent.destroy();
+    this.retired.add(agent);
+    let open = busy.length;
+    for (const socket of busy) {
+      socket.once('close', () => {
+        if (--open > 0) return;
+        agent.destroy();
+        this.retired.delete(agent);
+      });
+    }
   }
 
   /** Sockets open to each backend (busy + idle), for metrics and the leak test. */
@@ -91,14 +123,20 @@ export class UpstreamPool {
       return n;
     };
     return {
-      upstream: count(this.upstreamBackend.agent) + this.retired.reduce((n, a) => n + count(a), 0),
-      local: count(this.localBackend?.agent),
+      upstream: count(this.upstreamBackend.agent) + [...this.retired].reduce((n, a) => n + count(a), 0),
+      local: count(this.local?.agent),
     };
   }
 
   destroy(): void {
     this.upstreamBackend.agent.destroy();
-    this.localBackend?.agent.destroy();
+    this.local?.agent.destroy();
     for (const agent of this.retired) agent.destroy();
+    this.retired.clear();
   }
+}
+
+function makeLocal(endpoint: Endpoint, caPem: string): Backend {
+  const tls = tlsOptions(endpoint, { ca: caPem });
+  return { name: 'local', endpoint, agent: agentFor(tls), tls };
 }

@@ -2,6 +2,11 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { request } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { generateCa, issueCertificate } from '../../lib/pki.js';
+import { freePort } from '../../lib/ports.js';
 import { waitUntil } from '../../lib/wait-until.js';
 import {
   callSidecar,
@@ -175,5 +180,37 @@ describe('sidecar graceful shutdown', () => {
     expect(slowResponse.body.toString()).toBe('done');
     await stopped;
     await upstream.stop();
+  });
+});
+
+describe('the local API server CA (BRIDGE_LOCAL_CA_FILE)', () => {
+  it('is reloaded when the file changes, without a restart', async () => {
+    const pki = await testPki();
+    // The local API server presents a certificate from a CA the sidecar does not trust yet.
+    const rotatedCa = await generateCa('rotated-cluster-ca');
+    const rotatedServing = await issueCertificate(rotatedCa, { commonName: 'apiserver', ipAddresses: ['127.0.0.1'], usage: 'server' });
+    const local = await startTestBackend({ ...pki, ca: rotatedCa, backend: rotatedServing });
+    const dir = mkdtempSync(join(tmpdir(), 'local-ca-'));
+    const caFile = join(dir, 'ca.crt');
+    writeFileSync(caFile, pki.ca.certPem);
+    const unreachableUpstream = await freePort();
+    // An hour's poll: only the folder watch can pick the change up within the test.
+    const sidecar = await startTestSidecar(
+      pki,
+      { upstreamPort: unreachableUpstream, localPort: local.port, failMode: 'local', extra: { BRIDGE_LOCAL_CA_FILE: caFile } },
+      { tlsPollMs: 3_600_000 },
+    );
+    try {
+      const get = () => callSidecar(sidecar.port, pki, { path: '/api/v1/namespaces/n/configmaps' });
+      expect((await get()).status).toBeGreaterThanOrEqual(500);
+      expect(local.seen).toHaveLength(0);
+      writeFileSync(caFile, rotatedCa.certPem);
+      await waitUntil('the local API server to be trusted', async () => (await get()).status === 200, { timeoutMs: 20_000 });
+      expect(local.seen.length).toBeGreaterThan(0);
+    } finally {
+      await sidecar.shutdown(1000);
+      await local.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -244,6 +244,31 @@ describe('sidecar forwarding', () => {
     expect(await issuer()).toBe('loopback');
   });
 
+  it('drops a rotated-out upstream pool once the last request on it ends', async () => {
+    let finish: (() => void) | undefined;
+    onStream = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"type":"ADDED","object":{}}\n');
+      finish = () => res.end();
+    };
+    try {
+      const watch = callSidecar(sidecar.port, pki, { path: '/stream/api/v1/configmaps?watch=true' });
+      await waitUntil('the watch to reach the upstream', () => finish !== undefined);
+      const rotatedClient = await issueCertificate(pki.ca, { commonName: 'sidecar-rotated', usage: 'client' });
+      writeFileSync(join(sidecar.tlsDir, 'client.key'), rotatedClient.keyPem);
+      writeFileSync(join(sidecar.tlsDir, 'client.crt'), rotatedClient.certPem);
+      // The watch keeps the old pool alive; ending it lets the pool go (before, retired pools stayed until shutdown).
+      await waitUntil('the rotation to retire the pool the watch runs on', () => sidecar.pool.retiredPools === 1);
+      finish!();
+      expect((await watch).status).toBe(200);
+      await waitUntil('the drained pool to be dropped', () => sidecar.pool.retiredPools === 0, { timeoutMs: 10_000 });
+    } finally {
+      onStream = undefined;
+      writeFileSync(join(sidecar.tlsDir, 'client.key'), pki.client.keyPem);
+      writeFileSync(join(sidecar.tlsDir, 'client.crt'), pki.client.certPem);
+    }
+  });
+
   /** A POST the upstream receives and then drops; returns the sidecar's answer and how often the upstream saw it. */
   async function postThatUpstreamDrops() {
     let hits = 0;
