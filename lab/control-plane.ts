@@ -20,6 +20,8 @@ export interface ControlPlaneSpec {
   /** Fixed kube-apiserver port; chosen free when absent. */
   apiserverPort?: number;
   adminKubeconfigPath: string;
+  /** Called with each process as soon as it runs. */
+  onDaemonStarted?: (daemon: DaemonRecord) => void;
 }
 
 export interface ControlPlaneState {
@@ -67,6 +69,13 @@ export async function startControlPlane(spec: ControlPlaneSpec, bin: LabBinaries
   const p = (name: string) => join(pki.dir, name);
   const clients: KubeRestClient[] = [];
   const daemons: DaemonRecord[] = [];
+  // Each process is recorded the moment it starts, so an interrupted start leaves nothing `lab down` cannot find.
+  const launch = (...args: Parameters<typeof startDaemon>) => {
+    const daemon = startDaemon(...args);
+    daemons.push(daemon);
+    spec.onDaemonStarted?.(daemon);
+    return daemon;
+  };
   const log = (name: string) => join(logs, `${name}.log`);
 
   try {
@@ -75,7 +84,7 @@ export async function startControlPlane(spec: ControlPlaneSpec, bin: LabBinaries
     const etcdUrl = `https://127.0.0.1:${etcdClient}`;
     const server = `https://127.0.0.1:${apiserverPort}`;
 
-    const etcd = startDaemon(
+    const etcd = launch(
       'etcd',
       bin.etcd,
       [
@@ -98,14 +107,13 @@ export async function startControlPlane(spec: ControlPlaneSpec, bin: LabBinaries
       log('etcd'),
       [etcdClient, etcdPeer],
     );
-    daemons.push(etcd);
     const etcdTls = { caPem: pki.etcdCa.certPem, certPem: pki.apiserverEtcdClient.certPem, keyPem: pki.apiserverEtcdClient.keyPem };
     await usingClient(KubeRestClient.withCredentials(etcdUrl, etcdTls), (client) =>
       waitUntilReady(etcd, 'GET /health', async () => (await client.request('GET', '/health')).status === 200),
     );
 
     const issuer = `https://${spec.name}.lab.cluster-bridge.local`;
-    const apiserver = startDaemon(
+    const apiserver = launch(
       'kube-apiserver',
       bin.kubeApiserver,
       [
@@ -137,7 +145,6 @@ export async function startControlPlane(spec: ControlPlaneSpec, bin: LabBinaries
       log('kube-apiserver'),
       [apiserverPort],
     );
-    daemons.push(apiserver);
     const admin = KubeRestClient.withCredentials(server, adminTls(pki));
     clients.push(admin);
     await waitUntilReady(apiserver, 'GET /readyz', async () => (await admin.request('GET', '/readyz')).status === 200);
@@ -162,7 +169,7 @@ export async function startControlPlane(spec: ControlPlaneSpec, bin: LabBinaries
       credentials: { clientCertPem: pki.admin.certPem, clientKeyPem: pki.admin.keyPem },
     });
 
-    const controllerManager = startDaemon(
+    const controllerManager = launch(
       'kube-controller-manager',
       bin.kubeControllerManager,
       [
@@ -184,45 +191,40 @@ export async function startControlPlane(spec: ControlPlaneSpec, bin: LabBinaries
       log('kube-controller-manager'),
       [kcmPort],
     );
-    daemons.push(controllerManager);
-    daemons.push(
-      startDaemon(
-        'kube-scheduler',
-        bin.kubeScheduler,
-        [
-          `--kubeconfig=${schedulerKubeconfig}`,
-          `--authentication-kubeconfig=${schedulerKubeconfig}`,
-          `--authorization-kubeconfig=${schedulerKubeconfig}`,
-          '--bind-address=127.0.0.1',
-          `--secure-port=${schedulerPort}`,
-          '--leader-elect=false',
-          '--profiling=false',
-          '--v=1',
-        ],
-        log('kube-scheduler'),
-        [schedulerPort],
-      ),
+    launch(
+      'kube-scheduler',
+      bin.kubeScheduler,
+      [
+        `--kubeconfig=${schedulerKubeconfig}`,
+        `--authentication-kubeconfig=${schedulerKubeconfig}`,
+        `--authorization-kubeconfig=${schedulerKubeconfig}`,
+        '--bind-address=127.0.0.1',
+        `--secure-port=${schedulerPort}`,
+        '--leader-elect=false',
+        '--profiling=false',
+        '--v=1',
+      ],
+      log('kube-scheduler'),
+      [schedulerPort],
     );
-    daemons.push(
-      startDaemon(
-        'kwok',
-        bin.kwok,
-        [
-          `--kubeconfig=${spec.adminKubeconfigPath}`,
-          '--manage-all-nodes=false',
-          '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
-          `--config=${bin.kwokStages}`,
-          `--config=${streaming.configFile}`,
-          '--node-ip=127.0.0.1',
-          `--node-port=${kwokPort}`,
-          `--tls-cert-file=${p('kubelet.crt')}`,
-          `--tls-private-key-file=${p('kubelet.key')}`,
-          '--node-lease-duration-seconds=40',
-          `--server-address=127.0.0.1:${kwokPort}`,
-        ],
-        log('kwok'),
-        [kwokPort],
-      ),
+    launch(
+      'kwok',
+      bin.kwok,
+      [
+        `--kubeconfig=${spec.adminKubeconfigPath}`,
+        '--manage-all-nodes=false',
+        '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
+        `--config=${bin.kwokStages}`,
+        `--config=${streaming.configFile}`,
+        '--node-ip=127.0.0.1',
+        `--node-port=${kwokPort}`,
+        `--tls-cert-file=${p('kubelet.crt')}`,
+        `--tls-private-key-file=${p('kubelet.key')}`,
+        '--node-lease-duration-seconds=40',
+        `--server-address=127.0.0.1:${kwokPort}`,
+      ],
+      log('kwok'),
+      [kwokPort],
     );
 
     await registerFakeNode(admin, kwokPort);

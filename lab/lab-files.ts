@@ -8,6 +8,7 @@ import { readPemPair } from '../certs/cert-files.js';
 import { BridgeError } from '../lib/errors.js';
 import { labDir } from '../lib/paths.js';
 import type { ClusterName, ControlPlaneState } from './control-plane.js';
+import type { DaemonRecord } from './process.js';
 
 /**
  * What a lab built by this code has; a lab started by older code is replaced rather than reused.
@@ -51,4 +52,22 @@ export function requireLab(): LabState {
   const state = readLabState();
   if (!state) throw new BridgeError('BRIDGE_ERR_LAB_NOT_RUNNING', 'the lab is not running');
   return state;
+}
+
+const startingPath = () => join(labDir(), 'starting.json');
+
+/** Processes of a `lab up` still under way (or interrupted): recorded one by one as they start. */
+export function readStartingDaemons(): DaemonRecord[] {
+  if (!existsSync(startingPath())) return [];
+  return JSON.parse(readFileSync(startingPath(), 'utf8')) as DaemonRecord[];
+}
+
+export function recordStartingDaemon(daemon: DaemonRecord): void {
+  const tmp = `${startingPath()}.tmp`;
+  writeFileSync(tmp, JSON.stringify([...readStartingDaemons(), daemon], null, 2));
+  renameSync(tmp, startingPath());
+}
+
+export function clearStartingDaemons(): void {
+  rmSync(startingPath(), { force: true });
 }

@@ -9,7 +9,18 @@ import { uninstallComponents } from './install.js';
 import { isApiserverReady, startControlPlane, type ClusterName, type ControlPlaneState } from './control-plane.js';
 import { isDaemonAlive, stopDaemon } from './process.js';
 import { checkLabRequest, labDifferences, type LabRequest } from './lab-request.js';
-import { adminCredentials, kubeconfigPath, LAB_LAYOUT, readLabState, removeLabState, writeLabState, type LabState } from './lab-files.js';
+import {
+  adminCredentials,
+  clearStartingDaemons,
+  kubeconfigPath,
+  LAB_LAYOUT,
+  readLabState,
+  readStartingDaemons,
+  recordStartingDaemon,
+  removeLabState,
+  writeLabState,
+  type LabState,
+} from './lab-files.js';
 
 export interface LabUpOptions {
   kubernetesVersion?: string;
@@ -43,6 +54,11 @@ async function labProblems(state: LabState): Promise<string[]> {
 export async function labUp(options: LabUpOptions = {}): Promise<LabUpResult> {
   const progress = options.progress ?? (() => {});
   const request = checkLabRequest(options);
+  const leftovers = readStartingDaemons().filter(isDaemonAlive);
+  if (leftovers.length > 0 && !readLabState()) {
+    progress(`an interrupted \`lab up\` left ${leftovers.map((d) => `${d.name} (pid ${d.pid})`).join(', ')} running; stopping them`);
+    await labDown();
+  }
   const existing = readLabState();
   if (existing) {
     const problems = await labProblems(existing);
@@ -80,6 +96,7 @@ async function startLab(request: LabRequest, progress: (line: string) => void): 
           serviceCidr: name === 'source' ? request.sourceServiceCidr : request.destinationServiceCidr,
           apiserverPort: name === 'source' ? request.sourcePort : request.destinationPort,
           adminKubeconfigPath: kubeconfigPath(name),
+          onDaemonStarted: recordStartingDaemon,
         },
         build.binaries,
       ),
@@ -88,11 +105,13 @@ async function startLab(request: LabRequest, progress: (line: string) => void): 
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) {
     for (const r of results) if (r.status === 'fulfilled') await Promise.all(r.value.daemons.map((d) => stopDaemon(d)));
+    clearStartingDaemons();
     throw failed.reason;
   }
   const [source, destination] = results.map((r) => (r as PromiseFulfilledResult<ControlPlaneState>).value) as [ControlPlaneState, ControlPlaneState];
   const state: LabState = { layout: LAB_LAYOUT, kubernetesVersion: version, startedAt: new Date().toISOString(), clusters: { source, destination } };
   writeLabState(state);
+  clearStartingDaemons();
   return { state, alreadyRunning: false, buildSeconds: build.builtSeconds, startSeconds: (Date.now() - started) / 1000 };
 }
 
@@ -115,6 +134,13 @@ export async function labDown(options: { purge?: boolean } = {}): Promise<LabDow
   const state = readLabState();
   let stopped = await uninstallComponents();
   const ports: number[] = [];
+  // What an interrupted `lab up` started (nothing, after a complete one: it clears the record).
+  for (const daemon of readStartingDaemons().reverse()) {
+    if (isDaemonAlive(daemon)) stopped++;
+    await stopDaemon(daemon);
+    ports.push(...daemon.ports);
+  }
+  clearStartingDaemons();
   if (state) {
     // Stop the clients of etcd first and etcd last, so nothing logs a storm of connection errors.
     for (const cluster of Object.values(state.clusters)) {

@@ -27,8 +27,16 @@ export class InFlight {
     if (this.active === 0 && this.upgraded.size === 0) this.notifyIdle();
   }
 
-  /** Registers a clean closer for a streaming response; returns the unregister function. */
+  /**
+   * Registers a clean closer for a streaming response; returns the unregister function. A watch that
+   * starts while shutdown is under way (on a connection that was busy when it began) is ended as soon
+   * as it is set up, like those running at the start, rather than cut at the grace deadline.
+   */
   addLongRunning(close: () => void): () => void {
+    if (this.draining) {
+      setImmediate(close);
+      return () => undefined;
+    }
     this.longRunning.add(close);
     return () => this.longRunning.delete(close);
   }

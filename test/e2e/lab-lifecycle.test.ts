@@ -3,11 +3,14 @@
  * folder so the shared lab other suites use keeps running.
  */
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isPortBound } from '../../lib/ports.js';
+import { waitUntil } from '../../lib/wait-until.js';
 import { isProcessRunning, run } from '../helpers/lab-clients.js';
 
 const NODE = process.execPath;
@@ -66,6 +69,23 @@ describe('bridgectl lab lifecycle', () => {
     const afterDown = await bridgectl(['lab', 'status']);
     expect(afterDown.code).toBe(1);
     expect(afterDown.stdout).toContain('not running');
+  });
+
+  it('finds and stops every process of a `lab up` that was killed half-way', async () => {
+    const up = spawn(NODE, [CLI, 'lab', 'up'], { env: { ...process.env, BRIDGE_LAB_DIR: privateLab }, stdio: 'ignore' });
+    const starting = join(privateLab, 'starting.json');
+    const started = () => (existsSync(starting) ? (JSON.parse(readFileSync(starting, 'utf8')) as { name: string; pid: number }[]) : []);
+    // Killed once a few processes run and before the lab is complete (state.json is written last).
+    await waitUntil('lab up to have started some processes', () => started().length >= 3, { intervalMs: 20 });
+    up.kill('SIGKILL');
+    await once(up, 'exit');
+    const orphans = started();
+    expect(orphans.filter((d) => isProcessRunning(d.pid)).length).toBeGreaterThanOrEqual(3);
+
+    const down = await bridgectl(['lab', 'down']);
+    expect(down.code).toBe(0);
+    expect(orphans.filter((d) => isProcessRunning(d.pid))).toEqual([]);
+    expect(existsSync(starting)).toBe(false);
   });
 
   it('names a port that is already taken, with the fix, in one line', async () => {

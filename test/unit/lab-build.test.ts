@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { etcdVersionFromGoMod, kubernetesBuildModule } from '../../lab/build.js';
+import { etcdVersionFromGoMod, kubernetesBuildModule, timedStep } from '../../lab/build.js';
+import { waitUntil } from '../../lib/wait-until.js';
 import { firstServiceIp } from '../../lab/cluster-pki.js';
 
 const upstream = `module k8s.io/kubernetes
@@ -41,5 +42,28 @@ describe('lab build module', () => {
   it('derives the kubernetes Service IP from the service CIDR', () => {
     expect(firstServiceIp('10.96.0.0/16')).toBe('10.96.0.1');
     expect(firstServiceIp('172.20.0.0/12')).toBe('172.20.0.1');
+  });
+
+  it('says what a long build step is doing when each phase starts and while it runs, then how long it took', async () => {
+    const lines: string[] = [];
+    let finish!: () => void;
+    const step = timedStep(
+      (line) => lines.push(line),
+      'Kubernetes v1.36.3',
+      async (phase) => {
+        phase('compiling kube-apiserver');
+        await new Promise<void>((resolve) => (finish = resolve));
+      },
+      5,
+    );
+    await waitUntil('two heartbeats', () => lines.filter((l) => l.includes('still compiling kube-apiserver')).length >= 2, { intervalMs: 1 });
+    finish();
+    await step;
+    expect(lines[0]).toBe('  Kubernetes v1.36.3: compiling kube-apiserver');
+    expect(lines[1]).toMatch(/^ {2}Kubernetes v1\.36\.3: still compiling kube-apiserver \(\d+ s so far\)$/);
+    expect(lines.at(-1)).toMatch(/^ {2}Kubernetes v1\.36\.3: done in \d+ s$/);
+    const count = lines.length;
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(lines).toHaveLength(count); // no heartbeat after the step ended
   });
 });
