@@ -17,6 +17,11 @@ export interface AttemptHandlers {
   connectFailed(err: NodeJS.ErrnoException): void;
   /** The request may have reached the backend: answer an error, never replay. */
   failedAfterSend(err: NodeJS.ErrnoException): void;
+  /**
+   * A pooled keep-alive socket turned out closed (reset before any answer) under an idempotent request
+   * without a body: the backend closed it idle, so the request can be sent once more, on a new connection.
+   */
+  staleConnection?(err: NodeJS.ErrnoException): void;
   response(res: IncomingMessage): void;
   upgrade?(res: IncomingMessage, socket: Socket, head: Buffer): void;
 }
@@ -28,14 +33,21 @@ export class ConnectTimeoutError extends Error {
   }
 }
 
+/** Methods a client may send twice (RFC 9110 9.2.2) and that carry no body here. */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/** A reused socket the backend had already closed: reset or hung up before any byte of an answer. */
+const isClosedSocket = (err: NodeJS.ErrnoException) => err.code === 'ECONNRESET' || err.code === 'EPIPE';
+
 export function startAttempt(
   backend: Backend,
-  head: { method: string; path: string; headers: string[]; setHost: boolean },
+  head: { method: string; path: string; headers: string[]; setHost: boolean; hasBody?: boolean },
   connectTimeoutMs: number,
   handlers: AttemptHandlers,
+  options: { freshConnection?: boolean } = {},
 ): ClientRequest {
   const req = request({
-    agent: backend.agent,
+    ...(options.freshConnection ? { ...backend.tls, agent: false } : { agent: backend.agent }),
     host: backend.endpoint.host,
     port: backend.endpoint.port,
     method: head.method,
@@ -44,12 +56,15 @@ export function startAttempt(
     setHost: head.setHost,
   });
   let connected = false;
+  let reused = false;
+  let answered = false;
   const onConnected = () => {
     connected = true;
     handlers.connected(req);
   };
   req.on('socket', (socket: Socket) => {
     if (req.reusedSocket) {
+      reused = true;
       onConnected();
       return;
     }
@@ -61,8 +76,16 @@ export function startAttempt(
     });
     socket.once('close', () => clearTimeout(timer));
   });
-  req.on('error', (err: NodeJS.ErrnoException) => (connected ? handlers.failedAfterSend(err) : handlers.connectFailed(err)));
-  req.on('response', handlers.response);
+  req.on('error', (err: NodeJS.ErrnoException) => {
+    if (!connected) return handlers.connectFailed(err);
+    const retryable = reused && !answered && IDEMPOTENT.has(head.method) && !head.hasBody && isClosedSocket(err);
+    if (retryable && handlers.staleConnection) return handlers.staleConnection(err);
+    handlers.failedAfterSend(err);
+  });
+  req.on('response', (res: IncomingMessage) => {
+    answered = true;
+    handlers.response(res);
+  });
   if (handlers.upgrade) req.on('upgrade', handlers.upgrade);
   return req;
 }

@@ -44,54 +44,73 @@ export function createRequestForwarder(ctx: ForwardContext) {
       }
     });
 
-    const send = (connectFailed?: 'upstream' | 'local') => {
-      const decision = route(ctx, choice, false, connectFailed);
+    let retriedStale = false;
+    const send = (connectFailed?: 'upstream' | 'local', retryOn?: 'upstream' | 'local') => {
+      const decision = retryOn ? { target: retryOn } : route(ctx, choice, false, connectFailed);
       if (decision.target === 'reject') {
         answer(res, 503, unavailableResponse(decision.reason));
         return;
       }
       const backend = backendFor(ctx, decision.target);
-      attempt = startAttempt(backend, { method: req.method!, path: req.url!, headers, setHost: !hasHost }, ctx.connectTimeoutMs, {
-        connected(upstreamReq) {
-          if (backend.name === 'upstream') ctx.health.connected();
-          if (hasBody) req.pipe(upstreamReq);
-          else upstreamReq.end();
-        },
-        connectFailed(err) {
-          if (clientGone) return;
-          ctx.metrics.backendFailure(backend.name, 'connect');
-          if (backend.name === 'upstream') ctx.health.connectFailed(err);
-          ctx.log.debug({ backend: backend.name, err: err.code ?? err.message }, 'backend connect failed; nothing was sent');
-          send(backend.name);
-        },
-        failedAfterSend(err) {
-          if (clientGone) return;
-          ctx.metrics.backendFailure(backend.name, 'after-send');
-          ctx.log.warn({ backend: backend.name, err: err.code ?? err.message, method: req.method }, 'backend failed after the request was sent; not replayed');
-          answer(res, 502, badGatewayResponse(err));
-        },
-        response(upstreamRes) {
-          if (clientGone) return void upstreamRes.destroy();
-          const responseHeaders = clientResponseHeaders(upstreamRes.rawHeaders);
-          if (ctx.inFlight.draining) responseHeaders.push('Connection', 'close');
-          res.writeHead(upstreamRes.statusCode!, upstreamRes.statusMessage, responseHeaders);
-          if (!hasContentLength(upstreamRes.rawHeaders)) {
-            // Streaming (watch, follow, chunked list): send headers now so a quiet watch is established.
-            res.flushHeaders();
-            if (isLongRunning(req.url!)) {
-              unregister = ctx.inFlight.addLongRunning(() => {
-                upstreamRes.unpipe(res);
-                attempt?.destroy();
-                res.end();
-              });
+      const head = { method: req.method!, path: req.url!, headers, setHost: !hasHost, hasBody };
+      attempt = startAttempt(
+        backend,
+        head,
+        ctx.connectTimeoutMs,
+        {
+          connected(upstreamReq) {
+            if (backend.name === 'upstream') ctx.health.connected();
+            if (hasBody) req.pipe(upstreamReq);
+            else upstreamReq.end();
+          },
+          connectFailed(err) {
+            if (clientGone) return;
+            ctx.metrics.backendFailure(backend.name, 'connect');
+            if (backend.name === 'upstream') ctx.health.connectFailed(err);
+            ctx.log.debug({ backend: backend.name, err: err.code ?? err.message }, 'backend connect failed; nothing was sent');
+            send(backend.name);
+          },
+          staleConnection(err) {
+            if (clientGone) return;
+            if (retriedStale) return this.failedAfterSend(err);
+            retriedStale = true;
+            ctx.log.debug({ backend: backend.name, err: err.code }, 'a pooled connection was closed by the backend; sending once more');
+            send(undefined, backend.name);
+          },
+          failedAfterSend(err) {
+            if (clientGone) return;
+            ctx.metrics.backendFailure(backend.name, 'after-send');
+            ctx.log.warn(
+              { backend: backend.name, err: err.code ?? err.message, method: req.method },
+              'backend failed after the request was sent; not replayed',
+            );
+            answer(res, 502, badGatewayResponse(err));
+          },
+          response(upstreamRes) {
+            if (clientGone) return void upstreamRes.destroy();
+            const responseHeaders = clientResponseHeaders(upstreamRes.rawHeaders);
+            if (ctx.inFlight.draining) responseHeaders.push('Connection', 'close');
+            res.writeHead(upstreamRes.statusCode!, upstreamRes.statusMessage, responseHeaders);
+            if (!hasContentLength(upstreamRes.rawHeaders)) {
+              // Streaming (watch, follow, chunked list): send headers now so a quiet watch is established.
+              res.flushHeaders();
+              if (isLongRunning(req.url!)) {
+                unregister = ctx.inFlight.addLongRunning(() => {
+                  upstreamRes.unpipe(res);
+                  attempt?.destroy();
+                  res.end();
+                });
+              }
             }
-          }
-          upstreamRes.on('close', () => {
-            if (!upstreamRes.complete && !res.writableEnded) res.destroy();
-          });
-          upstreamRes.pipe(res);
+            upstreamRes.on('close', () => {
+              if (!upstreamRes.complete && !res.writableEnded) res.destroy();
+            });
+            upstreamRes.pipe(res);
+          },
         },
-      });
+        // The one retry goes on a new connection: the pool may hold more sockets the backend closed.
+        { freshConnection: retryOn !== undefined },
+      );
     };
     send();
   };

@@ -214,3 +214,35 @@ describe('the local API server CA (BRIDGE_LOCAL_CA_FILE)', () => {
     }
   });
 });
+
+describe('connections that fail without the backend handling the request', () => {
+  it('sends an idempotent request once more when its pooled connection was already closed, and never a POST', async () => {
+    const pki = await testPki();
+    const requestsOnSocket = new WeakMap<object, number>();
+    const upstream = await startTestBackend(pki, undefined, {
+      streaming: (req, res) => {
+        const n = (requestsOnSocket.get(req.socket) ?? 0) + 1;
+        requestsOnSocket.set(req.socket, n);
+        // Like a server closing a keep-alive connection it considers idle just as the next request arrives.
+        if (n >= 2) return void req.socket.destroy();
+        req.resume();
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': '2' }).end('{}');
+      },
+    });
+    const sidecar = await startTestSidecar(pki, { upstreamPort: upstream.port, failMode: 'closed' });
+    try {
+      expect((await callSidecar(sidecar.port, pki, { path: '/api/v1/pods' })).status).toBe(200);
+      // The sidecar reuses its pooled connection, which the backend resets: the GET goes again, on a new one.
+      expect((await callSidecar(sidecar.port, pki, { path: '/api/v1/pods' })).status).toBe(200);
+      expect(upstream.seen.map((s) => s.method)).toEqual(['GET', 'GET', 'GET']);
+      // A POST on a pooled connection the backend resets may have been handled: it is answered 502, never sent twice.
+      expect((await callSidecar(sidecar.port, pki, { path: '/api/v1/pods' })).status).toBe(200);
+      const post = await callSidecar(sidecar.port, pki, { method: 'POST', path: '/api/v1/namespaces/n/configmaps', body: '{}' });
+      expect(post.status).toBe(502);
+      expect(upstream.seen.map((s) => s.method)).toEqual(['GET', 'GET', 'GET', 'GET', 'POST']);
+    } finally {
+      await sidecar.shutdown(1000);
+      await upstream.stop();
+    }
+  });
+});
