@@ -74,6 +74,10 @@ export function createUpgradeForwarder(ctx: ForwardContext) {
           socket.write(rawResponseHead(upstreamRes.statusCode!, upstreamRes.statusMessage ?? 'Switching Protocols', upstreamRes.rawHeaders));
           if (upstreamHead.length > 0) socket.write(upstreamHead);
           if (head.length > 0) upstreamSocket.write(head);
+          // A client that ends its input (stdin EOF) must still get what the process writes after it:
+          // without this Node ends the other direction too as soon as one side's FIN arrives.
+          (socket as Duplex & { allowHalfOpen: boolean }).allowHalfOpen = true;
+          (upstreamSocket as Duplex & { allowHalfOpen: boolean }).allowHalfOpen = true;
           pipeBothWays(socket, upstreamSocket);
         },
         response(upstreamRes) {

@@ -66,6 +66,15 @@ export async function startUpgradeTestServer(tls: { certPem: string; keyPem: str
       });
       return;
     }
+    if (req.url!.includes('half-close')) {
+      // Like `cat | wc -c` behind exec: reads until the client's end of input, then answers and closes.
+      (socket as Duplex & { allowHalfOpen: boolean }).allowHalfOpen = true;
+      socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: ${SPDY_PROTOCOL}\r\n\r\n`);
+      let bytes = head.length;
+      socket.on('data', (chunk: Buffer) => (bytes += chunk.length));
+      socket.on('end', () => socket.end(`received ${bytes} bytes`));
+      return;
+    }
     if (upgrade === SPDY_PROTOCOL.toLowerCase()) {
       socket.write(
         `HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: ${SPDY_PROTOCOL}\r\nX-Stream-Protocol-Version: ${req.headers['x-stream-protocol-version'] ?? 'v4.channel.k8s.io'}\r\n\r\n`,

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { waitUntil } from '../../lib/wait-until.js';
 import { createHash, randomBytes } from 'node:crypto';
-import { connect } from 'node:tls';
+import { connect, type ConnectionOptions } from 'node:tls';
 import { WebSocket } from 'ws';
 import { startUpgradeTestServer, SPDY_PROTOCOL, type UpgradeTestServer } from '../helpers/upgrade-test-server.js';
 import { headerValues, startTestSidecar, testPki, type SidecarUnderTest, type TestPki } from '../helpers/sidecar-fixtures.js';
@@ -115,6 +115,21 @@ describe('sidecar connection upgrades', () => {
     await new Promise((resolve) => socket.on('close', resolve));
     expect(text).toMatch(/^HTTP\/1\.1 403 Forbidden\r\n/);
     expect(text.endsWith('{"code":403000}')).toBe(true);
+  });
+
+  it('carries a half-close: the client ends its input and still receives the answer sent after it', async () => {
+    const socket = connect({ host: '127.0.0.1', port: sidecar.port, ca: pki.ca.certPem, allowHalfOpen: true } as ConnectionOptions);
+    await new Promise((resolve) => socket.once('secureConnect', resolve));
+    socket.write(`GET /half-close/exec HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: ${SPDY_PROTOCOL}\r\n\r\n`);
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    await waitUntil('the switch to the stream protocol', () => Buffer.concat(chunks).includes('\r\n\r\n'));
+    socket.write(Buffer.alloc(1000, 1));
+    socket.end(); // stdin EOF
+    await new Promise((resolve) => socket.on('close', resolve));
+    const text = Buffer.concat(chunks).toString('latin1');
+    expect(text).toMatch(/^HTTP\/1\.1 101 /);
+    expect(text.split('\r\n\r\n')[1]).toBe('received 1000 bytes');
   });
 
   it('closes the client when the backend dies in the middle of a refusal', async () => {
