@@ -135,6 +135,44 @@ export class KubeRestClient {
   }
 
   /**
+   * Streams a watch (`path` with `watch=true`): calls onEvent for each event until the server ends the
+   * watch, the connection fails, or the returned stop() is called; `ended` resolves then, with the
+   * error if there was one.
+   */
+  async watch<T>(
+    path: string,
+    onEvent: (event: { type: string; object: T }) => void,
+    headers: Record<string, string> = {},
+  ): Promise<{ stop: () => void; ended: Promise<Error | undefined> }> {
+    const opts: RequestOptions = { method: 'GET', agent: false, headers: { accept: 'application/json', ...headers } };
+    await this.authenticate(opts);
+    const req = request(new URL(this.server + path), opts);
+    const ended = new Promise<Error | undefined>((resolve) => {
+      req.on('error', (err) => resolve(err));
+      req.on('response', (res) => {
+        if (res.statusCode !== 200) {
+          res.resume();
+          return resolve(new BridgeError('BRIDGE_ERR_KUBE_API', `watch ${path}: HTTP ${res.statusCode}`));
+        }
+        let buffered = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          buffered += chunk;
+          for (let newline = buffered.indexOf('\n'); newline >= 0; newline = buffered.indexOf('\n')) {
+            const line = buffered.slice(0, newline);
+            buffered = buffered.slice(newline + 1);
+            if (line.trim()) onEvent(JSON.parse(line) as { type: string; object: T });
+          }
+        });
+        res.on('end', () => resolve(undefined));
+        res.on('error', (err) => resolve(err));
+      });
+    });
+    req.end();
+    return { stop: () => req.destroy(), ended };
+  }
+
+  /**
    * Creates `collection/name`, or replaces it with `desired`: a body, or a function of the current
    * object that returns one (undefined keeps the object as it is). The replacement carries the current
    * resourceVersion, so a concurrent writer wins and is reported as `conflict` rather than overwritten.

@@ -5,7 +5,7 @@
  */
 import fastJsonPatch from 'fast-json-patch';
 import { errorMessage } from '../lib/errors.js';
-import { shouldInject, type InjectReason } from './decision.js';
+import { InjectReasons, shouldInject, type InjectReason } from './decision.js';
 import type { InjectionConfig, InjectionMode } from './injection-config.js';
 import { injectPod } from './mutation.js';
 import type { OwnerReference, Pod } from './pod-types.js';
@@ -44,6 +44,8 @@ export interface HandlerDeps {
   config: InjectionConfig;
   /** Labels of a namespace when the webhook watches namespaces; undefined leaves it to the namespaceSelector. */
   namespaceLabels?: (namespace: string) => Record<string, string> | undefined;
+  /** Whether the namespace holds what a pod injected in this mode mounts (when the webhook manages it). */
+  namespaceReady?: (namespace: string, mode: InjectionMode) => boolean;
 }
 
 function allowed(uid: string, extra: Partial<AdmissionResponse> = {}): object {
@@ -110,6 +112,15 @@ export function handleAdmission(raw: Buffer | string, contentType: string | unde
     const decision = shouldInject(pod, { name: namespace, labels: deps.namespaceLabels?.(namespace) }, deps.config);
     if (!decision.inject) {
       return { status: 200, body: allowed(uid), outcome: { ...outcomeBase, reason: decision.reason, mode: decision.mode } };
+    }
+    if (deps.namespaceReady && !deps.namespaceReady(namespace, decision.mode)) {
+      // Injected now, the pod would wait in ContainerCreating for a Secret that is not there yet.
+      const message = InjectReasons['namespace-not-ready'];
+      return {
+        status: 200,
+        body: allowed(uid, { warnings: [`cluster-bridge did not inject: ${message}`] }),
+        outcome: { ...outcomeBase, reason: 'namespace-not-ready', mode: decision.mode, message },
+      };
     }
     const mutated = injectPod(pod, decision.mode, deps.config);
     const patch = fastJsonPatch.compare(pod, mutated);

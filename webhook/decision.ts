@@ -12,6 +12,7 @@ import {
   SIDECAR_NAME,
   STATUS_ANNOTATION,
 } from './constants.js';
+import { CA_BUNDLE_CONFIGMAP, SIDECAR_TLS_SECRET } from '../lib/names.js';
 import { INJECTION_MODES, type InjectionConfig, type InjectionMode } from './injection-config.js';
 import type { NamespaceInfo, Pod } from './pod-types.js';
 
@@ -27,12 +28,19 @@ export const InjectReasons = {
   'unsupported-mode': `the ${MODE_ANNOTATION} annotation names a mode other than sidecar or dns`,
   'container-name-conflict': `the pod already has a container named ${SIDECAR_NAME} without an injection record`,
   'no-containers': 'the pod has no containers',
+  'namespace-not-ready': `the namespace does not hold the ${CA_BUNDLE_CONFIGMAP} ConfigMap (and, in sidecar mode, the ${SIDECAR_TLS_SECRET} Secret) yet; the webhook makes them: recreate the pod once they exist`,
 } as const;
 
 export type InjectReason = keyof typeof InjectReasons;
 
 /** Reasons worth an Event on the owner: a user asked for injection and something notable happened. */
-export const EVENT_REASONS: ReadonlySet<InjectReason> = new Set(['injected', 'host-network', 'unsupported-mode', 'container-name-conflict']);
+export const EVENT_REASONS: ReadonlySet<InjectReason> = new Set([
+  'injected',
+  'host-network',
+  'unsupported-mode',
+  'container-name-conflict',
+  'namespace-not-ready',
+]);
 
 export interface InjectDecision {
   inject: boolean;

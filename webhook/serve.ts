@@ -17,6 +17,12 @@ import type { ServeConfig } from './serve-config.js';
 import { detectSidecarStyle } from './server-version.js';
 import { fileServingSource, secretServingSource } from './tls-source.js';
 import { reloadOnChange } from '../lib/cert-reload.js';
+import { listAndWatch } from '../lib/list-watch.js';
+import { INJECT_LABEL, INJECT_LABEL_VALUE } from '../lib/names.js';
+import { NamespaceReadiness } from './namespace-readiness.js';
+
+/** A pass that found a labelled namespace not ready yet (no kube-root-ca.crt) runs again this soon. */
+const PENDING_RETRY_MS = 1000;
 
 /** Mounted certificate files are also watched; this poll is the safety net. */
 const FILE_CHECK_MS = 5000;
@@ -75,13 +81,15 @@ export async function runWebhook(config: ServeConfig, log: Logger = createLogger
   const first = await tlsSource.load();
   log.info({ notAfter: first.notAfter.toISOString() }, 'serving certificate ready');
   metrics.certExpiry.set(first.notAfter.getTime() / 1000);
+  // When this webhook makes the namespaces' CA bundle and TLS Secret, it injects only where they exist.
+  const readiness = config.reconcile && client ? new NamespaceReadiness(client, log, injection.sidecarTlsSecret) : undefined;
   const recorder = client && config.events ? new OwnerEventRecorder(client, log, metrics) : undefined;
   const admission = await startAdmissionServer({
     host: config.host,
     port: config.port,
     tls: first.pair,
     maxBodyBytes: config.maxBodyBytes,
-    handler: { config: injection },
+    handler: { config: injection, namespaceReady: readiness ? (namespace, mode) => readiness.isReady(namespace, mode) : undefined },
     metrics,
     log,
     afterAdmission: recorder ? (outcome) => recorder.record(outcome) : undefined,
@@ -106,6 +114,7 @@ export async function runWebhook(config: ServeConfig, log: Logger = createLogger
 
   let lease: LeaderLease | undefined;
   let reconcileTimer: NodeJS.Timeout | undefined;
+  let namespaceWatch: { stop(): void } | undefined;
   if (config.reconcile && client && config.bridgeCa) {
     const reconciler = new NamespaceReconciler({
       client,
@@ -118,19 +127,44 @@ export async function runWebhook(config: ServeConfig, log: Logger = createLogger
     lease = new LeaderLease(client, config.systemNamespace, 'cluster-bridge-webhook-reconciler', log);
     const currentLease = lease;
     let running = false;
-    const pass = () => {
-      if (running || !currentLease.isLeader()) return;
+    let again = false;
+    const pass = (): void => {
+      if (!currentLease.isLeader()) return;
+      if (running) {
+        again = true; // a change arrived mid-pass: run once more after it
+        return;
+      }
       running = true;
       reconciler
         .reconcileAll()
-        .then((r) => log.debug(r, 'namespaces reconciled'))
+        .then((r) => {
+          log.debug(r, 'namespaces reconciled');
+          // A namespace just labelled may lack kube-root-ca.crt for a moment: look again soon, not in a poll period.
+          if (r.pending > 0) setTimeout(pass, PENDING_RETRY_MS).unref();
+        })
         .catch((err: unknown) => {
           metrics.reconciles.inc({ result: 'failed' });
           log.warn({ err: errorMessage(err) }, 'namespace reconcile pass failed');
         })
-        .finally(() => (running = false));
+        .finally(() => {
+          running = false;
+          if (again) {
+            again = false;
+            pass();
+          }
+        });
     };
     lease.start((leader) => leader && pass());
+    // Label changes start a pass at once (a watch); the periodic pass renews certificates and repairs drift.
+    namespaceWatch = listAndWatch(
+      client,
+      `/api/v1/namespaces?labelSelector=${encodeURIComponent(`${INJECT_LABEL}=${INJECT_LABEL_VALUE}`)}`,
+      {
+        onList: () => pass(),
+        onEvent: () => pass(),
+      },
+      { log },
+    );
     reconcileTimer = setInterval(pass, config.reconcileSeconds * 1000);
     reconcileTimer.unref();
   }
@@ -143,6 +177,8 @@ export async function runWebhook(config: ServeConfig, log: Logger = createLogger
       draining = true;
       tlsReload.close();
       lease?.stop();
+      namespaceWatch?.stop();
+      readiness?.stop();
       clearInterval(reconcileTimer);
       await admission.drain();
       await new Promise<void>((resolve) => ops.close(() => resolve()));

@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -79,11 +80,21 @@ describe.each(MODES)('streams %s', (mode) => {
 
   it('kubectl exec -it runs in a pseudo-terminal', async () => {
     const e = endpoints[mode];
-    // script(1) gives kubectl a terminal of its own; the remote side gets one too.
+    // script(1) gives kubectl a terminal of its own; the remote side gets one too. Its input stays open
+    // until the answer arrived: an early end of input would race the remote command's output.
     const command = `kubectl --kubeconfig ${e.kubeconfig} -n ${e.namespace} exec -it ${POD} -- sh -c 'test -t 0 && echo tty-yes; exit 0'`;
-    const result = await run('script', ['-qec', command, '/dev/null'], { input: '' });
-    expect(result.stdout).toContain('tty-yes');
-    expect(result.code).toBe(0);
+    const terminal = spawn('script', ['-qec', command, '/dev/null']);
+    let out = '';
+    terminal.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = once(terminal, 'exit') as Promise<[number | null]>;
+    try {
+      await waitUntil(`tty-yes from kubectl exec -it (${mode})`, () => out.includes('tty-yes'));
+    } finally {
+      terminal.stdin.end();
+    }
+    const [code] = await exited;
+    expect(out).toContain('tty-yes');
+    expect(code).toBe(0);
   });
 
   it('kubectl logs -f receives lines appended while it follows', async () => {
