@@ -8,7 +8,10 @@ import type { ClientRequest, IncomingMessage } from 'node:http';
 import { request } from 'node:https';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import type { Backend } from './upstream-pool.js';
+import type { Backend, ClientCertificateAcceptance } from './upstream-pool.js';
+
+/** How long a new TLS 1.3 connection waits for the server's session ticket before sending anyway. */
+const TICKET_WAIT_MS = 1000;
 
 export interface AttemptHandlers {
   /** Connected (TLS done or a pooled socket): write or pipe the body now. */
@@ -38,6 +41,35 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /** A reused socket the backend had already closed: reset or hung up before any byte of an answer. */
 const isClosedSocket = (err: NodeJS.ErrnoException) => err.code === 'ECONNRESET' || err.code === 'EPIPE';
+
+/**
+ * TLS 1.3 lets the client finish the handshake before the server has checked its certificate; a
+ * refusal then arrives as an alert or a reset after the request may have been written, which looks
+ * like a failure after sending. The server's first session ticket follows its acceptance, so waiting
+ * for it keeps a refusal a connect failure (nothing sent: fail over). A refusal before the ticket
+ * errors the socket, which reaches the request as an error while still not connected. Servers that
+ * send no ticket cost one wait, after which this backend is no longer waited on.
+ */
+function afterCertificateAccepted(socket: TLSSocket, acceptance: ClientCertificateAcceptance, waitMs: number, proceed: () => void): void {
+  let waiting = true;
+  const finish = (ticket: boolean) => {
+    if (!waiting) return;
+    waiting = false;
+    clearTimeout(timer);
+    socket.off('session', onTicket);
+    if (!ticket) acceptance.serverSendsTickets = false;
+    if (!socket.destroyed) proceed();
+  };
+  // The ticket is reported from inside OpenSSL's read of the socket; writing the request from there
+  // is lost until the next read, so it is written once that read is over.
+  const onTicket = () => setImmediate(() => finish(true));
+  const timer = setTimeout(() => finish(false), waitMs);
+  socket.on('session', onTicket);
+  socket.once('close', () => {
+    waiting = false;
+    clearTimeout(timer);
+  });
+}
 
 export function startAttempt(
   backend: Backend,
@@ -72,7 +104,10 @@ export function startAttempt(
     const timer = setTimeout(() => socket.destroy(new ConnectTimeoutError(connectTimeoutMs)), connectTimeoutMs);
     (socket as TLSSocket).once('secureConnect', () => {
       clearTimeout(timer);
-      onConnected();
+      const acceptance = backend.clientCertificate;
+      if (acceptance?.serverSendsTickets && (socket as TLSSocket).getProtocol() === 'TLSv1.3') {
+        afterCertificateAccepted(socket as TLSSocket, acceptance, Math.min(TICKET_WAIT_MS, connectTimeoutMs), onConnected);
+      } else onConnected();
     });
     socket.once('close', () => clearTimeout(timer));
   });

@@ -18,6 +18,17 @@ export interface Backend {
   agent: Agent;
   /** TLS options for a bare handshake (the breaker's probe). */
   tls: ConnectionOptions;
+  /**
+   * Set when the sidecar presents a client certificate here. Under TLS 1.3 the server judges it only
+   * after the client's handshake is done, so a new connection waits for the server's first session
+   * ticket (sent once it accepted the certificate) before the request goes out (backend-attempt.ts).
+   */
+  clientCertificate?: ClientCertificateAcceptance;
+}
+
+export interface ClientCertificateAcceptance {
+  /** Cleared once a connection saw no ticket in time: this server sends none, so waiting only costs. */
+  serverSendsTickets: boolean;
 }
 
 /** Idle keep-alive sockets close after this; busy ones (watches, logs) are never timed out. */
@@ -65,7 +76,8 @@ export class UpstreamPool {
       ...(material.upstreamCaPem ? { ca: material.upstreamCaPem } : {}),
       ...(material.clientCertPem ? { cert: material.clientCertPem, key: material.clientKeyPem } : {}),
     });
-    return { name: 'upstream', endpoint, agent: agentFor(tls), tls };
+    const clientCertificate = material.clientCertPem ? { serverSendsTickets: true } : undefined;
+    return { name: 'upstream', endpoint, agent: agentFor(tls), tls, clientCertificate };
   }
 
   get upstream(): Backend {
