@@ -333,16 +333,17 @@ function targetTable(rows: TargetRow[]): string {
   return [header, ...body].join('\n');
 }
 
-/** An earlier run's namespace still being deleted (1,000 ConfigMaps) keeps the API server busy: wait it out. */
+/**
+ * An earlier run's namespace (1,000 ConfigMaps) still being deleted keeps the API server busy, and one
+ * left by a killed run is deleted here: either way, measure only once it is gone.
+ */
 async function settled(api: KubeRestClient): Promise<void> {
-  await waitUntil(
-    'earlier benchmark namespaces to be deleted',
-    async () => {
-      const list = await api.expect<{ items: { metadata: { name: string } }[] }>('GET', '/api/v1/namespaces', [200]);
-      return !list.body.items.some((n) => n.metadata.name.startsWith('bench-sidecar-'));
-    },
-    { timeoutMs: 180_000, intervalMs: 1000 },
-  );
+  const earlier = async () => {
+    const list = await api.expect<{ items: { metadata: { name: string } }[] }>('GET', '/api/v1/namespaces', [200]);
+    return list.body.items.map((n) => n.metadata.name).filter((name) => name.startsWith('bench-sidecar-'));
+  };
+  for (const name of await earlier()) await api.request('DELETE', `/api/v1/namespaces/${name}`);
+  await waitUntil('earlier benchmark namespaces to be deleted', async () => (await earlier()).length === 0, { timeoutMs: 180_000, intervalMs: 1000 });
 }
 
 /** nginx is the side-by-side peer: without it there is nothing to compare against, so stop before touching the lab. */
@@ -373,6 +374,17 @@ async function main(): Promise<void> {
     spec: { expirationSeconds: 7200 },
   });
   token = tr.body.status.token;
+  // The RoleBinding reaches the API server's authorizer a moment after it is created.
+  const asBench = KubeRestClient.withCredentials(direct, { caPem: admin.caPem, token });
+  await waitUntil(
+    'the benchmark token to be authorized',
+    async () => (await asBench.request('GET', `/api/v1/namespaces/${namespace}/configmaps`)).status === 200,
+    {
+      timeoutMs: 30_000,
+      intervalMs: 200,
+    },
+  );
+  asBench.close();
   process.stderr.write(`creating 1,000 ConfigMaps in ${namespace}...\n`);
   for (let i = 0; i < 1000; i += 20) {
     await Promise.all(
@@ -390,6 +402,9 @@ async function main(): Promise<void> {
   writeFileSync(join(dir, 'ca.crt'), sourceCa);
   const [sidecarPort, opsPort, nginxPort, pipePort] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const children: ChildProcess[] = [];
+  // Whatever ends this process (an error, a signal) ends the proxies it started.
+  process.once('exit', () => children.forEach((child) => child.kill('SIGKILL')));
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(1));
   // Run exactly as the image does (Dockerfile.sidecar's ENTRYPOINT), plus the runtime probe.
   const command = imageCommand();
   const probe = join(repoRoot(), 'dist/bench/runtime-probe.js');
