@@ -1,5 +1,5 @@
 /** One lab control plane: etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok. */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BridgeError, errorMessage } from '../lib/errors.js';
 import { KubeRestClient, usingClient, type TlsCredentials } from '../lib/kube-rest-client.js';
@@ -62,6 +62,19 @@ async function waitUntilReady(daemon: DaemonRecord, what: string, probe: () => P
   });
 }
 
+export const AUDIT_LOG_NAME = 'kube-apiserver-audit.log';
+
+/**
+ * Every request at level Metadata (who, verb, object, URI, status; never bodies): tests compare the
+ * bridge's reading of real clients' requests with the API server's own.
+ */
+const AUDIT_POLICY = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+  - level: Metadata
+`;
+
 export async function startControlPlane(spec: ControlPlaneSpec, bin: LabBinaries): Promise<ControlPlaneState> {
   const logs = join(spec.dir, 'logs');
   mkdirSync(logs, { recursive: true });
@@ -113,6 +126,8 @@ export async function startControlPlane(spec: ControlPlaneSpec, bin: LabBinaries
     );
 
     const issuer = `https://${spec.name}.lab.cluster-bridge.local`;
+    const auditPolicy = join(spec.dir, 'audit-policy.yaml');
+    writeFileSync(auditPolicy, AUDIT_POLICY);
     const apiserver = launch(
       'kube-apiserver',
       bin.kubeApiserver,
@@ -139,6 +154,11 @@ export async function startControlPlane(spec: ControlPlaneSpec, bin: LabBinaries
         '--authorization-mode=Node,RBAC',
         '--enable-admission-plugins=NodeRestriction',
         '--allow-privileged=true',
+        `--audit-policy-file=${auditPolicy}`,
+        `--audit-log-path=${join(logs, AUDIT_LOG_NAME)}`,
+        '--audit-log-format=json',
+        '--audit-log-maxsize=100',
+        '--audit-log-maxbackup=1',
         '--profiling=false',
         '--v=1',
       ],

@@ -7,14 +7,15 @@ import { join } from 'node:path';
 import { readPemPair } from '../certs/cert-files.js';
 import { BridgeError } from '../lib/errors.js';
 import { labDir } from '../lib/paths.js';
-import type { ClusterName, ControlPlaneState } from './control-plane.js';
+import { AUDIT_LOG_NAME, type ClusterName, type ControlPlaneState } from './control-plane.js';
 import type { DaemonRecord } from './process.js';
 
 /**
  * What a lab built by this code has; a lab started by older code is replaced rather than reused.
  * 2: the fake node serves the kubelet API (exec, logs, attach, port-forward).
+ * 3: kube-apiserver writes an audit log (every request's verb and object, as the API server parsed them).
  */
-export const LAB_LAYOUT = 2;
+export const LAB_LAYOUT = 3;
 
 export interface LabState {
   /** Absent in labs older than layout 2. */
@@ -26,6 +27,8 @@ export interface LabState {
 
 const statePath = () => join(labDir(), 'state.json');
 export const kubeconfigPath = (cluster: ClusterName) => join(labDir(), `${cluster}.kubeconfig`);
+/** kube-apiserver's audit log (JSON lines, level Metadata): how the API server itself read each request. */
+export const auditLogPath = (cluster: ClusterName) => join(labDir(), cluster, 'logs', AUDIT_LOG_NAME);
 
 export function readLabState(): LabState | undefined {
   if (!existsSync(statePath())) return undefined;

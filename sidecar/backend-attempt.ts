@@ -62,7 +62,10 @@ function afterCertificateAccepted(socket: TLSSocket, acceptance: ClientCertifica
   };
   // The ticket is reported from inside OpenSSL's read of the socket; writing the request from there
   // is lost until the next read, so it is written once that read is over.
-  const onTicket = () => setImmediate(() => finish(true));
+  const onTicket = () => {
+    clearTimeout(timer);
+    setImmediate(() => finish(true));
+  };
   const timer = setTimeout(() => finish(false), waitMs);
   socket.on('session', onTicket);
   socket.once('close', () => {

@@ -15,9 +15,10 @@ export interface RequestInfo {
   /** The URL path without the query. */
   path: string;
   /**
-   * get, list, watch, create, update, patch, delete, deletecollection, or for connect subresources
-   * the lower-cased HTTP method (`get`/`post`), exactly as kube-apiserver's RequestInfoFactory sets it.
-   * For non-resource requests: the lower-cased HTTP method.
+   * get, list, watch, create, update, patch, delete, deletecollection, exactly as kube-apiserver's
+   * RequestInfoFactory sets it (connect subresources too: a POST to `exec` is create, a GET is get);
+   * `proxy` or `watch` for the legacy `/proxy/` and `/watch/` paths. For non-resource requests: the
+   * lower-cased HTTP method.
    */
   verb: string;
   /** `api` or `apis`, empty for non-resource requests. */

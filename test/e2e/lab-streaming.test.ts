@@ -80,20 +80,23 @@ describe.each(MODES)('streams %s', (mode) => {
 
   it('kubectl exec -it runs in a pseudo-terminal', async () => {
     const e = endpoints[mode];
-    // script(1) gives kubectl a terminal of its own; the remote side gets one too. Its input stays open
-    // until the answer arrived: an early end of input would race the remote command's output.
-    const command = `kubectl --kubeconfig ${e.kubeconfig} -n ${e.namespace} exec -it ${POD} -- sh -c 'test -t 0 && echo tty-yes; exit 0'`;
+    // script(1) gives kubectl a terminal of its own; the remote side gets one too. The remote command
+    // waits for a line typed on that terminal before it exits: a command that exits at once can take
+    // its last output with it (a pseudo-terminal closed before its reader drained it), and the typed
+    // line shows that input reaches the remote terminal too.
+    const command = `kubectl --kubeconfig ${e.kubeconfig} -n ${e.namespace} exec -it ${POD} -- sh -c 'test -t 0 && echo tty-yes; read line; echo typed:$line; exit 0'`;
     const terminal = spawn('script', ['-qec', command, '/dev/null']);
     let out = '';
     terminal.stdout.on('data', (d: Buffer) => (out += d.toString()));
     const exited = once(terminal, 'exit') as Promise<[number | null]>;
     try {
       await waitUntil(`tty-yes from kubectl exec -it (${mode})`, () => out.includes('tty-yes'));
+      terminal.stdin.write('hello\r');
+      await waitUntil(`the typed line to come back (${mode})`, () => out.includes('typed:hello'));
     } finally {
       terminal.stdin.end();
     }
     const [code] = await exited;
-    expect(out).toContain('tty-yes');
     expect(code).toBe(0);
   });
 

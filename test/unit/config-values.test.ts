@@ -2,6 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { hostPort, portNumber, readHostPort, readPort } from '../../lib/config.js';
 import { parseFlags, parseListenPortFlag } from '../../lib/flags.js';
 import { checkServiceCidr, labDifferences, checkLabRequest } from '../../lab/lab-request.js';
+import { LAB_LAYOUT } from '../../lab/lab-files.js';
 
 describe('one reading of ports and addresses', () => {
   it.each([
@@ -92,7 +93,7 @@ describe('lab requests', () => {
       daemons: [],
     });
     const running = {
-      layout: 2,
+      layout: LAB_LAYOUT,
       kubernetesVersion: 'v1.36.3',
       clusters: { source: cluster(6443, '10.96.0.0/16'), destination: { ...cluster(6444, '10.96.0.0/16'), name: 'destination' as const } },
     };
@@ -104,7 +105,7 @@ describe('lab requests', () => {
       'its source service range is 10.96.0.0/16, not 10.0.0.0/16',
     ]);
     expect(labDifferences({ ...running, layout: undefined }, checkLabRequest({}))).toEqual([
-      'it was set up by an older cluster-bridge (lab layout 1, this one needs 2)',
+      `it was set up by an older cluster-bridge (lab layout 1, this one needs ${LAB_LAYOUT})`,
     ]);
   });
 });
