@@ -54,7 +54,8 @@ export class WebhookCertProvisioner {
   }
 
   private issueLeaf(ca: CertificateAndKey): Promise<CertificateAndKey> {
-    const notBefore = new Date(this.now().getTime() - 60_000);
+    // A minute of slack for clock skew, but never before the CA itself is valid.
+    const notBefore = new Date(Math.max(this.now().getTime() - 60_000, certificateLifetime(ca.certPem).notBefore.getTime()));
     return issueWebhookServingCert(ca, {
       serviceName: this.options.serviceName,
       namespace: this.options.serviceNamespace,

@@ -4,6 +4,7 @@
  */
 import { Agent, request } from 'node:https';
 import type { CatchUp, CatchUpQuery, CatchUpStatus } from './catchup.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { BridgeError, errorMessage } from './errors.js';
 
 export interface CatchUpClientOptions {
@@ -12,6 +13,21 @@ export interface CatchUpClientOptions {
   caPem: string;
   certPem: string;
   keyPem: string;
+}
+
+/** How soon a standby's answer is asked again (the synchronizer sends Retry-After: 1). */
+const STANDBY_RETRY_MS = 1000;
+
+/** 503: the replica asked is not the leader (or not ready); the leader may answer soon. */
+interface StandingBy {
+  standingBy: true;
+  message: string;
+}
+
+function standingByError(message: string): BridgeError {
+  return new BridgeError('BRIDGE_ERR_HANDOFF_TIMEOUT', `the synchronizer answered HTTP 503: ${message}`, {
+    fix: 'check that one synchronizer replica leads (its Lease) and read its log',
+  });
 }
 
 export class CatchUpClient implements CatchUp {
@@ -23,12 +39,23 @@ export class CatchUpClient implements CatchUp {
     this.agent = new Agent({ keepAlive: true, ca: options.caPem, cert: options.certPem, key: options.keyPem });
   }
 
-  status(query: CatchUpQuery): Promise<CatchUpStatus> {
-    return this.ask(query, 0);
+  async status(query: CatchUpQuery): Promise<CatchUpStatus> {
+    const answer = await this.ask(query, 0);
+    if ('standingBy' in answer) throw standingByError(answer.message);
+    return answer;
   }
 
+  /** Asks until caught up or the deadline; a standby replica's answer (503) is asked again until then. */
   async waitFor(query: CatchUpQuery, timeoutMs: number): Promise<CatchUpStatus> {
-    const status = await this.ask(query, Math.max(1, Math.ceil(timeoutMs / 1000)));
+    const deadline = Date.now() + timeoutMs;
+    let answer = await this.ask(query, Math.max(1, Math.ceil(timeoutMs / 1000)));
+    while ('standingBy' in answer) {
+      const left = deadline - Date.now();
+      if (left <= STANDBY_RETRY_MS) throw standingByError(answer.message);
+      await sleep(STANDBY_RETRY_MS);
+      answer = await this.ask(query, Math.max(1, Math.ceil((left - STANDBY_RETRY_MS) / 1000)));
+    }
+    const status = answer;
     if (!status.caughtUp) {
       throw new BridgeError(
         'BRIDGE_ERR_HANDOFF_TIMEOUT',
@@ -38,7 +65,7 @@ export class CatchUpClient implements CatchUp {
     return status;
   }
 
-  private ask(query: CatchUpQuery, timeoutSeconds: number): Promise<CatchUpStatus> {
+  private ask(query: CatchUpQuery, timeoutSeconds: number): Promise<CatchUpStatus | StandingBy> {
     const url = new URL('/v1/catchup', this.base);
     url.search = new URLSearchParams({ shard: query.shard, from: query.from, rv: query.rv, timeoutSeconds: String(timeoutSeconds) }).toString();
     return new Promise((resolve, reject) => {
@@ -47,6 +74,7 @@ export class CatchUpClient implements CatchUp {
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8');
+          if (res.statusCode === 503) return resolve({ standingBy: true, message: text.slice(0, 200) });
           if (res.statusCode !== 200)
             return reject(
               new BridgeError('BRIDGE_ERR_HANDOFF_TIMEOUT', `the synchronizer answered HTTP ${res.statusCode}: ${text.slice(0, 200)}`, {

@@ -75,3 +75,5 @@ export const ROUTING_TABLE_CONFIGMAP = 'cluster-bridge-routing';
 export const DESIRED_OWNERS_CONFIGMAP = 'cluster-bridge-desired-owners';
 /** The Lease the aggregator replicas elect their leader on (the one that runs hand-offs). */
 export const AGGREGATOR_LEASE = 'cluster-bridge-aggregator';
+/** In the destination's system namespace: one synchronizer replica mirrors, the others stand by. */
+export const SYNCHRONIZER_LEASE = 'cluster-bridge-synchronizer';

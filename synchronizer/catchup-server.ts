@@ -23,11 +23,17 @@ export async function startCatchUpServer(options: {
   port: number;
   tls: { cert: string; key: string; ca: string };
   mirrorFor: (shard: string) => ShardMirror | undefined;
+  /** Only the leading replica mirrors, so only it can answer; a standby sends the caller back to retry. */
+  leading: () => boolean;
   log: Logger;
 }): Promise<Server> {
   const server = createServer({ ...options.tls, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2' }, (req, res) => {
     const url = new URL(req.url ?? '/', 'https://synchronizer');
     if (req.method !== 'GET' || url.pathname !== '/v1/catchup') return reply(res, 404, { message: 'not found' });
+    if (!options.leading()) {
+      res.setHeader('Retry-After', '1');
+      return reply(res, 503, { message: 'this synchronizer replica is standing by: another one leads and mirrors' });
+    }
     const shard = url.searchParams.get('shard') ?? '';
     const from = url.searchParams.get('from') ?? '';
     const rv = url.searchParams.get('rv') ?? '';

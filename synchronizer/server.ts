@@ -10,6 +10,8 @@ import { connectCluster, type ClusterConnection } from '../lib/cluster-connectio
 import { BridgeError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { createRegistry, startOpsServer } from '../lib/ops-server.js';
+import { LeaderLease } from '../lib/leader-lease.js';
+import { SYSTEM_NAMESPACE } from '../lib/names.js';
 import { ConfigMapRoutingStore } from '../lib/routing/configmap-store.js';
 import { shardState } from '../lib/routing/routing-table.js';
 import { parseShardKey } from '../lib/routing/shard-hash.js';
@@ -45,6 +47,7 @@ export interface RunningSynchronizer {
   opsPort: number;
   mirrors: Map<string, ShardMirror>;
   writes: Counter<'shard' | 'direction' | 'verb'>;
+  isLeader(): boolean;
   close(): Promise<void>;
 }
 
@@ -75,9 +78,18 @@ export async function startSynchronizer(config: SyncConfig, log: Logger): Promis
 
   const mirrors = new Map<string, ShardMirror>();
   const sides = { source: mirrorSide(clusters.source), destination: mirrorSide(clusters.destination) };
-  const follow = (table: RoutingTable) => {
+  // Only the Lease holder mirrors: two writers on the replica side would race each other's copies.
+  const lease = new LeaderLease(clusters.destination.rest, SYSTEM_NAMESPACE, config.leaseName, log, config.leaseDurationSeconds, config.leaseRenewSeconds);
+  let table: RoutingTable | undefined;
+  const stopMirrors = () => {
+    for (const mirror of mirrors.values()) mirror.stop();
+    mirrors.clear();
+  };
+  const follow = (next: RoutingTable) => {
+    table = next;
+    if (!lease.isLeader()) return stopMirrors();
     for (const shard of config.shards) {
-      const owner = shardState(table, shard).owner;
+      const owner = shardState(next, shard).owner;
       const running = mirrors.get(shard);
       if (running && running.owner.side === owner) continue;
       running?.stop();
@@ -89,17 +101,29 @@ export async function startSynchronizer(config: SyncConfig, log: Logger): Promis
     }
   };
   const store = new ConfigMapRoutingStore(clusters.destination.rest, log);
-  follow((await store.load()).table);
+  table = (await store.load()).table;
   const stopWatch = store.watch(follow);
+  lease.start((leader) => {
+    log.info({ identity: lease.identity }, leader ? 'leading: mirroring the shards' : 'standing by: another replica mirrors');
+    if (leader && table) follow(table);
+    else stopMirrors();
+  });
 
   const catchUp: Server = await startCatchUpServer({
     host: config.listenHost,
     port: config.listenPort,
     tls: { cert: readFileSync(config.tls.certFile, 'utf8'), key: readFileSync(config.tls.keyFile, 'utf8'), ca: readFileSync(config.tls.caFile, 'utf8') },
     mirrorFor: (shard) => mirrors.get(shard),
+    leading: () => lease.isLeader(),
     log,
   });
-  const ops = await startOpsServer({ host: config.opsHost, port: config.opsPort, registry, notReadyReason: () => undefined });
+  // A standby is not ready, so a Service sends the aggregator's catch-up questions to the leader only.
+  const ops = await startOpsServer({
+    host: config.opsHost,
+    port: config.opsPort,
+    registry,
+    notReadyReason: () => (lease.isLeader() ? undefined : 'standing by: another replica leads'),
+  });
   const port = (catchUp.address() as AddressInfo).port;
   const opsPort = (ops.address() as AddressInfo).port;
   log.info({ port, opsPort, shards: config.shards }, 'synchronizer running');
@@ -108,9 +132,11 @@ export async function startSynchronizer(config: SyncConfig, log: Logger): Promis
     opsPort,
     mirrors,
     writes,
+    isLeader: () => lease.isLeader(),
     async close() {
       stopWatch();
-      for (const mirror of mirrors.values()) mirror.stop();
+      stopMirrors();
+      await lease.release(); // a successor takes over at once
       catchUp.close();
       catchUp.closeAllConnections();
       ops.close();

@@ -96,8 +96,8 @@ describe('webhook CA rotation', () => {
     const secretPath = `/api/v1/namespaces/${systemNamespace}/secrets/${WEBHOOK_TLS_SECRET}`;
     const original = decodeSecretData((await webhook.client.expect<{ data: Record<string, string> }>('GET', secretPath, [200])).body);
     const now = Date.now();
-    // The leaf is due for renewal about 20 s from now; the CA then cannot outlive a fresh leaf, so it is rotated.
-    const expiring = await generateCa('e2e-expiring-ca', { notBefore: new Date(now - 10_000), notAfter: new Date(now + 60_000) });
+    // A third of its lifetime is left about 20 s from now: then it is rotated (before that, its leaf is served).
+    const expiring = await generateCa('e2e-expiring-ca', { notBefore: new Date(now - 120_000), notAfter: new Date(now + 90_000) });
     const leaf = await issueWebhookServingCert(expiring, { notBefore: new Date(now - 1_000), notAfter: new Date(now + 30_000) });
     const bundle = expiring.certPem + original['ca.crt']!;
     await webhook.client.expect(

@@ -12,7 +12,7 @@ import { startAggregator, type RunningAggregator } from '../../aggregator/server
 import { issueSidecarClientCert } from '../../certs/bridge-certs.js';
 import { labComponentsKubeconfig } from '../../lab/install-bridge.js';
 import { KubeRestClient } from '../../lib/kube-rest-client.js';
-import { AGGREGATOR_LEASE, DESIRED_OWNERS_CONFIGMAP, ROUTING_TABLE_CONFIGMAP, SYSTEM_NAMESPACE } from '../../lib/names.js';
+import { AGGREGATOR_LEASE, DESIRED_OWNERS_CONFIGMAP, ROUTING_TABLE_CONFIGMAP, SYNCHRONIZER_LEASE, SYSTEM_NAMESPACE } from '../../lib/names.js';
 import { generateCa, issueCertificate, type CertificateAndKey } from '../../lib/pki.js';
 import { loadSyncConfig } from '../../synchronizer/config.js';
 import { startSynchronizer, type RunningSynchronizer } from '../../synchronizer/server.js';
@@ -31,12 +31,13 @@ export interface LabBridge {
   close(): Promise<void>;
 }
 
-/** Forgets earlier runs' routing: the table, the desired owners and the leader Lease (nothing else may be running). */
+/** Forgets earlier runs' routing: the table, the desired owners and the leader Leases (nothing else may be running). */
 export async function resetBridgeState(destination: KubeRestClient): Promise<void> {
   for (const path of [
     `/api/v1/namespaces/${SYSTEM_NAMESPACE}/configmaps/${ROUTING_TABLE_CONFIGMAP}`,
     `/api/v1/namespaces/${SYSTEM_NAMESPACE}/configmaps/${DESIRED_OWNERS_CONFIGMAP}`,
     `/apis/coordination.k8s.io/v1/namespaces/${SYSTEM_NAMESPACE}/leases/${AGGREGATOR_LEASE}`,
+    `/apis/coordination.k8s.io/v1/namespaces/${SYSTEM_NAMESPACE}/leases/${SYNCHRONIZER_LEASE}`,
   ]) {
     await destination.expect('DELETE', path, [200, 202, 404]);
   }

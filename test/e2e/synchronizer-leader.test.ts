@@ -1,0 +1,124 @@
+/**
+ * Two synchronizer replicas on the lab's clusters: only the Lease holder mirrors (the other is not
+ * ready and answers catch-up questions with 503), and when the leader stops, the standby takes over
+ * and mirrors what the owner wrote meanwhile. Each object is written to the replica side once.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { labComponentsKubeconfig } from '../../lab/install-bridge.js';
+import { KubeRestClient } from '../../lib/kube-rest-client.js';
+import { generateCa, issueCertificate, type CertificateAndKey } from '../../lib/pki.js';
+import { waitUntil } from '../../lib/wait-until.js';
+import { loadSyncConfig } from '../../synchronizer/config.js';
+import { startSynchronizer, type RunningSynchronizer } from '../../synchronizer/server.js';
+import { createNamespace, kubeconfigPath, uniqueName } from '../helpers/lab-clients.js';
+import { silentLog } from '../helpers/sidecar-fixtures.js';
+
+/** Pod templates: movable, and no other suite mirrors them, so this test's writes are its own. */
+const SHARD = 'podtemplates';
+
+let ca: CertificateAndKey;
+let client: CertificateAndKey;
+let source: KubeRestClient;
+let destination: KubeRestClient;
+let namespace: string;
+const leaseName = uniqueName('e2e-sync-lease');
+
+async function replica(): Promise<RunningSynchronizer> {
+  const dir = mkdtempSync(join(tmpdir(), 'sync-leader-'));
+  const serving = await issueCertificate(ca, { commonName: 'sync-e2e', ipAddresses: ['127.0.0.1'], usage: 'server' });
+  writeFileSync(join(dir, 'tls.crt'), serving.certPem);
+  writeFileSync(join(dir, 'tls.key'), serving.keyPem);
+  writeFileSync(join(dir, 'ca.crt'), ca.certPem);
+  const config = loadSyncConfig({
+    BRIDGE_SOURCE_KUBECONFIG: await labComponentsKubeconfig('source'),
+    BRIDGE_DESTINATION_KUBECONFIG: kubeconfigPath('destination'),
+    BRIDGE_LISTEN_HOST: '127.0.0.1',
+    BRIDGE_LISTEN_PORT: '0',
+    BRIDGE_OPS_HOST: '127.0.0.1',
+    BRIDGE_OPS_PORT: '0',
+    BRIDGE_TLS_DIR: dir,
+    BRIDGE_SHARDS: SHARD,
+    BRIDGE_LEASE_DURATION_SECONDS: '6',
+  });
+  return startSynchronizer({ ...config, leaseName }, silentLog);
+}
+
+function catchUpStatus(sync: RunningSynchronizer): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      `https://127.0.0.1:${sync.port}/v1/catchup?shard=${SHARD}&from=source&rv=1`,
+      { ca: ca.certPem, cert: client.certPem, key: client.keyPem, agent: false },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+const readyz = async (sync: RunningSynchronizer) => (await fetch(`http://127.0.0.1:${sync.opsPort}/readyz`)).status;
+const writesOf = async (sync: RunningSynchronizer) => (await sync.writes.get()).values.reduce((n, v) => n + v.value, 0);
+
+async function createTemplate(name: string): Promise<void> {
+  await source.expect('POST', `/api/v1/namespaces/${namespace}/podtemplates`, [201], {
+    metadata: { name },
+    template: { spec: { containers: [{ name: 'app', image: 'registry.k8s.io/pause:3.10' }] } },
+  });
+}
+
+const mirrored = async (name: string) => (await destination.request('GET', `/api/v1/namespaces/${namespace}/podtemplates/${name}`)).status === 200;
+
+beforeAll(async () => {
+  ca = await generateCa('sync-leader-e2e-ca');
+  client = await issueCertificate(ca, { commonName: 'aggregator-e2e', usage: 'client' });
+  source = KubeRestClient.load(kubeconfigPath('source'));
+  destination = KubeRestClient.load(kubeconfigPath('destination'));
+  namespace = await createNamespace('source', 'sync-lease');
+});
+
+afterAll(() => {
+  source.close();
+  destination.close();
+});
+
+describe('synchronizer replicas', () => {
+  it('mirror from one leader at a time, and the standby takes over when the leader stops', async () => {
+    const replicas = [await replica(), await replica()];
+    const [first, second] = replicas as [RunningSynchronizer, RunningSynchronizer];
+    const closed = new Set<RunningSynchronizer>();
+    const close = async (sync: RunningSynchronizer) => {
+      if (closed.has(sync)) return;
+      closed.add(sync);
+      await sync.close();
+    };
+    try {
+      await waitUntil('one replica to lead', () => first.isLeader() !== second.isLeader());
+      const [leader, standby] = first.isLeader() ? [first, second] : [second, first];
+      expect(await readyz(leader)).toBe(200);
+      expect(await readyz(standby)).toBe(503);
+      expect(await catchUpStatus(standby)).toBe(503);
+      expect(await catchUpStatus(leader)).toBe(200);
+
+      await createTemplate('before');
+      await waitUntil('the leader to mirror the first template', () => mirrored('before'));
+      expect(await writesOf(standby)).toBe(0);
+
+      await close(leader); // hands the Lease back
+      await createTemplate('after');
+      await waitUntil('the standby to lead', () => standby.isLeader());
+      await waitUntil('the new leader to mirror the second template', () => mirrored('after'));
+      expect(await readyz(standby)).toBe(200);
+      // The new leader's full reconcile found `before` already mirrored and did not write it again.
+      expect(await writesOf(standby)).toBe(1);
+      expect(await writesOf(leader)).toBe(1);
+    } finally {
+      for (const sync of replicas) await close(sync);
+    }
+  }, 120_000);
+});
