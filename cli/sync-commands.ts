@@ -1,10 +1,11 @@
-/** `bridgectl sync serve`: the synchronizer in the foreground, configured by flags over BRIDGE_* env. */
+/** `bridgectl sync serve` (the synchronizer in the foreground, configured by flags over BRIDGE_* env) and `sync status`. */
 import { describeFlags, envWithFlags } from '../lib/env-flags.js';
 import { createLogger } from '../lib/logger.js';
 import { loadSyncConfig, SYNC_ENV } from '../synchronizer/config.js';
 import { startSynchronizer } from '../synchronizer/server.js';
 import { runUntilSignal } from '../lib/run-until-signal.js';
 import { type Command, say, sayOnSignal } from './command.js';
+import { status } from './sync-status.js';
 
 const serve: Command = {
   summary: `run the synchronizer in the foreground (flags override BRIDGE_* env)\n${describeFlags(SYNC_ENV)}`,
@@ -16,4 +17,4 @@ const serve: Command = {
   },
 };
 
-export const syncCommands: Record<string, Command> = { serve };
+export const syncCommands: Record<string, Command> = { serve, status };

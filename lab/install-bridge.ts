@@ -7,7 +7,8 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeKubeconfig } from '../lib/kubeconfig.js';
-import { SYSTEM_NAMESPACE } from '../lib/names.js';
+import { KubeRestClient, usingClient } from '../lib/kube-rest-client.js';
+import { SYNCHRONIZER_LEASE, SYSTEM_NAMESPACE } from '../lib/names.js';
 import { labDir } from '../lib/paths.js';
 import { issueCertificate } from '../lib/pki.js';
 import { freePort } from '../lib/ports.js';
@@ -95,6 +96,11 @@ async function startBridgeServer(ctx: LabInstallContext, name: string, args: str
 }
 
 export async function installSynchronizer(ctx: LabInstallContext): Promise<void> {
+  // A synchronizer of an earlier install that was killed may still hold the leader Lease (it survives
+  // lab down and up in etcd); nothing else mirrors now, so the new one need not wait for it to expire.
+  await usingClient(KubeRestClient.load(kubeconfigPath('destination')), (client) =>
+    client.expect('DELETE', `/apis/coordination.k8s.io/v1/namespaces/${SYSTEM_NAMESPACE}/leases/${SYNCHRONIZER_LEASE}`, [200, 202, 404]),
+  );
   const { url, opsPort } = await startBridgeServer(ctx, 'synchronizer', ['sync', 'serve'], false);
   ctx.published.synchronizer = url;
   ctx.progress(`synchronizer: catch-up API ${url} (ops :${opsPort})`);

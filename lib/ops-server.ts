@@ -1,6 +1,6 @@
 /**
  * The plain-HTTP operations port every component serves beside its TLS port: /healthz (the process
- * is alive), /readyz (it can do its job) and Prometheus /metrics. Kept off the TLS port and out of
+ * is alive), /readyz (it can do its job), Prometheus /metrics and, where given, a JSON /status. Kept off the TLS port and out of
  * the access log, as Linkerd does.
  */
 import { createServer, type Server } from 'node:http';
@@ -23,6 +23,8 @@ export interface OpsServerOptions {
   registry: MetricsSource;
   /** Returns a reason string while not ready, undefined when ready. */
   notReadyReason: () => string | undefined;
+  /** What /status answers as JSON (progress for `bridgectl ... status`); 404 without it. */
+  status?: () => unknown;
 }
 
 /**
@@ -54,6 +56,8 @@ export async function startOpsServer(options: OpsServerOptions): Promise<Server>
         (text) => res.writeHead(200, { 'content-type': options.registry.contentType }).end(text),
         (err: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(err.message),
       );
+    } else if (path === '/status' && options.status) {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(options.status()));
     } else {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
     }

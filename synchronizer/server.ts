@@ -18,7 +18,7 @@ import { parseShardKey } from '../lib/routing/shard-hash.js';
 import type { ClusterSide, RoutingTable } from '../lib/routing/types.js';
 import { startCatchUpServer } from './catchup-server.js';
 import type { SyncConfig } from './config.js';
-import { mirrorSide, ShardMirror, type MirrorCounters, type ShardApi } from './shard-mirror.js';
+import { mirrorSide, ShardMirror, type MirrorCounters, type MirrorProgress, type ShardApi } from './shard-mirror.js';
 
 /** Where a shard's type is served (preferred version, namespaced or not), from the source's discovery. */
 export async function discoverShardApi(cluster: ClusterConnection, shard: string): Promise<ShardApi> {
@@ -42,12 +42,21 @@ export async function discoverShardApi(cluster: ClusterConnection, shard: string
   return { prefix, resource, namespaced: entry.namespaced };
 }
 
+/** The synchronizer's /status: this replica's role and each mirrored shard's progress. */
+export interface SyncStatus {
+  identity: string;
+  leading: boolean;
+  shards: string[];
+  mirrors: MirrorProgress[];
+}
+
 export interface RunningSynchronizer {
   port: number;
   opsPort: number;
   mirrors: Map<string, ShardMirror>;
   writes: Counter<'shard' | 'direction' | 'verb'>;
   isLeader(): boolean;
+  status(): SyncStatus;
   close(): Promise<void>;
 }
 
@@ -117,12 +126,19 @@ export async function startSynchronizer(config: SyncConfig, log: Logger): Promis
     leading: () => lease.isLeader(),
     log,
   });
+  const status = (): SyncStatus => ({
+    identity: lease.identity,
+    leading: lease.isLeader(),
+    shards: config.shards,
+    mirrors: [...mirrors.values()].map((m) => m.progress()),
+  });
   // A standby is not ready, so a Service sends the aggregator's catch-up questions to the leader only.
   const ops = await startOpsServer({
     host: config.opsHost,
     port: config.opsPort,
     registry,
     notReadyReason: () => (lease.isLeader() ? undefined : 'standing by: another replica leads'),
+    status,
   });
   const port = (catchUp.address() as AddressInfo).port;
   const opsPort = (ops.address() as AddressInfo).port;
@@ -133,6 +149,7 @@ export async function startSynchronizer(config: SyncConfig, log: Logger): Promis
     mirrors,
     writes,
     isLeader: () => lease.isLeader(),
+    status,
     async close() {
       stopWatch();
       stopMirrors();

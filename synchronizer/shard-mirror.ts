@@ -33,6 +33,27 @@ export interface MirrorCounters {
   failed(shard: ShardKey, direction: string, reason: string): void;
 }
 
+/** What `bridgectl sync status` shows of one shard (served on the ops port's /status). */
+export interface MirrorProgress {
+  shard: ShardKey;
+  direction: string;
+  /** reconciling: comparing a full list of the owner with the replica; watching: following changes. */
+  phase: 'starting' | 'reconciling' | 'watching' | 'retrying';
+  /** Objects of the owner's last (or current) full list that are mirrored (a cluster's own objects excluded). */
+  total: number;
+  /** Of those, how many the current or last reconcile has processed. */
+  done: number;
+  /** The first full reconcile finished: the replica held every object of the owner at that revision. */
+  initialSyncComplete: boolean;
+  syncedRV: string;
+  /** Watch events received and not yet applied, and how long the oldest has waited. */
+  pendingEvents: number;
+  oldestPendingMs: number;
+  /** Failed writes and reads by reason since start (each is retried). */
+  errors: Record<string, number>;
+  lastError?: string;
+}
+
 type Key = string;
 const keyOf = (obj: KubeObject): Key => `${obj.metadata.namespace ?? ''}/${obj.metadata.name}`;
 
@@ -50,6 +71,15 @@ export class ShardMirror {
   /** Objects seen on the owner, so a replica object gone from the owner's list may be deleted. */
   private readonly knownOnOwner = new Set<Key>();
   readonly direction: string;
+  private readonly state: Omit<MirrorProgress, 'shard' | 'direction' | 'syncedRV' | 'pendingEvents' | 'oldestPendingMs'> = {
+    phase: 'starting',
+    total: 0,
+    done: 0,
+    initialSyncComplete: false,
+    errors: {},
+  };
+  /** When each received, not yet applied watch event arrived (applied in arrival order). */
+  private readonly pendingSince: number[] = [];
 
   constructor(
     readonly shard: ShardKey,
@@ -73,6 +103,24 @@ export class ShardMirror {
     void this.runWatchLoop();
   }
 
+  progress(now = Date.now()): MirrorProgress {
+    return {
+      shard: this.shard,
+      direction: this.direction,
+      ...this.state,
+      errors: { ...this.state.errors },
+      syncedRV: this.syncedRV.toString(),
+      pendingEvents: this.pendingSince.length,
+      oldestPendingMs: this.pendingSince.length ? now - this.pendingSince[0]! : 0,
+    };
+  }
+
+  private failed(reason: string, err: unknown): void {
+    this.counters.failed(this.shard, this.direction, reason);
+    this.state.errors[reason] = (this.state.errors[reason] ?? 0) + 1;
+    this.state.lastError = errorMessage(err);
+  }
+
   stop(): void {
     this.stopped = true;
     this.watchAbort?.();
@@ -81,13 +129,17 @@ export class ShardMirror {
   /** Makes the replica equal to a consistent list of the owner; returns the list's revision. */
   reconcile(): Promise<bigint> {
     return this.serial(async () => {
+      this.state.phase = 'reconciling';
       const ownerList = await this.listAll(this.owner);
       const replicaList = await this.listAll(this.replica);
       const replicaByKey = new Map(replicaList.items.map((o) => [keyOf(o), o]));
+      this.state.total = ownerList.items.filter((o) => !skipReason(this.shard, o)).length;
+      this.state.done = 0;
       for (const obj of ownerList.items) {
         this.knownOnOwner.add(keyOf(obj));
         await this.apply(obj, replicaByKey.get(keyOf(obj)));
         replicaByKey.delete(keyOf(obj));
+        if (!skipReason(this.shard, obj)) this.state.done++;
       }
       for (const [key, leftover] of replicaByKey) {
         if (skipReason(this.shard, leftover)) continue;
@@ -95,6 +147,8 @@ export class ShardMirror {
       }
       const rv = BigInt(ownerList.resourceVersion);
       if (rv > this.syncedRV) this.syncedRV = rv;
+      this.state.initialSyncComplete = true;
+      this.state.phase = 'watching';
       return rv;
     });
   }
@@ -144,7 +198,7 @@ export class ShardMirror {
       }
     } catch (err) {
       // Never silent, never blocking the rest: the next reconcile retries it.
-      this.counters.failed(this.shard, this.direction, 'write');
+      this.failed('write', err);
       this.log.warn({ shard: this.shard, object: keyOf(obj), direction: this.direction, err: errorMessage(err) }, 'cannot mirror an object; will retry');
     }
   }
@@ -158,7 +212,7 @@ export class ShardMirror {
       preconditions: { uid: replicaObj.metadata.uid },
     });
     if (result.status === 200 || result.status === 202) this.counters.written(this.shard, this.direction, 'delete');
-    else if (result.status !== 404 && result.status !== 409) this.counters.failed(this.shard, this.direction, `delete-http-${result.status}`);
+    else if (result.status !== 404 && result.status !== 409) this.failed(`delete-http-${result.status}`, new Error(`DELETE ${path}: HTTP ${result.status}`));
     this.knownOnOwner.delete(keyOf(replicaObj));
   }
 
@@ -185,6 +239,8 @@ export class ShardMirror {
         await this.watchFrom(listRV.toString());
       } catch (err) {
         if (this.stopped) return;
+        this.state.phase = 'retrying';
+        this.failed('list-or-watch', err);
         this.log.warn({ shard: this.shard, direction: this.direction, err: errorMessage(err) }, 'mirror watch failed; relisting');
         await new Promise((resolve) => setTimeout(resolve, backoffMs).unref());
         backoffMs = Math.min(backoffMs * 2, 30_000);
@@ -216,7 +272,8 @@ export class ShardMirror {
           res.destroy(new Error(`watch error ${event.object.code ?? ''}`));
           return;
         }
-        pending = this.serial(() => this.onEvent(event.type, event.object));
+        this.pendingSince.push(Date.now());
+        pending = this.serial(() => this.onEvent(event.type, event.object)).finally(() => this.pendingSince.shift());
       }
     });
     await once(res, 'end').catch(() => undefined);

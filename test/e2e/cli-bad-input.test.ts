@@ -144,6 +144,10 @@ const CASES: [string, RegExp][] = [
   ['aggregator move --to destination', /BRIDGE_ERR_USAGE: --shard must name a resource type/],
   ['aggregator move --shard configmaps --to destination --timeout-seconds 0', /BRIDGE_ERR_USAGE: --timeout-seconds must be a positive number, got "0"/],
   ['aggregator status --output yaml', /BRIDGE_ERR_USAGE: --output must be json, got "yaml"/],
+  ['sync status --output yaml', /BRIDGE_ERR_USAGE: --output must be json, got "yaml"/],
+  ['sync status --url ftp://x:1', /BRIDGE_ERR_USAGE: --url must be http:\/\/host:port \(the synchronizer's ops port\), got "ftp:\/\/x:1"/],
+  ['sync status --url http://127.0.0.1:1', /BRIDGE_ERR_UPSTREAM_UNREACHABLE: cannot reach the synchronizer at http:\/\/127.0.0.1:1/],
+  ['sync status --url', /BRIDGE_ERR_USAGE: .*--url/],
   ['sync serve --listen-port 1 --listen-port 2', /BRIDGE_ERR_USAGE: sync serve: --listen-port is given more than once/],
 ];
 

@@ -81,10 +81,10 @@ describe.each(MODES)('streams %s', (mode) => {
   it('kubectl exec -it runs in a pseudo-terminal', async () => {
     const e = endpoints[mode];
     // script(1) gives kubectl a terminal of its own; the remote side gets one too. The remote command
-    // waits for a line typed on that terminal before it exits: a command that exits at once can take
-    // its last output with it (a pseudo-terminal closed before its reader drained it), and the typed
-    // line shows that input reaches the remote terminal too.
-    const command = `kubectl --kubeconfig ${e.kubeconfig} -n ${e.namespace} exec -it ${POD} -- sh -c 'test -t 0 && echo tty-yes; read line; echo typed:$line; exit 0'`;
+    // never prints right before it exits: the lab's fake kubelet (kwok) sometimes loses the output of a
+    // pseudo-terminal whose process exits at once. So it reads a line after each answer, and the test
+    // types one; the typed line coming back also shows that input reaches the remote terminal.
+    const command = `kubectl --kubeconfig ${e.kubeconfig} -n ${e.namespace} exec -it ${POD} -- sh -c 'test -t 0 && echo tty-yes; read line; echo typed:$line; read done; exit 0'`;
     const terminal = spawn('script', ['-qec', command, '/dev/null']);
     let out = '';
     terminal.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -93,6 +93,7 @@ describe.each(MODES)('streams %s', (mode) => {
       await waitUntil(`tty-yes from kubectl exec -it (${mode})`, () => out.includes('tty-yes'));
       terminal.stdin.write('hello\r');
       await waitUntil(`the typed line to come back (${mode})`, () => out.includes('typed:hello'));
+      terminal.stdin.write('bye\r');
     } finally {
       terminal.stdin.end();
     }

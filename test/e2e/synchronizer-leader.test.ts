@@ -2,6 +2,7 @@
  * Two synchronizer replicas on the lab's clusters: only the Lease holder mirrors (the other is not
  * ready and answers catch-up questions with 503), and when the leader stops, the standby takes over
  * and mirrors what the owner wrote meanwhile. Each object is written to the replica side once.
+ * `bridgectl sync status` shows the leader's progress and the standby's role.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -13,8 +14,8 @@ import { KubeRestClient } from '../../lib/kube-rest-client.js';
 import { generateCa, issueCertificate, type CertificateAndKey } from '../../lib/pki.js';
 import { waitUntil } from '../../lib/wait-until.js';
 import { loadSyncConfig } from '../../synchronizer/config.js';
-import { startSynchronizer, type RunningSynchronizer } from '../../synchronizer/server.js';
-import { createNamespace, kubeconfigPath, uniqueName } from '../helpers/lab-clients.js';
+import { startSynchronizer, type RunningSynchronizer, type SyncStatus } from '../../synchronizer/server.js';
+import { createNamespace, kubeconfigPath, run, uniqueName } from '../helpers/lab-clients.js';
 import { silentLog } from '../helpers/sidecar-fixtures.js';
 
 /** Pod templates: movable, and no other suite mirrors them, so this test's writes are its own. */
@@ -62,6 +63,10 @@ function catchUpStatus(sync: RunningSynchronizer): Promise<number> {
   });
 }
 
+const CLI = join(process.cwd(), 'dist', 'cli', 'main.js');
+const syncStatus = (sync: RunningSynchronizer, extra: string[] = []) =>
+  run(process.execPath, [CLI, 'sync', 'status', '--url', `http://127.0.0.1:${sync.opsPort}`, ...extra]);
+
 const readyz = async (sync: RunningSynchronizer) => (await fetch(`http://127.0.0.1:${sync.opsPort}/readyz`)).status;
 const writesOf = async (sync: RunningSynchronizer) => (await sync.writes.get()).values.reduce((n, v) => n + v.value, 0);
 
@@ -108,6 +113,18 @@ describe('synchronizer replicas', () => {
       await createTemplate('before');
       await waitUntil('the leader to mirror the first template', () => mirrored('before'));
       expect(await writesOf(standby)).toBe(0);
+
+      // bridgectl sync status, as an operator reads it: the leader's progress, the standby's role.
+      const shown = await syncStatus(leader, ['--output', 'json']);
+      expect(shown.code).toBe(0);
+      const progress = (JSON.parse(shown.stdout) as SyncStatus).mirrors.find((m) => m.shard === SHARD)!;
+      expect(progress).toMatchObject({ direction: 'source->destination', phase: 'watching', initialSyncComplete: true, pendingEvents: 0 });
+      expect(progress.total).toBeGreaterThanOrEqual(1);
+      expect(progress.done).toBe(progress.total);
+      const table = await syncStatus(leader);
+      expect(table.stdout).toContain('leading, mirroring 1 of 1 shards');
+      expect(table.stdout).toMatch(new RegExp(`^${SHARD}\\s+source->destination\\s+watching\\s+\\[#{20}\\] ${progress.total}/${progress.total}`, 'm'));
+      expect((await syncStatus(standby)).stdout).toContain('standing by');
 
       await close(leader); // hands the Lease back
       await createTemplate('after');
