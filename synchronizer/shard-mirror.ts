@@ -39,9 +39,11 @@ export interface MirrorProgress {
   direction: string;
   /** reconciling: comparing a full list of the owner with the replica; watching: following changes. */
   phase: 'starting' | 'reconciling' | 'watching' | 'retrying';
-  /** Objects of the owner's last (or current) full list that are mirrored (a cluster's own objects excluded). */
+  /**
+   * The owner's objects this shard mirrors (a cluster's own objects excluded), and how many of them are
+   * on the replica; during a reconcile, the objects of its list and how many it has processed.
+   */
   total: number;
-  /** Of those, how many the current or last reconcile has processed. */
   done: number;
   /** The first full reconcile finished: the replica held every object of the owner at that revision. */
   initialSyncComplete: boolean;
@@ -80,6 +82,9 @@ export class ShardMirror {
   };
   /** When each received, not yet applied watch event arrived (applied in arrival order). */
   private readonly pendingSince: number[] = [];
+  /** The owner's objects this shard mirrors (a cluster's own objects excluded), and those whose last write failed. */
+  private readonly mirroredKeys = new Set<Key>();
+  private readonly failingKeys = new Set<Key>();
 
   constructor(
     readonly shard: ShardKey,
@@ -104,10 +109,16 @@ export class ShardMirror {
   }
 
   progress(now = Date.now()): MirrorProgress {
+    // While reconciling: how far this pass got. Otherwise: what the owner holds now, and how much of it is on the replica.
+    const counts =
+      this.state.phase === 'reconciling'
+        ? { total: this.state.total, done: this.state.done }
+        : { total: this.mirroredKeys.size, done: this.mirroredKeys.size - this.failingKeys.size };
     return {
       shard: this.shard,
       direction: this.direction,
       ...this.state,
+      ...counts,
       errors: { ...this.state.errors },
       syncedRV: this.syncedRV.toString(),
       pendingEvents: this.pendingSince.length,
@@ -135,12 +146,14 @@ export class ShardMirror {
       const replicaByKey = new Map(replicaList.items.map((o) => [keyOf(o), o]));
       this.state.total = ownerList.items.filter((o) => !skipReason(this.shard, o)).length;
       this.state.done = 0;
+      this.mirroredKeys.clear();
       for (const obj of ownerList.items) {
         this.knownOnOwner.add(keyOf(obj));
         await this.apply(obj, replicaByKey.get(keyOf(obj)));
         replicaByKey.delete(keyOf(obj));
         if (!skipReason(this.shard, obj)) this.state.done++;
       }
+      for (const key of this.failingKeys) if (!this.mirroredKeys.has(key)) this.failingKeys.delete(key);
       for (const [key, leftover] of replicaByKey) {
         if (skipReason(this.shard, leftover)) continue;
         if (isMirrorCopy(leftover) || this.knownOnOwner.has(key)) await this.remove(leftover);
@@ -181,6 +194,7 @@ export class ShardMirror {
   /** Writes the owner's object to the replica unless it already holds the same content. */
   private async apply(obj: KubeObject, replicaObj?: KubeObject | null): Promise<void> {
     if (skipReason(this.shard, obj)) return;
+    this.mirroredKeys.add(keyOf(obj));
     const path = objectPath(this.api, obj.metadata.namespace, obj.metadata.name);
     let current = replicaObj;
     if (current === undefined) {
@@ -196,8 +210,10 @@ export class ShardMirror {
         await this.replica.rest.expect('PUT', path, [200], replicaCopy(obj, current.metadata.resourceVersion));
         this.counters.written(this.shard, this.direction, 'update');
       }
+      this.failingKeys.delete(keyOf(obj));
     } catch (err) {
       // Never silent, never blocking the rest: the next reconcile retries it.
+      this.failingKeys.add(keyOf(obj));
       this.failed('write', err);
       this.log.warn({ shard: this.shard, object: keyOf(obj), direction: this.direction, err: errorMessage(err) }, 'cannot mirror an object; will retry');
     }
@@ -222,6 +238,8 @@ export class ShardMirror {
       this.knownOnOwner.add(keyOf(obj));
       await this.apply(obj);
     } else if (type === 'DELETED') {
+      this.mirroredKeys.delete(keyOf(obj));
+      this.failingKeys.delete(keyOf(obj));
       if (skipReason(this.shard, obj) === 'system-namespace' || skipReason(this.shard, obj) === 'cluster-own-object') return;
       const got = await this.replica.rest.request<KubeObject>('GET', objectPath(this.api, obj.metadata.namespace, obj.metadata.name));
       if (got.status === 200) await this.remove(got.body);
