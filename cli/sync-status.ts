@@ -1,7 +1,8 @@
 /**
  * `bridgectl sync status`: what the synchronizer has mirrored, read from its ops port's /status (the
- * leader's; a standby says so). One line per shard: direction, phase, a progress bar of the last full
- * reconcile, the owner revision it is complete up to, events waiting, errors by reason.
+ * leader's; a standby says so). One line per shard: direction, phase, a progress bar of the owner's
+ * objects that are on the replica (during a full reconcile, how far it got), the owner revision it is
+ * complete up to, events waiting, errors by reason.
  */
 import { BridgeError, errorMessage } from '../lib/errors.js';
 import { parseFlags } from '../lib/flags.js';
