@@ -57,6 +57,9 @@ export interface MirrorProgress {
 }
 
 type Key = string;
+
+const RETRY_BASE_MS = 1000;
+const RETRY_MAX_MS = 300_000;
 const keyOf = (obj: KubeObject): Key => `${obj.metadata.namespace ?? ''}/${obj.metadata.name}`;
 
 function objectPath(api: ShardApi, namespace: string | undefined, name?: string): string {
@@ -85,6 +88,8 @@ export class ShardMirror {
   /** The owner's objects this shard mirrors (a cluster's own objects excluded), and those whose last write failed. */
   private readonly mirroredKeys = new Set<Key>();
   private readonly failingKeys = new Set<Key>();
+  /** Objects the replica refused, retried one by one with growing pauses (a full reconcile may be minutes away). */
+  private readonly retries = new Map<Key, { attempt: number; timer: NodeJS.Timeout }>();
 
   constructor(
     readonly shard: ShardKey,
@@ -135,6 +140,26 @@ export class ShardMirror {
   stop(): void {
     this.stopped = true;
     this.watchAbort?.();
+    for (const retry of this.retries.values()) clearTimeout(retry.timer);
+    this.retries.clear();
+  }
+
+  /** Writes one refused object again after a pause that doubles per failure (1 s up to 5 min), from the owner's current copy. */
+  private scheduleRetry(obj: KubeObject): void {
+    const key = keyOf(obj);
+    const attempt = (this.retries.get(key)?.attempt ?? -1) + 1;
+    clearTimeout(this.retries.get(key)?.timer);
+    const delayMs = Math.min(RETRY_BASE_MS * 2 ** attempt, RETRY_MAX_MS);
+    const timer = setTimeout(() => {
+      void this.serial(async () => {
+        if (this.stopped || this.retries.get(key)?.timer !== timer) return;
+        const current = await this.owner.rest.request<KubeObject>('GET', objectPath(this.api, obj.metadata.namespace, obj.metadata.name));
+        if (current.status === 404) return void this.retries.delete(key); // gone from the owner: nothing to mirror
+        await this.apply(current.status === 200 ? current.body : obj);
+      }).catch((err: unknown) => this.log.warn({ shard: this.shard, object: key, err: errorMessage(err) }, 'retry of a refused object failed'));
+    }, delayMs);
+    timer.unref();
+    this.retries.set(key, { attempt, timer });
   }
 
   /** Makes the replica equal to a consistent list of the owner; returns the list's revision. */
@@ -211,10 +236,14 @@ export class ShardMirror {
         this.counters.written(this.shard, this.direction, 'update');
       }
       this.failingKeys.delete(keyOf(obj));
+      const retry = this.retries.get(keyOf(obj));
+      if (retry) clearTimeout(retry.timer);
+      this.retries.delete(keyOf(obj));
     } catch (err) {
-      // Never silent, never blocking the rest: the next reconcile retries it.
+      // Never silent, never blocking the rest: retried on its own with backoff (and by every reconcile).
       this.failingKeys.add(keyOf(obj));
       this.failed('write', err);
+      this.scheduleRetry(obj);
       this.log.warn({ shard: this.shard, object: keyOf(obj), direction: this.direction, err: errorMessage(err) }, 'cannot mirror an object; will retry');
     }
   }
@@ -240,6 +269,8 @@ export class ShardMirror {
     } else if (type === 'DELETED') {
       this.mirroredKeys.delete(keyOf(obj));
       this.failingKeys.delete(keyOf(obj));
+      clearTimeout(this.retries.get(keyOf(obj))?.timer);
+      this.retries.delete(keyOf(obj));
       if (skipReason(this.shard, obj) === 'system-namespace' || skipReason(this.shard, obj) === 'cluster-own-object') return;
       const got = await this.replica.rest.request<KubeObject>('GET', objectPath(this.api, obj.metadata.namespace, obj.metadata.name));
       if (got.status === 200) await this.remove(got.body);

@@ -70,14 +70,15 @@ const syncStatus = (sync: RunningSynchronizer, extra: string[] = []) =>
 const readyz = async (sync: RunningSynchronizer) => (await fetch(`http://127.0.0.1:${sync.opsPort}/readyz`)).status;
 const writesOf = async (sync: RunningSynchronizer) => (await sync.writes.get()).values.reduce((n, v) => n + v.value, 0);
 
-async function createTemplate(name: string): Promise<void> {
-  await source.expect('POST', `/api/v1/namespaces/${namespace}/podtemplates`, [201], {
+async function createTemplate(name: string, inNamespace = namespace): Promise<void> {
+  await source.expect('POST', `/api/v1/namespaces/${inNamespace}/podtemplates`, [201], {
     metadata: { name },
     template: { spec: { containers: [{ name: 'app', image: 'registry.k8s.io/pause:3.10' }] } },
   });
 }
 
-const mirrored = async (name: string) => (await destination.request('GET', `/api/v1/namespaces/${namespace}/podtemplates/${name}`)).status === 200;
+const mirrored = async (name: string, inNamespace = namespace) =>
+  (await destination.request('GET', `/api/v1/namespaces/${inNamespace}/podtemplates/${name}`)).status === 200;
 
 beforeAll(async () => {
   ca = await generateCa('sync-leader-e2e-ca');
@@ -136,6 +137,40 @@ describe('synchronizer replicas', () => {
       expect(await writesOf(leader)).toBe(1);
     } finally {
       for (const sync of replicas) await close(sync);
+    }
+  }, 120_000);
+
+  it('reports an object the destination refuses with its message, mirrors the rest, and retries it with backoff', async () => {
+    const sync = await replica();
+    const refusing = uniqueName('sync-quota');
+    try {
+      await waitUntil('the replica to lead', () => sync.isLeader());
+      // The destination refuses pod templates in one namespace: a quota of none (a real cause of refusals).
+      await destination.expect('POST', '/api/v1/namespaces', [201], { metadata: { name: refusing } });
+      const quota = `/api/v1/namespaces/${refusing}/resourcequotas`;
+      await destination.expect('POST', quota, [201], { metadata: { name: 'no-templates' }, spec: { hard: { 'count/podtemplates': '0' } } });
+      await waitUntil('the quota to be counted', async () => {
+        const got = await destination.expect<{ status?: { hard?: object } }>('GET', `${quota}/no-templates`, [200]);
+        return got.body.status?.hard !== undefined;
+      });
+      await source.expect('POST', '/api/v1/namespaces', [201], { metadata: { name: refusing } });
+      await createTemplate('refused', refusing);
+      await createTemplate('accepted');
+      await waitUntil('the other template to be mirrored', () => mirrored('accepted'));
+      await waitUntil('the refusal to show in the status', () => sync.status().mirrors[0]?.lastError?.includes('exceeded quota') === true);
+      const shown = sync.status().mirrors[0]!;
+      expect(shown.done).toBe(shown.total - 1);
+      const table = await syncStatus(sync);
+      expect(table.stdout).toMatch(/write \d+/);
+      expect(table.stdout).toContain(`exceeded quota: no-templates`);
+
+      // Once the destination accepts it, the retry writes it, without waiting for a full reconcile.
+      await destination.expect('DELETE', `${quota}/no-templates`, [200]);
+      await waitUntil('the refused template to be mirrored after the quota is gone', () => mirrored('refused', refusing), { timeoutMs: 60_000 });
+      const healed = sync.status().mirrors[0]!;
+      expect(healed.done).toBe(healed.total);
+    } finally {
+      await sync.close();
     }
   }, 120_000);
 });
