@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { BridgeError } from '../lib/errors.js';
 import { isPortBound } from '../lib/ports.js';
 import { labDir } from '../lib/paths.js';
-import { ensureLabBinaries } from './build.js';
+import { ensureLabBinaries, type BuildReport } from './build.js';
 import { uninstallComponents } from './install.js';
 import { isApiserverReady, startControlPlane, type ClusterName, type ControlPlaneState } from './control-plane.js';
 import { isDaemonAlive, stopDaemon } from './process.js';
@@ -77,13 +77,27 @@ export async function labUp(options: LabUpOptions = {}): Promise<LabUpResult> {
   return startLab(request, progress);
 }
 
+/** A start that lost a picked port to another process is tried again with new ports, this many times in all. */
+const START_ATTEMPTS = 3;
+
 async function startLab(request: LabRequest, progress: (line: string) => void): Promise<LabUpResult> {
+  const build = await ensureLabBinaries(request.kubernetesVersion, progress);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startControlPlanes(request, build, progress);
+    } catch (err) {
+      if (!(err instanceof BridgeError) || err.code !== 'BRIDGE_ERR_LAB_PORT_IN_USE' || attempt === START_ATTEMPTS) throw err;
+      progress(`${err.message}; starting again with other ports`);
+    }
+  }
+}
+
+async function startControlPlanes(request: LabRequest, build: BuildReport, progress: (line: string) => void): Promise<LabUpResult> {
   const version = request.kubernetesVersion;
   await checkRequestedPorts([
     [request.sourcePort, 'source kube-apiserver (--source-port)'],
     [request.destinationPort, 'destination kube-apiserver (--destination-port)'],
   ]);
-  const build = await ensureLabBinaries(version, progress);
   const started = Date.now();
   mkdirSync(labDir(), { recursive: true });
   progress(`starting source and destination control planes (Kubernetes ${version})`);
