@@ -81,6 +81,11 @@ export async function labUp(options: LabUpOptions = {}): Promise<LabUpResult> {
 const START_ATTEMPTS = 3;
 
 async function startLab(request: LabRequest, progress: (line: string) => void): Promise<LabUpResult> {
+  // Ports the user chose are checked once and never retried: only ports the lab picked are its to change.
+  await checkRequestedPorts([
+    [request.sourcePort, 'source kube-apiserver (--source-port)'],
+    [request.destinationPort, 'destination kube-apiserver (--destination-port)'],
+  ]);
   const build = await ensureLabBinaries(request.kubernetesVersion, progress);
   for (let attempt = 1; ; attempt++) {
     try {
@@ -94,10 +99,6 @@ async function startLab(request: LabRequest, progress: (line: string) => void): 
 
 async function startControlPlanes(request: LabRequest, build: BuildReport, progress: (line: string) => void): Promise<LabUpResult> {
   const version = request.kubernetesVersion;
-  await checkRequestedPorts([
-    [request.sourcePort, 'source kube-apiserver (--source-port)'],
-    [request.destinationPort, 'destination kube-apiserver (--destination-port)'],
-  ]);
   const started = Date.now();
   mkdirSync(labDir(), { recursive: true });
   progress(`starting source and destination control planes (Kubernetes ${version})`);
