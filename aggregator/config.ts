@@ -3,7 +3,7 @@
  * from the same map), validated at start with a message naming the field.
  */
 import { join } from 'node:path';
-import { existingFile, optionalString, portNumber, positiveNumber, requiredString, type Env } from '../lib/config.js';
+import { existingFile, leaseTiming, optionalString, portNumber, positiveNumber, requiredString, type Env } from '../lib/config.js';
 import { BridgeError } from '../lib/errors.js';
 import { BRIDGE_SERVER_ENV } from '../lib/env-flags.js';
 import { AGGREGATOR_PORT } from '../lib/names.js';
@@ -27,6 +27,9 @@ export interface AggregatorConfig {
   /** The synchronizer's catch-up API; without it hand-offs are refused. */
   synchronizerUrl: string | undefined;
   catchUpTimeoutMs: number;
+  /** The leader runs hand-offs and the rollout controller; a standby takes over this long after it stops renewing. */
+  leaseDurationSeconds: number;
+  leaseRenewSeconds: number;
 }
 
 export function loadAggregatorConfig(env: Env): AggregatorConfig {
@@ -54,5 +57,6 @@ export function loadAggregatorConfig(env: Env): AggregatorConfig {
     destinationKubeconfig: existingFile(env, AGGREGATOR_ENV.destinationKubeconfig),
     synchronizerUrl,
     catchUpTimeoutMs: positiveNumber(env, AGGREGATOR_ENV.catchUpTimeoutSeconds, 30) * 1000,
+    ...leaseTiming(env, AGGREGATOR_ENV.leaseDurationSeconds),
   };
 }

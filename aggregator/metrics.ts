@@ -1,9 +1,12 @@
 /** The aggregator's Prometheus metrics (cluster_bridge_aggregator_*), one registry per process. */
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { createRegistry } from '../lib/ops-server.js';
+import { GateWindow } from './rollout/gate-window.js';
 
 export class AggregatorMetrics {
   readonly registry: Registry = createRegistry('aggregator');
+  /** The same answers, by second, for the rollout's health gates. */
+  readonly gates = new GateWindow();
   private readonly requests = new Counter({
     name: 'cluster_bridge_aggregator_requests_total',
     help: 'API requests by backend, verb, HTTP code and routing reason',
@@ -34,6 +37,7 @@ export class AggregatorMetrics {
   request(backend: string, verb: string, code: number, reason: string, seconds?: number): void {
     this.requests.inc({ backend, verb: verb || 'unknown', code: String(code), reason });
     if (seconds !== undefined) this.latency.observe({ backend }, seconds);
+    this.gates.record(backend, code, verb === 'watch' ? undefined : seconds);
   }
 
   refused(reason: string): void {

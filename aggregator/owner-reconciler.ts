@@ -3,7 +3,7 @@
  * controller or `bridgectl aggregator move`): the leading replica changes one shard's owner at a
  * time until the routing table matches, and releases writes a crashed leader left held.
  */
-import { errorMessage } from '../lib/errors.js';
+import { BridgeError, errorMessage } from '../lib/errors.js';
 import type { KubeRestClient } from '../lib/kube-rest-client.js';
 import type { Logger } from '../lib/logger.js';
 import { DESIRED_OWNERS_CONFIGMAP, SYSTEM_NAMESPACE } from '../lib/names.js';
@@ -30,6 +30,30 @@ export async function readDesiredOwners(destination: KubeRestClient, log: Logger
     else log.warn({ shard, side }, 'desired owner is neither source nor destination; ignored');
   }
   return out;
+}
+
+/**
+ * Merges `owners` into the desired owners (one write, with a resourceVersion precondition, retried on
+ * conflict); unchanged owners write nothing. Returns whether anything changed.
+ */
+export async function writeDesiredOwners(client: KubeRestClient, owners: Record<ShardKey, ClusterSide>): Promise<boolean> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    let changed = false;
+    const outcome = await client.createOrReplace<{ metadata?: object; data?: Record<string, string> }>(
+      `/api/v1/namespaces/${SYSTEM_NAMESPACE}/configmaps`,
+      DESIRED_OWNERS_CONFIGMAP,
+      (current) => {
+        const text = current?.data?.['owners.json'];
+        const before = text ? (JSON.parse(text) as Record<ShardKey, ClusterSide>) : {};
+        changed = Object.entries(owners).some(([shard, side]) => before[shard] !== side);
+        if (!changed && current) return undefined;
+        const data = { 'owners.json': JSON.stringify({ ...before, ...owners }) };
+        return { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: DESIRED_OWNERS_CONFIGMAP, namespace: SYSTEM_NAMESPACE }, data };
+      },
+    );
+    if (outcome !== 'conflict') return changed;
+  }
+  throw new BridgeError('BRIDGE_ERR_KUBE_API', `${DESIRED_OWNERS_CONFIGMAP} kept changing under five attempts to update it`);
 }
 
 export class OwnerReconciler {

@@ -1,6 +1,7 @@
 /**
  * The aggregator process: the TLS API port (sidecars with client certificates, and DNS-mode pods
- * without), the ops port, the routing table kept current, and the leader-only owner reconciler.
+ * without), the ops port, the routing table kept current, and the leader-only owner reconciler and
+ * rollout controller.
  */
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
@@ -20,6 +21,8 @@ import { ShardHandoff } from './handoff.js';
 import { peerIdentity, SourceAuthenticator } from './identity.js';
 import { AggregatorMetrics } from './metrics.js';
 import { OwnerReconciler } from './owner-reconciler.js';
+import { RolloutController } from './rollout/rollout-controller.js';
+import { DEFAULT_SHARDS } from '../lib/routing/resource-classes.js';
 import { createAggregatorHandler, createAggregatorUpgradeHandler, type ProxyContext } from './proxy.js';
 import { ConfigMapRoutingStore } from '../lib/routing/configmap-store.js';
 import type { RoutingTable } from '../lib/routing/types.js';
@@ -35,6 +38,7 @@ export interface RunningAggregator {
   opsPort: number;
   routing: RoutingState;
   handoff: ShardHandoff | undefined;
+  rollout: RolloutController;
   close(): Promise<void>;
 }
 
@@ -74,10 +78,19 @@ export async function startAggregator(config: AggregatorConfig, log: Logger): Pr
     : undefined;
   const ctx: ProxyContext = { clusters, routing, auth: new SourceAuthenticator(clusters.source.rest), activity, metrics, log };
 
-  const lease = new LeaderLease(clusters.destination.rest, SYSTEM_NAMESPACE, AGGREGATOR_LEASE, log);
+  const lease = new LeaderLease(clusters.destination.rest, SYSTEM_NAMESPACE, AGGREGATOR_LEASE, log, config.leaseDurationSeconds, config.leaseRenewSeconds);
   lease.start((leader) => log.info({ leader, identity: lease.identity }, leader ? 'leading: this replica runs hand-offs' : 'not leading'));
   const reconciler = new OwnerReconciler({ destination: clusters.destination.rest, routing, store, owners: handoff, isLeader: () => lease.isLeader(), log });
   reconciler.start();
+  const rollout = new RolloutController({
+    destination: clusters.destination.rest,
+    routing,
+    gates: metrics.gates,
+    isLeader: () => lease.isLeader(),
+    defaultShards: [...DEFAULT_SHARDS],
+    log,
+  });
+  rollout.start();
 
   const handle = createAggregatorHandler(ctx);
   const server: Server = createServer(
@@ -127,7 +140,9 @@ export async function startAggregator(config: AggregatorConfig, log: Logger): Pr
     opsPort,
     routing,
     handoff,
+    rollout,
     async close() {
+      rollout.stop();
       reconciler.stop();
       stopWatch();
       await lease.release();

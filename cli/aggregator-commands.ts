@@ -4,13 +4,13 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AGGREGATOR_ENV, loadAggregatorConfig } from '../aggregator/config.js';
-import { DESIRED_OWNERS_PATH } from '../aggregator/owner-reconciler.js';
+import { writeDesiredOwners } from '../aggregator/owner-reconciler.js';
 import { startAggregator } from '../aggregator/server.js';
 import { describeFlags, envWithFlags } from '../lib/env-flags.js';
 import { BridgeError } from '../lib/errors.js';
 import { KubeRestClient } from '../lib/kube-rest-client.js';
 import { createLogger } from '../lib/logger.js';
-import { DESIRED_OWNERS_CONFIGMAP, ROUTING_TABLE_CONFIGMAP, SYSTEM_NAMESPACE } from '../lib/names.js';
+import { ROUTING_TABLE_CONFIGMAP, SYSTEM_NAMESPACE } from '../lib/names.js';
 import { shardState, validateRoutingTable } from '../lib/routing/routing-table.js';
 import type { ClusterSide, RoutingTable } from '../lib/routing/types.js';
 import { parseFlags } from '../lib/flags.js';
@@ -65,7 +65,7 @@ const move: Command = {
     const client = KubeRestClient.load(flags.kubeconfig);
     try {
       await readRoutingTable(client); // refuse early when no aggregator runs
-      await setDesiredOwner(client, flags.shard, flags.to as ClusterSide);
+      await writeDesiredOwners(client, { [flags.shard]: flags.to as ClusterSide });
       say(`desired owner of ${flags.shard}: ${flags.to}; waiting for the hand-off`);
       const deadline = Date.now() + timeoutSeconds * 1000;
       for (;;) {
@@ -86,36 +86,6 @@ const move: Command = {
     }
   },
 };
-
-interface ConfigMapBody {
-  metadata?: { resourceVersion?: string };
-  data?: Record<string, string>;
-}
-
-/** Read-modify-write of the desired owners with a resourceVersion precondition, retried on conflict. */
-export async function setDesiredOwner(client: KubeRestClient, shard: string, to: ClusterSide): Promise<void> {
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const got = await client.expect<ConfigMapBody>('GET', DESIRED_OWNERS_PATH, [200, 404]);
-    const text = got.status === 200 ? got.body.data?.['owners.json'] : undefined;
-    const owners = { ...(text ? (JSON.parse(text) as Record<string, ClusterSide>) : {}), [shard]: to };
-    const metadata = {
-      name: DESIRED_OWNERS_CONFIGMAP,
-      namespace: SYSTEM_NAMESPACE,
-      ...(got.status === 200 ? { resourceVersion: got.body.metadata?.resourceVersion } : {}),
-    };
-    const body = { apiVersion: 'v1', kind: 'ConfigMap', metadata, data: { 'owners.json': JSON.stringify(owners) } };
-    const written =
-      got.status === 200
-        ? await client.request('PUT', DESIRED_OWNERS_PATH, body)
-        : await client.request('POST', `/api/v1/namespaces/${SYSTEM_NAMESPACE}/configmaps`, body);
-    if (written.status === 200 || written.status === 201) return;
-    if (written.status !== 409)
-      throw new BridgeError('BRIDGE_ERR_KUBE_API', `writing ${DESIRED_OWNERS_CONFIGMAP}: HTTP ${written.status}`, {
-        fix: 'check RBAC on configmaps in cluster-bridge-system',
-      });
-  }
-  throw new BridgeError('BRIDGE_ERR_KUBE_API', `${DESIRED_OWNERS_CONFIGMAP} kept changing under five attempts to update it`);
-}
 
 const status: Command = {
   summary: "print each moved shard's owner and epochs [--kubeconfig DEST] [--output json]",

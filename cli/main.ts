@@ -12,10 +12,13 @@ const groups: Record<string, Record<string, Command>> = {
   certs: (await import('./certs-commands.js')).certsCommands,
   aggregator: (await import('./aggregator-commands.js')).aggregatorCommands,
   sync: (await import('./sync-commands.js')).syncCommands,
+  rollout: (await import('./rollout-commands.js')).rolloutCommands,
 };
 
 const topLevel: Record<string, Command> = {
   demo: demoCommand,
+  status: (await import('./rollout-status.js')).statusCommand,
+  ...(await import('./rollout-commands.js')).rolloutVerbs,
 };
 
 function usage(): string {

@@ -19,8 +19,9 @@ import { labDir } from '../lib/paths.js';
 import { shardState } from '../lib/routing/routing-table.js';
 import { desiredOwner, shardPosition } from '../lib/routing/shard-hash.js';
 import type { ClusterSide, PlanStage, RoutingTable } from '../lib/routing/types.js';
-import { DEFAULT_SHARDS } from '../synchronizer/config.js';
-import { readRoutingTable, setDesiredOwner } from './aggregator-commands.js';
+import { DEFAULT_SHARDS } from '../lib/routing/resource-classes.js';
+import { writeDesiredOwners } from '../aggregator/owner-reconciler.js';
+import { readRoutingTable } from './aggregator-commands.js';
 import { say } from './command.js';
 
 export const DEMO_STAGES: PlanStage[] = [0.01, 0.05, 0.25, 0.5, 1].map((fraction) => ({ name: `${fraction * 100}%`, shards: ['*'], fraction }));
@@ -161,7 +162,7 @@ export async function runMigration(daemons: DaemonRecord[]): Promise<boolean> {
     for (const stage of [...DEMO_STAGES, ROLLBACK]) {
       const started = Date.now();
       const wanted = Object.fromEntries(DEFAULT_SHARDS.map((shard) => [shard, desiredOwner(shard, stage)]));
-      for (const [shard, owner] of Object.entries(wanted)) await setDesiredOwner(destination, shard, owner);
+      await writeDesiredOwners(destination, wanted);
       await waitForOwners(destination, wanted);
       await sleep(SOAK_MS);
       const moved = Object.values(wanted).filter((o) => o === 'destination').length;

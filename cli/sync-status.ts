@@ -43,7 +43,7 @@ export function renderSyncStatus(status: SyncStatus): string {
 }
 
 /** The --url given, or the lab's installed synchronizer's ops port. */
-function statusUrl(given: string | undefined): URL {
+export function syncStatusUrl(given: string | undefined): URL {
   if (given === undefined) {
     const lab = readInstalledDaemons().find((d) => d.name === 'synchronizer' && isDaemonAlive(d));
     if (!lab) {
@@ -62,7 +62,7 @@ function statusUrl(given: string | undefined): URL {
   return new URL('/status', url);
 }
 
-async function fetchStatus(url: URL): Promise<SyncStatus> {
+export async function fetchSyncStatus(url: URL): Promise<SyncStatus> {
   let response: Response;
   try {
     response = await fetch(url, { signal: AbortSignal.timeout(5000) });
@@ -85,7 +85,7 @@ export const status: Command = {
     const flags = parseFlags('sync status', args, { url: { type: 'string' }, output: { type: 'string' } });
     if (flags.output !== undefined && flags.output !== 'json')
       throw new BridgeError('BRIDGE_ERR_USAGE', `--output must be json, got "${flags.output}"`, { fix: 'omit --output or pass --output json' });
-    const current = await fetchStatus(statusUrl(flags.url));
+    const current = await fetchSyncStatus(syncStatusUrl(flags.url));
     process.stdout.write(`${flags.output === 'json' ? JSON.stringify(current, null, 2) : renderSyncStatus(current)}\n`);
   },
 };

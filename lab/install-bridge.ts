@@ -9,7 +9,9 @@ import { join } from 'node:path';
 import { writeKubeconfig } from '../lib/kubeconfig.js';
 import { KubeRestClient, usingClient } from '../lib/kube-rest-client.js';
 import { SYNCHRONIZER_LEASE, SYSTEM_NAMESPACE } from '../lib/names.js';
-import { labDir } from '../lib/paths.js';
+import { labDir, repoRoot } from '../lib/paths.js';
+import { waitUntil } from '../lib/wait-until.js';
+import { parse } from 'yaml';
 import { issueCertificate } from '../lib/pki.js';
 import { freePort } from '../lib/ports.js';
 import { waitForOpsReady } from './process.js';
@@ -106,7 +108,24 @@ export async function installSynchronizer(ctx: LabInstallContext): Promise<void>
   ctx.progress(`synchronizer: catch-up API ${url} (ops :${opsPort})`);
 }
 
+const CRD_COLLECTION = '/apis/apiextensions.k8s.io/v1/customresourcedefinitions';
+
+/** Applies manifests/destination's BridgeRollout CRD to the destination and waits until it is served. */
+export async function applyRolloutCrd(destination: KubeRestClient): Promise<void> {
+  const crd = parse(readFileSync(join(repoRoot(), 'manifests', 'destination', 'bridgerollout-crd.yaml'), 'utf8')) as { metadata: { name: string } };
+  await destination.createOrReplace(CRD_COLLECTION, crd.metadata.name, crd);
+  await waitUntil(`the ${crd.metadata.name} CRD to be established`, async () => {
+    const got = await destination.expect<{ status?: { conditions?: { type: string; status: string }[] } }>(
+      'GET',
+      `${CRD_COLLECTION}/${crd.metadata.name}`,
+      [200],
+    );
+    return got.body.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ? true : undefined;
+  });
+}
+
 export async function installAggregator(ctx: LabInstallContext): Promise<void> {
+  await usingClient(KubeRestClient.load(kubeconfigPath('destination')), applyRolloutCrd);
   const synchronizer: Record<string, string> = ctx.published.synchronizer ? { BRIDGE_SYNCHRONIZER_URL: ctx.published.synchronizer } : {};
   const { url, opsPort } = await startBridgeServer(ctx, 'aggregator', ['aggregator', 'serve'], true, synchronizer);
   ctx.published.aggregator = url;

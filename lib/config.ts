@@ -50,6 +50,13 @@ export function positiveNumber(env: Env, field: string, fallback: number): numbe
   return value;
 }
 
+/** Leader-election timing (client-go's LeaseDuration, renewed every third of it): at least 3 s, default 30. */
+export function leaseTiming(env: Env, field: string): { leaseDurationSeconds: number; leaseRenewSeconds: number } {
+  const leaseDurationSeconds = positiveNumber(env, field, 30);
+  if (leaseDurationSeconds < 3) throw bad(field, `must be at least 3 (seconds), got ${leaseDurationSeconds}`);
+  return { leaseDurationSeconds, leaseRenewSeconds: Math.max(1, Math.floor(leaseDurationSeconds / 3)) };
+}
+
 export function oneOf<T extends string>(env: Env, field: string, allowed: readonly T[], fallback: T): T {
   const raw = env[field]?.trim();
   if (!raw) return fallback;

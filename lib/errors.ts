@@ -72,6 +72,10 @@ export const ErrorCodes = {
     meaning: 'a shard could not change owner in time because the other side was not caught up',
     fix: "check the synchronizer's log and catch-up API; the hand-off is retried",
   },
+  BRIDGE_ERR_ROLLOUT: {
+    meaning: 'the rollout controller refused a command, did not acknowledge it, or there is no rollout',
+    fix: 'read `bridgectl status`; check that an aggregator runs and leads',
+  },
   BRIDGE_ERR_SYNC: {
     meaning: 'an object could not be mirrored to the other cluster',
     fix: "the message has the API server's reason; fix the object or the destination",

@@ -1,28 +1,16 @@
 /** The synchronizer's configuration: BRIDGE_* variables, flags derived from the same map (lib/env-flags.ts). */
 import { join } from 'node:path';
-import { existingFile, optionalString, portNumber, positiveNumber, requiredString, type Env } from '../lib/config.js';
+import { existingFile, leaseTiming, optionalString, portNumber, requiredString, type Env } from '../lib/config.js';
 import { BridgeError } from '../lib/errors.js';
 import { BRIDGE_SERVER_ENV } from '../lib/env-flags.js';
 import { SYNCHRONIZER_LEASE, SYNCHRONIZER_PORT } from '../lib/names.js';
-import { classOf } from '../lib/routing/resource-classes.js';
+import { classOf, DEFAULT_SHARDS } from '../lib/routing/resource-classes.js';
 import { parseShardKey } from '../lib/routing/shard-hash.js';
 
 export const SYNC_ENV = {
   ...BRIDGE_SERVER_ENV,
   shards: 'BRIDGE_SHARDS',
-  leaseDurationSeconds: 'BRIDGE_LEASE_DURATION_SECONDS',
 } as const;
-
-/** Mirrored by default: the declarative state workloads read and write most. */
-export const DEFAULT_SHARDS = [
-  'configmaps',
-  'secrets',
-  'services',
-  'serviceaccounts',
-  'leases.coordination.k8s.io',
-  'roles.rbac.authorization.k8s.io',
-  'rolebindings.rbac.authorization.k8s.io',
-];
 
 export interface SyncConfig {
   listenHost: string;
@@ -64,12 +52,6 @@ export function parseShardList(raw: string | undefined): string[] {
 export function loadSyncConfig(env: Env): SyncConfig {
   const tlsDir = requiredString(env, SYNC_ENV.tlsDir);
   const tlsFile = (name: string) => existingFile({ [SYNC_ENV.tlsDir]: join(tlsDir, name) }, SYNC_ENV.tlsDir);
-  const leaseDurationSeconds = positiveNumber(env, SYNC_ENV.leaseDurationSeconds, 30);
-  if (leaseDurationSeconds < 3) {
-    throw new BridgeError('BRIDGE_ERR_CONFIG', `${SYNC_ENV.leaseDurationSeconds} must be at least 3 (seconds), got ${leaseDurationSeconds}`, {
-      fix: `set ${SYNC_ENV.leaseDurationSeconds} to 3 or more (default 30)`,
-    });
-  }
   return {
     listenHost: optionalString(env, SYNC_ENV.listenHost, '0.0.0.0'),
     listenPort: portNumber(env, SYNC_ENV.listenPort, SYNCHRONIZER_PORT),
@@ -79,8 +61,7 @@ export function loadSyncConfig(env: Env): SyncConfig {
     sourceKubeconfig: existingFile(env, SYNC_ENV.sourceKubeconfig),
     destinationKubeconfig: existingFile(env, SYNC_ENV.destinationKubeconfig),
     shards: parseShardList(env[SYNC_ENV.shards]),
-    leaseDurationSeconds,
-    leaseRenewSeconds: Math.max(1, Math.floor(leaseDurationSeconds / 3)),
+    ...leaseTiming(env, SYNC_ENV.leaseDurationSeconds),
     leaseName: SYNCHRONIZER_LEASE,
   };
 }

@@ -8,6 +8,17 @@ import { API_GROUP, SYSTEM_NAMESPACES } from '../names.js';
 import { shardKey } from './shard-hash.js';
 import type { GroupResource, ResourceClass, ShardKey } from './types.js';
 
+/** The shards mirrored and moved by default (the synchronizer's BRIDGE_SHARDS, a plan's spec.shards): the declarative state workloads read and write most. */
+export const DEFAULT_SHARDS: readonly ShardKey[] = [
+  'configmaps',
+  'secrets',
+  'services',
+  'serviceaccounts',
+  'leases.coordination.k8s.io',
+  'roles.rbac.authorization.k8s.io',
+  'rolebindings.rbac.authorization.k8s.io',
+];
+
 /** Keyed by shard key (`resource` for the core group, `resource.group` otherwise). */
 export const DEFAULT_RESOURCE_CLASSES: Readonly<Record<ShardKey, ResourceClass>> = Object.freeze({
   // Located: where pods run and what reports on them.

@@ -3,7 +3,8 @@
  * the aggregator (with hand-offs through the synchronizer's catch-up API) and a sidecar whose upstream
  * is the aggregator, with a per-namespace client certificate. Starts from an empty routing table.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadAggregatorConfig } from '../../aggregator/config.js';
@@ -16,7 +17,9 @@ import { AGGREGATOR_LEASE, DESIRED_OWNERS_CONFIGMAP, ROUTING_TABLE_CONFIGMAP, SY
 import { generateCa, issueCertificate, type CertificateAndKey } from '../../lib/pki.js';
 import { loadSyncConfig } from '../../synchronizer/config.js';
 import { startSynchronizer, type RunningSynchronizer } from '../../synchronizer/server.js';
-import { kubeconfigPath } from './lab-clients.js';
+import { isProcessRunning, kubeconfigPath } from './lab-clients.js';
+import { labDir } from '../../lib/paths.js';
+import { ROLLOUTS_PATH } from '../../aggregator/rollout/rollout-types.js';
 import { startLabSidecar, type LabSidecar } from './sidecar-lab.js';
 import { silentLog } from './sidecar-fixtures.js';
 
@@ -31,8 +34,31 @@ export interface LabBridge {
   close(): Promise<void>;
 }
 
-/** Forgets earlier runs' routing: the table, the desired owners and the leader Leases (nothing else may be running). */
+/**
+ * The lab's bridge state (routing table, desired owners, rollouts, Leases) is one per lab, so test
+ * files that run a bridge take turns: a lock directory holding the owner's pid (a dead owner's lock is
+ * taken over).
+ */
+async function lockBridgeState(): Promise<() => void> {
+  const dir = join(labDir(), 'bridge-state.lock');
+  const deadline = Date.now() + 15 * 60_000;
+  for (;;) {
+    try {
+      mkdirSync(dir);
+      writeFileSync(join(dir, 'pid'), String(process.pid));
+      return () => rmSync(dir, { recursive: true, force: true });
+    } catch {
+      const owner = Number(readFileSync(join(dir, 'pid'), { encoding: 'utf8', flag: 'a+' }) || '0');
+      if (owner && !isProcessRunning(owner)) rmSync(dir, { recursive: true, force: true });
+      else if (Date.now() > deadline) throw new Error(`the lab's bridge state stayed locked by pid ${owner} for 15 minutes`);
+      else await sleep(500);
+    }
+  }
+}
+
+/** Forgets earlier runs' routing: the table, the desired owners, the rollouts and the leader Leases (nothing else may be running). */
 export async function resetBridgeState(destination: KubeRestClient): Promise<void> {
+  await destination.expect('DELETE', ROLLOUTS_PATH, [200, 404]);
   for (const path of [
     `/api/v1/namespaces/${SYSTEM_NAMESPACE}/configmaps/${ROUTING_TABLE_CONFIGMAP}`,
     `/api/v1/namespaces/${SYSTEM_NAMESPACE}/configmaps/${DESIRED_OWNERS_CONFIGMAP}`,
@@ -74,7 +100,31 @@ export async function startSecondAggregator(bridge: LabBridge, destinationKubeco
   return startAggregator(loadAggregatorConfig(env), silentLog);
 }
 
-export async function startLabBridge(options: { namespace: string; shards?: string[] }): Promise<LabBridge> {
+export interface LabBridgeOptions {
+  namespace: string;
+  /** The synchronizer's shards (default: all of DEFAULT_SHARDS). */
+  shards?: string[];
+  /** The aggregator's leader Lease duration (default 30 s). */
+  leaseDurationSeconds?: number;
+  /**
+   * Called with the aggregator's environment before it starts: a test can start another replica from
+   * the same settings first (which then leads).
+   */
+  beforeAggregator?: (env: Record<string, string>) => Promise<void>;
+}
+
+export async function startLabBridge(options: LabBridgeOptions): Promise<LabBridge> {
+  const unlock = await lockBridgeState();
+  try {
+    const bridge = await startBridge(options);
+    return { ...bridge, close: () => bridge.close().finally(unlock) };
+  } catch (err) {
+    unlock();
+    throw err;
+  }
+}
+
+async function startBridge(options: LabBridgeOptions): Promise<LabBridge> {
   const destination = KubeRestClient.load(kubeconfigPath('destination'));
   await resetBridgeState(destination);
   const bridgeCa = await generateCa('bridge-e2e-ca');
@@ -89,15 +139,15 @@ export async function startLabBridge(options: { namespace: string; shards?: stri
     }),
     silentLog,
   );
-  const aggregator = await startAggregator(
-    loadAggregatorConfig({
-      ...clusters,
-      ...local,
-      BRIDGE_TLS_DIR: await tlsDir(bridgeCa, true),
-      BRIDGE_SYNCHRONIZER_URL: `https://127.0.0.1:${synchronizer.port}`,
-    }),
-    silentLog,
-  );
+  const aggregatorEnv = {
+    ...clusters,
+    ...local,
+    BRIDGE_TLS_DIR: await tlsDir(bridgeCa, true),
+    BRIDGE_SYNCHRONIZER_URL: `https://127.0.0.1:${synchronizer.port}`,
+    ...(options.leaseDurationSeconds ? { BRIDGE_LEASE_DURATION_SECONDS: String(options.leaseDurationSeconds) } : {}),
+  };
+  await options.beforeAggregator?.(aggregatorEnv);
+  const aggregator = await startAggregator(loadAggregatorConfig(aggregatorEnv), silentLog);
   const aggregatorUrl = `https://127.0.0.1:${aggregator.port}`;
   const sidecar = await startLabSidecar({
     upstream: aggregatorUrl,

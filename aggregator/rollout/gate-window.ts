@@ -1,0 +1,118 @@
+/**
+ * The rollout's health gates: per-second counts of this replica's requests by backend, compared over
+ * one sliding window. The destination is judged against the source's own rates in the same window, so
+ * errors the source already has do not block a rollout. With several replicas each counts its own
+ * share of the traffic; the leader's share is the sample the gates judge (rates, not totals).
+ */
+import type { ClusterSide } from '../../lib/routing/types.js';
+import type { BackendWindow, GateEvaluation, GateSpec } from './rollout-types.js';
+
+/** Latency bucket upper bounds, ms; p99 is reported as the bound of the bucket that holds it. */
+const LATENCY_BOUNDS_MS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 30_000, Infinity];
+const MAX_WINDOW_SECONDS = 3600;
+/** The destination's p99 must also exceed the source's by this much to breach: a ratio of two tiny numbers is noise. */
+export const LATENCY_FLOOR_MS = 100;
+
+interface Bucket {
+  second: number;
+  requests: number;
+  errors: number;
+  latency: number[];
+}
+
+function emptyBucket(second: number): Bucket {
+  return { second, requests: 0, errors: 0, latency: LATENCY_BOUNDS_MS.map(() => 0) };
+}
+
+/** What counts against a backend: server errors, throttling, and requests that got no answer (code 0). */
+export function isGateError(code: number): boolean {
+  return code >= 500 || code === 429 || code === 0;
+}
+
+export class GateWindow {
+  private readonly buckets: Record<ClusterSide, Bucket[]> = { source: [], destination: [] };
+
+  constructor(private readonly clock: () => number = Date.now) {}
+
+  /** One answered request. `seconds` (time to the response head) is left out for watches and upgrades. */
+  record(backend: string, code: number, seconds?: number): void {
+    if (backend !== 'source' && backend !== 'destination') return;
+    const bucket = this.current(backend);
+    bucket.requests++;
+    if (isGateError(code)) bucket.errors++;
+    if (seconds !== undefined) {
+      const ms = seconds * 1000;
+      bucket.latency[LATENCY_BOUNDS_MS.findIndex((bound) => ms <= bound)]!++;
+    }
+  }
+
+  private current(backend: ClusterSide): Bucket {
+    const second = Math.floor(this.clock() / 1000);
+    const list = this.buckets[backend];
+    let last = list[list.length - 1];
+    if (!last || last.second !== second) {
+      last = emptyBucket(second);
+      list.push(last);
+      while (list.length > 0 && list[0]!.second <= second - MAX_WINDOW_SECONDS) list.shift();
+    }
+    return last;
+  }
+
+  /** The backend's totals over the last `seconds` whole seconds, the current one included. */
+  summary(backend: ClusterSide, seconds: number): BackendWindow {
+    const since = Math.floor(this.clock() / 1000) - seconds;
+    const total = emptyBucket(0);
+    for (const bucket of this.buckets[backend]) {
+      if (bucket.second <= since) continue;
+      total.requests += bucket.requests;
+      total.errors += bucket.errors;
+      bucket.latency.forEach((n, i) => (total.latency[i]! += n));
+    }
+    return {
+      requests: total.requests,
+      errors: total.errors,
+      errorRate: total.requests === 0 ? 0 : total.errors / total.requests,
+      p99Ms: percentileBound(total.latency, 0.99),
+    };
+  }
+
+  evaluate(gates: GateSpec): GateEvaluation {
+    const source = this.summary('source', gates.windowSeconds);
+    const destination = this.summary('destination', gates.windowSeconds);
+    return { windowSeconds: gates.windowSeconds, source, destination, ...judge(gates, source, destination) };
+  }
+}
+
+function percentileBound(counts: number[], quantile: number): number {
+  const total = counts.reduce((a, b) => a + b, 0);
+  if (total === 0) return 0;
+  let seen = 0;
+  for (let i = 0; i < counts.length; i++) {
+    seen += counts[i]!;
+    if (seen >= quantile * total) return Number.isFinite(LATENCY_BOUNDS_MS[i]!) ? LATENCY_BOUNDS_MS[i]! : LATENCY_BOUNDS_MS[i - 1]! * 2;
+  }
+  return 0;
+}
+
+/** The verdict on two windows (pure, for tests): a breach, too little traffic to judge, or nothing. */
+export function judge(gates: GateSpec, source: BackendWindow, destination: BackendWindow): { breach?: string; insufficient?: string } {
+  if (destination.requests < gates.minRequests) {
+    return { insufficient: `the destination served ${destination.requests} requests in ${gates.windowSeconds} s, fewer than ${gates.minRequests}` };
+  }
+  // Without source traffic in the window there is no baseline: judge against an error-free source.
+  const baseline = source.requests >= gates.minRequests ? source.errorRate : 0;
+  const pct = (rate: number) => `${(rate * 100).toFixed(1)}%`;
+  if (destination.errorRate > baseline + gates.maxErrorRateIncrease) {
+    return {
+      breach:
+        `destination error rate ${pct(destination.errorRate)} (${destination.errors}/${destination.requests}) exceeds the source's ` +
+        `${pct(baseline)} by more than ${pct(gates.maxErrorRateIncrease)} over ${gates.windowSeconds} s`,
+    };
+  }
+  if (source.requests >= gates.minRequests && destination.p99Ms > source.p99Ms * gates.maxLatencyRatio && destination.p99Ms - source.p99Ms > LATENCY_FLOOR_MS) {
+    return {
+      breach: `destination p99 ${destination.p99Ms} ms exceeds ${gates.maxLatencyRatio}x the source's ${source.p99Ms} ms over ${gates.windowSeconds} s`,
+    };
+  }
+  return {};
+}

@@ -1,0 +1,174 @@
+// The rollout controller's decisions, one step at a time (aggregator/rollout/rollout-step.ts). The
+// lab test (test/e2e/rollout.test.ts) runs the same controller against real API servers.
+import { describe, expect, it } from '@jest/globals';
+import { judge } from '../../aggregator/rollout/gate-window.js';
+import { rolloutStep, type StepOutput } from '../../aggregator/rollout/rollout-step.js';
+import { DEFAULT_GATES, type BridgeRollout, type GateEvaluation, type RolloutSpec } from '../../aggregator/rollout/rollout-types.js';
+import { beginHandoff, completeHandoff, emptyRoutingTable } from '../../lib/routing/routing-table.js';
+import type { ClusterSide, RoutingTable } from '../../lib/routing/types.js';
+
+// Fixed positions (lib/routing/shard-hash.ts): secrets 0.129, configmaps 0.626.
+const SHARDS = ['configmaps', 'secrets'];
+const T0 = Date.parse('2026-11-22T12:00:00Z');
+const at = (seconds: number) => new Date(T0 + seconds * 1000);
+
+function rollout(spec: Partial<RolloutSpec> = {}, status?: BridgeRollout['status']): BridgeRollout {
+  return {
+    apiVersion: 'cluster-bridge.io/v1alpha1',
+    kind: 'BridgeRollout',
+    metadata: { name: 'r', namespace: 'cluster-bridge-system', generation: 1 },
+    spec: {
+      stages: [
+        { name: 'canary', fraction: 0.2 },
+        { name: 'all', fraction: 1 },
+      ],
+      soakSeconds: 10,
+      ...spec,
+    },
+    status,
+  };
+}
+
+function tableWith(owners: Record<string, ClusterSide>): RoutingTable {
+  let table = emptyRoutingTable();
+  for (const [shard, owner] of Object.entries(owners)) {
+    if (owner === 'destination') table = completeHandoff(beginHandoff(table, shard, 'destination', at(0)), shard, '100', at(0));
+  }
+  return table;
+}
+
+const healthy: GateEvaluation = {
+  windowSeconds: 10,
+  source: { requests: 100, errors: 0, errorRate: 0, p99Ms: 5 },
+  destination: { requests: 100, errors: 0, errorRate: 0, p99Ms: 5 },
+};
+const failing: GateEvaluation = { ...healthy, destination: { requests: 100, errors: 40, errorRate: 0.4, p99Ms: 5 }, breach: 'destination error rate 40%' };
+
+/** Runs steps, feeding each output's status into the next rollout, with the owners already reached when `reached`. */
+function run(r: BridgeRollout, seconds: number, options: { gate?: GateEvaluation; reached?: boolean } = {}): [BridgeRollout, StepOutput] {
+  const owners = Object.fromEntries(SHARDS.map((s) => [s, 'source' as ClusterSide]));
+  const first = rolloutStep({ rollout: r, shards: SHARDS, table: tableWith(owners), gate: options.gate, now: at(seconds) });
+  const table = options.reached === false ? tableWith(owners) : tableWith(first.desiredOwners);
+  const out = rolloutStep({ rollout: r, shards: SHARDS, table, gate: options.gate, now: at(seconds) });
+  return [{ ...r, status: out.status }, out];
+}
+
+describe('rolloutStep', () => {
+  it('walks the stages: start, reach, soak, next, complete', () => {
+    let [r, out] = run(rollout(), 0, { reached: false });
+    expect(out.status).toMatchObject({ phase: 'Progressing', stage: 0, stageName: 'canary', fraction: 0.2 });
+    expect(out.desiredOwners).toEqual({ configmaps: 'source', secrets: 'destination' });
+    expect(out.events.map((e) => e.reason)).toEqual(['StageStarted']);
+
+    [r, out] = run(r, 3, { gate: healthy });
+    expect(out.status.stageReachedAt).toBe(at(3).toISOString());
+    expect(out.status.history.find((h) => h.event === 'stage-reached')).toMatchObject({ stage: 'canary', seconds: 3 });
+
+    [r, out] = run(r, 12, { gate: healthy });
+    expect(out.status.stage).toBe(0); // 9 s of a 10 s soak
+    [r, out] = run(r, 13, { gate: healthy });
+    expect(out.status).toMatchObject({ stage: 1, stageName: 'all', phase: 'Progressing' });
+    expect(out.desiredOwners).toEqual({ configmaps: 'destination', secrets: 'destination' });
+
+    [r, out] = run(r, 14, { gate: healthy });
+    [r, out] = run(r, 30, { gate: healthy });
+    expect(out.status.phase).toBe('Complete');
+    expect(out.status.conditions.find((c) => c.type === 'Complete')).toMatchObject({ status: 'True', reason: 'Complete' });
+    expect(out.status.conditions.find((c) => c.type === 'Progressing')).toMatchObject({ status: 'False' });
+    expect(out.status.shards).toEqual([
+      expect.objectContaining({ shard: 'configmaps', owner: 'destination', desiredOwner: 'destination', epoch: 1 }),
+      expect.objectContaining({ shard: 'secrets', owner: 'destination', desiredOwner: 'destination', epoch: 1 }),
+    ]);
+  });
+
+  it('does not soak or judge a stage before every shard has its owner', () => {
+    const [r] = run(rollout(), 0, { reached: false });
+    const [, out] = run(r, 100, { gate: failing, reached: false });
+    expect(out.status).toMatchObject({ phase: 'Progressing', stage: 0 });
+    expect(out.status.stageReachedAt).toBeUndefined();
+    expect(out.events).toEqual([]);
+  });
+
+  it('rolls every shard back on a breach, says why, and ends RolledBack once the source serves them', () => {
+    let [r] = run(rollout(), 0);
+    let out: StepOutput;
+    [r, out] = run(r, 1, { gate: failing });
+    expect(out.status.phase).toBe('RollingBack');
+    expect(out.desiredOwners).toEqual({ configmaps: 'source', secrets: 'source' });
+    expect(out.events.map((e) => [e.type, e.reason])).toEqual([
+      ['Warning', 'GateBreached'],
+      ['Warning', 'RollingBack'],
+    ]);
+    const degraded = out.status.conditions.find((c) => c.type === 'Degraded');
+    expect(degraded).toMatchObject({ status: 'True', reason: 'GateBreached' });
+    expect(degraded!.message).toContain('destination error rate 40%');
+    [r, out] = run(r, 2);
+    expect(out.status.phase).toBe('RolledBack');
+    expect(out.status.conditions.find((c) => c.type === 'RolledBack')).toMatchObject({ status: 'True' });
+    expect(out.status.message).toContain('destination error rate 40%');
+  });
+
+  it('pauses instead when the plan says so', () => {
+    let [r] = run(rollout({ onBreach: 'Pause' }), 0);
+    let out: StepOutput;
+    [r, out] = run(r, 1, { gate: failing });
+    expect(out.status.phase).toBe('Paused');
+    expect(out.desiredOwners).toEqual({ configmaps: 'source', secrets: 'destination' });
+    [r, out] = run(r, 60, { gate: healthy });
+    expect(out.status).toMatchObject({ phase: 'Paused', stage: 0 });
+  });
+
+  it('acts on each manual command once, records it, and refuses what makes no sense', () => {
+    let [r] = run(rollout(), 0);
+    let out: StepOutput;
+    const command = (name: NonNullable<RolloutSpec['command']>['name'], id: string) => ({ ...r, spec: { ...r.spec, command: { name, id, by: 'ops' } } });
+
+    [r, out] = run(command('finalize', 'c1'), 1, { gate: healthy });
+    expect(out.status.history.some((h) => h.event === 'command-refused' && h.reason?.includes('finalize needs a Complete rollout'))).toBe(true);
+    expect(out.events[0]).toMatchObject({ type: 'Warning', reason: 'CommandRefused' });
+
+    [r, out] = run(command('advance', 'c2'), 2, { gate: healthy });
+    expect(out.status).toMatchObject({ stage: 1, lastCommandId: 'c2' });
+    expect(out.status.history.some((h) => h.event === 'command-advance' && h.reason === 'manual advance by ops')).toBe(true);
+    [r, out] = run(r, 3, { gate: healthy }); // the same id again: no second advance
+    expect(out.status.stage).toBe(1);
+
+    [r, out] = run(command('pause', 'c3'), 4, { gate: healthy });
+    expect(out.status.phase).toBe('Paused');
+    [r, out] = run(command('rollback', 'c4'), 5, { gate: healthy });
+    expect(out.status.phase).toBe('RolledBack');
+    expect(out.desiredOwners).toEqual({ configmaps: 'source', secrets: 'source' });
+    [r, out] = run(command('resume', 'c5'), 6, { gate: healthy });
+    expect(out.status).toMatchObject({ phase: 'Progressing', stage: 0 });
+  });
+
+  it('finalizes a complete rollout and then refuses a rollback', () => {
+    let [r] = run(rollout({ stages: [{ name: 'all', fraction: 1 }], soakSeconds: 0 }), 0);
+    let out: StepOutput;
+    [r, out] = run(r, 1, { gate: healthy });
+    expect(out.status.phase).toBe('Complete');
+    [r, out] = run({ ...r, spec: { ...r.spec, command: { name: 'finalize', id: 'f' } } }, 2, { gate: healthy });
+    expect(out.status.finalizedAt).toBe(at(2).toISOString());
+    expect(out.status.conditions.find((c) => c.type === 'Complete')!.reason).toBe('Finalized');
+    [r, out] = run({ ...r, spec: { ...r.spec, command: { name: 'rollback', id: 'g' } } }, 3, { gate: failing });
+    expect(out.status.phase).toBe('Complete');
+    expect(out.status.history.at(-1)).toMatchObject({ event: 'command-refused' });
+  });
+});
+
+describe('gate verdicts', () => {
+  const window = (requests: number, errors: number, p99Ms = 5) => ({ requests, errors, errorRate: requests ? errors / requests : 0, p99Ms });
+
+  it('judges the destination against the source over the same window', () => {
+    expect(judge(DEFAULT_GATES, window(100, 0), window(100, 10)).breach).toContain('10.0%');
+    // The source already fails 20%: the destination failing as much is not the destination's fault.
+    expect(judge(DEFAULT_GATES, window(100, 20), window(100, 22))).toEqual({});
+    expect(judge(DEFAULT_GATES, window(100, 0), window(100, 4))).toEqual({});
+  });
+
+  it('does not judge too little traffic, and breaches on latency only far above the source', () => {
+    expect(judge(DEFAULT_GATES, window(100, 0), window(5, 5)).insufficient).toContain('fewer than 20');
+    expect(judge(DEFAULT_GATES, window(100, 0, 10), window(100, 0, 500)).breach).toContain('p99 500 ms');
+    expect(judge(DEFAULT_GATES, window(100, 0, 1), window(100, 0, 50))).toEqual({}); // 50x, but only 49 ms
+  });
+});
