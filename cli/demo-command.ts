@@ -1,7 +1,8 @@
 /**
- * `bridgectl demo` (`npm run demo`): the main job on a fresh machine. Today: start the two-cluster
- * lab, wire the components to it (`lab install`) and prove the request path end to end with real
- * clients; it grows into the full migration demo as the aggregator and synchronizer land.
+ * `bridgectl demo` (`npm run demo`): the main job on a fresh machine. Start the two-cluster lab,
+ * wire the components to it (`lab install`), prove the request path end to end with real clients,
+ * then migrate: a BridgeRollout from 0 to 100% and back while workloads run (`--fault`: the
+ * destination fails mid-way and the controller rolls back on its own).
  */
 import { randomBytes } from 'node:crypto';
 import { execFile } from 'node:child_process';
@@ -117,9 +118,10 @@ function workloadChecks(): Check[] {
 
 export const demoCommand: Command = {
   summary:
-    'start (or reuse) the two-cluster lab, (re)install the bridge, check the request path, and migrate in stages while workloads run; --replace replaces a different running lab',
+    'start (or reuse) the two-cluster lab, (re)install the bridge, check the request path, and migrate in stages while workloads run; ' +
+    '--fault makes the destination fail mid-way (the controller rolls back); --replace replaces a different running lab',
   async run(args) {
-    const flags = parseFlags('demo', args, { replace: { type: 'boolean', default: false } });
+    const flags = parseFlags('demo', args, { replace: { type: 'boolean', default: false }, fault: { type: 'boolean', default: false } });
     say('== 1. lab up: two real control planes (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok)');
     const up = await labUp({ progress: say, replace: flags.replace });
     say(up.alreadyRunning ? '   (already running)' : `   ready in ${up.startSeconds.toFixed(1)} s`);
@@ -130,8 +132,12 @@ export const demoCommand: Command = {
     const checks = [...clusterChecks('source'), ...clusterChecks('destination'), ...workloadChecks()];
     let ok = await runChecks(checks);
     if (ok) {
-      say('== 4. migration: workloads keep calling the API while the shards move in stages, then roll back');
-      ok = await runMigration(daemons);
+      say(
+        flags.fault
+          ? '== 4. migration with a fault: the destination fails at 25%; the rollout controller must roll back on its own'
+          : '== 4. migration: workloads keep calling the API while a BridgeRollout moves the shards in stages, then a rollback',
+      );
+      ok = await runMigration(daemons, { fault: flags.fault });
     }
     say(ok ? '== demo passed; the lab keeps running (stop it with `bridgectl lab down`)' : '== demo FAILED');
     if (!ok) process.exitCode = 1;

@@ -1,9 +1,11 @@
 /**
  * The migration part of `bridgectl demo`: workloads keep calling the API through the lab's sidecar
- * (a client-node writer and reader, python3-kubernetes writing Secrets, kubectl in a loop) while the
- * mirrored shards move to the destination in canary stages (F = 1%, 5%, 25%, 50%, 100%, each shard's
- * owner decided by the fixed hash) and back (a rollback to F = 0). The closing report counts calls,
- * errors, objects per cluster, time per stage, write pauses per hand-off and lost writes (must be 0).
+ * (a client-node writer and reader, python3-kubernetes writing Secrets, kubectl in a loop) while a
+ * BridgeRollout moves the mirrored shards to the destination in canary stages (F = 1%, 5%, 25%, 50%,
+ * 100%, each shard's owner decided by the fixed hash), driven by the aggregator's rollout controller,
+ * and back (`bridgectl rollback`, F = 0). With `--fault` the destination fails mid-way and the
+ * controller rolls back on its own. The closing report counts calls, errors, objects per cluster,
+ * time per stage, write pauses per hand-off and lost writes (must be 0).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -13,21 +15,20 @@ import * as k8s from '@kubernetes/client-node';
 import { LAB_APPS_NAMESPACE } from '../lab/install-context.js';
 import { kubeconfigPath } from '../lab/lab-files.js';
 import type { DaemonRecord } from '../lab/process.js';
-import { errorMessage } from '../lib/errors.js';
+import { ROLLOUTS_PATH, type BridgeRollout, type RolloutSpec } from '../aggregator/rollout/rollout-types.js';
+import { injectWebhookFault, removeWebhookFault } from '../lab/webhook-fault.js';
+import { BridgeError, errorMessage } from '../lib/errors.js';
 import { KubeRestClient } from '../lib/kube-rest-client.js';
 import { labDir } from '../lib/paths.js';
-import { shardState } from '../lib/routing/routing-table.js';
-import { desiredOwner, shardPosition } from '../lib/routing/shard-hash.js';
-import type { ClusterSide, PlanStage, RoutingTable } from '../lib/routing/types.js';
+import { shardPosition } from '../lib/routing/shard-hash.js';
 import { DEFAULT_SHARDS } from '../lib/routing/resource-classes.js';
-import { writeDesiredOwners } from '../aggregator/owner-reconciler.js';
-import { readRoutingTable } from './aggregator-commands.js';
 import { say } from './command.js';
+import { applyPlan, sendRolloutCommand } from './rollout-commands.js';
+import { progressBar } from './sync-status.js';
 
-export const DEMO_STAGES: PlanStage[] = [0.01, 0.05, 0.25, 0.5, 1].map((fraction) => ({ name: `${fraction * 100}%`, shards: ['*'], fraction }));
-const ROLLBACK: PlanStage = { name: 'rollback to 0%', shards: ['*'], fraction: 0 };
+const ROLLOUT_NAME = 'demo';
 const STAGE_TIMEOUT_MS = 120_000;
-const SOAK_MS = 1500;
+const SOAK_SECONDS = 3;
 
 /** Each run's objects carry its id, so a second demo on the same lab starts clean. */
 const RUN = randomBytes(3).toString('hex');
@@ -117,16 +118,6 @@ async function kubectlWorkload(kubeconfig: string, tally: Tally, stop: () => boo
   }
 }
 
-async function waitForOwners(destination: KubeRestClient, wanted: Record<string, ClusterSide>): Promise<RoutingTable> {
-  const deadline = Date.now() + STAGE_TIMEOUT_MS;
-  for (;;) {
-    const table = await readRoutingTable(destination);
-    if (Object.entries(wanted).every(([shard, owner]) => shardState(table, shard).owner === owner && !shardState(table, shard).handoff)) return table;
-    if (Date.now() > deadline) throw new Error(`owners not reached within ${STAGE_TIMEOUT_MS / 1000} s: ${JSON.stringify(wanted)}`);
-    await sleep(200);
-  }
-}
-
 async function heldWrites(aggregatorOpsPort: number): Promise<{ count: number; sumSeconds: number }> {
   const text = await fetch(`http://127.0.0.1:${aggregatorOpsPort}/metrics`).then((r) => r.text());
   const value = (name: string) => Number(/\s([\d.e+-]+)$/.exec(text.split('\n').find((l) => l.startsWith(name)) ?? ' 0')?.[1] ?? 0);
@@ -145,48 +136,159 @@ async function objectsIn(cluster: KubeRestClient, kind: 'configmaps' | 'secrets'
   return new Set(list.body.items.map((i) => `${kind.slice(0, -1)}/${i.metadata.name}`));
 }
 
-/** Runs the staged migration and its rollback; returns false if any acknowledged write was lost or a client saw an error. */
-export async function runMigration(daemons: DaemonRecord[]): Promise<boolean> {
+/** The demo's plan: F = 1%, 5%, 25%, 50%, 100% over every default shard, short soaks and windows for a lab. */
+const DEMO_PLAN: RolloutSpec = {
+  stages: [1, 5, 25, 50, 100].map((percent) => ({ name: `${percent}%`, fraction: percent / 100 })),
+  soakSeconds: SOAK_SECONDS,
+  onBreach: 'Rollback',
+  gates: { windowSeconds: 5, minRequests: 10, maxErrorRateIncrease: 0.05 },
+};
+
+const REPORTED_EVENTS: Record<string, (stage: string | undefined) => string> = {
+  'stage-soaked': (stage) => `F=${stage}`,
+  'gate-breached': (stage) => `BREACH at ${stage}`,
+  'rolled-back': () => 'rolled back',
+};
+
+/**
+ * Follows the rollout until `done`, printing a line per soaked stage, breach and rollback, and (on a
+ * terminal) a live progress line. Returns the rollout as last seen.
+ */
+async function follow(
+  destination: KubeRestClient,
+  tally: Tally,
+  done: (r: BridgeRollout) => boolean,
+  options: { onTick?: (r: BridgeRollout) => Promise<void>; after?: BridgeRollout } = {},
+) {
+  const live = process.stderr.isTTY;
+  const deadline = Date.now() + STAGE_TIMEOUT_MS * DEMO_PLAN.stages.length;
+  let printed = options.after?.status?.history?.length ?? 0;
+  for (;;) {
+    const rollout = (await destination.expect<BridgeRollout>('GET', `${ROLLOUTS_PATH}/${ROLLOUT_NAME}`, [200])).body;
+    const status = rollout.status ?? {};
+    const shards = status.shards ?? [];
+    const moved = shards.filter((x) => x.owner === 'destination').length;
+    const progress = `${progressBar(moved, shards.length)} ${moved}/${shards.length} shards in the destination, calls ${tally.calls}, errors ${tally.errors.length}`;
+    if (live) process.stderr.write('\r\x1b[K');
+    for (const entry of (status.history ?? []).slice(printed)) {
+      const label = REPORTED_EVENTS[entry.event]?.(entry.stage);
+      if (label) say(`   ${label.padEnd(16)} ${progress}${entry.reason ? `: ${entry.reason}` : ''}`);
+    }
+    printed = status.history?.length ?? 0;
+    if (done(rollout)) return rollout;
+    if (live) process.stderr.write(`   [${status.phase ?? 'Pending'} ${status.stageName ?? ''}] ${progress}`);
+    if (Date.now() > deadline) throw new BridgeError('BRIDGE_ERR_ROLLOUT', `the demo rollout did not finish in time: ${status.message ?? 'no status'}`);
+    await options.onTick?.(rollout);
+    await sleep(250);
+  }
+}
+
+/** `--fault`: once stage 25% is reached, the destination fails the workloads' creates until removed. */
+class DemoFault {
+  readonly spec = { name: `demo-fault-${RUN}`, namespace: LAB_APPS_NAMESPACE, user: `system:serviceaccount:${LAB_APPS_NAMESPACE}:default` };
+  at: number | undefined;
+  /** Errors the workloads saw while the fault was on. */
+  errors = 0;
+  private errorsBefore = 0;
+
+  constructor(
+    private readonly destination: KubeRestClient,
+    private readonly tally: Tally,
+  ) {}
+
+  async maybeInject(rollout: BridgeRollout): Promise<void> {
+    if (this.at !== undefined || !(rollout.status?.history ?? []).some((h) => h.event === 'stage-reached' && h.stage === '25%')) return;
+    await injectWebhookFault(this.destination, this.spec);
+    this.at = Date.now();
+    this.errorsBefore = this.tally.errors.length;
+    say(`   FAULT: the destination now fails every create of ${this.spec.user} in ${LAB_APPS_NAMESPACE} (HTTP 500: a webhook it cannot call)`);
+  }
+
+  async remove(final: BridgeRollout | undefined): Promise<void> {
+    await removeWebhookFault(this.destination, this.spec.name);
+    if (this.at === undefined || !final) return;
+    this.errors = this.tally.errors.length - this.errorsBefore;
+    const breach = (final.status?.history ?? []).find((h) => h.event === 'gate-breached');
+    const detected = breach ? `${((Date.parse(breach.at) - this.at) / 1000).toFixed(1)} s after the fault` : '(no breach recorded)';
+    say(`   the controller detected it ${detected}; phase ${final.status?.phase}`);
+    const degraded = final.status?.conditions?.find((c) => c.type === 'Degraded' && c.status === 'True');
+    if (degraded) say(`   condition Degraded: ${degraded.message}`);
+  }
+}
+
+/** Seconds per stage from the history: start to soaked (the hand-offs included). */
+function stageTimes(rollout: BridgeRollout): string[] {
+  const history = rollout.status?.history ?? [];
+  return history
+    .filter((h) => h.event === 'stage-soaked')
+    .map((soaked) => {
+      const started = history.filter((h) => h.event === 'stage-started' && h.stage === soaked.stage && h.at <= soaked.at).at(-1);
+      const reached = history.find((h) => h.event === 'stage-reached' && h.stage === soaked.stage && started && h.at >= started.at);
+      const total = started ? (Date.parse(soaked.at) - Date.parse(started.at)) / 1000 : 0;
+      return `${soaked.stage} ${total.toFixed(1)} s (shards moved in ${reached?.seconds?.toFixed(1) ?? '?'} s)`;
+    });
+}
+
+/**
+ * Runs the staged migration as a BridgeRollout driven by the aggregator's controller, then a rollback
+ * to 0; with `fault`, the destination starts failing the workloads' writes at 25% and the controller
+ * rolls back on its own. Returns false if an acknowledged write was lost or a client saw an error a
+ * single cluster would not give.
+ */
+export async function runMigration(daemons: DaemonRecord[], options: { fault?: boolean } = {}): Promise<boolean> {
   const workloadKubeconfig = join(labDir(), 'workload.kubeconfig');
   const destination = KubeRestClient.load(kubeconfigPath('destination'));
   const source = KubeRestClient.load(kubeconfigPath('source'));
-  const aggregatorOps = daemons.find((d) => d.name === 'aggregator')?.ports[1];
   const tally: Tally = { calls: 0, errors: [], written: new Set() };
   let stopped = false;
   const stop = () => stopped;
   const workloads = [clientNodeWorkload(workloadKubeconfig, tally, stop), kubectlWorkload(workloadKubeconfig, tally, stop)];
   const python = pythonWorkload(workloadKubeconfig, tally);
-  const stageTimes: string[] = [];
+  const fault = options.fault ? new DemoFault(destination, tally) : undefined;
+  let final: BridgeRollout | undefined;
   try {
     say(`   shards and their fixed positions: ${DEFAULT_SHARDS.map((s) => `${s} ${shardPosition(s).toFixed(3)}`).join(', ')}`);
-    for (const stage of [...DEMO_STAGES, ROLLBACK]) {
-      const started = Date.now();
-      const wanted = Object.fromEntries(DEFAULT_SHARDS.map((shard) => [shard, desiredOwner(shard, stage)]));
-      await writeDesiredOwners(destination, wanted);
-      await waitForOwners(destination, wanted);
-      await sleep(SOAK_MS);
-      const moved = Object.values(wanted).filter((o) => o === 'destination').length;
-      const line = `F=${stage.name.padEnd(15)} ${'#'.repeat(moved).padEnd(DEFAULT_SHARDS.length, '.')} ${moved}/${DEFAULT_SHARDS.length} shards in the destination, ${((Date.now() - started) / 1000).toFixed(1)} s, calls ${tally.calls}, errors ${tally.errors.length}`;
-      stageTimes.push(line);
-      say(`   ${line}`);
+    await applyPlan(destination, ROLLOUT_NAME, DEMO_PLAN, { replace: true });
+    say(`   BridgeRollout "${ROLLOUT_NAME}" applied: stages ${DEMO_PLAN.stages.map((s) => s.name).join(' -> ')}, soak ${SOAK_SECONDS} s, gates over 5 s`);
+    const settled = (r: BridgeRollout) => ['Complete', 'RolledBack', 'Paused'].includes(r.status?.phase ?? '');
+    final = await follow(destination, tally, settled, { onTick: fault ? (r) => fault.maybeInject(r) : undefined });
+    if (!fault && final.status?.phase === 'Complete') {
+      await sendRolloutCommand(destination, ROLLOUT_NAME, 'rollback', 30);
+      say('   rollback to 0% requested (bridgectl rollback)');
+      final = await follow(destination, tally, (r) => r.status?.phase === 'RolledBack', { after: final });
     }
   } finally {
     stopped = true;
     python.kill();
     await Promise.all(workloads);
+    await fault?.remove(final);
   }
+  const ok = await report(daemons, { source, destination, tally, final, faultErrors: fault?.errors ?? 0 });
+  source.close();
+  destination.close();
+  return ok && final?.status?.phase === 'RolledBack';
+}
+
+/** The closing report; false when a write was lost or a client saw an error a single cluster would not give. */
+async function report(
+  daemons: DaemonRecord[],
+  run: { source: KubeRestClient; destination: KubeRestClient; tally: Tally; final: BridgeRollout | undefined; faultErrors: number },
+): Promise<boolean> {
+  const { source, destination, tally } = run;
   // Let the last writes reach the other side, then count: every acknowledged write in both clusters.
   await sleep(2000);
   const inSource = new Set([...(await objectsIn(source, 'configmaps')), ...(await objectsIn(source, 'secrets'))]);
   const inDestination = new Set([...(await objectsIn(destination, 'configmaps')), ...(await objectsIn(destination, 'secrets'))]);
   const lost = [...tally.written].filter((name) => !inSource.has(name) || !inDestination.has(name));
+  const aggregatorOps = daemons.find((d) => d.name === 'aggregator')?.ports[1];
   const pauses = aggregatorOps ? await heldWrites(aggregatorOps) : { count: 0, sumSeconds: 0 };
-  source.close();
-  destination.close();
+  const unexpected = tally.errors.length - run.faultErrors;
   say('== report');
-  say(`   calls made by the workloads: ${tally.calls}; errors a single cluster would not give: ${tally.errors.length}`);
+  say(`   rollout: ${run.final?.status?.phase ?? 'not started'}; time per stage: ${run.final ? stageTimes(run.final).join(', ') : '-'}`);
+  say(`   calls made by the workloads: ${tally.calls}; errors a single cluster would not give: ${unexpected}`);
+  if (run.faultErrors) say(`   errors the injected fault caused (HTTP 500 from the destination until the rollback): ${run.faultErrors}`);
   for (const error of tally.errors.slice(0, 5)) say(`     ${error}`);
   say(`   acknowledged writes: ${tally.written.size}; objects in source ${inSource.size}, in destination ${inDestination.size}; lost writes: ${lost.length}`);
   if (pauses.count > 0) say(`   hand-offs: ${pauses.count}, writes held ${((pauses.sumSeconds / pauses.count) * 1000).toFixed(0)} ms on average`);
-  return lost.length === 0 && tally.errors.length === 0;
+  return lost.length === 0 && unexpected === 0;
 }

@@ -163,62 +163,80 @@ const plan: Command = {
       kubeconfig: { type: 'string' },
     });
     const { name, spec } = planFrom(flags);
-    const object: BridgeRollout = { apiVersion: ROLLOUT_API_VERSION, kind: ROLLOUT_KIND, metadata: { name, namespace: SYSTEM_NAMESPACE }, spec };
     await usingClient(destinationClient(flags.kubeconfig), async (client) => {
-      await listRollouts(client); // names a missing CRD before anything else
-      const dryRun = flags['dry-run'] ? '?dryRun=All' : '';
-      const existing = await client.request<BridgeRollout>('GET', `${ROLLOUTS_PATH}/${name}`);
-      if (existing.status === 200 && !flags.replace) {
-        throw new BridgeError('BRIDGE_ERR_WOULD_REPLACE', `BridgeRollout "${name}" exists (phase ${existing.body.status?.phase ?? 'Pending'})`, {
-          fix: 'pass --replace to start it over with this plan, or --name for another rollout',
-        });
-      }
-      // Validate first (a dry-run create is judged by the same schema and CEL rules), so a bad plan replaces nothing.
-      const checked = await client.request(
-        'POST',
-        `${ROLLOUTS_PATH}?dryRun=All`,
-        existing.status === 200 ? { ...object, metadata: { ...object.metadata, name: `${name}-check` } } : object,
-      );
-      if (checked.status !== 201) throw refusal(checked.status, checked.body);
-      if (!dryRun) {
-        if (existing.status === 200) await client.expect('DELETE', `${ROLLOUTS_PATH}/${name}`, [200, 202, 404]);
-        const created = await client.request('POST', ROLLOUTS_PATH, object);
-        if (created.status !== 201) throw refusal(created.status, created.body);
-      }
+      const object = await applyPlan(client, name, spec, { replace: flags.replace, dryRun: flags['dry-run'] });
       process.stdout.write(toYaml(object));
       say(flags['dry-run'] ? `plan "${name}" is valid (dry run: nothing applied)` : `plan "${name}" applied; follow it with \`bridgectl status --watch\``);
     });
   },
 };
 
-/** Sets spec.command and waits for the controller's answer in the status. */
-async function sendCommand(commandName: RolloutCommandName, args: string[]): Promise<void> {
+/**
+ * Writes the BridgeRollout `name` with `spec`: validated first by a dry-run create (the CRD's schema
+ * and CEL rules), so a bad plan replaces nothing; an existing rollout is replaced only when asked.
+ */
+export async function applyPlan(
+  client: KubeRestClient,
+  name: string,
+  spec: RolloutSpec,
+  options: { replace?: boolean; dryRun?: boolean } = {},
+): Promise<BridgeRollout> {
+  const object: BridgeRollout = { apiVersion: ROLLOUT_API_VERSION, kind: ROLLOUT_KIND, metadata: { name, namespace: SYSTEM_NAMESPACE }, spec };
+  await listRollouts(client); // names a missing CRD before anything else
+  const existing = await client.request<BridgeRollout>('GET', `${ROLLOUTS_PATH}/${name}`);
+  if (existing.status === 200 && !options.replace) {
+    throw new BridgeError('BRIDGE_ERR_WOULD_REPLACE', `BridgeRollout "${name}" exists (phase ${existing.body.status?.phase ?? 'Pending'})`, {
+      fix: 'pass --replace to start it over with this plan, or --name for another rollout',
+    });
+  }
+  const probe = existing.status === 200 ? { ...object, metadata: { ...object.metadata, name: `${name}-check` } } : object;
+  const checked = await client.request('POST', `${ROLLOUTS_PATH}?dryRun=All`, probe);
+  if (checked.status !== 201) throw refusal(checked.status, checked.body);
+  if (options.dryRun) return object;
+  if (existing.status === 200) await client.expect('DELETE', `${ROLLOUTS_PATH}/${name}`, [200, 202, 404]);
+  const created = await client.request('POST', ROLLOUTS_PATH, object);
+  if (created.status !== 201) throw refusal(created.status, created.body);
+  return object;
+}
+
+/**
+ * Sets the rollout's spec.command and waits for the controller's answer in its history: resolves with
+ * the rollout once acted on, throws BRIDGE_ERR_ROLLOUT when refused or not answered in time.
+ */
+export async function sendRolloutCommand(
+  client: KubeRestClient,
+  rolloutName: string,
+  commandName: RolloutCommandName,
+  timeoutSeconds: number,
+): Promise<BridgeRollout> {
+  const id = `${commandName}-${randomBytes(4).toString('hex')}`;
+  const path = `${ROLLOUTS_PATH}/${rolloutName}`;
+  await client.expect('PATCH', path, [200], { spec: { command: { name: commandName, id, by: safeUserName() } } }, { patchType: 'merge' });
+  const deadline = Date.now() + timeoutSeconds * 1000;
+  for (;;) {
+    const current = (await client.expect<BridgeRollout>('GET', path, [200])).body;
+    const answer = current.status?.history?.filter((h) => h.commandId === id).at(-1);
+    if (answer?.event === 'command-refused') throw new BridgeError('BRIDGE_ERR_ROLLOUT', `the controller refused ${answer.reason}`);
+    if (answer) return current;
+    if (Date.now() > deadline) {
+      throw new BridgeError('BRIDGE_ERR_ROLLOUT', `no rollout controller acted on ${commandName} within ${timeoutSeconds} s (it stays queued)`, {
+        fix: 'check that an aggregator runs and leads (its log says "leading"); the command is acted on when one does',
+      });
+    }
+    await sleep(300);
+  }
+}
+
+/** A top-level verb: the named (or the active) rollout gets the command; prints what the controller made of it. */
+async function runCommand(commandName: RolloutCommandName, args: string[]): Promise<void> {
   const flags = parseFlags(commandName, args, { name: { type: 'string' }, kubeconfig: { type: 'string' }, 'timeout-seconds': { type: 'string' } });
   const name = checkName(commandName, flags.name);
   const timeoutSeconds = numberFlag(commandName, 'timeout-seconds', flags['timeout-seconds'], 1, 3600) ?? 30;
   await usingClient(destinationClient(flags.kubeconfig), async (client) => {
     const rollout = await findRollout(client, name);
-    const id = `${commandName}-${randomBytes(4).toString('hex')}`;
-    const by = safeUserName();
-    const path = `${ROLLOUTS_PATH}/${rollout.metadata.name}`;
-    await client.expect('PATCH', path, [200], { spec: { command: { name: commandName, id, by } } }, { patchType: 'merge' });
-    say(`${commandName} sent to ${rollout.metadata.name} (id ${id}); waiting for the controller`);
-    const deadline = Date.now() + timeoutSeconds * 1000;
-    for (;;) {
-      const current = (await client.expect<BridgeRollout>('GET', path, [200])).body;
-      const answer = current.status?.history?.filter((h) => h.commandId === id).at(-1);
-      if (answer?.event === 'command-refused') throw new BridgeError('BRIDGE_ERR_ROLLOUT', `the controller refused ${answer.reason}`);
-      if (answer) {
-        process.stdout.write(`${rollout.metadata.name}: ${commandName} done; phase ${current.status?.phase}, stage ${current.status?.stageName ?? '-'}\n`);
-        return;
-      }
-      if (Date.now() > deadline) {
-        throw new BridgeError('BRIDGE_ERR_ROLLOUT', `no rollout controller acted on ${commandName} within ${timeoutSeconds} s (it stays queued)`, {
-          fix: 'check that an aggregator runs and leads (its log says "leading"); the command is acted on when one does',
-        });
-      }
-      await sleep(300);
-    }
+    say(`${commandName}: sent to ${rollout.metadata.name}; waiting for the controller`);
+    const current = await sendRolloutCommand(client, rollout.metadata.name, commandName, timeoutSeconds);
+    process.stdout.write(`${rollout.metadata.name}: ${commandName} done; phase ${current.status?.phase}, stage ${current.status?.stageName ?? '-'}\n`);
   });
 }
 
@@ -244,6 +262,6 @@ const describeCommand: Record<RolloutCommandName, string> = {
 export const rolloutVerbs: Record<string, Command> = Object.fromEntries(
   ROLLOUT_COMMANDS.map((name) => [
     name,
-    { summary: `${describeCommand[name]} [--name] [--kubeconfig DEST] [--timeout-seconds 30]`, run: (args: string[]) => sendCommand(name, args) },
+    { summary: `${describeCommand[name]} [--name] [--kubeconfig DEST] [--timeout-seconds 30]`, run: (args: string[]) => runCommand(name, args) },
   ]),
 );

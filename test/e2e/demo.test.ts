@@ -22,8 +22,9 @@ describe('bridgectl demo', () => {
     expect(demo.stderr).toMatch(/ok\s+webhook: a pod created in lab-apps gets the native sidecar/);
     expect(demo.stderr).toMatch(/ok\s+workload .* as system:serviceaccount:lab-apps:default/);
     // The staged migration reached every shard and came back, with no client error and no lost write.
-    expect(demo.stderr).toMatch(/F=100%\s+#+ 7\/7 shards in the destination/);
-    expect(demo.stderr).toMatch(/F=rollback to 0%\s+\.+ 0\/7 shards in the destination/);
+    expect(demo.stderr).toMatch(/F=100%\s+\[#+\] 7\/7 shards in the destination/);
+    expect(demo.stderr).toMatch(/rolled back\s+\[\.+\] 0\/7 shards in the destination/);
+    expect(demo.stderr).toMatch(/rollout: RolledBack; time per stage: 1% [\d.]+ s .*100% [\d.]+ s/);
     expect(demo.stderr).toMatch(/errors a single cluster would not give: 0\n/);
     expect(demo.stderr).toMatch(/acknowledged writes: [1-9]\d*; .* lost writes: 0\n/);
     expect(demo.code).toBe(0);
@@ -34,9 +35,20 @@ describe('bridgectl demo', () => {
     const pids = [...installed.map((d) => d.pid), ...Object.values(lab.clusters).flatMap((c) => c.daemons.map((d) => d.pid))];
     expect(pids.filter(isProcessRunning)).toHaveLength(14);
 
+    // The same lab again with --fault: the destination fails at 25% and the controller rolls back by itself.
+    const faulty = await run(process.execPath, [CLI, 'demo', '--fault'], { env });
+    expect(faulty.stderr).toContain('FAULT: the destination now fails');
+    expect(faulty.stderr).toMatch(/BREACH at (25|50|100)%.*destination error rate/);
+    expect(faulty.stderr).toMatch(/the controller detected it [\d.]+ s after the fault; phase RolledBack/);
+    expect(faulty.stderr).toMatch(/errors a single cluster would not give: 0\n/);
+    expect(faulty.stderr).toMatch(/lost writes: 0\n/);
+    expect(faulty.code).toBe(0);
+    const reinstalled = JSON.parse(readFileSync(join(privateLab, 'install', 'state.json'), 'utf8')) as { pid: number }[];
+    pids.push(...reinstalled.map((d) => d.pid));
+
     const down = await run(process.execPath, [CLI, 'lab', 'down'], { env });
     expect(down.code).toBe(0);
     expect(down.stderr).toContain('stopped 14 processes');
     expect(pids.filter(isProcessRunning)).toEqual([]);
-  });
+  }, 360_000);
 });

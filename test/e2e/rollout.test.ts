@@ -10,11 +10,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import * as k8s from '@kubernetes/client-node';
 import { ROLLOUTS_PATH, type BridgeRollout } from '../../aggregator/rollout/rollout-types.js';
 import { applyRolloutCrd } from '../../lab/install-bridge.js';
+import { injectWebhookFault, removeWebhookFault } from '../../lab/webhook-fault.js';
 import { KubeRestClient } from '../../lib/kube-rest-client.js';
 import { AGGREGATOR_LEASE, SYSTEM_NAMESPACE } from '../../lib/names.js';
 import { waitUntil } from '../../lib/wait-until.js';
 import { startLabBridge, type LabBridge } from '../helpers/bridge-lab.js';
-import { createNamespace, kubeconfigPath, kubectl, kubectlOk, run, uniqueName } from '../helpers/lab-clients.js';
+import { createNamespace, kubeconfigPath, kubectl, run, uniqueName } from '../helpers/lab-clients.js';
 import { serviceAccountToken, tokenKubeconfig } from '../helpers/sidecar-lab.js';
 
 const CLI = join(process.cwd(), 'dist', 'cli', 'main.js');
@@ -136,33 +137,12 @@ class Workload {
   }
 }
 
-/** A webhook in `cluster` that the API server cannot call (failurePolicy Fail): the workload's matching creates get 500. */
-async function injectFault(cluster: 'source' | 'destination', name: string, extraCondition = 'true'): Promise<void> {
-  const user = `system:serviceaccount:${namespace}:tester`;
-  const webhook = {
-    apiVersion: 'admissionregistration.k8s.io/v1',
-    kind: 'ValidatingWebhookConfiguration',
-    metadata: { name },
-    webhooks: [
-      {
-        name: 'fault.e2e.cluster-bridge.io',
-        clientConfig: { url: 'https://127.0.0.1:1/fault' },
-        rules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['configmaps', 'secrets'] }],
-        namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': namespace } },
-        matchConditions: [{ name: 'the-workload', expression: `request.userInfo.username == '${user}' && (${extraCondition})` }],
-        failurePolicy: 'Fail',
-        sideEffects: 'None',
-        admissionReviewVersions: ['v1'],
-        timeoutSeconds: 1,
-      },
-    ],
-  };
-  await kubectlOk(cluster, ['apply', '-f', '-'], JSON.stringify(webhook));
-}
+const clients = { source, destination };
 
-async function removeFault(cluster: 'source' | 'destination', name: string): Promise<void> {
-  await kubectl(cluster, ['delete', 'validatingwebhookconfiguration', name, '--ignore-not-found']);
-}
+/** The workload's creates (those matching `condition`) get 500 from `cluster` (lab/webhook-fault.ts). */
+const injectFault = (cluster: 'source' | 'destination', name: string, condition?: string) =>
+  injectWebhookFault(clients[cluster], { name, namespace, user: `system:serviceaccount:${namespace}:tester`, condition });
+const removeFault = (cluster: 'source' | 'destination', name: string) => removeWebhookFault(clients[cluster], name);
 
 beforeAll(async () => {
   namespace = await createNamespace('source', 'rollout');
