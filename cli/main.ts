@@ -17,6 +17,7 @@ const groups: Record<string, Record<string, Command>> = {
 
 const topLevel: Record<string, Command> = {
   demo: demoCommand,
+  preflight: (await import('./preflight/command.js')).preflightCommand,
   status: (await import('./rollout-status.js')).statusCommand,
   ...(await import('./rollout-commands.js')).rolloutVerbs,
 };

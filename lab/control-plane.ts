@@ -19,6 +19,8 @@ export interface ControlPlaneSpec {
   serviceCidr: string;
   /** Fixed kube-apiserver port; chosen free when absent. */
   apiserverPort?: number;
+  /** kube-controller-manager's `--controllers` flag; absent: every default controller runs. */
+  controllersFlag?: string;
   adminKubeconfigPath: string;
   /** Called with each process as soon as it runs. */
   onDaemonStarted?: (daemon: DaemonRecord) => void;
@@ -205,6 +207,7 @@ export async function startControlPlane(spec: ControlPlaneSpec, bin: LabBinaries
         `--cluster-signing-cert-file=${p('ca.crt')}`,
         `--cluster-signing-key-file=${p('ca.key')}`,
         `--service-cluster-ip-range=${spec.serviceCidr}`,
+        ...(spec.controllersFlag ? [spec.controllersFlag] : []),
         '--profiling=false',
         '--v=1',
       ],

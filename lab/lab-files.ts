@@ -14,8 +14,9 @@ import type { DaemonRecord } from './process.js';
  * What a lab built by this code has; a lab started by older code is replaced rather than reused.
  * 2: the fake node serves the kubelet API (exec, logs, attach, port-forward).
  * 3: kube-apiserver writes an audit log (every request's verb and object, as the API server parsed them).
+ * 4: the destination's kube-controller-manager runs without the workload controllers (lib/workload-controllers.ts).
  */
-export const LAB_LAYOUT = 3;
+export const LAB_LAYOUT = 4;
 
 export interface LabState {
   /** Absent in labs older than layout 2. */

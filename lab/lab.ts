@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { BridgeError } from '../lib/errors.js';
 import { isPortBound } from '../lib/ports.js';
 import { labDir } from '../lib/paths.js';
+import { DESTINATION_CONTROLLERS_FLAG } from '../lib/workload-controllers.js';
 import { ensureLabBinaries, type BuildReport } from './build.js';
 import { uninstallComponents } from './install.js';
 import { isApiserverReady, startControlPlane, type ClusterName, type ControlPlaneState } from './control-plane.js';
@@ -110,6 +111,8 @@ async function startControlPlanes(request: LabRequest, build: BuildReport, progr
           dir: join(labDir(), name),
           serviceCidr: name === 'source' ? request.sourceServiceCidr : request.destinationServiceCidr,
           apiserverPort: name === 'source' ? request.sourcePort : request.destinationPort,
+          // The destination is set up as a migration needs it: its workload controllers off (preflight checks this).
+          controllersFlag: name === 'destination' ? DESTINATION_CONTROLLERS_FLAG : undefined,
           adminKubeconfigPath: kubeconfigPath(name),
           onDaemonStarted: recordStartingDaemon,
         },

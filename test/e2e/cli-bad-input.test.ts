@@ -57,6 +57,7 @@ function labSnapshot(): Snapshot {
 let sourcePort = 0;
 let caDir = '';
 let podFile = '';
+let unreachableKubeconfig = '';
 
 beforeAll(async () => {
   const up = await bridgectl(['lab', 'up']);
@@ -71,6 +72,12 @@ beforeAll(async () => {
   podFile = join(scratch, 'pod.yaml');
   writeFileSync(podFile, 'apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: lab-apps}\nspec: {containers: [{name: c, image: x}]}\n');
   mkdirSync(join(scratch, 'empty-out'));
+  // The lab's own credentials for an API server that is not there (nothing listens on port 1).
+  unreachableKubeconfig = join(scratch, 'unreachable.kubeconfig');
+  writeFileSync(
+    unreachableKubeconfig,
+    readFileSync(join(privateLab, 'destination.kubeconfig'), 'utf8').replace(/https:\/\/127\.0\.0\.1:\d+/, 'https://127.0.0.1:1'),
+  );
 }, 10 * 60_000);
 
 afterAll(async () => {
@@ -79,7 +86,10 @@ afterAll(async () => {
   rmSync(scratch, { recursive: true, force: true });
 }, 120_000);
 
-/** [arguments, what the one error line must say]. Placeholders: @CA (a CA folder), @POD (a Pod file), @OUT (an empty folder). */
+/**
+ * [arguments, what the one error line must say]. Placeholders: @CA (a CA folder), @POD (a Pod file), @OUT (an empty folder),
+ * @UNREACHABLE (a kubeconfig whose API server does not listen).
+ */
 const CASES: [string, RegExp][] = [
   ['nosuch command', /BRIDGE_ERR_USAGE: unknown command "nosuch command"/],
   ['lab', /BRIDGE_ERR_USAGE: unknown command "lab"/],
@@ -149,6 +159,16 @@ const CASES: [string, RegExp][] = [
   ['sync status --url http://127.0.0.1:1', /BRIDGE_ERR_UPSTREAM_UNREACHABLE: cannot reach the synchronizer at http:\/\/127.0.0.1:1/],
   ['sync status --url', /BRIDGE_ERR_USAGE: .*--url/],
   ['sync serve --listen-port 1 --listen-port 2', /BRIDGE_ERR_USAGE: sync serve: --listen-port is given more than once/],
+  // preflight: nothing is created in either cluster before both kubeconfigs load and both API servers answer.
+  ['preflight --verbose', /BRIDGE_ERR_USAGE: preflight: Unknown option '--verbose'/],
+  ['preflight --output yaml', /BRIDGE_ERR_USAGE: --output must be json, got "yaml"/],
+  ['preflight --source-kubeconfig', /BRIDGE_ERR_USAGE: preflight: Option '--source-kubeconfig <value>' argument missing/],
+  ['preflight --source-kubeconfig /nonexistent/source.kubeconfig', /BRIDGE_ERR_CONFIG: the source kubeconfig \/nonexistent\/source\.kubeconfig does not exist/],
+  ['preflight --destination-kubeconfig @POD', /BRIDGE_ERR_CONFIG: cannot read the destination kubeconfig .*pod\.yaml/],
+  [
+    'preflight --destination-kubeconfig @UNREACHABLE',
+    /BRIDGE_ERR_UPSTREAM_UNREACHABLE: cannot reach the destination API server https:\/\/127\.0\.0\.1:1: .*ECONNREFUSED/,
+  ],
 ];
 
 describe('bridgectl refuses bad input before touching anything', () => {
@@ -158,6 +178,7 @@ describe('bridgectl refuses bad input before touching anything', () => {
         .replace('@OTHER_PORT', String(sourcePort + 1))
         .replace('@CA', caDir)
         .replace('@POD', podFile)
+        .replace('@UNREACHABLE', unreachableKubeconfig)
         .replace('@OUT', join(scratch, 'empty-out')),
     );
     const before = labSnapshot();
