@@ -37,7 +37,7 @@ export class AggregatorMetrics {
   request(backend: string, verb: string, code: number, reason: string, seconds?: number): void {
     this.requests.inc({ backend, verb: verb || 'unknown', code: String(code), reason });
     if (seconds !== undefined) this.latency.observe({ backend }, seconds);
-    this.gates.record(backend, code, verb === 'watch' ? undefined : seconds);
+    this.gates.record(backend, verb, code, seconds);
   }
 
   refused(reason: string): void {

@@ -15,7 +15,7 @@ import * as k8s from '@kubernetes/client-node';
 import { LAB_APPS_NAMESPACE } from '../lab/install-context.js';
 import { kubeconfigPath } from '../lab/lab-files.js';
 import type { DaemonRecord } from '../lab/process.js';
-import { ROLLOUTS_PATH, type BridgeRollout, type RolloutSpec } from '../aggregator/rollout/rollout-types.js';
+import { ROLLOUTS_PATH, type BridgeRollout, type HistoryEntry, type RolloutSpec } from '../aggregator/rollout/rollout-types.js';
 import { injectWebhookFault, removeWebhookFault } from '../lab/webhook-fault.js';
 import { BridgeError, errorMessage } from '../lib/errors.js';
 import { KubeRestClient } from '../lib/kube-rest-client.js';
@@ -65,6 +65,89 @@ async function clientNodeWorkload(kubeconfig: string, tally: Tally, stop: () => 
       } else tally.errors.push(`client-node ${name}: ${errorMessage(err).split('\n')[0]}`);
     }
     await sleep(100);
+  }
+}
+
+const SEEN_ANNOTATION = 'demo.cluster-bridge.io/seen';
+
+/**
+ * A small controller as in-cluster code writes them: a client-node informer (list, then watch) on the
+ * run's ConfigMaps and a work queue that marks each one seen with an update carrying the informer's
+ * resourceVersion. Hand-offs close its watch and older-epoch resourceVersions get 410, so it relists,
+ * as client-go controllers do; a conflict (409) or a held write (503) puts the item back in the queue.
+ */
+class SeenController {
+  private readonly queue = new Set<string>();
+  private informer: (k8s.Informer<k8s.V1ConfigMap> & k8s.ObjectCache<k8s.V1ConfigMap>) | undefined;
+  private stopped = false;
+  private loop: Promise<void> | undefined;
+  relists = 0;
+  marked = 0;
+
+  constructor(
+    private readonly kubeconfig: string,
+    private readonly tally: Tally,
+  ) {}
+
+  async start(): Promise<void> {
+    const kc = new k8s.KubeConfig();
+    kc.loadFromFile(this.kubeconfig);
+    const api = kc.makeApiClient(k8s.CoreV1Api);
+    const informer = k8s.makeInformer(
+      kc,
+      `/api/v1/namespaces/${LAB_APPS_NAMESPACE}/configmaps`,
+      () => {
+        this.relists++;
+        this.tally.calls++;
+        return api.listNamespacedConfigMap({ namespace: LAB_APPS_NAMESPACE, labelSelector: RUN_SELECTOR });
+      },
+      RUN_SELECTOR,
+    );
+    const enqueue = (cm: k8s.V1ConfigMap) => {
+      if (!cm.metadata?.annotations?.[SEEN_ANNOTATION]) this.queue.add(cm.metadata!.name!);
+    };
+    informer.on('add', enqueue);
+    informer.on('update', enqueue);
+    informer.on('error', () => setTimeout(() => !this.stopped && void informer.start().catch(() => undefined), 300));
+    this.informer = informer;
+    await informer.start();
+    this.loop = this.work(api);
+  }
+
+  private async work(api: k8s.CoreV1Api): Promise<void> {
+    while (!this.stopped) {
+      const name = this.queue.values().next().value;
+      if (name === undefined) {
+        await sleep(100);
+        continue;
+      }
+      this.queue.delete(name);
+      const cached = this.informer!.get(name, LAB_APPS_NAMESPACE);
+      if (!cached || cached.metadata?.annotations?.[SEEN_ANNOTATION]) continue;
+      const body = { ...cached, metadata: { ...cached.metadata, annotations: { ...cached.metadata?.annotations, [SEEN_ANNOTATION]: 'true' } } };
+      this.tally.calls++;
+      try {
+        await api.replaceNamespacedConfigMap({ name, namespace: LAB_APPS_NAMESPACE, body });
+        this.marked++;
+      } catch (err) {
+        const code = (err as { code?: number }).code;
+        // A stale cache (409) or a hand-off (503): the informer brings the newer copy; try again then.
+        if (code === 409 || code === 503) this.queue.add(name);
+        else this.tally.errors.push(`controller ${name}: ${errorMessage(err).split('\n')[0]}`);
+        await sleep(code === 503 ? 300 : 50);
+      }
+    }
+  }
+
+  /** Waits until the queue is empty and every ConfigMap it holds is marked, then stops. */
+  async drainAndStop(timeoutMs: number): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    const unmarked = () => (this.informer?.list(LAB_APPS_NAMESPACE) ?? []).filter((c) => !c.metadata?.annotations?.[SEEN_ANNOTATION]).length;
+    while (Date.now() < deadline && (this.queue.size > 0 || unmarked() > 0)) await sleep(200);
+    this.stopped = true;
+    await this.informer?.stop();
+    await this.loop;
+    return unmarked();
   }
 }
 
@@ -127,13 +210,15 @@ async function heldWrites(aggregatorOpsPort: number): Promise<{ count: number; s
   };
 }
 
+/** The run's objects in a cluster; ConfigMaps count only once the controller's mark is there too (mirrored). */
 async function objectsIn(cluster: KubeRestClient, kind: 'configmaps' | 'secrets'): Promise<Set<string>> {
-  const list = await cluster.expect<{ items: { metadata: { name: string } }[] }>(
+  const list = await cluster.expect<{ items: { metadata: { name: string; annotations?: Record<string, string> } }[] }>(
     'GET',
     `/api/v1/namespaces/${LAB_APPS_NAMESPACE}/${kind}?labelSelector=${encodeURIComponent(RUN_SELECTOR)}`,
     [200],
   );
-  return new Set(list.body.items.map((i) => `${kind.slice(0, -1)}/${i.metadata.name}`));
+  const complete = list.body.items.filter((i) => kind === 'secrets' || i.metadata.annotations?.[SEEN_ANNOTATION]);
+  return new Set(complete.map((i) => `${kind.slice(0, -1)}/${i.metadata.name}`));
 }
 
 /** The demo's plan: F = 1%, 5%, 25%, 50%, 100% over every default shard, short soaks and windows for a lab. */
@@ -149,6 +234,19 @@ const REPORTED_EVENTS: Record<string, (stage: string | undefined) => string> = {
   'gate-breached': (stage) => `BREACH at ${stage}`,
   'rolled-back': () => 'rolled back',
 };
+
+/** One line per soaked stage, breach and rollback. */
+function historyLines(entries: HistoryEntry[], progress: string): string[] {
+  return entries.flatMap((entry) => {
+    const label = REPORTED_EVENTS[entry.event]?.(entry.stage);
+    return label ? [`   ${label.padEnd(16)} ${progress}${entry.reason ? `: ${entry.reason}` : ''}`] : [];
+  });
+}
+
+function shardProgress(shards: { owner: string }[]): string {
+  const moved = shards.filter((x) => x.owner === 'destination').length;
+  return `${progressBar(moved, shards.length)} ${moved}/${shards.length} shards in the destination`;
+}
 
 /**
  * Follows the rollout until `done`, printing a line per soaked stage, breach and rollback, and (on a
@@ -166,15 +264,11 @@ async function follow(
   for (;;) {
     const rollout = (await destination.expect<BridgeRollout>('GET', `${ROLLOUTS_PATH}/${ROLLOUT_NAME}`, [200])).body;
     const status = rollout.status ?? {};
-    const shards = status.shards ?? [];
-    const moved = shards.filter((x) => x.owner === 'destination').length;
-    const progress = `${progressBar(moved, shards.length)} ${moved}/${shards.length} shards in the destination, calls ${tally.calls}, errors ${tally.errors.length}`;
+    const progress = `${shardProgress(status.shards ?? [])}, calls ${tally.calls}, errors ${tally.errors.length}`;
     if (live) process.stderr.write('\r\x1b[K');
-    for (const entry of (status.history ?? []).slice(printed)) {
-      const label = REPORTED_EVENTS[entry.event]?.(entry.stage);
-      if (label) say(`   ${label.padEnd(16)} ${progress}${entry.reason ? `: ${entry.reason}` : ''}`);
-    }
-    printed = status.history?.length ?? 0;
+    const history = status.history ?? [];
+    for (const line of historyLines(history.slice(printed), progress)) say(line);
+    printed = history.length;
     if (done(rollout)) return rollout;
     if (live) process.stderr.write(`   [${status.phase ?? 'Pending'} ${status.stageName ?? ''}] ${progress}`);
     if (Date.now() > deadline) throw new BridgeError('BRIDGE_ERR_ROLLOUT', `the demo rollout did not finish in time: ${status.message ?? 'no status'}`);
@@ -244,6 +338,8 @@ export async function runMigration(daemons: DaemonRecord[], options: { fault?: b
   const stop = () => stopped;
   const workloads = [clientNodeWorkload(workloadKubeconfig, tally, stop), kubectlWorkload(workloadKubeconfig, tally, stop)];
   const python = pythonWorkload(workloadKubeconfig, tally);
+  const controller = new SeenController(workloadKubeconfig, tally);
+  await controller.start();
   const fault = options.fault ? new DemoFault(destination, tally) : undefined;
   let final: BridgeRollout | undefined;
   try {
@@ -263,7 +359,11 @@ export async function runMigration(daemons: DaemonRecord[], options: { fault?: b
     await Promise.all(workloads);
     await fault?.remove(final);
   }
-  const ok = await report(daemons, { source, destination, tally, final, faultErrors: fault?.errors ?? 0 });
+  const unmarked = await controller.drainAndStop(15_000);
+  say(
+    `   controller (client-node informer): marked ${controller.marked} ConfigMaps seen, listed ${controller.relists} times; unmarked at the end: ${unmarked}`,
+  );
+  const ok = (await report(daemons, { source, destination, tally, final, faultErrors: fault?.errors ?? 0 })) && unmarked === 0;
   source.close();
   destination.close();
   return ok && final?.status?.phase === 'RolledBack';

@@ -79,7 +79,7 @@ export function renderRolloutStatus(rollout: BridgeRollout, sync: SyncStatus | s
 async function syncSummary(url: string | undefined): Promise<SyncStatus | string | undefined> {
   let target: URL;
   try {
-    target = syncStatusUrl(url);
+    target = syncStatusUrl(url, '--sync-url');
   } catch {
     return undefined; // no lab synchronizer and no --sync-url: leave the line out
   }
@@ -104,7 +104,7 @@ export const statusCommand: Command = {
       throw new BridgeError('BRIDGE_ERR_USAGE', `status: --output must be json, got "${flags.output}"`, { fix: 'omit --output or pass --output json' });
     if (flags.watch && flags.output)
       throw new BridgeError('BRIDGE_ERR_USAGE', 'status: --watch redraws for a terminal; it cannot be combined with --output', { fix: 'drop one of them' });
-    if (flags['sync-url'] !== undefined) syncStatusUrl(flags['sync-url']); // a malformed URL is refused before anything is read
+    if (flags['sync-url'] !== undefined) syncStatusUrl(flags['sync-url'], '--sync-url'); // a malformed URL is refused before anything is read
     await usingClient(destinationClient(flags.kubeconfig), async (client) => {
       for (;;) {
         const rollout = await findRollout(client, flags.name);

@@ -43,7 +43,7 @@ export function renderSyncStatus(status: SyncStatus): string {
 }
 
 /** The --url given, or the lab's installed synchronizer's ops port. */
-export function syncStatusUrl(given: string | undefined): URL {
+export function syncStatusUrl(given: string | undefined, flag = '--url'): URL {
   if (given === undefined) {
     const lab = readInstalledDaemons().find((d) => d.name === 'synchronizer' && isDaemonAlive(d));
     if (!lab) {
@@ -55,8 +55,8 @@ export function syncStatusUrl(given: string | undefined): URL {
   }
   const url = URL.canParse(given) ? new URL(given) : undefined;
   if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || !url.hostname) {
-    throw new BridgeError('BRIDGE_ERR_USAGE', `--url must be http://host:port (the synchronizer's ops port), got "${given}"`, {
-      fix: 'pass --url http://<synchronizer>:8081',
+    throw new BridgeError('BRIDGE_ERR_USAGE', `${flag} must be http://host:port (the synchronizer's ops port), got "${given}"`, {
+      fix: `pass ${flag} http://<synchronizer>:8081`,
     });
   }
   return new URL('/status', url);

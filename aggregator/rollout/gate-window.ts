@@ -13,15 +13,33 @@ const MAX_WINDOW_SECONDS = 3600;
 /** The destination's p99 must also exceed the source's by this much to breach: a ratio of two tiny numbers is noise. */
 export const LATENCY_FLOOR_MS = 100;
 
+/**
+ * Latency is compared like for like: with shards by resource type the two backends serve different
+ * mixes (a LIST of hundreds of objects beside GETs), so each group is judged against the same group
+ * on the other side, and only when both sides served enough of it.
+ */
+export const LATENCY_GROUPS = ['get', 'list', 'write'] as const;
+export type LatencyGroup = (typeof LATENCY_GROUPS)[number];
+
+export function latencyGroup(verb: string): LatencyGroup | undefined {
+  if (verb === 'watch' || verb === 'proxy' || verb === '') return undefined; // long-running or not a resource call
+  return verb === 'get' || verb === 'list' ? verb : 'write';
+}
+
 interface Bucket {
   second: number;
   requests: number;
   errors: number;
-  latency: number[];
+  latency: Record<LatencyGroup, number[]>;
 }
 
 function emptyBucket(second: number): Bucket {
-  return { second, requests: 0, errors: 0, latency: LATENCY_BOUNDS_MS.map(() => 0) };
+  return {
+    second,
+    requests: 0,
+    errors: 0,
+    latency: { get: LATENCY_BOUNDS_MS.map(() => 0), list: LATENCY_BOUNDS_MS.map(() => 0), write: LATENCY_BOUNDS_MS.map(() => 0) },
+  };
 }
 
 /** What counts against a backend: server errors, throttling, and requests that got no answer (code 0). */
@@ -34,15 +52,16 @@ export class GateWindow {
 
   constructor(private readonly clock: () => number = Date.now) {}
 
-  /** One answered request. `seconds` (time to the response head) is left out for watches and upgrades. */
-  record(backend: string, code: number, seconds?: number): void {
+  /** One answered request; `seconds` is the time to the response head (absent for upgrades). */
+  record(backend: string, verb: string, code: number, seconds?: number): void {
     if (backend !== 'source' && backend !== 'destination') return;
     const bucket = this.current(backend);
     bucket.requests++;
     if (isGateError(code)) bucket.errors++;
-    if (seconds !== undefined) {
+    const group = latencyGroup(verb);
+    if (seconds !== undefined && group) {
       const ms = seconds * 1000;
-      bucket.latency[LATENCY_BOUNDS_MS.findIndex((bound) => ms <= bound)]!++;
+      bucket.latency[group][LATENCY_BOUNDS_MS.findIndex((bound) => ms <= bound)]!++;
     }
   }
 
@@ -58,27 +77,33 @@ export class GateWindow {
     return last;
   }
 
-  /** The backend's totals over the last `seconds` whole seconds, the current one included. */
-  summary(backend: ClusterSide, seconds: number): BackendWindow {
-    const since = Math.floor(this.clock() / 1000) - seconds;
+  /** The backend's totals over the last `seconds` whole seconds (the current one included), from `sinceMs` on. */
+  summary(backend: ClusterSide, seconds: number, sinceMs = 0): BackendWindow {
+    const since = Math.max(Math.floor(this.clock() / 1000) - seconds, Math.floor(sinceMs / 1000) - 1);
     const total = emptyBucket(0);
     for (const bucket of this.buckets[backend]) {
       if (bucket.second <= since) continue;
       total.requests += bucket.requests;
       total.errors += bucket.errors;
-      bucket.latency.forEach((n, i) => (total.latency[i]! += n));
+      for (const group of LATENCY_GROUPS) bucket.latency[group].forEach((n, i) => (total.latency[group][i]! += n));
     }
+    const all = LATENCY_BOUNDS_MS.map((_, i) => LATENCY_GROUPS.reduce((n, group) => n + total.latency[group][i]!, 0));
+    const latency = Object.fromEntries(
+      LATENCY_GROUPS.map((group) => [group, { count: total.latency[group].reduce((a, b) => a + b, 0), p99Ms: percentileBound(total.latency[group], 0.99) }]),
+    ) as BackendWindow['latency'];
     return {
       requests: total.requests,
       errors: total.errors,
       errorRate: total.requests === 0 ? 0 : total.errors / total.requests,
-      p99Ms: percentileBound(total.latency, 0.99),
+      p99Ms: percentileBound(all, 0.99),
+      latency,
     };
   }
 
-  evaluate(gates: GateSpec): GateEvaluation {
-    const source = this.summary('source', gates.windowSeconds);
-    const destination = this.summary('destination', gates.windowSeconds);
+  /** Both backends over the gate window, counting only what was answered at or after `sinceMs` (the stage's start of steady state). */
+  evaluate(gates: GateSpec, sinceMs = 0): GateEvaluation {
+    const source = this.summary('source', gates.windowSeconds, sinceMs);
+    const destination = this.summary('destination', gates.windowSeconds, sinceMs);
     return { windowSeconds: gates.windowSeconds, source, destination, ...judge(gates, source, destination) };
   }
 }
@@ -109,10 +134,15 @@ export function judge(gates: GateSpec, source: BackendWindow, destination: Backe
         `${pct(baseline)} by more than ${pct(gates.maxErrorRateIncrease)} over ${gates.windowSeconds} s`,
     };
   }
-  if (source.requests >= gates.minRequests && destination.p99Ms > source.p99Ms * gates.maxLatencyRatio && destination.p99Ms - source.p99Ms > LATENCY_FLOOR_MS) {
-    return {
-      breach: `destination p99 ${destination.p99Ms} ms exceeds ${gates.maxLatencyRatio}x the source's ${source.p99Ms} ms over ${gates.windowSeconds} s`,
-    };
+  for (const group of LATENCY_GROUPS) {
+    const src = source.latency?.[group];
+    const dst = destination.latency?.[group];
+    if (!src || !dst || src.count < gates.minRequests || dst.count < gates.minRequests) continue;
+    if (dst.p99Ms > src.p99Ms * gates.maxLatencyRatio && dst.p99Ms - src.p99Ms > LATENCY_FLOOR_MS) {
+      return {
+        breach: `destination ${group} p99 ${dst.p99Ms} ms exceeds ${gates.maxLatencyRatio}x the source's ${src.p99Ms} ms over ${gates.windowSeconds} s`,
+      };
+    }
   }
   return {};
 }

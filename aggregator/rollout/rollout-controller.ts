@@ -84,7 +84,9 @@ export class RolloutController {
     if (!active) return;
     const gates = { ...DEFAULT_GATES, ...active.spec.gates };
     const shards = active.spec.shards?.length ? active.spec.shards : this.deps.defaultShards;
-    const out = rolloutStep({ rollout: active, shards, table: this.deps.routing.table, gate: this.deps.gates.evaluate(gates), now });
+    // Judged on the stage's steady state: what was answered after every shard had its owner.
+    const since = active.status?.stageReachedAt ? Date.parse(active.status.stageReachedAt) : 0;
+    const out = rolloutStep({ rollout: active, shards, table: this.deps.routing.table, gate: this.deps.gates.evaluate(gates, since), now });
     if (!(await this.writeStatus(active, out.status))) return;
     if (await writeDesiredOwners(destination, out.desiredOwners)) log.info({ rollout: active.metadata.name, owners: out.desiredOwners }, 'desired owners set');
     for (const event of out.events) await this.emit(active, event);

@@ -74,7 +74,10 @@ export interface BackendWindow {
   requests: number;
   errors: number;
   errorRate: number;
+  /** Over every request with a latency; for display. The gate compares `latency` group by group. */
   p99Ms: number;
+  /** Per kind of request (get, list, write): how many, and the p99 bound in ms. */
+  latency?: Record<'get' | 'list' | 'write', { count: number; p99Ms: number }>;
 }
 
 export interface GateEvaluation {

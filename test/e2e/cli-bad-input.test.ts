@@ -169,6 +169,27 @@ const CASES: [string, RegExp][] = [
     'preflight --destination-kubeconfig @UNREACHABLE',
     /BRIDGE_ERR_UPSTREAM_UNREACHABLE: cannot reach the destination API server https:\/\/127\.0\.0\.1:1: .*ECONNREFUSED/,
   ],
+  // rollout: a plan is checked by flags, then by the API server (a dry run), before anything is written.
+  ['rollout plan --stages 50,5,banana', /BRIDGE_ERR_USAGE: rollout plan: --stages takes percentages from 0 to 100 separated by commas, got "50,5,banana"/],
+  ['rollout plan --stages 50,5', /BRIDGE_ERR_ROUTING: the destination refused the plan: .*stage fractions must not decrease/],
+  ['rollout plan --stages 150', /BRIDGE_ERR_USAGE: rollout plan: --stages takes percentages from 0 to 100/],
+  ['rollout plan --on-breach explode', /BRIDGE_ERR_USAGE: rollout plan: --on-breach must be rollback or pause, got "explode"/],
+  ['rollout plan --soak-seconds ten', /BRIDGE_ERR_USAGE: rollout plan: --soak-seconds must be a number from 0 to 86400, got "ten"/],
+  ['rollout plan --name Bad_Name', /BRIDGE_ERR_USAGE: rollout plan: --name must be a DNS label, got "Bad_Name"/],
+  ['rollout plan --file /nonexistent/plan.yaml', /BRIDGE_ERR_USAGE: rollout plan: cannot read --file \/nonexistent\/plan\.yaml/],
+  ['rollout plan --file @POD', /BRIDGE_ERR_USAGE: rollout plan: --file .*pod\.yaml has no stages/],
+  ['rollout plan --file @POD --stages 5', /BRIDGE_ERR_USAGE: rollout plan: --file and --stages both give the stages/],
+  ['rollout plan --kubeconfig @UNREACHABLE', /BRIDGE_ERR_KUBE_API: GET \/apis\/cluster-bridge\.io\/v1alpha1\/.*ECONNREFUSED/],
+  ['status --output yaml', /BRIDGE_ERR_USAGE: status: --output must be json, got "yaml"/],
+  ['status --watch --output json', /BRIDGE_ERR_USAGE: status: --watch redraws for a terminal/],
+  ['status --sync-url ftp://x:1', /BRIDGE_ERR_USAGE: --sync-url must be http:\/\/host:port/],
+  ['status', /BRIDGE_ERR_ROLLOUT: no unfinished BridgeRollout in cluster-bridge-system \(fix: create one with `bridgectl rollout plan`\)/],
+  ['advance', /BRIDGE_ERR_ROLLOUT: no unfinished BridgeRollout in cluster-bridge-system/],
+  ['rollback --name nosuch', /BRIDGE_ERR_ROLLOUT: no BridgeRollout "nosuch" in cluster-bridge-system/],
+  ['resume --timeout-seconds 0', /BRIDGE_ERR_USAGE: resume: --timeout-seconds must be a number from 1 to 3600, got "0"/],
+  ['pause --kubeconfig /nonexistent/destination.kubeconfig', /BRIDGE_ERR_CONFIG: cannot load kubeconfig \/nonexistent\/destination\.kubeconfig/],
+  ['finalize --kubeconfig @UNREACHABLE', /BRIDGE_ERR_KUBE_API: GET \/apis\/cluster-bridge\.io\/v1alpha1\/.*ECONNREFUSED/],
+  ['finalize extra', /BRIDGE_ERR_USAGE: finalize: Unexpected argument 'extra'/],
 ];
 
 describe('bridgectl refuses bad input before touching anything', () => {

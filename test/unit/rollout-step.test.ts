@@ -1,7 +1,7 @@
 // The rollout controller's decisions, one step at a time (aggregator/rollout/rollout-step.ts). The
 // lab test (test/e2e/rollout.test.ts) runs the same controller against real API servers.
 import { describe, expect, it } from '@jest/globals';
-import { judge } from '../../aggregator/rollout/gate-window.js';
+import { GateWindow, judge } from '../../aggregator/rollout/gate-window.js';
 import { rolloutStep, type StepOutput } from '../../aggregator/rollout/rollout-step.js';
 import { DEFAULT_GATES, type BridgeRollout, type GateEvaluation, type RolloutSpec } from '../../aggregator/rollout/rollout-types.js';
 import { beginHandoff, completeHandoff, emptyRoutingTable } from '../../lib/routing/routing-table.js';
@@ -157,7 +157,13 @@ describe('rolloutStep', () => {
 });
 
 describe('gate verdicts', () => {
-  const window = (requests: number, errors: number, p99Ms = 5) => ({ requests, errors, errorRate: requests ? errors / requests : 0, p99Ms });
+  const window = (requests: number, errors: number, listP99 = 5, lists = requests) => ({
+    requests,
+    errors,
+    errorRate: requests ? errors / requests : 0,
+    p99Ms: listP99,
+    latency: { get: { count: 0, p99Ms: 0 }, list: { count: lists, p99Ms: listP99 }, write: { count: 0, p99Ms: 0 } },
+  });
 
   it('judges the destination against the source over the same window', () => {
     expect(judge(DEFAULT_GATES, window(100, 0), window(100, 10)).breach).toContain('10.0%');
@@ -166,9 +172,31 @@ describe('gate verdicts', () => {
     expect(judge(DEFAULT_GATES, window(100, 0), window(100, 4))).toEqual({});
   });
 
-  it('does not judge too little traffic, and breaches on latency only far above the source', () => {
+  it('does not judge too little traffic, and breaches on latency only far above the same kind of request on the source', () => {
     expect(judge(DEFAULT_GATES, window(100, 0), window(5, 5)).insufficient).toContain('fewer than 20');
-    expect(judge(DEFAULT_GATES, window(100, 0, 10), window(100, 0, 500)).breach).toContain('p99 500 ms');
+    expect(judge(DEFAULT_GATES, window(100, 0, 10), window(100, 0, 500)).breach).toContain('list p99 500 ms');
     expect(judge(DEFAULT_GATES, window(100, 0, 1), window(100, 0, 50))).toEqual({}); // 50x, but only 49 ms
+    // The source served too few LISTs to compare with: not judged on latency.
+    expect(judge(DEFAULT_GATES, window(100, 0, 10, 3), window(100, 0, 500))).toEqual({});
+  });
+
+  it('counts by second and judges only what was answered since the stage settled', () => {
+    let now = T0;
+    const gates = new GateWindow(() => now);
+    for (let i = 0; i < 30; i++) gates.record('destination', 'create', 500, 0.002); // the hand-off's turbulence
+    now += 3000;
+    for (let i = 0; i < 30; i++) {
+      gates.record('destination', 'list', 200, 0.004);
+      gates.record('source', 'list', 200, 0.004);
+      gates.record('none', 'create', 503); // held by the bridge itself: neither backend's fault
+    }
+    const settings = { ...DEFAULT_GATES, windowSeconds: 10 };
+    expect(gates.evaluate(settings).breach).toContain('destination error rate 50.0% (30/60)');
+    const settled = gates.evaluate(settings, now);
+    expect(settled.breach).toBeUndefined();
+    expect(settled.destination).toMatchObject({ requests: 30, errors: 0, p99Ms: 5 });
+    expect(settled.destination.latency!.list).toEqual({ count: 30, p99Ms: 5 });
+    now += 11_000;
+    expect(gates.evaluate(settings).destination.requests).toBe(0);
   });
 });
