@@ -30,7 +30,7 @@ export interface SyncConfig {
   leaseName: string;
 }
 
-export function parseShardList(raw: string | undefined): string[] {
+function parseShardList(raw: string | undefined): string[] {
   const shards = (raw?.trim() ? raw.split(',') : DEFAULT_SHARDS).map((s) => s.trim()).filter(Boolean);
   for (const shard of shards) {
     if (!/^[a-z0-9-]+(\.[a-z0-9.-]+)?$/.test(shard)) {

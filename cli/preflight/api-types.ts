@@ -3,10 +3,9 @@
  * the source's custom resources) is served by the destination, in every version the source serves it:
  * clients ask for a version, and a shard moved to a destination without it answers them 404.
  */
-import { classOf } from '../../lib/routing/resource-classes.js';
+import { classOf, DEFAULT_SHARDS } from '../../lib/routing/resource-classes.js';
 import { parseShardKey, shardKey } from '../../lib/routing/shard-hash.js';
 import type { ShardKey } from '../../lib/routing/types.js';
-import { parseShardList } from '../../synchronizer/config.js';
 import type { KubeApi } from './clusters.js';
 import { listCapped, type CheckResult } from './report.js';
 
@@ -64,10 +63,8 @@ export async function sourceCrdShards(source: KubeApi): Promise<ShardKey[]> {
 }
 
 export async function checkApiTypes(source: KubeApi, destination: KubeApi): Promise<CheckResult> {
-  // parseShardList without a value is the synchronizer's own default list (DEFAULT_SHARDS).
-  const defaults = parseShardList(undefined);
   const custom = await sourceCrdShards(source);
-  const shards = [...new Set([...defaults, ...custom])];
+  const shards = [...new Set([...DEFAULT_SHARDS, ...custom])];
   const groups = shards.map((shard) => parseShardKey(shard).group);
   const sourceServed = await servedTypes(source, groups);
   const needed: ServedTypes = new Map(shards.flatMap((shard) => (sourceServed.has(shard) ? [[shard, sourceServed.get(shard)!] as const] : [])));
@@ -87,7 +84,7 @@ export async function checkApiTypes(source: KubeApi, destination: KubeApi): Prom
     check: 'api-types',
     ok: true,
     detail:
-      `the destination serves all ${needed.size} movable types of the source (${defaults.length} default shards, ${custom.length} from CRDs) ` +
+      `the destination serves all ${needed.size} movable types of the source (${DEFAULT_SHARDS.length} default shards, ${custom.length} from CRDs) ` +
       'in every version the source serves',
   };
 }

@@ -5,6 +5,8 @@
 // all along; every acknowledged write must be in both clusters at the end.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as k8s from '@kubernetes/client-node';
@@ -15,7 +17,8 @@ import { KubeRestClient } from '../../lib/kube-rest-client.js';
 import { AGGREGATOR_LEASE, SYSTEM_NAMESPACE } from '../../lib/names.js';
 import { waitUntil } from '../../lib/wait-until.js';
 import { startLabBridge, type LabBridge } from '../helpers/bridge-lab.js';
-import { createNamespace, kubeconfigPath, kubectl, run, uniqueName } from '../helpers/lab-clients.js';
+import { createNamespace, kubeconfigPath, kubectl, kubectlOk, run, uniqueName } from '../helpers/lab-clients.js';
+import { repoRoot } from '../../lib/paths.js';
 import { serviceAccountToken, tokenKubeconfig } from '../helpers/sidecar-lab.js';
 
 const CLI = join(process.cwd(), 'dist', 'cli', 'main.js');
@@ -144,6 +147,16 @@ const injectFault = (cluster: 'source' | 'destination', name: string, condition?
   injectWebhookFault(clients[cluster], { name, namespace, user: `system:serviceaccount:${namespace}:tester`, condition });
 const removeFault = (cluster: 'source' | 'destination', name: string) => removeWebhookFault(clients[cluster], name);
 
+/** manifests/destination's ServiceAccount and RBAC applied to the lab's destination, and a kubeconfig with its token. */
+async function manifestIdentityKubeconfig(dir: string): Promise<string> {
+  for (const file of ['serviceaccount.yaml', 'rbac.yaml']) await kubectlOk('destination', ['apply', '-f', join(repoRoot(), 'manifests', 'destination', file)]);
+  const token = (await kubectlOk('destination', ['-n', SYSTEM_NAMESPACE, 'create', 'token', 'cluster-bridge-aggregator', '--duration=1h'])).trim();
+  const admin = new k8s.KubeConfig();
+  admin.loadFromFile(DESTINATION);
+  const cluster = admin.getCurrentCluster()!;
+  return tokenKubeconfig(dir, 'aggregator-destination', cluster.server, Buffer.from(cluster.caData!, 'base64').toString(), token, SYSTEM_NAMESPACE);
+}
+
 beforeAll(async () => {
   namespace = await createNamespace('source', 'rollout');
   const token = await serviceAccountToken(namespace);
@@ -153,6 +166,8 @@ beforeAll(async () => {
     leaseDurationSeconds: 4,
     // A second replica, started first so it leads: a separate process, so the test can kill it.
     beforeAggregator: async (env) => {
+      // Both replicas reach the destination as the manifests' ServiceAccount, with exactly its RBAC.
+      env.BRIDGE_DESTINATION_KUBECONFIG = await manifestIdentityKubeconfig(mkdtempSync(join(tmpdir(), 'rollout-')));
       leader = spawn(process.execPath, [CLI, 'aggregator', 'serve'], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
       leader.stderr!.on('data', (chunk: Buffer) => (leaderLog = (leaderLog + chunk.toString()).slice(-20_000)));
       await waitUntil('the first aggregator to take the leader Lease', async () => {
