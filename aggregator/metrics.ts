@@ -26,6 +26,12 @@ export class AggregatorMetrics {
     labelNames: ['reason'],
     registers: [this.registry],
   });
+  private readonly shadowReads = new Counter({
+    name: 'cluster_bridge_aggregator_shadow_reads_total',
+    help: 'Shadow reads of shards about to move, by shard and result (equal, divergent, changed, error, skipped)',
+    labelNames: ['shard', 'result'],
+    registers: [this.registry],
+  });
   private readonly handoffs = new Histogram({
     name: 'cluster_bridge_aggregator_handoff_seconds',
     help: 'Owner changes: total time and time writes were held, by outcome',
@@ -42,6 +48,11 @@ export class AggregatorMetrics {
 
   refused(reason: string): void {
     this.refusals.inc({ reason });
+  }
+
+  shadowRead(shard: string, result: string): void {
+    this.shadowReads.inc({ shard, result });
+    if (result === 'equal' || result === 'divergent') this.gates.recordShadow(result === 'divergent');
   }
 
   handoff(totalSeconds: number, heldSeconds: number, outcome: 'completed' | 'aborted'): void {

@@ -20,15 +20,19 @@ import { route } from '../lib/routing/routing-table.js';
 import type { ClusterSide, RequestInfo, RouteDecision } from '../lib/routing/types.js';
 import { WatchRVRewriter } from '../lib/routing/watch-rewriter.js';
 import type { ClusterConnection } from '../lib/cluster-connection.js';
-import { bearerToken, checkIdentityHeaders, impersonationHeaders, peerIdentity, type SourceAuthenticator } from './identity.js';
+import { bearerToken, checkIdentityHeaders, impersonationHeaders, peerIdentity, type ImpersonationRequest, type SourceAuthenticator } from './identity.js';
 import type { AggregatorMetrics } from './metrics.js';
 import { jsonOnlyAccept, rewriteQuery, rewriteRequestBody } from './request-rewrite.js';
+import { countRequest } from './request-counter.js';
 import type { RoutingState } from './routing-state.js';
+import { jsonReadHeaders, shadowPath, type ShadowReads } from './shadow-reads.js';
 import type { ShardActivity } from './shard-activity.js';
 import { backendUnavailable, expiredResourceVersion, handoffHold, sendStatus, staleWriteConflict } from './status-responses.js';
 
 export interface ProxyContext {
   clusters: Record<ClusterSide, ClusterConnection>;
+  /** Absent: no shadow reads (a replica that runs no rollout controller). */
+  shadow?: ShadowReads;
   routing: RoutingState;
   auth: SourceAuthenticator;
   activity: ShardActivity;
@@ -44,6 +48,8 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te'
 /** A request the aggregator has decided on: where, as whom, with which path and headers. */
 interface Prepared {
   info: RequestInfo;
+  /** The client's Impersonate-* request, if any (authorized only when the destination is the target). */
+  impersonation: ImpersonationRequest | undefined;
   decision: RouteDecision & { target: ClusterSide };
   codec: ShardRVCodec | undefined;
   path: string;
@@ -109,6 +115,31 @@ async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | u
   return Buffer.concat(chunks);
 }
 
+type Refusal = { ok: false; code: number; reason: Parameters<typeof sendStatus>[2]; message: string; retryAfter?: number };
+
+/**
+ * The caller as the destination should see it: authenticated against the source (TokenReview) and,
+ * for client impersonation, authorized there (SubjectAccessReview); the impersonation headers, or the
+ * answer the client gets instead.
+ */
+async function destinationIdentity(
+  ctx: ProxyContext,
+  req: IncomingMessage,
+  impersonation: ImpersonationRequest | undefined,
+): Promise<{ ok: true; headers: string[] } | Refusal> {
+  let user;
+  try {
+    user = await ctx.auth.authenticate(bearerToken(req.rawHeaders));
+    if (user && impersonation) user = await ctx.auth.authorizeImpersonation(user, impersonation);
+  } catch (err) {
+    if (isBridgeError(err, 'BRIDGE_ERR_IDENTITY')) return { ok: false, code: 403, reason: 'Forbidden', message: err.message };
+    ctx.log.warn({ err: errorMessage(err) }, 'cannot authenticate a caller against the source');
+    return { ok: false, code: 503, reason: 'ServiceUnavailable', message: 'cannot authenticate the request against the source API server', retryAfter: 1 };
+  }
+  if (!user) return { ok: false, code: 401, reason: 'Unauthorized', message: 'Unauthorized' };
+  return { ok: true, headers: impersonationHeaders(user) };
+}
+
 /**
  * Decides everything before a byte goes to a backend. Answers the client itself (and returns
  * undefined) for refused identity headers, held writes, unauthenticated tokens, denied impersonation
@@ -141,24 +172,12 @@ async function prepare(ctx: ProxyContext, req: IncomingMessage, res: ServerRespo
   const cluster = ctx.clusters[side];
   let impersonate: string[] = [];
   if (side === 'destination') {
-    let user;
-    try {
-      user = await ctx.auth.authenticate(bearerToken(req.rawHeaders));
-      if (user && verdict.impersonation) user = await ctx.auth.authorizeImpersonation(user, verdict.impersonation);
-    } catch (err) {
-      if (isBridgeError(err, 'BRIDGE_ERR_IDENTITY')) {
-        reply(403, 'Forbidden', err.message);
-        return undefined;
-      }
-      ctx.log.warn({ err: errorMessage(err) }, 'cannot authenticate a caller against the source');
-      reply(503, 'ServiceUnavailable', 'cannot authenticate the request against the source API server', 1);
+    const identity = await destinationIdentity(ctx, req, verdict.impersonation);
+    if (!identity.ok) {
+      reply(identity.code, identity.reason, identity.message, identity.retryAfter);
       return undefined;
     }
-    if (!user) {
-      reply(401, 'Unauthorized', 'Unauthorized');
-      return undefined;
-    }
-    impersonate = impersonationHeaders(user);
+    impersonate = identity.headers;
   }
   const codec = decision.shard ? ctx.routing.codec(decision.shard) : undefined;
   const rewriting = codec !== undefined && !codec.isIdentity;
@@ -174,6 +193,7 @@ async function prepare(ctx: ProxyContext, req: IncomingMessage, res: ServerRespo
   }
   return {
     info,
+    impersonation: verdict.impersonation,
     decision: { ...decision, target: side },
     codec: rewriting ? codec : undefined,
     path,
@@ -224,6 +244,45 @@ function sendRewritten(res: ServerResponse, upstream: IncomingMessage, codec: Sh
   upstream.on('error', () => res.destroy());
 }
 
+/** After the client has the source's answer: the same read from both clusters, compared (shadow-reads.ts). */
+async function shadowRead(ctx: ProxyContext, req: IncomingMessage, prepared: Prepared, path: string): Promise<void> {
+  const shard = prepared.decision.shard!;
+  const identity = await destinationIdentity(ctx, req, prepared.impersonation);
+  if (!identity.ok) return ctx.metrics.shadowRead(shard, 'error');
+  const headers = {
+    source: jsonReadHeaders(backendHeaders(req.rawHeaders, 'source', [], ctx.clusters.source, false)),
+    destination: jsonReadHeaders(backendHeaders(req.rawHeaders, 'destination', identity.headers, ctx.clusters.destination, false)),
+  };
+  await ctx.shadow!.compare({ shard, path, headers });
+}
+
+/**
+ * A write to a moved shard carries resourceVersions of the client's epoch: its body is read and
+ * rewritten for the backend (and the headers updated). Undefined: the body streams through untouched;
+ * 'answered': the client was refused (too large, an older epoch's precondition).
+ */
+async function rewrittenWriteBody(req: IncomingMessage, res: ServerResponse, prepared: Prepared): Promise<Buffer | undefined | 'answered'> {
+  const { codec, info } = prepared;
+  const contentType = headerValue(req.rawHeaders, 'content-type') ?? '';
+  if (!codec || !WRITE_VERBS.has(info.verb) || !contentType.startsWith('application/')) return undefined;
+  const raw = await readBody(req, MAX_REWRITTEN_BODY_BYTES);
+  if (raw === undefined) {
+    sendStatus(res, 413, 'BadRequest', `request body larger than ${MAX_REWRITTEN_BODY_BYTES} bytes`);
+    return 'answered';
+  }
+  let body = raw;
+  if (contentType.includes('json')) {
+    const rewritten = rewriteRequestBody(raw, codec);
+    if (!rewritten.ok && rewritten.reason === 'stale') {
+      staleWriteConflict(res, info);
+      return 'answered';
+    }
+    if (rewritten.ok) body = rewritten.body;
+  }
+  prepared.headers = prepared.headersForBody(body.length);
+  return body;
+}
+
 export function createAggregatorHandler(ctx: ProxyContext) {
   return async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = process.hrtime.bigint();
@@ -237,19 +296,10 @@ export function createAggregatorHandler(ctx: ProxyContext) {
     }
     if (!prepared) return;
     const { info, decision, codec, cluster } = prepared;
-    let body: Buffer | undefined;
-    if (codec && WRITE_VERBS.has(info.verb) && (headerValue(req.rawHeaders, 'content-type') ?? '').startsWith('application/')) {
-      const raw = await readBody(req, MAX_REWRITTEN_BODY_BYTES);
-      if (raw === undefined) return sendStatus(res, 413, 'BadRequest', `request body larger than ${MAX_REWRITTEN_BODY_BYTES} bytes`);
-      const ct = headerValue(req.rawHeaders, 'content-type') ?? '';
-      if (ct.includes('json')) {
-        const rewritten = rewriteRequestBody(raw, codec);
-        if (!rewritten.ok && rewritten.reason === 'stale') return staleWriteConflict(res, info);
-        body = rewritten.ok ? rewritten.body : raw;
-      } else body = raw;
-      prepared.headers = prepared.headersForBody(body.length);
-    }
+    const body = await rewrittenWriteBody(req, res, prepared);
+    if (body === 'answered') return;
     const endWrite = decision.shard && WRITE_VERBS.has(info.verb) ? ctx.activity.beginWrite(decision.shard) : undefined;
+    const shadowed = decision.target === 'source' && ctx.shadow?.sample(decision.shard, info.verb) ? shadowPath(prepared.path) : undefined;
     const upstreamReq: ClientRequest = request({
       protocol: 'https:',
       host: cluster.url.hostname,
@@ -260,19 +310,22 @@ export function createAggregatorHandler(ctx: ProxyContext) {
       agent: decision.target === 'destination' ? cluster.asBridge : cluster.asCaller,
     });
     let responded = false;
+    const counter = countRequest(ctx.metrics, decision.target, info.verb);
     res.once('close', () => {
+      counter.cancel();
       endWrite?.();
       if (!res.writableFinished) upstreamReq.destroy();
     });
     upstreamReq.on('error', (err) => {
       endWrite?.();
       if (responded) return void res.destroy();
-      ctx.metrics.request(decision.target, info.verb, 503, 'backend-unreachable');
+      counter.count(503, 'backend-unreachable');
       backendUnavailable(res, decision.target, (err as NodeJS.ErrnoException).code ?? err.message);
     });
     upstreamReq.on('response', (upstream) => {
       responded = true;
-      ctx.metrics.request(decision.target, info.verb, upstream.statusCode ?? 0, decision.reason, Number(process.hrtime.bigint() - started) / 1e9);
+      counter.count(upstream.statusCode ?? 0, decision.reason, Number(process.hrtime.bigint() - started) / 1e9);
+      if (shadowed && (upstream.statusCode === 200 || upstream.statusCode === 404)) res.once('finish', () => void shadowRead(ctx, req, prepared, shadowed));
       const streaming = info.verb === 'watch' || upstream.headers['content-length'] === undefined;
       if (info.verb === 'watch' && decision.shard) {
         const unregister = ctx.activity.addWatch(decision.shard, () => {

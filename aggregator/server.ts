@@ -22,6 +22,7 @@ import { peerIdentity, SourceAuthenticator } from './identity.js';
 import { AggregatorMetrics } from './metrics.js';
 import { OwnerReconciler } from './owner-reconciler.js';
 import { RolloutController } from './rollout/rollout-controller.js';
+import { ShadowReads } from './shadow-reads.js';
 import { DEFAULT_SHARDS } from '../lib/routing/resource-classes.js';
 import { createAggregatorHandler, createAggregatorUpgradeHandler, type ProxyContext } from './proxy.js';
 import { ConfigMapRoutingStore } from '../lib/routing/configmap-store.js';
@@ -76,7 +77,8 @@ export async function startAggregator(config: AggregatorConfig, log: Logger): Pr
   const handoff = catchUp
     ? new ShardHandoff({ store, routing, activity, clusters, catchUp, metrics, log, catchUpTimeoutMs: config.catchUpTimeoutMs, fence })
     : undefined;
-  const ctx: ProxyContext = { clusters, routing, auth: new SourceAuthenticator(clusters.source.rest), activity, metrics, log };
+  const shadow = new ShadowReads({ clusters, metrics, log });
+  const ctx: ProxyContext = { clusters, routing, auth: new SourceAuthenticator(clusters.source.rest), activity, metrics, shadow, log };
 
   const lease = new LeaderLease(clusters.destination.rest, SYSTEM_NAMESPACE, AGGREGATOR_LEASE, log, config.leaseDurationSeconds, config.leaseRenewSeconds);
   lease.start((leader) => log.info({ leader, identity: lease.identity }, leader ? 'leading: this replica runs hand-offs' : 'not leading'));
@@ -88,6 +90,7 @@ export async function startAggregator(config: AggregatorConfig, log: Logger): Pr
     gates: metrics.gates,
     isLeader: () => lease.isLeader(),
     defaultShards: [...DEFAULT_SHARDS],
+    shadow,
     log,
   });
   rollout.start();

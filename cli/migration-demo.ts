@@ -1,11 +1,11 @@
 /**
  * The migration part of `bridgectl demo`: workloads keep calling the API through the lab's sidecar
  * (a client-node writer and reader, python3-kubernetes writing Secrets, kubectl in a loop) while a
- * BridgeRollout moves the mirrored shards to the destination in canary stages (F = 1%, 5%, 25%, 50%,
- * 100%, each shard's owner decided by the fixed hash), driven by the aggregator's rollout controller,
+ * BridgeRollout moves the mirrored shards to the destination in canary stages (F = 0% with shadow
+ * reads only, 1%, 5%, 25%, 50%, 100%, each shard's owner decided by the fixed hash), driven by the aggregator's rollout controller,
  * and back (`bridgectl rollback`, F = 0). With `--fault` the destination fails mid-way and the
  * controller rolls back on its own. The closing report counts calls, errors, objects per cluster,
- * time per stage, write pauses per hand-off and lost writes (must be 0).
+ * time per stage, write pauses per hand-off, shadow reads and lost writes (must be 0).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -201,12 +201,20 @@ async function kubectlWorkload(kubeconfig: string, tally: Tally, stop: () => boo
   }
 }
 
-async function heldWrites(aggregatorOpsPort: number): Promise<{ count: number; sumSeconds: number }> {
-  const text = await fetch(`http://127.0.0.1:${aggregatorOpsPort}/metrics`).then((r) => r.text());
-  const value = (name: string) => Number(/\s([\d.e+-]+)$/.exec(text.split('\n').find((l) => l.startsWith(name)) ?? ' 0')?.[1] ?? 0);
+async function aggregatorNumbers(
+  aggregatorOpsPort: number,
+): Promise<{ handoffs: number; heldSeconds: number; shadowCompared: number; shadowDivergent: number }> {
+  const lines = (await fetch(`http://127.0.0.1:${aggregatorOpsPort}/metrics`).then((r) => r.text())).split('\n');
+  const valueOf = (line: string | undefined) => Number(/\s([\d.e+-]+)$/.exec(line ?? ' 0')?.[1] ?? 0);
+  const value = (name: string) => valueOf(lines.find((l) => l.startsWith(name)));
+  // Summed over shards: cluster_bridge_aggregator_shadow_reads_total{shard="...",result="..."}.
+  const shadow = (result: string) =>
+    lines.filter((l) => l.startsWith('cluster_bridge_aggregator_shadow_reads_total{') && l.includes(`result="${result}"`)).reduce((n, l) => n + valueOf(l), 0);
   return {
-    count: value('cluster_bridge_aggregator_handoff_seconds_count{phase="writes-held",outcome="completed"}'),
-    sumSeconds: value('cluster_bridge_aggregator_handoff_seconds_sum{phase="writes-held",outcome="completed"}'),
+    handoffs: value('cluster_bridge_aggregator_handoff_seconds_count{phase="writes-held",outcome="completed"}'),
+    heldSeconds: value('cluster_bridge_aggregator_handoff_seconds_sum{phase="writes-held",outcome="completed"}'),
+    shadowCompared: shadow('equal') + shadow('divergent'),
+    shadowDivergent: shadow('divergent'),
   };
 }
 
@@ -221,12 +229,15 @@ async function objectsIn(cluster: KubeRestClient, kind: 'configmaps' | 'secrets'
   return new Set(complete.map((i) => `${kind.slice(0, -1)}/${i.metadata.name}`));
 }
 
-/** The demo's plan: F = 1%, 5%, 25%, 50%, 100% over every default shard, short soaks and windows for a lab. */
+/**
+ * The demo's plan: F = 0% (nothing moves; reads of the next stage's shards are shadowed), 1%, 5%,
+ * 25%, 50%, 100% over every default shard, short soaks and windows for a lab.
+ */
 const DEMO_PLAN: RolloutSpec = {
-  stages: [1, 5, 25, 50, 100].map((percent) => ({ name: `${percent}%`, fraction: percent / 100 })),
+  stages: [0, 1, 5, 25, 50, 100].map((percent) => ({ name: `${percent}%`, fraction: percent / 100 })),
   soakSeconds: SOAK_SECONDS,
   onBreach: 'Rollback',
-  gates: { windowSeconds: 5, minRequests: 10, maxErrorRateIncrease: 0.05 },
+  gates: { windowSeconds: 5, minRequests: 10, maxErrorRateIncrease: 0.05, shadowReadShare: 0.5 },
 };
 
 const REPORTED_EVENTS: Record<string, (stage: string | undefined) => string> = {
@@ -381,7 +392,7 @@ async function report(
   const inDestination = new Set([...(await objectsIn(destination, 'configmaps')), ...(await objectsIn(destination, 'secrets'))]);
   const lost = [...tally.written].filter((name) => !inSource.has(name) || !inDestination.has(name));
   const aggregatorOps = daemons.find((d) => d.name === 'aggregator')?.ports[1];
-  const pauses = aggregatorOps ? await heldWrites(aggregatorOps) : { count: 0, sumSeconds: 0 };
+  const numbers = aggregatorOps ? await aggregatorNumbers(aggregatorOps) : undefined;
   const unexpected = tally.errors.length - run.faultErrors;
   say('== report');
   say(`   rollout: ${run.final?.status?.phase ?? 'not started'}; time per stage: ${run.final ? stageTimes(run.final).join(', ') : '-'}`);
@@ -389,6 +400,7 @@ async function report(
   if (run.faultErrors) say(`   errors the injected fault caused (HTTP 500 from the destination until the rollback): ${run.faultErrors}`);
   for (const error of tally.errors.slice(0, 5)) say(`     ${error}`);
   say(`   acknowledged writes: ${tally.written.size}; objects in source ${inSource.size}, in destination ${inDestination.size}; lost writes: ${lost.length}`);
-  if (pauses.count > 0) say(`   hand-offs: ${pauses.count}, writes held ${((pauses.sumSeconds / pauses.count) * 1000).toFixed(0)} ms on average`);
+  if (numbers?.handoffs) say(`   hand-offs: ${numbers.handoffs}, writes held ${((numbers.heldSeconds / numbers.handoffs) * 1000).toFixed(0)} ms on average`);
+  if (numbers) say(`   shadow reads before each move: ${numbers.shadowCompared} compared, ${numbers.shadowDivergent} divergent`);
   return lost.length === 0 && unexpected === 0;
 }

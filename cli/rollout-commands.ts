@@ -15,6 +15,7 @@ import {
   ROLLOUT_KIND,
   ROLLOUTS_PATH,
   type BridgeRollout,
+  type GateSpec,
   type RolloutCommandName,
   type RolloutSpec,
 } from '../aggregator/rollout/rollout-types.js';
@@ -92,6 +93,17 @@ function stagesFromPercentages(raw: string): RolloutSpec['stages'] {
 }
 
 /** The plan from --file (a BridgeRollout or just its spec, YAML or JSON) or from flags. */
+/** The plan's gate flags: flag, spec.gates field, and the bounds the CRD allows. */
+const GATE_FLAGS: [flag: string, key: keyof GateSpec, min: number, max: number][] = [
+  ['window-seconds', 'windowSeconds', 2, 3600],
+  ['min-requests', 'minRequests', 1, 1_000_000],
+  ['max-error-rate-increase', 'maxErrorRateIncrease', 0, 1],
+  ['max-latency-ratio', 'maxLatencyRatio', 1, 1000],
+  ['shadow-read-share', 'shadowReadShare', 0, 1],
+  ['min-shadow-reads', 'minShadowReads', 1, 1_000_000],
+  ['max-divergence-rate', 'maxDivergenceRate', 0, 1],
+];
+
 function planFrom(flags: Record<string, string | boolean | undefined>): { name: string; spec: RolloutSpec } {
   const command = 'rollout plan';
   const str = (key: string) => flags[key] as string | undefined;
@@ -125,12 +137,8 @@ function planFrom(flags: Record<string, string | boolean | undefined>): { name: 
       throw usage(command, `--on-breach must be rollback or pause, got "${onBreach}"`, 'pass --on-breach rollback');
     spec.onBreach = onBreach === 'rollback' ? 'Rollback' : 'Pause';
   }
-  const gates = {
-    windowSeconds: numberFlag(command, 'window-seconds', str('window-seconds'), 2, 3600),
-    minRequests: numberFlag(command, 'min-requests', str('min-requests'), 1, 1_000_000),
-    maxErrorRateIncrease: numberFlag(command, 'max-error-rate-increase', str('max-error-rate-increase'), 0, 1),
-  };
-  const given = Object.fromEntries(Object.entries(gates).filter(([, v]) => v !== undefined));
+  const gates = GATE_FLAGS.map(([flag, key, min, max]) => [key, numberFlag(command, flag, str(flag), min, max)] as const);
+  const given = Object.fromEntries(gates.filter(([, v]) => v !== undefined));
   if (Object.keys(given).length > 0) spec.gates = { ...spec.gates, ...given };
   return { name: name ?? DEFAULT_ROLLOUT_NAME, spec };
 }
@@ -146,7 +154,8 @@ function refusal(status: number, body: unknown): BridgeError {
 const plan: Command = {
   summary:
     'print and apply a BridgeRollout: [--stages 1,5,25,50,100 | --file PLAN.yaml] [--name migration] [--shards a,b] [--soak-seconds 30] ' +
-    '[--on-breach rollback|pause] [--window-seconds 10] [--min-requests 20] [--max-error-rate-increase 0.05] [--dry-run] [--replace] [--kubeconfig DEST]',
+    '[--on-breach rollback|pause] [--window-seconds 10] [--min-requests 20] [--max-error-rate-increase 0.05] [--max-latency-ratio 5] ' +
+    '[--shadow-read-share 0.1] [--min-shadow-reads 10] [--max-divergence-rate 0.01] [--dry-run] [--replace] [--kubeconfig DEST]',
   async run(args) {
     const flags = parseFlags('rollout plan', args, {
       stages: { type: 'string' },
@@ -155,9 +164,7 @@ const plan: Command = {
       shards: { type: 'string' },
       'soak-seconds': { type: 'string' },
       'on-breach': { type: 'string' },
-      'window-seconds': { type: 'string' },
-      'min-requests': { type: 'string' },
-      'max-error-rate-increase': { type: 'string' },
+      ...Object.fromEntries(GATE_FLAGS.map(([flag]) => [flag, { type: 'string' as const }])),
       'dry-run': { type: 'boolean' },
       replace: { type: 'boolean' },
       kubeconfig: { type: 'string' },

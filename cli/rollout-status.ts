@@ -22,6 +22,8 @@ function gateLines(g: GateEvaluation | undefined): string[] {
   if (!g) return [];
   const backend = (name: string, w: BackendWindow) => `${name} ${w.requests} requests, ${w.errors} errors (${pct(w.errorRate)}), p99 ${w.p99Ms} ms`;
   const lines = [`gates over ${g.windowSeconds} s: ${backend('source', g.source)}; ${backend('destination', g.destination)}`];
+  if (g.shadow?.compared)
+    lines.push(`  shadow reads: ${g.shadow.compared} compared, ${g.shadow.divergent} divergent (${pct(g.shadow.divergent / g.shadow.compared)})`);
   if (g.breach) lines.push(`  breach: ${g.breach}`);
   else if (g.insufficient) lines.push(`  not judged: ${g.insufficient}`);
   return lines;

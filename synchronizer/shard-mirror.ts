@@ -12,7 +12,7 @@ import { errorMessage } from '../lib/errors.js';
 import type { KubeRestClient } from '../lib/kube-rest-client.js';
 import type { Logger } from '../lib/logger.js';
 import type { ClusterSide, ShardKey } from '../lib/routing/types.js';
-import { isMirrorCopy, replicaCopy, sameMirroredContent, skipReason, type KubeObject } from './object-copy.js';
+import { isMirrorCopy, replicaCopy, sameMirroredContent, skipReason, type KubeObject } from '../lib/mirror-copy.js';
 
 export interface ShardApi {
   /** `/api/v1` or `/apis/apps/v1`. */

@@ -2,10 +2,11 @@
  * The rollout's health gates: per-second counts of this replica's requests by backend, compared over
  * one sliding window. The destination is judged against the source's own rates in the same window, so
  * errors the source already has do not block a rollout. With several replicas each counts its own
- * share of the traffic; the leader's share is the sample the gates judge (rates, not totals).
+ * share of the traffic; the leader's share is the sample the gates judge (rates, not totals). Shadow
+ * reads (only the leader makes them) are judged on their own: the share of answers that diverged.
  */
 import type { ClusterSide } from '../../lib/routing/types.js';
-import type { BackendWindow, GateEvaluation, GateSpec } from './rollout-types.js';
+import type { BackendWindow, GateEvaluation, GateSpec, ShadowWindow } from './rollout-types.js';
 
 /** Latency bucket upper bounds, ms; p99 is reported as the bound of the bucket that holds it. */
 const LATENCY_BOUNDS_MS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 30_000, Infinity];
@@ -47,8 +48,26 @@ export function isGateError(code: number): boolean {
   return code >= 500 || code === 429 || code === 0;
 }
 
+interface ShadowBucket {
+  second: number;
+  compared: number;
+  divergent: number;
+}
+
+/** The bucket of the current second at the end of `list`, created when the second is new; seconds older than the longest window are dropped. */
+function bucketOf<B extends { second: number }>(list: B[], second: number, create: (second: number) => B): B {
+  let last = list[list.length - 1];
+  if (!last || last.second !== second) {
+    last = create(second);
+    list.push(last);
+    while (list.length > 0 && list[0]!.second <= second - MAX_WINDOW_SECONDS) list.shift();
+  }
+  return last;
+}
+
 export class GateWindow {
   private readonly buckets: Record<ClusterSide, Bucket[]> = { source: [], destination: [] };
+  private readonly shadow: ShadowBucket[] = [];
 
   constructor(private readonly clock: () => number = Date.now) {}
 
@@ -65,21 +84,25 @@ export class GateWindow {
     }
   }
 
-  private current(backend: ClusterSide): Bucket {
-    const second = Math.floor(this.clock() / 1000);
-    const list = this.buckets[backend];
-    let last = list[list.length - 1];
-    if (!last || last.second !== second) {
-      last = emptyBucket(second);
-      list.push(last);
-      while (list.length > 0 && list[0]!.second <= second - MAX_WINDOW_SECONDS) list.shift();
-    }
-    return last;
+  /** One shadow read compared (shadow-reads.ts): whether the destination's answer diverged. */
+  recordShadow(divergent: boolean): void {
+    const bucket = bucketOf(this.shadow, Math.floor(this.clock() / 1000), (second) => ({ second, compared: 0, divergent: 0 }));
+    bucket.compared++;
+    if (divergent) bucket.divergent++;
   }
 
-  /** The backend's totals over the last `seconds` whole seconds (the current one included), from `sinceMs` on. */
+  private current(backend: ClusterSide): Bucket {
+    return bucketOf(this.buckets[backend], Math.floor(this.clock() / 1000), emptyBucket);
+  }
+
+  /** The last second before the window: the last `seconds` whole seconds (the current one included), from `sinceMs` on. */
+  private windowStart(seconds: number, sinceMs: number): number {
+    return Math.max(Math.floor(this.clock() / 1000) - seconds, Math.floor(sinceMs / 1000) - 1);
+  }
+
+  /** The backend's totals over the window. */
   summary(backend: ClusterSide, seconds: number, sinceMs = 0): BackendWindow {
-    const since = Math.max(Math.floor(this.clock() / 1000) - seconds, Math.floor(sinceMs / 1000) - 1);
+    const since = this.windowStart(seconds, sinceMs);
     const total = emptyBucket(0);
     for (const bucket of this.buckets[backend]) {
       if (bucket.second <= since) continue;
@@ -100,11 +123,19 @@ export class GateWindow {
     };
   }
 
+  /** Shadow reads compared over the window. */
+  shadowSummary(seconds: number, sinceMs = 0): ShadowWindow {
+    const since = this.windowStart(seconds, sinceMs);
+    const inWindow = this.shadow.filter((bucket) => bucket.second > since);
+    return { compared: inWindow.reduce((n, b) => n + b.compared, 0), divergent: inWindow.reduce((n, b) => n + b.divergent, 0) };
+  }
+
   /** Both backends over the gate window, counting only what was answered at or after `sinceMs` (the stage's start of steady state). */
   evaluate(gates: GateSpec, sinceMs = 0): GateEvaluation {
     const source = this.summary('source', gates.windowSeconds, sinceMs);
     const destination = this.summary('destination', gates.windowSeconds, sinceMs);
-    return { windowSeconds: gates.windowSeconds, source, destination, ...judge(gates, source, destination) };
+    const shadow = this.shadowSummary(gates.windowSeconds, sinceMs);
+    return { windowSeconds: gates.windowSeconds, source, destination, shadow, ...judge(gates, source, destination, shadow) };
   }
 }
 
@@ -120,13 +151,26 @@ function percentileBound(counts: number[], quantile: number): number {
 }
 
 /** The verdict on two windows (pure, for tests): a breach, too little traffic to judge, or nothing. */
-export function judge(gates: GateSpec, source: BackendWindow, destination: BackendWindow): { breach?: string; insufficient?: string } {
+export function judge(
+  gates: GateSpec,
+  source: BackendWindow,
+  destination: BackendWindow,
+  shadow: ShadowWindow = { compared: 0, divergent: 0 },
+): { breach?: string; insufficient?: string } {
+  const pct = (rate: number) => `${(rate * 100).toFixed(1)}%`;
+  // Judged before the destination's own traffic: shadow reads are of shards it does not serve yet.
+  if (shadow.compared >= gates.minShadowReads && shadow.divergent / shadow.compared > gates.maxDivergenceRate) {
+    return {
+      breach:
+        `shadow reads diverged: ${shadow.divergent} of ${shadow.compared} (${pct(shadow.divergent / shadow.compared)}) answers of the destination ` +
+        `differ from the source's, more than ${pct(gates.maxDivergenceRate)}, over ${gates.windowSeconds} s (the fields are in the aggregator's log)`,
+    };
+  }
   if (destination.requests < gates.minRequests) {
     return { insufficient: `the destination served ${destination.requests} requests in ${gates.windowSeconds} s, fewer than ${gates.minRequests}` };
   }
   // Without source traffic in the window there is no baseline: judge against an error-free source.
   const baseline = source.requests >= gates.minRequests ? source.errorRate : 0;
-  const pct = (rate: number) => `${(rate * 100).toFixed(1)}%`;
   if (destination.errorRate > baseline + gates.maxErrorRateIncrease) {
     return {
       breach:

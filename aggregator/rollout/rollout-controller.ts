@@ -6,6 +6,7 @@
  * that dies between the two leaves nothing a successor would do differently.
  */
 import { randomBytes } from 'node:crypto';
+import { canonicalJson } from '../../lib/canonical-json.js';
 import { errorMessage } from '../../lib/errors.js';
 import type { KubeRestClient } from '../../lib/kube-rest-client.js';
 import type { Logger } from '../../lib/logger.js';
@@ -14,7 +15,8 @@ import type { ShardKey } from '../../lib/routing/types.js';
 import { writeDesiredOwners } from '../owner-reconciler.js';
 import type { RoutingState } from '../routing-state.js';
 import type { GateWindow } from './gate-window.js';
-import { rolloutStep, type RolloutEvent } from './rollout-step.js';
+import type { ShadowReads } from '../shadow-reads.js';
+import { rolloutStep, shardsAboutToMove, type RolloutEvent } from './rollout-step.js';
 import { DEFAULT_GATES, ROLLOUTS_PATH, type BridgeRollout, type RolloutStatus } from './rollout-types.js';
 
 const INTERVAL_MS = 1000;
@@ -28,14 +30,9 @@ export interface RolloutControllerDeps {
   isLeader: () => boolean;
   /** The shards a plan without spec.shards moves (the synchronizer's). */
   defaultShards: ShardKey[];
+  /** Told each tick which shards' reads to shadow; nothing while this replica does not lead. */
+  shadow?: Pick<ShadowReads, 'setPlan'>;
   log: Logger;
-}
-
-/** JSON with sorted keys and no undefined members: the API server hands objects back with its own key order. */
-function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) =>
-    v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b))) : v,
-  );
 }
 
 const terminal = (r: BridgeRollout) => Boolean(r.status?.finalizedAt);
@@ -58,6 +55,7 @@ export class RolloutController {
       if (this.stopped) return;
       try {
         if (this.deps.isLeader()) await this.reconcileOnce();
+        else this.deps.shadow?.setPlan([], 0);
       } catch (err) {
         this.deps.log.warn({ err: errorMessage(err) }, 'rollout reconcile failed; retrying');
       }
@@ -71,22 +69,24 @@ export class RolloutController {
     clearTimeout(this.timer);
   }
 
-  async reconcileOnce(now = new Date()): Promise<void> {
+  async reconcileOnce(): Promise<void> {
     const { destination, log } = this.deps;
     const list = await destination.request<{ items: BridgeRollout[] }>('GET', ROLLOUTS_PATH);
     if (list.status === 404) {
+      this.deps.shadow?.setPlan([], 0);
       if (!this.warnedNoCrd) log.warn('no BridgeRollout CRD in the destination: the rollout controller is idle (apply manifests/destination)');
       this.warnedNoCrd = true;
       return;
     }
     if (list.status !== 200) throw new Error(`listing bridgerollouts: HTTP ${list.status}`);
     const active = list.body.items.filter((r) => !terminal(r)).sort(byAge)[0];
-    if (!active) return;
+    if (!active) return this.deps.shadow?.setPlan([], 0);
     const gates = { ...DEFAULT_GATES, ...active.spec.gates };
     const shards = active.spec.shards?.length ? active.spec.shards : this.deps.defaultShards;
     // Judged on the stage's steady state: what was answered after every shard had its owner.
     const since = active.status?.stageReachedAt ? Date.parse(active.status.stageReachedAt) : 0;
-    const out = rolloutStep({ rollout: active, shards, table: this.deps.routing.table, gate: this.deps.gates.evaluate(gates, since), now });
+    const out = rolloutStep({ rollout: active, shards, table: this.deps.routing.table, gate: this.deps.gates.evaluate(gates, since), now: new Date() });
+    this.deps.shadow?.setPlan(shardsAboutToMove(active, shards, out.status, this.deps.routing.table), gates.shadowReadShare);
     if (!(await this.writeStatus(active, out.status))) return;
     if (await writeDesiredOwners(destination, out.desiredOwners)) log.info({ rollout: active.metadata.name, owners: out.desiredOwners }, 'desired owners set');
     for (const event of out.events) await this.emit(active, event);

@@ -55,6 +55,17 @@ export function ownersFor(rollout: BridgeRollout, shards: ShardKey[], status: Pi
   return Object.fromEntries(shards.map((shard) => [shard, desiredOwner(shard, stage)]));
 }
 
+/**
+ * The shards the next stage moves that the source still serves: while a stage progresses, their reads
+ * are shadowed (compared with the destination's answers) so a divergence shows before any client
+ * depends on it. None while paused, rolling back or at the last stage.
+ */
+export function shardsAboutToMove(rollout: BridgeRollout, shards: ShardKey[], status: RolloutStatus, table: RoutingTable): ShardKey[] {
+  const next = status.phase === 'Progressing' ? planStage(rollout, status.stage + 1) : undefined;
+  if (!next) return [];
+  return shards.filter((shard) => desiredOwner(shard, next) === 'destination' && shardState(table, shard).owner === 'source');
+}
+
 function initialStatus(): RolloutStatus {
   return { phase: 'Pending', stage: -1, conditions: [], history: [] };
 }

@@ -17,9 +17,21 @@ export interface GateSpec {
   minRequests: number;
   maxErrorRateIncrease: number;
   maxLatencyRatio: number;
+  /** The share of reads of shards about to move that are also read from the destination and compared. */
+  shadowReadShare: number;
+  minShadowReads: number;
+  maxDivergenceRate: number;
 }
 
-export const DEFAULT_GATES: GateSpec = { windowSeconds: 10, minRequests: 20, maxErrorRateIncrease: 0.05, maxLatencyRatio: 5 };
+export const DEFAULT_GATES: GateSpec = {
+  windowSeconds: 10,
+  minRequests: 20,
+  maxErrorRateIncrease: 0.05,
+  maxLatencyRatio: 5,
+  shadowReadShare: 0.1,
+  minShadowReads: 10,
+  maxDivergenceRate: 0.01,
+};
 
 export interface RolloutStageSpec {
   name: string;
@@ -80,10 +92,17 @@ export interface BackendWindow {
   latency?: Record<'get' | 'list' | 'write', { count: number; p99Ms: number }>;
 }
 
+/** Shadow reads compared over the gate window, and how many of them diverged. */
+export interface ShadowWindow {
+  compared: number;
+  divergent: number;
+}
+
 export interface GateEvaluation {
   windowSeconds: number;
   source: BackendWindow;
   destination: BackendWindow;
+  shadow?: ShadowWindow;
   /** Set when a gate breached: which one and by how much, in words. */
   breach?: string;
   /** Set when the destination served too few requests to judge. */

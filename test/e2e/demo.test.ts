@@ -24,7 +24,8 @@ describe('bridgectl demo', () => {
     // The staged migration reached every shard and came back, with no client error and no lost write.
     expect(demo.stderr).toMatch(/F=100%\s+\[#+\] 7\/7 shards in the destination/);
     expect(demo.stderr).toMatch(/rolled back\s+\[\.+\] 0\/7 shards in the destination/);
-    expect(demo.stderr).toMatch(/rollout: RolledBack; time per stage: 1% [\d.]+ s .*100% [\d.]+ s/);
+    expect(demo.stderr).toMatch(/rollout: RolledBack; time per stage: 0% [\d.]+ s.*, 1% [\d.]+ s .*100% [\d.]+ s/);
+    expect(demo.stderr).toMatch(/shadow reads before each move: [1-9]\d* compared, 0 divergent/);
     expect(demo.stderr).toMatch(/errors a single cluster would not give: 0\n/);
     expect(demo.stderr).toMatch(/acknowledged writes: [1-9]\d*; .* lost writes: 0\n/);
     expect(demo.code).toBe(0);

@@ -352,6 +352,49 @@ describe('a staged rollout with workloads running', () => {
     for (const error of workload.errors) expect(error).toMatch(/-x: 500$/);
     expect(await workload.missing()).toEqual([]);
   }, 240_000);
+
+  it('shadow reads compare the shards the next stage moves; a destination that answers differently pauses the rollout before they move', async () => {
+    // Sorts before every workload object, so each of the workload's LISTs (limit 5) holds it.
+    const probe = 'aaa-shadow-probe';
+    await kubectlOk('source', ['-n', namespace, 'create', 'configmap', probe, '--from-literal=k=v']);
+    await waitUntil('the probe mirrored to the destination', async () =>
+      (await kubectl('destination', ['-n', namespace, 'get', 'configmap', probe, '-o', 'name'])).code === 0 ? true : undefined,
+    );
+    const workload = new Workload(uniqueName('w4')).start();
+    const plan = await bridgectl(
+      ['rollout', 'plan', '--name', ROLLOUT, '--replace', '--stages', '0,100', '--shards', SHARDS, '--soak-seconds', '600'].concat(
+        ['--on-breach', 'pause', '--window-seconds', '5', '--min-requests', '5'],
+        ['--shadow-read-share', '1', '--min-shadow-reads', '5', '--max-divergence-rate', '0.2'],
+      ),
+    );
+    expect(plan.code).toBe(0);
+    // Stage 0% moves nothing: the source serves every read, and the next stage's shards are shadowed.
+    const agreeing = await waitForRollout('shadow reads compared at stage 0%', (r) => (r.status?.gate?.shadow?.compared ?? 0) >= 5);
+    expect(agreeing.status!.stageName).toBe('0%');
+    expect(agreeing.status!.gate!.shadow!.divergent).toBe(0);
+    expect(hasEvent(agreeing, 'gate-breached')).toBe(false);
+
+    // Someone changes the destination's copy behind the synchronizer's back.
+    await kubectlOk('destination', ['-n', namespace, 'patch', 'configmap', probe, '--type', 'merge', '-p', '{"data":{"k":"changed"}}']);
+    const changedAt = Date.now();
+    const paused = await waitForRollout('the divergence to pause the rollout', (r) => r.status?.phase === 'Paused', 60_000);
+    const detectionSeconds = (Date.parse(paused.status!.history!.find((h) => h.event === 'gate-breached')!.at) - changedAt) / 1000;
+    process.stderr.write(`shadow-read divergence detected ${detectionSeconds.toFixed(1)} s after the change (window 5 s)\n`);
+    const degraded = paused.status!.conditions!.find((c) => c.type === 'Degraded')!;
+    expect(degraded.message).toMatch(/^gate breached at stage 0%: shadow reads diverged: \d+ of \d+ .* answers of the destination differ from the source's/);
+    expect(paused.status!.stageName).toBe('0%');
+    expect(paused.status!.shards!.every((s) => s.owner === 'source')).toBe(true); // nothing moved to the divergent destination
+    const metrics = await (await fetch(`http://127.0.0.1:${bridge.aggregator.opsPort}/metrics`)).text();
+    expect(metrics).toMatch(/cluster_bridge_aggregator_shadow_reads_total\{shard="configmaps",result="divergent"\} [1-9]/);
+    expect(metrics).toMatch(/cluster_bridge_aggregator_shadow_reads_total\{shard="secrets",result="equal"\} [1-9]/);
+    const status = await bridgectl(['status', '--name', ROLLOUT]);
+    expect(status.stdout).toMatch(/shadow reads: \d+ compared, [1-9]\d* divergent/);
+
+    await workload.stop();
+    expect(workload.errors).toEqual([]);
+    expect(await workload.missing()).toEqual([]);
+    await kubectlOk('source', ['-n', namespace, 'delete', 'configmap', probe]);
+  }, 240_000);
 });
 
 afterAll(() => {

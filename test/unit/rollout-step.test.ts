@@ -2,7 +2,7 @@
 // lab test (test/e2e/rollout.test.ts) runs the same controller against real API servers.
 import { describe, expect, it } from '@jest/globals';
 import { GateWindow, judge } from '../../aggregator/rollout/gate-window.js';
-import { rolloutStep, type StepOutput } from '../../aggregator/rollout/rollout-step.js';
+import { rolloutStep, shardsAboutToMove, type StepOutput } from '../../aggregator/rollout/rollout-step.js';
 import { DEFAULT_GATES, type BridgeRollout, type GateEvaluation, type RolloutSpec } from '../../aggregator/rollout/rollout-types.js';
 import { beginHandoff, completeHandoff, emptyRoutingTable } from '../../lib/routing/routing-table.js';
 import type { ClusterSide, RoutingTable } from '../../lib/routing/types.js';
@@ -142,6 +142,17 @@ describe('rolloutStep', () => {
     expect(out.status).toMatchObject({ phase: 'Progressing', stage: 0 });
   });
 
+  it('names the shards the next stage moves while the source still serves them, and none once paused or at the last stage', () => {
+    const r = rollout(); // canary F=0.2 moves secrets (0.129); all moves configmaps (0.626) too
+    const [atCanary] = run(r, 0);
+    const table = tableWith({ secrets: 'destination', configmaps: 'source' });
+    expect(shardsAboutToMove(r, SHARDS, atCanary.status as never, table)).toEqual(['configmaps']);
+    expect(shardsAboutToMove(r, SHARDS, { ...atCanary.status, phase: 'Paused' } as never, table)).toEqual([]);
+    expect(shardsAboutToMove(r, SHARDS, { ...atCanary.status, stage: 1 } as never, table)).toEqual([]);
+    // Before the first stage's shards moved, the next stage's are those that still have to.
+    expect(shardsAboutToMove(r, SHARDS, atCanary.status as never, tableWith({ secrets: 'source', configmaps: 'source' }))).toEqual(['configmaps', 'secrets']);
+  });
+
   it('finalizes a complete rollout and then refuses a rollback', () => {
     let [r] = run(rollout({ stages: [{ name: 'all', fraction: 1 }], soakSeconds: 0 }), 0);
     let out: StepOutput;
@@ -178,6 +189,22 @@ describe('gate verdicts', () => {
     expect(judge(DEFAULT_GATES, window(100, 0, 1), window(100, 0, 50))).toEqual({}); // 50x, but only 49 ms
     // The source served too few LISTs to compare with: not judged on latency.
     expect(judge(DEFAULT_GATES, window(100, 0, 10, 3), window(100, 0, 500))).toEqual({});
+  });
+
+  it('judges shadow reads on their own, before the destination serves anything', () => {
+    const idle = window(0, 0);
+    expect(judge(DEFAULT_GATES, window(100, 0), idle, { compared: 50, divergent: 2 }).breach).toMatch(
+      /^shadow reads diverged: 2 of 50 \(4\.0%\) answers of the destination differ from the source's, more than 1\.0%/,
+    );
+    expect(judge(DEFAULT_GATES, window(100, 0), idle, { compared: 200, divergent: 1 }).breach).toBeUndefined(); // 0.5%
+    expect(judge(DEFAULT_GATES, window(100, 0), idle, { compared: 9, divergent: 9 }).breach).toBeUndefined(); // fewer than minShadowReads
+    let now = T0;
+    const gates = new GateWindow(() => now);
+    for (let i = 0; i < 10; i++) gates.recordShadow(i === 0);
+    expect(gates.evaluate(DEFAULT_GATES).shadow).toEqual({ compared: 10, divergent: 1 });
+    expect(gates.evaluate(DEFAULT_GATES).breach).toContain('1 of 10 (10.0%)');
+    now += 11_000;
+    expect(gates.evaluate(DEFAULT_GATES).shadow).toEqual({ compared: 0, divergent: 0 });
   });
 
   it('counts by second and judges only what was answered since the stage settled', () => {

@@ -5,8 +5,9 @@
  * volumeName; names), the copy is annotated with the owner object it mirrors, and each cluster's own
  * objects are never copied.
  */
-import { API_GROUP } from '../lib/names.js';
-import { isSystemNamespace } from '../lib/routing/resource-classes.js';
+import { canonicalJson } from './canonical-json.js';
+import { API_GROUP } from './names.js';
+import { isSystemNamespace } from './routing/resource-classes.js';
 
 export type KubeObject = {
   apiVersion?: string;
@@ -88,20 +89,9 @@ export function mirroredContent(obj: KubeObject): unknown {
   return { ...copy, metadata: { ...copy.metadata, annotations } };
 }
 
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
-  if (value && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
-
 /** True when the replica already holds what the owner has: no write is needed (no echo, no ping-pong). */
 export function sameMirroredContent(owner: KubeObject, replica: KubeObject): boolean {
-  return canonical(mirroredContent(owner)) === canonical(mirroredContent(replica));
+  return canonicalJson(mirroredContent(owner)) === canonicalJson(mirroredContent(replica));
 }
 
 /** Whether a replica object was written by the mirror (only those are deleted when the owner's goes). */
