@@ -28,9 +28,14 @@ export interface HandoffDeps {
    * Called with the table-to-be while the shard's writes are still held.
    */
   fence?: (table: RoutingTable, changing: ShardKey) => Promise<void>;
+  /** The other replicas (replica-presence.ts): waited for until each routes by the hold, or is gone. */
+  replicas?: { readonly identity: string; waitForReplicas(generation: number, timeoutMs: number): Promise<void> };
+  /** The longest that wait may take: a dead replica's Lease must have expired by then. */
+  replicaWaitMs?: number;
 }
 
-const WRITE_DRAIN_MS = 10_000;
+/** How long in-flight writes to a held shard may take to finish, in any replica. */
+export const WRITE_DRAIN_MS = 10_000;
 
 /**
  * The cluster's current revision: a list without a resourceVersion is a quorum read and reports the
@@ -55,7 +60,7 @@ export class ShardHandoff implements OwnerChanger {
 
   /** The longest a live hand-off can hold writes; a hold older than this was abandoned. */
   get maxHoldMs(): number {
-    return WRITE_DRAIN_MS + this.deps.catchUpTimeoutMs + 10_000;
+    return (this.deps.replicaWaitMs ?? 0) + WRITE_DRAIN_MS + this.deps.catchUpTimeoutMs + 10_000;
   }
 
   private async persist(table: RoutingTable): Promise<void> {
@@ -77,9 +82,11 @@ export class ShardHandoff implements OwnerChanger {
     const { routing, activity, clusters, catchUp, log } = this.deps;
     const started = Date.now();
     const from = shardState(routing.table, shard).owner;
-    await this.persist(beginHandoff(routing.table, shard, to, new Date()));
+    await this.persist(beginHandoff(routing.table, shard, to, new Date(), this.deps.replicas?.identity));
     log.info({ shard, from, to, reason }, 'hand-off started: writes held');
     try {
+      // Every replica must route by the hold (its writes drained) before the old owner's revision is read.
+      await this.deps.replicas?.waitForReplicas(routing.table.generation, this.deps.replicaWaitMs ?? 0);
       if (!(await activity.writesDrained(shard, WRITE_DRAIN_MS)))
         throw new BridgeError('BRIDGE_ERR_HANDOFF_TIMEOUT', `writes to ${shard} still in flight after ${WRITE_DRAIN_MS} ms`);
       activity.closeWatches(shard);

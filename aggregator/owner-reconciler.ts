@@ -67,6 +67,8 @@ export class OwnerReconciler {
       routing: RoutingState;
       store: RoutingTableStore;
       owners: (OwnerChanger & { isChanging(shard: ShardKey): boolean; maxHoldMs: number }) | undefined;
+      /** Tells whether the replica that started a hold still lives (replica-presence.ts). */
+      replicas?: { isLive(identity: string): Promise<boolean> };
       isLeader: () => boolean;
       log: Logger;
     },
@@ -93,11 +95,13 @@ export class OwnerReconciler {
   async reconcileOnce(): Promise<void> {
     const { routing, store, log } = this.deps;
     // A hand-off left half-done by a replica that died: release its writes; the move is retried.
-    // Not one this process runs, nor one younger than the longest a live hand-off may hold writes.
+    // Not one this process runs, nor, unless its replica's Lease is gone, one younger than the longest
+    // a live hand-off may hold writes.
     const maxHoldMs = this.deps.owners?.maxHoldMs ?? 60_000;
     for (const [shard, state] of Object.entries(routing.table.shards)) {
       if (!state.handoff || this.deps.owners?.isChanging(shard)) continue;
-      if (Date.now() - Date.parse(state.handoff.startedAt) < maxHoldMs) continue;
+      const holderGone = state.handoff.by !== undefined && this.deps.replicas !== undefined && !(await this.deps.replicas.isLive(state.handoff.by));
+      if (!holderGone && Date.now() - Date.parse(state.handoff.startedAt) < maxHoldMs) continue;
       log.warn({ shard }, 'releasing writes held by an interrupted hand-off');
       const table = abortHandoff(routing.table, shard);
       const { version } = await store.replace(table, routing.version);

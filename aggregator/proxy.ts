@@ -24,6 +24,7 @@ import { bearerToken, checkIdentityHeaders, impersonationHeaders, peerIdentity, 
 import type { AggregatorMetrics } from './metrics.js';
 import { jsonOnlyAccept, rewriteQuery, rewriteRequestBody } from './request-rewrite.js';
 import { countRequest } from './request-counter.js';
+import type { ReplicaPresence } from './replica-presence.js';
 import type { RoutingState } from './routing-state.js';
 import { jsonReadHeaders, shadowPath, type ShadowReads } from './shadow-reads.js';
 import type { ShardActivity } from './shard-activity.js';
@@ -33,6 +34,8 @@ export interface ProxyContext {
   clusters: Record<ClusterSide, ClusterConnection>;
   /** Absent: no shadow reads (a replica that runs no rollout controller). */
   shadow?: ShadowReads;
+  /** This replica's Lease (replica-presence.ts); shard writes are held while it is not fresh. */
+  presence?: Pick<ReplicaPresence, 'isFresh'>;
   routing: RoutingState;
   auth: SourceAuthenticator;
   activity: ShardActivity;
@@ -166,6 +169,12 @@ async function prepare(ctx: ProxyContext, req: IncomingMessage, res: ServerRespo
     ctx.metrics.request('none', info.verb, 503, decision.reason);
     if (res) handoffHold(res, decision.shard!);
     else reply(503, 'ServiceUnavailable', `the ${decision.shard} shard is changing owner; retry shortly`, 1);
+    return undefined;
+  }
+  if (decision.shard && WRITE_VERBS.has(info.verb) && ctx.presence && !ctx.presence.isFresh()) {
+    // The hand-off leader may have stopped waiting for this replica: its table may be stale.
+    ctx.metrics.request('none', info.verb, 503, 'replica-not-confirmed');
+    reply(503, 'ServiceUnavailable', 'this cluster-bridge aggregator replica cannot confirm its routing table; retry shortly', 1);
     return undefined;
   }
   const side = decision.target;
@@ -325,7 +334,8 @@ export function createAggregatorHandler(ctx: ProxyContext) {
     upstreamReq.on('response', (upstream) => {
       responded = true;
       counter.count(upstream.statusCode ?? 0, decision.reason, Number(process.hrtime.bigint() - started) / 1e9);
-      if (shadowed && (upstream.statusCode === 200 || upstream.statusCode === 404)) res.once('finish', () => void shadowRead(ctx, req, prepared, shadowed));
+      if (shadowed && (upstream.statusCode === 200 || upstream.statusCode === 404))
+        res.once('finish', () => void shadowRead(ctx, req, prepared, shadowed).catch(() => ctx.metrics.shadowRead(decision.shard!, 'error')));
       const streaming = info.verb === 'watch' || upstream.headers['content-length'] === undefined;
       if (info.verb === 'watch' && decision.shard) {
         const unregister = ctx.activity.addWatch(decision.shard, () => {

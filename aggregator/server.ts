@@ -23,6 +23,7 @@ import { AggregatorMetrics } from './metrics.js';
 import { OwnerReconciler } from './owner-reconciler.js';
 import { RolloutController } from './rollout/rollout-controller.js';
 import { ShadowReads } from './shadow-reads.js';
+import { REPLICA_GRACE_MS, ReplicaPresence, settleOnTable } from './replica-presence.js';
 import { DEFAULT_SHARDS } from '../lib/routing/resource-classes.js';
 import { createAggregatorHandler, createAggregatorUpgradeHandler, type ProxyContext } from './proxy.js';
 import { ConfigMapRoutingStore } from '../lib/routing/configmap-store.js';
@@ -53,8 +54,21 @@ export async function startAggregator(config: AggregatorConfig, log: Logger): Pr
   const store = new ConfigMapRoutingStore(clusters.destination.rest, log);
   const first = await store.load();
   routing.update(first.table, first.version);
-  const stopWatch = store.watchVersions((table, version) => routing.update(table, version));
   const activity = new ShardActivity();
+  const lease = new LeaderLease(clusters.destination.rest, SYSTEM_NAMESPACE, AGGREGATOR_LEASE, log, config.leaseDurationSeconds, config.leaseRenewSeconds);
+  const presence = new ReplicaPresence({
+    client: clusters.destination.rest,
+    namespace: SYSTEM_NAMESPACE,
+    identity: lease.identity,
+    leaseDurationSeconds: config.leaseDurationSeconds,
+    renewSeconds: config.leaseRenewSeconds,
+    log,
+  });
+  await presence.start(routing.table.generation);
+  const stopWatch = store.watchVersions((table, version) => {
+    const before = routing.table;
+    if (routing.update(table, version)) void settleOnTable(before, table, activity, presence);
+  });
   const caPem = readFileSync(config.tls.caFile, 'utf8');
   const catchUp = config.synchronizerUrl
     ? new CatchUpClient({
@@ -74,15 +88,36 @@ export async function startAggregator(config: AggregatorConfig, log: Logger): Pr
   };
   // The fence follows the table from the start (a restart after a crash mid-migration included).
   await fence(routing.table);
+  // A dead replica's Lease has expired (and the replica fenced itself) by the end of this wait.
+  const replicaWaitMs = config.leaseDurationSeconds * 1000 + REPLICA_GRACE_MS + 1000;
   const handoff = catchUp
-    ? new ShardHandoff({ store, routing, activity, clusters, catchUp, metrics, log, catchUpTimeoutMs: config.catchUpTimeoutMs, fence })
+    ? new ShardHandoff({
+        store,
+        routing,
+        activity,
+        clusters,
+        catchUp,
+        metrics,
+        log,
+        catchUpTimeoutMs: config.catchUpTimeoutMs,
+        fence,
+        replicas: presence,
+        replicaWaitMs,
+      })
     : undefined;
   const shadow = new ShadowReads({ clusters, metrics, log });
-  const ctx: ProxyContext = { clusters, routing, auth: new SourceAuthenticator(clusters.source.rest), activity, metrics, shadow, log };
+  const ctx: ProxyContext = { clusters, routing, auth: new SourceAuthenticator(clusters.source.rest), activity, metrics, shadow, presence, log };
 
-  const lease = new LeaderLease(clusters.destination.rest, SYSTEM_NAMESPACE, AGGREGATOR_LEASE, log, config.leaseDurationSeconds, config.leaseRenewSeconds);
   lease.start((leader) => log.info({ leader, identity: lease.identity }, leader ? 'leading: this replica runs hand-offs' : 'not leading'));
-  const reconciler = new OwnerReconciler({ destination: clusters.destination.rest, routing, store, owners: handoff, isLeader: () => lease.isLeader(), log });
+  const reconciler = new OwnerReconciler({
+    destination: clusters.destination.rest,
+    routing,
+    store,
+    owners: handoff,
+    replicas: presence,
+    isLeader: () => lease.isLeader(),
+    log,
+  });
   reconciler.start();
   const rollout = new RolloutController({
     destination: clusters.destination.rest,
@@ -148,6 +183,7 @@ export async function startAggregator(config: AggregatorConfig, log: Logger): Pr
       rollout.stop();
       reconciler.stop();
       stopWatch();
+      await presence.stop();
       await lease.release();
       server.closeIdleConnections();
       server.close();

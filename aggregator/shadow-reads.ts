@@ -70,9 +70,10 @@ export class ShadowReads {
 
   /** Set by the rollout controller each tick: which shards are about to move and the share of their reads to shadow. */
   setPlan(shards: ShardKey[], share: number): void {
-    const changed = shards.length !== this.shards.size || shards.some((s) => !this.shards.has(s)) || share !== this.share;
+    const effectiveShare = shards.length > 0 ? share : 0;
+    const changed = shards.length !== this.shards.size || shards.some((s) => !this.shards.has(s)) || effectiveShare !== this.share;
     this.shards = new Set(shards);
-    this.share = shards.length > 0 ? share : 0;
+    this.share = effectiveShare;
     if (changed) this.deps.log.info({ shards, share: this.share }, shards.length > 0 ? 'shadowing reads of shards about to move' : 'shadow reads off');
   }
 

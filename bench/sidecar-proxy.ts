@@ -7,196 +7,22 @@
  *
  *   npm run bench:sidecar   (tsc, the sidecar bundle, then dist/bench/sidecar-proxy.js)
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { Agent, request } from 'node:https';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { adminCredentials, requireLab } from '../lab/lab-files.js';
-import { BridgeError } from '../lib/errors.js';
 import { KubeRestClient } from '../lib/kube-rest-client.js';
 import { repoRoot } from '../lib/paths.js';
 import { generateCa, issueCertificate } from '../lib/pki.js';
 import { freePort } from '../lib/ports.js';
 import { waitUntil } from '../lib/wait-until.js';
 import { sidecarImageCommand } from '../sidecar/image-command.js';
-import { PROBE_RESOLUTION_MS, type RuntimeSample } from './runtime-probe.js';
-import { cpuOf, fmt, memoryOf, percentile, type MemorySample } from './stats.js';
-
-interface Target {
-  name: 'direct' | 'sidecar' | 'nginx' | 'node-pipe';
-  base: string;
-  caPem: string;
-  pids: number[];
-  /** Node processes started with bench/runtime-probe.ts: where their runtime state is written on SIGUSR2. */
-  probeFile?: string;
-}
-
-let token = '';
-
-interface CallResult {
-  ms: number;
-  bytes: number;
-  /** False when the request had to open (and handshake) a new connection. */
-  reused: boolean;
-}
-
-function call(target: Target, agent: Agent, path: string): Promise<CallResult> {
-  const start = process.hrtime.bigint();
-  return new Promise((resolve, reject) => {
-    const req = request(
-      `${target.base}${path}`,
-      { agent, ca: target.caPem, headers: { authorization: `Bearer ${token}`, accept: 'application/json' } },
-      (res) => {
-        let bytes = 0;
-        res.on('data', (c: Buffer) => (bytes += c.length));
-        res.on('end', () => {
-          if (res.statusCode !== 200) reject(new Error(`${target.name}: HTTP ${res.statusCode} for ${path}`));
-          else resolve({ ms: Number(process.hrtime.bigint() - start) / 1e6, bytes, reused: req.reusedSocket });
-        });
-      },
-    );
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-/** Signals a probed process and reads what its runtime saw since the last signal. */
-async function readProbe(target: Target): Promise<RuntimeSample | undefined> {
-  if (!target.probeFile) return undefined;
-  rmSync(target.probeFile, { force: true });
-  process.kill(target.pids[0]!, 'SIGUSR2');
-  await waitUntil(`${target.name}'s runtime probe`, () => existsSync(target.probeFile!), { timeoutMs: 5000, intervalMs: 10 });
-  await sleep(20); // the file is written in one call; give it time to land whole
-  return JSON.parse(readFileSync(target.probeFile, 'utf8')) as RuntimeSample;
-}
-
-export interface RateResult {
-  /** The first seconds of a new client: its connections are opened (TLS handshakes) meanwhile. */
-  cold: { p50: number; p99: number; newConnections: number };
-  /** Steady state after the warm-up: what every later request sees. */
-  p50: number;
-  p99: number;
-  cpuMsPerRequest: number;
-  newConnections: number;
-  /** The load generator's own event-loop delay p99 while this target ran: a slow generator slows every target. */
-  generatorDelayP99Ms: number;
-  /** The worst slice's runtime sample of a probed proxy (GC summed over the slices). */
-  runtime?: RuntimeSample;
-}
-
-/** Open loop: one request every 1000/rate ms regardless of answers, as independent clients would. */
-async function openLoop(target: Target, agent: Agent, path: string, rate: number, seconds: number, onTick?: () => void): Promise<CallResult[]> {
-  const results: CallResult[] = [];
-  const pending: Promise<void>[] = [];
-  const start = performance.now();
-  for (let i = 0; i < rate * seconds; i++) {
-    const wait = start + (i * 1000) / rate - performance.now();
-    if (wait > 1) await sleep(wait);
-    if (i % Math.max(1, Math.floor(rate / 10)) === 0) onTick?.();
-    pending.push(call(target, agent, path).then((r) => void results.push(r)));
-  }
-  await Promise.all(pending);
-  return results;
-}
-
-function worstOf(a: RuntimeSample | undefined, b: RuntimeSample): RuntimeSample {
-  if (!a) return b;
-  return {
-    loopDelayP50Ms: Math.max(a.loopDelayP50Ms, b.loopDelayP50Ms),
-    loopDelayP99Ms: Math.max(a.loopDelayP99Ms, b.loopDelayP99Ms),
-    loopDelayMaxMs: Math.max(a.loopDelayMaxMs, b.loopDelayMaxMs),
-    gcCount: a.gcCount + b.gcCount,
-    gcTotalMs: a.gcTotalMs + b.gcTotalMs,
-    gcMaxMs: Math.max(a.gcMaxMs, b.gcMaxMs),
-    loopUtilization: Math.max(a.loopUtilization, b.loopUtilization),
-  };
-}
-
-/**
- * Every target gets a new client and `warmupSeconds` of cold start, then `rounds` slices of
- * `sliceSeconds` each, the targets taking turns (rotated each round), so that a noisy moment on the
- * shared machine falls on all of them alike rather than on whichever ran then.
- */
-async function interleavedRate(
-  targets: Target[],
-  path: string,
-  rate: number,
-  warmupSeconds: number,
-  rounds: number,
-  sliceSeconds: number,
-  onTick?: (target: Target) => void,
-): Promise<Record<string, RateResult>> {
-  const state = new Map(
-    targets.map((t) => [
-      t.name,
-      {
-        agent: new Agent({ keepAlive: true, maxSockets: 256 }),
-        cold: [] as CallResult[],
-        steady: [] as CallResult[],
-        cpu: 0,
-        generator: monitorEventLoopDelay({ resolution: PROBE_RESOLUTION_MS }),
-        runtime: undefined as RuntimeSample | undefined,
-      },
-    ]),
-  );
-  for (const t of targets) state.get(t.name)!.cold = await openLoop(t, state.get(t.name)!.agent, path, rate, warmupSeconds);
-  for (let round = 0; round < rounds; round++) {
-    for (let k = 0; k < targets.length; k++) {
-      const t = targets[(k + round) % targets.length]!;
-      const s = state.get(t.name)!;
-      await readProbe(t); // resets its counters
-      const cpu0 = cpuOf(t.pids);
-      s.generator.enable();
-      s.steady.push(...(await openLoop(t, s.agent, path, rate, sliceSeconds, () => onTick?.(t))));
-      s.generator.disable();
-      s.cpu += cpuOf(t.pids) - cpu0;
-      const sample = await readProbe(t);
-      if (sample) s.runtime = worstOf(s.runtime, sample);
-    }
-  }
-  const ms = (results: CallResult[]) => results.map((r) => r.ms);
-  const opened = (results: CallResult[]) => results.filter((r) => !r.reused).length;
-  return Object.fromEntries(
-    targets.map((t) => {
-      const s = state.get(t.name)!;
-      s.agent.destroy();
-      const result: RateResult = {
-        cold: { p50: percentile(ms(s.cold), 50), p99: percentile(ms(s.cold), 99), newConnections: opened(s.cold) },
-        p50: percentile(ms(s.steady), 50),
-        p99: percentile(ms(s.steady), 99),
-        cpuMsPerRequest: (s.cpu * 1000) / s.steady.length,
-        newConnections: opened(s.steady),
-        generatorDelayP99Ms: s.generator.percentile(99) / 1e6 - PROBE_RESOLUTION_MS,
-        runtime: s.runtime,
-      };
-      return [t.name, result];
-    }),
-  );
-}
-
-/** Closed loop: `concurrency` clients, each sending its next request as soon as the last one returns. */
-async function throughput(target: Target, path: string, concurrency: number, seconds: number) {
-  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
-  const end = performance.now() + seconds * 1000;
-  let count = 0;
-  let bytes = 0;
-  const cpu0 = cpuOf(target.pids);
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (performance.now() < end) {
-        const r = await call(target, agent, path);
-        count++;
-        bytes += r.bytes;
-      }
-    }),
-  );
-  const cpu = cpuOf(target.pids) - cpu0;
-  agent.destroy();
-  return { rps: count / seconds, mbps: bytes / seconds / 1e6, cpuCores: cpu / seconds };
-}
+import { interleavedRate, throughput, type RateResult, type Target } from './load.js';
+import { childPids, nginxConfig, requireNginx } from './nginx.js';
+import { fmt, memoryOf, percentile, type MemorySample } from './stats.js';
 
 /** Watches through all targets at once; each event's arrival time per target, keyed by ConfigMap name. */
 async function watchLatency(targets: Target[], namespace: string, api: KubeRestClient, events: number) {
@@ -206,7 +32,7 @@ async function watchLatency(targets: Target[], namespace: string, api: KubeRestC
       new Promise<() => void>((ready) => {
         const req = request(
           `${target.base}/api/v1/namespaces/${namespace}/configmaps?watch=true&resourceVersion=0&labelSelector=w%3D1`,
-          { ca: target.caPem, agent: false, headers: { authorization: `Bearer ${token}` } },
+          { ca: target.caPem, agent: false, headers: { authorization: `Bearer ${target.token}` } },
           (res) => {
             let buffered = '';
             res.setEncoding('utf8');
@@ -259,46 +85,6 @@ function imageCommand(): { args: string[]; label: string } {
   return { args: [...flags, entry], label: [...flags, relative(repoRoot(), entry)].join(' ') };
 }
 
-function childPids(pid: number): number[] {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-}
-
-function nginxConfig(dir: string, port: number, upstreamHost: string): string {
-  return `worker_processes 1;
-error_log ${dir}/nginx-error.log warn;
-pid ${dir}/nginx.pid;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}; proxy_temp_path ${dir}; fastcgi_temp_path ${dir}; uwsgi_temp_path ${dir}; scgi_temp_path ${dir};
-  upstream apiserver { server ${upstreamHost}; keepalive 64; }
-  server {
-    listen 127.0.0.1:${port} ssl;
-    ssl_certificate ${dir}/tls.crt;
-    ssl_certificate_key ${dir}/tls.key;
-    keepalive_requests 100000;
-    location / {
-      proxy_pass https://apiserver;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Host $http_host;
-      proxy_ssl_trusted_certificate ${dir}/ca.crt;
-      proxy_ssl_verify on;
-      proxy_ssl_name localhost;
-      proxy_ssl_session_reuse on;
-      proxy_buffering off;
-      proxy_request_buffering off;
-      proxy_read_timeout 3600s;
-    }
-  }
-}
-`;
-}
-
 function rateLine(name: string, r: RateResult, direct: RateResult): string {
   const added =
     name === 'direct' ? '' : `  added p50 ${fmt(r.p50 - direct.p50, 3)}  p99 ${fmt(r.p99 - direct.p99, 3)}  proxy CPU ${fmt(r.cpuMsPerRequest, 3)} ms/req`;
@@ -346,14 +132,6 @@ async function settled(api: KubeRestClient): Promise<void> {
   await waitUntil('earlier benchmark namespaces to be deleted', async () => (await earlier()).length === 0, { timeoutMs: 180_000, intervalMs: 1000 });
 }
 
-/** nginx is the side-by-side peer: without it there is nothing to compare against, so stop before touching the lab. */
-function requireNginx(): void {
-  const found = spawnSync('nginx', ['-v'], { stdio: 'ignore' });
-  if (found.error) {
-    throw new BridgeError('BRIDGE_ERR_CONFIG', 'the benchmark needs nginx on PATH as its side-by-side peer', { fix: 'apt-get install nginx' });
-  }
-}
-
 async function main(): Promise<void> {
   requireNginx();
   const lab = requireLab();
@@ -373,7 +151,7 @@ async function main(): Promise<void> {
   const tr = await api.expect<{ status: { token: string } }>('POST', `/api/v1/namespaces/${namespace}/serviceaccounts/bench/token`, [201], {
     spec: { expirationSeconds: 7200 },
   });
-  token = tr.body.status.token;
+  const token = tr.body.status.token;
   // The RoleBinding reaches the API server's authorizer a moment after it is created.
   const asBench = KubeRestClient.withCredentials(direct, { caPem: admin.caPem, token });
   await waitUntil(
@@ -439,10 +217,10 @@ async function main(): Promise<void> {
     const bundle = sourceCa + bridgeCa.certPem;
     const directPid = lab.clusters.source.daemons.find((d) => d.name === 'kube-apiserver')?.pid;
     const targets: Target[] = [
-      { name: 'direct', base: direct, caPem: sourceCa, pids: directPid ? [directPid] : [] },
-      { name: 'sidecar', base: `https://127.0.0.1:${sidecarPort}`, caPem: bundle, pids: [sidecar.pid!], probeFile: join(dir, 'sidecar-probe.json') },
-      { name: 'nginx', base: `https://127.0.0.1:${nginxPort}`, caPem: bundle, pids: [nginx.pid!, ...childPids(nginx.pid!)] },
-      { name: 'node-pipe', base: `https://127.0.0.1:${pipePort}`, caPem: bundle, pids: [pipe.pid!], probeFile: join(dir, 'pipe-probe.json') },
+      { name: 'direct', base: direct, caPem: sourceCa, pids: directPid ? [directPid] : [], token },
+      { name: 'sidecar', base: `https://127.0.0.1:${sidecarPort}`, caPem: bundle, pids: [sidecar.pid!], probeFile: join(dir, 'sidecar-probe.json'), token },
+      { name: 'nginx', base: `https://127.0.0.1:${nginxPort}`, caPem: bundle, pids: [nginx.pid!, ...childPids(nginx.pid!)], token },
+      { name: 'node-pipe', base: `https://127.0.0.1:${pipePort}`, caPem: bundle, pids: [pipe.pid!], probeFile: join(dir, 'pipe-probe.json'), token },
     ];
     const small = `/api/v1/namespaces/${namespace}/configmaps/cm-1`;
     const list = `/api/v1/namespaces/${namespace}/configmaps`;

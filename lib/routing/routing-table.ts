@@ -54,11 +54,11 @@ function withShard(table: RoutingTable, state: ShardState): RoutingTable {
 }
 
 /** Step 1 of an owner change: writes to the shard are held from now on. */
-export function beginHandoff(table: RoutingTable, key: ShardKey, to: ClusterSide, now: Date): RoutingTable {
+export function beginHandoff(table: RoutingTable, key: ShardKey, to: ClusterSide, now: Date, by?: string): RoutingTable {
   const state = shardState(table, key);
   if (state.handoff) throw new BridgeError('BRIDGE_ERR_ROUTING', `shard ${key} is already changing owner to ${state.handoff.to}`);
   if (state.owner === to) throw new BridgeError('BRIDGE_ERR_ROUTING', `shard ${key} is already owned by the ${to}`);
-  return withShard(table, { ...state, handoff: { to, startedAt: now.toISOString() } });
+  return withShard(table, { ...state, handoff: { to, startedAt: now.toISOString(), ...(by ? { by } : {}) } });
 }
 
 /**

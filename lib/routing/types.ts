@@ -70,7 +70,8 @@ export interface ShardState {
   owner: ClusterSide;
   epochs: Epoch[];
   /** Set while the shard changes owner: writes get 503 + Retry-After until the hand-off completes. */
-  handoff?: { to: ClusterSide; startedAt: string };
+  /** `by`: the aggregator replica running it, so a successor can tell an abandoned hold from a live one. */
+  handoff?: { to: ClusterSide; startedAt: string; by?: string };
 }
 
 /**

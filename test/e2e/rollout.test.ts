@@ -57,6 +57,8 @@ const hasEvent = (r: BridgeRollout, event: string, stage?: string) => (r.status?
 class Workload {
   readonly acknowledged = new Set<string>();
   readonly errors: string[] = [];
+  /** The same errors with the API server's message, to show when a test fails. */
+  readonly details: string[] = [];
   retried = 0;
   private stopped = false;
   private loop: Promise<void> | undefined;
@@ -101,6 +103,7 @@ class Workload {
         }
         if (code === 409 && object && attempt > 0) return void this.acknowledged.add(object); // an earlier attempt did land
         this.errors.push(`${object ?? 'list'}: ${code ?? (err as Error).message}`);
+        this.details.push(`${object ?? 'list'}: ${code} ${String((err as { body?: unknown }).body ?? (err as Error).message).slice(0, 300)}`);
         return;
       }
     }
@@ -279,7 +282,7 @@ describe('a staged rollout with workloads running', () => {
     expect(rolledBack.status!.shards!.every((s) => s.owner === 'source')).toBe(true);
 
     await workload.stop();
-    expect(workload.errors).toEqual([]);
+    expect(workload.details).toEqual([]);
     expect(workload.acknowledged.size).toBeGreaterThan(20);
     expect(await workload.missing()).toEqual([]);
   }, 240_000);
@@ -343,8 +346,8 @@ describe('a staged rollout with workloads running', () => {
     );
     await workload.stop();
     for (const cluster of ['source', 'destination'] as const) await removeFault(cluster, baseline);
-    expect(complete.status!.phase).toBe('Complete');
-    expect(hasEvent(complete, 'gate-breached')).toBe(false);
+    const breaches = complete.status!.history!.filter((h) => h.event === 'gate-breached').map((h) => h.reason);
+    expect({ phase: complete.status!.phase, breaches }).toEqual({ phase: 'Complete', breaches: [] });
     // The destination did fail more than the allowed 5 points: only the source's own baseline let it pass.
     const gate = complete.status!.gate!;
     expect(gate.destination.errorRate).toBeGreaterThan(0.05);
@@ -391,7 +394,7 @@ describe('a staged rollout with workloads running', () => {
     expect(status.stdout).toMatch(/shadow reads: \d+ compared, [1-9]\d* divergent/);
 
     await workload.stop();
-    expect(workload.errors).toEqual([]);
+    expect(workload.details).toEqual([]);
     expect(await workload.missing()).toEqual([]);
     await kubectlOk('source', ['-n', namespace, 'delete', 'configmap', probe]);
   }, 240_000);

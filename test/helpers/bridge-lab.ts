@@ -20,6 +20,7 @@ import { startSynchronizer, type RunningSynchronizer } from '../../synchronizer/
 import { isProcessRunning, kubeconfigPath } from './lab-clients.js';
 import { labDir } from '../../lib/paths.js';
 import { ROLLOUTS_PATH } from '../../aggregator/rollout/rollout-types.js';
+import { REPLICA_LABEL } from '../../aggregator/replica-presence.js';
 import { startLabSidecar, type LabSidecar } from './sidecar-lab.js';
 import { silentLog } from './sidecar-fixtures.js';
 
@@ -67,6 +68,12 @@ export async function resetBridgeState(destination: KubeRestClient): Promise<voi
   ]) {
     await destination.expect('DELETE', path, [200, 202, 404]);
   }
+  // Replicas killed by earlier tests: their Leases would make this test's hand-offs wait for them to expire.
+  await destination.expect(
+    'DELETE',
+    `/apis/coordination.k8s.io/v1/namespaces/${SYSTEM_NAMESPACE}/leases?labelSelector=${encodeURIComponent(`${REPLICA_LABEL}=true`)}`,
+    [200],
+  );
 }
 
 async function tlsDir(ca: CertificateAndKey, withClient: boolean): Promise<string> {
