@@ -1,7 +1,7 @@
 /**
  * Compares the two clusters' answers to one read (DESIGN.md section 3, shadow reads), after removing
- * what legitimately differs: exactly what the synchronizer does not copy (lib/mirror-copy.ts: server
- * metadata, status, owner references, its own annotations) and each cluster's own objects. Pure.
+ * what legitimately differs: exactly what the synchronizer does not copy as is (lib/mirror-copy.ts: server
+ * metadata, status, owner references (their UIDs are remapped), its own annotations) and each cluster's own objects. Pure.
  */
 import { canonicalJson } from '../lib/canonical-json.js';
 import { mirroredContent, skipReason, type KubeObject } from '../lib/mirror-copy.js';

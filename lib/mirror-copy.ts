@@ -2,7 +2,8 @@
  * What a mirrored copy of an object looks like (DESIGN.md section 5), as pure functions: the fields
  * the replica's API server must set itself are stripped, the server-chosen and immutable fields the
  * owner chose are kept (Service clusterIP/clusterIPs, ipFamilies, nodePorts, healthCheckNodePort; PVC
- * volumeName; names), the copy is annotated with the owner object it mirrors, and each cluster's own
+ * volumeName; names), the copy is annotated with the owner object it mirrors, its ownerReferences are
+ * the ones given (remapped to the replica's UIDs by lib/owner-references.ts), and each cluster's own
  * objects are never copied.
  */
 import { canonicalJson } from './canonical-json.js';
@@ -24,6 +25,16 @@ export type KubeObject = {
   };
   [key: string]: unknown;
 };
+
+/** metadata.ownerReferences[] as the API server stores it (all four identifying fields are required). */
+export interface OwnerReference {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+  controller?: boolean;
+  blockOwnerDeletion?: boolean;
+}
 
 /** The copy records which owner object (uid, resourceVersion) it was written from. */
 export const MIRROR_OF_UID_ANNOTATION = `${API_GROUP}/mirror-of-uid`;
@@ -62,8 +73,11 @@ export function skipReason(shard: string, obj: KubeObject): SkipReason {
   return undefined;
 }
 
-/** The owner's object as the replica should hold it, for a create (no resourceVersion) or an update. */
-export function replicaCopy(owner: KubeObject, replicaResourceVersion?: string): KubeObject {
+/**
+ * The owner's object as the replica should hold it, for a create (no resourceVersion) or an update.
+ * `ownerReferences` are the owner's, already remapped to the replica's UIDs; without them the copy has none.
+ */
+export function replicaCopy(owner: KubeObject, replicaResourceVersion?: string, ownerReferences: readonly OwnerReference[] = []): KubeObject {
   const metadata: KubeObject['metadata'] = { ...owner.metadata };
   for (const field of SERVER_METADATA) delete metadata[field];
   const annotations = { ...(owner.metadata.annotations ?? {}) };
@@ -71,9 +85,10 @@ export function replicaCopy(owner: KubeObject, replicaResourceVersion?: string):
   annotations[MIRROR_OF_UID_ANNOTATION] = owner.metadata.uid ?? '';
   annotations[MIRROR_OF_RV_ANNOTATION] = owner.metadata.resourceVersion ?? '';
   metadata.annotations = annotations;
-  // Owner references name UIDs of the owner's cluster; until they are remapped to the replica's
-  // UIDs (not built yet), a copy without them is safer than one the garbage collector would delete.
-  delete metadata.ownerReferences;
+  // The owner's references name UIDs of its own cluster: the replica's garbage collector would delete
+  // a copy carrying them. Only remapped ones are written.
+  if (ownerReferences.length > 0) metadata.ownerReferences = ownerReferences.map((ref) => ({ ...ref }));
+  else delete metadata.ownerReferences;
   if (replicaResourceVersion !== undefined) metadata.resourceVersion = replicaResourceVersion;
   const copy: KubeObject = { ...owner, metadata };
   // Status belongs to the cluster where the object is acted on (workload status is the source's).
@@ -81,7 +96,10 @@ export function replicaCopy(owner: KubeObject, replicaResourceVersion?: string):
   return copy;
 }
 
-/** The part of an object a mirror is responsible for, to decide whether the replica is already equal. */
+/**
+ * The part of an object a mirror is responsible for, to decide whether the replica is already equal;
+ * without ownerReferences, whose UIDs differ between the clusters by design.
+ */
 export function mirroredContent(obj: KubeObject): unknown {
   const copy = replicaCopy(obj);
   const annotations = { ...(copy.metadata.annotations ?? {}) };
@@ -89,9 +107,15 @@ export function mirroredContent(obj: KubeObject): unknown {
   return { ...copy, metadata: { ...copy.metadata, annotations } };
 }
 
-/** True when the replica already holds what the owner has: no write is needed (no echo, no ping-pong). */
-export function sameMirroredContent(owner: KubeObject, replica: KubeObject): boolean {
-  return canonicalJson(mirroredContent(owner)) === canonicalJson(mirroredContent(replica));
+/**
+ * True when the replica already holds what the owner has: no write is needed (no echo, no ping-pong).
+ * `ownerReferences` are the owner's remapped to the replica's UIDs, as replicaCopy writes them.
+ */
+export function sameMirroredContent(owner: KubeObject, replica: KubeObject, ownerReferences: readonly OwnerReference[] = []): boolean {
+  return (
+    canonicalJson(mirroredContent(owner)) === canonicalJson(mirroredContent(replica)) &&
+    canonicalJson(ownerReferences) === canonicalJson(replica.metadata.ownerReferences ?? [])
+  );
 }
 
 /** Whether a replica object was written by the mirror (only those are deleted when the owner's goes). */

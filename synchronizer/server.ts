@@ -78,14 +78,22 @@ export async function startSynchronizer(config: SyncConfig, log: Logger): Promis
     labelNames: ['shard', 'direction', 'reason'] as const,
     registers: [registry],
   });
+  const droppedReferences = new Counter({
+    name: 'cluster_bridge_synchronizer_owner_references_dropped_total',
+    help: "Copies written without one of the owner object's ownerReferences (its owner is never mirrored), by shard, direction and reason",
+    labelNames: ['shard', 'direction', 'reason'] as const,
+    registers: [registry],
+  });
   const counters: MirrorCounters = {
     written: (shard, direction, verb) => writes.inc({ shard, direction, verb }),
     failed: (shard, direction, reason) => failures.inc({ shard, direction, reason }),
+    ownerReferenceDropped: (shard, direction, reason) => droppedReferences.inc({ shard, direction, reason }),
   };
   const apis = new Map<string, ShardApi>();
   for (const shard of config.shards) apis.set(shard, await discoverShardApi(clusters.source, shard));
 
   const mirrors = new Map<string, ShardMirror>();
+  const mirrored: ReadonlySet<string> = new Set(config.shards);
   const sides = { source: mirrorSide(clusters.source), destination: mirrorSide(clusters.destination) };
   // Only the Lease holder mirrors: two writers on the replica side would race each other's copies.
   const lease = new LeaderLease(clusters.destination.rest, SYSTEM_NAMESPACE, config.leaseName, log, config.leaseDurationSeconds, config.leaseRenewSeconds);
@@ -103,7 +111,7 @@ export async function startSynchronizer(config: SyncConfig, log: Logger): Promis
       if (running && running.owner.side === owner) continue;
       running?.stop();
       const replica: ClusterSide = owner === 'source' ? 'destination' : 'source';
-      const mirror = new ShardMirror(shard, apis.get(shard)!, sides[owner], sides[replica], counters, log);
+      const mirror = new ShardMirror(shard, apis.get(shard)!, sides[owner], sides[replica], counters, log, mirrored);
       mirrors.set(shard, mirror);
       mirror.start();
       log.info({ shard, direction: mirror.direction }, 'mirroring');

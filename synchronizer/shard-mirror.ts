@@ -13,6 +13,8 @@ import type { KubeRestClient } from '../lib/kube-rest-client.js';
 import type { Logger } from '../lib/logger.js';
 import type { ClusterSide, ShardKey } from '../lib/routing/types.js';
 import { isMirrorCopy, replicaCopy, sameMirroredContent, skipReason, type KubeObject } from '../lib/mirror-copy.js';
+import type { DropReason } from '../lib/owner-references.js';
+import { OwnerDeferred, OwnerResolver } from './owner-resolver.js';
 
 export interface ShardApi {
   /** `/api/v1` or `/apis/apps/v1`. */
@@ -31,6 +33,8 @@ export interface MirrorSide {
 export interface MirrorCounters {
   written(shard: ShardKey, direction: string, verb: 'create' | 'update' | 'delete'): void;
   failed(shard: ShardKey, direction: string, reason: string): void;
+  /** A copy was written without one of the owner's references (lib/owner-references.ts says why). */
+  ownerReferenceDropped(shard: ShardKey, direction: string, reason: DropReason): void;
 }
 
 /** What `bridgectl sync status` shows of one shard (served on the ops port's /status). */
@@ -61,6 +65,9 @@ type Key = string;
 const RETRY_BASE_MS = 1000;
 const RETRY_MAX_MS = 300_000;
 const keyOf = (obj: KubeObject): Key => `${obj.metadata.namespace ?? ''}/${obj.metadata.name}`;
+/** Deleted with propagationPolicy=Orphan: its garbage collector removes the dependents' references instead of deleting them. */
+const isOrphaning = (obj: KubeObject): boolean =>
+  !!obj.metadata.deletionTimestamp && Array.isArray(obj.metadata.finalizers) && obj.metadata.finalizers.includes('orphan');
 
 function objectPath(api: ShardApi, namespace: string | undefined, name?: string): string {
   const ns = api.namespaced && namespace ? `/namespaces/${encodeURIComponent(namespace)}` : '';
@@ -90,6 +97,9 @@ export class ShardMirror {
   private readonly failingKeys = new Set<Key>();
   /** Objects the replica refused, retried one by one with growing pauses (a full reconcile may be minutes away). */
   private readonly retries = new Map<Key, { attempt: number; timer: NodeJS.Timeout }>();
+  /** Owner objects being deleted with propagationPolicy=Orphan, so their copies are deleted the same way. */
+  private readonly orphaning = new Set<Key>();
+  private readonly owners: OwnerResolver;
 
   constructor(
     readonly shard: ShardKey,
@@ -98,8 +108,11 @@ export class ShardMirror {
     private readonly replica: MirrorSide,
     private readonly counters: MirrorCounters,
     private readonly log: Logger,
+    /** Every shard the synchronizer mirrors: an ownerReference to another type is dropped from copies. */
+    mirroredShards: ReadonlySet<ShardKey> = new Set([shard]),
   ) {
     this.direction = `${owner.side}->${replica.side}`;
+    this.owners = new OwnerResolver(owner, replica, mirroredShards);
   }
 
   /** Runs `task` after every earlier write of this shard. */
@@ -153,6 +166,7 @@ export class ShardMirror {
     const timer = setTimeout(() => {
       void this.serial(async () => {
         if (this.stopped || this.retries.get(key)?.timer !== timer) return;
+        this.owners.newPass();
         const current = await this.owner.rest.request<KubeObject>('GET', objectPath(this.api, obj.metadata.namespace, obj.metadata.name));
         if (current.status === 404) return void this.retries.delete(key); // gone from the owner: nothing to mirror
         await this.apply(current.status === 200 ? current.body : obj);
@@ -166,6 +180,7 @@ export class ShardMirror {
   reconcile(): Promise<bigint> {
     return this.serial(async () => {
       this.state.phase = 'reconciling';
+      this.owners.newPass();
       const ownerList = await this.listAll(this.owner);
       const replicaList = await this.listAll(this.replica);
       const replicaByKey = new Map(replicaList.items.map((o) => [keyOf(o), o]));
@@ -218,6 +233,8 @@ export class ShardMirror {
 
   /** Writes the owner's object to the replica unless it already holds the same content. */
   private async apply(obj: KubeObject, replicaObj?: KubeObject | null): Promise<void> {
+    if (isOrphaning(obj)) this.orphaning.add(keyOf(obj));
+    else this.orphaning.delete(keyOf(obj));
     if (skipReason(this.shard, obj)) return;
     this.mirroredKeys.add(keyOf(obj));
     const path = objectPath(this.api, obj.metadata.namespace, obj.metadata.name);
@@ -227,14 +244,19 @@ export class ShardMirror {
       current = got.status === 200 ? got.body : null;
     }
     try {
+      // Owners before dependents: a copy is written only with every mirrored owner's copy in place.
+      const owners = await this.owners.remap(obj);
+      if (owners.deferred) throw new OwnerDeferred(owners.deferred.reason, owners.deferred.ref, keyOf(obj));
+      let written = true;
       if (!current) {
         await this.ensureNamespace(obj.metadata.namespace);
-        await this.replica.rest.expect('POST', objectPath(this.api, obj.metadata.namespace), [201], replicaCopy(obj));
+        await this.replica.rest.expect('POST', objectPath(this.api, obj.metadata.namespace), [201], replicaCopy(obj, undefined, owners.references));
         this.counters.written(this.shard, this.direction, 'create');
-      } else if (!sameMirroredContent(obj, current)) {
-        await this.replica.rest.expect('PUT', path, [200], replicaCopy(obj, current.metadata.resourceVersion));
+      } else if (!sameMirroredContent(obj, current, owners.references)) {
+        await this.replica.rest.expect('PUT', path, [200], replicaCopy(obj, current.metadata.resourceVersion, owners.references));
         this.counters.written(this.shard, this.direction, 'update');
-      }
+      } else written = false;
+      if (written) for (const { reason } of owners.dropped) this.counters.ownerReferenceDropped(this.shard, this.direction, reason);
       this.failingKeys.delete(keyOf(obj));
       const retry = this.retries.get(keyOf(obj));
       if (retry) clearTimeout(retry.timer);
@@ -242,19 +264,20 @@ export class ShardMirror {
     } catch (err) {
       // Never silent, never blocking the rest: retried on its own with backoff (and by every reconcile).
       this.failingKeys.add(keyOf(obj));
-      this.failed('write', err);
+      this.failed(err instanceof OwnerDeferred ? err.reason : 'write', err);
       this.scheduleRetry(obj);
       this.log.warn({ shard: this.shard, object: keyOf(obj), direction: this.direction, err: errorMessage(err) }, 'cannot mirror an object; will retry');
     }
   }
 
   /** Deletes the replica's object, with its UID as precondition so a newer object of that name survives. */
-  private async remove(replicaObj: KubeObject): Promise<void> {
+  private async remove(replicaObj: KubeObject, propagationPolicy?: 'Orphan'): Promise<void> {
     const path = objectPath(this.api, replicaObj.metadata.namespace, replicaObj.metadata.name);
     const result = await this.replica.rest.request('DELETE', path, {
       apiVersion: 'v1',
       kind: 'DeleteOptions',
       preconditions: { uid: replicaObj.metadata.uid },
+      ...(propagationPolicy ? { propagationPolicy } : {}),
     });
     if (result.status === 200 || result.status === 202) this.counters.written(this.shard, this.direction, 'delete');
     else if (result.status !== 404 && result.status !== 409) this.failed(`delete-http-${result.status}`, new Error(`DELETE ${path}: HTTP ${result.status}`));
@@ -263,6 +286,7 @@ export class ShardMirror {
 
   private async onEvent(type: string, obj: KubeObject): Promise<void> {
     const rv = obj.metadata.resourceVersion;
+    this.owners.newPass();
     if (type === 'ADDED' || type === 'MODIFIED') {
       this.knownOnOwner.add(keyOf(obj));
       await this.apply(obj);
@@ -271,9 +295,11 @@ export class ShardMirror {
       this.failingKeys.delete(keyOf(obj));
       clearTimeout(this.retries.get(keyOf(obj))?.timer);
       this.retries.delete(keyOf(obj));
+      const orphan = this.orphaning.delete(keyOf(obj));
       if (skipReason(this.shard, obj) === 'system-namespace' || skipReason(this.shard, obj) === 'cluster-own-object') return;
       const got = await this.replica.rest.request<KubeObject>('GET', objectPath(this.api, obj.metadata.namespace, obj.metadata.name));
-      if (got.status === 200) await this.remove(got.body);
+      // The owner's garbage collector decided about the dependents: the replica's does the same.
+      if (got.status === 200) await this.remove(got.body, orphan ? 'Orphan' : undefined);
     }
     // Events arrive in revision order, so everything up to this one is applied (bookmarks included).
     if (rv && /^\d+$/.test(rv) && BigInt(rv) > this.syncedRV) this.syncedRV = BigInt(rv);

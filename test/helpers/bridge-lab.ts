@@ -40,7 +40,7 @@ export interface LabBridge {
  * files that run a bridge take turns: a lock directory holding the owner's pid (a dead owner's lock is
  * taken over).
  */
-async function lockBridgeState(): Promise<() => void> {
+export async function lockBridgeState(): Promise<() => void> {
   const dir = join(labDir(), 'bridge-state.lock');
   const deadline = Date.now() + 15 * 60_000;
   for (;;) {

@@ -1,0 +1,129 @@
+/**
+ * Reads the facts lib/owner-references.ts decides on, for one shard mirror: the owner type's resource
+ * (discovery of the owner's cluster, cached per API version) and the same-named object on each side.
+ * API calls stay bounded: at most two GETs per distinct owner and pass (a full reconcile is one pass,
+ * a watch event or a retry another); the replica's GET alone when it holds the owner's copy.
+ */
+import { BridgeError } from '../lib/errors.js';
+import type { KubeObject } from '../lib/mirror-copy.js';
+import { decideOwner, ownerReferencesOf, remapOwnerReferences, type DeferReason, type OwnerDecision, type RemapResult } from '../lib/owner-references.js';
+import type { KubeRestClient } from '../lib/kube-rest-client.js';
+import type { OwnerReference } from '../lib/mirror-copy.js';
+import { shardKey } from '../lib/routing/shard-hash.js';
+import type { ClusterSide, ShardKey } from '../lib/routing/types.js';
+
+/** What the resolver needs of a MirrorSide (shard-mirror.ts): GETs only. */
+export interface ReadSide {
+  side: ClusterSide;
+  rest: Pick<KubeRestClient, 'request'>;
+}
+
+interface ServedKind {
+  resource: string;
+  namespaced: boolean;
+}
+
+interface Discovery {
+  fetchedAt: number;
+  /** By kind; empty when the API version is not served. */
+  kinds: Map<string, ServedKind>;
+}
+
+/** How long a discovery answer is trusted; a kind it lacks is looked up again after REFRESH_MS (a CRD installed since). */
+const DISCOVERY_TTL_MS = 10 * 60_000;
+const REFRESH_MS = 30_000;
+
+/** A dependent held back until its owner's copy exists: retried like an object the replica refused. */
+export class OwnerDeferred extends BridgeError {
+  constructor(
+    readonly reason: DeferReason,
+    ref: OwnerReference,
+    dependent: string,
+  ) {
+    const why = reason === 'owner-gone' ? 'is gone from the owner cluster' : 'has no copy in the replica cluster yet';
+    super('BRIDGE_ERR_SYNC', `${dependent} waits for its owner ${ref.kind} ${ref.name} (uid ${ref.uid}), which ${why}`, {
+      fix: 'nothing while the owner is being mirrored; otherwise read why the owner is not mirrored (sync status, its last error)',
+    });
+  }
+}
+
+const groupVersionPath = (apiVersion: string) => (apiVersion.includes('/') ? `/apis/${apiVersion}` : `/api/${apiVersion}`);
+
+export class OwnerResolver {
+  private readonly discovery = new Map<string, Discovery>();
+  /** Decisions that stay true for a pass (map, drop); deferrals are looked at again on every attempt. */
+  private pass = new Map<string, OwnerDecision>();
+
+  constructor(
+    private readonly owner: ReadSide,
+    private readonly replica: ReadSide,
+    /** Every shard the synchronizer mirrors, in either direction. */
+    private readonly mirrored: ReadonlySet<ShardKey>,
+  ) {}
+
+  /** Starts a new pass: what the last one learnt about owners may be stale now. */
+  newPass(): void {
+    this.pass = new Map();
+  }
+
+  /** The object's references remapped to the replica's UIDs (decisions per lib/owner-references.ts). */
+  async remap(obj: KubeObject): Promise<RemapResult> {
+    const refs = ownerReferencesOf(obj);
+    const decisions: OwnerDecision[] = [];
+    for (const ref of refs) {
+      const decision = await this.decide(ref, obj.metadata.namespace);
+      decisions.push(decision);
+      if (decision.action === 'defer') break; // the dependent waits anyway: read no more
+    }
+    return remapOwnerReferences(refs.slice(0, decisions.length), decisions);
+  }
+
+  private async decide(ref: OwnerReference, namespace: string | undefined): Promise<OwnerDecision> {
+    const key = [namespace ?? '', ref.apiVersion, ref.kind, ref.name, ref.uid].join('|');
+    const known = this.pass.get(key);
+    if (known) return known;
+    const decision = await this.lookUp(ref, namespace);
+    if (decision.action !== 'defer') this.pass.set(key, decision);
+    return decision;
+  }
+
+  private async lookUp(ref: OwnerReference, namespace: string | undefined): Promise<OwnerDecision> {
+    const served = await this.servedKind(ref.apiVersion, ref.kind);
+    const group = ref.apiVersion.includes('/') ? ref.apiVersion.split('/')[0]! : '';
+    const shard = served && shardKey(group, served.resource);
+    if (!served || !this.mirrored.has(shard!)) return decideOwner(ref, { shard: undefined, replica: null });
+    // A cluster-scoped dependent cannot name a namespaced owner: the garbage collector ignores such a reference.
+    if (served.namespaced && !namespace) return { action: 'drop', reason: 'invalid-reference' };
+    const ns = served.namespaced ? `/namespaces/${encodeURIComponent(namespace!)}` : '';
+    const path = `${groupVersionPath(ref.apiVersion)}${ns}/${served.resource}/${encodeURIComponent(ref.name)}`;
+    const replica = await this.read(this.replica, path);
+    const first = decideOwner(ref, { shard, replica });
+    if (first.action === 'map') return first;
+    return decideOwner(ref, { shard, replica, owner: await this.read(this.owner, path) });
+  }
+
+  private async read(side: ReadSide, path: string): Promise<KubeObject | null> {
+    const got = await side.rest.request<KubeObject>('GET', path);
+    if (got.status === 200) return got.body;
+    if (got.status === 404) return null;
+    throw new BridgeError('BRIDGE_ERR_SYNC', `reading an owner in the ${side.side} cluster: GET ${path} answered HTTP ${got.status}`);
+  }
+
+  /** The kind's resource in the owner's cluster, or undefined when the API version does not serve it. */
+  private async servedKind(apiVersion: string, kind: string, now = Date.now()): Promise<ServedKind | undefined> {
+    let known = this.discovery.get(apiVersion);
+    const stale = !known || now - known.fetchedAt > DISCOVERY_TTL_MS || (!known.kinds.has(kind) && now - known.fetchedAt > REFRESH_MS);
+    if (stale) {
+      const got = await this.owner.rest.request<{ resources?: { name: string; kind: string; namespaced: boolean }[] }>('GET', groupVersionPath(apiVersion));
+      if (got.status !== 200 && got.status !== 404) {
+        throw new BridgeError('BRIDGE_ERR_SYNC', `discovery of ${apiVersion} in the ${this.owner.side} cluster answered HTTP ${got.status}`);
+      }
+      const resources = got.status === 200 ? (got.body.resources ?? []) : [];
+      // Subresources (`pods/status`) share their parent's kind.
+      const kinds = new Map(resources.filter((r) => !r.name.includes('/')).map((r) => [r.kind, { resource: r.name, namespaced: r.namespaced }]));
+      known = { fetchedAt: now, kinds };
+      this.discovery.set(apiVersion, known);
+    }
+    return known!.kinds.get(kind);
+  }
+}

@@ -1,0 +1,311 @@
+// Owner references across clusters: the pure decisions (lib/owner-references.ts), the copy rules with
+// remapped references (lib/mirror-copy.ts), the resolver's reads (synchronizer/owner-resolver.ts) and a
+// shard mirror's reconcile writing owners before dependents, over in-memory API servers.
+// The lab test is test/e2e/synchronizer-owners.test.ts.
+import { describe, expect, it } from '@jest/globals';
+import type { IncomingMessage } from 'node:http';
+import { PassThrough } from 'node:stream';
+import { waitUntil } from '../../lib/wait-until.js';
+import { MIRROR_OF_UID_ANNOTATION, replicaCopy, sameMirroredContent, type KubeObject, type OwnerReference } from '../../lib/mirror-copy.js';
+import { decideOwner, ownerReferencesOf, remapOwnerReferences, type OwnerDecision, type OwnerFacts } from '../../lib/owner-references.js';
+import type { ClusterSide } from '../../lib/routing/types.js';
+import { OwnerDeferred, OwnerResolver } from '../../synchronizer/owner-resolver.js';
+import { ShardMirror, type MirrorSide } from '../../synchronizer/shard-mirror.js';
+import { silentLog } from '../helpers/sidecar-fixtures.js';
+
+const ref = (name: string, uid: string, kind = 'ConfigMap', apiVersion = 'v1'): OwnerReference => ({ apiVersion, kind, name, uid, controller: true });
+const obj = (name: string, uid: string, annotations?: Record<string, string>, extra: Partial<KubeObject['metadata']> = {}): KubeObject => ({
+  apiVersion: 'v1',
+  kind: 'ConfigMap',
+  metadata: { name, namespace: 'apps', uid, resourceVersion: '7', ...(annotations ? { annotations } : {}), ...extra },
+  data: { k: 'v' },
+});
+const copyOf = (uid: string) => ({ [MIRROR_OF_UID_ANNOTATION]: uid });
+
+describe('decideOwner', () => {
+  const owner = ref('parent', 'src-1');
+  const cases: [string, OwnerFacts, OwnerDecision][] = [
+    ['a type no mirror copies is dropped', { shard: undefined, replica: null }, { action: 'drop', reason: 'owner-not-mirrored' }],
+    [
+      "the replica's copy of the owner gives its UID",
+      { shard: 'configmaps', replica: obj('parent', 'dst-1', copyOf('src-1')) },
+      { action: 'map', uid: 'dst-1', via: 'copy-of-owner' },
+    ],
+    [
+      'a same-named replica object not made by the mirror is never the owner',
+      { shard: 'configmaps', replica: obj('parent', 'dst-9'), owner: obj('parent', 'src-1') },
+      { action: 'defer', reason: 'owner-not-copied' },
+    ],
+    [
+      "a copy of another incarnation of the owner (older UID) is not the owner's",
+      { shard: 'configmaps', replica: obj('parent', 'dst-2', copyOf('src-0')), owner: obj('parent', 'src-1') },
+      { action: 'defer', reason: 'owner-not-copied' },
+    ],
+    [
+      'an owner not copied yet defers the dependent',
+      { shard: 'configmaps', replica: null, owner: obj('parent', 'src-1') },
+      { action: 'defer', reason: 'owner-not-copied' },
+    ],
+    ['an owner gone from its cluster defers the dependent', { shard: 'configmaps', replica: null, owner: null }, { action: 'defer', reason: 'owner-gone' }],
+    [
+      'an owner replaced by a same-named object (other UID) counts as gone',
+      { shard: 'configmaps', replica: obj('parent', 'dst-1', copyOf('src-5')), owner: obj('parent', 'src-5') },
+      { action: 'defer', reason: 'owner-gone' },
+    ],
+    [
+      "an owner that is itself a copy of the replica's object (its shard mirrors the other way) maps to that object",
+      { shard: 'configmaps', replica: obj('parent', 'dst-1'), owner: obj('parent', 'src-1', copyOf('dst-1')) },
+      { action: 'map', uid: 'dst-1', via: 'original-of-copy' },
+    ],
+    [
+      'an owner that is a copy of an object the replica no longer has waits',
+      { shard: 'configmaps', replica: null, owner: obj('parent', 'src-1', copyOf('dst-1')) },
+      { action: 'defer', reason: 'owner-not-copied' },
+    ],
+    [
+      "a cluster's own object is never copied: dropped even if the replica has one of that name",
+      { shard: 'configmaps', replica: obj('kube-root-ca.crt', 'dst-3'), owner: { ...obj('kube-root-ca.crt', 'src-1') } },
+      { action: 'drop', reason: 'owner-never-copied' },
+    ],
+    [
+      'a terminating owner without a copy waits (it is not copied, its dependents go first)',
+      { shard: 'configmaps', replica: null, owner: obj('parent', 'src-1', undefined, { deletionTimestamp: '2026-11-23T00:00:00Z' }) },
+      { action: 'defer', reason: 'owner-not-copied' },
+    ],
+  ];
+  it.each(cases)('%s', (_title, facts, expected) => {
+    const named = facts.owner?.metadata.name === 'kube-root-ca.crt' ? { ...owner, name: 'kube-root-ca.crt' } : owner;
+    expect(decideOwner(named, facts)).toEqual(expected);
+  });
+});
+
+describe('remapOwnerReferences', () => {
+  it("keeps the owner's order and fields, replaces mapped UIDs, leaves dropped ones out and reports the first deferral", () => {
+    const refs = [ref('a', 'src-a'), { ...ref('p', 'src-p', 'Pod'), blockOwnerDeletion: true }, ref('b', 'src-b')];
+    const mapped = remapOwnerReferences(refs, [
+      { action: 'map', uid: 'dst-a', via: 'copy-of-owner' },
+      { action: 'drop', reason: 'owner-not-mirrored' },
+      { action: 'map', uid: 'dst-b', via: 'original-of-copy' },
+    ]);
+    expect(mapped.references).toEqual([ref('a', 'dst-a'), ref('b', 'dst-b')]);
+    expect(mapped.dropped).toEqual([{ ref: refs[1], reason: 'owner-not-mirrored' }]);
+    expect(mapped.deferred).toBeUndefined();
+    const waiting = remapOwnerReferences(refs, [
+      { action: 'defer', reason: 'owner-gone' },
+      { action: 'drop', reason: 'owner-not-mirrored' },
+      { action: 'defer', reason: 'owner-not-copied' },
+    ]);
+    expect(waiting.deferred).toEqual({ ref: refs[0], reason: 'owner-gone' });
+    expect(() => remapOwnerReferences(refs, [])).toThrow(RangeError);
+  });
+
+  it('reads only complete references', () => {
+    const dependent = obj('d', 'src-d', undefined, { ownerReferences: [ref('a', 'src-a'), { kind: 'ConfigMap', name: 'x' }, null] });
+    expect(ownerReferencesOf(dependent)).toEqual([ref('a', 'src-a')]);
+  });
+});
+
+describe('copies with remapped owner references', () => {
+  const source = obj('d', 'src-d', undefined, { ownerReferences: [ref('a', 'src-a')] });
+  const remapped = [ref('a', 'dst-a')];
+
+  it('carry only the references given, never the owner cluster UIDs', () => {
+    expect(replicaCopy(source).metadata.ownerReferences).toBeUndefined();
+    expect(replicaCopy(source, '12', remapped).metadata.ownerReferences).toEqual(remapped);
+  });
+
+  it('compare equal to the owner when the references are the remapped ones, and differ otherwise', () => {
+    const written = {
+      ...replicaCopy(source, undefined, remapped),
+      metadata: { ...replicaCopy(source, undefined, remapped).metadata, uid: 'dst-d', resourceVersion: '99' },
+    };
+    expect(sameMirroredContent(source, written, remapped)).toBe(true);
+    expect(sameMirroredContent(source, written)).toBe(false); // the reference would be removed
+    expect(sameMirroredContent(source, written, [ref('a', 'dst-other')])).toBe(false);
+    const withoutRefs = { ...written, metadata: { ...written.metadata, ownerReferences: undefined } };
+    expect(sameMirroredContent(source, withoutRefs, remapped)).toBe(false); // the reference must be added
+  });
+});
+
+/** An API server in memory: core ConfigMaps, Secrets and Pods, discovery, list, get, create, update, delete. */
+class FakeCluster {
+  readonly objects = new Map<string, KubeObject>();
+  readonly calls: string[] = [];
+  readonly deleteBodies: unknown[] = [];
+  /** Watch streams opened on this side (JSON lines written by the test). */
+  readonly watches: PassThrough[] = [];
+  private nextUid = 1;
+  constructor(readonly side: ClusterSide) {}
+
+  add(o: KubeObject, resource = 'configmaps'): KubeObject {
+    const stored = { ...o, metadata: { ...o.metadata, uid: o.metadata.uid ?? `${this.side}-${this.nextUid++}`, resourceVersion: String(this.nextUid++) } };
+    this.objects.set(`/api/v1/namespaces/${o.metadata.namespace}/${resource}/${o.metadata.name}`, stored);
+    return stored;
+  }
+
+  get(name: string, resource = 'configmaps'): KubeObject | undefined {
+    return this.objects.get(`/api/v1/namespaces/apps/${resource}/${name}`);
+  }
+
+  request = async <T>(method: string, fullPath: string, body?: unknown): Promise<{ status: number; body: T }> => {
+    const [path] = fullPath.split('?') as [string];
+    this.calls.push(`${method} ${path}`);
+    const reply = (status: number, b: unknown = {}) => ({ status, body: b as T });
+    if (path === '/api/v1') {
+      const resources = [
+        { name: 'configmaps', kind: 'ConfigMap', namespaced: true },
+        { name: 'pods', kind: 'Pod', namespaced: true },
+        { name: 'pods/status', kind: 'Pod', namespaced: true },
+      ];
+      return reply(200, { resources });
+    }
+    if (/^\/api\/v1\/namespaces\/[^/]+$/.test(path)) return reply(200, { metadata: { name: path.split('/').pop() } });
+    const list = /^\/api\/v1\/(\w+)$/.exec(path);
+    if (method === 'GET' && list) {
+      // In key order, as etcd lists.
+      const entries = [...this.objects.entries()].sort(([a], [b]) => (a < b ? -1 : 1));
+      const items = entries.filter(([k]) => k.split('/')[5] === list[1]).map(([, v]) => v);
+      return reply(200, { items, metadata: { resourceVersion: '1000' } });
+    }
+    if (method === 'POST') {
+      const o = body as KubeObject;
+      if (o.metadata.uid || o.metadata.resourceVersion) return reply(400);
+      return reply(201, this.add({ ...o, metadata: { ...o.metadata, uid: undefined } }, path.split('/').pop()));
+    }
+    const found = this.objects.get(path);
+    if (!found) return reply(404);
+    if (method === 'GET') return reply(200, found);
+    if (method === 'DELETE') {
+      this.deleteBodies.push(body);
+      return reply(200, this.objects.delete(path));
+    }
+    const o = body as KubeObject;
+    const updated = { ...o, metadata: { ...o.metadata, uid: found.metadata.uid, resourceVersion: String(this.nextUid++) } };
+    this.objects.set(path, updated);
+    return reply(200, updated);
+  };
+
+  expect = async <T>(method: string, path: string, ok: number[], body?: unknown) => {
+    const res = await this.request<T>(method, path, body);
+    if (!ok.includes(res.status)) throw new Error(`${method} ${path}: HTTP ${res.status}`);
+    return res;
+  };
+
+  asSide(): MirrorSide {
+    const stream = async () => {
+      const watch = Object.assign(new PassThrough(), { statusCode: 200 });
+      this.watches.push(watch);
+      return watch as unknown as IncomingMessage;
+    };
+    return { side: this.side, rest: this as unknown as MirrorSide['rest'], stream };
+  }
+}
+
+describe('OwnerResolver', () => {
+  it('maps to the copy with one GET per owner and pass, and never takes a same-named object the mirror did not make', async () => {
+    const source = new FakeCluster('source');
+    const destination = new FakeCluster('destination');
+    const parent = source.add(obj('parent', 'src-p'));
+    const copy = destination.add(obj('parent', 'dst-p', copyOf('src-p')));
+    const resolver = new OwnerResolver(source.asSide(), destination.asSide(), new Set(['configmaps']));
+    const dependent = (name: string) => obj(name, `src-${name}`, undefined, { ownerReferences: [ref('parent', parent.metadata.uid!)] });
+    resolver.newPass();
+    for (const name of ['d1', 'd2', 'd3']) expect((await resolver.remap(dependent(name))).references).toEqual([ref('parent', copy.metadata.uid!)]);
+    expect(destination.calls).toEqual(['GET /api/v1/namespaces/apps/configmaps/parent']);
+    expect(source.calls).toEqual(['GET /api/v1']); // discovery, once
+    resolver.newPass();
+    await resolver.remap(dependent('d4'));
+    expect(destination.calls).toHaveLength(2);
+    expect(source.calls).toHaveLength(1);
+
+    // The replica's `parent` replaced behind the mirror's back: the dependent waits.
+    destination.add(obj('parent', 'dst-hand'));
+    resolver.newPass();
+    const waiting = await resolver.remap(dependent('d5'));
+    expect(waiting.deferred?.reason).toBe('owner-not-copied');
+    expect(waiting.references).toEqual([]);
+    expect(new OwnerDeferred('owner-not-copied', ref('parent', 'src-p'), 'apps/d5').message).toContain('waits for its owner ConfigMap parent');
+  });
+
+  it('drops references to types not mirrored and to unknown kinds, with a single discovery per API version', async () => {
+    const source = new FakeCluster('source');
+    const destination = new FakeCluster('destination');
+    const resolver = new OwnerResolver(source.asSide(), destination.asSide(), new Set(['configmaps']));
+    const dependent = obj('d', 'src-d', undefined, { ownerReferences: [ref('runner', 'src-pod', 'Pod'), ref('w', 'src-w', 'Widget', 'example.com/v1')] });
+    resolver.newPass();
+    const result = await resolver.remap(dependent);
+    expect(result.references).toEqual([]);
+    expect(result.dropped.map((d) => d.reason)).toEqual(['owner-not-mirrored', 'owner-not-mirrored']);
+    expect(destination.calls).toEqual([]); // nothing to look for in the replica
+    expect(source.calls).toEqual(['GET /api/v1', 'GET /apis/example.com/v1']);
+  });
+});
+
+describe('ShardMirror with owner references', () => {
+  const counters = () => {
+    const dropped: string[] = [];
+    return {
+      dropped,
+      written: () => undefined,
+      failed: () => undefined,
+      ownerReferenceDropped: (_s: string, _d: string, reason: string) => dropped.push(reason),
+    };
+  };
+
+  it('writes owners before dependents: a dependent listed first waits, and the next pass writes it pointing at the copy, once', async () => {
+    const source = new FakeCluster('source');
+    const destination = new FakeCluster('destination');
+    const parent = source.add(obj('b-parent', 'src-p'));
+    source.add(obj('a-child', 'src-c', undefined, { ownerReferences: [ref('b-parent', parent.metadata.uid!), ref('runner', 'src-pod', 'Pod')] }));
+    const count = counters();
+    const api = { prefix: '/api/v1', resource: 'configmaps', namespaced: true };
+    const mirror = new ShardMirror('configmaps', api, source.asSide(), destination.asSide(), count, silentLog);
+    try {
+      await mirror.reconcile();
+      expect(destination.get('a-child')).toBeUndefined();
+      expect(destination.get('b-parent')?.metadata.annotations?.[MIRROR_OF_UID_ANNOTATION]).toBe('src-p');
+      expect(mirror.progress()).toMatchObject({ total: 2, done: 1, errors: { 'owner-not-copied': 1 } });
+      expect(mirror.progress().lastError).toContain('waits for its owner ConfigMap b-parent');
+
+      await mirror.reconcile();
+      const child = destination.get('a-child');
+      expect(child?.metadata.ownerReferences).toEqual([ref('b-parent', destination.get('b-parent')!.metadata.uid!)]);
+      expect(count.dropped).toEqual(['owner-not-mirrored']); // the Pod: not mirrored
+      expect(mirror.progress()).toMatchObject({ total: 2, done: 2 });
+
+      // A correctly remapped copy is equal: another pass writes nothing.
+      const writes = destination.calls.filter((c) => !c.startsWith('GET')).length;
+      await mirror.reconcile();
+      expect(destination.calls.filter((c) => !c.startsWith('GET')).length).toBe(writes);
+      expect(destination.get('a-child')?.metadata.resourceVersion).toBe(child?.metadata.resourceVersion);
+    } finally {
+      mirror.stop();
+    }
+  });
+
+  it("deletes a copy the way the owner's object was deleted: Orphan when it carried the orphan finalizer, else the default", async () => {
+    const source = new FakeCluster('source');
+    const destination = new FakeCluster('destination');
+    const kept = source.add(obj('kept-deps', 'src-k'));
+    const cascaded = source.add(obj('cascaded', 'src-c'));
+    const api = { prefix: '/api/v1', resource: 'configmaps', namespaced: true };
+    const mirror = new ShardMirror('configmaps', api, source.asSide(), destination.asSide(), counters(), silentLog);
+    try {
+      mirror.start();
+      await waitUntil('the watch', () => source.watches.length === 1);
+      const event = (type: string, o: KubeObject) => source.watches[0]!.write(`${JSON.stringify({ type, object: o })}\n`);
+      const terminating = { ...kept, metadata: { ...kept.metadata, deletionTimestamp: '2026-11-23T00:00:00Z', finalizers: ['orphan'] } };
+      event('MODIFIED', terminating);
+      event('DELETED', { ...terminating, metadata: { ...terminating.metadata, finalizers: [] } });
+      event('DELETED', cascaded);
+      await waitUntil('both deletes', () => destination.deleteBodies.length === 2);
+      expect(destination.deleteBodies).toEqual([
+        expect.objectContaining({ propagationPolicy: 'Orphan' }),
+        expect.not.objectContaining({ propagationPolicy: expect.anything() }),
+      ]);
+      expect(destination.get('kept-deps')).toBeUndefined();
+    } finally {
+      mirror.stop();
+    }
+  });
+});
