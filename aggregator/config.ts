@@ -3,7 +3,7 @@
  * from the same map), validated at start with a message naming the field.
  */
 import { join } from 'node:path';
-import { existingFile, leaseTiming, optionalString, portNumber, positiveNumber, requiredString, type Env } from '../lib/config.js';
+import { existingFile, kubeconfigSetting, leaseTiming, optionalString, portNumber, positiveNumber, requiredString, type Env } from '../lib/config.js';
 import { BridgeError } from '../lib/errors.js';
 import { BRIDGE_SERVER_ENV } from '../lib/env-flags.js';
 import { AGGREGATOR_PORT } from '../lib/names.js';
@@ -22,6 +22,7 @@ export interface AggregatorConfig {
   opsPort: number;
   /** tls.crt/tls.key (serving), ca.crt (the bridge CA: verifies sidecar client certificates), client.crt/client.key (mTLS to the synchronizer). */
   tls: { certFile: string; keyFile: string; caFile: string; clientCertFile?: string; clientKeyFile?: string };
+  /** A kubeconfig file, or IN_CLUSTER (lib/config.ts): the pod's ServiceAccount. */
   sourceKubeconfig: string;
   destinationKubeconfig: string;
   /** The synchronizer's catch-up API; without it hand-offs are refused. */
@@ -53,8 +54,8 @@ export function loadAggregatorConfig(env: Env): AggregatorConfig {
       caFile: tlsFile('ca.crt'),
       ...(hasClient ? { clientCertFile: tlsFile('client.crt'), clientKeyFile: tlsFile('client.key') } : {}),
     },
-    sourceKubeconfig: existingFile(env, AGGREGATOR_ENV.sourceKubeconfig),
-    destinationKubeconfig: existingFile(env, AGGREGATOR_ENV.destinationKubeconfig),
+    sourceKubeconfig: kubeconfigSetting(env, AGGREGATOR_ENV.sourceKubeconfig),
+    destinationKubeconfig: kubeconfigSetting(env, AGGREGATOR_ENV.destinationKubeconfig),
     synchronizerUrl,
     catchUpTimeoutMs: positiveNumber(env, AGGREGATOR_ENV.catchUpTimeoutSeconds, 30) * 1000,
     ...leaseTiming(env, AGGREGATOR_ENV.leaseDurationSeconds),

@@ -96,3 +96,33 @@ export async function issueSidecarTlsFiles(
   const [serving, client] = await Promise.all([issueSidecarServingCert(bridgeCa, validity), issueSidecarClientCert(bridgeCa, { ...validity, namespace })]);
   return { 'tls.crt': serving.certPem, 'tls.key': serving.keyPem, 'client.crt': client.certPem, 'client.key': client.keyPem, 'ca.crt': trustBundlePem };
 }
+
+/** The client identity of the bridge's own components (the aggregator asking the synchronizer to catch up). */
+export const COMPONENT_CLIENT_ORGANIZATION = 'cluster-bridge:components';
+
+/** A server component's BRIDGE_TLS_DIR (aggregator, synchronizer), as its Secret mounts it. */
+export interface ComponentTlsFiles {
+  'tls.crt': string;
+  'tls.key': string;
+  /** The bridge CA: verifies the peers' client certificates. */
+  'ca.crt': string;
+  'client.crt'?: string;
+  'client.key'?: string;
+}
+
+/**
+ * Serving certificate for the component's Service (all four forms) plus the names and IPs its peers in
+ * the other cluster dial; with `client`, an mTLS client certificate too.
+ */
+export async function issueComponentTlsFiles(
+  ca: CertificateAndKey,
+  serviceName: string,
+  options: ValidityOptions & { namespace?: string; extraDnsNames?: string[]; ipAddresses?: string[]; client?: boolean } = {},
+): Promise<ComponentTlsFiles> {
+  const { namespace, extraDnsNames, ipAddresses, client, ...validity } = options;
+  const serving = await issueWebhookServingCert(ca, { serviceName, namespace, extraDnsNames, ipAddresses, ...validity });
+  const files: ComponentTlsFiles = { 'tls.crt': serving.certPem, 'tls.key': serving.keyPem, 'ca.crt': ca.certPem };
+  if (!client) return files;
+  const pair = await issueCertificate(ca, { commonName: serviceName, organizations: [COMPONENT_CLIENT_ORGANIZATION], usage: 'client', ...validity });
+  return { ...files, 'client.crt': pair.certPem, 'client.key': pair.keyPem };
+}

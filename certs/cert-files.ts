@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BridgeError } from '../lib/errors.js';
 import type { CertificateAndKey } from '../lib/pki.js';
-import type { SidecarTlsFiles } from './bridge-certs.js';
+import type { ComponentTlsFiles, SidecarTlsFiles } from './bridge-certs.js';
 
 export function writePemPair(dir: string, baseName: string, pair: CertificateAndKey): { certFile: string; keyFile: string } {
   mkdirSync(dir, { recursive: true });
@@ -35,6 +35,12 @@ export function writeSidecarTlsDir(dir: string, files: SidecarTlsFiles): void {
   writePemPair(dir, 'tls', { certPem: files['tls.crt'], keyPem: files['tls.key'] });
   writePemPair(dir, 'client', { certPem: files['client.crt'], keyPem: files['client.key'] });
   writeFileSync(join(dir, 'ca.crt'), files['ca.crt']);
+}
+
+/** Writes a component's TLS folder exactly as its Secret mounts it (keys 0600). */
+export function writeComponentTlsDir(dir: string, files: ComponentTlsFiles): void {
+  mkdirSync(dir, { recursive: true });
+  for (const [name, pem] of Object.entries(files)) if (pem !== undefined) writeFileSync(join(dir, name), pem, { mode: name.endsWith('.key') ? 0o600 : 0o644 });
 }
 
 export function readPemPair(certFile: string, keyFile: string): CertificateAndKey {

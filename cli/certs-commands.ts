@@ -1,12 +1,21 @@
-/** `bridgectl certs ca|webhook|sidecar|inspect`: files, or Secret manifests with --secret. */
+/** `bridgectl certs ca|webhook|sidecar|aggregator|synchronizer|inspect`: files, or Secret manifests with --secret. */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { BridgeError, errorMessage } from '../lib/errors.js';
 import { describeCertificate, generateCa, splitPemBundle } from '../lib/pki.js';
-import { issueSidecarTlsFiles, issueWebhookServingCert } from '../certs/bridge-certs.js';
-import { SIDECAR_TLS_SECRET, SYSTEM_NAMESPACE, WEBHOOK_SERVICE, WEBHOOK_TLS_SECRET } from '../lib/names.js';
-import { readPemPair, secretManifest, writePemPair, writeSidecarTlsDir } from '../certs/cert-files.js';
+import { issueComponentTlsFiles, issueSidecarTlsFiles, issueWebhookServingCert } from '../certs/bridge-certs.js';
+import {
+  AGGREGATOR_SERVICE,
+  AGGREGATOR_TLS_SECRET,
+  SIDECAR_TLS_SECRET,
+  SYNCHRONIZER_SERVICE,
+  SYNCHRONIZER_TLS_SECRET,
+  SYSTEM_NAMESPACE,
+  WEBHOOK_SERVICE,
+  WEBHOOK_TLS_SECRET,
+} from '../lib/names.js';
+import { readPemPair, secretManifest, writeComponentTlsDir, writePemPair, writeSidecarTlsDir } from '../certs/cert-files.js';
 import { isIpAddress } from '../webhook/injection-config.js';
 import { parseFlags } from '../lib/flags.js';
 import { say, type Command } from './command.js';
@@ -122,6 +131,41 @@ const sidecar: Command = {
   },
 };
 
+/** The aggregator's or the synchronizer's BRIDGE_TLS_DIR; the aggregator's has a client certificate for the catch-up API. */
+function componentCommand(component: 'aggregator' | 'synchronizer', service: string, secretName: string, client: boolean): Command {
+  return {
+    summary: `issue the ${component}'s TLS dir: --ca-dir DIR (--out DIR | --secret) [--san name|ip ...] [--namespace N] [--days N]`,
+    async run(args) {
+      const f = parseFlags(`certs ${component}`, args, {
+        'ca-dir': { type: 'string' },
+        'ca-name': { type: 'string' },
+        out: { type: 'string' },
+        namespace: { type: 'string' },
+        san: { type: 'string', multiple: true },
+        days: { type: 'string' },
+        secret: { type: 'boolean' },
+      });
+      const authority = readAuthority(need(f['ca-dir'], '--ca-dir', component), f['ca-name']);
+      const out = fileOutput(f, component);
+      const namespace = f.namespace ?? SYSTEM_NAMESPACE;
+      const sans = f.san ?? [];
+      const files = await issueComponentTlsFiles(authority, service, {
+        namespace,
+        extraDnsNames: sans.filter((s) => !isIpAddress(s)),
+        ipAddresses: sans.filter(isIpAddress),
+        validityDays: days(f.days, 365),
+        client,
+      });
+      if (!out) return void process.stdout.write(stringify(secretManifest(secretName, namespace, { ...files } as Record<string, string>)));
+      writeComponentTlsDir(out, files);
+      say(`wrote ${Object.keys(files).join(', ')} to ${out}`);
+    },
+  };
+}
+
+const aggregator = componentCommand('aggregator', AGGREGATOR_SERVICE, AGGREGATOR_TLS_SECRET, true);
+const synchronizer = componentCommand('synchronizer', SYNCHRONIZER_SERVICE, SYNCHRONIZER_TLS_SECRET, false);
+
 const inspect: Command = {
   summary: 'describe the certificates in a PEM file: --file F',
   async run(args) {
@@ -132,4 +176,4 @@ const inspect: Command = {
   },
 };
 
-export const certsCommands: Record<string, Command> = { ca, webhook, sidecar, inspect };
+export const certsCommands: Record<string, Command> = { ca, webhook, sidecar, aggregator, synchronizer, inspect };

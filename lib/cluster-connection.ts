@@ -6,9 +6,10 @@
  * credentials: impersonated calls to the destination, TokenReviews, hand-offs, the routing table.
  */
 import { Agent, type AgentOptions, type RequestOptions } from 'node:https';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { BridgeError, errorMessage } from './errors.js';
-import { KubeRestClient } from './kube-rest-client.js';
+import { IN_CLUSTER } from './config.js';
+import { KubeRestClient, loadKubeConfig } from './kube-rest-client.js';
 import type { ClusterSide } from './routing/types.js';
 
 export interface ClusterConnection {
@@ -24,34 +25,59 @@ export interface ClusterConnection {
 
 const POOL: AgentOptions = { keepAlive: true, keepAliveMsecs: 15_000, maxFreeSockets: 64, scheduling: 'lifo', timeout: 60_000 };
 
-export async function connectCluster(side: ClusterSide, kubeconfigPath: string): Promise<ClusterConnection> {
-  const kc = new KubeConfig();
+/** How often an in-cluster connection re-reads its token for `bridgeHeaders` (kubelet rotates the file). */
+const TOKEN_REFRESH_MS = 60_000;
+
+/**
+ * `kubeconfig` is a file or IN_CLUSTER (lib/config.ts): the pod's ServiceAccount. `serviceAccountRoot`
+ * prefixes the ServiceAccount files (tests).
+ */
+export async function connectCluster(side: ClusterSide, kubeconfig: string, serviceAccountRoot = ''): Promise<ClusterConnection> {
+  let kc: KubeConfig;
   try {
-    kc.loadFromFile(kubeconfigPath);
+    kc = loadKubeConfig(kubeconfig, serviceAccountRoot);
   } catch (err) {
-    throw new BridgeError('BRIDGE_ERR_CONFIG', `cannot load the ${side} kubeconfig ${kubeconfigPath}: ${errorMessage(err)}`, {
-      fix: `pass --${side}-kubeconfig with a readable kubeconfig`,
+    throw new BridgeError('BRIDGE_ERR_CONFIG', `cannot load the ${side} kubeconfig ${kubeconfig}: ${errorMessage(err)}`, {
+      fix: `pass --${side}-kubeconfig with a readable kubeconfig, or ${IN_CLUSTER} in a pod`,
     });
   }
   const server = kc.getCurrentCluster()?.server;
   if (!server)
-    throw new BridgeError('BRIDGE_ERR_CONFIG', `the ${side} kubeconfig ${kubeconfigPath} names no current cluster server`, {
+    throw new BridgeError('BRIDGE_ERR_CONFIG', `the ${side} kubeconfig ${kubeconfig} names no current cluster server`, {
       fix: 'check its current-context',
     });
   const opts: RequestOptions = {};
   await kc.applyToHTTPSOptions(opts);
-  const headers = Object.fromEntries(Object.entries((opts.headers as Record<string, string> | undefined) ?? {}).map(([k, v]) => [k.toLowerCase(), String(v)]));
   const asCaller = new Agent({ ...POOL, ca: opts.ca });
   const asBridge = new Agent({ ...POOL, ca: opts.ca, cert: opts.cert, key: opts.key });
-  const rest = KubeRestClient.load(kubeconfigPath);
+  const rest = KubeRestClient.load(kubeconfig, serviceAccountRoot);
+  // Updated in place: the proxy and the mirrors read it on every request.
+  const bridgeHeaders: Record<string, string> = {};
+  const setAuthorization = (from: RequestOptions) => {
+    const authorization = Object.entries(from.headers ?? {}).find(([k]) => k.toLowerCase() === 'authorization')?.[1];
+    if (authorization) bridgeHeaders.authorization = String(authorization);
+  };
+  setAuthorization(opts);
+  const refresh =
+    kubeconfig === IN_CLUSTER
+      ? setInterval(() => {
+          const next: RequestOptions = {};
+          // A failed read keeps the last token; the next tick tries again.
+          void kc.applyToHTTPSOptions(next).then(
+            () => setAuthorization(next),
+            () => undefined,
+          );
+        }, TOKEN_REFRESH_MS).unref()
+      : undefined;
   return {
     side,
     url: new URL(server),
     asCaller,
     asBridge,
-    bridgeHeaders: headers.authorization ? { authorization: headers.authorization } : {},
+    bridgeHeaders,
     rest,
     close() {
+      clearInterval(refresh);
       asCaller.destroy();
       asBridge.destroy();
       rest.close();

@@ -89,6 +89,16 @@ export function hostPort(env: Env, field: string, required = true): { host: stri
   return address;
 }
 
+/** A kubeconfig setting's value meaning: the pod's own ServiceAccount (token, CA and KUBERNETES_SERVICE_HOST/PORT). */
+export const IN_CLUSTER = 'in-cluster';
+
+/** A kubeconfig file that exists, or IN_CLUSTER. Explicit: an unset variable stays an error, never a silent fallback. */
+export function kubeconfigSetting(env: Env, field: string): string {
+  const value = env[field]?.trim();
+  if (!value) throw bad(field, `is required but empty or unset: a kubeconfig file, or "${IN_CLUSTER}" for the pod's ServiceAccount`);
+  return value === IN_CLUSTER ? IN_CLUSTER : existingFile(env, field);
+}
+
 export function existingFile(env: Env, field: string): string {
   const path = requiredString(env, field);
   if (!existsSync(path)) throw bad(field, `names a file that does not exist: ${path}`);

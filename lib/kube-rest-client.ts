@@ -4,8 +4,10 @@
  * exists). Components need a few dozen plain calls, for which the generated API classes add weight and
  * hide the HTTP status the callers branch on.
  */
+import { existsSync } from 'node:fs';
 import { Agent, request, type RequestOptions } from 'node:https';
 import { KubeConfig } from '@kubernetes/client-node';
+import { IN_CLUSTER } from './config.js';
 import { BridgeError, errorMessage } from './errors.js';
 
 export interface KubeResponse<T = unknown> {
@@ -36,6 +38,35 @@ interface KubeObject {
   metadata?: { resourceVersion?: string };
 }
 
+/**
+ * A kubeconfig file, IN_CLUSTER or (no path) client-go's default chain. In-cluster, the token file is
+ * re-read as kubelet rotates it (client-node's tokenFile auth, every 60 s).
+ */
+export function loadKubeConfig(kubeconfigPath?: string, serviceAccountRoot = ''): KubeConfig {
+  const kc = new KubeConfig();
+  try {
+    if (kubeconfigPath === IN_CLUSTER) loadInCluster(kc, serviceAccountRoot);
+    else if (kubeconfigPath) kc.loadFromFile(kubeconfigPath);
+    else kc.loadFromDefault();
+  } catch (err) {
+    throw new BridgeError('BRIDGE_ERR_CONFIG', `cannot load kubeconfig ${kubeconfigPath ?? '(default)'}: ${errorMessage(err)}`, {
+      fix: kubeconfigPath === IN_CLUSTER ? 'run in a pod with a mounted service-account token' : 'pass --kubeconfig or run in a pod with a service account',
+      cause: err,
+    });
+  }
+  return kc;
+}
+
+/** client-node's loadFromCluster, which does not check what it needs: it would build "https://undefined:undefined". */
+function loadInCluster(kc: KubeConfig, serviceAccountRoot: string): void {
+  const { KUBERNETES_SERVICE_HOST: host, KUBERNETES_SERVICE_PORT: port } = process.env;
+  if (!host || !port) throw new Error('KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set (not in a pod?)');
+  kc.loadFromCluster(serviceAccountRoot);
+  const token = kc.getCurrentUser()?.authProvider?.config?.tokenFile as string | undefined;
+  const ca = kc.getCurrentCluster()?.caFile;
+  for (const file of [token, ca]) if (file && !existsSync(file)) throw new Error(`${file} does not exist (no service-account token mounted?)`);
+}
+
 export class KubeRestClient {
   private readonly agent = new Agent({ keepAlive: true, maxSockets: 8 });
 
@@ -56,18 +87,12 @@ export class KubeRestClient {
     );
   }
 
-  /** From a kubeconfig file, or (no path) KUBECONFIG / in-cluster / ~/.kube/config like client-go. */
-  static load(kubeconfigPath?: string): KubeRestClient {
-    const kc = new KubeConfig();
-    try {
-      if (kubeconfigPath) kc.loadFromFile(kubeconfigPath);
-      else kc.loadFromDefault();
-    } catch (err) {
-      throw new BridgeError('BRIDGE_ERR_CONFIG', `cannot load kubeconfig ${kubeconfigPath ?? '(default)'}: ${errorMessage(err)}`, {
-        fix: 'pass --kubeconfig or run in a pod with a service account',
-        cause: err,
-      });
-    }
+  /**
+   * From a kubeconfig file, IN_CLUSTER (the pod's ServiceAccount), or (no path) KUBECONFIG / in-cluster /
+   * ~/.kube/config like client-go. `serviceAccountRoot` prefixes the ServiceAccount files (tests).
+   */
+  static load(kubeconfigPath?: string, serviceAccountRoot = ''): KubeRestClient {
+    const kc = loadKubeConfig(kubeconfigPath, serviceAccountRoot);
     const server = kc.getCurrentCluster()?.server;
     if (!server) throw new BridgeError('BRIDGE_ERR_CONFIG', 'the kubeconfig names no current cluster server', { fix: 'check current-context' });
     return new KubeRestClient((options) => kc.applyToHTTPSOptions(options), server.replace(/\/$/, ''));

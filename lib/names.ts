@@ -22,6 +22,12 @@ export const KUBE_ROOT_CA_CONFIGMAP = 'kube-root-ca.crt';
 export const WEBHOOK_SERVICE = 'cluster-bridge-webhook';
 export const WEBHOOK_TLS_SECRET = 'cluster-bridge-webhook-tls';
 export const WEBHOOK_CONFIGURATION = 'cluster-bridge-injector';
+/** The aggregator's Service in the destination and the Secret its BRIDGE_TLS_DIR is mounted from. */
+export const AGGREGATOR_SERVICE = 'cluster-bridge-aggregator';
+export const AGGREGATOR_TLS_SECRET = 'cluster-bridge-aggregator-tls';
+/** The synchronizer's Service (catch-up API) in the source and its TLS Secret. */
+export const SYNCHRONIZER_SERVICE = 'cluster-bridge-synchronizer';
+export const SYNCHRONIZER_TLS_SECRET = 'cluster-bridge-synchronizer-tls';
 /** Each cluster's own machinery: never injected, moved or mirrored (DESIGN.md section 3). */
 export const SYSTEM_NAMESPACES = ['kube-system', 'kube-public', 'kube-node-lease', SYSTEM_NAMESPACE] as const;
 

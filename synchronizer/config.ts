@@ -1,6 +1,6 @@
 /** The synchronizer's configuration: BRIDGE_* variables, flags derived from the same map (lib/env-flags.ts). */
 import { join } from 'node:path';
-import { existingFile, leaseTiming, optionalString, portNumber, requiredString, type Env } from '../lib/config.js';
+import { existingFile, kubeconfigSetting, leaseTiming, optionalString, portNumber, requiredString, type Env } from '../lib/config.js';
 import { BridgeError } from '../lib/errors.js';
 import { BRIDGE_SERVER_ENV } from '../lib/env-flags.js';
 import { SYNCHRONIZER_LEASE, SYNCHRONIZER_PORT } from '../lib/names.js';
@@ -19,6 +19,7 @@ export interface SyncConfig {
   opsPort: number;
   /** tls.crt/tls.key serve the catch-up API; ca.crt (the bridge CA) verifies the aggregator's client certificate. */
   tls: { certFile: string; keyFile: string; caFile: string };
+  /** A kubeconfig file, or IN_CLUSTER (lib/config.ts): the pod's ServiceAccount. */
   sourceKubeconfig: string;
   destinationKubeconfig: string;
   shards: string[];
@@ -58,8 +59,8 @@ export function loadSyncConfig(env: Env): SyncConfig {
     opsHost: optionalString(env, SYNC_ENV.opsHost, '0.0.0.0'),
     opsPort: portNumber(env, SYNC_ENV.opsPort, 8081),
     tls: { certFile: tlsFile('tls.crt'), keyFile: tlsFile('tls.key'), caFile: tlsFile('ca.crt') },
-    sourceKubeconfig: existingFile(env, SYNC_ENV.sourceKubeconfig),
-    destinationKubeconfig: existingFile(env, SYNC_ENV.destinationKubeconfig),
+    sourceKubeconfig: kubeconfigSetting(env, SYNC_ENV.sourceKubeconfig),
+    destinationKubeconfig: kubeconfigSetting(env, SYNC_ENV.destinationKubeconfig),
     shards: parseShardList(env[SYNC_ENV.shards]),
     ...leaseTiming(env, SYNC_ENV.leaseDurationSeconds),
     leaseName: SYNCHRONIZER_LEASE,

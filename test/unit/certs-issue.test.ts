@@ -1,7 +1,15 @@
 import { describe, expect, it } from '@jest/globals';
 import { X509Certificate } from 'node:crypto';
 import { describeCertificate, generateCa, type CertificateAndKey } from '../../lib/pki.js';
-import { issueSidecarClientCert, issueSidecarServingCert, issueSidecarTlsFiles, issueWebhookServingCert, webhookDnsNames } from '../../certs/bridge-certs.js';
+import {
+  COMPONENT_CLIENT_ORGANIZATION,
+  issueComponentTlsFiles,
+  issueSidecarClientCert,
+  issueSidecarServingCert,
+  issueSidecarTlsFiles,
+  issueWebhookServingCert,
+  webhookDnsNames,
+} from '../../certs/bridge-certs.js';
 import { isDue, mergeCaBundle, renewalAction } from '../../certs/renewal.js';
 import { secretManifest, decodeSecretData } from '../../certs/cert-files.js';
 
@@ -47,6 +55,25 @@ describe('bridge certificates', () => {
     expect(secret.type).toBe('kubernetes.io/tls');
     expect(Object.keys(secret.data).sort()).toEqual(['ca.crt', 'client.crt', 'client.key', 'tls.crt', 'tls.key']);
     expect(decodeSecretData(secret)['ca.crt']).toBe(ca.certPem);
+  });
+
+  it("aggregator and synchronizer TLS dirs: their Service names and the peers' SANs, the bridge CA, a client cert for the aggregator only", async () => {
+    const aggregator = await issueComponentTlsFiles(ca, 'cluster-bridge-aggregator', {
+      extraDnsNames: ['bridge.example.com'],
+      ipAddresses: ['10.0.0.9'],
+      client: true,
+    });
+    const serving = describeCertificate(aggregator['tls.crt']);
+    expect(serving.dnsNames).toEqual(expect.arrayContaining(['cluster-bridge-aggregator.cluster-bridge-system.svc', 'bridge.example.com']));
+    expect(serving.ipAddresses).toEqual(expect.arrayContaining(['10.0.0.9']));
+    expect(aggregator['ca.crt']).toBe(ca.certPem);
+    const client = x509(aggregator['client.crt']!);
+    expect(client.subject).toContain(`O=${COMPONENT_CLIENT_ORGANIZATION}`);
+    expect(client.keyUsage).toEqual(['1.3.6.1.5.5.7.3.2']);
+    expect(client.verify(x509(ca.certPem).publicKey)).toBe(true);
+    const synchronizer = await issueComponentTlsFiles(ca, 'cluster-bridge-synchronizer');
+    expect(Object.keys(synchronizer).sort()).toEqual(['ca.crt', 'tls.crt', 'tls.key']);
+    expect(secretManifest('s', 'n', { ...aggregator } as Record<string, string>)).toMatchObject({ type: 'kubernetes.io/tls' });
   });
 
   it('default webhook names include the standard service', () => {
