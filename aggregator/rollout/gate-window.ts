@@ -13,6 +13,8 @@ const LATENCY_BOUNDS_MS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000,
 const MAX_WINDOW_SECONDS = 3600;
 /** The destination's p99 must also exceed the source's by this much to breach: a ratio of two tiny numbers is noise. */
 export const LATENCY_FLOOR_MS = 100;
+/** Fewer requests of a kind than this and their p99 is just the slowest one: too noisy to roll back on. */
+export const MIN_LATENCY_SAMPLES = 50;
 
 /**
  * Latency is compared like for like: with shards by resource type the two backends serve different
@@ -181,7 +183,8 @@ export function judge(
   for (const group of LATENCY_GROUPS) {
     const src = source.latency?.[group];
     const dst = destination.latency?.[group];
-    if (!src || !dst || src.count < gates.minRequests || dst.count < gates.minRequests) continue;
+    const enough = Math.max(gates.minRequests, MIN_LATENCY_SAMPLES);
+    if (!src || !dst || src.count < enough || dst.count < enough) continue;
     if (dst.p99Ms > src.p99Ms * gates.maxLatencyRatio && dst.p99Ms - src.p99Ms > LATENCY_FLOOR_MS) {
       return {
         breach: `destination ${group} p99 ${dst.p99Ms} ms exceeds ${gates.maxLatencyRatio}x the source's ${src.p99Ms} ms over ${gates.windowSeconds} s`,

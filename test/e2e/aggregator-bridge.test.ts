@@ -1,6 +1,8 @@
 // The bridge end to end on the lab's two real clusters: real clients (kubectl, a client-node informer,
 // python3-kubernetes) through sidecar -> aggregator while the configmaps shard moves
-// source -> destination -> source, with the synchronizer mirroring and answering catch-up.
+// source -> destination -> source, with the synchronizer mirroring and answering catch-up. A lab of its
+// own: the moves fence the source, which would refuse other suites' writes to the shared lab.
+import { stopPrivateLab } from '../helpers/private-lab.js';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
@@ -69,7 +71,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await bridge?.close();
-});
+  await stopPrivateLab();
+}, 120_000);
 
 describe('the aggregator on the lab', () => {
   it('before any move, answers exactly as the source does (same objects, same resourceVersions)', async () => {

@@ -3,6 +3,8 @@
 // a manual rollback, an injected destination fault rolled back automatically, and a failure rate the
 // source already has that does not block. A client-node workload writes through sidecar -> aggregator
 // all along; every acknowledged write must be in both clusters at the end.
+// A lab of its own: the moves fence the source, which would refuse other suites' writes to the shared lab.
+import { stopPrivateLab } from '../helpers/private-lab.js';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -197,7 +199,8 @@ afterAll(async () => {
   await bridge?.close();
   destination.close();
   source.close();
-});
+  await stopPrivateLab();
+}, 120_000);
 
 describe('BridgeRollout plans', () => {
   it('are refused by the API server with the CRD’s message when malformed', async () => {
@@ -332,12 +335,11 @@ describe('a staged rollout with workloads running', () => {
     await injectFault('destination', baseline, marked);
     const workload = new Workload(uniqueName('w3'), 4).start();
     const plan = await bridgectl(
-      ['rollout', 'plan', '--name', ROLLOUT, '--replace', '--stages', '50', '--shards', SHARDS, '--soak-seconds', '10'].concat([
-        '--window-seconds',
-        '5',
-        '--min-requests',
-        '5',
-      ]),
+      // Only the error-rate gate is under test: latency on a loaded machine is judged elsewhere (unit tests).
+      ['rollout', 'plan', '--name', ROLLOUT, '--replace', '--stages', '50', '--shards', SHARDS, '--soak-seconds', '10'].concat(
+        ['--window-seconds', '5', '--min-requests', '5'],
+        ['--max-latency-ratio', '1000'],
+      ),
     );
     expect(plan.code).toBe(0);
     const complete = await waitForRollout(
@@ -391,7 +393,7 @@ describe('a staged rollout with workloads running', () => {
     expect(metrics).toMatch(/cluster_bridge_aggregator_shadow_reads_total\{shard="configmaps",result="divergent"\} [1-9]/);
     expect(metrics).toMatch(/cluster_bridge_aggregator_shadow_reads_total\{shard="secrets",result="equal"\} [1-9]/);
     const status = await bridgectl(['status', '--name', ROLLOUT]);
-    expect(status.stdout).toMatch(/shadow reads: \d+ compared, [1-9]\d* divergent/);
+    expect(status.stdout).toMatch(/condition Degraded: GateBreached - gate breached at stage 0%: shadow reads diverged: [1-9]\d* of \d+/);
 
     await workload.stop();
     expect(workload.details).toEqual([]);

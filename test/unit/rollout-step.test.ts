@@ -189,6 +189,8 @@ describe('gate verdicts', () => {
     expect(judge(DEFAULT_GATES, window(100, 0, 1), window(100, 0, 50))).toEqual({}); // 50x, but only 49 ms
     // The source served too few LISTs to compare with: not judged on latency.
     expect(judge(DEFAULT_GATES, window(100, 0, 10, 3), window(100, 0, 500))).toEqual({});
+    // 30 LISTs a side: their p99 is the slowest one, too noisy to roll back on.
+    expect(judge(DEFAULT_GATES, window(100, 0, 10, 30), window(100, 0, 500, 30))).toEqual({});
   });
 
   it('judges shadow reads on their own, before the destination serves anything', () => {
