@@ -40,6 +40,13 @@ export class AggregatorMetrics {
     registers: [this.registry],
   });
 
+  private readonly sourceFirstCreates = new Counter({
+    name: 'cluster_bridge_aggregator_source_first_creates_total',
+    help: 'Creates of destination-owned shards whose values the source allocates, by shard and outcome',
+    labelNames: ['shard', 'outcome'],
+    registers: [this.registry],
+  });
+
   request(backend: string, verb: string, code: number, reason: string, seconds?: number): void {
     this.requests.inc({ backend, verb: verb || 'unknown', code: String(code), reason });
     if (seconds !== undefined) this.latency.observe({ backend }, seconds);
@@ -53,6 +60,10 @@ export class AggregatorMetrics {
   shadowRead(shard: string, result: string): void {
     this.shadowReads.inc({ shard, result });
     if (result === 'equal' || result === 'divergent') this.gates.recordShadow(result === 'divergent');
+  }
+
+  sourceFirstCreate(shard: string, outcome: string): void {
+    this.sourceFirstCreates.inc({ shard, outcome });
   }
 
   handoff(totalSeconds: number, heldSeconds: number, outcome: 'completed' | 'aborted'): void {

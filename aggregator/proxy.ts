@@ -15,7 +15,7 @@ import { BRIDGE_HOP_HEADER } from '../lib/names.js';
 import { pipeBothWays } from '../lib/pipe-both-ways.js';
 import { clientResponseHeaders, rawResponseHead } from '../lib/proxy-headers.js';
 import { parseRequestInfo, WRITE_VERBS } from '../lib/routing/request-info.js';
-import { parseJsonExact, responseRVMapper, rewriteObjectRVs, type ShardRVCodec } from '../lib/routing/resource-version.js';
+import { responseRVMapper, type ShardRVCodec } from '../lib/routing/resource-version.js';
 import { route } from '../lib/routing/routing-table.js';
 import type { ClusterSide, RequestInfo, RouteDecision } from '../lib/routing/types.js';
 import { WatchRVRewriter } from '../lib/routing/watch-rewriter.js';
@@ -23,6 +23,9 @@ import type { ClusterConnection } from '../lib/cluster-connection.js';
 import { bearerToken, checkIdentityHeaders, impersonationHeaders, peerIdentity, type ImpersonationRequest, type SourceAuthenticator } from './identity.js';
 import type { AggregatorMetrics } from './metrics.js';
 import { jsonOnlyAccept, rewriteQuery, rewriteRequestBody } from './request-rewrite.js';
+import { sendBuffered, withoutContentLength } from './rewritten-response.js';
+import { needsSourceAllocation, parseCreateBody } from './source-allocation.js';
+import { createSourceFirst } from './source-first-create.js';
 import { countRequest } from './request-counter.js';
 import type { ReplicaPresence } from './replica-presence.js';
 import type { RoutingState } from './routing-state.js';
@@ -219,12 +222,6 @@ function writeStatusToSocket(socket: Duplex, code: number, reason: string, messa
   );
 }
 
-function withoutContentLength(raw: readonly string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() !== 'content-length') out.push(raw[i]!, raw[i + 1]!);
-  return out;
-}
-
 function isJson(res: IncomingMessage): boolean {
   return (res.headers['content-type'] ?? '').startsWith('application/json');
 }
@@ -233,23 +230,13 @@ function isJson(res: IncomingMessage): boolean {
 function sendRewritten(res: ServerResponse, upstream: IncomingMessage, codec: ShardRVCodec): void {
   const chunks: Buffer[] = [];
   upstream.on('data', (c: Buffer) => chunks.push(c));
-  upstream.on('end', () => {
-    let body = Buffer.concat(chunks);
-    try {
-      const parsed = parseJsonExact(body.toString('utf8'));
-      rewriteObjectRVs(parsed, responseRVMapper(codec));
-      body = Buffer.from(JSON.stringify(parsed));
-    } catch {
-      // Not JSON after all: send it as it came.
-    }
-    res
-      .writeHead(upstream.statusCode!, upstream.statusMessage, [
-        ...withoutContentLength(clientResponseHeaders(upstream.rawHeaders)),
-        'Content-Length',
-        String(body.length),
-      ])
-      .end(body);
-  });
+  upstream.on('end', () =>
+    sendBuffered(
+      res,
+      { status: upstream.statusCode!, statusMessage: upstream.statusMessage ?? '', rawHeaders: upstream.rawHeaders, body: Buffer.concat(chunks) },
+      codec,
+    ),
+  );
   upstream.on('error', () => res.destroy());
 }
 
@@ -292,6 +279,38 @@ async function rewrittenWriteBody(req: IncomingMessage, res: ServerResponse, pre
   return body;
 }
 
+/**
+ * A create of a destination-owned shard whose values the source must allocate (source-allocation.ts):
+ * made source first (source-first-create.ts). False when it does not apply, and the request goes on
+ * as any other.
+ */
+async function answeredSourceFirst(ctx: ProxyContext, prepared: Prepared, body: Buffer, res: ServerResponse, started: bigint): Promise<boolean> {
+  const { info, decision } = prepared;
+  const query = new URLSearchParams(prepared.path.includes('?') ? prepared.path.slice(prepared.path.indexOf('?') + 1) : '');
+  if (decision.target !== 'destination' || !decision.shard || !needsSourceAllocation(info, query)) return false;
+  const contentType = headerValue(prepared.headers, 'content-type') ?? '';
+  const counter = countRequest(ctx.metrics, 'destination', info.verb);
+  res.once('close', () => counter.cancel());
+  const { outcome, status } = await createSourceFirst(
+    {
+      shard: decision.shard,
+      path: prepared.path,
+      headersForBody: prepared.headersForBody,
+      body,
+      contentType,
+      requested: contentType.startsWith('application/json') ? parseCreateBody(body) : undefined,
+      source: ctx.clusters.source,
+      destination: ctx.clusters.destination,
+      codec: prepared.codec,
+      log: ctx.log,
+    },
+    res,
+  );
+  counter.count(status, 'source-first', Number(process.hrtime.bigint() - started) / 1e9);
+  ctx.metrics.sourceFirstCreate(decision.shard, outcome);
+  return true;
+}
+
 export function createAggregatorHandler(ctx: ProxyContext) {
   return async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = process.hrtime.bigint();
@@ -308,6 +327,7 @@ export function createAggregatorHandler(ctx: ProxyContext) {
     const body = await rewrittenWriteBody(req, res, prepared);
     if (body === 'answered') return;
     const endWrite = decision.shard && WRITE_VERBS.has(info.verb) ? ctx.activity.beginWrite(decision.shard) : undefined;
+    if (body !== undefined && (await answeredSourceFirst(ctx, prepared, body, res, started))) return endWrite?.();
     const shadowed = decision.target === 'source' && ctx.shadow?.sample(decision.shard, info.verb) ? shadowPath(prepared.path) : undefined;
     const upstreamReq: ClientRequest = request({
       protocol: 'https:',

@@ -73,13 +73,22 @@ export function skipReason(shard: string, obj: KubeObject): SkipReason {
   return undefined;
 }
 
+/** An object as another cluster's create should carry it: without what the API server sets for itself, and without status. */
+export function withoutServerFields(obj: KubeObject): KubeObject {
+  const metadata: KubeObject['metadata'] = { ...obj.metadata };
+  for (const field of SERVER_METADATA) delete metadata[field];
+  const copy: KubeObject = { ...obj, metadata };
+  delete copy.status;
+  return copy;
+}
+
 /**
  * The owner's object as the replica should hold it, for a create (no resourceVersion) or an update.
  * `ownerReferences` are the owner's, already remapped to the replica's UIDs; without them the copy has none.
  */
 export function replicaCopy(owner: KubeObject, replicaResourceVersion?: string, ownerReferences: readonly OwnerReference[] = []): KubeObject {
-  const metadata: KubeObject['metadata'] = { ...owner.metadata };
-  for (const field of SERVER_METADATA) delete metadata[field];
+  const stripped = withoutServerFields(owner);
+  const metadata = stripped.metadata;
   const annotations = { ...(owner.metadata.annotations ?? {}) };
   for (const key of MIRROR_ANNOTATIONS) delete annotations[key];
   annotations[MIRROR_OF_UID_ANNOTATION] = owner.metadata.uid ?? '';
@@ -90,10 +99,8 @@ export function replicaCopy(owner: KubeObject, replicaResourceVersion?: string, 
   if (ownerReferences.length > 0) metadata.ownerReferences = ownerReferences.map((ref) => ({ ...ref }));
   else delete metadata.ownerReferences;
   if (replicaResourceVersion !== undefined) metadata.resourceVersion = replicaResourceVersion;
-  const copy: KubeObject = { ...owner, metadata };
-  // Status belongs to the cluster where the object is acted on (workload status is the source's).
-  delete copy.status;
-  return copy;
+  // Status belongs to the cluster where the object is acted on (workload status is the source's): withoutServerFields dropped it.
+  return { ...stripped, metadata };
 }
 
 /**

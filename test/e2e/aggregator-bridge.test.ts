@@ -231,18 +231,99 @@ print(json.dumps({i.metadata.name: [i.metadata.resource_version, (i.data or {}).
     );
   });
 
-  it('a Service created while the destination owns services has the same ClusterIP and nodePort in both clusters', async () => {
+  it('a Service created while the destination owns services gets its ClusterIP and nodePort from the source, the same in both clusters', async () => {
     await bridge.aggregator.handoff!.changeOwner('services', 'destination', 'e2e');
-    const name = uniqueName('svc');
-    expect((await viaBridge(['create', 'service', 'nodeport', name, '--tcp=80:8080'])).code).toBe(0);
-    const fields = '{.spec.clusterIP} {.spec.ports[0].nodePort} {.spec.ipFamilies[0]}';
-    const inDestination = await kubectlOk('destination', ['-n', namespace, 'get', 'service', name, '-o', `jsonpath=${fields}`]);
-    const inSource = await waitUntil('the Service mirrored to the source', async () => {
-      const got = await kubectl('source', ['-n', namespace, 'get', 'service', name, '-o', `jsonpath=${fields}`]);
-      return got.code === 0 ? got.stdout : undefined;
-    });
-    expect(inSource).toBe(inDestination);
-    await bridge.aggregator.handoff!.changeOwner('services', 'source', 'e2e');
+    try {
+      const name = uniqueName('svc');
+      // kubectl's typed `create service` sends protobuf; the bridge passes it to the source undecoded.
+      expect((await viaBridge(['create', 'service', 'nodeport', name, '--tcp=80:8080'])).code).toBe(0);
+      const fields = '{.spec.clusterIP} {.spec.ports[0].nodePort} {.spec.ipFamilies[0]} {.metadata.uid}';
+      // Both exist when the create is answered (patent 0096): no waiting for the synchronizer.
+      const [ipD, portD, familyD] = (await kubectlOk('destination', ['-n', namespace, 'get', 'service', name, '-o', `jsonpath=${fields}`])).split(' ');
+      const [ipS, portS, familyS, uidS] = (await kubectlOk('source', ['-n', namespace, 'get', 'service', name, '-o', `jsonpath=${fields}`])).split(' ');
+      expect([ipS, portS, familyS]).toEqual([ipD, portD, familyD]);
+      // The private lab's destination range (10.96.0.0/12) holds the source's (10.96.0.0/16) 16 times
+      // over: a ClusterIP in the source's range on both sides is the source's choice.
+      expect(ipD).toMatch(/^10\.96\.\d+\.\d+$/);
+      // The synchronizer keeps the source's object as the copy (same UID) and mirrors later changes into it.
+      expect((await viaBridge(['label', 'service', name, 'tier=web'])).code).toBe(0);
+      const labelled = await waitUntil('the label mirrored to the source', async () => {
+        const got = await kubectl('source', ['-n', namespace, 'get', 'service', name, '-o', 'jsonpath={.metadata.labels.tier} {.metadata.uid}']);
+        return got.stdout.startsWith('web ') ? got.stdout.split(' ')[1] : undefined;
+      });
+      expect(labelled).toBe(uidS);
+      // A JSON create with generateName: the name is the source's choice too.
+      const generated = JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { generateName: 'gen-' },
+        spec: { type: 'NodePort', ports: [{ port: 81 }] },
+      });
+      const made = (
+        await viaBridge(['create', '-f', '-', '-o', 'jsonpath={.metadata.name} {.spec.clusterIP} {.spec.ports[0].nodePort}'], generated)
+      ).stdout.split(' ');
+      expect(made[0]).toMatch(/^gen-/);
+      const inSource = await kubectlOk('source', [
+        '-n',
+        namespace,
+        'get',
+        'service',
+        made[0]!,
+        '-o',
+        'jsonpath={.metadata.name} {.spec.clusterIP} {.spec.ports[0].nodePort}',
+      ]);
+      expect(inSource.split(' ')).toEqual(made);
+      const metrics = await (await fetch(`http://127.0.0.1:${bridge.aggregator.opsPort}/metrics`)).text();
+      expect(metrics).toMatch(/cluster_bridge_aggregator_source_first_creates_total\{shard="services",outcome="created"\} 2/);
+    } finally {
+      await bridge.aggregator.handoff!.changeOwner('services', 'source', 'e2e');
+    }
+  });
+
+  it('a Service create the destination refuses leaves nothing in the source, whether it refuses the dry run or the create itself', async () => {
+    // A destination policy: `always` is refused in the dry run already, `real` only when it is no dry run.
+    const policy = `apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {name: e2e-deny-services}
+spec:
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules: [{apiGroups: [""], apiVersions: ["v1"], operations: [CREATE], resources: [services]}]
+  validations:
+    - expression: "!has(object.metadata.labels) || !('e2e-deny' in object.metadata.labels) || (object.metadata.labels['e2e-deny'] == 'real' && request.dryRun == true)"
+      message: e2e policy refuses this Service
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {name: e2e-deny-services}
+spec: {policyName: e2e-deny-services, validationActions: [Deny]}
+`;
+    expect((await kubectl('destination', ['apply', '-f', '-'], policy)).code).toBe(0);
+    await bridge.aggregator.handoff!.changeOwner('services', 'destination', 'e2e');
+    try {
+      const service = (name: string, deny: string) =>
+        JSON.stringify({ apiVersion: 'v1', kind: 'Service', metadata: { name, labels: { 'e2e-deny': deny } }, spec: { ports: [{ port: 80 }] } });
+      await waitUntil('the destination enforces the e2e policy', async () => {
+        const probe = await kubectl('destination', ['-n', namespace, 'create', '--dry-run=server', '-f', '-'], service('probe', 'always'));
+        return probe.stderr.includes('e2e policy refuses') ? true : undefined;
+      });
+      for (const deny of ['always', 'real']) {
+        const name = uniqueName(`refused-${deny}`);
+        const created = await viaBridge(['create', '-f', '-'], service(name, deny));
+        expect(created.code).not.toBe(0);
+        expect(created.stderr).toContain('e2e policy refuses this Service');
+        for (const side of ['source', 'destination'] as const) {
+          const got = await kubectl(side, ['-n', namespace, 'get', 'service', name, '-o', 'name']);
+          expect(got.stderr).toContain('NotFound');
+        }
+      }
+      const metrics = await (await fetch(`http://127.0.0.1:${bridge.aggregator.opsPort}/metrics`)).text();
+      expect(metrics).toMatch(/source_first_creates_total\{shard="services",outcome="refused-by-destination-dry-run"\} 1/);
+      expect(metrics).toMatch(/source_first_creates_total\{shard="services",outcome="refused-by-destination"\} 1/);
+    } finally {
+      await bridge.aggregator.handoff!.changeOwner('services', 'source', 'e2e');
+      await kubectl('destination', ['delete', '-f', '-'], policy);
+    }
   });
 });
 

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { parseAllDocuments, parse } from 'yaml';
 import { repoRoot } from '../../lib/paths.js';
 import { webhookConfiguration } from '../../webhook/registration.js';
+import { FENCE_EXEMPT_EXPRESSION, FENCE_NAME } from '../../aggregator/fencing.js';
 
 const dir = join(repoRoot(), 'manifests', 'source');
 const load = (file: string) => parseAllDocuments(readFileSync(join(dir, file), 'utf8')).map((d) => d.toJS() as Record<string, any>); // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -56,9 +57,25 @@ describe('manifests/source', () => {
     expect(mwcRule.verbs).not.toContain('create');
   });
 
+  it("gives the aggregator a service account of the bridge's namespace (the fence lets it through) and no wildcard", () => {
+    const docs = load('aggregator-rbac.yaml');
+    const account = docs.find((d) => d.kind === 'ServiceAccount')!;
+    const binding = docs.find((d) => d.kind === 'ClusterRoleBinding')!;
+    expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: account.metadata.name, namespace: account.metadata.namespace }]);
+    expect(FENCE_EXEMPT_EXPRESSION).toContain(`system:serviceaccount:${account.metadata.namespace}:`);
+    const rules = docs.find((d) => d.kind === 'ClusterRole')!.rules as { resources: string[]; verbs: string[]; resourceNames?: string[] }[];
+    for (const rule of rules) {
+      expect(rule.verbs).not.toContain('*');
+      expect(rule.resources).not.toContain('*');
+    }
+    expect(rules.find((r) => r.resources.includes('services'))!.verbs.sort()).toEqual(['create', 'delete']);
+    expect(rules.find((r) => r.verbs.includes('patch'))!.resourceNames).toEqual([FENCE_NAME]);
+  });
+
   it('lists every file in the kustomization', () => {
     const kustomization = parse(readFileSync(join(dir, 'kustomization.yaml'), 'utf8')) as { resources: string[] };
     expect(kustomization.resources.sort()).toEqual([
+      'aggregator-rbac.yaml',
       'deployment.yaml',
       'mutating-webhook.yaml',
       'namespace.yaml',

@@ -1,0 +1,175 @@
+/**
+ * A create whose values only the source may choose (source-allocation.ts) while the destination owns
+ * the shard, in three steps (DESIGN.md section 3, patent 0094-0096):
+ *  1. a dry run on the destination as the caller: the owner authorizes, admits and validates the
+ *     create, so one it would refuse never touches the source;
+ *  2. the create on the source as the bridge (the source's fence lets only the bridge write a moved
+ *     shard), which allocates the values; a JSON body is marked as a mirror copy, so the synchronizer
+ *     adopts it, or removes it should step 3 never complete;
+ *  3. the create on the destination as the caller, with the source's values: the client's object with
+ *     them (JSON), or the source's object without what its API server set for itself (a protobuf body,
+ *     as typed client-go clients and `kubectl create service` send, which the bridge does not decode).
+ * The client gets step 3's answer only once both objects exist, so a read after it finds the object
+ * on either side (0096). If the destination refuses step 3 (a quota or policy changed since the dry
+ * run), the source's object is deleted again, with its UID as precondition, and the client gets the
+ * destination's refusal.
+ */
+import type { ServerResponse } from 'node:http';
+import { request } from 'node:https';
+import type { ClusterConnection } from '../lib/cluster-connection.js';
+import { errorMessage } from '../lib/errors.js';
+import type { Logger } from '../lib/logger.js';
+import { MIRROR_OF_UID_ANNOTATION, withoutServerFields, type KubeObject } from '../lib/mirror-copy.js';
+import type { ShardRVCodec } from '../lib/routing/resource-version.js';
+import { sendBuffered, type BufferedResponse } from './rewritten-response.js';
+import { parseCreateBody, withSourceAllocation } from './source-allocation.js';
+import { backendUnavailable, sendStatus } from './status-responses.js';
+
+export interface SourceFirstCreate {
+  shard: string;
+  /** The client's path (query included, RVs already rewritten for the destination). */
+  path: string;
+  /** The headers that carry the caller's identity to the destination, for a body of `length` bytes. */
+  headersForBody(length: number): string[];
+  /** The client's body as it came (JSON or protobuf) and its content type. */
+  body: Buffer;
+  contentType: string;
+  /** The body parsed, when it is a JSON object. */
+  requested: KubeObject | undefined;
+  source: ClusterConnection;
+  destination: ClusterConnection;
+  codec: ShardRVCodec | undefined;
+  log: Logger;
+}
+
+/** How it ended, for the metric; `status` is the HTTP code the client got. */
+export type SourceFirstOutcome =
+  'created' | 'refused-by-destination-dry-run' | 'refused-by-source' | 'refused-by-destination' | 'source-copy-left' | 'backend-unreachable';
+
+const BACKEND_TIMEOUT_MS = 30_000;
+
+function withQueryParam(path: string, name: string, value: string): string {
+  return `${path}${path.includes('?') ? '&' : '?'}${name}=${encodeURIComponent(value)}`;
+}
+
+function collectionPath(path: string): string {
+  const q = path.indexOf('?');
+  return q < 0 ? path : path.slice(0, q);
+}
+
+/** One POST to a backend, answered in full. */
+function post(cluster: ClusterConnection, path: string, headers: string[], body: Buffer): Promise<BufferedResponse> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        protocol: 'https:',
+        host: cluster.url.hostname,
+        port: cluster.url.port || 443,
+        method: 'POST',
+        path,
+        headers: headers as unknown as Record<string, string>,
+        agent: cluster.asBridge,
+        timeout: BACKEND_TIMEOUT_MS,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, statusMessage: res.statusMessage ?? '', rawHeaders: res.rawHeaders, body: Buffer.concat(chunks) }),
+        );
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${BACKEND_TIMEOUT_MS} ms`)));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** The caller's headers with another content type (the copy in step 3 is JSON whatever the client sent). */
+function withContentType(headers: string[], contentType: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < headers.length; i += 2) if (headers[i]!.toLowerCase() !== 'content-type') out.push(headers[i]!, headers[i + 1]!);
+  return [...out, 'Content-Type', contentType];
+}
+
+/** Step 2: the bridge's own credentials (client certificate or token), the client's body, a JSON answer. */
+function createOnSource(call: SourceFirstCreate, body: Buffer, contentType: string): Promise<BufferedResponse> {
+  const { source } = call;
+  const headers = ['Host', source.url.host, 'Content-Type', contentType, 'Content-Length', String(body.length), 'Accept', 'application/json'];
+  for (const [name, value] of Object.entries(source.bridgeHeaders)) headers.push(name, value);
+  return post(source, call.path, headers, body);
+}
+
+const isSuccess = (status: number) => status >= 200 && status < 300;
+
+/** Removes the source's object after the destination refused its copy; false if it is still there. */
+async function undoSourceCreate(call: SourceFirstCreate, created: KubeObject): Promise<boolean> {
+  const path = `${collectionPath(call.path)}/${encodeURIComponent(created.metadata.name)}`;
+  try {
+    const result = await call.source.rest.request('DELETE', path, { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { uid: created.metadata.uid } });
+    if (isSuccess(result.status) || result.status === 404) return true;
+    call.log.error({ shard: call.shard, object: path, status: result.status }, 'cannot remove the source object of a create the destination refused');
+  } catch (err) {
+    call.log.error({ shard: call.shard, object: path, err: errorMessage(err) }, 'cannot remove the source object of a create the destination refused');
+  }
+  return false;
+}
+
+/** Step 2's body: a JSON object marked as a mirror copy, anything else as the client sent it. */
+function sourceBody(call: SourceFirstCreate): { body: Buffer; contentType: string } {
+  if (!call.requested) return { body: call.body, contentType: call.contentType };
+  const { metadata } = call.requested;
+  const marked = { ...call.requested, metadata: { ...metadata, annotations: { ...(metadata.annotations ?? {}), [MIRROR_OF_UID_ANNOTATION]: '' } } };
+  return { body: Buffer.from(JSON.stringify(marked)), contentType: 'application/json' };
+}
+
+/** Runs the three steps and answers the client. */
+export async function createSourceFirst(call: SourceFirstCreate, res: ServerResponse): Promise<{ outcome: SourceFirstOutcome; status: number }> {
+  let answer: BufferedResponse;
+  try {
+    answer = await post(call.destination, withQueryParam(call.path, 'dryRun', 'All'), call.headersForBody(call.body.length), call.body);
+  } catch (err) {
+    backendUnavailable(res, 'destination', errorMessage(err));
+    return { outcome: 'backend-unreachable', status: 503 };
+  }
+  if (!isSuccess(answer.status)) {
+    sendBuffered(res, answer, call.codec);
+    return { outcome: 'refused-by-destination-dry-run', status: answer.status };
+  }
+
+  let created: KubeObject | undefined;
+  try {
+    const toSource = sourceBody(call);
+    const result = await createOnSource(call, toSource.body, toSource.contentType);
+    if (!isSuccess(result.status)) {
+      // The source's own refusal (an existing name, a quota, an exhausted range), as it worded it.
+      sendBuffered(res, result, undefined);
+      return { outcome: 'refused-by-source', status: result.status };
+    }
+    created = parseCreateBody(result.body);
+  } catch (err) {
+    backendUnavailable(res, 'source', errorMessage(err));
+    return { outcome: 'backend-unreachable', status: 503 };
+  }
+  if (!created) {
+    sendStatus(res, 502, 'InternalError', 'the source API server answered a create with no object');
+    return { outcome: 'source-copy-left', status: 502 };
+  }
+
+  const copy = Buffer.from(JSON.stringify(call.requested ? withSourceAllocation(call.requested, created) : withoutServerFields(created)));
+  try {
+    answer = await post(call.destination, call.path, withContentType(call.headersForBody(copy.length), 'application/json'), copy);
+  } catch (err) {
+    const removed = await undoSourceCreate(call, created);
+    backendUnavailable(res, 'destination', errorMessage(err));
+    return { outcome: removed ? 'backend-unreachable' : 'source-copy-left', status: 503 };
+  }
+  if (!isSuccess(answer.status)) {
+    const removed = await undoSourceCreate(call, created);
+    sendBuffered(res, answer, call.codec);
+    return { outcome: removed ? 'refused-by-destination' : 'source-copy-left', status: answer.status };
+  }
+  sendBuffered(res, answer, call.codec);
+  return { outcome: 'created', status: answer.status };
+}

@@ -1,0 +1,213 @@
+// The three steps of a source-first Service create (aggregator/source-first-create.ts) against two
+// HTTPS backends that record what they receive: the order of the calls, what each side is sent, and
+// that nothing is left in the source when the destination refuses or cannot be reached. The lab test
+// in test/e2e/aggregator-bridge.test.ts runs the same through real API servers.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { mkdtempSync } from 'node:fs';
+import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createSourceFirst, type SourceFirstOutcome } from '../../aggregator/source-first-create.js';
+import { connectCluster, type ClusterConnection } from '../../lib/cluster-connection.js';
+import { writeKubeconfig } from '../../lib/kubeconfig.js';
+import type { KubeObject } from '../../lib/mirror-copy.js';
+import { silentLog, startTestBackend, testPki, type BackendHandler, type TestBackend, type TestPki } from '../helpers/sidecar-fixtures.js';
+
+const SERVICES = '/api/v1/namespaces/apps/services?fieldManager=kubectl-create';
+const requested: KubeObject = {
+  apiVersion: 'v1',
+  kind: 'Service',
+  metadata: { name: 'web', namespace: 'apps' },
+  spec: { type: 'NodePort', ports: [{ port: 80 }] },
+};
+
+const json = (res: ServerResponse, status: number, body: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+const status = (code: number, reason: string, message: string) => ({ kind: 'Status', apiVersion: 'v1', status: 'Failure', code, reason, message });
+
+/** The source allocates from 10.96.0.0/16; the destination's own allocations would be 10.100.x. */
+const sourceAllocates: BackendHandler = (req, res, body) => {
+  if (req.method === 'DELETE') return json(res, 200, status(200, '', 'deleted'));
+  const obj = JSON.parse(body.toString()) as KubeObject;
+  json(res, 201, {
+    ...obj,
+    metadata: { ...obj.metadata, uid: 'source-uid', resourceVersion: '7' },
+    spec: { ...(obj.spec as object), clusterIP: '10.96.3.4', clusterIPs: ['10.96.3.4'], ports: [{ port: 80, nodePort: 31234 }] },
+  });
+};
+
+type DestinationStep = 'accept' | 'refuse' | 'hang-up';
+const destination =
+  (dryRun: DestinationStep, create: DestinationStep): BackendHandler =>
+  (req, res, body) => {
+    const step = req.url!.includes('dryRun=All') ? dryRun : create;
+    if (step === 'hang-up') return void req.socket.destroy();
+    if (step === 'refuse') return json(res, 422, status(422, 'Invalid', 'denied by the destination'));
+    // A dry run's body may be protobuf, which these fakes do not decode.
+    if (req.url!.includes('dryRun=All')) return json(res, 201, { kind: 'Service', metadata: { name: 'web' } });
+    const obj = JSON.parse(body.toString()) as KubeObject;
+    const spec = obj.spec as { clusterIP?: string };
+    json(res, 201, {
+      ...obj,
+      metadata: { ...obj.metadata, uid: 'destination-uid', resourceVersion: '90' },
+      spec: { ...spec, clusterIP: spec.clusterIP ?? '10.100.0.1' },
+    });
+  };
+
+let pki: TestPki;
+const opened: Array<{ close(): unknown }> = [];
+
+async function connect(side: 'source' | 'destination', port: number): Promise<ClusterConnection> {
+  const file = join(mkdtempSync(join(tmpdir(), 'source-first-')), 'kubeconfig');
+  writeKubeconfig(file, {
+    clusterName: side,
+    server: `https://127.0.0.1:${port}`,
+    caPem: pki.ca.certPem,
+    userName: 'bridge',
+    credentials: { token: 'bridge-token' },
+  });
+  const connection = await connectCluster(side, file);
+  opened.push(connection);
+  return connection;
+}
+
+/** Runs one create through a plain HTTP front (the aggregator's client side) and returns what the client got. */
+async function runCreate(
+  source: TestBackend | number,
+  dest: TestBackend,
+  sent: { body: Buffer; contentType: string } = { body: Buffer.from(JSON.stringify(requested)), contentType: 'application/json' },
+): Promise<{ code: number; body: Record<string, unknown>; outcome: SourceFirstOutcome }> {
+  const call = {
+    shard: 'services',
+    ...sent,
+    requested: sent.contentType === 'application/json' ? requested : undefined,
+    path: SERVICES,
+    headersForBody: (length: number) => [
+      'Host',
+      '127.0.0.1',
+      'Content-Type',
+      sent.contentType,
+      'Content-Length',
+      String(length),
+      'Impersonate-User',
+      'system:serviceaccount:apps:web',
+    ],
+    source: await connect('source', typeof source === 'number' ? source : source.port),
+    destination: await connect('destination', dest.port),
+    codec: undefined,
+    log: silentLog,
+  };
+  let outcome: SourceFirstOutcome = 'created';
+  const front: Server = createServer((_req: IncomingMessage, res: ServerResponse) => void createSourceFirst(call, res).then((r) => (outcome = r.outcome)));
+  front.listen(0, '127.0.0.1');
+  await new Promise((resolve) => front.once('listening', resolve));
+  opened.push({ close: () => front.close() });
+  const answer = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port: (front.address() as AddressInfo).port, method: 'POST', path: '/' }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  const text = answer.text;
+  return { code: answer.status, body: JSON.parse(text) as Record<string, unknown>, outcome };
+}
+
+const calls = (backend: TestBackend) => backend.seen.map((s) => `${s.method} ${s.url.includes('dryRun=All') ? 'dry-run' : s.url.split('?')[0]}`);
+
+beforeAll(async () => {
+  pki = await testPki();
+});
+afterEach(() => {
+  for (const o of opened.splice(0)) o.close();
+});
+afterAll(() => undefined);
+
+describe('a source-first create', () => {
+  it("checks on the destination, creates on the source, then creates on the destination with the source's values", async () => {
+    const [source, dest] = [await startTestBackend(pki, sourceAllocates), await startTestBackend(pki, destination('accept', 'accept'))];
+    const got = await runCreate(source, dest);
+    expect(got.code).toBe(201);
+    expect(got.outcome).toBe('created');
+    expect(got.body).toMatchObject({ metadata: { uid: 'destination-uid' }, spec: { clusterIP: '10.96.3.4', ports: [{ port: 80, nodePort: 31234 }] } });
+    expect(calls(dest)).toEqual(['POST dry-run', 'POST /api/v1/namespaces/apps/services']);
+    expect(calls(source)).toEqual(['POST /api/v1/namespaces/apps/services']);
+    // The source's object is marked as a mirror copy for the synchronizer to adopt; the destination's is not.
+    expect(JSON.parse(source.seen[0]!.body.toString()).metadata.annotations).toEqual({ 'cluster-bridge.io/mirror-of-uid': '' });
+    expect(JSON.parse(dest.seen[1]!.body.toString()).metadata.annotations).toBeUndefined();
+    // The bridge's own token goes to the source; the destination gets the caller's impersonation.
+    expect(source.seen[0]!.rawHeaders).toContain('Bearer bridge-token');
+    expect(dest.seen[1]!.rawHeaders).toContain('system:serviceaccount:apps:web');
+    await Promise.all([source.stop(), dest.stop()]);
+  });
+
+  it("passes a protobuf body to the source as it came and gives the destination the source's object as JSON", async () => {
+    const [source, dest] = [
+      await startTestBackend(pki, (req, res) => sourceAllocates(req, res, Buffer.from(JSON.stringify(requested)))),
+      await startTestBackend(pki, destination('accept', 'accept')),
+    ];
+    const protobuf = Buffer.from([0x6b, 0x38, 0x73, 0x00, 0x0a, 0x0f]);
+    const got = await runCreate(source, dest, { body: protobuf, contentType: 'application/vnd.kubernetes.protobuf' });
+    expect([got.code, got.outcome]).toEqual([201, 'created']);
+    expect(source.seen[0]!.body).toEqual(protobuf);
+    expect(source.seen[0]!.rawHeaders).toContain('application/vnd.kubernetes.protobuf');
+    expect(dest.seen[0]!.body).toEqual(protobuf);
+    const copy = JSON.parse(dest.seen[1]!.body.toString()) as KubeObject;
+    expect(copy.metadata).toEqual({ name: 'web', namespace: 'apps' });
+    expect(copy.spec).toMatchObject({ clusterIP: '10.96.3.4', ports: [{ port: 80, nodePort: 31234 }] });
+    expect(dest.seen[1]!.rawHeaders).toContain('application/json');
+    await Promise.all([source.stop(), dest.stop()]);
+  });
+
+  it('never touches the source when the destination refuses the dry run', async () => {
+    const [source, dest] = [await startTestBackend(pki, sourceAllocates), await startTestBackend(pki, destination('refuse', 'accept'))];
+    const got = await runCreate(source, dest);
+    expect([got.code, got.body.message, got.outcome]).toEqual([422, 'denied by the destination', 'refused-by-destination-dry-run']);
+    expect(calls(source)).toEqual([]);
+    await Promise.all([source.stop(), dest.stop()]);
+  });
+
+  it("gives the client the source's refusal and creates nothing in the destination", async () => {
+    const source = await startTestBackend(pki, (_req, res) => json(res, 409, status(409, 'AlreadyExists', 'services "web" already exists')));
+    const dest = await startTestBackend(pki, destination('accept', 'accept'));
+    const got = await runCreate(source, dest);
+    expect([got.code, got.body.reason, got.outcome]).toEqual([409, 'AlreadyExists', 'refused-by-source']);
+    expect(calls(dest)).toEqual(['POST dry-run']);
+    await Promise.all([source.stop(), dest.stop()]);
+  });
+
+  it.each([
+    ['refuses', 'refuse' as const, 422, 'refused-by-destination'],
+    ['hangs up on', 'hang-up' as const, 503, 'backend-unreachable'],
+  ])("deletes the source's object again, by UID, when the destination %s the create", async (_what, step, code, outcome) => {
+    const [source, dest] = [await startTestBackend(pki, sourceAllocates), await startTestBackend(pki, destination('accept', step))];
+    const got = await runCreate(source, dest);
+    expect([got.code, got.outcome]).toEqual([code, outcome]);
+    expect(calls(source)).toEqual(['POST /api/v1/namespaces/apps/services', 'DELETE /api/v1/namespaces/apps/services/web']);
+    expect(JSON.parse(source.seen[1]!.body.toString())).toMatchObject({ kind: 'DeleteOptions', preconditions: { uid: 'source-uid' } });
+    await Promise.all([source.stop(), dest.stop()]);
+  });
+
+  it('reports a source object it could not delete as left behind', async () => {
+    const source = await startTestBackend(pki, (req, res, body) =>
+      req.method === 'DELETE' ? json(res, 500, status(500, 'InternalError', 'etcd unavailable')) : sourceAllocates(req, res, body),
+    );
+    const dest = await startTestBackend(pki, destination('accept', 'refuse'));
+    const got = await runCreate(source, dest);
+    expect([got.code, got.outcome]).toEqual([422, 'source-copy-left']);
+    await Promise.all([source.stop(), dest.stop()]);
+  });
+
+  it('answers 503 naming the source, and creates nothing, when the source cannot be reached', async () => {
+    const gone = await startTestBackend(pki, sourceAllocates);
+    await gone.stop();
+    const dest = await startTestBackend(pki, destination('accept', 'accept'));
+    const got = await runCreate(gone.port, dest);
+    expect([got.code, got.outcome]).toEqual([503, 'backend-unreachable']);
+    expect(String(got.body.message)).toContain('the source API server is unavailable');
+    expect(calls(dest)).toEqual(['POST dry-run']);
+    await dest.stop();
+  });
+});
