@@ -108,14 +108,14 @@ function runKubectl(args: string[]): Promise<void> {
   });
 }
 
-/** The synchronizer as its own process (as deployed), under a Lease of its own. */
-async function startSynchronizer(opsPort: number, leaseName: string): Promise<ChildProcess> {
+/** The synchronizer as its own process (as deployed), under a Lease of its own; `env` from labSynchronizerEnv. */
+function startSynchronizer(synchronizerEnv: Record<string, string>, leaseName: string): ChildProcess {
   const dist = (file: string) => JSON.stringify(join(process.cwd(), 'dist', file));
   const script =
     `const { startSynchronizer } = await import(${dist('synchronizer/server.js')}); const { loadSyncConfig } = await import(${dist('synchronizer/config.js')});` +
     `const { createLogger } = await import(${dist('lib/logger.js')});` +
     `await startSynchronizer({ ...loadSyncConfig(process.env), leaseName: process.env.BENCH_LEASE }, createLogger('bench-sync'));`;
-  const env = { ...process.env, ...(await labSynchronizerEnv('bench-sync', SHARDS, opsPort)), BRIDGE_LOG_LEVEL: 'error', BENCH_LEASE: leaseName };
+  const env = { ...process.env, ...synchronizerEnv, BRIDGE_LOG_LEVEL: 'error', BENCH_LEASE: leaseName };
   return spawn(process.execPath, ['--input-type=module', '-e', script], { env, stdio: 'ignore' });
 }
 
@@ -203,8 +203,9 @@ async function main(): Promise<void> {
     const floorSeconds = (performance.now() - started) / 1000;
 
     const opsPort = await freePort();
+    const synchronizerEnv = await labSynchronizerEnv('bench-sync', SHARDS, opsPort); // its certificates are made before the clock starts
     started = performance.now();
-    children.push(await startSynchronizer(opsPort, leaseName));
+    children.push(startSynchronizer(synchronizerEnv, leaseName));
     let objectsDone = 0;
     await waitUntil(
       'the synchronizer to finish its initial sync',
