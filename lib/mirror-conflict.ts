@@ -4,8 +4,9 @@
  * the synchronizer last wrote it? The owner wins either way; a conflict is counted and reported.
  *
  * Evidence, strongest first:
- * - the synchronizer's own last write of the object (remembered in memory: the replica UID, the
- *   resourceVersion its write produced, a fingerprint of the content the replica stored): the same
+ * - the synchronizer's own last write of the object, or the copy as it last found it equal to the
+ *   owner's (remembered in memory: the replica UID, the resourceVersion, a fingerprint of the content
+ *   the replica stored): the same
  *   resourceVersion, or the same content (a status or ownerReference change by the replica's own
  *   controllers), is no conflict; different content is;
  * - without that memory (a restart, a new leader, a hand-off), the copy's mirror annotations: a copy

@@ -211,7 +211,11 @@ export class ShardMirror {
       this.counters.written(this.shard, this.direction, 'create');
       return true;
     }
-    if (sameMirroredContent(obj, current, references)) return false;
+    if (sameMirroredContent(obj, current, references)) {
+      // Found equal to the owner's version: from now on, a change of its content is someone else's (also after a restart).
+      this.remember(key, current);
+      return false;
+    }
     const verdict = judgeReplica(obj, current, this.ownWrites.get(key));
     const path = objectPath(this.api, obj.metadata.namespace, obj.metadata.name);
     const updated = await this.replica.rest.expect<KubeObject>('PUT', path, [200], replicaCopy(obj, current.metadata.resourceVersion, references));

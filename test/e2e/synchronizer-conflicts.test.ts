@@ -143,4 +143,23 @@ describe('conflicts between the owner and a copy changed behind the synchronizer
     expect(shown.stdout).toContain('CONFLICTS');
     expect(shown.stdout).toMatch(new RegExp(`^${SHARD.replace(/\./g, '\\.')}\\s.*\\s${before + 2}\\s+\\d+/\\d+ ms\\s`, 'm'));
   }, 90_000);
+
+  it('judges, after a restart, a copy the first full reconcile found equal by what it held then', async () => {
+    await source.expect('POST', gadget(), [201], { apiVersion: `${group}/v1`, kind: 'Gadget', metadata: { name: 'restarted' }, spec: { value: 'v1' } });
+    await copyHolds('restarted', 'v1');
+    await sync.close(); // hands the Lease back
+    sync = await startSynchronizer(
+      { ...loadSyncConfig({ ...(await labSynchronizerEnv('sync-conflicts-e2e', [SHARD])), BRIDGE_LEASE_DURATION_SECONDS: '6' }), leaseName },
+      silentLog,
+    );
+    await waitUntil('the new synchronizer to lead and finish its initial sync', () => sync.status().mirrors[0]?.initialSyncComplete);
+    expect(await writes('create')).toBe(0); // every copy was equal: nothing written, nothing remembered from a write
+
+    // Both sides change it: without memory the owner's new version could not be told from the copy's edit.
+    await setValue(destination, 'restarted', 'edited-in-destination');
+    await setValue(source, 'restarted', 'v2');
+    await copyHolds('restarted', 'v2');
+    expect(await metric('cluster_bridge_synchronizer_conflicts_total')).toBe(1);
+    await waitUntil('the conflict Event', async () => (await conflictEvents('restarted')).length === 1);
+  }, 90_000);
 });
