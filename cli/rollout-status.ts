@@ -36,7 +36,8 @@ function syncLines(sync: SyncStatus | string | undefined): string[] {
   const pending = sync.mirrors.reduce((n, m) => n + m.pendingEvents, 0);
   const oldest = Math.max(0, ...sync.mirrors.map((m) => m.oldestPendingMs ?? 0));
   const errors = sync.mirrors.reduce((n, m) => n + Object.values(m.errors).reduce((a, b) => a + b, 0), 0);
-  return [`sync: ${sync.mirrors.length} shards mirrored, ${pending} events pending (oldest ${oldest} ms), ${errors} errors`];
+  const conflicts = sync.mirrors.reduce((n, m) => n + (m.conflicts ?? 0), 0);
+  return [`sync: ${sync.mirrors.length} shards mirrored, ${pending} events pending (oldest ${oldest} ms), ${errors} errors, ${conflicts} conflicts`];
 }
 
 function historyLines(history: HistoryEntry[]): string[] {

@@ -2,12 +2,14 @@
  * `bridgectl sync status`: what the synchronizer has mirrored, read from its ops port's /status (the
  * leader's; a standby says so). One line per shard: direction, phase, a progress bar of the owner's
  * objects that are on the replica (during a full reconcile, how far it got), the owner revision it is
- * complete up to, events waiting, errors by reason.
+ * complete up to, events waiting, conflicts (replica objects changed behind its back and overwritten),
+ * lag p50/p99 over its recent writes, errors by reason.
  */
 import { BridgeError, errorMessage } from '../lib/errors.js';
 import { parseFlags } from '../lib/flags.js';
 import { readInstalledDaemons } from '../lab/install.js';
 import { isDaemonAlive } from '../lab/process.js';
+import type { LagSummary } from '../synchronizer/lag-window.js';
 import type { SyncStatus } from '../synchronizer/server.js';
 import type { Command } from './command.js';
 
@@ -18,17 +20,22 @@ export function progressBar(done: number, total: number): string {
   return `[${'#'.repeat(filled)}${'.'.repeat(BAR_WIDTH - filled)}]`;
 }
 
+/** `12/80 ms` over the recent writes; `-` before the first. */
+export function lagCell(lag: LagSummary | undefined): string {
+  return lag?.count ? `${Math.round(lag.p50Ms)}/${Math.round(lag.p99Ms)} ms` : '-';
+}
+
 export function renderSyncStatus(status: SyncStatus): string {
   if (!status.leading) return `synchronizer ${status.identity}: standing by; another replica leads and mirrors (ask its ops port)`;
   const lines = [`synchronizer ${status.identity}: leading, mirroring ${status.mirrors.length} of ${status.shards.length} shards`];
   // Column widths; a longer cell still gets one space before the next.
-  const widths = [34, 25, 13, 42, 12, 22];
+  const widths = [34, 25, 13, 42, 12, 22, 11, 16];
   const columns = (cells: string[]) =>
     cells
       .map((cell, i) => (cell.length >= (widths[i] ?? 0) ? `${cell} ` : cell.padEnd(widths[i] ?? 0)))
       .join('')
       .trimEnd();
-  lines.push(columns(['SHARD', 'DIRECTION', 'PHASE', 'PROGRESS', 'SYNCED RV', 'PENDING', 'ERRORS']));
+  lines.push(columns(['SHARD', 'DIRECTION', 'PHASE', 'PROGRESS', 'SYNCED RV', 'PENDING', 'CONFLICTS', 'LAG P50/P99', 'ERRORS']));
   for (const m of [...status.mirrors].sort((a, b) => a.shard.localeCompare(b.shard))) {
     const progress = `${progressBar(m.done, m.total)} ${m.done}/${m.total}${m.initialSyncComplete ? '' : ' (initial)'}`;
     const pending = m.pendingEvents ? `${m.pendingEvents}, oldest ${m.oldestPendingMs} ms` : '0';
@@ -36,7 +43,7 @@ export function renderSyncStatus(status: SyncStatus): string {
       Object.entries(m.errors)
         .map(([reason, count]) => `${reason} ${count}`)
         .join(', ') || '-';
-    lines.push(columns([m.shard, m.direction, m.phase, progress, m.syncedRV, pending, errors]));
+    lines.push(columns([m.shard, m.direction, m.phase, progress, m.syncedRV, pending, String(m.conflicts ?? 0), lagCell(m.lag), errors]));
   }
   for (const m of status.mirrors) if (m.lastError) lines.push(`${m.shard}: last error: ${m.lastError}`);
   return lines.join('\n');

@@ -150,12 +150,7 @@ export class KubeRestClient {
   /** Like request, but any status outside `ok` throws BRIDGE_ERR_KUBE_API with the server's message. */
   async expect<T = unknown>(method: string, path: string, ok: number[], body?: unknown, options: { patchType?: PatchType } = {}): Promise<KubeResponse<T>> {
     const response = await this.request<T>(method, path, body, options);
-    if (!ok.includes(response.status)) {
-      const message = (response.body as { message?: string } | undefined)?.message ?? String(response.body).slice(0, 200);
-      throw new BridgeError('BRIDGE_ERR_KUBE_API', `${method} ${path}: HTTP ${response.status}: ${message}`, {
-        fix: response.status === 403 ? 'grant the RBAC permission named in the message' : 'see the message',
-      });
-    }
+    if (!ok.includes(response.status)) throw kubeApiError(method, path, response);
     return response;
   }
 
@@ -220,6 +215,14 @@ export class KubeRestClient {
   close(): void {
     this.agent.destroy();
   }
+}
+
+/** BRIDGE_ERR_KUBE_API for an answer the caller did not expect, with the API server's message. */
+export function kubeApiError(method: string, path: string, response: KubeResponse): BridgeError {
+  const message = (response.body as { message?: string } | undefined)?.message ?? String(response.body).slice(0, 200);
+  return new BridgeError('BRIDGE_ERR_KUBE_API', `${method} ${path}: HTTP ${response.status}: ${message}`, {
+    fix: response.status === 403 ? 'grant the RBAC permission named in the message' : 'see the message',
+  });
 }
 
 /** Runs `use` with the client and closes it afterwards, whatever happens. */

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:https';
-import { Counter } from 'prom-client';
+import { Counter, Histogram } from 'prom-client';
 import { connectCluster, type ClusterConnection } from '../lib/cluster-connection.js';
 import { BridgeError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
@@ -33,13 +33,13 @@ export async function discoverShardApi(cluster: ClusterConnection, shard: string
       });
     prefix = `/apis/${gv}`;
   }
-  const list = await cluster.rest.expect<{ resources?: { name: string; namespaced: boolean }[] }>('GET', prefix, [200]);
+  const list = await cluster.rest.expect<{ resources?: { name: string; kind: string; namespaced: boolean }[] }>('GET', prefix, [200]);
   const entry = list.body.resources?.find((r) => r.name === resource);
   if (!entry)
     throw new BridgeError('BRIDGE_ERR_SYNC', `the ${cluster.side} API server does not serve ${resource} in ${prefix} (shard ${shard})`, {
       fix: 'remove the shard from BRIDGE_SHARDS',
     });
-  return { prefix, resource, namespaced: entry.namespaced };
+  return { prefix, resource, namespaced: entry.namespaced, kind: entry.kind };
 }
 
 /** The synchronizer's /status: this replica's role and each mirrored shard's progress. */
@@ -84,10 +84,25 @@ export async function startSynchronizer(config: SyncConfig, log: Logger): Promis
     labelNames: ['shard', 'direction', 'reason'] as const,
     registers: [registry],
   });
+  const conflicts = new Counter({
+    name: 'cluster_bridge_synchronizer_conflicts_total',
+    help: "Replica objects changed by someone else since the synchronizer wrote them, overwritten with the owner's version, by shard and direction",
+    labelNames: ['shard', 'direction'] as const,
+    registers: [registry],
+  });
+  const lag = new Histogram({
+    name: 'cluster_bridge_synchronizer_lag_seconds',
+    help: "Owner change seen by the synchronizer's watch -> replica write acknowledged, by shard and direction",
+    labelNames: ['shard', 'direction'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  });
   const counters: MirrorCounters = {
     written: (shard, direction, verb) => writes.inc({ shard, direction, verb }),
     failed: (shard, direction, reason) => failures.inc({ shard, direction, reason }),
     ownerReferenceDropped: (shard, direction, reason) => droppedReferences.inc({ shard, direction, reason }),
+    conflict: (shard, direction) => conflicts.inc({ shard, direction }),
+    lag: (shard, direction, seconds) => lag.observe({ shard, direction }, seconds),
   };
   const apis = new Map<string, ShardApi>();
   for (const shard of config.shards) apis.set(shard, await discoverShardApi(clusters.source, shard));

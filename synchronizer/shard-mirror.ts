@@ -2,63 +2,25 @@
  * One shard mirrored one way, from its owner to the other side (DESIGN.md section 5). A watch on the
  * owner streams changes; a full reconcile (a consistent list of the owner against the replica) runs
  * at start, after every watch restart and for every catch-up question, so completeness never depends
- * on a watch having delivered everything. All writes of a shard run one at a time, in order.
+ * on a watch having delivered everything. Watch events, retries and reconciles of a shard run one
+ * after another, in order; within a full reconcile, up to RECONCILE_CONCURRENCY objects are written at
+ * once, owners before dependents (write-order.ts). A replica object changed behind the synchronizer's
+ * back is overwritten with the owner's version, counted and reported as an Event (lib/mirror-conflict.ts).
  */
 import { once } from 'node:events';
-import { request } from 'node:https';
-import type { IncomingMessage } from 'node:http';
-import type { ClusterConnection } from '../lib/cluster-connection.js';
 import { errorMessage } from '../lib/errors.js';
-import type { KubeRestClient } from '../lib/kube-rest-client.js';
+import { kubeApiError } from '../lib/kube-rest-client.js';
 import type { Logger } from '../lib/logger.js';
-import type { ClusterSide, ShardKey } from '../lib/routing/types.js';
-import { isMirrorCopy, replicaCopy, sameMirroredContent, skipReason, type KubeObject } from '../lib/mirror-copy.js';
-import type { DropReason } from '../lib/owner-references.js';
+import type { ShardKey } from '../lib/routing/types.js';
+import { isMirrorCopy, replicaCopy, sameMirroredContent, skipReason, type KubeObject, type OwnerReference } from '../lib/mirror-copy.js';
+import { judgeReplica, ownWriteOf, type ConflictReason, type OwnWrite } from '../lib/mirror-conflict.js';
 import { OwnerDeferred, OwnerResolver } from './owner-resolver.js';
+import { conflictEvent } from './conflict-event.js';
+import { LagWindow } from './lag-window.js';
+import { objectPath, type MirrorCounters, type MirrorProgress, type MirrorSide, type ShardApi } from './mirror-side.js';
+import { forEachLimited, ownerWaves, RECONCILE_CONCURRENCY } from './write-order.js';
 
-export interface ShardApi {
-  /** `/api/v1` or `/apis/apps/v1`. */
-  prefix: string;
-  resource: string;
-  namespaced: boolean;
-}
-
-export interface MirrorSide {
-  side: ClusterSide;
-  rest: KubeRestClient;
-  /** Opens a streaming GET (watch) with the side's credentials. */
-  stream(path: string): Promise<IncomingMessage>;
-}
-
-export interface MirrorCounters {
-  written(shard: ShardKey, direction: string, verb: 'create' | 'update' | 'delete'): void;
-  failed(shard: ShardKey, direction: string, reason: string): void;
-  /** A copy was written without one of the owner's references (lib/owner-references.ts says why). */
-  ownerReferenceDropped(shard: ShardKey, direction: string, reason: DropReason): void;
-}
-
-/** What `bridgectl sync status` shows of one shard (served on the ops port's /status). */
-export interface MirrorProgress {
-  shard: ShardKey;
-  direction: string;
-  /** reconciling: comparing a full list of the owner with the replica; watching: following changes. */
-  phase: 'starting' | 'reconciling' | 'watching' | 'retrying';
-  /**
-   * The owner's objects this shard mirrors (a cluster's own objects excluded), and how many of them are
-   * on the replica; during a reconcile, the objects of its list and how many it has processed.
-   */
-  total: number;
-  done: number;
-  /** The first full reconcile finished: the replica held every object of the owner at that revision. */
-  initialSyncComplete: boolean;
-  syncedRV: string;
-  /** Watch events received and not yet applied, and how long the oldest has waited. */
-  pendingEvents: number;
-  oldestPendingMs: number;
-  /** Failed writes and reads by reason since start (each is retried). */
-  errors: Record<string, number>;
-  lastError?: string;
-}
+export { mirrorSide, type MirrorCounters, type MirrorProgress, type MirrorSide, type ShardApi } from './mirror-side.js';
 
 type Key = string;
 
@@ -69,11 +31,6 @@ const keyOf = (obj: KubeObject): Key => `${obj.metadata.namespace ?? ''}/${obj.m
 const isOrphaning = (obj: KubeObject): boolean =>
   !!obj.metadata.deletionTimestamp && Array.isArray(obj.metadata.finalizers) && obj.metadata.finalizers.includes('orphan');
 
-function objectPath(api: ShardApi, namespace: string | undefined, name?: string): string {
-  const ns = api.namespaced && namespace ? `/namespaces/${encodeURIComponent(namespace)}` : '';
-  return `${api.prefix}${ns}/${api.resource}${name === undefined ? '' : `/${encodeURIComponent(name)}`}`;
-}
-
 export class ShardMirror {
   private queue: Promise<unknown> = Promise.resolve();
   private stopped = false;
@@ -83,13 +40,17 @@ export class ShardMirror {
   /** Objects seen on the owner, so a replica object gone from the owner's list may be deleted. */
   private readonly knownOnOwner = new Set<Key>();
   readonly direction: string;
-  private readonly state: Omit<MirrorProgress, 'shard' | 'direction' | 'syncedRV' | 'pendingEvents' | 'oldestPendingMs'> = {
+  private readonly state: Omit<MirrorProgress, 'shard' | 'direction' | 'syncedRV' | 'pendingEvents' | 'oldestPendingMs' | 'lag'> = {
     phase: 'starting',
     total: 0,
     done: 0,
     initialSyncComplete: false,
     errors: {},
+    conflicts: 0,
   };
+  private readonly lagWindow = new LagWindow();
+  /** The synchronizer's last acknowledged write of each replica object (lib/mirror-conflict.ts); memory only. */
+  private readonly ownWrites = new Map<Key, OwnWrite>();
   /** When each received, not yet applied watch event arrived (applied in arrival order). */
   private readonly pendingSince: number[] = [];
   /** The owner's objects this shard mirrors (a cluster's own objects excluded), and those whose last write failed. */
@@ -138,6 +99,7 @@ export class ShardMirror {
       ...this.state,
       ...counts,
       errors: { ...this.state.errors },
+      lag: this.lagWindow.summary(),
       syncedRV: this.syncedRV.toString(),
       pendingEvents: this.pendingSince.length,
       oldestPendingMs: this.pendingSince.length ? now - this.pendingSince[0]! : 0,
@@ -187,12 +149,15 @@ export class ShardMirror {
       this.state.total = ownerList.items.filter((o) => !skipReason(this.shard, o)).length;
       this.state.done = 0;
       this.mirroredKeys.clear();
-      for (const obj of ownerList.items) {
-        this.knownOnOwner.add(keyOf(obj));
-        await this.apply(obj, replicaByKey.get(keyOf(obj)));
-        replicaByKey.delete(keyOf(obj));
-        if (!skipReason(this.shard, obj)) this.state.done++;
+      for (const obj of ownerList.items) this.knownOnOwner.add(keyOf(obj));
+      // The replica's list is this pass's view of it: an object missing there is created without a GET first.
+      for (const wave of ownerWaves(ownerList.items)) {
+        await forEachLimited(wave, RECONCILE_CONCURRENCY, async (obj) => {
+          await this.apply(obj, replicaByKey.get(keyOf(obj)) ?? null);
+          if (!skipReason(this.shard, obj)) this.state.done++;
+        });
       }
+      for (const obj of ownerList.items) replicaByKey.delete(keyOf(obj));
       for (const key of this.failingKeys) if (!this.mirroredKeys.has(key)) this.failingKeys.delete(key);
       for (const [key, leftover] of replicaByKey) {
         if (skipReason(this.shard, leftover)) continue;
@@ -224,15 +189,84 @@ export class ShardMirror {
     return { items, resourceVersion };
   }
 
-  private async ensureNamespace(namespace: string | undefined): Promise<void> {
-    if (!this.api.namespaced || !namespace) return;
-    const got = await this.replica.rest.request('GET', `/api/v1/namespaces/${encodeURIComponent(namespace)}`);
-    if (got.status === 200) return;
-    await this.replica.rest.expect('POST', '/api/v1/namespaces', [201, 409], { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } });
+  /** Creates the copy; when its namespace is missing in the replica (404 naming namespaces), creates that first. No read per object. */
+  private async createCopy(obj: KubeObject, references: OwnerReference[]): Promise<KubeObject> {
+    const collection = objectPath(this.api, obj.metadata.namespace);
+    const body = replicaCopy(obj, undefined, references);
+    let created = await this.replica.rest.request<KubeObject & { details?: { kind?: string } }>('POST', collection, body);
+    if (created.status === 404 && this.api.namespaced && obj.metadata.namespace && created.body?.details?.kind === 'namespaces') {
+      const namespace = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: obj.metadata.namespace } };
+      await this.replica.rest.expect('POST', '/api/v1/namespaces', [201, 409], namespace);
+      created = await this.replica.rest.request('POST', collection, body);
+    }
+    if (created.status !== 201) throw kubeApiError('POST', collection, created);
+    return created.body;
   }
 
-  /** Writes the owner's object to the replica unless it already holds the same content. */
-  private async apply(obj: KubeObject, replicaObj?: KubeObject | null): Promise<void> {
+  /** Creates or overwrites the replica's copy; false when the replica already holds the owner's content. */
+  private async writeCopy(obj: KubeObject, current: KubeObject | null, references: OwnerReference[]): Promise<boolean> {
+    const key = keyOf(obj);
+    if (!current) {
+      this.remember(key, await this.createCopy(obj, references));
+      this.counters.written(this.shard, this.direction, 'create');
+      return true;
+    }
+    if (sameMirroredContent(obj, current, references)) {
+      // Found equal to the owner's version: from now on, a change of its content is someone else's (also after a restart).
+      this.remember(key, current);
+      return false;
+    }
+    const verdict = judgeReplica(obj, current, this.ownWrites.get(key));
+    const path = objectPath(this.api, obj.metadata.namespace, obj.metadata.name);
+    const updated = await this.replica.rest.expect<KubeObject>('PUT', path, [200], replicaCopy(obj, current.metadata.resourceVersion, references));
+    this.remember(key, updated.body);
+    this.counters.written(this.shard, this.direction, 'update');
+    if (verdict.conflict) await this.reportConflict(obj, updated.body, verdict.reason);
+    return true;
+  }
+
+  private remember(key: Key, stored: KubeObject): void {
+    const write = ownWriteOf(stored);
+    if (write) this.ownWrites.set(key, write);
+    else this.ownWrites.delete(key);
+  }
+
+  /** Counts a conflict and leaves a Warning Event on the replica's object (best effort: a refused Event is an error, not a failed write). */
+  private async reportConflict(owner: KubeObject, written: KubeObject, reason: ConflictReason): Promise<void> {
+    this.state.conflicts++;
+    this.counters.conflict(this.shard, this.direction);
+    const object = keyOf(owner);
+    this.log.warn(
+      { shard: this.shard, object, direction: this.direction, reason },
+      "replica object changed behind the synchronizer; overwritten with the owner's version",
+    );
+    const apiVersion = this.api.prefix.replace(/^\/apis?\//, '');
+    const event = conflictEvent({
+      shard: this.shard,
+      owner: this.owner.side,
+      replica: this.replica.side,
+      apiVersion,
+      kind: this.api.kind ?? owner.kind ?? this.api.resource,
+      written,
+      ownerResourceVersion: owner.metadata.resourceVersion ?? '',
+    });
+    const path = `/api/v1/namespaces/${encodeURIComponent(event.metadata.namespace!)}/events`;
+    const posted = await this.replica.rest.request('POST', path, event).catch((err: unknown) => ({ status: 0, body: { message: errorMessage(err) } }));
+    if (posted.status !== 201) this.failed('conflict-event', kubeApiError('POST', path, posted));
+  }
+
+  private observeLag(seenAt: number): void {
+    const ms = performance.now() - seenAt;
+    this.lagWindow.add(ms);
+    this.counters.lag(this.shard, this.direction, ms / 1000);
+  }
+
+  /**
+   * Writes the owner's object to the replica unless it already holds the same content. `replicaObj`:
+   * the replica's object from a list (null: none), read here when undefined. `seenAt`: when the watch
+   * delivered the change (performance.now()), for the lag histogram.
+   */
+  private async apply(obj: KubeObject, replicaObj?: KubeObject | null, seenAt?: number): Promise<void> {
     if (isOrphaning(obj)) this.orphaning.add(keyOf(obj));
     else this.orphaning.delete(keyOf(obj));
     if (skipReason(this.shard, obj)) return;
@@ -247,16 +281,10 @@ export class ShardMirror {
       // Owners before dependents: a copy is written only with every mirrored owner's copy in place.
       const owners = await this.owners.remap(obj);
       if (owners.deferred) throw new OwnerDeferred(owners.deferred.reason, owners.deferred.ref, keyOf(obj));
-      let written = true;
-      if (!current) {
-        await this.ensureNamespace(obj.metadata.namespace);
-        await this.replica.rest.expect('POST', objectPath(this.api, obj.metadata.namespace), [201], replicaCopy(obj, undefined, owners.references));
-        this.counters.written(this.shard, this.direction, 'create');
-      } else if (!sameMirroredContent(obj, current, owners.references)) {
-        await this.replica.rest.expect('PUT', path, [200], replicaCopy(obj, current.metadata.resourceVersion, owners.references));
-        this.counters.written(this.shard, this.direction, 'update');
-      } else written = false;
-      if (written) for (const { reason } of owners.dropped) this.counters.ownerReferenceDropped(this.shard, this.direction, reason);
+      if (await this.writeCopy(obj, current, owners.references)) {
+        for (const { reason } of owners.dropped) this.counters.ownerReferenceDropped(this.shard, this.direction, reason);
+        if (seenAt !== undefined) this.observeLag(seenAt);
+      }
       this.failingKeys.delete(keyOf(obj));
       const retry = this.retries.get(keyOf(obj));
       if (retry) clearTimeout(retry.timer);
@@ -271,7 +299,7 @@ export class ShardMirror {
   }
 
   /** Deletes the replica's object, with its UID as precondition so a newer object of that name survives. */
-  private async remove(replicaObj: KubeObject, propagationPolicy?: 'Orphan'): Promise<void> {
+  private async remove(replicaObj: KubeObject, propagationPolicy?: 'Orphan'): Promise<boolean> {
     const path = objectPath(this.api, replicaObj.metadata.namespace, replicaObj.metadata.name);
     const result = await this.replica.rest.request('DELETE', path, {
       apiVersion: 'v1',
@@ -279,27 +307,31 @@ export class ShardMirror {
       preconditions: { uid: replicaObj.metadata.uid },
       ...(propagationPolicy ? { propagationPolicy } : {}),
     });
-    if (result.status === 200 || result.status === 202) this.counters.written(this.shard, this.direction, 'delete');
+    const deleted = result.status === 200 || result.status === 202;
+    if (deleted) this.counters.written(this.shard, this.direction, 'delete');
     else if (result.status !== 404 && result.status !== 409) this.failed(`delete-http-${result.status}`, new Error(`DELETE ${path}: HTTP ${result.status}`));
     this.knownOnOwner.delete(keyOf(replicaObj));
+    this.ownWrites.delete(keyOf(replicaObj));
+    return deleted;
   }
 
-  private async onEvent(type: string, obj: KubeObject): Promise<void> {
+  private async onEvent(type: string, obj: KubeObject, seenAt?: number): Promise<void> {
     const rv = obj.metadata.resourceVersion;
     this.owners.newPass();
     if (type === 'ADDED' || type === 'MODIFIED') {
       this.knownOnOwner.add(keyOf(obj));
-      await this.apply(obj);
+      await this.apply(obj, undefined, seenAt);
     } else if (type === 'DELETED') {
       this.mirroredKeys.delete(keyOf(obj));
       this.failingKeys.delete(keyOf(obj));
+      this.ownWrites.delete(keyOf(obj));
       clearTimeout(this.retries.get(keyOf(obj))?.timer);
       this.retries.delete(keyOf(obj));
       const orphan = this.orphaning.delete(keyOf(obj));
       if (skipReason(this.shard, obj) === 'system-namespace' || skipReason(this.shard, obj) === 'cluster-own-object') return;
       const got = await this.replica.rest.request<KubeObject>('GET', objectPath(this.api, obj.metadata.namespace, obj.metadata.name));
       // The owner's garbage collector decided about the dependents: the replica's does the same.
-      if (got.status === 200) await this.remove(got.body, orphan ? 'Orphan' : undefined);
+      if (got.status === 200 && (await this.remove(got.body, orphan ? 'Orphan' : undefined)) && seenAt !== undefined) this.observeLag(seenAt);
     }
     // Events arrive in revision order, so everything up to this one is applied (bookmarks included).
     if (rv && /^\d+$/.test(rv) && BigInt(rv) > this.syncedRV) this.syncedRV = BigInt(rv);
@@ -348,36 +380,12 @@ export class ShardMirror {
           return;
         }
         this.pendingSince.push(Date.now());
-        pending = this.serial(() => this.onEvent(event.type, event.object)).finally(() => this.pendingSince.shift());
+        const seenAt = performance.now();
+        pending = this.serial(() => this.onEvent(event.type, event.object, seenAt)).finally(() => this.pendingSince.shift());
       }
     });
     await once(res, 'end').catch(() => undefined);
     await pending;
     if (res.errored) throw res.errored;
   }
-}
-
-/** A MirrorSide over a cluster connection: the bridge's own credentials, watches on a fresh pooled socket. */
-export function mirrorSide(cluster: ClusterConnection): MirrorSide {
-  return {
-    side: cluster.side,
-    rest: cluster.rest,
-    stream: (path) =>
-      new Promise((resolve, reject) => {
-        const req = request(
-          {
-            protocol: 'https:',
-            host: cluster.url.hostname,
-            port: cluster.url.port || 443,
-            path,
-            method: 'GET',
-            agent: cluster.asBridge,
-            headers: { accept: 'application/json', ...cluster.bridgeHeaders },
-          },
-          resolve,
-        );
-        req.on('error', reject);
-        req.end();
-      }),
-  };
 }

@@ -128,7 +128,7 @@ describe('manifests/destination', () => {
     const docs = load('synchronizer-rbac.yaml');
     const of = (kind: string) => docs.filter((d) => d.kind === kind);
 
-    it('may mirror every default shard and create namespaces, nothing cluster-wide beyond that', () => {
+    it('may mirror every default shard, create namespaces and conflict Events, nothing cluster-wide beyond that', () => {
       const rules = of('ClusterRole').flatMap((d) => d.rules as { apiGroups: string[]; resources: string[]; verbs: string[] }[]);
       for (const rule of [...rules, ...of('Role').flatMap((d) => d.rules as { resources: string[]; verbs: string[] }[])]) {
         expect(rule.verbs).not.toContain('*');
@@ -144,6 +144,7 @@ describe('manifests/destination', () => {
         const extra = rule.resources.filter((r) => !mirrored.has(r));
         // Beyond the shards: namespaces for the copies, and what RBAC requires to copy Roles and RoleBindings.
         if (extra.includes('namespaces')) expect(rule.verbs).toEqual(['get', 'create']);
+        else if (extra.includes('events')) expect(rule).toEqual({ apiGroups: [''], resources: ['events'], verbs: ['create'] });
         else if (rule.verbs.some((v) => v === 'escalate' || v === 'bind')) {
           expect(rule.apiGroups).toEqual(['rbac.authorization.k8s.io']);
           expect(['escalate', 'bind']).toEqual(expect.arrayContaining(rule.verbs));

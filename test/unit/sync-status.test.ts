@@ -13,6 +13,8 @@ const mirror = (over: Partial<MirrorProgress>): MirrorProgress => ({
   pendingEvents: 0,
   oldestPendingMs: 0,
   errors: {},
+  conflicts: 0,
+  lag: { count: 0, p50Ms: 0, p99Ms: 0 },
   ...over,
 });
 
@@ -39,13 +41,14 @@ describe('bridgectl sync status rendering', () => {
           errors: { write: 2 },
           lastError: 'HTTP 422: spec.clusterIP: Invalid value',
         }),
-        mirror({ pendingEvents: 4, oldestPendingMs: 35 }),
+        mirror({ pendingEvents: 4, oldestPendingMs: 35, conflicts: 2, lag: { count: 40, p50Ms: 12.4, p99Ms: 80.6 } }),
       ],
     });
     const lines = text.split('\n');
     expect(lines[0]).toBe('synchronizer sync-a: leading, mirroring 2 of 2 shards');
-    expect(lines[2]).toMatch(/^configmaps\s+source->destination\s+watching\s+\[#{20}\] 10\/10\s+120\s+4, oldest 35 ms\s+-$/);
-    expect(lines[3]).toMatch(/^services\s+source->destination\s+reconciling\s+\[#{5}\.{15}\] 3\/12 \(initial\)\s+120\s+0\s+write 2$/);
+    expect(lines[1]).toMatch(/\sPENDING\s+CONFLICTS\s+LAG P50\/P99\s+ERRORS$/);
+    expect(lines[2]).toMatch(/^configmaps\s+source->destination\s+watching\s+\[#{20}\] 10\/10\s+120\s+4, oldest 35 ms\s+2\s+12\/81 ms\s+-$/);
+    expect(lines[3]).toMatch(/^services\s+source->destination\s+reconciling\s+\[#{5}\.{15}\] 3\/12 \(initial\)\s+120\s+0\s+0\s+-\s+write 2$/);
     expect(lines[4]).toBe('services: last error: HTTP 422: spec.clusterIP: Invalid value');
   });
 

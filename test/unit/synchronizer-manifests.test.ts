@@ -100,6 +100,8 @@ describe('manifests/synchronizer', () => {
         'delete',
       ]);
     }
+    // Conflicts are reported as Events on the replica's objects: create, nothing more.
+    expect(rules.filter((r) => r.resources.includes('events'))).toEqual([{ apiGroups: [''], resources: ['events'], verbs: ['create'] }]);
     const destination = manifestLoader('destination')('synchronizer-rbac.yaml').find((d) => d.kind === 'ClusterRole');
     expect(role).toEqual(destination);
     const [binding] = docs.filter((d) => d.kind === 'ClusterRoleBinding');

@@ -1,0 +1,44 @@
+/**
+ * The Kubernetes Event a conflict leaves on the replica's object (reason MirrorConflict, type
+ * Warning), so `kubectl describe` and `kubectl get events` show who won: it names the two sides and
+ * the owner version written, never any of the object's content (Secret data stays out).
+ */
+import { randomBytes } from 'node:crypto';
+import type { KubeObject } from '../lib/mirror-copy.js';
+import type { ClusterSide } from '../lib/routing/types.js';
+
+export const CONFLICT_REASON = 'MirrorConflict';
+export const EVENT_COMPONENT = 'cluster-bridge-synchronizer';
+
+export interface ConflictFacts {
+  shard: string;
+  owner: ClusterSide;
+  replica: ClusterSide;
+  /** apiVersion and kind of the shard's type (list items carry neither). */
+  apiVersion: string;
+  kind: string;
+  /** The replica's object as the synchronizer's overwrite left it. */
+  written: KubeObject;
+  ownerResourceVersion: string;
+}
+
+/** A core/v1 Event about the overwritten object, in its namespace (`default` for a cluster-scoped object, as kubectl does). */
+export function conflictEvent(facts: ConflictFacts, now = new Date()): KubeObject {
+  const { name, namespace, uid, resourceVersion } = facts.written.metadata;
+  const at = now.toISOString().replace(/\.\d+Z$/, 'Z');
+  return {
+    apiVersion: 'v1',
+    kind: 'Event',
+    metadata: { name: `${name}.${now.getTime().toString(16)}${randomBytes(3).toString('hex')}`, namespace: namespace ?? 'default' },
+    involvedObject: { apiVersion: facts.apiVersion, kind: facts.kind, name, ...(namespace ? { namespace } : {}), uid, resourceVersion },
+    reason: CONFLICT_REASON,
+    type: 'Warning',
+    message:
+      `${facts.kind} ${namespace ? `${namespace}/` : ''}${name} was changed in the ${facts.replica} cluster since the synchronizer last wrote it; ` +
+      `the ${facts.owner} cluster owns shard ${facts.shard}, so that change was overwritten with the ${facts.owner}'s version (resourceVersion ${facts.ownerResourceVersion})`,
+    source: { component: EVENT_COMPONENT },
+    firstTimestamp: at,
+    lastTimestamp: at,
+    count: 1,
+  };
+}

@@ -1,0 +1,97 @@
+/**
+ * What a shard mirror (shard-mirror.ts) works with: where the shard's type is served, each cluster as
+ * a side (REST calls and watches with the bridge's credentials), the counters it feeds, the progress
+ * it reports to `bridgectl sync status`.
+ */
+import { request } from 'node:https';
+import type { IncomingMessage } from 'node:http';
+import type { ClusterConnection } from '../lib/cluster-connection.js';
+import type { KubeRestClient } from '../lib/kube-rest-client.js';
+import type { DropReason } from '../lib/owner-references.js';
+import type { ClusterSide, ShardKey } from '../lib/routing/types.js';
+import type { LagSummary } from './lag-window.js';
+
+export interface ShardApi {
+  /** `/api/v1` or `/apis/apps/v1`. */
+  prefix: string;
+  resource: string;
+  namespaced: boolean;
+  /** The type's kind, from discovery (list items carry none): named by conflict Events. */
+  kind?: string;
+}
+
+export interface MirrorSide {
+  side: ClusterSide;
+  rest: KubeRestClient;
+  /** Opens a streaming GET (watch) with the side's credentials. */
+  stream(path: string): Promise<IncomingMessage>;
+}
+
+export interface MirrorCounters {
+  written(shard: ShardKey, direction: string, verb: 'create' | 'update' | 'delete'): void;
+  failed(shard: ShardKey, direction: string, reason: string): void;
+  /** A copy was written without one of the owner's references (lib/owner-references.ts says why). */
+  ownerReferenceDropped(shard: ShardKey, direction: string, reason: DropReason): void;
+  /** A replica object changed by someone else since the synchronizer wrote it was overwritten with the owner's version. */
+  conflict(shard: ShardKey, direction: string): void;
+  /** A watch event of the owner was written to the replica, `seconds` after the watch delivered it. */
+  lag(shard: ShardKey, direction: string, seconds: number): void;
+}
+
+/** What `bridgectl sync status` shows of one shard (served on the ops port's /status). */
+export interface MirrorProgress {
+  shard: ShardKey;
+  direction: string;
+  /** reconciling: comparing a full list of the owner with the replica; watching: following changes. */
+  phase: 'starting' | 'reconciling' | 'watching' | 'retrying';
+  /**
+   * The owner's objects this shard mirrors (a cluster's own objects excluded), and how many of them are
+   * on the replica; during a reconcile, the objects of its list and how many it has processed.
+   */
+  total: number;
+  done: number;
+  /** The first full reconcile finished: the replica held every object of the owner at that revision. */
+  initialSyncComplete: boolean;
+  syncedRV: string;
+  /** Watch events received and not yet applied, and how long the oldest has waited. */
+  pendingEvents: number;
+  oldestPendingMs: number;
+  /** Failed writes and reads by reason since start (each is retried). */
+  errors: Record<string, number>;
+  lastError?: string;
+  /** Replica objects changed behind the synchronizer's back and overwritten with the owner's version, since start. */
+  conflicts: number;
+  /** Owner change seen by the watch -> replica write acknowledged, over the last writes (lag-window.ts). */
+  lag: LagSummary;
+}
+
+/** The path of the shard's collection in `namespace` (all namespaces when undefined), or of one object. */
+export function objectPath(api: ShardApi, namespace: string | undefined, name?: string): string {
+  const ns = api.namespaced && namespace ? `/namespaces/${encodeURIComponent(namespace)}` : '';
+  return `${api.prefix}${ns}/${api.resource}${name === undefined ? '' : `/${encodeURIComponent(name)}`}`;
+}
+
+/** A MirrorSide over a cluster connection: the bridge's own credentials, watches on a fresh pooled socket. */
+export function mirrorSide(cluster: ClusterConnection): MirrorSide {
+  return {
+    side: cluster.side,
+    rest: cluster.rest,
+    stream: (path) =>
+      new Promise((resolve, reject) => {
+        const req = request(
+          {
+            protocol: 'https:',
+            host: cluster.url.hostname,
+            port: cluster.url.port || 443,
+            path,
+            method: 'GET',
+            agent: cluster.asBridge,
+            headers: { accept: 'application/json', ...cluster.bridgeHeaders },
+          },
+          resolve,
+        );
+        req.on('error', reject);
+        req.end();
+      }),
+  };
+}
