@@ -11,7 +11,7 @@ import { abortHandoff, beginHandoff, completeHandoff, shardState } from '../lib/
 import type { ClusterSide, Epoch, OwnerChanger, RoutingTable, RoutingTableStore, ShardKey } from '../lib/routing/types.js';
 import type { ClusterConnection } from '../lib/cluster-connection.js';
 import type { AggregatorMetrics } from './metrics.js';
-import type { RoutingState } from './routing-state.js';
+import type { RoutingState } from '../lib/routing/routing-state.js';
 import type { ShardActivity } from './shard-activity.js';
 
 export interface HandoffDeps {

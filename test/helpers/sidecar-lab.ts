@@ -64,6 +64,8 @@ export async function startLabSidecar(
     BRIDGE_POD_NAME: 'e2e-pod',
     BRIDGE_POD_NAMESPACE: options.podNamespace ?? 'e2e',
     BRIDGE_NODE_NAME: 'lab-node-0',
+    // Local routing (on by default with a local API server) only where a test asks for it.
+    BRIDGE_LOCAL_ROUTING: 'off',
     ...options.extraEnv,
   });
   const sidecar = await startSidecar(config, { log: silentLog, breakerPolicy: { baseOpenMs: 50, maxOpenMs: 200 } });
@@ -96,6 +98,7 @@ export async function startLabSidecarProcess(): Promise<{
       BRIDGE_LISTEN_PORT: String(port),
       BRIDGE_OPS_PORT: String(opsPort),
       BRIDGE_LOG_LEVEL: 'warn',
+      BRIDGE_LOCAL_ROUTING: 'off',
     },
   });
   await waitUntil('the sidecar to report ready', async () => (await fetch(`http://127.0.0.1:${opsPort}/readyz`)).ok, {
