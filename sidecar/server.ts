@@ -23,7 +23,7 @@ import { reloadOnChange } from '../lib/cert-reload.js';
 import { UpstreamHealth } from './upstream-health.js';
 import { UpstreamPool } from './upstream-pool.js';
 import { LocalRoutingSelector } from './local-routing.js';
-import { RoutingTableClient, upstreamTableFetch } from './routing-table-client.js';
+import { RoutingTableClient, upstreamTableFetch, type TableFetch } from './routing-table-client.js';
 
 const DEFAULT_TLS_POLL_MS = 10_000;
 
@@ -35,6 +35,8 @@ export interface SidecarOptions {
   /** How often the TLS directory is polled besides the file watch. */
   /** How often the TLS folder is read even without a change notice (default 10 s). */
   tlsPollMs?: number;
+  /** Wraps the routing table's fetch (tests hold a long poll back to simulate a stale table). */
+  wrapTableFetch?: (fetch: TableFetch) => TableFetch;
 }
 
 export interface Sidecar {
@@ -82,7 +84,7 @@ export async function startSidecar(config: SidecarConfig, options: SidecarOption
     const maxAgeMs = config.routingTableMaxAgeMs;
     let localRouting: LocalRoutingSelector | undefined;
     routingTable = new RoutingTableClient({
-      fetch: upstreamTableFetch(pool),
+      fetch: options.wrapTableFetch ? options.wrapTableFetch(upstreamTableFetch(pool)) : upstreamTableFetch(pool),
       maxAgeMs,
       // A third of the bound: a quiet table is confirmed twice per bound, with a round trip to spare.
       waitSeconds: maxAgeMs / 3000,

@@ -8,7 +8,7 @@ import { labDir } from '../../lib/paths.js';
 import { generateCa, issueCertificate } from '../../lib/pki.js';
 import { writeKubeconfig } from '../../lib/kubeconfig.js';
 import { loadSidecarConfig } from '../../sidecar/config.js';
-import { startSidecar, type Sidecar } from '../../sidecar/server.js';
+import { startSidecar, type Sidecar, type SidecarOptions } from '../../sidecar/server.js';
 import { kubectlOk } from './lab-clients.js';
 import { silentLog } from './sidecar-fixtures.js';
 
@@ -37,6 +37,7 @@ export async function startLabSidecar(
     upstreamClient?: { certPem: string; keyPem: string };
     podNamespace?: string;
     extraEnv?: Record<string, string>;
+    sidecarOptions?: SidecarOptions;
   } = {},
 ): Promise<LabSidecar> {
   const lab = requireLab();
@@ -68,7 +69,7 @@ export async function startLabSidecar(
     BRIDGE_LOCAL_ROUTING: 'off',
     ...options.extraEnv,
   });
-  const sidecar = await startSidecar(config, { log: silentLog, breakerPolicy: { baseOpenMs: 50, maxOpenMs: 200 } });
+  const sidecar = await startSidecar(config, { log: silentLog, breakerPolicy: { baseOpenMs: 50, maxOpenMs: 200 }, ...options.sidecarOptions });
   return { sidecar, server: `https://127.0.0.1:${sidecar.port}`, directServer, sourceCaPem, caBundlePem: sourceCaPem + bridgeCa.certPem, dir };
 }
 
