@@ -10,15 +10,8 @@ import { parseRoutingTableQuery } from '../../lib/routing/routing-table-protocol
 import { RoutingState } from '../../lib/routing/routing-state.js';
 import { beginHandoff, completeHandoff, emptyRoutingTable } from '../../lib/routing/routing-table.js';
 import { waitUntil } from '../../lib/wait-until.js';
-import {
-  callSidecar,
-  startTestBackend,
-  startTestSidecar,
-  testPki,
-  type SidecarUnderTest,
-  type TestBackend,
-  type TestPki,
-} from '../helpers/sidecar-fixtures.js';
+import { callSidecar, startTestBackend, startTestSidecar, testPki } from '../helpers/sidecar-fixtures.js';
+import type { SidecarUnderTest, TestBackend, TestPki } from '../helpers/sidecar-fixtures.js';
 
 const NOW = new Date('2026-12-06T00:00:00Z');
 const WRITE_LIMIT = 1024;
