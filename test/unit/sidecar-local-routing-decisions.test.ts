@@ -235,3 +235,22 @@ describe('LocalRoutingSelector: local watches end when their shard stops being l
     expect(selector.localStreams).toBe(0);
   });
 });
+
+describe('LocalRoutingSelector: decisions remembered per method and path', () => {
+  it('decides as chooseUpstream for every query, and anew once the table changes or goes stale', () => {
+    const state = { view: view(emptyRoutingTable()) as TableView | undefined };
+    const selector = new LocalRoutingSelector({ view: () => state.view, refresh: async () => undefined });
+    const urls = ['/api/v1/namespaces/a/configmaps', '/api/v1/namespaces/a/configmaps?watch=true&resourceVersion=7', '/api/v1/namespaces/a/configmaps?limit=5'];
+    for (const url of urls) {
+      expect(selector.select({ method: 'GET', url })).toEqual(chooseUpstream(parseRequestInfo('GET', url), state.view));
+      expect(selector.select({ method: 'GET', url }).target).toBe('local');
+    }
+    expect(selector.select({ method: 'POST', url: urls[0]! })).toEqual(local('source-owned-shard', { shard: 'configmaps', fenceable: true }));
+    state.view = view(testTable());
+    expect(selector.select({ method: 'GET', url: '/api/v1/namespaces/a/secrets?watch=1' })).toEqual(upstream('destination-owned', { shard: 'secrets' }));
+    state.view = view(completeHandoff(beginHandoff(emptyRoutingTable(), 'configmaps', 'destination', NOW), 'configmaps', '9', NOW));
+    for (const url of urls) expect(selector.select({ method: 'GET', url })).toEqual(upstream('destination-owned', { shard: 'configmaps' }));
+    state.view = view(emptyRoutingTable(), false);
+    expect(selector.select({ method: 'GET', url: urls[0]! })).toEqual(upstream('table-stale'));
+  });
+});
