@@ -48,6 +48,7 @@ export class RoutingTableClient {
   private confirmedAt: number | undefined;
   private wasFresh = false;
   private stopped = false;
+  private readonly stopping = new AbortController();
   private failures = 0;
   private refreshing: Promise<void> | undefined;
   private readonly timer: NodeJS.Timeout;
@@ -83,6 +84,7 @@ export class RoutingTableClient {
 
   stop(): void {
     this.stopped = true;
+    this.stopping.abort();
     clearInterval(this.timer);
   }
 
@@ -98,7 +100,8 @@ export class RoutingTableClient {
     while (!this.stopped) {
       const ok = await this.fetchOnce(this.confirmedAt !== undefined);
       if (ok || this.stopped) continue;
-      await sleep(Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** Math.min(this.failures - 1, 10)));
+      const backoffMs = Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** Math.min(this.failures - 1, 10));
+      await sleep(backoffMs, undefined, { signal: this.stopping.signal, ref: false }).catch(() => undefined);
     }
   }
 

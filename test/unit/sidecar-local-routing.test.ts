@@ -47,7 +47,9 @@ describe('sidecar local routing', () => {
     aggregator = await startTestBackend(pki, (req, res) => {
       const query = parseRoutingTableQuery(req.url!);
       if (query) {
-        const waited = query.generation === undefined ? Promise.resolve() : table.waitForChange(query.generation, query.waitSeconds * 1000);
+        const gone = new AbortController();
+        res.once('close', () => gone.abort());
+        const waited = query.generation === undefined ? Promise.resolve() : table.waitForChange(query.generation, query.waitSeconds * 1000, gone.signal);
         return void waited.then(() => reply(res, 200, JSON.stringify(table.table)));
       }
       if (fenceAggregator && req.method === 'POST') return reply(res, 403, fenceRefusal('configmaps'));
