@@ -140,7 +140,7 @@ export async function startAggregator(config: AggregatorConfig, log: Logger): Pr
       minVersion: 'TLSv1.2',
     },
     (req, res) => {
-      if (serveRoutingTable(routing, req, res)) return;
+      if (serveRoutingTable(routing, shadow, req, res)) return;
       handle(req, res).catch((err: unknown) => {
         log.error({ err: errorMessage(err) }, 'request failed');
         sendStatus(res, 500, 'InternalError', 'the cluster-bridge aggregator failed');

@@ -31,6 +31,8 @@ export type SelectReason =
   | 'shard-handoff'
   /** Upstream: the shard moved before (and maybe came back): its resourceVersions carry an offset. */
   | 'shard-rv-offset'
+  /** Upstream: a read of a shard about to move, whose reads the aggregator shadows (compares with the destination). */
+  | 'shard-shadowed'
   /** Upstream: a local write whose body is larger than the buffer that a fenced retry needs. */
   | 'write-body-over-limit'
   /** Upstream: a local write with a chunked body of unknown length. */

@@ -15,6 +15,8 @@ import type { SelectReason, UpstreamChoice } from '../lib/upstream-selector.js';
 export interface TableView {
   routing: RoutingState;
   fresh: boolean;
+  /** Shards whose reads the aggregator shadows before they move: their reads must reach it. */
+  shadowed?: ReadonlySet<ShardKey>;
 }
 
 const LOCAL_BY_ROUTE_REASON: Partial<Record<RouteReason, SelectReason>> = {
@@ -46,5 +48,8 @@ export function chooseUpstream(info: RequestInfo, view: TableView | undefined): 
   if (!decision.shard) return { target: 'local', reason: LOCAL_BY_ROUTE_REASON[decision.reason] ?? 'non-resource' };
   const reason = shardLocality(view.routing, decision.shard);
   if (reason !== 'source-owned-shard') return { target: 'upstream', reason, shard: decision.shard };
-  return { target: 'local', reason, shard: decision.shard, fenceable: WRITE_VERBS.has(info.verb) };
+  const write = WRITE_VERBS.has(info.verb);
+  // Reads of any kind (list and watch share a path, so the decision stays a function of method and path).
+  if (!write && view.shadowed?.has(decision.shard)) return { target: 'upstream', reason: 'shard-shadowed', shard: decision.shard };
+  return { target: 'local', reason, shard: decision.shard, fenceable: write };
 }

@@ -22,15 +22,17 @@ export class LocalRoutingSelector implements UpstreamSelector {
    */
   private remembered = new Map<string, UpstreamChoice>();
   private rememberedFor: object | undefined;
+  private rememberedShadow: object | undefined;
 
   constructor(private readonly table: Pick<RoutingTableClient, 'view' | 'refresh'>) {}
 
   select(head: RequestHead): UpstreamChoice {
     const view = this.table.view();
     if (!view?.fresh) return chooseUpstream(parseRequestInfo(head.method, head.url), view);
-    if (this.rememberedFor !== view.routing.table || this.remembered.size >= MAX_REMEMBERED) {
+    if (this.rememberedFor !== view.routing.table || this.rememberedShadow !== view.shadowed || this.remembered.size >= MAX_REMEMBERED) {
       this.remembered = new Map();
       this.rememberedFor = view.routing.table;
+      this.rememberedShadow = view.shadowed;
     }
     const q = head.url.indexOf('?');
     const key = `${head.method} ${q < 0 ? head.url : head.url.slice(0, q)}`;

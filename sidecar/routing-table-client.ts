@@ -13,7 +13,7 @@
 import { request } from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BridgeError, errorMessage } from '../lib/errors.js';
-import { routingTableRequestPath } from '../lib/routing/routing-table-protocol.js';
+import { routingTableRequestPath, type ServedRoutingTable } from '../lib/routing/routing-table-protocol.js';
 import { RoutingState } from '../lib/routing/routing-state.js';
 import { validateRoutingTable } from '../lib/routing/routing-table.js';
 import type { TableView } from './local-route-decision.js';
@@ -45,6 +45,8 @@ const MAX_RETRY_MS = 5_000;
 
 export class RoutingTableClient {
   readonly routing = new RoutingState();
+  /** The aggregator's shadow-read plan: reads of these shards go to it (local-route-decision.ts). */
+  private shadow: { version: number; shards: ReadonlySet<string> } = { version: 0, shards: new Set() };
   private confirmedAt: number | undefined;
   private wasFresh = false;
   private stopped = false;
@@ -74,7 +76,7 @@ export class RoutingTableClient {
 
   /** What the selector decides by; undefined until a table arrived. */
   view(): TableView | undefined {
-    return this.confirmedAt === undefined ? undefined : { routing: this.routing, fresh: this.fresh };
+    return this.confirmedAt === undefined ? undefined : { routing: this.routing, fresh: this.fresh, shadowed: this.shadow.shards };
   }
 
   /** Runs the long poll until stop(). */
@@ -109,13 +111,15 @@ export class RoutingTableClient {
   private async fetchOnce(wait: boolean): Promise<boolean> {
     const sentAt = this.now();
     const waitSeconds = wait ? this.options.waitSeconds : 0;
-    const path = routingTableRequestPath(this.confirmedAt === undefined ? undefined : this.routing.table.generation, waitSeconds);
+    const held = this.confirmedAt === undefined ? undefined : { generation: this.routing.table.generation, shadowVersion: this.shadow.version };
+    const path = routingTableRequestPath(held, waitSeconds);
     try {
       const answer = await this.options.fetch(path, waitSeconds * 1000 + FETCH_SLACK_MS);
       if (answer.status !== 200) {
         throw new BridgeError('BRIDGE_ERR_ROUTING_TABLE', `the aggregator answered HTTP ${answer.status} for the routing table: ${answer.body.slice(0, 200)}`);
       }
-      this.accept(validateRoutingTable(JSON.parse(answer.body)), sentAt);
+      const { shadowReads, ...table } = JSON.parse(answer.body) as ServedRoutingTable;
+      this.accept(validateRoutingTable(table), shadowReads, sentAt);
       this.options.onFetch?.('ok');
       return true;
     } catch (err) {
@@ -124,10 +128,12 @@ export class RoutingTableClient {
     }
   }
 
-  private accept(table: ReturnType<typeof validateRoutingTable>, sentAt: number): void {
+  private accept(table: ReturnType<typeof validateRoutingTable>, shadowReads: ServedRoutingTable['shadowReads'], sentAt: number): void {
     const before = this.routing.table.generation;
     const first = this.confirmedAt === undefined;
-    this.routing.update(table, String(table.generation));
+    if (this.routing.update(table, String(table.generation)) && shadowReads && shadowReads.version !== this.shadow.version) {
+      this.shadow = { version: shadowReads.version, shards: new Set(shadowReads.shards) };
+    }
     this.confirmedAt = Math.max(this.confirmedAt ?? -Infinity, sentAt);
     if (this.failures > 0) this.options.log.info({ generation: this.routing.table.generation }, 'routing table fetched again: local routing resumes');
     this.failures = 0;

@@ -3,6 +3,7 @@
  * resourceVersion codec per shard, built lazily once per table. Only newer generations are taken, so
  * what a process routes by never goes back in time.
  */
+import { ChangeWaiters } from '../change-waiters.js';
 import { ShardRVCodec } from './resource-version.js';
 import { emptyRoutingTable, shardState } from './routing-table.js';
 import type { RoutingTable, ShardKey } from './types.js';
@@ -10,7 +11,7 @@ import type { RoutingTable, ShardKey } from './types.js';
 export class RoutingState {
   private current: RoutingTable = emptyRoutingTable();
   private codecs = new Map<ShardKey, ShardRVCodec>();
-  private readonly waiters = new Set<() => void>();
+  private readonly waiters = new ChangeWaiters();
   /** The store's version of `current`, for compare-and-swap writes. */
   version = '';
 
@@ -25,7 +26,7 @@ export class RoutingState {
     this.current = table;
     this.version = version;
     this.codecs = new Map();
-    if (changed) for (const wake of [...this.waiters]) wake();
+    if (changed) this.waiters.wake();
     return true;
   }
 
@@ -34,18 +35,8 @@ export class RoutingState {
    * (the routing table's long poll); `signal` ends the wait early (the poller went away).
    */
   waitForChange(generation: number, timeoutMs: number, signal?: AbortSignal): Promise<void> {
-    if (this.current.generation !== generation || signal?.aborted) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.waiters.delete(done);
-        signal?.removeEventListener('abort', done);
-        resolve();
-      };
-      const timer = setTimeout(done, timeoutMs);
-      this.waiters.add(done);
-      signal?.addEventListener('abort', done, { once: true });
-    });
+    if (this.current.generation !== generation) return Promise.resolve();
+    return this.waiters.wait(timeoutMs, signal);
   }
 
   /** The shard's codec; every shard has one (identity in epoch 0). */

@@ -97,6 +97,17 @@ describe('chooseUpstream: what may go straight to the source', () => {
     }
   });
 
+  it('sends reads of a shard whose reads the aggregator shadows to the aggregator, and its writes still local', () => {
+    const shadowed = { ...view(), shadowed: new Set(['configmaps']) };
+    for (const url of ['/api/v1/namespaces/a/configmaps/x', '/api/v1/namespaces/a/configmaps', '/api/v1/configmaps?watch=true']) {
+      expect(chooseUpstream(parseRequestInfo('GET', url), shadowed)).toEqual(upstream('shard-shadowed', { shard: 'configmaps' }));
+    }
+    expect(chooseUpstream(parseRequestInfo('POST', '/api/v1/namespaces/a/configmaps'), shadowed)).toEqual(
+      local('source-owned-shard', { shard: 'configmaps', fenceable: true }),
+    );
+    expect(chooseUpstream(parseRequestInfo('GET', '/api/v1/namespaces/a/pods'), shadowed)).toEqual(local('located'));
+  });
+
   it('shardLocality names why a shard is not local', () => {
     const { routing } = view();
     expect(['configmaps', 'secrets', 'services', 'deployments.apps'].map((s) => shardLocality(routing, s))).toEqual([
@@ -187,9 +198,29 @@ describe('RoutingTableClient: the freshness bound', () => {
     try {
       await client.refresh();
       await client.refresh();
-      expect(fake.paths[1]).toBe(`/bridge/v1/routing-table?generation=${newer.generation}&waitSeconds=0`);
+      expect(fake.paths[1]).toBe(`/bridge/v1/routing-table?generation=${newer.generation}&shadow=0&waitSeconds=0`);
       expect(client.routing.table.generation).toBe(newer.generation);
       expect(client.routing.table.shards.secrets?.owner).toBe('destination');
+    } finally {
+      client.stop();
+    }
+  });
+
+  it("takes the aggregator's shadow-read plan with the table and asks with its version", async () => {
+    const served = { ...testTable(), shadowReads: { version: 3, shards: ['configmaps'] } };
+    const paths: string[] = [];
+    const client = new RoutingTableClient({
+      fetch: async (path) => (paths.push(path), { status: 200, body: JSON.stringify(served) }),
+      maxAgeMs: 60_000,
+      waitSeconds: 1,
+      log: silentLog,
+    });
+    try {
+      await client.refresh();
+      await client.refresh();
+      expect(paths[1]).toBe(`/bridge/v1/routing-table?generation=${served.generation}&shadow=3&waitSeconds=0`);
+      expect([...client.view()!.shadowed!]).toEqual(['configmaps']);
+      expect(client.routing.table).not.toHaveProperty('shadowReads');
     } finally {
       client.stop();
     }

@@ -49,7 +49,7 @@ describe('sidecar local routing', () => {
       if (query) {
         const gone = new AbortController();
         res.once('close', () => gone.abort());
-        const waited = query.generation === undefined ? Promise.resolve() : table.waitForChange(query.generation, query.waitSeconds * 1000, gone.signal);
+        const waited = query.held === undefined ? Promise.resolve() : table.waitForChange(query.held.generation, query.waitSeconds * 1000, gone.signal);
         return void waited.then(() => reply(res, 200, JSON.stringify(table.table)));
       }
       if (fenceAggregator && req.method === 'POST') return reply(res, 403, fenceRefusal('configmaps'));
