@@ -10,8 +10,9 @@ import type { KubeRestClient } from '../lib/kube-rest-client.js';
 import { FIELD_MANAGER, SYSTEM_NAMESPACE, SYSTEM_NAMESPACES } from '../lib/names.js';
 import { parseShardKey } from '../lib/routing/shard-hash.js';
 import type { RoutingTable } from '../lib/routing/types.js';
+import { FENCE_NAME, FENCE_REFUSAL_TEXT } from '../lib/routing/fence-message.js';
 
-export const FENCE_NAME = 'cluster-bridge-fence';
+export { FENCE_NAME };
 
 /**
  * Who may still write a fenced shard on the source: the bridge's own components (service accounts
@@ -60,7 +61,7 @@ export function fencePolicy(shards: string[]): { policy: object; binding: object
       validations: [
         {
           expression: FENCE_EXEMPT_EXPRESSION,
-          messageExpression: `request.resource.resource + (request.resource.group == '' ? '' : '.' + request.resource.group) + ' is served by the destination cluster while cluster-bridge migrates it: write through the cluster-bridge aggregator (this source API server is fenced for it)'`,
+          messageExpression: `request.resource.resource + (request.resource.group == '' ? '' : '.' + request.resource.group) + ' ${FENCE_REFUSAL_TEXT}'`,
           reason: 'Forbidden',
         },
       ],

@@ -11,7 +11,7 @@ import { abortHandoff, beginHandoff, completeHandoff, shardState } from '../lib/
 import type { ClusterSide, Epoch, OwnerChanger, RoutingTable, RoutingTableStore, ShardKey } from '../lib/routing/types.js';
 import type { ClusterConnection } from '../lib/cluster-connection.js';
 import type { AggregatorMetrics } from './metrics.js';
-import type { RoutingState } from './routing-state.js';
+import type { RoutingState } from '../lib/routing/routing-state.js';
 import type { ShardActivity } from './shard-activity.js';
 
 export interface HandoffDeps {
@@ -89,6 +89,11 @@ export class ShardHandoff implements OwnerChanger {
       await this.deps.replicas?.waitForReplicas(routing.table.generation, this.deps.replicaWaitMs ?? 0);
       if (!(await activity.writesDrained(shard, WRITE_DRAIN_MS)))
         throw new BridgeError('BRIDGE_ERR_HANDOFF_TIMEOUT', `writes to ${shard} still in flight after ${WRITE_DRAIN_MS} ms`);
+      // Sidecars routing locally (docs/adr/0010) do not wait on the hold: one with a stale table may
+      // still write this shard on the source. Fenced from here on (the held table fences a shard moving
+      // to the destination), every such write either ran before the revision below is read, so the
+      // catch-up covers it, or is refused, and its sidecar retries through this hold.
+      if (to === 'destination') await this.deps.fence?.(routing.table, shard);
       activity.closeWatches(shard);
       const rv = await currentRevision(clusters[from]);
       const caughtUp = Date.now();
@@ -110,8 +115,10 @@ export class ShardHandoff implements OwnerChanger {
       log.warn({ shard, from, to, err: errorMessage(err) }, 'hand-off aborted; the old owner keeps serving');
       try {
         await this.persist(abortHandoff(routing.table, shard));
+        // The source owns the shard again: lift the fence raised during the hold.
+        await this.deps.fence?.(routing.table, shard);
       } catch (abortErr) {
-        log.error({ shard, err: errorMessage(abortErr) }, 'cannot release the held writes; retrying on the next reconcile');
+        log.error({ shard, err: errorMessage(abortErr) }, 'cannot release the held writes or lift the fence; retrying on the next reconcile');
       }
       this.deps.metrics.handoff((Date.now() - started) / 1000, (Date.now() - started) / 1000, 'aborted');
       throw err;

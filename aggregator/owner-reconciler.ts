@@ -9,7 +9,7 @@ import type { Logger } from '../lib/logger.js';
 import { DESIRED_OWNERS_CONFIGMAP, SYSTEM_NAMESPACE } from '../lib/names.js';
 import { abortHandoff, shardState } from '../lib/routing/routing-table.js';
 import type { ClusterSide, OwnerChanger, RoutingTableStore, ShardKey } from '../lib/routing/types.js';
-import type { RoutingState } from './routing-state.js';
+import type { RoutingState } from '../lib/routing/routing-state.js';
 
 const INTERVAL_MS = 500;
 const RETRY_AFTER_FAILURE_MS = 3000;

@@ -13,7 +13,8 @@ import { errorMessage, isBridgeError } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { BRIDGE_HOP_HEADER } from '../lib/names.js';
 import { pipeBothWays } from '../lib/pipe-both-ways.js';
-import { clientResponseHeaders, rawResponseHead } from '../lib/proxy-headers.js';
+import { readBody } from '../lib/read-body.js';
+import { clientResponseHeaders, headerValue, rawResponseHead } from '../lib/proxy-headers.js';
 import { parseRequestInfo, WRITE_VERBS } from '../lib/routing/request-info.js';
 import { responseRVMapper, type ShardRVCodec } from '../lib/routing/resource-version.js';
 import { route } from '../lib/routing/routing-table.js';
@@ -28,7 +29,7 @@ import { needsSourceAllocation, parseCreateBody } from './source-allocation.js';
 import { createSourceFirst } from './source-first-create.js';
 import { countRequest } from './request-counter.js';
 import type { ReplicaPresence } from './replica-presence.js';
-import type { RoutingState } from './routing-state.js';
+import type { RoutingState } from '../lib/routing/routing-state.js';
 import { jsonReadHeaders, shadowPath, type ShadowReads } from './shadow-reads.js';
 import type { ShardActivity } from './shard-activity.js';
 import { backendUnavailable, expiredResourceVersion, handoffHold, sendStatus, staleWriteConflict } from './status-responses.js';
@@ -103,22 +104,6 @@ function backendHeaders(
   }
   out.push(BRIDGE_HOP_HEADER, AGGREGATOR_HOP);
   return out;
-}
-
-function headerValue(raw: readonly string[], lowerName: string): string | undefined {
-  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() === lowerName) return raw[i + 1];
-  return undefined;
-}
-
-async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) return undefined;
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
 }
 
 type Refusal = { ok: false; code: number; reason: Parameters<typeof sendStatus>[2]; message: string; retryAfter?: number };

@@ -7,7 +7,6 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
-import type { TLSSocket } from 'node:tls';
 import { CatchUpClient } from '../lib/catchup-client.js';
 import { errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
@@ -18,7 +17,7 @@ import { connectCluster, type ClusterConnection } from '../lib/cluster-connectio
 import type { AggregatorConfig } from './config.js';
 import { applyFence } from './fencing.js';
 import { ShardHandoff } from './handoff.js';
-import { peerIdentity, SourceAuthenticator } from './identity.js';
+import { SourceAuthenticator } from './identity.js';
 import { AggregatorMetrics } from './metrics.js';
 import { OwnerReconciler } from './owner-reconciler.js';
 import { RolloutController } from './rollout/rollout-controller.js';
@@ -28,12 +27,10 @@ import { DEFAULT_SHARDS } from '../lib/routing/resource-classes.js';
 import { createAggregatorHandler, createAggregatorUpgradeHandler, type ProxyContext } from './proxy.js';
 import { ConfigMapRoutingStore } from '../lib/routing/configmap-store.js';
 import type { RoutingTable } from '../lib/routing/types.js';
-import { RoutingState } from './routing-state.js';
+import { RoutingState } from '../lib/routing/routing-state.js';
 import { ShardActivity } from './shard-activity.js';
+import { serveRoutingTable } from './routing-table-endpoint.js';
 import { sendStatus } from './status-responses.js';
-
-/** Sidecars fetch the routing table here for local routing (DESIGN.md section 3). */
-export const ROUTING_TABLE_PATH = '/bridge/v1/routing-table';
 
 export interface RunningAggregator {
   port: number;
@@ -143,13 +140,7 @@ export async function startAggregator(config: AggregatorConfig, log: Logger): Pr
       minVersion: 'TLSv1.2',
     },
     (req, res) => {
-      if (req.url === ROUTING_TABLE_PATH && req.method === 'GET') {
-        if (!peerIdentity(req.socket as TLSSocket).sidecar)
-          return sendStatus(res, 403, 'Forbidden', 'the routing table is served to cluster-bridge sidecars only');
-        const body = JSON.stringify(routing.table);
-        res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body);
-        return;
-      }
+      if (serveRoutingTable(routing, shadow, req, res)) return;
       handle(req, res).catch((err: unknown) => {
         log.error({ err: errorMessage(err) }, 'request failed');
         sendStatus(res, 500, 'InternalError', 'the cluster-bridge aggregator failed');

@@ -8,6 +8,7 @@
  * persists while the source stays unchanged is counted, and its field paths (never values) logged.
  */
 import { request } from 'node:https';
+import { ChangeWaiters } from '../lib/change-waiters.js';
 import { errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import type { ClusterConnection } from '../lib/cluster-connection.js';
@@ -57,6 +58,9 @@ export class ShadowReads {
   private shards: ReadonlySet<ShardKey> = new Set();
   private share = 0;
   private inFlight = 0;
+  private readonly changes = new ChangeWaiters();
+  /** Increases with every change of the plan: sidecars learn it with the routing table (routing-table-endpoint.ts). */
+  version = 0;
 
   constructor(
     private readonly deps: {
@@ -74,7 +78,21 @@ export class ShadowReads {
     const changed = shards.length !== this.shards.size || shards.some((s) => !this.shards.has(s)) || effectiveShare !== this.share;
     this.shards = new Set(shards);
     this.share = effectiveShare;
-    if (changed) this.deps.log.info({ shards, share: this.share }, shards.length > 0 ? 'shadowing reads of shards about to move' : 'shadow reads off');
+    if (!changed) return;
+    this.deps.log.info({ shards, share: this.share }, shards.length > 0 ? 'shadowing reads of shards about to move' : 'shadow reads off');
+    this.version++;
+    this.changes.wake();
+  }
+
+  /** The shards whose reads are sampled now (none when the share is 0). */
+  get shadowedShards(): ShardKey[] {
+    return this.share > 0 ? [...this.shards].sort() : [];
+  }
+
+  /** Resolves once the plan's version differs from `version`, or after `timeoutMs`. */
+  waitForChange(version: number, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    if (this.version !== version) return Promise.resolve();
+    return this.changes.wait(timeoutMs, signal);
   }
 
   /** Whether this read of `shard` is sampled. Counted as skipped when the sample would exceed the in-flight cap. */

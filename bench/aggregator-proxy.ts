@@ -6,14 +6,18 @@
  *   nginx                one TLS reverse-proxy hop to it
  *   aggregator           the lab's aggregator, called directly with the workload's token (one hop)
  *   nginx+nginx          two nginx hops
- *   sidecar+aggregator   the lab's sidecar, whose upstream is the aggregator: a pod's call (two hops)
+ *   sidecar              a sidecar whose upstream is the source API server (the sidecar alone, one hop)
+ *   sidecar+aggregator   a sidecar whose upstream is the aggregator, local routing off: a pod's call (two hops)
+ *   sidecar local-route  the same sidecar with local routing on (docs/adr/0010): source-owned calls go
+ *                        straight to the source API server, so they must cost no more than the sidecar alone
  * The requests read a shard the source owns (configmaps in lab-apps): the aggregator routes it and
- * pipes the answer untouched, its common case before and during a rollout.
+ * pipes the answer untouched, its common case before and during a rollout. The three sidecars run the
+ * image's command with the lab sidecar's certificates (`bridgectl lab install`).
  *
  *   npm run bench:aggregator
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,6 +34,8 @@ import { freePort } from '../lib/ports.js';
 import { call, interleavedRate, throughput, type RateResult, type Target } from './load.js';
 import { childPids, nginxConfig, requireNginx } from './nginx.js';
 import { fmt } from './stats.js';
+import { sidecarImageCommand } from '../sidecar/image-command.js';
+import { waitUntil } from '../lib/wait-until.js';
 
 const OBJECTS = 200;
 const PREFIX = 'bench-aggregator-';
@@ -61,6 +67,44 @@ function startNginx(servingCa: CertificateAndKey, loopback: CertificateAndKey, u
   return spawn('nginx', ['-p', dir, '-c', join(dir, 'nginx.conf'), '-g', 'daemon off;'], { stdio: 'ignore' });
 }
 
+/** A sidecar as the image runs it, with the lab sidecar's certificates; resolves once ready (and, with local routing, once it holds a table). */
+async function startSidecar(env: Record<string, string>, localRouting: boolean): Promise<{ child: ChildProcess; port: number; opsPort: number }> {
+  const [port, opsPort] = [await freePort(), await freePort()];
+  const { nodeFlags, entry } = sidecarImageCommand();
+  const child = spawn(process.execPath, [...nodeFlags, entry], {
+    stdio: 'ignore',
+    env: {
+      ...process.env,
+      ...env,
+      BRIDGE_LISTEN_PORT: String(port),
+      BRIDGE_OPS_PORT: String(opsPort),
+      BRIDGE_POD_NAME: 'bench',
+      BRIDGE_POD_NAMESPACE: LAB_APPS_NAMESPACE,
+      BRIDGE_LOG_LEVEL: 'warn',
+      BRIDGE_LOCAL_ROUTING: localRouting ? 'on' : 'off',
+    },
+  });
+  const ready = async () => {
+    const res = await fetch(`http://127.0.0.1:${opsPort}/${localRouting ? 'metrics' : 'readyz'}`);
+    return res.ok && (!localRouting || (await res.text()).includes('cluster_bridge_sidecar_routing_table_fresh 1'));
+  };
+  await waitUntil('a bench sidecar to be ready', async () => ((await ready().catch(() => false)) ? true : undefined), {
+    timeoutMs: 30_000,
+    intervalMs: 100,
+    abandon: () => (child.exitCode !== null ? `it exited with code ${child.exitCode}` : undefined),
+  });
+  return { child, port, opsPort };
+}
+
+/** Requests the local-routing sidecar sent to each upstream, from its metrics. */
+async function choices(opsPort: number): Promise<Record<string, number>> {
+  const text = await (await fetch(`http://127.0.0.1:${opsPort}/metrics`)).text();
+  const out: Record<string, number> = {};
+  for (const m of text.matchAll(/^cluster_bridge_sidecar_upstream_choices_total\{upstream="(\w+)",reason="([\w-]+)"\} (\d+)$/gm))
+    out[`${m[1]}/${m[2]}`] = Number(m[3]);
+  return out;
+}
+
 function rateLine(name: string, r: RateResult, direct: RateResult): string {
   const added =
     name === 'direct' ? '' : `  added p50 ${fmt(r.p50 - direct.p50, 3)}  p99 ${fmt(r.p99 - direct.p99, 3)}  proxies' CPU ${fmt(r.cpuMsPerRequest, 3)} ms/req`;
@@ -88,8 +132,22 @@ async function main(): Promise<void> {
   const api = KubeRestClient.withCredentials(direct, admin);
   const { token, caPem: workloadCa } = workloadCredentials();
   const aggregator = installed('aggregator');
-  const sidecar = installed('sidecar');
+  installed('sidecar');
   const bridgeCaPem = readFileSync(join(labDir(), 'install', 'bridge-ca.crt'), 'utf8');
+  // The lab sidecar's files: loopback certificate, client certificate of lab-apps, bridge CA; the cluster CA.
+  const sidecarDir = join(labDir(), 'install', 'sidecar');
+  const toSourceTls = mkdtempSync(join(tmpdir(), 'bench-sidecar-tls-'));
+  cpSync(join(sidecarDir, 'tls'), toSourceTls, { recursive: true });
+  // Straight to the source: trust its CA, present no client certificate (the API server would check it against its own CA).
+  writeFileSync(join(toSourceTls, 'ca.crt'), readFileSync(join(sidecarDir, 'cluster-ca.crt')));
+  rmSync(join(toSourceTls, 'client.crt'), { force: true });
+  rmSync(join(toSourceTls, 'client.key'), { force: true });
+  const sidecarEnv = (tlsDir: string, upstream: string) => ({
+    BRIDGE_UPSTREAM: upstream,
+    BRIDGE_LOCAL_APISERVER: new URL(direct).host,
+    BRIDGE_LOCAL_CA_FILE: join(sidecarDir, 'cluster-ca.crt'),
+    BRIDGE_TLS_DIR: tlsDir,
+  });
   await seed(api);
 
   const benchCa = await generateCa('bench-aggregator-ca');
@@ -101,6 +159,11 @@ async function main(): Promise<void> {
     startNginx(benchCa, loopback, `127.0.0.1:${innerPort}`, benchCa.certPem, outerPort),
   ];
   process.once('exit', () => children.forEach((child) => child.kill('SIGKILL')));
+  const aggregatorUrl = `https://127.0.0.1:${aggregator.port}`;
+  const alone = await startSidecar(sidecarEnv(toSourceTls, direct), false);
+  const viaAggregator = await startSidecar(sidecarEnv(join(sidecarDir, 'tls'), aggregatorUrl), false);
+  const localRouting = await startSidecar(sidecarEnv(join(sidecarDir, 'tls'), aggregatorUrl), true);
+  children.push(alone.child, viaAggregator.child, localRouting.child);
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(1));
   try {
     await sleep(500);
@@ -117,7 +180,16 @@ async function main(): Promise<void> {
         pids: [...nginxPids(children[1]!), ...nginxPids(children[2]!)],
         token,
       },
-      { name: 'sidecar+aggregator', base: `https://127.0.0.1:${sidecar.port}`, caPem: workloadCa, pids: [sidecar.pid, aggregator.pid], token },
+      { name: 'sidecar', base: `https://127.0.0.1:${alone.port}`, caPem: workloadCa, pids: [alone.child.pid!], token },
+      {
+        name: 'sidecar+aggregator',
+        base: `https://127.0.0.1:${viaAggregator.port}`,
+        caPem: workloadCa,
+        pids: [viaAggregator.child.pid!, aggregator.pid],
+        token,
+      },
+      // The sidecar's own CPU, like `sidecar`'s; that nothing reached the aggregator is shown by its choices below.
+      { name: 'sidecar local-route', base: `https://127.0.0.1:${localRouting.port}`, caPem: workloadCa, pids: [localRouting.child.pid!], token },
     ];
     const small = `/api/v1/namespaces/${LAB_APPS_NAMESPACE}/configmaps/${PREFIX}1`;
     const list = `/api/v1/namespaces/${LAB_APPS_NAMESPACE}/configmaps?labelSelector=bench%3Daggregator`;
@@ -161,6 +233,31 @@ async function main(): Promise<void> {
       `  small-GET throughput: aggregator x nginx ${fmt(smallRps.aggregator! / smallRps.nginx!)}, sidecar+aggregator x nginx+nginx ${fmt(smallRps['sidecar+aggregator']! / smallRps['nginx+nginx']!)}`,
     );
     out(`  CPU per request: aggregator ${fmt(rate.aggregator!.cpuMsPerRequest, 3)} ms, nginx ${fmt(rate.nginx!.cpuMsPerRequest, 3)} ms`);
+
+    const local = rate['sidecar local-route']!;
+    const sidecarAlone = rate.sidecar!;
+    const localHop = hop('sidecar local-route', 'direct');
+    const aloneHop = hop('sidecar', 'direct');
+    const nginxHop = hop('nginx', 'direct');
+    out('\nlocal routing (issue 7): a source-owned small GET must cost no more than the sidecar alone');
+    out(
+      `  added p50: local-route ${fmt(localHop.p50, 3)} ms, sidecar alone ${fmt(aloneHop.p50, 3)} ms, nginx ${fmt(nginxHop.p50, 3)} ms;` +
+        `  local-route x sidecar ${fmt(localHop.p50 / aloneHop.p50)}, x nginx ${fmt(localHop.p50 / nginxHop.p50)}`,
+    );
+    out(
+      `  added p99: local-route ${fmt(localHop.p99, 3)} ms, sidecar alone ${fmt(aloneHop.p99, 3)} ms, nginx ${fmt(nginxHop.p99, 3)} ms;` +
+        `  local-route x sidecar ${fmt(localHop.p99 / aloneHop.p99)}, x nginx ${fmt(localHop.p99 / nginxHop.p99)}`,
+    );
+    out(
+      `  CPU per request: local-route ${fmt(local.cpuMsPerRequest, 3)} ms, sidecar alone ${fmt(sidecarAlone.cpuMsPerRequest, 3)} ms,` +
+        ` nginx ${fmt(rate.nginx!.cpuMsPerRequest, 3)} ms, sidecar+aggregator ${fmt(rate['sidecar+aggregator']!.cpuMsPerRequest, 3)} ms;` +
+        `  local-route x sidecar ${fmt(local.cpuMsPerRequest / sidecarAlone.cpuMsPerRequest)}, x nginx ${fmt(local.cpuMsPerRequest / rate.nginx!.cpuMsPerRequest)}`,
+    );
+    out(
+      `  small-GET throughput: local-route x sidecar ${fmt(smallRps['sidecar local-route']! / smallRps.sidecar!)}, x nginx ${fmt(smallRps['sidecar local-route']! / smallRps.nginx!)},` +
+        ` x sidecar+aggregator ${fmt(smallRps['sidecar local-route']! / smallRps['sidecar+aggregator']!)}`,
+    );
+    out(`  the local-route sidecar's choices (upstream/reason: requests): ${JSON.stringify(await choices(localRouting.opsPort))}`);
   } finally {
     for (const child of children) child.kill('SIGTERM');
     await api.request('DELETE', `/api/v1/namespaces/${LAB_APPS_NAMESPACE}/configmaps?labelSelector=bench%3Daggregator`).catch(() => undefined);

@@ -198,6 +198,7 @@ async function main(): Promise<void> {
       BRIDGE_LISTEN_PORT: String(sidecarPort),
       BRIDGE_OPS_PORT: String(opsPort),
       BRIDGE_LOG_LEVEL: 'warn',
+      BRIDGE_LOCAL_ROUTING: 'off',
     },
   });
   children.push(sidecar);

@@ -64,6 +64,10 @@ export const ErrorCodes = {
     meaning: 'a routing table or rollout plan is invalid',
     fix: 'the message names the field; fix the plan',
   },
+  BRIDGE_ERR_ROUTING_TABLE: {
+    meaning: 'the sidecar cannot fetch the routing table from the aggregator (local routing is paused: everything goes to the aggregator)',
+    fix: "check that BRIDGE_UPSTREAM is the aggregator and that it accepts the sidecar's client certificate, or set BRIDGE_LOCAL_ROUTING=off",
+  },
   BRIDGE_ERR_IDENTITY: {
     meaning: 'a caller could not be authenticated or is not allowed what it asked for',
     fix: "check the token, the client certificate's namespace, or the RBAC named in the message",

@@ -93,6 +93,12 @@ export function rawResponseHead(statusCode: number, statusMessage: string, rawHe
   return `${head}\r\n`;
 }
 
+/** The first value of a header (name in lower case) in a raw header list. */
+export function headerValue(rawHeaders: readonly string[], lowerName: string): string | undefined {
+  for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]!.toLowerCase() === lowerName) return rawHeaders[i + 1];
+  return undefined;
+}
+
 /** What the forwarder needs to know about a request head, in one pass without building `req.headers`. */
 export function scanRequestHead(rawHeaders: readonly string[]): { hasHost: boolean; hasBody: boolean } {
   let hasHost = false;

@@ -1,17 +1,44 @@
 /**
- * Which backend serves one request. Today every request goes to the configured upstream (the
- * aggregator); DESIGN.md section 3 plans sidecars that send source-owned shards straight to the
- * local source API server, so the choice is a pluggable, pure function of the request head.
+ * Which backend serves one request: the configured upstream (the aggregator) or the local source API
+ * server. The choice is a pluggable, pure function of the request head; `allToUpstream` sends
+ * everything to the aggregator, and the sidecar's local routing (sidecar/local-route-decision.ts,
+ * DESIGN.md section 3) sends what the source serves unchanged straight to it.
  */
 
 /** `upstream`: the configured BRIDGE_UPSTREAM (aggregator). `local`: the source API server. */
 export type UpstreamTarget = 'upstream' | 'local';
 
 export type SelectReason =
-  /** The default: everything goes to the aggregator, which routes. */
+  /** Local routing off: everything goes to the aggregator, which routes. */
   | 'default-upstream'
-  /** A routing plan says the request's shard is owned by the source (planned). */
-  | 'source-owned-shard';
+  /** Local: a shard the source owns in epoch 0 (never moved, so its resourceVersions need no rewriting). */
+  | 'source-owned-shard'
+  /** Local: a non-resource path (/version, /healthz...) the aggregator would send to the source. */
+  | 'non-resource'
+  /** Local: discovery and OpenAPI, served from the source. */
+  | 'discovery'
+  /** Local: pods, nodes, events... what physically runs in the source. */
+  | 'located'
+  /** Local: system namespaces and the cluster's own machinery, never moved. */
+  | 'system'
+  /** Upstream: no routing table fetched yet. */
+  | 'no-table'
+  /** Upstream: the table is older than the configured bound (the aggregator may have moved shards since). */
+  | 'table-stale'
+  /** Upstream: the destination owns the shard. */
+  | 'destination-owned'
+  /** Upstream: the shard is changing owner (writes are held there, reads answered there). */
+  | 'shard-handoff'
+  /** Upstream: the shard moved before (and maybe came back): its resourceVersions carry an offset. */
+  | 'shard-rv-offset'
+  /** Upstream: a read of a shard about to move, whose reads the aggregator shadows (compares with the destination). */
+  | 'shard-shadowed'
+  /** Upstream: a local write whose body is larger than the buffer that a fenced retry needs. */
+  | 'write-body-over-limit'
+  /** Upstream: a local write with a chunked body of unknown length. */
+  | 'write-body-unknown-length'
+  /** Upstream: the source's fence refused the write sent locally; sent once more through the aggregator. */
+  | 'fence-retry';
 
 export interface RequestHead {
   method: string;
@@ -22,10 +49,21 @@ export interface RequestHead {
 export interface UpstreamChoice {
   target: UpstreamTarget;
   reason: SelectReason;
+  /** The shard of a movable resource (local watches on it are closed when it stops being local). */
+  shard?: string;
+  /** A local write to a shard: the source's fence may refuse it, and then it goes to the aggregator once. */
+  fenceable?: boolean;
 }
 
 export interface UpstreamSelector {
   select(head: RequestHead): UpstreamChoice;
+  /** Fetches the routing table again now (after a fenced write); resolves when done or given up. */
+  refresh?(): Promise<void>;
+  /**
+   * Registers a local long-running request (a watch) on a shard; `close` is called when the shard stops
+   * being served locally. Returns the function that unregisters it.
+   */
+  trackLocalStream?(shard: string, close: () => void): () => void;
 }
 
 const TO_UPSTREAM: UpstreamChoice = Object.freeze({ target: 'upstream', reason: 'default-upstream' });

@@ -18,7 +18,11 @@ export const SIDECAR_DEFAULTS = {
   connectTimeoutMs: 3000,
   shutdownGraceSeconds: 20,
   breakerFailureThreshold: 3,
+  routingTableMaxAgeSeconds: 10,
+  localWriteMaxBytes: 1024 * 1024,
 } as const;
+
+export const LOCAL_ROUTING_MODES = ['on', 'off'] as const;
 
 export interface Endpoint {
   host: string;
@@ -45,6 +49,15 @@ export interface SidecarConfig {
   shutdownGraceMs: number;
   /** Consecutive connect failures that open the circuit breaker. */
   breakerFailureThreshold: number;
+  /**
+   * Local routing (docs/adr/0010): requests the source serves unchanged go straight to localApiserver,
+   * by the routing table fetched from the upstream. Default: on when localApiserver is set.
+   */
+  localRouting: boolean;
+  /** Beyond this age the routing table is not routed by: everything goes to the upstream. */
+  routingTableMaxAgeMs: number;
+  /** Local writes to a shard are buffered up to this size (for a fenced retry); larger ones go to the upstream. */
+  localWriteMaxBytes: number;
 }
 
 /** Environment variable per setting; flags of `bridgectl sidecar serve` map onto these names. */
@@ -64,6 +77,9 @@ export const SIDECAR_ENV = {
   connectTimeoutMs: 'BRIDGE_CONNECT_TIMEOUT_MS',
   shutdownGraceSeconds: 'BRIDGE_SHUTDOWN_GRACE_SECONDS',
   breakerFailureThreshold: 'BRIDGE_BREAKER_FAILURE_THRESHOLD',
+  localRouting: 'BRIDGE_LOCAL_ROUTING',
+  routingTableMaxAgeSeconds: 'BRIDGE_ROUTING_TABLE_MAX_AGE_SECONDS',
+  localWriteMaxBytes: 'BRIDGE_LOCAL_WRITE_MAX_BYTES',
 } as const;
 
 function configError(field: string, problem: string): BridgeError {
@@ -76,6 +92,20 @@ function upstreamEndpoint(env: Env): Endpoint {
   return hostPort(env, SIDECAR_ENV.upstream)!;
 }
 
+function wholeNumber(env: Env, field: string, fallback: number): number {
+  const value = positiveNumber(env, field, fallback);
+  if (!Number.isInteger(value)) throw configError(field, `must be a whole number, got "${value}"`);
+  return value;
+}
+
+/** On by default wherever there is a local API server to route to; `on` without one is a mistake. */
+function localRoutingSetting(env: Env, localApiserver: Endpoint | undefined): boolean {
+  const mode = oneOf(env, SIDECAR_ENV.localRouting, LOCAL_ROUTING_MODES, localApiserver ? 'on' : 'off');
+  if (mode === 'on' && !localApiserver)
+    throw configError(SIDECAR_ENV.localRouting, `is on but ${SIDECAR_ENV.localApiserver} is not set (where would it route?)`);
+  return mode === 'on';
+}
+
 export function loadSidecarConfig(env: Env): SidecarConfig {
   const upstream = upstreamEndpoint(env);
   const failMode = oneOf(env, SIDECAR_ENV.failMode, FAIL_MODES, 'local');
@@ -85,8 +115,7 @@ export function loadSidecarConfig(env: Env): SidecarConfig {
     throw configError(SIDECAR_ENV.localCaFile, `names a file that does not exist: ${localCaFile} (the CA that verifies ${SIDECAR_ENV.localApiserver})`);
   }
   const tlsDir = optionalString(env, SIDECAR_ENV.tlsDir, SIDECAR_DEFAULTS.tlsDir);
-  const threshold = positiveNumber(env, SIDECAR_ENV.breakerFailureThreshold, SIDECAR_DEFAULTS.breakerFailureThreshold);
-  if (!Number.isInteger(threshold)) throw configError(SIDECAR_ENV.breakerFailureThreshold, `must be a whole number, got "${threshold}"`);
+  const threshold = wholeNumber(env, SIDECAR_ENV.breakerFailureThreshold, SIDECAR_DEFAULTS.breakerFailureThreshold);
   const pod = {
     name: env[SIDECAR_ENV.podName]?.trim() || undefined,
     namespace: env[SIDECAR_ENV.podNamespace]?.trim() || undefined,
@@ -106,5 +135,8 @@ export function loadSidecarConfig(env: Env): SidecarConfig {
     connectTimeoutMs: positiveNumber(env, SIDECAR_ENV.connectTimeoutMs, SIDECAR_DEFAULTS.connectTimeoutMs),
     shutdownGraceMs: positiveNumber(env, SIDECAR_ENV.shutdownGraceSeconds, SIDECAR_DEFAULTS.shutdownGraceSeconds) * 1000,
     breakerFailureThreshold: threshold,
+    localRouting: localRoutingSetting(env, localApiserver),
+    routingTableMaxAgeMs: positiveNumber(env, SIDECAR_ENV.routingTableMaxAgeSeconds, SIDECAR_DEFAULTS.routingTableMaxAgeSeconds) * 1000,
+    localWriteMaxBytes: wholeNumber(env, SIDECAR_ENV.localWriteMaxBytes, SIDECAR_DEFAULTS.localWriteMaxBytes),
   };
 }

@@ -16,6 +16,8 @@ export interface ForwardContext {
   selector: UpstreamSelector;
   failMode: FailMode;
   connectTimeoutMs: number;
+  /** Local writes to a shard are buffered up to this size (local-write.ts). */
+  localWriteMaxBytes: number;
   identity: ProxyIdentity;
   metrics: SidecarMetrics;
   inFlight: InFlight;

@@ -37,6 +37,7 @@ export function createUpgradeForwarder(ctx: ForwardContext) {
     const { hasHost } = scanRequestHead(req.rawHeaders);
     const headers = upstreamRequestHeaders(req.rawHeaders, ctx.identity, req.headers.upgrade ?? '');
     const choice = ctx.selector.select(req as { method: string; url: string });
+    ctx.metrics.chosen(choice.target, choice.reason);
     let attempt: ClientRequest | undefined;
     let upgraded = false;
     ctx.inFlight.addUpgraded(socket as never);

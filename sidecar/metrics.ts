@@ -1,9 +1,10 @@
 /**
  * The sidecar's Prometheus metrics, written by hand in the text exposition format (version 0.0.4).
  * prom-client with its default metrics cost several MB of private memory per pod and work on
- * every scrape; the sidecar has seven series families, counted with plain numbers on the hot path.
+ * every scrape; the sidecar has a dozen series families, counted with plain numbers on the hot path.
  * A few process metrics (CPU, RSS, heap, start time) replace prom-client's default set.
  */
+import type { SelectReason, UpstreamTarget } from '../lib/upstream-selector.js';
 import type { RouteReason } from './route-decision.js';
 
 export type FailureKind = 'connect' | 'after-send';
@@ -21,12 +22,31 @@ export interface SidecarMetrics {
   backendFailure(backend: 'upstream' | 'local', kind: FailureKind): void;
   breakerOpen(open: boolean): void;
   certReload(result: 'ok' | 'error'): void;
+  /** The selector's choice per request (local routing), by upstream and reason. */
+  chosen(target: UpstreamTarget, reason: SelectReason): void;
+  /** A local write the source's fence refused, sent once more through the aggregator. */
+  fenceRetry(): void;
+  routingTableFetch(result: 'ok' | 'error'): void;
 }
 
 export interface MetricsSample {
   activeRequests(): number;
   upgradedStreams(): number;
   backendSockets(): { upstream: number; local: number };
+  /** Local routing's table: undefined when local routing is off. Age is undefined before the first table. */
+  routingTable?(): { generation: number; ageSeconds: number | undefined; fresh: boolean } | undefined;
+}
+
+function routingTableFamilies(sample: MetricsSample): string {
+  const table = sample.routingTable?.();
+  if (!table) return '';
+  return (
+    family('routing_table_generation', 'gauge', 'Generation of the routing table local routing decides by.', [[undefined, table.generation]]) +
+    family('routing_table_age_seconds', 'gauge', 'Seconds since the routing table was last confirmed by the aggregator (-1: never).', [
+      [undefined, table.ageSeconds ?? -1],
+    ]) +
+    family('routing_table_fresh', 'gauge', '1 while the table is younger than the bound and requests may go local.', [[undefined, table.fresh ? 1 : 0]])
+  );
 }
 
 const PREFIX = 'cluster_bridge_sidecar_';
@@ -81,6 +101,9 @@ export function createSidecarMetrics(sample: MetricsSample): SidecarMetrics {
   const requests = new LabelledCounter(['reason', 'upgrade']);
   const failures = new LabelledCounter(['backend', 'kind']);
   const certReloads = new LabelledCounter(['result']);
+  const choices = new LabelledCounter(['upstream', 'reason']);
+  let fenceRetries = 0;
+  const tableFetches = new LabelledCounter(['result']);
   let breakerOpen = 0;
 
   const text = (): string => {
@@ -101,6 +124,12 @@ export function createSidecarMetrics(sample: MetricsSample): SidecarMetrics {
         [{ backend: 'upstream' }, sockets.upstream],
         [{ backend: 'local' }, sockets.local],
       ]) +
+      family('upstream_choices_total', 'counter', 'Requests by the upstream local routing chose (upstream or local) and why.', choices.samples()) +
+      family('fence_retries_total', 'counter', "Local writes refused by the source's fence and sent once through the aggregator.", [
+        [undefined, fenceRetries],
+      ]) +
+      family('routing_table_fetches_total', 'counter', 'Routing table fetches from the aggregator, by result.', tableFetches.samples()) +
+      routingTableFamilies(sample) +
       processFamilies()
     );
   };
@@ -118,6 +147,15 @@ export function createSidecarMetrics(sample: MetricsSample): SidecarMetrics {
     },
     certReload(result) {
       certReloads.inc(result);
+    },
+    chosen(target, reason) {
+      choices.inc(target, reason);
+    },
+    fenceRetry() {
+      fenceRetries++;
+    },
+    routingTableFetch(result) {
+      tableFetches.inc(result);
     },
   };
 }

@@ -17,7 +17,8 @@ export type RouteReason =
   | 'connect-failed-fallback-local'
   | 'connect-failed-fail-closed'
   | 'no-local-apiserver'
-  | 'local-unreachable';
+  | 'local-unreachable'
+  | 'local-connect-failed-fallback-upstream';
 
 export interface RouteInput {
   choice: UpstreamChoice;
@@ -39,11 +40,21 @@ function fallback(input: RouteInput, local: RouteReason, closed: RouteReason): R
   return { target: 'local', reason: local };
 }
 
+/**
+ * A local choice (local routing) whose local API server cannot be reached goes to the upstream, which
+ * routes it there itself, unless the breaker already keeps requests off the upstream; if the upstream
+ * then fails too, the request is refused (503, nothing sent anywhere).
+ */
+function decideLocal(input: RouteInput): RouteDecision {
+  if (!input.hasLocalApiserver) return { target: 'reject', reason: 'no-local-apiserver' };
+  if (input.connectFailed === 'local' && !input.breakerOpen) return { target: 'upstream', reason: 'local-connect-failed-fallback-upstream' };
+  if (input.connectFailed) return { target: 'reject', reason: 'local-unreachable' };
+  return { target: 'local', reason: 'selected-local' };
+}
+
 export function decideRoute(input: RouteInput): RouteDecision {
+  if (input.choice.target === 'local') return decideLocal(input);
   if (input.connectFailed === 'local') return { target: 'reject', reason: 'local-unreachable' };
-  if (input.choice.target === 'local') {
-    return input.hasLocalApiserver ? { target: 'local', reason: 'selected-local' } : { target: 'reject', reason: 'no-local-apiserver' };
-  }
   if (input.connectFailed === 'upstream') return fallback(input, 'connect-failed-fallback-local', 'connect-failed-fail-closed');
   if (input.breakerOpen) return fallback(input, 'breaker-open-fallback-local', 'breaker-open-fail-closed');
   return { target: 'upstream', reason: 'selected-upstream' };

@@ -22,6 +22,8 @@ import { hasServingCertificate, localCaSource, readTlsMaterial, tlsDirSource } f
 import { reloadOnChange } from '../lib/cert-reload.js';
 import { UpstreamHealth } from './upstream-health.js';
 import { UpstreamPool } from './upstream-pool.js';
+import { LocalRoutingSelector } from './local-routing.js';
+import { RoutingTableClient, upstreamTableFetch, type TableFetch } from './routing-table-client.js';
 
 const DEFAULT_TLS_POLL_MS = 10_000;
 
@@ -33,6 +35,8 @@ export interface SidecarOptions {
   /** How often the TLS directory is polled besides the file watch. */
   /** How often the TLS folder is read even without a change notice (default 10 s). */
   tlsPollMs?: number;
+  /** Wraps the routing table's fetch (tests hold a long poll back to simulate a stale table). */
+  wrapTableFetch?: (fetch: TableFetch) => TableFetch;
 }
 
 export interface Sidecar {
@@ -43,6 +47,8 @@ export interface Sidecar {
   health: UpstreamHealth;
   inFlight: InFlight;
   metrics: SidecarMetrics;
+  /** Set when local routing is on: the routing table it decides by. */
+  routingTable: RoutingTableClient | undefined;
   /** Graceful stop: refuse new connections, end watches cleanly, wait for in-flight requests up to `graceMs`. */
   shutdown(graceMs?: number): Promise<void>;
 }
@@ -61,11 +67,34 @@ export async function startSidecar(config: SidecarConfig, options: SidecarOption
   const local = config.localApiserver ? { endpoint: config.localApiserver, caPem: readFileSync(config.localCaFile, 'utf8') } : undefined;
   const pool = new UpstreamPool(config.upstream, material, local);
   const inFlight = new InFlight();
+  let routingTable: RoutingTableClient | undefined;
   const metrics = createSidecarMetrics({
     activeRequests: () => inFlight.active,
     upgradedStreams: () => inFlight.upgraded.size,
     backendSockets: () => pool.socketCounts(),
+    routingTable: () =>
+      routingTable && {
+        generation: routingTable.routing.table.generation,
+        ageSeconds: routingTable.ageMs() === undefined ? undefined : routingTable.ageMs()! / 1000,
+        fresh: routingTable.fresh,
+      },
   });
+  let selector = options.selector ?? allToUpstream;
+  if (!options.selector && config.localRouting && local) {
+    const maxAgeMs = config.routingTableMaxAgeMs;
+    let localRouting: LocalRoutingSelector | undefined;
+    routingTable = new RoutingTableClient({
+      fetch: options.wrapTableFetch ? options.wrapTableFetch(upstreamTableFetch(pool)) : upstreamTableFetch(pool),
+      maxAgeMs,
+      // A third of the bound: a quiet table is confirmed twice per bound, with a round trip to spare.
+      waitSeconds: maxAgeMs / 3000,
+      log,
+      onChange: () => localRouting?.tableChanged(),
+      onFetch: (result) => metrics.routingTableFetch(result),
+    });
+    selector = localRouting = new LocalRoutingSelector(routingTable);
+    routingTable.start();
+  }
   const health = new UpstreamHealth(
     { ...DEFAULT_BREAKER_POLICY, failureThreshold: config.breakerFailureThreshold, ...options.breakerPolicy },
     () => pool.upstream,
@@ -76,9 +105,10 @@ export async function startSidecar(config: SidecarConfig, options: SidecarOption
   const ctx: ForwardContext = {
     pool,
     health,
-    selector: options.selector ?? allToUpstream,
+    selector,
     failMode: config.failMode,
     connectTimeoutMs: config.connectTimeoutMs,
+    localWriteMaxBytes: config.localWriteMaxBytes,
     identity: { pod: config.pod.name, namespace: config.pod.namespace, node: config.pod.node, hop: 'sidecar' },
     metrics,
     inFlight,
@@ -155,7 +185,10 @@ export async function startSidecar(config: SidecarConfig, options: SidecarOption
     notReadyReason: () => (inFlight.draining ? 'shutting down' : undefined),
   });
   const opsPort = (ops.address() as AddressInfo).port;
-  log.info({ port, opsPort, upstream: config.upstream, failMode: config.failMode, local: config.localApiserver }, 'sidecar listening');
+  log.info(
+    { port, opsPort, upstream: config.upstream, failMode: config.failMode, local: config.localApiserver, localRouting: Boolean(routingTable) },
+    'sidecar listening',
+  );
 
   let stopping: Promise<void> | undefined;
   const shutdown = (graceMs = config.shutdownGraceMs) =>
@@ -178,6 +211,7 @@ export async function startSidecar(config: SidecarConfig, options: SidecarOption
       await closed;
       watcher.close();
       localCaWatcher?.close();
+      routingTable?.stop();
       health.stop();
       pool.destroy();
       const opsClosed = new Promise<void>((resolve) => ops.close(() => resolve()));
@@ -185,5 +219,5 @@ export async function startSidecar(config: SidecarConfig, options: SidecarOption
       await opsClosed;
     })());
 
-  return { port, opsPort, server, pool, health, inFlight, metrics, shutdown };
+  return { port, opsPort, server, pool, health, inFlight, metrics, routingTable, shutdown };
 }

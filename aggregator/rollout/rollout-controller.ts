@@ -13,7 +13,7 @@ import type { Logger } from '../../lib/logger.js';
 import { SYSTEM_NAMESPACE } from '../../lib/names.js';
 import type { ShardKey } from '../../lib/routing/types.js';
 import { writeDesiredOwners } from '../owner-reconciler.js';
-import type { RoutingState } from '../routing-state.js';
+import type { RoutingState } from '../../lib/routing/routing-state.js';
 import type { GateWindow } from './gate-window.js';
 import type { ShadowReads } from '../shadow-reads.js';
 import { rolloutStep, shardsAboutToMove, type RolloutEvent } from './rollout-step.js';

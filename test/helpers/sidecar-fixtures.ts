@@ -157,6 +157,8 @@ export async function startTestSidecar(
     BRIDGE_POD_NAMESPACE: 'team-a',
     BRIDGE_NODE_NAME: 'node-1',
     BRIDGE_CONNECT_TIMEOUT_MS: '2000',
+    // Local routing (on by default with a local API server) only where a test asks for it.
+    BRIDGE_LOCAL_ROUTING: 'off',
     ...env.extra,
   });
   const sidecar = await startSidecar(config, { log: silentLog, breakerPolicy: { baseOpenMs: 50, maxOpenMs: 200 }, ...options });

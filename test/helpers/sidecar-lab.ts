@@ -8,7 +8,7 @@ import { labDir } from '../../lib/paths.js';
 import { generateCa, issueCertificate } from '../../lib/pki.js';
 import { writeKubeconfig } from '../../lib/kubeconfig.js';
 import { loadSidecarConfig } from '../../sidecar/config.js';
-import { startSidecar, type Sidecar } from '../../sidecar/server.js';
+import { startSidecar, type Sidecar, type SidecarOptions } from '../../sidecar/server.js';
 import { kubectlOk } from './lab-clients.js';
 import { silentLog } from './sidecar-fixtures.js';
 
@@ -37,6 +37,7 @@ export async function startLabSidecar(
     upstreamClient?: { certPem: string; keyPem: string };
     podNamespace?: string;
     extraEnv?: Record<string, string>;
+    sidecarOptions?: SidecarOptions;
   } = {},
 ): Promise<LabSidecar> {
   const lab = requireLab();
@@ -64,9 +65,11 @@ export async function startLabSidecar(
     BRIDGE_POD_NAME: 'e2e-pod',
     BRIDGE_POD_NAMESPACE: options.podNamespace ?? 'e2e',
     BRIDGE_NODE_NAME: 'lab-node-0',
+    // Local routing (on by default with a local API server) only where a test asks for it.
+    BRIDGE_LOCAL_ROUTING: 'off',
     ...options.extraEnv,
   });
-  const sidecar = await startSidecar(config, { log: silentLog, breakerPolicy: { baseOpenMs: 50, maxOpenMs: 200 } });
+  const sidecar = await startSidecar(config, { log: silentLog, breakerPolicy: { baseOpenMs: 50, maxOpenMs: 200 }, ...options.sidecarOptions });
   return { sidecar, server: `https://127.0.0.1:${sidecar.port}`, directServer, sourceCaPem, caBundlePem: sourceCaPem + bridgeCa.certPem, dir };
 }
 
@@ -96,6 +99,7 @@ export async function startLabSidecarProcess(): Promise<{
       BRIDGE_LISTEN_PORT: String(port),
       BRIDGE_OPS_PORT: String(opsPort),
       BRIDGE_LOG_LEVEL: 'warn',
+      BRIDGE_LOCAL_ROUTING: 'off',
     },
   });
   await waitUntil('the sidecar to report ready', async () => (await fetch(`http://127.0.0.1:${opsPort}/readyz`)).ok, {

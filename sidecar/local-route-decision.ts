@@ -1,0 +1,55 @@
+/**
+ * Local routing's decision (DESIGN.md section 3, docs/adr/0010), pure: a request goes straight to the
+ * local source API server only when the aggregator would send it to the source *and* pass the answer
+ * through unchanged. The aggregator's own `route()` and resourceVersion codecs decide, so the two can
+ * never disagree on where a request belongs; everything else, and everything while the table is
+ * missing or too old, goes to the aggregator.
+ */
+import { WRITE_VERBS } from '../lib/routing/request-info.js';
+import type { RoutingState } from '../lib/routing/routing-state.js';
+import { route } from '../lib/routing/routing-table.js';
+import type { RequestInfo, RouteReason, ShardKey } from '../lib/routing/types.js';
+import type { SelectReason, UpstreamChoice } from '../lib/upstream-selector.js';
+
+/** The routing table as the sidecar holds it; `fresh` is false once it is older than the bound. */
+export interface TableView {
+  routing: RoutingState;
+  fresh: boolean;
+  /** Shards whose reads the aggregator shadows before they move: their reads must reach it. */
+  shadowed?: ReadonlySet<ShardKey>;
+}
+
+const LOCAL_BY_ROUTE_REASON: Partial<Record<RouteReason, SelectReason>> = {
+  'non-resource-source': 'non-resource',
+  'discovery-source': 'discovery',
+  located: 'located',
+  'system-namespace': 'system',
+  'system-resource': 'system',
+};
+
+/**
+ * Whether a shard is served locally under this table: owned by the source, not changing owner, and
+ * in an epoch whose codec is the identity (a shard that moved and came back has an offset).
+ */
+export function shardLocality(routing: RoutingState, shard: ShardKey): SelectReason {
+  const state = routing.table.shards[shard];
+  if (!state) return 'source-owned-shard';
+  if (state.handoff) return 'shard-handoff';
+  if (state.owner !== 'source') return 'destination-owned';
+  return routing.codec(shard).isIdentity ? 'source-owned-shard' : 'shard-rv-offset';
+}
+
+export function chooseUpstream(info: RequestInfo, view: TableView | undefined): UpstreamChoice {
+  if (!view) return { target: 'upstream', reason: 'no-table' };
+  if (!view.fresh) return { target: 'upstream', reason: 'table-stale' };
+  const decision = route(info, view.routing.table);
+  if (decision.target === 'hold') return { target: 'upstream', reason: 'shard-handoff', shard: decision.shard };
+  if (decision.target === 'destination') return { target: 'upstream', reason: 'destination-owned', shard: decision.shard };
+  if (!decision.shard) return { target: 'local', reason: LOCAL_BY_ROUTE_REASON[decision.reason] ?? 'non-resource' };
+  const reason = shardLocality(view.routing, decision.shard);
+  if (reason !== 'source-owned-shard') return { target: 'upstream', reason, shard: decision.shard };
+  const write = WRITE_VERBS.has(info.verb);
+  // Reads of any kind (list and watch share a path, so the decision stays a function of method and path).
+  if (!write && view.shadowed?.has(decision.shard)) return { target: 'upstream', reason: 'shard-shadowed', shard: decision.shard };
+  return { target: 'local', reason, shard: decision.shard, fenceable: write };
+}
