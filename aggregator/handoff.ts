@@ -89,7 +89,7 @@ export class ShardHandoff implements OwnerChanger {
       await this.deps.replicas?.waitForReplicas(routing.table.generation, this.deps.replicaWaitMs ?? 0);
       if (!(await activity.writesDrained(shard, WRITE_DRAIN_MS)))
         throw new BridgeError('BRIDGE_ERR_HANDOFF_TIMEOUT', `writes to ${shard} still in flight after ${WRITE_DRAIN_MS} ms`);
-      // Sidecars routing locally (docs/adr/0010) do not wait on the hold: one with a stale table may
+      // Sidecars routing locally (docs/adr/0011) do not wait on the hold: one with a stale table may
       // still write this shard on the source. Fenced from here on (the held table fences a shard moving
       // to the destination), every such write either ran before the revision below is read, so the
       // catch-up covers it, or is refused, and its sidecar retries through this hold.

@@ -8,7 +8,7 @@
  *   nginx+nginx          two nginx hops
  *   sidecar              a sidecar whose upstream is the source API server (the sidecar alone, one hop)
  *   sidecar+aggregator   a sidecar whose upstream is the aggregator, local routing off: a pod's call (two hops)
- *   sidecar local-route  the same sidecar with local routing on (docs/adr/0010): source-owned calls go
+ *   sidecar local-route  the same sidecar with local routing on (docs/adr/0011): source-owned calls go
  *                        straight to the source API server, so they must cost no more than the sidecar alone
  * The requests read a shard the source owns (configmaps in lab-apps): the aggregator routes it and
  * pipes the answer untouched, its common case before and during a rollout. The three sidecars run the

@@ -50,7 +50,7 @@ export interface SidecarConfig {
   /** Consecutive connect failures that open the circuit breaker. */
   breakerFailureThreshold: number;
   /**
-   * Local routing (docs/adr/0010): requests the source serves unchanged go straight to localApiserver,
+   * Local routing (docs/adr/0011): requests the source serves unchanged go straight to localApiserver,
    * by the routing table fetched from the upstream. Default: on when localApiserver is set.
    */
   localRouting: boolean;

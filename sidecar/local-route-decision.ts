@@ -1,5 +1,5 @@
 /**
- * Local routing's decision (DESIGN.md section 3, docs/adr/0010), pure: a request goes straight to the
+ * Local routing's decision (DESIGN.md section 3, docs/adr/0011), pure: a request goes straight to the
  * local source API server only when the aggregator would send it to the source *and* pass the answer
  * through unchanged. The aggregator's own `route()` and resourceVersion codecs decide, so the two can
  * never disagree on where a request belongs; everything else, and everything while the table is

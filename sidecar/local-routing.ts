@@ -1,5 +1,5 @@
 /**
- * The sidecar's local-routing selector (DESIGN.md section 3, docs/adr/0010): decides each request by
+ * The sidecar's local-routing selector (DESIGN.md section 3, docs/adr/0011): decides each request by
  * the routing table the RoutingTableClient keeps current, and closes local watches on a shard as soon
  * as the shard stops being served locally (a hand-off began, the table went stale), so the client
  * re-watches through the aggregator, which answers an old-epoch resourceVersion with 410 and a relist.

@@ -1,5 +1,5 @@
 /**
- * Keeps the sidecar's copy of the aggregator's routing table current (local routing, docs/adr/0010).
+ * Keeps the sidecar's copy of the aggregator's routing table current (local routing, docs/adr/0011).
  *
  * Long poll rather than a short poll or a watch stream: the aggregator answers the moment its table
  * changes, so a hand-off is learnt within one round trip (a short poll learns it a period late, and a

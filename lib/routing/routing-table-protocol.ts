@@ -1,6 +1,6 @@
 /**
  * How sidecars fetch the routing table from the aggregator (DESIGN.md section 3, Local routing;
- * docs/adr/0010): `GET ROUTING_TABLE_PATH?generation=G&shadow=S&waitSeconds=W` over mTLS with a sidecar
+ * docs/adr/0011): `GET ROUTING_TABLE_PATH?generation=G&shadow=S&waitSeconds=W` over mTLS with a sidecar
  * client certificate. The aggregator answers at once when its table's generation is not G or its
  * shadow-read plan's version is not S, else when either changes or after W seconds (a long poll),
  * always with the whole table (a few hundred bytes per moved shard) and the shards whose reads it

@@ -1,4 +1,4 @@
-// Local routing on the lab's two real clusters (DESIGN.md section 3, docs/adr/0010): a sidecar sends
+// Local routing on the lab's two real clusters (DESIGN.md section 3, docs/adr/0011): a sidecar sends
 // what the source serves unchanged straight to the source API server, never through the aggregator;
 // a sidecar holding a stale routing table after configmaps moved to the destination has its write
 // refused by the source's fence, retried once through the aggregator and executed exactly once, and
@@ -122,7 +122,7 @@ describe('local routing in the sidecar, on the lab', () => {
       fresh.sidecar.routingTable!.routing.table.generation === bridge.aggregator.routing.table.generation ? true : undefined,
     );
 
-    // The stale sidecar still reads the source (the bounded window of docs/adr/0010): an epoch-0 RV.
+    // The stale sidecar still reads the source (the bounded window of docs/adr/0011): an epoch-0 RV.
     const staleRead = await kubectlOk(staleKubeconfig, ['-n', namespace, 'get', 'configmap', 'local-1', '-o', 'jsonpath={.metadata.resourceVersion}']);
     expect(BigInt(staleRead)).toBeGreaterThanOrEqual(BigInt(before));
     expect(BigInt(staleRead)).toBeLessThanOrEqual(offset);
