@@ -333,11 +333,14 @@ describe('a staged rollout with workloads running', () => {
     const marked = "object.metadata.name.endsWith('-x')";
     await injectFault('source', baseline, marked);
     await injectFault('destination', baseline, marked);
-    const workload = new Workload(uniqueName('w3'), 4).start();
+    // Half the pairs fail on both sides (about 50% of each backend's answers), against an allowed increase of 20
+    // points: a window of a dozen answers a side on a loaded machine moves either rate by several points, and
+    // without the source's baseline 50% would still breach.
+    const workload = new Workload(uniqueName('w3'), 2).start();
     const plan = await bridgectl(
       // Only the error-rate gate is under test: latency on a loaded machine is judged elsewhere (unit tests).
       ['rollout', 'plan', '--name', ROLLOUT, '--replace', '--stages', '50', '--shards', SHARDS, '--soak-seconds', '10'].concat(
-        ['--window-seconds', '5', '--min-requests', '5'],
+        ['--window-seconds', '5', '--min-requests', '5', '--max-error-rate-increase', '0.2'],
         ['--max-latency-ratio', '1000'],
       ),
     );
@@ -349,11 +352,13 @@ describe('a staged rollout with workloads running', () => {
     await workload.stop();
     for (const cluster of ['source', 'destination'] as const) await removeFault(cluster, baseline);
     const breaches = complete.status!.history!.filter((h) => h.event === 'gate-breached').map((h) => h.reason);
-    expect({ phase: complete.status!.phase, breaches }).toEqual({ phase: 'Complete', breaches: [] });
-    // The destination did fail more than the allowed 5 points: only the source's own baseline let it pass.
+    // Errors other than the injected ones are shown with the breach, so a failure says where they came from.
+    const unexpected = workload.details.filter((d) => !/-x: 500 /.test(d));
+    expect({ phase: complete.status!.phase, breaches, unexpected }).toEqual({ phase: 'Complete', breaches: [], unexpected: [] });
+    // The destination did fail more than the allowed 20 points: only the source's own baseline let it pass.
     const gate = complete.status!.gate!;
-    expect(gate.destination.errorRate).toBeGreaterThan(0.05);
-    expect(gate.source.errorRate).toBeGreaterThan(0.05);
+    expect(gate.destination.errorRate).toBeGreaterThan(0.2);
+    expect(gate.source.errorRate).toBeGreaterThan(0.2);
     for (const error of workload.errors) expect(error).toMatch(/-x: 500$/);
     expect(await workload.missing()).toEqual([]);
   }, 240_000);
@@ -368,7 +373,9 @@ describe('a staged rollout with workloads running', () => {
     const workload = new Workload(uniqueName('w4')).start();
     const plan = await bridgectl(
       ['rollout', 'plan', '--name', ROLLOUT, '--replace', '--stages', '0,100', '--shards', SHARDS, '--soak-seconds', '600'].concat(
-        ['--on-breach', 'pause', '--window-seconds', '5', '--min-requests', '5'],
+        // Only the shadow-read gate is under test: latency on a loaded machine is judged elsewhere (unit tests), and the
+        // gate window may still hold the previous test's injected failures.
+        ['--on-breach', 'pause', '--window-seconds', '5', '--min-requests', '5', '--max-latency-ratio', '1000', '--max-error-rate-increase', '1'],
         ['--shadow-read-share', '1', '--min-shadow-reads', '5', '--max-divergence-rate', '0.2'],
       ),
     );
@@ -377,7 +384,7 @@ describe('a staged rollout with workloads running', () => {
     const agreeing = await waitForRollout('shadow reads compared at stage 0%', (r) => (r.status?.gate?.shadow?.compared ?? 0) >= 5);
     expect(agreeing.status!.stageName).toBe('0%');
     expect(agreeing.status!.gate!.shadow!.divergent).toBe(0);
-    expect(hasEvent(agreeing, 'gate-breached')).toBe(false);
+    expect(agreeing.status!.history!.filter((h) => h.event === 'gate-breached').map((h) => h.reason)).toEqual([]);
 
     // Someone changes the destination's copy behind the synchronizer's back.
     await kubectlOk('destination', ['-n', namespace, 'patch', 'configmap', probe, '--type', 'merge', '-p', '{"data":{"k":"changed"}}']);
