@@ -20,14 +20,27 @@ import { lockBridgeState, resetBridgeState } from '../helpers/bridge-lab.js';
 import { createNamespace, kubeconfigPath, kubectlOk, uniqueName } from '../helpers/lab-clients.js';
 import { silentLog } from '../helpers/sidecar-fixtures.js';
 
-const SHARDS = ['configmaps', 'secrets', 'services', 'leases.coordination.k8s.io', 'deployments.apps', 'jobs.batch'];
+const SHARDS = [
+  'configmaps',
+  'secrets',
+  'services',
+  'leases.coordination.k8s.io',
+  'deployments.apps',
+  'statefulsets.apps',
+  'daemonsets.apps',
+  'jobs.batch',
+  'cronjobs.batch',
+];
 const PREFIX: Record<string, string> = {
   configmaps: '/api/v1',
   secrets: '/api/v1',
   services: '/api/v1',
   leases: '/apis/coordination.k8s.io/v1',
   deployments: '/apis/apps/v1',
+  statefulsets: '/apis/apps/v1',
+  daemonsets: '/apis/apps/v1',
   jobs: '/apis/batch/v1',
+  cronjobs: '/apis/batch/v1',
 };
 
 let source: KubeRestClient;
@@ -149,6 +162,45 @@ describe('workload kinds, Services and the rest, source -> destination', () => {
     await sync.mirrors.get('jobs.batch')!.reconcile();
     await sync.mirrors.get('deployments.apps')!.reconcile();
     expect((await read(destination, 'jobs', 'once'))!.metadata.resourceVersion).toBe(withStatus.metadata.resourceVersion);
+  });
+
+  it("a StatefulSet, a DaemonSet and a CronJob arrive equal, with the source's status (a CronJob's patched through /status)", async () => {
+    const sts = await create('statefulsets', {
+      metadata: { name: 'db' },
+      spec: { replicas: 1, serviceName: 'db', selector: { matchLabels: { app: 'db' } }, template: podTemplate({ app: 'db' }) },
+    });
+    const ds = await create('daemonsets', {
+      metadata: { name: 'agent' },
+      spec: { selector: { matchLabels: { app: 'agent' } }, template: podTemplate({ app: 'agent' }) },
+    });
+    const cron = await create('cronjobs', {
+      metadata: { name: 'nightly' },
+      spec: { schedule: '0 3 * * *', suspend: true, jobTemplate: { spec: { template: podTemplate({ task: 'nightly' }) } } },
+    });
+    expect(comparable(await copyOf('statefulsets', 'db'))).toEqual(comparable(sts));
+    expect(comparable(await copyOf('daemonsets', 'agent'))).toEqual(comparable(ds));
+    expect(comparable(await copyOf('cronjobs', 'nightly'))).toEqual(comparable(cron));
+
+    const lastScheduleTime = '2026-01-02T03:00:00Z';
+    await kubectlOk('source', [
+      '-n',
+      namespace,
+      'patch',
+      'cronjob',
+      'nightly',
+      '--subresource=status',
+      '--type=merge',
+      '-p',
+      JSON.stringify({ status: { lastScheduleTime } }),
+    ]);
+    const cronCopy = await waitUntil("the source's CronJob status on the copy", () => sameStatus('cronjobs', 'nightly'));
+    expect(cronCopy.status).toEqual({ lastScheduleTime });
+    // The StatefulSet's status is the source's statefulset controller's (observedGeneration set there only).
+    const stsCopy = await waitUntil("the source's StatefulSet status on the copy", async () => {
+      const copied = await sameStatus('statefulsets', 'db');
+      return (copied?.status as { observedGeneration?: number } | undefined)?.observedGeneration ? copied : undefined;
+    });
+    expect(stsCopy.metadata.uid).not.toBe(sts.metadata.uid);
   });
 
   it('a Service of each type arrives with the ClusterIPs and nodePorts the source chose', async () => {
