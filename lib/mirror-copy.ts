@@ -9,6 +9,7 @@
 import { canonicalJson } from './canonical-json.js';
 import { API_GROUP } from './names.js';
 import { isSystemNamespace } from './routing/resource-classes.js';
+import { isJob, withSourceSelector } from './workload-status.js';
 
 export type KubeObject = {
   apiVersion?: string;
@@ -85,8 +86,14 @@ export function withoutServerFields(obj: KubeObject): KubeObject {
 /**
  * The owner's object as the replica should hold it, for a create (no resourceVersion) or an update.
  * `ownerReferences` are the owner's, already remapped to the replica's UIDs; without them the copy has none.
+ * `replica`: the replica's object an update overwrites, whose fields fixed at creation are kept (a Job's manualSelector).
  */
-export function replicaCopy(owner: KubeObject, replicaResourceVersion?: string, ownerReferences: readonly OwnerReference[] = []): KubeObject {
+export function replicaCopy(
+  owner: KubeObject,
+  replicaResourceVersion?: string,
+  ownerReferences: readonly OwnerReference[] = [],
+  replica?: KubeObject,
+): KubeObject {
   const stripped = withoutServerFields(owner);
   const metadata = stripped.metadata;
   const annotations = { ...(owner.metadata.annotations ?? {}) };
@@ -100,7 +107,9 @@ export function replicaCopy(owner: KubeObject, replicaResourceVersion?: string, 
   else delete metadata.ownerReferences;
   if (replicaResourceVersion !== undefined) metadata.resourceVersion = replicaResourceVersion;
   // Status belongs to the cluster where the object is acted on (workload status is the source's): withoutServerFields dropped it.
-  return { ...stripped, metadata };
+  const copy = { ...stripped, metadata };
+  if (!isJob(owner)) return copy;
+  return withSourceSelector(copy, (replica?.spec as { manualSelector?: boolean } | undefined)?.manualSelector);
 }
 
 /**
@@ -108,7 +117,7 @@ export function replicaCopy(owner: KubeObject, replicaResourceVersion?: string, 
  * without ownerReferences, whose UIDs differ between the clusters by design.
  */
 export function mirroredContent(obj: KubeObject): unknown {
-  const copy = replicaCopy(obj);
+  const copy = replicaCopy(obj); // a Job's manualSelector: true on both sides (lib/workload-status.ts)
   const annotations = { ...(copy.metadata.annotations ?? {}) };
   for (const key of MIRROR_ANNOTATIONS) delete annotations[key];
   return { ...copy, metadata: { ...copy.metadata, annotations } };

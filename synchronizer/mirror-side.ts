@@ -18,6 +18,8 @@ export interface ShardApi {
   namespaced: boolean;
   /** The type's kind, from discovery (list items carry none): named by conflict Events. */
   kind?: string;
+  /** For a custom resource: the name of its CRD, which must be Established on the replica before any copy (crd-readiness.ts). */
+  crd?: string;
 }
 
 export interface MirrorSide {
@@ -43,7 +45,7 @@ export interface MirrorProgress {
   shard: ShardKey;
   direction: string;
   /** reconciling: comparing a full list of the owner with the replica; watching: following changes. */
-  phase: 'starting' | 'reconciling' | 'watching' | 'retrying';
+  phase: 'starting' | 'reconciling' | 'watching' | 'retrying' | 'waiting-for-crd';
   /**
    * The owner's objects this shard mirrors (a cluster's own objects excluded), and how many of them are
    * on the replica; during a reconcile, the objects of its list and how many it has processed.

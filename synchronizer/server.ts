@@ -16,7 +16,10 @@ import { ConfigMapRoutingStore } from '../lib/routing/configmap-store.js';
 import { shardState } from '../lib/routing/routing-table.js';
 import { parseShardKey } from '../lib/routing/shard-hash.js';
 import type { ClusterSide, RoutingTable } from '../lib/routing/types.js';
+import { hasSourceStatus } from '../lib/workload-status.js';
 import { startCatchUpServer } from './catchup-server.js';
+import { crdNameOf, crdsFirst } from './crd-readiness.js';
+import { StatusMirror } from './status-mirror.js';
 import type { SyncConfig } from './config.js';
 import { mirrorSide, ShardMirror, type MirrorCounters, type MirrorProgress, type ShardApi } from './shard-mirror.js';
 
@@ -39,7 +42,8 @@ export async function discoverShardApi(cluster: ClusterConnection, shard: string
     throw new BridgeError('BRIDGE_ERR_SYNC', `the ${cluster.side} API server does not serve ${resource} in ${prefix} (shard ${shard})`, {
       fix: 'remove the shard from BRIDGE_SHARDS',
     });
-  return { prefix, resource, namespaced: entry.namespaced, kind: entry.kind };
+  const crd = await crdNameOf(cluster.rest, group, resource);
+  return { prefix, resource, namespaced: entry.namespaced, kind: entry.kind, ...(crd ? { crd } : {}) };
 }
 
 /** The synchronizer's /status: this replica's role and each mirrored shard's progress. */
@@ -113,15 +117,30 @@ export async function startSynchronizer(config: SyncConfig, log: Logger): Promis
   // Only the Lease holder mirrors: two writers on the replica side would race each other's copies.
   const lease = new LeaderLease(clusters.destination.rest, SYSTEM_NAMESPACE, config.leaseName, log, config.leaseDurationSeconds, config.leaseRenewSeconds);
   let table: RoutingTable | undefined;
+  // Workload shards the destination owns: their status still comes from the source (status-mirror.ts).
+  const statusMirrors = new Map<string, StatusMirror>();
   const stopMirrors = () => {
-    for (const mirror of mirrors.values()) mirror.stop();
+    for (const mirror of [...mirrors.values(), ...statusMirrors.values()]) mirror.stop();
     mirrors.clear();
+    statusMirrors.clear();
+  };
+  const followStatus = (shard: string, owner: ClusterSide) => {
+    const running = statusMirrors.get(shard);
+    if (owner === 'source' || !hasSourceStatus(shard)) {
+      running?.stop();
+      statusMirrors.delete(shard);
+    } else if (!running) {
+      const mirror = new StatusMirror(shard, apis.get(shard)!, clusters.source.rest, clusters.destination.rest, counters, log);
+      statusMirrors.set(shard, mirror);
+      mirror.start();
+    }
   };
   const follow = (next: RoutingTable) => {
     table = next;
     if (!lease.isLeader()) return stopMirrors();
-    for (const shard of config.shards) {
+    for (const shard of crdsFirst(config.shards)) {
       const owner = shardState(next, shard).owner;
+      followStatus(shard, owner);
       const running = mirrors.get(shard);
       if (running && running.owner.side === owner) continue;
       running?.stop();

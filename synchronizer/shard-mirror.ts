@@ -14,7 +14,10 @@ import type { Logger } from '../lib/logger.js';
 import type { ShardKey } from '../lib/routing/types.js';
 import { isMirrorCopy, replicaCopy, sameMirroredContent, skipReason, type KubeObject, type OwnerReference } from '../lib/mirror-copy.js';
 import { judgeReplica, ownWriteOf, type ConflictReason, type OwnWrite } from '../lib/mirror-conflict.js';
+import { hasSourceStatus } from '../lib/workload-status.js';
 import { OwnerDeferred, OwnerResolver } from './owner-resolver.js';
+import { CrdNotEstablished, ensureEstablished } from './crd-readiness.js';
+import { copySourceStatus } from './status-mirror.js';
 import { conflictEvent } from './conflict-event.js';
 import { LagWindow } from './lag-window.js';
 import { objectPath, type MirrorCounters, type MirrorProgress, type MirrorSide, type ShardApi } from './mirror-side.js';
@@ -74,6 +77,10 @@ export class ShardMirror {
   ) {
     this.direction = `${owner.side}->${replica.side}`;
     this.owners = new OwnerResolver(owner, replica, mirroredShards);
+  }
+
+  private get apiVersion(): string {
+    return this.api.prefix.replace(/^\/apis?\//, '');
   }
 
   /** Runs `task` after every earlier write of this shard. */
@@ -141,6 +148,8 @@ export class ShardMirror {
   /** Makes the replica equal to a consistent list of the owner; returns the list's revision. */
   reconcile(): Promise<bigint> {
     return this.serial(async () => {
+      // A custom resource's copies need its CRD Established on the replica first (crd-readiness.ts).
+      if (this.api.crd) await ensureEstablished(this.replica.rest, this.replica.side, this.api.crd);
       this.state.phase = 'reconciling';
       this.owners.newPass();
       const ownerList = await this.listAll(this.owner);
@@ -182,7 +191,8 @@ export class ShardMirror {
         `${objectPath(this.api, undefined)}?${query}`,
         [200],
       );
-      items.push(...(page.body.items ?? []));
+      // List items carry no apiVersion and kind; watch events and GETs do: the same content either way.
+      items.push(...(page.body.items ?? []).map((item) => ({ apiVersion: this.apiVersion, ...(this.api.kind ? { kind: this.api.kind } : {}), ...item })));
       resourceVersion ||= page.body.metadata?.resourceVersion ?? '0';
       token = page.body.metadata?.continue ?? '';
     } while (token);
@@ -203,25 +213,36 @@ export class ShardMirror {
     return created.body;
   }
 
-  /** Creates or overwrites the replica's copy; false when the replica already holds the owner's content. */
-  private async writeCopy(obj: KubeObject, current: KubeObject | null, references: OwnerReference[]): Promise<boolean> {
+  /** Creates or overwrites the replica's copy; `written` false when the replica already holds the owner's content. */
+  private async writeCopy(obj: KubeObject, current: KubeObject | null, references: OwnerReference[]): Promise<{ written: boolean; stored: KubeObject }> {
     const key = keyOf(obj);
     if (!current) {
-      this.remember(key, await this.createCopy(obj, references));
+      const created = await this.createCopy(obj, references);
+      this.remember(key, created);
       this.counters.written(this.shard, this.direction, 'create');
-      return true;
+      return { written: true, stored: created };
     }
     if (sameMirroredContent(obj, current, references)) {
       // Found equal to the owner's version: from now on, a change of its content is someone else's (also after a restart).
       this.remember(key, current);
-      return false;
+      return { written: false, stored: current };
     }
     const verdict = judgeReplica(obj, current, this.ownWrites.get(key));
     const path = objectPath(this.api, obj.metadata.namespace, obj.metadata.name);
-    const updated = await this.replica.rest.expect<KubeObject>('PUT', path, [200], replicaCopy(obj, current.metadata.resourceVersion, references));
+    const updated = await this.replica.rest.expect<KubeObject>('PUT', path, [200], replicaCopy(obj, current.metadata.resourceVersion, references, current));
     this.remember(key, updated.body);
     this.counters.written(this.shard, this.direction, 'update');
     if (verdict.conflict) await this.reportConflict(obj, updated.body, verdict.reason);
+    return { written: true, stored: updated.body };
+  }
+
+  /** While the source owns a workload shard, its copies get the source's status too (through `/status`; status-mirror.ts otherwise). */
+  private async writeStatus(obj: KubeObject, stored: KubeObject): Promise<boolean> {
+    if (this.owner.side !== 'source' || !hasSourceStatus(this.shard)) return false;
+    const after = await copySourceStatus(this.replica.rest, this.api, obj, stored);
+    if (after === stored) return false;
+    this.remember(keyOf(obj), after);
+    this.counters.written(this.shard, this.direction, 'update');
     return true;
   }
 
@@ -240,7 +261,7 @@ export class ShardMirror {
       { shard: this.shard, object, direction: this.direction, reason },
       "replica object changed behind the synchronizer; overwritten with the owner's version",
     );
-    const apiVersion = this.api.prefix.replace(/^\/apis?\//, '');
+    const apiVersion = this.apiVersion;
     const event = conflictEvent({
       shard: this.shard,
       owner: this.owner.side,
@@ -281,10 +302,9 @@ export class ShardMirror {
       // Owners before dependents: a copy is written only with every mirrored owner's copy in place.
       const owners = await this.owners.remap(obj);
       if (owners.deferred) throw new OwnerDeferred(owners.deferred.reason, owners.deferred.ref, keyOf(obj));
-      if (await this.writeCopy(obj, current, owners.references)) {
-        for (const { reason } of owners.dropped) this.counters.ownerReferenceDropped(this.shard, this.direction, reason);
-        if (seenAt !== undefined) this.observeLag(seenAt);
-      }
+      const { written, stored } = await this.writeCopy(obj, current, owners.references);
+      if (written) for (const { reason } of owners.dropped) this.counters.ownerReferenceDropped(this.shard, this.direction, reason);
+      if (((await this.writeStatus(obj, stored)) || written) && seenAt !== undefined) this.observeLag(seenAt);
       this.failingKeys.delete(keyOf(obj));
       const retry = this.retries.get(keyOf(obj));
       if (retry) clearTimeout(retry.timer);
@@ -346,8 +366,8 @@ export class ShardMirror {
         await this.watchFrom(listRV.toString());
       } catch (err) {
         if (this.stopped) return;
-        this.state.phase = 'retrying';
-        this.failed('list-or-watch', err);
+        this.state.phase = err instanceof CrdNotEstablished ? 'waiting-for-crd' : 'retrying';
+        this.failed(err instanceof CrdNotEstablished ? err.reason : 'list-or-watch', err);
         this.log.warn({ shard: this.shard, direction: this.direction, err: errorMessage(err) }, 'mirror watch failed; relisting');
         await new Promise((resolve) => setTimeout(resolve, backoffMs).unref());
         backoffMs = Math.min(backoffMs * 2, 30_000);

@@ -1,0 +1,84 @@
+/**
+ * Workload status flows from the source to the destination whichever side owns the spec (DESIGN.md
+ * section 5; lib/workload-status.ts). While the source owns a workload shard, its ShardMirror writes
+ * the status right after the copy (copySourceStatus). While the destination owns it, the shard mirror
+ * goes destination -> source and never writes status (an update of the main resource ignores it); a
+ * StatusMirror then follows the source's objects of the shard and writes each one's status to the
+ * destination's object through `/status`, and nothing else. An object not on the destination yet is
+ * skipped: its next status change, or the next relist, brings it.
+ */
+import { errorMessage } from '../lib/errors.js';
+import { kubeApiError, type KubeRestClient } from '../lib/kube-rest-client.js';
+import { listAndWatch } from '../lib/list-watch.js';
+import type { Logger } from '../lib/logger.js';
+import type { KubeObject } from '../lib/mirror-copy.js';
+import type { ShardKey } from '../lib/routing/types.js';
+import { statusUpdate } from '../lib/workload-status.js';
+import { objectPath, type MirrorCounters, type ShardApi } from './mirror-side.js';
+
+/**
+ * Writes the source object's status to the destination's object `destinationObj` when they differ;
+ * returns the destination's object as stored after the write (unchanged when none was needed).
+ */
+export async function copySourceStatus(
+  destination: Pick<KubeRestClient, 'request'>,
+  api: ShardApi,
+  sourceObj: KubeObject,
+  destinationObj: KubeObject,
+): Promise<KubeObject> {
+  const body = statusUpdate(sourceObj, destinationObj);
+  if (!body) return destinationObj;
+  const path = `${objectPath(api, destinationObj.metadata.namespace, destinationObj.metadata.name)}/status`;
+  const written = await destination.request<KubeObject>('PUT', path, body);
+  if (written.status !== 200) throw kubeApiError('PUT', path, written);
+  return written.body;
+}
+
+export class StatusMirror {
+  private queue: Promise<unknown> = Promise.resolve();
+  private watch: { stop(): void } | undefined;
+
+  constructor(
+    readonly shard: ShardKey,
+    private readonly api: ShardApi,
+    private readonly source: KubeRestClient,
+    private readonly destination: KubeRestClient,
+    private readonly counters: MirrorCounters,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    this.watch = listAndWatch<KubeObject>(
+      this.source,
+      objectPath(this.api, undefined),
+      {
+        onList: (items) => items.forEach((item) => this.enqueue(item)),
+        onEvent: (type, obj) => (type === 'DELETED' ? undefined : this.enqueue(obj)),
+      },
+      { log: this.log },
+    );
+  }
+
+  stop(): void {
+    this.watch?.stop();
+  }
+
+  /** Status writes of the shard one after another, in the order the source delivered them. */
+  private enqueue(sourceObj: KubeObject): void {
+    this.queue = this.queue.then(() => this.copy(sourceObj));
+  }
+
+  private async copy(sourceObj: KubeObject): Promise<void> {
+    const direction = 'source->destination';
+    const path = objectPath(this.api, sourceObj.metadata.namespace, sourceObj.metadata.name);
+    try {
+      const got = await this.destination.request<KubeObject>('GET', path);
+      if (got.status === 404) return;
+      if (got.status !== 200) throw kubeApiError('GET', path, got);
+      if ((await copySourceStatus(this.destination, this.api, sourceObj, got.body)) !== got.body) this.counters.written(this.shard, direction, 'update');
+    } catch (err) {
+      this.counters.failed(this.shard, direction, 'status');
+      this.log.warn({ shard: this.shard, object: path, err: errorMessage(err) }, "cannot copy the source's status to the destination");
+    }
+  }
+}
