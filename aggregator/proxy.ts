@@ -27,6 +27,7 @@ import { jsonOnlyAccept, rewriteQuery, rewriteRequestBody } from './request-rewr
 import { sendBuffered, withoutContentLength } from './rewritten-response.js';
 import { needsSourceAllocation, parseCreateBody } from './source-allocation.js';
 import { createSourceFirst } from './source-first-create.js';
+import { backendAddress } from './backend-call.js';
 import { countRequest } from './request-counter.js';
 import type { ReplicaPresence } from './replica-presence.js';
 import type { RoutingState } from '../lib/routing/routing-state.js';
@@ -271,8 +272,7 @@ async function rewrittenWriteBody(req: IncomingMessage, res: ServerResponse, pre
  */
 async function answeredSourceFirst(ctx: ProxyContext, prepared: Prepared, body: Buffer, res: ServerResponse, started: bigint): Promise<boolean> {
   const { info, decision } = prepared;
-  const query = new URLSearchParams(prepared.path.includes('?') ? prepared.path.slice(prepared.path.indexOf('?') + 1) : '');
-  if (decision.target !== 'destination' || !decision.shard || !needsSourceAllocation(info, query)) return false;
+  if (decision.target !== 'destination' || !decision.shard || !needsSourceAllocation(info, prepared.path)) return false;
   const contentType = headerValue(prepared.headers, 'content-type') ?? '';
   const counter = countRequest(ctx.metrics, 'destination', info.verb);
   res.once('close', () => counter.cancel());
@@ -315,9 +315,7 @@ export function createAggregatorHandler(ctx: ProxyContext) {
     if (body !== undefined && (await answeredSourceFirst(ctx, prepared, body, res, started))) return endWrite?.();
     const shadowed = decision.target === 'source' && ctx.shadow?.sample(decision.shard, info.verb) ? shadowPath(prepared.path) : undefined;
     const upstreamReq: ClientRequest = request({
-      protocol: 'https:',
-      host: cluster.url.hostname,
-      port: cluster.url.port || 443,
+      ...backendAddress(cluster),
       method: req.method,
       path: prepared.path,
       headers: prepared.headers as unknown as Record<string, string>,
@@ -385,9 +383,7 @@ export function createAggregatorUpgradeHandler(ctx: ProxyContext) {
     const { cluster, decision, info } = prepared;
     const upgrade = req.headers.upgrade ?? '';
     const upstreamReq = request({
-      protocol: 'https:',
-      host: cluster.url.hostname,
-      port: cluster.url.port || 443,
+      ...backendAddress(cluster),
       method: req.method,
       path: prepared.path,
       headers: [...prepared.headers, 'Connection', 'Upgrade', 'Upgrade', upgrade] as unknown as Record<string, string>,

@@ -7,7 +7,7 @@
  * so a write the synchronizer has not mirrored yet is not taken for a divergence; only one that
  * persists while the source stays unchanged is counted, and its field paths (never values) logged.
  */
-import { request } from 'node:https';
+import { callBackend } from './backend-call.js';
 import { ChangeWaiters } from '../lib/change-waiters.js';
 import { errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
@@ -141,42 +141,21 @@ export class ShadowReads {
     return comparable(source) && comparable(destination) ? { source: source!, destination: destination! } : undefined;
   }
 
-  private get(side: ClusterSide, read: ShadowRead): Promise<ReadAnswer | undefined> {
+  private async get(side: ClusterSide, read: ShadowRead): Promise<ReadAnswer | undefined> {
     const cluster = this.deps.clusters[side];
-    return new Promise((resolve, reject) => {
-      const req = request(
-        {
-          protocol: 'https:',
-          host: cluster.url.hostname,
-          port: cluster.url.port || 443,
-          method: 'GET',
-          path: read.path,
-          headers: read.headers[side] as unknown as Record<string, string>,
-          agent: side === 'destination' ? cluster.asBridge : cluster.asCaller,
-          timeout: READ_TIMEOUT_MS,
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          let size = 0;
-          res.on('data', (chunk: Buffer) => {
-            size += chunk.length;
-            if (size > MAX_BODY_BYTES) return void req.destroy(new Error(`answer larger than ${MAX_BODY_BYTES} bytes`));
-            chunks.push(chunk);
-          });
-          res.on('end', () => {
-            try {
-              resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) });
-            } catch {
-              resolve(undefined);
-            }
-          });
-          res.on('error', reject);
-        },
-      );
-      req.on('timeout', () => req.destroy(new Error(`no answer in ${READ_TIMEOUT_MS} ms`)));
-      req.on('error', reject);
-      req.end();
+    const answer = await callBackend(cluster, {
+      method: 'GET',
+      path: read.path,
+      headers: read.headers[side],
+      agent: side === 'destination' ? cluster.asBridge : cluster.asCaller,
+      timeoutMs: READ_TIMEOUT_MS,
+      maxBytes: MAX_BODY_BYTES,
     });
+    try {
+      return { status: answer.status, body: JSON.parse(answer.body.toString('utf8')) };
+    } catch {
+      return undefined;
+    }
   }
 
   private count(shard: ShardKey, result: ShadowResult): void {

@@ -24,10 +24,14 @@ interface ServiceSpec {
   [key: string]: unknown;
 }
 
-/** A create of a core Service (not a subresource, not a dry run): the source allocates its IPs and ports. */
-export function needsSourceAllocation(info: RequestInfo, query: URLSearchParams): boolean {
-  if (info.verb !== 'create' || info.subresource !== '' || query.has('dryRun')) return false;
-  return info.apiGroup === '' && info.resource === 'services';
+/**
+ * A create of a core Service (not a subresource, not a dry run): the source allocates its IPs and
+ * ports. `url` is the request's path and query; the query is read only for a Service create.
+ */
+export function needsSourceAllocation(info: RequestInfo, url: string): boolean {
+  if (info.verb !== 'create' || info.subresource !== '' || info.apiGroup !== '' || info.resource !== 'services') return false;
+  const q = url.indexOf('?');
+  return q < 0 || !new URLSearchParams(url.slice(q + 1)).has('dryRun');
 }
 
 /** A JSON object body with metadata, as a create must have; anything else is left to the API server to refuse. */

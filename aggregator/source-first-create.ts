@@ -15,12 +15,12 @@
  * destination's refusal.
  */
 import type { ServerResponse } from 'node:http';
-import { request } from 'node:https';
 import type { ClusterConnection } from '../lib/cluster-connection.js';
 import { errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { MIRROR_OF_UID_ANNOTATION, withoutServerFields, type KubeObject } from '../lib/mirror-copy.js';
 import type { ShardRVCodec } from '../lib/routing/resource-version.js';
+import { callBackend } from './backend-call.js';
 import { sendBuffered, type BufferedResponse } from './rewritten-response.js';
 import { parseCreateBody, withSourceAllocation } from './source-allocation.js';
 import { backendUnavailable, sendStatus } from './status-responses.js';
@@ -57,33 +57,9 @@ function collectionPath(path: string): string {
   return q < 0 ? path : path.slice(0, q);
 }
 
-/** One POST to a backend, answered in full. */
+/** One POST to a backend with the bridge's credentials (impersonating the caller in the destination), answered in full. */
 function post(cluster: ClusterConnection, path: string, headers: string[], body: Buffer): Promise<BufferedResponse> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        protocol: 'https:',
-        host: cluster.url.hostname,
-        port: cluster.url.port || 443,
-        method: 'POST',
-        path,
-        headers: headers as unknown as Record<string, string>,
-        agent: cluster.asBridge,
-        timeout: BACKEND_TIMEOUT_MS,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', reject);
-        res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, statusMessage: res.statusMessage ?? '', rawHeaders: res.rawHeaders, body: Buffer.concat(chunks) }),
-        );
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error(`no answer within ${BACKEND_TIMEOUT_MS} ms`)));
-    req.on('error', reject);
-    req.end(body);
-  });
+  return callBackend(cluster, { method: 'POST', path, headers, agent: cluster.asBridge, body, timeoutMs: BACKEND_TIMEOUT_MS });
 }
 
 /** The caller's headers with another content type (the copy in step 3 is JSON whatever the client sent). */

@@ -2,7 +2,7 @@
 // HTTPS backends that record what they receive: the order of the calls, what each side is sent, and
 // that nothing is left in the source when the destination refuses or cannot be reached. The lab test
 // in test/e2e/aggregator-bridge.test.ts runs the same through real API servers.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtempSync } from 'node:fs';
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -123,7 +123,6 @@ beforeAll(async () => {
 afterEach(() => {
   for (const o of opened.splice(0)) o.close();
 });
-afterAll(() => undefined);
 
 describe('a source-first create', () => {
   it("checks on the destination, creates on the source, then creates on the destination with the source's values", async () => {
