@@ -43,7 +43,8 @@ describe.each(clusters)('lab %s cluster', (cluster) => {
       void watcher
         .watch(
           `/api/v1/namespaces/${ns}/configmaps`,
-          { resourceVersion: list.metadata!.resourceVersion! },
+          // kube-root-ca.crt is published into the new namespace at its own pace: watch only ours.
+          { resourceVersion: list.metadata!.resourceVersion!, fieldSelector: 'metadata.name=during' },
           (type, obj: k8s.V1ConfigMap) => {
             events.push(`${type}:${obj.metadata?.name}`);
             if (events.length === 3) resolve();
