@@ -17,7 +17,6 @@ import { parseFlags } from '../lib/flags.js';
 import { waitUntil } from '../lib/wait-until.js';
 import { say, type Command } from './command.js';
 import { installAll } from './lab-commands.js';
-import { runMigration } from './migration-demo.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -137,6 +136,8 @@ export const demoCommand: Command = {
           ? '== 4. migration with a fault: the destination fails at 25%; the rollout controller must roll back on its own'
           : '== 4. migration: workloads keep calling the API while a BridgeRollout moves the shards in stages, then a rollback',
       );
+      // Imported here: its client-node workloads would otherwise weigh on every bridgectl process (the aggregator's too).
+      const { runMigration } = await import('./migration-demo.js');
       ok = await runMigration(daemons, { fault: flags.fault });
     }
     say(ok ? '== demo passed; the lab keeps running (stop it with `bridgectl lab down`)' : '== demo FAILED');

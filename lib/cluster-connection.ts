@@ -6,7 +6,7 @@
  * credentials: impersonated calls to the destination, TokenReviews, hand-offs, the routing table.
  */
 import { Agent, type AgentOptions, type RequestOptions } from 'node:https';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeconfigAccess } from './kubeconfig-reader.js';
 import { BridgeError, errorMessage } from './errors.js';
 import { IN_CLUSTER } from './config.js';
 import { KubeRestClient, loadKubeConfig } from './kube-rest-client.js';
@@ -25,7 +25,7 @@ export interface ClusterConnection {
 
 const POOL: AgentOptions = { keepAlive: true, keepAliveMsecs: 15_000, maxFreeSockets: 64, scheduling: 'lifo', timeout: 60_000 };
 
-/** How often an in-cluster connection re-reads its token for `bridgeHeaders` (kubelet rotates the file). */
+/** How often a connection renews its token for `bridgeHeaders` (kubelet rotates token files; exec credentials expire). */
 const TOKEN_REFRESH_MS = 60_000;
 
 /**
@@ -33,7 +33,7 @@ const TOKEN_REFRESH_MS = 60_000;
  * prefixes the ServiceAccount files (tests).
  */
 export async function connectCluster(side: ClusterSide, kubeconfig: string, serviceAccountRoot = ''): Promise<ClusterConnection> {
-  let kc: KubeConfig;
+  let kc: KubeconfigAccess;
   try {
     kc = loadKubeConfig(kubeconfig, serviceAccountRoot);
   } catch (err) {
@@ -41,15 +41,11 @@ export async function connectCluster(side: ClusterSide, kubeconfig: string, serv
       fix: `pass --${side}-kubeconfig with a readable kubeconfig, or ${IN_CLUSTER} in a pod`,
     });
   }
-  const server = kc.getCurrentCluster()?.server;
-  if (!server)
-    throw new BridgeError('BRIDGE_ERR_CONFIG', `the ${side} kubeconfig ${kubeconfig} names no current cluster server`, {
-      fix: 'check its current-context',
-    });
   const opts: RequestOptions = {};
   await kc.applyToHTTPSOptions(opts);
-  const asCaller = new Agent({ ...POOL, ca: opts.ca });
-  const asBridge = new Agent({ ...POOL, ca: opts.ca, cert: opts.cert, key: opts.key });
+  const trust = { ca: opts.ca, rejectUnauthorized: opts.rejectUnauthorized, servername: opts.servername };
+  const asCaller = new Agent({ ...POOL, ...trust });
+  const asBridge = new Agent({ ...POOL, ...trust, cert: opts.cert, key: opts.key });
   const rest = KubeRestClient.load(kubeconfig, serviceAccountRoot);
   // Updated in place: the proxy and the mirrors read it on every request.
   const bridgeHeaders: Record<string, string> = {};
@@ -58,20 +54,17 @@ export async function connectCluster(side: ClusterSide, kubeconfig: string, serv
     if (authorization) bridgeHeaders.authorization = String(authorization);
   };
   setAuthorization(opts);
-  const refresh =
-    kubeconfig === IN_CLUSTER
-      ? setInterval(() => {
-          const next: RequestOptions = {};
-          // A failed read keeps the last token; the next tick tries again.
-          void kc.applyToHTTPSOptions(next).then(
-            () => setAuthorization(next),
-            () => undefined,
-          );
-        }, TOKEN_REFRESH_MS).unref()
-      : undefined;
+  const refresh = setInterval(() => {
+    const next: RequestOptions = {};
+    // A failed read keeps the last token; the next tick tries again.
+    void kc.applyToHTTPSOptions(next).then(
+      () => setAuthorization(next),
+      () => undefined,
+    );
+  }, TOKEN_REFRESH_MS).unref();
   return {
     side,
-    url: new URL(server),
+    url: new URL(kc.server),
     asCaller,
     asBridge,
     bridgeHeaders,

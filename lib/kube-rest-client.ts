@@ -1,12 +1,11 @@
 /**
- * The one small JSON REST client: from a kubeconfig (file or in-cluster service account, through
- * @kubernetes/client-node's KubeConfig) or from explicit credentials (the lab, before any kubeconfig
+ * The one small JSON REST client: from a kubeconfig (file or in-cluster service account, read by
+ * kubeconfig-reader.ts) or from explicit credentials (the lab, before any kubeconfig
  * exists). Components need a few dozen plain calls, for which the generated API classes add weight and
  * hide the HTTP status the callers branch on.
  */
-import { existsSync } from 'node:fs';
 import { Agent, request, type RequestOptions } from 'node:https';
-import { KubeConfig } from '@kubernetes/client-node';
+import { defaultAccess, inClusterAccess, kubeconfigFileAccess, type KubeconfigAccess } from './kubeconfig-reader.js';
 import { IN_CLUSTER } from './config.js';
 import { BridgeError, errorMessage } from './errors.js';
 
@@ -39,32 +38,19 @@ interface KubeObject {
 }
 
 /**
- * A kubeconfig file, IN_CLUSTER or (no path) client-go's default chain. In-cluster, the token file is
- * re-read as kubelet rotates it (client-node's tokenFile auth, every 60 s).
+ * A kubeconfig file, IN_CLUSTER or (no path) client-go's default chain (kubeconfig-reader.ts). In-cluster,
+ * the token file is re-read as kubelet rotates it.
  */
-export function loadKubeConfig(kubeconfigPath?: string, serviceAccountRoot = ''): KubeConfig {
-  const kc = new KubeConfig();
+export function loadKubeConfig(kubeconfigPath?: string, serviceAccountRoot = ''): KubeconfigAccess {
   try {
-    if (kubeconfigPath === IN_CLUSTER) loadInCluster(kc, serviceAccountRoot);
-    else if (kubeconfigPath) kc.loadFromFile(kubeconfigPath);
-    else kc.loadFromDefault();
+    if (kubeconfigPath === IN_CLUSTER) return inClusterAccess(serviceAccountRoot);
+    return kubeconfigPath ? kubeconfigFileAccess(kubeconfigPath) : defaultAccess();
   } catch (err) {
     throw new BridgeError('BRIDGE_ERR_CONFIG', `cannot load kubeconfig ${kubeconfigPath ?? '(default)'}: ${errorMessage(err)}`, {
       fix: kubeconfigPath === IN_CLUSTER ? 'run in a pod with a mounted service-account token' : 'pass --kubeconfig or run in a pod with a service account',
       cause: err,
     });
   }
-  return kc;
-}
-
-/** client-node's loadFromCluster, which does not check what it needs: it would build "https://undefined:undefined". */
-function loadInCluster(kc: KubeConfig, serviceAccountRoot: string): void {
-  const { KUBERNETES_SERVICE_HOST: host, KUBERNETES_SERVICE_PORT: port } = process.env;
-  if (!host || !port) throw new Error('KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set (not in a pod?)');
-  kc.loadFromCluster(serviceAccountRoot);
-  const token = kc.getCurrentUser()?.authProvider?.config?.tokenFile as string | undefined;
-  const ca = kc.getCurrentCluster()?.caFile;
-  for (const file of [token, ca]) if (file && !existsSync(file)) throw new Error(`${file} does not exist (no service-account token mounted?)`);
 }
 
 export class KubeRestClient {
@@ -92,10 +78,8 @@ export class KubeRestClient {
    * ~/.kube/config like client-go. `serviceAccountRoot` prefixes the ServiceAccount files (tests).
    */
   static load(kubeconfigPath?: string, serviceAccountRoot = ''): KubeRestClient {
-    const kc = loadKubeConfig(kubeconfigPath, serviceAccountRoot);
-    const server = kc.getCurrentCluster()?.server;
-    if (!server) throw new BridgeError('BRIDGE_ERR_CONFIG', 'the kubeconfig names no current cluster server', { fix: 'check current-context' });
-    return new KubeRestClient((options) => kc.applyToHTTPSOptions(options), server.replace(/\/$/, ''));
+    const access = loadKubeConfig(kubeconfigPath, serviceAccountRoot);
+    return new KubeRestClient((options) => access.applyToHTTPSOptions(options), access.server);
   }
 
   /** Any status is returned; callers decide (404 and 409 are often expected). */
