@@ -31,8 +31,20 @@ function organizations(subject: Record<string, string | string[]> | undefined): 
   return o === undefined ? [] : Array.isArray(o) ? o : [o];
 }
 
+/** One answer per connection: getPeerCertificate() rebuilds the certificate and three fingerprints on every call. */
+const peers = new WeakMap<TLSSocket, PeerIdentity>();
+
 /** The peer as its client certificate says (the server verified the chain against the bridge CA). */
 export function peerIdentity(socket: TLSSocket): PeerIdentity {
+  let peer = peers.get(socket);
+  if (!peer) {
+    peer = certificateIdentity(socket);
+    peers.set(socket, peer);
+  }
+  return peer;
+}
+
+function certificateIdentity(socket: TLSSocket): PeerIdentity {
   if (!socket.authorized) return { sidecar: false };
   const orgs = organizations(socket.getPeerCertificate().subject as Record<string, string | string[]> | undefined);
   if (!orgs.includes(SIDECAR_CLIENT_ORGANIZATION)) return { sidecar: false };
