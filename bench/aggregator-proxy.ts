@@ -51,10 +51,40 @@ function workloadCredentials(): { token: string; caPem: string } {
   return { token, caPem: Buffer.from(caData, 'base64').toString() };
 }
 
-function installed(name: string): { pid: number; port: number } {
+function installed(name: string): { pid: number; port: number; opsPort: number } {
   const daemon = readInstalledDaemons().find((d) => d.name === name);
   if (!daemon) throw new BridgeError('BRIDGE_ERR_CONFIG', `the lab has no ${name} installed`, { fix: 'run `bridgectl lab install`' });
-  return { pid: daemon.pid, port: daemon.ports[0]! };
+  return { pid: daemon.pid, port: daemon.ports[0]!, opsPort: daemon.ports[1]! };
+}
+
+/** The aggregator's own runtime numbers from its /metrics (prom-client's default metrics). */
+interface RuntimeMetrics {
+  heapUsedMb: number;
+  residentMb: number;
+  /** GC pauses by kind (minor, major, incremental, weakcb): count and total seconds since start. */
+  gc: Record<string, { count: number; seconds: number }>;
+}
+
+async function runtimeMetrics(opsPort: number): Promise<RuntimeMetrics> {
+  const text = await (await fetch(`http://127.0.0.1:${opsPort}/metrics`)).text();
+  const value = (name: string) => Number(new RegExp(`^cluster_bridge_aggregator_${name} ([\\d.e+-]+)$`, 'm').exec(text)?.[1] ?? NaN);
+  const gc: RuntimeMetrics['gc'] = {};
+  for (const m of text.matchAll(/^cluster_bridge_aggregator_nodejs_gc_duration_seconds_(sum|count)\{kind="(\w+)"\} ([\d.e+-]+)$/gm)) {
+    const kind = (gc[m[2]!] ??= { count: 0, seconds: 0 });
+    if (m[1] === 'sum') kind.seconds = Number(m[3]);
+    else kind.count = Number(m[3]);
+  }
+  return { heapUsedMb: value('nodejs_heap_size_used_bytes') / 1e6, residentMb: value('process_resident_memory_bytes') / 1e6, gc };
+}
+
+/** GC pauses between two readings, by kind: "major 3 in 41 ms". */
+function gcBetween(before: RuntimeMetrics, after: RuntimeMetrics): string {
+  return Object.entries(after.gc)
+    .map(([kind, { count, seconds }]) => {
+      const was = before.gc[kind] ?? { count: 0, seconds: 0 };
+      return `${kind} ${count - was.count} in ${fmt((seconds - was.seconds) * 1000, 0)} ms`;
+    })
+    .join(', ');
 }
 
 /** One nginx in its own directory, serving a loopback certificate of `servingCa`, trusting `upstreamCaPem` upstream. */
@@ -199,9 +229,15 @@ async function main(): Promise<void> {
     const out = (line: string) => process.stdout.write(`${line}\n`);
     const loadAverage = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
     out(`aggregator benchmark against kube-apiserver ${lab.kubernetesVersion} (one run; 2 shared cores; load average before: ${loadAverage})`);
+    const runtimeBefore = await runtimeMetrics(aggregator.opsPort);
     const rate = await interleavedRate(targets, small, 500, 2, 4, 2);
+    const runtimeAfter = await runtimeMetrics(aggregator.opsPort);
     out('\nsmall GET at 500 req/s, open loop, a new client per target: 2 s cold, then 8 s steady in 2 s turns; latency ms');
     for (const t of targets) out(rateLine(t.name, rate[t.name]!, rate.direct!));
+    out(
+      `  the aggregator's runtime: heap used ${fmt(runtimeAfter.heapUsedMb, 1)} MB, resident ${fmt(runtimeAfter.residentMb, 1)} MB;` +
+        ` GC pauses during the 500 req/s runs (all targets' turns): ${gcBetween(runtimeBefore, runtimeAfter)}`,
+    );
 
     out('\nthroughput (closed loop)');
     const rps: Record<string, Record<string, number>> = {};
