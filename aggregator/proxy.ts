@@ -25,7 +25,7 @@ import { bearerToken, checkIdentityHeaders, impersonationHeaders, peerIdentity, 
 import type { AggregatorMetrics } from './metrics.js';
 import { jsonOnlyAccept, rewriteQuery, rewriteRequestBody } from './request-rewrite.js';
 import { sendBuffered, withoutContentLength } from './rewritten-response.js';
-import { needsSourceAllocation, parseCreateBody } from './source-allocation.js';
+import { parseCreateBody, sourceAllocatingWrite } from './source-allocation.js';
 import { createSourceFirst } from './source-first-create.js';
 import { backendAddress } from './backend-call.js';
 import { countRequest } from './request-counter.js';
@@ -267,30 +267,38 @@ async function rewrittenWriteBody(req: IncomingMessage, res: ServerResponse, pre
 
 /**
  * A create of a destination-owned shard whose values the source must allocate (source-allocation.ts):
- * made source first (source-first-create.ts). False when it does not apply, and the request goes on
- * as any other.
+ * made source first (source-first-create.ts). False when it does not apply (or an apply turned out to
+ * update), and the request goes on as any other.
  */
 async function answeredSourceFirst(ctx: ProxyContext, prepared: Prepared, body: Buffer, res: ServerResponse, started: bigint): Promise<boolean> {
   const { info, decision } = prepared;
-  if (decision.target !== 'destination' || !decision.shard || !needsSourceAllocation(info, prepared.path)) return false;
+  if (decision.target !== 'destination' || !decision.shard) return false;
   const contentType = headerValue(prepared.headers, 'content-type') ?? '';
+  const write = sourceAllocatingWrite(info, prepared.path, contentType);
+  if (!write) return false;
+  const requested = write === 'apply' || contentType.startsWith('application/json') ? parseCreateBody(body, write === 'apply') : undefined;
+  // An apply the bridge cannot read is left to the destination to accept or refuse.
+  if (write === 'apply' && !requested) return false;
   const counter = countRequest(ctx.metrics, 'destination', info.verb);
   res.once('close', () => counter.cancel());
-  const { outcome, status } = await createSourceFirst(
-    {
-      shard: decision.shard,
-      path: prepared.path,
-      headersForBody: prepared.headersForBody,
-      body,
-      contentType,
-      requested: contentType.startsWith('application/json') ? parseCreateBody(body) : undefined,
-      source: ctx.clusters.source,
-      destination: ctx.clusters.destination,
-      codec: prepared.codec,
-      log: ctx.log,
-    },
-    res,
-  );
+  const call = {
+    shard: decision.shard,
+    write,
+    path: prepared.path,
+    headersForBody: prepared.headersForBody,
+    body,
+    contentType,
+    requested,
+    source: ctx.clusters.source,
+    destination: ctx.clusters.destination,
+    codec: prepared.codec,
+    log: ctx.log,
+  };
+  const { outcome, status } = await createSourceFirst(call, res);
+  if (outcome === 'not-a-create') {
+    counter.cancel();
+    return false;
+  }
   counter.count(status, 'source-first', Number(process.hrtime.bigint() - started) / 1e9);
   ctx.metrics.sourceFirstCreate(decision.shard, outcome);
   return true;

@@ -6,6 +6,7 @@
  * Names from generateName are not here: a name has no locality, and the synchronizer copies the
  * destination's choice to the source under the same name.
  */
+import { parse as parseYaml } from 'yaml';
 import type { KubeObject } from '../lib/mirror-copy.js';
 import type { RequestInfo } from '../lib/routing/types.js';
 
@@ -24,20 +25,30 @@ interface ServiceSpec {
   [key: string]: unknown;
 }
 
+/** The content type of a server-side apply (`kubectl apply --server-side`, client-go's Apply). */
+export const APPLY_PATCH_YAML = 'application/apply-patch+yaml';
+
 /**
- * A create of a core Service (not a subresource, not a dry run): the source allocates its IPs and
- * ports. `url` is the request's path and query; the query is read only for a Service create.
+ * How a request may create a core Service (not a subresource, not a dry run), which the source must
+ * then allocate: a POST, or a server-side apply of a name that may not exist yet (which one, only the
+ * owner's dry run tells). `url` is the request's path and query; the query is read only for these.
  */
-export function needsSourceAllocation(info: RequestInfo, url: string): boolean {
-  if (info.verb !== 'create' || info.subresource !== '' || info.apiGroup !== '' || info.resource !== 'services') return false;
+export function sourceAllocatingWrite(info: RequestInfo, url: string, contentType: string): 'create' | 'apply' | undefined {
+  if (info.subresource !== '' || info.apiGroup !== '' || info.resource !== 'services') return undefined;
+  const write = info.verb === 'create' ? 'create' : info.verb === 'patch' && contentType.startsWith(APPLY_PATCH_YAML) ? 'apply' : undefined;
+  if (!write) return undefined;
   const q = url.indexOf('?');
-  return q < 0 || !new URLSearchParams(url.slice(q + 1)).has('dryRun');
+  return q >= 0 && new URLSearchParams(url.slice(q + 1)).has('dryRun') ? undefined : write;
 }
 
-/** A JSON object body with metadata, as a create must have; anything else is left to the API server to refuse. */
-export function parseCreateBody(body: Buffer): KubeObject | undefined {
+/**
+ * A JSON (or, for an apply, YAML) object body with metadata, as a create must have; anything else is
+ * left to the API server to refuse.
+ */
+export function parseCreateBody(body: Buffer, yaml = false): KubeObject | undefined {
   try {
-    const parsed = JSON.parse(body.toString('utf8')) as unknown;
+    const text = body.toString('utf8');
+    const parsed = (yaml ? parseYaml(text) : JSON.parse(text)) as unknown;
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return undefined;
     const metadata = (parsed as { metadata?: unknown }).metadata;
     return typeof metadata === 'object' && metadata !== null ? (parsed as KubeObject) : undefined;

@@ -9,6 +9,11 @@
  *  3. the create on the destination as the caller, with the source's values: the client's object with
  *     them (JSON), or the source's object without what its API server set for itself (a protobuf body,
  *     as typed client-go clients and `kubectl create service` send, which the bridge does not decode).
+ * A server-side apply takes the same steps when the owner's dry run says it would create the object
+ * (201): the source gets the applied object as a create, and the destination the apply itself with the
+ * source's values added (so the caller's field manager owns them, the one difference from a single
+ * cluster: a later apply that leaves them out keeps them, as Service updates keep allocated values). An
+ * apply that would update goes on as any other request.
  * The client gets step 3's answer only once both objects exist, so a read after it finds the object
  * on either side (0096). If the destination refuses step 3 (a quota or policy changed since the dry
  * run), the source's object is deleted again, with its UID as precondition, and the client gets the
@@ -27,6 +32,8 @@ import { backendUnavailable, sendStatus } from './status-responses.js';
 
 export interface SourceFirstCreate {
   shard: string;
+  /** A POST, or a server-side apply (PATCH) that may create. */
+  write: 'create' | 'apply';
   /** The client's path (query included, RVs already rewritten for the destination). */
   path: string;
   /** The headers that carry the caller's identity to the destination, for a body of `length` bytes. */
@@ -34,7 +41,7 @@ export interface SourceFirstCreate {
   /** The client's body as it came (JSON or protobuf) and its content type. */
   body: Buffer;
   contentType: string;
-  /** The body parsed, when it is a JSON object. */
+  /** The body parsed, when it is a JSON object (or an apply's YAML); an apply needs it. */
   requested: KubeObject | undefined;
   source: ClusterConnection;
   destination: ClusterConnection;
@@ -44,7 +51,14 @@ export interface SourceFirstCreate {
 
 /** How it ended, for the metric; `status` is the HTTP code the client got. */
 export type SourceFirstOutcome =
-  'created' | 'refused-by-destination-dry-run' | 'refused-by-source' | 'refused-by-destination' | 'source-copy-left' | 'backend-unreachable';
+  | 'created'
+  | 'refused-by-destination-dry-run'
+  | 'refused-by-source'
+  | 'refused-by-destination'
+  | 'source-copy-left'
+  | 'backend-unreachable'
+  /** An apply the owner's dry run says would update: not answered here, it goes on as any request. */
+  | 'not-a-create';
 
 const BACKEND_TIMEOUT_MS = 30_000;
 
@@ -52,14 +66,27 @@ function withQueryParam(path: string, name: string, value: string): string {
   return `${path}${path.includes('?') ? '&' : '?'}${name}=${encodeURIComponent(value)}`;
 }
 
-function collectionPath(path: string): string {
+function withoutQuery(path: string): string {
   const q = path.indexOf('?');
   return q < 0 ? path : path.slice(0, q);
 }
 
-/** One POST to a backend with the bridge's credentials (impersonating the caller in the destination), answered in full. */
-function post(cluster: ClusterConnection, path: string, headers: string[], body: Buffer): Promise<BufferedResponse> {
-  return callBackend(cluster, { method: 'POST', path, headers, agent: cluster.asBridge, body, timeoutMs: BACKEND_TIMEOUT_MS });
+/** The collection a create goes to: the path itself for a POST, the object's parent for an apply. */
+function collectionPath(call: SourceFirstCreate): string {
+  const path = withoutQuery(call.path);
+  return call.write === 'create' ? path : path.slice(0, path.lastIndexOf('/'));
+}
+
+/** The client's write (POST or apply PATCH) to a backend with the bridge's credentials (impersonating the caller in the destination), answered in full. */
+function send(
+  call: SourceFirstCreate,
+  cluster: ClusterConnection,
+  path: string,
+  headers: string[],
+  body: Buffer,
+  method = call.write === 'create' ? 'POST' : 'PATCH',
+) {
+  return callBackend(cluster, { method, path, headers, agent: cluster.asBridge, body, timeoutMs: BACKEND_TIMEOUT_MS });
 }
 
 /** The caller's headers with another content type (the copy in step 3 is JSON whatever the client sent). */
@@ -69,19 +96,20 @@ function withContentType(headers: string[], contentType: string): string[] {
   return [...out, 'Content-Type', contentType];
 }
 
-/** Step 2: the bridge's own credentials (client certificate or token), the client's body, a JSON answer. */
+/** Step 2: a POST with the bridge's own credentials (client certificate or token), the client's body, a JSON answer. */
 function createOnSource(call: SourceFirstCreate, body: Buffer, contentType: string): Promise<BufferedResponse> {
   const { source } = call;
   const headers = ['Host', source.url.host, 'Content-Type', contentType, 'Content-Length', String(body.length), 'Accept', 'application/json'];
   for (const [name, value] of Object.entries(source.bridgeHeaders)) headers.push(name, value);
-  return post(source, call.path, headers, body);
+  // An apply's query (fieldManager, force) means nothing to a POST: the source's copy is the synchronizer's to keep.
+  return send(call, source, call.write === 'create' ? call.path : collectionPath(call), headers, body, 'POST');
 }
 
 const isSuccess = (status: number) => status >= 200 && status < 300;
 
 /** Removes the source's object after the destination refused its copy; false if it is still there. */
 async function undoSourceCreate(call: SourceFirstCreate, created: KubeObject): Promise<boolean> {
-  const path = `${collectionPath(call.path)}/${encodeURIComponent(created.metadata.name)}`;
+  const path = `${collectionPath(call)}/${encodeURIComponent(created.metadata.name)}`;
   try {
     const result = await call.source.rest.request('DELETE', path, { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { uid: created.metadata.uid } });
     if (isSuccess(result.status) || result.status === 404) return true;
@@ -104,11 +132,12 @@ function sourceBody(call: SourceFirstCreate): { body: Buffer; contentType: strin
 export async function createSourceFirst(call: SourceFirstCreate, res: ServerResponse): Promise<{ outcome: SourceFirstOutcome; status: number }> {
   let answer: BufferedResponse;
   try {
-    answer = await post(call.destination, withQueryParam(call.path, 'dryRun', 'All'), call.headersForBody(call.body.length), call.body);
+    answer = await send(call, call.destination, withQueryParam(call.path, 'dryRun', 'All'), call.headersForBody(call.body.length), call.body);
   } catch (err) {
     backendUnavailable(res, 'destination', errorMessage(err));
     return { outcome: 'backend-unreachable', status: 503 };
   }
+  if (call.write === 'apply' && answer.status === 200) return { outcome: 'not-a-create', status: 200 };
   if (!isSuccess(answer.status)) {
     sendBuffered(res, answer, call.codec);
     return { outcome: 'refused-by-destination-dry-run', status: answer.status };
@@ -135,7 +164,8 @@ export async function createSourceFirst(call: SourceFirstCreate, res: ServerResp
 
   const copy = Buffer.from(JSON.stringify(call.requested ? withSourceAllocation(call.requested, created) : withoutServerFields(created)));
   try {
-    answer = await post(call.destination, call.path, withContentType(call.headersForBody(copy.length), 'application/json'), copy);
+    const contentType = call.write === 'create' ? 'application/json' : call.contentType;
+    answer = await send(call, call.destination, call.path, withContentType(call.headersForBody(copy.length), contentType), copy);
   } catch (err) {
     const removed = await undoSourceCreate(call, created);
     backendUnavailable(res, 'destination', errorMessage(err));

@@ -2,23 +2,29 @@
 // the destination's copy (aggregator/source-allocation.ts). The lab test in
 // test/e2e/aggregator-bridge.test.ts runs the whole create through real API servers.
 import { describe, expect, it } from '@jest/globals';
-import { needsSourceAllocation, parseCreateBody, withSourceAllocation } from '../../aggregator/source-allocation.js';
+import { APPLY_PATCH_YAML, parseCreateBody, sourceAllocatingWrite, withSourceAllocation } from '../../aggregator/source-allocation.js';
 import { parseRequestInfo } from '../../lib/routing/request-info.js';
 
-const decide = (method: string, url: string) => needsSourceAllocation(parseRequestInfo(method, url), url);
+const decide = (method: string, url: string, contentType = 'application/json') => sourceAllocatingWrite(parseRequestInfo(method, url), url, contentType);
 
-describe('needsSourceAllocation', () => {
+describe('sourceAllocatingWrite', () => {
   it.each([
-    ['POST', '/api/v1/namespaces/apps/services?fieldManager=kubectl-create', true],
-    ['POST', '/api/v1/namespaces/apps/services', true],
-    ['POST', '/api/v1/namespaces/apps/services?dryRun=All', false],
-    ['PUT', '/api/v1/namespaces/apps/services/web', false],
-    ['PUT', '/api/v1/namespaces/apps/services/web/status', false],
-    ['POST', '/api/v1/namespaces/apps/configmaps', false],
-    ['POST', '/apis/example.com/v1/namespaces/apps/services', false],
-    ['GET', '/api/v1/namespaces/apps/services', false],
-  ])('%s %s -> %s', (method, url, expected) => {
-    expect(decide(method, url)).toBe(expected);
+    ['POST', '/api/v1/namespaces/apps/services?fieldManager=kubectl-create', 'application/json', 'create'],
+    ['POST', '/api/v1/namespaces/apps/services', 'application/vnd.kubernetes.protobuf', 'create'],
+    ['POST', '/api/v1/namespaces/apps/services?dryRun=All', 'application/json', undefined],
+    ['PATCH', '/api/v1/namespaces/apps/services/web?fieldManager=kubectl&force=true', APPLY_PATCH_YAML, 'apply'],
+    ['PATCH', '/api/v1/namespaces/apps/services/web?fieldManager=kubectl', `${APPLY_PATCH_YAML}; charset=utf-8`, 'apply'],
+    ['PATCH', '/api/v1/namespaces/apps/services/web?fieldManager=kubectl&dryRun=All', APPLY_PATCH_YAML, undefined],
+    ['PATCH', '/api/v1/namespaces/apps/services/web', 'application/merge-patch+json', undefined],
+    ['PATCH', '/api/v1/namespaces/apps/services/web/status?fieldManager=kubectl', APPLY_PATCH_YAML, undefined],
+    ['PUT', '/api/v1/namespaces/apps/services/web', 'application/json', undefined],
+    ['PUT', '/api/v1/namespaces/apps/services/web/status', 'application/json', undefined],
+    ['POST', '/api/v1/namespaces/apps/configmaps', 'application/json', undefined],
+    ['PATCH', '/api/v1/namespaces/apps/configmaps/c?fieldManager=kubectl', APPLY_PATCH_YAML, undefined],
+    ['POST', '/apis/example.com/v1/namespaces/apps/services', 'application/json', undefined],
+    ['GET', '/api/v1/namespaces/apps/services', 'application/json', undefined],
+  ])('%s %s (%s) -> %s', (method, url, contentType, expected) => {
+    expect(decide(method, url, contentType)).toBe(expected);
   });
 });
 
@@ -28,6 +34,12 @@ describe('parseCreateBody', () => {
   });
   it.each([['not json'], ['[]'], ['null'], ['{"kind":"Service"}'], ['{"metadata":"web"}']])('leaves %s to the API server', (text) => {
     expect(parseCreateBody(Buffer.from(text))).toBeUndefined();
+  });
+  it("reads an apply's YAML (or JSON, which is YAML too), and leaves YAML that is not an object to the API server", () => {
+    expect(parseCreateBody(Buffer.from('apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n'), true)?.metadata.name).toBe('web');
+    expect(parseCreateBody(Buffer.from('{"kind":"Service","metadata":{"name":"web"}}'), true)?.metadata.name).toBe('web');
+    expect(parseCreateBody(Buffer.from('- a\n- b\n'), true)).toBeUndefined();
+    expect(parseCreateBody(Buffer.from('a: [unclosed'), true)).toBeUndefined();
   });
 });
 

@@ -15,6 +15,8 @@ import type { KubeObject } from '../../lib/mirror-copy.js';
 import { silentLog, startTestBackend, testPki, type BackendHandler, type TestBackend, type TestPki } from '../helpers/sidecar-fixtures.js';
 
 const SERVICES = '/api/v1/namespaces/apps/services?fieldManager=kubectl-create';
+const APPLY_PATH = '/api/v1/namespaces/apps/services/web?fieldManager=kubectl&force=true';
+const APPLY_YAML = 'application/apply-patch+yaml';
 const requested: KubeObject = {
   apiVersion: 'v1',
   kind: 'Service',
@@ -76,12 +78,14 @@ async function runCreate(
   source: TestBackend | number,
   dest: TestBackend,
   sent: { body: Buffer; contentType: string } = { body: Buffer.from(JSON.stringify(requested)), contentType: 'application/json' },
+  write: 'create' | 'apply' = 'create',
 ): Promise<{ code: number; body: Record<string, unknown>; outcome: SourceFirstOutcome }> {
   const call = {
     shard: 'services',
+    write,
     ...sent,
-    requested: sent.contentType === 'application/json' ? requested : undefined,
-    path: SERVICES,
+    requested: sent.contentType === 'application/json' || write === 'apply' ? requested : undefined,
+    path: write === 'create' ? SERVICES : APPLY_PATH,
     headersForBody: (length: number) => [
       'Host',
       '127.0.0.1',
@@ -98,7 +102,14 @@ async function runCreate(
     log: silentLog,
   };
   let outcome: SourceFirstOutcome = 'created';
-  const front: Server = createServer((_req: IncomingMessage, res: ServerResponse) => void createSourceFirst(call, res).then((r) => (outcome = r.outcome)));
+  const front: Server = createServer(
+    (_req: IncomingMessage, res: ServerResponse) =>
+      void createSourceFirst(call, res).then((r) => {
+        outcome = r.outcome;
+        // Not answered (an apply that updates): the proxy would go on with the request; here it just ends.
+        if (!res.headersSent) res.end();
+      }),
+  );
   front.listen(0, '127.0.0.1');
   await new Promise((resolve) => front.once('listening', resolve));
   opened.push({ close: () => front.close() });
@@ -112,8 +123,17 @@ async function runCreate(
     req.end();
   });
   const text = answer.text;
-  return { code: answer.status, body: JSON.parse(text) as Record<string, unknown>, outcome };
+  return { code: answer.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {}, outcome };
 }
+
+/** The destination of an apply: its dry run answers 201 (the apply would create) or 200 (it would update). */
+const applyDestination =
+  (dryRunStatus: 200 | 201): BackendHandler =>
+  (req, res, body) => {
+    if (req.url!.includes('dryRun=All')) return json(res, dryRunStatus, { kind: 'Service', metadata: { name: 'web' } });
+    const obj = JSON.parse(body.toString()) as KubeObject;
+    json(res, 201, { ...obj, metadata: { ...obj.metadata, uid: 'destination-uid', resourceVersion: '90' } });
+  };
 
 const calls = (backend: TestBackend) => backend.seen.map((s) => `${s.method} ${s.url.includes('dryRun=All') ? 'dry-run' : s.url.split('?')[0]}`);
 
@@ -208,5 +228,30 @@ describe('a source-first create', () => {
     expect(String(got.body.message)).toContain('the source API server is unavailable');
     expect(calls(dest)).toEqual(['POST dry-run']);
     await dest.stop();
+  });
+
+  it("makes an apply that would create the same way: a create on the source, then the apply with the source's values", async () => {
+    const [source, dest] = [await startTestBackend(pki, sourceAllocates), await startTestBackend(pki, applyDestination(201))];
+    const yaml = Buffer.from('apiVersion: v1\nkind: Service\nmetadata:\n  name: web\n  namespace: apps\nspec:\n  type: NodePort\n  ports:\n  - port: 80\n');
+    const got = await runCreate(source, dest, { body: yaml, contentType: APPLY_YAML }, 'apply');
+    expect([got.code, got.outcome]).toEqual([201, 'created']);
+    expect(calls(dest)).toEqual(['PATCH dry-run', 'PATCH /api/v1/namespaces/apps/services/web']);
+    // The source gets a plain create in the collection: an apply's fieldManager and force mean nothing to a POST.
+    expect(source.seen.map((s) => `${s.method} ${s.url}`)).toEqual(['POST /api/v1/namespaces/apps/services']);
+    expect(JSON.parse(source.seen[0]!.body.toString()).metadata.annotations).toEqual({ 'cluster-bridge.io/mirror-of-uid': '' });
+    // The destination's apply keeps the caller's query and content type, with the source's values added.
+    expect(dest.seen[1]!.url).toBe(APPLY_PATH);
+    expect(dest.seen[1]!.rawHeaders).toContain(APPLY_YAML);
+    expect(JSON.parse(dest.seen[1]!.body.toString()).spec).toMatchObject({ clusterIP: '10.96.3.4', ports: [{ port: 80, nodePort: 31234 }] });
+    await Promise.all([source.stop(), dest.stop()]);
+  });
+
+  it('leaves an apply that would update to the ordinary path, touching neither side', async () => {
+    const [source, dest] = [await startTestBackend(pki, sourceAllocates), await startTestBackend(pki, applyDestination(200))];
+    const got = await runCreate(source, dest, { body: Buffer.from(JSON.stringify(requested)), contentType: APPLY_YAML }, 'apply');
+    expect(got.outcome).toBe('not-a-create');
+    expect(calls(source)).toEqual([]);
+    expect(calls(dest)).toEqual(['PATCH dry-run']);
+    await Promise.all([source.stop(), dest.stop()]);
   });
 });
