@@ -12,7 +12,15 @@ import { errorMessage } from '../lib/errors.js';
 import { kubeApiError } from '../lib/kube-rest-client.js';
 import type { Logger } from '../lib/logger.js';
 import type { ShardKey } from '../lib/routing/types.js';
-import { isMirrorCopy, replicaCopy, sameMirroredContent, skipReason, type KubeObject, type OwnerReference } from '../lib/mirror-copy.js';
+import {
+  finalizersAfterOwnerGone,
+  isMirrorCopy,
+  replicaCopy,
+  sameMirroredContent,
+  skipReason,
+  type KubeObject,
+  type OwnerReference,
+} from '../lib/mirror-copy.js';
 import { judgeReplica, ownWriteOf, type ConflictReason, type OwnWrite } from '../lib/mirror-conflict.js';
 import { hasSourceStatus } from '../lib/workload-status.js';
 import { OwnerDeferred, OwnerResolver } from './owner-resolver.js';
@@ -318,9 +326,19 @@ export class ShardMirror {
     }
   }
 
-  /** Deletes the replica's object, with its UID as precondition so a newer object of that name survives. */
+  /**
+   * Deletes the replica's object (its owner object is gone), with its UID as precondition so a newer
+   * object of that name survives; first without the finalizers it got from the owner object, whose
+   * controllers finished with them there (lib/mirror-copy.ts finalizersAfterOwnerGone).
+   */
   private async remove(replicaObj: KubeObject, propagationPolicy?: 'Orphan'): Promise<boolean> {
     const path = objectPath(this.api, replicaObj.metadata.namespace, replicaObj.metadata.name);
+    const finalizers = finalizersAfterOwnerGone(replicaObj);
+    if (finalizers) {
+      // An update (the verb the synchronizer has), with the object's resourceVersion: a newer object is left alone (409).
+      const updated = await this.replica.rest.request('PUT', path, { ...replicaObj, metadata: { ...replicaObj.metadata, finalizers } });
+      if (![200, 404, 409].includes(updated.status)) this.failed('finalizers', kubeApiError('PUT', path, updated));
+    }
     const result = await this.replica.rest.request('DELETE', path, {
       apiVersion: 'v1',
       kind: 'DeleteOptions',
