@@ -224,24 +224,21 @@ export class ShardMirror {
   /** Creates or overwrites the replica's copy; `written` false when the replica already holds the owner's content. */
   private async writeCopy(obj: KubeObject, current: KubeObject | null, references: OwnerReference[]): Promise<{ written: boolean; stored: KubeObject }> {
     const key = keyOf(obj);
-    if (!current) {
-      const created = await this.createCopy(obj, references);
-      this.remember(key, created);
-      this.counters.written(this.shard, this.direction, 'create');
-      return { written: true, stored: created };
-    }
-    if (sameMirroredContent(obj, current, references)) {
+    if (current && sameMirroredContent(obj, current, references)) {
       // Found equal to the owner's version: from now on, a change of its content is someone else's (also after a restart).
       this.remember(key, current);
       return { written: false, stored: current };
     }
+    // A copy missing although remembered was deleted behind the synchronizer's back: a conflict, reported on the new copy.
     const verdict = judgeReplica(obj, current, this.ownWrites.get(key));
     const path = objectPath(this.api, obj.metadata.namespace, obj.metadata.name);
-    const updated = await this.replica.rest.expect<KubeObject>('PUT', path, [200], replicaCopy(obj, current.metadata.resourceVersion, references, current));
-    this.remember(key, updated.body);
-    this.counters.written(this.shard, this.direction, 'update');
-    if (verdict.conflict) await this.reportConflict(obj, updated.body, verdict.reason);
-    return { written: true, stored: updated.body };
+    const stored = current
+      ? (await this.replica.rest.expect<KubeObject>('PUT', path, [200], replicaCopy(obj, current.metadata.resourceVersion, references, current))).body
+      : await this.createCopy(obj, references);
+    this.remember(key, stored);
+    this.counters.written(this.shard, this.direction, current ? 'update' : 'create');
+    if (verdict.conflict) await this.reportConflict(obj, stored, verdict.reason);
+    return { written: true, stored };
   }
 
   /** While the source owns a workload shard, its copies get the source's status too (through `/status`; status-mirror.ts otherwise). */
@@ -260,7 +257,7 @@ export class ShardMirror {
     else this.ownWrites.delete(key);
   }
 
-  /** Counts a conflict and leaves a Warning Event on the replica's object (best effort: a refused Event is an error, not a failed write). */
+  /** Counts a conflict and leaves a Warning Event on the replica's object as written (best effort: a refused Event is an error, not a failed write). */
   private async reportConflict(owner: KubeObject, written: KubeObject, reason: ConflictReason): Promise<void> {
     this.state.conflicts++;
     this.counters.conflict(this.shard, this.direction);
@@ -278,6 +275,7 @@ export class ShardMirror {
       kind: this.api.kind ?? owner.kind ?? this.api.resource,
       written,
       ownerResourceVersion: owner.metadata.resourceVersion ?? '',
+      deleted: reason === 'deleted-since-own-write',
     });
     const path = `/api/v1/namespaces/${encodeURIComponent(event.metadata.namespace!)}/events`;
     const posted = await this.replica.rest.request('POST', path, event).catch((err: unknown) => ({ status: 0, body: { message: errorMessage(err) } }));
