@@ -10,6 +10,8 @@
 import { once } from 'node:events';
 import { errorMessage } from '../lib/errors.js';
 import { kubeApiError } from '../lib/kube-rest-client.js';
+import { listAllPages } from '../lib/list-pages.js';
+import { silenceLimitMs, silenceWatchdog, WATCH_TIMEOUT_SECONDS } from '../lib/list-watch.js';
 import type { Logger } from '../lib/logger.js';
 import type { ShardKey } from '../lib/routing/types.js';
 import {
@@ -189,22 +191,10 @@ export class ShardMirror {
   }
 
   private async listAll(side: MirrorSide): Promise<{ items: KubeObject[]; resourceVersion: string }> {
-    const items: KubeObject[] = [];
-    let token = '';
-    let resourceVersion = '';
-    do {
-      const query = new URLSearchParams({ limit: '500', ...(token ? { continue: token } : {}) });
-      const page = await side.rest.expect<{ items?: KubeObject[]; metadata?: { resourceVersion?: string; continue?: string } }>(
-        'GET',
-        `${objectPath(this.api, undefined)}?${query}`,
-        [200],
-      );
-      // List items carry no apiVersion and kind; watch events and GETs do: the same content either way.
-      items.push(...(page.body.items ?? []).map((item) => ({ apiVersion: this.apiVersion, ...(this.api.kind ? { kind: this.api.kind } : {}), ...item })));
-      resourceVersion ||= page.body.metadata?.resourceVersion ?? '0';
-      token = page.body.metadata?.continue ?? '';
-    } while (token);
-    return { items, resourceVersion };
+    const list = await listAllPages<KubeObject>(side.rest, objectPath(this.api, undefined));
+    // List items carry no apiVersion and kind; watch events and GETs do: the same content either way.
+    const items = list.items.map((item) => ({ apiVersion: this.apiVersion, ...(this.api.kind ? { kind: this.api.kind } : {}), ...item }));
+    return { items, resourceVersion: list.resourceVersion };
   }
 
   /** Creates the copy; when its namespace is missing in the replica (404 naming namespaces), creates that first. No read per object. */
@@ -393,9 +383,14 @@ export class ShardMirror {
 
   /** Streams watch events until the server ends the watch (then the loop relists) or stop(). */
   private async watchFrom(resourceVersion: string): Promise<void> {
-    const query = new URLSearchParams({ watch: 'true', resourceVersion, allowWatchBookmarks: 'true', timeoutSeconds: '300' });
+    const timeoutSeconds = String(WATCH_TIMEOUT_SECONDS);
+    const query = new URLSearchParams({ watch: 'true', resourceVersion, allowWatchBookmarks: 'true', timeoutSeconds });
     const res = await this.owner.stream(`${objectPath(this.api, undefined)}?${query}`);
     this.watchAbort = () => res.destroy();
+    // A connection dead without a reset would keep the mirror waiting for ever: silent past the server's timeout, it relists.
+    const silentMs = silenceLimitMs(WATCH_TIMEOUT_SECONDS);
+    const watchdog = silenceWatchdog(silentMs, () => res.destroy(new Error(`watch silent for ${silentMs} ms`)));
+    res.on('close', () => watchdog.clear());
     if (res.statusCode !== 200) {
       res.resume();
       throw new Error(`watch answered HTTP ${res.statusCode}`);
@@ -404,6 +399,7 @@ export class ShardMirror {
     let pending: Promise<unknown> = Promise.resolve();
     res.setEncoding('utf8');
     res.on('data', (chunk: string) => {
+      watchdog.touch();
       buffer += chunk;
       let newline;
       while ((newline = buffer.indexOf('\n')) >= 0) {
