@@ -3,8 +3,9 @@
  * overwritten with the source's (the owner's) version, counted once in
  * cluster_bridge_synchronizer_conflicts_total and in `bridgectl sync status`, and reported as a
  * MirrorConflict Event on the copy (a copy deleted there: on the copy created again); the
- * synchronizer's own writes (each owner change written once) count none. A custom resource type of its own keeps this test's writes apart from other suites', and
- * a Lease of its own keeps other synchronizers on the lab out of its way.
+ * synchronizer's own writes (each owner change written once) count none. A custom resource type of
+ * its own keeps this test's writes apart from other suites', and a Lease of its own keeps other
+ * synchronizers on the lab out of its way.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { join } from 'node:path';
@@ -55,6 +56,17 @@ async function conflictEvents(name: string): Promise<{ reason: string; type: str
   const selector = encodeURIComponent(`involvedObject.name=${name},reason=${CONFLICT_REASON}`);
   const got = await destination.expect<{ items: never[] }>('GET', `/api/v1/namespaces/${namespace}/events?fieldSelector=${selector}`, [200]);
   return got.body.items;
+}
+
+/** The one MirrorConflict Event about `name`, once it is there: a Warning on the replica object `uid`. */
+async function theConflictEvent(name: string, uid: string): Promise<{ message: string }> {
+  const events = await waitUntil(`the conflict Event on ${name}`, async () => {
+    const found = await conflictEvents(name);
+    return found.length > 0 && found;
+  });
+  expect(events).toHaveLength(1);
+  expect(events[0]).toMatchObject({ reason: CONFLICT_REASON, type: 'Warning', involvedObject: { uid, kind: 'Gadget' } });
+  return events[0]!;
 }
 
 beforeAll(async () => {
@@ -116,14 +128,9 @@ describe('conflicts between the owner and a copy changed behind the synchronizer
     expect(copy.metadata.annotations?.[MIRROR_OF_UID_ANNOTATION]).toBe(owner.metadata.uid);
     expect(await metric('cluster_bridge_synchronizer_conflicts_total')).toBe(before + 1);
     expect(await writes('update')).toBe(updates + 1);
-    const events = await waitUntil('the conflict Event', async () => {
-      const found = await conflictEvents('contested');
-      return found.length > 0 && found;
-    });
-    expect(events).toHaveLength(1);
-    expect(events[0]).toMatchObject({ reason: CONFLICT_REASON, type: 'Warning', involvedObject: { uid: copy.metadata.uid, kind: 'Gadget' } });
-    expect(events[0]!.message).toContain('changed in the destination cluster since the synchronizer last wrote it');
-    expect(events[0]!.message).toContain("overwritten with the source's version");
+    const event = await theConflictEvent('contested', copy.metadata.uid);
+    expect(event.message).toContain('changed in the destination cluster since the synchronizer last wrote it');
+    expect(event.message).toContain("overwritten with the source's version");
 
     // The copy is the synchronizer's again: the owner's next change is no conflict.
     await setValue(source, 'contested', 'v3');
@@ -159,14 +166,9 @@ describe('conflicts between the owner and a copy changed behind the synchronizer
     expect(again.metadata.uid).not.toBe(first.metadata.uid);
     expect(await writes('create')).toBe(creates + 1);
     expect(await metric('cluster_bridge_synchronizer_conflicts_total')).toBe(before + 1);
-    const events = await waitUntil('the conflict Event on the new copy', async () => {
-      const found = await conflictEvents('deleted');
-      return found.length > 0 && found;
-    });
-    expect(events).toHaveLength(1);
-    expect(events[0]).toMatchObject({ reason: CONFLICT_REASON, type: 'Warning', involvedObject: { uid: again.metadata.uid, kind: 'Gadget' } });
-    expect(events[0]!.message).toContain('was deleted in the destination cluster since the synchronizer last wrote it');
-    expect(events[0]!.message).toContain("it was created again from the source's version");
+    const event = await theConflictEvent('deleted', again.metadata.uid); // on the new copy
+    expect(event.message).toContain('was deleted in the destination cluster since the synchronizer last wrote it');
+    expect(event.message).toContain("it was created again from the source's version");
 
     // Deleted again, put back by a full reconcile: one more.
     await destination.expect('DELETE', gadget('deleted'), [200]);
