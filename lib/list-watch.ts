@@ -1,11 +1,13 @@
 /**
- * Keeps a view of a collection current, as an informer does: list, then watch from the list's
- * resourceVersion; when the watch ends or fails (410 Gone included), list again after a pause. Each
- * list replaces the view, so nothing missed while disconnected stays wrong.
+ * Keeps a view of a collection current, as an informer does: list (in pages, lib/list-pages.ts), then
+ * watch from the list's resourceVersion; when the watch ends or fails (410 Gone included), or says
+ * nothing for longer than the server was asked to keep it open (a connection dead without a reset),
+ * list again after a pause. Each list replaces the view, so nothing missed while disconnected stays wrong.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errorMessage } from './errors.js';
 import type { KubeRestClient } from './kube-rest-client.js';
+import { listAllPages } from './list-pages.js';
 import type { Logger } from './logger.js';
 
 export interface ListWatchHandlers<T> {
@@ -13,31 +15,64 @@ export interface ListWatchHandlers<T> {
   onEvent(type: 'ADDED' | 'MODIFIED' | 'DELETED', object: T): void;
 }
 
-interface List<T> {
-  metadata?: { resourceVersion?: string };
-  items?: T[];
+/** The server ends each watch after this long (`timeoutSeconds`), as the shard mirrors ask. */
+export const WATCH_TIMEOUT_SECONDS = 300;
+/** A watch silent this long past the server's timeout is dead: no event, no bookmark, no end. */
+const SILENCE_GRACE_MS = 30_000;
+
+/**
+ * Calls `onSilent` once when `touch()` was not called for `ms` (armed at creation). The watch's
+ * owner touches it on every byte or event and clears it when the watch ends.
+ */
+export function silenceWatchdog(ms: number, onSilent: () => void): { touch(): void; clear(): void } {
+  let timer: NodeJS.Timeout | undefined;
+  const touch = () => {
+    clearTimeout(timer);
+    timer = setTimeout(onSilent, ms);
+    timer.unref();
+  };
+  touch();
+  return { touch, clear: () => clearTimeout(timer) };
 }
 
-/** `path` is the collection with its query (`/api/v1/secrets?fieldSelector=...`), without watch parameters. */
+/** How long a watch asked to last `timeoutSeconds` may stay silent before it is taken for dead. */
+export const silenceLimitMs = (timeoutSeconds: number): number => timeoutSeconds * 1000 + SILENCE_GRACE_MS;
+
+/** `path` is the collection with its query (`/api/v1/secrets?fieldSelector=...`), without watch or paging parameters. */
 export function listAndWatch<T>(
   client: KubeRestClient,
   path: string,
   handlers: ListWatchHandlers<T>,
-  options: { log: Logger; listHeaders?: Record<string, string>; watchHeaders?: Record<string, string>; retryMs?: number },
+  options: {
+    log: Logger;
+    listHeaders?: Record<string, string>;
+    watchHeaders?: Record<string, string>;
+    retryMs?: number;
+    /** Page size of each list (default lib/list-pages.ts). */
+    pageSize?: number;
+    watchTimeoutSeconds?: number;
+    /** Default: silenceLimitMs(watchTimeoutSeconds). */
+    silentMs?: number;
+  },
 ): { stop(): void } {
   let stopped = false;
   let stopWatch: (() => void) | undefined;
   const separator = path.includes('?') ? '&' : '?';
+  const timeoutSeconds = options.watchTimeoutSeconds ?? WATCH_TIMEOUT_SECONDS;
   void (async () => {
     while (!stopped) {
       try {
-        const list = await client.request<List<T>>('GET', path, undefined, { headers: options.listHeaders });
-        if (list.status !== 200) throw new Error(`list ${path}: HTTP ${list.status}`);
-        handlers.onList(list.body.items ?? []);
-        const rv = list.body.metadata?.resourceVersion ?? '';
+        const list = await listAllPages<T>(client, path, { headers: options.listHeaders, limit: options.pageSize });
+        handlers.onList(list.items);
+        const query = `watch=true&allowWatchBookmarks=true&timeoutSeconds=${timeoutSeconds}&resourceVersion=${encodeURIComponent(list.resourceVersion)}`;
+        let onSilent!: (err: Error) => void;
+        const wentSilent = new Promise<Error>((resolve) => (onSilent = resolve));
+        const silentMs = options.silentMs ?? silenceLimitMs(timeoutSeconds);
+        const watchdog = silenceWatchdog(silentMs, () => onSilent(new Error(`watch silent for ${silentMs} ms`)));
         const watch = await client.watch<T>(
-          `${path}${separator}watch=true&allowWatchBookmarks=true&resourceVersion=${encodeURIComponent(rv)}`,
+          `${path}${separator}${query}`,
           (event) => {
+            watchdog.touch();
             if (event.type === 'ADDED' || event.type === 'MODIFIED' || event.type === 'DELETED') handlers.onEvent(event.type, event.object);
             else if (event.type === 'ERROR') watch.stop(); // 410 Gone and friends: list again
           },
@@ -45,7 +80,9 @@ export function listAndWatch<T>(
         );
         stopWatch = watch.stop;
         if (stopped) watch.stop();
-        const err = await watch.ended;
+        const err = await Promise.race([watch.ended, wentSilent]);
+        watchdog.clear();
+        watch.stop();
         if (err && !stopped) options.log.warn({ path, err: errorMessage(err) }, 'watch ended; listing again');
       } catch (err) {
         if (!stopped) options.log.warn({ path, err: errorMessage(err) }, 'list failed; retrying');

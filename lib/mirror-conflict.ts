@@ -9,6 +9,7 @@
  *   the replica stored): the same
  *   resourceVersion, or the same content (a status or ownerReference change by the replica's own
  *   controllers), is no conflict; different content is;
+ *   a copy missing although remembered was deleted by someone else, a conflict too (it is created again);
  * - without that memory (a restart, a new leader, a hand-off), the copy's mirror annotations: a copy
  *   written from the owner's current version (same uid and resourceVersion) must hold the owner's
  *   content, so different content is a conflict. When the owner changed since, the copy cannot be
@@ -27,8 +28,8 @@ export interface OwnWrite {
   fingerprint: string;
 }
 
-export type NoConflictReason = 'unchanged-since-own-write' | 'same-content-as-own-write' | 'not-a-copy' | 'owner-changed-since-unknown-write';
-export type ConflictReason = 'changed-since-own-write' | 'differs-from-owner-version-written';
+export type NoConflictReason = 'unchanged-since-own-write' | 'same-content-as-own-write' | 'not-a-copy' | 'owner-changed-since-unknown-write' | 'never-copied';
+export type ConflictReason = 'changed-since-own-write' | 'differs-from-owner-version-written' | 'deleted-since-own-write';
 export type ConflictVerdict = { conflict: false; reason: NoConflictReason } | { conflict: true; reason: ConflictReason };
 
 /**
@@ -48,8 +49,14 @@ export function ownWriteOf(stored: KubeObject): OwnWrite | undefined {
   return uid && resourceVersion ? { uid, resourceVersion, fingerprint: contentFingerprint(stored) } : undefined;
 }
 
-/** Whether the replica's object, about to be overwritten with `owner`'s version, was changed behind the synchronizer's back. */
-export function judgeReplica(owner: KubeObject, replica: KubeObject, lastWrite: OwnWrite | undefined): ConflictVerdict {
+/**
+ * Whether the replica's object, about to be overwritten with `owner`'s version, was changed behind the
+ * synchronizer's back. `replica` null: there is none, so it is about to be created; with a memory of a
+ * write (or of finding the copy equal), someone deleted the copy. Without memory a missing copy cannot be
+ * told from one never copied (a new object, a restart): no conflict.
+ */
+export function judgeReplica(owner: KubeObject, replica: KubeObject | null, lastWrite: OwnWrite | undefined): ConflictVerdict {
+  if (!replica) return lastWrite ? { conflict: true, reason: 'deleted-since-own-write' } : { conflict: false, reason: 'never-copied' };
   if (lastWrite && lastWrite.uid === replica.metadata.uid) {
     if (lastWrite.resourceVersion === replica.metadata.resourceVersion) return { conflict: false, reason: 'unchanged-since-own-write' };
     if (lastWrite.fingerprint === contentFingerprint(replica)) return { conflict: false, reason: 'same-content-as-own-write' };

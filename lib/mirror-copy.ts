@@ -138,3 +138,18 @@ export function sameMirroredContent(owner: KubeObject, replica: KubeObject, owne
 export function isMirrorCopy(obj: KubeObject): boolean {
   return obj.metadata.annotations?.[MIRROR_OF_UID_ANNOTATION] !== undefined;
 }
+
+/** The replica's garbage collector's own finalizers (from a propagation policy): its collector removes them. */
+const COLLECTOR_FINALIZERS: ReadonlySet<string> = new Set(['orphan', 'foregroundDeletion']);
+
+/**
+ * A copy's finalizers once its owner object is gone: those it got from the owner were removed there,
+ * by the owner cluster's controllers, before the owner object could go, and no controller of the
+ * replica acts on them (a terminating owner object is not mirrored, so their removal never reaches the
+ * copy). Only the replica collector's own stay. Undefined: nothing to remove.
+ */
+export function finalizersAfterOwnerGone(copy: KubeObject): string[] | undefined {
+  const finalizers = (copy.metadata.finalizers as string[] | undefined) ?? [];
+  const kept = finalizers.filter((f) => COLLECTOR_FINALIZERS.has(f));
+  return kept.length < finalizers.length ? kept : undefined;
+}

@@ -17,9 +17,11 @@ export interface ConflictFacts {
   /** apiVersion and kind of the shard's type (list items carry neither). */
   apiVersion: string;
   kind: string;
-  /** The replica's object as the synchronizer's overwrite left it. */
+  /** The replica's object as the synchronizer's overwrite (or, after a deletion, its new create) left it. */
   written: KubeObject;
   ownerResourceVersion: string;
+  /** The copy had been deleted in the replica: the Event goes on the copy created again (the deleted one cannot hold it). */
+  deleted?: boolean;
 }
 
 /** A core/v1 Event about the overwritten object, in its namespace (`default` for a cluster-scoped object, as kubectl does). */
@@ -34,8 +36,8 @@ export function conflictEvent(facts: ConflictFacts, now = new Date()): KubeObjec
     reason: CONFLICT_REASON,
     type: 'Warning',
     message:
-      `${facts.kind} ${namespace ? `${namespace}/` : ''}${name} was changed in the ${facts.replica} cluster since the synchronizer last wrote it; ` +
-      `the ${facts.owner} cluster owns shard ${facts.shard}, so that change was overwritten with the ${facts.owner}'s version (resourceVersion ${facts.ownerResourceVersion})`,
+      `${facts.kind} ${namespace ? `${namespace}/` : ''}${name} was ${facts.deleted ? 'deleted' : 'changed'} in the ${facts.replica} cluster since the synchronizer last wrote it; ` +
+      `the ${facts.owner} cluster owns shard ${facts.shard}, so ${facts.deleted ? 'it was created again from' : 'that change was overwritten with'} the ${facts.owner}'s version (resourceVersion ${facts.ownerResourceVersion})`,
     source: { component: EVENT_COMPONENT },
     firstTimestamp: at,
     lastTimestamp: at,

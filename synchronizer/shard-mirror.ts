@@ -10,9 +10,19 @@
 import { once } from 'node:events';
 import { errorMessage } from '../lib/errors.js';
 import { kubeApiError } from '../lib/kube-rest-client.js';
+import { listAllPages } from '../lib/list-pages.js';
+import { silenceLimitMs, silenceWatchdog, WATCH_TIMEOUT_SECONDS } from '../lib/list-watch.js';
 import type { Logger } from '../lib/logger.js';
 import type { ShardKey } from '../lib/routing/types.js';
-import { isMirrorCopy, replicaCopy, sameMirroredContent, skipReason, type KubeObject, type OwnerReference } from '../lib/mirror-copy.js';
+import {
+  finalizersAfterOwnerGone,
+  isMirrorCopy,
+  replicaCopy,
+  sameMirroredContent,
+  skipReason,
+  type KubeObject,
+  type OwnerReference,
+} from '../lib/mirror-copy.js';
 import { judgeReplica, ownWriteOf, type ConflictReason, type OwnWrite } from '../lib/mirror-conflict.js';
 import { hasSourceStatus } from '../lib/workload-status.js';
 import { OwnerDeferred, OwnerResolver } from './owner-resolver.js';
@@ -181,22 +191,10 @@ export class ShardMirror {
   }
 
   private async listAll(side: MirrorSide): Promise<{ items: KubeObject[]; resourceVersion: string }> {
-    const items: KubeObject[] = [];
-    let token = '';
-    let resourceVersion = '';
-    do {
-      const query = new URLSearchParams({ limit: '500', ...(token ? { continue: token } : {}) });
-      const page = await side.rest.expect<{ items?: KubeObject[]; metadata?: { resourceVersion?: string; continue?: string } }>(
-        'GET',
-        `${objectPath(this.api, undefined)}?${query}`,
-        [200],
-      );
-      // List items carry no apiVersion and kind; watch events and GETs do: the same content either way.
-      items.push(...(page.body.items ?? []).map((item) => ({ apiVersion: this.apiVersion, ...(this.api.kind ? { kind: this.api.kind } : {}), ...item })));
-      resourceVersion ||= page.body.metadata?.resourceVersion ?? '0';
-      token = page.body.metadata?.continue ?? '';
-    } while (token);
-    return { items, resourceVersion };
+    const list = await listAllPages<KubeObject>(side.rest, objectPath(this.api, undefined));
+    // List items carry no apiVersion and kind; watch events and GETs do: the same content either way.
+    const items = list.items.map((item) => ({ apiVersion: this.apiVersion, ...(this.api.kind ? { kind: this.api.kind } : {}), ...item }));
+    return { items, resourceVersion: list.resourceVersion };
   }
 
   /** Creates the copy; when its namespace is missing in the replica (404 naming namespaces), creates that first. No read per object. */
@@ -216,24 +214,21 @@ export class ShardMirror {
   /** Creates or overwrites the replica's copy; `written` false when the replica already holds the owner's content. */
   private async writeCopy(obj: KubeObject, current: KubeObject | null, references: OwnerReference[]): Promise<{ written: boolean; stored: KubeObject }> {
     const key = keyOf(obj);
-    if (!current) {
-      const created = await this.createCopy(obj, references);
-      this.remember(key, created);
-      this.counters.written(this.shard, this.direction, 'create');
-      return { written: true, stored: created };
-    }
-    if (sameMirroredContent(obj, current, references)) {
+    if (current && sameMirroredContent(obj, current, references)) {
       // Found equal to the owner's version: from now on, a change of its content is someone else's (also after a restart).
       this.remember(key, current);
       return { written: false, stored: current };
     }
+    // A copy missing although remembered was deleted behind the synchronizer's back: a conflict, reported on the new copy.
     const verdict = judgeReplica(obj, current, this.ownWrites.get(key));
     const path = objectPath(this.api, obj.metadata.namespace, obj.metadata.name);
-    const updated = await this.replica.rest.expect<KubeObject>('PUT', path, [200], replicaCopy(obj, current.metadata.resourceVersion, references, current));
-    this.remember(key, updated.body);
-    this.counters.written(this.shard, this.direction, 'update');
-    if (verdict.conflict) await this.reportConflict(obj, updated.body, verdict.reason);
-    return { written: true, stored: updated.body };
+    const stored = current
+      ? (await this.replica.rest.expect<KubeObject>('PUT', path, [200], replicaCopy(obj, current.metadata.resourceVersion, references, current))).body
+      : await this.createCopy(obj, references);
+    this.remember(key, stored);
+    this.counters.written(this.shard, this.direction, current ? 'update' : 'create');
+    if (verdict.conflict) await this.reportConflict(obj, stored, verdict.reason);
+    return { written: true, stored };
   }
 
   /** While the source owns a workload shard, its copies get the source's status too (through `/status`; status-mirror.ts otherwise). */
@@ -252,7 +247,7 @@ export class ShardMirror {
     else this.ownWrites.delete(key);
   }
 
-  /** Counts a conflict and leaves a Warning Event on the replica's object (best effort: a refused Event is an error, not a failed write). */
+  /** Counts a conflict and leaves a Warning Event on the replica's object as written (best effort: a refused Event is an error, not a failed write). */
   private async reportConflict(owner: KubeObject, written: KubeObject, reason: ConflictReason): Promise<void> {
     this.state.conflicts++;
     this.counters.conflict(this.shard, this.direction);
@@ -270,6 +265,7 @@ export class ShardMirror {
       kind: this.api.kind ?? owner.kind ?? this.api.resource,
       written,
       ownerResourceVersion: owner.metadata.resourceVersion ?? '',
+      deleted: reason === 'deleted-since-own-write',
     });
     const path = `/api/v1/namespaces/${encodeURIComponent(event.metadata.namespace!)}/events`;
     const posted = await this.replica.rest.request('POST', path, event).catch((err: unknown) => ({ status: 0, body: { message: errorMessage(err) } }));
@@ -318,9 +314,19 @@ export class ShardMirror {
     }
   }
 
-  /** Deletes the replica's object, with its UID as precondition so a newer object of that name survives. */
+  /**
+   * Deletes the replica's object (its owner object is gone), with its UID as precondition so a newer
+   * object of that name survives; first without the finalizers it got from the owner object, whose
+   * controllers finished with them there (lib/mirror-copy.ts finalizersAfterOwnerGone).
+   */
   private async remove(replicaObj: KubeObject, propagationPolicy?: 'Orphan'): Promise<boolean> {
     const path = objectPath(this.api, replicaObj.metadata.namespace, replicaObj.metadata.name);
+    const finalizers = finalizersAfterOwnerGone(replicaObj);
+    if (finalizers) {
+      // An update (the verb the synchronizer has), with the object's resourceVersion: a newer object is left alone (409).
+      const updated = await this.replica.rest.request('PUT', path, { ...replicaObj, metadata: { ...replicaObj.metadata, finalizers } });
+      if (![200, 404, 409].includes(updated.status)) this.failed('finalizers', kubeApiError('PUT', path, updated));
+    }
     const result = await this.replica.rest.request('DELETE', path, {
       apiVersion: 'v1',
       kind: 'DeleteOptions',
@@ -377,9 +383,14 @@ export class ShardMirror {
 
   /** Streams watch events until the server ends the watch (then the loop relists) or stop(). */
   private async watchFrom(resourceVersion: string): Promise<void> {
-    const query = new URLSearchParams({ watch: 'true', resourceVersion, allowWatchBookmarks: 'true', timeoutSeconds: '300' });
+    const timeoutSeconds = String(WATCH_TIMEOUT_SECONDS);
+    const query = new URLSearchParams({ watch: 'true', resourceVersion, allowWatchBookmarks: 'true', timeoutSeconds });
     const res = await this.owner.stream(`${objectPath(this.api, undefined)}?${query}`);
     this.watchAbort = () => res.destroy();
+    // A connection dead without a reset would keep the mirror waiting for ever: silent past the server's timeout, it relists.
+    const silentMs = silenceLimitMs(WATCH_TIMEOUT_SECONDS);
+    const watchdog = silenceWatchdog(silentMs, () => res.destroy(new Error(`watch silent for ${silentMs} ms`)));
+    res.on('close', () => watchdog.clear());
     if (res.statusCode !== 200) {
       res.resume();
       throw new Error(`watch answered HTTP ${res.statusCode}`);
@@ -388,6 +399,7 @@ export class ShardMirror {
     let pending: Promise<unknown> = Promise.resolve();
     res.setEncoding('utf8');
     res.on('data', (chunk: string) => {
+      watchdog.touch();
       buffer += chunk;
       let newline;
       while ((newline = buffer.indexOf('\n')) >= 0) {

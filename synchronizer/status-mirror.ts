@@ -5,7 +5,8 @@
  * goes destination -> source and never writes status (an update of the main resource ignores it); a
  * StatusMirror then follows the source's objects of the shard and writes each one's status to the
  * destination's object through `/status`, and nothing else. An object not on the destination yet is
- * skipped: its next status change, or the next relist, brings it.
+ * skipped: its next status change, or the next relist, brings it. It lists and watches as the shard
+ * mirrors do (lib/list-watch.ts): in pages, relisting when a watch ends, fails or stays silent.
  */
 import { errorMessage } from '../lib/errors.js';
 import { kubeApiError, type KubeRestClient } from '../lib/kube-rest-client.js';
@@ -45,6 +46,8 @@ export class StatusMirror {
     private readonly destination: KubeRestClient,
     private readonly counters: MirrorCounters,
     private readonly log: Logger,
+    /** Watch tuning (tests); the defaults are lib/list-watch.ts's. */
+    private readonly watchOptions: { silentMs?: number } = {},
   ) {}
 
   start(): void {
@@ -55,7 +58,7 @@ export class StatusMirror {
         onList: (items) => items.forEach((item) => this.enqueue(item)),
         onEvent: (type, obj) => (type === 'DELETED' ? undefined : this.enqueue(obj)),
       },
-      { log: this.log },
+      { log: this.log, ...this.watchOptions },
     );
   }
 

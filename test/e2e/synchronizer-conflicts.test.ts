@@ -2,9 +2,10 @@
  * Conflicts on the lab's clusters: a copy in the destination changed behind the synchronizer's back is
  * overwritten with the source's (the owner's) version, counted once in
  * cluster_bridge_synchronizer_conflicts_total and in `bridgectl sync status`, and reported as a
- * MirrorConflict Event on the copy; the synchronizer's own writes (each owner change written once)
- * count none. A custom resource type of its own keeps this test's writes apart from other suites', and
- * a Lease of its own keeps other synchronizers on the lab out of its way.
+ * MirrorConflict Event on the copy (a copy deleted there: on the copy created again); the
+ * synchronizer's own writes (each owner change written once) count none. A custom resource type of
+ * its own keeps this test's writes apart from other suites', and a Lease of its own keeps other
+ * synchronizers on the lab out of its way.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { join } from 'node:path';
@@ -55,6 +56,17 @@ async function conflictEvents(name: string): Promise<{ reason: string; type: str
   const selector = encodeURIComponent(`involvedObject.name=${name},reason=${CONFLICT_REASON}`);
   const got = await destination.expect<{ items: never[] }>('GET', `/api/v1/namespaces/${namespace}/events?fieldSelector=${selector}`, [200]);
   return got.body.items;
+}
+
+/** The one MirrorConflict Event about `name`, once it is there: a Warning on the replica object `uid`. */
+async function theConflictEvent(name: string, uid: string): Promise<{ message: string }> {
+  const events = await waitUntil(`the conflict Event on ${name}`, async () => {
+    const found = await conflictEvents(name);
+    return found.length > 0 && found;
+  });
+  expect(events).toHaveLength(1);
+  expect(events[0]).toMatchObject({ reason: CONFLICT_REASON, type: 'Warning', involvedObject: { uid, kind: 'Gadget' } });
+  return events[0]!;
 }
 
 beforeAll(async () => {
@@ -116,14 +128,9 @@ describe('conflicts between the owner and a copy changed behind the synchronizer
     expect(copy.metadata.annotations?.[MIRROR_OF_UID_ANNOTATION]).toBe(owner.metadata.uid);
     expect(await metric('cluster_bridge_synchronizer_conflicts_total')).toBe(before + 1);
     expect(await writes('update')).toBe(updates + 1);
-    const events = await waitUntil('the conflict Event', async () => {
-      const found = await conflictEvents('contested');
-      return found.length > 0 && found;
-    });
-    expect(events).toHaveLength(1);
-    expect(events[0]).toMatchObject({ reason: CONFLICT_REASON, type: 'Warning', involvedObject: { uid: copy.metadata.uid, kind: 'Gadget' } });
-    expect(events[0]!.message).toContain('changed in the destination cluster since the synchronizer last wrote it');
-    expect(events[0]!.message).toContain("overwritten with the source's version");
+    const event = await theConflictEvent('contested', copy.metadata.uid);
+    expect(event.message).toContain('changed in the destination cluster since the synchronizer last wrote it');
+    expect(event.message).toContain("overwritten with the source's version");
 
     // The copy is the synchronizer's again: the owner's next change is no conflict.
     await setValue(source, 'contested', 'v3');
@@ -142,6 +149,33 @@ describe('conflicts between the owner and a copy changed behind the synchronizer
     const shown = await run(process.execPath, [join(process.cwd(), 'dist', 'cli', 'main.js'), 'sync', 'status', '--url', `http://127.0.0.1:${sync.opsPort}`]);
     expect(shown.stdout).toContain('CONFLICTS');
     expect(shown.stdout).toMatch(new RegExp(`^${SHARD.replace(/\./g, '\\.')}\\s.*\\s${before + 2}\\s+\\d+/\\d+ ms\\s`, 'm'));
+  }, 90_000);
+
+  it('counts a copy deleted in the destination as a conflict when it is created again, and reports it on the new copy', async () => {
+    await source.expect('POST', gadget(), [201], { apiVersion: `${group}/v1`, kind: 'Gadget', metadata: { name: 'deleted' }, spec: { value: 'v1' } });
+    await copyHolds('deleted', 'v1');
+    const first = (await copyOf('deleted'))!;
+    const before = await metric('cluster_bridge_synchronizer_conflicts_total');
+    const creates = await writes('create');
+
+    // Deleted behind the synchronizer's back: nothing is inferred from the missing copy until the owner's next change.
+    await destination.expect('DELETE', gadget('deleted'), [200]);
+    await setValue(source, 'deleted', 'v2');
+    await copyHolds('deleted', 'v2');
+    const again = (await copyOf('deleted'))!;
+    expect(again.metadata.uid).not.toBe(first.metadata.uid);
+    expect(await writes('create')).toBe(creates + 1);
+    expect(await metric('cluster_bridge_synchronizer_conflicts_total')).toBe(before + 1);
+    const event = await theConflictEvent('deleted', again.metadata.uid); // on the new copy
+    expect(event.message).toContain('was deleted in the destination cluster since the synchronizer last wrote it');
+    expect(event.message).toContain("it was created again from the source's version");
+
+    // Deleted again, put back by a full reconcile: one more.
+    await destination.expect('DELETE', gadget('deleted'), [200]);
+    await sync.mirrors.get(SHARD)!.reconcile();
+    expect((await copyOf('deleted'))!.spec.value).toBe('v2');
+    expect(await metric('cluster_bridge_synchronizer_conflicts_total')).toBe(before + 2);
+    await waitUntil('the second conflict Event', async () => (await conflictEvents('deleted')).length === 2);
   }, 90_000);
 
   it('judges, after a restart, a copy the first full reconcile found equal by what it held then', async () => {

@@ -158,6 +158,26 @@ describe('owner references across clusters', () => {
     expect(secretCopy.metadata.ownerReferences).toEqual([refTo(bossCopy, 'ConfigMap')]);
   }, 150_000);
 
+  it('keep names from generateName: the copies have the names the source generated, never new ones', async () => {
+    const namespace = await createNamespace('source', 'sync-owners-generated');
+    const owner = await create(source, 'configmaps', namespace, { metadata: { generateName: 'gen-' }, data: { role: 'owner' } });
+    const dependent = await create(source, 'secrets', namespace, {
+      metadata: { generateName: 'gen-data-', ownerReferences: [refTo(owner, 'ConfigMap')] },
+      stringData: { k: 'v' },
+    });
+    const secretCopy = await waitUntil('the generated Secret to be mirrored', () => read(destination, 'secrets', namespace, dependent.metadata.name));
+    const ownerCopy = (await read(destination, 'configmaps', namespace, owner.metadata.name))!;
+    expect(ownerCopy.metadata.annotations?.[MIRROR_OF_UID_ANNOTATION]).toBe(owner.metadata.uid);
+    expect(secretCopy.metadata.ownerReferences).toEqual([refTo(ownerCopy, 'ConfigMap')]);
+    // Nothing else with the prefix: the destination generated no name of its own.
+    const names = async (resource: string) =>
+      (await destination.expect<{ items: KubeObject[] }>('GET', path(resource, namespace), [200])).body.items
+        .map((o) => o.metadata.name)
+        .filter((name) => name.startsWith('gen-'));
+    expect(await names('configmaps')).toEqual([owner.metadata.name]);
+    expect(await names('secrets')).toEqual([dependent.metadata.name]);
+  }, 90_000);
+
   it('keep the dependents on both sides when the owner is deleted with propagationPolicy=Orphan', async () => {
     const namespace = await createNamespace('source', 'sync-owners-orphan');
     const keeper = await create(source, 'configmaps', namespace, { metadata: { name: 'keeper' }, data: { role: 'owner' } });

@@ -6,7 +6,14 @@ import { describe, expect, it } from '@jest/globals';
 import type { IncomingMessage } from 'node:http';
 import { PassThrough } from 'node:stream';
 import { waitUntil } from '../../lib/wait-until.js';
-import { MIRROR_OF_UID_ANNOTATION, replicaCopy, sameMirroredContent, type KubeObject, type OwnerReference } from '../../lib/mirror-copy.js';
+import {
+  finalizersAfterOwnerGone,
+  MIRROR_OF_UID_ANNOTATION,
+  replicaCopy,
+  sameMirroredContent,
+  type KubeObject,
+  type OwnerReference,
+} from '../../lib/mirror-copy.js';
 import { decideOwner, ownerReferencesOf, remapOwnerReferences, type OwnerDecision, type OwnerFacts } from '../../lib/owner-references.js';
 import type { ClusterSide } from '../../lib/routing/types.js';
 import { OwnerDeferred, OwnerResolver } from '../../synchronizer/owner-resolver.js';
@@ -307,5 +314,51 @@ describe('ShardMirror with owner references', () => {
     } finally {
       mirror.stop();
     }
+  });
+
+  it("deletes a copy whose owner object is gone without the owner's finalizers (done there), keeping the replica collector's own", async () => {
+    const source = new FakeCluster('source');
+    const destination = new FakeCluster('destination');
+    const owned = source.add(obj('guarded', 'src-g', undefined, { finalizers: ['example.com/cleanup'] }));
+    const api = { prefix: '/api/v1', resource: 'configmaps', namespaced: true };
+    const mirror = new ShardMirror('configmaps', api, source.asSide(), destination.asSide(), counters(), silentLog);
+    const writes: string[] = [];
+    const request = destination.request;
+    destination.request = async <T>(method: string, path: string, body?: unknown) => {
+      if (method === 'PUT') writes.push(`PUT ${JSON.stringify((body as KubeObject).metadata.finalizers)}`);
+      if (method === 'DELETE') writes.push('DELETE');
+      return request<T>(method, path, body);
+    };
+    try {
+      mirror.start();
+      await waitUntil('the watch', () => source.watches.length === 1);
+      const copy = destination.get('guarded')!;
+      expect(copy.metadata.finalizers).toEqual(['example.com/cleanup']);
+      // The replica's collector already deletes the copy in the foreground (its dependents' copies first).
+      destination.objects.set(`/api/v1/namespaces/apps/configmaps/guarded`, {
+        ...copy,
+        metadata: { ...copy.metadata, deletionTimestamp: '2026-12-06T00:00:00Z', finalizers: ['example.com/cleanup', 'foregroundDeletion'] },
+      });
+      const event = (type: string, o: KubeObject) => source.watches[0]!.write(`${JSON.stringify({ type, object: o })}\n`);
+      const terminating = { ...owned, metadata: { ...owned.metadata, deletionTimestamp: '2026-12-06T00:00:00Z' } };
+      event('MODIFIED', terminating);
+      event('DELETED', { ...terminating, metadata: { ...terminating.metadata, finalizers: [] } });
+      await waitUntil('the delete', () => writes.includes('DELETE'));
+      expect(writes).toEqual(['PUT ["foregroundDeletion"]', 'DELETE']);
+    } finally {
+      mirror.stop();
+    }
+  });
+});
+
+describe('finalizersAfterOwnerGone', () => {
+  it.each([
+    { finalizers: undefined, after: undefined },
+    { finalizers: ['orphan'], after: undefined },
+    { finalizers: ['foregroundDeletion'], after: undefined },
+    { finalizers: ['example.com/cleanup'], after: [] },
+    { finalizers: ['kubernetes.io/pvc-protection', 'orphan'], after: ['orphan'] },
+  ])('a copy with finalizers $finalizers keeps $after', ({ finalizers, after }) => {
+    expect(finalizersAfterOwnerGone(obj('c', 'dst-c', undefined, finalizers ? { finalizers } : {}))).toEqual(after);
   });
 });

@@ -31,7 +31,7 @@ const written = stored(v1, '7');
 const own: OwnWrite = ownWriteOf(written)!;
 
 describe('judgeReplica: own writes never conflict, a foreign change since the last own write does', () => {
-  const cases: { name: string; ownerNow: KubeObject; replica: KubeObject; lastWrite: OwnWrite | undefined; conflict: boolean; reason: string }[] = [
+  const cases: { name: string; ownerNow: KubeObject; replica: KubeObject | null; lastWrite: OwnWrite | undefined; conflict: boolean; reason: string }[] = [
     {
       name: 'the owner changed, the replica is as the synchronizer left it',
       ownerNow: v2,
@@ -123,6 +123,22 @@ describe('judgeReplica: own writes never conflict, a foreign change since the la
       conflict: true,
       reason: 'changed-since-own-write',
     },
+    {
+      name: 'the copy the synchronizer wrote was deleted in the replica (it is about to be created again)',
+      ownerNow: v2,
+      replica: null,
+      lastWrite: own,
+      conflict: true,
+      reason: 'deleted-since-own-write',
+    },
+    {
+      name: 'no copy and no memory of one: a new object, or a restart since (a deletion cannot be told)',
+      ownerNow: v1,
+      replica: null,
+      lastWrite: undefined,
+      conflict: false,
+      reason: 'never-copied',
+    },
   ];
   it.each(cases)('$name -> conflict $conflict ($reason)', ({ ownerNow, replica, lastWrite, conflict, reason }) => {
     expect(judgeReplica(ownerNow, replica, lastWrite)).toEqual({ conflict, reason });
@@ -163,6 +179,16 @@ describe('the conflict Event', () => {
     );
     const text = JSON.stringify(event);
     for (const secret of ['bmV3', 'b2xk', 'password']) expect(text).not.toContain(secret);
+  });
+
+  it('says that a deleted copy was created again, on the new copy', () => {
+    const facts = { shard: 'secrets', owner: 'destination', replica: 'source', apiVersion: 'v1', kind: 'Secret', ownerResourceVersion: '200' } as const;
+    const event = conflictEvent({ ...facts, written: stored(v2, '16', 'dst-2'), deleted: true });
+    expect(event.involvedObject).toMatchObject({ uid: 'dst-2', resourceVersion: '16' });
+    expect(event.message).toBe(
+      'Secret apps/db was deleted in the source cluster since the synchronizer last wrote it; the destination cluster owns shard secrets, ' +
+        "so it was created again from the destination's version (resourceVersion 200)",
+    );
   });
 
   it('goes to the default namespace for a cluster-scoped object', () => {

@@ -1,6 +1,7 @@
 // manifests/synchronizer (applied to the source): the files kustomize applies, a Deployment its own
 // config loader accepts, RBAC that covers exactly the default shards with no wildcard, the same as its
-// identity in the destination (it mirrors both ways), and a Service the aggregator's URL points at.
+// identity in the destination (it mirrors both ways), and a Service the aggregator's URL points at;
+// manifests/synchronizer-workloads: the opt-in rights on the workload kinds.
 import { describe, expect, it } from '@jest/globals';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,6 +12,7 @@ import { COMPONENT_LABEL, SYNCHRONIZER_LEASE, SYNCHRONIZER_PORT, SYNCHRONIZER_SE
 import { repoRoot } from '../../lib/paths.js';
 import { DEFAULT_SHARDS } from '../../lib/routing/resource-classes.js';
 import { parseShardKey } from '../../lib/routing/shard-hash.js';
+import { SOURCE_STATUS_SHARDS } from '../../lib/workload-status.js';
 import { loadSyncConfig, SYNC_ENV } from '../../synchronizer/config.js';
 import { containerPort, envWithMountedSecrets, manifestLoader, secretMountedAt, type EnvVar } from '../helpers/manifests.js';
 
@@ -106,5 +108,54 @@ describe('manifests/synchronizer', () => {
     expect(role).toEqual(destination);
     const [binding] = docs.filter((d) => d.kind === 'ClusterRoleBinding');
     expect(binding!.subjects).toEqual([{ kind: 'ServiceAccount', name: SERVICE_ACCOUNT, namespace: SYSTEM_NAMESPACE }]);
+  });
+});
+
+describe('manifests/synchronizer-workloads (opt-in, applied to both clusters)', () => {
+  const workloads = manifestLoader('synchronizer-workloads');
+  const docs = workloads('rbac.yaml');
+  const [role] = docs.filter((d) => d.kind === 'ClusterRole');
+  const rules = role!.rules as { apiGroups: string[]; resources: string[]; verbs: string[] }[];
+  const granted = (verb: string) =>
+    rules.filter((r) => r.verbs.includes(verb)).flatMap((r) => r.apiGroups.flatMap((g) => r.resources.map((res) => (g ? `${res}.${g}` : res))));
+
+  it('is its own kustomization, part of neither default set: the workload kinds stay out of DEFAULT_SHARDS', () => {
+    const kustomization = parse(readFileSync(join(repoRoot(), 'manifests', 'synchronizer-workloads', 'kustomization.yaml'), 'utf8')) as { resources: string[] };
+    expect(kustomization.resources).toEqual(['rbac.yaml']);
+    for (const folder of ['synchronizer', 'destination']) {
+      const other = parse(readFileSync(join(repoRoot(), 'manifests', folder, 'kustomization.yaml'), 'utf8')) as { resources: string[] };
+      expect(other.resources.join(' ')).not.toContain('workloads');
+    }
+    for (const shard of SOURCE_STATUS_SHARDS) expect(DEFAULT_SHARDS).not.toContain(shard);
+  });
+
+  it('grants exactly the workload shards the verbs of a mirrored shard, and update on their status, with no wildcard', () => {
+    for (const rule of rules) for (const field of [rule.verbs, rule.resources, rule.apiGroups]) expect(field).not.toContain('*');
+    const mirrored = [...SOURCE_STATUS_SHARDS].sort();
+    for (const verb of ['get', 'list', 'watch', 'create', 'update', 'delete']) {
+      expect(
+        granted(verb)
+          .filter((key) => !key.includes('/'))
+          .sort(),
+      ).toEqual(mirrored);
+    }
+    const status = mirrored.map((shard) => {
+      const { group, resource } = parseShardKey(shard);
+      return `${resource}/status.${group}`;
+    });
+    expect(
+      granted('update')
+        .filter((key) => key.includes('/'))
+        .sort(),
+    ).toEqual(status.sort());
+    expect(rules.flatMap((r) => r.verbs).filter((v) => !['get', 'list', 'watch', 'create', 'update', 'delete'].includes(v))).toEqual([]);
+  });
+
+  it("binds the synchronizer's service account, the same name in both clusters", () => {
+    const [binding] = docs.filter((d) => d.kind === 'ClusterRoleBinding');
+    expect(binding!.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role!.metadata.name });
+    expect(binding!.subjects).toEqual([{ kind: 'ServiceAccount', name: SERVICE_ACCOUNT, namespace: SYSTEM_NAMESPACE }]);
+    const destination = manifestLoader('destination')('synchronizer-rbac.yaml').find((d) => d.kind === 'ServiceAccount');
+    expect(destination!.metadata).toEqual({ name: SERVICE_ACCOUNT, namespace: SYSTEM_NAMESPACE });
   });
 });
