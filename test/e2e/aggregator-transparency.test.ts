@@ -173,22 +173,23 @@ describe('the bridge is transparent to real clients while a shard moves source -
     const writer = new BackgroundWriter(prefix, writesOf(kind), added);
     writer.start();
     try {
-      await writer.moreCreates(3);
-      const toDestination = await bridge.aggregator.handoff!.changeOwner(kind.shard, 'destination', 'e2e');
-      expect(toDestination.epoch).toMatchObject({ epoch: 1, backend: 'destination' });
-      await writer.moreCreates(4);
-      // While the destination owns the shard: python3-kubernetes reads what kubectl reads.
-      await writer.pause();
-      await expectPythonListsAsKubectl(kind, prefix);
-      writer.resume();
-      await writer.moreCreates(2);
-      const back = await bridge.aggregator.handoff!.changeOwner(kind.shard, 'source', 'e2e');
-      expect(back.epoch).toMatchObject({ epoch: 2, backend: 'source' });
-      await writer.moreCreates(3);
-    } finally {
-      await writer.stop();
-    }
-    try {
+      try {
+        await writer.moreCreates(3);
+        // Creates racing each hand-off: some answered before it, some held (503, retried), some after.
+        const [toDestination] = await Promise.all([bridge.aggregator.handoff!.changeOwner(kind.shard, 'destination', 'e2e'), writer.burst(6)]);
+        expect(toDestination.epoch).toMatchObject({ epoch: 1, backend: 'destination' });
+        await writer.moreCreates(4);
+        // While the destination owns the shard: python3-kubernetes reads what kubectl reads.
+        await writer.pause();
+        await expectPythonListsAsKubectl(kind, prefix);
+        writer.resume();
+        await writer.moreCreates(2);
+        const [back] = await Promise.all([bridge.aggregator.handoff!.changeOwner(kind.shard, 'source', 'e2e'), writer.burst(6)]);
+        expect(back.epoch).toMatchObject({ epoch: 2, backend: 'source' });
+        await writer.moreCreates(3);
+      } finally {
+        await writer.stop();
+      }
       // Only 503s during the hand-offs, and those were retried.
       expect(writer.errors).toEqual([]);
       // The informer ends holding exactly what exists, with each object's latest data.
@@ -202,6 +203,7 @@ describe('the bridge is transparent to real clients while a shard moves source -
       await waitUntil(
         'the informer to hold what exists',
         () => JSON.stringify(Object.entries(cached()).sort()) === JSON.stringify(Object.entries(expected).sort()),
+        { timeoutMs: 30_000 },
       ).catch(() => undefined);
       expect(cached()).toEqual(expected);
       const throughBridge = Object.fromEntries([...byName(await kubectlList(kubeconfig, kind), prefix)].map(([name, o]) => [name, kind.valueOf(o)]));

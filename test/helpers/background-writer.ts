@@ -24,7 +24,7 @@ interface CallError {
 
 const RETRY_FOR_MS = 60_000;
 
-async function retrying503(what: string, call: () => Promise<void>): Promise<void> {
+async function retrying503(what: string, call: () => Promise<void>, onRetry: () => void): Promise<void> {
   const deadline = Date.now() + RETRY_FOR_MS;
   for (;;) {
     try {
@@ -32,6 +32,7 @@ async function retrying503(what: string, call: () => Promise<void>): Promise<voi
     } catch (err) {
       const { code, headers } = err as CallError;
       if (code !== 503 || Date.now() > deadline) throw new Error(`${what}: ${code ?? ''} ${(err as CallError).message ?? String(err)}`);
+      onRetry();
       await sleep(Math.min(1000, Number(headers?.['retry-after'] ?? 1) * 1000));
     }
   }
@@ -43,6 +44,8 @@ export class BackgroundWriter {
   /** Each live object's latest acknowledged value. */
   readonly latest = new Map<string, string>();
   readonly errors: string[] = [];
+  /** 503s answered (a hand-off holding writes) and retried. */
+  retried = 0;
   private round = 0;
   private running?: Promise<void>;
   private stopping = false;
@@ -101,22 +104,34 @@ export class BackgroundWriter {
     }
   }
 
-  private async oneRound(round: number): Promise<void> {
+  private readonly onRetry = () => void this.retried++;
+
+  /** `count` creates at once beside the loop's (for a hand-off to hold some of them). */
+  async burst(count: number): Promise<void> {
+    await Promise.all(Array.from({ length: count }, () => this.createOne(this.round++).catch((err: Error) => void this.errors.push(err.message))));
+  }
+
+  private async createOne(round: number): Promise<void> {
     const name = `${this.prefix}-${round}`;
     const value = `v${round}`;
-    await retrying503(`create ${name}`, () => this.writes.create(name, value, round));
+    await retrying503(`create ${name}`, () => this.writes.create(name, value, round), this.onRetry);
     this.created.push(name);
     this.latest.set(name, value);
+  }
+
+  private async oneRound(round: number): Promise<void> {
+    await this.createOne(round);
+    const value = `v${round}`;
     const live = [...this.latest.keys()];
     if (round % 3 === 2 && live.length > 1) {
       const target = live[live.length - 2]!;
       const updated = `${value}-update`;
-      await retrying503(`update ${target}`, () => this.writes.update(target, updated));
+      await retrying503(`update ${target}`, () => this.writes.update(target, updated), this.onRetry);
       this.latest.set(target, updated);
     }
     const oldestSeen = live.find((n) => this.seen(n));
     if (round % 5 === 4 && oldestSeen) {
-      await retrying503(`delete ${oldestSeen}`, () => this.writes.remove(oldestSeen));
+      await retrying503(`delete ${oldestSeen}`, () => this.writes.remove(oldestSeen), this.onRetry);
       this.latest.delete(oldestSeen);
       this.deleted.add(oldestSeen);
     }
