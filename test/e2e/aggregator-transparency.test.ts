@@ -13,7 +13,7 @@ import { waitUntil } from '../../lib/wait-until.js';
 import { CRD_SHARD } from '../../synchronizer/crd-readiness.js';
 import { BackgroundWriter, type KindWrites } from '../helpers/background-writer.js';
 import { startLabBridge, type LabBridge } from '../helpers/bridge-lab.js';
-import { expectRVRules, startRecordedInformer } from '../helpers/informer-recorder.js';
+import { expectDecimalRVs, expectRVRules, startRecordedInformer } from '../helpers/informer-recorder.js';
 import { createNamespace, kubeconfigPath, kubectl, kubectlOk, pythonList, type ListedObject } from '../helpers/lab-clients.js';
 import { serviceAccountToken, tokenKubeconfig } from '../helpers/sidecar-lab.js';
 
@@ -129,9 +129,10 @@ async function kubectlList(cluster: string, kind: Kind): Promise<ListedObject[]>
 async function expectPythonListsAsKubectl(kind: Kind, prefix: string): Promise<void> {
   const summary = (items: readonly ListedObject[]) =>
     [...byName(items, prefix)].map(([name, o]) => ({ name, rv: o.metadata.resourceVersion, content: kind.content(o) }));
-  const python = (await pythonList(kubeconfig, kind.collectionPath())).items;
+  const python = await pythonList(kubeconfig, kind.collectionPath());
   const cli = await kubectlList(kubeconfig, kind);
-  expect(summary(python)).toEqual(summary(cli));
+  expect(summary(python.items)).toEqual(summary(cli));
+  expectDecimalRVs([python.metadata.resourceVersion, ...python.items.map((o) => o.metadata.resourceVersion)]);
   expect(summary(cli).length).toBeGreaterThan(0);
 }
 

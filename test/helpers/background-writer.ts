@@ -31,7 +31,9 @@ async function retrying503(what: string, call: () => Promise<void>, onRetry: () 
       return await call();
     } catch (err) {
       const { code, headers } = err as CallError;
-      if (code !== 503 || Date.now() > deadline) throw new Error(`${what}: ${code ?? ''} ${(err as CallError).message ?? String(err)}`);
+      // client-node's message goes on with the body and headers: its first line says enough.
+      const message = ((err as CallError).message ?? String(err)).split('\n')[0];
+      if (code !== 503 || Date.now() > deadline) throw new Error(`${what}: ${code ?? ''} ${message}`);
       onRetry();
       await sleep(Math.min(1000, Number(headers?.['retry-after'] ?? 1) * 1000));
     }
