@@ -5,6 +5,7 @@
  * fork the state. A ValidatingAdmissionPolicy generated from the routing table, applied at each
  * hand-off: before writes are released when a shard moves to the destination, after when it returns.
  */
+import { createHash } from 'node:crypto';
 import { BridgeError } from '../lib/errors.js';
 import type { KubeRestClient } from '../lib/kube-rest-client.js';
 import { FIELD_MANAGER, SYSTEM_NAMESPACE, SYSTEM_NAMESPACES } from '../lib/names.js';
@@ -35,35 +36,57 @@ export function fencedShards(table: RoutingTable): string[] {
 }
 
 /**
- * With nothing fenced the policy stays, matching a resource no API serves: updating one policy and
- * waiting for the API server to observe its generation works alike in both directions, where a
- * deleted policy would leave no generation to wait for.
+ * Enforcement is probed with a server-side dry-run create of this ConfigMap in the bridge's namespace
+ * (nothing is created): the policy refuses it exactly when its annotation carries the version of the
+ * policy the API server enforces. So the probe needs no rights on any shard and no impersonation, only
+ * `create` on ConfigMaps in cluster-bridge-system (manifests/source/aggregator-rbac.yaml), and proves
+ * that this very policy, not an earlier one, is in force. The probe rule keeps the policy matching
+ * something with nothing fenced, so raising and lowering are awaited alike.
  */
-const INERT_RULE = { apiGroups: ['cluster-bridge.io'], apiVersions: ['*'], operations: ['CREATE'], resources: ['fence-inert'] };
+export const FENCE_PROBE = { namespace: SYSTEM_NAMESPACE, name: `${FENCE_NAME}-probe`, annotation: 'cluster-bridge.io/fence-version' } as const;
+
+/** Names the policy's content: a probe carrying it is refused only by this policy. */
+export function fenceVersion(shards: string[]): string {
+  return createHash('sha256').update(JSON.stringify(shards)).digest('hex').slice(0, 16);
+}
+
+const probeMessage = (version: string) => `${FENCE_NAME} ${version} is enforced`;
+
+const cel = (value: string) => `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+const celList = (values: readonly string[]) => `[${values.map(cel).join(', ')}]`;
 
 export function fencePolicy(shards: string[]): { policy: object; binding: object } {
+  const version = fenceVersion(shards);
   const resourceRules = shards.map((shard) => {
     const { group, resource } = parseShardKey(shard);
     return { apiGroups: [group], apiVersions: ['*'], operations: ['CREATE', 'UPDATE', 'DELETE'], resources: [resource] };
   });
-  if (resourceRules.length === 0) resourceRules.push(INERT_RULE);
+  resourceRules.push({ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['configmaps'] });
+  const shardOfRequest = `request.resource.resource + (request.resource.group == '' ? '' : '.' + request.resource.group)`;
+  // CREATE first: a DELETE has no object, and the terms after it are not evaluated then.
+  const isProbe = [
+    `request.operation == 'CREATE'`,
+    `request.dryRun == true`,
+    `${shardOfRequest} == 'configmaps'`,
+    `request.namespace == ${cel(FENCE_PROBE.namespace)}`,
+    `object.metadata.name == ${cel(FENCE_PROBE.name)}`,
+  ].join(' && ');
+  const probeVersion = `has(object.metadata.annotations) && ${cel(FENCE_PROBE.annotation)} in object.metadata.annotations && object.metadata.annotations[${cel(FENCE_PROBE.annotation)}] == ${cel(version)}`;
   const policy = {
     apiVersion: 'admissionregistration.k8s.io/v1',
     kind: 'ValidatingAdmissionPolicy',
     metadata: { name: FENCE_NAME, labels: { 'app.kubernetes.io/managed-by': FIELD_MANAGER } },
     spec: {
       failurePolicy: 'Fail',
-      matchConstraints: {
-        resourceRules,
-        // Each cluster's machinery is never moved (cluster-scoped shards are matched regardless).
-        namespaceSelector: { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: [...SYSTEM_NAMESPACES] }] },
-      },
+      matchConstraints: { resourceRules },
       validations: [
         {
-          expression: FENCE_EXEMPT_EXPRESSION,
-          messageExpression: `request.resource.resource + (request.resource.group == '' ? '' : '.' + request.resource.group) + ' ${FENCE_REFUSAL_TEXT}'`,
+          // Each cluster's machinery is never moved (cluster-scoped shards have no namespace and are fenced).
+          expression: `!(${shardOfRequest} in ${celList(shards)}) || request.namespace in ${celList(SYSTEM_NAMESPACES)} || ${FENCE_EXEMPT_EXPRESSION}`,
+          messageExpression: `${shardOfRequest} + ' ${FENCE_REFUSAL_TEXT}'`,
           reason: 'Forbidden',
         },
+        { expression: `!(${isProbe} && ${probeVersion})`, message: probeMessage(version), reason: 'Forbidden' },
       ],
     },
   };
@@ -81,40 +104,24 @@ const BINDING_PATH = `/apis/admissionregistration.k8s.io/v1/validatingadmissionp
 const APPLY = `?fieldManager=${FIELD_MANAGER}&force=true`;
 
 const ENFORCE_TIMEOUT_MS = 10_000;
-/** A member of system:masters that is not exempt: what the fence must stop (impersonated by the aggregator). */
-const PROBE_IDENTITY = { 'Impersonate-User': 'cluster-bridge:fence-probe', 'Impersonate-Group': 'system:masters' };
+const PROBE_PATH = `/api/v1/namespaces/${FENCE_PROBE.namespace}/configmaps?dryRun=All&fieldManager=${FIELD_MANAGER}`;
 
-/** The API path of one existing object of the shard outside the system namespaces, if any. */
-async function probeTarget(source: KubeRestClient, shard: string): Promise<string | undefined> {
-  const { group, resource } = parseShardKey(shard);
-  let prefix = '/api/v1';
-  if (group) {
-    const found = await source.request<{ preferredVersion?: { groupVersion?: string } }>('GET', `/apis/${group}`);
-    if (found.status !== 200 || !found.body.preferredVersion?.groupVersion) return undefined;
-    prefix = `/apis/${found.body.preferredVersion.groupVersion}`;
-  }
-  const list = await source.request<{ items?: { metadata: { name: string; namespace?: string } }[] }>('GET', `${prefix}/${resource}?limit=100`);
-  const item = list.body.items?.find((i) => !i.metadata.namespace || !(SYSTEM_NAMESPACES as readonly string[]).includes(i.metadata.namespace));
-  if (!item) return undefined;
-  const ns = item.metadata.namespace ? `/namespaces/${encodeURIComponent(item.metadata.namespace)}` : '';
-  return `${prefix}${ns}/${resource}/${encodeURIComponent(item.metadata.name)}`;
-}
-
-/**
- * Whether the source enforces the fence for a shard right now: a server-side dry-run delete of one of
- * its objects (nothing is deleted) by a non-exempt identity is denied by the fence, or not.
- */
-async function fenceEnforced(source: KubeRestClient, path: string): Promise<boolean | undefined> {
-  const answer = await source.request<{ message?: string }>('DELETE', `${path}?dryRun=All`, undefined, { headers: PROBE_IDENTITY });
-  if (answer.status === 403 && answer.body.message?.includes(FENCE_NAME)) return true;
-  if (answer.status === 200 || answer.status === 202) return false;
-  return undefined; // gone meanwhile, or no permission to probe: nothing to wait for
+/** Whether the source enforces the fence of this version right now (the probe is refused by it), or not yet. */
+async function fenceEnforced(source: KubeRestClient, version: string): Promise<boolean> {
+  const probe = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: FENCE_PROBE.name, annotations: { [FENCE_PROBE.annotation]: version } } };
+  const answer = await source.request<{ message?: string }>('POST', PROBE_PATH, probe);
+  if (answer.status === 403 && answer.body.message?.includes(probeMessage(version))) return true;
+  if (answer.status === 201 || answer.status === 200) return false;
+  // Refused by RBAC or missing namespace: the fence cannot be verified, and writes must not be released unverified.
+  throw new BridgeError('BRIDGE_ERR_KUBE_API', `probing the source fence: HTTP ${answer.status}: ${answer.body?.message ?? ''}`, {
+    fix: `let the aggregator's source identity create ConfigMaps in ${FENCE_PROBE.namespace} (manifests/source/aggregator-rbac.yaml)`,
+  });
 }
 
 /**
  * Makes the source's fence match the table and, for the shard changing owner, waits until the source
- * enforces it (or stops enforcing it), so writes are released only then. A shard with no object to
- * probe has nothing a stale writer could change but creates; its wait ends at once.
+ * enforces this policy (raising or lowering the shard's fence), so writes are released only then; a
+ * probe the source refuses for another reason (RBAC) fails the hand-off rather than skip the wait.
  */
 export async function applyFence(source: KubeRestClient, table: RoutingTable, changing?: string): Promise<string[] | 'unsupported'> {
   const shards = fencedShards(table);
@@ -127,17 +134,15 @@ export async function applyFence(source: KubeRestClient, table: RoutingTable, ch
       fix: "let the aggregator's source identity manage validatingadmissionpolicies",
     });
   await source.expect('PATCH', BINDING_PATH + APPLY, [200, 201], binding, { patchType: 'apply' });
-  const target = changing ? await probeTarget(source, changing) : undefined;
-  if (!target) return shards;
-  const wanted = shards.includes(changing!);
+  if (!changing) return shards;
+  const version = fenceVersion(shards);
   const deadline = Date.now() + ENFORCE_TIMEOUT_MS;
   for (;;) {
-    const enforced = await fenceEnforced(source, target);
-    if (enforced === undefined || enforced === wanted) return shards;
+    if (await fenceEnforced(source, version)) return shards;
     if (Date.now() > deadline)
       throw new BridgeError(
         'BRIDGE_ERR_HANDOFF_TIMEOUT',
-        `the source API server did not ${wanted ? 'enforce' : 'lift'} the fence on ${changing} within ${ENFORCE_TIMEOUT_MS} ms`,
+        `the source API server did not enforce the fence policy changing ${changing} within ${ENFORCE_TIMEOUT_MS} ms`,
       );
     await new Promise((resolve) => setTimeout(resolve, 50));
   }

@@ -124,8 +124,14 @@ export async function applyRolloutCrd(destination: KubeRestClient): Promise<void
   });
 }
 
+/** The bridge's namespace on the source, where the aggregator probes its fence (aggregator/fencing.ts), as the source manifests make it. */
+export async function ensureSourceSystemNamespace(source: KubeRestClient): Promise<void> {
+  await source.expect('POST', '/api/v1/namespaces', [201, 409], { apiVersion: 'v1', kind: 'Namespace', metadata: { name: SYSTEM_NAMESPACE } });
+}
+
 export async function installAggregator(ctx: LabInstallContext): Promise<void> {
   await usingClient(KubeRestClient.load(kubeconfigPath('destination')), applyRolloutCrd);
+  await usingClient(KubeRestClient.load(kubeconfigPath('source')), ensureSourceSystemNamespace);
   const synchronizer: Record<string, string> = ctx.published.synchronizer ? { BRIDGE_SYNCHRONIZER_URL: ctx.published.synchronizer } : {};
   const { url, opsPort } = await startBridgeServer(ctx, 'aggregator', ['aggregator', 'serve'], true, synchronizer);
   ctx.published.aggregator = url;

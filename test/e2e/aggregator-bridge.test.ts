@@ -1,32 +1,31 @@
 // The bridge end to end on the lab's two real clusters: real clients (kubectl, a client-node informer,
 // python3-kubernetes) through sidecar -> aggregator while the configmaps shard moves
 // source -> destination -> source, with the synchronizer mirroring and answering catch-up. A lab of its
-// own: the moves fence the source, which would refuse other suites' writes to the shared lab.
+// own: the moves fence the source, which would refuse other suites' writes to the shared lab. The
+// aggregator reaches the source as shipped: the ServiceAccount and rights of
+// manifests/source/aggregator-rbac.yaml, so TokenReviews, SubjectAccessReviews, source-first Service
+// creates and the fence below all run with exactly those rights.
 import { stopPrivateLab } from '../helpers/private-lab.js';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { createServer, connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { issueSidecarClientCert } from '../../certs/bridge-certs.js';
 import { startLabBridge, startSecondAggregator, type LabBridge } from '../helpers/bridge-lab.js';
-import { createNamespace, kubeconfigPath, kubectl, kubectlOk, PYTHON, run, uniqueName } from '../helpers/lab-clients.js';
+import { expectRVRules, startRecordedInformer } from '../helpers/informer-recorder.js';
+import { createNamespace, kubeconfigPath, kubectl, kubectlOk, pythonList, run, uniqueName } from '../helpers/lab-clients.js';
 import { waitUntil } from '../../lib/wait-until.js';
+import { shippedAggregatorSourceKubeconfig } from '../helpers/shipped-source-identity.js';
 import { serviceAccountToken, tokenKubeconfig } from '../helpers/sidecar-lab.js';
-
-const MAX_RV = 2n ** 63n;
-
-interface Seen {
-  type: string;
-  name: string;
-  rv: string;
-}
 
 let bridge: LabBridge;
 let namespace: string;
 let token: string;
 let kubeconfig: string;
+let aggregatorSourceKubeconfig: string;
 /** RVs a client saw per epoch, for the cross-epoch checks. */
 const rvOfC0: string[] = [];
 
@@ -61,7 +60,8 @@ function callAggregator(
 beforeAll(async () => {
   namespace = await createNamespace('source', 'bridge');
   token = await serviceAccountToken(namespace);
-  bridge = await startLabBridge({ namespace });
+  aggregatorSourceKubeconfig = await shippedAggregatorSourceKubeconfig(mkdtempSync(join(tmpdir(), 'bridge-aggregator-source-')));
+  bridge = await startLabBridge({ namespace, aggregatorSourceKubeconfig });
   kubeconfig = tokenKubeconfig(bridge.sidecar.dir, 'bridge', bridge.sidecar.server, bridge.sidecar.caBundlePem, token, namespace);
   // The workload's RoleBinding must be mirrored before the destination serves it (impersonation).
   await waitUntil('the RoleBinding mirrored to the destination', async () =>
@@ -75,6 +75,13 @@ afterAll(async () => {
 }, 120_000);
 
 describe('the aggregator on the lab', () => {
+  it("reaches the source as the shipped ServiceAccount, which may not touch workloads' objects itself", async () => {
+    const whoami = await kubectlOk(aggregatorSourceKubeconfig, ['auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}']);
+    expect(whoami).toBe('system:serviceaccount:cluster-bridge-system:cluster-bridge-aggregator');
+    const canI = await kubectl(aggregatorSourceKubeconfig, ['-n', namespace, 'auth', 'can-i', 'create', 'configmaps']);
+    expect(canI.stdout.trim()).toBe('no');
+  });
+
   it('before any move, answers exactly as the source does (same objects, same resourceVersions)', async () => {
     expect((await viaBridge(['create', 'configmap', 'c0', '--from-literal=k=v0'])).code).toBe(0);
     const throughBridge = await rvThroughBridge('c0');
@@ -87,19 +94,8 @@ describe('the aggregator on the lab', () => {
     const kc = new k8s.KubeConfig();
     kc.loadFromFile(kubeconfig);
     const api = kc.makeApiClient(k8s.CoreV1Api);
-    let lists = 0;
-    const seen: Seen[] = [];
-    const informer = k8s.makeInformer(kc, `/api/v1/namespaces/${namespace}/configmaps`, () => {
-      lists++;
-      return api.listNamespacedConfigMap({ namespace });
-    });
-    for (const type of ['add', 'update', 'delete'] as const) {
-      informer.on(type, (obj: k8s.V1ConfigMap) => seen.push({ type, name: obj.metadata!.name!, rv: obj.metadata!.resourceVersion! }));
-    }
-    // client-node informers stop on a watch error; a controller restarts them, as here.
-    let stopped = false;
-    informer.on('error', () => setTimeout(() => !stopped && void informer.start(), 200));
-    await informer.start();
+    const recorder = await startRecordedInformer(kc, `/api/v1/namespaces/${namespace}/configmaps`, () => api.listNamespacedConfigMap({ namespace }));
+    const informer = recorder.informer;
     try {
       expect((await viaBridge(['create', 'configmap', 'c1', '--from-literal=k=v1'])).code).toBe(0);
 
@@ -114,22 +110,11 @@ describe('the aggregator on the lab', () => {
       );
       expect((await viaBridge(['patch', 'configmap', 'c0', '--type=merge', '-p', '{"data":{"k":"v0-patched"}}'])).code).toBe(0);
 
-      const python = await run(PYTHON, [
-        '-c',
-        `
-import json, sys
-from kubernetes import client, config
-api = client.CoreV1Api(config.new_client_from_config(config_file=sys.argv[1]))
-items = api.list_namespaced_config_map(sys.argv[2]).items
-print(json.dumps({i.metadata.name: [i.metadata.resource_version, (i.data or {}).get("k")] for i in items}))
-`,
-        kubeconfig,
-        namespace,
-      ]);
-      expect(python.code).toBe(0);
-      const listed = JSON.parse(python.stdout) as Record<string, [string, string]>;
-      expect(listed.c0![1]).toBe('v0-patched');
-      expect(listed.c2![1]).toBe('v2');
+      const listed = Object.fromEntries(
+        (await pythonList(kubeconfig, `/api/v1/namespaces/${namespace}/configmaps`)).items.map((i) => [i.metadata.name, i.data]),
+      );
+      expect(listed.c0).toEqual({ k: 'v0-patched' });
+      expect(listed.c2).toEqual({ k: 'v2' });
 
       const back = await bridge.aggregator.handoff!.changeOwner('configmaps', 'source', 'e2e');
       expect(back.epoch).toMatchObject({ epoch: 2, backend: 'source' });
@@ -141,25 +126,17 @@ print(json.dumps({i.metadata.name: [i.metadata.resource_version, (i.data or {}).
         const c0 = cached.find((c) => c.metadata!.name === 'c0');
         return cached.length === 4 && c0?.data?.k === 'v0-patched' ? true : undefined;
       });
-      // Every RV any client saw is a decimal below 2^63, and each object's RVs never go backwards.
-      for (const event of seen) {
-        expect(event.rv).toMatch(/^\d+$/);
-        expect(BigInt(event.rv)).toBeLessThan(MAX_RV);
-      }
-      for (const name of ['c0', 'c1', 'c2', 'c3']) {
-        const rvs = seen.filter((e) => e.name === name).map((e) => BigInt(e.rv));
-        expect(rvs).toEqual([...rvs].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
-      }
+      // Every RV any client saw is a decimal below 2^63; RVs never go backwards per object nor per list.
+      expectRVRules(recorder);
       // Each owner change closed the watch once; the informer relisted, it did not loop on 410.
-      expect(lists).toBeGreaterThanOrEqual(2);
-      expect(lists).toBeLessThanOrEqual(8);
+      expect(recorder.listRVs.length).toBeGreaterThanOrEqual(2);
+      expect(recorder.listRVs.length).toBeLessThanOrEqual(8);
       // c0's RV grew at each owner change although c0 itself was written only once in between.
       const [epoch0, epoch1, epoch2] = rvOfC0.map(BigInt);
       expect(epoch1!).toBeGreaterThan(epoch0!);
       expect(epoch2!).toBeGreaterThan(epoch1!);
     } finally {
-      stopped = true;
-      await informer.stop();
+      await recorder.stop();
     }
     // Nothing acknowledged was lost: every object is in both clusters with the same data (c3, written
     // to the source after the move back, reaches the destination's copy through the synchronizer).

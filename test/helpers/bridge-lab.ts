@@ -11,8 +11,8 @@ import { loadAggregatorConfig } from '../../aggregator/config.js';
 import { removeFence } from '../../aggregator/fencing.js';
 import { startAggregator, type RunningAggregator } from '../../aggregator/server.js';
 import { issueSidecarClientCert } from '../../certs/bridge-certs.js';
-import { labComponentsKubeconfig } from '../../lab/install-bridge.js';
-import { KubeRestClient } from '../../lib/kube-rest-client.js';
+import { ensureSourceSystemNamespace, labComponentsKubeconfig } from '../../lab/install-bridge.js';
+import { KubeRestClient, usingClient } from '../../lib/kube-rest-client.js';
 import { AGGREGATOR_LEASE, DESIRED_OWNERS_CONFIGMAP, ROUTING_TABLE_CONFIGMAP, SYNCHRONIZER_LEASE, SYSTEM_NAMESPACE } from '../../lib/names.js';
 import { generateCa, issueCertificate, type CertificateAndKey } from '../../lib/pki.js';
 import { loadSyncConfig } from '../../synchronizer/config.js';
@@ -111,6 +111,8 @@ export interface LabBridgeOptions {
   namespace: string;
   /** The synchronizer's shards (default: all of DEFAULT_SHARDS). */
   shards?: string[];
+  /** The aggregator's kubeconfig for the source (default: the lab's bridge-components certificate, system:masters). */
+  aggregatorSourceKubeconfig?: string;
   /** The aggregator's leader Lease duration (default 30 s). */
   leaseDurationSeconds?: number;
   /**
@@ -134,6 +136,7 @@ export async function startLabBridge(options: LabBridgeOptions): Promise<LabBrid
 async function startBridge(options: LabBridgeOptions): Promise<LabBridge> {
   const destination = KubeRestClient.load(kubeconfigPath('destination'));
   await resetBridgeState(destination);
+  await usingClient(KubeRestClient.load(kubeconfigPath('source')), ensureSourceSystemNamespace);
   const bridgeCa = await generateCa('bridge-e2e-ca');
   const clusters = { BRIDGE_SOURCE_KUBECONFIG: await labComponentsKubeconfig('source'), BRIDGE_DESTINATION_KUBECONFIG: kubeconfigPath('destination') };
   const local = { BRIDGE_LISTEN_HOST: '127.0.0.1', BRIDGE_LISTEN_PORT: '0', BRIDGE_OPS_HOST: '127.0.0.1', BRIDGE_OPS_PORT: '0' };
@@ -148,6 +151,7 @@ async function startBridge(options: LabBridgeOptions): Promise<LabBridge> {
   );
   const aggregatorEnv = {
     ...clusters,
+    ...(options.aggregatorSourceKubeconfig ? { BRIDGE_SOURCE_KUBECONFIG: options.aggregatorSourceKubeconfig } : {}),
     ...local,
     BRIDGE_TLS_DIR: await tlsDir(bridgeCa, true),
     BRIDGE_SYNCHRONIZER_URL: `https://127.0.0.1:${synchronizer.port}`,

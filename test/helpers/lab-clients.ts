@@ -71,6 +71,18 @@ export function pythonScript(name: string): string {
   return join(process.cwd(), 'test', 'helpers', 'python', name);
 }
 
+export interface ListedObject {
+  metadata: { name: string; resourceVersion: string };
+  [field: string]: unknown;
+}
+
+/** A list of `path` (like /api/v1/namespaces/NS/secrets) as python3-kubernetes gets it. */
+export async function pythonList(kubeconfig: string, path: string): Promise<{ metadata: { resourceVersion: string }; items: ListedObject[] }> {
+  const result = await run(PYTHON, [pythonScript('list_objects.py'), kubeconfig, path]);
+  if (result.code !== 0) throw new Error(`python3-kubernetes could not list ${path} (${result.code}): ${result.stderr.trim().split('\n').pop()}`);
+  return JSON.parse(result.stdout) as { metadata: { resourceVersion: string }; items: ListedObject[] };
+}
+
 /** Running, not a zombie waiting for init to reap it (a zombie holds no ports and runs nothing). */
 export function isProcessRunning(pid: number): boolean {
   try {

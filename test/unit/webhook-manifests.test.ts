@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { parseAllDocuments, parse } from 'yaml';
 import { repoRoot } from '../../lib/paths.js';
 import { webhookConfiguration } from '../../webhook/registration.js';
-import { FENCE_EXEMPT_EXPRESSION, FENCE_NAME } from '../../aggregator/fencing.js';
+import { FENCE_EXEMPT_EXPRESSION, FENCE_NAME, FENCE_PROBE } from '../../aggregator/fencing.js';
 
 const dir = join(repoRoot(), 'manifests', 'source');
 const load = (file: string) => parseAllDocuments(readFileSync(join(dir, file), 'utf8')).map((d) => d.toJS() as Record<string, any>); // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -70,6 +70,20 @@ describe('manifests/source', () => {
     }
     expect(rules.find((r) => r.resources.includes('services'))!.verbs.sort()).toEqual(['create', 'delete']);
     expect(rules.find((r) => r.verbs.includes('patch'))!.resourceNames).toEqual([FENCE_NAME]);
+  });
+
+  it("lets the aggregator make the fence probe's dry-run create, in the bridge's namespace only", () => {
+    const docs = load('aggregator-rbac.yaml');
+    const account = docs.find((d) => d.kind === 'ServiceAccount')!;
+    const role = docs.find((d) => d.kind === 'Role')!;
+    const binding = docs.find((d) => d.kind === 'RoleBinding')!;
+    expect(role.metadata.namespace).toBe(FENCE_PROBE.namespace);
+    expect(role.rules).toEqual([{ apiGroups: [''], resources: ['configmaps'], verbs: ['create'] }]);
+    expect(binding.metadata.namespace).toBe(FENCE_PROBE.namespace);
+    expect(binding.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: role.metadata.name });
+    expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: account.metadata.name, namespace: account.metadata.namespace }]);
+    // The probe needs no impersonation: nothing in the manifest grants it.
+    expect(JSON.stringify(docs)).not.toContain('impersonate');
   });
 
   it('lists every file in the kustomization', () => {

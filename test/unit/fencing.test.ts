@@ -1,0 +1,58 @@
+import { describe, expect, it } from '@jest/globals';
+import { applyFence, FENCE_PROBE, fencePolicy, fenceVersion } from '../../aggregator/fencing.js';
+import type { KubeResponse, KubeRestClient } from '../../lib/kube-rest-client.js';
+import { beginHandoff, emptyRoutingTable } from '../../lib/routing/routing-table.js';
+
+interface Call {
+  method: string;
+  path: string;
+  body?: unknown;
+}
+
+/** A source API server that accepts the fence policy and answers each probe with the next of `probes`. */
+function fakeSource(probes: KubeResponse<{ message?: string }>[]) {
+  const calls: Call[] = [];
+  const request = async (method: string, path: string, body?: unknown) => {
+    calls.push({ method, path, body });
+    if (path.startsWith(`/api/v1/namespaces/${FENCE_PROBE.namespace}/configmaps`)) return probes.shift() ?? { status: 500, body: {} };
+    return { status: 200, body: {} };
+  };
+  const source = { request, expect: request } as unknown as KubeRestClient;
+  return { source, calls, probes: () => calls.filter((c) => c.method === 'POST') };
+}
+
+const moving = beginHandoff(emptyRoutingTable(), 'secrets', 'destination', new Date(0));
+const refusedBy = (version: string) => ({ status: 403, body: { message: `admission refused: cluster-bridge-fence ${version} is enforced` } });
+
+describe('applyFence', () => {
+  it('waits until a dry-run probe carrying this policy version is refused by the policy', async () => {
+    const version = fenceVersion(['secrets']);
+    const fake = fakeSource([{ status: 201, body: {} }, { status: 201, body: {} }, refusedBy(version)]);
+    await expect(applyFence(fake.source, moving, 'secrets')).resolves.toEqual(['secrets']);
+    const probes = fake.probes();
+    expect(probes).toHaveLength(3);
+    expect(probes[0]!.path).toContain('dryRun=All');
+    expect(probes[0]!.body).toMatchObject({ metadata: { name: FENCE_PROBE.name, annotations: { [FENCE_PROBE.annotation]: version } } });
+  });
+
+  // The bug: a probe the source refused for lack of rights (the shipped RBAC granted none for it) was
+  // taken for "nothing to wait for", and writes were released before the fence was known to hold.
+  it('fails the hand-off when the source refuses the probe itself (RBAC), rather than skip the wait', async () => {
+    const fake = fakeSource([{ status: 403, body: { message: 'configmaps is forbidden: User "system:serviceaccount:x:y" cannot create resource' } }]);
+    await expect(applyFence(fake.source, moving, 'secrets')).rejects.toThrow(/probing the source fence: HTTP 403/);
+  });
+});
+
+describe('fencePolicy', () => {
+  it('names the fenced shards and the version in its validations, and matches the probe with nothing fenced', () => {
+    const { policy } = fencePolicy(['secrets', 'widgets.example.com']) as {
+      policy: { spec: { matchConstraints: { resourceRules: { resources: string[] }[] }; validations: { expression: string; message?: string }[] } };
+    };
+    expect(policy.spec.matchConstraints.resourceRules.map((r) => r.resources[0])).toEqual(['secrets', 'widgets', 'configmaps']);
+    expect(policy.spec.validations[0]!.expression).toContain("['secrets', 'widgets.example.com']");
+    expect(policy.spec.validations[1]!.expression).toContain(`'${fenceVersion(['secrets', 'widgets.example.com'])}'`);
+    expect(fenceVersion([])).not.toBe(fenceVersion(['secrets']));
+    const inert = fencePolicy([]) as { policy: { spec: { matchConstraints: { resourceRules: { resources: string[] }[] } } } };
+    expect(inert.policy.spec.matchConstraints.resourceRules.map((r) => r.resources[0])).toEqual(['configmaps']);
+  });
+});
