@@ -1,5 +1,5 @@
 // BRIDGE_*_KUBECONFIG=in-cluster: the aggregator and the synchronizer reach a cluster as their pod's
-// ServiceAccount. The ServiceAccount files live under a temp dir (client-node's loadFromCluster path
+// ServiceAccount. The ServiceAccount files live under a temp dir (lib/kubeconfig-reader.ts's path
 // prefix), never the real /var/run; an HTTPS server on loopback stands in for the API server.
 import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -130,7 +130,7 @@ describe('in-cluster loading', () => {
     const cluster = await connectCluster('destination', IN_CLUSTER, root);
     try {
       writeFileSync(join(root, SA_DIR, 'token'), 'second-token-value');
-      // Two ticks: client-node re-reads the file once it is more than 60 s old.
+      // Two ticks: the reader re-reads the file once it is more than 60 s old.
       await jest.advanceTimersByTimeAsync(121_000);
       expect(cluster.bridgeHeaders).toEqual({ authorization: 'Bearer second-token-value' });
     } finally {
