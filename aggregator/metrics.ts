@@ -47,6 +47,13 @@ export class AggregatorMetrics {
     registers: [this.registry],
   });
 
+  private readonly sourceFirstUpdates = new Counter({
+    name: 'cluster_bridge_aggregator_source_first_updates_total',
+    help: 'Updates of destination-owned shards that would allocate (a Service type or port change), made on the source first, by shard and outcome',
+    labelNames: ['shard', 'outcome'],
+    registers: [this.registry],
+  });
+
   request(backend: string, verb: string, code: number, reason: string, seconds?: number): void {
     this.requests.inc({ backend, verb: verb || 'unknown', code: String(code), reason });
     if (seconds !== undefined) this.latency.observe({ backend }, seconds);
@@ -64,6 +71,10 @@ export class AggregatorMetrics {
 
   sourceFirstCreate(shard: string, outcome: string): void {
     this.sourceFirstCreates.inc({ shard, outcome });
+  }
+
+  sourceFirstUpdate(shard: string, outcome: string): void {
+    this.sourceFirstUpdates.inc({ shard, outcome });
   }
 
   handoff(totalSeconds: number, heldSeconds: number, outcome: 'completed' | 'aborted'): void {

@@ -27,6 +27,7 @@ import { jsonOnlyAccept, rewriteQuery, rewriteRequestBody } from './request-rewr
 import { sendBuffered, withoutContentLength } from './rewritten-response.js';
 import { parseCreateBody, sourceAllocatingWrite } from './source-allocation.js';
 import { createSourceFirst } from './source-first-create.js';
+import { updateSourceFirst } from './source-first-update.js';
 import { backendAddress } from './backend-call.js';
 import { countRequest } from './request-counter.js';
 import type { ReplicaPresence } from './replica-presence.js';
@@ -266,9 +267,9 @@ async function rewrittenWriteBody(req: IncomingMessage, res: ServerResponse, pre
 }
 
 /**
- * A create of a destination-owned shard whose values the source must allocate (source-allocation.ts):
- * made source first (source-first-create.ts). False when it does not apply (or an apply turned out to
- * update), and the request goes on as any other.
+ * A write of a destination-owned shard whose values the source must allocate (source-allocation.ts):
+ * made source first (source-first-create.ts, source-first-update.ts). False when it does not apply
+ * (or turned out not to allocate), and the request goes on as any other.
  */
 async function answeredSourceFirst(ctx: ProxyContext, prepared: Prepared, body: Buffer, res: ServerResponse, started: bigint): Promise<boolean> {
   const { info, decision } = prepared;
@@ -276,31 +277,34 @@ async function answeredSourceFirst(ctx: ProxyContext, prepared: Prepared, body: 
   const contentType = headerValue(prepared.headers, 'content-type') ?? '';
   const write = sourceAllocatingWrite(info, prepared.path, contentType);
   if (!write) return false;
-  const requested = write === 'apply' || contentType.startsWith('application/json') ? parseCreateBody(body, write === 'apply') : undefined;
+  const requested =
+    write === 'update' ? undefined : write === 'apply' || contentType.startsWith('application/json') ? parseCreateBody(body, write === 'apply') : undefined;
   // An apply the bridge cannot read is left to the destination to accept or refuse.
   if (write === 'apply' && !requested) return false;
   const counter = countRequest(ctx.metrics, 'destination', info.verb);
   res.once('close', () => counter.cancel());
-  const call = {
+  const common = {
     shard: decision.shard,
-    write,
     path: prepared.path,
     headersForBody: prepared.headersForBody,
     body,
     contentType,
-    requested,
     source: ctx.clusters.source,
     destination: ctx.clusters.destination,
     codec: prepared.codec,
     log: ctx.log,
   };
-  const { outcome, status } = await createSourceFirst(call, res);
-  if (outcome === 'not-a-create') {
+  const { outcome, status } =
+    write === 'update'
+      ? await updateSourceFirst({ ...common, method: info.verb === 'update' ? 'PUT' : 'PATCH' }, res)
+      : await createSourceFirst({ ...common, write, requested }, res);
+  if (outcome === 'not-a-create' || outcome === 'not-allocating') {
     counter.cancel();
     return false;
   }
   counter.count(status, 'source-first', Number(process.hrtime.bigint() - started) / 1e9);
-  ctx.metrics.sourceFirstCreate(decision.shard, outcome);
+  if (write === 'update') ctx.metrics.sourceFirstUpdate(decision.shard, outcome);
+  else ctx.metrics.sourceFirstCreate(decision.shard, outcome);
   return true;
 }
 

@@ -29,13 +29,21 @@ interface ServiceSpec {
 export const APPLY_PATCH_YAML = 'application/apply-patch+yaml';
 
 /**
- * How a request may create a core Service (not a subresource, not a dry run), which the source must
- * then allocate: a POST, or a server-side apply of a name that may not exist yet (which one, only the
+ * How a request may make the API server allocate for a core Service (not a subresource, not a dry
+ * run), which the source must then do: a POST, a server-side apply of a name that may not exist yet,
+ * or an update (PUT or another patch) that may change its type or ports (which ones do, only the
  * owner's dry run tells). `url` is the request's path and query; the query is read only for these.
  */
-export function sourceAllocatingWrite(info: RequestInfo, url: string, contentType: string): 'create' | 'apply' | undefined {
+export function sourceAllocatingWrite(info: RequestInfo, url: string, contentType: string): 'create' | 'apply' | 'update' | undefined {
   if (info.subresource !== '' || info.apiGroup !== '' || info.resource !== 'services') return undefined;
-  const write = info.verb === 'create' ? 'create' : info.verb === 'patch' && contentType.startsWith(APPLY_PATCH_YAML) ? 'apply' : undefined;
+  const write =
+    info.verb === 'create'
+      ? 'create'
+      : info.verb === 'patch' && contentType.startsWith(APPLY_PATCH_YAML)
+        ? 'apply'
+        : (info.verb === 'update' || info.verb === 'patch') && contentType.includes('json')
+          ? 'update'
+          : undefined;
   if (!write) return undefined;
   const q = url.indexOf('?');
   return q >= 0 && new URLSearchParams(url.slice(q + 1)).has('dryRun') ? undefined : write;
@@ -55,6 +63,20 @@ export function parseCreateBody(body: Buffer, yaml = false): KubeObject | undefi
   } catch {
     return undefined;
   }
+}
+
+/** The values an API server allocated for a Service: its ClusterIPs, nodePorts and healthCheckNodePort. */
+function allocatedValues(object: KubeObject): string[] {
+  const spec = (object.spec ?? {}) as ServiceSpec;
+  const ips = (spec.clusterIPs ?? (spec.clusterIP ? [spec.clusterIP] : [])).filter((ip) => ip && ip !== 'None');
+  const ports = (spec.ports ?? []).flatMap((p) => (p.nodePort ? [`nodePort ${p.nodePort}`] : []));
+  return [...ips.map((ip) => `ip ${ip}`), ...ports, ...(spec.healthCheckNodePort ? [`healthCheckNodePort ${spec.healthCheckNodePort}`] : [])];
+}
+
+/** Whether `after` (an update's result) holds an allocated value `before` did not: the update allocates. */
+export function newlyAllocated(before: KubeObject, after: KubeObject): boolean {
+  const had = new Set(allocatedValues(before));
+  return allocatedValues(after).some((value) => !had.has(value));
 }
 
 /**

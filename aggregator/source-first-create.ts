@@ -60,13 +60,13 @@ export type SourceFirstOutcome =
   /** An apply the owner's dry run says would update: not answered here, it goes on as any request. */
   | 'not-a-create';
 
-const BACKEND_TIMEOUT_MS = 30_000;
+export const BACKEND_TIMEOUT_MS = 30_000;
 
-function withQueryParam(path: string, name: string, value: string): string {
+export function withQueryParam(path: string, name: string, value: string): string {
   return `${path}${path.includes('?') ? '&' : '?'}${name}=${encodeURIComponent(value)}`;
 }
 
-function withoutQuery(path: string): string {
+export function withoutQuery(path: string): string {
   const q = path.indexOf('?');
   return q < 0 ? path : path.slice(0, q);
 }
@@ -90,22 +90,26 @@ function send(
 }
 
 /** The caller's headers with another content type (the copy in step 3 is JSON whatever the client sent). */
-function withContentType(headers: string[], contentType: string): string[] {
+export function withContentType(headers: string[], contentType: string): string[] {
   const out: string[] = [];
   for (let i = 0; i < headers.length; i += 2) if (headers[i]!.toLowerCase() !== 'content-type') out.push(headers[i]!, headers[i + 1]!);
   return [...out, 'Content-Type', contentType];
 }
 
-/** Step 2: a POST with the bridge's own credentials (client certificate or token), the client's body, a JSON answer. */
-function createOnSource(call: SourceFirstCreate, body: Buffer, contentType: string): Promise<BufferedResponse> {
-  const { source } = call;
+/** Headers for a write to the source with the bridge's own credentials (client certificate or token), asking for JSON. */
+export function asBridgeHeaders(source: ClusterConnection, contentType: string, body: Buffer): string[] {
   const headers = ['Host', source.url.host, 'Content-Type', contentType, 'Content-Length', String(body.length), 'Accept', 'application/json'];
   for (const [name, value] of Object.entries(source.bridgeHeaders)) headers.push(name, value);
-  // An apply's query (fieldManager, force) means nothing to a POST: the source's copy is the synchronizer's to keep.
-  return send(call, source, call.write === 'create' ? call.path : collectionPath(call), headers, body, 'POST');
+  return headers;
 }
 
-const isSuccess = (status: number) => status >= 200 && status < 300;
+/** Step 2: a POST as the bridge, the client's body, a JSON answer. */
+function createOnSource(call: SourceFirstCreate, body: Buffer, contentType: string): Promise<BufferedResponse> {
+  // An apply's query (fieldManager, force) means nothing to a POST: the source's copy is the synchronizer's to keep.
+  return send(call, call.source, call.write === 'create' ? call.path : collectionPath(call), asBridgeHeaders(call.source, contentType, body), body, 'POST');
+}
+
+export const isSuccess = (status: number) => status >= 200 && status < 300;
 
 /** Removes the source's object after the destination refused its copy; false if it is still there. */
 async function undoSourceCreate(call: SourceFirstCreate, created: KubeObject): Promise<boolean> {

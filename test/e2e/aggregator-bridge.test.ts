@@ -210,7 +210,8 @@ describe('the aggregator on the lab', () => {
     try {
       const name = uniqueName('svc');
       // kubectl's typed `create service` sends protobuf; the bridge passes it to the source undecoded.
-      expect((await viaBridge(['create', 'service', 'nodeport', name, '--tcp=80:8080'])).code).toBe(0);
+      const created = await viaBridge(['create', 'service', 'nodeport', name, '--tcp=80:8080']);
+      expect([created.code, created.stderr]).toEqual([0, '']);
       const fields = '{.spec.clusterIP} {.spec.ports[0].nodePort} {.spec.ipFamilies[0]} {.metadata.uid}';
       // Both exist when the create is answered (patent 0096): no waiting for the synchronizer.
       const [ipD, portD, familyD] = (await kubectlOk('destination', ['-n', namespace, 'get', 'service', name, '-o', `jsonpath=${fields}`])).split(' ');
@@ -262,8 +263,20 @@ describe('the aggregator on the lab', () => {
       await waitUntil('the applied Service mirrored to the source', async () =>
         (await kubectl('source', appliedFields)).stdout === `${ipA} ${portA} 2` ? true : undefined,
       );
+      // An update that allocates (ExternalName -> NodePort: a ClusterIP and a nodePort): made on the source first too,
+      // so both clusters hold the source's values when it is answered.
+      const external = uniqueName('ext');
+      expect((await viaBridge(['create', 'service', 'externalname', external, '--external-name=example.com'])).code).toBe(0);
+      const toNodePort = { spec: { type: 'NodePort', externalName: null, ports: [{ port: 83 }] } };
+      const patched = await viaBridge(['patch', 'service', external, '--type=merge', '-p', JSON.stringify(toNodePort)]);
+      expect([patched.code, patched.stderr]).toEqual([0, '']);
+      const externalFields = ['-n', namespace, 'get', 'service', external, '-o', 'jsonpath={.spec.type} {.spec.clusterIP} {.spec.ports[0].nodePort}'];
+      const inDestination = await kubectlOk('destination', externalFields);
+      expect(inDestination).toMatch(/^NodePort 10\.96\.\d+\.\d+ \d+$/);
+      expect(await kubectlOk('source', externalFields)).toBe(inDestination);
       const metrics = await (await fetch(`http://127.0.0.1:${bridge.aggregator.opsPort}/metrics`)).text();
-      expect(metrics).toMatch(/cluster_bridge_aggregator_source_first_creates_total\{shard="services",outcome="created"\} 3/);
+      expect(metrics).toMatch(/cluster_bridge_aggregator_source_first_creates_total\{shard="services",outcome="created"\} 4/);
+      expect(metrics).toMatch(/cluster_bridge_aggregator_source_first_updates_total\{shard="services",outcome="updated"\} 1/);
     } finally {
       await bridge.aggregator.handoff!.changeOwner('services', 'source', 'e2e');
     }

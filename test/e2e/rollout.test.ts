@@ -333,14 +333,15 @@ describe('a staged rollout with workloads running', () => {
     const marked = "object.metadata.name.endsWith('-x')";
     await injectFault('source', baseline, marked);
     await injectFault('destination', baseline, marked);
-    // Half the pairs fail on both sides (about 50% of each backend's answers), against an allowed increase of 20
-    // points: a window of a dozen answers a side on a loaded machine moves either rate by several points, and
-    // without the source's baseline 50% would still breach.
-    const workload = new Workload(uniqueName('w3'), 2).start();
+    // Every create fails on both sides, every list passes: each backend's answers alternate, so its error rate stays
+    // within 40-60% at any window size the gate judges (>= 5), where a random half of the pairs left a dozen answers
+    // a side 20 points apart by chance. The source also answers the shards' other traffic (all successes), so its
+    // rate is lower; 30 points of allowance cover that, and 40% or more would still breach without the baseline.
+    const workload = new Workload(uniqueName('w3'), 1).start();
     const plan = await bridgectl(
       // Only the error-rate gate is under test: latency on a loaded machine is judged elsewhere (unit tests).
       ['rollout', 'plan', '--name', ROLLOUT, '--replace', '--stages', '50', '--shards', SHARDS, '--soak-seconds', '10'].concat(
-        ['--window-seconds', '5', '--min-requests', '5', '--max-error-rate-increase', '0.2'],
+        ['--window-seconds', '5', '--min-requests', '5', '--max-error-rate-increase', '0.3'],
         ['--max-latency-ratio', '1000'],
       ),
     );
@@ -355,9 +356,9 @@ describe('a staged rollout with workloads running', () => {
     // Errors other than the injected ones are shown with the breach, so a failure says where they came from.
     const unexpected = workload.details.filter((d) => !/-x: 500 /.test(d));
     expect({ phase: complete.status!.phase, breaches, unexpected }).toEqual({ phase: 'Complete', breaches: [], unexpected: [] });
-    // The destination did fail more than the allowed 20 points: only the source's own baseline let it pass.
+    // The destination did fail more than the allowed 30 points: only the source's own baseline let it pass.
     const gate = complete.status!.gate!;
-    expect(gate.destination.errorRate).toBeGreaterThan(0.2);
+    expect(gate.destination.errorRate).toBeGreaterThan(0.3);
     expect(gate.source.errorRate).toBeGreaterThan(0.2);
     for (const error of workload.errors) expect(error).toMatch(/-x: 500$/);
     expect(await workload.missing()).toEqual([]);

@@ -2,7 +2,7 @@
 // the destination's copy (aggregator/source-allocation.ts). The lab test in
 // test/e2e/aggregator-bridge.test.ts runs the whole create through real API servers.
 import { describe, expect, it } from '@jest/globals';
-import { APPLY_PATCH_YAML, parseCreateBody, sourceAllocatingWrite, withSourceAllocation } from '../../aggregator/source-allocation.js';
+import { APPLY_PATCH_YAML, newlyAllocated, parseCreateBody, sourceAllocatingWrite, withSourceAllocation } from '../../aggregator/source-allocation.js';
 import { parseRequestInfo } from '../../lib/routing/request-info.js';
 
 const decide = (method: string, url: string, contentType = 'application/json') => sourceAllocatingWrite(parseRequestInfo(method, url), url, contentType);
@@ -15,9 +15,12 @@ describe('sourceAllocatingWrite', () => {
     ['PATCH', '/api/v1/namespaces/apps/services/web?fieldManager=kubectl&force=true', APPLY_PATCH_YAML, 'apply'],
     ['PATCH', '/api/v1/namespaces/apps/services/web?fieldManager=kubectl', `${APPLY_PATCH_YAML}; charset=utf-8`, 'apply'],
     ['PATCH', '/api/v1/namespaces/apps/services/web?fieldManager=kubectl&dryRun=All', APPLY_PATCH_YAML, undefined],
-    ['PATCH', '/api/v1/namespaces/apps/services/web', 'application/merge-patch+json', undefined],
+    ['PATCH', '/api/v1/namespaces/apps/services/web', 'application/merge-patch+json', 'update'],
+    ['PATCH', '/api/v1/namespaces/apps/services/web', 'application/json-patch+json', 'update'],
+    ['PATCH', '/api/v1/namespaces/apps/services/web?dryRun=All', 'application/strategic-merge-patch+json', undefined],
     ['PATCH', '/api/v1/namespaces/apps/services/web/status?fieldManager=kubectl', APPLY_PATCH_YAML, undefined],
-    ['PUT', '/api/v1/namespaces/apps/services/web', 'application/json', undefined],
+    ['PUT', '/api/v1/namespaces/apps/services/web', 'application/json', 'update'],
+    ['PUT', '/api/v1/namespaces/apps/services/web', 'application/vnd.kubernetes.protobuf', undefined],
     ['PUT', '/api/v1/namespaces/apps/services/web/status', 'application/json', undefined],
     ['POST', '/api/v1/namespaces/apps/configmaps', 'application/json', undefined],
     ['PATCH', '/api/v1/namespaces/apps/configmaps/c?fieldManager=kubectl', APPLY_PATCH_YAML, undefined],
@@ -89,5 +92,48 @@ describe('withSourceAllocation', () => {
       { name: 'admin', port: 81, nodePort: 30081 },
     ]);
     expect(JSON.stringify(requested)).toBe(before);
+  });
+});
+
+describe('newlyAllocated', () => {
+  const service = (spec: object) => ({ metadata: { name: 'web' }, spec }) as unknown as Parameters<typeof newlyAllocated>[0];
+  const clusterIP = { type: 'ClusterIP', clusterIP: '10.96.0.9', clusterIPs: ['10.96.0.9'], ports: [{ port: 80 }] };
+  it.each([
+    ['a type change to NodePort', clusterIP, { ...clusterIP, type: 'NodePort', ports: [{ port: 80, nodePort: 31000 }] }, true],
+    [
+      'a new port of a NodePort Service',
+      { ...clusterIP, ports: [{ port: 80, nodePort: 31000 }] },
+      {
+        ...clusterIP,
+        ports: [
+          { port: 80, nodePort: 31000 },
+          { port: 81, nodePort: 31001 },
+        ],
+      },
+      true,
+    ],
+    ['ExternalName to ClusterIP', { type: 'ExternalName', externalName: 'example.com' }, clusterIP, true],
+    [
+      'a health-check port (LoadBalancer, Local)',
+      { ...clusterIP, ports: [{ port: 80, nodePort: 31000 }] },
+      { ...clusterIP, ports: [{ port: 80, nodePort: 31000 }], healthCheckNodePort: 32000 },
+      true,
+    ],
+    ['a label or selector change', clusterIP, { ...clusterIP, selector: { app: 'web' } }, false],
+    [
+      'a port removed',
+      {
+        ...clusterIP,
+        ports: [
+          { port: 80, nodePort: 31000 },
+          { port: 81, nodePort: 31001 },
+        ],
+      },
+      { ...clusterIP, ports: [{ port: 80, nodePort: 31000 }] },
+      false,
+    ],
+    ['a headless Service', { clusterIP: 'None', clusterIPs: ['None'] }, { clusterIP: 'None', clusterIPs: ['None'], ports: [{ port: 80 }] }, false],
+  ])('%s', (_what, before, after, expected) => {
+    expect(newlyAllocated(service(before), service(after))).toBe(expected);
   });
 });

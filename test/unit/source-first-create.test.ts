@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createSourceFirst, type SourceFirstOutcome } from '../../aggregator/source-first-create.js';
+import { updateSourceFirst } from '../../aggregator/source-first-update.js';
 import { connectCluster, type ClusterConnection } from '../../lib/cluster-connection.js';
 import { writeKubeconfig } from '../../lib/kubeconfig.js';
 import type { KubeObject } from '../../lib/mirror-copy.js';
@@ -73,13 +74,13 @@ async function connect(side: 'source' | 'destination', port: number): Promise<Cl
   return connection;
 }
 
-/** Runs one create through a plain HTTP front (the aggregator's client side) and returns what the client got. */
+/** One create through answerThroughFront. */
 async function runCreate(
   source: TestBackend | number,
   dest: TestBackend,
   sent: { body: Buffer; contentType: string } = { body: Buffer.from(JSON.stringify(requested)), contentType: 'application/json' },
   write: 'create' | 'apply' = 'create',
-): Promise<{ code: number; body: Record<string, unknown>; outcome: SourceFirstOutcome }> {
+): Promise<{ code: number; body: Record<string, unknown>; outcome: SourceFirstOutcome | undefined }> {
   const call = {
     shard: 'services',
     write,
@@ -101,12 +102,19 @@ async function runCreate(
     codec: undefined,
     log: silentLog,
   };
-  let outcome: SourceFirstOutcome = 'created';
+  return answerThroughFront((res) => createSourceFirst(call, res));
+}
+
+/** Runs one source-first write through a plain HTTP front (the aggregator's client side) and returns what the client got. */
+async function answerThroughFront<O extends string>(
+  run: (res: ServerResponse) => Promise<{ outcome: O }>,
+): Promise<{ code: number; body: Record<string, unknown>; outcome: O | undefined }> {
+  let outcome: O | undefined;
   const front: Server = createServer(
     (_req: IncomingMessage, res: ServerResponse) =>
-      void createSourceFirst(call, res).then((r) => {
+      void run(res).then((r) => {
         outcome = r.outcome;
-        // Not answered (an apply that updates): the proxy would go on with the request; here it just ends.
+        // Not answered (a write that needs no source first): the proxy would go on with the request; here it just ends.
         if (!res.headersSent) res.end();
       }),
   );
@@ -252,6 +260,112 @@ describe('a source-first create', () => {
     expect(got.outcome).toBe('not-a-create');
     expect(calls(source)).toEqual([]);
     expect(calls(dest)).toEqual(['PATCH dry-run']);
+    await Promise.all([source.stop(), dest.stop()]);
+  });
+});
+
+const SERVICE_PATH = '/api/v1/namespaces/apps/services/web';
+const current = {
+  kind: 'Service',
+  metadata: { name: 'web', uid: 'destination-uid', resourceVersion: '90' },
+  spec: { type: 'ClusterIP', clusterIP: '10.96.3.4', ports: [{ port: 80 }] },
+};
+
+/**
+ * The destination of an update: its current Service, a dry run whose result is `wouldBe` (or a refusal), and the real
+ * PUT answered with what it was sent.
+ */
+const updatingDestination =
+  (wouldBe: object | 'refuse'): BackendHandler =>
+  (req, res, body) => {
+    if (req.method === 'GET') return json(res, 200, current);
+    if (req.url!.includes('dryRun=All'))
+      return wouldBe === 'refuse' ? json(res, 400, status(400, 'BadRequest', 'webhook does not support dry run')) : json(res, 200, wouldBe);
+    json(res, 200, { ...(JSON.parse(body.toString()) as object), status: {} });
+  };
+const toNodePort = { ...current, spec: { ...current.spec, type: 'NodePort', ports: [{ port: 80, nodePort: 31999 }] } };
+/** The source's copy after the client's update: its own nodePort. */
+const sourceUpdates: BackendHandler = (_req, res) =>
+  json(res, 200, {
+    ...toNodePort,
+    metadata: { name: 'web', uid: 'source-uid', resourceVersion: '8' },
+    spec: { ...toNodePort.spec, ports: [{ port: 80, nodePort: 30555 }] },
+  });
+
+async function runUpdate(source: TestBackend, dest: TestBackend, method: 'PUT' | 'PATCH', body: object, contentType: string) {
+  const call = {
+    shard: 'services',
+    method,
+    path: `${SERVICE_PATH}?fieldManager=kubectl-patch`,
+    body: Buffer.from(JSON.stringify(body)),
+    contentType,
+    headersForBody: (length: number) => [
+      'Host',
+      '127.0.0.1',
+      'Content-Type',
+      contentType,
+      'Content-Length',
+      String(length),
+      'Impersonate-User',
+      'system:serviceaccount:apps:web',
+    ],
+    source: await connect('source', source.port),
+    destination: await connect('destination', dest.port),
+    codec: undefined,
+    log: silentLog,
+  };
+  return answerThroughFront((res) => updateSourceFirst(call, res));
+}
+
+const MERGE = 'application/merge-patch+json';
+
+describe('a source-first update', () => {
+  it("makes an update that would allocate on the source first, then gives the destination the source's nodePort", async () => {
+    const [source, dest] = [await startTestBackend(pki, sourceUpdates), await startTestBackend(pki, updatingDestination(toNodePort))];
+    const patch = { spec: { type: 'NodePort' } };
+    const got = await runUpdate(source, dest, 'PATCH', patch, MERGE);
+    expect([got.code, got.outcome]).toEqual([200, 'updated']);
+    expect(calls(dest).sort()).toEqual(['GET /api/v1/namespaces/apps/services/web', 'PATCH dry-run', 'PUT /api/v1/namespaces/apps/services/web']);
+    // The source gets the client's own patch, as the bridge; the destination the dry run's object with the source's port.
+    expect(calls(source)).toEqual(['PATCH /api/v1/namespaces/apps/services/web']);
+    expect(JSON.parse(source.seen[0]!.body.toString())).toEqual(patch);
+    expect(source.seen[0]!.rawHeaders).toEqual(expect.arrayContaining([MERGE, 'Bearer bridge-token']));
+    const put = dest.seen.find((s) => s.method === 'PUT')!;
+    expect(JSON.parse(put.body.toString())).toMatchObject({
+      metadata: { resourceVersion: '90' },
+      spec: { type: 'NodePort', ports: [{ port: 80, nodePort: 30555 }] },
+    });
+    expect(put.rawHeaders).toContain('system:serviceaccount:apps:web');
+    expect(got.body).toMatchObject({ spec: { ports: [{ nodePort: 30555 }] } });
+    await Promise.all([source.stop(), dest.stop()]);
+  });
+
+  it("sends a PUT's object to the source without the destination's uid and resourceVersion", async () => {
+    const [source, dest] = [await startTestBackend(pki, sourceUpdates), await startTestBackend(pki, updatingDestination(toNodePort))];
+    const got = await runUpdate(source, dest, 'PUT', { ...current, spec: { ...current.spec, type: 'NodePort' } }, 'application/json');
+    expect(got.outcome).toBe('updated');
+    expect(JSON.parse(source.seen[0]!.body.toString()).metadata).toEqual({ name: 'web' });
+    await Promise.all([source.stop(), dest.stop()]);
+  });
+
+  it.each([
+    ['allocates nothing', { ...current, metadata: { ...current.metadata, labels: { tier: 'web' } } }],
+    ['cannot be dry-run', 'refuse' as const],
+  ])('leaves an update that %s to the ordinary path, never touching the source', async (_what, wouldBe) => {
+    const [source, dest] = [await startTestBackend(pki, sourceUpdates), await startTestBackend(pki, updatingDestination(wouldBe))];
+    const got = await runUpdate(source, dest, 'PATCH', { metadata: { labels: { tier: 'web' } } }, MERGE);
+    expect(got.outcome).toBe('not-allocating');
+    expect(calls(source)).toEqual([]);
+    expect(calls(dest)).not.toContain('PUT /api/v1/namespaces/apps/services/web');
+    await Promise.all([source.stop(), dest.stop()]);
+  });
+
+  it("gives the client the source's refusal and leaves the destination as it was", async () => {
+    const source = await startTestBackend(pki, (_req, res) => json(res, 422, status(422, 'Invalid', 'provided port is already allocated')));
+    const dest = await startTestBackend(pki, updatingDestination(toNodePort));
+    const got = await runUpdate(source, dest, 'PATCH', { spec: { type: 'NodePort' } }, MERGE);
+    expect([got.code, got.body.message, got.outcome]).toEqual([422, 'provided port is already allocated', 'refused-by-source']);
+    expect(calls(dest)).not.toContain('PUT /api/v1/namespaces/apps/services/web');
     await Promise.all([source.stop(), dest.stop()]);
   });
 });

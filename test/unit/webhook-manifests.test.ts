@@ -68,8 +68,9 @@ describe('manifests/source', () => {
       expect(rule.verbs).not.toContain('*');
       expect(rule.resources).not.toContain('*');
     }
-    expect(rules.find((r) => r.resources.includes('services'))!.verbs.sort()).toEqual(['create', 'delete']);
-    expect(rules.find((r) => r.verbs.includes('patch'))!.resourceNames).toEqual([FENCE_NAME]);
+    // Services: source-first creates (and their undo) and source-first updates, nothing else.
+    expect(rules.find((r) => r.resources.includes('services'))!.verbs.sort()).toEqual(['create', 'delete', 'patch', 'update']);
+    expect(rules.filter((r) => r.verbs.includes('patch') && !r.resources.includes('services')).map((r) => r.resourceNames)).toEqual([[FENCE_NAME]]);
   });
 
   it("lets the aggregator make the fence probe's dry-run create, in the bridge's namespace only", () => {

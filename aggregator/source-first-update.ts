@@ -1,0 +1,111 @@
+/**
+ * An update of a Service that makes its API server allocate (a type change to NodePort or
+ * LoadBalancer, a new port of a NodePort Service, ExternalName to ClusterIP) while the destination
+ * owns services: the values must come from the source, as for a create (source-first-create.ts):
+ *  1. a dry run of the client's update on the destination as the caller; the destination's current
+ *     object, read as the caller too, tells whether it would allocate anything. If not (most updates), or
+ *     if the dry run fails (a webhook that cannot dry-run), the update goes on as any other;
+ *  2. the client's own update on the source's copy, as the bridge: the same patch, or the same object
+ *     without the destination's uid and resourceVersion. Values the client chose are kept, the rest
+ *     the source allocates; the source's refusal (a port it has taken) is the client's answer;
+ *  3. on the destination, as the caller, the dry run's object with the source's values, under the
+ *     resourceVersion it was computed from (a change since is the client's 409).
+ * If step 3 fails, the source's copy is ahead of the owner; the synchronizer's next pass writes the
+ * owner's version back over it. Server-side applies that update and protobuf bodies are not covered.
+ */
+import type { ServerResponse } from 'node:http';
+import type { ClusterConnection } from '../lib/cluster-connection.js';
+import { errorMessage } from '../lib/errors.js';
+import type { Logger } from '../lib/logger.js';
+import type { KubeObject } from '../lib/mirror-copy.js';
+import type { ShardRVCodec } from '../lib/routing/resource-version.js';
+import { callBackend } from './backend-call.js';
+import { sendBuffered, type BufferedResponse } from './rewritten-response.js';
+import { newlyAllocated, parseCreateBody, withSourceAllocation } from './source-allocation.js';
+import { asBridgeHeaders, BACKEND_TIMEOUT_MS, isSuccess, withContentType, withQueryParam, withoutQuery } from './source-first-create.js';
+import { backendUnavailable } from './status-responses.js';
+
+export interface SourceFirstUpdate {
+  shard: string;
+  method: 'PUT' | 'PATCH';
+  /** The client's path (query included, RVs already rewritten for the destination). */
+  path: string;
+  headersForBody(length: number): string[];
+  body: Buffer;
+  contentType: string;
+  source: ClusterConnection;
+  destination: ClusterConnection;
+  codec: ShardRVCodec | undefined;
+  log: Logger;
+}
+
+export type SourceFirstUpdateOutcome = 'updated' | 'not-allocating' | 'refused-by-source' | 'refused-by-destination' | 'backend-unreachable';
+
+/** One request as the bridge's credentials allow (impersonating the caller in the destination, by `headers`). */
+function send(cluster: ClusterConnection, method: string, path: string, headers: string[], body?: Buffer): Promise<BufferedResponse> {
+  return callBackend(cluster, { method, path, headers, agent: cluster.asBridge, body, timeoutMs: BACKEND_TIMEOUT_MS });
+}
+
+const parsed = (answer: BufferedResponse) => parseCreateBody(answer.body);
+
+/** Step 2's body: a patch as it came; an object without what only names the destination's copy. */
+function sourceBody(call: SourceFirstUpdate): Buffer | undefined {
+  if (call.method === 'PATCH') return call.body;
+  const object = parseCreateBody(call.body);
+  if (!object) return undefined;
+  const { uid: _uid, resourceVersion: _rv, ...metadata } = object.metadata;
+  return Buffer.from(JSON.stringify({ ...object, metadata }));
+}
+
+/** Runs the steps; 'not-allocating' answers nothing, and the proxy sends the client's update as it came. */
+export async function updateSourceFirst(call: SourceFirstUpdate, res: ServerResponse): Promise<{ outcome: SourceFirstUpdateOutcome; status: number }> {
+  const objectPath = withoutQuery(call.path);
+  const notAllocating = { outcome: 'not-allocating' as const, status: 0 };
+  let current: KubeObject | undefined;
+  let wouldBe: KubeObject | undefined;
+  try {
+    const [dryRun, before] = await Promise.all([
+      send(call.destination, call.method, withQueryParam(call.path, 'dryRun', 'All'), call.headersForBody(call.body.length), call.body),
+      // As the caller, as the dry run: the bridge's own identity in the destination reads no Services.
+      send(call.destination, 'GET', objectPath, call.headersForBody(0)),
+    ]);
+    if (!isSuccess(dryRun.status) || before.status !== 200) return notAllocating;
+    [wouldBe, current] = [parsed(dryRun), parsed(before)];
+  } catch {
+    return notAllocating; // the update itself will meet (and report) what failed here
+  }
+  const toSource = sourceBody(call);
+  if (!wouldBe || !current || !toSource || !newlyAllocated(current, wouldBe)) return notAllocating;
+
+  let allocated: KubeObject | undefined;
+  try {
+    const answer = await send(call.source, call.method, call.path, asBridgeHeaders(call.source, call.contentType, toSource), toSource);
+    if (!isSuccess(answer.status)) {
+      // The source's own refusal (a nodePort its nodes already use), as it worded it.
+      sendBuffered(res, answer, undefined);
+      return { outcome: 'refused-by-source', status: answer.status };
+    }
+    allocated = parsed(answer);
+  } catch (err) {
+    backendUnavailable(res, 'source', errorMessage(err));
+    return { outcome: 'backend-unreachable', status: 503 };
+  }
+  if (!allocated) return notAllocating;
+
+  const copy = withSourceAllocation(wouldBe, allocated);
+  copy.metadata = { ...copy.metadata, resourceVersion: current.metadata.resourceVersion };
+  const body = Buffer.from(JSON.stringify(copy));
+  try {
+    const answer = await send(call.destination, 'PUT', call.path, withContentType(call.headersForBody(body.length), 'application/json'), body);
+    if (!isSuccess(answer.status))
+      call.log.warn(
+        { shard: call.shard, object: objectPath, status: answer.status },
+        'the destination refused an update the source made first; the synchronizer restores the source',
+      );
+    sendBuffered(res, answer, call.codec);
+    return { outcome: isSuccess(answer.status) ? 'updated' : 'refused-by-destination', status: answer.status };
+  } catch (err) {
+    backendUnavailable(res, 'destination', errorMessage(err));
+    return { outcome: 'backend-unreachable', status: 503 };
+  }
+}
