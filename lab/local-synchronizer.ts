@@ -12,6 +12,7 @@ import { generateCa, issueCertificate } from '../lib/pki.js';
 import { waitUntil } from '../lib/wait-until.js';
 import { labComponentsKubeconfig } from './install-bridge.js';
 import { kubeconfigPath } from './lab-files.js';
+import { CRD_PATH } from '../synchronizer/crd-readiness.js';
 
 /** A folder with tls.crt, tls.key (serving 127.0.0.1) and ca.crt, from a new CA. */
 export async function throwawayTlsDir(name: string): Promise<string> {
@@ -38,7 +39,7 @@ export async function labSynchronizerEnv(name: string, shards: readonly string[]
   };
 }
 
-export const CRD_PATH = '/apis/apiextensions.k8s.io/v1/customresourcedefinitions';
+export { CRD_PATH };
 
 /** A namespaced custom resource type `plural.group` (v1, any spec), installed in each cluster given and served before this returns. */
 export async function installTestCrd(clients: KubeRestClient[], group: string, plural: string, kind: string): Promise<string> {

@@ -9,7 +9,7 @@ import type { KubeRestClient } from '../lib/kube-rest-client.js';
 import type { ClusterSide, ShardKey } from '../lib/routing/types.js';
 
 export const CRD_SHARD: ShardKey = 'customresourcedefinitions.apiextensions.k8s.io';
-const CRD_PATH = '/apis/apiextensions.k8s.io/v1/customresourcedefinitions';
+export const CRD_PATH = '/apis/apiextensions.k8s.io/v1/customresourcedefinitions';
 
 /** The shards in the order their mirrors start: CRDs first, the rest as configured. */
 export function crdsFirst(shards: readonly ShardKey[]): ShardKey[] {

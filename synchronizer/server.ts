@@ -1,13 +1,14 @@
 /**
- * The synchronizer process: one mirror per configured shard, in the direction the routing table
- * says (owner -> other side), turned around when a hand-off completes; the catch-up API; metrics.
+ * The synchronizer process: one mirror per configured shard (and, with the CRD shard, per custom
+ * resource type found), in the direction the routing table says (owner -> other side), turned around
+ * when a hand-off completes; the catch-up API; metrics.
  */
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:https';
 import { Counter, Histogram } from 'prom-client';
 import { connectCluster, type ClusterConnection } from '../lib/cluster-connection.js';
-import { BridgeError } from '../lib/errors.js';
+import { BridgeError, errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { createRegistry, startOpsServer } from '../lib/ops-server.js';
 import { LeaderLease } from '../lib/leader-lease.js';
@@ -18,7 +19,8 @@ import { parseShardKey } from '../lib/routing/shard-hash.js';
 import type { ClusterSide, RoutingTable } from '../lib/routing/types.js';
 import { hasSourceStatus } from '../lib/workload-status.js';
 import { startCatchUpServer } from './catchup-server.js';
-import { crdNameOf, crdsFirst } from './crd-readiness.js';
+import { watchCustomResourceShards } from './crd-discovery.js';
+import { CRD_SHARD, crdNameOf, crdsFirst } from './crd-readiness.js';
 import { StatusMirror } from './status-mirror.js';
 import type { SyncConfig } from './config.js';
 import { mirrorSide, ShardMirror, type MirrorCounters, type MirrorProgress, type ShardApi } from './shard-mirror.js';
@@ -112,7 +114,9 @@ export async function startSynchronizer(config: SyncConfig, log: Logger): Promis
   for (const shard of config.shards) apis.set(shard, await discoverShardApi(clusters.source, shard));
 
   const mirrors = new Map<string, ShardMirror>();
-  const mirrored: ReadonlySet<string> = new Set(config.shards);
+  // The configured shards, and the custom resource types found while the CRD shard is mirrored (crd-discovery.ts).
+  const shards = [...config.shards];
+  const mirrored = new Set(config.shards);
   const sides = { source: mirrorSide(clusters.source), destination: mirrorSide(clusters.destination) };
   // Only the Lease holder mirrors: two writers on the replica side would race each other's copies.
   const lease = new LeaderLease(clusters.destination.rest, SYSTEM_NAMESPACE, config.leaseName, log, config.leaseDurationSeconds, config.leaseRenewSeconds);
@@ -138,7 +142,7 @@ export async function startSynchronizer(config: SyncConfig, log: Logger): Promis
   const follow = (next: RoutingTable) => {
     table = next;
     if (!lease.isLeader()) return stopMirrors();
-    for (const shard of crdsFirst(config.shards)) {
+    for (const shard of crdsFirst(shards)) {
       const owner = shardState(next, shard).owner;
       followStatus(shard, owner);
       const running = mirrors.get(shard);
@@ -151,6 +155,37 @@ export async function startSynchronizer(config: SyncConfig, log: Logger): Promis
       log.info({ shard, direction: mirror.direction }, 'mirroring');
     }
   };
+  const discovering = new Set<string>();
+  const addShard = async (shard: string) => {
+    if (mirrored.has(shard) || discovering.has(shard)) return;
+    discovering.add(shard);
+    try {
+      apis.set(shard, await discoverShardApi(clusters.source, shard));
+    } catch (err) {
+      // Its CRD went again, or is not served yet: the next event about it tries again.
+      return void log.warn({ shard, err: errorMessage(err) }, 'cannot mirror a custom resource type found');
+    } finally {
+      discovering.delete(shard);
+    }
+    shards.push(shard);
+    mirrored.add(shard);
+    log.info({ shard }, 'custom resource type found: mirroring it');
+    if (table && lease.isLeader()) follow(table);
+  };
+  const removeShard = (shard: string) => {
+    if (config.shards.includes(shard) || !mirrored.has(shard)) return;
+    for (const running of [mirrors, statusMirrors]) {
+      running.get(shard)?.stop();
+      running.delete(shard);
+    }
+    shards.splice(shards.indexOf(shard), 1);
+    mirrored.delete(shard);
+    apis.delete(shard);
+    log.info({ shard }, 'custom resource type gone: no longer mirrored');
+  };
+  const crdWatch = config.shards.includes(CRD_SHARD)
+    ? watchCustomResourceShards(clusters.source.rest, { added: (shard) => void addShard(shard), removed: removeShard }, log)
+    : undefined;
   const store = new ConfigMapRoutingStore(clusters.destination.rest, log);
   table = (await store.load()).table;
   const stopWatch = store.watch(follow);
@@ -171,7 +206,7 @@ export async function startSynchronizer(config: SyncConfig, log: Logger): Promis
   const status = (): SyncStatus => ({
     identity: lease.identity,
     leading: lease.isLeader(),
-    shards: config.shards,
+    shards: [...shards],
     mirrors: [...mirrors.values()].map((m) => m.progress()),
   });
   // A standby is not ready, so a Service sends the aggregator's catch-up questions to the leader only.
@@ -194,6 +229,7 @@ export async function startSynchronizer(config: SyncConfig, log: Logger): Promis
     status,
     async close() {
       stopWatch();
+      crdWatch?.stop();
       stopMirrors();
       await lease.release(); // a successor takes over at once
       catchUp.close();

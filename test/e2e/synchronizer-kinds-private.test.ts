@@ -9,7 +9,7 @@
 import { stopPrivateLab } from '../helpers/private-lab-disjoint.js';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { join } from 'node:path';
-import { installTestCrd, labSynchronizerEnv } from '../../lab/local-synchronizer.js';
+import { CRD_PATH, installTestCrd, labSynchronizerEnv } from '../../lab/local-synchronizer.js';
 import { canonicalJson } from '../../lib/canonical-json.js';
 import { KubeRestClient } from '../../lib/kube-rest-client.js';
 import type { KubeObject } from '../../lib/mirror-copy.js';
@@ -87,6 +87,25 @@ describe('a destination of its own: CRDs first, another service range, the desti
     const crd = (await read(destination, `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${WIDGETS}`))!;
     expect((crd.spec as { group: string }).group).toBe(GROUP);
     expect(mirrorOf(WIDGETS)!.errors.write).toBeUndefined();
+  });
+
+  it('a CRD created while it runs has its custom resources mirrored without being listed, until the CRD is deleted', async () => {
+    // A group of its own: installTestCrd waits until the group's version is served.
+    const found = 'found.e2e.cluster-bridge.io';
+    const gadgets = `gadgets.${found}`;
+    const gadget = (name = '') => `/apis/${found}/v1/namespaces/${namespace}/gadgets${name ? `/${name}` : ''}`;
+    expect(sync!.status().shards).not.toContain(gadgets);
+    await installTestCrd([source], found, 'gadgets', 'Gadget');
+    await source.expect('POST', gadget(), [201], { apiVersion: `${found}/v1`, kind: 'Gadget', metadata: { name: 'g1' }, spec: { size: 7 } });
+    const copy = await waitUntil('the Gadget to be mirrored', () => read(destination, gadget('g1')));
+    expect(copy.spec).toEqual({ size: 7 });
+    expect(sync!.status().shards).toContain(gadgets);
+    expect(mirrorOf(gadgets)).toMatchObject({ shard: gadgets });
+
+    await source.expect('DELETE', `${CRD_PATH}/${gadgets}`, [200]);
+    await waitUntil('the gadgets mirror to stop', () => (!sync!.status().shards.includes(gadgets) && !mirrorOf(gadgets) ? true : undefined));
+    // The CRD shard's mirror removes the destination's CRD (and with it its custom resources).
+    await waitUntil("the destination's Gadget CRD to go", async () => ((await read(destination, `${CRD_PATH}/${gadgets}`)) ? undefined : true));
   });
 
   it("reports a Service whose ClusterIP is outside the destination's range with the API server's message, and keeps mirroring the rest", async () => {
