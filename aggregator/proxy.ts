@@ -277,8 +277,9 @@ async function answeredSourceFirst(ctx: ProxyContext, prepared: Prepared, body: 
   const contentType = headerValue(prepared.headers, 'content-type') ?? '';
   const write = sourceAllocatingWrite(info, prepared.path, contentType);
   if (!write) return false;
+  // The object a create asks for: a JSON POST's or an apply's (YAML); a protobuf POST is passed on undecoded.
   const requested =
-    write === 'update' ? undefined : write === 'apply' || contentType.startsWith('application/json') ? parseCreateBody(body, write === 'apply') : undefined;
+    write === 'apply' ? parseCreateBody(body, true) : write === 'create' && contentType.startsWith('application/json') ? parseCreateBody(body) : undefined;
   // An apply the bridge cannot read is left to the destination to accept or refuse.
   if (write === 'apply' && !requested) return false;
   const counter = countRequest(ctx.metrics, 'destination', info.verb);
