@@ -150,6 +150,8 @@ export async function startSynchronizer(config: SyncConfig, log: Logger): Promis
       running?.stop();
       const replica: ClusterSide = owner === 'source' ? 'destination' : 'source';
       const mirror = new ShardMirror(shard, apis.get(shard)!, sides[owner], sides[replica], counters, log, mirrored);
+      // Turned around: what the old owner had is on the new replica, and a delete since the hand-off must reach it.
+      if (running) mirror.inheritOwnerKeys(running);
       mirrors.set(shard, mirror);
       mirror.start();
       log.info({ shard, direction: mirror.direction }, 'mirroring');

@@ -155,6 +155,17 @@ export class ShardMirror {
     this.retries.set(key, { attempt, timer });
   }
 
+  /**
+   * For the mirror that replaces `previous` when its shard changes owner: the objects the old owner
+   * had are on this replica, and the hand-off left both sides equal. One the new owner lacks at this
+   * mirror's first list was deleted there after the hand-off, before this mirror watched; without this
+   * memory the replica's object (an original, no mirror copy) would stay, and come back with the next
+   * move.
+   */
+  inheritOwnerKeys(previous: ShardMirror): void {
+    for (const key of previous.knownOnOwner) this.knownOnOwner.add(key);
+  }
+
   /** Makes the replica equal to a consistent list of the owner; returns the list's revision. */
   reconcile(): Promise<bigint> {
     return this.serial(async () => {

@@ -206,7 +206,22 @@ describe('the bridge is transparent to real clients while a shard moves source -
         () => JSON.stringify(Object.entries(cached()).sort()) === JSON.stringify(Object.entries(expected).sort()),
         { timeoutMs: 30_000 },
       ).catch(() => undefined);
-      expect(cached()).toEqual(expected);
+      const inCache = cached();
+      const differing = [...new Set([...Object.keys(inCache), ...Object.keys(expected)])].filter((name) => inCache[name] !== expected[name]);
+      if (differing.length > 0) {
+        // What each side holds, and what the informer saw, for the names that differ: where a failure came from.
+        const [source, destination] = [byName(await kubectlList('source', kind), prefix), byName(await kubectlList('destination', kind), prefix)];
+        const story = differing.map((name) => ({
+          name,
+          source: source.has(name),
+          destination: destination.has(name),
+          deletedByWriter: writer.deleted.has(name),
+          events: recorder.events.filter((e) => e.name === name),
+          lists: recorder.listRVs,
+        }));
+        process.stderr.write(`${kind.shard}: informer differs from the acknowledged writes: ${JSON.stringify(story)}\n`);
+      }
+      expect(inCache).toEqual(expected);
       const throughBridge = Object.fromEntries([...byName(await kubectlList(kubeconfig, kind), prefix)].map(([name, o]) => [name, kind.valueOf(o)]));
       expect(throughBridge).toEqual(expected);
       // No missed events: every create seen as an add, every delete as a delete.

@@ -351,6 +351,41 @@ describe('ShardMirror with owner references', () => {
   });
 });
 
+describe('ShardMirror turned around by a hand-off', () => {
+  const counters = {
+    written: () => undefined,
+    failed: () => undefined,
+    ownerReferenceDropped: () => undefined,
+    conflict: () => undefined,
+    lag: () => undefined,
+  };
+  const api = { prefix: '/api/v1', resource: 'configmaps', namespaced: true };
+
+  it.each([
+    ['remembers what the old owner had, and deletes what the new owner deleted before it watched', true, false],
+    ['without that memory, leaves an original object the new owner no longer has (it would come back with the next move)', false, true],
+  ])('%s', async (_what, inherit, kept) => {
+    const source = new FakeCluster('source');
+    const destination = new FakeCluster('destination');
+    source.add(obj('early', 'src-e'));
+    source.add(obj('stays', 'src-s'));
+    const before = new ShardMirror('configmaps', api, source.asSide(), destination.asSide(), counters, silentLog);
+    await before.reconcile();
+    before.stop();
+    // The hand-off moved the shard to the destination, which deleted `early` before the new mirror listed.
+    destination.objects.delete('/api/v1/namespaces/apps/configmaps/early');
+    const after = new ShardMirror('configmaps', api, destination.asSide(), source.asSide(), counters, silentLog);
+    if (inherit) after.inheritOwnerKeys(before);
+    try {
+      await after.reconcile();
+      expect(source.get('early') !== undefined).toBe(kept);
+      expect(source.get('stays')?.metadata.uid).toBe('src-s');
+    } finally {
+      after.stop();
+    }
+  });
+});
+
 describe('finalizersAfterOwnerGone', () => {
   it.each([
     { finalizers: undefined, after: undefined },
