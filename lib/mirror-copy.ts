@@ -134,6 +134,11 @@ export function sameMirroredContent(owner: KubeObject, replica: KubeObject, owne
   );
 }
 
+/** An object the aggregator created on the source first, not yet adopted by the synchronizer (its mirror-of-uid is still empty). */
+export function isSourceFirstPending(obj: KubeObject): boolean {
+  return obj.metadata.annotations?.[MIRROR_OF_UID_ANNOTATION] === '';
+}
+
 /** Whether a replica object was written by the mirror (only those are deleted when the owner's goes). */
 export function isMirrorCopy(obj: KubeObject): boolean {
   return obj.metadata.annotations?.[MIRROR_OF_UID_ANNOTATION] !== undefined;

@@ -17,6 +17,7 @@ import type { ShardKey } from '../lib/routing/types.js';
 import {
   finalizersAfterOwnerGone,
   isMirrorCopy,
+  isSourceFirstPending,
   replicaCopy,
   sameMirroredContent,
   skipReason,
@@ -298,6 +299,10 @@ export class ShardMirror {
     if (isOrphaning(obj)) this.orphaning.add(keyOf(obj));
     else this.orphaning.delete(keyOf(obj));
     if (skipReason(this.shard, obj)) return;
+    // A source-first create in progress (aggregator/source-first-create.ts): the aggregator writes the
+    // destination's object itself. Only a mirror of the old direction, not yet turned around after a
+    // hand-off, sees it on its owner side; copying it would take the nodePort the aggregator's create needs.
+    if (isSourceFirstPending(obj)) return;
     this.mirroredKeys.add(keyOf(obj));
     const path = objectPath(this.api, obj.metadata.namespace, obj.metadata.name);
     let current = replicaObj;

@@ -386,6 +386,30 @@ describe('ShardMirror turned around by a hand-off', () => {
   });
 });
 
+describe('ShardMirror and a source-first create in progress', () => {
+  it("never copies the aggregator's source object before the synchronizer adopted it (the aggregator writes the destination's itself)", async () => {
+    const source = new FakeCluster('source');
+    const destination = new FakeCluster('destination');
+    source.add(obj('pending', 'src-p', { [MIRROR_OF_UID_ANNOTATION]: '' }));
+    source.add(obj('plain', 'src-x'));
+    const api = { prefix: '/api/v1', resource: 'configmaps', namespaced: true };
+    const counters = {
+      written: () => undefined,
+      failed: () => undefined,
+      ownerReferenceDropped: () => undefined,
+      conflict: () => undefined,
+      lag: () => undefined,
+    };
+    const mirror = new ShardMirror('configmaps', api, source.asSide(), destination.asSide(), counters, silentLog);
+    try {
+      await mirror.reconcile();
+      expect([destination.get('pending'), destination.get('plain')?.metadata.annotations?.[MIRROR_OF_UID_ANNOTATION]]).toEqual([undefined, 'src-x']);
+    } finally {
+      mirror.stop();
+    }
+  });
+});
+
 describe('finalizersAfterOwnerGone', () => {
   it.each([
     { finalizers: undefined, after: undefined },
