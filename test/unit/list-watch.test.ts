@@ -4,6 +4,7 @@ import { listAllPages } from '../../lib/list-pages.js';
 import { listAndWatch } from '../../lib/list-watch.js';
 import { waitUntil } from '../../lib/wait-until.js';
 import { StatusMirror } from '../../synchronizer/status-mirror.js';
+import { quietCounters } from '../helpers/mirror-fixtures.js';
 import { silentLog } from '../helpers/sidecar-fixtures.js';
 
 type Item = { metadata: { name: string } };
@@ -81,15 +82,8 @@ describe('listAndWatch', () => {
   it("is what a StatusMirror follows the source's objects with: paged lists, relisted after a silent watch", async () => {
     const collection = new PagedCollection(Array.from({ length: 1200 }, (_, i) => item(`d${i}`)));
     const destination = { request: async () => ({ status: 404, body: {} }) } as unknown as KubeRestClient;
-    const counters = {
-      written: () => undefined,
-      failed: () => undefined,
-      ownerReferenceDropped: () => undefined,
-      conflict: () => undefined,
-      lag: () => undefined,
-    };
     const api = { prefix: '/apis/apps/v1', resource: 'deployments', namespaced: true };
-    const mirror = new StatusMirror('deployments.apps', api, collection.asClient(), destination, counters, silentLog, { silentMs: 50 });
+    const mirror = new StatusMirror('deployments.apps', api, collection.asClient(), destination, quietCounters, silentLog, { silentMs: 50 });
     mirror.start();
     try {
       await waitUntil('a relist', () => collection.lists.filter((l) => !l.includes('continue')).length >= 2, { timeoutMs: 5000, intervalMs: 10 });

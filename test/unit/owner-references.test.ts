@@ -18,6 +18,7 @@ import { decideOwner, ownerReferencesOf, remapOwnerReferences, type OwnerDecisio
 import type { ClusterSide } from '../../lib/routing/types.js';
 import { OwnerDeferred, OwnerResolver } from '../../synchronizer/owner-resolver.js';
 import { ShardMirror, type MirrorSide } from '../../synchronizer/shard-mirror.js';
+import { CONFIGMAPS_API, quietCounters } from '../helpers/mirror-fixtures.js';
 import { silentLog } from '../helpers/sidecar-fixtures.js';
 
 const ref = (name: string, uid: string, kind = 'ConfigMap', apiVersion = 'v1'): OwnerReference => ({ apiVersion, kind, name, uid, controller: true });
@@ -352,15 +353,6 @@ describe('ShardMirror with owner references', () => {
 });
 
 describe('ShardMirror turned around by a hand-off', () => {
-  const counters = {
-    written: () => undefined,
-    failed: () => undefined,
-    ownerReferenceDropped: () => undefined,
-    conflict: () => undefined,
-    lag: () => undefined,
-  };
-  const api = { prefix: '/api/v1', resource: 'configmaps', namespaced: true };
-
   it.each([
     ['remembers what the old owner had, and deletes what the new owner deleted before it watched', true, false],
     ['without that memory, leaves an original object the new owner no longer has (it would come back with the next move)', false, true],
@@ -369,12 +361,12 @@ describe('ShardMirror turned around by a hand-off', () => {
     const destination = new FakeCluster('destination');
     source.add(obj('early', 'src-e'));
     source.add(obj('stays', 'src-s'));
-    const before = new ShardMirror('configmaps', api, source.asSide(), destination.asSide(), counters, silentLog);
+    const before = new ShardMirror('configmaps', CONFIGMAPS_API, source.asSide(), destination.asSide(), quietCounters, silentLog);
     await before.reconcile();
     before.stop();
     // The hand-off moved the shard to the destination, which deleted `early` before the new mirror listed.
     destination.objects.delete('/api/v1/namespaces/apps/configmaps/early');
-    const after = new ShardMirror('configmaps', api, destination.asSide(), source.asSide(), counters, silentLog);
+    const after = new ShardMirror('configmaps', CONFIGMAPS_API, destination.asSide(), source.asSide(), quietCounters, silentLog);
     if (inherit) after.inheritOwnerKeys(before);
     try {
       await after.reconcile();
@@ -392,15 +384,7 @@ describe('ShardMirror and a source-first create in progress', () => {
     const destination = new FakeCluster('destination');
     source.add(obj('pending', 'src-p', { [MIRROR_OF_UID_ANNOTATION]: '' }));
     source.add(obj('plain', 'src-x'));
-    const api = { prefix: '/api/v1', resource: 'configmaps', namespaced: true };
-    const counters = {
-      written: () => undefined,
-      failed: () => undefined,
-      ownerReferenceDropped: () => undefined,
-      conflict: () => undefined,
-      lag: () => undefined,
-    };
-    const mirror = new ShardMirror('configmaps', api, source.asSide(), destination.asSide(), counters, silentLog);
+    const mirror = new ShardMirror('configmaps', CONFIGMAPS_API, source.asSide(), destination.asSide(), quietCounters, silentLog);
     try {
       await mirror.reconcile();
       expect([destination.get('pending'), destination.get('plain')?.metadata.annotations?.[MIRROR_OF_UID_ANNOTATION]]).toEqual([undefined, 'src-x']);
