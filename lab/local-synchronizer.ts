@@ -8,7 +8,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KubeRestClient } from '../lib/kube-rest-client.js';
-import { generateCa, issueCertificate } from '../lib/pki.js';
+import { generateCa, issueCertificate, type CertificateAndKey } from '../lib/pki.js';
 import { waitUntil } from '../lib/wait-until.js';
 import { labComponentsKubeconfig } from './install-bridge.js';
 import { kubeconfigPath } from './lab-files.js';
@@ -16,13 +16,18 @@ import { CRD_PATH } from '../synchronizer/crd-readiness.js';
 
 /** A folder with tls.crt, tls.key (serving 127.0.0.1) and ca.crt, from a new CA. */
 export async function throwawayTlsDir(name: string): Promise<string> {
+  return (await throwawayTls(name)).dir;
+}
+
+/** throwawayTlsDir's folder and its CA, to issue the synchronizer's callers their client certificates. */
+export async function throwawayTls(name: string): Promise<{ dir: string; ca: CertificateAndKey }> {
   const dir = mkdtempSync(join(tmpdir(), `${name}-`));
   const ca = await generateCa(`${name}-ca`);
   const serving = await issueCertificate(ca, { commonName: name, ipAddresses: ['127.0.0.1'], usage: 'server' });
   writeFileSync(join(dir, 'tls.crt'), serving.certPem);
   writeFileSync(join(dir, 'tls.key'), serving.keyPem, { mode: 0o600 });
   writeFileSync(join(dir, 'ca.crt'), ca.certPem);
-  return dir;
+  return { dir, ca };
 }
 
 /** BRIDGE_* variables for a synchronizer of `shards` on the lab, on loopback, with free ports unless `opsPort` is given. */

@@ -25,6 +25,8 @@ export async function startCatchUpServer(options: {
   mirrorFor: (shard: string) => ShardMirror | undefined;
   /** Only the leading replica mirrors, so only it can answer; a standby sends the caller back to retry. */
   leading: () => boolean;
+  /** Told when a hand-off's question (one that waits) is answered caught up: the old owner's mirror has nothing more to copy. */
+  caughtUp?: (mirror: ShardMirror) => void;
   log: Logger;
 }): Promise<Server> {
   const server = createServer({ ...options.tls, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2' }, (req, res) => {
@@ -65,8 +67,11 @@ export async function startCatchUpServer(options: {
     if (!mirror) throw new Error(`shard ${shard} is not mirrored by this synchronizer (see BRIDGE_SHARDS)`);
     if (mirror.owner.side !== from) return { shard, from, caughtUp: false, syncedRV: '0' };
     if (mirror.syncedRV < rv && waitMs > 0) await mirror.reconcile();
+    const caughtUp = mirror.syncedRV >= rv;
     options.log.info({ shard, from, rv: rv.toString(), syncedRV: mirror.syncedRV.toString() }, 'catch-up answered');
-    return { shard, from, caughtUp: mirror.syncedRV >= rv, syncedRV: mirror.syncedRV.toString() };
+    // Only the aggregator's hand-off waits (lib/catchup.ts), and it asks with the shard's writes held.
+    if (caughtUp && waitMs > 0) options.caughtUp?.(mirror);
+    return { shard, from, caughtUp, syncedRV: mirror.syncedRV.toString() };
   }
 
   server.listen(options.port, options.host);

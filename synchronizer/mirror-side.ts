@@ -45,7 +45,7 @@ export interface MirrorProgress {
   shard: ShardKey;
   direction: string;
   /** reconciling: comparing a full list of the owner with the replica; watching: following changes. */
-  phase: 'starting' | 'reconciling' | 'watching' | 'retrying' | 'waiting-for-crd';
+  phase: 'starting' | 'reconciling' | 'watching' | 'retrying' | 'waiting-for-crd' | 'paused';
   /**
    * The owner's objects this shard mirrors (a cluster's own objects excluded), and how many of them are
    * on the replica; during a reconcile, the objects of its list and how many it has processed.

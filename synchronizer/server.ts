@@ -143,14 +143,15 @@ export async function startSynchronizer(config: SyncConfig, log: Logger): Promis
     table = next;
     if (!lease.isLeader()) return stopMirrors();
     for (const shard of crdsFirst(shards)) {
-      const owner = shardState(next, shard).owner;
+      const { owner, handoff } = shardState(next, shard);
       followStatus(shard, owner);
       const running = mirrors.get(shard);
-      if (running && running.owner.side === owner) continue;
+      // A mirror paused at its hand-off's catch-up waits for the hand-off to end: turned around, or resumed if it was aborted.
+      if (running && running.owner.side === owner && (!running.paused || handoff)) continue;
       running?.stop();
       const replica: ClusterSide = owner === 'source' ? 'destination' : 'source';
       const mirror = new ShardMirror(shard, apis.get(shard)!, sides[owner], sides[replica], counters, log, mirrored);
-      // Turned around: what the old owner had is on the new replica, and a delete since the hand-off must reach it.
+      // What the old owner had is on the replica (turned around: the new replica), and a delete since the hand-off must reach it.
       if (running) mirror.inheritOwnerKeys(running);
       mirrors.set(shard, mirror);
       mirror.start();
@@ -203,6 +204,10 @@ export async function startSynchronizer(config: SyncConfig, log: Logger): Promis
     tls: { cert: readFileSync(config.tls.certFile, 'utf8'), key: readFileSync(config.tls.keyFile, 'utf8'), ca: readFileSync(config.tls.caFile, 'utf8') },
     mirrorFor: (shard) => mirrors.get(shard),
     leading: () => lease.isLeader(),
+    caughtUp: (mirror) => {
+      mirror.pause();
+      log.info({ shard: mirror.shard, direction: mirror.direction }, 'hand-off caught up: mirror paused until the hand-off ends');
+    },
     log,
   });
   const status = (): SyncStatus => ({

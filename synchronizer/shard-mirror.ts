@@ -48,6 +48,8 @@ const isOrphaning = (obj: KubeObject): boolean =>
 export class ShardMirror {
   private queue: Promise<unknown> = Promise.resolve();
   private stopped = false;
+  /** Stopped at a hand-off's catch-up (pause()), not for good: the synchronizer replaces it once the hand-off ends. */
+  private pausedAtHandoff = false;
   private watchAbort: (() => void) | undefined;
   /** Highest owner revision up to which the replica is known complete for this shard. */
   syncedRV = 0n;
@@ -130,6 +132,23 @@ export class ShardMirror {
     this.state.lastError = errorMessage(err);
   }
 
+  get paused(): boolean {
+    return this.pausedAtHandoff;
+  }
+
+  /**
+   * Stops copying when a hand-off's catch-up is answered: the replica has every change the old owner
+   * made before the hold, and until the synchronizer sees the hand-off end, anything more this mirror
+   * copied would race the new owner's writes (the aggregator's source-first creates take values on
+   * the source that the destination's own create then needs). Writes are held meanwhile, so there is
+   * nothing to copy; a later catch-up question may still reconcile() a paused mirror.
+   */
+  pause(): void {
+    this.stop();
+    this.pausedAtHandoff = true;
+    this.state.phase = 'paused';
+  }
+
   stop(): void {
     this.stopped = true;
     this.watchAbort?.();
@@ -157,8 +176,9 @@ export class ShardMirror {
   }
 
   /**
-   * For the mirror that replaces `previous` when its shard changes owner: the objects the old owner
-   * had are on this replica, and the hand-off left both sides equal. One the new owner lacks at this
+   * For the mirror that replaces `previous` when its shard changes owner (or resumes in the same
+   * direction after an aborted hand-off): the objects the old owner had are on this replica, and the
+   * hand-off left both sides equal. One the new owner lacks at this
    * mirror's first list was deleted there after the hand-off, before this mirror watched; without this
    * memory the replica's object (an original, no mirror copy) would stay, and come back with the next
    * move.
@@ -197,7 +217,7 @@ export class ShardMirror {
       const rv = BigInt(ownerList.resourceVersion);
       if (rv > this.syncedRV) this.syncedRV = rv;
       this.state.initialSyncComplete = true;
-      this.state.phase = 'watching';
+      this.state.phase = this.pausedAtHandoff ? 'paused' : 'watching';
       return rv;
     });
   }
@@ -429,7 +449,10 @@ export class ShardMirror {
         }
         this.pendingSince.push(Date.now());
         const seenAt = performance.now();
-        pending = this.serial(() => this.onEvent(event.type, event.object, seenAt)).finally(() => this.pendingSince.shift());
+        // An event received before stop() but not yet applied is dropped: a paused mirror copies nothing more.
+        pending = this.serial(() => (this.stopped ? Promise.resolve() : this.onEvent(event.type, event.object, seenAt))).finally(() =>
+          this.pendingSince.shift(),
+        );
       }
     });
     await once(res, 'end').catch(() => undefined);

@@ -1,0 +1,116 @@
+/**
+ * The synchronizer's side of a hand-off, against real clusters: once the aggregator's catch-up
+ * question is answered, the old owner's mirror copies nothing more until the routing table shows the
+ * hand-off ended (DESIGN.md section 3). Before, it ran until the synchronizer saw the new table, and
+ * copied the aggregator's first source-first creates to the destination, whose own create of them then
+ * found their nodePorts taken. An aborted hand-off resumes the mirror in the same direction and loses
+ * nothing; a completed one turns it around. A lab of its own: the test writes the routing table.
+ */
+import { stopPrivateLab } from '../helpers/private-lab.js';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { labSynchronizerEnv, throwawayTls } from '../../lab/local-synchronizer.js';
+import { CatchUpClient } from '../../lib/catchup-client.js';
+import { KubeRestClient } from '../../lib/kube-rest-client.js';
+import { issueCertificate } from '../../lib/pki.js';
+import { ConfigMapRoutingStore } from '../../lib/routing/configmap-store.js';
+import { abortHandoff, beginHandoff, completeHandoff, shardState } from '../../lib/routing/routing-table.js';
+import type { ClusterSide } from '../../lib/routing/types.js';
+import { waitUntil } from '../../lib/wait-until.js';
+import { currentRevision } from '../../aggregator/handoff.js';
+import { connectCluster, type ClusterConnection } from '../../lib/cluster-connection.js';
+import { loadSyncConfig } from '../../synchronizer/config.js';
+import { startSynchronizer, type RunningSynchronizer } from '../../synchronizer/server.js';
+import { createNamespace, kubeconfigPath, uniqueName } from '../helpers/lab-clients.js';
+import { silentLog } from '../helpers/sidecar-fixtures.js';
+
+const SHARD = 'configmaps';
+/** Long enough for the old mirror to have copied an object many times over (it takes milliseconds). */
+const WOULD_HAVE_COPIED_MS = 3000;
+
+let source: KubeRestClient;
+let destination: KubeRestClient;
+const connections: Partial<Record<ClusterSide, ClusterConnection>> = {};
+let sync: RunningSynchronizer;
+let catchUp: CatchUpClient;
+let store: ConfigMapRoutingStore;
+let namespace: string;
+const client = (side: ClusterSide) => (side === 'source' ? source : destination);
+const mirror = () => sync.mirrors.get(SHARD);
+const path = (name = '') => `/api/v1/namespaces/${namespace}/configmaps${name ? `/${name}` : ''}`;
+const exists = async (side: ClusterSide, name: string) => (await client(side).request('GET', path(name))).status === 200;
+const create = (side: ClusterSide, name: string) => client(side).expect('POST', path(), [201], { metadata: { name }, data: { made: side } });
+const writesBy = async (direction: string) => (await sync.writes.get()).values.filter((v) => v.labels.direction === direction).reduce((n, v) => n + v.value, 0);
+
+/** The aggregator's first steps of a hand-off: the hold persisted, then its catch-up question with the old owner's revision. */
+async function holdAndCatchUp(to: ClusterSide): Promise<void> {
+  const { table, version } = await store.load();
+  await store.replace(beginHandoff(table, SHARD, to, new Date()), version);
+  const from = shardState(table, SHARD).owner;
+  const rv = await currentRevision(connections[from]!);
+  const answer = await catchUp.waitFor({ shard: SHARD, from, rv }, 30_000);
+  expect(answer.caughtUp).toBe(true);
+}
+
+async function endHandoff(how: 'abort' | 'complete'): Promise<void> {
+  const { table, version } = await store.load();
+  const from = shardState(table, SHARD).owner;
+  const rv = await currentRevision(connections[from]!);
+  await store.replace(how === 'abort' ? abortHandoff(table, SHARD) : completeHandoff(table, SHARD, rv, new Date()), version);
+}
+
+beforeAll(async () => {
+  source = KubeRestClient.load(kubeconfigPath('source'));
+  destination = KubeRestClient.load(kubeconfigPath('destination'));
+  for (const side of ['source', 'destination'] as const) connections[side] = await connectCluster(side, kubeconfigPath(side));
+  store = new ConfigMapRoutingStore(destination, silentLog);
+  const tls = await throwawayTls('sync-handoff');
+  const caller = await issueCertificate(tls.ca, { commonName: 'aggregator-e2e', usage: 'client' });
+  const env = { ...(await labSynchronizerEnv('sync-handoff', [SHARD])), BRIDGE_TLS_DIR: tls.dir, BRIDGE_LEASE_DURATION_SECONDS: '6' };
+  sync = await startSynchronizer({ ...loadSyncConfig(env), leaseName: uniqueName('sync-handoff') }, silentLog);
+  catchUp = new CatchUpClient({ url: `https://127.0.0.1:${sync.port}`, caPem: tls.ca.certPem, certPem: caller.certPem, keyPem: caller.keyPem });
+  await waitUntil('the synchronizer to lead and sync', () => mirror()?.progress().initialSyncComplete);
+  namespace = await createNamespace('source', 'sync-handoff');
+}, 120_000);
+
+afterAll(async () => {
+  await sync?.close();
+  source?.close();
+  destination?.close();
+  for (const connection of Object.values(connections)) connection.close();
+  await stopPrivateLab();
+}, 120_000);
+
+describe('a hand-off pauses the old owner mirror from its catch-up to its end', () => {
+  it('copies nothing after the catch-up, resumes when the hand-off is aborted, and turns around when it completes', async () => {
+    await create('source', 'before');
+    await waitUntil('the first ConfigMap mirrored', () => exists('destination', 'before'));
+
+    await holdAndCatchUp('destination');
+    expect(mirror()!.progress()).toMatchObject({ direction: 'source->destination', phase: 'paused' });
+    // A source write after the catch-up, as the aggregator's source-first create makes once writes are released.
+    const copiesBefore = await writesBy('source->destination');
+    await create('source', 'after-catch-up');
+    await new Promise((resolve) => setTimeout(resolve, WOULD_HAVE_COPIED_MS));
+    expect(await exists('destination', 'after-catch-up')).toBe(false);
+    expect(await writesBy('source->destination')).toBe(copiesBefore);
+
+    // Aborted: the source keeps the shard, and the resumed mirror copies what it held back.
+    await endHandoff('abort');
+    await waitUntil('the resumed mirror to copy the held-back ConfigMap', () => exists('destination', 'after-catch-up'));
+    expect(mirror()!.progress()).toMatchObject({ direction: 'source->destination', phase: 'watching' });
+
+    // Completed: paused at the catch-up again, then turned around by the new table.
+    await holdAndCatchUp('destination');
+    expect(mirror()!.progress().phase).toBe('paused');
+    await endHandoff('complete');
+    await waitUntil('the mirror to run from the destination', () => {
+      const progress = mirror()?.progress();
+      return progress?.direction === 'destination->source' && progress.phase === 'watching';
+    });
+    await create('destination', 'after-move');
+    await waitUntil('a destination create mirrored to the source', () => exists('source', 'after-move'));
+    for (const name of ['before', 'after-catch-up', 'after-move']) {
+      expect([name, await exists('source', name), await exists('destination', name)]).toEqual([name, true, true]);
+    }
+  });
+});
