@@ -65,7 +65,8 @@ export class CatchUpClient implements CatchUp {
     return status;
   }
 
-  private ask(query: CatchUpQuery, timeoutSeconds: number): Promise<CatchUpStatus | StandingBy> {
+  /** `retried`: a kept-alive connection the synchronizer closed as this question went out is asked again once, on a new one. */
+  private ask(query: CatchUpQuery, timeoutSeconds: number, retried = false): Promise<CatchUpStatus | StandingBy> {
     const url = new URL('/v1/catchup', this.base);
     url.search = new URLSearchParams({ shard: query.shard, from: query.from, rv: query.rv, timeoutSeconds: String(timeoutSeconds) }).toString();
     return new Promise((resolve, reject) => {
@@ -89,14 +90,16 @@ export class CatchUpClient implements CatchUp {
         });
       });
       req.on('timeout', () => req.destroy(new Error('timed out')));
-      req.on('error', (err) =>
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        // Node's documented race: the server closes an idle kept-alive socket just as a request reuses it.
+        if (!retried && req.reusedSocket && (err.code === 'ECONNRESET' || err.code === 'EPIPE')) return resolve(this.ask(query, timeoutSeconds, true));
         reject(
           new BridgeError('BRIDGE_ERR_UPSTREAM_UNREACHABLE', `cannot reach the synchronizer at ${this.base.origin}: ${errorMessage(err)}`, {
             fix: 'check the synchronizer is running and --synchronizer-url',
             cause: err,
           }),
-        ),
-      );
+        );
+      });
       req.end();
     });
   }

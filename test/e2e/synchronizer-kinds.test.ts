@@ -111,7 +111,12 @@ describe('workload kinds, Services and the rest, source -> destination', () => {
     });
     await create('secrets', { metadata: { name: 'web-token', ownerReferences: [ref(web, 'apps/v1', 'Deployment')] }, stringData: { token: 't' } });
 
-    const webCopy = await copyOf('deployments', 'web');
+    await copyOf('deployments', 'web');
+    // The source's deployment controller annotates the Deployment (its revision) after the create: the copy follows.
+    const sameAsSource = async () =>
+      JSON.stringify(comparable((await read(destination, 'deployments', 'web'))!)) === JSON.stringify(comparable((await read(source, 'deployments', 'web'))!));
+    await waitUntil('the Deployment copy to equal the source', sameAsSource).catch(() => undefined);
+    const webCopy = (await read(destination, 'deployments', 'web'))!;
     const tokenCopy = await copyOf('secrets', 'web-token');
     const configCopy = (await read(destination, 'configmaps', 'web-config'))!;
     expect(comparable(webCopy)).toEqual(comparable((await read(source, 'deployments', 'web'))!));

@@ -16,6 +16,9 @@ let pki: TestPki;
 let server: Server;
 let answers: Answer[] = [];
 let asked = 0;
+/** Set: the server drops, unanswered, the next this many requests that come on a connection it answered before. */
+let dropOnReused = 0;
+const answeredSockets = new WeakSet<object>();
 let client: CatchUpClient;
 
 const caughtUp: CatchUpStatus = { shard: 'configmaps', from: 'source', caughtUp: true, syncedRV: '42' };
@@ -23,15 +26,17 @@ const query = { shard: 'configmaps', from: 'source' as const, rv: '42' };
 
 beforeAll(async () => {
   pki = await testPki();
-  server = createServer(
-    { cert: pki.backend.certPem, key: pki.backend.keyPem, ca: pki.ca.certPem, requestCert: true, rejectUnauthorized: true },
-    (_req, res) => {
-      asked++;
-      const answer = answers.shift() ?? { code: 503, body: { message: 'standing by' } };
-      const text = JSON.stringify(answer.body);
-      res.writeHead(answer.code, { 'content-type': 'application/json', ...(answer.code === 503 ? { 'retry-after': '1' } : {}) }).end(text);
-    },
-  );
+  server = createServer({ cert: pki.backend.certPem, key: pki.backend.keyPem, ca: pki.ca.certPem, requestCert: true, rejectUnauthorized: true }, (req, res) => {
+    if (dropOnReused > 0 && answeredSockets.has(req.socket)) {
+      dropOnReused--;
+      return void req.socket.destroy(); // as a keep-alive timeout closing the connection as the request arrives
+    }
+    answeredSockets.add(req.socket);
+    asked++;
+    const answer = answers.shift() ?? { code: 503, body: { message: 'standing by' } };
+    const text = JSON.stringify(answer.body);
+    res.writeHead(answer.code, { 'content-type': 'application/json', ...(answer.code === 503 ? { 'retry-after': '1' } : {}) }).end(text);
+  });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   client = new CatchUpClient({
@@ -58,6 +63,15 @@ describe('catch-up client', () => {
     answering({ code: 503, body: { message: 'standing by' } }, { code: 503, body: { message: 'standing by' } }, { code: 200, body: caughtUp });
     await expect(client.waitFor(query, 10_000)).resolves.toEqual(caughtUp);
     expect(asked).toBe(3);
+  });
+
+  it('asks once more, on a new connection, when a kept-alive connection is closed under its question', async () => {
+    answering({ code: 200, body: caughtUp }, { code: 200, body: caughtUp });
+    await expect(client.status(query)).resolves.toEqual(caughtUp);
+    dropOnReused = 1;
+    await expect(client.waitFor(query, 5000)).resolves.toEqual(caughtUp);
+    // The dropped question was asked again and answered: the second answer was used.
+    expect([asked, dropOnReused, answers.length]).toEqual([2, 0, 0]);
   });
 
   it('gives up on a standby at the deadline, saying so', async () => {
