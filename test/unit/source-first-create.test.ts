@@ -188,10 +188,11 @@ describe('a source-first create', () => {
     await Promise.all([source.stop(), dest.stop()]);
   });
 
-  it('leaves an apply that would update to the ordinary path, touching neither side', async () => {
+  it('does not answer an apply that would update, and passes its dry run on (source-first-apply.ts), touching neither side', async () => {
     const [source, dest] = [await startTestBackend(pki, sourceAllocates), await startTestBackend(pki, applyDestination(200))];
     const got = await runCreate(source, dest, { body: Buffer.from(JSON.stringify(requested)), contentType: APPLY_YAML }, 'apply');
     expect(got.outcome).toBe('not-a-create');
+    expect(got.result).toMatchObject({ dryRun: { status: 200 } });
     expect(calls(source)).toEqual([]);
     expect(calls(dest)).toEqual(['PATCH dry-run']);
     await Promise.all([source.stop(), dest.stop()]);
