@@ -26,6 +26,7 @@ import type { AggregatorMetrics } from './metrics.js';
 import { jsonOnlyAccept, rewriteQuery, rewriteRequestBody } from './request-rewrite.js';
 import { sendBuffered, withoutContentLength } from './rewritten-response.js';
 import { parseCreateBody, sourceAllocatingWrite } from './source-allocation.js';
+import { applySourceFirst } from './source-first-apply.js';
 import { createSourceFirst } from './source-first-create.js';
 import { updateSourceFirst } from './source-first-update.js';
 import { backendAddress } from './backend-call.js';
@@ -268,7 +269,7 @@ async function rewrittenWriteBody(req: IncomingMessage, res: ServerResponse, pre
 
 /**
  * A write of a destination-owned shard whose values the source must allocate (source-allocation.ts):
- * made source first (source-first-create.ts, source-first-update.ts). False when it does not apply
+ * made source first (source-first-create.ts, source-first-update.ts, source-first-apply.ts). False when it does not apply
  * (or turned out not to allocate), and the request goes on as any other.
  */
 async function answeredSourceFirst(ctx: ProxyContext, prepared: Prepared, body: Buffer, res: ServerResponse, started: bigint): Promise<boolean> {
@@ -295,17 +296,19 @@ async function answeredSourceFirst(ctx: ProxyContext, prepared: Prepared, body: 
     codec: prepared.codec,
     log: ctx.log,
   };
-  const { outcome, status } =
+  const result =
     write === 'update'
-      ? await updateSourceFirst({ ...common, method: info.verb === 'update' ? 'PUT' : 'PATCH' }, res)
-      : await createSourceFirst({ ...common, write, requested }, res);
-  if (outcome === 'not-a-create' || outcome === 'not-allocating') {
+      ? { write, ...(await updateSourceFirst({ ...common, method: info.verb === 'update' ? 'PUT' : 'PATCH' }, res)) }
+      : write === 'apply'
+        ? await applySourceFirst({ ...common, requested: requested! }, res)
+        : { write, ...(await createSourceFirst({ ...common, write, requested }, res)) };
+  if (result.outcome === 'not-a-create' || result.outcome === 'not-allocating') {
     counter.cancel();
     return false;
   }
-  counter.count(status, 'source-first', Number(process.hrtime.bigint() - started) / 1e9);
-  if (write === 'update') ctx.metrics.sourceFirstUpdate(decision.shard, outcome);
-  else ctx.metrics.sourceFirstCreate(decision.shard, outcome);
+  counter.count(result.status, 'source-first', Number(process.hrtime.bigint() - started) / 1e9);
+  if (result.write === 'update') ctx.metrics.sourceFirstUpdate(decision.shard, result.outcome);
+  else ctx.metrics.sourceFirstCreate(decision.shard, result.outcome);
   return true;
 }
 

@@ -11,6 +11,8 @@ import type { KubeObject } from '../lib/mirror-copy.js';
 import type { RequestInfo } from '../lib/routing/types.js';
 
 interface ServicePort {
+  port?: number;
+  protocol?: string;
   nodePort?: number;
   [key: string]: unknown;
 }
@@ -79,9 +81,13 @@ export function newlyAllocated(before: KubeObject, after: KubeObject): boolean {
   return allocatedValues(after).some((value) => !had.has(value));
 }
 
+/** A Service port's identity (what server-side apply merges its ports by): its number and protocol. */
+const samePort = (a: ServicePort, b: ServicePort) => a.port === b.port && (a.protocol ?? 'TCP') === (b.protocol ?? 'TCP');
+
 /**
  * The client's object with the values the source allocated: its name, ClusterIP(s), IP families and policy,
- * nodePorts (ports keep the client's order, which the API server preserves) and healthCheckNodePort.
+ * nodePorts (each port's from the source's port of the same number and protocol: an apply may list only
+ * some of the object's ports, in its own order; by position if none matches) and healthCheckNodePort.
  * The client's own values are kept where the source left them unset.
  */
 export function withSourceAllocation(requested: KubeObject, allocated: KubeObject): KubeObject {
@@ -93,8 +99,9 @@ export function withSourceAllocation(requested: KubeObject, allocated: KubeObjec
   if (from.ipFamilyPolicy !== undefined) spec.ipFamilyPolicy = from.ipFamilyPolicy;
   if (from.healthCheckNodePort !== undefined) spec.healthCheckNodePort = from.healthCheckNodePort;
   if (spec.ports && from.ports) {
+    const sourcePorts = from.ports;
     spec.ports = spec.ports.map((port, i) => {
-      const nodePort = from.ports![i]?.nodePort;
+      const nodePort = (sourcePorts.find((p) => samePort(p, port)) ?? sourcePorts[i])?.nodePort;
       return nodePort === undefined ? { ...port } : { ...port, nodePort };
     });
   }

@@ -13,7 +13,8 @@
  * (201): the source gets the applied object as a create, and the destination the apply itself with the
  * source's values added (so the caller's field manager owns them, the one difference from a single
  * cluster: a later apply that leaves them out keeps them, as Service updates keep allocated values). An
- * apply that would update goes on as any other request.
+ * apply the dry run says would update (200) is not answered here: its dry run goes on to
+ * source-first-update.ts, which makes it on the source first if it allocates (source-first-apply.ts).
  * The client gets step 3's answer only once both objects exist, so a read after it finds the object
  * on either side (0096). If the destination refuses step 3 (a quota or policy changed since the dry
  * run), the source's object is deleted again, with its UID as precondition, and the client gets the
@@ -57,13 +58,29 @@ export type SourceFirstOutcome =
   | 'refused-by-destination'
   | 'source-copy-left'
   | 'backend-unreachable'
-  /** An apply the owner's dry run says would update: not answered here, it goes on as any request. */
+  /** An apply the owner's dry run says would update: not answered here (source-first-apply.ts). */
   | 'not-a-create';
+
+/** How createSourceFirst ended; an apply that would update carries the owner's dry run (the object it would make). */
+export type SourceFirstCreateResult =
+  { outcome: Exclude<SourceFirstOutcome, 'not-a-create'>; status: number } | { outcome: 'not-a-create'; status: 200; dryRun: BufferedResponse };
 
 export const BACKEND_TIMEOUT_MS = 30_000;
 
+/** The path with the query parameter `name` set to `value` alone (any the client sent is replaced). */
 export function withQueryParam(path: string, name: string, value: string): string {
-  return `${path}${path.includes('?') ? '&' : '?'}${name}=${encodeURIComponent(value)}`;
+  const q = path.indexOf('?');
+  const kept = (q < 0 ? '' : path.slice(q + 1)).split('&').filter((pair) => pair !== '' && queryName(pair) !== name);
+  return `${withoutQuery(path)}?${[...kept, `${name}=${encodeURIComponent(value)}`].join('&')}`;
+}
+
+function queryName(pair: string): string {
+  const raw = pair.split('=')[0]!.replaceAll('+', ' ');
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
 }
 
 export function withoutQuery(path: string): string {
@@ -133,7 +150,7 @@ function sourceBody(call: SourceFirstCreate): { body: Buffer; contentType: strin
 }
 
 /** Runs the three steps and answers the client. */
-export async function createSourceFirst(call: SourceFirstCreate, res: ServerResponse): Promise<{ outcome: SourceFirstOutcome; status: number }> {
+export async function createSourceFirst(call: SourceFirstCreate, res: ServerResponse): Promise<SourceFirstCreateResult> {
   let answer: BufferedResponse;
   try {
     answer = await send(call, call.destination, withQueryParam(call.path, 'dryRun', 'All'), call.headersForBody(call.body.length), call.body);
@@ -141,7 +158,7 @@ export async function createSourceFirst(call: SourceFirstCreate, res: ServerResp
     backendUnavailable(res, 'destination', errorMessage(err));
     return { outcome: 'backend-unreachable', status: 503 };
   }
-  if (call.write === 'apply' && answer.status === 200) return { outcome: 'not-a-create', status: 200 };
+  if (call.write === 'apply' && answer.status === 200) return { outcome: 'not-a-create', status: 200, dryRun: answer };
   if (!isSuccess(answer.status)) {
     sendBuffered(res, answer, call.codec);
     return { outcome: 'refused-by-destination-dry-run', status: answer.status };

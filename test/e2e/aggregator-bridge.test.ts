@@ -274,9 +274,43 @@ describe('the aggregator on the lab', () => {
       const inDestination = await kubectlOk('destination', externalFields);
       expect(inDestination).toMatch(/^NodePort 10\.96\.\d+\.\d+ \d+$/);
       expect(await kubectlOk('source', externalFields)).toBe(inDestination);
+      // Server-side applies that update and allocate (ClusterIP or ExternalName -> NodePort): applied on the source first
+      // too, so both clusters hold the source's ClusterIP and nodePort when they are answered, before the synchronizer
+      // could copy anything (from ExternalName, the destination would choose a ClusterIP of its own, most likely outside 10.96.x).
+      const applyArgs = ['apply', '--server-side', '--field-manager=e2e-apply', '-f', '-'];
+      const service = (name: string, spec: object) => JSON.stringify({ apiVersion: 'v1', kind: 'Service', metadata: { name }, spec });
+      const typeIPPort = 'jsonpath={.spec.type} {.spec.clusterIP} {.spec.ports[0].nodePort}';
+      for (const from of [{ type: 'ClusterIP' }, { type: 'ExternalName', externalName: 'example.com' }]) {
+        const promoted = uniqueName('ssa-np');
+        const first = await viaBridge(applyArgs, service(promoted, { ...from, ports: [{ port: 84 }] }));
+        expect([first.code, first.stderr]).toEqual([0, '']);
+        const promotedAnswer = await viaBridge([...applyArgs, '-o', typeIPPort], service(promoted, { type: 'NodePort', ports: [{ port: 84 }] }));
+        expect([from.type, promotedAnswer.code, promotedAnswer.stderr]).toEqual([from.type, 0, '']);
+        expect(promotedAnswer.stdout).toMatch(/^NodePort 10\.96\.\d+\.\d+ \d+$/);
+        const promotedFields = ['-n', namespace, 'get', 'service', promoted, '-o', typeIPPort];
+        expect([from.type, await kubectlOk('source', promotedFields)]).toEqual([from.type, promotedAnswer.stdout]);
+        expect([from.type, await kubectlOk('destination', promotedFields)]).toEqual([from.type, promotedAnswer.stdout]);
+      }
+      // An apply asking for a nodePort the source's nodes already use (by a Service of the source's own kube-system,
+      // never mirrored; free in the destination) is refused as the source refuses it, and the destination keeps its copy.
+      const holder = uniqueName('port-holder');
+      await kubectlOk('source', ['-n', 'kube-system', 'create', 'service', 'nodeport', holder, '--tcp=80:80']);
+      try {
+        const taken = Number(await kubectlOk('source', ['-n', 'kube-system', 'get', 'service', holder, '-o', 'jsonpath={.spec.ports[0].nodePort}']));
+        const wanting = uniqueName('ssa-taken');
+        expect((await viaBridge(applyArgs, service(wanting, { type: 'ClusterIP', ports: [{ port: 85 }] }))).code).toBe(0);
+        const refused = await viaBridge(applyArgs, service(wanting, { type: 'NodePort', ports: [{ port: 85, nodePort: taken }] }));
+        expect(refused.code).not.toBe(0);
+        expect(refused.stderr).toContain('provided port is already allocated');
+        const wantingFields = ['-n', namespace, 'get', 'service', wanting, '-o', 'jsonpath={.spec.type}'];
+        expect(await kubectlOk('destination', wantingFields)).toBe('ClusterIP');
+      } finally {
+        await kubectl('source', ['-n', 'kube-system', 'delete', 'service', holder]);
+      }
       const metrics = await (await fetch(`http://127.0.0.1:${bridge.aggregator.opsPort}/metrics`)).text();
-      expect(metrics).toMatch(/cluster_bridge_aggregator_source_first_creates_total\{shard="services",outcome="created"\} 4/);
-      expect(metrics).toMatch(/cluster_bridge_aggregator_source_first_updates_total\{shard="services",outcome="updated"\} 1/);
+      expect(metrics).toMatch(/cluster_bridge_aggregator_source_first_creates_total\{shard="services",outcome="created"\} 7/);
+      expect(metrics).toMatch(/cluster_bridge_aggregator_source_first_updates_total\{shard="services",outcome="updated"\} 3/);
+      expect(metrics).toMatch(/cluster_bridge_aggregator_source_first_updates_total\{shard="services",outcome="refused-by-source"\} 1/);
     } finally {
       await bridge.aggregator.handoff!.changeOwner('services', 'source', 'e2e');
     }

@@ -93,6 +93,28 @@ describe('withSourceAllocation', () => {
     ]);
     expect(JSON.stringify(requested)).toBe(before);
   });
+
+  it("gives each port the source's nodePort of the same number and protocol: an apply may name only some ports, in its own order", () => {
+    const apply = {
+      metadata: { name: 'web' },
+      spec: { type: 'NodePort', ports: [{ port: 53, protocol: 'UDP' }, { port: 81 }] },
+    } as unknown as typeof requested;
+    const source = {
+      ...allocated,
+      spec: {
+        ports: [
+          { port: 80, protocol: 'TCP', nodePort: 31080 },
+          { port: 81, protocol: 'TCP', nodePort: 31081 },
+          { port: 53, protocol: 'TCP', nodePort: 31053 },
+          { port: 53, protocol: 'UDP', nodePort: 32053 },
+        ],
+      },
+    } as unknown as typeof allocated;
+    expect((withSourceAllocation(apply, source).spec as { ports: unknown[] }).ports).toEqual([
+      { port: 53, protocol: 'UDP', nodePort: 32053 },
+      { port: 81, nodePort: 31081 },
+    ]);
+  });
 });
 
 describe('newlyAllocated', () => {

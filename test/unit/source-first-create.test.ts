@@ -3,30 +3,20 @@
 // that nothing is left in the source when the destination refuses or cannot be reached. The lab test
 // in test/e2e/aggregator-bridge.test.ts runs the same through real API servers.
 import { afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdtempSync } from 'node:fs';
-import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createSourceFirst, type SourceFirstOutcome } from '../../aggregator/source-first-create.js';
+import { createSourceFirst } from '../../aggregator/source-first-create.js';
 import { updateSourceFirst } from '../../aggregator/source-first-update.js';
-import { connectCluster, type ClusterConnection } from '../../lib/cluster-connection.js';
-import { writeKubeconfig } from '../../lib/kubeconfig.js';
 import type { KubeObject } from '../../lib/mirror-copy.js';
 import { silentLog, startTestBackend, testPki, type BackendHandler, type TestBackend, type TestPki } from '../helpers/sidecar-fixtures.js';
+import { answerThroughFront, APPLY_YAML, callerHeaders, calls, closeOpened, connect as connectTo, json, status } from '../helpers/source-first-fixtures.js';
 
 const SERVICES = '/api/v1/namespaces/apps/services?fieldManager=kubectl-create';
 const APPLY_PATH = '/api/v1/namespaces/apps/services/web?fieldManager=kubectl&force=true';
-const APPLY_YAML = 'application/apply-patch+yaml';
 const requested: KubeObject = {
   apiVersion: 'v1',
   kind: 'Service',
   metadata: { name: 'web', namespace: 'apps' },
   spec: { type: 'NodePort', ports: [{ port: 80 }] },
 };
-
-const json = (res: ServerResponse, status: number, body: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-const status = (code: number, reason: string, message: string) => ({ kind: 'Status', apiVersion: 'v1', status: 'Failure', code, reason, message });
 
 /** The source allocates from 10.96.0.0/16; the destination's own allocations would be 10.100.x. */
 const sourceAllocates: BackendHandler = (req, res, body) => {
@@ -58,21 +48,7 @@ const destination =
   };
 
 let pki: TestPki;
-const opened: Array<{ close(): unknown }> = [];
-
-async function connect(side: 'source' | 'destination', port: number): Promise<ClusterConnection> {
-  const file = join(mkdtempSync(join(tmpdir(), 'source-first-')), 'kubeconfig');
-  writeKubeconfig(file, {
-    clusterName: side,
-    server: `https://127.0.0.1:${port}`,
-    caPem: pki.ca.certPem,
-    userName: 'bridge',
-    credentials: { token: 'bridge-token' },
-  });
-  const connection = await connectCluster(side, file);
-  opened.push(connection);
-  return connection;
-}
+const connect = (side: 'source' | 'destination', port: number) => connectTo(pki, side, port);
 
 /** One create through answerThroughFront. */
 async function runCreate(
@@ -80,58 +56,20 @@ async function runCreate(
   dest: TestBackend,
   sent: { body: Buffer; contentType: string } = { body: Buffer.from(JSON.stringify(requested)), contentType: 'application/json' },
   write: 'create' | 'apply' = 'create',
-): Promise<{ code: number; body: Record<string, unknown>; outcome: SourceFirstOutcome | undefined }> {
+) {
   const call = {
     shard: 'services',
     write,
     ...sent,
     requested: sent.contentType === 'application/json' || write === 'apply' ? requested : undefined,
     path: write === 'create' ? SERVICES : APPLY_PATH,
-    headersForBody: (length: number) => [
-      'Host',
-      '127.0.0.1',
-      'Content-Type',
-      sent.contentType,
-      'Content-Length',
-      String(length),
-      'Impersonate-User',
-      'system:serviceaccount:apps:web',
-    ],
+    headersForBody: callerHeaders(sent.contentType),
     source: await connect('source', typeof source === 'number' ? source : source.port),
     destination: await connect('destination', dest.port),
     codec: undefined,
     log: silentLog,
   };
   return answerThroughFront((res) => createSourceFirst(call, res));
-}
-
-/** Runs one source-first write through a plain HTTP front (the aggregator's client side) and returns what the client got. */
-async function answerThroughFront<O extends string>(
-  run: (res: ServerResponse) => Promise<{ outcome: O }>,
-): Promise<{ code: number; body: Record<string, unknown>; outcome: O | undefined }> {
-  let outcome: O | undefined;
-  const front: Server = createServer(
-    (_req: IncomingMessage, res: ServerResponse) =>
-      void run(res).then((r) => {
-        outcome = r.outcome;
-        // Not answered (a write that needs no source first): the proxy would go on with the request; here it just ends.
-        if (!res.headersSent) res.end();
-      }),
-  );
-  front.listen(0, '127.0.0.1');
-  await new Promise((resolve) => front.once('listening', resolve));
-  opened.push({ close: () => front.close() });
-  const answer = await new Promise<{ status: number; text: string }>((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port: (front.address() as AddressInfo).port, method: 'POST', path: '/' }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-  const text = answer.text;
-  return { code: answer.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {}, outcome };
 }
 
 /** The destination of an apply: its dry run answers 201 (the apply would create) or 200 (it would update). */
@@ -143,14 +81,10 @@ const applyDestination =
     json(res, 201, { ...obj, metadata: { ...obj.metadata, uid: 'destination-uid', resourceVersion: '90' } });
   };
 
-const calls = (backend: TestBackend) => backend.seen.map((s) => `${s.method} ${s.url.includes('dryRun=All') ? 'dry-run' : s.url.split('?')[0]}`);
-
 beforeAll(async () => {
   pki = await testPki();
 });
-afterEach(() => {
-  for (const o of opened.splice(0)) o.close();
-});
+afterEach(closeOpened);
 
 describe('a source-first create', () => {
   it("checks on the destination, creates on the source, then creates on the destination with the source's values", async () => {
@@ -254,10 +188,11 @@ describe('a source-first create', () => {
     await Promise.all([source.stop(), dest.stop()]);
   });
 
-  it('leaves an apply that would update to the ordinary path, touching neither side', async () => {
+  it('does not answer an apply that would update, and passes its dry run on (source-first-apply.ts), touching neither side', async () => {
     const [source, dest] = [await startTestBackend(pki, sourceAllocates), await startTestBackend(pki, applyDestination(200))];
     const got = await runCreate(source, dest, { body: Buffer.from(JSON.stringify(requested)), contentType: APPLY_YAML }, 'apply');
     expect(got.outcome).toBe('not-a-create');
+    expect(got.result).toMatchObject({ dryRun: { status: 200 } });
     expect(calls(source)).toEqual([]);
     expect(calls(dest)).toEqual(['PATCH dry-run']);
     await Promise.all([source.stop(), dest.stop()]);
@@ -299,16 +234,7 @@ async function runUpdate(source: TestBackend, dest: TestBackend, method: 'PUT' |
     path: `${SERVICE_PATH}?fieldManager=kubectl-patch`,
     body: Buffer.from(JSON.stringify(body)),
     contentType,
-    headersForBody: (length: number) => [
-      'Host',
-      '127.0.0.1',
-      'Content-Type',
-      contentType,
-      'Content-Length',
-      String(length),
-      'Impersonate-User',
-      'system:serviceaccount:apps:web',
-    ],
+    headersForBody: callerHeaders(contentType),
     source: await connect('source', source.port),
     destination: await connect('destination', dest.port),
     codec: undefined,
