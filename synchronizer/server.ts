@@ -153,6 +153,7 @@ export async function startSynchronizer(config: SyncConfig, log: Logger): Promis
       const mirror = new ShardMirror(shard, apis.get(shard)!, sides[owner], sides[replica], counters, log, mirrored);
       // What the old owner had is on the replica (turned around: the new replica), and a delete since the hand-off must reach it.
       if (running) mirror.inheritOwnerKeys(running);
+      mirror.sourceFirstMarksStale = owner === 'source' && !handoff;
       mirrors.set(shard, mirror);
       mirror.start();
       log.info({ shard, direction: mirror.direction }, 'mirroring');

@@ -48,6 +48,13 @@ const isOrphaning = (obj: KubeObject): boolean =>
 export class ShardMirror {
   private queue: Promise<unknown> = Promise.resolve();
   private stopped = false;
+  /**
+   * Set by the synchronizer for a mirror started while the source owns the shard and no hand-off runs:
+   * the aggregator makes source-first creates only while the destination owns it, and the hold drains
+   * them, so an object still marked as one lost its adoption (a refused write, then a hand-off that
+   * stopped the retry) and is mirrored as an original instead of never again.
+   */
+  sourceFirstMarksStale = false;
   /** Stopped at a hand-off's catch-up (pause()), not for good: the synchronizer replaces it once the hand-off ends. */
   private pausedAtHandoff = false;
   private watchAbort: (() => void) | undefined;
@@ -322,7 +329,7 @@ export class ShardMirror {
     // A source-first create in progress (aggregator/source-first-create.ts): the aggregator writes the
     // destination's object itself. Only a mirror of the old direction, not yet turned around after a
     // hand-off, sees it on its owner side; copying it would take the nodePort the aggregator's create needs.
-    if (isSourceFirstPending(obj)) return;
+    if (isSourceFirstPending(obj) && !this.sourceFirstMarksStale) return;
     this.mirroredKeys.add(keyOf(obj));
     const path = objectPath(this.api, obj.metadata.namespace, obj.metadata.name);
     let current = replicaObj;

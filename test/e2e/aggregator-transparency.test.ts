@@ -250,6 +250,11 @@ describe('the bridge is transparent to real clients while a shard moves source -
       const both = await inBoth();
       return JSON.stringify(both.source) === JSON.stringify(both.destination) && Object.keys(both.source).length === writer.latest.size ? both : undefined;
     }).catch(inBoth);
+    if (JSON.stringify(converged.destination) !== JSON.stringify(converged.source)) {
+      // The synchronizer's view of the shard: where a copy that never came got stuck.
+      const progress = bridge.synchronizer.status().mirrors.find((m) => m.shard === kind.shard);
+      process.stderr.write(`${kind.shard}: the clusters differ; the synchronizer's mirror: ${JSON.stringify(progress)}\n`);
+    }
     expect(converged.destination).toEqual(converged.source);
     if (kind.shard === 'services') {
       // Not vacuous: the source allocated a ClusterIP in its own range and a nodePort for each.

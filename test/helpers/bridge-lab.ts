@@ -23,6 +23,12 @@ import { ROLLOUTS_PATH } from '../../aggregator/rollout/rollout-types.js';
 import { REPLICA_LABEL } from '../../aggregator/replica-presence.js';
 import { startLabSidecar, type LabSidecar } from './sidecar-lab.js';
 import { silentLog } from './sidecar-fixtures.js';
+import { pino } from 'pino';
+
+/** The bridge's components log nowhere, unless BRIDGE_E2E_LOG_FILE names a file to append their logs to (a failure's story). */
+const componentLog = process.env.BRIDGE_E2E_LOG_FILE
+  ? pino({ level: 'debug' }, pino.destination({ dest: process.env.BRIDGE_E2E_LOG_FILE, append: true }))
+  : silentLog;
 
 export interface LabBridge {
   synchronizer: RunningSynchronizer;
@@ -147,7 +153,7 @@ async function startBridge(options: LabBridgeOptions): Promise<LabBridge> {
       BRIDGE_TLS_DIR: await tlsDir(bridgeCa, false),
       ...(options.shards ? { BRIDGE_SHARDS: options.shards.join(',') } : {}),
     }),
-    silentLog,
+    componentLog.child({ component: 'synchronizer' }),
   );
   const aggregatorEnv = {
     ...clusters,
@@ -158,7 +164,7 @@ async function startBridge(options: LabBridgeOptions): Promise<LabBridge> {
     ...(options.leaseDurationSeconds ? { BRIDGE_LEASE_DURATION_SECONDS: String(options.leaseDurationSeconds) } : {}),
   };
   await options.beforeAggregator?.(aggregatorEnv);
-  const aggregator = await startAggregator(loadAggregatorConfig(aggregatorEnv), silentLog);
+  const aggregator = await startAggregator(loadAggregatorConfig(aggregatorEnv), componentLog.child({ component: 'aggregator' }));
   const aggregatorUrl = `https://127.0.0.1:${aggregator.port}`;
   const sidecar = await startLabSidecar({
     upstream: aggregatorUrl,

@@ -392,6 +392,20 @@ describe('ShardMirror and a source-first create in progress', () => {
       mirror.stop();
     }
   });
+
+  it('mirrors a marked object as an original once the source owns the shard again with no hand-off running (its adoption was lost)', async () => {
+    const source = new FakeCluster('source');
+    const destination = new FakeCluster('destination');
+    source.add(obj('orphaned-mark', 'src-o', { [MIRROR_OF_UID_ANNOTATION]: '' }));
+    const mirror = new ShardMirror('configmaps', CONFIGMAPS_API, source.asSide(), destination.asSide(), quietCounters, silentLog);
+    mirror.sourceFirstMarksStale = true;
+    try {
+      await mirror.reconcile();
+      expect(destination.get('orphaned-mark')?.metadata.annotations?.[MIRROR_OF_UID_ANNOTATION]).toBe('src-o');
+    } finally {
+      mirror.stop();
+    }
+  });
 });
 
 describe('finalizersAfterOwnerGone', () => {
