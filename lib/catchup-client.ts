@@ -56,6 +56,14 @@ export class CatchUpClient implements CatchUp {
       answer = await this.ask(query, Math.max(1, Math.ceil((left - STANDBY_RETRY_MS) / 1000)));
     }
     const status = answer;
+    if (!status.caughtUp && status.failing) {
+      const { count, example, lastError } = status.failing;
+      throw new BridgeError(
+        'BRIDGE_ERR_HANDOFF_TIMEOUT',
+        `shard ${query.shard}: ${count} object(s) of the ${query.from} cannot be written to the other side (${example} among them${lastError ? `; the last error: ${lastError}` : ''})`,
+        { fix: 'make the other cluster accept them (its quotas, policies, namespaces); `bridgectl sync status` lists the errors; the hand-off is retried' },
+      );
+    }
     if (!status.caughtUp) {
       throw new BridgeError(
         'BRIDGE_ERR_HANDOFF_TIMEOUT',

@@ -27,6 +27,13 @@ export interface CatchUpStatus {
   caughtUp: boolean;
   /** The highest revision of `from` up to which this shard is known complete on the other side. */
   syncedRV: string;
+  /**
+   * Objects of `from` the other side refused (a quota, a policy, a terminating namespace), retried by
+   * the synchronizer. A move to the destination is not caught up while any remain; a move back to the
+   * source is (a rollback must not wait on the source), and those objects stay in the destination,
+   * unmirrored, until they can be written. Absent from older synchronizers: none.
+   */
+  failing?: { count: number; example: string; lastError?: string };
 }
 
 export interface CatchUp {

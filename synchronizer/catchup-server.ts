@@ -66,12 +66,16 @@ export async function startCatchUpServer(options: {
     }
     if (!mirror) throw new Error(`shard ${shard} is not mirrored by this synchronizer (see BRIDGE_SHARDS)`);
     if (mirror.owner.side !== from) return { shard, from, caughtUp: false, syncedRV: '0' };
-    if (mirror.syncedRV < rv && waitMs > 0) await mirror.reconcile();
-    const caughtUp = mirror.syncedRV >= rv;
-    options.log.info({ shard, from, rv: rv.toString(), syncedRV: mirror.syncedRV.toString() }, 'catch-up answered');
+    // A full reconcile also writes again what the replica refused before: it may take it now.
+    if ((mirror.syncedRV < rv || mirror.failingObjects.length > 0) && waitMs > 0) await mirror.reconcile();
+    const failing = mirror.failingObjects;
+    // Objects the destination refuses keep a shard in the source; a rollback does not wait for the source to take them.
+    const caughtUp = mirror.syncedRV >= rv && (from === 'destination' || failing.length === 0);
+    const failingStatus = failing.length > 0 ? { failing: { count: failing.length, example: failing[0]!, lastError: mirror.lastError } } : {};
+    options.log.info({ shard, from, rv: rv.toString(), syncedRV: mirror.syncedRV.toString(), failing: failing.length }, 'catch-up answered');
     // Only the aggregator's hand-off waits (lib/catchup.ts), and it asks with the shard's writes held.
     if (caughtUp && waitMs > 0) options.caughtUp?.(mirror);
-    return { shard, from, caughtUp, syncedRV: mirror.syncedRV.toString() };
+    return { shard, from, caughtUp, syncedRV: mirror.syncedRV.toString(), ...failingStatus };
   }
 
   server.listen(options.port, options.host);

@@ -139,6 +139,15 @@ export class ShardMirror {
     this.state.lastError = errorMessage(err);
   }
 
+  /** The owner's objects whose last write to the replica failed (retried on their own and by every reconcile). */
+  get failingObjects(): readonly string[] {
+    return [...this.failingKeys];
+  }
+
+  get lastError(): string | undefined {
+    return this.state.lastError;
+  }
+
   get paused(): boolean {
     return this.pausedAtHandoff;
   }
@@ -191,7 +200,8 @@ export class ShardMirror {
    * move.
    */
   inheritOwnerKeys(previous: ShardMirror): void {
-    for (const key of previous.knownOnOwner) this.knownOnOwner.add(key);
+    // Except what the old mirror never got across (the replica refused it): the new owner never had those.
+    for (const key of previous.knownOnOwner) if (!previous.failingKeys.has(key)) this.knownOnOwner.add(key);
   }
 
   /** Makes the replica equal to a consistent list of the owner; returns the list's revision. */

@@ -9,6 +9,7 @@
 import { stopPrivateLab } from '../helpers/private-lab.js';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { labSynchronizerEnv, throwawayTls } from '../../lab/local-synchronizer.js';
+import type { CatchUpStatus } from '../../lib/catchup.js';
 import { CatchUpClient } from '../../lib/catchup-client.js';
 import { KubeRestClient } from '../../lib/kube-rest-client.js';
 import { issueCertificate } from '../../lib/pki.js';
@@ -41,14 +42,51 @@ const exists = async (side: ClusterSide, name: string) => (await client(side).re
 const create = (side: ClusterSide, name: string) => client(side).expect('POST', path(), [201], { metadata: { name }, data: { made: side } });
 const writesBy = async (direction: string) => (await sync.writes.get()).values.filter((v) => v.labels.direction === direction).reduce((n, v) => n + v.value, 0);
 
-/** The aggregator's first steps of a hand-off: the hold persisted, then its catch-up question with the old owner's revision. */
-async function holdAndCatchUp(to: ClusterSide): Promise<void> {
+async function hold(to: ClusterSide): Promise<void> {
   const { table, version } = await store.load();
   await store.replace(beginHandoff(table, SHARD, to, new Date()), version);
-  const from = shardState(table, SHARD).owner;
-  const rv = await currentRevision(connections[from]!);
-  const answer = await catchUp.waitFor({ shard: SHARD, from, rv }, 30_000);
-  expect(answer.caughtUp).toBe(true);
+}
+
+/** The aggregator's catch-up question, with the old owner's revision (writes held). */
+async function askCatchUp(): Promise<CatchUpStatus> {
+  const from = shardState((await store.load()).table, SHARD).owner;
+  return catchUp.waitFor({ shard: SHARD, from, rv: await currentRevision(connections[from]!) }, 30_000);
+}
+
+/** The aggregator's first steps of a hand-off: the hold persisted, then its catch-up question answered. */
+async function holdAndCatchUp(to: ClusterSide): Promise<void> {
+  await hold(to);
+  expect((await askCatchUp()).caughtUp).toBe(true);
+}
+
+const REFUSING_POLICY = 'e2e-sync-handoff-refuses';
+/** A destination policy that refuses ConfigMaps labelled e2e-refuse, as a quota or a policy of the destination may. */
+async function refuseLabelledConfigMaps(on: boolean): Promise<void> {
+  const base = '/apis/admissionregistration.k8s.io/v1';
+  if (on) {
+    await destination.expect('POST', `${base}/validatingadmissionpolicies`, [201], {
+      metadata: { name: REFUSING_POLICY },
+      spec: {
+        failurePolicy: 'Fail',
+        matchConstraints: { resourceRules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['configmaps'] }] },
+        validations: [
+          { expression: "!has(object.metadata.labels) || !('e2e-refuse' in object.metadata.labels)", message: 'e2e policy refuses this ConfigMap' },
+        ],
+      },
+    });
+    await destination.expect('POST', `${base}/validatingadmissionpolicybindings`, [201], {
+      metadata: { name: REFUSING_POLICY },
+      spec: { policyName: REFUSING_POLICY, validationActions: ['Deny'] },
+    });
+  } else {
+    await destination.expect('DELETE', `${base}/validatingadmissionpolicybindings/${REFUSING_POLICY}`, [200]);
+    await destination.expect('DELETE', `${base}/validatingadmissionpolicies/${REFUSING_POLICY}`, [200]);
+  }
+  const probe = { metadata: { name: 'probe', labels: { 'e2e-refuse': 'yes' } } };
+  await waitUntil(`the destination to ${on ? 'enforce' : 'drop'} the policy`, async () => {
+    const dryRun = await destination.request('POST', `${path()}?dryRun=All`, probe);
+    return (dryRun.status === 201) !== on;
+  });
 }
 
 async function endHandoff(how: 'abort' | 'complete'): Promise<void> {
@@ -81,6 +119,30 @@ afterAll(async () => {
 }, 120_000);
 
 describe('a hand-off pauses the old owner mirror from its catch-up to its end', () => {
+  it('is not caught up, and does not pause, while the destination refuses an object of the shard; it is once the destination takes it', async () => {
+    await destination.expect('POST', '/api/v1/namespaces', [201, 409], { metadata: { name: namespace } });
+    await refuseLabelledConfigMaps(true);
+    try {
+      await source.expect('POST', path(), [201], { metadata: { name: 'refused', labels: { 'e2e-refuse': 'yes' } } });
+      await waitUntil('the mirror to report the refused ConfigMap', () => mirror()!.failingObjects.includes(`${namespace}/refused`));
+      await hold('destination');
+      await expect(askCatchUp()).rejects.toMatchObject({
+        code: 'BRIDGE_ERR_HANDOFF_TIMEOUT',
+        message: expect.stringMatching(
+          /1 object\(s\) of the source cannot be written to the other side \(.*\/refused among them; the last error: .*e2e policy refuses/,
+        ),
+      });
+      expect(mirror()!.progress().phase).toBe('watching');
+    } finally {
+      await refuseLabelledConfigMaps(false);
+    }
+    // Taken now: the catch-up's reconcile writes it, and the hand-off may go on (aborted here, to start the next test from the source).
+    expect((await askCatchUp()).caughtUp).toBe(true);
+    expect(await exists('destination', 'refused')).toBe(true);
+    await endHandoff('abort');
+    await waitUntil('the mirror to resume', () => mirror()?.progress().phase === 'watching');
+  });
+
   it('copies nothing after the catch-up, resumes when the hand-off is aborted, and turns around when it completes', async () => {
     await create('source', 'before');
     await waitUntil('the first ConfigMap mirrored', () => exists('destination', 'before'));

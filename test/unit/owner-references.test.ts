@@ -142,6 +142,8 @@ class FakeCluster {
   readonly deleteBodies: unknown[] = [];
   /** Watch streams opened on this side (JSON lines written by the test). */
   readonly watches: PassThrough[] = [];
+  /** Names this cluster refuses to create (a quota, a policy). */
+  readonly refusedNames = new Set<string>();
   private nextUid = 1;
   constructor(readonly side: ClusterSide) {}
 
@@ -178,6 +180,7 @@ class FakeCluster {
     if (method === 'POST') {
       const o = body as KubeObject;
       if (o.metadata.uid || o.metadata.resourceVersion) return reply(400);
+      if (this.refusedNames.has(o.metadata.name)) return reply(403, { message: 'exceeded quota' });
       return reply(201, this.add({ ...o, metadata: { ...o.metadata, uid: undefined } }, path.split('/').pop()));
     }
     const found = this.objects.get(path);
@@ -372,6 +375,25 @@ describe('ShardMirror turned around by a hand-off', () => {
       await after.reconcile();
       expect(source.get('early') !== undefined).toBe(kept);
       expect(source.get('stays')?.metadata.uid).toBe('src-s');
+    } finally {
+      after.stop();
+    }
+  });
+
+  it('does not count an object the old mirror never got across as on the new owner: the new owner lacks it, but never had it to delete', async () => {
+    const source = new FakeCluster('source');
+    const destination = new FakeCluster('destination');
+    source.add(obj('refused', 'src-r'));
+    destination.refusedNames.add('refused');
+    const before = new ShardMirror('configmaps', CONFIGMAPS_API, source.asSide(), destination.asSide(), quietCounters, silentLog);
+    await before.reconcile();
+    before.stop();
+    expect(before.progress()).toMatchObject({ total: 1, done: 0 });
+    const after = new ShardMirror('configmaps', CONFIGMAPS_API, destination.asSide(), source.asSide(), quietCounters, silentLog);
+    after.inheritOwnerKeys(before);
+    try {
+      await after.reconcile();
+      expect(source.get('refused')?.metadata.uid).toBe('src-r');
     } finally {
       after.stop();
     }
