@@ -4,6 +4,9 @@
  * lab install`) and Debian's `nginx`:
  *   direct               the source API server
  *   nginx                one TLS reverse-proxy hop to it
+ *   node floor           the smallest correct TLS reverse proxy in Node (bench/node-floor.ts): what Node
+ *                        itself costs on the aggregator's path
+ *   undici floor         the same with undici's Pool as its upstream client instead of node:https
  *   aggregator           the lab's aggregator, called directly with the workload's token (one hop)
  *   nginx+nginx          two nginx hops
  *   sidecar              a sidecar whose upstream is the source API server (the sidecar alone, one hop)
@@ -19,6 +22,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent } from 'node:https';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -28,7 +32,7 @@ import { readInstalledDaemons } from '../lab/install.js';
 import { adminCredentials, requireLab } from '../lab/lab-files.js';
 import { BridgeError } from '../lib/errors.js';
 import { KubeRestClient } from '../lib/kube-rest-client.js';
-import { labDir } from '../lib/paths.js';
+import { labDir, repoRoot } from '../lib/paths.js';
 import { generateCa, issueCertificate, type CertificateAndKey } from '../lib/pki.js';
 import { freePort } from '../lib/ports.js';
 import { call, interleavedRate, throughput, type RateResult, type Target } from './load.js';
@@ -95,6 +99,35 @@ function startNginx(servingCa: CertificateAndKey, loopback: CertificateAndKey, u
   writeFileSync(join(dir, 'ca.crt'), upstreamCaPem);
   writeFileSync(join(dir, 'nginx.conf'), nginxConfig(dir, port, upstreamHost));
   return spawn('nginx', ['-p', dir, '-c', join(dir, 'nginx.conf'), '-g', 'daemon off;'], { stdio: 'ignore' });
+}
+
+/** A floor peer (bench/node-floor.ts) in its own Node process, started as the lab starts the aggregator (no flags); resolves once it listens. */
+async function startFloor(
+  client: 'https' | 'undici',
+  loopback: CertificateAndKey,
+  upstream: string,
+  upstreamCaPem: string,
+): Promise<{ child: ChildProcess; port: number }> {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-aggregator-floor-'));
+  writeFileSync(join(dir, 'tls.crt'), loopback.certPem);
+  writeFileSync(join(dir, 'tls.key'), loopback.keyPem);
+  writeFileSync(join(dir, 'ca.crt'), upstreamCaPem);
+  const port = await freePort();
+  const child = spawn(process.execPath, [join(repoRoot(), 'dist/bench/node-floor.js')], {
+    stdio: 'ignore',
+    env: { ...process.env, FLOOR_PORT: String(port), FLOOR_TLS_DIR: dir, FLOOR_UPSTREAM: upstream, FLOOR_CLIENT: client },
+  });
+  const listening = () =>
+    new Promise<boolean>((resolve) => {
+      const socket = connect(port, '127.0.0.1', () => resolve(true)).on('error', () => resolve(false));
+      socket.on('connect', () => socket.destroy());
+    });
+  await waitUntil(`the ${client} floor to listen`, async () => ((await listening()) ? true : undefined), {
+    timeoutMs: 10_000,
+    intervalMs: 50,
+    abandon: () => (child.exitCode !== null ? `it exited with code ${child.exitCode}` : undefined),
+  });
+  return { child, port };
 }
 
 /** A sidecar as the image runs it, with the lab sidecar's certificates; resolves once ready (and, with local routing, once it holds a table). */
@@ -190,6 +223,10 @@ async function main(): Promise<void> {
   ];
   process.once('exit', () => children.forEach((child) => child.kill('SIGKILL')));
   const aggregatorUrl = `https://127.0.0.1:${aggregator.port}`;
+  const floor = await startFloor('https', loopback, direct, admin.caPem);
+  children.push(floor.child);
+  const undiciFloor = await startFloor('undici', loopback, direct, admin.caPem);
+  children.push(undiciFloor.child);
   const alone = await startSidecar(sidecarEnv(toSourceTls, direct), false);
   const viaAggregator = await startSidecar(sidecarEnv(join(sidecarDir, 'tls'), aggregatorUrl), false);
   const localRouting = await startSidecar(sidecarEnv(join(sidecarDir, 'tls'), aggregatorUrl), true);
@@ -202,6 +239,8 @@ async function main(): Promise<void> {
     const targets: Target[] = [
       { name: 'direct', base: direct, caPem: admin.caPem, pids: directPid ? [directPid] : [], token },
       { name: 'nginx', base: `https://127.0.0.1:${nginxPort}`, caPem: benchCa.certPem, pids: nginxPids(children[0]!), token },
+      { name: 'node floor', base: `https://127.0.0.1:${floor.port}`, caPem: benchCa.certPem, pids: [floor.child.pid!], token },
+      { name: 'undici floor', base: `https://127.0.0.1:${undiciFloor.port}`, caPem: benchCa.certPem, pids: [undiciFloor.child.pid!], token },
       { name: 'aggregator', base: `https://127.0.0.1:${aggregator.port}`, caPem: bridgeCaPem, pids: [aggregator.pid], token },
       {
         name: 'nginx+nginx',
@@ -262,13 +301,24 @@ async function main(): Promise<void> {
       `  aggregator alone adds    p50 ${fmt(hop('aggregator', 'direct').p50, 3)} ms (target < 0.5)  p99 ${fmt(hop('aggregator', 'direct').p99, 3)} ms (target < 2)`,
     );
     out(`  nginx alone adds         p50 ${fmt(hop('nginx', 'direct').p50, 3)} ms  p99 ${fmt(hop('nginx', 'direct').p99, 3)} ms`);
+    for (const name of ['node floor', 'undici floor']) {
+      out(`  ${`${name} adds`.padEnd(24)} p50 ${fmt(hop(name, 'direct').p50, 3)} ms  p99 ${fmt(hop(name, 'direct').p99, 3)} ms`);
+    }
     out(
       `  sidecar+aggregator adds  p50 ${fmt(aggregatorHop.p50, 3)} ms  p99 ${fmt(aggregatorHop.p99, 3)} ms;  nginx+nginx adds p50 ${fmt(nginxHops.p50, 3)}  p99 ${fmt(nginxHops.p99, 3)}`,
     );
     out(
       `  small-GET throughput: aggregator x nginx ${fmt(smallRps.aggregator! / smallRps.nginx!)}, sidecar+aggregator x nginx+nginx ${fmt(smallRps['sidecar+aggregator']! / smallRps['nginx+nginx']!)}`,
     );
-    out(`  CPU per request: aggregator ${fmt(rate.aggregator!.cpuMsPerRequest, 3)} ms, nginx ${fmt(rate.nginx!.cpuMsPerRequest, 3)} ms`);
+    const cpu = (name: string) => rate[name]!.cpuMsPerRequest;
+    out(
+      `  CPU per request: aggregator ${fmt(cpu('aggregator'), 3)} ms, node floor ${fmt(cpu('node floor'), 3)} ms,` +
+        ` undici floor ${fmt(cpu('undici floor'), 3)} ms, nginx ${fmt(cpu('nginx'), 3)} ms`,
+    );
+    out(
+      `  the node floor's share of the aggregator's cost: added p50 ${fmt(hop('node floor', 'direct').p50 / hop('aggregator', 'direct').p50)},` +
+        ` CPU per request ${fmt(cpu('node floor') / cpu('aggregator'))};  small-GET throughput: aggregator x node floor ${fmt(smallRps.aggregator! / smallRps['node floor']!)}`,
+    );
 
     const local = rate['sidecar local-route']!;
     const sidecarAlone = rate.sidecar!;
