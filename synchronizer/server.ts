@@ -14,7 +14,7 @@ import { createRegistry, startOpsServer } from '../lib/ops-server.js';
 import { LeaderLease } from '../lib/leader-lease.js';
 import { SYSTEM_NAMESPACE } from '../lib/names.js';
 import { ConfigMapRoutingStore } from '../lib/routing/configmap-store.js';
-import { shardState } from '../lib/routing/routing-table.js';
+import { lastHandoffRevision, shardState } from '../lib/routing/routing-table.js';
 import { parseShardKey } from '../lib/routing/shard-hash.js';
 import type { ClusterSide, RoutingTable } from '../lib/routing/types.js';
 import { hasSourceStatus } from '../lib/workload-status.js';
@@ -154,6 +154,8 @@ export async function startSynchronizer(config: SyncConfig, log: Logger): Promis
       // What the old owner had is on the replica (turned around: the new replica), and a delete since the hand-off must reach it.
       if (running) mirror.inheritOwnerKeys(running);
       mirror.sourceFirstMarksStale = owner === 'source' && !handoff;
+      const handedOver = lastHandoffRevision(shardState(next, shard));
+      if (owner === 'destination' && handedOver?.from === 'source') mirror.handedOverAtReplicaRV = handedOver.rv;
       mirrors.set(shard, mirror);
       mirror.start();
       log.info({ shard, direction: mirror.direction }, 'mirroring');

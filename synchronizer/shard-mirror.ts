@@ -55,6 +55,13 @@ export class ShardMirror {
    * stopped the retry) and is mirrored as an original instead of never again.
    */
   sourceFirstMarksStale = false;
+  /**
+   * Set by the synchronizer for a destination-owned shard: the source's revision when it handed the
+   * shard over. That move's catch-up admitted no object the destination refused, so a source original
+   * not changed since (its resourceVersion at or below this) that the destination lacks was deleted
+   * there afterwards, even if this mirror never saw it (a synchronizer restarted in between).
+   */
+  handedOverAtReplicaRV: bigint | undefined;
   /** Stopped at a hand-off's catch-up (pause()), not for good: the synchronizer replaces it once the hand-off ends. */
   private pausedAtHandoff = false;
   private watchAbort: (() => void) | undefined;
@@ -229,7 +236,7 @@ export class ShardMirror {
       for (const key of this.failingKeys) if (!this.mirroredKeys.has(key)) this.failingKeys.delete(key);
       for (const [key, leftover] of replicaByKey) {
         if (skipReason(this.shard, leftover)) continue;
-        if (isMirrorCopy(leftover) || this.knownOnOwner.has(key)) await this.remove(leftover);
+        if (isMirrorCopy(leftover) || this.knownOnOwner.has(key) || this.unchangedSinceHandover(leftover)) await this.remove(leftover);
       }
       const rv = BigInt(ownerList.resourceVersion);
       if (rv > this.syncedRV) this.syncedRV = rv;
@@ -237,6 +244,11 @@ export class ShardMirror {
       this.state.phase = this.pausedAtHandoff ? 'paused' : 'watching';
       return rv;
     });
+  }
+
+  private unchangedSinceHandover(replicaObj: KubeObject): boolean {
+    const rv = replicaObj.metadata.resourceVersion;
+    return this.handedOverAtReplicaRV !== undefined && !!rv && /^\d+$/.test(rv) && BigInt(rv) <= this.handedOverAtReplicaRV;
   }
 
   private async listAll(side: MirrorSide): Promise<{ items: KubeObject[]; resourceVersion: string }> {

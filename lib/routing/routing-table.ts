@@ -74,6 +74,16 @@ export function nextEpochOffset(current: Epoch, oldBackendRV: string): bigint {
   return offset;
 }
 
+/**
+ * The old owner's revision when the shard last changed owner (what completeHandoff was given), read
+ * back from the two epochs' offsets; undefined for a shard that never moved.
+ */
+export function lastHandoffRevision(state: ShardState): { from: ClusterSide; rv: bigint } | undefined {
+  const [previous, current] = state.epochs.slice(-2);
+  if (!previous || !current) return undefined;
+  return { from: previous.backend, rv: BigInt(current.offset) - BigInt(previous.offset) - HANDOFF_RV_MARGIN };
+}
+
 /** Step 2: the other side is caught up; the new owner serves in a new epoch. */
 export function completeHandoff(table: RoutingTable, key: ShardKey, oldBackendRV: string, now: Date): RoutingTable {
   const state = shardState(table, key);

@@ -32,6 +32,8 @@ let source: KubeRestClient;
 let destination: KubeRestClient;
 const connections: Partial<Record<ClusterSide, ClusterConnection>> = {};
 let sync: RunningSynchronizer;
+/** Starts the synchronizer (again: the same Lease, which the last one released) and waits for its first sync. */
+let startSync: () => Promise<void>;
 let catchUp: CatchUpClient;
 let store: ConfigMapRoutingStore;
 let namespace: string;
@@ -104,9 +106,13 @@ beforeAll(async () => {
   const tls = await throwawayTls('sync-handoff');
   const caller = await issueCertificate(tls.ca, { commonName: 'aggregator-e2e', usage: 'client' });
   const env = { ...(await labSynchronizerEnv('sync-handoff', [SHARD])), BRIDGE_TLS_DIR: tls.dir, BRIDGE_LEASE_DURATION_SECONDS: '6' };
-  sync = await startSynchronizer({ ...loadSyncConfig(env), leaseName: uniqueName('sync-handoff') }, silentLog);
+  const leaseName = uniqueName('sync-handoff');
+  startSync = async () => {
+    sync = await startSynchronizer({ ...loadSyncConfig(env), leaseName }, silentLog);
+    await waitUntil('the synchronizer to lead and sync', () => mirror()?.progress().initialSyncComplete);
+  };
+  await startSync();
   catchUp = new CatchUpClient({ url: `https://127.0.0.1:${sync.port}`, caPem: tls.ca.certPem, certPem: caller.certPem, keyPem: caller.keyPem });
-  await waitUntil('the synchronizer to lead and sync', () => mirror()?.progress().initialSyncComplete);
   namespace = await createNamespace('source', 'sync-handoff');
 }, 120_000);
 
@@ -177,5 +183,16 @@ describe('a hand-off pauses the old owner mirror from its catch-up to its end', 
     for (const name of ['before', 'after-catch-up', 'after-move']) {
       expect([name, await exists('source', name), await exists('destination', name)]).toEqual([name, true, true]);
     }
+  });
+  it('a restarted synchronizer still deletes a source original the destination deleted after taking the shard over, and keeps a newer one', async () => {
+    // The destination owns configmaps since the last test. While no synchronizer runs, the destination deletes
+    // `before` (a source original unchanged since the hand-off), and the source gets `newer` (changed since).
+    expect(shardState((await store.load()).table, SHARD).owner).toBe('destination');
+    await sync.close();
+    await destination.expect('DELETE', path('before'), [200]);
+    await create('source', 'newer');
+    await startSync();
+    expect(mirror()!.direction).toBe('destination->source');
+    expect([await exists('source', 'before'), await exists('source', 'newer')]).toEqual([false, true]);
   });
 });

@@ -380,6 +380,25 @@ describe('ShardMirror turned around by a hand-off', () => {
     }
   });
 
+  it('deletes, without that memory (a restarted synchronizer), a source original unchanged since the source handed the shard over that the destination no longer has', async () => {
+    const source = new FakeCluster('source');
+    const destination = new FakeCluster('destination');
+    const before = source.add(obj('deleted-since', 'src-d'));
+    const handedOverAt = BigInt(before.metadata.resourceVersion!);
+    destination.add(obj('kept', 'dst-k'));
+    source.add(obj('kept', 'src-k'));
+    const changedSince = source.add(obj('changed-since', 'src-c'));
+    expect(BigInt(changedSince.metadata.resourceVersion!)).toBeGreaterThan(handedOverAt);
+    const mirror = new ShardMirror('configmaps', CONFIGMAPS_API, destination.asSide(), source.asSide(), quietCounters, silentLog);
+    mirror.handedOverAtReplicaRV = handedOverAt;
+    try {
+      await mirror.reconcile();
+      expect([source.get('deleted-since'), source.get('kept')?.metadata.uid, source.get('changed-since')?.metadata.uid]).toEqual([undefined, 'src-k', 'src-c']);
+    } finally {
+      mirror.stop();
+    }
+  });
+
   it('does not count an object the old mirror never got across as on the new owner: the new owner lacks it, but never had it to delete', async () => {
     const source = new FakeCluster('source');
     const destination = new FakeCluster('destination');

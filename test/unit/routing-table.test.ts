@@ -11,6 +11,7 @@ import {
   completeHandoff,
   emptyRoutingTable,
   HANDOFF_RV_MARGIN,
+  lastHandoffRevision,
   route,
   shardState,
   validateRoutingTable,
@@ -171,6 +172,15 @@ describe('owner changes', () => {
     expect(shardState(table, 'configmaps').epochs[2]).toMatchObject({ backend: 'source', offset: (12345n + 77n + 2n * HANDOFF_RV_MARGIN).toString() });
     expect(table.generation).toBe(4);
     expect(validateRoutingTable(JSON.parse(JSON.stringify(table)))).toEqual(table);
+  });
+
+  it("reads back the old owner's revision at the last hand-off from the epochs", () => {
+    let table = emptyRoutingTable();
+    expect(lastHandoffRevision(shardState(table, 'configmaps'))).toBeUndefined();
+    table = completeHandoff(beginHandoff(table, 'configmaps', 'destination', NOW), 'configmaps', '12345', NOW);
+    expect(lastHandoffRevision(shardState(table, 'configmaps'))).toEqual({ from: 'source', rv: 12345n });
+    table = completeHandoff(beginHandoff(table, 'configmaps', 'source', NOW), 'configmaps', '77', NOW);
+    expect(lastHandoffRevision(shardState(table, 'configmaps'))).toEqual({ from: 'destination', rv: 77n });
   });
 
   it('refuses a second hand-off, a hand-off to the current owner, and a non-decimal RV', () => {
