@@ -29,33 +29,75 @@ export function customResourceShard(crd: Crd): ShardKey | undefined {
 }
 
 export interface CustomResourceShards {
-  added(shard: ShardKey): void;
+  /** False when the type cannot be mirrored yet (its group not served yet): offered again while its CRD stays. */
+  added(shard: ShardKey): Promise<boolean>;
   removed(shard: ShardKey): void;
+}
+
+const FIRST_RETRY_MS = 1000;
+const MAX_RETRY_MS = 30_000;
+
+/**
+ * Offers a shard until `added` takes it or `wanted()` says its CRD went, 1 s doubling to 30 s between
+ * tries: a CRD is Established before the API server's discovery serves its group, and nothing else
+ * would make the synchronizer ask again.
+ */
+export function offerUntilTaken(
+  shard: ShardKey,
+  added: (shard: ShardKey) => Promise<boolean>,
+  wanted: () => boolean,
+  firstRetryMs = FIRST_RETRY_MS,
+): { cancel(): void } {
+  let timer: NodeJS.Timeout | undefined;
+  let cancelled = false;
+  const offer = (delayMs: number) => {
+    void added(shard).then(
+      (taken) => {
+        if (taken || cancelled || !wanted()) return;
+        timer = setTimeout(() => offer(Math.min(delayMs * 2, MAX_RETRY_MS)), delayMs);
+        timer.unref();
+      },
+      () => undefined,
+    );
+  };
+  offer(firstRetryMs);
+  return {
+    cancel() {
+      cancelled = true;
+      clearTimeout(timer);
+    },
+  };
 }
 
 /** Follows the source's CRDs; reports each custom resource shard as it appears and goes. */
 export function watchCustomResourceShards(source: KubeRestClient, on: CustomResourceShards, log: Logger): { stop(): void } {
   const known = new Map<string, ShardKey>(); // CRD name -> its shard
+  const offers = new Map<string, { cancel(): void }>(); // CRD name -> its shard's offer
+  const forget = (name: string, shard: ShardKey) => {
+    offers.get(name)?.cancel();
+    offers.delete(name);
+    known.delete(name);
+    on.removed(shard);
+  };
   const seen = (crd: Crd) => {
+    const { name } = crd.metadata;
     const shard = customResourceShard(crd);
-    const before = known.get(crd.metadata.name);
+    const before = known.get(name);
     if (shard === before) return;
-    if (before) {
-      known.delete(crd.metadata.name);
-      on.removed(before);
-    }
+    if (before) forget(name, before);
     if (shard) {
-      known.set(crd.metadata.name, shard);
-      on.added(shard);
+      known.set(name, shard);
+      offers.set(
+        name,
+        offerUntilTaken(shard, on.added, () => known.get(name) === shard),
+      );
     }
   };
   const gone = (name: string) => {
     const shard = known.get(name);
-    if (!shard) return;
-    known.delete(name);
-    on.removed(shard);
+    if (shard) forget(name, shard);
   };
-  return listAndWatch<Crd>(
+  const watch = listAndWatch<Crd>(
     source,
     CRD_PATH,
     {
@@ -71,4 +113,10 @@ export function watchCustomResourceShards(source: KubeRestClient, on: CustomReso
     },
     { log },
   );
+  return {
+    stop() {
+      watch.stop();
+      for (const offer of offers.values()) offer.cancel();
+    },
+  };
 }

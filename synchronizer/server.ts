@@ -162,14 +162,15 @@ export async function startSynchronizer(config: SyncConfig, log: Logger): Promis
     }
   };
   const discovering = new Set<string>();
-  const addShard = async (shard: string) => {
-    if (mirrored.has(shard) || discovering.has(shard)) return;
+  /** True when the shard is (or is being) mirrored; false when its type is not served yet (crd-discovery.ts asks again). */
+  const addShard = async (shard: string): Promise<boolean> => {
+    if (mirrored.has(shard) || discovering.has(shard)) return true;
     discovering.add(shard);
     try {
       apis.set(shard, await discoverShardApi(clusters.source, shard));
     } catch (err) {
-      // Its CRD went again, or is not served yet: the next event about it tries again.
-      return void log.warn({ shard, err: errorMessage(err) }, 'cannot mirror a custom resource type found');
+      log.warn({ shard, err: errorMessage(err) }, 'cannot mirror a custom resource type found yet; trying again');
+      return false;
     } finally {
       discovering.delete(shard);
     }
@@ -177,6 +178,7 @@ export async function startSynchronizer(config: SyncConfig, log: Logger): Promis
     mirrored.add(shard);
     log.info({ shard }, 'custom resource type found: mirroring it');
     if (table && lease.isLeader()) follow(table);
+    return true;
   };
   const removeShard = (shard: string) => {
     if (config.shards.includes(shard) || !mirrored.has(shard)) return;
@@ -190,7 +192,7 @@ export async function startSynchronizer(config: SyncConfig, log: Logger): Promis
     log.info({ shard }, 'custom resource type gone: no longer mirrored');
   };
   const crdWatch = config.shards.includes(CRD_SHARD)
-    ? watchCustomResourceShards(clusters.source.rest, { added: (shard) => void addShard(shard), removed: removeShard }, log)
+    ? watchCustomResourceShards(clusters.source.rest, { added: addShard, removed: removeShard }, log)
     : undefined;
   const store = new ConfigMapRoutingStore(clusters.destination.rest, log);
   table = (await store.load()).table;
