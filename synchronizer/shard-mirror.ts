@@ -275,7 +275,8 @@ export class ShardMirror {
   /** Creates or overwrites the replica's copy; `written` false when the replica already holds the owner's content. */
   private async writeCopy(obj: KubeObject, current: KubeObject | null, references: OwnerReference[]): Promise<{ written: boolean; stored: KubeObject }> {
     const key = keyOf(obj);
-    if (current && sameMirroredContent(obj, current, references)) {
+    // The aggregator's source-first object equals the destination's but for its mark: written anyway, which adopts it.
+    if (current && !isSourceFirstPending(current) && sameMirroredContent(obj, current, references)) {
       // Found equal to the owner's version: from now on, a change of its content is someone else's (also after a restart).
       this.remember(key, current);
       return { written: false, stored: current };

@@ -18,6 +18,7 @@ import { startLabBridge, startSecondAggregator, type LabBridge } from '../helper
 import { expectRVRules, startRecordedInformer } from '../helpers/informer-recorder.js';
 import { createNamespace, kubeconfigPath, kubectl, kubectlOk, pythonList, run, uniqueName } from '../helpers/lab-clients.js';
 import { waitUntil } from '../../lib/wait-until.js';
+import { MIRROR_OF_UID_ANNOTATION } from '../../lib/mirror-copy.js';
 import { shippedAggregatorSourceKubeconfig } from '../helpers/shipped-source-identity.js';
 import { serviceAccountToken, tokenKubeconfig } from '../helpers/sidecar-lab.js';
 
@@ -248,6 +249,16 @@ describe('the aggregator on the lab', () => {
         'jsonpath={.metadata.name} {.spec.clusterIP} {.spec.ports[0].nodePort}',
       ]);
       expect(inSource.split(' ')).toEqual(made);
+      // Adopted by the synchronizer although nothing changed since: the source object's mark becomes the
+      // destination object's UID (it stayed empty when both were equal, and later updates on the source never left it).
+      const annotationsOf = async (side: string) =>
+        JSON.parse(await kubectlOk(side, ['-n', namespace, 'get', 'service', made[0]!, '-o', 'json'])) as {
+          metadata: { uid: string; annotations?: Record<string, string> };
+        };
+      const destinationUid = (await annotationsOf('destination')).metadata.uid;
+      await waitUntil('the source-first Service adopted', async () =>
+        (await annotationsOf('source')).metadata.annotations?.[MIRROR_OF_UID_ANNOTATION] === destinationUid ? true : undefined,
+      );
       // A server-side apply that creates (kubectl apply --server-side): source first too; applied again, it updates as usual.
       const applied = uniqueName('ssa');
       const manifest = (labels: Record<string, string>) =>

@@ -434,6 +434,21 @@ describe('ShardMirror and a source-first create in progress', () => {
     }
   });
 
+  it("adopts the aggregator's source object when the destination's create reaches it, even with equal content (the mark would otherwise stay for ever)", async () => {
+    const source = new FakeCluster('source');
+    const destination = new FakeCluster('destination');
+    source.add(obj('made-source-first', 'src-m', { [MIRROR_OF_UID_ANNOTATION]: '' }));
+    destination.add(obj('made-source-first', 'dst-m'));
+    const mirror = new ShardMirror('configmaps', CONFIGMAPS_API, destination.asSide(), source.asSide(), quietCounters, silentLog);
+    try {
+      await mirror.reconcile();
+      const adopted = source.get('made-source-first')!;
+      expect([adopted.metadata.uid, adopted.metadata.annotations?.[MIRROR_OF_UID_ANNOTATION]]).toEqual(['src-m', 'dst-m']);
+    } finally {
+      mirror.stop();
+    }
+  });
+
   it('mirrors a marked object as an original once the source owns the shard again with no hand-off running (its adoption was lost)', async () => {
     const source = new FakeCluster('source');
     const destination = new FakeCluster('destination');
