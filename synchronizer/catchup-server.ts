@@ -26,7 +26,7 @@ export async function startCatchUpServer(options: {
   /** Only the leading replica mirrors, so only it can answer; a standby sends the caller back to retry. */
   leading: () => boolean;
   /** Told when a hand-off's question (one that waits) is answered caught up: the old owner's mirror has nothing more to copy. */
-  caughtUp?: (mirror: ShardMirror) => void;
+  onCaughtUp?: (mirror: ShardMirror) => void;
   log: Logger;
 }): Promise<Server> {
   const server = createServer({ ...options.tls, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2' }, (req, res) => {
@@ -74,7 +74,7 @@ export async function startCatchUpServer(options: {
     const failingStatus = failing.length > 0 ? { failing: { count: failing.length, example: failing[0]!, lastError: mirror.lastError } } : {};
     options.log.info({ shard, from, rv: rv.toString(), syncedRV: mirror.syncedRV.toString(), failing: failing.length }, 'catch-up answered');
     // Only the aggregator's hand-off waits (lib/catchup.ts), and it asks with the shard's writes held.
-    if (caughtUp && waitMs > 0) options.caughtUp?.(mirror);
+    if (caughtUp && waitMs > 0) options.onCaughtUp?.(mirror);
     return { shard, from, caughtUp, syncedRV: mirror.syncedRV.toString(), ...failingStatus };
   }
 

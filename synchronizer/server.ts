@@ -143,7 +143,8 @@ export async function startSynchronizer(config: SyncConfig, log: Logger): Promis
     table = next;
     if (!lease.isLeader()) return stopMirrors();
     for (const shard of crdsFirst(shards)) {
-      const { owner, handoff } = shardState(next, shard);
+      const state = shardState(next, shard);
+      const { owner, handoff } = state;
       followStatus(shard, owner);
       const running = mirrors.get(shard);
       // A mirror paused at its hand-off's catch-up waits for the hand-off to end: turned around, or resumed if it was aborted.
@@ -154,7 +155,7 @@ export async function startSynchronizer(config: SyncConfig, log: Logger): Promis
       // What the old owner had is on the replica (turned around: the new replica), and a delete since the hand-off must reach it.
       if (running) mirror.inheritOwnerKeys(running);
       mirror.sourceFirstMarksStale = owner === 'source' && !handoff;
-      const handedOver = lastHandoffRevision(shardState(next, shard));
+      const handedOver = lastHandoffRevision(state);
       if (owner === 'destination' && handedOver?.from === 'source') mirror.handedOverAtReplicaRV = handedOver.rv;
       mirrors.set(shard, mirror);
       mirror.start();
@@ -209,7 +210,7 @@ export async function startSynchronizer(config: SyncConfig, log: Logger): Promis
     tls: { cert: readFileSync(config.tls.certFile, 'utf8'), key: readFileSync(config.tls.keyFile, 'utf8'), ca: readFileSync(config.tls.caFile, 'utf8') },
     mirrorFor: (shard) => mirrors.get(shard),
     leading: () => lease.isLeader(),
-    caughtUp: (mirror) => {
+    onCaughtUp: (mirror) => {
       mirror.pause();
       log.info({ shard: mirror.shard, direction: mirror.direction }, 'hand-off caught up: mirror paused until the hand-off ends');
     },
