@@ -5,7 +5,7 @@
 import type { Agent } from 'node:https';
 import { request } from 'node:https';
 import type { ClusterConnection } from '../lib/cluster-connection.js';
-import type { BufferedResponse } from './rewritten-response.js';
+import type { BufferedResponse } from '../lib/routing/rewritten-response.js';
 
 export interface BackendCall {
   method: string;

@@ -23,8 +23,8 @@ import { WatchRVRewriter } from '../lib/routing/watch-rewriter.js';
 import type { ClusterConnection } from '../lib/cluster-connection.js';
 import { bearerToken, checkIdentityHeaders, impersonationHeaders, peerIdentity, type ImpersonationRequest, type SourceAuthenticator } from './identity.js';
 import type { AggregatorMetrics } from './metrics.js';
-import { jsonOnlyAccept, rewriteQuery, rewriteRequestBody } from './request-rewrite.js';
-import { sendBuffered, withoutContentLength } from './rewritten-response.js';
+import { jsonOnlyAccept, rewriteQuery, rewriteRequestBody } from '../lib/routing/request-rewrite.js';
+import { sendBuffered, withoutContentLength } from '../lib/routing/rewritten-response.js';
 import { parseCreateBody, sourceAllocatingWrite } from './source-allocation.js';
 import { applySourceFirst } from './source-first-apply.js';
 import { createSourceFirst } from './source-first-create.js';
@@ -35,7 +35,7 @@ import type { ReplicaPresence } from './replica-presence.js';
 import type { RoutingState } from '../lib/routing/routing-state.js';
 import { jsonReadHeaders, shadowPath, type ShadowReads } from './shadow-reads.js';
 import type { ShardActivity } from './shard-activity.js';
-import { backendUnavailable, expiredResourceVersion, handoffHold, sendStatus, staleWriteConflict } from './status-responses.js';
+import { backendUnavailable, expiredResourceVersion, handoffHold, sendStatus, staleWriteConflict } from '../lib/status-responses.js';
 
 export interface ProxyContext {
   clusters: Record<ClusterSide, ClusterConnection>;

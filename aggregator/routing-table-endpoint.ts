@@ -9,7 +9,7 @@ import { parseRoutingTableQuery, type ServedRoutingTable } from '../lib/routing/
 import type { RoutingState } from '../lib/routing/routing-state.js';
 import { peerIdentity } from './identity.js';
 import type { ShadowReads } from './shadow-reads.js';
-import { sendStatus } from './status-responses.js';
+import { sendStatus } from '../lib/status-responses.js';
 
 /** Handles the request and returns true when it is a routing-table request; false leaves it to the proxy. */
 export function serveRoutingTable(

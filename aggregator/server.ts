@@ -30,7 +30,7 @@ import type { RoutingTable } from '../lib/routing/types.js';
 import { RoutingState } from '../lib/routing/routing-state.js';
 import { ShardActivity } from './shard-activity.js';
 import { serveRoutingTable } from './routing-table-endpoint.js';
-import { sendStatus } from './status-responses.js';
+import { sendStatus } from '../lib/status-responses.js';
 
 export interface RunningAggregator {
   port: number;

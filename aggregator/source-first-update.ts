@@ -27,10 +27,10 @@ import type { Logger } from '../lib/logger.js';
 import type { KubeObject } from '../lib/mirror-copy.js';
 import type { ShardRVCodec } from '../lib/routing/resource-version.js';
 import { callBackend } from './backend-call.js';
-import { sendBuffered, type BufferedResponse } from './rewritten-response.js';
+import { sendBuffered, type BufferedResponse } from '../lib/routing/rewritten-response.js';
 import { newlyAllocated, parseCreateBody, withSourceAllocation } from './source-allocation.js';
 import { asBridgeHeaders, BACKEND_TIMEOUT_MS, isSuccess, withContentType, withQueryParam, withoutQuery } from './source-first-create.js';
-import { backendUnavailable } from './status-responses.js';
+import { backendUnavailable } from '../lib/status-responses.js';
 
 interface UpdateCall {
   shard: string;

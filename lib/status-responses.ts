@@ -1,7 +1,7 @@
 /** The Status answers the aggregator gives itself, worded as kube-apiserver words them. */
 import type { ServerResponse } from 'node:http';
-import { kubeStatusResponse, type StatusReason } from '../lib/kube-status.js';
-import type { RequestInfo } from '../lib/routing/types.js';
+import { kubeStatusResponse, type StatusReason } from './kube-status.js';
+import type { RequestInfo } from './routing/types.js';
 
 export function sendStatus(res: ServerResponse, code: number, reason: StatusReason, message: string, retryAfterSeconds?: number): void {
   if (res.headersSent) {

@@ -2,7 +2,7 @@
  * The request side of resourceVersion rewriting for a moved shard: the `resourceVersion` and
  * `continue` query parameters and the RVs in a JSON body, from presented values to the owner's.
  */
-import { mapContinueToken, parseJsonExact, requestRVMapper, rewriteObjectRVs, type ShardRVCodec } from '../lib/routing/resource-version.js';
+import { mapContinueToken, parseJsonExact, requestRVMapper, rewriteObjectRVs, type ShardRVCodec } from './resource-version.js';
 
 export type QueryRewrite = { ok: true; path: string } | { ok: false; expiredRV: string };
 

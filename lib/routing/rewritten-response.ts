@@ -1,7 +1,7 @@
 /** Answers a client with a buffered backend response whose resourceVersions are presented in the shard's epoch. */
 import type { ServerResponse } from 'node:http';
-import { clientResponseHeaders } from '../lib/proxy-headers.js';
-import { parseJsonExact, responseRVMapper, rewriteObjectRVs, type ShardRVCodec } from '../lib/routing/resource-version.js';
+import { clientResponseHeaders } from '../proxy-headers.js';
+import { parseJsonExact, responseRVMapper, rewriteObjectRVs, type ShardRVCodec } from './resource-version.js';
 
 export interface BufferedResponse {
   status: number;
