@@ -42,22 +42,20 @@ export function readEnvelope(body: Uint8Array): ProtobufEnvelope {
   if (body.length < PROTOBUF_MAGIC.length || !PROTOBUF_MAGIC.equals(body.subarray(0, PROTOBUF_MAGIC.length)))
     refuse('the body does not start with the Kubernetes protobuf magic "k8s\\0"');
   const unknown = body.subarray(PROTOBUF_MAGIC.length);
-  const typeMetas = fieldCount(unknown, UNKNOWN.typeMeta);
-  const raws = fieldCount(unknown, UNKNOWN.raw);
+  const fields = parseFields(unknown);
+  const typeMetas = fields.filter((field) => field.number === UNKNOWN.typeMeta);
+  const raws = fields.filter((field) => field.number === UNKNOWN.raw);
   // protobuf merges a repeated message field and keeps the last bytes field: one of each is all a client sends.
-  if (typeMetas !== 1 || raws !== 1) refuse(`the protobuf envelope has ${typeMetas} typeMeta and ${raws} raw fields (one of each expected)`);
-  const kinds = stringsAt(unknown, [UNKNOWN.typeMeta, TYPE_META.kind]);
-  const apiVersions = stringsAt(unknown, [UNKNOWN.typeMeta, TYPE_META.apiVersion]);
-  return { apiVersion: apiVersions.at(-1) ?? '', kind: kinds.at(-1) ?? '', raw: messageAt(unknown, UNKNOWN.raw) };
-}
-
-function fieldCount(message: Uint8Array, number: number): number {
-  return parseFields(message).filter((field) => field.number === number).length;
-}
-
-function messageAt(message: Uint8Array, number: number): Uint8Array {
-  const field = parseFields(message).find((f) => f.number === number && f.wireType === WIRE_LEN);
-  return field ? message.subarray(field.valueStart, field.end) : refuse(`protobuf field ${number} is not length-delimited`);
+  if (typeMetas.length !== 1 || raws.length !== 1)
+    refuse(`the protobuf envelope has ${typeMetas.length} typeMeta and ${raws.length} raw fields (one of each expected)`);
+  const [typeMeta, raw] = [typeMetas[0]!, raws[0]!];
+  if (typeMeta.wireType !== WIRE_LEN || raw.wireType !== WIRE_LEN) refuse('the protobuf envelope has a typeMeta or raw that is not length-delimited');
+  const meta = unknown.subarray(typeMeta.valueStart, typeMeta.end);
+  return {
+    apiVersion: stringsAt(meta, [TYPE_META.apiVersion]).at(-1) ?? '',
+    kind: stringsAt(meta, [TYPE_META.kind]).at(-1) ?? '',
+    raw: unknown.subarray(raw.valueStart, raw.end),
+  };
 }
 
 /** The body with `raw` replaced; every other byte of the envelope is kept. */
