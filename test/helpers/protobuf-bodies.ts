@@ -2,7 +2,7 @@
  * Runs test/helpers/go/protobuf-bodies (client-go v0.36.3): protobuf request bodies as client-go writes
  * them, and their decoding by the API server's own protobuf serializer.
  */
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { repoRoot } from '../../lib/paths.js';
 
@@ -37,4 +37,40 @@ export function goDecode(bodies: Record<string, Buffer>): Record<string, GoDecod
 
 export function goSchemeLayout(): { kindsChecked: number; problems: string[]; withDeleteOptions: string[] } {
   return JSON.parse(run('scheme')) as { kindsChecked: number; problems: string[]; withDeleteOptions: string[] };
+}
+
+export interface ClientGoStep {
+  op: 'create' | 'get' | 'update' | 'delete';
+  kind: 'configmap' | 'lease';
+  namespace: string;
+  name: string;
+  /** For update: the RV to present instead of the one just read; for delete: the precondition. */
+  rv?: string;
+  value?: string;
+}
+
+export interface ClientGoStepResult {
+  rv?: string;
+  code?: number;
+  reason?: string;
+  message?: string;
+  /** The Content-Type the step's request body left client-go with. */
+  sentAs?: string;
+}
+
+/** Builds the program once (the build cache makes later builds quick) and returns a runner of client-go steps. */
+export function clientGoStepsRunner(outDir: string): (kubeconfig: string, steps: ClientGoStep[]) => Promise<ClientGoStepResult[]> {
+  const binary = join(outDir, 'protobuf-bodies');
+  execFileSync('go', ['build', '-o', binary, '.'], {
+    cwd: join(repoRoot(), 'test', 'helpers', 'go', 'protobuf-bodies'),
+    env: { ...process.env, GOFLAGS: '-mod=readonly' },
+  });
+  const capitalized = (step: ClientGoStep) => Object.fromEntries(Object.entries(step).map(([k, v]) => [k[0]!.toUpperCase() + k.slice(1), v]));
+  return (kubeconfig, steps) =>
+    new Promise((resolve, reject) => {
+      const child = execFile(binary, ['steps', kubeconfig], { maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) =>
+        err ? reject(new Error(`client-go steps failed: ${stderr || err.message}`)) : resolve(JSON.parse(stdout) as ClientGoStepResult[]),
+      );
+      child.stdin!.end(JSON.stringify(steps.map(capitalized)));
+    });
 }

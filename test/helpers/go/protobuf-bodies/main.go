@@ -7,6 +7,9 @@
 //	decode    reads {name: base64} on stdin and prints {name: {object, reencoded}}: each body decoded by
 //	          the API server's protobuf serializer into its typed object (as JSON), and that object
 //	          encoded again (base64), so a test can compare rewritten bodies field by field and byte by byte.
+//	steps     runs the JSON steps on stdin (create, get, update, delete of ConfigMaps and Leases) with a
+//	          generated clientset sending protobuf, against the kubeconfig named by its argument, and
+//	          prints one result per step: the RV it saw, or the API error's code and reason.
 //	scheme    prints every registered kind of client-go's scheme whose layout breaks what the rewriter
 //	          assumes (metadata is field 1; a list's items are field 2; DeleteOptions sits at field 2).
 package main
@@ -38,8 +41,8 @@ import (
 )
 
 func main() {
-	if len(os.Args) != 2 {
-		fail(fmt.Errorf("usage: protobuf-bodies fixtures|decode|scheme"))
+	if len(os.Args) < 2 {
+		fail(fmt.Errorf("usage: protobuf-bodies fixtures|decode|scheme|steps KUBECONFIG"))
 	}
 	var out any
 	var err error
@@ -50,6 +53,11 @@ func main() {
 		out, err = decode(os.Stdin)
 	case "scheme":
 		out = schemeLayout()
+	case "steps":
+		if len(os.Args) != 3 {
+			fail(fmt.Errorf("usage: protobuf-bodies steps KUBECONFIG < steps.json"))
+		}
+		out, err = runSteps(os.Args[2], os.Stdin)
 	default:
 		err = fmt.Errorf("unknown mode %q", os.Args[1])
 	}
