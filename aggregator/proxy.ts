@@ -35,7 +35,7 @@ import type { ReplicaPresence } from './replica-presence.js';
 import type { RoutingState } from '../lib/routing/routing-state.js';
 import { jsonReadHeaders, shadowPath, type ShadowReads } from './shadow-reads.js';
 import type { ShardActivity } from './shard-activity.js';
-import { backendUnavailable, expiredResourceVersion, handoffHold, sendStatus, staleWriteConflict } from '../lib/status-responses.js';
+import { backendUnavailable, expiredResourceVersion, handoffHold, sendBodyRefusal, sendStatus } from '../lib/status-responses.js';
 
 export interface ProxyContext {
   clusters: Record<ClusterSide, ClusterConnection>;
@@ -256,9 +256,7 @@ async function rewrittenWriteBody(req: IncomingMessage, res: ServerResponse, pre
   }
   const rewritten = rewriteRequestBody(raw, headerValue(req.rawHeaders, 'content-type'), codec, info.verb);
   if (!rewritten.ok) {
-    if (rewritten.reason === 'stale') staleWriteConflict(res, info);
-    else if (rewritten.reason === 'unsupported') sendStatus(res, 415, 'UnsupportedMediaType', rewritten.message);
-    else sendStatus(res, 400, 'BadRequest', `the request body could not be decoded: ${rewritten.message}`);
+    sendBodyRefusal(res, info, rewritten);
     return 'answered';
   }
   prepared.headers = prepared.headersForBody(rewritten.body.length);

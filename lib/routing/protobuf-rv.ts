@@ -37,7 +37,7 @@ function refuse(message: string): never {
   throw new BridgeError('BRIDGE_ERR_REQUEST_BODY', message);
 }
 
-/** Reads the envelope; refuses a body without the magic, or whose typeMeta or raw is missing or repeated. */
+/** Reads the envelope (absent fields read as empty); refuses a body without the magic, or whose typeMeta or raw is repeated. */
 export function readEnvelope(body: Uint8Array): ProtobufEnvelope {
   if (body.length < PROTOBUF_MAGIC.length || !PROTOBUF_MAGIC.equals(body.subarray(0, PROTOBUF_MAGIC.length)))
     refuse('the body does not start with the Kubernetes protobuf magic "k8s\\0"');
@@ -45,16 +45,14 @@ export function readEnvelope(body: Uint8Array): ProtobufEnvelope {
   const fields = parseFields(unknown);
   const typeMetas = fields.filter((field) => field.number === UNKNOWN.typeMeta);
   const raws = fields.filter((field) => field.number === UNKNOWN.raw);
-  // protobuf merges a repeated message field and keeps the last bytes field: one of each is all a client sends.
-  if (typeMetas.length !== 1 || raws.length !== 1)
-    refuse(`the protobuf envelope has ${typeMetas.length} typeMeta and ${raws.length} raw fields (one of each expected)`);
-  const [typeMeta, raw] = [typeMetas[0]!, raws[0]!];
-  if (typeMeta.wireType !== WIRE_LEN || raw.wireType !== WIRE_LEN) refuse('the protobuf envelope has a typeMeta or raw that is not length-delimited');
-  const meta = unknown.subarray(typeMeta.valueStart, typeMeta.end);
+  // protobuf merges a repeated message field and keeps the last bytes field: at most one of each is what a client sends.
+  if (typeMetas.length > 1 || raws.length > 1) refuse(`the protobuf envelope has ${typeMetas.length} typeMeta and ${raws.length} raw fields`);
+  if ([...typeMetas, ...raws].some((field) => field.wireType !== WIRE_LEN)) refuse('the protobuf envelope has a typeMeta or raw that is not length-delimited');
+  const meta = typeMetas[0] ? unknown.subarray(typeMetas[0].valueStart, typeMetas[0].end) : new Uint8Array(0);
   return {
     apiVersion: stringsAt(meta, [TYPE_META.apiVersion]).at(-1) ?? '',
     kind: stringsAt(meta, [TYPE_META.kind]).at(-1) ?? '',
-    raw: unknown.subarray(raw.valueStart, raw.end),
+    raw: raws[0] ? unknown.subarray(raws[0].valueStart, raws[0].end) : new Uint8Array(0),
   };
 }
 
@@ -101,6 +99,8 @@ export function preconditionsPaths(layout: KindLayout): number[][] {
  */
 export function rewriteProtobufRVs(body: Buffer, map: (rv: string) => string | undefined): Buffer | 'stale' {
   const envelope = readEnvelope(body);
+  // No object (an empty DeleteOptions, say): nothing to map, whatever the kind.
+  if (envelope.raw.length === 0) return body;
   const layout = kindLayout(envelope.kind);
   let stale = false;
   const mapOne = (rv: string): string => {

@@ -1,5 +1,5 @@
-// Issue 20, item 1: client-go with protobuf bodies (as Kubernetes' own components and most controllers
-// configure it) through sidecar -> aggregator while the configmaps and leases shards move source ->
+// Issue 20, item 1: client-go's generated clientset with its default content types (built-in types go
+// as protobuf: gentype.PrefersProtobuf) through sidecar -> aggregator while the configmaps and leases shards move source ->
 // destination -> source. Updates and a Lease renewal succeed with fresh RVs, an older epoch's RV is a
 // 409 (update and delete precondition), and CBOR gets the same 415 the API server gives. Before the
 // fix, a protobuf body went on with the presented RV: every update after the move failed with 409.

@@ -6,7 +6,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { repoRoot } from '../../lib/paths.js';
 
-export type ProtobufFixture = 'configmap-update' | 'lease-update' | 'configmap-delete' | 'secret-create-owned' | 'configmap-list';
+export type ProtobufFixture = 'configmap-update' | 'lease-update' | 'configmap-delete' | 'configmap-delete-plain' | 'secret-create-owned' | 'configmap-list';
 
 export interface GoDecoded {
   /** The typed object kube-apiserver would decode, as JSON. */

@@ -1,4 +1,4 @@
-// Protobuf request bodies exactly as client-go v0.36 writes them, for the bridge's protobuf rewriter
+// Protobuf request bodies exactly as client-go v0.36 writes them by default, for the bridge's protobuf rewriter
 // (lib/routing/protobuf-rv.ts) to be tested on real bytes:
 //
 //	fixtures  prints {name: base64} of bodies captured from a generated clientset (ContentType
@@ -8,7 +8,7 @@
 //	          the API server's protobuf serializer into its typed object (as JSON), and that object
 //	          encoded again (base64), so a test can compare rewritten bodies field by field and byte by byte.
 //	steps     runs the JSON steps on stdin (create, get, update, delete of ConfigMaps and Leases) with a
-//	          generated clientset sending protobuf, against the kubeconfig named by its argument, and
+//	          generated clientset with its default content types (protobuf), against the kubeconfig named by its argument, and
 //	          prints one result per step: the RV it saw, or the API error's code and reason.
 //	scheme    prints every registered kind of client-go's scheme whose layout breaks what the rewriter
 //	          assumes (metadata is field 1; a list's items are field 2; DeleteOptions sits at field 2).
@@ -112,9 +112,9 @@ func fixtures() (map[string]string, error) {
 	rec := &recorder{}
 	server := httptest.NewServer(rec)
 	defer server.Close()
-	// As Kubernetes' own components and most controllers configure it: built-in types go as protobuf.
-	// (client-go's own default is JSON: rest/client.go GetClientContentConfig.)
-	config := &rest.Config{Host: server.URL, ContentConfig: rest.ContentConfig{ContentType: runtime.ContentTypeProtobuf}}
+	// client-go's defaults: the generated clients of built-in types send protobuf when no ContentType is
+	// set (gentype.PrefersProtobuf -> rest.Request.UseProtobufAsDefault); keep() checks they did.
+	config := &rest.Config{Host: server.URL}
 	client, err := kubernetes.NewForConfig(config)
 	if err != nil {
 		return nil, err
@@ -168,6 +168,13 @@ func fixtures() (map[string]string, error) {
 		return nil, err
 	}
 	if err := keep("configmap-delete", http.MethodDelete); err != nil {
+		return nil, err
+	}
+	// A delete without options still sends a DeleteOptions body (with nothing to rewrite).
+	if err := client.CoreV1().ConfigMaps("apps").Delete(ctx, "settings", metav1.DeleteOptions{}); err != nil {
+		return nil, err
+	}
+	if err := keep("configmap-delete-plain", http.MethodDelete); err != nil {
 		return nil, err
 	}
 

@@ -14,7 +14,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 )
@@ -67,7 +66,6 @@ func runSteps(kubeconfig string, in io.Reader) ([]stepResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	config.ContentType = runtime.ContentTypeProtobuf
 	recorder := &contentTypes{}
 	config.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
 		recorder.next = rt
