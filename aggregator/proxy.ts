@@ -35,7 +35,7 @@ import type { ReplicaPresence } from './replica-presence.js';
 import type { RoutingState } from '../lib/routing/routing-state.js';
 import { jsonReadHeaders, shadowPath, type ShadowReads } from './shadow-reads.js';
 import type { ShardActivity } from './shard-activity.js';
-import { backendUnavailable, expiredResourceVersion, handoffHold, sendStatus, staleWriteConflict } from '../lib/status-responses.js';
+import { backendUnavailable, expiredResourceVersion, handoffHold, sendBodyRefusal, sendStatus } from '../lib/status-responses.js';
 
 export interface ProxyContext {
   clusters: Record<ClusterSide, ClusterConnection>;
@@ -242,29 +242,25 @@ async function shadowRead(ctx: ProxyContext, req: IncomingMessage, prepared: Pre
 
 /**
  * A write to a moved shard carries resourceVersions of the client's epoch: its body is read and
- * rewritten for the backend (and the headers updated). Undefined: the body streams through untouched;
- * 'answered': the client was refused (too large, an older epoch's precondition).
+ * rewritten for the backend whatever its format (and the headers updated), or refused. Undefined: the
+ * body streams through untouched (no offset, or a proxy subresource, whose body is no API object);
+ * 'answered': the client was refused (too large, an older epoch's RV, unreadable, CBOR or unknown format).
  */
 async function rewrittenWriteBody(req: IncomingMessage, res: ServerResponse, prepared: Prepared): Promise<Buffer | undefined | 'answered'> {
   const { codec, info } = prepared;
-  const contentType = headerValue(req.rawHeaders, 'content-type') ?? '';
-  if (!codec || !WRITE_VERBS.has(info.verb) || !contentType.startsWith('application/')) return undefined;
+  if (!codec || !WRITE_VERBS.has(info.verb) || info.subresource === 'proxy') return undefined;
   const raw = await readBody(req, MAX_REWRITTEN_BODY_BYTES);
   if (raw === undefined) {
     sendStatus(res, 413, 'BadRequest', `request body larger than ${MAX_REWRITTEN_BODY_BYTES} bytes`);
     return 'answered';
   }
-  let body = raw;
-  if (contentType.includes('json')) {
-    const rewritten = rewriteRequestBody(raw, codec);
-    if (!rewritten.ok && rewritten.reason === 'stale') {
-      staleWriteConflict(res, info);
-      return 'answered';
-    }
-    if (rewritten.ok) body = rewritten.body;
+  const rewritten = rewriteRequestBody(raw, headerValue(req.rawHeaders, 'content-type'), codec, info.verb);
+  if (!rewritten.ok) {
+    sendBodyRefusal(res, info, rewritten);
+    return 'answered';
   }
-  prepared.headers = prepared.headersForBody(body.length);
-  return body;
+  prepared.headers = prepared.headersForBody(rewritten.body.length);
+  return rewritten.body;
 }
 
 /**

@@ -80,6 +80,10 @@ export const ErrorCodes = {
     meaning: 'the rollout controller refused a command, did not acknowledge it, or there is no rollout',
     fix: 'read `bridgectl status`; check that an aggregator runs and leads',
   },
+  BRIDGE_ERR_REQUEST_BODY: {
+    meaning: 'a request body for a shard with a resourceVersion offset could not be decoded, so its resourceVersions cannot be mapped',
+    fix: 'the client got 400 (or 415 for a format the bridge does not rewrite, such as CBOR); send the body as JSON, YAML or protobuf',
+  },
   BRIDGE_ERR_SYNC: {
     meaning: 'an object could not be mirrored to the other cluster',
     fix: "the message has the API server's reason; fix the object or the destination",

@@ -1,6 +1,7 @@
 /** Kubernetes `Status` bodies for errors the bridge answers itself, so clients parse them like the API server's. */
 
-export type StatusReason = 'ServiceUnavailable' | 'InternalError' | 'BadRequest' | 'Forbidden' | 'Expired' | 'Conflict' | 'Unauthorized';
+export type StatusReason =
+  'ServiceUnavailable' | 'InternalError' | 'BadRequest' | 'Forbidden' | 'Expired' | 'Conflict' | 'Unauthorized' | 'UnsupportedMediaType';
 
 export interface KubeStatus {
   kind: 'Status';

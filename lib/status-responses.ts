@@ -36,3 +36,10 @@ export function staleWriteConflict(res: ServerResponse, info: RequestInfo): void
     `Operation cannot be fulfilled on ${what} "${info.name}": the object has been modified; please apply your changes to the latest version and try again`,
   );
 }
+
+/** A request body rewriteRequestBody refused (lib/routing/request-rewrite.ts): 409, 415 or 400. */
+export function sendBodyRefusal(res: ServerResponse, info: RequestInfo, refusal: { reason: 'stale' | 'malformed' | 'unsupported'; message: string }): void {
+  if (refusal.reason === 'stale') staleWriteConflict(res, info);
+  else if (refusal.reason === 'unsupported') sendStatus(res, 415, 'UnsupportedMediaType', refusal.message);
+  else sendStatus(res, 400, 'BadRequest', `the request body could not be decoded: ${refusal.message}`);
+}
