@@ -7,6 +7,7 @@ import { BridgeError, errorMessage } from '../lib/errors.js';
 import type { KubeRestClient } from '../lib/kube-rest-client.js';
 import type { Logger } from '../lib/logger.js';
 import { DESIRED_OWNERS_CONFIGMAP, SYSTEM_NAMESPACE } from '../lib/names.js';
+import { isSourcePinned } from '../lib/routing/resource-classes.js';
 import { abortHandoff, shardState } from '../lib/routing/routing-table.js';
 import type { ClusterSide, OwnerChanger, RoutingTableStore, ShardKey } from '../lib/routing/types.js';
 import type { RoutingState } from '../lib/routing/routing-state.js';
@@ -26,7 +27,9 @@ export async function readDesiredOwners(destination: KubeRestClient, log: Logger
   const parsed = JSON.parse(text) as Record<string, unknown>;
   const out: Record<ShardKey, ClusterSide> = {};
   for (const [shard, side] of Object.entries(parsed)) {
-    if (side === 'source' || side === 'destination') out[shard] = side;
+    // A rollout plan naming cluster RBAC, or a hand-edited ConfigMap: never moved (docs/adr/0013), so not retried for ever either.
+    if (isSourcePinned(shard)) log.warn({ shard, side }, 'desired owner of a shard the source owns in every state; ignored');
+    else if (side === 'source' || side === 'destination') out[shard] = side;
     else log.warn({ shard, side }, 'desired owner is neither source nor destination; ignored');
   }
   return out;

@@ -11,6 +11,7 @@ import { BridgeError } from '../lib/errors.js';
 import { KubeRestClient } from '../lib/kube-rest-client.js';
 import { createLogger } from '../lib/logger.js';
 import { ROUTING_TABLE_CONFIGMAP, SYSTEM_NAMESPACE } from '../lib/names.js';
+import { isSourcePinned } from '../lib/routing/resource-classes.js';
 import { shardState, validateRoutingTable } from '../lib/routing/routing-table.js';
 import type { ClusterSide, RoutingTable } from '../lib/routing/types.js';
 import { parseFlags } from '../lib/flags.js';
@@ -55,6 +56,14 @@ const move: Command = {
       throw new BridgeError('BRIDGE_ERR_USAGE', `--shard must name a resource type like configmaps or deployments.apps, got "${flags.shard ?? ''}"`, {
         fix: 'pass --shard <resource>[.<group>]',
       });
+    if (isSourcePinned(flags.shard))
+      throw new BridgeError(
+        'BRIDGE_ERR_USAGE',
+        `${flags.shard} is never moved: the source owns it in every state and it is mirrored to the destination (docs/adr/0013)`,
+        {
+          fix: 'move another shard',
+        },
+      );
     if (!flags.to || !SIDES.includes(flags.to))
       throw new BridgeError('BRIDGE_ERR_USAGE', `--to must be source or destination, got "${flags.to ?? ''}"`, { fix: 'pass --to destination or --to source' });
     const timeoutSeconds = Number(flags['timeout-seconds'] ?? '60');

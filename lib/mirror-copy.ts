@@ -7,6 +7,7 @@
  * objects are never copied.
  */
 import { canonicalJson } from './canonical-json.js';
+import { CLUSTER_RBAC_SHARDS, clusterRbacSkip, withReplicaRules } from './cluster-rbac.js';
 import { API_GROUP } from './names.js';
 import { isSystemNamespace } from './routing/resource-classes.js';
 import { isJob, withSourceSelector } from './workload-status.js';
@@ -59,7 +60,8 @@ export type SkipReason = 'system-namespace' | 'cluster-own-object' | 'service-ac
 /**
  * Objects each cluster makes for itself, which a mirror would overwrite with the other cluster's:
  * the CA bundle ConfigMap in every namespace, the `kubernetes` Service, default ServiceAccounts and
- * their legacy token Secrets.
+ * their legacy token Secrets, and the cluster RBAC each cluster reconciles or installs for itself
+ * (lib/cluster-rbac.ts: bootstrap, `system:` and the bridge's own).
  */
 export function skipReason(shard: string, obj: KubeObject): SkipReason {
   const { name, namespace } = obj.metadata;
@@ -70,6 +72,7 @@ export function skipReason(shard: string, obj: KubeObject): SkipReason {
   if (shard === 'services' && namespace === 'default' && name === 'kubernetes') return 'cluster-own-object';
   if (shard === 'serviceaccounts' && name === 'default') return 'cluster-own-object';
   if (shard === 'secrets' && (obj as { type?: string }).type === 'kubernetes.io/service-account-token') return 'service-account-token';
+  if (CLUSTER_RBAC_SHARDS.includes(shard) && clusterRbacSkip(obj)) return 'cluster-own-object';
   if (obj.metadata.deletionTimestamp) return 'terminating';
   return undefined;
 }
@@ -86,7 +89,8 @@ export function withoutServerFields(obj: KubeObject): KubeObject {
 /**
  * The owner's object as the replica should hold it, for a create (no resourceVersion) or an update.
  * `ownerReferences` are the owner's, already remapped to the replica's UIDs; without them the copy has none.
- * `replica`: the replica's object an update overwrites, whose fields fixed at creation are kept (a Job's manualSelector).
+ * `replica`: the replica's object an update overwrites, whose fields fixed at creation are kept (a Job's manualSelector),
+ * and whose computed rules an aggregated ClusterRole keeps.
  */
 export function replicaCopy(
   owner: KubeObject,
@@ -107,7 +111,8 @@ export function replicaCopy(
   else delete metadata.ownerReferences;
   if (replicaResourceVersion !== undefined) metadata.resourceVersion = replicaResourceVersion;
   // Status belongs to the cluster where the object is acted on (workload status is the source's): withoutServerFields dropped it.
-  const copy = { ...stripped, metadata };
+  // An aggregated ClusterRole's rules are the replica's own controller's (lib/cluster-rbac.ts).
+  const copy = withReplicaRules({ ...stripped, metadata }, replica);
   if (!isJob(owner)) return copy;
   return withSourceSelector(copy, (replica?.spec as { manualSelector?: boolean } | undefined)?.manualSelector);
 }

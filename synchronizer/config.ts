@@ -4,7 +4,7 @@ import { existingFile, kubeconfigSetting, leaseTiming, optionalString, portNumbe
 import { BridgeError } from '../lib/errors.js';
 import { BRIDGE_SERVER_ENV } from '../lib/env-flags.js';
 import { SYNCHRONIZER_LEASE, SYNCHRONIZER_PORT } from '../lib/names.js';
-import { classOf, DEFAULT_SHARDS } from '../lib/routing/resource-classes.js';
+import { classOf, DEFAULT_SHARDS, isSourcePinned } from '../lib/routing/resource-classes.js';
 import { parseShardKey } from '../lib/routing/shard-hash.js';
 
 export const SYNC_ENV = {
@@ -38,6 +38,15 @@ function parseShardList(raw: string | undefined): string[] {
       throw new BridgeError('BRIDGE_ERR_CONFIG', `${SYNC_ENV.shards} has "${shard}", not a resource type like configmaps or deployments.apps`, {
         fix: `set ${SYNC_ENV.shards} to a comma-separated list of shards`,
       });
+    }
+    if (isSourcePinned(shard)) {
+      throw new BridgeError(
+        'BRIDGE_ERR_CONFIG',
+        `${SYNC_ENV.shards} has "${shard}", which is always mirrored, source -> destination, and never moved (docs/adr/0013)`,
+        {
+          fix: `remove ${shard} from ${SYNC_ENV.shards}`,
+        },
+      );
     }
     if (classOf(parseShardKey(shard)) !== 'movable') {
       throw new BridgeError(

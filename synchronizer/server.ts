@@ -14,7 +14,8 @@ import { createRegistry, startOpsServer } from '../lib/ops-server.js';
 import { LeaderLease } from '../lib/leader-lease.js';
 import { SYSTEM_NAMESPACE } from '../lib/names.js';
 import { ConfigMapRoutingStore } from '../lib/routing/configmap-store.js';
-import { lastHandoffRevision, shardState } from '../lib/routing/routing-table.js';
+import { isSourcePinned, SOURCE_PINNED_SHARDS } from '../lib/routing/resource-classes.js';
+import { emptyRoutingTable, lastHandoffRevision, shardState } from '../lib/routing/routing-table.js';
 import { parseShardKey } from '../lib/routing/shard-hash.js';
 import type { ClusterSide, RoutingTable } from '../lib/routing/types.js';
 import { hasSourceStatus } from '../lib/workload-status.js';
@@ -110,13 +111,14 @@ export async function startSynchronizer(config: SyncConfig, log: Logger): Promis
     conflict: (shard, direction) => conflicts.inc({ shard, direction }),
     lag: (shard, direction, seconds) => lag.observe({ shard, direction }, seconds),
   };
+  // The configured shards, then cluster RBAC (always, source -> destination: docs/adr/0013), and the
+  // custom resource types found while the CRD shard is mirrored (crd-discovery.ts).
+  const shards = [...config.shards, ...SOURCE_PINNED_SHARDS];
   const apis = new Map<string, ShardApi>();
-  for (const shard of config.shards) apis.set(shard, await discoverShardApi(clusters.source, shard));
+  for (const shard of shards) apis.set(shard, await discoverShardApi(clusters.source, shard));
 
   const mirrors = new Map<string, ShardMirror>();
-  // The configured shards, and the custom resource types found while the CRD shard is mirrored (crd-discovery.ts).
-  const shards = [...config.shards];
-  const mirrored = new Set(config.shards);
+  const mirrored = new Set(shards);
   const sides = { source: mirrorSide(clusters.source), destination: mirrorSide(clusters.destination) };
   // Only the Lease holder mirrors: two writers on the replica side would race each other's copies.
   const lease = new LeaderLease(clusters.destination.rest, SYSTEM_NAMESPACE, config.leaseName, log, config.leaseDurationSeconds, config.leaseRenewSeconds);
@@ -143,7 +145,8 @@ export async function startSynchronizer(config: SyncConfig, log: Logger): Promis
     table = next;
     if (!lease.isLeader()) return stopMirrors();
     for (const shard of crdsFirst(shards)) {
-      const state = shardState(next, shard);
+      // A pinned shard is the source's whatever the table says (a hand-off of it is refused anyway).
+      const state = shardState(isSourcePinned(shard) ? emptyRoutingTable() : next, shard);
       const { owner, handoff } = state;
       followStatus(shard, owner);
       const running = mirrors.get(shard);
@@ -155,6 +158,7 @@ export async function startSynchronizer(config: SyncConfig, log: Logger): Promis
       // What the old owner had is on the replica (turned around: the new replica), and a delete since the hand-off must reach it.
       if (running) mirror.inheritOwnerKeys(running);
       mirror.sourceFirstMarksStale = owner === 'source' && !handoff;
+      mirror.keepReplicaOriginals = isSourcePinned(shard);
       const handedOver = lastHandoffRevision(state);
       if (owner === 'destination' && handedOver?.from === 'source') mirror.handedOverAtReplicaRV = handedOver.rv;
       mirrors.set(shard, mirror);
@@ -232,7 +236,7 @@ export async function startSynchronizer(config: SyncConfig, log: Logger): Promis
   });
   const port = (catchUp.address() as AddressInfo).port;
   const opsPort = (ops.address() as AddressInfo).port;
-  log.info({ port, opsPort, shards: config.shards }, 'synchronizer running');
+  log.info({ port, opsPort, shards }, 'synchronizer running');
   return {
     port,
     opsPort,

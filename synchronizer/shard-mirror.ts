@@ -33,6 +33,7 @@ import { conflictEvent } from './conflict-event.js';
 import { LagWindow } from './lag-window.js';
 import { objectPath, type MirrorCounters, type MirrorProgress, type MirrorSide, type ShardApi } from './mirror-side.js';
 import { forEachLimited, ownerWaves, RECONCILE_CONCURRENCY } from './write-order.js';
+import { ReplicaOriginalKept, roleRefChanged } from '../lib/cluster-rbac.js';
 
 export { mirrorSide, type MirrorCounters, type MirrorProgress, type MirrorSide, type ShardApi } from './mirror-side.js';
 
@@ -62,6 +63,12 @@ export class ShardMirror {
    * there afterwards, even if this mirror never saw it (a synchronizer restarted in between).
    */
   handedOverAtReplicaRV: bigint | undefined;
+  /**
+   * Set by the synchronizer for cluster RBAC (lib/cluster-rbac.ts): a replica object the mirror did not
+   * write is the replica's own (its platform's, say) and is never overwritten nor deleted; one equal to
+   * the owner's is adopted, one that differs is reported (ReplicaOriginalKept) and retried.
+   */
+  keepReplicaOriginals = false;
   /** Stopped at a hand-off's catch-up (pause()), not for good: the synchronizer replaces it once the hand-off ends. */
   private pausedAtHandoff = false;
   private watchAbort: (() => void) | undefined;
@@ -236,7 +243,8 @@ export class ShardMirror {
       for (const key of this.failingKeys) if (!this.mirroredKeys.has(key)) this.failingKeys.delete(key);
       for (const [key, leftover] of replicaByKey) {
         if (skipReason(this.shard, leftover)) continue;
-        if (isMirrorCopy(leftover) || this.knownOnOwner.has(key) || this.unchangedSinceHandover(leftover)) await this.remove(leftover);
+        if (isMirrorCopy(leftover) || (!this.keepReplicaOriginals && (this.knownOnOwner.has(key) || this.unchangedSinceHandover(leftover))))
+          await this.remove(leftover);
       }
       const rv = BigInt(ownerList.resourceVersion);
       if (rv > this.syncedRV) this.syncedRV = rv;
@@ -273,10 +281,15 @@ export class ShardMirror {
   }
 
   /** Creates or overwrites the replica's copy; `written` false when the replica already holds the owner's content. */
-  private async writeCopy(obj: KubeObject, current: KubeObject | null, references: OwnerReference[]): Promise<{ written: boolean; stored: KubeObject }> {
+  private async writeCopy(obj: KubeObject, replicaObj: KubeObject | null, references: OwnerReference[]): Promise<{ written: boolean; stored: KubeObject }> {
     const key = keyOf(obj);
-    // The aggregator's source-first object equals the destination's but for its mark: written anyway, which adopts it.
-    if (current && !isSourceFirstPending(current) && sameMirroredContent(obj, current, references)) {
+    let current = replicaObj;
+    const kept = !!current && this.keepReplicaOriginals && !isMirrorCopy(current);
+    if (current && kept && !sameMirroredContent(obj, current, references))
+      throw new ReplicaOriginalKept(this.api.kind ?? obj.kind ?? this.api.resource, obj.metadata.name, this.replica.side);
+    // The aggregator's source-first object equals the destination's but for its mark: written anyway, which
+    // adopts it; so is a kept original equal to the owner's.
+    if (current && !kept && !isSourceFirstPending(current) && sameMirroredContent(obj, current, references)) {
       // Found equal to the owner's version: from now on, a change of its content is someone else's (also after a restart).
       this.remember(key, current);
       return { written: false, stored: current };
@@ -284,6 +297,15 @@ export class ShardMirror {
     // A copy missing although remembered was deleted behind the synchronizer's back: a conflict, reported on the new copy.
     const verdict = judgeReplica(obj, current, this.ownWrites.get(key));
     const path = objectPath(this.api, obj.metadata.namespace, obj.metadata.name);
+    // A binding's roleRef is immutable: a copy of an older binding of that name is deleted and created again.
+    if (current && roleRefChanged(obj, current)) {
+      await this.replica.rest.expect('DELETE', path, [200, 202, 404], {
+        apiVersion: 'v1',
+        kind: 'DeleteOptions',
+        preconditions: { uid: current.metadata.uid },
+      });
+      current = null;
+    }
     const stored = current
       ? (await this.replica.rest.expect<KubeObject>('PUT', path, [200], replicaCopy(obj, current.metadata.resourceVersion, references, current))).body
       : await this.createCopy(obj, references);
@@ -374,7 +396,7 @@ export class ShardMirror {
     } catch (err) {
       // Never silent, never blocking the rest: retried on its own with backoff (and by every reconcile).
       this.failingKeys.add(keyOf(obj));
-      this.failed(err instanceof OwnerDeferred ? err.reason : 'write', err);
+      this.failed(err instanceof OwnerDeferred || err instanceof ReplicaOriginalKept ? err.reason : 'write', err);
       this.scheduleRetry(obj);
       this.log.warn({ shard: this.shard, object: keyOf(obj), direction: this.direction, err: errorMessage(err) }, 'cannot mirror an object; will retry');
     }
@@ -423,7 +445,8 @@ export class ShardMirror {
       if (skipReason(this.shard, obj) === 'system-namespace' || skipReason(this.shard, obj) === 'cluster-own-object') return;
       const got = await this.replica.rest.request<KubeObject>('GET', objectPath(this.api, obj.metadata.namespace, obj.metadata.name));
       // The owner's garbage collector decided about the dependents: the replica's does the same.
-      if (got.status === 200 && (await this.remove(got.body, orphan ? 'Orphan' : undefined)) && seenAt !== undefined) this.observeLag(seenAt);
+      const removable = got.status === 200 && (!this.keepReplicaOriginals || isMirrorCopy(got.body));
+      if (removable && (await this.remove(got.body, orphan ? 'Orphan' : undefined)) && seenAt !== undefined) this.observeLag(seenAt);
     }
     // Events arrive in revision order, so everything up to this one is applied (bookmarks included).
     if (rv && /^\d+$/.test(rv) && BigInt(rv) > this.syncedRV) this.syncedRV = BigInt(rv);

@@ -1,12 +1,13 @@
 /**
  * `bridgectl preflight`: before a rollout starts, checks that the destination can take over from the
- * source (issue 9, DESIGN.md section 3): versions, API types, service IPs and nodePorts, and the
- * destination's workload controllers off. One line per check, exit code 1 when any fails.
+ * source (issue 9, DESIGN.md section 3): versions, API types, service IPs and nodePorts, the
+ * destination's workload controllers off, and (a warning) cluster grants only the destination has. One line per check, exit code 1 when any fails.
  */
 import { BridgeError } from '../../lib/errors.js';
 import { parseFlags } from '../../lib/flags.js';
 import type { Command } from '../command.js';
 import { checkApiTypes } from './api-types.js';
+import { checkClusterRbac } from './cluster-rbac.js';
 import { connectClusters } from './clusters.js';
 import { probeControllers } from './controllers.js';
 import { renderReport, runCheck, type CheckResult } from './report.js';
@@ -22,6 +23,7 @@ export async function runPreflight(paths: { source?: string; destination?: strin
       runCheck('api-types', () => checkApiTypes(source.client, destination.client)),
       runCheck('service-ips', async () => checkServiceIps(await movableServices(source.client), destination.client)),
       runCheck('controllers-off', () => probeControllers(destination.client)),
+      runCheck('cluster-rbac', () => checkClusterRbac(source.client, destination.client)),
     ]);
   } finally {
     source.client.close();

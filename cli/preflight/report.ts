@@ -1,11 +1,13 @@
 /** What a preflight check found, and how it is printed: one line per check for people, JSON for scripts. */
 import { errorMessage, isBridgeError } from '../../lib/errors.js';
 
-export type CheckName = 'versions' | 'api-types' | 'service-ips' | 'controllers-off';
+export type CheckName = 'versions' | 'api-types' | 'service-ips' | 'controllers-off' | 'cluster-rbac';
 
 export interface CheckResult {
   check: CheckName;
   ok: boolean;
+  /** Passed, with something to look at (the exit code stays 0): printed as `warn`. */
+  warning?: boolean;
   /** When ok: what was found. Otherwise: what is wrong, with the first few failures. */
   detail: string;
   /** Set when not ok: what to do about it. */
@@ -23,6 +25,7 @@ export function listCapped(items: readonly string[], max = LINE_FAILURES): strin
 }
 
 export function renderLine(result: CheckResult): string {
+  if (result.ok && result.warning) return `warn ${result.check}: ${result.detail}${result.fix ? ` (fix: ${result.fix})` : ''}`;
   if (result.ok) return `ok   ${result.check}: ${result.detail}`;
   return `FAIL ${result.check}: ${result.detail}${result.fix ? ` (fix: ${result.fix})` : ''}`;
 }

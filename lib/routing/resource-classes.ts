@@ -4,6 +4,7 @@
  * mirrored) and system (each cluster's own machinery: never moved or mirrored). Types not in the
  * table, custom resources included, are movable. A plan can override any entry.
  */
+import { CLUSTER_RBAC_SHARDS } from '../cluster-rbac.js';
 import { API_GROUP, SYSTEM_NAMESPACES } from '../names.js';
 import { shardKey } from './shard-hash.js';
 import type { GroupResource, ResourceClass, ShardKey } from './types.js';
@@ -18,6 +19,19 @@ export const DEFAULT_SHARDS: readonly ShardKey[] = [
   'roles.rbac.authorization.k8s.io',
   'rolebindings.rbac.authorization.k8s.io',
 ];
+
+/**
+ * Movable types the source owns in every state (docs/adr/0013): cluster-wide RBAC. The destination
+ * authorizes bridged callers (impersonated, authenticated by the source) with its own RBAC, so its
+ * cluster grants must follow the source's, whichever shards have moved: an always-on one-way mirror
+ * source -> destination copies them (synchronizer/server.ts), and a hand-off of them is refused
+ * (routing-table.ts beginHandoff), so writes through the bridge always reach the source.
+ */
+export const SOURCE_PINNED_SHARDS: readonly ShardKey[] = CLUSTER_RBAC_SHARDS;
+
+export function isSourcePinned(shard: ShardKey): boolean {
+  return SOURCE_PINNED_SHARDS.includes(shard);
+}
 
 /** Keyed by shard key (`resource` for the core group, `resource.group` otherwise). */
 export const DEFAULT_RESOURCE_CLASSES: Readonly<Record<ShardKey, ResourceClass>> = Object.freeze({

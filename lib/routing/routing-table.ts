@@ -5,7 +5,7 @@
  */
 import { BridgeError } from '../errors.js';
 import { WRITE_VERBS } from './request-info.js';
-import { classify, isSystemNamespace } from './resource-classes.js';
+import { classify, isSourcePinned, isSystemNamespace } from './resource-classes.js';
 import { shardKey } from './shard-hash.js';
 import type { ClusterSide, Epoch, RequestInfo, RouteDecision, RoutingTable, ShardKey, ShardState } from './types.js';
 
@@ -55,6 +55,7 @@ function withShard(table: RoutingTable, state: ShardState): RoutingTable {
 
 /** Step 1 of an owner change: writes to the shard are held from now on. */
 export function beginHandoff(table: RoutingTable, key: ShardKey, to: ClusterSide, now: Date, by?: string): RoutingTable {
+  if (isSourcePinned(key)) throw new BridgeError('BRIDGE_ERR_ROUTING', `shard ${key} is never moved: the source owns it in every state (docs/adr/0013)`);
   const state = shardState(table, key);
   if (state.handoff) throw new BridgeError('BRIDGE_ERR_ROUTING', `shard ${key} is already changing owner to ${state.handoff.to}`);
   if (state.owner === to) throw new BridgeError('BRIDGE_ERR_ROUTING', `shard ${key} is already owned by the ${to}`);

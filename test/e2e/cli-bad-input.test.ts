@@ -153,6 +153,10 @@ const CASES: [string, RegExp][] = [
   ['aggregator move --shard configmaps --to elsewhere', /BRIDGE_ERR_USAGE: --to must be source or destination, got "elsewhere"/],
   ['aggregator move --to destination', /BRIDGE_ERR_USAGE: --shard must name a resource type/],
   ['aggregator move --shard configmaps --to destination --timeout-seconds 0', /BRIDGE_ERR_USAGE: --timeout-seconds must be a positive number, got "0"/],
+  [
+    'aggregator move --shard clusterrolebindings.rbac.authorization.k8s.io --to destination',
+    /BRIDGE_ERR_USAGE: clusterrolebindings.rbac.authorization.k8s.io is never moved/,
+  ],
   ['aggregator status --output yaml', /BRIDGE_ERR_USAGE: --output must be json, got "yaml"/],
   ['sync status --output yaml', /BRIDGE_ERR_USAGE: --output must be json, got "yaml"/],
   ['sync status --url ftp://x:1', /BRIDGE_ERR_USAGE: --url must be http:\/\/host:port \(the synchronizer's ops port\), got "ftp:\/\/x:1"/],

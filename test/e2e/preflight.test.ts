@@ -15,7 +15,7 @@ import { DESTINATION_CONTROLLERS_FLAG } from '../../lib/workload-controllers.js'
 import { createNamespace, kubeconfigPath, kubectlOk, run, uniqueName } from '../helpers/lab-clients.js';
 
 const CLI = join(process.cwd(), 'dist', 'cli', 'main.js');
-const CHECKS = ['versions', 'api-types', 'service-ips', 'controllers-off'];
+const CHECKS = ['versions', 'api-types', 'service-ips', 'controllers-off', 'cluster-rbac'];
 
 async function preflight(args: string[] = []) {
   const result = await run(process.execPath, [CLI, 'preflight', ...args]);
@@ -50,8 +50,11 @@ afterAll(async () => {
 describe('bridgectl preflight', () => {
   it('passes every check on the lab, one ok line each, and leaves no scratch namespace', async () => {
     const result = await preflight();
-    expect(result.lines.filter((line) => !line.startsWith('ok   '))).toEqual([]);
-    expect(result.lines.map((line) => line.split(':')[0])).toEqual(CHECKS.map((check) => `ok   ${check}`));
+    // cluster-rbac only warns; on the shared lab another suite's destination-only ClusterRoleBinding may be there
+    // (test/e2e/cluster-rbac.test.ts shows the warning itself).
+    const lines = result.lines.map((line) => line.replace(/^warn cluster-rbac:/, 'ok   cluster-rbac:'));
+    expect(lines.filter((line) => !line.startsWith('ok   '))).toEqual([]);
+    expect(lines.map((line) => line.split(':')[0])).toEqual(CHECKS.map((check) => `ok   ${check}`));
     expect(result.lines[3]).toMatch(/^ok {3}controllers-off: a probe Deployment got no ReplicaSet and no status in \d+\.\d s/);
     expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: '' });
     expect(await liveScratchNamespaces(destination)).toEqual([]);
@@ -85,6 +88,7 @@ describe('bridgectl preflight', () => {
       ['api-types', true],
       ['service-ips', false],
       ['controllers-off', true],
+      ['cluster-rbac', true],
     ]);
     expect(report.checks[2]!.failures).toEqual([expected]);
     expect(json.code).toBe(1);

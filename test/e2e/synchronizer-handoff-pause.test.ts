@@ -42,7 +42,9 @@ const mirror = () => sync.mirrors.get(SHARD);
 const path = (name = '') => `/api/v1/namespaces/${namespace}/configmaps${name ? `/${name}` : ''}`;
 const exists = async (side: ClusterSide, name: string) => (await client(side).request('GET', path(name))).status === 200;
 const create = (side: ClusterSide, name: string) => client(side).expect('POST', path(), [201], { metadata: { name }, data: { made: side } });
-const writesBy = async (direction: string) => (await sync.writes.get()).values.filter((v) => v.labels.direction === direction).reduce((n, v) => n + v.value, 0);
+// This shard's only: the cluster RBAC mirrors (docs/adr/0013) write source->destination too.
+const writesBy = async (direction: string) =>
+  (await sync.writes.get()).values.filter((v) => v.labels.direction === direction && v.labels.shard === SHARD).reduce((n, v) => n + v.value, 0);
 
 async function hold(to: ClusterSide): Promise<void> {
   const { table, version } = await store.load();

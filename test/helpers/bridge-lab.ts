@@ -119,6 +119,8 @@ export interface LabBridgeOptions {
   shards?: string[];
   /** The aggregator's kubeconfig for the source (default: the lab's bridge-components certificate, system:masters). */
   aggregatorSourceKubeconfig?: string;
+  /** The synchronizer's kubeconfigs (default: the lab's bridge-components certificate on the source, the admin's on the destination). */
+  synchronizerKubeconfigs?: { source: string; destination: string };
   /** The aggregator's leader Lease duration (default 30 s). */
   leaseDurationSeconds?: number;
   /**
@@ -149,6 +151,9 @@ async function startBridge(options: LabBridgeOptions): Promise<LabBridge> {
   const synchronizer = await startSynchronizer(
     loadSyncConfig({
       ...clusters,
+      ...(options.synchronizerKubeconfigs
+        ? { BRIDGE_SOURCE_KUBECONFIG: options.synchronizerKubeconfigs.source, BRIDGE_DESTINATION_KUBECONFIG: options.synchronizerKubeconfigs.destination }
+        : {}),
       ...local,
       BRIDGE_TLS_DIR: await tlsDir(bridgeCa, false),
       ...(options.shards ? { BRIDGE_SHARDS: options.shards.join(',') } : {}),

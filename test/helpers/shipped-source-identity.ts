@@ -1,10 +1,12 @@
 /**
- * The aggregator's source identity as shipped: manifests/source/aggregator-rbac.yaml applied to the
- * lab's source and a token of its ServiceAccount, instead of the lab's system:masters certificate, so
- * an e2e shows the bridge works with exactly the rights the manifest grants.
+ * The bridge's identities as shipped: the aggregator's on the source (manifests/source/aggregator-rbac.yaml)
+ * and the synchronizer's on both clusters, applied to the lab and used through tokens of their
+ * ServiceAccounts instead of the lab's system:masters certificates, so an e2e shows the bridge works
+ * with exactly the rights the manifests grant.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { ClusterName } from '../../lab/control-plane.js';
 import { requireLab } from '../../lab/lab-files.js';
 import { writeKubeconfig } from '../../lib/kubeconfig.js';
 import { SYSTEM_NAMESPACE } from '../../lib/names.js';
@@ -15,16 +17,37 @@ export const AGGREGATOR_RBAC = join(process.cwd(), 'manifests', 'source', 'aggre
 export const AGGREGATOR_SERVICE_ACCOUNT = 'cluster-bridge-aggregator';
 
 /** Applies the manifest to the source and writes a kubeconfig in `dir` with a token of its ServiceAccount. */
-export async function shippedAggregatorSourceKubeconfig(dir: string): Promise<string> {
-  await kubectl('source', ['create', 'namespace', SYSTEM_NAMESPACE]); // AlreadyExists is fine
-  await kubectlOk('source', ['apply', '-f', AGGREGATOR_RBAC]);
-  const token = (await kubectlOk('source', ['-n', SYSTEM_NAMESPACE, 'create', 'token', AGGREGATOR_SERVICE_ACCOUNT, '--duration=2h'])).trim();
-  const path = join(dir, 'aggregator-source.kubeconfig');
+export function shippedAggregatorSourceKubeconfig(dir: string): Promise<string> {
+  return shippedIdentityKubeconfig('source', AGGREGATOR_RBAC, AGGREGATOR_SERVICE_ACCOUNT, dir);
+}
+
+export const SYNCHRONIZER_SERVICE_ACCOUNT = 'cluster-bridge-synchronizer';
+
+/**
+ * The synchronizer's identities as shipped: manifests/synchronizer/rbac.yaml (with its ServiceAccount)
+ * on the source, manifests/destination/synchronizer-rbac.yaml on the destination.
+ */
+export async function shippedSynchronizerKubeconfigs(dir: string): Promise<{ source: string; destination: string }> {
+  const manifests = join(process.cwd(), 'manifests');
+  await kubectl('source', ['create', 'namespace', SYSTEM_NAMESPACE]);
+  await kubectlOk('source', ['apply', '-f', join(manifests, 'synchronizer', 'serviceaccount.yaml')]);
+  return {
+    source: await shippedIdentityKubeconfig('source', join(manifests, 'synchronizer', 'rbac.yaml'), SYNCHRONIZER_SERVICE_ACCOUNT, dir),
+    destination: await shippedIdentityKubeconfig('destination', join(manifests, 'destination', 'synchronizer-rbac.yaml'), SYNCHRONIZER_SERVICE_ACCOUNT, dir),
+  };
+}
+
+/** Applies `manifest` to `cluster` and writes a kubeconfig in `dir` with a token of `serviceAccount` in the system namespace. */
+async function shippedIdentityKubeconfig(cluster: ClusterName, manifest: string, serviceAccount: string, dir: string): Promise<string> {
+  await kubectl(cluster, ['create', 'namespace', SYSTEM_NAMESPACE]); // AlreadyExists is fine
+  await kubectlOk(cluster, ['apply', '-f', manifest]);
+  const token = (await kubectlOk(cluster, ['-n', SYSTEM_NAMESPACE, 'create', 'token', serviceAccount, '--duration=2h'])).trim();
+  const path = join(dir, `${serviceAccount}-${cluster}.kubeconfig`);
   writeKubeconfig(path, {
-    clusterName: 'lab-source',
-    server: requireLab().clusters.source.server,
-    caPem: readFileSync(join(labDir(), 'source', 'pki', 'ca.crt'), 'utf8'),
-    userName: AGGREGATOR_SERVICE_ACCOUNT,
+    clusterName: `lab-${cluster}`,
+    server: requireLab().clusters[cluster].server,
+    caPem: readFileSync(join(labDir(), cluster, 'pki', 'ca.crt'), 'utf8'),
+    userName: serviceAccount,
     credentials: { token },
   });
   return path;

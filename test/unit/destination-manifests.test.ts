@@ -11,7 +11,7 @@ import { AGGREGATOR_ENV, loadAggregatorConfig } from '../../aggregator/config.js
 import { IN_CLUSTER } from '../../lib/config.js';
 import { repoRoot } from '../../lib/paths.js';
 import { AGGREGATOR_PORT, AGGREGATOR_SERVICE, AGGREGATOR_TLS_SECRET, API_GROUP, ROLLOUT_KIND, ROLLOUT_RESOURCE, SYSTEM_NAMESPACE } from '../../lib/names.js';
-import { DEFAULT_SHARDS } from '../../lib/routing/resource-classes.js';
+import { DEFAULT_SHARDS, SOURCE_PINNED_SHARDS } from '../../lib/routing/resource-classes.js';
 import { parseShardKey } from '../../lib/routing/shard-hash.js';
 import { containerPort, envWithMountedSecrets, manifestLoader, secretMountedAt, type Doc, type EnvVar } from '../helpers/manifests.js';
 
@@ -128,18 +128,18 @@ describe('manifests/destination', () => {
     const docs = load('synchronizer-rbac.yaml');
     const of = (kind: string) => docs.filter((d) => d.kind === kind);
 
-    it('may mirror every default shard, create namespaces and conflict Events, nothing cluster-wide beyond that', () => {
+    it('may mirror every default shard and cluster RBAC, create namespaces and conflict Events, nothing cluster-wide beyond that', () => {
       const rules = of('ClusterRole').flatMap((d) => d.rules as { apiGroups: string[]; resources: string[]; verbs: string[] }[]);
       for (const rule of [...rules, ...of('Role').flatMap((d) => d.rules as { resources: string[]; verbs: string[] }[])]) {
         expect(rule.verbs).not.toContain('*');
         expect(rule.resources).not.toContain('*');
       }
-      for (const shard of DEFAULT_SHARDS) {
+      for (const shard of [...DEFAULT_SHARDS, ...SOURCE_PINNED_SHARDS]) {
         const { group, resource } = parseShardKey(shard);
         const rule = rules.find((r) => r.apiGroups.includes(group) && r.resources.includes(resource) && r.verbs.includes('list'));
         expect(rule?.verbs).toEqual(MIRROR_VERBS);
       }
-      const mirrored = new Set(DEFAULT_SHARDS.map((s) => parseShardKey(s).resource));
+      const mirrored = new Set([...DEFAULT_SHARDS, ...SOURCE_PINNED_SHARDS].map((s) => parseShardKey(s).resource));
       for (const rule of rules) {
         const extra = rule.resources.filter((r) => !mirrored.has(r));
         // Beyond the shards: namespaces for the copies, and what RBAC requires to copy Roles and RoleBindings.
@@ -151,6 +151,16 @@ describe('manifests/destination', () => {
           expect(['roles', 'clusterroles']).toEqual(expect.arrayContaining(rule.resources));
         } else expect(extra).toEqual([]);
       }
+    });
+
+    it('writes cluster RBAC through a ClusterRole of its own: escalate and bind on clusterroles, nothing else beyond the mirror verbs', () => {
+      const [role] = of('ClusterRole').filter((d) => d.metadata.name === 'cluster-bridge-synchronizer-cluster-rbac');
+      expect(role!.rules).toEqual([
+        { apiGroups: ['rbac.authorization.k8s.io'], resources: ['clusterroles', 'clusterrolebindings'], verbs: MIRROR_VERBS },
+        { apiGroups: ['rbac.authorization.k8s.io'], resources: ['clusterroles'], verbs: ['escalate', 'bind'] },
+      ]);
+      const binding = of('ClusterRoleBinding').find((d) => d.metadata.name === role!.metadata.name);
+      expect(binding!.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role!.metadata.name });
     });
 
     it('holds its Lease and reads the routing table in the system namespace, bound to its ServiceAccount', () => {

@@ -10,7 +10,7 @@ import { parse } from 'yaml';
 import { IN_CLUSTER } from '../../lib/config.js';
 import { COMPONENT_LABEL, SYNCHRONIZER_LEASE, SYNCHRONIZER_PORT, SYNCHRONIZER_SERVICE, SYNCHRONIZER_TLS_SECRET, SYSTEM_NAMESPACE } from '../../lib/names.js';
 import { repoRoot } from '../../lib/paths.js';
-import { DEFAULT_SHARDS } from '../../lib/routing/resource-classes.js';
+import { DEFAULT_SHARDS, SOURCE_PINNED_SHARDS } from '../../lib/routing/resource-classes.js';
 import { parseShardKey } from '../../lib/routing/shard-hash.js';
 import { SOURCE_STATUS_SHARDS } from '../../lib/workload-status.js';
 import { loadSyncConfig, SYNC_ENV } from '../../synchronizer/config.js';
@@ -78,7 +78,7 @@ describe('manifests/synchronizer', () => {
   });
 
   it('may mirror exactly the default shards both ways, the same rights as its identity in the destination', () => {
-    const docs = load('rbac.yaml');
+    const docs = load('rbac.yaml').filter((d) => d.metadata.name === SERVICE_ACCOUNT);
     expect(docs.map((d) => d.kind).sort()).toEqual(['ClusterRole', 'ClusterRoleBinding']);
     const [role] = docs.filter((d) => d.kind === 'ClusterRole');
     const rules = role!.rules as { apiGroups: string[]; resources: string[]; verbs: string[] }[];
@@ -104,9 +104,22 @@ describe('manifests/synchronizer', () => {
     }
     // Conflicts are reported as Events on the replica's objects: create, nothing more.
     expect(rules.filter((r) => r.resources.includes('events'))).toEqual([{ apiGroups: [''], resources: ['events'], verbs: ['create'] }]);
-    const destination = manifestLoader('destination')('synchronizer-rbac.yaml').find((d) => d.kind === 'ClusterRole');
+    const destination = manifestLoader('destination')('synchronizer-rbac.yaml').find((d) => d.kind === 'ClusterRole' && d.metadata.name === SERVICE_ACCOUNT);
     expect(role).toEqual(destination);
     const [binding] = docs.filter((d) => d.kind === 'ClusterRoleBinding');
+    expect(binding!.subjects).toEqual([{ kind: 'ServiceAccount', name: SERVICE_ACCOUNT, namespace: SYSTEM_NAMESPACE }]);
+  });
+});
+
+describe('manifests/synchronizer: cluster RBAC in the source', () => {
+  it('only reads ClusterRoles and ClusterRoleBindings: they are mirrored source -> destination and never back (docs/adr/0013)', () => {
+    const docs = load('rbac.yaml').filter((d) => d.metadata.name === `${SERVICE_ACCOUNT}-cluster-rbac`);
+    expect(docs.map((d) => d.kind).sort()).toEqual(['ClusterRole', 'ClusterRoleBinding']);
+    const [role] = docs.filter((d) => d.kind === 'ClusterRole');
+    const [binding] = docs.filter((d) => d.kind === 'ClusterRoleBinding');
+    const resources = SOURCE_PINNED_SHARDS.map((shard) => parseShardKey(shard).resource);
+    expect(role!.rules).toEqual([{ apiGroups: ['rbac.authorization.k8s.io'], resources, verbs: ['get', 'list', 'watch'] }]);
+    expect(binding!.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role!.metadata.name });
     expect(binding!.subjects).toEqual([{ kind: 'ServiceAccount', name: SERVICE_ACCOUNT, namespace: SYSTEM_NAMESPACE }]);
   });
 });
