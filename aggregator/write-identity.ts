@@ -1,0 +1,96 @@
+/**
+ * The aggregator's identity step for a write (issue 20 item 4, issue 21): the pure decisions of
+ * lib/routing/request-identity.ts, with the one read they need, the stored target object, made as the
+ * caller (as the write itself will be). Refuses a write that sets, changes or removes the bridge's own
+ * annotations (422, as kube-apiserver words a validation error); for a moved shard, maps the UIDs the
+ * client presents to the backend's and puts the stored marks back into an update.
+ */
+import type { ServerResponse } from 'node:http';
+import type { ClusterConnection } from '../lib/cluster-connection.js';
+import type { KubeObject } from '../lib/mirror-copy.js';
+import {
+  bodyKindOf,
+  bridgeAnnotationEdits,
+  presentedTargetUids,
+  reversed,
+  rewriteRequestIdentity,
+  targetUidMap,
+  type BodyKind,
+} from '../lib/routing/request-identity.js';
+import { parseJsonExact, type ShardRVCodec } from '../lib/routing/resource-version.js';
+import type { ClusterSide, RequestInfo } from '../lib/routing/types.js';
+import { forbiddenAnnotations } from '../lib/status-responses.js';
+import { callBackend } from './backend-call.js';
+import { parseCreateBody } from './source-allocation.js';
+
+const READ_TIMEOUT_MS = 10_000;
+
+export interface WriteToIdentify {
+  info: RequestInfo;
+  target: ClusterSide;
+  cluster: ClusterConnection;
+  /** Moved shards only: their answers show the original's identity, so their requests present it. */
+  codec: ShardRVCodec | undefined;
+  /** The caller's headers for a body of `length` bytes (a GET sends none). */
+  headersForBody(length: number): string[];
+  contentType: string;
+}
+
+/** The body to send and the backend UIDs replaced (backend -> presented) for the answer; or the client was answered. */
+export type IdentifiedWrite = { ok: true; body: Buffer; uids: ReadonlyMap<string, string> } | { ok: false };
+
+function parseBody(body: Buffer, contentType: string): unknown {
+  if (contentType.startsWith('application/apply-patch+yaml')) return parseCreateBody(body, true);
+  try {
+    return parseJsonExact(body.toString('utf8'));
+  } catch {
+    return undefined; // the backend refuses it with its own 400
+  }
+}
+
+/** The target object as the caller reads it on the backend; undefined when it cannot (not found, not allowed, unreachable). */
+async function readStored(write: WriteToIdentify): Promise<KubeObject | undefined> {
+  const agent = write.target === 'destination' ? write.cluster.asBridge : write.cluster.asCaller;
+  try {
+    const got = await callBackend(write.cluster, { method: 'GET', path: write.info.path, headers: write.headersForBody(0), agent, timeoutMs: READ_TIMEOUT_MS });
+    if (got.status !== 200) return undefined;
+    const obj = parseJsonExact(got.body.toString('utf8')) as KubeObject;
+    return obj?.metadata ? obj : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Cheap test before a parse: a key escaped in any way (JSON \\u, YAML \\x, JSON Patch ~1) still leaves a backslash or the group. */
+const mentionsBridgeKeys = (body: Buffer) => body.includes('cluster-bridge.io') || body.includes('\\');
+
+const writeKind = (verb: string, contentType: string): BodyKind | 'delete' | undefined => (verb === 'delete' ? 'delete' : bodyKindOf(verb, contentType));
+
+/** The bridge annotations the write would touch, answered with 422 when any (true: answered). */
+function refusedAnnotations(write: WriteToIdentify, parsed: unknown, kind: BodyKind, stored: KubeObject | undefined, res: ServerResponse): boolean {
+  const edits = bridgeAnnotationEdits(parsed, kind, stored);
+  if (edits.length === 0) return false;
+  const named = (parsed as { kind?: unknown } | null)?.kind;
+  forbiddenAnnotations(res, write.info, typeof named === 'string' ? named : write.info.resource, edits);
+  return true;
+}
+
+export async function identifyWrite(write: WriteToIdentify, body: Buffer, res: ServerResponse): Promise<IdentifiedWrite> {
+  const { info, codec } = write;
+  const kind = writeKind(info.verb, write.contentType);
+  const unchanged = { ok: true as const, body, uids: new Map<string, string>() };
+  if (!kind || body.length === 0 || (!codec && !mentionsBridgeKeys(body))) return unchanged;
+  const parsed = parseBody(body, write.contentType);
+  if (parsed === undefined) return unchanged;
+  const mainResource = info.subresource === '' && info.name !== '';
+  // An update of a moved shard needs the stored marks; any update that repeats a mark needs them to tell it unchanged.
+  const update = info.verb === 'update' && mainResource;
+  let stored = update && (codec || mentionsBridgeKeys(body)) ? await readStored(write) : undefined;
+  if (kind !== 'delete' && refusedAnnotations(write, parsed, kind, stored, res)) return { ok: false };
+  // A YAML apply is checked, not rewritten: a UID it names goes on as presented (the backend refuses a mismatch).
+  if (!codec || write.contentType.startsWith('application/apply-patch+yaml')) return unchanged;
+  if (!stored && mainResource && presentedTargetUids(parsed).length > 0) stored = await readStored(write);
+  const uids = targetUidMap(stored);
+  const changed = rewriteRequestIdentity(parsed, uids, update ? stored : undefined);
+  return { ok: true, body: changed ? Buffer.from(JSON.stringify(parsed)) : body, uids: reversed(uids) };
+}
