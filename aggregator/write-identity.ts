@@ -3,11 +3,14 @@
  * lib/routing/request-identity.ts, with the one read they need, the stored target object, made as the
  * caller (as the write itself will be). Refuses a write that sets, changes or removes the bridge's own
  * annotations (422, as kube-apiserver words a validation error); for a moved shard, maps the UIDs the
- * client presents to the backend's and puts the stored marks back into an update.
+ * client presents (of the target and of the owners its ownerReferences name) to the backend's and puts
+ * the stored marks back into an update.
  */
 import type { ServerResponse } from 'node:http';
 import type { ClusterConnection } from '../lib/cluster-connection.js';
-import type { KubeObject } from '../lib/mirror-copy.js';
+import { KindDiscovery, servedObjectPath } from '../lib/kind-discovery.js';
+import { originalIdentity, type KubeObject } from '../lib/mirror-copy.js';
+import { ownerReferencesOf } from '../lib/owner-references.js';
 import {
   bodyKindOf,
   bridgeAnnotationEdits,
@@ -48,11 +51,11 @@ function parseBody(body: Buffer, contentType: string): unknown {
   }
 }
 
-/** The target object as the caller reads it on the backend; undefined when it cannot (not found, not allowed, unreachable). */
-async function readStored(write: WriteToIdentify): Promise<KubeObject | undefined> {
+/** An object (the target by default) as the caller reads it on the backend; undefined when it cannot (not found, not allowed, unreachable). */
+async function readStored(write: WriteToIdentify, path = write.info.path): Promise<KubeObject | undefined> {
   const agent = write.target === 'destination' ? write.cluster.asBridge : write.cluster.asCaller;
   try {
-    const got = await callBackend(write.cluster, { method: 'GET', path: write.info.path, headers: write.headersForBody(0), agent, timeoutMs: READ_TIMEOUT_MS });
+    const got = await callBackend(write.cluster, { method: 'GET', path, headers: write.headersForBody(0), agent, timeoutMs: READ_TIMEOUT_MS });
     if (got.status !== 200) return undefined;
     const obj = parseJsonExact(got.body.toString('utf8')) as KubeObject;
     return obj?.metadata ? obj : undefined;
@@ -62,6 +65,29 @@ async function readStored(write: WriteToIdentify): Promise<KubeObject | undefine
 }
 
 /** Cheap test before a parse: a key escaped in any way (JSON \\u, YAML \\x, JSON Patch ~1) still leaves a backslash or the group. */
+/** Discovery per backend, with the bridge's credentials (discovery is open to every authenticated identity). */
+const discoveries = new WeakMap<ClusterConnection, KindDiscovery>();
+
+/**
+ * Presented -> backend UIDs of the owners the body's ownerReferences name, each read on the backend as
+ * the caller: mapped when that object shows the UID presented (the owner's copy there), left as
+ * presented otherwise (the backend's garbage collector then treats the owner as absent, as it would).
+ */
+async function ownerUidMap(write: WriteToIdentify, parsed: unknown): Promise<Map<string, string>> {
+  const uids = new Map<string, string>();
+  const metadata = (parsed as { metadata?: unknown } | null)?.metadata;
+  if (typeof metadata !== 'object' || metadata === null) return uids;
+  let discovery = discoveries.get(write.cluster);
+  if (!discovery) discoveries.set(write.cluster, (discovery = new KindDiscovery(write.cluster.rest, write.target)));
+  for (const ref of ownerReferencesOf(parsed as KubeObject)) {
+    const served = await discovery.servedKind(ref.apiVersion, ref.kind).catch(() => undefined);
+    const owner = served && (await readStored(write, servedObjectPath(ref.apiVersion, served, write.info.namespace, ref.name)));
+    const backend = owner?.metadata.uid;
+    if (owner && backend && backend !== ref.uid && originalIdentity(owner).uid === ref.uid) uids.set(ref.uid, backend);
+  }
+  return uids;
+}
+
 const mentionsBridgeKeys = (body: Buffer) => body.includes('cluster-bridge.io') || body.includes('\\');
 
 const writeKind = (verb: string, contentType: string): BodyKind | 'delete' | undefined => (verb === 'delete' ? 'delete' : bodyKindOf(verb, contentType));
@@ -90,7 +116,7 @@ export async function identifyWrite(write: WriteToIdentify, body: Buffer, res: S
   // A YAML apply is checked, not rewritten: a UID it names goes on as presented (the backend refuses a mismatch).
   if (!codec || write.contentType.startsWith('application/apply-patch+yaml')) return unchanged;
   if (!stored && mainResource && presentedTargetUids(parsed).length > 0) stored = await readStored(write);
-  const uids = targetUidMap(stored);
+  const uids = new Map([...targetUidMap(stored), ...(await ownerUidMap(write, parsed))]);
   const changed = rewriteRequestIdentity(parsed, uids, update ? stored : undefined);
   return { ok: true, body: changed ? Buffer.from(JSON.stringify(parsed)) : body, uids: reversed(uids) };
 }
