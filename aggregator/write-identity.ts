@@ -96,8 +96,11 @@ const writeKind = (verb: string, contentType: string): BodyKind | 'delete' | und
 function refusedAnnotations(write: WriteToIdentify, parsed: unknown, kind: BodyKind, stored: KubeObject | undefined, res: ServerResponse): boolean {
   const edits = bridgeAnnotationEdits(parsed, kind, stored);
   if (edits.length === 0) return false;
-  const named = (parsed as { kind?: unknown } | null)?.kind;
-  forbiddenAnnotations(res, write.info, typeof named === 'string' ? named : write.info.resource, edits);
+  // A create's name is the body's (kube-apiserver names the object, or "" when generateName makes it).
+  const body = parsed as { kind?: unknown; metadata?: { name?: unknown } } | null;
+  const named = typeof body?.kind === 'string' ? body.kind : write.info.resource;
+  const name = write.info.name || (typeof body?.metadata?.name === 'string' ? body.metadata.name : '');
+  forbiddenAnnotations(res, write.info, { kind: named, name }, edits);
   return true;
 }
 

@@ -72,11 +72,12 @@ export function staleWriteConflict(res: ServerResponse, info: RequestInfo): void
  * A write that sets, changes or removes one of the bridge's own annotations (issue 21), refused as
  * kube-apiserver refuses an invalid object (apierrors.NewInvalid with field.Forbidden errors).
  */
-export function forbiddenAnnotations(res: ServerResponse, info: RequestInfo, kind: string, keys: readonly string[]): void {
+export function forbiddenAnnotations(res: ServerResponse, info: RequestInfo, object: { kind: string; name: string }, keys: readonly string[]): void {
+  const { kind, name } = object;
   const detail = 'this annotation belongs to cluster-bridge and cannot be set or changed through the API';
   const errors = keys.map((key) => ({ field: `metadata.annotations[${key}]`, body: `Forbidden: ${detail}` }));
   const listed = errors.map((e) => `${e.field}: ${e.body}`);
-  const message = `${kind} "${info.name}" is invalid: ${listed.length === 1 ? listed[0] : `[${listed.join(', ')}]`}`;
+  const message = `${kind} "${name}" is invalid: ${listed.length === 1 ? listed[0] : `[${listed.join(', ')}]`}`;
   const causes = errors.map((e) => ({ reason: 'FieldValueForbidden', message: e.body, field: e.field }));
-  sendStatus(res, 422, 'Invalid', message, undefined, { name: info.name, group: info.apiGroup, kind, causes });
+  sendStatus(res, 422, 'Invalid', message, undefined, { name, group: info.apiGroup, kind, causes });
 }
