@@ -4,12 +4,13 @@
  * back. Shards in epoch 0 (never moved) are piped untouched, so before a rollout the aggregator adds
  * only a hop. Upgrades (exec, attach, port-forward) take the same decisions and are piped raw.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import { request } from 'node:https';
 import type { ClientRequest } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { errorMessage, isBridgeError } from '../lib/errors.js';
+import { kubeStatusResponse, type StatusReason } from '../lib/kube-status.js';
 import type { Logger } from '../lib/logger.js';
 import { BRIDGE_HOP_HEADER } from '../lib/names.js';
 import { pipeBothWays } from '../lib/pipe-both-ways.js';
@@ -24,6 +25,8 @@ import type { ClusterConnection } from '../lib/cluster-connection.js';
 import { bearerToken, checkIdentityHeaders, impersonationHeaders, peerIdentity, type ImpersonationRequest, type SourceAuthenticator } from './identity.js';
 import type { AggregatorMetrics } from './metrics.js';
 import { jsonOnlyAccept, rewriteQuery, rewriteRequestBody } from '../lib/routing/request-rewrite.js';
+import { bodyKindOf } from '../lib/routing/request-identity.js';
+import { identifyWrite } from './write-identity.js';
 import { sendBuffered, withoutContentLength } from '../lib/routing/rewritten-response.js';
 import { parseCreateBody, sourceAllocatingWrite } from './source-allocation.js';
 import { applySourceFirst } from './source-first-apply.js';
@@ -35,7 +38,7 @@ import type { ReplicaPresence } from './replica-presence.js';
 import type { RoutingState } from '../lib/routing/routing-state.js';
 import { jsonReadHeaders, shadowPath, type ShadowReads } from './shadow-reads.js';
 import type { ShardActivity } from './shard-activity.js';
-import { backendUnavailable, expiredResourceVersion, handoffHold, sendBodyRefusal, sendStatus } from '../lib/status-responses.js';
+import { backendUnavailable, expiredMessage, expiredResourceVersion, expiredWatch, handoffHold, sendBodyRefusal, sendStatus } from '../lib/status-responses.js';
 
 export interface ProxyContext {
   clusters: Record<ClusterSide, ClusterConnection>;
@@ -67,6 +70,8 @@ interface Prepared {
   cluster: ClusterConnection;
   /** The request's headers rebuilt for a rewritten body of `length` bytes. */
   headersForBody(length: number): string[];
+  /** Backend UIDs the request's body was mapped to, and the UIDs the client presented (write-identity.ts), for the answer. */
+  uids?: ReadonlyMap<string, string>;
 }
 
 function looped(rawHeaders: readonly string[]): boolean {
@@ -142,7 +147,7 @@ async function destinationIdentity(
 async function prepare(ctx: ProxyContext, req: IncomingMessage, res: ServerResponse | undefined, socket: Duplex | undefined): Promise<Prepared | undefined> {
   const reply = (code: number, reason: Parameters<typeof sendStatus>[2], message: string, retry?: number) => {
     if (res) sendStatus(res, code, reason, message, retry);
-    else writeStatusToSocket(socket!, code, reason, message);
+    else writeStatusToSocket(socket!, code, reason, message, retry);
   };
   if (looped(req.rawHeaders)) {
     reply(508, 'InternalError', 'the request already passed through the cluster-bridge aggregator (routing loop)');
@@ -184,11 +189,7 @@ async function prepare(ctx: ProxyContext, req: IncomingMessage, res: ServerRespo
   let path = req.url ?? '/';
   if (rewriting) {
     const query = rewriteQuery(path, codec);
-    if (!query.ok) {
-      if (res) expiredResourceVersion(res, query.expiredRV);
-      else reply(410, 'Expired', `too old resource version: ${query.expiredRV}`);
-      return undefined;
-    }
+    if (!query.ok) return void refuseExpired(query, codec, info, res, reply);
     path = query.path;
   }
   return {
@@ -203,11 +204,25 @@ async function prepare(ctx: ProxyContext, req: IncomingMessage, res: ServerRespo
   };
 }
 
-function writeStatusToSocket(socket: Duplex, code: number, reason: string, message: string): void {
-  const body = JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code });
-  socket.end(
-    rawResponseHead(code, reason, ['Content-Type', 'application/json', 'Content-Length', String(Buffer.byteLength(body)), 'Connection', 'close']) + body,
-  );
+/** An RV or continue token of an older epoch: 410 as kube-apiserver answers a compacted one (an ERROR event for a watch). */
+function refuseExpired(
+  query: { expiredRV: string; continueToken?: true },
+  codec: ShardRVCodec,
+  info: RequestInfo,
+  res: ServerResponse | undefined,
+  reply: (code: number, reason: StatusReason, message: string) => void,
+): void {
+  const message = expiredMessage(query.expiredRV, codec.current.offset, query.continueToken);
+  if (res && info.verb === 'watch') expiredWatch(res, message);
+  else if (res) expiredResourceVersion(res, message);
+  else reply(410, 'Expired', message);
+}
+
+/** The Status answer on an upgrade's raw socket, the same bytes sendStatus writes (lib/kube-status.ts). */
+function writeStatusToSocket(socket: Duplex, code: number, reason: StatusReason, message: string, retryAfterSeconds?: number): void {
+  const { body, headers } = kubeStatusResponse(code, reason, message, retryAfterSeconds);
+  const raw = Object.entries(headers).flatMap(([name, value]) => [name, String(value)]);
+  socket.end(rawResponseHead(code, STATUS_CODES[code] ?? reason, [...raw, 'Connection', 'close']) + body);
 }
 
 function isJson(res: IncomingMessage): boolean {
@@ -215,7 +230,7 @@ function isJson(res: IncomingMessage): boolean {
 }
 
 /** Sends the rewritten JSON answer of a moved shard (lists, objects, Tables, Status). */
-function sendRewritten(res: ServerResponse, upstream: IncomingMessage, codec: ShardRVCodec): void {
+function sendRewritten(res: ServerResponse, upstream: IncomingMessage, codec: ShardRVCodec, uids: ReadonlyMap<string, string> | undefined): void {
   const chunks: Buffer[] = [];
   upstream.on('data', (c: Buffer) => chunks.push(c));
   upstream.on('end', () =>
@@ -223,6 +238,8 @@ function sendRewritten(res: ServerResponse, upstream: IncomingMessage, codec: Sh
       res,
       { status: upstream.statusCode!, statusMessage: upstream.statusMessage ?? '', rawHeaders: upstream.rawHeaders, body: Buffer.concat(chunks) },
       codec,
+      [],
+      uids,
     ),
   );
   upstream.on('error', () => res.destroy());
@@ -241,26 +258,43 @@ async function shadowRead(ctx: ProxyContext, req: IncomingMessage, prepared: Pre
 }
 
 /**
- * A write to a moved shard carries resourceVersions of the client's epoch: its body is read and
- * rewritten for the backend whatever its format (and the headers updated), or refused. Undefined: the
- * body streams through untouched (no offset, or a proxy subresource, whose body is no API object);
- * 'answered': the client was refused (too large, an older epoch's RV, unreadable, CBOR or unknown format).
+/**
+ * A write to a shard may name the bridge's own annotations (refused), and one to a moved shard carries
+ * resourceVersions of the client's epoch and the original's UIDs: its body is read and rewritten for
+ * the backend whatever its format (and the headers updated; request-rewrite.ts, write-identity.ts).
+ * Undefined: the body streams through untouched (never-moved shards, except the bodies that could name
+ * the annotations; a proxy subresource, whose body is no API object); 'answered': the client was
+ * refused (too large, an older epoch's RV, unreadable, CBOR or unknown format, a bridge annotation).
  */
 async function rewrittenWriteBody(req: IncomingMessage, res: ServerResponse, prepared: Prepared): Promise<Buffer | undefined | 'answered'> {
-  const { codec, info } = prepared;
-  if (!codec || !WRITE_VERBS.has(info.verb) || info.subresource === 'proxy') return undefined;
+  const { codec, info, decision } = prepared;
+  const contentType = headerValue(req.rawHeaders, 'content-type');
+  if (!decision.shard || !WRITE_VERBS.has(info.verb) || info.subresource === 'proxy') return undefined;
+  if (!codec && !bodyKindOf(info.verb, contentType ?? '')) return undefined;
   const raw = await readBody(req, MAX_REWRITTEN_BODY_BYTES);
   if (raw === undefined) {
     sendStatus(res, 413, 'BadRequest', `request body larger than ${MAX_REWRITTEN_BODY_BYTES} bytes`);
     return 'answered';
   }
-  const rewritten = rewriteRequestBody(raw, headerValue(req.rawHeaders, 'content-type'), codec, info.verb);
-  if (!rewritten.ok) {
-    sendBodyRefusal(res, info, rewritten);
-    return 'answered';
+  let body = raw;
+  if (codec) {
+    const rewritten = rewriteRequestBody(raw, contentType, codec, info.verb);
+    if (!rewritten.ok) {
+      sendBodyRefusal(res, info, rewritten);
+      return 'answered';
+    }
+    body = rewritten.body;
   }
-  prepared.headers = prepared.headersForBody(rewritten.body.length);
-  return rewritten.body;
+  const identified = await identifyWrite(
+    { info, target: decision.target, cluster: prepared.cluster, codec, headersForBody: prepared.headersForBody, contentType: contentType ?? '' },
+    body,
+    res,
+  );
+  if (!identified.ok) return 'answered';
+  prepared.uids = identified.uids;
+  body = identified.body;
+  prepared.headers = prepared.headersForBody(body.length);
+  return body;
 }
 
 /**
@@ -366,7 +400,7 @@ export function createAggregatorHandler(ctx: ProxyContext) {
         upstream.pipe(new WatchRVRewriter(responseRVMapper(codec))).pipe(res);
         return;
       }
-      if (codec && isJson(upstream) && info.verb !== 'watch') return sendRewritten(res, upstream, codec);
+      if (codec && isJson(upstream) && info.verb !== 'watch') return sendRewritten(res, upstream, codec, prepared.uids);
       res.writeHead(upstream.statusCode!, upstream.statusMessage, clientResponseHeaders(upstream.rawHeaders));
       if (streaming) res.flushHeaders();
       upstream.on('close', () => {

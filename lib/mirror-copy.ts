@@ -41,7 +41,29 @@ export interface OwnerReference {
 /** The copy records which owner object (uid, resourceVersion) it was written from. */
 export const MIRROR_OF_UID_ANNOTATION = `${API_GROUP}/mirror-of-uid`;
 export const MIRROR_OF_RV_ANNOTATION = `${API_GROUP}/mirror-of-resource-version`;
-const MIRROR_ANNOTATIONS = [MIRROR_OF_UID_ANNOTATION, MIRROR_OF_RV_ANNOTATION];
+/**
+ * The identity clients are shown whichever cluster serves the object (lib/routing/object-identity.ts):
+ * the UID and creationTimestamp of the object where it was first created. Carried from copy to copy,
+ * so it survives a move and a move back (mirror-of-uid cannot: after a move back the original is
+ * itself a copy of the destination's object, and names that one).
+ */
+export const ORIGINAL_UID_ANNOTATION = `${API_GROUP}/original-uid`;
+export const ORIGINAL_CREATION_TIMESTAMP_ANNOTATION = `${API_GROUP}/original-creation-timestamp`;
+const MIRROR_ANNOTATIONS = [MIRROR_OF_UID_ANNOTATION, MIRROR_OF_RV_ANNOTATION, ORIGINAL_UID_ANNOTATION, ORIGINAL_CREATION_TIMESTAMP_ANNOTATION];
+/** The bridge's own annotations: never shown to clients, never set by them (issue 21). */
+export const BRIDGE_ANNOTATIONS: ReadonlySet<string> = new Set(MIRROR_ANNOTATIONS);
+
+/** The field manager of every synchronizer write, so its managedFields entries can be told (and hidden) from the clients'. */
+export const SYNCHRONIZER_FIELD_MANAGER = 'cluster-bridge-synchronizer';
+
+/** The UID and creationTimestamp clients are shown: the original's when the object is a copy (or a copy's copy). */
+export function originalIdentity(obj: KubeObject): { uid: string | undefined; creationTimestamp: string | undefined } {
+  const annotations = obj.metadata.annotations ?? {};
+  return {
+    uid: annotations[ORIGINAL_UID_ANNOTATION] || obj.metadata.uid,
+    creationTimestamp: annotations[ORIGINAL_CREATION_TIMESTAMP_ANNOTATION] || (obj.metadata.creationTimestamp as string | undefined),
+  };
+}
 
 /** Metadata every API server sets for itself; copying it would be refused or wrong. */
 const SERVER_METADATA = [
@@ -104,6 +126,9 @@ export function replicaCopy(
   for (const key of MIRROR_ANNOTATIONS) delete annotations[key];
   annotations[MIRROR_OF_UID_ANNOTATION] = owner.metadata.uid ?? '';
   annotations[MIRROR_OF_RV_ANNOTATION] = owner.metadata.resourceVersion ?? '';
+  const original = originalIdentity(owner);
+  if (original.uid) annotations[ORIGINAL_UID_ANNOTATION] = original.uid;
+  if (original.creationTimestamp) annotations[ORIGINAL_CREATION_TIMESTAMP_ANNOTATION] = original.creationTimestamp;
   metadata.annotations = annotations;
   // The owner's references name UIDs of its own cluster: the replica's garbage collector would delete
   // a copy carrying them. Only remapped ones are written.
@@ -131,9 +156,13 @@ export function mirroredContent(obj: KubeObject): unknown {
 /**
  * True when the replica already holds what the owner has: no write is needed (no echo, no ping-pong).
  * `ownerReferences` are the owner's remapped to the replica's UIDs, as replicaCopy writes them.
+ * Both must show the same original identity: a copy that lacks it (written by an earlier synchronizer,
+ * or its marks removed by hand) is written again, while an original the owner's object is a copy of
+ * needs no mark to show its own.
  */
 export function sameMirroredContent(owner: KubeObject, replica: KubeObject, ownerReferences: readonly OwnerReference[] = []): boolean {
   return (
+    canonicalJson(originalIdentity(owner)) === canonicalJson(originalIdentity(replica)) &&
     canonicalJson(mirroredContent(owner)) === canonicalJson(mirroredContent(replica)) &&
     canonicalJson(ownerReferences) === canonicalJson(replica.metadata.ownerReferences ?? [])
   );

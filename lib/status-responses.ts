@@ -1,14 +1,22 @@
 /** The Status answers the aggregator gives itself, worded as kube-apiserver words them. */
 import type { ServerResponse } from 'node:http';
-import { kubeStatusResponse, type StatusReason } from './kube-status.js';
+import { goJsonBody } from './go-json.js';
+import { kubeStatus, kubeStatusResponse, type StatusDetails, type StatusReason } from './kube-status.js';
 import type { RequestInfo } from './routing/types.js';
 
-export function sendStatus(res: ServerResponse, code: number, reason: StatusReason, message: string, retryAfterSeconds?: number): void {
+export function sendStatus(
+  res: ServerResponse,
+  code: number,
+  reason: StatusReason,
+  message: string,
+  retryAfterSeconds?: number,
+  details?: StatusDetails,
+): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  const { body, headers } = kubeStatusResponse(code, reason, message, retryAfterSeconds);
+  const { body, headers } = kubeStatusResponse(code, reason, message, retryAfterSeconds, details);
   res.writeHead(code, headers).end(body);
 }
 
@@ -21,12 +29,33 @@ export function backendUnavailable(res: ServerResponse, side: string, detail: st
   sendStatus(res, 503, 'ServiceUnavailable', `the ${side} API server is unavailable: ${detail}`, 1);
 }
 
-/** An RV from an epoch before the current owner's, in a list or watch: clients relist. */
-export function expiredResourceVersion(res: ServerResponse, rv: string): void {
-  sendStatus(res, 410, 'Expired', `too old resource version: ${rv}`);
+/**
+ * kube-apiserver's words for a compacted RV, `too old resource version: <rv> (<oldest>)`; here the
+ * oldest is where the current epoch starts (every RV it presents is above it). A continue token gets
+ * its words for an expired token (without the fresh token it adds; the bridge has none to offer).
+ */
+export function expiredMessage(rv: string, currentEpochStart: string, continueToken = false): string {
+  if (!continueToken) return `too old resource version: ${rv} (${currentEpochStart})`;
+  return (
+    'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, ' +
+    'or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an ' +
+    'inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.'
+  );
 }
 
-/** An RV from an older epoch in a write precondition, as an optimistic-concurrency conflict. */
+/** An RV from an epoch before the current owner's, in a list or get: clients relist. */
+export function expiredResourceVersion(res: ServerResponse, message: string): void {
+  sendStatus(res, 410, 'Expired', message);
+}
+
+/** The same in a watch, as kube-apiserver answers a watch from a compacted RV: 200 and one ERROR event carrying the 410. */
+export function expiredWatch(res: ServerResponse, message: string): void {
+  if (res.headersSent) return void res.destroy();
+  const body = goJsonBody({ type: 'ERROR', object: kubeStatus(410, 'Expired', message) });
+  res.writeHead(200, { 'cache-control': 'no-cache, private', 'content-type': 'application/json' }).end(body);
+}
+
+/** An RV from an older epoch in a write precondition, as an optimistic-concurrency conflict (apierrors.NewConflict). */
 export function staleWriteConflict(res: ServerResponse, info: RequestInfo): void {
   const what = info.apiGroup ? `${info.resource}.${info.apiGroup}` : info.resource;
   sendStatus(
@@ -34,6 +63,8 @@ export function staleWriteConflict(res: ServerResponse, info: RequestInfo): void
     409,
     'Conflict',
     `Operation cannot be fulfilled on ${what} "${info.name}": the object has been modified; please apply your changes to the latest version and try again`,
+    undefined,
+    { name: info.name, group: info.apiGroup, kind: info.resource },
   );
 }
 
@@ -42,4 +73,18 @@ export function sendBodyRefusal(res: ServerResponse, info: RequestInfo, refusal:
   if (refusal.reason === 'stale') staleWriteConflict(res, info);
   else if (refusal.reason === 'unsupported') sendStatus(res, 415, 'UnsupportedMediaType', refusal.message);
   else sendStatus(res, 400, 'BadRequest', `the request body could not be decoded: ${refusal.message}`);
+}
+
+/**
+ * A write that sets, changes or removes one of the bridge's own annotations (issue 21), refused as
+ * kube-apiserver refuses an invalid object (apierrors.NewInvalid with field.Forbidden errors).
+ */
+export function forbiddenAnnotations(res: ServerResponse, info: RequestInfo, object: { kind: string; name: string }, keys: readonly string[]): void {
+  const { kind, name } = object;
+  const detail = 'this annotation belongs to cluster-bridge and cannot be set or changed through the API';
+  const errors = keys.map((key) => ({ field: `metadata.annotations[${key}]`, body: `Forbidden: ${detail}` }));
+  const listed = errors.map((e) => `${e.field}: ${e.body}`);
+  const message = `${kind} "${name}" is invalid: ${listed.length === 1 ? listed[0] : `[${listed.join(', ')}]`}`;
+  const causes = errors.map((e) => ({ reason: 'FieldValueForbidden', message: e.body, field: e.field }));
+  sendStatus(res, 422, 'Invalid', message, undefined, { name, group: info.apiGroup, kind, causes });
 }

@@ -7,6 +7,7 @@ import { request } from 'node:https';
 import type { IncomingMessage } from 'node:http';
 import type { ClusterConnection } from '../lib/cluster-connection.js';
 import type { KubeRestClient } from '../lib/kube-rest-client.js';
+import { SYNCHRONIZER_FIELD_MANAGER } from '../lib/mirror-copy.js';
 import type { DropReason } from '../lib/owner-references.js';
 import type { ClusterSide, ShardKey } from '../lib/routing/types.js';
 import type { LagSummary } from './lag-window.js';
@@ -71,6 +72,15 @@ export interface MirrorProgress {
 export function objectPath(api: ShardApi, namespace: string | undefined, name?: string): string {
   const ns = api.namespaced && namespace ? `/namespaces/${encodeURIComponent(namespace)}` : '';
   return `${api.prefix}${ns}/${api.resource}${name === undefined ? '' : `/${encodeURIComponent(name)}`}`;
+}
+
+/**
+ * `path` for a write: named field manager, so the API server records the synchronizer's managedFields
+ * entries under it (without one it takes the User-Agent, and this client sends none: "unknown") and the
+ * bridge can hide them from clients (lib/routing/object-identity.ts).
+ */
+export function asSynchronizer(path: string): string {
+  return `${path}${path.includes('?') ? '&' : '?'}fieldManager=${SYNCHRONIZER_FIELD_MANAGER}`;
 }
 
 /** A MirrorSide over a cluster connection: the bridge's own credentials, watches on a fresh pooled socket. */

@@ -8,6 +8,7 @@ import { BridgeError } from '../lib/errors.js';
 import type { KubeObject } from '../lib/mirror-copy.js';
 import { decideOwner, ownerReferencesOf, remapOwnerReferences, type DeferReason, type OwnerDecision, type RemapResult } from '../lib/owner-references.js';
 import type { KubeRestClient } from '../lib/kube-rest-client.js';
+import { KindDiscovery, servedObjectPath } from '../lib/kind-discovery.js';
 import type { OwnerReference } from '../lib/mirror-copy.js';
 import { shardKey } from '../lib/routing/shard-hash.js';
 import type { ClusterSide, ShardKey } from '../lib/routing/types.js';
@@ -17,21 +18,6 @@ export interface ReadSide {
   side: ClusterSide;
   rest: Pick<KubeRestClient, 'request'>;
 }
-
-interface ServedKind {
-  resource: string;
-  namespaced: boolean;
-}
-
-interface Discovery {
-  fetchedAt: number;
-  /** By kind; empty when the API version is not served. */
-  kinds: Map<string, ServedKind>;
-}
-
-/** How long a discovery answer is trusted; a kind it lacks is looked up again after REFRESH_MS (a CRD installed since). */
-const DISCOVERY_TTL_MS = 10 * 60_000;
-const REFRESH_MS = 30_000;
 
 /** A dependent held back until its owner's copy exists: retried like an object the replica refused. */
 export class OwnerDeferred extends BridgeError {
@@ -47,10 +33,8 @@ export class OwnerDeferred extends BridgeError {
   }
 }
 
-const groupVersionPath = (apiVersion: string) => (apiVersion.includes('/') ? `/apis/${apiVersion}` : `/api/${apiVersion}`);
-
 export class OwnerResolver {
-  private readonly discovery = new Map<string, Discovery>();
+  private readonly discovery: KindDiscovery;
   /** Decisions that stay true for a pass (map, drop); deferrals are looked at again on every attempt. */
   private pass = new Map<string, OwnerDecision>();
 
@@ -59,7 +43,9 @@ export class OwnerResolver {
     private readonly replica: ReadSide,
     /** Every shard the synchronizer mirrors, in either direction. */
     private readonly mirrored: ReadonlySet<ShardKey>,
-  ) {}
+  ) {
+    this.discovery = new KindDiscovery(owner.rest, owner.side);
+  }
 
   /** Starts a new pass: what the last one learnt about owners may be stale now. */
   newPass(): void {
@@ -88,14 +74,13 @@ export class OwnerResolver {
   }
 
   private async lookUp(ref: OwnerReference, namespace: string | undefined): Promise<OwnerDecision> {
-    const served = await this.servedKind(ref.apiVersion, ref.kind);
+    const served = await this.discovery.servedKind(ref.apiVersion, ref.kind);
     const group = ref.apiVersion.includes('/') ? ref.apiVersion.split('/')[0]! : '';
     const shard = served && shardKey(group, served.resource);
     if (!served || !this.mirrored.has(shard!)) return decideOwner(ref, { shard: undefined, replica: null });
     // A cluster-scoped dependent cannot name a namespaced owner: the garbage collector ignores such a reference.
     if (served.namespaced && !namespace) return { action: 'drop', reason: 'invalid-reference' };
-    const ns = served.namespaced ? `/namespaces/${encodeURIComponent(namespace!)}` : '';
-    const path = `${groupVersionPath(ref.apiVersion)}${ns}/${served.resource}/${encodeURIComponent(ref.name)}`;
+    const path = servedObjectPath(ref.apiVersion, served, namespace, ref.name);
     const replica = await this.read(this.replica, path);
     const first = decideOwner(ref, { shard, replica });
     if (first.action === 'map') return first;
@@ -107,23 +92,5 @@ export class OwnerResolver {
     if (got.status === 200) return got.body;
     if (got.status === 404) return null;
     throw new BridgeError('BRIDGE_ERR_SYNC', `reading an owner in the ${side.side} cluster: GET ${path} answered HTTP ${got.status}`);
-  }
-
-  /** The kind's resource in the owner's cluster, or undefined when the API version does not serve it. */
-  private async servedKind(apiVersion: string, kind: string, now = Date.now()): Promise<ServedKind | undefined> {
-    let known = this.discovery.get(apiVersion);
-    const stale = !known || now - known.fetchedAt > DISCOVERY_TTL_MS || (!known.kinds.has(kind) && now - known.fetchedAt > REFRESH_MS);
-    if (stale) {
-      const got = await this.owner.rest.request<{ resources?: { name: string; kind: string; namespaced: boolean }[] }>('GET', groupVersionPath(apiVersion));
-      if (got.status !== 200 && got.status !== 404) {
-        throw new BridgeError('BRIDGE_ERR_SYNC', `discovery of ${apiVersion} in the ${this.owner.side} cluster answered HTTP ${got.status}`);
-      }
-      const resources = got.status === 200 ? (got.body.resources ?? []) : [];
-      // Subresources (`pods/status`) share their parent's kind.
-      const kinds = new Map(resources.filter((r) => !r.name.includes('/')).map((r) => [r.kind, { resource: r.name, namespaced: r.namespaced }]));
-      known = { fetchedAt: now, kinds };
-      this.discovery.set(apiVersion, known);
-    }
-    return known!.kinds.get(kind);
   }
 }

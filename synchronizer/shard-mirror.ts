@@ -31,7 +31,7 @@ import { CrdNotEstablished, ensureEstablished } from './crd-readiness.js';
 import { copySourceStatus } from './status-mirror.js';
 import { conflictEvent } from './conflict-event.js';
 import { LagWindow } from './lag-window.js';
-import { objectPath, type MirrorCounters, type MirrorProgress, type MirrorSide, type ShardApi } from './mirror-side.js';
+import { asSynchronizer, objectPath, type MirrorCounters, type MirrorProgress, type MirrorSide, type ShardApi } from './mirror-side.js';
 import { forEachLimited, ownerWaves, RECONCILE_CONCURRENCY } from './write-order.js';
 import { ReplicaOriginalKept, roleRefChanged } from '../lib/cluster-rbac.js';
 
@@ -270,11 +270,11 @@ export class ShardMirror {
   private async createCopy(obj: KubeObject, references: OwnerReference[]): Promise<KubeObject> {
     const collection = objectPath(this.api, obj.metadata.namespace);
     const body = replicaCopy(obj, undefined, references);
-    let created = await this.replica.rest.request<KubeObject & { details?: { kind?: string } }>('POST', collection, body);
+    let created = await this.replica.rest.request<KubeObject & { details?: { kind?: string } }>('POST', asSynchronizer(collection), body);
     if (created.status === 404 && this.api.namespaced && obj.metadata.namespace && created.body?.details?.kind === 'namespaces') {
       const namespace = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: obj.metadata.namespace } };
       await this.replica.rest.expect('POST', '/api/v1/namespaces', [201, 409], namespace);
-      created = await this.replica.rest.request('POST', collection, body);
+      created = await this.replica.rest.request('POST', asSynchronizer(collection), body);
     }
     if (created.status !== 201) throw kubeApiError('POST', collection, created);
     return created.body;
@@ -307,7 +307,14 @@ export class ShardMirror {
       current = null;
     }
     const stored = current
-      ? (await this.replica.rest.expect<KubeObject>('PUT', path, [200], replicaCopy(obj, current.metadata.resourceVersion, references, current))).body
+      ? (
+          await this.replica.rest.expect<KubeObject>(
+            'PUT',
+            asSynchronizer(path),
+            [200],
+            replicaCopy(obj, current.metadata.resourceVersion, references, current),
+          )
+        ).body
       : await this.createCopy(obj, references);
     this.remember(key, stored);
     this.counters.written(this.shard, this.direction, current ? 'update' : 'create');
@@ -412,7 +419,7 @@ export class ShardMirror {
     const finalizers = finalizersAfterOwnerGone(replicaObj);
     if (finalizers) {
       // An update (the verb the synchronizer has), with the object's resourceVersion: a newer object is left alone (409).
-      const updated = await this.replica.rest.request('PUT', path, { ...replicaObj, metadata: { ...replicaObj.metadata, finalizers } });
+      const updated = await this.replica.rest.request('PUT', asSynchronizer(path), { ...replicaObj, metadata: { ...replicaObj.metadata, finalizers } });
       if (![200, 404, 409].includes(updated.status)) this.failed('finalizers', kubeApiError('PUT', path, updated));
     }
     const result = await this.replica.rest.request('DELETE', path, {

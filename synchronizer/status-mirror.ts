@@ -15,7 +15,7 @@ import type { Logger } from '../lib/logger.js';
 import type { KubeObject } from '../lib/mirror-copy.js';
 import type { ShardKey } from '../lib/routing/types.js';
 import { statusUpdate } from '../lib/workload-status.js';
-import { objectPath, type MirrorCounters, type ShardApi } from './mirror-side.js';
+import { asSynchronizer, objectPath, type MirrorCounters, type ShardApi } from './mirror-side.js';
 
 /**
  * Writes the source object's status to the destination's object `destinationObj` when they differ;
@@ -30,7 +30,7 @@ export async function copySourceStatus(
   const body = statusUpdate(sourceObj, destinationObj);
   if (!body) return destinationObj;
   const path = `${objectPath(api, destinationObj.metadata.namespace, destinationObj.metadata.name)}/status`;
-  const written = await destination.request<KubeObject>('PUT', path, body);
+  const written = await destination.request<KubeObject>('PUT', asSynchronizer(path), body);
   if (written.status !== 200) throw kubeApiError('PUT', path, written);
   return written.body;
 }

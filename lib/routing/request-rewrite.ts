@@ -7,7 +7,7 @@ import { rewriteProtobufRVs } from './protobuf-rv.js';
 import { mapContinueToken, parseJsonExact, requestRVMapper, rewriteObjectRVs, type ShardRVCodec } from './resource-version.js';
 import { rewriteYamlRVs } from './yaml-rv.js';
 
-export type QueryRewrite = { ok: true; path: string } | { ok: false; expiredRV: string };
+export type QueryRewrite = { ok: true; path: string } | { ok: false; expiredRV: string; continueToken?: true };
 
 /** Rewrites the query of `url`; an RV or continue token of an older epoch is reported for a 410. */
 export function rewriteQuery(url: string, codec: ShardRVCodec): QueryRewrite {
@@ -28,7 +28,7 @@ export function rewriteQuery(url: string, codec: ShardRVCodec): QueryRewrite {
   const token = params.get('continue');
   if (token) {
     const mapped = mapContinueToken(token, toBackend);
-    if (mapped === undefined) return { ok: false, expiredRV: token };
+    if (mapped === undefined) return { ok: false, expiredRV: token, continueToken: true };
     if (mapped !== token) {
       params.set('continue', mapped);
       changed = true;

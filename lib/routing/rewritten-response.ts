@@ -1,6 +1,12 @@
-/** Answers a client with a buffered backend response whose resourceVersions are presented in the shard's epoch. */
+/**
+ * Answers a client with a buffered backend response of a moved shard: resourceVersions presented in
+ * the shard's epoch (the codec's step) and the original's identity (object-identity.ts), written as
+ * kube-apiserver writes JSON (lib/go-json.ts; its trailing newline kept).
+ */
 import type { ServerResponse } from 'node:http';
+import { goJsonValue } from '../go-json.js';
 import { clientResponseHeaders } from '../proxy-headers.js';
+import { presentOriginalIdentity, presentStatusUids } from './object-identity.js';
 import { parseJsonExact, responseRVMapper, rewriteObjectRVs, type ShardRVCodec } from './resource-version.js';
 
 export interface BufferedResponse {
@@ -17,18 +23,44 @@ export function withoutContentLength(raw: readonly string[]): string[] {
   return out;
 }
 
-/** Sends `upstream` to the client; a JSON body (objects, lists, Tables, Status) gets its RVs rewritten by `codec`. */
-export function sendBuffered(res: ServerResponse, upstream: BufferedResponse, codec: ShardRVCodec | undefined, extraHeaders: string[] = []): void {
-  let body = upstream.body;
-  if (codec) {
-    try {
-      const parsed = parseJsonExact(body.toString('utf8'));
-      rewriteObjectRVs(parsed, responseRVMapper(codec));
-      body = Buffer.from(JSON.stringify(parsed));
-    } catch {
-      // Not JSON after all: send it as it came.
-    }
+/** One in-place change of a decoded JSON answer. */
+export type ResponseStep = (parsed: unknown) => void;
+
+/** The steps for a moved shard's answer: its RVs, then the identity; `uids` (backend -> presented) of the request's own lookups. */
+export function movedShardSteps(codec: ShardRVCodec, uids?: ReadonlyMap<string, string>): ResponseStep[] {
+  const mapRV = responseRVMapper(codec);
+  return [
+    (parsed) => rewriteObjectRVs(parsed, mapRV),
+    (parsed) => {
+      const replaced = new Map(uids);
+      presentOriginalIdentity(parsed, replaced);
+      presentStatusUids(parsed, replaced);
+    },
+  ];
+}
+
+/** The JSON body after `steps`, or undefined when it is not JSON (sent as it came). */
+export function rewriteJsonBody(body: Buffer, steps: readonly ResponseStep[]): Buffer | undefined {
+  let parsed: unknown;
+  const text = body.toString('utf8');
+  try {
+    parsed = parseJsonExact(text);
+  } catch {
+    return undefined;
   }
+  for (const step of steps) step(parsed);
+  return Buffer.from(`${goJsonValue(parsed)}${text.endsWith('\n') ? '\n' : ''}`);
+}
+
+/** Sends `upstream` to the client; a JSON body (objects, lists, Tables, Status) of a moved shard is rewritten (movedShardSteps). */
+export function sendBuffered(
+  res: ServerResponse,
+  upstream: BufferedResponse,
+  codec: ShardRVCodec | undefined,
+  extraHeaders: string[] = [],
+  uids?: ReadonlyMap<string, string>,
+): void {
+  const body = (codec && rewriteJsonBody(upstream.body, movedShardSteps(codec, uids))) || upstream.body;
   res
     .writeHead(upstream.status, upstream.statusMessage, [
       ...withoutContentLength(clientResponseHeaders(upstream.rawHeaders)),

@@ -1,15 +1,22 @@
 /**
  * Rewrites the resourceVersions of a JSON watch stream (kube-apiserver frames each event as one JSON
  * object followed by a newline) as it flows, whatever the chunk boundaries, so watches of a moved
- * shard present the shard's RVs without buffering more than one event.
+ * shard present the shard's RVs without buffering more than one event. Each event's objects then
+ * show the original's identity (object-identity.ts) unless `presentIdentity` is false, and are written
+ * as kube-apiserver writes JSON (lib/go-json.ts).
  */
 import { Transform, type TransformCallback } from 'node:stream';
+import { goJsonBody } from '../go-json.js';
+import { presentOriginalIdentity } from './object-identity.js';
 import { parseJsonExact, rewriteObjectRVs } from './resource-version.js';
 
 export class WatchRVRewriter extends Transform {
   private pending: Buffer[] = [];
 
-  constructor(private readonly mapRV: (rv: string) => string) {
+  constructor(
+    private readonly mapRV: (rv: string) => string,
+    private readonly presentIdentity = true,
+  ) {
     super();
   }
 
@@ -42,6 +49,7 @@ export class WatchRVRewriter extends Transform {
       return;
     }
     rewriteObjectRVs(event, this.mapRV);
-    this.push(`${JSON.stringify(event)}\n`);
+    if (this.presentIdentity) presentOriginalIdentity(event);
+    this.push(goJsonBody(event));
   }
 }

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { labSynchronizerEnv } from '../../lab/local-synchronizer.js';
 import { canonicalJson } from '../../lib/canonical-json.js';
 import { KubeRestClient } from '../../lib/kube-rest-client.js';
-import { MIRROR_OF_RV_ANNOTATION, MIRROR_OF_UID_ANNOTATION, type KubeObject } from '../../lib/mirror-copy.js';
+import { BRIDGE_ANNOTATIONS, type KubeObject } from '../../lib/mirror-copy.js';
 import { waitUntil } from '../../lib/wait-until.js';
 import { loadSyncConfig } from '../../synchronizer/config.js';
 import { startSynchronizer, type RunningSynchronizer } from '../../synchronizer/server.js';
@@ -62,8 +62,7 @@ function comparable(obj: KubeObject): unknown {
   const { uid, resourceVersion, creationTimestamp, managedFields, generation, ownerReferences, ...metadata } = obj.metadata;
   void [uid, resourceVersion, creationTimestamp, managedFields, generation, ownerReferences];
   const annotations = { ...metadata.annotations };
-  delete annotations[MIRROR_OF_UID_ANNOTATION];
-  delete annotations[MIRROR_OF_RV_ANNOTATION];
+  for (const key of BRIDGE_ANNOTATIONS) delete annotations[key];
   const rest: Record<string, unknown> = { ...obj, metadata: { ...metadata, annotations } };
   delete rest.status;
   return rest;
