@@ -100,6 +100,14 @@ export async function issueSidecarTlsFiles(
 /** The client identity of the bridge's own components (the aggregator asking the synchronizer to catch up). */
 export const COMPONENT_CLIENT_ORGANIZATION = 'cluster-bridge:components';
 
+/**
+ * A component's mTLS client certificate: its Service name as the common name, so each internal API
+ * can accept exactly its one caller (lib/peer-certificate.ts; the catch-up API: the aggregator only).
+ */
+export function issueComponentClientCert(ca: CertificateAndKey, serviceName: string, validity: ValidityOptions = {}): Promise<CertificateAndKey> {
+  return issueCertificate(ca, { commonName: serviceName, organizations: [COMPONENT_CLIENT_ORGANIZATION], usage: 'client', ...validity });
+}
+
 /** A server component's BRIDGE_TLS_DIR (aggregator, synchronizer), as its Secret mounts it. */
 export interface ComponentTlsFiles {
   'tls.crt': string;
@@ -123,6 +131,6 @@ export async function issueComponentTlsFiles(
   const serving = await issueWebhookServingCert(ca, { serviceName, namespace, extraDnsNames, ipAddresses, ...validity });
   const files: ComponentTlsFiles = { 'tls.crt': serving.certPem, 'tls.key': serving.keyPem, 'ca.crt': ca.certPem };
   if (!client) return files;
-  const pair = await issueCertificate(ca, { commonName: serviceName, organizations: [COMPONENT_CLIENT_ORGANIZATION], usage: 'client', ...validity });
+  const pair = await issueComponentClientCert(ca, serviceName, validity);
   return { ...files, 'client.crt': pair.certPem, 'client.key': pair.keyPem };
 }
