@@ -16,6 +16,7 @@ import { LeaderLease } from '../lib/leader-lease.js';
 import { connectCluster, type ClusterConnection } from '../lib/cluster-connection.js';
 import type { AggregatorConfig } from './config.js';
 import { applyFence } from './fencing.js';
+import { fenceUnenforceable, probeFenceSupport, recordFenceSupport } from './fence-support.js';
 import { ShardHandoff } from './handoff.js';
 import { SourceAuthenticator } from './identity.js';
 import { AggregatorMetrics } from './metrics.js';
@@ -79,10 +80,23 @@ export async function startAggregator(config: AggregatorConfig, log: Logger): Pr
   const fence = async (table: RoutingTable, changing?: string) => {
     const shards = await applyFence(clusters.source.rest, table, changing);
     if (shards !== 'unsupported') return void log.info({ fenced: shards }, 'source fence updated');
-    if (!warnedUnfenced)
-      log.warn('the source serves no admissionregistration.k8s.io/v1 ValidatingAdmissionPolicy (Kubernetes < 1.30): moved shards are not fenced there');
+    if (!warnedUnfenced) log.warn('the source serves no admissionregistration.k8s.io/v1 ValidatingAdmissionPolicy: no shard may move to the destination');
     warnedUnfenced = true;
   };
+  // Looked at again before every move to the destination (the source may have been upgraded), and recorded for `bridgectl status`.
+  const assertFenceable = async (shard: string) => {
+    const support = await probeFenceSupport(clusters.source.rest);
+    await recordFenceSupport(clusters.destination.rest, support).catch((err: unknown) =>
+      log.warn({ err: errorMessage(err) }, 'cannot record the fence support'),
+    );
+    if (!support.enforceable) throw fenceUnenforceable(support, shard);
+  };
+  await probeFenceSupport(clusters.source.rest)
+    .then((support) => {
+      if (!support.enforceable) log.warn({ reason: support.reason }, 'the source cannot enforce the fence: hand-offs to the destination are refused');
+      return recordFenceSupport(clusters.destination.rest, support);
+    })
+    .catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'cannot check or record whether the source enforces the fence'));
   // The fence follows the table from the start (a restart after a crash mid-migration included).
   await fence(routing.table);
   // A dead replica's Lease has expired (and the replica fenced itself) by the end of this wait.
@@ -98,6 +112,7 @@ export async function startAggregator(config: AggregatorConfig, log: Logger): Pr
         log,
         catchUpTimeoutMs: config.catchUpTimeoutMs,
         fence,
+        assertFenceable,
         replicas: presence,
         replicaWaitMs,
       })

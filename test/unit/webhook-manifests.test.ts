@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { parseAllDocuments, parse } from 'yaml';
 import { repoRoot } from '../../lib/paths.js';
 import { webhookConfiguration } from '../../webhook/registration.js';
-import { FENCE_EXEMPT_EXPRESSION, FENCE_NAME, FENCE_PROBE } from '../../aggregator/fencing.js';
+import { FENCE_NAME, FENCE_PROBE } from '../../aggregator/fencing.js';
+import { fenceExemptExpression } from '../../aggregator/fence-exemptions.js';
 
 const dir = join(repoRoot(), 'manifests', 'source');
 const load = (file: string) => parseAllDocuments(readFileSync(join(dir, file), 'utf8')).map((d) => d.toJS() as Record<string, any>); // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -62,7 +63,7 @@ describe('manifests/source', () => {
     const account = docs.find((d) => d.kind === 'ServiceAccount')!;
     const binding = docs.find((d) => d.kind === 'ClusterRoleBinding')!;
     expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: account.metadata.name, namespace: account.metadata.namespace }]);
-    expect(FENCE_EXEMPT_EXPRESSION).toContain(`system:serviceaccount:${account.metadata.namespace}:`);
+    expect(fenceExemptExpression(['services'], 'shard')).toContain(`system:serviceaccount:${account.metadata.namespace}:`);
     const rules = docs.find((d) => d.kind === 'ClusterRole')!.rules as { resources: string[]; verbs: string[]; resourceNames?: string[] }[];
     for (const rule of rules) {
       expect(rule.verbs).not.toContain('*');
