@@ -10,8 +10,14 @@ import { issueCertificate, serviceDnsNames, type CertificateAndKey } from '../li
 export const SIDECAR_CLIENT_COMMON_NAME = 'cluster-bridge-sidecar';
 export const SIDECAR_CLIENT_ORGANIZATION = 'cluster-bridge:sidecars';
 
-/** Names a sidecar's loopback listener answers to: what clients put in KUBERNETES_SERVICE_HOST or resolve. */
-export const SIDECAR_DNS_NAMES = ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'];
+/**
+ * Names a sidecar's loopback listener answers to: loopback only. In-cluster clients (client-go,
+ * client-node, python-kubernetes) dial `https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT`, which
+ * the webhook sets to 127.0.0.1:16443, and verify that IP. A serving key for `kubernetes.default.svc` in
+ * every labelled namespace would let any of them impersonate the API server to the pods of the others
+ * (issue 21); a client that dials that name reaches the real API server and its own certificate.
+ */
+export const SIDECAR_DNS_NAMES = ['localhost'];
 export const SIDECAR_IP_ADDRESSES = ['127.0.0.1', '::1'];
 
 export interface ValidityOptions {

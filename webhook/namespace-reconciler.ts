@@ -8,7 +8,7 @@ import { errorMessage } from '../lib/errors.js';
 import type { KubeRestClient } from '../lib/kube-rest-client.js';
 import type { Logger } from '../lib/logger.js';
 import { certificateLifetime, describeCertificate, type CertificateAndKey } from '../lib/pki.js';
-import { issueSidecarTlsFiles, SIDECAR_NAMESPACE_ORGANIZATION_PREFIX } from '../certs/bridge-certs.js';
+import { issueSidecarTlsFiles, SIDECAR_DNS_NAMES, SIDECAR_NAMESPACE_ORGANIZATION_PREFIX } from '../certs/bridge-certs.js';
 import { decodeSecretData, secretManifest } from '../certs/cert-files.js';
 import { isDue } from '../certs/renewal.js';
 import {
@@ -94,6 +94,8 @@ export class NamespaceReconciler {
       // Secrets issued before certificates were per namespace are reissued.
       if (!describeCertificate(data['client.crt']).subject.split('\n').includes(`O=${SIDECAR_NAMESPACE_ORGANIZATION_PREFIX}${namespace}`)) return true;
       if (!new X509Certificate(data['tls.crt']).verify(new X509Certificate(this.deps.bridgeCa.certPem).publicKey)) return true;
+      // Serving keys issued for the API server's names (before issue 21) are replaced by loopback-only ones.
+      if (describeCertificate(data['tls.crt']).dnsNames.some((name) => !SIDECAR_DNS_NAMES.includes(name))) return true;
       return isDue(new Date(), certificateLifetime(data['tls.crt']));
     } catch {
       return true;
