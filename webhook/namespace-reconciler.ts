@@ -107,8 +107,13 @@ export class NamespaceReconciler {
     const { client } = this.deps;
     const selector = encodeURIComponent(`${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`);
     let removed = 0;
-    for (const resource of ['configmaps', 'secrets']) {
-      const list = await client.expect<{ items: Obj[] }>('GET', `/api/v1/${resource}?labelSelector=${selector}`, [200]);
+    // By name too: the webhook's RBAC lets it list only these two names (manifests/source/rbac.yaml).
+    for (const [resource, name] of [
+      ['configmaps', CA_BUNDLE_CONFIGMAP],
+      ['secrets', this.secretName],
+    ] as const) {
+      const byName = encodeURIComponent(`metadata.name=${name}`);
+      const list = await client.expect<{ items: Obj[] }>('GET', `/api/v1/${resource}?labelSelector=${selector}&fieldSelector=${byName}`, [200]);
       for (const item of list.body.items) {
         const namespace = item.metadata.namespace ?? '';
         if (labelled.has(namespace)) continue;

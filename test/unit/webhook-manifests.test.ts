@@ -58,6 +58,23 @@ describe('manifests/source', () => {
     expect(mwcRule.verbs).not.toContain('create');
   });
 
+  // Issue 21: the webhook could get, list and watch every Secret of the cluster.
+  it('lets the webhook read, change and delete only its own ConfigMap and Secret names', () => {
+    const docs = load('rbac.yaml');
+    const rules = docs.filter((d) => d.kind === 'ClusterRole' || d.kind === 'Role').flatMap((d) => d.rules) as {
+      resources: string[];
+      verbs: string[];
+      resourceNames?: string[];
+    }[];
+    for (const rule of rules.filter((r) => r.resources.includes('secrets') || r.resources.includes('configmaps'))) {
+      if (rule.resourceNames) {
+        expect(['cluster-bridge-sidecar-tls', 'cluster-bridge-ca-bundle', 'kube-root-ca.crt', 'cluster-bridge-webhook-tls']).toEqual(
+          expect.arrayContaining(rule.resourceNames),
+        );
+      } else expect(rule.verbs).toEqual(['create']); // create cannot be limited by name, and reads nothing
+    }
+  });
+
   it("gives the aggregator a service account of the bridge's namespace (the fence lets it through) and no wildcard", () => {
     const docs = load('aggregator-rbac.yaml');
     const account = docs.find((d) => d.kind === 'ServiceAccount')!;
