@@ -18,13 +18,18 @@ export const AGGREGATOR_SERVICE_ACCOUNT = 'cluster-bridge-aggregator';
 export async function shippedAggregatorSourceKubeconfig(dir: string): Promise<string> {
   await kubectl('source', ['create', 'namespace', SYSTEM_NAMESPACE]); // AlreadyExists is fine
   await kubectlOk('source', ['apply', '-f', AGGREGATOR_RBAC]);
-  const token = (await kubectlOk('source', ['-n', SYSTEM_NAMESPACE, 'create', 'token', AGGREGATOR_SERVICE_ACCOUNT, '--duration=2h'])).trim();
-  const path = join(dir, 'aggregator-source.kubeconfig');
+  return serviceAccountKubeconfig(dir, SYSTEM_NAMESPACE, AGGREGATOR_SERVICE_ACCOUNT, 'aggregator-source');
+}
+
+/** A kubeconfig in `dir` for the lab's source with a 2 h token of the ServiceAccount `namespace/name`. */
+export async function serviceAccountKubeconfig(dir: string, namespace: string, name: string, label = name): Promise<string> {
+  const token = (await kubectlOk('source', ['-n', namespace, 'create', 'token', name, '--duration=2h'])).trim();
+  const path = join(dir, `${label}.kubeconfig`);
   writeKubeconfig(path, {
     clusterName: 'lab-source',
     server: requireLab().clusters.source.server,
     caPem: readFileSync(join(labDir(), 'source', 'pki', 'ca.crt'), 'utf8'),
-    userName: AGGREGATOR_SERVICE_ACCOUNT,
+    userName: name,
     credentials: { token },
   });
   return path;
