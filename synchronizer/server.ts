@@ -22,7 +22,8 @@ import { startCatchUpServer } from './catchup-server.js';
 import { watchCustomResourceShards } from './crd-discovery.js';
 import { CRD_SHARD, crdNameOf, crdsFirst } from './crd-readiness.js';
 import { StatusMirror } from './status-mirror.js';
-import type { SyncConfig } from './config.js';
+import { DESTINATION_TOKEN_SECONDS, type SyncConfig } from './config.js';
+import { DestinationToken } from './destination-token.js';
 import { mirrorSide, ShardMirror, type MirrorCounters, type MirrorProgress, type ShardApi } from './shard-mirror.js';
 
 /** Where a shard's type is served (preferred version, namespaced or not), from the source's discovery. */
@@ -218,6 +219,17 @@ export async function startSynchronizer(config: SyncConfig, log: Logger): Promis
     log,
   });
   const tlsReload = reloadServerTls(catchUp, config.tls, tls, log);
+  const destinationToken = config.destinationTokenSecret
+    ? new DestinationToken({
+        destination: clusters.destination.rest,
+        source: clusters.source.rest,
+        secret: config.destinationTokenSecret,
+        expirationSeconds: DESTINATION_TOKEN_SECONDS,
+        isLeader: () => lease.isLeader(),
+        log,
+      })
+    : undefined;
+  destinationToken?.start();
   const status = (): SyncStatus => ({
     identity: lease.identity,
     leading: lease.isLeader(),
@@ -248,6 +260,7 @@ export async function startSynchronizer(config: SyncConfig, log: Logger): Promis
       stopMirrors();
       await lease.release(); // a successor takes over at once
       tlsReload.close();
+      destinationToken?.stop();
       catchUp.close();
       catchUp.closeAllConnections();
       ops.close();
