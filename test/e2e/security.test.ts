@@ -47,6 +47,10 @@ const inDestination = (kind: string, name: string, ns = namespace) =>
     },
   );
 
+/** `kubectl patch --subresource=status` of the Service web, as `who` (a lab cluster or a kubeconfig). */
+const patchStatus = (who: string, patch: string) =>
+  kubectl(who, ['-n', namespace, 'patch', 'service', 'web', '--subresource=status', '--type=merge', '-p', patch]);
+
 beforeAll(async () => {
   namespace = await createNamespace('source', 'security');
   bridge = await startLabBridge({ namespace });
@@ -101,18 +105,11 @@ describe('the fence on the lab, with services and configmaps in the destination'
     expect(plain.code).not.toBe(0);
     expect(plain.stderr).toContain(FENCE_REFUSAL_TEXT.slice(0, 40));
     // Before the fix: "service/web patched".
-    const status = await kubectl('source', [
-      '-n',
-      namespace,
-      'patch',
-      'service',
-      'web',
-      '--subresource=status',
-      '--type=merge',
-      '-p',
-      // Valid for a ClusterIP Service (a load-balancer ingress is not), so only admission can refuse it.
+    // Valid for a ClusterIP Service (a load-balancer ingress is not), so only admission can refuse it.
+    const status = await patchStatus(
+      'source',
       '{"status":{"conditions":[{"type":"Forked","status":"True","reason":"Test","message":"through the status","lastTransitionTime":"2026-01-01T00:00:00Z"}]}}',
-    ]);
+    );
     expect(status.stdout).not.toContain('patched');
     expect(status.code).not.toBe(0);
     expect(status.stderr).toContain(`services ${FENCE_REFUSAL_TEXT.slice(0, 40)}`);
@@ -123,17 +120,7 @@ describe('the fence on the lab, with services and configmaps in the destination'
     const forked = await kubectl(rogue, ['-n', namespace, 'create', 'configmap', 'forked', '--from-literal=k=v']);
     expect(forked.code).not.toBe(0);
     expect(forked.stderr).toContain(`configmaps ${FENCE_REFUSAL_TEXT.slice(0, 40)}`);
-    const patched = await kubectl(rogue, [
-      '-n',
-      namespace,
-      'patch',
-      'service',
-      'web',
-      '--subresource=status',
-      '--type=merge',
-      '-p',
-      '{"status":{"conditions":[]}}',
-    ]);
+    const patched = await patchStatus(rogue, '{"status":{"conditions":[]}}');
     expect(patched.code).not.toBe(0);
   });
 
