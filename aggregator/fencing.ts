@@ -1,7 +1,7 @@
 /**
  * Fencing on the source (DESIGN.md section 3): once a shard belongs to the destination, the source
- * API server itself refuses writes to it from everyone but the bridge and the cluster's own
- * controllers, so a stale sidecar, an uninjected pod or a person with kubectl on the source cannot
+ * API server itself refuses writes to it and its subresources from everyone but the bridge and the
+ * writes the cluster's own controllers must make (fence-exemptions.ts), so a stale sidecar, an uninjected pod or a person with kubectl on the source cannot
  * fork the state. A ValidatingAdmissionPolicy generated from the routing table, applied at each
  * hand-off: before writes are released when a shard moves to the destination, after when it returns.
  */
@@ -12,20 +12,10 @@ import { FIELD_MANAGER, SYSTEM_NAMESPACE, SYSTEM_NAMESPACES } from '../lib/names
 import { parseShardKey } from '../lib/routing/shard-hash.js';
 import type { RoutingTable } from '../lib/routing/types.js';
 import { FENCE_NAME, FENCE_REFUSAL_TEXT } from '../lib/routing/fence-message.js';
+import { celList, fenceExemptExpression } from './fence-exemptions.js';
+import { servesValidatingAdmissionPolicies } from './fence-support.js';
 
 export { FENCE_NAME };
-
-/**
- * Who may still write a fenced shard on the source: the bridge's own components (service accounts
- * of its namespace; the synchronizer mirrors the destination's changes back) and the source's own
- * control plane (the root CA publisher, the namespace controller and the garbage collector act on the
- * source's copies).
- */
-export const FENCE_EXEMPT_EXPRESSION = [
-  `request.userInfo.username.startsWith('system:serviceaccount:${SYSTEM_NAMESPACE}:')`,
-  `request.userInfo.username.startsWith('system:serviceaccount:kube-system:')`,
-  `request.userInfo.username in ['system:kube-controller-manager', 'system:apiserver']`,
-].join(' || ');
 
 /** Destination-owned shards, in a stable order (the policy only changes when the owners do). */
 export function fencedShards(table: RoutingTable): string[] {
@@ -52,14 +42,14 @@ export function fenceVersion(shards: string[]): string {
 
 const probeMessage = (version: string) => `${FENCE_NAME} ${version} is enforced`;
 
-const cel = (value: string) => `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
-const celList = (values: readonly string[]) => `[${values.map(cel).join(', ')}]`;
+const cel = (value: string) => celList([value]).slice(1, -1);
 
 export function fencePolicy(shards: string[]): { policy: object; binding: object } {
   const version = fenceVersion(shards);
   const resourceRules = shards.map((shard) => {
     const { group, resource } = parseShardKey(shard);
-    return { apiGroups: [group], apiVersions: ['*'], operations: ['CREATE', 'UPDATE', 'DELETE'], resources: [resource] };
+    // Subresources too: a `status` or `scale` write changes the object as much as a write of it does.
+    return { apiGroups: [group], apiVersions: ['*'], operations: ['CREATE', 'UPDATE', 'DELETE'], resources: [resource, `${resource}/*`] };
   });
   resourceRules.push({ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['configmaps'] });
   const shardOfRequest = `request.resource.resource + (request.resource.group == '' ? '' : '.' + request.resource.group)`;
@@ -82,7 +72,7 @@ export function fencePolicy(shards: string[]): { policy: object; binding: object
       validations: [
         {
           // Each cluster's machinery is never moved (cluster-scoped shards have no namespace and are fenced).
-          expression: `!(${shardOfRequest} in ${celList(shards)}) || request.namespace in ${celList(SYSTEM_NAMESPACES)} || ${FENCE_EXEMPT_EXPRESSION}`,
+          expression: `!(${shardOfRequest} in ${celList(shards)}) || request.namespace in ${celList(SYSTEM_NAMESPACES)} || ${fenceExemptExpression(shards, shardOfRequest)}`,
           messageExpression: `${shardOfRequest} + ' ${FENCE_REFUSAL_TEXT}'`,
           reason: 'Forbidden',
         },
@@ -146,11 +136,6 @@ export async function applyFence(source: KubeRestClient, table: RoutingTable, ch
       );
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-}
-
-async function servesValidatingAdmissionPolicies(source: KubeRestClient): Promise<boolean> {
-  const list = await source.request<{ resources?: { name: string }[] }>('GET', '/apis/admissionregistration.k8s.io/v1');
-  return list.status === 200 && (list.body.resources ?? []).some((r) => r.name === 'validatingadmissionpolicies');
 }
 
 /** Removes the fence entirely (the bridge uninstalled, or a test's cleanup). */

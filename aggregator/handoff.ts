@@ -28,6 +28,8 @@ export interface HandoffDeps {
    * Called with the table-to-be while the shard's writes are still held.
    */
   fence?: (table: RoutingTable, changing: ShardKey) => Promise<void>;
+  /** Throws when the source cannot enforce the fence (fence-support.ts): no shard may then move to the destination. */
+  assertFenceable?: (shard: ShardKey) => Promise<void>;
   /** The other replicas (replica-presence.ts): waited for until each routes by the hold, or is gone. */
   replicas?: { readonly identity: string; waitForReplicas(generation: number, timeoutMs: number): Promise<void> };
   /** The longest that wait may take: a dead replica's Lease must have expired by then. */
@@ -82,6 +84,8 @@ export class ShardHandoff implements OwnerChanger {
     const { routing, activity, clusters, catchUp, log } = this.deps;
     const started = Date.now();
     const from = shardState(routing.table, shard).owner;
+    // Refused before any write is held: an unfenced source would let any writer fork the moved shard.
+    if (to === 'destination') await this.deps.assertFenceable?.(shard);
     await this.persist(beginHandoff(routing.table, shard, to, new Date(), this.deps.replicas?.identity));
     log.info({ shard, from, to, reason }, 'hand-off started: writes held');
     try {

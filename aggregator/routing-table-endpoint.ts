@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { parseRoutingTableQuery, type ServedRoutingTable } from '../lib/routing/routing-table-protocol.js';
 import type { RoutingState } from '../lib/routing/routing-state.js';
-import { peerIdentity } from './identity.js';
+import { bridgePeer } from '../lib/peer-certificate.js';
 import type { ShadowReads } from './shadow-reads.js';
 import { sendStatus } from '../lib/status-responses.js';
 
@@ -21,7 +21,7 @@ export function serveRoutingTable(
   if (req.method !== 'GET') return false;
   const query = parseRoutingTableQuery(req.url ?? '/');
   if (!query) return false;
-  if (!peerIdentity(req.socket as TLSSocket).sidecar) {
+  if (bridgePeer(req.socket as TLSSocket).kind !== 'sidecar') {
     sendStatus(res, 403, 'Forbidden', 'the routing table is served to cluster-bridge sidecars only');
     return true;
   }

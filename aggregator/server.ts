@@ -3,11 +3,11 @@
  * without), the ops port, the routing table kept current, and the leader-only owner reconciler and
  * rollout controller.
  */
-import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import { CatchUpClient } from '../lib/catchup-client.js';
+import { readComponentTls, reloadServerTls, serverContext } from '../lib/component-tls.js';
 import { errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { AGGREGATOR_LEASE, SYSTEM_NAMESPACE } from '../lib/names.js';
@@ -16,6 +16,7 @@ import { LeaderLease } from '../lib/leader-lease.js';
 import { connectCluster, type ClusterConnection } from '../lib/cluster-connection.js';
 import type { AggregatorConfig } from './config.js';
 import { applyFence } from './fencing.js';
+import { fenceUnenforceable, probeFenceSupport, recordFenceSupport } from './fence-support.js';
 import { ShardHandoff } from './handoff.js';
 import { SourceAuthenticator } from './identity.js';
 import { AggregatorMetrics } from './metrics.js';
@@ -66,23 +67,32 @@ export async function startAggregator(config: AggregatorConfig, log: Logger): Pr
     const before = routing.table;
     if (routing.update(table, version)) void settleOnTable(before, table, activity, presence);
   });
-  const caPem = readFileSync(config.tls.caFile, 'utf8');
-  const catchUp = config.synchronizerUrl
-    ? new CatchUpClient({
-        url: config.synchronizerUrl,
-        caPem,
-        certPem: readFileSync(config.tls.clientCertFile!, 'utf8'),
-        keyPem: readFileSync(config.tls.clientKeyFile!, 'utf8'),
-      })
-    : undefined;
+  const tls = readComponentTls(config.tls);
+  const catchUp =
+    config.synchronizerUrl && tls.client
+      ? new CatchUpClient({ url: config.synchronizerUrl, caPem: tls.ca, certPem: tls.client.cert, keyPem: tls.client.key })
+      : undefined;
   let warnedUnfenced = false;
   const fence = async (table: RoutingTable, changing?: string) => {
     const shards = await applyFence(clusters.source.rest, table, changing);
     if (shards !== 'unsupported') return void log.info({ fenced: shards }, 'source fence updated');
-    if (!warnedUnfenced)
-      log.warn('the source serves no admissionregistration.k8s.io/v1 ValidatingAdmissionPolicy (Kubernetes < 1.30): moved shards are not fenced there');
+    if (!warnedUnfenced) log.warn('the source serves no admissionregistration.k8s.io/v1 ValidatingAdmissionPolicy: no shard may move to the destination');
     warnedUnfenced = true;
   };
+  // Looked at again before every move to the destination (the source may have been upgraded), and recorded for `bridgectl status`.
+  const assertFenceable = async (shard: string) => {
+    const support = await probeFenceSupport(clusters.source.rest);
+    await recordFenceSupport(clusters.destination.rest, support).catch((err: unknown) =>
+      log.warn({ err: errorMessage(err) }, 'cannot record the fence support'),
+    );
+    if (!support.enforceable) throw fenceUnenforceable(support, shard);
+  };
+  await probeFenceSupport(clusters.source.rest)
+    .then((support) => {
+      if (!support.enforceable) log.warn({ reason: support.reason }, 'the source cannot enforce the fence: hand-offs to the destination are refused');
+      return recordFenceSupport(clusters.destination.rest, support);
+    })
+    .catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'cannot check or record whether the source enforces the fence'));
   // The fence follows the table from the start (a restart after a crash mid-migration included).
   await fence(routing.table);
   // A dead replica's Lease has expired (and the replica fenced itself) by the end of this wait.
@@ -98,6 +108,7 @@ export async function startAggregator(config: AggregatorConfig, log: Logger): Pr
         log,
         catchUpTimeoutMs: config.catchUpTimeoutMs,
         fence,
+        assertFenceable,
         replicas: presence,
         replicaWaitMs,
       })
@@ -130,14 +141,11 @@ export async function startAggregator(config: AggregatorConfig, log: Logger): Pr
   const handle = createAggregatorHandler(ctx);
   const server: Server = createServer(
     {
-      cert: readFileSync(config.tls.certFile),
-      key: readFileSync(config.tls.keyFile),
-      ca: caPem,
+      ...serverContext(tls),
       // Client certificates are optional (DNS-mode pods have none), but verified when given; identity
       // headers are then accepted only from a verified sidecar certificate (identity.ts).
       requestCert: true,
       rejectUnauthorized: false,
-      minVersion: 'TLSv1.2',
     },
     (req, res) => {
       if (serveRoutingTable(routing, shadow, req, res)) return;
@@ -156,6 +164,9 @@ export async function startAggregator(config: AggregatorConfig, log: Logger): Pr
   });
   server.listen(config.listenPort, config.listenHost);
   await once(server, 'listening');
+  const tlsReload = reloadServerTls(server, config.tls, tls, log, (next) => {
+    if (next.client) catchUp?.useCredentials({ caPem: next.ca, certPem: next.client.cert, keyPem: next.client.key });
+  });
   const ops = await startOpsServer({ host: config.opsHost, port: config.opsPort, registry: metrics.registry, notReadyReason: () => undefined });
   const port = (server.address() as AddressInfo).port;
   const opsPort = (ops.address() as AddressInfo).port;
@@ -176,6 +187,7 @@ export async function startAggregator(config: AggregatorConfig, log: Logger): Pr
       stopWatch();
       await presence.stop();
       await lease.release();
+      tlsReload.close();
       server.closeIdleConnections();
       server.close();
       server.closeAllConnections();

@@ -10,8 +10,14 @@ import { issueCertificate, serviceDnsNames, type CertificateAndKey } from '../li
 export const SIDECAR_CLIENT_COMMON_NAME = 'cluster-bridge-sidecar';
 export const SIDECAR_CLIENT_ORGANIZATION = 'cluster-bridge:sidecars';
 
-/** Names a sidecar's loopback listener answers to: what clients put in KUBERNETES_SERVICE_HOST or resolve. */
-export const SIDECAR_DNS_NAMES = ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'];
+/**
+ * Names a sidecar's loopback listener answers to: loopback only. In-cluster clients (client-go,
+ * client-node, python-kubernetes) dial `https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT`, which
+ * the webhook sets to 127.0.0.1:16443, and verify that IP. A serving key for `kubernetes.default.svc` in
+ * every labelled namespace would let any of them impersonate the API server to the pods of the others
+ * (issue 21); a client that dials that name reaches the real API server and its own certificate.
+ */
+export const SIDECAR_DNS_NAMES = ['localhost'];
 export const SIDECAR_IP_ADDRESSES = ['127.0.0.1', '::1'];
 
 export interface ValidityOptions {
@@ -100,6 +106,14 @@ export async function issueSidecarTlsFiles(
 /** The client identity of the bridge's own components (the aggregator asking the synchronizer to catch up). */
 export const COMPONENT_CLIENT_ORGANIZATION = 'cluster-bridge:components';
 
+/**
+ * A component's mTLS client certificate: its Service name as the common name, so each internal API
+ * can accept exactly its one caller (lib/peer-certificate.ts; the catch-up API: the aggregator only).
+ */
+export function issueComponentClientCert(ca: CertificateAndKey, serviceName: string, validity: ValidityOptions = {}): Promise<CertificateAndKey> {
+  return issueCertificate(ca, { commonName: serviceName, organizations: [COMPONENT_CLIENT_ORGANIZATION], usage: 'client', ...validity });
+}
+
 /** A server component's BRIDGE_TLS_DIR (aggregator, synchronizer), as its Secret mounts it. */
 export interface ComponentTlsFiles {
   'tls.crt': string;
@@ -123,6 +137,6 @@ export async function issueComponentTlsFiles(
   const serving = await issueWebhookServingCert(ca, { serviceName, namespace, extraDnsNames, ipAddresses, ...validity });
   const files: ComponentTlsFiles = { 'tls.crt': serving.certPem, 'tls.key': serving.keyPem, 'ca.crt': ca.certPem };
   if (!client) return files;
-  const pair = await issueCertificate(ca, { commonName: serviceName, organizations: [COMPONENT_CLIENT_ORGANIZATION], usage: 'client', ...validity });
+  const pair = await issueComponentClientCert(ca, serviceName, validity);
   return { ...files, 'client.crt': pair.certPem, 'client.key': pair.keyPem };
 }

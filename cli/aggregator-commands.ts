@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { AGGREGATOR_ENV, loadAggregatorConfig } from '../aggregator/config.js';
 import { writeDesiredOwners } from '../aggregator/owner-reconciler.js';
 import { startAggregator } from '../aggregator/server.js';
+import { fenceLine, readFenceProblem } from '../aggregator/fence-support.js';
 import { describeFlags, envWithFlags } from '../lib/env-flags.js';
 import { BridgeError } from '../lib/errors.js';
 import { KubeRestClient } from '../lib/kube-rest-client.js';
@@ -74,6 +75,8 @@ const move: Command = {
     const client = KubeRestClient.load(flags.kubeconfig);
     try {
       await readRoutingTable(client); // refuse early when no aggregator runs
+      const fenceProblem = flags.to === 'destination' ? await readFenceProblem(client) : undefined;
+      if (fenceProblem) throw new BridgeError('BRIDGE_ERR_FENCE_UNENFORCEABLE', `${flags.shard} cannot move to the destination: ${fenceProblem}`);
       await writeDesiredOwners(client, { [flags.shard]: flags.to as ClusterSide });
       say(`desired owner of ${flags.shard}: ${flags.to}; waiting for the hand-off`);
       const deadline = Date.now() + timeoutSeconds * 1000;
@@ -112,6 +115,8 @@ const status: Command = {
         lines.push(state.shard.padEnd(40) + (state.handoff ? `->${state.handoff.to}` : state.owner).padEnd(13) + String(epoch.epoch).padEnd(7) + epoch.offset);
       }
       if (Object.keys(table.shards).length === 0) lines.push('(every shard is served by the source, epoch 0)');
+      const fenceProblem = await readFenceProblem(client);
+      if (fenceProblem) lines.push(fenceLine(fenceProblem));
       process.stdout.write(`${lines.join('\n')}\n`);
     } finally {
       client.close();

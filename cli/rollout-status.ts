@@ -5,6 +5,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { BackendWindow, BridgeRollout, GateEvaluation, HistoryEntry } from '../aggregator/rollout/rollout-types.js';
+import { fenceLine, readFenceProblem } from '../aggregator/fence-support.js';
 import { BridgeError, errorMessage } from '../lib/errors.js';
 import { parseFlags } from '../lib/flags.js';
 import { usingClient } from '../lib/kube-rest-client.js';
@@ -112,7 +113,8 @@ export const statusCommand: Command = {
       for (;;) {
         const rollout = await findRollout(client, flags.name);
         if (flags.output === 'json') return void process.stdout.write(`${JSON.stringify(rollout, null, 2)}\n`);
-        const text = renderRolloutStatus(rollout, await syncSummary(flags['sync-url']));
+        const fenceProblem = await readFenceProblem(client);
+        const text = renderRolloutStatus(rollout, await syncSummary(flags['sync-url'])) + (fenceProblem ? `\n${fenceLine(fenceProblem)}` : '');
         if (!flags.watch) return void process.stdout.write(`${text}\n`);
         process.stdout.write(process.stdout.isTTY ? `\x1b[H\x1b[2J${text}\n` : `${text}\n\n`);
         await sleep(1000);

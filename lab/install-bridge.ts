@@ -13,6 +13,7 @@ import { labDir, repoRoot } from '../lib/paths.js';
 import { waitUntil } from '../lib/wait-until.js';
 import { parse } from 'yaml';
 import { issueCertificate } from '../lib/pki.js';
+import { issueComponentClientCert } from '../certs/bridge-certs.js';
 import { freePort } from '../lib/ports.js';
 import { waitForOpsReady } from './process.js';
 import type { LabInstallContext } from './install-context.js';
@@ -64,11 +65,7 @@ async function writeTlsDir(ctx: LabInstallContext, component: string, withClient
   writeFileSync(join(dir, 'tls.key'), serving.keyPem, { mode: 0o600 });
   writeFileSync(join(dir, 'ca.crt'), ctx.bridgeCa.certPem);
   if (withClient) {
-    const client = await issueCertificate(ctx.bridgeCa, {
-      commonName: `cluster-bridge-${component}`,
-      organizations: ['cluster-bridge:components'],
-      usage: 'client',
-    });
+    const client = await issueComponentClientCert(ctx.bridgeCa, `cluster-bridge-${component}`);
     writeFileSync(join(dir, 'client.crt'), client.certPem);
     writeFileSync(join(dir, 'client.key'), client.keyPem, { mode: 0o600 });
   }

@@ -15,6 +15,11 @@ export interface CatchUpClientOptions {
   keyPem: string;
 }
 
+/** A replaced agent's connections are closed this long after: longer than any question waits (the server caps it at 120 s). */
+const RETIRE_AGENT_MS = 135_000;
+
+const newAgent = (o: Omit<CatchUpClientOptions, 'url'>) => new Agent({ keepAlive: true, ca: o.caPem, cert: o.certPem, key: o.keyPem });
+
 /** How soon a standby's answer is asked again (the synchronizer sends Retry-After: 1). */
 const STANDBY_RETRY_MS = 1000;
 
@@ -31,12 +36,19 @@ function standingByError(message: string): BridgeError {
 }
 
 export class CatchUpClient implements CatchUp {
-  private readonly agent: Agent;
+  private agent: Agent;
   private readonly base: URL;
 
   constructor(options: CatchUpClientOptions) {
     this.base = new URL(options.url);
-    this.agent = new Agent({ keepAlive: true, ca: options.caPem, cert: options.certPem, key: options.keyPem });
+    this.agent = newAgent(options);
+  }
+
+  /** New questions go out with renewed files; one still waiting finishes on its connection (at most MAX wait + slack). */
+  useCredentials(credentials: Omit<CatchUpClientOptions, 'url'>): void {
+    const old = this.agent;
+    this.agent = newAgent(credentials);
+    setTimeout(() => old.destroy(), RETIRE_AGENT_MS).unref();
   }
 
   async status(query: CatchUpQuery): Promise<CatchUpStatus> {

@@ -76,6 +76,11 @@ export const ErrorCodes = {
     meaning: 'a shard could not change owner in time because the other side was not caught up',
     fix: "check the synchronizer's log and catch-up API; the hand-off is retried",
   },
+  BRIDGE_ERR_FENCE_UNENFORCEABLE: {
+    meaning:
+      'the source API server cannot enforce the fence (Kubernetes < 1.30, or no admissionregistration.k8s.io/v1 ValidatingAdmissionPolicy), so no shard may move to the destination',
+    fix: 'upgrade the source to Kubernetes 1.30 or later (or enable the ValidatingAdmissionPolicy API); `bridgectl status` shows the reason',
+  },
   BRIDGE_ERR_ROLLOUT: {
     meaning: 'the rollout controller refused a command, did not acknowledge it, or there is no rollout',
     fix: 'read `bridgectl status`; check that an aggregator runs and leads',

@@ -1,6 +1,8 @@
 /**
  * The synchronizer's side of the hand-off contract (lib/catchup.ts), over HTTPS with client
  * certificates from the bridge CA: "is shard S on the other side current with side A's revision R?"
+ * Only the aggregator may ask: a question that waits pauses the shard's mirror until the hand-off
+ * ends, so any other caller (a sidecar's certificate from the same CA) could stop mirroring.
  * Answered by a full reconcile against a consistent list of A, whose revision is at least R; exact
  * because the aggregator holds the shard's writes while it asks.
  */
@@ -9,6 +11,9 @@ import { once } from 'node:events';
 import type { CatchUpStatus } from '../lib/catchup.js';
 import { errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
+import { AGGREGATOR_SERVICE } from '../lib/names.js';
+import { bridgePeer, describePeer, isComponent } from '../lib/peer-certificate.js';
+import type { TLSSocket } from 'node:tls';
 import type { ShardMirror } from './shard-mirror.js';
 
 const MAX_WAIT_SECONDS = 120;
@@ -32,6 +37,11 @@ export async function startCatchUpServer(options: {
   const server = createServer({ ...options.tls, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2' }, (req, res) => {
     const url = new URL(req.url ?? '/', 'https://synchronizer');
     if (req.method !== 'GET' || url.pathname !== '/v1/catchup') return reply(res, 404, { message: 'not found' });
+    const peer = bridgePeer(req.socket as TLSSocket);
+    if (!isComponent(peer, AGGREGATOR_SERVICE)) {
+      options.log.warn({ peer: describePeer(peer) }, 'catch-up question refused: only the aggregator may ask');
+      return reply(res, 403, { message: `the catch-up API answers the ${AGGREGATOR_SERVICE} only, not ${describePeer(peer)}` });
+    }
     if (!options.leading()) {
       res.setHeader('Retry-After', '1');
       return reply(res, 503, { message: 'this synchronizer replica is standing by: another one leads and mirrors' });

@@ -10,7 +10,11 @@ import { parseShardKey } from '../lib/routing/shard-hash.js';
 export const SYNC_ENV = {
   ...BRIDGE_SERVER_ENV,
   shards: 'BRIDGE_SHARDS',
+  destinationTokenSecret: 'BRIDGE_DESTINATION_TOKEN_SECRET',
 } as const;
+
+/** How long each renewed destination token lives (synchronizer/destination-token.ts renews it halfway). */
+export const DESTINATION_TOKEN_SECONDS = 86_400;
 
 export interface SyncConfig {
   listenHost: string;
@@ -27,6 +31,8 @@ export interface SyncConfig {
   leaseDurationSeconds: number;
   /** How often the leader renews: a third of the duration. */
   leaseRenewSeconds: number;
+  /** The Secret on the source (namespace/name, key `token`) the destination kubeconfig's tokenFile reads, kept current by renewal; unset: no renewal. */
+  destinationTokenSecret?: { namespace: string; name: string };
   /** The Lease in the destination's system namespace (SYNCHRONIZER_LEASE; tests running two bridges on one lab set their own). */
   leaseName: string;
 }
@@ -73,5 +79,16 @@ export function loadSyncConfig(env: Env): SyncConfig {
     shards: parseShardList(env[SYNC_ENV.shards]),
     ...leaseTiming(env, SYNC_ENV.leaseDurationSeconds),
     leaseName: SYNCHRONIZER_LEASE,
+    ...destinationTokenSecret(env[SYNC_ENV.destinationTokenSecret]),
   };
+}
+
+function destinationTokenSecret(raw: string | undefined): Pick<SyncConfig, 'destinationTokenSecret'> {
+  if (!raw?.trim()) return {};
+  const match = /^([a-z0-9][a-z0-9-]*)\/([a-z0-9][a-z0-9.-]*)$/.exec(raw.trim());
+  if (!match)
+    throw new BridgeError('BRIDGE_ERR_CONFIG', `${SYNC_ENV.destinationTokenSecret} must be namespace/name of a Secret, got "${raw}"`, {
+      fix: `set ${SYNC_ENV.destinationTokenSecret}=cluster-bridge-system/cluster-bridge-destination-kubeconfig or leave it unset`,
+    });
+  return { destinationTokenSecret: { namespace: match[1]!, name: match[2]! } };
 }

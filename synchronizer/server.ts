@@ -3,7 +3,6 @@
  * resource type found), in the direction the routing table says (owner -> other side), turned around
  * when a hand-off completes; the catch-up API; metrics.
  */
-import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:https';
 import { Counter, Histogram } from 'prom-client';
@@ -11,6 +10,7 @@ import { connectCluster, type ClusterConnection } from '../lib/cluster-connectio
 import { BridgeError, errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { createRegistry, startOpsServer } from '../lib/ops-server.js';
+import { readComponentTls, reloadServerTls } from '../lib/component-tls.js';
 import { LeaderLease } from '../lib/leader-lease.js';
 import { SYSTEM_NAMESPACE } from '../lib/names.js';
 import { ConfigMapRoutingStore } from '../lib/routing/configmap-store.js';
@@ -23,7 +23,8 @@ import { startCatchUpServer } from './catchup-server.js';
 import { watchCustomResourceShards } from './crd-discovery.js';
 import { CRD_SHARD, crdNameOf, crdsFirst } from './crd-readiness.js';
 import { StatusMirror } from './status-mirror.js';
-import type { SyncConfig } from './config.js';
+import { DESTINATION_TOKEN_SECONDS, type SyncConfig } from './config.js';
+import { DestinationToken } from './destination-token.js';
 import { mirrorSide, ShardMirror, type MirrorCounters, type MirrorProgress, type ShardApi } from './shard-mirror.js';
 
 /** Where a shard's type is served (preferred version, namespaced or not), from the source's discovery. */
@@ -208,10 +209,11 @@ export async function startSynchronizer(config: SyncConfig, log: Logger): Promis
     else stopMirrors();
   });
 
+  const tls = readComponentTls(config.tls);
   const catchUp: Server = await startCatchUpServer({
     host: config.listenHost,
     port: config.listenPort,
-    tls: { cert: readFileSync(config.tls.certFile, 'utf8'), key: readFileSync(config.tls.keyFile, 'utf8'), ca: readFileSync(config.tls.caFile, 'utf8') },
+    tls: { cert: tls.cert, key: tls.key, ca: tls.ca },
     mirrorFor: (shard) => mirrors.get(shard),
     leading: () => lease.isLeader(),
     onCaughtUp: (mirror) => {
@@ -220,6 +222,18 @@ export async function startSynchronizer(config: SyncConfig, log: Logger): Promis
     },
     log,
   });
+  const tlsReload = reloadServerTls(catchUp, config.tls, tls, log);
+  const destinationToken = config.destinationTokenSecret
+    ? new DestinationToken({
+        destination: clusters.destination.rest,
+        source: clusters.source.rest,
+        secret: config.destinationTokenSecret,
+        expirationSeconds: DESTINATION_TOKEN_SECONDS,
+        isLeader: () => lease.isLeader(),
+        log,
+      })
+    : undefined;
+  destinationToken?.start();
   const status = (): SyncStatus => ({
     identity: lease.identity,
     leading: lease.isLeader(),
@@ -249,6 +263,8 @@ export async function startSynchronizer(config: SyncConfig, log: Logger): Promis
       crdWatch?.stop();
       stopMirrors();
       await lease.release(); // a successor takes over at once
+      tlsReload.close();
+      destinationToken?.stop();
       catchUp.close();
       catchUp.closeAllConnections();
       ops.close();

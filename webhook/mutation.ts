@@ -84,7 +84,13 @@ function remaining<T>(list: T[], drop: (item: T) => boolean): T[] | undefined {
   return kept.length > 0 ? kept : undefined;
 }
 
-/** Removes a previous injection: by the record when it parses, and by the well-known names regardless. */
+/**
+ * Removes a previous injection by what the bridge injects, never by what the record says: the pod's
+ * author writes the annotation too, and a forged record listing the author's own container, volume or
+ * variable removed it (issue 21). The one container and volume have reserved names, the variables are
+ * the `kubernetes` Service's; a host alias goes only when the record names it and it maps exactly the
+ * API server's names, which the bridge would override anyway.
+ */
 export function stripInjection(pod: Pod): Pod {
   const copy = structuredClone(pod);
   const spec = copy.spec;
@@ -92,22 +98,20 @@ export function stripInjection(pod: Pod): Pod {
   const status = parseStatus(annotations?.[STATUS_ANNOTATION]);
   if (annotations) delete annotations[STATUS_ANNOTATION];
   if (!spec) return copy;
-  const record = { ...emptyRecord(), ...status }; // a record from an older version may lack fields
-  const containerNames = new Set([SIDECAR_NAME, ...record.containers, ...record.initContainers]);
-  spec.containers = (spec.containers ?? []).filter((c) => !containerNames.has(c?.name));
-  if (spec.initContainers) spec.initContainers = remaining(spec.initContainers, (c) => containerNames.has(c?.name));
+  spec.containers = (spec.containers ?? []).filter((c) => c?.name !== SIDECAR_NAME);
+  if (spec.initContainers) spec.initContainers = remaining(spec.initContainers, (c) => c?.name === SIDECAR_NAME);
   if (!spec.initContainers) delete spec.initContainers;
-  const volumeNames = new Set([SIDECAR_TLS_VOLUME, ...record.volumes]);
-  if (spec.volumes) spec.volumes = spec.volumes.filter((v) => !volumeNames.has(v?.name));
-  stripEnv([...spec.containers, ...(spec.initContainers ?? [])], new Set([...SERVICE_ENV_NAMES, ...record.env]));
+  if (spec.volumes) spec.volumes = spec.volumes.filter((v) => v?.name !== SIDECAR_TLS_VOLUME);
+  stripEnv([...spec.containers, ...(spec.initContainers ?? [])], SERVICE_ENV_NAMES);
   repointProjectedCa(copy, CA_BUNDLE_CONFIGMAP, KUBE_ROOT_CA_CONFIGMAP);
-  stripHostAliases(spec, record.hostAliases);
+  stripHostAliases(spec, Array.isArray(status?.hostAliases) ? status.hostAliases.filter(isBridgeAlias) : []);
   return copy;
 }
 
-/** A record with nothing in it: stripping by the well-known names alone. */
-function emptyRecord(): Pick<InjectionStatus, 'containers' | 'initContainers' | 'volumes' | 'env' | 'hostAliases'> {
-  return { containers: [], initContainers: [], volumes: [], env: [], hostAliases: [] };
+/** The only host alias the bridge adds (dns mode with an aggregator IP): the API server's names, nothing else. */
+function isBridgeAlias(alias: HostAlias): boolean {
+  const names = alias?.hostnames;
+  return Array.isArray(names) && names.length === KUBERNETES_SERVICE_NAMES.length && KUBERNETES_SERVICE_NAMES.every((n, i) => names[i] === n);
 }
 
 function stripHostAliases(spec: NonNullable<Pod['spec']>, ours: HostAlias[]): void {

@@ -8,7 +8,7 @@ import { errorMessage } from '../lib/errors.js';
 import type { KubeRestClient } from '../lib/kube-rest-client.js';
 import type { Logger } from '../lib/logger.js';
 import { certificateLifetime, describeCertificate, type CertificateAndKey } from '../lib/pki.js';
-import { issueSidecarTlsFiles, SIDECAR_NAMESPACE_ORGANIZATION_PREFIX } from '../certs/bridge-certs.js';
+import { issueSidecarTlsFiles, SIDECAR_DNS_NAMES, SIDECAR_NAMESPACE_ORGANIZATION_PREFIX } from '../certs/bridge-certs.js';
 import { decodeSecretData, secretManifest } from '../certs/cert-files.js';
 import { isDue } from '../certs/renewal.js';
 import {
@@ -94,6 +94,8 @@ export class NamespaceReconciler {
       // Secrets issued before certificates were per namespace are reissued.
       if (!describeCertificate(data['client.crt']).subject.split('\n').includes(`O=${SIDECAR_NAMESPACE_ORGANIZATION_PREFIX}${namespace}`)) return true;
       if (!new X509Certificate(data['tls.crt']).verify(new X509Certificate(this.deps.bridgeCa.certPem).publicKey)) return true;
+      // Serving keys issued for the API server's names (before issue 21) are replaced by loopback-only ones.
+      if (describeCertificate(data['tls.crt']).dnsNames.some((name) => !SIDECAR_DNS_NAMES.includes(name))) return true;
       return isDue(new Date(), certificateLifetime(data['tls.crt']));
     } catch {
       return true;
@@ -105,8 +107,13 @@ export class NamespaceReconciler {
     const { client } = this.deps;
     const selector = encodeURIComponent(`${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`);
     let removed = 0;
-    for (const resource of ['configmaps', 'secrets']) {
-      const list = await client.expect<{ items: Obj[] }>('GET', `/api/v1/${resource}?labelSelector=${selector}`, [200]);
+    // By name too: the webhook's RBAC lets it list only these two names (manifests/source/rbac.yaml).
+    for (const [resource, name] of [
+      ['configmaps', CA_BUNDLE_CONFIGMAP],
+      ['secrets', this.secretName],
+    ] as const) {
+      const byName = encodeURIComponent(`metadata.name=${name}`);
+      const list = await client.expect<{ items: Obj[] }>('GET', `/api/v1/${resource}?labelSelector=${selector}&fieldSelector=${byName}`, [200]);
       for (const item of list.body.items) {
         const namespace = item.metadata.namespace ?? '';
         if (labelled.has(namespace)) continue;

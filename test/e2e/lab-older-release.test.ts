@@ -54,4 +54,32 @@ describe(`lab on ${OLDER_RELEASE} (no native sidecars)`, () => {
     },
     30 * 60_000,
   );
+
+  // Issue 21: below 1.30 there is no fence (no v1 ValidatingAdmissionPolicy), and hand-offs went on
+  // unfenced. Now none to the destination starts, and the status commands say why.
+  it(
+    'refuses to move a shard to the destination where the source cannot enforce the fence, and says why in the status',
+    async () => {
+      const destination = ['--kubeconfig', join(privateLab, 'destination.kubeconfig')];
+      const move = await bridgectl(['aggregator', 'move', '--shard', 'configmaps', '--to', 'destination', '--timeout-seconds', '20', ...destination]);
+      expect(move.code).not.toBe(0);
+      expect(move.stderr).toContain('BRIDGE_ERR_FENCE_UNENFORCEABLE');
+      expect(move.stderr).toContain(`Kubernetes ${OLDER_RELEASE}`);
+      const status = await bridgectl(['aggregator', 'status', ...destination]);
+      expect(status.stdout).toContain('fence: NOT ENFORCEABLE');
+      const planned = await bridgectl(['rollout', 'plan', '--stages', '100', '--soak-seconds', '1', '--shards', 'configmaps']);
+      expect(planned.code).toBe(0);
+      const rollout = await bridgectl(['status']);
+      expect(rollout.stdout).toContain(
+        `fence: NOT ENFORCEABLE, no shard moves to the destination (BRIDGE_ERR_FENCE_UNENFORCEABLE): the source runs Kubernetes ${OLDER_RELEASE}`,
+      );
+      // The rollout's controller tries and is refused: configmaps stays with the source.
+      await new Promise((resolve) => setTimeout(resolve, 5000));
+      const table = JSON.parse((await bridgectl(['aggregator', 'status', '--output', 'json', ...destination])).stdout) as {
+        shards: Record<string, { owner: string }>;
+      };
+      expect(table.shards.configmaps?.owner ?? 'source').toBe('source');
+    },
+    5 * 60_000,
+  );
 });

@@ -12,7 +12,8 @@ import { labSynchronizerEnv, throwawayTls } from '../../lab/local-synchronizer.j
 import type { CatchUpStatus } from '../../lib/catchup.js';
 import { CatchUpClient } from '../../lib/catchup-client.js';
 import { KubeRestClient } from '../../lib/kube-rest-client.js';
-import { issueCertificate } from '../../lib/pki.js';
+import { issueComponentClientCert } from '../../certs/bridge-certs.js';
+import { AGGREGATOR_SERVICE } from '../../lib/names.js';
 import { ConfigMapRoutingStore } from '../../lib/routing/configmap-store.js';
 import { abortHandoff, beginHandoff, completeHandoff, shardState } from '../../lib/routing/routing-table.js';
 import type { ClusterSide } from '../../lib/routing/types.js';
@@ -106,7 +107,7 @@ beforeAll(async () => {
   for (const side of ['source', 'destination'] as const) connections[side] = await connectCluster(side, kubeconfigPath(side));
   store = new ConfigMapRoutingStore(destination, silentLog);
   const tls = await throwawayTls('sync-handoff');
-  const caller = await issueCertificate(tls.ca, { commonName: 'aggregator-e2e', usage: 'client' });
+  const caller = await issueComponentClientCert(tls.ca, AGGREGATOR_SERVICE);
   const env = { ...(await labSynchronizerEnv('sync-handoff', [SHARD])), BRIDGE_TLS_DIR: tls.dir, BRIDGE_LEASE_DURATION_SECONDS: '6' };
   const leaseName = uniqueName('sync-handoff');
   startSync = async () => {

@@ -10,6 +10,8 @@ import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { labComponentsKubeconfig } from '../../lab/install-bridge.js';
+import { issueComponentClientCert } from '../../certs/bridge-certs.js';
+import { AGGREGATOR_SERVICE } from '../../lib/names.js';
 import { KubeRestClient } from '../../lib/kube-rest-client.js';
 import { generateCa, issueCertificate, type CertificateAndKey } from '../../lib/pki.js';
 import { SOURCE_PINNED_SHARDS } from '../../lib/routing/resource-classes.js';
@@ -84,7 +86,7 @@ const mirrored = async (name: string, inNamespace = namespace) =>
 
 beforeAll(async () => {
   ca = await generateCa('sync-leader-e2e-ca');
-  client = await issueCertificate(ca, { commonName: 'aggregator-e2e', usage: 'client' });
+  client = await issueComponentClientCert(ca, AGGREGATOR_SERVICE);
   source = KubeRestClient.load(kubeconfigPath('source'));
   destination = KubeRestClient.load(kubeconfigPath('destination'));
   namespace = await createNamespace('source', 'sync-lease');

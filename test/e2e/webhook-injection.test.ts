@@ -57,6 +57,36 @@ describe('webhook e2e against the lab source API server', () => {
     expect(await webhook.metric('cluster_bridge_webhook_admissions_total', { reason: 'injected', dry_run: 'false' })).toBeGreaterThanOrEqual(1);
   });
 
+  // Issue 21 (verified on the lab before the fix): a pod whose author wrote the injection record listing
+  // its own container `agent` was admitted without `agent`.
+  it("removes none of a pod's own containers, volumes or variables that a forged injection record lists", async () => {
+    const ns = await webhook.labelledNamespace();
+    const forged = JSON.stringify({ version: 'x', mode: 'sidecar', containers: ['agent'], initContainers: [], volumes: ['data'], env: ['DATABASE_URL'] });
+    const pod = await createPod(
+      ns,
+      podManifest('forged', {
+        annotations: { [STATUS_ANNOTATION]: forged },
+        spec: {
+          containers: [
+            { name: 'app', image: 'registry.k8s.io/pause:3.10' },
+            {
+              name: 'agent',
+              image: 'registry.k8s.io/pause:3.10',
+              env: [{ name: 'DATABASE_URL', value: 'db' }],
+              volumeMounts: [{ name: 'data', mountPath: '/data' }],
+            },
+          ],
+          volumes: [{ name: 'data', emptyDir: {} }],
+        },
+      }),
+    );
+    expect(pod.spec.containers.map((c) => c.name)).toEqual(['app', 'agent']);
+    expect(envOf(pod.spec.containers[1], 'DATABASE_URL')).toBe('db');
+    expect(pod.spec.volumes?.map((v) => v.name)).toContain('data');
+    expect(pod.spec.initContainers?.[0]?.name).toBe(SIDECAR_NAME);
+    expect(JSON.parse(pod.metadata.annotations?.[STATUS_ANNOTATION] ?? '{}')).toMatchObject({ containers: [], initContainers: [SIDECAR_NAME] });
+  });
+
   it('leaves pods in a namespace without the injection label untouched', async () => {
     const ns = await webhook.unlabelledNamespace();
     const pod = await createPod(ns, podManifest('plain'));

@@ -10,10 +10,17 @@ import { join } from 'node:path';
 import { loadAggregatorConfig } from '../../aggregator/config.js';
 import { removeFence } from '../../aggregator/fencing.js';
 import { startAggregator, type RunningAggregator } from '../../aggregator/server.js';
-import { issueSidecarClientCert } from '../../certs/bridge-certs.js';
+import { issueComponentClientCert, issueSidecarClientCert } from '../../certs/bridge-certs.js';
 import { ensureSourceSystemNamespace, labComponentsKubeconfig } from '../../lab/install-bridge.js';
 import { KubeRestClient, usingClient } from '../../lib/kube-rest-client.js';
-import { AGGREGATOR_LEASE, DESIRED_OWNERS_CONFIGMAP, ROUTING_TABLE_CONFIGMAP, SYNCHRONIZER_LEASE, SYSTEM_NAMESPACE } from '../../lib/names.js';
+import {
+  AGGREGATOR_LEASE,
+  AGGREGATOR_SERVICE,
+  DESIRED_OWNERS_CONFIGMAP,
+  ROUTING_TABLE_CONFIGMAP,
+  SYNCHRONIZER_LEASE,
+  SYSTEM_NAMESPACE,
+} from '../../lib/names.js';
 import { generateCa, issueCertificate, type CertificateAndKey } from '../../lib/pki.js';
 import { loadSyncConfig } from '../../synchronizer/config.js';
 import { startSynchronizer, type RunningSynchronizer } from '../../synchronizer/server.js';
@@ -89,7 +96,8 @@ async function tlsDir(ca: CertificateAndKey, withClient: boolean): Promise<strin
   writeFileSync(join(dir, 'tls.key'), serving.keyPem);
   writeFileSync(join(dir, 'ca.crt'), ca.certPem);
   if (withClient) {
-    const client = await issueCertificate(ca, { commonName: 'bridge-e2e-aggregator', usage: 'client' });
+    // The aggregator's identity: the synchronizer's catch-up API answers no other certificate.
+    const client = await issueComponentClientCert(ca, AGGREGATOR_SERVICE);
     writeFileSync(join(dir, 'client.crt'), client.certPem);
     writeFileSync(join(dir, 'client.key'), client.keyPem);
   }

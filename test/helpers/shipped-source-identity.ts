@@ -41,13 +41,18 @@ export async function shippedSynchronizerKubeconfigs(dir: string): Promise<{ sou
 async function shippedIdentityKubeconfig(cluster: ClusterName, manifest: string, serviceAccount: string, dir: string): Promise<string> {
   await kubectl(cluster, ['create', 'namespace', SYSTEM_NAMESPACE]); // AlreadyExists is fine
   await kubectlOk(cluster, ['apply', '-f', manifest]);
-  const token = (await kubectlOk(cluster, ['-n', SYSTEM_NAMESPACE, 'create', 'token', serviceAccount, '--duration=2h'])).trim();
-  const path = join(dir, `${serviceAccount}-${cluster}.kubeconfig`);
+  return serviceAccountKubeconfig(dir, SYSTEM_NAMESPACE, serviceAccount, `${serviceAccount}-${cluster}`, cluster);
+}
+
+/** A kubeconfig in `dir` for one of the lab's clusters with a 2 h token of the ServiceAccount `namespace/name`. */
+export async function serviceAccountKubeconfig(dir: string, namespace: string, name: string, label = name, cluster: ClusterName = 'source'): Promise<string> {
+  const token = (await kubectlOk(cluster, ['-n', namespace, 'create', 'token', name, '--duration=2h'])).trim();
+  const path = join(dir, `${label}.kubeconfig`);
   writeKubeconfig(path, {
     clusterName: `lab-${cluster}`,
     server: requireLab().clusters[cluster].server,
     caPem: readFileSync(join(labDir(), cluster, 'pki', 'ca.crt'), 'utf8'),
-    userName: serviceAccount,
+    userName: name,
     credentials: { token },
   });
   return path;

@@ -168,9 +168,17 @@ describe('manifests/destination', () => {
       expect(of('Role')[0]!.rules).toContainEqual({ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] });
       for (const binding of docs.filter((d) => d.kind.endsWith('Binding')))
         expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: SYNCHRONIZER_ACCOUNT, namespace: SYSTEM_NAMESPACE }]);
-      const [token] = of('Secret');
-      expect(token!.type).toBe('kubernetes.io/service-account-token');
-      expect(token!.metadata.annotations['kubernetes.io/service-account.name']).toBe(SYNCHRONIZER_ACCOUNT);
+    });
+
+    // Issue 21: a kubernetes.io/service-account-token Secret gave it a token that never expires.
+    it('holds no token that never expires, and may ask only for a new token of its own ServiceAccount', () => {
+      expect(docs.filter((d) => d.kind === 'Secret' && d.type === 'kubernetes.io/service-account-token')).toEqual([]);
+      expect(of('Role')[0]!.rules).toContainEqual({
+        apiGroups: [''],
+        resources: ['serviceaccounts/token'],
+        resourceNames: [SYNCHRONIZER_ACCOUNT],
+        verbs: ['create'],
+      });
     });
   });
 });

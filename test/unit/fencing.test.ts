@@ -1,5 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { applyFence, FENCE_PROBE, fencePolicy, fenceVersion } from '../../aggregator/fencing.js';
+import { FENCE_EXEMPTIONS, fenceExemptExpression } from '../../aggregator/fence-exemptions.js';
+import { decideFenceSupport } from '../../aggregator/fence-support.js';
 import type { KubeResponse, KubeRestClient } from '../../lib/kube-rest-client.js';
 import { beginHandoff, emptyRoutingTable } from '../../lib/routing/routing-table.js';
 
@@ -54,5 +56,51 @@ describe('fencePolicy', () => {
     expect(fenceVersion([])).not.toBe(fenceVersion(['secrets']));
     const inert = fencePolicy([]) as { policy: { spec: { matchConstraints: { resourceRules: { resources: string[] }[] } } } };
     expect(inert.policy.spec.matchConstraints.resourceRules.map((r) => r.resources[0])).toEqual(['configmaps']);
+  });
+});
+
+describe('the fence covers subresources and exempts no whole namespace', () => {
+  const policyOf = (shards: string[]) =>
+    fencePolicy(shards) as {
+      policy: { spec: { matchConstraints: { resourceRules: { resources: string[] }[] }; validations: { expression: string }[] } };
+    };
+
+  // The bug: rules named only `services`, so `kubectl patch --subresource=status` of a fenced Service went through.
+  it('matches every subresource of each fenced shard', () => {
+    const rules = policyOf(['services', 'deployments.apps']).policy.spec.matchConstraints.resourceRules;
+    expect(rules[0]!.resources).toEqual(['services', 'services/*']);
+    expect(rules[1]!.resources).toEqual(['deployments', 'deployments/*']);
+  });
+
+  // The bug: `username.startsWith('system:serviceaccount:kube-system:')` let any writer there fork a moved shard.
+  it('names the kube-system controllers it exempts, each for what it must write', () => {
+    const expression = policyOf(['configmaps', 'secrets', 'services']).policy.spec.validations[0]!.expression;
+    expect(expression).not.toContain("startsWith('system:serviceaccount:kube-system:')");
+    expect(expression).toContain("startsWith('system:serviceaccount:cluster-bridge-system:')");
+    expect(expression).toContain("'system:serviceaccount:kube-system:namespace-controller'");
+    expect(expression).toContain("'system:serviceaccount:kube-system:root-ca-cert-publisher'");
+    // Exemptions for shards not fenced are left out, so the policy stays small.
+    expect(expression).not.toContain('persistent-volume-binder');
+    expect(fenceExemptExpression([], 'shard')).not.toContain('root-ca-cert-publisher');
+  });
+
+  it('gives every exemption a reason and no wildcard identity outside the bridge namespace', () => {
+    for (const exemption of FENCE_EXEMPTIONS) {
+      expect(exemption.why.length).toBeGreaterThan(20);
+      for (const user of exemption.users) if (user.endsWith(':')) expect(user).toBe('system:serviceaccount:cluster-bridge-system:');
+    }
+  });
+});
+
+describe('decideFenceSupport', () => {
+  it.each([
+    [{ major: '1', minor: '28', gitVersion: 'v1.28.15' }, true, false, /Kubernetes v1\.28\.15; the fence needs .*1\.30 or later/],
+    [{ major: '1', minor: '29+', gitVersion: 'v1.29.3-eks' }, true, false, /v1\.29\.3-eks/],
+    [{ major: '1', minor: '31', gitVersion: 'v1.31.0' }, false, false, /does not serve admissionregistration\.k8s\.io\/v1 validatingadmissionpolicies/],
+    [{ major: '1', minor: '36', gitVersion: 'v1.36.3' }, true, true, undefined],
+  ])('%j serving the policy API %s: enforceable %s', (version, serves, enforceable, reason) => {
+    const support = decideFenceSupport(version, serves);
+    expect(support.enforceable).toBe(enforceable);
+    if (!support.enforceable) expect(support.reason).toMatch(reason!);
   });
 });

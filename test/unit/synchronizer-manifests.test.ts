@@ -55,10 +55,12 @@ describe('manifests/synchronizer', () => {
     expect(new Set(names).size).toBe(names.length);
     for (const name of names) expect(Object.values(SYNC_ENV)).toContain(name);
     const root = mkdtempSync(join(tmpdir(), 'synchronizer-env-'));
-    const secrets = { [SYNCHRONIZER_TLS_SECRET]: ['tls.crt', 'tls.key', 'ca.crt'], 'cluster-bridge-destination-kubeconfig': ['kubeconfig'] };
+    const secrets = { [SYNCHRONIZER_TLS_SECRET]: ['tls.crt', 'tls.key', 'ca.crt'], 'cluster-bridge-destination-kubeconfig': ['kubeconfig', 'token'] };
     const config = loadSyncConfig(envWithMountedSecrets(root, pod, container, secrets));
     rmSync(root, { recursive: true, force: true });
     expect(config).toMatchObject({ sourceKubeconfig: IN_CLUSTER, shards: [...DEFAULT_SHARDS], leaseName: SYNCHRONIZER_LEASE });
+    // The Secret it renews the destination token into is the one mounted as the destination kubeconfig.
+    expect(config.destinationTokenSecret).toEqual({ namespace: 'cluster-bridge-system', name: 'cluster-bridge-destination-kubeconfig' });
     expect(config.listenPort).toBe(containerPort(container, 'https'));
     expect(config.opsPort).toBe(containerPort(container, 'ops'));
     const value = (name: string) => env.find((e) => e.name === name)!.value!;
@@ -79,7 +81,11 @@ describe('manifests/synchronizer', () => {
 
   it('may mirror exactly the default shards both ways, the same rights as its identity in the destination', () => {
     const docs = load('rbac.yaml').filter((d) => d.metadata.name === SERVICE_ACCOUNT);
-    expect(docs.map((d) => d.kind).sort()).toEqual(['ClusterRole', 'ClusterRoleBinding']);
+    expect(docs.map((d) => d.kind).sort()).toEqual(['ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding']);
+    // Namespaced: only the Secret of its renewed destination token.
+    expect(docs.find((d) => d.kind === 'Role')!.rules).toEqual([
+      { apiGroups: [''], resources: ['secrets'], resourceNames: ['cluster-bridge-destination-kubeconfig'], verbs: ['get', 'patch'] },
+    ]);
     const [role] = docs.filter((d) => d.kind === 'ClusterRole');
     const rules = role!.rules as { apiGroups: string[]; resources: string[]; verbs: string[] }[];
     for (const rule of rules) {

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { parseAllDocuments, parse } from 'yaml';
 import { repoRoot } from '../../lib/paths.js';
 import { webhookConfiguration } from '../../webhook/registration.js';
-import { FENCE_EXEMPT_EXPRESSION, FENCE_NAME, FENCE_PROBE } from '../../aggregator/fencing.js';
+import { FENCE_NAME, FENCE_PROBE } from '../../aggregator/fencing.js';
+import { fenceExemptExpression } from '../../aggregator/fence-exemptions.js';
 
 const dir = join(repoRoot(), 'manifests', 'source');
 const load = (file: string) => parseAllDocuments(readFileSync(join(dir, file), 'utf8')).map((d) => d.toJS() as Record<string, any>); // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -57,12 +58,29 @@ describe('manifests/source', () => {
     expect(mwcRule.verbs).not.toContain('create');
   });
 
+  // Issue 21: the webhook could get, list and watch every Secret of the cluster.
+  it('lets the webhook read, change and delete only its own ConfigMap and Secret names', () => {
+    const docs = load('rbac.yaml');
+    const rules = docs.filter((d) => d.kind === 'ClusterRole' || d.kind === 'Role').flatMap((d) => d.rules) as {
+      resources: string[];
+      verbs: string[];
+      resourceNames?: string[];
+    }[];
+    for (const rule of rules.filter((r) => r.resources.includes('secrets') || r.resources.includes('configmaps'))) {
+      if (rule.resourceNames) {
+        expect(['cluster-bridge-sidecar-tls', 'cluster-bridge-ca-bundle', 'kube-root-ca.crt', 'cluster-bridge-webhook-tls']).toEqual(
+          expect.arrayContaining(rule.resourceNames),
+        );
+      } else expect(rule.verbs).toEqual(['create']); // create cannot be limited by name, and reads nothing
+    }
+  });
+
   it("gives the aggregator a service account of the bridge's namespace (the fence lets it through) and no wildcard", () => {
     const docs = load('aggregator-rbac.yaml');
     const account = docs.find((d) => d.kind === 'ServiceAccount')!;
     const binding = docs.find((d) => d.kind === 'ClusterRoleBinding')!;
     expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: account.metadata.name, namespace: account.metadata.namespace }]);
-    expect(FENCE_EXEMPT_EXPRESSION).toContain(`system:serviceaccount:${account.metadata.namespace}:`);
+    expect(fenceExemptExpression(['services'], 'shard')).toContain(`system:serviceaccount:${account.metadata.namespace}:`);
     const rules = docs.find((d) => d.kind === 'ClusterRole')!.rules as { resources: string[]; verbs: string[]; resourceNames?: string[] }[];
     for (const rule of rules) {
       expect(rule.verbs).not.toContain('*');

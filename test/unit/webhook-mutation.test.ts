@@ -168,3 +168,56 @@ describe('re-injection under server defaults', () => {
     expect(upgraded.spec!.initContainers!.filter((c) => c.name === 'cluster-bridge-proxy')).toHaveLength(1);
   });
 });
+
+// The bug (issue 21, verified on the lab): a pod created with `cluster-bridge.io/status` listing its own
+// container `agent` was admitted without it; re-injection stripped what the record said. The record is
+// the author's to write, so it decides nothing that is removed.
+describe('a forged injection record', () => {
+  const forged = (mode: 'sidecar' | 'dns') => {
+    const pod = basePod();
+    pod.spec!.containers.push({ name: 'agent', image: 'agent:1', env: [{ name: 'DATABASE_URL', value: 'db' }] });
+    pod.spec!.initContainers!.push({ name: 'migrate', image: 'migrate:1' });
+    pod.spec!.volumes!.push({ name: 'data', emptyDir: {} });
+    pod.spec!.hostAliases = [{ ip: '10.0.0.9', hostnames: ['db.internal'] }];
+    pod.metadata!.annotations!['cluster-bridge.io/status'] = JSON.stringify({
+      version: 'x',
+      mode,
+      containers: ['agent'],
+      initContainers: ['migrate'],
+      volumes: ['data'],
+      env: ['DATABASE_URL', 'A'],
+      hostAliases: [{ ip: '10.0.0.9', hostnames: ['db.internal'] }],
+    });
+    return pod;
+  };
+
+  it.each(['sidecar', 'dns'] as const)("%s mode: removes none of the pod's own containers, volumes, variables or host aliases", (mode) => {
+    const injected = injectPod(forged(mode), mode, config);
+    const spec = injected.spec!;
+    expect(spec.containers.map((c) => c.name)).toContain('agent');
+    expect((spec.initContainers ?? []).map((c) => c.name)).toContain('migrate');
+    expect((spec.volumes ?? []).map((v) => v.name)).toContain('data');
+    expect(
+      envValue(
+        spec.containers.find((c) => c.name === 'agent'),
+        'DATABASE_URL',
+      ),
+    ).toBe('db');
+    expect(
+      envValue(
+        spec.containers.find((c) => c.name === 'app'),
+        'A',
+      ),
+    ).toBe('1');
+    expect(spec.hostAliases).toEqual([{ ip: '10.0.0.9', hostnames: ['db.internal'] }]);
+    // And what was injected is recorded afresh, not the forged list.
+    expect(parseStatus(injected.metadata!.annotations!['cluster-bridge.io/status'])!.containers).not.toContain('agent');
+  });
+
+  it("still removes the bridge's own alias in dns mode when the record names it (an aggregator IP that changed)", () => {
+    const dnsConfig = defaultInjectionConfig({ upstream: { host: '10.1.1.1', port: 8443 }, localApiserver: { host: '10.96.0.1', port: 443 } });
+    const once = injectPod(basePod(), 'dns', dnsConfig);
+    const moved = defaultInjectionConfig({ upstream: { host: '10.2.2.2', port: 8443 }, localApiserver: { host: '10.96.0.1', port: 443 } });
+    expect(injectPod(once, 'dns', moved).spec!.hostAliases!.map((a) => a.ip)).toEqual(['10.2.2.2']);
+  });
+});

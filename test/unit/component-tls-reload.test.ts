@@ -1,0 +1,78 @@
+// The aggregator's and the synchronizer's TLS files are served again when they change (issue 21: both
+// read them once, so a renewed certificate needed a restart). A real HTTPS server and real files.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { X509Certificate } from 'node:crypto';
+import { once } from 'node:events';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect } from 'node:tls';
+import { readComponentTls, reloadServerTls, serverContext, type ComponentTlsPaths } from '../../lib/component-tls.js';
+import type { ReloadLoop } from '../../lib/cert-reload.js';
+import { generateCa, issueCertificate, type CertificateAndKey } from '../../lib/pki.js';
+import { waitUntil } from '../../lib/wait-until.js';
+import { silentLog } from '../helpers/sidecar-fixtures.js';
+
+let ca: CertificateAndKey;
+let dir: string;
+let paths: ComponentTlsPaths;
+let server: Server;
+let reload: ReloadLoop;
+const swapped: string[] = [];
+
+const serving = () => issueCertificate(ca, { commonName: 'component', ipAddresses: ['127.0.0.1'], usage: 'server' });
+function write(pair: CertificateAndKey): void {
+  writeFileSync(paths.certFile, pair.certPem);
+  writeFileSync(paths.keyFile, pair.keyPem);
+}
+
+/** The serial of the certificate a new connection is served. */
+function servedSerial(): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port: (server.address() as AddressInfo).port, ca: ca.certPem }, () => {
+      resolve(socket.getPeerCertificate().serialNumber);
+      socket.destroy();
+    });
+    socket.on('error', reject);
+  });
+}
+
+beforeAll(async () => {
+  ca = await generateCa('reload-ca');
+  dir = mkdtempSync(join(tmpdir(), 'component-tls-'));
+  paths = { certFile: join(dir, 'tls.crt'), keyFile: join(dir, 'tls.key'), caFile: join(dir, 'ca.crt') };
+  writeFileSync(paths.caFile, ca.certPem);
+  write(await serving());
+  const tls = readComponentTls(paths);
+  server = createServer({ ...serverContext(tls), requestCert: true, rejectUnauthorized: false }, (_req, res) => res.end());
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  reload = reloadServerTls(server, paths, tls, silentLog, (next) => swapped.push(next.cert), 50);
+});
+
+afterAll(() => {
+  reload?.close();
+  server?.close();
+});
+
+const serialOf = (pem: string) => new X509Certificate(pem).serialNumber;
+
+describe('reloadServerTls', () => {
+  it('serves a renewed certificate to new connections without a restart, and tells the client pair holder', async () => {
+    const before = await servedSerial();
+    const renewed = await serving();
+    write(renewed);
+    await waitUntil('the renewed certificate to be served', async () => (await servedSerial()) !== before, { timeoutMs: 10_000 });
+    expect((await servedSerial()).toUpperCase()).toBe(serialOf(renewed.certPem).toUpperCase());
+    expect(swapped.at(-1)).toBe(renewed.certPem);
+  });
+
+  it('keeps serving the current certificate when the new files do not load (a key that does not match)', async () => {
+    const current = await servedSerial();
+    writeFileSync(paths.keyFile, (await serving()).keyPem); // half a rotation: the old certificate, a new key
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await servedSerial()).toBe(current);
+  });
+});
