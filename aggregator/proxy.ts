@@ -9,7 +9,7 @@ import { request } from 'node:https';
 import type { ClientRequest } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
-import { errorMessage, isBridgeError } from '../lib/errors.js';
+import { errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { BRIDGE_HOP_HEADER } from '../lib/names.js';
 import { pipeBothWays } from '../lib/pipe-both-ways.js';
@@ -21,7 +21,8 @@ import { route } from '../lib/routing/routing-table.js';
 import type { ClusterSide, RequestInfo, RouteDecision } from '../lib/routing/types.js';
 import { WatchRVRewriter } from '../lib/routing/watch-rewriter.js';
 import type { ClusterConnection } from '../lib/cluster-connection.js';
-import { bearerToken, checkIdentityHeaders, impersonationHeaders, peerIdentity, type ImpersonationRequest, type SourceAuthenticator } from './identity.js';
+import { bearerToken, checkIdentityHeaders, impersonationHeaders, peerIdentity, type ImpersonationRequest } from './identity.js';
+import type { SourceAuthenticator } from './source-authenticator.js';
 import type { AggregatorMetrics } from './metrics.js';
 import { jsonOnlyAccept, rewriteQuery, rewriteRequestBody } from '../lib/routing/request-rewrite.js';
 import { sendBuffered, withoutContentLength } from '../lib/routing/rewritten-response.js';
@@ -35,6 +36,7 @@ import type { ReplicaPresence } from './replica-presence.js';
 import type { RoutingState } from '../lib/routing/routing-state.js';
 import { jsonReadHeaders, shadowPath, type ShadowReads } from './shadow-reads.js';
 import type { ShardActivity } from './shard-activity.js';
+import { kubeStatus, type StatusDetails, type StatusReason } from '../lib/kube-status.js';
 import { backendUnavailable, expiredResourceVersion, handoffHold, sendBodyRefusal, sendStatus } from '../lib/status-responses.js';
 
 export interface ProxyContext {
@@ -109,7 +111,7 @@ function backendHeaders(
   return out;
 }
 
-type Refusal = { ok: false; code: number; reason: Parameters<typeof sendStatus>[2]; message: string; retryAfter?: number };
+type Refusal = { ok: false; code: number; reason: Parameters<typeof sendStatus>[2]; message: string; retryAfter?: number; details?: StatusDetails };
 
 /**
  * The caller as the destination should see it: authenticated against the source (TokenReview) and,
@@ -119,19 +121,33 @@ type Refusal = { ok: false; code: number; reason: Parameters<typeof sendStatus>[
 async function destinationIdentity(
   ctx: ProxyContext,
   req: IncomingMessage,
+  info: RequestInfo,
   impersonation: ImpersonationRequest | undefined,
 ): Promise<{ ok: true; headers: string[] } | Refusal> {
   let user;
   try {
-    user = await ctx.auth.authenticate(bearerToken(req.rawHeaders));
-    if (user && impersonation) user = await ctx.auth.authorizeImpersonation(user, impersonation);
+    const caller = await ctx.auth.authenticate(bearerToken(req.rawHeaders), req.socket.remoteAddress ?? '', info.path);
+    if (!caller.ok && caller.why === 'throttled') {
+      ctx.metrics.refused('review-budget');
+      return { ok: false, code: 429, reason: 'TooManyRequests', message: 'too many requests with unknown credentials; retry shortly', retryAfter: 1 };
+    }
+    if (!caller.ok) return { ok: false, code: 401, reason: 'Unauthorized', message: 'Unauthorized' };
+    user = caller.user;
+    if (impersonation) {
+      const outcome = await ctx.auth.impersonate(user, impersonation, info);
+      if (!outcome.ok) return { ok: false, code: 403, reason: 'Forbidden', message: outcome.forbidden.message, details: outcome.forbidden.details };
+      user = outcome.user;
+    }
   } catch (err) {
-    if (isBridgeError(err, 'BRIDGE_ERR_IDENTITY')) return { ok: false, code: 403, reason: 'Forbidden', message: err.message };
     ctx.log.warn({ err: errorMessage(err) }, 'cannot authenticate a caller against the source');
     return { ok: false, code: 503, reason: 'ServiceUnavailable', message: 'cannot authenticate the request against the source API server', retryAfter: 1 };
   }
-  if (!user) return { ok: false, code: 401, reason: 'Unauthorized', message: 'Unauthorized' };
   return { ok: true, headers: impersonationHeaders(user) };
+}
+
+/** Impersonation the source's filter refuses with 400 before any handler runs goes to the source, which answers it. */
+function targetOf(target: ClusterSide, impersonation: ImpersonationRequest | 'malformed' | undefined) {
+  return impersonation === 'malformed' ? { side: 'source' as const, impersonation: undefined } : { side: target, impersonation };
 }
 
 /**
@@ -140,9 +156,9 @@ async function destinationIdentity(
  * and RVs of older epochs.
  */
 async function prepare(ctx: ProxyContext, req: IncomingMessage, res: ServerResponse | undefined, socket: Duplex | undefined): Promise<Prepared | undefined> {
-  const reply = (code: number, reason: Parameters<typeof sendStatus>[2], message: string, retry?: number) => {
-    if (res) sendStatus(res, code, reason, message, retry);
-    else writeStatusToSocket(socket!, code, reason, message);
+  const reply = (code: number, reason: Parameters<typeof sendStatus>[2], message: string, retry?: number, details?: StatusDetails) => {
+    if (res) sendStatus(res, code, reason, message, retry, details);
+    else writeStatusToSocket(socket!, code, reason, message, retry, details);
   };
   if (looped(req.rawHeaders)) {
     reply(508, 'InternalError', 'the request already passed through the cluster-bridge aggregator (routing loop)');
@@ -168,13 +184,13 @@ async function prepare(ctx: ProxyContext, req: IncomingMessage, res: ServerRespo
     reply(503, 'ServiceUnavailable', 'this cluster-bridge aggregator replica cannot confirm its routing table; retry shortly', 1);
     return undefined;
   }
-  const side = decision.target;
+  const { side, impersonation } = targetOf(decision.target, verdict.impersonation);
   const cluster = ctx.clusters[side];
   let impersonate: string[] = [];
   if (side === 'destination') {
-    const identity = await destinationIdentity(ctx, req, verdict.impersonation);
+    const identity = await destinationIdentity(ctx, req, info, impersonation);
     if (!identity.ok) {
-      reply(identity.code, identity.reason, identity.message, identity.retryAfter);
+      reply(identity.code, identity.reason, identity.message, identity.retryAfter, identity.details);
       return undefined;
     }
     impersonate = identity.headers;
@@ -193,7 +209,7 @@ async function prepare(ctx: ProxyContext, req: IncomingMessage, res: ServerRespo
   }
   return {
     info,
-    impersonation: verdict.impersonation,
+    impersonation,
     decision: { ...decision, target: side },
     codec: rewriting ? codec : undefined,
     path,
@@ -203,11 +219,11 @@ async function prepare(ctx: ProxyContext, req: IncomingMessage, res: ServerRespo
   };
 }
 
-function writeStatusToSocket(socket: Duplex, code: number, reason: string, message: string): void {
-  const body = JSON.stringify({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code });
-  socket.end(
-    rawResponseHead(code, reason, ['Content-Type', 'application/json', 'Content-Length', String(Buffer.byteLength(body)), 'Connection', 'close']) + body,
-  );
+function writeStatusToSocket(socket: Duplex, code: number, reason: StatusReason, message: string, retryAfter?: number, details?: StatusDetails): void {
+  const body = JSON.stringify(kubeStatus(code, reason, message, details));
+  const headers = ['Content-Type', 'application/json', 'Content-Length', String(Buffer.byteLength(body)), 'Connection', 'close'];
+  if (retryAfter !== undefined) headers.push('Retry-After', String(retryAfter));
+  socket.end(rawResponseHead(code, reason, headers) + body);
 }
 
 function isJson(res: IncomingMessage): boolean {
@@ -231,7 +247,7 @@ function sendRewritten(res: ServerResponse, upstream: IncomingMessage, codec: Sh
 /** After the client has the source's answer: the same read from both clusters, compared (shadow-reads.ts). */
 async function shadowRead(ctx: ProxyContext, req: IncomingMessage, prepared: Prepared, path: string): Promise<void> {
   const shard = prepared.decision.shard!;
-  const identity = await destinationIdentity(ctx, req, prepared.impersonation);
+  const identity = await destinationIdentity(ctx, req, prepared.info, prepared.impersonation);
   if (!identity.ok) return ctx.metrics.shadowRead(shard, 'error');
   const headers = {
     source: jsonReadHeaders(backendHeaders(req.rawHeaders, 'source', [], ctx.clusters.source, false)),

@@ -17,7 +17,7 @@ import { connectCluster, type ClusterConnection } from '../lib/cluster-connectio
 import type { AggregatorConfig } from './config.js';
 import { applyFence } from './fencing.js';
 import { ShardHandoff } from './handoff.js';
-import { SourceAuthenticator } from './identity.js';
+import { anonymousProbe, SourceAuthenticator } from './source-authenticator.js';
 import { AggregatorMetrics } from './metrics.js';
 import { OwnerReconciler } from './owner-reconciler.js';
 import { RolloutController } from './rollout/rollout-controller.js';
@@ -103,7 +103,16 @@ export async function startAggregator(config: AggregatorConfig, log: Logger): Pr
       })
     : undefined;
   const shadow = new ShadowReads({ clusters, metrics, log });
-  const ctx: ProxyContext = { clusters, routing, auth: new SourceAuthenticator(clusters.source.rest), activity, metrics, shadow, presence, log };
+  const ctx: ProxyContext = {
+    clusters,
+    routing,
+    auth: new SourceAuthenticator({ rest: clusters.source.rest, anonymous: anonymousProbe(clusters.source) }),
+    activity,
+    metrics,
+    shadow,
+    presence,
+    log,
+  };
 
   lease.start((leader) => log.info({ leader, identity: lease.identity }, leader ? 'leading: this replica runs hand-offs' : 'not leading'));
   const reconciler = new OwnerReconciler({

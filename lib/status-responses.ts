@@ -1,14 +1,21 @@
 /** The Status answers the aggregator gives itself, worded as kube-apiserver words them. */
 import type { ServerResponse } from 'node:http';
-import { kubeStatusResponse, type StatusReason } from './kube-status.js';
+import { kubeStatusResponse, type StatusDetails, type StatusReason } from './kube-status.js';
 import type { RequestInfo } from './routing/types.js';
 
-export function sendStatus(res: ServerResponse, code: number, reason: StatusReason, message: string, retryAfterSeconds?: number): void {
+export function sendStatus(
+  res: ServerResponse,
+  code: number,
+  reason: StatusReason,
+  message: string,
+  retryAfterSeconds?: number,
+  details?: StatusDetails,
+): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  const { body, headers } = kubeStatusResponse(code, reason, message, retryAfterSeconds);
+  const { body, headers } = kubeStatusResponse(code, reason, message, retryAfterSeconds, details);
   res.writeHead(code, headers).end(body);
 }
 
