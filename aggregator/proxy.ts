@@ -55,6 +55,9 @@ export interface ProxyContext {
 /** This hop's mark: a request that already carries it looped back and is refused (one hop at most). */
 export const AGGREGATOR_HOP = 'aggregator';
 const MAX_REWRITTEN_BODY_BYTES = 8 * 1024 * 1024;
+/** A moved shard's JSON answer is rewritten whole; clients page big lists (client-go asks 500 at a time). */
+const MAX_REWRITTEN_RESPONSE_BYTES = 256 * 1024 * 1024;
+const MAX_UPGRADE_REFUSAL_BYTES = 64 * 1024;
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host']);
 
 /** A request the aggregator has decided on: where, as whom, with which path and headers. */
@@ -145,6 +148,13 @@ async function destinationIdentity(
   return { ok: true, headers: impersonationHeaders(user) };
 }
 
+/** A loop, or a target Go's server refuses with 400 (kube-apiserver never sees it; neither do the backends). */
+function refusedOnSight(req: IncomingMessage, info: RequestInfo): [number, StatusReason, string] | undefined {
+  if (looped(req.rawHeaders)) return [508, 'InternalError', 'the request already passed through the cluster-bridge aggregator (routing loop)'];
+  if (info.malformed) return [400, 'BadRequest', 'invalid request URI (a malformed escape, a control character or an absolute URI)'];
+  return undefined;
+}
+
 /** Impersonation the source's filter refuses with 400 before any handler runs goes to the source, which answers it. */
 function targetOf(target: ClusterSide, impersonation: ImpersonationRequest | 'malformed' | undefined) {
   return impersonation === 'malformed' ? { side: 'source' as const, impersonation: undefined } : { side: target, impersonation };
@@ -160,11 +170,12 @@ async function prepare(ctx: ProxyContext, req: IncomingMessage, res: ServerRespo
     if (res) sendStatus(res, code, reason, message, retry, details);
     else writeStatusToSocket(socket!, code, reason, message, retry, details);
   };
-  if (looped(req.rawHeaders)) {
-    reply(508, 'InternalError', 'the request already passed through the cluster-bridge aggregator (routing loop)');
+  const info = parseRequestInfo(req.method ?? 'GET', req.url ?? '/');
+  const refused = refusedOnSight(req, info);
+  if (refused) {
+    reply(...refused);
     return undefined;
   }
-  const info = parseRequestInfo(req.method ?? 'GET', req.url ?? '/');
   const verdict = checkIdentityHeaders(req.rawHeaders, peerIdentity(req.socket as TLSSocket));
   if (!verdict.ok) {
     ctx.metrics.refused('identity-header');
@@ -232,16 +243,13 @@ function isJson(res: IncomingMessage): boolean {
 
 /** Sends the rewritten JSON answer of a moved shard (lists, objects, Tables, Status). */
 function sendRewritten(res: ServerResponse, upstream: IncomingMessage, codec: ShardRVCodec): void {
-  const chunks: Buffer[] = [];
-  upstream.on('data', (c: Buffer) => chunks.push(c));
-  upstream.on('end', () =>
-    sendBuffered(
-      res,
-      { status: upstream.statusCode!, statusMessage: upstream.statusMessage ?? '', rawHeaders: upstream.rawHeaders, body: Buffer.concat(chunks) },
-      codec,
-    ),
+  readBody(upstream, MAX_REWRITTEN_RESPONSE_BYTES).then(
+    (body) => {
+      if (!body) return sendStatus(res, 500, 'InternalError', `the answer is larger than ${MAX_REWRITTEN_RESPONSE_BYTES} bytes; ask for pages (limit)`);
+      sendBuffered(res, { status: upstream.statusCode!, statusMessage: upstream.statusMessage ?? '', rawHeaders: upstream.rawHeaders, body }, codec);
+    },
+    () => res.destroy(),
   );
-  upstream.on('error', () => res.destroy());
 }
 
 /** After the client has the source's answer: the same read from both clusters, compared (shadow-reads.ts). */
@@ -395,6 +403,34 @@ export function createAggregatorHandler(ctx: ProxyContext) {
   };
 }
 
+/**
+ * An upgrade of a movable shard's request: kube-apiserver serves watches over WebSocket, and any
+ * request may carry Upgrade. Its frames are piped raw, so a shard whose RVs are rewritten refuses it
+ * (the client gets 400 and can watch over HTTP); otherwise it counts as the shard's write (the
+ * hand-off waits for it) or watch (the hand-off ends it) as long as its connection lives.
+ */
+function shardUpgradeAllowed(ctx: ProxyContext, prepared: Prepared, socket: Duplex): boolean {
+  const { decision, info } = prepared;
+  if (!decision.shard) return true;
+  if (prepared.codec) {
+    ctx.metrics.refused('upgrade-rewritten-shard');
+    writeStatusToSocket(
+      socket,
+      400,
+      'BadRequest',
+      `the ${decision.shard} shard's resourceVersions are rewritten by the bridge: no protocol upgrade; use plain HTTP`,
+    );
+    return false;
+  }
+  if (WRITE_VERBS.has(info.verb)) socket.once('close', ctx.activity.beginWrite(decision.shard));
+  else
+    socket.once(
+      'close',
+      ctx.activity.addWatch(decision.shard, () => socket.destroy()),
+    );
+  return true;
+}
+
 /** exec, attach, port-forward and proxy upgrades: the same decisions, then the two sockets piped raw. */
 export function createAggregatorUpgradeHandler(ctx: ProxyContext) {
   return async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
@@ -409,6 +445,7 @@ export function createAggregatorUpgradeHandler(ctx: ProxyContext) {
     }
     if (!prepared) return;
     const { cluster, decision, info } = prepared;
+    if (!shardUpgradeAllowed(ctx, prepared, socket)) return;
     const upgrade = req.headers.upgrade ?? '';
     const upstreamReq = request({
       ...backendAddress(cluster),
@@ -433,14 +470,23 @@ export function createAggregatorUpgradeHandler(ctx: ProxyContext) {
     });
     upstreamReq.on('response', (upstreamRes) => {
       ctx.metrics.request(decision.target, info.verb, upstreamRes.statusCode ?? 0, decision.reason);
-      const chunks: Buffer[] = [];
-      upstreamRes.on('data', (c: Buffer) => chunks.push(c));
-      upstreamRes.on('end', () => {
-        const body = Buffer.concat(chunks);
-        const headers = [...withoutContentLength(clientResponseHeaders(upstreamRes.rawHeaders)), 'Content-Length', String(body.length), 'Connection', 'close'];
-        socket.write(rawResponseHead(upstreamRes.statusCode!, upstreamRes.statusMessage ?? '', headers));
-        socket.end(body);
-      });
+      // A refusal to switch is a short Status: held whole (to set its length), but only up to a bound.
+      readBody(upstreamRes, MAX_UPGRADE_REFUSAL_BYTES).then(
+        (body) => {
+          if (socket.destroyed) return;
+          if (!body) return writeStatusToSocket(socket, 502, 'InternalError', `the ${decision.target} API server refused the upgrade with an oversized answer`);
+          const headers = [
+            ...withoutContentLength(clientResponseHeaders(upstreamRes.rawHeaders)),
+            'Content-Length',
+            String(body.length),
+            'Connection',
+            'close',
+          ];
+          socket.write(rawResponseHead(upstreamRes.statusCode!, upstreamRes.statusMessage ?? '', headers));
+          socket.end(body);
+        },
+        () => socket.destroy(),
+      );
     });
     upstreamReq.end();
   };

@@ -31,6 +31,7 @@ import { RoutingState } from '../lib/routing/routing-state.js';
 import { ShardActivity } from './shard-activity.js';
 import { serveRoutingTable } from './routing-table-endpoint.js';
 import { sendStatus } from '../lib/status-responses.js';
+import { applyServerTimeouts, DEFAULT_SERVER_TIMEOUTS, serverTimeoutOptions, type ServerTimeouts } from '../lib/server-timeouts.js';
 
 export interface RunningAggregator {
   port: number;
@@ -41,7 +42,13 @@ export interface RunningAggregator {
   close(): Promise<void>;
 }
 
-export async function startAggregator(config: AggregatorConfig, log: Logger): Promise<RunningAggregator> {
+export interface AggregatorOptions {
+  /** The API port's clocks (lib/server-timeouts.ts); tests shorten them. */
+  serverTimeouts?: Partial<ServerTimeouts>;
+}
+
+export async function startAggregator(config: AggregatorConfig, log: Logger, options: AggregatorOptions = {}): Promise<RunningAggregator> {
+  const timeouts = { ...DEFAULT_SERVER_TIMEOUTS, ...options.serverTimeouts };
   const clusters: Record<'source' | 'destination', ClusterConnection> = {
     source: await connectCluster('source', config.sourceKubeconfig),
     destination: await connectCluster('destination', config.destinationKubeconfig),
@@ -147,6 +154,7 @@ export async function startAggregator(config: AggregatorConfig, log: Logger): Pr
       requestCert: true,
       rejectUnauthorized: false,
       minVersion: 'TLSv1.2',
+      ...serverTimeoutOptions(timeouts),
     },
     (req, res) => {
       if (serveRoutingTable(routing, shadow, req, res)) return;
@@ -157,8 +165,8 @@ export async function startAggregator(config: AggregatorConfig, log: Logger): Pr
     },
   );
   server.keepAliveTimeout = 65_000;
-  server.headersTimeout = 66_000;
-  server.requestTimeout = 0; // watches and exec streams run for hours
+  // Requests arrive whole within bounds; responses (watches, exec streams) run for hours.
+  applyServerTimeouts(server, timeouts);
   const upgrade = createAggregatorUpgradeHandler(ctx);
   server.on('upgrade', (req, socket, head) => {
     upgrade(req, socket, head).catch(() => socket.destroy());
