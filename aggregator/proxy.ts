@@ -148,11 +148,28 @@ async function destinationIdentity(
   return { ok: true, headers: impersonationHeaders(user) };
 }
 
-/** A loop, or a target Go's server refuses with 400 (kube-apiserver never sees it; neither do the backends). */
-function refusedOnSight(req: IncomingMessage, info: RequestInfo): [number, StatusReason, string] | undefined {
-  if (looped(req.rawHeaders)) return [508, 'InternalError', 'the request already passed through the cluster-bridge aggregator (routing loop)'];
-  if (info.malformed) return [400, 'BadRequest', 'invalid request URI (a malformed escape, a control character or an absolute URI)'];
-  return undefined;
+/**
+ * A loop, a target Go's server refuses with 400 (kube-apiserver never sees it; neither do the
+ * backends), refused identity headers; else the impersonation asked for.
+ */
+function onSight(
+  ctx: ProxyContext,
+  req: IncomingMessage,
+  info: RequestInfo,
+): { refusal: [number, StatusReason, string] | 'bad-request' } | { impersonation: ImpersonationRequest | 'malformed' | undefined } {
+  if (looped(req.rawHeaders)) return { refusal: [508, 'InternalError', 'the request already passed through the cluster-bridge aggregator (routing loop)'] };
+  if (info.malformed) return { refusal: 'bad-request' };
+  const verdict = checkIdentityHeaders(req.rawHeaders, peerIdentity(req.socket as TLSSocket));
+  if (verdict.ok) return verdict;
+  ctx.metrics.refused('identity-header');
+  return { refusal: [403, 'Forbidden', verdict.message] };
+}
+
+/** Go's net/http answer to a request line it cannot parse, word for word. */
+function goBadRequest(res: ServerResponse | undefined, socket: Duplex | undefined): void {
+  const body = '400 Bad Request';
+  if (res) return void res.writeHead(400, { 'Content-Type': 'text/plain; charset=utf-8', Connection: 'close' }).end(body);
+  socket!.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n${body}`);
 }
 
 /** Impersonation the source's filter refuses with 400 before any handler runs goes to the source, which answers it. */
@@ -171,17 +188,8 @@ async function prepare(ctx: ProxyContext, req: IncomingMessage, res: ServerRespo
     else writeStatusToSocket(socket!, code, reason, message, retry, details);
   };
   const info = parseRequestInfo(req.method ?? 'GET', req.url ?? '/');
-  const refused = refusedOnSight(req, info);
-  if (refused) {
-    reply(...refused);
-    return undefined;
-  }
-  const verdict = checkIdentityHeaders(req.rawHeaders, peerIdentity(req.socket as TLSSocket));
-  if (!verdict.ok) {
-    ctx.metrics.refused('identity-header');
-    reply(403, 'Forbidden', verdict.message);
-    return undefined;
-  }
+  const verdict = onSight(ctx, req, info);
+  if ('refusal' in verdict) return void (verdict.refusal === 'bad-request' ? goBadRequest(res, socket) : reply(...verdict.refusal));
   const decision = route(info, ctx.routing.table);
   if (decision.target === 'hold') {
     ctx.metrics.request('none', info.verb, 503, decision.reason);

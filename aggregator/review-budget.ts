@@ -13,7 +13,12 @@ export interface BudgetPolicy {
   maxPeers: number;
 }
 
-export const DEFAULT_BUDGET: BudgetPolicy = { perPeerPerSecond: 20, perPeerBurst: 40, globalPerSecond: 200, globalBurst: 400, maxPeers: 10_000 };
+export const DEFAULT_BUDGET: BudgetPolicy = budgetPolicy(20);
+
+/** A peer may burst twice its rate; all peers together ten times one peer's. */
+export function budgetPolicy(perPeerPerSecond: number): BudgetPolicy {
+  return { perPeerPerSecond, perPeerBurst: 2 * perPeerPerSecond, globalPerSecond: 10 * perPeerPerSecond, globalBurst: 20 * perPeerPerSecond, maxPeers: 10_000 };
+}
 
 class Bucket {
   private tokens: number;

@@ -18,6 +18,7 @@ import type { AggregatorConfig } from './config.js';
 import { applyFence } from './fencing.js';
 import { ShardHandoff } from './handoff.js';
 import { anonymousProbe, SourceAuthenticator } from './source-authenticator.js';
+import { budgetPolicy, ReviewBudget } from './review-budget.js';
 import { AggregatorMetrics } from './metrics.js';
 import { OwnerReconciler } from './owner-reconciler.js';
 import { RolloutController } from './rollout/rollout-controller.js';
@@ -113,7 +114,11 @@ export async function startAggregator(config: AggregatorConfig, log: Logger, opt
   const ctx: ProxyContext = {
     clusters,
     routing,
-    auth: new SourceAuthenticator({ rest: clusters.source.rest, anonymous: anonymousProbe(clusters.source) }),
+    auth: new SourceAuthenticator({
+      rest: clusters.source.rest,
+      anonymous: anonymousProbe(clusters.source),
+      budget: new ReviewBudget(budgetPolicy(config.unknownTokenReviewsPerSecond)),
+    }),
     activity,
     metrics,
     shadow,

@@ -83,4 +83,23 @@ describe('server timeouts', () => {
     expect(answer).toMatch(/^HTTP\/1.1 200/);
     expect(answer).toContain('event 6');
   });
+
+  it('an upgraded connection (exec, a WebSocket watch) may live longer than every bound', async () => {
+    await start((_req, res) => res.end('not upgraded'));
+    server!.on('upgrade', (_req, socket) => {
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: test\r\n\r\n');
+      let n = 0;
+      const tick = setInterval(() => {
+        socket.write(`frame ${++n}\n`);
+        if (n === 6) {
+          clearInterval(tick);
+          socket.end();
+        }
+      }, 500);
+    });
+    const port = (server!.address() as AddressInfo).port;
+    const answer = await dribble(port, ['GET /exec HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: test\r\n\r\n'], 10);
+    expect(answer).toMatch(/^HTTP\/1.1 101/);
+    expect(answer).toContain('frame 6');
+  });
 });
