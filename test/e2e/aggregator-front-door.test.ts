@@ -7,6 +7,7 @@ import { stopPrivateLab } from '../helpers/private-lab.js';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtempSync } from 'node:fs';
 import { request, type RequestOptions } from 'node:https';
+import { connect as tlsConnect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startLabBridge, type LabBridge } from '../helpers/bridge-lab.js';
@@ -128,11 +129,59 @@ describe('paths as kube-apiserver reads them (configmaps on the destination, sec
   });
 });
 
-describe('impersonation, decided as the source decides it (secrets on the destination)', () => {
-  beforeAll(async () => {
-    await bridge.aggregator.handoff!.changeOwner('secrets', 'destination', 'e2e');
-  }, 120_000);
+/** A WebSocket watch (kube-apiserver serves watches over WebSocket): the socket, and the status line of its answer. */
+async function webSocketWatch(base: string, ca: RequestOptions['ca'], path: string): Promise<{ status: string; closed: Promise<unknown> }> {
+  const url = new URL(base);
+  const socket = tlsConnect({ host: url.hostname, port: Number(url.port), ca, servername: url.hostname === '127.0.0.1' ? undefined : url.hostname });
+  socket.on('error', () => undefined);
+  const closed = new Promise((resolve) => socket.once('close', resolve));
+  const head = new Promise<string>((resolve) => {
+    let text = '';
+    socket.on('data', (c: Buffer) => {
+      text += c.toString('latin1');
+      if (text.includes('\r\n')) resolve(text.slice(0, text.indexOf('\r\n')));
+    });
+    socket.once('close', () => resolve(text));
+  });
+  socket.write(
+    [
+      `GET ${path} HTTP/1.1`,
+      `Host: ${url.host}`,
+      `Authorization: Bearer ${token}`,
+      'Connection: Upgrade',
+      'Upgrade: websocket',
+      'Origin: http://localhost',
+      'Sec-WebSocket-Version: 13',
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
+      '',
+      '',
+    ].join('\r\n'),
+  );
+  const status = await head;
+  setTimeout(() => socket.destroy(), 60_000).unref();
+  return { status, closed };
+}
 
+describe('upgrades of movable shards (WebSocket watches)', () => {
+  const watchPath = (resource: string) => `/api/v1/namespaces/${namespace}/${resource}?watch=1`;
+
+  it('a shard still in epoch 0 is watched over WebSocket as on the source, and the watch ends when the shard changes owner', async () => {
+    const straight = await webSocketWatch(source.server, source.ca, watchPath('secrets'));
+    expect(straight.status).toMatch(/^HTTP\/1.1 101/);
+    const through = await webSocketWatch(bridge.aggregatorUrl, bridge.bridgeCa.certPem, watchPath('secrets'));
+    expect(through.status).toMatch(/^HTTP\/1.1 101/);
+    await bridge.aggregator.handoff!.changeOwner('secrets', 'destination', 'e2e');
+    // The hand-off closes the shard's watches, the upgraded ones too (a raw stream of the old owner's RVs otherwise).
+    await expect(Promise.race([through.closed.then(() => 'closed'), new Promise((r) => setTimeout(() => r('open'), 10_000))])).resolves.toBe('closed');
+  });
+
+  it('a shard whose resourceVersions the bridge rewrites refuses the upgrade (its frames pass unread)', async () => {
+    const through = await webSocketWatch(bridge.aggregatorUrl, bridge.bridgeCa.certPem, watchPath('configmaps'));
+    expect(through.status).toMatch(/^HTTP\/1.1 400/);
+  });
+});
+
+describe('impersonation, decided as the source decides it (secrets on the destination since the upgrade tests)', () => {
   const secrets = () => `/api/v1/namespaces/${namespace}/secrets`;
   const as = (headers: Record<string, string | string[]>) => ({ ...bearer(impersonator), ...headers });
 
