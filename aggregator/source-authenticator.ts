@@ -124,8 +124,6 @@ export class SourceAuthenticator {
   private readonly flavour = new TtlCache<ImpersonationFlavour>(1, () => FLAVOUR_TTL_MS);
   private readonly decider: ImpersonationDecider;
   private readonly budget: ReviewBudget;
-  /** Reviews and probes sent to the source (tests and metrics read it). */
-  sourceCalls = 0;
 
   constructor(private readonly options: SourceAuthenticatorOptions) {
     this.budget = options.budget ?? new ReviewBudget();
@@ -143,7 +141,6 @@ export class SourceAuthenticator {
       const known = this.anonymousPaths.get(key);
       if (known === undefined && !this.budget.spend(peer)) return { ok: false, why: 'throttled' };
       const allowed = await this.anonymousPaths.getOrCompute(key, async () => {
-        this.sourceCalls++;
         return (await this.options.anonymous(path)) !== 401;
       });
       return allowed ? { ok: true, user: ANONYMOUS } : { ok: false, why: 'unauthenticated' };
@@ -156,7 +153,6 @@ export class SourceAuthenticator {
   }
 
   private async review(token: string): Promise<UserInfo | null> {
-    this.sourceCalls++;
     const review = await this.options.rest.expect<{ status?: TokenReviewStatus }>('POST', '/apis/authentication.k8s.io/v1/tokenreviews', [201, 200], {
       apiVersion: 'authentication.k8s.io/v1',
       kind: 'TokenReview',
@@ -171,7 +167,6 @@ export class SourceAuthenticator {
   async authorize(a: AuthzAttributes): Promise<AuthzDecision> {
     const body = subjectAccessReview(a);
     return this.reviews.getOrCompute(hash(JSON.stringify(body.spec)), async () => {
-      this.sourceCalls++;
       const review = await this.options.rest.expect<{ status?: { allowed?: boolean; reason?: string; evaluationError?: string } }>(
         'POST',
         '/apis/authorization.k8s.io/v1/subjectaccessreviews',
@@ -186,7 +181,6 @@ export class SourceAuthenticator {
   /** The identity `requestor` becomes by impersonating `wanted` for this request, or the source's 403. */
   async impersonate(requestor: UserInfo, wanted: WantedUser, info: RequestInfo): Promise<ImpersonationOutcome> {
     const flavour = await this.flavour.getOrCompute('flavour', () => {
-      this.sourceCalls++;
       return probeFlavour(this.options.rest);
     });
     return this.decider.decide(flavour, wanted, requestAttributes(requestor, info, { fieldSelector: info.fieldSelector, labelSelector: info.labelSelector }));
