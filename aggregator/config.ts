@@ -7,11 +7,13 @@ import { existingFile, kubeconfigSetting, leaseTiming, optionalString, portNumbe
 import { BridgeError } from '../lib/errors.js';
 import { BRIDGE_SERVER_ENV } from '../lib/env-flags.js';
 import { AGGREGATOR_PORT } from '../lib/names.js';
+import { DEFAULT_BUDGET } from './review-budget.js';
 
 export const AGGREGATOR_ENV = {
   ...BRIDGE_SERVER_ENV,
   synchronizerUrl: 'BRIDGE_SYNCHRONIZER_URL',
   catchUpTimeoutSeconds: 'BRIDGE_CATCHUP_TIMEOUT_SECONDS',
+  unknownTokenReviewsPerSecond: 'BRIDGE_UNKNOWN_TOKEN_REVIEWS_PER_SECOND',
 } as const;
 
 export interface AggregatorConfig {
@@ -31,6 +33,8 @@ export interface AggregatorConfig {
   /** The leader runs hand-offs and the rollout controller; a standby takes over this long after it stops renewing. */
   leaseDurationSeconds: number;
   leaseRenewSeconds: number;
+  /** TokenReviews (and anonymous probes) one client address may cost the source per second (review-budget.ts). */
+  unknownTokenReviewsPerSecond: number;
 }
 
 export function loadAggregatorConfig(env: Env): AggregatorConfig {
@@ -58,6 +62,7 @@ export function loadAggregatorConfig(env: Env): AggregatorConfig {
     destinationKubeconfig: kubeconfigSetting(env, AGGREGATOR_ENV.destinationKubeconfig),
     synchronizerUrl,
     catchUpTimeoutMs: positiveNumber(env, AGGREGATOR_ENV.catchUpTimeoutSeconds, 30) * 1000,
+    unknownTokenReviewsPerSecond: positiveNumber(env, AGGREGATOR_ENV.unknownTokenReviewsPerSecond, DEFAULT_BUDGET.perPeerPerSecond),
     ...leaseTiming(env, AGGREGATOR_ENV.leaseDurationSeconds),
   };
 }

@@ -1,16 +1,14 @@
 /**
- * Who is calling (DESIGN.md section 4). To the source the workload's bearer token passes unchanged;
- * to the destination the aggregator authenticates the token with a TokenReview against the source
- * (cached briefly by the token's hash, never the token) and impersonates the user. Client
- * `Impersonate-*` headers are honoured after a SubjectAccessReview on the source. Identity headers
- * from a sidecar are trusted only with a sidecar client certificate, and its namespace comes from the
- * certificate.
+ * Who is calling (DESIGN.md section 4), from the connection and the headers: a sidecar's client
+ * certificate and namespace, the bearer token, and the `Impersonate-*` headers read exactly as
+ * kube-apiserver reads them. What the source says about the caller is source-authenticator.ts's job.
+ * Identity headers from a sidecar are trusted only with a sidecar client certificate, and its
+ * namespace comes from the certificate.
  */
-import { createHash } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import { SIDECAR_CLIENT_ORGANIZATION, SIDECAR_NAMESPACE_ORGANIZATION_PREFIX } from '../certs/bridge-certs.js';
-import { BridgeError } from '../lib/errors.js';
-import type { KubeRestClient } from '../lib/kube-rest-client.js';
+import { goUnescape } from '../lib/routing/go-url.js';
+import type { WantedUser } from './impersonation.js';
 
 export interface UserInfo {
   username: string;
@@ -52,22 +50,30 @@ function certificateIdentity(socket: TLSSocket): PeerIdentity {
   return ns ? { sidecar: true, namespace: ns } : { sidecar: true };
 }
 
-export type HeaderVerdict = { ok: true; impersonation: ImpersonationRequest | undefined } | { ok: false; message: string };
+/**
+ * `malformed`: groups, a uid or extras without a user, which the source's filter answers 400 (worded
+ * per release): such a request goes to the source, which gives that answer before any handler runs.
+ */
+export type HeaderVerdict = { ok: true; impersonation: ImpersonationRequest | 'malformed' | undefined } | { ok: false; message: string };
 
-export interface ImpersonationRequest {
-  user?: string;
-  uid?: string;
-  groups: string[];
-  extra: Record<string, string[]>;
+export type ImpersonationRequest = WantedUser;
+
+const EXTRA_PREFIX = 'impersonate-extra-';
+
+/** The key of an Impersonate-Extra-* header: lower-cased, then path-unescaped (kept as sent when that fails). */
+function extraKey(lowerName: string): string {
+  const encoded = lowerName.slice(EXTRA_PREFIX.length);
+  return goUnescape(encoded, false) ?? encoded;
 }
 
 /**
  * Checks the identity headers of one request against its peer, in one pass: client X-Remote-* is
  * always refused (front-proxy headers only the API server's own proxy may set), X-Bridge-* only from
- * a sidecar, and a sidecar's X-Bridge-Namespace must match its certificate.
+ * a sidecar, and a sidecar's X-Bridge-Namespace must match its certificate. Impersonate-* is read as
+ * http.Header.Get reads it: the first User and Uid count, an empty User is no impersonation.
  */
 export function checkIdentityHeaders(rawHeaders: readonly string[], peer: PeerIdentity): HeaderVerdict {
-  let impersonation: ImpersonationRequest | undefined;
+  const wanted = new ImpersonationHeaders();
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!.toLowerCase();
     const value = rawHeaders[i + 1]!;
@@ -80,20 +86,36 @@ export function checkIdentityHeaders(rawHeaders: readonly string[], peer: PeerId
       }
       continue;
     }
-    if (!name.startsWith('impersonate-')) continue;
-    impersonation ??= { groups: [], extra: {} };
-    if (name === 'impersonate-user') impersonation.user = value;
-    else if (name === 'impersonate-uid') impersonation.uid = value;
-    else if (name === 'impersonate-group') impersonation.groups.push(value);
-    else if (name.startsWith('impersonate-extra-')) {
-      const key = decodeURIComponent(name.slice('impersonate-extra-'.length));
-      (impersonation.extra[key] ??= []).push(value);
+    if (name.startsWith('impersonate-')) wanted.add(name, value);
+  }
+  return { ok: true, impersonation: wanted.request() };
+}
+
+/** The Impersonate-* headers of one request, gathered as processImpersonationHeaders gathers them. */
+class ImpersonationHeaders {
+  private user: string | undefined;
+  private uid: string | undefined;
+  private readonly groups: string[] = [];
+  private groupsSpecified = false;
+  private extraSpecified = false;
+  private readonly extra: Record<string, string[]> = {};
+
+  add(lowerName: string, value: string): void {
+    if (lowerName === 'impersonate-user') this.user ??= value;
+    else if (lowerName === 'impersonate-uid') this.uid ??= value;
+    else if (lowerName === 'impersonate-group') {
+      this.groupsSpecified = true;
+      this.groups.push(value);
+    } else if (lowerName.startsWith(EXTRA_PREFIX)) {
+      this.extraSpecified = true;
+      (this.extra[extraKey(lowerName)] ??= []).push(value);
     }
   }
-  if (impersonation && impersonation.user === undefined) {
-    return { ok: false, message: 'requested impersonation of groups, uid or extra without a user (Impersonate-User)' };
+
+  request(): ImpersonationRequest | 'malformed' | undefined {
+    if (!this.user) return this.uid || this.groupsSpecified || this.extraSpecified ? 'malformed' : undefined;
+    return { name: this.user, uid: this.uid ?? '', groups: this.groups, extra: this.extra, groupsSpecified: this.groupsSpecified };
   }
-  return { ok: true, impersonation };
 }
 
 export function bearerToken(rawHeaders: readonly string[]): string | undefined {
@@ -113,87 +135,4 @@ export function impersonationHeaders(user: UserInfo): string[] {
   for (const group of user.groups) out.push('Impersonate-Group', group);
   for (const [key, values] of Object.entries(user.extra)) for (const value of values) out.push(`Impersonate-Extra-${encodeURIComponent(key)}`, value);
   return out;
-}
-
-const ANONYMOUS: UserInfo = { username: 'system:anonymous', groups: ['system:unauthenticated'], extra: {} };
-const REVIEW_TTL_MS = 10_000;
-const MAX_CACHED_REVIEWS = 10_000;
-
-interface TokenReviewStatus {
-  authenticated?: boolean;
-  user?: { username?: string; uid?: string; groups?: string[]; extra?: Record<string, string[]> };
-  error?: string;
-}
-
-/** Authenticates tokens against the source, caching successes for a few seconds by the token's hash. */
-export class SourceAuthenticator {
-  private readonly cache = new Map<string, { user: UserInfo; until: number }>();
-
-  constructor(private readonly source: KubeRestClient) {}
-
-  /** undefined: the source rejects the token (the caller answers 401, as the API server would). */
-  async authenticate(token: string | undefined): Promise<UserInfo | undefined> {
-    if (token === undefined) return ANONYMOUS;
-    const key = createHash('sha256').update(token).digest('base64');
-    const hit = this.cache.get(key);
-    if (hit && hit.until > Date.now()) return hit.user;
-    const review = await this.source.expect<{ status?: TokenReviewStatus }>('POST', '/apis/authentication.k8s.io/v1/tokenreviews', [201, 200], {
-      apiVersion: 'authentication.k8s.io/v1',
-      kind: 'TokenReview',
-      spec: { token },
-    });
-    const status = review.body.status;
-    if (!status?.authenticated || !status.user?.username) return undefined;
-    const user: UserInfo = { username: status.user.username, uid: status.user.uid, groups: status.user.groups ?? [], extra: status.user.extra ?? {} };
-    if (this.cache.size >= MAX_CACHED_REVIEWS) this.cache.clear();
-    this.cache.set(key, { user, until: Date.now() + REVIEW_TTL_MS });
-    return user;
-  }
-
-  /**
-   * The identity to act as when the caller asked to impersonate: each requested attribute is checked
-   * with a SubjectAccessReview (verb impersonate) on the source, as kube-apiserver's impersonation
-   * filter checks it. Throws BRIDGE_ERR_IDENTITY with kube-apiserver's 403 message when one is denied.
-   */
-  async authorizeImpersonation(caller: UserInfo, wanted: ImpersonationRequest): Promise<UserInfo> {
-    const checks: { resource: string; name: string; subresource?: string }[] = [{ resource: 'users', name: wanted.user! }];
-    for (const group of wanted.groups) checks.push({ resource: 'groups', name: group });
-    if (wanted.uid) checks.push({ resource: 'uids', name: wanted.uid });
-    for (const [key, values] of Object.entries(wanted.extra))
-      for (const value of values) checks.push({ resource: 'userextras', subresource: key, name: value });
-    for (const check of checks) {
-      const review = await this.source.expect<{ status?: { allowed?: boolean } }>('POST', '/apis/authorization.k8s.io/v1/subjectaccessreviews', [201, 200], {
-        apiVersion: 'authorization.k8s.io/v1',
-        kind: 'SubjectAccessReview',
-        spec: {
-          user: caller.username,
-          uid: caller.uid,
-          groups: caller.groups,
-          extra: caller.extra,
-          resourceAttributes: {
-            verb: 'impersonate',
-            group: check.resource === 'uids' || check.resource === 'userextras' ? 'authentication.k8s.io' : '',
-            resource: check.resource,
-            subresource: check.subresource,
-            name: check.name,
-          },
-        },
-      });
-      if (!review.body.status?.allowed) {
-        const group = check.resource === 'uids' || check.resource === 'userextras' ? 'authentication.k8s.io' : '';
-        const resource = check.subresource ? `${check.resource}/${check.subresource}` : check.resource;
-        throw new BridgeError(
-          'BRIDGE_ERR_IDENTITY',
-          `${check.resource} "${check.name}" is forbidden: User "${caller.username}" cannot impersonate resource "${resource}" in API group "${group}" at the cluster scope`,
-        );
-      }
-    }
-    // As kube-apiserver completes an impersonated identity: a service account's groups when none were
-    // asked for, and system:authenticated for everyone but anonymous.
-    const groups = [...wanted.groups];
-    const serviceAccount = /^system:serviceaccount:([^:]+):[^:]+$/.exec(wanted.user!);
-    if (serviceAccount && groups.length === 0) groups.push('system:serviceaccounts', `system:serviceaccounts:${serviceAccount[1]}`);
-    if (wanted.user !== 'system:anonymous' && !groups.includes('system:authenticated')) groups.push('system:authenticated');
-    return { username: wanted.user!, uid: wanted.uid, groups, extra: wanted.extra };
-  }
 }

@@ -9,8 +9,8 @@ import { request } from 'node:https';
 import type { ClientRequest } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
-import { errorMessage, isBridgeError } from '../lib/errors.js';
-import { kubeStatusResponse, type StatusReason } from '../lib/kube-status.js';
+import { errorMessage } from '../lib/errors.js';
+import { kubeStatusResponse, type StatusDetails, type StatusReason } from '../lib/kube-status.js';
 import type { Logger } from '../lib/logger.js';
 import { BRIDGE_HOP_HEADER } from '../lib/names.js';
 import { pipeBothWays } from '../lib/pipe-both-ways.js';
@@ -22,7 +22,8 @@ import { route } from '../lib/routing/routing-table.js';
 import type { ClusterSide, RequestInfo, RouteDecision } from '../lib/routing/types.js';
 import { WatchRVRewriter } from '../lib/routing/watch-rewriter.js';
 import type { ClusterConnection } from '../lib/cluster-connection.js';
-import { bearerToken, checkIdentityHeaders, impersonationHeaders, peerIdentity, type ImpersonationRequest, type SourceAuthenticator } from './identity.js';
+import { bearerToken, checkIdentityHeaders, impersonationHeaders, peerIdentity, type ImpersonationRequest } from './identity.js';
+import type { SourceAuthenticator } from './source-authenticator.js';
 import type { AggregatorMetrics } from './metrics.js';
 import { jsonOnlyAccept, rewriteQuery, rewriteRequestBody } from '../lib/routing/request-rewrite.js';
 import { bodyKindOf } from '../lib/routing/request-identity.js';
@@ -56,6 +57,9 @@ export interface ProxyContext {
 /** This hop's mark: a request that already carries it looped back and is refused (one hop at most). */
 export const AGGREGATOR_HOP = 'aggregator';
 const MAX_REWRITTEN_BODY_BYTES = 8 * 1024 * 1024;
+/** A moved shard's JSON answer is rewritten whole; clients page big lists (client-go asks 500 at a time). */
+const MAX_REWRITTEN_RESPONSE_BYTES = 256 * 1024 * 1024;
+const MAX_UPGRADE_REFUSAL_BYTES = 64 * 1024;
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host']);
 
 /** A request the aggregator has decided on: where, as whom, with which path and headers. */
@@ -114,7 +118,7 @@ function backendHeaders(
   return out;
 }
 
-type Refusal = { ok: false; code: number; reason: Parameters<typeof sendStatus>[2]; message: string; retryAfter?: number };
+type Refusal = { ok: false; code: number; reason: Parameters<typeof sendStatus>[2]; message: string; retryAfter?: number; details?: StatusDetails };
 
 /**
  * The caller as the destination should see it: authenticated against the source (TokenReview) and,
@@ -124,19 +128,57 @@ type Refusal = { ok: false; code: number; reason: Parameters<typeof sendStatus>[
 async function destinationIdentity(
   ctx: ProxyContext,
   req: IncomingMessage,
+  info: RequestInfo,
   impersonation: ImpersonationRequest | undefined,
 ): Promise<{ ok: true; headers: string[] } | Refusal> {
   let user;
   try {
-    user = await ctx.auth.authenticate(bearerToken(req.rawHeaders));
-    if (user && impersonation) user = await ctx.auth.authorizeImpersonation(user, impersonation);
+    const caller = await ctx.auth.authenticate(bearerToken(req.rawHeaders), req.socket.remoteAddress ?? '', info.path);
+    if (!caller.ok && caller.why === 'throttled') {
+      ctx.metrics.refused('review-budget');
+      return { ok: false, code: 429, reason: 'TooManyRequests', message: 'too many requests with unknown credentials; retry shortly', retryAfter: 1 };
+    }
+    if (!caller.ok) return { ok: false, code: 401, reason: 'Unauthorized', message: 'Unauthorized' };
+    user = caller.user;
+    if (impersonation) {
+      const outcome = await ctx.auth.impersonate(user, impersonation, info);
+      if (!outcome.ok) return { ok: false, code: 403, reason: 'Forbidden', message: outcome.forbidden.message, details: outcome.forbidden.details };
+      user = outcome.user;
+    }
   } catch (err) {
-    if (isBridgeError(err, 'BRIDGE_ERR_IDENTITY')) return { ok: false, code: 403, reason: 'Forbidden', message: err.message };
     ctx.log.warn({ err: errorMessage(err) }, 'cannot authenticate a caller against the source');
     return { ok: false, code: 503, reason: 'ServiceUnavailable', message: 'cannot authenticate the request against the source API server', retryAfter: 1 };
   }
-  if (!user) return { ok: false, code: 401, reason: 'Unauthorized', message: 'Unauthorized' };
   return { ok: true, headers: impersonationHeaders(user) };
+}
+
+/**
+ * A loop, a target Go's server refuses with 400 (kube-apiserver never sees it; neither do the
+ * backends), refused identity headers; else the impersonation asked for.
+ */
+function onSight(
+  ctx: ProxyContext,
+  req: IncomingMessage,
+  info: RequestInfo,
+): { refusal: [number, StatusReason, string] | 'bad-request' } | { impersonation: ImpersonationRequest | 'malformed' | undefined } {
+  if (looped(req.rawHeaders)) return { refusal: [508, 'InternalError', 'the request already passed through the cluster-bridge aggregator (routing loop)'] };
+  if (info.malformed) return { refusal: 'bad-request' };
+  const verdict = checkIdentityHeaders(req.rawHeaders, peerIdentity(req.socket as TLSSocket));
+  if (verdict.ok) return verdict;
+  ctx.metrics.refused('identity-header');
+  return { refusal: [403, 'Forbidden', verdict.message] };
+}
+
+/** Go's net/http answer to a request line it cannot parse, word for word. */
+function goBadRequest(res: ServerResponse | undefined, socket: Duplex | undefined): void {
+  const body = '400 Bad Request';
+  if (res) return void res.writeHead(400, { 'Content-Type': 'text/plain; charset=utf-8', Connection: 'close' }).end(body);
+  socket!.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n${body}`);
+}
+
+/** Impersonation the source's filter refuses with 400 before any handler runs goes to the source, which answers it. */
+function targetOf(target: ClusterSide, impersonation: ImpersonationRequest | 'malformed' | undefined) {
+  return impersonation === 'malformed' ? { side: 'source' as const, impersonation: undefined } : { side: target, impersonation };
 }
 
 /**
@@ -145,21 +187,13 @@ async function destinationIdentity(
  * and RVs of older epochs.
  */
 async function prepare(ctx: ProxyContext, req: IncomingMessage, res: ServerResponse | undefined, socket: Duplex | undefined): Promise<Prepared | undefined> {
-  const reply = (code: number, reason: Parameters<typeof sendStatus>[2], message: string, retry?: number) => {
-    if (res) sendStatus(res, code, reason, message, retry);
-    else writeStatusToSocket(socket!, code, reason, message, retry);
+  const reply = (code: number, reason: Parameters<typeof sendStatus>[2], message: string, retry?: number, details?: StatusDetails) => {
+    if (res) sendStatus(res, code, reason, message, retry, details);
+    else writeStatusToSocket(socket!, code, reason, message, retry, details);
   };
-  if (looped(req.rawHeaders)) {
-    reply(508, 'InternalError', 'the request already passed through the cluster-bridge aggregator (routing loop)');
-    return undefined;
-  }
   const info = parseRequestInfo(req.method ?? 'GET', req.url ?? '/');
-  const verdict = checkIdentityHeaders(req.rawHeaders, peerIdentity(req.socket as TLSSocket));
-  if (!verdict.ok) {
-    ctx.metrics.refused('identity-header');
-    reply(403, 'Forbidden', verdict.message);
-    return undefined;
-  }
+  const verdict = onSight(ctx, req, info);
+  if ('refusal' in verdict) return void (verdict.refusal === 'bad-request' ? goBadRequest(res, socket) : reply(...verdict.refusal));
   const decision = route(info, ctx.routing.table);
   if (decision.target === 'hold') {
     ctx.metrics.request('none', info.verb, 503, decision.reason);
@@ -173,13 +207,13 @@ async function prepare(ctx: ProxyContext, req: IncomingMessage, res: ServerRespo
     reply(503, 'ServiceUnavailable', 'this cluster-bridge aggregator replica cannot confirm its routing table; retry shortly', 1);
     return undefined;
   }
-  const side = decision.target;
+  const { side, impersonation } = targetOf(decision.target, verdict.impersonation);
   const cluster = ctx.clusters[side];
   let impersonate: string[] = [];
   if (side === 'destination') {
-    const identity = await destinationIdentity(ctx, req, verdict.impersonation);
+    const identity = await destinationIdentity(ctx, req, info, impersonation);
     if (!identity.ok) {
-      reply(identity.code, identity.reason, identity.message, identity.retryAfter);
+      reply(identity.code, identity.reason, identity.message, identity.retryAfter, identity.details);
       return undefined;
     }
     impersonate = identity.headers;
@@ -194,7 +228,7 @@ async function prepare(ctx: ProxyContext, req: IncomingMessage, res: ServerRespo
   }
   return {
     info,
-    impersonation: verdict.impersonation,
+    impersonation,
     decision: { ...decision, target: side },
     codec: rewriting ? codec : undefined,
     path,
@@ -219,8 +253,8 @@ function refuseExpired(
 }
 
 /** The Status answer on an upgrade's raw socket, the same bytes sendStatus writes (lib/kube-status.ts). */
-function writeStatusToSocket(socket: Duplex, code: number, reason: StatusReason, message: string, retryAfterSeconds?: number): void {
-  const { body, headers } = kubeStatusResponse(code, reason, message, retryAfterSeconds);
+function writeStatusToSocket(socket: Duplex, code: number, reason: StatusReason, message: string, retryAfterSeconds?: number, details?: StatusDetails): void {
+  const { body, headers } = kubeStatusResponse(code, reason, message, retryAfterSeconds, details);
   const raw = Object.entries(headers).flatMap(([name, value]) => [name, String(value)]);
   socket.end(rawResponseHead(code, STATUS_CODES[code] ?? reason, [...raw, 'Connection', 'close']) + body);
 }
@@ -231,24 +265,19 @@ function isJson(res: IncomingMessage): boolean {
 
 /** Sends the rewritten JSON answer of a moved shard (lists, objects, Tables, Status). */
 function sendRewritten(res: ServerResponse, upstream: IncomingMessage, codec: ShardRVCodec, uids: ReadonlyMap<string, string> | undefined): void {
-  const chunks: Buffer[] = [];
-  upstream.on('data', (c: Buffer) => chunks.push(c));
-  upstream.on('end', () =>
-    sendBuffered(
-      res,
-      { status: upstream.statusCode!, statusMessage: upstream.statusMessage ?? '', rawHeaders: upstream.rawHeaders, body: Buffer.concat(chunks) },
-      codec,
-      [],
-      uids,
-    ),
+  readBody(upstream, MAX_REWRITTEN_RESPONSE_BYTES).then(
+    (body) => {
+      if (!body) return sendStatus(res, 500, 'InternalError', `the answer is larger than ${MAX_REWRITTEN_RESPONSE_BYTES} bytes; ask for pages (limit)`);
+      sendBuffered(res, { status: upstream.statusCode!, statusMessage: upstream.statusMessage ?? '', rawHeaders: upstream.rawHeaders, body }, codec, [], uids);
+    },
+    () => res.destroy(),
   );
-  upstream.on('error', () => res.destroy());
 }
 
 /** After the client has the source's answer: the same read from both clusters, compared (shadow-reads.ts). */
 async function shadowRead(ctx: ProxyContext, req: IncomingMessage, prepared: Prepared, path: string): Promise<void> {
   const shard = prepared.decision.shard!;
-  const identity = await destinationIdentity(ctx, req, prepared.impersonation);
+  const identity = await destinationIdentity(ctx, req, prepared.info, prepared.impersonation);
   if (!identity.ok) return ctx.metrics.shadowRead(shard, 'error');
   const headers = {
     source: jsonReadHeaders(backendHeaders(req.rawHeaders, 'source', [], ctx.clusters.source, false)),
@@ -413,6 +442,34 @@ export function createAggregatorHandler(ctx: ProxyContext) {
   };
 }
 
+/**
+ * An upgrade of a movable shard's request: kube-apiserver serves watches over WebSocket, and any
+ * request may carry Upgrade. Its frames are piped raw, so a shard whose RVs are rewritten refuses it
+ * (the client gets 400 and can watch over HTTP); otherwise it counts as the shard's write (the
+ * hand-off waits for it) or watch (the hand-off ends it) as long as its connection lives.
+ */
+function shardUpgradeAllowed(ctx: ProxyContext, prepared: Prepared, socket: Duplex): boolean {
+  const { decision, info } = prepared;
+  if (!decision.shard) return true;
+  if (prepared.codec) {
+    ctx.metrics.refused('upgrade-rewritten-shard');
+    writeStatusToSocket(
+      socket,
+      400,
+      'BadRequest',
+      `the ${decision.shard} shard's resourceVersions are rewritten by the bridge: no protocol upgrade; use plain HTTP`,
+    );
+    return false;
+  }
+  if (WRITE_VERBS.has(info.verb)) socket.once('close', ctx.activity.beginWrite(decision.shard));
+  else
+    socket.once(
+      'close',
+      ctx.activity.addWatch(decision.shard, () => socket.destroy()),
+    );
+  return true;
+}
+
 /** exec, attach, port-forward and proxy upgrades: the same decisions, then the two sockets piped raw. */
 export function createAggregatorUpgradeHandler(ctx: ProxyContext) {
   return async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
@@ -427,6 +484,7 @@ export function createAggregatorUpgradeHandler(ctx: ProxyContext) {
     }
     if (!prepared) return;
     const { cluster, decision, info } = prepared;
+    if (!shardUpgradeAllowed(ctx, prepared, socket)) return;
     const upgrade = req.headers.upgrade ?? '';
     const upstreamReq = request({
       ...backendAddress(cluster),
@@ -451,14 +509,23 @@ export function createAggregatorUpgradeHandler(ctx: ProxyContext) {
     });
     upstreamReq.on('response', (upstreamRes) => {
       ctx.metrics.request(decision.target, info.verb, upstreamRes.statusCode ?? 0, decision.reason);
-      const chunks: Buffer[] = [];
-      upstreamRes.on('data', (c: Buffer) => chunks.push(c));
-      upstreamRes.on('end', () => {
-        const body = Buffer.concat(chunks);
-        const headers = [...withoutContentLength(clientResponseHeaders(upstreamRes.rawHeaders)), 'Content-Length', String(body.length), 'Connection', 'close'];
-        socket.write(rawResponseHead(upstreamRes.statusCode!, upstreamRes.statusMessage ?? '', headers));
-        socket.end(body);
-      });
+      // A refusal to switch is a short Status: held whole (to set its length), but only up to a bound.
+      readBody(upstreamRes, MAX_UPGRADE_REFUSAL_BYTES).then(
+        (body) => {
+          if (socket.destroyed) return;
+          if (!body) return writeStatusToSocket(socket, 502, 'InternalError', `the ${decision.target} API server refused the upgrade with an oversized answer`);
+          const headers = [
+            ...withoutContentLength(clientResponseHeaders(upstreamRes.rawHeaders)),
+            'Content-Length',
+            String(body.length),
+            'Connection',
+            'close',
+          ];
+          socket.write(rawResponseHead(upstreamRes.statusCode!, upstreamRes.statusMessage ?? '', headers));
+          socket.end(body);
+        },
+        () => socket.destroy(),
+      );
     });
     upstreamReq.end();
   };

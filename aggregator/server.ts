@@ -18,7 +18,8 @@ import type { AggregatorConfig } from './config.js';
 import { applyFence } from './fencing.js';
 import { fenceUnenforceable, probeFenceSupport, recordFenceSupport } from './fence-support.js';
 import { ShardHandoff } from './handoff.js';
-import { SourceAuthenticator } from './identity.js';
+import { anonymousProbe, SourceAuthenticator } from './source-authenticator.js';
+import { budgetPolicy, ReviewBudget } from './review-budget.js';
 import { AggregatorMetrics } from './metrics.js';
 import { OwnerReconciler } from './owner-reconciler.js';
 import { RolloutController } from './rollout/rollout-controller.js';
@@ -32,6 +33,7 @@ import { RoutingState } from '../lib/routing/routing-state.js';
 import { ShardActivity } from './shard-activity.js';
 import { serveRoutingTable } from './routing-table-endpoint.js';
 import { sendStatus } from '../lib/status-responses.js';
+import { applyServerTimeouts, DEFAULT_SERVER_TIMEOUTS, serverTimeoutOptions, type ServerTimeouts } from '../lib/server-timeouts.js';
 
 export interface RunningAggregator {
   port: number;
@@ -42,7 +44,13 @@ export interface RunningAggregator {
   close(): Promise<void>;
 }
 
-export async function startAggregator(config: AggregatorConfig, log: Logger): Promise<RunningAggregator> {
+export interface AggregatorOptions {
+  /** The API port's clocks (lib/server-timeouts.ts); tests shorten them. */
+  serverTimeouts?: Partial<ServerTimeouts>;
+}
+
+export async function startAggregator(config: AggregatorConfig, log: Logger, options: AggregatorOptions = {}): Promise<RunningAggregator> {
+  const timeouts = { ...DEFAULT_SERVER_TIMEOUTS, ...options.serverTimeouts };
   const clusters: Record<'source' | 'destination', ClusterConnection> = {
     source: await connectCluster('source', config.sourceKubeconfig),
     destination: await connectCluster('destination', config.destinationKubeconfig),
@@ -114,7 +122,20 @@ export async function startAggregator(config: AggregatorConfig, log: Logger): Pr
       })
     : undefined;
   const shadow = new ShadowReads({ clusters, metrics, log });
-  const ctx: ProxyContext = { clusters, routing, auth: new SourceAuthenticator(clusters.source.rest), activity, metrics, shadow, presence, log };
+  const ctx: ProxyContext = {
+    clusters,
+    routing,
+    auth: new SourceAuthenticator({
+      rest: clusters.source.rest,
+      anonymous: anonymousProbe(clusters.source),
+      budget: new ReviewBudget(budgetPolicy(config.unknownTokenReviewsPerSecond)),
+    }),
+    activity,
+    metrics,
+    shadow,
+    presence,
+    log,
+  };
 
   lease.start((leader) => log.info({ leader, identity: lease.identity }, leader ? 'leading: this replica runs hand-offs' : 'not leading'));
   const reconciler = new OwnerReconciler({
@@ -146,6 +167,8 @@ export async function startAggregator(config: AggregatorConfig, log: Logger): Pr
       // headers are then accepted only from a verified sidecar certificate (identity.ts).
       requestCert: true,
       rejectUnauthorized: false,
+      minVersion: 'TLSv1.2',
+      ...serverTimeoutOptions(timeouts),
     },
     (req, res) => {
       if (serveRoutingTable(routing, shadow, req, res)) return;
@@ -156,8 +179,8 @@ export async function startAggregator(config: AggregatorConfig, log: Logger): Pr
     },
   );
   server.keepAliveTimeout = 65_000;
-  server.headersTimeout = 66_000;
-  server.requestTimeout = 0; // watches and exec streams run for hours
+  // Requests arrive whole within bounds; responses (watches, exec streams) run for hours.
+  applyServerTimeouts(server, timeouts);
   const upgrade = createAggregatorUpgradeHandler(ctx);
   server.on('upgrade', (req, socket, head) => {
     upgrade(req, socket, head).catch(() => socket.destroy());

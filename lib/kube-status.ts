@@ -17,7 +17,8 @@ export type StatusReason =
   | 'Unauthorized'
   | 'Invalid'
   | 'NotFound'
-  | 'UnsupportedMediaType';
+  | 'UnsupportedMediaType'
+  | 'TooManyRequests';
 
 /** metav1.StatusCause. */
 export interface StatusCause {

@@ -9,6 +9,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startOpsServer } from '../lib/ops-server.js';
+import { applyServerTimeouts, DEFAULT_SERVER_TIMEOUTS, serverTimeoutOptions, type ServerTimeouts } from '../lib/server-timeouts.js';
 import { allToUpstream, type UpstreamSelector } from '../lib/upstream-selector.js';
 import { DEFAULT_BREAKER_POLICY, type BreakerPolicy } from './circuit-breaker.js';
 import type { SidecarConfig } from './config.js';
@@ -37,6 +38,8 @@ export interface SidecarOptions {
   tlsPollMs?: number;
   /** Wraps the routing table's fetch (tests hold a long poll back to simulate a stale table). */
   wrapTableFetch?: (fetch: TableFetch) => TableFetch;
+  /** The API port's clocks (lib/server-timeouts.ts); tests shorten them. */
+  serverTimeouts?: Partial<ServerTimeouts>;
 }
 
 export interface Sidecar {
@@ -115,17 +118,17 @@ export async function startSidecar(config: SidecarConfig, options: SidecarOption
     log,
   };
 
+  const timeouts = { ...DEFAULT_SERVER_TIMEOUTS, ...options.serverTimeouts };
   const server: Server = createServer({
     cert: material.servingCertPem,
     key: material.servingKeyPem,
     noDelay: true,
-    // Watches, log follows and exec streams run for hours: no request or idle-socket timeout cuts them.
-    requestTimeout: 0,
-    headersTimeout: 60_000,
+    // A request arrives whole within bounds; watches, log follows and exec streams then run for hours.
+    ...serverTimeoutOptions(timeouts),
     // Longer than clients' idle pools so the client, not the sidecar, closes idle keep-alive sockets.
     keepAliveTimeout: 120_000,
   });
-  server.timeout = 0;
+  applyServerTimeouts(server, timeouts);
   server.on('request', createRequestForwarder(ctx));
   server.on('upgrade', createUpgradeForwarder(ctx));
   server.on('clientError', (_err, socket) => socket.destroy());

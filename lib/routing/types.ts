@@ -30,6 +30,11 @@ export interface RequestInfo {
   resource: string;
   subresource: string;
   name: string;
+  /** The request's field and label selectors, for list, watch and deletecollection (what kube-apiserver authorizes with). */
+  fieldSelector?: string;
+  labelSelector?: string;
+  /** The target is one Go's server refuses with 400 (a malformed escape, the absolute form): routed to the source, which answers it. */
+  malformed?: boolean;
 }
 
 /** `movable`: mirrored and routed by shard. `located`: always the source. `system`: never moved or mirrored. */

@@ -57,9 +57,13 @@ describe('parseRequestInfo: resource requests', () => {
     ],
     ['GET', '/api/v1/namespaces/other/configmaps/with%20space', ['get', '', 'v1', 'other', 'configmaps', '', 'with space']],
   ])('%s %s', (method, url, [verb, apiGroup, apiVersion, namespace, resource, subresource, name]) => {
+    const query = new URLSearchParams(url.split('?')[1] ?? '');
+    const selector = ['list', 'watch', 'deletecollection'].includes(verb!) && query.has('fieldSelector') ? { fieldSelector: query.get('fieldSelector') } : {};
     expect(parseRequestInfo(method, url)).toEqual({
+      ...selector,
       isResourceRequest: true,
-      path: url.split('?')[0],
+      // RequestInfo.Path is Go's URL.Path: decoded.
+      path: decodeURIComponent(url.split('?')[0]!),
       verb,
       apiPrefix: url.startsWith('/apis/') ? 'apis' : 'api',
       apiGroup,
