@@ -23,8 +23,8 @@ import { WatchRVRewriter } from '../lib/routing/watch-rewriter.js';
 import type { ClusterConnection } from '../lib/cluster-connection.js';
 import { bearerToken, checkIdentityHeaders, impersonationHeaders, peerIdentity, type ImpersonationRequest, type SourceAuthenticator } from './identity.js';
 import type { AggregatorMetrics } from './metrics.js';
-import { jsonOnlyAccept, rewriteQuery, rewriteRequestBody } from '../lib/routing/request-rewrite.js';
-import { sendBuffered, withoutContentLength } from '../lib/routing/rewritten-response.js';
+import { isJsonBody, jsonOnlyAccept, replacedWhenRewriting, rewriteQuery, rewriteRequestBody } from '../lib/routing/request-rewrite.js';
+import { responseRewrite, sendRewritten, withoutContentLength } from '../lib/routing/rewritten-response.js';
 import { parseCreateBody, sourceAllocatingWrite } from './source-allocation.js';
 import { applySourceFirst } from './source-first-apply.js';
 import { createSourceFirst } from './source-first-create.js';
@@ -95,7 +95,7 @@ function backendHeaders(
     const lower = raw[i]!.toLowerCase();
     if (HOP_BY_HOP.has(lower) || lower.startsWith('x-bridge-')) continue;
     if (side === 'destination' && (lower === 'authorization' || lower.startsWith('impersonate-'))) continue;
-    if (rewriting && (lower === 'accept' || lower === 'accept-encoding')) continue;
+    if (rewriting && replacedWhenRewriting(lower)) continue;
     if (bodyLength !== undefined && lower === 'content-length') continue;
     out.push(raw[i]!, raw[i + 1]!);
   }
@@ -210,24 +210,6 @@ function writeStatusToSocket(socket: Duplex, code: number, reason: string, messa
   );
 }
 
-function isJson(res: IncomingMessage): boolean {
-  return (res.headers['content-type'] ?? '').startsWith('application/json');
-}
-
-/** Sends the rewritten JSON answer of a moved shard (lists, objects, Tables, Status). */
-function sendRewritten(res: ServerResponse, upstream: IncomingMessage, codec: ShardRVCodec): void {
-  const chunks: Buffer[] = [];
-  upstream.on('data', (c: Buffer) => chunks.push(c));
-  upstream.on('end', () =>
-    sendBuffered(
-      res,
-      { status: upstream.statusCode!, statusMessage: upstream.statusMessage ?? '', rawHeaders: upstream.rawHeaders, body: Buffer.concat(chunks) },
-      codec,
-    ),
-  );
-  upstream.on('error', () => res.destroy());
-}
-
 /** After the client has the source's answer: the same read from both clusters, compared (shadow-reads.ts). */
 async function shadowRead(ctx: ProxyContext, req: IncomingMessage, prepared: Prepared, path: string): Promise<void> {
   const shard = prepared.decision.shard!;
@@ -255,7 +237,7 @@ async function rewrittenWriteBody(req: IncomingMessage, res: ServerResponse, pre
     return 'answered';
   }
   let body = raw;
-  if (contentType.includes('json')) {
+  if (isJsonBody(contentType)) {
     const rewritten = rewriteRequestBody(raw, codec);
     if (!rewritten.ok && rewritten.reason === 'stale') {
       staleWriteConflict(res, info);
@@ -364,13 +346,14 @@ export function createAggregatorHandler(ctx: ProxyContext) {
         });
         res.once('close', unregister);
       }
-      if (codec && upstream.statusCode === 200 && info.verb === 'watch') {
+      const rewrite = codec ? responseRewrite(info.verb === 'watch', upstream.statusCode!, upstream.headers['content-type']) : 'none';
+      if (rewrite === 'watch-events') {
         res.writeHead(200, upstream.statusMessage, clientResponseHeaders(upstream.rawHeaders));
         res.flushHeaders();
-        upstream.pipe(new WatchRVRewriter(responseRVMapper(codec))).pipe(res);
+        upstream.pipe(new WatchRVRewriter(responseRVMapper(codec!))).pipe(res);
         return;
       }
-      if (codec && isJson(upstream) && info.verb !== 'watch') return sendRewritten(res, upstream, codec);
+      if (rewrite === 'whole-body') return sendRewritten(res, upstream, codec!);
       res.writeHead(upstream.statusCode!, upstream.statusMessage, clientResponseHeaders(upstream.rawHeaders));
       if (streaming) res.flushHeaders();
       upstream.on('close', () => {
