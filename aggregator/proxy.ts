@@ -25,10 +25,10 @@ import type { ClusterConnection } from '../lib/cluster-connection.js';
 import { bearerToken, checkIdentityHeaders, impersonationHeaders, peerIdentity, type ImpersonationRequest } from './identity.js';
 import type { SourceAuthenticator } from './source-authenticator.js';
 import type { AggregatorMetrics } from './metrics.js';
-import { jsonOnlyAccept, rewriteQuery, rewriteRequestBody } from '../lib/routing/request-rewrite.js';
+import { jsonOnlyAccept, replacedWhenRewriting, rewriteQuery, rewriteRequestBody } from '../lib/routing/request-rewrite.js';
 import { bodyKindOf } from '../lib/routing/request-identity.js';
 import { identifyWrite } from './write-identity.js';
-import { sendBuffered, withoutContentLength } from '../lib/routing/rewritten-response.js';
+import { responseRewrite, sendRewritten, withoutContentLength } from '../lib/routing/rewritten-response.js';
 import { parseCreateBody, sourceAllocatingWrite } from './source-allocation.js';
 import { applySourceFirst } from './source-first-apply.js';
 import { createSourceFirst } from './source-first-create.js';
@@ -39,7 +39,7 @@ import type { ReplicaPresence } from './replica-presence.js';
 import type { RoutingState } from '../lib/routing/routing-state.js';
 import { jsonReadHeaders, shadowPath, type ShadowReads } from './shadow-reads.js';
 import type { ShardActivity } from './shard-activity.js';
-import { backendUnavailable, expiredMessage, expiredResourceVersion, expiredWatch, handoffHold, sendBodyRefusal, sendStatus } from '../lib/status-responses.js';
+import { backendUnavailable, expiredMessage, handoffHold, refuseExpiredQuery, sendBodyRefusal, sendStatus } from '../lib/status-responses.js';
 
 export interface ProxyContext {
   clusters: Record<ClusterSide, ClusterConnection>;
@@ -57,8 +57,6 @@ export interface ProxyContext {
 /** This hop's mark: a request that already carries it looped back and is refused (one hop at most). */
 export const AGGREGATOR_HOP = 'aggregator';
 const MAX_REWRITTEN_BODY_BYTES = 8 * 1024 * 1024;
-/** A moved shard's JSON answer is rewritten whole; clients page big lists (client-go asks 500 at a time). */
-const MAX_REWRITTEN_RESPONSE_BYTES = 256 * 1024 * 1024;
 const MAX_UPGRADE_REFUSAL_BYTES = 64 * 1024;
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host']);
 
@@ -104,7 +102,7 @@ function backendHeaders(
     const lower = raw[i]!.toLowerCase();
     if (HOP_BY_HOP.has(lower) || lower.startsWith('x-bridge-')) continue;
     if (side === 'destination' && (lower === 'authorization' || lower.startsWith('impersonate-'))) continue;
-    if (rewriting && (lower === 'accept' || lower === 'accept-encoding')) continue;
+    if (rewriting && replacedWhenRewriting(lower)) continue;
     if (bodyLength !== undefined && lower === 'content-length') continue;
     out.push(raw[i]!, raw[i + 1]!);
   }
@@ -246,10 +244,8 @@ function refuseExpired(
   res: ServerResponse | undefined,
   reply: (code: number, reason: StatusReason, message: string) => void,
 ): void {
-  const message = expiredMessage(query.expiredRV, codec.current.offset, query.continueToken);
-  if (res && info.verb === 'watch') expiredWatch(res, message);
-  else if (res) expiredResourceVersion(res, message);
-  else reply(410, 'Expired', message);
+  if (res) refuseExpiredQuery(res, info.verb, query, codec.current.offset);
+  else reply(410, 'Expired', expiredMessage(query.expiredRV, codec.current.offset, query.continueToken));
 }
 
 /** The Status answer on an upgrade's raw socket, the same bytes sendStatus writes (lib/kube-status.ts). */
@@ -257,21 +253,6 @@ function writeStatusToSocket(socket: Duplex, code: number, reason: StatusReason,
   const { body, headers } = kubeStatusResponse(code, reason, message, retryAfterSeconds, details);
   const raw = Object.entries(headers).flatMap(([name, value]) => [name, String(value)]);
   socket.end(rawResponseHead(code, STATUS_CODES[code] ?? reason, [...raw, 'Connection', 'close']) + body);
-}
-
-function isJson(res: IncomingMessage): boolean {
-  return (res.headers['content-type'] ?? '').startsWith('application/json');
-}
-
-/** Sends the rewritten JSON answer of a moved shard (lists, objects, Tables, Status). */
-function sendRewritten(res: ServerResponse, upstream: IncomingMessage, codec: ShardRVCodec, uids: ReadonlyMap<string, string> | undefined): void {
-  readBody(upstream, MAX_REWRITTEN_RESPONSE_BYTES).then(
-    (body) => {
-      if (!body) return sendStatus(res, 500, 'InternalError', `the answer is larger than ${MAX_REWRITTEN_RESPONSE_BYTES} bytes; ask for pages (limit)`);
-      sendBuffered(res, { status: upstream.statusCode!, statusMessage: upstream.statusMessage ?? '', rawHeaders: upstream.rawHeaders, body }, codec, [], uids);
-    },
-    () => res.destroy(),
-  );
 }
 
 /** After the client has the source's answer: the same read from both clusters, compared (shadow-reads.ts). */
@@ -423,13 +404,14 @@ export function createAggregatorHandler(ctx: ProxyContext) {
         });
         res.once('close', unregister);
       }
-      if (codec && upstream.statusCode === 200 && info.verb === 'watch') {
+      const rewrite = codec ? responseRewrite(info.verb === 'watch', upstream.statusCode!, upstream.headers['content-type']) : 'none';
+      if (rewrite === 'watch-events') {
         res.writeHead(200, upstream.statusMessage, clientResponseHeaders(upstream.rawHeaders));
         res.flushHeaders();
-        upstream.pipe(new WatchRVRewriter(responseRVMapper(codec))).pipe(res);
+        upstream.pipe(new WatchRVRewriter(responseRVMapper(codec!))).pipe(res);
         return;
       }
-      if (codec && isJson(upstream) && info.verb !== 'watch') return sendRewritten(res, upstream, codec, prepared.uids);
+      if (rewrite === 'whole-body') return sendRewritten(res, upstream, codec!, [], prepared.uids);
       res.writeHead(upstream.statusCode!, upstream.statusMessage, clientResponseHeaders(upstream.rawHeaders));
       if (streaming) res.flushHeaders();
       upstream.on('close', () => {

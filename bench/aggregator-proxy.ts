@@ -26,11 +26,8 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { KubeConfig } from '@kubernetes/client-node';
 import { LAB_APPS_NAMESPACE } from '../lab/install-context.js';
-import { readInstalledDaemons } from '../lab/install.js';
 import { adminCredentials, requireLab } from '../lab/lab-files.js';
-import { BridgeError } from '../lib/errors.js';
 import { KubeRestClient } from '../lib/kube-rest-client.js';
 import { labDir, repoRoot } from '../lib/paths.js';
 import { generateCa, issueCertificate, type CertificateAndKey } from '../lib/pki.js';
@@ -38,28 +35,11 @@ import { freePort } from '../lib/ports.js';
 import { call, interleavedRate, throughput, type RateResult, type Target } from './load.js';
 import { childPids, nginxConfig, requireNginx } from './nginx.js';
 import { fmt } from './stats.js';
-import { sidecarImageCommand } from '../sidecar/image-command.js';
+import { choices, installed, startBenchSidecar, workloadCredentials } from './lab-bridge.js';
 import { waitUntil } from '../lib/wait-until.js';
 
 const OBJECTS = 200;
 const PREFIX = 'bench-aggregator-';
-
-/** The workload's token and the CA bundle of its kubeconfig (the sidecar's and the aggregator's serving certificates). */
-function workloadCredentials(): { token: string; caPem: string } {
-  const kc = new KubeConfig();
-  kc.loadFromFile(join(labDir(), 'workload.kubeconfig'));
-  const token = kc.getCurrentUser()?.token;
-  const caData = kc.getCurrentCluster()?.caData;
-  if (!token || !caData)
-    throw new BridgeError('BRIDGE_ERR_CONFIG', 'the lab workload kubeconfig has no token or CA', { fix: 'run `bridgectl lab install --replace`' });
-  return { token, caPem: Buffer.from(caData, 'base64').toString() };
-}
-
-function installed(name: string): { pid: number; port: number; opsPort: number } {
-  const daemon = readInstalledDaemons().find((d) => d.name === name);
-  if (!daemon) throw new BridgeError('BRIDGE_ERR_CONFIG', `the lab has no ${name} installed`, { fix: 'run `bridgectl lab install`' });
-  return { pid: daemon.pid, port: daemon.ports[0]!, opsPort: daemon.ports[1]! };
-}
 
 /** The aggregator's own runtime numbers from its /metrics (prom-client's default metrics). */
 interface RuntimeMetrics {
@@ -130,44 +110,6 @@ async function startFloor(
   return { child, port };
 }
 
-/** A sidecar as the image runs it, with the lab sidecar's certificates; resolves once ready (and, with local routing, once it holds a table). */
-async function startSidecar(env: Record<string, string>, localRouting: boolean): Promise<{ child: ChildProcess; port: number; opsPort: number }> {
-  const [port, opsPort] = [await freePort(), await freePort()];
-  const { nodeFlags, entry } = sidecarImageCommand();
-  const child = spawn(process.execPath, [...nodeFlags, entry], {
-    stdio: 'ignore',
-    env: {
-      ...process.env,
-      ...env,
-      BRIDGE_LISTEN_PORT: String(port),
-      BRIDGE_OPS_PORT: String(opsPort),
-      BRIDGE_POD_NAME: 'bench',
-      BRIDGE_POD_NAMESPACE: LAB_APPS_NAMESPACE,
-      BRIDGE_LOG_LEVEL: 'warn',
-      BRIDGE_LOCAL_ROUTING: localRouting ? 'on' : 'off',
-    },
-  });
-  const ready = async () => {
-    const res = await fetch(`http://127.0.0.1:${opsPort}/${localRouting ? 'metrics' : 'readyz'}`);
-    return res.ok && (!localRouting || (await res.text()).includes('cluster_bridge_sidecar_routing_table_fresh 1'));
-  };
-  await waitUntil('a bench sidecar to be ready', async () => ((await ready().catch(() => false)) ? true : undefined), {
-    timeoutMs: 30_000,
-    intervalMs: 100,
-    abandon: () => (child.exitCode !== null ? `it exited with code ${child.exitCode}` : undefined),
-  });
-  return { child, port, opsPort };
-}
-
-/** Requests the local-routing sidecar sent to each upstream, from its metrics. */
-async function choices(opsPort: number): Promise<Record<string, number>> {
-  const text = await (await fetch(`http://127.0.0.1:${opsPort}/metrics`)).text();
-  const out: Record<string, number> = {};
-  for (const m of text.matchAll(/^cluster_bridge_sidecar_upstream_choices_total\{upstream="(\w+)",reason="([\w-]+)"\} (\d+)$/gm))
-    out[`${m[1]}/${m[2]}`] = Number(m[3]);
-  return out;
-}
-
 function rateLine(name: string, r: RateResult, direct: RateResult): string {
   const added =
     name === 'direct' ? '' : `  added p50 ${fmt(r.p50 - direct.p50, 3)}  p99 ${fmt(r.p99 - direct.p99, 3)}  proxies' CPU ${fmt(r.cpuMsPerRequest, 3)} ms/req`;
@@ -227,9 +169,9 @@ async function main(): Promise<void> {
   children.push(floor.child);
   const undiciFloor = await startFloor('undici', loopback, direct, admin.caPem);
   children.push(undiciFloor.child);
-  const alone = await startSidecar(sidecarEnv(toSourceTls, direct), false);
-  const viaAggregator = await startSidecar(sidecarEnv(join(sidecarDir, 'tls'), aggregatorUrl), false);
-  const localRouting = await startSidecar(sidecarEnv(join(sidecarDir, 'tls'), aggregatorUrl), true);
+  const alone = await startBenchSidecar(sidecarEnv(toSourceTls, direct), false);
+  const viaAggregator = await startBenchSidecar(sidecarEnv(join(sidecarDir, 'tls'), aggregatorUrl), false);
+  const localRouting = await startBenchSidecar(sidecarEnv(join(sidecarDir, 'tls'), aggregatorUrl), true);
   children.push(alone.child, viaAggregator.child, localRouting.child);
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(1));
   try {

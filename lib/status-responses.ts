@@ -55,6 +55,13 @@ export function expiredWatch(res: ServerResponse, message: string): void {
   res.writeHead(200, { 'cache-control': 'no-cache, private', 'content-type': 'application/json' }).end(body);
 }
 
+/** An RV or continue token of an older epoch, answered as kube-apiserver answers a compacted one (the aggregator and the sidecar alike). */
+export function refuseExpiredQuery(res: ServerResponse, verb: string, query: { expiredRV: string; continueToken?: true }, currentEpochStart: string): void {
+  const message = expiredMessage(query.expiredRV, currentEpochStart, query.continueToken);
+  if (verb === 'watch') expiredWatch(res, message);
+  else expiredResourceVersion(res, message);
+}
+
 /** An RV from an older epoch in a write precondition, as an optimistic-concurrency conflict (apierrors.NewConflict). */
 export function staleWriteConflict(res: ServerResponse, info: RequestInfo): void {
   const what = info.apiGroup ? `${info.resource}.${info.apiGroup}` : info.resource;

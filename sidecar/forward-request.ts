@@ -4,7 +4,9 @@
  * when the client goes away the backend request is destroyed at once (its socket is not pooled).
  * With local routing, a write to a shard sent to the local source API server is buffered first
  * (sidecar/local-write.ts): if the source's fence refuses it, it never executed, and it is sent once
- * more through the aggregator after the routing table was fetched again.
+ * more through the aggregator after the routing table was fetched again. A local request to a shard
+ * with a resourceVersion offset is rewritten both ways on its local attempt only (sidecar/offset-rewrite.ts);
+ * any attempt through the aggregator carries what the client sent.
  */
 import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -16,9 +18,11 @@ import { startAttempt, type AttemptHandlers } from './backend-attempt.js';
 import { backendFor, badGatewayResponse, route, unavailableResponse, type ForwardContext } from './forward-context.js';
 import { isLongRunning } from './in-flight.js';
 import { boundLocalWrite, contentLength, MAX_REFUSAL_BYTES } from './local-write.js';
+import { ANSWERED, boundOffsetWrite, OffsetRewrite, TO_AGGREGATOR } from './offset-rewrite.js';
 import type { Backend, BackendName } from './upstream-pool.js';
 
 const FENCE_RETRY: UpstreamChoice = Object.freeze({ target: 'upstream', reason: 'fence-retry' });
+const IDENTITY_STEP: UpstreamChoice = Object.freeze({ target: 'upstream', reason: 'offset-identity-step' });
 
 function hasContentLength(rawHeaders: readonly string[]): boolean {
   for (let i = 0; i < rawHeaders.length; i += 2) {
@@ -48,6 +52,8 @@ class Exchange {
   private readonly hasBody: boolean;
   private readonly headers: string[];
   private choice: UpstreamChoice;
+  /** The local attempt's rewriting, for a shard whose epoch has an offset. */
+  private offset: OffsetRewrite | undefined;
 
   constructor(
     private readonly ctx: ForwardContext,
@@ -57,7 +63,8 @@ class Exchange {
     ({ hasHost: this.hasHost, hasBody: this.hasBody } = scanRequestHead(req.rawHeaders));
     this.headers = upstreamRequestHeaders(req.rawHeaders, ctx.identity);
     const selected = ctx.selector.select(req as { method: string; url: string });
-    this.choice = boundLocalWrite(selected, this.hasBody, contentLength(req.rawHeaders), ctx.localWriteMaxBytes);
+    const bounded = boundLocalWrite(selected, this.hasBody, contentLength(req.rawHeaders), ctx.localWriteMaxBytes);
+    this.choice = bounded.codec ? boundOffsetWrite(bounded, this.hasBody, req.rawHeaders) : bounded;
     ctx.metrics.chosen(this.choice.target, this.choice.reason);
     res.once('close', () => {
       ctx.inFlight.end();
@@ -70,12 +77,20 @@ class Exchange {
   }
 
   begin(): void {
+    if (this.choice.codec) {
+      const offset = OffsetRewrite.begin(this.choice.codec, this.req.method!, this.req.url!, this.headers, this.res);
+      if (offset === ANSWERED) return;
+      this.offset = offset;
+    }
     if (!(this.choice.fenceable && this.hasBody)) return this.send();
     // The length was checked against the bound (boundLocalWrite), so the whole body fits.
     readBody(this.req, this.ctx.localWriteMaxBytes).then(
       (body) => {
         if (this.clientGone) return;
         this.body = body ?? Buffer.alloc(0);
+        const rewritten = this.offset?.rewriteBody(this.body, this.res);
+        if (rewritten === ANSWERED) return;
+        if (rewritten === TO_AGGREGATOR) this.sendToAggregator(IDENTITY_STEP);
         this.send();
       },
       () => this.res.destroy(),
@@ -86,9 +101,16 @@ class Exchange {
     const decision = retryOn ? { target: retryOn } : route(this.ctx, this.choice, false, connectFailed);
     if (decision.target === 'reject') return answer(this.res, 503, unavailableResponse(decision.reason));
     const backend = backendFor(this.ctx, decision.target);
-    const head = { method: this.req.method!, path: this.req.url!, headers: this.headers, setHost: !this.hasHost, hasBody: this.hasBody };
+    const offset = this.localOffset(backend);
+    const path = offset ? offset.path : this.req.url!;
+    const head = { method: this.req.method!, path, headers: offset ? offset.localHeaders() : this.headers, setHost: !this.hasHost, hasBody: this.hasBody };
     // The one retry goes on a new connection: the pool may hold more sockets the backend closed.
     this.attempt = startAttempt(backend, head, this.ctx.connectTimeoutMs, this.handlers(backend), { freshConnection: retryOn !== undefined });
+  }
+
+  /** The rewriting of an attempt: only a local attempt of an offset shard's request is rewritten. */
+  private localOffset(backend: Backend): OffsetRewrite | undefined {
+    return backend.name === 'local' ? this.offset : undefined;
   }
 
   private handlers(backend: Backend): AttemptHandlers {
@@ -102,7 +124,7 @@ class Exchange {
     return {
       connected: (upstreamReq) => {
         if (backend.name === 'upstream') ctx.health.connected();
-        if (this.body) upstreamReq.end(this.body);
+        if (this.body) upstreamReq.end(this.localOffset(backend)?.localBody ?? this.body);
         else if (this.hasBody) req.pipe(upstreamReq);
         else upstreamReq.end();
       },
@@ -124,7 +146,7 @@ class Exchange {
       response: (upstreamRes) => {
         if (this.clientGone) return void upstreamRes.destroy();
         if (backend.name === 'local' && upstreamRes.statusCode === 403 && this.choice.fenceable && !this.fenceRetried) {
-          return this.judgeRefusal(upstreamRes);
+          return this.judgeRefusal(upstreamRes, backend);
         }
         this.relay(upstreamRes, backend);
       },
@@ -132,12 +154,14 @@ class Exchange {
   }
 
   /** A 403 to a local shard write: the fence's refusal is retried through the aggregator, any other is the answer. */
-  private judgeRefusal(upstreamRes: IncomingMessage): void {
+  private judgeRefusal(upstreamRes: IncomingMessage, backend: Backend): void {
     readBody(upstreamRes, MAX_REFUSAL_BYTES).then(
       (refusal) => {
         if (this.clientGone) return;
         if (!refusal) return answer(this.res, 502, badGatewayResponse(new Error('the source API server refused the write with an oversized body')));
         if (!isFenceRefusal(403, refusal, headerValue(upstreamRes.rawHeaders, 'content-encoding'))) {
+          const offset = this.localOffset(backend);
+          if (offset) return offset.sendBufferedAnswer(upstreamRes, refusal, this.res);
           this.res.writeHead(403, upstreamRes.statusMessage, clientResponseHeaders(upstreamRes.rawHeaders)).end(refusal);
           return;
         }
@@ -153,19 +177,28 @@ class Exchange {
     );
   }
 
+  /** From now on the request goes to the aggregator as the client sent it (no local rewriting). */
+  private sendToAggregator(choice: UpstreamChoice): void {
+    this.choice = choice;
+    this.offset = undefined;
+    this.ctx.metrics.chosen(choice.target, choice.reason);
+  }
+
   private async retryThroughAggregator(): Promise<void> {
     // The retry does not wait on the refresh for long: the aggregator routes by its own table anyway.
     const timer = new AbortController();
     await Promise.race([this.ctx.selector.refresh?.(), sleep(this.ctx.connectTimeoutMs, undefined, { signal: timer.signal }).catch(() => undefined)]);
     timer.abort();
     if (this.clientGone) return;
-    this.choice = FENCE_RETRY;
-    this.ctx.metrics.chosen(FENCE_RETRY.target, FENCE_RETRY.reason);
+    this.sendToAggregator(FENCE_RETRY);
     this.send();
   }
 
   private relay(upstreamRes: IncomingMessage, backend: Backend): void {
     const { ctx, req, res } = this;
+    const offset = this.localOffset(backend);
+    const body = offset ? offset.answer(upstreamRes, res, ctx.inFlight.draining ? ['Connection', 'close'] : []) : upstreamRes;
+    if (!body) return; // answered whole, rewritten
     const responseHeaders = clientResponseHeaders(upstreamRes.rawHeaders);
     if (ctx.inFlight.draining) responseHeaders.push('Connection', 'close');
     res.writeHead(upstreamRes.statusCode!, upstreamRes.statusMessage, responseHeaders);
@@ -174,21 +207,21 @@ class Exchange {
       res.flushHeaders();
       if (isLongRunning(req.url!)) {
         const close = () => {
-          upstreamRes.unpipe(res);
+          body.unpipe(res);
           this.attempt?.destroy();
           res.end();
         };
         this.cleanups.push(ctx.inFlight.addLongRunning(close));
-        // A local watch on a shard ends when the shard stops being served locally (local-routing.ts).
+        // A local watch on a shard ends when the shard stops being served locally in its epoch (local-routing.ts).
         if (backend.name === 'local' && this.choice.shard && ctx.selector.trackLocalStream) {
-          this.cleanups.push(ctx.selector.trackLocalStream(this.choice.shard, close));
+          this.cleanups.push(ctx.selector.trackLocalStream(this.choice.shard, this.choice.codec?.current.epoch ?? 0, close));
         }
       }
     }
     upstreamRes.on('close', () => {
       if (!upstreamRes.complete && !res.writableEnded) res.destroy();
     });
-    upstreamRes.pipe(res);
+    body.pipe(res);
   }
 }
 

@@ -9,6 +9,7 @@ import { clientResponseHeaders, rawResponseHead, scanRequestHead, upstreamReques
 import { pipeBothWays } from '../lib/pipe-both-ways.js';
 import { startAttempt } from './backend-attempt.js';
 import { backendFor, badGatewayResponse, route, unavailableResponse, type ForwardContext } from './forward-context.js';
+import { boundOffsetUpgrade } from './offset-rewrite.js';
 
 const MAX_REFUSAL_BODY_BYTES = 64 * 1024;
 
@@ -36,7 +37,7 @@ export function createUpgradeForwarder(ctx: ForwardContext) {
   return function forwardUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const { hasHost } = scanRequestHead(req.rawHeaders);
     const headers = upstreamRequestHeaders(req.rawHeaders, ctx.identity, req.headers.upgrade ?? '');
-    const choice = ctx.selector.select(req as { method: string; url: string });
+    const choice = boundOffsetUpgrade(ctx.selector.select(req as { method: string; url: string }));
     ctx.metrics.chosen(choice.target, choice.reason);
     let attempt: ClientRequest | undefined;
     let upgraded = false;

@@ -1,9 +1,10 @@
 /**
  * Local routing's decision (DESIGN.md section 3, docs/adr/0011), pure: a request goes straight to the
- * local source API server only when the aggregator would send it to the source *and* pass the answer
- * through unchanged. The aggregator's own `route()` and resourceVersion codecs decide, so the two can
- * never disagree on where a request belongs; everything else, and everything while the table is
- * missing or too old, goes to the aggregator.
+ * local source API server only when the aggregator would send it to the source. The aggregator's own
+ * `route()` and resourceVersion codecs decide, so the two can never disagree on where a request belongs
+ * or which RVs it presents: a shard that moved and came back goes local with its epoch's codec, which
+ * the sidecar applies as the aggregator would (sidecar/offset-rewrite.ts). Everything else, and
+ * everything while the table is missing or too old, goes to the aggregator.
  */
 import { WRITE_VERBS } from '../lib/routing/request-info.js';
 import type { RoutingState } from '../lib/routing/routing-state.js';
@@ -28,15 +29,23 @@ const LOCAL_BY_ROUTE_REASON: Partial<Record<RouteReason, SelectReason>> = {
 };
 
 /**
- * Whether a shard is served locally under this table: owned by the source, not changing owner, and
- * in an epoch whose codec is the identity (a shard that moved and came back has an offset).
+ * Whether a shard is served locally under this table: owned by the source and not changing owner.
+ * `source-owned-shard` in epoch 0 (RVs are the source's), `source-owned-offset` once it moved and came
+ * back (RVs carry the epoch's offset).
  */
 export function shardLocality(routing: RoutingState, shard: ShardKey): SelectReason {
   const state = routing.table.shards[shard];
   if (!state) return 'source-owned-shard';
   if (state.handoff) return 'shard-handoff';
   if (state.owner !== 'source') return 'destination-owned';
-  return routing.codec(shard).isIdentity ? 'source-owned-shard' : 'shard-rv-offset';
+  return routing.codec(shard).isIdentity ? 'source-owned-shard' : 'source-owned-offset';
+}
+
+/** The epoch a shard is served locally in under this table; undefined when it is not local. */
+export function localEpoch(routing: RoutingState, shard: ShardKey): number | undefined {
+  const reason = shardLocality(routing, shard);
+  if (reason === 'source-owned-shard') return 0;
+  return reason === 'source-owned-offset' ? routing.codec(shard).current.epoch : undefined;
 }
 
 export function chooseUpstream(info: RequestInfo, view: TableView | undefined): UpstreamChoice {
@@ -47,9 +56,10 @@ export function chooseUpstream(info: RequestInfo, view: TableView | undefined): 
   if (decision.target === 'destination') return { target: 'upstream', reason: 'destination-owned', shard: decision.shard };
   if (!decision.shard) return { target: 'local', reason: LOCAL_BY_ROUTE_REASON[decision.reason] ?? 'non-resource' };
   const reason = shardLocality(view.routing, decision.shard);
-  if (reason !== 'source-owned-shard') return { target: 'upstream', reason, shard: decision.shard };
+  if (reason !== 'source-owned-shard' && reason !== 'source-owned-offset') return { target: 'upstream', reason, shard: decision.shard };
   const write = WRITE_VERBS.has(info.verb);
   // Reads of any kind (list and watch share a path, so the decision stays a function of method and path).
   if (!write && view.shadowed?.has(decision.shard)) return { target: 'upstream', reason: 'shard-shadowed', shard: decision.shard };
-  return { target: 'local', reason, shard: decision.shard, fenceable: write };
+  if (reason === 'source-owned-shard') return { target: 'local', reason, shard: decision.shard, fenceable: write };
+  return { target: 'local', reason, shard: decision.shard, fenceable: write, codec: view.routing.codec(decision.shard) };
 }

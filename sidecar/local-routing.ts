@@ -1,20 +1,22 @@
 /**
  * The sidecar's local-routing selector (DESIGN.md section 3, docs/adr/0011): decides each request by
  * the routing table the RoutingTableClient keeps current, and closes local watches on a shard as soon
- * as the shard stops being served locally (a hand-off began, the table went stale), so the client
- * re-watches through the aggregator, which answers an old-epoch resourceVersion with 410 and a relist.
+ * as the shard stops being served locally in the epoch the watch was opened in (a hand-off began, the
+ * table went stale, or the sidecar learnt of a whole move and back at once), so the client re-watches,
+ * and an old-epoch resourceVersion gets 410 and a relist.
  */
 import { parseRequestInfo } from '../lib/routing/request-info.js';
 import type { ShardKey } from '../lib/routing/types.js';
 import type { RequestHead, UpstreamChoice, UpstreamSelector } from '../lib/upstream-selector.js';
-import { chooseUpstream, shardLocality } from './local-route-decision.js';
+import { chooseUpstream, localEpoch } from './local-route-decision.js';
 import type { RoutingTableClient } from './routing-table-client.js';
 
 /** Decisions remembered per method and path; cleared whenever full (a pod calls a few dozen distinct paths). */
 const MAX_REMEMBERED = 4096;
 
 export class LocalRoutingSelector implements UpstreamSelector {
-  private readonly streams = new Map<ShardKey, Set<() => void>>();
+  /** Local watches per shard, each with the epoch it was opened in. */
+  private readonly streams = new Map<ShardKey, Map<() => void, number>>();
   /**
    * The decision for a fresh table depends on the method and the path only: the query changes the verb
    * between list and watch (both reads) and nothing else `route()` looks at. Remembered per table, it
@@ -48,10 +50,10 @@ export class LocalRoutingSelector implements UpstreamSelector {
     return this.table.refresh();
   }
 
-  trackLocalStream(shard: ShardKey, close: () => void): () => void {
+  trackLocalStream(shard: ShardKey, epoch: number, close: () => void): () => void {
     let set = this.streams.get(shard);
-    if (!set) this.streams.set(shard, (set = new Set()));
-    set.add(close);
+    if (!set) this.streams.set(shard, (set = new Map()));
+    set.set(close, epoch);
     return () => {
       set.delete(close);
       if (set.size === 0 && this.streams.get(shard) === set) this.streams.delete(shard);
@@ -65,13 +67,17 @@ export class LocalRoutingSelector implements UpstreamSelector {
     return count;
   }
 
-  /** Call after the table changed or its freshness did: ends the local streams of shards no longer local. */
+  /** Call after the table changed or its freshness did: ends the local streams not local in their epoch any more. */
   tableChanged(): void {
     const view = this.table.view();
     for (const [shard, set] of [...this.streams]) {
-      if (view?.fresh && shardLocality(view.routing, shard) === 'source-owned-shard') continue;
-      this.streams.delete(shard);
-      for (const close of [...set]) close();
+      const epoch = view?.fresh ? localEpoch(view.routing, shard) : undefined;
+      for (const [close, opened] of [...set]) {
+        if (opened === epoch) continue;
+        set.delete(close);
+        close();
+      }
+      if (set.size === 0 && this.streams.get(shard) === set) this.streams.delete(shard);
     }
   }
 }

@@ -139,6 +139,16 @@ function rewriteJsonPatchRVs(ops: unknown[], map: RVMap): boolean {
   return true;
 }
 
+/** Request bodies whose RVs `rewriteRequestBody` rewrites: the JSON family (objects, merge and strategic merge patches). */
+export function isJsonBody(contentType: string): boolean {
+  return contentType.startsWith('application/') && contentType.includes('json');
+}
+
+/** Request headers a rewritten request does not pass on: the answer must come back as uncompressed JSON. */
+export function replacedWhenRewriting(lowerName: string): boolean {
+  return lowerName === 'accept' || lowerName === 'accept-encoding';
+}
+
 /** Accept without protobuf: only JSON bodies can be rewritten, and every client takes JSON as well. */
 export function jsonOnlyAccept(accept: string | undefined): string {
   if (!accept) return 'application/json';

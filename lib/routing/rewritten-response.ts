@@ -1,10 +1,14 @@
 /**
- * Answers a client with a buffered backend response of a moved shard: resourceVersions presented in
- * the shard's epoch (the codec's step) and the original's identity (object-identity.ts), written as
- * kube-apiserver writes JSON (lib/go-json.ts; its trailing newline kept).
+/**
+ * The response side of rewriting for a moved shard, shared by the aggregator and the sidecar's local
+ * routing: which answers are rewritten, and a buffered backend answer sent with its resourceVersions
+ * presented in the shard's epoch (the codec's step) and the original's identity (object-identity.ts),
+ * written as kube-apiserver writes JSON (lib/go-json.ts; its trailing newline kept).
  */
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { goJsonValue } from '../go-json.js';
+import { readBody } from '../read-body.js';
+import { sendStatus } from '../status-responses.js';
 import { clientResponseHeaders } from '../proxy-headers.js';
 import { presentOriginalIdentity, presentStatusUids } from './object-identity.js';
 import { parseJsonExact, responseRVMapper, rewriteObjectRVs, type ShardRVCodec } from './resource-version.js';
@@ -69,4 +73,36 @@ export function sendBuffered(
       String(body.length),
     ])
     .end(body);
+}
+
+/**
+ * How the backend's answer to a rewritten request reaches the client: a watch's events rewritten as they
+ * flow (200 only: a refused watch is a Status), any other JSON answer rewritten whole, the rest as it came.
+ */
+export type ResponseRewrite = 'watch-events' | 'whole-body' | 'none';
+
+export function responseRewrite(watch: boolean, status: number, contentType: string | undefined): ResponseRewrite {
+  if (watch) return status === 200 ? 'watch-events' : 'none';
+  return contentType?.startsWith('application/json') ? 'whole-body' : 'none';
+}
+
+/** The largest answer rewritten whole (a list of a moved shard is read before it is sent). */
+export const MAX_REWRITTEN_RESPONSE_BYTES = 256 * 1024 * 1024;
+
+/** Reads the backend's JSON answer whole (bounded) and sends it rewritten (lists, objects, Tables, Status). */
+export function sendRewritten(
+  res: ServerResponse,
+  upstream: IncomingMessage,
+  codec: ShardRVCodec,
+  extraHeaders: string[] = [],
+  uids?: ReadonlyMap<string, string>,
+): void {
+  readBody(upstream, MAX_REWRITTEN_RESPONSE_BYTES).then(
+    (body) => {
+      if (!body) return sendStatus(res, 500, 'InternalError', `the answer is larger than ${MAX_REWRITTEN_RESPONSE_BYTES} bytes; ask for pages (limit)`);
+      const buffered = { status: upstream.statusCode!, statusMessage: upstream.statusMessage ?? '', rawHeaders: upstream.rawHeaders, body };
+      sendBuffered(res, buffered, codec, extraHeaders, uids);
+    },
+    () => res.destroy(),
+  );
 }

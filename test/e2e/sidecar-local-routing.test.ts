@@ -2,7 +2,12 @@
 // what the source serves unchanged straight to the source API server, never through the aggregator;
 // a sidecar holding a stale routing table after configmaps moved to the destination has its write
 // refused by the source's fence, retried once through the aggregator and executed exactly once, and
-// reads the destination's objects afterwards. A lab of its own: the move fences the source.
+// reads the destination's objects afterwards. Once configmaps move back, the sidecar serves them locally
+// again with the epoch's RV offset: reads, writes and watches continue the RVs the aggregator presented,
+// an older epoch's RV gets the aggregator's own 410 or 409, and a local watch ends when the next hand-off
+// starts. A lab of its own: the move fences the source.
+import type { IncomingMessage } from 'node:http';
+import { request } from 'node:https';
 import { stopPrivateLab } from '../helpers/private-lab.js';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { issueSidecarClientCert } from '../../certs/bridge-certs.js';
@@ -177,4 +182,136 @@ describe('local routing in the sidecar, on the lab', () => {
     expect(direct.stderr).toContain('served by the destination cluster');
     holdLongPolls!();
   });
+
+  it('after configmaps move back to the source, reads, writes and watches go local again, continuing the RVs the aggregator presented', async () => {
+    const viaFresh = (args: string[], input?: string) => kubectlOk(staleKubeconfig, ['-n', namespace, ...args], input);
+    const rvOf = (name: string) => viaFresh(['get', 'configmap', name, '-o', 'jsonpath={.metadata.resourceVersion}']);
+    // An RV of the destination's epoch, as the aggregator presented it while the destination owned configmaps.
+    const destinationEpochRV = await rvOf('local-1');
+    const listed = await rawCall(stale.server, stale.caBundlePem, 'GET', `/api/v1/namespaces/${namespace}/configmaps`);
+    const destinationEpochListRV = (JSON.parse(listed.body) as { metadata: { resourceVersion: string } }).metadata.resourceVersion;
+
+    const back = await bridge.aggregator.handoff!.changeOwner('configmaps', 'source', 'e2e local routing: back to the source');
+    const offset = BigInt(back.epoch.offset);
+    // The sidecar with the long bound (its long polls flow again): on this shared machine a long poll can come back later than
+    // the default bound, and a table gone stale for a moment would send calls to the aggregator (table-stale).
+    await waitUntil('the sidecar to learn of the move back', async () =>
+      stale.sidecar.routingTable!.routing.table.generation === bridge.aggregator.routing.table.generation ? true : undefined,
+    );
+    const aggregatorBefore = await aggregatorRequests();
+    const metricsBefore = await sidecarMetrics(stale);
+
+    // Reads: the source's RV plus the epoch's offset, above every RV presented before.
+    const readRV = await rvOf('local-1');
+    const sourceRV = await kubectlOk('source', ['-n', namespace, 'get', 'configmap', 'local-1', '-o', 'jsonpath={.metadata.resourceVersion}']);
+    expect(BigInt(readRV)).toBe(BigInt(sourceRV) + offset);
+    expect(BigInt(readRV)).toBeGreaterThan(BigInt(destinationEpochRV));
+
+    // Writes: a patch, a create, and an update carrying the fresh RV just read (kubectl replace sends it back). All JSON:
+    // `kubectl create configmap` sends protobuf, which goes to the aggregator until the sidecar rewrites protobuf bodies.
+    await viaFresh(['patch', 'configmap', 'local-1', '--type=merge', '-p', '{"data":{"k":"back"}}']);
+    await viaFresh(['create', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'local-back' }, data: { k: 'v' } }));
+    const current = JSON.parse(await viaFresh(['get', 'configmap', 'local-1', '-o', 'json'])) as {
+      metadata: { resourceVersion: string };
+      data: Record<string, string>;
+    };
+    const replaced = await viaFresh(
+      ['replace', '-f', '-', '-o', 'jsonpath={.metadata.resourceVersion}'],
+      JSON.stringify({ ...current, data: { k: 'replaced' } }),
+    );
+    expect(BigInt(replaced)).toBeGreaterThan(BigInt(current.metadata.resourceVersion));
+    expect(await kubectlOk('source', ['-n', namespace, 'get', 'configmap', 'local-1', '-o', 'jsonpath={.data.k}'])).toBe('replaced');
+    const afterWrite = await kubectlOk('source', ['-n', namespace, 'get', 'configmap', 'local-1', '-o', 'jsonpath={.metadata.resourceVersion}']);
+    expect(BigInt(replaced)).toBe(BigInt(afterWrite) + offset);
+
+    // An RV of the destination's epoch: 410 on list and watch, 409 as an update precondition; the same bytes as the aggregator's.
+    const oldEpochCalls: Array<[string, string, string | undefined, number]> = [
+      ['GET', `/api/v1/namespaces/${namespace}/configmaps?resourceVersion=${destinationEpochListRV}`, undefined, 410],
+      ['GET', `/api/v1/namespaces/${namespace}/configmaps?watch=true&resourceVersion=${destinationEpochListRV}`, undefined, 410],
+      [
+        'PUT',
+        `/api/v1/namespaces/${namespace}/configmaps/local-1`,
+        JSON.stringify({ ...current, metadata: { ...current.metadata, resourceVersion: destinationEpochRV } }),
+        409,
+      ],
+    ];
+    const refusals = [];
+    for (const [method, path, body, code] of oldEpochCalls) {
+      const local = await rawCall(stale.server, stale.caBundlePem, method, path, body);
+      expect([local.status, local.body]).toEqual([code, expect.stringContaining('"kind":"Status"')]);
+      refusals.push(local);
+    }
+
+    // A watch opened locally delivers the source's events at source RV + offset.
+    const watch = await openWatch(stale, `/api/v1/namespaces/${namespace}/configmaps?watch=true&resourceVersion=${replaced}`);
+    await viaFresh(['patch', 'configmap', 'local-1', '--type=merge', '-p', '{"data":{"k":"watched"}}']);
+    const event = await watch.next((e) => e.object.data?.k === 'watched');
+    const watchedSourceRV = await kubectlOk('source', ['-n', namespace, 'get', 'configmap', 'local-1', '-o', 'jsonpath={.metadata.resourceVersion}']);
+    expect(BigInt(event.object.metadata.resourceVersion)).toBe(BigInt(watchedSourceRV) + offset);
+
+    const metrics = await sidecarMetrics(stale);
+    const delta = (labels: Record<string, string>) =>
+      counter(metrics, 'cluster_bridge_sidecar_upstream_choices_total', labels) -
+      counter(metricsBefore, 'cluster_bridge_sidecar_upstream_choices_total', labels);
+    // Reads (an RV read, a get -o json), writes (two patches, a create, a replace), the three refused, the watch.
+    expect(delta({ upstream: 'local', reason: 'source-owned-offset' })).toBeGreaterThanOrEqual(10);
+    expect(delta({ upstream: 'upstream' })).toBe(0);
+    expect(await aggregatorRequests()).toBe(aggregatorBefore);
+    // The sidecar's refusals are the aggregator's answers to the same calls, byte for byte.
+    for (const [i, [method, path, body]] of oldEpochCalls.entries()) {
+      const direct = await rawCall(bridge.aggregatorUrl, bridge.bridgeCa.certPem, method, path, body);
+      expect([direct.status, direct.body, direct.contentType]).toEqual([refusals[i]!.status, refusals[i]!.body, refusals[i]!.contentType]);
+    }
+
+    // The local watch ends once a hand-off of configmaps starts.
+    const moving = bridge.aggregator.handoff!.changeOwner('configmaps', 'destination', 'e2e local routing: away again');
+    await watch.ended; // the test times out if the watch stays open
+    await moving;
+  });
 });
+
+/** One call with the workload's token, whole: status, body, content type. */
+function rawCall(base: string, caPem: string, method: string, path: string, body?: string): Promise<{ status: number; body: string; contentType: string }> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string> = { authorization: `Bearer ${token}`, accept: 'application/json' };
+    if (body) Object.assign(headers, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) });
+    const req = request(`${base}${path}`, { method, ca: caPem, headers, agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text, contentType: res.headers['content-type'] ?? '' }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+interface WatchEvent {
+  type: string;
+  object: { metadata: { name: string; resourceVersion: string }; data?: Record<string, string> };
+}
+
+/** A watch through a sidecar: its events as they arrive, and when it ends. */
+async function openWatch(s: LabSidecar, path: string): Promise<{ next(match: (e: WatchEvent) => boolean): Promise<WatchEvent>; ended: Promise<void> }> {
+  const res = await new Promise<IncomingMessage>((resolve, reject) => {
+    const req = request(`${s.server}${path}`, { ca: s.caBundlePem, headers: { authorization: `Bearer ${token}` }, agent: false }, resolve);
+    req.on('error', reject);
+    req.end();
+  });
+  expect(res.statusCode).toBe(200);
+  const events: WatchEvent[] = [];
+  let buffered = '';
+  res.setEncoding('utf8');
+  res.on('data', (chunk: string) => {
+    buffered += chunk;
+    for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
+      events.push(JSON.parse(buffered.slice(0, nl)) as WatchEvent);
+      buffered = buffered.slice(nl + 1);
+    }
+  });
+  const ended = new Promise<void>((resolve) => res.once('end', resolve).once('close', resolve));
+  return {
+    next: (match) => waitUntil('a watch event', async () => events.find(match)),
+    ended,
+  };
+}

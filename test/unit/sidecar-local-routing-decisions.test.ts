@@ -6,9 +6,10 @@ import { RoutingState } from '../../lib/routing/routing-state.js';
 import { abortHandoff, beginHandoff, completeHandoff, emptyRoutingTable, route } from '../../lib/routing/routing-table.js';
 import type { RoutingTable } from '../../lib/routing/types.js';
 import type { SelectReason, UpstreamChoice } from '../../lib/upstream-selector.js';
-import { chooseUpstream, shardLocality, type TableView } from '../../sidecar/local-route-decision.js';
+import { chooseUpstream, localEpoch, shardLocality, type TableView } from '../../sidecar/local-route-decision.js';
 import { LocalRoutingSelector } from '../../sidecar/local-routing.js';
 import { boundLocalWrite, contentLength } from '../../sidecar/local-write.js';
+import { boundOffsetUpgrade, boundOffsetWrite } from '../../sidecar/offset-rewrite.js';
 import { RoutingTableClient, type TableFetch } from '../../sidecar/routing-table-client.js';
 import { silentLog } from '../helpers/sidecar-fixtures.js';
 
@@ -80,12 +81,19 @@ describe('chooseUpstream: what may go straight to the source', () => {
     ['GET', '/api/v1/namespaces/a/services/s', upstream('shard-handoff', { shard: 'services' })],
     ['POST', '/api/v1/namespaces/a/services', upstream('shard-handoff', { shard: 'services' })],
     ['GET', '/api/v1/namespaces/a/services/s/proxy/metrics', local('located')], // proxies reach where pods run
-    ['GET', '/apis/apps/v1/namespaces/a/deployments/d', upstream('shard-rv-offset', { shard: 'deployments.apps' })],
-    ['PATCH', '/apis/apps/v1/namespaces/a/deployments/d/scale', upstream('shard-rv-offset', { shard: 'deployments.apps' })],
+    // moved and came back: local, with the epoch's codec (its RVs carry an offset)
+    ['GET', '/apis/apps/v1/namespaces/a/deployments/d', local('source-owned-offset', { shard: 'deployments.apps', fenceable: false })],
+    ['GET', '/apis/apps/v1/deployments?watch=true', local('source-owned-offset', { shard: 'deployments.apps', fenceable: false })],
+    ['PATCH', '/apis/apps/v1/namespaces/a/deployments/d/scale', local('source-owned-offset', { shard: 'deployments.apps', fenceable: true })],
   ] as const)('%s %s', (method, url, expected) => {
     const info = parseRequestInfo(method, url);
-    const choice = chooseUpstream(info, view());
-    expect(choice).toEqual(expected);
+    const tableView = view();
+    const choice = chooseUpstream(info, tableView);
+    const { codec, ...rest } = choice;
+    expect(rest).toEqual(expected);
+    // Only an offset shard's local choice carries a codec: the table's own, of the shard's current epoch (2).
+    if (choice.reason === 'source-owned-offset') expect([codec, codec?.current.epoch]).toEqual([tableView.routing.codec(choice.shard!), 2]);
+    else expect(codec).toBeUndefined();
     // Local only where the aggregator itself would send the request to the source.
     if (choice.target === 'local') expect(route(info, testTable()).target).toBe('source');
   });
@@ -108,14 +116,28 @@ describe('chooseUpstream: what may go straight to the source', () => {
     expect(chooseUpstream(parseRequestInfo('GET', '/api/v1/namespaces/a/pods'), shadowed)).toEqual(local('located'));
   });
 
-  it('shardLocality names why a shard is not local', () => {
+  it('shardLocality names why a shard is not local, and localEpoch the epoch a local one is served in', () => {
     const { routing } = view();
-    expect(['configmaps', 'secrets', 'services', 'deployments.apps'].map((s) => shardLocality(routing, s))).toEqual([
+    const shards = ['configmaps', 'secrets', 'services', 'deployments.apps', 'leases.coordination.k8s.io'];
+    expect(shards.map((s) => shardLocality(routing, s))).toEqual([
       'source-owned-shard',
       'destination-owned',
       'shard-handoff',
-      'shard-rv-offset',
+      'source-owned-offset',
+      'source-owned-shard',
     ]);
+    expect(shards.map((s) => localEpoch(routing, s))).toEqual([0, undefined, undefined, 2, 0]);
+  });
+
+  it('sends reads of an offset shard that the aggregator shadows to it, and an offset shard changing owner again too', () => {
+    const shadowed = { ...view(), shadowed: new Set(['deployments.apps']) };
+    expect(chooseUpstream(parseRequestInfo('GET', '/apis/apps/v1/namespaces/a/deployments'), shadowed)).toEqual(
+      upstream('shard-shadowed', { shard: 'deployments.apps' }),
+    );
+    const moving = view(beginHandoff(testTable(), 'deployments.apps', 'destination', NOW));
+    expect(chooseUpstream(parseRequestInfo('GET', '/apis/apps/v1/namespaces/a/deployments'), moving)).toEqual(
+      upstream('shard-handoff', { shard: 'deployments.apps' }),
+    );
   });
 });
 
@@ -142,6 +164,37 @@ describe('boundLocalWrite: a local write is buffered whole, or goes to the aggre
     [['Content-Length', '1e3'], undefined],
   ] as const)('contentLength(%j) is %s', (raw, expected) => {
     expect(contentLength(raw)).toBe(expected);
+  });
+});
+
+describe('boundOffsetWrite and boundOffsetUpgrade: what of an offset shard the sidecar does not rewrite itself', () => {
+  const offsetChoice = (fenceable: boolean) => chooseUpstream(parseRequestInfo(fenceable ? 'PUT' : 'GET', '/apis/apps/v1/namespaces/a/deployments/d'), view());
+  const toAggregator = upstream('shard-rv-offset', { shard: 'deployments.apps' });
+  it.each([
+    ['application/json', true],
+    ['application/merge-patch+json', true],
+    ['application/strategic-merge-patch+json', true],
+    ['application/json-patch+json', true],
+    ['application/json; charset=utf-8', true],
+    ['application/vnd.kubernetes.protobuf', false],
+    ['application/apply-patch+yaml', false],
+    ['application/yaml', false],
+    ['application/cbor', false],
+    ['application/apply-patch+cbor', false],
+    ['text/plain', false],
+    [undefined, false],
+  ] as const)('a write with a %s body is rewritten locally: %s', (contentType, locally) => {
+    const write = offsetChoice(true);
+    const headers = contentType ? ['Content-Type', contentType] : [];
+    expect(boundOffsetWrite(write, true, headers)).toEqual(locally ? write : toAggregator);
+    expect(boundOffsetWrite(write, false, headers)).toBe(write); // no body: nothing to rewrite
+  });
+
+  it('leaves never-moved shards alone, and sends offset upgrades to the aggregator', () => {
+    const never = chooseUpstream(parseRequestInfo('PUT', '/api/v1/namespaces/a/configmaps/x'), view());
+    expect(boundOffsetWrite(never, true, ['Content-Type', 'application/vnd.kubernetes.protobuf'])).toBe(never);
+    expect(boundOffsetUpgrade(never)).toBe(never);
+    expect(boundOffsetUpgrade(offsetChoice(false))).toEqual(toAggregator);
   });
 });
 
@@ -250,9 +303,9 @@ describe('LocalRoutingSelector: local watches end when their shard stops being l
     const state = { view: view(emptyRoutingTable()) as TableView | undefined };
     const selector = new LocalRoutingSelector({ view: () => state.view, refresh: async () => undefined });
     const closed: string[] = [];
-    selector.trackLocalStream('configmaps', () => closed.push('configmaps-1'));
-    const unregister = selector.trackLocalStream('configmaps', () => closed.push('configmaps-2'));
-    selector.trackLocalStream('statefulsets.apps', () => closed.push('statefulsets'));
+    selector.trackLocalStream('configmaps', 0, () => closed.push('configmaps-1'));
+    const unregister = selector.trackLocalStream('configmaps', 0, () => closed.push('configmaps-2'));
+    selector.trackLocalStream('statefulsets.apps', 0, () => closed.push('statefulsets'));
     unregister();
     selector.tableChanged();
     expect(closed).toEqual([]);
@@ -264,6 +317,24 @@ describe('LocalRoutingSelector: local watches end when their shard stops being l
     selector.tableChanged();
     expect(closed).toEqual(['configmaps-1', 'statefulsets']);
     expect(selector.localStreams).toBe(0);
+  });
+
+  it('closes a watch opened in an older epoch once the sidecar learns of a move and back at once, and keeps one of the current epoch', () => {
+    const state = { view: view(emptyRoutingTable()) as TableView | undefined };
+    const selector = new LocalRoutingSelector({ view: () => state.view, refresh: async () => undefined });
+    const closed: string[] = [];
+    selector.trackLocalStream('configmaps', 0, () => closed.push('epoch-0'));
+    // The hand-off to the destination and the one back happened between two of the sidecar's fetches.
+    let t = completeHandoff(beginHandoff(emptyRoutingTable(), 'configmaps', 'destination', NOW), 'configmaps', '10', NOW);
+    t = completeHandoff(beginHandoff(t, 'configmaps', 'source', NOW), 'configmaps', '20', NOW);
+    state.view = view(t);
+    selector.trackLocalStream('configmaps', 2, () => closed.push('epoch-2'));
+    selector.tableChanged();
+    expect(closed).toEqual(['epoch-0']);
+    expect(selector.localStreams).toBe(1);
+    state.view = view(beginHandoff(t, 'configmaps', 'destination', NOW));
+    selector.tableChanged();
+    expect(closed).toEqual(['epoch-0', 'epoch-2']);
   });
 });
 
