@@ -64,7 +64,8 @@ export async function startAggregator(config: AggregatorConfig, log: Logger): Pr
   await presence.start(routing.table.generation);
   const stopWatch = store.watchVersions((table, version) => {
     const before = routing.table;
-    if (routing.update(table, version)) void settleOnTable(before, table, activity, presence);
+    if (routing.update(table, version))
+      settleOnTable(before, table, activity, presence).catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'settling on a new routing table failed'));
   });
   const caPem = readFileSync(config.tls.caFile, 'utf8');
   const catchUp = config.synchronizerUrl

@@ -14,6 +14,7 @@ import { ROUTING_TABLE_CONFIGMAP, SYSTEM_NAMESPACE } from '../lib/names.js';
 import { shardState, validateRoutingTable } from '../lib/routing/routing-table.js';
 import type { ClusterSide, RoutingTable } from '../lib/routing/types.js';
 import { parseFlags } from '../lib/flags.js';
+import { guardProcess } from '../lib/process-guard.js';
 import { runUntilSignal } from '../lib/run-until-signal.js';
 import { type Command, say, sayOnSignal } from './command.js';
 
@@ -22,6 +23,7 @@ const serve: Command = {
   async run(args) {
     const config = loadAggregatorConfig(envWithFlags('aggregator serve', AGGREGATOR_ENV, args));
     const log = createLogger('aggregator');
+    guardProcess(log);
     const running = await startAggregator(config, log);
     say(`aggregator: https://${config.listenHost}:${running.port} (ops :${running.opsPort})`);
     await runUntilSignal(() => running.close(), sayOnSignal);
