@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { clientResponseHeaders, headerValue, scanRequestHead, upstreamRequestHeaders } from '../lib/proxy-headers.js';
 import { readBody } from '../lib/read-body.js';
 import { isFenceRefusal } from '../lib/routing/fence-message.js';
-import type { UpstreamChoice } from '../lib/upstream-selector.js';
+import type { RequestHead, UpstreamChoice } from '../lib/upstream-selector.js';
 import { startAttempt, type AttemptHandlers } from './backend-attempt.js';
 import { backendFor, badGatewayResponse, route, unavailableResponse, type ForwardContext } from './forward-context.js';
 import { isLongRunning } from './in-flight.js';
@@ -83,7 +83,7 @@ class Exchange {
   }
 
   private send(connectFailed?: BackendName, retryOn?: BackendName): void {
-    const decision = retryOn ? { target: retryOn } : route(this.ctx, this.choice, false, connectFailed);
+    const decision = retryOn ? { target: retryOn } : route(this.ctx, this.choice, this.req as RequestHead, false, connectFailed);
     if (decision.target === 'reject') return answer(this.res, 503, unavailableResponse(decision.reason));
     const backend = backendFor(this.ctx, decision.target);
     const head = { method: this.req.method!, path: this.req.url!, headers: this.headers, setHost: !this.hasHost, hasBody: this.hasBody };
@@ -123,16 +123,21 @@ class Exchange {
       failedAfterSend,
       response: (upstreamRes) => {
         if (this.clientGone) return void upstreamRes.destroy();
-        if (backend.name === 'local' && upstreamRes.statusCode === 403 && this.choice.fenceable && !this.fenceRetried) {
-          return this.judgeRefusal(upstreamRes);
+        if (backend.name === 'local' && upstreamRes.statusCode === 403) {
+          // A write sent locally in the unreachable upstream's place: a shard that moved after the last table the sidecar has.
+          if (this.choice.target === 'upstream') return this.judgeRefusal(upstreamRes, 'fallback');
+          if (this.choice.fenceable && !this.fenceRetried) return this.judgeRefusal(upstreamRes, 'local-write');
         }
         this.relay(upstreamRes, backend);
       },
     };
   }
 
-  /** A 403 to a local shard write: the fence's refusal is retried through the aggregator, any other is the answer. */
-  private judgeRefusal(upstreamRes: IncomingMessage): void {
+  /**
+   * A 403 to a local shard write: the fence's refusal is retried through the aggregator (a fallback's,
+   * with the aggregator unreachable: 503, as the write never executed), any other is the answer.
+   */
+  private judgeRefusal(upstreamRes: IncomingMessage, sentAs: 'local-write' | 'fallback'): void {
     readBody(upstreamRes, MAX_REFUSAL_BYTES).then(
       (refusal) => {
         if (this.clientGone) return;
@@ -140,6 +145,9 @@ class Exchange {
         if (!isFenceRefusal(403, refusal, headerValue(upstreamRes.rawHeaders, 'content-encoding'))) {
           this.res.writeHead(403, upstreamRes.statusMessage, clientResponseHeaders(upstreamRes.rawHeaders)).end(refusal);
           return;
+        }
+        if (sentAs === 'fallback') {
+          return answer(this.res, 503, unavailableResponse('moved-shard-unavailable'));
         }
         this.fenceRetried = true;
         this.ctx.metrics.fenceRetry();

@@ -113,6 +113,7 @@ export async function startSidecar(config: SidecarConfig, options: SidecarOption
     metrics,
     inFlight,
     log,
+    ...(routingTable ? { fallbackView: () => routingTable.view() } : {}),
   };
 
   const server: Server = createServer({
