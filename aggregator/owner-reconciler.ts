@@ -4,6 +4,7 @@
  * time until the routing table matches, and releases writes a crashed leader left held.
  */
 import { BridgeError, errorMessage } from '../lib/errors.js';
+import { ShardRefused } from '../lib/routing/shard-validation.js';
 import type { KubeRestClient } from '../lib/kube-rest-client.js';
 import type { Logger } from '../lib/logger.js';
 import { DESIRED_OWNERS_CONFIGMAP, SYSTEM_NAMESPACE } from '../lib/names.js';
@@ -13,6 +14,8 @@ import type { RoutingState } from '../lib/routing/routing-state.js';
 
 const INTERVAL_MS = 500;
 const RETRY_AFTER_FAILURE_MS = 3000;
+/** A shard refused before anything was held (not served, not mirrored): asked again rarely, in case its type or mirror appears. */
+const RETRY_AFTER_REFUSAL_MS = 60_000;
 
 export const DESIRED_OWNERS_PATH = `/api/v1/namespaces/${SYSTEM_NAMESPACE}/configmaps/${DESIRED_OWNERS_CONFIGMAP}`;
 
@@ -120,8 +123,10 @@ export class OwnerReconciler {
         await this.deps.owners.changeOwner(shard, to, 'desired owner');
         this.retryAt.delete(shard);
       } catch (err) {
-        log.warn({ shard, to, err: errorMessage(err) }, 'owner change failed; retrying');
-        this.retryAt.set(shard, Date.now() + RETRY_AFTER_FAILURE_MS);
+        const refused = err instanceof ShardRefused;
+        if (refused) log.error({ shard, to, err: err.toLine() }, 'desired owner refused before holding anything; asking again in 60 s');
+        else log.warn({ shard, to, err: errorMessage(err) }, 'owner change failed; retrying');
+        this.retryAt.set(shard, Date.now() + (refused ? RETRY_AFTER_REFUSAL_MS : RETRY_AFTER_FAILURE_MS));
       }
       return; // one hand-off per pass
     }
