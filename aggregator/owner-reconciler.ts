@@ -9,7 +9,7 @@ import type { KubeRestClient } from '../lib/kube-rest-client.js';
 import type { Logger } from '../lib/logger.js';
 import { DESIRED_OWNERS_CONFIGMAP, SYSTEM_NAMESPACE } from '../lib/names.js';
 import { abortHandoff, shardState } from '../lib/routing/routing-table.js';
-import type { ClusterSide, OwnerChanger, RoutingTableStore, ShardKey } from '../lib/routing/types.js';
+import type { ClusterSide, OwnerChanger, RoutingTable, RoutingTableStore, ShardKey } from '../lib/routing/types.js';
 import type { RoutingState } from '../lib/routing/routing-state.js';
 
 const INTERVAL_MS = 500;
@@ -73,6 +73,8 @@ export class OwnerReconciler {
       /** Tells whether the replica that started a hold still lives (replica-presence.ts). */
       replicas?: { isLive(identity: string): Promise<boolean> };
       isLeader: () => boolean;
+      /** Makes the source's fence match a table (aggregator/fencing.ts). */
+      fence?: (table: RoutingTable) => Promise<void>;
       log: Logger;
     },
   ) {}
@@ -109,6 +111,9 @@ export class OwnerReconciler {
       const table = abortHandoff(routing.table, shard);
       const { version } = await store.replace(table, routing.version);
       routing.update(table, version);
+      // The dead hand-off raised the fence for a move to the destination; the source owns the shard again
+      // (the fault drill saw every write refused with the fence's 403 until the next hand-off, issue 21).
+      await this.deps.fence?.(table);
     }
     const desired = await readDesiredOwners(this.deps.destination, log);
     for (const [shard, to] of Object.entries(desired)) {
