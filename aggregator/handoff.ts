@@ -131,10 +131,12 @@ export class ShardHandoff implements OwnerChanger {
       return { epoch: state.epochs[state.epochs.length - 1]!, heldWritesMs };
     } catch (err) {
       log.warn({ shard, from, to, err: errorMessage(err) }, 'hand-off aborted; the old owner keeps serving');
+      const aborted = abortHandoff(routing.table, shard);
+      // The source owns the shard again: the fence raised during the hold is lowered, and enforced, before
+      // its writes are released, or they would meet it (403) for a moment. Released even if it cannot be.
+      await this.deps.fence?.(aborted, shard).catch((fenceErr: unknown) => log.error({ shard, err: errorMessage(fenceErr) }, 'cannot lower the fence'));
       try {
         await this.persist(abortHandoff(routing.table, shard));
-        // The source owns the shard again: lift the fence raised during the hold.
-        await this.deps.fence?.(routing.table, shard);
       } catch (abortErr) {
         log.error({ shard, err: errorMessage(abortErr) }, 'cannot release the held writes or lift the fence; retrying on the next reconcile');
       }

@@ -74,7 +74,7 @@ export class OwnerReconciler {
       replicas?: { isLive(identity: string): Promise<boolean> };
       isLeader: () => boolean;
       /** Makes the source's fence match a table (aggregator/fencing.ts). */
-      fence?: (table: RoutingTable) => Promise<void>;
+      fence?: (table: RoutingTable, changing?: ShardKey) => Promise<void>;
       log: Logger;
     },
   ) {}
@@ -109,11 +109,12 @@ export class OwnerReconciler {
       if (!holderGone && Date.now() - Date.parse(state.handoff.startedAt) < maxHoldMs) continue;
       log.warn({ shard }, 'releasing writes held by an interrupted hand-off');
       const table = abortHandoff(routing.table, shard);
+      // The dead hand-off raised the fence for a move to the destination: lowered (and enforced) before the
+      // writes are released to the source, or they meet it (the kill drill saw every write refused with the
+      // fence's 403 until the next hand-off, issue 21). A fence that cannot be lowered must not keep writes held.
+      await this.deps.fence?.(table, shard).catch((err: unknown) => log.error({ shard, err: errorMessage(err) }, 'cannot lower the fence of a released hold'));
       const { version } = await store.replace(table, routing.version);
       routing.update(table, version);
-      // The dead hand-off raised the fence for a move to the destination; the source owns the shard again
-      // (the fault drill saw every write refused with the fence's 403 until the next hand-off, issue 21).
-      await this.deps.fence?.(table);
     }
     const desired = await readDesiredOwners(this.deps.destination, log);
     for (const [shard, to] of Object.entries(desired)) {

@@ -114,7 +114,7 @@ export async function startAggregator(config: AggregatorConfig, log: Logger): Pr
     owners: handoff,
     replicas: presence,
     isLeader: () => lease.isLeader(),
-    fence: (table) => fence(table),
+    fence,
     log,
   });
   reconciler.start();
