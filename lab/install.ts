@@ -25,7 +25,7 @@ export function readInstalledDaemons(): DaemonRecord[] {
   return JSON.parse(readFileSync(installStatePath(), 'utf8')) as DaemonRecord[];
 }
 
-function recordInstalledDaemons(daemons: DaemonRecord[]): void {
+export function recordInstalledDaemons(daemons: DaemonRecord[]): void {
   mkdirSync(installDir(), { recursive: true });
   const tmp = `${installStatePath()}.tmp`;
   writeFileSync(tmp, JSON.stringify(daemons, null, 2));
