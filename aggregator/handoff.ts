@@ -8,6 +8,7 @@ import type { CatchUp } from '../lib/catchup.js';
 import { BridgeError, errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { abortHandoff, beginHandoff, completeHandoff, shardState } from '../lib/routing/routing-table.js';
+import { checkShardServed, notMirrored } from '../lib/routing/shard-validation.js';
 import type { ClusterSide, Epoch, OwnerChanger, RoutingTable, RoutingTableStore, ShardKey } from '../lib/routing/types.js';
 import type { ClusterConnection } from '../lib/cluster-connection.js';
 import type { AggregatorMetrics } from './metrics.js';
@@ -80,12 +81,29 @@ export class ShardHandoff implements OwnerChanger {
     }
   }
 
+  /**
+   * Before anything is held (issue 21): a shard either cluster does not serve, or that the synchronizer
+   * does not mirror (asked without waiting, which changes nothing there), would hold its writes for a
+   * catch-up that cannot come, then abort, and be retried for ever.
+   */
+  private async checkShard(shard: ShardKey, from: ClusterSide): Promise<void> {
+    await checkShardServed(this.deps.clusters.source.rest, shard, 'source');
+    await checkShardServed(this.deps.clusters.destination.rest, shard, 'destination');
+    try {
+      await this.deps.catchUp.status({ shard, from, rv: '0' });
+    } catch (err) {
+      if (/is not mirrored/.test(errorMessage(err))) throw notMirrored(shard, errorMessage(err));
+      throw err; // the synchronizer cannot answer now: holding writes for it would be for nothing
+    }
+  }
+
   private async change(shard: ShardKey, to: ClusterSide, reason: string): Promise<{ epoch: Epoch; heldWritesMs: number }> {
     const { routing, activity, clusters, catchUp, log } = this.deps;
     const started = Date.now();
     const from = shardState(routing.table, shard).owner;
     // Refused before any write is held: an unfenced source would let any writer fork the moved shard.
     if (to === 'destination') await this.deps.assertFenceable?.(shard);
+    await this.checkShard(shard, from);
     await this.persist(beginHandoff(routing.table, shard, to, new Date(), this.deps.replicas?.identity));
     log.info({ shard, from, to, reason }, 'hand-off started: writes held');
     try {
@@ -117,10 +135,12 @@ export class ShardHandoff implements OwnerChanger {
       return { epoch: state.epochs[state.epochs.length - 1]!, heldWritesMs };
     } catch (err) {
       log.warn({ shard, from, to, err: errorMessage(err) }, 'hand-off aborted; the old owner keeps serving');
+      const aborted = abortHandoff(routing.table, shard);
+      // The source owns the shard again: the fence raised during the hold is lowered, and enforced, before
+      // its writes are released, or they would meet it (403) for a moment. Released even if it cannot be.
+      await this.deps.fence?.(aborted, shard).catch((fenceErr: unknown) => log.error({ shard, err: errorMessage(fenceErr) }, 'cannot lower the fence'));
       try {
         await this.persist(abortHandoff(routing.table, shard));
-        // The source owns the shard again: lift the fence raised during the hold.
-        await this.deps.fence?.(routing.table, shard);
       } catch (abortErr) {
         log.error({ shard, err: errorMessage(abortErr) }, 'cannot release the held writes or lift the fence; retrying on the next reconcile');
       }

@@ -4,16 +4,19 @@
  * time until the routing table matches, and releases writes a crashed leader left held.
  */
 import { BridgeError, errorMessage } from '../lib/errors.js';
+import { ShardRefused } from '../lib/routing/shard-validation.js';
 import type { KubeRestClient } from '../lib/kube-rest-client.js';
 import type { Logger } from '../lib/logger.js';
 import { DESIRED_OWNERS_CONFIGMAP, SYSTEM_NAMESPACE } from '../lib/names.js';
 import { isSourcePinned } from '../lib/routing/resource-classes.js';
 import { abortHandoff, shardState } from '../lib/routing/routing-table.js';
-import type { ClusterSide, OwnerChanger, RoutingTableStore, ShardKey } from '../lib/routing/types.js';
+import type { ClusterSide, OwnerChanger, RoutingTable, RoutingTableStore, ShardKey } from '../lib/routing/types.js';
 import type { RoutingState } from '../lib/routing/routing-state.js';
 
 const INTERVAL_MS = 500;
 const RETRY_AFTER_FAILURE_MS = 3000;
+/** A shard refused before anything was held (not served, not mirrored): asked again rarely, in case its type or mirror appears. */
+const RETRY_AFTER_REFUSAL_MS = 60_000;
 
 export const DESIRED_OWNERS_PATH = `/api/v1/namespaces/${SYSTEM_NAMESPACE}/configmaps/${DESIRED_OWNERS_CONFIGMAP}`;
 
@@ -73,6 +76,8 @@ export class OwnerReconciler {
       /** Tells whether the replica that started a hold still lives (replica-presence.ts). */
       replicas?: { isLive(identity: string): Promise<boolean> };
       isLeader: () => boolean;
+      /** Makes the source's fence match a table (aggregator/fencing.ts). */
+      fence?: (table: RoutingTable, changing?: ShardKey) => Promise<void>;
       log: Logger;
     },
   ) {}
@@ -107,6 +112,10 @@ export class OwnerReconciler {
       if (!holderGone && Date.now() - Date.parse(state.handoff.startedAt) < maxHoldMs) continue;
       log.warn({ shard }, 'releasing writes held by an interrupted hand-off');
       const table = abortHandoff(routing.table, shard);
+      // The dead hand-off raised the fence for a move to the destination: lowered (and enforced) before the
+      // writes are released to the source, or they meet it (the kill drill saw every write refused with the
+      // fence's 403 until the next hand-off, issue 21). A fence that cannot be lowered must not keep writes held.
+      await this.deps.fence?.(table, shard).catch((err: unknown) => log.error({ shard, err: errorMessage(err) }, 'cannot lower the fence of a released hold'));
       const { version } = await store.replace(table, routing.version);
       routing.update(table, version);
     }
@@ -123,8 +132,10 @@ export class OwnerReconciler {
         await this.deps.owners.changeOwner(shard, to, 'desired owner');
         this.retryAt.delete(shard);
       } catch (err) {
-        log.warn({ shard, to, err: errorMessage(err) }, 'owner change failed; retrying');
-        this.retryAt.set(shard, Date.now() + RETRY_AFTER_FAILURE_MS);
+        const refused = err instanceof ShardRefused;
+        if (refused) log.error({ shard, to, err: err.toLine() }, 'desired owner refused before holding anything; asking again in 60 s');
+        else log.warn({ shard, to, err: errorMessage(err) }, 'owner change failed; retrying');
+        this.retryAt.set(shard, Date.now() + (refused ? RETRY_AFTER_REFUSAL_MS : RETRY_AFTER_FAILURE_MS));
       }
       return; // one hand-off per pass
     }

@@ -73,7 +73,8 @@ export async function startAggregator(config: AggregatorConfig, log: Logger, opt
   await presence.start(routing.table.generation);
   const stopWatch = store.watchVersions((table, version) => {
     const before = routing.table;
-    if (routing.update(table, version)) void settleOnTable(before, table, activity, presence);
+    if (routing.update(table, version))
+      settleOnTable(before, table, activity, presence).catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'settling on a new routing table failed'));
   });
   const tls = readComponentTls(config.tls);
   const catchUp =
@@ -145,6 +146,7 @@ export async function startAggregator(config: AggregatorConfig, log: Logger, opt
     owners: handoff,
     replicas: presence,
     isLeader: () => lease.isLeader(),
+    fence,
     log,
   });
   reconciler.start();

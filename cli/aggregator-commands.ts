@@ -9,13 +9,21 @@ import { startAggregator } from '../aggregator/server.js';
 import { fenceLine, readFenceProblem } from '../aggregator/fence-support.js';
 import { describeFlags, envWithFlags } from '../lib/env-flags.js';
 import { BridgeError } from '../lib/errors.js';
-import { KubeRestClient } from '../lib/kube-rest-client.js';
+import { KubeRestClient, kubeApiError } from '../lib/kube-rest-client.js';
+import { DEFAULT_SHARDS } from '../lib/routing/resource-classes.js';
+import { checkShardMirrored, checkShardServed } from '../lib/routing/shard-validation.js';
+import { governedMoveRefusal, governingRollout } from '../aggregator/rollout/rollout-governance.js';
+import { ROLLOUTS_PATH, type BridgeRollout } from '../aggregator/rollout/rollout-types.js';
+import { readInstalledDaemons } from '../lab/install.js';
+import { isDaemonAlive } from '../lab/process.js';
+import { fetchSyncStatus, syncStatusUrl } from './sync-status.js';
 import { createLogger } from '../lib/logger.js';
 import { ROUTING_TABLE_CONFIGMAP, SYSTEM_NAMESPACE } from '../lib/names.js';
 import { isSourcePinned } from '../lib/routing/resource-classes.js';
 import { shardState, validateRoutingTable } from '../lib/routing/routing-table.js';
 import type { ClusterSide, RoutingTable } from '../lib/routing/types.js';
 import { parseFlags } from '../lib/flags.js';
+import { guardProcess } from '../lib/process-guard.js';
 import { runUntilSignal } from '../lib/run-until-signal.js';
 import { type Command, say, sayOnSignal } from './command.js';
 
@@ -24,6 +32,7 @@ const serve: Command = {
   async run(args) {
     const config = loadAggregatorConfig(envWithFlags('aggregator serve', AGGREGATOR_ENV, args));
     const log = createLogger('aggregator');
+    guardProcess(log);
     const running = await startAggregator(config, log);
     say(`aggregator: https://${config.listenHost}:${running.port} (ops :${running.opsPort})`);
     await runUntilSignal(() => running.close(), sayOnSignal);
@@ -43,15 +52,45 @@ export async function readRoutingTable(client: KubeRestClient): Promise<RoutingT
   return validateRoutingTable(JSON.parse(got.body.data?.['table.json'] ?? '{}'));
 }
 
+/** The rollouts in the destination; none when it serves no BridgeRollout API. */
+async function rolloutsIn(client: KubeRestClient): Promise<BridgeRollout[]> {
+  const got = await client.request<{ items: BridgeRollout[] }>('GET', ROLLOUTS_PATH);
+  if (got.status === 404) return [];
+  if (got.status !== 200) throw kubeApiError('GET', ROLLOUTS_PATH, got);
+  return got.body.items;
+}
+
+/** The synchronizer's shards from --sync-url, or the lab's running synchronizer; undefined when neither is at hand (the aggregator checks again). */
+async function synchronizerShards(syncUrl: string | undefined): Promise<readonly string[] | undefined> {
+  if (syncUrl === undefined && !readInstalledDaemons().some((d) => d.name === 'synchronizer' && isDaemonAlive(d))) return undefined;
+  return (await fetchSyncStatus(syncStatusUrl(syncUrl, '--sync-url'))).shards;
+}
+
+/**
+ * Everything that would make the move fail or be undone, checked before the desired owner is written
+ * (so before anything is held): a rollout governing the shard, a name the API server does not serve
+ * or that is never moved, a shard the synchronizer does not mirror.
+ */
+async function checkMovable(client: KubeRestClient, shard: string, syncUrl: string | undefined): Promise<void> {
+  const governing = governingRollout(await rolloutsIn(client), shard, DEFAULT_SHARDS);
+  if (governing) throw governedMoveRefusal(governing, shard);
+  await checkShardServed(client, shard, 'destination');
+  const mirrored = await synchronizerShards(syncUrl);
+  if (mirrored) checkShardMirrored(shard, mirrored);
+}
+
 /** Sets one shard's desired owner (merge-patching the desired-owners ConfigMap) and waits for the hand-off. */
 const move: Command = {
-  summary: "change a shard's owner: --shard configmaps --to destination|source [--kubeconfig DEST] [--timeout-seconds 60]",
+  summary:
+    "change a shard's owner: --shard configmaps --to destination|source [--kubeconfig DEST] [--timeout-seconds 60] [--sync-url http://SYNC:8081]; " +
+    'refused while a BridgeRollout governs the shard, and for a shard the API server does not serve or the synchronizer does not mirror',
   async run(args) {
     const flags = parseFlags('aggregator move', args, {
       shard: { type: 'string' },
       to: { type: 'string' },
       kubeconfig: { type: 'string' },
       'timeout-seconds': { type: 'string' },
+      'sync-url': { type: 'string' },
     });
     if (!flags.shard || !/^[a-z0-9-]+(\.[a-z0-9.-]+)?$/.test(flags.shard))
       throw new BridgeError('BRIDGE_ERR_USAGE', `--shard must name a resource type like configmaps or deployments.apps, got "${flags.shard ?? ''}"`, {
@@ -77,6 +116,7 @@ const move: Command = {
       await readRoutingTable(client); // refuse early when no aggregator runs
       const fenceProblem = flags.to === 'destination' ? await readFenceProblem(client) : undefined;
       if (fenceProblem) throw new BridgeError('BRIDGE_ERR_FENCE_UNENFORCEABLE', `${flags.shard} cannot move to the destination: ${fenceProblem}`);
+      await checkMovable(client, flags.shard, flags['sync-url']);
       await writeDesiredOwners(client, { [flags.shard]: flags.to as ClusterSide });
       say(`desired owner of ${flags.shard}: ${flags.to}; waiting for the hand-off`);
       const deadline = Date.now() + timeoutSeconds * 1000;

@@ -18,6 +18,7 @@ const groups: Record<string, Record<string, Command>> = {
 const topLevel: Record<string, Command> = {
   demo: demoCommand,
   preflight: (await import('./preflight/command.js')).preflightCommand,
+  release: (await import('./release-command.js')).releaseCommand,
   status: (await import('./rollout-status.js')).statusCommand,
   ...(await import('./rollout-commands.js')).rolloutVerbs,
 };

@@ -14,6 +14,7 @@ import type { Pod } from '../webhook/pod-types.js';
 import { WEBHOOK_BOOLEAN_SETTINGS, WEBHOOK_ENV, loadServeConfig } from '../webhook/serve-config.js';
 import { runWebhook } from '../webhook/serve.js';
 import { parseFlags } from '../lib/flags.js';
+import { guardProcess } from '../lib/process-guard.js';
 import { say, type Command } from './command.js';
 
 const serve: Command = {
@@ -21,6 +22,7 @@ const serve: Command = {
   async run(args) {
     const config = loadServeConfig(envWithFlags('webhook serve', WEBHOOK_ENV, args, process.env, WEBHOOK_BOOLEAN_SETTINGS), injectorVersion());
     const log = createLogger('webhook');
+    guardProcess(log);
     const running = await runWebhook(config, log);
     say(
       `webhook: serving https://${config.host}:${running.admission.port}/mutate (ops http://${config.opsHost}:${config.opsPort}, sidecar style ${running.injection.sidecarStyle})`,

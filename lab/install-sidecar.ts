@@ -16,7 +16,7 @@ import { waitUntil } from '../lib/wait-until.js';
 import { sidecarImageCommand } from '../sidecar/image-command.js';
 import { waitForOpsReady } from './process.js';
 import { LAB_APPS_NAMESPACE, type LabInstallContext } from './install-context.js';
-import { adminCredentials } from './lab-files.js';
+import { labComponentsKubeconfig } from './install-bridge.js';
 import { LAB_NODE_NAME } from './kubelet-streaming.js';
 
 export async function installSidecar(ctx: LabInstallContext): Promise<void> {
@@ -54,7 +54,7 @@ export async function installSidecar(ctx: LabInstallContext): Promise<void> {
   await waitForOpsReady(record, opsPort);
   ctx.progress(`sidecar: https://127.0.0.1:${port} -> ${upstream} (ops :${opsPort})`);
 
-  const token = await labAppsToken(ctx);
+  const token = await labAppsToken();
   writeKubeconfig(join(ctx.labDir, 'workload.kubeconfig'), {
     clusterName: 'lab-workload',
     server: `https://127.0.0.1:${port}`,
@@ -67,9 +67,10 @@ export async function installSidecar(ctx: LabInstallContext): Promise<void> {
 }
 
 /** Creates lab-apps if needed, lets its default ServiceAccount edit it, and asks the TokenRequest API for its token. */
-async function labAppsToken(ctx: LabInstallContext): Promise<string> {
+async function labAppsToken(): Promise<string> {
   const ifAbsent = (body: object) => (current: unknown) => (current ? undefined : body);
-  return usingClient(KubeRestClient.withCredentials(ctx.lab.clusters.source.server, adminCredentials('source')), async (admin) => {
+  // As the bridge's own identity: the source's fence refuses the lab's admin once a shard moved (issue 21).
+  return usingClient(KubeRestClient.load(await labComponentsKubeconfig('source')), async (admin) => {
     await admin.createOrReplace(
       '/api/v1/namespaces',
       LAB_APPS_NAMESPACE,

@@ -11,7 +11,7 @@ import { caBundleConfigMap, caBundleFor } from '../webhook/namespace-reconciler.
 import { E2E_WEBHOOK_LABEL, registerWebhook } from '../webhook/registration.js';
 import { waitForOpsReady } from './process.js';
 import { LAB_APPS_NAMESPACE, type LabInstallContext } from './install-context.js';
-import { kubeconfigPath } from './lab-files.js';
+import { labComponentsKubeconfig } from './install-bridge.js';
 
 export const LAB_WEBHOOK_CONFIGURATION = 'cluster-bridge-lab-injector';
 /** Where injected lab pods send API calls until the aggregator is installed: override with BRIDGE_LAB_AGGREGATOR_ADDRESS. */
@@ -23,7 +23,9 @@ export async function installWebhook(ctx: LabInstallContext, options: { aggregat
   const servingFiles = writePemPair(dir, 'serving', serving);
   const caFiles = writePemPair(dir, 'bridge-ca', ctx.bridgeCa);
   const [port, opsPort] = [await freePort(), await freePort()];
-  const client = KubeRestClient.load(kubeconfigPath('source'));
+  // The bridge's own identity, as in a real installation: the source's fence lets it write whatever the routing table says (issue 21).
+  const kubeconfig = await labComponentsKubeconfig('source');
+  const client = KubeRestClient.load(kubeconfig);
   try {
     await client.createOrReplace('/api/v1/namespaces', SYSTEM_NAMESPACE, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: SYSTEM_NAMESPACE } });
     const upstream = options.aggregatorAddress ?? process.env.BRIDGE_LAB_AGGREGATOR_ADDRESS ?? LAB_AGGREGATOR_PLACEHOLDER;
@@ -41,7 +43,7 @@ export async function installWebhook(ctx: LabInstallContext, options: { aggregat
         '--ops-port',
         String(opsPort),
         '--kubeconfig',
-        kubeconfigPath('source'),
+        kubeconfig,
         '--tls-cert-file',
         servingFiles.certFile,
         '--tls-key-file',

@@ -9,7 +9,9 @@ import { BridgeError } from '../lib/errors.js';
 import { generateCa, type CertificateAndKey } from '../lib/pki.js';
 import { ensurePemPair } from '../certs/cert-files.js';
 import { labDir, repoRoot } from '../lib/paths.js';
-import type { LabInstallContext } from './install-context.js';
+import { KubeRestClient, usingClient } from '../lib/kube-rest-client.js';
+import { labComponentsKubeconfig } from './install-bridge.js';
+import { LAB_APPS_NAMESPACE, type LabInstallContext } from './install-context.js';
 import { requireLab } from './lab-files.js';
 import { isDaemonAlive, startDaemon, stopDaemon, type DaemonRecord } from './process.js';
 
@@ -23,7 +25,7 @@ export function readInstalledDaemons(): DaemonRecord[] {
   return JSON.parse(readFileSync(installStatePath(), 'utf8')) as DaemonRecord[];
 }
 
-function recordInstalledDaemons(daemons: DaemonRecord[]): void {
+export function recordInstalledDaemons(daemons: DaemonRecord[]): void {
   mkdirSync(installDir(), { recursive: true });
   const tmp = `${installStatePath()}.tmp`;
   writeFileSync(tmp, JSON.stringify(daemons, null, 2));
@@ -37,6 +39,27 @@ export async function uninstallComponents(): Promise<number> {
   await Promise.all(daemons.map((d) => stopDaemon(d)));
   rmSync(installStatePath(), { force: true });
   return alive;
+}
+
+/**
+ * The writes an install makes, tried first as server-side dry runs with the identity that makes them
+ * (the bridge's own; lab/install-bridge.ts): each cluster answers, and the source takes the lab
+ * namespace's ConfigMaps and Secrets whatever its fence says (the lab admin's did not: issue 21).
+ */
+async function checkInstallable(): Promise<void> {
+  for (const cluster of ['source', 'destination'] as const) {
+    await usingClient(KubeRestClient.load(await labComponentsKubeconfig(cluster)), async (client) => {
+      await client.expect('GET', '/readyz', [200]);
+      if (cluster !== 'source' || (await client.request('GET', `/api/v1/namespaces/${LAB_APPS_NAMESPACE}`)).status !== 200) return;
+      for (const [resource, kind] of [
+        ['configmaps', 'ConfigMap'],
+        ['secrets', 'Secret'],
+      ]) {
+        const probe = { apiVersion: 'v1', kind, metadata: { generateName: 'cluster-bridge-install-check-' } };
+        await client.expect('POST', `/api/v1/namespaces/${LAB_APPS_NAMESPACE}/${resource}?dryRun=All`, [200, 201], probe);
+      }
+    });
+  }
 }
 
 function ensureBridgeCa(): Promise<CertificateAndKey> {
@@ -57,6 +80,8 @@ export async function labInstall(installers: Installer[], progress: (line: strin
     }
     progress(`replacing the running components: ${names}`);
   }
+  // What can fail on the clusters is tried before anything running is stopped: a failed --replace leaves the old components running.
+  await checkInstallable();
   await uninstallComponents();
   const daemons: DaemonRecord[] = [];
   const clusterCa = (cluster: string) => readFileSync(join(labDir(), cluster, 'pki', 'ca.crt'), 'utf8');

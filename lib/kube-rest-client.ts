@@ -53,6 +53,9 @@ export function loadKubeConfig(kubeconfigPath?: string, serviceAccountRoot = '')
   }
 }
 
+/** Every call's deadline unless the caller gives one: no answer (or no byte of it) for this long fails the call. */
+export const DEFAULT_TIMEOUT_MS = 10_000;
+
 export class KubeRestClient {
   private readonly agent = new Agent({ keepAlive: true, maxSockets: 8 });
 
@@ -101,7 +104,7 @@ export class KubeRestClient {
         'content-length': Buffer.byteLength(payload),
       };
     }
-    const timeoutMs = options.timeoutMs ?? 10_000;
+    const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     return new Promise((resolve, reject) => {
       const req = request(url, { ...opts, timeout: timeoutMs }, (res) => {
         const chunks: Buffer[] = [];
@@ -151,9 +154,16 @@ export class KubeRestClient {
     const opts: RequestOptions = { method: 'GET', agent: false, headers: { accept: 'application/json', ...headers } };
     await this.authenticate(opts);
     const req = request(new URL(this.server + path), opts);
+    // A stalled API server accepts the connection and answers nothing: the head has the calls' deadline.
+    const headDeadline = setTimeout(() => req.destroy(new Error(`watch ${path}: no answer within ${DEFAULT_TIMEOUT_MS} ms`)), DEFAULT_TIMEOUT_MS);
+    headDeadline.unref();
     const ended = new Promise<Error | undefined>((resolve) => {
-      req.on('error', (err) => resolve(err));
+      req.on('error', (err) => {
+        clearTimeout(headDeadline);
+        resolve(err);
+      });
       req.on('response', (res) => {
+        clearTimeout(headDeadline);
         if (res.statusCode !== 200) {
           res.resume();
           return resolve(new BridgeError('BRIDGE_ERR_KUBE_API', `watch ${path}: HTTP ${res.statusCode}`));
@@ -165,7 +175,14 @@ export class KubeRestClient {
           for (let newline = buffered.indexOf('\n'); newline >= 0; newline = buffered.indexOf('\n')) {
             const line = buffered.slice(0, newline);
             buffered = buffered.slice(newline + 1);
-            if (line.trim()) onEvent(JSON.parse(line) as { type: string; object: T });
+            if (!line.trim()) continue;
+            try {
+              onEvent(JSON.parse(line) as { type: string; object: T });
+            } catch (err) {
+              // A torn line or a handler's throw ends this watch (the caller lists again); thrown from here it would end the process.
+              res.destroy();
+              return resolve(err instanceof Error ? err : new Error(errorMessage(err)));
+            }
           }
         });
         res.on('end', () => resolve(undefined));

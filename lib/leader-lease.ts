@@ -88,7 +88,9 @@ export class LeaderLease {
             this.log.info({ identity: this.identity, leader }, leader ? 'became leader' : 'lost leadership');
             onChange?.(leader);
           }
-        });
+        })
+        // A throw from onChange must not become an unhandled rejection; the next tick tells again.
+        .catch((err: unknown) => this.log.error({ err: errorMessage(err) }, 'acting on a leadership change failed'));
     void tick();
     this.timer = setInterval(() => void tick(), this.renewSeconds * 1000);
     this.timer.unref();

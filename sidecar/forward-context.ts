@@ -1,12 +1,15 @@
 /** Everything the request and upgrade forwarders share, built once by the server. */
 import type { ProxyIdentity } from '../lib/proxy-headers.js';
-import type { UpstreamSelector, UpstreamChoice } from '../lib/upstream-selector.js';
+import type { RequestHead, UpstreamSelector, UpstreamChoice } from '../lib/upstream-selector.js';
+import { parseRequestInfo } from '../lib/routing/request-info.js';
 import { kubeStatusResponse } from '../lib/kube-status.js';
 import type { FailMode } from '../lib/names.js';
 import type { InFlight } from './in-flight.js';
 import type { SidecarLog } from './log.js';
 import type { SidecarMetrics } from './metrics.js';
 import { decideRoute, type RouteDecision, type RouteTarget } from './route-decision.js';
+import { localFallback } from './local-fallback.js';
+import type { TableView } from './local-route-decision.js';
 import type { UpstreamHealth } from './upstream-health.js';
 import type { Backend, UpstreamPool } from './upstream-pool.js';
 
@@ -22,16 +25,21 @@ export interface ForwardContext {
   metrics: SidecarMetrics;
   inFlight: InFlight;
   log: SidecarLog;
+  /** The routing table's view, however old (undefined before the first), when a table client runs: decides local fallbacks. */
+  fallbackView?: () => TableView | undefined;
 }
 
 /** Decides the route for one attempt and counts it. */
-export function route(ctx: ForwardContext, choice: UpstreamChoice, upgrade: boolean, connectFailed?: 'upstream' | 'local'): RouteDecision {
+export function route(ctx: ForwardContext, choice: UpstreamChoice, head: RequestHead, upgrade: boolean, connectFailed?: 'upstream' | 'local'): RouteDecision {
+  const { fallbackView } = ctx;
   const decision = decideRoute({
     choice,
     failMode: ctx.failMode,
     breakerOpen: ctx.health.open,
     hasLocalApiserver: ctx.pool.localBackend !== undefined,
     connectFailed,
+    // Parsed only when the upstream is down: the hot path never pays for it.
+    ...(fallbackView ? { sourceServes: () => localFallback(parseRequestInfo(head.method, head.url), fallbackView()).allowed } : {}),
   });
   ctx.metrics.routed(decision.reason, upgrade);
   return decision;

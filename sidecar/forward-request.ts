@@ -13,7 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { clientResponseHeaders, headerValue, scanRequestHead, upstreamRequestHeaders } from '../lib/proxy-headers.js';
 import { readBody } from '../lib/read-body.js';
 import { isFenceRefusal } from '../lib/routing/fence-message.js';
-import type { UpstreamChoice } from '../lib/upstream-selector.js';
+import type { RequestHead, UpstreamChoice } from '../lib/upstream-selector.js';
 import { startAttempt, type AttemptHandlers } from './backend-attempt.js';
 import { backendFor, badGatewayResponse, route, unavailableResponse, type ForwardContext } from './forward-context.js';
 import { isLongRunning } from './in-flight.js';
@@ -98,7 +98,7 @@ class Exchange {
   }
 
   private send(connectFailed?: BackendName, retryOn?: BackendName): void {
-    const decision = retryOn ? { target: retryOn } : route(this.ctx, this.choice, false, connectFailed);
+    const decision = retryOn ? { target: retryOn } : route(this.ctx, this.choice, this.req as RequestHead, false, connectFailed);
     if (decision.target === 'reject') return answer(this.res, 503, unavailableResponse(decision.reason));
     const backend = backendFor(this.ctx, decision.target);
     const offset = this.localOffset(backend);
@@ -145,16 +145,21 @@ class Exchange {
       failedAfterSend,
       response: (upstreamRes) => {
         if (this.clientGone) return void upstreamRes.destroy();
-        if (backend.name === 'local' && upstreamRes.statusCode === 403 && this.choice.fenceable && !this.fenceRetried) {
-          return this.judgeRefusal(upstreamRes, backend);
+        if (backend.name === 'local' && upstreamRes.statusCode === 403) {
+          // A write sent locally in the unreachable upstream's place: a shard that moved after the last table the sidecar has.
+          if (this.choice.target === 'upstream') return this.judgeRefusal(upstreamRes, backend, 'fallback');
+          if (this.choice.fenceable && !this.fenceRetried) return this.judgeRefusal(upstreamRes, backend, 'local-write');
         }
         this.relay(upstreamRes, backend);
       },
     };
   }
 
-  /** A 403 to a local shard write: the fence's refusal is retried through the aggregator, any other is the answer. */
-  private judgeRefusal(upstreamRes: IncomingMessage, backend: Backend): void {
+  /**
+   * A 403 to a local shard write: the fence's refusal is retried through the aggregator (a fallback's,
+   * with the aggregator unreachable: 503, as the write never executed), any other is the answer.
+   */
+  private judgeRefusal(upstreamRes: IncomingMessage, backend: Backend, sentAs: 'local-write' | 'fallback'): void {
     readBody(upstreamRes, MAX_REFUSAL_BYTES).then(
       (refusal) => {
         if (this.clientGone) return;
@@ -164,6 +169,9 @@ class Exchange {
           if (offset) return offset.sendBufferedAnswer(upstreamRes, refusal, this.res);
           this.res.writeHead(403, upstreamRes.statusMessage, clientResponseHeaders(upstreamRes.rawHeaders)).end(refusal);
           return;
+        }
+        if (sentAs === 'fallback') {
+          return answer(this.res, 503, unavailableResponse('moved-shard-unavailable'));
         }
         this.fenceRetried = true;
         this.ctx.metrics.fenceRetry();

@@ -3,6 +3,7 @@
  * or `SPDY/3.1`): the request head goes to the backend like any request; once it answers 101 the
  * two sockets are piped raw in both directions, whatever protocol they speak.
  */
+import type { RequestHead } from '../lib/upstream-selector.js';
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { clientResponseHeaders, rawResponseHead, scanRequestHead, upstreamRequestHeaders } from '../lib/proxy-headers.js';
@@ -48,7 +49,7 @@ export function createUpgradeForwarder(ctx: ForwardContext) {
     });
 
     const send = (connectFailed?: 'upstream' | 'local') => {
-      const decision = route(ctx, choice, true, connectFailed);
+      const decision = route(ctx, choice, req as RequestHead, true, connectFailed);
       if (decision.target === 'reject') return statusToSocket(socket, 503, unavailableResponse(decision.reason));
       const backend = backendFor(ctx, decision.target);
       attempt = startAttempt(backend, { method: req.method!, path: req.url!, headers, setHost: !hasHost }, ctx.connectTimeoutMs, {

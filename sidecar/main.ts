@@ -6,15 +6,19 @@
 import { fileURLToPath } from 'node:url';
 import { envWithFlags } from '../lib/env-flags.js';
 import { errorMessage, isBridgeError } from '../lib/errors.js';
+import { guardProcess } from '../lib/process-guard.js';
 import { runUntilSignal } from '../lib/run-until-signal.js';
 import { loadSidecarConfig, SIDECAR_ENV } from './config.js';
+import { createSidecarLog } from './log.js';
 import { startSidecar } from './server.js';
 
 /** Runs the sidecar until SIGTERM or SIGINT, then drains. Each flag overrides its BRIDGE_* variable (SIDECAR_ENV). */
 export async function serveSidecar(args: string[], say: (line: string) => void): Promise<void> {
   const env = envWithFlags('sidecar serve', SIDECAR_ENV, args);
   const config = loadSidecarConfig(env);
-  const sidecar = await startSidecar(config);
+  const log = createSidecarLog('sidecar');
+  guardProcess(log);
+  const sidecar = await startSidecar(config, { log });
   say(`sidecar listening on https://${config.listenHost}:${sidecar.port} (ops http://${config.opsHost}:${sidecar.opsPort})`);
   await runUntilSignal(() => sidecar.shutdown(), {
     onSignal: (signal) => say(`${signal}: draining (grace ${config.shutdownGraceMs / 1000} s)`),

@@ -6,6 +6,7 @@
  */
 import type { SelectReason, UpstreamTarget } from '../lib/upstream-selector.js';
 import type { RouteReason } from './route-decision.js';
+import { slipped } from '../lib/process-guard.js';
 
 export type FailureKind = 'connect' | 'after-send';
 
@@ -130,6 +131,9 @@ export function createSidecarMetrics(sample: MetricsSample): SidecarMetrics {
       ]) +
       family('routing_table_fetches_total', 'counter', 'Routing table fetches from the aggregator, by result.', tableFetches.samples()) +
       routingTableFamilies(sample) +
+      family('unhandled_rejections_total', 'counter', 'Promise rejections nobody handled, logged and counted instead of exiting (lib/process-guard.ts).', [
+        [undefined, slipped.unhandledRejections],
+      ]) +
       processFamilies()
     );
   };

@@ -18,7 +18,9 @@ export type RouteReason =
   | 'connect-failed-fail-closed'
   | 'no-local-apiserver'
   | 'local-unreachable'
-  | 'local-connect-failed-fallback-upstream';
+  | 'local-connect-failed-fallback-upstream'
+  /** The upstream is unreachable and the source does not serve this request as the aggregator would (local-fallback.ts): 503. */
+  | 'moved-shard-unavailable';
 
 export interface RouteInput {
   choice: UpstreamChoice;
@@ -27,6 +29,11 @@ export interface RouteInput {
   hasLocalApiserver: boolean;
   /** Set when an attempt already failed before sending anything: which target failed. */
   connectFailed?: 'upstream' | 'local';
+  /**
+   * Whether the local source API server may answer this request in the upstream's place
+   * (local-fallback.ts); asked only when the upstream is down. Without a routing table client: true.
+   */
+  sourceServes?: () => boolean;
 }
 
 export interface RouteDecision {
@@ -37,6 +44,7 @@ export interface RouteDecision {
 function fallback(input: RouteInput, local: RouteReason, closed: RouteReason): RouteDecision {
   if (input.failMode === 'closed') return { target: 'reject', reason: closed };
   if (!input.hasLocalApiserver) return { target: 'reject', reason: 'no-local-apiserver' };
+  if (input.sourceServes && !input.sourceServes()) return { target: 'reject', reason: 'moved-shard-unavailable' };
   return { target: 'local', reason: local };
 }
 

@@ -116,6 +116,7 @@ export async function startSidecar(config: SidecarConfig, options: SidecarOption
     metrics,
     inFlight,
     log,
+    ...(routingTable ? { fallbackView: () => routingTable.view() } : {}),
   };
 
   const timeouts = { ...DEFAULT_SERVER_TIMEOUTS, ...options.serverTimeouts };

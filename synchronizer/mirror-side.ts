@@ -83,6 +83,9 @@ export function asSynchronizer(path: string): string {
   return `${path}${path.includes('?') ? '&' : '?'}fieldManager=${SYNCHRONIZER_FIELD_MANAGER}`;
 }
 
+/** How long a watch may take to answer with its head (the REST client's calls have the same 10 s deadline). */
+const WATCH_HEAD_TIMEOUT_MS = 10_000;
+
 /** A MirrorSide over a cluster connection: the bridge's own credentials, watches on a fresh pooled socket. */
 export function mirrorSide(cluster: ClusterConnection): MirrorSide {
   return {
@@ -100,9 +103,18 @@ export function mirrorSide(cluster: ClusterConnection): MirrorSide {
             agent: cluster.asBridge,
             headers: { accept: 'application/json', ...cluster.bridgeHeaders },
           },
-          resolve,
+          (res) => {
+            clearTimeout(deadline);
+            resolve(res);
+          },
         );
-        req.on('error', reject);
+        // A stalled API server accepts the connection and answers nothing: the watch's head has a deadline (its body has the watchdog).
+        const deadline = setTimeout(() => req.destroy(new Error(`no answer to the watch within ${WATCH_HEAD_TIMEOUT_MS} ms`)), WATCH_HEAD_TIMEOUT_MS);
+        deadline.unref();
+        req.on('error', (err) => {
+          clearTimeout(deadline);
+          reject(err);
+        });
         req.end();
       }),
   };

@@ -493,6 +493,7 @@ export class ShardMirror {
     }
     let buffer = '';
     let pending: Promise<unknown> = Promise.resolve();
+    let failed = false; // events queued after a failed one wait for the relist instead
     res.setEncoding('utf8');
     res.on('data', (chunk: string) => {
       watchdog.touch();
@@ -510,9 +511,15 @@ export class ShardMirror {
         this.pendingSince.push(Date.now());
         const seenAt = performance.now();
         // An event received before stop() but not yet applied is dropped: a paused mirror copies nothing more.
-        pending = this.serial(() => (this.stopped ? Promise.resolve() : this.onEvent(event.type, event.object, seenAt))).finally(() =>
-          this.pendingSince.shift(),
-        );
+        // One that fails (a replica API server stalled past a call's deadline) ends the watch: the loop
+        // relists and reconciles, which applies what failed and everything after it. Every event's
+        // outcome is handled here: an unhandled rejection used to end the process (issue 21).
+        pending = this.serial(() => (this.stopped || failed ? Promise.resolve() : this.onEvent(event.type, event.object, seenAt)))
+          .catch((err: unknown) => {
+            failed = true;
+            if (!res.destroyed) res.destroy(err instanceof Error ? err : new Error(errorMessage(err)));
+          })
+          .finally(() => this.pendingSince.shift());
       }
     });
     await once(res, 'end').catch(() => undefined);

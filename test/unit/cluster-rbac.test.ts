@@ -17,7 +17,7 @@ import { renderLine, renderReport } from '../../cli/preflight/report.js';
 import type { KubeRestClient } from '../../lib/kube-rest-client.js';
 import { loadSyncConfig } from '../../synchronizer/config.js';
 import { ShardMirror } from '../../synchronizer/shard-mirror.js';
-import { FakeCluster } from '../helpers/fake-cluster.js';
+import { FakeCluster } from '../helpers/mirror-fixtures.js';
 import { CONFIGMAPS_API, quietCounters } from '../helpers/mirror-fixtures.js';
 import { silentLog } from '../helpers/sidecar-fixtures.js';
 

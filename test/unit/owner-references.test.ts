@@ -15,8 +15,7 @@ import {
 import { decideOwner, ownerReferencesOf, remapOwnerReferences, type OwnerDecision, type OwnerFacts } from '../../lib/owner-references.js';
 import { OwnerDeferred, OwnerResolver } from '../../synchronizer/owner-resolver.js';
 import { ShardMirror } from '../../synchronizer/shard-mirror.js';
-import { FakeCluster } from '../helpers/fake-cluster.js';
-import { CONFIGMAPS_API, quietCounters } from '../helpers/mirror-fixtures.js';
+import { CONFIGMAPS_API, FakeCluster, quietCounters } from '../helpers/mirror-fixtures.js';
 import { silentLog } from '../helpers/sidecar-fixtures.js';
 
 const ref = (name: string, uid: string, kind = 'ConfigMap', apiVersion = 'v1'): OwnerReference => ({ apiVersion, kind, name, uid, controller: true });

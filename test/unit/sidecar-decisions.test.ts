@@ -96,6 +96,19 @@ describe('decideRoute', () => {
     ['breaker open, mode local without a local API server', { breakerOpen: true, hasLocalApiserver: false }, 'reject', 'no-local-apiserver'],
     ['connect failed, mode local', { connectFailed: 'upstream' }, 'local', 'connect-failed-fallback-local'],
     ['connect failed, mode closed', { connectFailed: 'upstream', failMode: 'closed' }, 'reject', 'connect-failed-fail-closed'],
+    ['connect failed, a moved shard the source does not serve', { connectFailed: 'upstream', sourceServes: () => false }, 'reject', 'moved-shard-unavailable'],
+    ['breaker open, a moved shard the source does not serve', { breakerOpen: true, sourceServes: () => false }, 'reject', 'moved-shard-unavailable'],
+    ['connect failed, what the source serves', { connectFailed: 'upstream', sourceServes: () => true }, 'local', 'connect-failed-fallback-local'],
+    [
+      'healthy upstream: the source is not asked',
+      {
+        sourceServes: () => {
+          throw new Error('asked');
+        },
+      },
+      'upstream',
+      'selected-upstream',
+    ],
     ['local also failed to connect', { connectFailed: 'local' }, 'reject', 'local-unreachable'],
     ['selector chose local', { choice: local }, 'local', 'selected-local'],
     ['selector chose local, breaker open does not matter', { choice: local, breakerOpen: true, failMode: 'closed' }, 'local', 'selected-local'],

@@ -6,6 +6,7 @@ import { RoutingState } from '../../lib/routing/routing-state.js';
 import { abortHandoff, beginHandoff, completeHandoff, emptyRoutingTable, route } from '../../lib/routing/routing-table.js';
 import type { RoutingTable } from '../../lib/routing/types.js';
 import type { SelectReason, UpstreamChoice } from '../../lib/upstream-selector.js';
+import { localFallback } from '../../sidecar/local-fallback.js';
 import { chooseUpstream, localEpoch, shardLocality, type TableView } from '../../sidecar/local-route-decision.js';
 import { LocalRoutingSelector } from '../../sidecar/local-routing.js';
 import { boundLocalWrite, contentLength } from '../../sidecar/local-write.js';
@@ -34,6 +35,31 @@ function view(table = testTable(), fresh = true): TableView {
 
 const local = (reason: SelectReason, extra: Partial<UpstreamChoice> = {}): UpstreamChoice => ({ target: 'local', reason, ...extra });
 const upstream = (reason: SelectReason, extra: Partial<UpstreamChoice> = {}): UpstreamChoice => ({ target: 'upstream', reason, ...extra });
+
+describe('localFallback: what the source may answer while the aggregator is unreachable', () => {
+  it.each([
+    ['GET', '/version', 'allowed'],
+    ['GET', '/apis/apps/v1', 'allowed'],
+    ['GET', '/api/v1/namespaces/a/pods', 'allowed'],
+    ['GET', '/api/v1/namespaces/kube-system/secrets/x', 'allowed'],
+    ['POST', '/api/v1/namespaces/a/configmaps', 'allowed'], // never moved
+    ['GET', '/api/v1/namespaces/a/leases', 'allowed'], // an aborted move: still epoch 0 at the source
+    ['POST', '/api/v1/namespaces/a/secrets', 'destination-owned'],
+    ['GET', '/api/v1/secrets?watch=true&resourceVersion=150', 'destination-owned'],
+    ['GET', '/api/v1/namespaces/a/services/s', 'shard-handoff'],
+    ['PUT', '/apis/apps/v1/namespaces/a/deployments/d', 'shard-rv-offset'],
+    ['GET', '/apis/apps/v1/deployments', 'shard-rv-offset'],
+  ])('%s %s: %s', (method, url, expected) => {
+    const verdict = localFallback(parseRequestInfo(method, url), view(testTable(), false));
+    expect(verdict.allowed ? 'allowed' : verdict.reason).toBe(expected);
+  });
+
+  it('before any table, refuses every shard request and allows what is never a shard', () => {
+    expect(localFallback(parseRequestInfo('GET', '/api/v1/namespaces/a/configmaps'), undefined)).toEqual({ allowed: false, reason: 'no-table' });
+    expect(localFallback(parseRequestInfo('GET', '/api/v1/namespaces/a/pods'), undefined)).toEqual({ allowed: true });
+    expect(localFallback(parseRequestInfo('GET', '/api'), undefined)).toEqual({ allowed: true });
+  });
+});
 
 describe('chooseUpstream: what may go straight to the source', () => {
   it.each([
