@@ -161,8 +161,12 @@ export function mirroredContent(obj: KubeObject): unknown {
  * needs no mark to show its own.
  */
 export function sameMirroredContent(owner: KubeObject, replica: KubeObject, ownerReferences: readonly OwnerReference[] = []): boolean {
+  return canonicalJson(originalIdentity(owner)) === canonicalJson(originalIdentity(replica)) && sameContent(owner, replica, ownerReferences);
+}
+
+/** The same content whatever the identity: a replica's own object (never a copy) equal to the owner's is adopted (lib/cluster-rbac.ts). */
+export function sameContent(owner: KubeObject, replica: KubeObject, ownerReferences: readonly OwnerReference[] = []): boolean {
   return (
-    canonicalJson(originalIdentity(owner)) === canonicalJson(originalIdentity(replica)) &&
     canonicalJson(mirroredContent(owner)) === canonicalJson(mirroredContent(replica)) &&
     canonicalJson(ownerReferences) === canonicalJson(replica.metadata.ownerReferences ?? [])
   );

@@ -10,7 +10,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { headerValue } from '../lib/proxy-headers.js';
 import { parseRequestInfo } from '../lib/routing/request-info.js';
-import { isJsonBody, jsonOnlyAccept, replacedWhenRewriting, rewriteQuery, rewriteRequestBody } from '../lib/routing/request-rewrite.js';
+import { isJsonBody, jsonOnlyAccept, replacedWhenRewriting, rewriteJsonRequestBody, rewriteQuery } from '../lib/routing/json-request-rewrite.js';
 import { responseRVMapper, type ShardRVCodec } from '../lib/routing/resource-version.js';
 import { responseRewrite, sendBuffered, sendRewritten } from '../lib/routing/rewritten-response.js';
 import type { RequestInfo } from '../lib/routing/types.js';
@@ -19,9 +19,9 @@ import { refuseExpiredQuery, sendBodyRefusal } from '../lib/status-responses.js'
 import type { UpstreamChoice } from '../lib/upstream-selector.js';
 
 /**
- * Whether the sidecar rewrites a write body of this type itself: JSON only. `rewriteRequestBody` also
- * rewrites protobuf and YAML, but the aggregator's identity step (which the sidecar leaves to it, see
- * needsIdentityStep) reads JSON only, so other bodies of an offset shard go to the aggregator.
+ * Whether the sidecar rewrites a write body of this type itself: JSON only. The aggregator also
+ * rewrites protobuf and YAML (lib/routing/request-rewrite.ts), whose parsers the sidecar does not
+ * carry, and its identity step (needsIdentityStep) reads JSON only: other bodies go to the aggregator.
  */
 export function rewritesBodyLocally(contentType: string | undefined): boolean {
   return contentType !== undefined && isJsonBody(contentType);
@@ -95,7 +95,7 @@ export class OffsetRewrite {
    */
   rewriteBody(raw: Buffer, res: ServerResponse): typeof ANSWERED | typeof TO_AGGREGATOR | undefined {
     if (needsIdentityStep(this.info.verb, raw)) return TO_AGGREGATOR;
-    const rewritten = rewriteRequestBody(raw, headerValue(this.headers, 'content-type'), this.codec, this.info.verb);
+    const rewritten = rewriteJsonRequestBody(raw, this.codec);
     if (!rewritten.ok) {
       sendBodyRefusal(asAggregator(res), this.info, rewritten);
       return ANSWERED;

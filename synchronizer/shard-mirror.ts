@@ -19,6 +19,7 @@ import {
   isMirrorCopy,
   isSourceFirstPending,
   replicaCopy,
+  sameContent,
   sameMirroredContent,
   skipReason,
   type KubeObject,
@@ -285,7 +286,7 @@ export class ShardMirror {
     const key = keyOf(obj);
     let current = replicaObj;
     const kept = !!current && this.keepReplicaOriginals && !isMirrorCopy(current);
-    if (current && kept && !sameMirroredContent(obj, current, references))
+    if (current && kept && !sameContent(obj, current, references))
       throw new ReplicaOriginalKept(this.api.kind ?? obj.kind ?? this.api.resource, obj.metadata.name, this.replica.side);
     // The aggregator's source-first object equals the destination's but for its mark: written anyway, which
     // adopts it; so is a kept original equal to the owner's.
