@@ -212,9 +212,9 @@ func (s *suite) informerUpdates(ctx context.Context) (string, error) {
 		return "", err
 	}
 	stop := make(chan struct{})
-	defer close(stop)
 	factory.Start(stop)
-	defer factory.Shutdown()
+	// Shutdown waits for the informers, which end only once stop is closed: close it first.
+	defer func() { close(stop); factory.Shutdown() }()
 	if !cache.WaitForCacheSync(ctx.Done(), informer.Informer().HasSynced) {
 		return "", fmt.Errorf("the informer never synced")
 	}
