@@ -130,6 +130,11 @@ export function replicaCopy(
   if (original.uid) annotations[ORIGINAL_UID_ANNOTATION] = original.uid;
   if (original.creationTimestamp) annotations[ORIGINAL_CREATION_TIMESTAMP_ANNOTATION] = original.creationTimestamp;
   metadata.annotations = annotations;
+  // The owner's field managers (not the synchronizer's own), so server-side apply and clients that read
+  // managedFields see the same owners whichever cluster serves the object (docs/adr/0014); kube-apiserver
+  // takes managedFields a write carries and adds the writer's entry beside them.
+  const managers = (owner.metadata.managedFields as { manager?: string }[] | undefined)?.filter((entry) => entry.manager !== SYNCHRONIZER_FIELD_MANAGER);
+  if (managers && managers.length > 0) metadata.managedFields = managers.map((entry) => ({ ...entry }));
   // The owner's references name UIDs of its own cluster: the replica's garbage collector would delete
   // a copy carrying them. Only remapped ones are written.
   if (ownerReferences.length > 0) metadata.ownerReferences = ownerReferences.map((ref) => ({ ...ref }));
