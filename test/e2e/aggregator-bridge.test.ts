@@ -21,6 +21,8 @@ import { waitUntil } from '../../lib/wait-until.js';
 import { MIRROR_OF_UID_ANNOTATION } from '../../lib/mirror-copy.js';
 import { shippedAggregatorSourceKubeconfig } from '../helpers/shipped-source-identity.js';
 import { serviceAccountToken, tokenKubeconfig } from '../helpers/sidecar-lab.js';
+import { requireLab } from '../../lab/lab-files.js';
+import { labDir } from '../../lib/paths.js';
 
 let bridge: LabBridge;
 let namespace: string;
@@ -396,11 +398,16 @@ describe('identity at the aggregator', () => {
     expect(answer.status).toBe(401);
   });
 
-  it('impersonation is refused as kube-apiserver refuses it without RBAC, and honoured with it', async () => {
+  it('impersonation is decided as the source decides it without RBAC (its own filters replayed, docs/adr/0016), and honoured with it', async () => {
     const as = ['--as', `system:serviceaccount:${namespace}:tester`];
-    const denied = await kubectl(kubeconfig, ['-n', namespace, 'get', 'secrets', ...as]);
-    expect(denied.code).not.toBe(0);
-    expect(denied.stderr).toContain('cannot impersonate resource "users"');
+    const sourcePem = readFileSync(join(labDir(), 'source', 'pki', 'ca.crt'), 'utf8');
+    const direct = tokenKubeconfig(bridge.sidecar.dir, 'direct', requireLab().clusters.source.server, sourcePem, token, namespace);
+    const [viaBridge, viaSource] = [
+      await kubectl(kubeconfig, ['-n', namespace, 'get', 'secrets', ...as]),
+      await kubectl(direct, ['-n', namespace, 'get', 'secrets', ...as]),
+    ];
+    expect(viaBridge.code).not.toBe(0);
+    expect([viaBridge.code, viaBridge.stderr]).toEqual([viaSource.code, viaSource.stderr]);
     await kubectlOk('source', ['create', 'clusterrole', `${namespace}-impersonate`, '--verb=impersonate', '--resource=users,groups,serviceaccounts']);
     await kubectlOk('source', [
       'create',

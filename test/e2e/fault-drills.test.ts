@@ -4,6 +4,8 @@
 // killed with SIGKILL mid-hand-off and started again, (2) each kube-apiserver is stopped (SIGSTOP) for
 // 10 s. Each drill ends with every acknowledged write at the owner and, after convergence, on the
 // replica; no component exited; no client saw a 403 or 404.
+// First: this file moves configmaps, and the fence would refuse other suites' writes to the shared lab.
+import { stopPrivateLab } from '../helpers/private-lab.js';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -139,7 +141,7 @@ beforeAll(async () => {
 afterAll(async () => {
   sidecar?.client.close();
   for (const client of Object.values(clients)) client.close();
-  await run(process.execPath, [CLI, 'lab', 'install', '--replace']);
+  await stopPrivateLab();
 }, 180_000);
 
 describe('fault drills', () => {

@@ -4,6 +4,8 @@
 // held; with configmaps moved and the aggregator killed, `lab install --replace` works and `bridgectl
 // release` gives every shard back with a warning of what is unmirrored. Unit tests: synchronizer-stall,
 // shard-move-checks, release, sidecar-local-routing (the sidecar's 503 while the aggregator is down).
+// First: this file moves configmaps, and the fence would refuse other suites' writes to the shared lab.
+import { stopPrivateLab } from '../helpers/private-lab.js';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { join } from 'node:path';
 import { readInstalledDaemons } from '../../lab/install.js';
@@ -40,7 +42,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   destination?.close();
-  await bridgectl('lab', 'install', '--replace'); // the components as the next suite expects them
+  await stopPrivateLab();
 }, 180_000);
 
 describe('an API server stalled for 10 s', () => {
