@@ -26,6 +26,7 @@ import { parseJsonExact, type ShardRVCodec } from '../lib/routing/resource-versi
 import type { ClusterSide, RequestInfo } from '../lib/routing/types.js';
 import { forbiddenAnnotations } from '../lib/status-responses.js';
 import { callBackend } from './backend-call.js';
+import { jsonReadHeaders } from './shadow-reads.js';
 import { parseCreateBody } from './source-allocation.js';
 
 const READ_TIMEOUT_MS = 10_000;
@@ -58,7 +59,8 @@ function parseBody(body: Buffer, contentType: string): unknown {
 async function readStored(write: WriteToIdentify, path = write.info.path): Promise<KubeObject | undefined> {
   const agent = write.target === 'destination' ? write.cluster.asBridge : write.cluster.asCaller;
   try {
-    const got = await callBackend(write.cluster, { method: 'GET', path, headers: write.headersForBody(0), agent, timeoutMs: READ_TIMEOUT_MS });
+    // JSON whatever the caller accepts (client-go's typed clients accept protobuf first).
+    const got = await callBackend(write.cluster, { method: 'GET', path, headers: jsonReadHeaders(write.headersForBody(0)), agent, timeoutMs: READ_TIMEOUT_MS });
     if (got.status !== 200) return undefined;
     const obj = parseJsonExact(got.body.toString('utf8')) as KubeObject;
     return obj?.metadata ? obj : undefined;
