@@ -212,7 +212,7 @@ describe('client-go protobuf bodies through a shard that moved', () => {
     ]);
     expect(deleted.map((r) => ({ code: r.code, sentAs: r.sentAs }))).toEqual([
       { code: undefined, sentAs: PROTOBUF },
-      { code: 404, sentAs: '' },
+      { code: 404, sentAs: undefined },
     ]);
     expect((await kubectl('destination', ['-n', namespace, 'get', 'configmap', 'identity'])).code).not.toBe(0);
   }, 600_000);
