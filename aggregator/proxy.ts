@@ -26,8 +26,7 @@ import { bearerToken, checkIdentityHeaders, impersonationHeaders, peerIdentity, 
 import type { SourceAuthenticator } from './source-authenticator.js';
 import type { AggregatorMetrics } from './metrics.js';
 import { jsonOnlyAccept, replacedWhenRewriting, rewriteQuery, rewriteRequestBody } from '../lib/routing/request-rewrite.js';
-import { bodyKindOf } from '../lib/routing/request-identity.js';
-import { identifyWrite } from './write-identity.js';
+import { identifyWrite, writeKind } from './write-identity.js';
 import { responseRewrite, sendRewritten, withoutContentLength } from '../lib/routing/rewritten-response.js';
 import { parseCreateBody, sourceAllocatingWrite } from './source-allocation.js';
 import { applySourceFirst } from './source-first-apply.js';
@@ -280,7 +279,9 @@ async function rewrittenWriteBody(req: IncomingMessage, res: ServerResponse, pre
   const { codec, info, decision } = prepared;
   const contentType = headerValue(req.rawHeaders, 'content-type');
   if (!decision.shard || !WRITE_VERBS.has(info.verb) || info.subresource === 'proxy') return undefined;
-  if (!codec && !bodyKindOf(info.verb, contentType ?? '')) return undefined;
+  // A never-moved shard's body is read only when it could set the bridge's annotations (an object or a patch).
+  const kind = writeKind(info.verb, contentType ?? '');
+  if (!codec && (!kind || kind === 'delete')) return undefined;
   const raw = await readBody(req, MAX_REWRITTEN_BODY_BYTES);
   if (raw === undefined) {
     sendStatus(res, 413, 'BadRequest', `request body larger than ${MAX_REWRITTEN_BODY_BYTES} bytes`);

@@ -20,10 +20,13 @@ import {
   targetUidMap,
   type BodyKind,
 } from '../lib/routing/request-identity.js';
+import { readProtobufIdentity, rewriteProtobufIdentity, type ProtobufIdentityView } from '../lib/routing/protobuf-identity.js';
+import { bodyFormat } from '../lib/routing/request-rewrite.js';
 import { parseJsonExact, type ShardRVCodec } from '../lib/routing/resource-version.js';
 import type { ClusterSide, RequestInfo } from '../lib/routing/types.js';
 import { forbiddenAnnotations } from '../lib/status-responses.js';
 import { callBackend } from './backend-call.js';
+import { jsonReadHeaders } from './shadow-reads.js';
 import { parseCreateBody } from './source-allocation.js';
 
 const READ_TIMEOUT_MS = 10_000;
@@ -45,7 +48,8 @@ export type IdentifiedWrite = { ok: true; body: Buffer; uids: ReadonlyMap<string
 function parseBody(body: Buffer, contentType: string): unknown {
   if (contentType.startsWith('application/apply-patch+yaml')) return parseCreateBody(body, true);
   try {
-    return parseJsonExact(body.toString('utf8'));
+    // Protobuf: only what the decisions read, in the shape of a JSON body (protobuf-identity.ts).
+    return bodyFormat(contentType) === 'protobuf' ? readProtobufIdentity(body) : parseJsonExact(body.toString('utf8'));
   } catch {
     return undefined; // the backend refuses it with its own 400
   }
@@ -55,7 +59,8 @@ function parseBody(body: Buffer, contentType: string): unknown {
 async function readStored(write: WriteToIdentify, path = write.info.path): Promise<KubeObject | undefined> {
   const agent = write.target === 'destination' ? write.cluster.asBridge : write.cluster.asCaller;
   try {
-    const got = await callBackend(write.cluster, { method: 'GET', path, headers: write.headersForBody(0), agent, timeoutMs: READ_TIMEOUT_MS });
+    // JSON whatever the caller accepts (client-go's typed clients accept protobuf first).
+    const got = await callBackend(write.cluster, { method: 'GET', path, headers: jsonReadHeaders(write.headersForBody(0)), agent, timeoutMs: READ_TIMEOUT_MS });
     if (got.status !== 200) return undefined;
     const obj = parseJsonExact(got.body.toString('utf8')) as KubeObject;
     return obj?.metadata ? obj : undefined;
@@ -90,7 +95,12 @@ async function ownerUidMap(write: WriteToIdentify, parsed: unknown): Promise<Map
 /** Cheap test before a parse: a key escaped in any way (JSON \\u, YAML \\x, JSON Patch ~1) still leaves a backslash or the group. */
 const mentionsBridgeKeys = (body: Buffer) => body.includes('cluster-bridge.io') || body.includes('\\');
 
-const writeKind = (verb: string, contentType: string): BodyKind | 'delete' | undefined => (verb === 'delete' ? 'delete' : bodyKindOf(verb, contentType));
+/** A protobuf body is a whole object (create, update) or DeleteOptions: client-go sends no protobuf patch. */
+export function writeKind(verb: string, contentType: string): BodyKind | 'delete' | undefined {
+  if (verb === 'delete') return 'delete';
+  if (bodyFormat(contentType) === 'protobuf') return verb === 'create' || verb === 'update' ? 'object' : undefined;
+  return bodyKindOf(verb, contentType);
+}
 
 /** The bridge annotations the write would touch, answered with 422 when any (true: answered). */
 function refusedAnnotations(write: WriteToIdentify, parsed: unknown, kind: BodyKind, stored: KubeObject | undefined, res: ServerResponse): boolean {
@@ -102,6 +112,12 @@ function refusedAnnotations(write: WriteToIdentify, parsed: unknown, kind: BodyK
   const name = write.info.name || (typeof body?.metadata?.name === 'string' ? body.metadata.name : '');
   forbiddenAnnotations(res, write.info, { kind: named, name }, edits);
   return true;
+}
+
+/** The body with the request-identity rewriting applied, in its own format; `body` itself when nothing changed. */
+function rewrittenBody(contentType: string, body: Buffer, parsed: unknown, uids: ReadonlyMap<string, string>, restoreFrom: KubeObject | undefined): Buffer {
+  if (bodyFormat(contentType) === 'protobuf') return rewriteProtobufIdentity(body, parsed as ProtobufIdentityView, uids, restoreFrom);
+  return rewriteRequestIdentity(parsed, uids, restoreFrom) ? Buffer.from(JSON.stringify(parsed)) : body;
 }
 
 export async function identifyWrite(write: WriteToIdentify, body: Buffer, res: ServerResponse): Promise<IdentifiedWrite> {
@@ -120,6 +136,5 @@ export async function identifyWrite(write: WriteToIdentify, body: Buffer, res: S
   if (!codec || write.contentType.startsWith('application/apply-patch+yaml')) return unchanged;
   if (!stored && mainResource && presentedTargetUids(parsed).length > 0) stored = await readStored(write);
   const uids = new Map([...targetUidMap(stored), ...(await ownerUidMap(write, parsed))]);
-  const changed = rewriteRequestIdentity(parsed, uids, update ? stored : undefined);
-  return { ok: true, body: changed ? Buffer.from(JSON.stringify(parsed)) : body, uids: reversed(uids) };
+  return { ok: true, body: rewrittenBody(write.contentType, body, parsed, uids, update ? stored : undefined), uids: reversed(uids) };
 }

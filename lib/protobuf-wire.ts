@@ -55,6 +55,11 @@ export function encodeVarint(value: number): Buffer {
   return Buffer.from(bytes);
 }
 
+/** One length-delimited field (tag, length, payload), to append to a message. */
+export function lengthDelimited(number: number, payload: Uint8Array): Buffer {
+  return Buffer.concat([encodeVarint(number * 8 + WIRE_LEN), encodeVarint(payload.length), payload]);
+}
+
 /** The fields of one message level, in order. Groups (wire types 3, 4) are refused: no Kubernetes type has them. */
 export function parseFields(message: Uint8Array): WireField[] {
   const fields: WireField[] = [];

@@ -15,7 +15,9 @@ export const PROTOBUF_MAGIC = Buffer.from('k8s\0', 'latin1');
 export const UNKNOWN = { typeMeta: 1, raw: 2, contentEncoding: 3, contentType: 4 } as const;
 export const TYPE_META = { apiVersion: 1, kind: 2 } as const;
 /** k8s.io/apimachinery/pkg/apis/meta/v1/generated.proto. */
-export const OBJECT_META = { uid: 5, resourceVersion: 6, ownerReferences: 13 } as const;
+export const OBJECT_META = { name: 1, uid: 5, resourceVersion: 6, annotations: 12, ownerReferences: 13 } as const;
+/** A map<string, string> entry (annotations). */
+export const MAP_ENTRY = { key: 1, value: 2 } as const;
 export const LIST_META = { resourceVersion: 2, continue: 3 } as const;
 export const OWNER_REFERENCE = { kind: 1, name: 3, uid: 4, apiVersion: 5 } as const;
 export const DELETE_OPTIONS = { preconditions: 2 } as const;

@@ -3,6 +3,10 @@
 // destination -> source. Updates and a Lease renewal succeed with fresh RVs, an older epoch's RV is a
 // 409 (update and delete precondition), and CBOR gets the same 415 the API server gives. Before the
 // fix, a protobuf body went on with the presented RV: every update after the move failed with 409.
+// The identity step (issue 20 item 4): on the destination, a protobuf update keeps the bridge's marks
+// of a mirrored ConfigMap, a delete's UID precondition of the original is mapped, and a protobuf write
+// setting a bridge annotation is a 422. Before the fix, the update erased the marks (the bridge then
+// showed the destination's own UID) and the delete was a 409.
 // A lab of its own: the moves fence the source.
 import { stopPrivateLab } from '../helpers/private-lab.js';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -56,6 +60,23 @@ function putCbor(path: string): Promise<{ status: number; body: Record<string, u
 
 async function moveAll(to: 'source' | 'destination'): Promise<void> {
   for (const shard of SHARDS) await bridge.aggregator.handoff!.changeOwner(shard, to, 'e2e');
+}
+
+const BRIDGE_MARKS = [
+  'cluster-bridge.io/mirror-of-uid',
+  'cluster-bridge.io/mirror-of-resource-version',
+  'cluster-bridge.io/original-uid',
+  'cluster-bridge.io/original-creation-timestamp',
+];
+
+/** The ConfigMap as the destination stores it, read there directly (not through the bridge). */
+async function onDestinationDirectly(name: string): Promise<{ uid: string; marks: Record<string, string>; value: string }> {
+  const cm = JSON.parse(await kubectlOk('destination', ['-n', namespace, 'get', 'configmap', name, '-o', 'json'])) as {
+    metadata: { uid: string; annotations?: Record<string, string> };
+    data?: Record<string, string>;
+  };
+  const marks = Object.fromEntries(Object.entries(cm.metadata.annotations ?? {}).filter(([key]) => key.startsWith('cluster-bridge.io/')));
+  return { uid: cm.metadata.uid, marks, value: cm.data?.value ?? '' };
 }
 
 const ok = (result: ClientGoStepResult) => ({ code: result.code, sentAs: result.sentAs });
@@ -154,5 +175,45 @@ describe('client-go protobuf bodies through a shard that moved', () => {
     // The bridge refuses CBOR itself now (it cannot rewrite it): the same Status the API server sent.
     const cborAfterMoves = await putCbor(configMapPath);
     expect(cborAfterMoves).toEqual(cborBeforeAnyMove);
+  }, 600_000);
+
+  it('on the destination, a protobuf update keeps the marks, a delete presents the original UID, a bridge annotation is a 422', async () => {
+    // configmaps is on the source here (the test above moved it back; alone, it never left).
+    const [created] = await steps([{ op: 'create', kind: 'configmap', name: 'identity', value: 'v0' }]);
+    expect(ok(created!)).toEqual({ code: undefined, sentAs: PROTOBUF });
+    const originalUid = created!.uid!;
+    expect(originalUid).toMatch(/^[0-9a-f-]{36}$/);
+
+    await bridge.aggregator.handoff!.changeOwner('configmaps', 'destination', 'e2e');
+    const mirrored = await onDestinationDirectly('identity');
+    expect(mirrored.uid).not.toBe(originalUid);
+    expect(Object.keys(mirrored.marks).sort()).toEqual([...BRIDGE_MARKS].sort());
+    expect(mirrored.marks['cluster-bridge.io/original-uid']).toBe(originalUid);
+
+    const written = await steps([
+      { op: 'update', kind: 'configmap', name: 'identity', value: 'v1', annotations: { note: 'kept' } },
+      { op: 'get', kind: 'configmap', name: 'identity' },
+      { op: 'update', kind: 'configmap', name: 'identity', value: 'forged', annotations: { 'cluster-bridge.io/original-uid': 'forged' } },
+    ]);
+    expect(ok(written[0]!)).toEqual({ code: undefined, sentAs: PROTOBUF });
+    // The update went to the destination with the marks it had before, the client's change applied.
+    const updated = await onDestinationDirectly('identity');
+    expect(updated).toEqual({ uid: mirrored.uid, marks: mirrored.marks, value: 'v1' });
+    // Through the bridge: the same UID as before the move, from the update's answer and a read.
+    expect([written[0]!.uid, written[1]!.uid]).toEqual([originalUid, originalUid]);
+    expect(conflict(written[2]!)).toEqual({ code: 422, reason: 'Invalid' });
+    expect(written[2]!.message).toContain('cluster-bridge.io/original-uid');
+    expect((await onDestinationDirectly('identity')).value).toBe('v1');
+
+    // The destination's object has another UID: the precondition holds only because the bridge maps it.
+    const deleted = await steps([
+      { op: 'delete', kind: 'configmap', name: 'identity', uid: originalUid },
+      { op: 'get', kind: 'configmap', name: 'identity' },
+    ]);
+    expect(deleted.map((r) => ({ code: r.code, sentAs: r.sentAs }))).toEqual([
+      { code: undefined, sentAs: PROTOBUF },
+      { code: 404, sentAs: undefined },
+    ]);
+    expect((await kubectl('destination', ['-n', namespace, 'get', 'configmap', 'identity'])).code).not.toBe(0);
   }, 600_000);
 });

@@ -6,7 +6,8 @@ import { execFile, execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { repoRoot } from '../../lib/paths.js';
 
-export type ProtobufFixture = 'configmap-update' | 'lease-update' | 'configmap-delete' | 'configmap-delete-plain' | 'secret-create-owned' | 'configmap-list';
+export type ProtobufFixture =
+  'configmap-update' | 'configmap-update-marked' | 'lease-update' | 'configmap-delete' | 'configmap-delete-plain' | 'secret-create-owned' | 'configmap-list';
 
 export interface GoDecoded {
   /** The typed object kube-apiserver would decode, as JSON. */
@@ -46,11 +47,16 @@ export interface ClientGoStep {
   name: string;
   /** For update: the RV to present instead of the one just read; for delete: the precondition. */
   rv?: string;
+  /** For delete: the UID precondition. */
+  uid?: string;
+  /** For a ConfigMap update: annotations set over those read. */
+  annotations?: Record<string, string>;
   value?: string;
 }
 
 export interface ClientGoStepResult {
   rv?: string;
+  uid?: string;
   code?: number;
   reason?: string;
   message?: string;

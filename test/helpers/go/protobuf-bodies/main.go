@@ -2,7 +2,7 @@
 // (lib/routing/protobuf-rv.ts) to be tested on real bytes:
 //
 //	fixtures  prints {name: base64} of bodies captured from a generated clientset (ContentType
-//	          protobuf) calling a local test server: a ConfigMap update, a Lease update, a delete with
+//	          protobuf) calling a local test server: a ConfigMap update (and one setting a bridge annotation), a Lease update, a delete with
 //	          preconditions, an object with ownerReferences; and a ConfigMapList encoded by the same codec.
 //	decode    reads {name: base64} on stdin and prints {name: {object, reencoded}}: each body decoded by
 //	          the API server's protobuf serializer into its typed object (as JSON), and that object
@@ -143,6 +143,21 @@ func fixtures() (map[string]string, error) {
 		return nil, err
 	}
 	if err := keep("configmap-update", http.MethodPut); err != nil {
+		return nil, err
+	}
+
+	// A client's own value of a bridge annotation (refused), on an update with neither resourceVersion nor UID.
+	marked := &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: "settings", Namespace: "apps",
+			Annotations: map[string]string{"cluster-bridge.io/original-uid": "a-client-value", "note": "kept"},
+		},
+		Data: map[string]string{"mode": "slow"},
+	}
+	if _, err := client.CoreV1().ConfigMaps("apps").Update(ctx, marked, metav1.UpdateOptions{}); err != nil {
+		return nil, err
+	}
+	if err := keep("configmap-update-marked", http.MethodPut); err != nil {
 		return nil, err
 	}
 

@@ -14,18 +14,22 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 )
 
 // step is one call: Op create|get|update|delete, Kind configmap|lease. RV, when set, is the
-// resourceVersion the update presents (instead of the one just read) or the delete's precondition.
+// resourceVersion the update presents (instead of the one just read) or the delete's precondition;
+// UID the delete's UID precondition; Annotations are set on a ConfigMap update over those read.
 type step struct {
-	Op, Kind, Namespace, Name, RV, Value string
+	Op, Kind, Namespace, Name, RV, UID, Value string
+	Annotations                               map[string]string
 }
 
 type stepResult struct {
 	RV      string `json:"rv,omitempty"`
+	UID     string `json:"uid,omitempty"`
 	Code    int32  `json:"code,omitempty"`
 	Reason  string `json:"reason,omitempty"`
 	Message string `json:"message,omitempty"`
@@ -78,9 +82,9 @@ func runSteps(kubeconfig string, in io.Reader) ([]stepResult, error) {
 	results := make([]stepResult, 0, len(steps))
 	for _, s := range steps {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		rv, err := runStep(ctx, client, s)
+		meta, err := runStep(ctx, client, s)
 		cancel()
-		result := stepResult{RV: rv, SentAs: recorder.take()}
+		result := stepResult{RV: meta.ResourceVersion, UID: string(meta.UID), SentAs: recorder.take()}
 		var status apierrors.APIStatus
 		switch {
 		case err == nil:
@@ -94,16 +98,22 @@ func runSteps(kubeconfig string, in io.Reader) ([]stepResult, error) {
 	return results, nil
 }
 
-func runStep(ctx context.Context, client kubernetes.Interface, s step) (string, error) {
+func runStep(ctx context.Context, client kubernetes.Interface, s step) (metav1.ObjectMeta, error) {
 	if s.Op == "delete" {
-		opts := metav1.DeleteOptions{}
+		opts := metav1.DeleteOptions{Preconditions: &metav1.Preconditions{}}
 		if s.RV != "" {
-			opts.Preconditions = &metav1.Preconditions{ResourceVersion: &s.RV}
+			opts.Preconditions.ResourceVersion = &s.RV
+		}
+		if s.UID != "" {
+			opts.Preconditions.UID = ptr(types.UID(s.UID))
+		}
+		if s.RV == "" && s.UID == "" {
+			opts.Preconditions = nil
 		}
 		if s.Kind == "lease" {
-			return "", client.CoordinationV1().Leases(s.Namespace).Delete(ctx, s.Name, opts)
+			return metav1.ObjectMeta{}, client.CoordinationV1().Leases(s.Namespace).Delete(ctx, s.Name, opts)
 		}
-		return "", client.CoreV1().ConfigMaps(s.Namespace).Delete(ctx, s.Name, opts)
+		return metav1.ObjectMeta{}, client.CoreV1().ConfigMaps(s.Namespace).Delete(ctx, s.Name, opts)
 	}
 	if s.Kind == "lease" {
 		return leaseStep(ctx, client, s)
@@ -122,18 +132,24 @@ func runStep(ctx context.Context, client kubernetes.Interface, s step) (string, 
 				cm.ResourceVersion = s.RV
 			}
 			cm.Data = map[string]string{"value": s.Value}
+			for key, value := range s.Annotations {
+				if cm.Annotations == nil {
+					cm.Annotations = map[string]string{}
+				}
+				cm.Annotations[key] = value
+			}
 			cm, err = configMaps.Update(ctx, cm, metav1.UpdateOptions{})
 		}
 	default:
-		return "", fmt.Errorf("unknown op %q", s.Op)
+		return metav1.ObjectMeta{}, fmt.Errorf("unknown op %q", s.Op)
 	}
 	if err != nil {
-		return "", err
+		return metav1.ObjectMeta{}, err
 	}
-	return cm.ResourceVersion, nil
+	return cm.ObjectMeta, nil
 }
 
-func leaseStep(ctx context.Context, client kubernetes.Interface, s step) (string, error) {
+func leaseStep(ctx context.Context, client kubernetes.Interface, s step) (metav1.ObjectMeta, error) {
 	leases := client.CoordinationV1().Leases(s.Namespace)
 	now := metav1.NewMicroTime(time.Now())
 	var lease *coordinationv1.Lease
@@ -156,10 +172,10 @@ func leaseStep(ctx context.Context, client kubernetes.Interface, s step) (string
 			lease, err = leases.Update(ctx, lease, metav1.UpdateOptions{})
 		}
 	default:
-		return "", fmt.Errorf("unknown op %q", s.Op)
+		return metav1.ObjectMeta{}, fmt.Errorf("unknown op %q", s.Op)
 	}
 	if err != nil {
-		return "", err
+		return metav1.ObjectMeta{}, err
 	}
-	return lease.ResourceVersion, nil
+	return lease.ObjectMeta, nil
 }
