@@ -155,7 +155,9 @@ export function mirroredContent(obj: KubeObject): unknown {
   const copy = replicaCopy(obj); // a Job's manualSelector: true on both sides (lib/workload-status.ts)
   const annotations = { ...(copy.metadata.annotations ?? {}) };
   for (const key of MIRROR_ANNOTATIONS) delete annotations[key];
-  return { ...copy, metadata: { ...copy.metadata, annotations } };
+  // The field managers a copy carries are bookkeeping (timestamps, the writer's own entry), not content.
+  const { managedFields: _managers, ...metadata } = copy.metadata;
+  return { ...copy, metadata: { ...metadata, annotations } };
 }
 
 /**
