@@ -130,11 +130,6 @@ export function replicaCopy(
   if (original.uid) annotations[ORIGINAL_UID_ANNOTATION] = original.uid;
   if (original.creationTimestamp) annotations[ORIGINAL_CREATION_TIMESTAMP_ANNOTATION] = original.creationTimestamp;
   metadata.annotations = annotations;
-  // The owner's field managers (not the synchronizer's own), so server-side apply and clients that read
-  // managedFields see the same owners whichever cluster serves the object (docs/adr/0014); kube-apiserver
-  // takes managedFields a write carries and adds the writer's entry beside them.
-  const managers = (owner.metadata.managedFields as { manager?: string }[] | undefined)?.filter((entry) => entry.manager !== SYNCHRONIZER_FIELD_MANAGER);
-  if (managers && managers.length > 0) metadata.managedFields = managers.map((entry) => ({ ...entry }));
   // The owner's references name UIDs of its own cluster: the replica's garbage collector would delete
   // a copy carrying them. Only remapped ones are written.
   if (ownerReferences.length > 0) metadata.ownerReferences = ownerReferences.map((ref) => ({ ...ref }));
@@ -155,9 +150,7 @@ export function mirroredContent(obj: KubeObject): unknown {
   const copy = replicaCopy(obj); // a Job's manualSelector: true on both sides (lib/workload-status.ts)
   const annotations = { ...(copy.metadata.annotations ?? {}) };
   for (const key of MIRROR_ANNOTATIONS) delete annotations[key];
-  // The field managers a copy carries are bookkeeping (timestamps, the writer's own entry), not content.
-  const { managedFields: _managers, ...metadata } = copy.metadata;
-  return { ...copy, metadata: { ...metadata, annotations } };
+  return { ...copy, metadata: { ...copy.metadata, annotations } };
 }
 
 /**

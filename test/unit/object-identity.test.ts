@@ -56,27 +56,6 @@ describe('the original identity travels with every copy', () => {
   });
 });
 
-describe('field managers travel with every copy', () => {
-  it("a copy carries the owner's managers but not the synchronizer's, and they never count as content", () => {
-    const managed = {
-      ...original,
-      metadata: {
-        ...original.metadata,
-        managedFields: [
-          { manager: 'go-clients', operation: 'Update', apiVersion: 'v1', time: '2026-12-07T00:00:00Z' },
-          { manager: SYNCHRONIZER_FIELD_MANAGER, operation: 'Update', apiVersion: 'v1' },
-        ],
-      },
-    };
-    const copy = replicaCopy(managed);
-    expect((copy.metadata.managedFields as { manager: string }[]).map((m) => m.manager)).toEqual(['go-clients']);
-    // As stored, the copy's managers differ (the synchronizer's own entry, other times): the content is the same.
-    const stored = storedAs(copy, 'uid-dest', T_DEST);
-    stored.metadata.managedFields = [{ manager: SYNCHRONIZER_FIELD_MANAGER, operation: 'Update', apiVersion: 'v1', time: '2026-12-07T00:00:01Z' }];
-    expect(sameMirroredContent(managed, stored)).toBe(true);
-  });
-});
-
 /** The destination's copy as a client would get it from the destination. */
 function servedCopy(): KubeObject {
   const copy = storedAs(replicaCopy(original), 'uid-dest', T_DEST);
