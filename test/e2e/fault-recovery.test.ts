@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { readInstalledDaemons } from '../../lab/install.js';
 import { readLabState } from '../../lab/lab-files.js';
 import { KubeRestClient } from '../../lib/kube-rest-client.js';
-import { ROUTING_TABLE_CONFIGMAP, SYSTEM_NAMESPACE } from '../../lib/names.js';
+import { AGGREGATOR_LEASE, ROUTING_TABLE_CONFIGMAP, SYSTEM_NAMESPACE } from '../../lib/names.js';
 import { shardState, validateRoutingTable } from '../../lib/routing/routing-table.js';
 import type { RoutingTable } from '../../lib/routing/types.js';
 import { waitUntil } from '../../lib/wait-until.js';
@@ -25,6 +25,13 @@ const names = async (cluster: 'source' | 'destination', namespace: string) =>
   (await kubectlOk(cluster, ['-n', namespace, 'get', 'configmaps', '-o', 'jsonpath={.items[*].metadata.name}'])).split(' ').filter((n) => n.startsWith('cm-'));
 
 let destination: KubeRestClient;
+/** The aggregator leader's Lease renewed within its duration, as `bridgectl release` judges it. */
+async function aggregatorLeads(): Promise<boolean> {
+  const path = `/apis/coordination.k8s.io/v1/namespaces/${SYSTEM_NAMESPACE}/leases/${AGGREGATOR_LEASE}`;
+  const got = await destination.request<{ spec?: { renewTime?: string; leaseDurationSeconds?: number } }>('GET', path);
+  const spec = got.status === 200 ? got.body.spec : undefined;
+  return !!spec?.renewTime && Date.parse(spec.renewTime) + (spec.leaseDurationSeconds ?? 30) * 1000 > Date.now();
+}
 async function routingTable(): Promise<RoutingTable> {
   const got = await destination.expect<{ data: Record<string, string> }>(
     'GET',
@@ -112,18 +119,33 @@ describe('the way back with no aggregator', () => {
     const reinstalled = await bridgectl('lab', 'install', '--replace');
     expect([reinstalled.code, reinstalled.stderr.split('\n').filter((l) => /error/i.test(l))]).toEqual([0, []]);
 
+    // While an aggregator leads, release is refused and changes nothing.
+    await waitUntil('the reinstalled aggregator to lead', async () => (await aggregatorLeads()) || undefined, { timeoutMs: 60_000, intervalMs: 500 });
+    const tableWhileLed = await routingTable();
+    const refused = await bridgectl('release');
+    expect([refused.code, refused.stderr]).toEqual([1, expect.stringContaining('an aggregator leads')]);
+    expect(await routingTable()).toEqual(tableWhileLed);
+
     // Now no aggregator and no synchronizer: a ConfigMap the destination has and the source lacks.
     for (const name of ['aggregator', 'synchronizer']) process.kill(component(name).pid, 'SIGKILL');
     await kubectlOk('destination', ['create', 'namespace', namespace]);
     await kubectlOk('destination', ['-n', namespace, 'create', 'configmap', 'cm-only-on-destination', '--from-literal=v=1']);
     const before = shardState(await routingTable(), 'configmaps');
-    const released = await bridgectl('release');
-    expect(released.code).toBe(0);
+    // --force: the killed aggregator's Lease is still within its 30 s (without it, refused as above).
+    const released = await bridgectl('release', '--force');
+    expect([released.code, released.stderr.split('\n').filter((l) => l.includes('BRIDGE_ERR'))]).toEqual([0, []]);
     expect(released.stdout + released.stderr).toMatch(new RegExp(`configmaps: 1 on the destination only: ${namespace}/cm-only-on-destination`));
     const after = shardState(await routingTable(), 'configmaps');
     expect([after.owner, after.handoff, after.epochs.length]).toEqual(['source', undefined, before.epochs.length + 1]);
     expect(BigInt(after.epochs.at(-1)!.offset)).toBeGreaterThan(BigInt(before.epochs.at(-1)!.offset));
-    // The fence is gone: the source's admin writes configmaps again.
-    await kubectlOk('source', ['-n', namespace, 'create', 'configmap', 'cm-after-release']);
+    // The fence is gone: the source's admin writes configmaps again, once the API server's policy informer saw the delete.
+    await waitUntil(
+      'the fence lifted',
+      async () => (await kubectl('source', ['-n', namespace, 'create', 'configmap', 'cm-after-release'])).code === 0 || undefined,
+      {
+        timeoutMs: 15_000,
+        intervalMs: 250,
+      },
+    );
   }, 240_000);
 });

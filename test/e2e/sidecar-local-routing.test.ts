@@ -94,6 +94,8 @@ afterAll(async () => {
 
 describe('local routing in the sidecar, on the lab', () => {
   it('sends source-owned requests straight to the source: none reaches the aggregator', async () => {
+    // Under load the first table can arrive after beforeAll: until then everything goes to the aggregator (no-table).
+    await waitUntil('the sidecar to hold a fresh routing table', async () => fresh.sidecar.routingTable!.view()?.fresh || undefined);
     const aggregatorBefore = await aggregatorRequests();
     const localBefore = counter(await sidecarMetrics(fresh), 'cluster_bridge_sidecar_upstream_choices_total', { upstream: 'local' });
     const via = (args: string[], input?: string) => kubectlOk(freshKubeconfig, ['-n', namespace, ...args], input);
