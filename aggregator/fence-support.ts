@@ -8,7 +8,7 @@
 import { BridgeError } from '../lib/errors.js';
 import type { KubeRestClient } from '../lib/kube-rest-client.js';
 import { FENCE_STATUS_CONFIGMAP, FIELD_MANAGER, SYSTEM_NAMESPACE } from '../lib/names.js';
-import { parseMinor, type VersionInfo } from '../webhook/server-version.js';
+import { parseMinor, type VersionInfo } from '../lib/kube-version.js';
 
 export type FenceSupport = { enforceable: true; sourceVersion: string } | { enforceable: false; sourceVersion: string; reason: string };
 
