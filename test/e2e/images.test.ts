@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, readFileSync, readdirSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +15,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { buildProductImages, PRODUCT_IMAGES, type ImageBuild } from '../../lab/images/build-images.js';
 import { runImage, type RunningContainer } from '../../lab/images/run-image.js';
 import { requireLab } from '../../lab/lab-files.js';
+import { labComponentsKubeconfig } from '../../lab/install-bridge.js';
+import { issueWebhookServingCert } from '../../certs/bridge-certs.js';
+import { writePemPair } from '../../certs/cert-files.js';
+import { generateCa } from '../../lib/pki.js';
 import { SIDECAR_TLS_DIR, SIDECAR_UID } from '../../lib/names.js';
 import { freePort } from '../../lib/ports.js';
 import { waitUntil } from '../../lib/wait-until.js';
@@ -61,6 +65,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const container of running) await container.stop();
+  rmSync(workDir, { recursive: true, force: true });
 });
 
 describe('product images', () => {
@@ -125,17 +130,41 @@ describe('product images', () => {
     }
   });
 
-  it('runs the webhook image under runc: bridgectl loads as uid 65532 from a read-only root', async () => {
-    const webhook = await runImage({ image: build.images['cluster-bridge/webhook'].reference, id: `e2e-webhook-${process.pid}`, workDir, cmd: ['--help'] });
-    running.push(webhook);
-    await waitUntil(
-      'bridgectl --help in the webhook image to finish',
-      () => !existsSync(`/proc/${webhook.pid}`) || statusField(webhook.pid, 'State').startsWith('Z'),
-      {
-        timeoutMs: 60_000,
-        intervalMs: 200,
+  it('runs the webhook image under runc: `webhook serve` as uid 65532 from a read-only root, ready against the source API server', async () => {
+    // The files the lab's local webhook gets (lab/install-webhook.ts), readable by the image's user, mounted as Secrets would be.
+    const dir = mkdtempSync(join(tmpdir(), 'images-webhook-'));
+    const bridgeCa = await generateCa('images-e2e-bridge-ca');
+    writePemPair(dir, 'serving', await issueWebhookServingCert(bridgeCa, { ipAddresses: ['127.0.0.1'], validityDays: 1 }));
+    writePemPair(dir, 'bridge-ca', bridgeCa);
+    copyFileSync(await labComponentsKubeconfig('source'), join(dir, 'kubeconfig'));
+    chmodSync(dir, 0o755);
+    for (const file of readdirSync(dir)) chmodSync(join(dir, file), 0o644);
+    const [port, opsPort] = [await freePort(), await freePort()];
+    const f = '/etc/cluster-bridge';
+    const webhook = await runImage({
+      image: build.images['cluster-bridge/webhook'].reference,
+      id: `e2e-webhook-${process.pid}`,
+      workDir,
+      mounts: [{ source: dir, destination: f }],
+      cmd: ['webhook', 'serve', '--host', '127.0.0.1', '--port', String(port), '--ops-host', '127.0.0.1', '--ops-port', String(opsPort)],
+      env: {
+        BRIDGE_KUBECONFIG: `${f}/kubeconfig`,
+        BRIDGE_WEBHOOK_TLS_CERT_FILE: `${f}/serving.crt`,
+        BRIDGE_WEBHOOK_TLS_KEY_FILE: `${f}/serving.key`,
+        BRIDGE_CA_CERT_FILE: `${f}/bridge-ca.crt`,
+        BRIDGE_CA_KEY_FILE: `${f}/bridge-ca.key`,
+        BRIDGE_UPSTREAM: '127.0.0.1:9',
+        BRIDGE_LOCAL_APISERVER: new URL(requireLab().clusters.source.server).host,
+        BRIDGE_WEBHOOK_RECONCILE: 'false',
       },
-    );
-    expect(readFileSync(webhook.output, 'utf8')).toMatch(/usage: bridgectl <group> <command>[\s\S]*webhook serve/);
+    });
+    running.push(webhook);
+    await waitUntil('the webhook in its container to report ready', async () => (await fetch(`http://127.0.0.1:${opsPort}/readyz`)).ok, {
+      timeoutMs: 60_000,
+      intervalMs: 200,
+      abandon: () => (existsSync(`/proc/${webhook.pid}`) ? undefined : `it exited: ${readFileSync(webhook.output, 'utf8').slice(-500)}`),
+    });
+    expect(statusField(webhook.pid, 'Uid').split(/\s+/)[0]).toBe('65532');
+    expect((await fetch(`http://127.0.0.1:${opsPort}/healthz`)).status).toBe(200);
   });
 });
