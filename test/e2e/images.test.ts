@@ -59,6 +59,17 @@ function statusField(pid: number, field: string): string {
   return new RegExp(`^${field}:\\s+(.*)$`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? '';
 }
 
+/** Tracks the container for clean-up, waits for /readyz on its ops port (or its exit), then expects /healthz 200. */
+async function readyAndHealthy(container: RunningContainer, what: string, opsPort: number): Promise<void> {
+  running.push(container);
+  await waitUntil(`the ${what} in its container to report ready`, async () => (await fetch(`http://127.0.0.1:${opsPort}/readyz`)).ok, {
+    timeoutMs: 60_000,
+    intervalMs: 200,
+    abandon: () => (existsSync(`/proc/${container.pid}`) ? undefined : `it exited: ${readFileSync(container.output, 'utf8').slice(-500)}`),
+  });
+  expect((await fetch(`http://127.0.0.1:${opsPort}/healthz`)).status).toBe(200);
+}
+
 beforeAll(async () => {
   build = await buildProductImages();
 }, 900_000);
@@ -102,13 +113,7 @@ describe('product images', () => {
         BRIDGE_LOCAL_ROUTING: 'off',
       },
     });
-    running.push(sidecar);
-    await waitUntil('the sidecar in its container to report ready', async () => (await fetch(`http://127.0.0.1:${opsPort}/readyz`)).ok, {
-      timeoutMs: 60_000,
-      intervalMs: 200,
-      abandon: () => (existsSync(`/proc/${sidecar.pid}`) ? undefined : `it exited: ${readFileSync(sidecar.output, 'utf8').slice(-500)}`),
-    });
-    expect((await fetch(`http://127.0.0.1:${opsPort}/healthz`)).status).toBe(200);
+    await readyAndHealthy(sidecar, 'sidecar', opsPort);
     expect(statusField(sidecar.pid, 'Uid').split(/\s+/)[0]).toBe(String(SIDECAR_UID));
 
     const namespace = await createNamespace('source', 'images');
@@ -158,13 +163,7 @@ describe('product images', () => {
         BRIDGE_WEBHOOK_RECONCILE: 'false',
       },
     });
-    running.push(webhook);
-    await waitUntil('the webhook in its container to report ready', async () => (await fetch(`http://127.0.0.1:${opsPort}/readyz`)).ok, {
-      timeoutMs: 60_000,
-      intervalMs: 200,
-      abandon: () => (existsSync(`/proc/${webhook.pid}`) ? undefined : `it exited: ${readFileSync(webhook.output, 'utf8').slice(-500)}`),
-    });
+    await readyAndHealthy(webhook, 'webhook', opsPort);
     expect(statusField(webhook.pid, 'Uid').split(/\s+/)[0]).toBe('65532');
-    expect((await fetch(`http://127.0.0.1:${opsPort}/healthz`)).status).toBe(200);
   });
 });
