@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -71,6 +71,7 @@ async function readyAndHealthy(container: RunningContainer, what: string, opsPor
 }
 
 beforeAll(async () => {
+  mkdirSync(workDir, { recursive: true });
   build = await buildProductImages();
 }, 900_000);
 
@@ -137,7 +138,7 @@ describe('product images', () => {
 
   it('runs the webhook image under runc: `webhook serve` as uid 65532 from a read-only root, ready against the source API server', async () => {
     // The files the lab's local webhook gets (lab/install-webhook.ts), readable by the image's user, mounted as Secrets would be.
-    const dir = mkdtempSync(join(tmpdir(), 'images-webhook-'));
+    const dir = mkdtempSync(join(workDir, 'webhook-files-'));
     const bridgeCa = await generateCa('images-e2e-bridge-ca');
     writePemPair(dir, 'serving', await issueWebhookServingCert(bridgeCa, { ipAddresses: ['127.0.0.1'], validityDays: 1 }));
     writePemPair(dir, 'bridge-ca', bridgeCa);
