@@ -6,8 +6,8 @@
  * namespace comes from the certificate.
  */
 import type { TLSSocket } from 'node:tls';
-import { SIDECAR_CLIENT_ORGANIZATION, SIDECAR_NAMESPACE_ORGANIZATION_PREFIX } from '../certs/bridge-certs.js';
-import { goUnescape } from '../lib/routing/go-url.js';
+import { SIDECAR_CLIENT_ORGANIZATION, SIDECAR_NAMESPACE_ORGANIZATION_PREFIX } from '../../certs/bridge-certs.js';
+import { goUnescape } from '../../lib/routing/go-url.js';
 import type { WantedUser } from './impersonation.js';
 
 export interface UserInfo {

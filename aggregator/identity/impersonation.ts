@@ -7,7 +7,7 @@
  * on the request itself, then `impersonate:<mode>` on what is impersonated) before the legacy checks.
  * Pure: the authorizer (a SubjectAccessReview on the source) is passed in.
  */
-import type { RequestInfo } from '../lib/routing/types.js';
+import type { RequestInfo } from '../../lib/routing/types.js';
 import type { UserInfo } from './identity.js';
 
 export type ImpersonationFlavour = 'legacy' | 'constrained';
