@@ -4,7 +4,8 @@
 // small RBAC-like rule table that records every check.
 import { describe, expect, it } from '@jest/globals';
 import { checkIdentityHeaders } from '../../aggregator/identity/identity.js';
-import { ImpersonationDecider, requestAttributes, type AuthzAttributes, type WantedUser } from '../../aggregator/identity/impersonation.js';
+import { ImpersonationDecider, requestAttributes, type AuthzAttributes } from '../../aggregator/identity/impersonation.js';
+import type { WantedUser } from '../../aggregator/identity/identity.js';
 import type { UserInfo } from '../../aggregator/identity/identity.js';
 import { parseRequestInfo } from '../../lib/routing/request-info.js';
 
