@@ -22,6 +22,7 @@ import { anonymousProbe, SourceAuthenticator } from './identity/source-authentic
 import { budgetPolicy, ReviewBudget } from './identity/review-budget.js';
 import { AggregatorMetrics } from './metrics.js';
 import { OwnerReconciler } from './handoff/owner-reconciler.js';
+import { GateWindow } from './rollout/gate-window.js';
 import { RolloutController } from './rollout/rollout-controller.js';
 import { ShadowReads } from './request/shadow-reads.js';
 import { REPLICA_GRACE_MS, ReplicaPresence, settleOnTable } from './handoff/replica-presence.js';
@@ -57,7 +58,8 @@ export async function startAggregator(config: AggregatorConfig, log: Logger, opt
     source: await connectCluster('source', config.sourceKubeconfig),
     destination: await connectCluster('destination', config.destinationKubeconfig),
   };
-  const metrics = new AggregatorMetrics();
+  const gates = new GateWindow();
+  const metrics = new AggregatorMetrics(gates);
   const routing = new RoutingState();
   const store = new ConfigMapRoutingStore(clusters.destination.rest, log);
   const first = await store.load();
@@ -155,7 +157,7 @@ export async function startAggregator(config: AggregatorConfig, log: Logger, opt
   const rollout = new RolloutController({
     destination: clusters.destination.rest,
     routing,
-    gates: metrics.gates,
+    gates,
     isLeader: () => lease.isLeader(),
     defaultShards: [...DEFAULT_SHARDS],
     shadow,
