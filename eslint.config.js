@@ -37,4 +37,32 @@ export default tseslint.config(
       complexity: ['error', 20],
     },
   },
+  {
+    // The aggregator by path (aggregator/README.md): an import runs down, never up or sideways.
+    files: ['aggregator/**/*.ts'],
+    rules: {
+      'import-x/no-restricted-paths': [
+        'error',
+        {
+          zones: [
+            {
+              target: './aggregator/request',
+              from: ['./aggregator/rollout', './aggregator/server.ts', './aggregator/config.ts'],
+              message: 'the request path must not depend on the rollout controller or the server that runs it',
+            },
+            {
+              target: './aggregator/handoff',
+              from: ['./aggregator/request', './aggregator/identity', './aggregator/rollout', './aggregator/server.ts'],
+              message: 'hand-off control must not depend on the request path, identity or the rollout controller',
+            },
+            {
+              target: './aggregator/identity',
+              from: ['./aggregator/request', './aggregator/handoff', './aggregator/rollout', './aggregator/server.ts', './aggregator/metrics.ts'],
+              message: 'identity must not depend on the request path, hand-off control or the rollout controller',
+            },
+          ],
+        },
+      ],
+    },
+  },
 );

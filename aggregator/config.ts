@@ -7,7 +7,7 @@ import { existingFile, kubeconfigSetting, leaseTiming, optionalString, portNumbe
 import { BridgeError } from '../lib/errors.js';
 import { BRIDGE_SERVER_ENV } from '../lib/env-flags.js';
 import { AGGREGATOR_PORT } from '../lib/names.js';
-import { DEFAULT_BUDGET } from './review-budget.js';
+import { DEFAULT_BUDGET } from './identity/review-budget.js';
 
 export const AGGREGATOR_ENV = {
   ...BRIDGE_SERVER_ENV,

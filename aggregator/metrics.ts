@@ -1,12 +1,18 @@
 /** The aggregator's Prometheus metrics (cluster_bridge_aggregator_*), one registry per process. */
 import { Counter, Histogram, type Registry } from 'prom-client';
 import { createRegistry } from '../lib/ops-server.js';
-import { GateWindow } from './rollout/gate-window.js';
+
+/** Where the same answers go by second: the rollout's health gates (rollout/gate-window.ts), handed in by the server. */
+export interface AnswerRecorder {
+  record(backend: string, verb: string, code: number, seconds?: number): void;
+  recordShadow(divergent: boolean): void;
+}
 
 export class AggregatorMetrics {
   readonly registry: Registry = createRegistry('aggregator');
-  /** The same answers, by second, for the rollout's health gates. */
-  readonly gates = new GateWindow();
+
+  constructor(private readonly gates: AnswerRecorder) {}
+
   private readonly requests = new Counter({
     name: 'cluster_bridge_aggregator_requests_total',
     help: 'API requests by backend, verb, HTTP code and routing reason',

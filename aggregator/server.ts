@@ -15,23 +15,26 @@ import { startOpsServer } from '../lib/ops-server.js';
 import { LeaderLease } from '../lib/leader-lease.js';
 import { connectCluster, type ClusterConnection } from '../lib/cluster-connection.js';
 import type { AggregatorConfig } from './config.js';
-import { applyFence } from './fencing.js';
-import { fenceUnenforceable, probeFenceSupport, recordFenceSupport } from './fence-support.js';
-import { ShardHandoff } from './handoff.js';
-import { anonymousProbe, SourceAuthenticator } from './source-authenticator.js';
-import { budgetPolicy, ReviewBudget } from './review-budget.js';
+import { applyFence } from './handoff/fencing.js';
+import { fenceUnenforceable, probeFenceSupport, recordFenceSupport } from './handoff/fence-support.js';
+import { ShardHandoff } from './handoff/handoff.js';
+import { anonymousProbe, SourceAuthenticator } from './identity/source-authenticator.js';
+import { budgetPolicy, ReviewBudget } from './identity/review-budget.js';
 import { AggregatorMetrics } from './metrics.js';
-import { OwnerReconciler } from './owner-reconciler.js';
+import { OwnerReconciler } from './handoff/owner-reconciler.js';
+import { GateWindow } from './rollout/gate-window.js';
 import { RolloutController } from './rollout/rollout-controller.js';
-import { ShadowReads } from './shadow-reads.js';
-import { REPLICA_GRACE_MS, ReplicaPresence, settleOnTable } from './replica-presence.js';
+import { ShadowReads } from './request/shadow-reads.js';
+import { REPLICA_GRACE_MS, ReplicaPresence, settleOnTable } from './handoff/replica-presence.js';
 import { DEFAULT_SHARDS } from '../lib/routing/resource-classes.js';
-import { createAggregatorHandler, createAggregatorUpgradeHandler, type ProxyContext } from './proxy.js';
+import { createAggregatorHandler } from './request/proxy.js';
+import type { ProxyContext } from './request/request-context.js';
+import { createAggregatorUpgradeHandler } from './request/upgrade.js';
 import { ConfigMapRoutingStore } from '../lib/routing/configmap-store.js';
 import type { RoutingTable } from '../lib/routing/types.js';
 import { RoutingState } from '../lib/routing/routing-state.js';
-import { ShardActivity } from './shard-activity.js';
-import { serveRoutingTable } from './routing-table-endpoint.js';
+import { ShardActivity } from './handoff/shard-activity.js';
+import { serveRoutingTable } from './request/routing-table-endpoint.js';
 import { sendStatus } from '../lib/status-responses.js';
 import { applyServerTimeouts, DEFAULT_SERVER_TIMEOUTS, serverTimeoutOptions, type ServerTimeouts } from '../lib/server-timeouts.js';
 
@@ -55,7 +58,8 @@ export async function startAggregator(config: AggregatorConfig, log: Logger, opt
     source: await connectCluster('source', config.sourceKubeconfig),
     destination: await connectCluster('destination', config.destinationKubeconfig),
   };
-  const metrics = new AggregatorMetrics();
+  const gates = new GateWindow();
+  const metrics = new AggregatorMetrics(gates);
   const routing = new RoutingState();
   const store = new ConfigMapRoutingStore(clusters.destination.rest, log);
   const first = await store.load();
@@ -153,7 +157,7 @@ export async function startAggregator(config: AggregatorConfig, log: Logger, opt
   const rollout = new RolloutController({
     destination: clusters.destination.rest,
     routing,
-    gates: metrics.gates,
+    gates,
     isLeader: () => lease.isLeader(),
     defaultShards: [...DEFAULT_SHARDS],
     shadow,

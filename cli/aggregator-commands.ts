@@ -4,9 +4,9 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AGGREGATOR_ENV, loadAggregatorConfig } from '../aggregator/config.js';
-import { writeDesiredOwners } from '../aggregator/owner-reconciler.js';
+import { writeDesiredOwners } from '../aggregator/handoff/owner-reconciler.js';
 import { startAggregator } from '../aggregator/server.js';
-import { fenceLine, readFenceProblem } from '../aggregator/fence-support.js';
+import { fenceLine, readFenceProblem } from '../aggregator/handoff/fence-support.js';
 import { describeFlags, envWithFlags } from '../lib/env-flags.js';
 import { BridgeError } from '../lib/errors.js';
 import { KubeRestClient, kubeApiError } from '../lib/kube-rest-client.js';

@@ -6,12 +6,12 @@
  * owned that the source lacks or holds in another version (unmirrored: lost to the source's clients
  * unless copied by hand). Refused while an aggregator leads, unless --force.
  */
-import { removeFence } from '../aggregator/fencing.js';
-import { writeDesiredOwners } from '../aggregator/owner-reconciler.js';
+import { removeFence } from '../aggregator/handoff/fencing.js';
+import { writeDesiredOwners } from '../aggregator/handoff/owner-reconciler.js';
 import { governingRollout } from '../aggregator/rollout/rollout-governance.js';
 import { ROLLOUTS_PATH, type BridgeRollout } from '../aggregator/rollout/rollout-types.js';
 import { kubeconfigPath } from '../lab/lab-files.js';
-import { currentRevision } from '../aggregator/handoff.js';
+import { currentRevision } from '../aggregator/handoff/handoff.js';
 import { connectCluster, type ClusterConnection } from '../lib/cluster-connection.js';
 import { BridgeError } from '../lib/errors.js';
 import { parseFlags } from '../lib/flags.js';

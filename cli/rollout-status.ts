@@ -5,7 +5,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { BackendWindow, BridgeRollout, GateEvaluation, HistoryEntry } from '../aggregator/rollout/rollout-types.js';
-import { fenceLine, readFenceProblem } from '../aggregator/fence-support.js';
+import { fenceLine, readFenceProblem } from '../aggregator/handoff/fence-support.js';
 import { BridgeError, errorMessage } from '../lib/errors.js';
 import { parseFlags } from '../lib/flags.js';
 import { usingClient } from '../lib/kube-rest-client.js';

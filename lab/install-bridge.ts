@@ -121,7 +121,7 @@ export async function applyRolloutCrd(destination: KubeRestClient): Promise<void
   });
 }
 
-/** The bridge's namespace on the source, where the aggregator probes its fence (aggregator/fencing.ts), as the source manifests make it. */
+/** The bridge's namespace on the source, where the aggregator probes its fence (aggregator/handoff/fencing.ts), as the source manifests make it. */
 export async function ensureSourceSystemNamespace(source: KubeRestClient): Promise<void> {
   await source.expect('POST', '/api/v1/namespaces', [201, 409], { apiVersion: 'v1', kind: 'Namespace', metadata: { name: SYSTEM_NAMESPACE } });
 }

@@ -79,7 +79,7 @@ export const ROUTING_TABLE_CONFIGMAP = 'cluster-bridge-routing';
  * leading aggregator, which changes owners one hand-off at a time.
  */
 export const DESIRED_OWNERS_CONFIGMAP = 'cluster-bridge-desired-owners';
-/** Whether the source can enforce the fence, as the leading aggregator found it (aggregator/fence-support.ts). */
+/** Whether the source can enforce the fence, as the leading aggregator found it (aggregator/handoff/fence-support.ts). */
 export const FENCE_STATUS_CONFIGMAP = 'cluster-bridge-fence-status';
 /** The Lease the aggregator replicas elect their leader on (the one that runs hand-offs). */
 export const AGGREGATOR_LEASE = 'cluster-bridge-aggregator';

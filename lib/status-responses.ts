@@ -1,7 +1,10 @@
 /** The Status answers the aggregator gives itself, worded as kube-apiserver words them. */
-import type { ServerResponse } from 'node:http';
+import { STATUS_CODES, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { BridgeError } from './errors.js';
 import { goJsonBody } from './go-json.js';
 import { kubeStatus, kubeStatusResponse, type StatusDetails, type StatusReason } from './kube-status.js';
+import { rawResponseHead } from './proxy-headers.js';
 import type { RequestInfo } from './routing/types.js';
 
 export function sendStatus(
@@ -20,8 +23,28 @@ export function sendStatus(
   res.writeHead(code, headers).end(body);
 }
 
-export function handoffHold(res: ServerResponse, shard: string): void {
-  sendStatus(res, 503, 'ServiceUnavailable', `the ${shard} shard is changing owner; retry shortly`, 1);
+/** The same Status on a raw socket (an upgrade's, before it switched), the connection closed after it: the bytes sendStatus writes. */
+export function writeStatusToSocket(
+  socket: Duplex,
+  code: number,
+  reason: StatusReason,
+  message: string,
+  retryAfterSeconds?: number,
+  details?: StatusDetails,
+): void {
+  const { body, headers } = kubeStatusResponse(code, reason, message, retryAfterSeconds, details);
+  const raw = Object.entries(headers).flatMap(([name, value]) => [name, String(value)]);
+  socket.end(rawResponseHead(code, STATUS_CODES[code] ?? reason, [...raw, 'Connection', 'close']) + body);
+}
+
+/** A request the bridge refuses itself: the Status its error code declares (lib/errors.ts), with the error's message, Retry-After and details. */
+export function sendRefusal(res: ServerResponse, err: BridgeError): void {
+  sendStatus(res, err.status, err.statusReason, err.message, err.retryAfterSeconds, err.details);
+}
+
+/** The same refusal on a raw socket. */
+export function refusalToSocket(socket: Duplex, err: BridgeError): void {
+  writeStatusToSocket(socket, err.status, err.statusReason, err.message, err.retryAfterSeconds, err.details);
 }
 
 export function backendUnavailable(res: ServerResponse, side: string, detail: string): void {

@@ -1,7 +1,7 @@
 /**
  * Local requests to a shard the source owns again after moves (docs/adr/0011): its epoch presents
  * `source RV + offset`, so the sidecar applies the shard's codec exactly as the aggregator does
- * (aggregator/proxy.ts), with the same pieces of lib/routing/: the query (`resourceVersion`, `continue`;
+ * (aggregator/request/proxy.ts), with the same pieces of lib/routing/: the query (`resourceVersion`, `continue`;
  * 410 for an older epoch), a JSON write body (409 for an older epoch's precondition), Accept without
  * protobuf and without compression, and the answer (JSON bodies whole, watch events as they flow).
  * The refusals are the aggregator's own Status answers (lib/status-responses.ts), byte for byte.
@@ -44,7 +44,7 @@ export const ANSWERED = Symbol('answered');
 export const TO_AGGREGATOR = Symbol('to-aggregator');
 
 /**
- * Whether a write to an offset shard needs the aggregator's identity step (aggregator/write-identity.ts:
+ * Whether a write to an offset shard needs the aggregator's identity step (aggregator/request/write-identity.ts:
  * one identity per object, docs/adr/0014), which reads the stored object: an update (PUT) replaces the
  * annotations, so the stored marks must be put back; a body that names a UID (a delete precondition,
  * metadata.uid, ownerReferences) must have it mapped; one that names the annotations or the bridge's

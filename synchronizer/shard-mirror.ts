@@ -379,7 +379,7 @@ export class ShardMirror {
     if (isOrphaning(obj)) this.orphaning.add(keyOf(obj));
     else this.orphaning.delete(keyOf(obj));
     if (skipReason(this.shard, obj)) return;
-    // A source-first create in progress (aggregator/source-first-create.ts): the aggregator writes the
+    // A source-first create in progress (aggregator/request/source-first-create.ts): the aggregator writes the
     // destination's object itself. Only a mirror of the old direction, not yet turned around after a
     // hand-off, sees it on its owner side; copying it would take the nodePort the aggregator's create needs.
     if (isSourceFirstPending(obj) && !this.sourceFirstMarksStale) return;

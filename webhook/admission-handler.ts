@@ -4,20 +4,12 @@
  * Whatever goes wrong with a well-formed review, the pod is allowed (fail open) with a warning.
  */
 import fastJsonPatch from 'fast-json-patch';
-import { errorMessage } from '../lib/errors.js';
+import { BridgeError, errorMessage, isBridgeError, type BridgeErrorOptions } from '../lib/errors.js';
 import { InjectReasons, shouldInject, type InjectReason } from './decision.js';
 import type { InjectionConfig, InjectionMode } from './injection-config.js';
 import { injectPod } from './mutation.js';
 import type { OwnerReference, Pod } from './pod-types.js';
-import {
-  ReviewProblem,
-  isPodCreate,
-  parseAdmissionReview,
-  podShapeProblem,
-  reviewResponse,
-  type AdmissionRequest,
-  type AdmissionResponse,
-} from './admission-review.js';
+import { isPodCreate, parseAdmissionReview, podShapeProblem, reviewResponse, type AdmissionRequest, type AdmissionResponse } from './admission-review.js';
 
 export type OutcomeReason = InjectReason | 'already-injected' | 'not-pod-create' | 'invalid-pod' | 'error' | 'bad-request';
 
@@ -52,12 +44,21 @@ function allowed(uid: string, extra: Partial<AdmissionResponse> = {}): object {
   return reviewResponse({ uid, allowed: true, ...extra });
 }
 
-function badRequest(status: number, message: string): HandlerResult {
+/** The JSON body of a refused review (the webhook's own answers, not an AdmissionReview): the code and the message. */
+export function reviewErrorBody(err: BridgeError): { code: string; message: string } {
+  return { code: err.code, message: err.message };
+}
+
+function badRequest(err: BridgeError): HandlerResult {
   return {
-    status,
-    body: { code: 'BRIDGE_ERR_ADMISSION_REVIEW', message },
-    outcome: { reason: 'bad-request', dryRun: false, patchOperations: 0, message },
+    status: err.status,
+    body: reviewErrorBody(err),
+    outcome: { reason: 'bad-request', dryRun: false, patchOperations: 0, message: err.message },
   };
+}
+
+function malformedReview(message: string, options?: BridgeErrorOptions): BridgeError {
+  return new BridgeError('BRIDGE_ERR_ADMISSION_REVIEW', message, options);
 }
 
 export function isJsonContentType(contentType: string | undefined): boolean {
@@ -66,17 +67,20 @@ export function isJsonContentType(contentType: string | undefined): boolean {
 
 /** The review's request, or the 4xx answer for a body the API server could not have sent. */
 function readReview(raw: Buffer | string, contentType: string | undefined): AdmissionRequest | HandlerResult {
-  if (!isJsonContentType(contentType)) return badRequest(415, `Content-Type must be application/json, got "${String(contentType ?? '').slice(0, 80)}"`);
+  if (!isJsonContentType(contentType)) {
+    const got = String(contentType ?? '').slice(0, 80);
+    return badRequest(malformedReview(`Content-Type must be application/json, got "${got}"`, { status: 415, statusReason: 'UnsupportedMediaType' }));
+  }
   let body: unknown;
   try {
     body = JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8'));
   } catch (err) {
-    return badRequest(400, `the body is not valid JSON: ${errorMessage(err).slice(0, 200)}`);
+    return badRequest(malformedReview(`the body is not valid JSON: ${errorMessage(err).slice(0, 200)}`));
   }
   try {
     return parseAdmissionReview(body);
   } catch (err) {
-    if (err instanceof ReviewProblem) return badRequest(err.status, err.message);
+    if (isBridgeError(err, 'BRIDGE_ERR_ADMISSION_REVIEW')) return badRequest(err);
     throw err;
   }
 }

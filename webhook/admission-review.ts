@@ -3,6 +3,7 @@
  * directly. Malformed reviews get a 4xx with a clear message; well-formed reviews of things the webhook
  * does not handle are allowed unchanged, with a warning when the request looks like a mistake.
  */
+import { BridgeError } from '../lib/errors.js';
 import { isRecord } from './pod-types.js';
 
 export const ADMISSION_API_VERSION = 'admission.k8s.io/v1';
@@ -29,15 +30,6 @@ export interface AdmissionResponse {
   warnings?: string[];
 }
 
-export class ReviewProblem extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
 /** Iterative, so a hostile nesting depth cannot overflow the stack while measuring it. */
 export function exceedsDepth(value: unknown, maxDepth: number): boolean {
   const stack: [unknown, number][] = [[value, 0]];
@@ -56,13 +48,14 @@ function str(value: unknown): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
-/** Validates the envelope; throws ReviewProblem (a 4xx) when the API server could not have sent it. */
+/** Validates the envelope; throws BRIDGE_ERR_ADMISSION_REVIEW (a 400) when the API server could not have sent it. */
 export function parseAdmissionReview(body: unknown): AdmissionRequest {
   const request = envelopeRequest(body);
   const uid = str(request.uid);
-  if (!uid || uid.length > 256) throw new ReviewProblem(400, 'request.uid is missing, empty, not a string or too long');
-  if (exceedsDepth(request, MAX_OBJECT_DEPTH)) throw new ReviewProblem(400, `request nests deeper than ${MAX_OBJECT_DEPTH} levels`);
-  if (request.dryRun !== undefined && typeof request.dryRun !== 'boolean') throw new ReviewProblem(400, 'request.dryRun must be a boolean');
+  if (!uid || uid.length > 256) throw new BridgeError('BRIDGE_ERR_ADMISSION_REVIEW', 'request.uid is missing, empty, not a string or too long');
+  if (exceedsDepth(request, MAX_OBJECT_DEPTH)) throw new BridgeError('BRIDGE_ERR_ADMISSION_REVIEW', `request nests deeper than ${MAX_OBJECT_DEPTH} levels`);
+  if (request.dryRun !== undefined && typeof request.dryRun !== 'boolean')
+    throw new BridgeError('BRIDGE_ERR_ADMISSION_REVIEW', 'request.dryRun must be a boolean');
   const kind = isRecord(request.kind) ? request.kind : {};
   const resource = isRecord(request.resource) ? request.resource : undefined;
   return {
@@ -85,13 +78,17 @@ function text(value: unknown): string {
 
 /** The `request` of a v1 AdmissionReview body. */
 function envelopeRequest(body: unknown): Record<string, unknown> {
-  if (!isRecord(body)) throw new ReviewProblem(400, 'the body must be a JSON object (an AdmissionReview)');
-  if (body.kind !== 'AdmissionReview') throw new ReviewProblem(400, `kind must be AdmissionReview, got ${JSON.stringify(body.kind ?? null).slice(0, 80)}`);
+  if (!isRecord(body)) throw new BridgeError('BRIDGE_ERR_ADMISSION_REVIEW', 'the body must be a JSON object (an AdmissionReview)');
+  if (body.kind !== 'AdmissionReview')
+    throw new BridgeError('BRIDGE_ERR_ADMISSION_REVIEW', `kind must be AdmissionReview, got ${JSON.stringify(body.kind ?? null).slice(0, 80)}`);
   if (body.apiVersion !== ADMISSION_API_VERSION) {
     const got = JSON.stringify(body.apiVersion ?? null).slice(0, 80);
-    throw new ReviewProblem(400, `apiVersion must be ${ADMISSION_API_VERSION} (register the webhook with admissionReviewVersions: [v1]), got ${got}`);
+    throw new BridgeError(
+      'BRIDGE_ERR_ADMISSION_REVIEW',
+      `apiVersion must be ${ADMISSION_API_VERSION} (register the webhook with admissionReviewVersions: [v1]), got ${got}`,
+    );
   }
-  if (!isRecord(body.request)) throw new ReviewProblem(400, 'request is missing or not an object');
+  if (!isRecord(body.request)) throw new BridgeError('BRIDGE_ERR_ADMISSION_REVIEW', 'request is missing or not an object');
   return body.request;
 }
 

@@ -9,7 +9,8 @@ import type { AddressInfo } from 'node:net';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from '../lib/logger.js';
 import type { CertificateAndKey } from '../lib/pki.js';
-import { handleAdmission, type AdmissionOutcome, type HandlerDeps } from './admission-handler.js';
+import { BridgeError } from '../lib/errors.js';
+import { handleAdmission, reviewErrorBody, type AdmissionOutcome, type HandlerDeps } from './admission-handler.js';
 import type { WebhookMetrics } from './metrics.js';
 
 export const MUTATE_PATH = '/mutate';
@@ -74,15 +75,17 @@ export function createAdmissionApp(options: Omit<AdmissionServerOptions, 'host' 
     options.afterAdmission?.(outcome);
   });
   app.use((_req: Request, res: Response) => {
-    res.status(404).json({ code: 'BRIDGE_ERR_ADMISSION_REVIEW', message: `POST AdmissionReviews to ${MUTATE_PATH}` });
+    const refused = new BridgeError('BRIDGE_ERR_ADMISSION_REVIEW', `POST AdmissionReviews to ${MUTATE_PATH}`, { status: 404, statusReason: 'NotFound' });
+    res.status(refused.status).json(reviewErrorBody(refused));
   });
   // body-parser errors: too large (413), bad encoding (415), aborted (400).
   app.use((err: Error & { status?: number; type?: string }, _req: Request, res: Response, next: NextFunction) => {
     void next;
-    const status = err.status && err.status >= 400 && err.status < 500 ? err.status : 400;
-    metrics.badRequests.inc({ status: String(status) });
-    log.warn({ status, type: err.type, err: err.message }, 'rejected an admission request');
-    if (!res.headersSent) res.status(status).json({ code: 'BRIDGE_ERR_ADMISSION_REVIEW', message: err.message });
+    const status = err.status && err.status >= 400 && err.status < 500 ? err.status : undefined;
+    const refused = new BridgeError('BRIDGE_ERR_ADMISSION_REVIEW', err.message, { status, cause: err });
+    metrics.badRequests.inc({ status: String(refused.status) });
+    log.warn({ status: refused.status, type: err.type, err: err.message }, 'rejected an admission request');
+    if (!res.headersSent) res.status(refused.status).json(reviewErrorBody(refused));
   });
   return app;
 }

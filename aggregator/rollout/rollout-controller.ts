@@ -12,10 +12,10 @@ import type { KubeRestClient } from '../../lib/kube-rest-client.js';
 import type { Logger } from '../../lib/logger.js';
 import { SYSTEM_NAMESPACE } from '../../lib/names.js';
 import type { ShardKey } from '../../lib/routing/types.js';
-import { writeDesiredOwners } from '../owner-reconciler.js';
+import { writeDesiredOwners } from '../handoff/owner-reconciler.js';
 import type { RoutingState } from '../../lib/routing/routing-state.js';
 import type { GateWindow } from './gate-window.js';
-import type { ShadowReads } from '../shadow-reads.js';
+import type { ShadowReads } from '../request/shadow-reads.js';
 import { rolloutStep, shardsAboutToMove, type RolloutEvent } from './rollout-step.js';
 import { DEFAULT_GATES, ROLLOUTS_PATH, type BridgeRollout, type RolloutStatus } from './rollout-types.js';
 

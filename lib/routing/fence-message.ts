@@ -1,5 +1,5 @@
 /**
- * The source fence's name and the words of its refusal (aggregator/fencing.ts writes the policy), in
+ * The source fence's name and the words of its refusal (aggregator/handoff/fencing.ts writes the policy), in
  * one place so the sidecar recognises a fenced write by the very text the policy sends: a 403 whose
  * body carries FENCE_REFUSAL_TEXT was refused by admission, so the write never executed and may go
  * to the aggregator once (DESIGN.md section 3, Local routing).

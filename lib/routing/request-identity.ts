@@ -1,6 +1,6 @@
 /**
  * The request side of one identity per object (issue 20 item 4, issue 21), as pure decisions on a
- * decoded JSON body; the aggregator reads the stored object they need (aggregator/write-identity.ts):
+ * decoded JSON body; the aggregator reads the stored object they need (aggregator/request/write-identity.ts):
  * - the UIDs a client presents of the target (`preconditions.uid` of a delete, `metadata.uid` of an
  *   update or patch) are the original's (object-identity.ts); each is replaced by the backend object's
  *   own UID only when that object's original identity is the one presented. Otherwise the precondition

@@ -9,7 +9,7 @@ import { stopPrivateLab } from '../helpers/private-lab.js';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { writeDesiredOwners } from '../../aggregator/owner-reconciler.js';
+import { writeDesiredOwners } from '../../aggregator/handoff/owner-reconciler.js';
 import { readInstalledDaemons } from '../../lab/install.js';
 import { readLabState } from '../../lab/lab-files.js';
 import { isDaemonAlive } from '../../lab/process.js';

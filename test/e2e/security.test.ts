@@ -8,7 +8,7 @@ import { mkdtempSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readFenceProblem } from '../../aggregator/fence-support.js';
+import { readFenceProblem } from '../../aggregator/handoff/fence-support.js';
 import { issueComponentClientCert, issueSidecarClientCert } from '../../certs/bridge-certs.js';
 import { AGGREGATOR_SERVICE } from '../../lib/names.js';
 import type { CertificateAndKey } from '../../lib/pki.js';

@@ -18,7 +18,7 @@ import { ConfigMapRoutingStore } from '../../lib/routing/configmap-store.js';
 import { abortHandoff, beginHandoff, completeHandoff, shardState } from '../../lib/routing/routing-table.js';
 import type { ClusterSide } from '../../lib/routing/types.js';
 import { waitUntil } from '../../lib/wait-until.js';
-import { currentRevision } from '../../aggregator/handoff.js';
+import { currentRevision } from '../../aggregator/handoff/handoff.js';
 import { connectCluster, type ClusterConnection } from '../../lib/cluster-connection.js';
 import { loadSyncConfig } from '../../synchronizer/config.js';
 import { startSynchronizer, type RunningSynchronizer } from '../../synchronizer/server.js';

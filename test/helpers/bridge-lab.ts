@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadAggregatorConfig } from '../../aggregator/config.js';
-import { removeFence } from '../../aggregator/fencing.js';
+import { removeFence } from '../../aggregator/handoff/fencing.js';
 import { startAggregator, type RunningAggregator } from '../../aggregator/server.js';
 import { issueComponentClientCert, issueSidecarClientCert } from '../../certs/bridge-certs.js';
 import { ensureSourceSystemNamespace, labComponentsKubeconfig } from '../../lab/install-bridge.js';
@@ -27,7 +27,7 @@ import { startSynchronizer, type RunningSynchronizer } from '../../synchronizer/
 import { isProcessRunning, kubeconfigPath } from './lab-clients.js';
 import { labDir } from '../../lib/paths.js';
 import { ROLLOUTS_PATH } from '../../aggregator/rollout/rollout-types.js';
-import { REPLICA_LABEL } from '../../aggregator/replica-presence.js';
+import { REPLICA_LABEL } from '../../aggregator/handoff/replica-presence.js';
 import { startLabSidecar, type LabSidecar } from './sidecar-lab.js';
 import { silentLog } from './sidecar-fixtures.js';
 import { pino } from 'pino';

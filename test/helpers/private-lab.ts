@@ -1,6 +1,6 @@
 /**
  * For a test file whose bridge moves shards: the aggregator fences a moved shard on the source
- * cluster-wide (aggregator/fencing.ts), which would refuse other suites' writes to the shared lab
+ * cluster-wide (aggregator/handoff/fencing.ts), which would refuse other suites' writes to the shared lab
  * while both run. Imported FIRST by such a file, this module starts a lab of its own
  * (lab-of-its-own.ts) before the file's own module-level code reads kubeconfigs; `stopPrivateLab()`
  * in afterAll stops it.

@@ -3,9 +3,10 @@
 // wording, for the legacy filter (before 1.36) and the constrained one (1.36). The authorizer is a
 // small RBAC-like rule table that records every check.
 import { describe, expect, it } from '@jest/globals';
-import { checkIdentityHeaders } from '../../aggregator/identity.js';
-import { ImpersonationDecider, requestAttributes, type AuthzAttributes, type WantedUser } from '../../aggregator/impersonation.js';
-import type { UserInfo } from '../../aggregator/identity.js';
+import { checkIdentityHeaders } from '../../aggregator/identity/identity.js';
+import { ImpersonationDecider, requestAttributes, type AuthzAttributes } from '../../aggregator/identity/impersonation.js';
+import type { WantedUser } from '../../aggregator/identity/identity.js';
+import type { UserInfo } from '../../aggregator/identity/identity.js';
 import { parseRequestInfo } from '../../lib/routing/request-info.js';
 
 type Rule = Partial<Pick<AuthzAttributes, 'verb' | 'group' | 'resource' | 'subresource' | 'name' | 'namespace'>>;

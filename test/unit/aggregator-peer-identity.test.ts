@@ -4,7 +4,7 @@
 import { describe, expect, it } from '@jest/globals';
 import type { TLSSocket } from 'node:tls';
 import { SIDECAR_CLIENT_ORGANIZATION, SIDECAR_NAMESPACE_ORGANIZATION_PREFIX } from '../../certs/bridge-certs.js';
-import { peerIdentity } from '../../aggregator/identity.js';
+import { peerIdentity } from '../../aggregator/identity/identity.js';
 
 function connection(authorized: boolean, organizations: string[]) {
   const socket = {

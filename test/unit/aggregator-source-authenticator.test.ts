@@ -3,8 +3,8 @@
 // before real callers do, and no anonymous identity where the source refuses requests without
 // credentials. The source is a fake that counts calls (the e2e suite runs the real one).
 import { describe, expect, it } from '@jest/globals';
-import { SourceAuthenticator } from '../../aggregator/source-authenticator.js';
-import { ReviewBudget } from '../../aggregator/review-budget.js';
+import { SourceAuthenticator } from '../../aggregator/identity/source-authenticator.js';
+import { ReviewBudget } from '../../aggregator/identity/review-budget.js';
 import type { KubeRestClient } from '../../lib/kube-rest-client.js';
 import { TtlCache } from '../../lib/ttl-cache.js';
 import { parseRequestInfo } from '../../lib/routing/request-info.js';

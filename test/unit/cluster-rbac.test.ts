@@ -11,7 +11,7 @@ import { clusterRbacSkip, isAggregated, ReplicaOriginalKept, roleRefChanged, RBA
 import { MIRROR_OF_UID_ANNOTATION, replicaCopy, sameMirroredContent, skipReason, type KubeObject } from '../../lib/mirror-copy.js';
 import { isSourcePinned, SOURCE_PINNED_SHARDS } from '../../lib/routing/resource-classes.js';
 import { beginHandoff, emptyRoutingTable } from '../../lib/routing/routing-table.js';
-import { readDesiredOwners } from '../../aggregator/owner-reconciler.js';
+import { readDesiredOwners } from '../../aggregator/handoff/owner-reconciler.js';
 import { clusterRbacDifferences } from '../../cli/preflight/cluster-rbac.js';
 import { renderLine, renderReport } from '../../cli/preflight/report.js';
 import type { KubeRestClient } from '../../lib/kube-rest-client.js';

@@ -21,9 +21,9 @@ describe('error codes', () => {
     .join('\n');
   const codes = Object.keys(ErrorCodes) as ErrorCode[];
 
-  it.each(codes)('%s is documented in the README troubleshooting table with its meaning and fix', (code) => {
-    const { meaning, fix } = ErrorCodes[code];
-    expect(readme).toContain(`| \`${code}\` | ${meaning} | ${fix} |`);
+  it.each(codes)('%s is documented in the README troubleshooting table with its HTTP answer, meaning and fix', (code) => {
+    const { status, statusReason, meaning, fix } = ErrorCodes[code];
+    expect(readme).toContain(`| \`${code}\` | ${status} ${statusReason} | ${meaning} | ${fix} |`);
   });
 
   it('has no code documented in the README that the code base lacks', () => {
@@ -39,6 +39,17 @@ describe('error codes', () => {
     const line = new BridgeError('BRIDGE_ERR_CONFIG', 'BRIDGE_UPSTREAM is empty', { fix: 'set it' }).toLine();
     expect(line).toBe('BRIDGE_ERR_CONFIG: BRIDGE_UPSTREAM is empty (fix: set it)');
     expect(line).not.toContain('\n');
+  });
+
+  it("answers with the code's HTTP status and reason unless the call site narrows it", () => {
+    const held = new BridgeError('BRIDGE_ERR_SHARD_HELD', 'the configmaps shard is changing owner; retry shortly', { retryAfterSeconds: 1 });
+    expect([held.status, held.statusReason, held.retryAfterSeconds]).toEqual([503, 'ServiceUnavailable', 1]);
+    const media = new BridgeError('BRIDGE_ERR_ADMISSION_REVIEW', 'Content-Type must be application/json', {
+      status: 415,
+      statusReason: 'UnsupportedMediaType',
+    });
+    expect([media.status, media.statusReason]).toEqual([415, 'UnsupportedMediaType']);
+    expect(new BridgeError('BRIDGE_ERR_ADMISSION_REVIEW', 'kind must be AdmissionReview').status).toBe(400);
   });
 
   it("falls back to the code's own fix when the call site has none", () => {

@@ -2,8 +2,8 @@
 // Kubernetes 1.30 hand-offs went on unfenced), before any write is held; a move back to the source
 // needs no fence and still runs.
 import { describe, expect, it } from '@jest/globals';
-import { fenceUnenforceable, decideFenceSupport } from '../../aggregator/fence-support.js';
-import { ShardHandoff, type HandoffDeps } from '../../aggregator/handoff.js';
+import { fenceUnenforceable, decideFenceSupport } from '../../aggregator/handoff/fence-support.js';
+import { ShardHandoff, type HandoffDeps } from '../../aggregator/handoff/handoff.js';
 import { RoutingState } from '../../lib/routing/routing-state.js';
 import { emptyRoutingTable } from '../../lib/routing/routing-table.js';
 import type { RoutingTable } from '../../lib/routing/types.js';

@@ -11,7 +11,7 @@ import { classifyPeer } from '../../lib/peer-certificate.js';
 import { generateCa, issueCertificate, type CertificateAndKey } from '../../lib/pki.js';
 import { ROUTING_TABLE_PATH } from '../../lib/routing/routing-table-protocol.js';
 import { RoutingState } from '../../lib/routing/routing-state.js';
-import { serveRoutingTable } from '../../aggregator/routing-table-endpoint.js';
+import { serveRoutingTable } from '../../aggregator/request/routing-table-endpoint.js';
 import { startCatchUpServer } from '../../synchronizer/catchup-server.js';
 import type { ShardMirror } from '../../synchronizer/shard-mirror.js';
 import { silentLog } from '../helpers/sidecar-fixtures.js';

@@ -1,8 +1,8 @@
-// Hand-offs with several aggregator replicas (aggregator/replica-presence.ts): which replicas the
+// Hand-offs with several aggregator replicas (aggregator/handoff/replica-presence.ts): which replicas the
 // hand-off leader waits for, and which shards' watches a replica closes on a new table. The lab test
 // (test/e2e/rollout.test.ts) runs two replicas, the workload on the one that does not lead.
 import { describe, expect, it } from '@jest/globals';
-import { replicasBehind, ROUTING_GENERATION_ANNOTATION, shardsChanged, type ReplicaLease } from '../../aggregator/replica-presence.js';
+import { replicasBehind, ROUTING_GENERATION_ANNOTATION, shardsChanged, type ReplicaLease } from '../../aggregator/handoff/replica-presence.js';
 import { beginHandoff, completeHandoff, emptyRoutingTable } from '../../lib/routing/routing-table.js';
 
 const NOW = Date.parse('2026-11-23T00:00:00Z');

@@ -1,9 +1,9 @@
-// aggregator/request-counter.ts: a request is counted once, and a backend that never answers counts
+// aggregator/request/request-counter.ts: a request is counted once, and a backend that never answers counts
 // against itself as unanswered (code 0, an error for the rollout's gates).
 import { describe, expect, it } from '@jest/globals';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GateWindow } from '../../aggregator/rollout/gate-window.js';
-import { countRequest } from '../../aggregator/request-counter.js';
+import { countRequest } from '../../aggregator/request/request-counter.js';
 
 function recorder() {
   const gates = new GateWindow();

@@ -1,9 +1,9 @@
-// Shadow-read comparison (aggregator/shadow-compare.ts): what legitimately differs between the two
+// Shadow-read comparison (aggregator/request/shadow-compare.ts): what legitimately differs between the two
 // clusters' answers is ignored, the rest is reported by field path, never by value. The lab test
 // (test/e2e/rollout.test.ts) runs it behind the real aggregator.
 import { describe, expect, it } from '@jest/globals';
-import { answerFingerprint, compareAnswers } from '../../aggregator/shadow-compare.js';
-import { jsonReadHeaders, shadowPath } from '../../aggregator/shadow-reads.js';
+import { answerFingerprint, compareAnswers } from '../../aggregator/request/shadow-compare.js';
+import { jsonReadHeaders, shadowPath } from '../../aggregator/request/shadow-reads.js';
 
 const configMap = (name: string, data: Record<string, string>, cluster: 'a' | 'b') => ({
   apiVersion: 'v1',

@@ -1,8 +1,8 @@
 // Which creates the source allocates while the destination owns their shard, and how its values reach
-// the destination's copy (aggregator/source-allocation.ts). The lab test in
+// the destination's copy (aggregator/request/source-allocation.ts). The lab test in
 // test/e2e/aggregator-bridge.test.ts runs the whole create through real API servers.
 import { describe, expect, it } from '@jest/globals';
-import { APPLY_PATCH_YAML, newlyAllocated, parseCreateBody, sourceAllocatingWrite, withSourceAllocation } from '../../aggregator/source-allocation.js';
+import { APPLY_PATCH_YAML, newlyAllocated, parseCreateBody, sourceAllocatingWrite, withSourceAllocation } from '../../aggregator/request/source-allocation.js';
 import { parseRequestInfo } from '../../lib/routing/request-info.js';
 
 const decide = (method: string, url: string, contentType = 'application/json') => sourceAllocatingWrite(parseRequestInfo(method, url), url, contentType);

@@ -1,10 +1,10 @@
-// A server-side apply of a Service while the destination owns services (aggregator/source-first-apply.ts)
+// A server-side apply of a Service while the destination owns services (aggregator/request/source-first-apply.ts)
 // against two HTTPS backends that record what they receive: one dry run on the destination decides
 // between a create and an update; an update that allocates (ClusterIP -> NodePort) is applied on the
 // source first, forced and as the bridge, then on the destination as the caller with the source's
 // values. The lab test in test/e2e/aggregator-bridge.test.ts runs the same through real API servers.
 import { afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { applySourceFirst } from '../../aggregator/source-first-apply.js';
+import { applySourceFirst } from '../../aggregator/request/source-first-apply.js';
 import type { KubeObject } from '../../lib/mirror-copy.js';
 import { headerValue } from '../../lib/proxy-headers.js';
 import { silentLog, startTestBackend, testPki, type BackendHandler, type TestBackend, type TestPki } from '../helpers/sidecar-fixtures.js';

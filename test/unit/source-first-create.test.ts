@@ -1,10 +1,10 @@
-// The three steps of a source-first Service create (aggregator/source-first-create.ts) against two
+// The three steps of a source-first Service create (aggregator/request/source-first-create.ts) against two
 // HTTPS backends that record what they receive: the order of the calls, what each side is sent, and
 // that nothing is left in the source when the destination refuses or cannot be reached. The lab test
 // in test/e2e/aggregator-bridge.test.ts runs the same through real API servers.
 import { afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { createSourceFirst } from '../../aggregator/source-first-create.js';
-import { updateSourceFirst } from '../../aggregator/source-first-update.js';
+import { createSourceFirst } from '../../aggregator/request/source-first-create.js';
+import { updateSourceFirst } from '../../aggregator/request/source-first-update.js';
 import type { KubeObject } from '../../lib/mirror-copy.js';
 import { silentLog, startTestBackend, testPki, type BackendHandler, type TestBackend, type TestPki } from '../helpers/sidecar-fixtures.js';
 import { answerThroughFront, APPLY_YAML, callerHeaders, calls, closeOpened, connect as connectTo, json, status } from '../helpers/source-first-fixtures.js';

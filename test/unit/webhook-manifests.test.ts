@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { parseAllDocuments, parse } from 'yaml';
 import { repoRoot } from '../../lib/paths.js';
 import { webhookConfiguration } from '../../webhook/registration.js';
-import { FENCE_NAME, FENCE_PROBE } from '../../aggregator/fencing.js';
-import { fenceExemptExpression } from '../../aggregator/fence-exemptions.js';
+import { FENCE_NAME, FENCE_PROBE } from '../../aggregator/handoff/fencing.js';
+import { fenceExemptExpression } from '../../aggregator/handoff/fence-exemptions.js';
 
 const dir = join(repoRoot(), 'manifests', 'source');
 const load = (file: string) => parseAllDocuments(readFileSync(join(dir, file), 'utf8')).map((d) => d.toJS() as Record<string, any>); // eslint-disable-line @typescript-eslint/no-explicit-any

@@ -8,12 +8,12 @@
  * persists while the source stays unchanged is counted, and its field paths (never values) logged.
  */
 import { callBackend } from './backend-call.js';
-import { ChangeWaiters } from '../lib/change-waiters.js';
-import { errorMessage } from '../lib/errors.js';
-import type { Logger } from '../lib/logger.js';
-import type { ClusterConnection } from '../lib/cluster-connection.js';
-import type { ClusterSide, ShardKey } from '../lib/routing/types.js';
-import type { AggregatorMetrics } from './metrics.js';
+import { ChangeWaiters } from '../../lib/change-waiters.js';
+import { errorMessage } from '../../lib/errors.js';
+import type { Logger } from '../../lib/logger.js';
+import type { ClusterConnection } from '../../lib/cluster-connection.js';
+import type { ClusterSide, ShardKey } from '../../lib/routing/types.js';
+import type { AggregatorMetrics } from '../metrics.js';
 import { answerFingerprint, compareAnswers, type ReadAnswer } from './shadow-compare.js';
 
 const MAX_IN_FLIGHT = 4;

@@ -7,10 +7,10 @@
  * the stored marks back into an update.
  */
 import type { ServerResponse } from 'node:http';
-import type { ClusterConnection } from '../lib/cluster-connection.js';
-import { KindDiscovery, servedObjectPath } from '../lib/kind-discovery.js';
-import { originalIdentity, type KubeObject } from '../lib/mirror-copy.js';
-import { ownerReferencesOf } from '../lib/owner-references.js';
+import type { ClusterConnection } from '../../lib/cluster-connection.js';
+import { KindDiscovery, servedObjectPath } from '../../lib/kind-discovery.js';
+import { originalIdentity, type KubeObject } from '../../lib/mirror-copy.js';
+import { ownerReferencesOf } from '../../lib/owner-references.js';
 import {
   bodyKindOf,
   bridgeAnnotationEdits,
@@ -19,12 +19,12 @@ import {
   rewriteRequestIdentity,
   targetUidMap,
   type BodyKind,
-} from '../lib/routing/request-identity.js';
-import { readProtobufIdentity, rewriteProtobufIdentity, type ProtobufIdentityView } from '../lib/routing/protobuf-identity.js';
-import { bodyFormat } from '../lib/routing/request-rewrite.js';
-import { parseJsonExact, type ShardRVCodec } from '../lib/routing/resource-version.js';
-import type { ClusterSide, RequestInfo } from '../lib/routing/types.js';
-import { forbiddenAnnotations } from '../lib/status-responses.js';
+} from '../../lib/routing/request-identity.js';
+import { readProtobufIdentity, rewriteProtobufIdentity, type ProtobufIdentityView } from '../../lib/routing/protobuf-identity.js';
+import { bodyFormat } from '../../lib/routing/request-rewrite.js';
+import { parseJsonExact, type ShardRVCodec } from '../../lib/routing/resource-version.js';
+import type { ClusterSide, RequestInfo } from '../../lib/routing/types.js';
+import { forbiddenAnnotations } from '../../lib/status-responses.js';
 import { callBackend } from './backend-call.js';
 import { jsonReadHeaders } from './shadow-reads.js';
 import { parseCreateBody } from './source-allocation.js';

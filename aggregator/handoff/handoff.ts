@@ -4,15 +4,15 @@
  * the synchronizer to have everything up to it on the other side, then persist the new epoch and
  * release. Any failure aborts: the old owner keeps serving and nothing acknowledged is lost.
  */
-import type { CatchUp } from '../lib/catchup.js';
-import { BridgeError, errorMessage } from '../lib/errors.js';
-import type { Logger } from '../lib/logger.js';
-import { abortHandoff, beginHandoff, completeHandoff, shardState } from '../lib/routing/routing-table.js';
-import { checkShardServed, notMirrored } from '../lib/routing/shard-validation.js';
-import type { ClusterSide, Epoch, OwnerChanger, RoutingTable, RoutingTableStore, ShardKey } from '../lib/routing/types.js';
-import type { ClusterConnection } from '../lib/cluster-connection.js';
-import type { AggregatorMetrics } from './metrics.js';
-import type { RoutingState } from '../lib/routing/routing-state.js';
+import type { CatchUp } from '../../lib/catchup.js';
+import { BridgeError, errorMessage } from '../../lib/errors.js';
+import type { Logger } from '../../lib/logger.js';
+import { abortHandoff, beginHandoff, completeHandoff, shardState } from '../../lib/routing/routing-table.js';
+import { checkShardServed, notMirrored } from '../../lib/routing/shard-validation.js';
+import type { ClusterSide, Epoch, OwnerChanger, RoutingTable, RoutingTableStore, ShardKey } from '../../lib/routing/types.js';
+import type { ClusterConnection } from '../../lib/cluster-connection.js';
+import type { AggregatorMetrics } from '../metrics.js';
+import type { RoutingState } from '../../lib/routing/routing-state.js';
 import type { ShardActivity } from './shard-activity.js';
 
 export interface HandoffDeps {
@@ -25,7 +25,7 @@ export interface HandoffDeps {
   log: Logger;
   catchUpTimeoutMs: number;
   /**
-   * Makes the source's fence match a table and waits until it is enforced (aggregator/fencing.ts).
+   * Makes the source's fence match a table and waits until it is enforced (aggregator/handoff/fencing.ts).
    * Called with the table-to-be while the shard's writes are still held.
    */
   fence?: (table: RoutingTable, changing: ShardKey) => Promise<void>;

@@ -6,15 +6,27 @@
  * namespace comes from the certificate.
  */
 import type { TLSSocket } from 'node:tls';
-import { SIDECAR_CLIENT_ORGANIZATION, SIDECAR_NAMESPACE_ORGANIZATION_PREFIX } from '../certs/bridge-certs.js';
-import { goUnescape } from '../lib/routing/go-url.js';
-import type { WantedUser } from './impersonation.js';
+import { SIDECAR_CLIENT_ORGANIZATION, SIDECAR_NAMESPACE_ORGANIZATION_PREFIX } from '../../certs/bridge-certs.js';
+import { goUnescape } from '../../lib/routing/go-url.js';
 
 export interface UserInfo {
   username: string;
   uid?: string;
   groups: string[];
   extra: Record<string, string[]>;
+}
+
+/** What the client asked to be, as kube-apiserver reads the Impersonate-* headers. */
+export interface WantedUser {
+  /** The first Impersonate-User value; never empty (an empty one is no impersonation). */
+  name: string;
+  /** The first Impersonate-Uid value, or empty. */
+  uid: string;
+  /** Every Impersonate-Group value (an empty one included). */
+  groups: string[];
+  extra: Record<string, string[]>;
+  /** An Impersonate-Group header was present. */
+  groupsSpecified: boolean;
 }
 
 export interface PeerIdentity {

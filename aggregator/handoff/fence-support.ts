@@ -5,10 +5,10 @@
  * to the destination starts (issue 21); the reason is recorded in the destination's ConfigMap
  * FENCE_STATUS_CONFIGMAP for `bridgectl status`.
  */
-import { BridgeError } from '../lib/errors.js';
-import type { KubeRestClient } from '../lib/kube-rest-client.js';
-import { FENCE_STATUS_CONFIGMAP, FIELD_MANAGER, SYSTEM_NAMESPACE } from '../lib/names.js';
-import { parseMinor, type VersionInfo } from '../lib/kube-version.js';
+import { BridgeError } from '../../lib/errors.js';
+import type { KubeRestClient } from '../../lib/kube-rest-client.js';
+import { FENCE_STATUS_CONFIGMAP, FIELD_MANAGER, SYSTEM_NAMESPACE } from '../../lib/names.js';
+import { parseMinor, type VersionInfo } from '../../lib/kube-version.js';
 
 export type FenceSupport = { enforceable: true; sourceVersion: string } | { enforceable: false; sourceVersion: string; reason: string };
 

@@ -7,23 +7,10 @@
  * on the request itself, then `impersonate:<mode>` on what is impersonated) before the legacy checks.
  * Pure: the authorizer (a SubjectAccessReview on the source) is passed in.
  */
-import type { RequestInfo } from '../lib/routing/types.js';
-import type { UserInfo } from './identity.js';
+import type { RequestInfo } from '../../lib/routing/types.js';
+import type { UserInfo, WantedUser } from './identity.js';
 
 export type ImpersonationFlavour = 'legacy' | 'constrained';
-
-/** What the client asked to be, as kube-apiserver reads the Impersonate-* headers. */
-export interface WantedUser {
-  /** The first Impersonate-User value; never empty (an empty one is no impersonation). */
-  name: string;
-  /** The first Impersonate-Uid value, or empty. */
-  uid: string;
-  /** Every Impersonate-Group value (an empty one included). */
-  groups: string[];
-  extra: Record<string, string[]>;
-  /** An Impersonate-Group header was present. */
-  groupsSpecified: boolean;
-}
 
 /** authorizer.Attributes, as much as a SubjectAccessReview carries. */
 export interface AuthzAttributes {

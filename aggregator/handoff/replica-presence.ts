@@ -10,13 +10,13 @@
  * the leader counts a replica as gone only REPLICA_GRACE_MS after its Lease expired, by then fenced.
  * A live replica that stays behind makes the hand-off fail (the old owner keeps serving).
  */
-import { errorMessage } from '../lib/errors.js';
-import type { KubeRestClient } from '../lib/kube-rest-client.js';
-import { microTime } from '../lib/leader-lease.js';
-import type { Logger } from '../lib/logger.js';
-import { API_GROUP } from '../lib/names.js';
-import { shardState } from '../lib/routing/routing-table.js';
-import type { RoutingTable, ShardKey } from '../lib/routing/types.js';
+import { errorMessage } from '../../lib/errors.js';
+import type { KubeRestClient } from '../../lib/kube-rest-client.js';
+import { microTime } from '../../lib/leader-lease.js';
+import type { Logger } from '../../lib/logger.js';
+import { API_GROUP } from '../../lib/names.js';
+import { shardState } from '../../lib/routing/routing-table.js';
+import type { RoutingTable, ShardKey } from '../../lib/routing/types.js';
 import { WRITE_DRAIN_MS } from './handoff.js';
 import type { ShardActivity } from './shard-activity.js';
 

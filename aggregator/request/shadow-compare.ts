@@ -3,8 +3,8 @@
  * what legitimately differs: exactly what the synchronizer does not copy as is (lib/mirror-copy.ts: server
  * metadata, status, owner references (their UIDs are remapped), its own annotations) and each cluster's own objects. Pure.
  */
-import { canonicalJson } from '../lib/canonical-json.js';
-import { mirroredContent, skipReason, type KubeObject } from '../lib/mirror-copy.js';
+import { canonicalJson } from '../../lib/canonical-json.js';
+import { mirroredContent, skipReason, type KubeObject } from '../../lib/mirror-copy.js';
 
 export interface ReadAnswer {
   status: number;

@@ -3,15 +3,15 @@
  * controller or `bridgectl aggregator move`): the leading replica changes one shard's owner at a
  * time until the routing table matches, and releases writes a crashed leader left held.
  */
-import { BridgeError, errorMessage } from '../lib/errors.js';
-import { ShardRefused } from '../lib/routing/shard-validation.js';
-import type { KubeRestClient } from '../lib/kube-rest-client.js';
-import type { Logger } from '../lib/logger.js';
-import { DESIRED_OWNERS_CONFIGMAP, SYSTEM_NAMESPACE } from '../lib/names.js';
-import { isSourcePinned } from '../lib/routing/resource-classes.js';
-import { abortHandoff, shardState } from '../lib/routing/routing-table.js';
-import type { ClusterSide, OwnerChanger, RoutingTable, RoutingTableStore, ShardKey } from '../lib/routing/types.js';
-import type { RoutingState } from '../lib/routing/routing-state.js';
+import { BridgeError, errorMessage } from '../../lib/errors.js';
+import { ShardRefused } from '../../lib/routing/shard-validation.js';
+import type { KubeRestClient } from '../../lib/kube-rest-client.js';
+import type { Logger } from '../../lib/logger.js';
+import { DESIRED_OWNERS_CONFIGMAP, SYSTEM_NAMESPACE } from '../../lib/names.js';
+import { isSourcePinned } from '../../lib/routing/resource-classes.js';
+import { abortHandoff, shardState } from '../../lib/routing/routing-table.js';
+import type { ClusterSide, OwnerChanger, RoutingTable, RoutingTableStore, ShardKey } from '../../lib/routing/types.js';
+import type { RoutingState } from '../../lib/routing/routing-state.js';
 
 const INTERVAL_MS = 500;
 const RETRY_AFTER_FAILURE_MS = 3000;
@@ -76,7 +76,7 @@ export class OwnerReconciler {
       /** Tells whether the replica that started a hold still lives (replica-presence.ts). */
       replicas?: { isLive(identity: string): Promise<boolean> };
       isLeader: () => boolean;
-      /** Makes the source's fence match a table (aggregator/fencing.ts). */
+      /** Makes the source's fence match a table (aggregator/handoff/fencing.ts). */
       fence?: (table: RoutingTable, changing?: ShardKey) => Promise<void>;
       log: Logger;
     },

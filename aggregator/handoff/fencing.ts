@@ -6,12 +6,12 @@
  * hand-off: before writes are released when a shard moves to the destination, after when it returns.
  */
 import { createHash } from 'node:crypto';
-import { BridgeError } from '../lib/errors.js';
-import type { KubeRestClient } from '../lib/kube-rest-client.js';
-import { FIELD_MANAGER, SYSTEM_NAMESPACE, SYSTEM_NAMESPACES } from '../lib/names.js';
-import { parseShardKey } from '../lib/routing/shard-hash.js';
-import type { RoutingTable } from '../lib/routing/types.js';
-import { FENCE_NAME, FENCE_REFUSAL_TEXT } from '../lib/routing/fence-message.js';
+import { BridgeError } from '../../lib/errors.js';
+import type { KubeRestClient } from '../../lib/kube-rest-client.js';
+import { FIELD_MANAGER, SYSTEM_NAMESPACE, SYSTEM_NAMESPACES } from '../../lib/names.js';
+import { parseShardKey } from '../../lib/routing/shard-hash.js';
+import type { RoutingTable } from '../../lib/routing/types.js';
+import { FENCE_NAME, FENCE_REFUSAL_TEXT } from '../../lib/routing/fence-message.js';
 import { celList, fenceExemptExpression } from './fence-exemptions.js';
 import { servesValidatingAdmissionPolicies } from './fence-support.js';
 

@@ -7,7 +7,7 @@
  * beside each controller's service account: without `--use-service-account-credentials` every
  * controller acts as it (the tokens controller always does).
  */
-import { SYSTEM_NAMESPACE } from '../lib/names.js';
+import { SYSTEM_NAMESPACE } from '../../lib/names.js';
 
 export type FenceOperation = 'CREATE' | 'UPDATE' | 'DELETE';
 

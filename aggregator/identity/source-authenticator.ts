@@ -8,12 +8,12 @@
  */
 import { createHash } from 'node:crypto';
 import { request } from 'node:https';
-import { BridgeError } from '../lib/errors.js';
-import type { ClusterConnection } from '../lib/cluster-connection.js';
-import type { KubeRestClient } from '../lib/kube-rest-client.js';
-import { TtlCache } from '../lib/ttl-cache.js';
-import type { RequestInfo } from '../lib/routing/types.js';
-import type { UserInfo } from './identity.js';
+import { BridgeError } from '../../lib/errors.js';
+import type { ClusterConnection } from '../../lib/cluster-connection.js';
+import type { KubeRestClient } from '../../lib/kube-rest-client.js';
+import { TtlCache } from '../../lib/ttl-cache.js';
+import type { RequestInfo } from '../../lib/routing/types.js';
+import type { UserInfo, WantedUser } from './identity.js';
 import {
   ImpersonationDecider,
   requestAttributes,
@@ -21,7 +21,6 @@ import {
   type AuthzDecision,
   type ImpersonationFlavour,
   type ImpersonationOutcome,
-  type WantedUser,
 } from './impersonation.js';
 import { ReviewBudget } from './review-budget.js';
 

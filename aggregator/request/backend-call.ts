@@ -4,8 +4,8 @@
  */
 import type { Agent } from 'node:https';
 import { request } from 'node:https';
-import type { ClusterConnection } from '../lib/cluster-connection.js';
-import type { BufferedResponse } from '../lib/routing/rewritten-response.js';
+import type { ClusterConnection } from '../../lib/cluster-connection.js';
+import type { BufferedResponse } from '../../lib/routing/rewritten-response.js';
 
 export interface BackendCall {
   method: string;

@@ -4,7 +4,7 @@
  * the gates count as an error like a 5xx). A backend that hangs would otherwise never count against
  * itself. Watches are long-running by design and never time out here.
  */
-import type { AggregatorMetrics } from './metrics.js';
+import type { AggregatorMetrics } from '../metrics.js';
 
 export const NO_ANSWER_MS = 10_000;
 
