@@ -15,11 +15,14 @@ import { removeServiceRoutes } from './service-routes.js';
 const execFileAsync = promisify(execFile);
 const CGROUP_V1 = '/sys/fs/cgroup';
 
-/** The cgroup v1 hierarchies (the `unified` v2 mount of a hybrid host is not the kubelet's). */
-export function cgroupHierarchies(): string[] {
+/**
+ * The cgroup hierarchies the node's cgroups live in: the v1 ones, where the kubelet needs its root to
+ * exist, and (withUnified) the `unified` v2 mount of a hybrid host, where runc also puts each container.
+ */
+export function cgroupHierarchies(withUnified = false): string[] {
   if (!existsSync(CGROUP_V1)) return [];
   return readdirSync(CGROUP_V1)
-    .filter((name) => name !== 'unified' && existsSync(join(CGROUP_V1, name, 'cgroup.procs')))
+    .filter((name) => (withUnified || name !== 'unified') && existsSync(join(CGROUP_V1, name, 'cgroup.procs')))
     .map((name) => join(CGROUP_V1, name));
 }
 
@@ -53,7 +56,7 @@ function kill(pid: number): void {
 
 /** Kills every process in the node's cgroups and removes the cgroups (a cgroup with a zombie needs a moment). */
 export async function removeNodeCgroups(cgroupRoot: string): Promise<void> {
-  const roots = cgroupHierarchies().map((h) => join(h, cgroupRoot));
+  const roots = cgroupHierarchies(true).map((h) => join(h, cgroupRoot));
   for (let attempt = 0; attempt < 50; attempt++) {
     let left = 0;
     for (const dir of roots.flatMap(subtree)) {

@@ -1,6 +1,6 @@
 /**
  * The real node's pod network: a Linux bridge the lab creates with the first address of a /24 it
- * picks from 10.200.0.0/16 (one no route on this host uses yet), the CNI config that puts each pod's
+ * picks from 10.244.0.0/16 (one no route on this host uses yet), the CNI config that puts each pod's
  * network namespace on it (Debian's bridge, host-local and portmap plugins), and the names every
  * node-scoped host object gets. Nothing is forwarded off the host: ip_forward stays as it is, there is
  * no masquerade, and pods reach the host only at the bridge's own address.
@@ -29,21 +29,21 @@ export function nodeHostNames(labDir: string, cluster: string): NodeHostNames {
 }
 
 export interface PodSubnet {
-  /** e.g. 10.200.7.0/24 */
+  /** e.g. 10.244.7.0/24 */
   cidr: string;
-  /** The bridge's address, the pods' gateway, the node's InternalIP and the pods' DNS server: 10.200.7.1 */
+  /** The bridge's address, the pods' gateway, the node's InternalIP and the pods' DNS server: 10.244.7.1 */
   gateway: string;
 }
 
-/** The first 10.200.N.0/24 that no route in `ip -4 route` output uses and that is not in `taken`. */
+/** The first 10.244.N.0/24 that no line of `ip -4 route` output mentions and that is not in `taken`. */
 export function pickPodSubnet(routeTable: string, taken: readonly string[] = []): PodSubnet {
   const used = new Set(taken);
-  for (const m of routeTable.matchAll(/^(?:\S+\s+)?(10\.200\.\d+)\.\d+(?:\/\d+)?\s/gm)) used.add(`${m[1]}.0/24`);
+  for (const m of routeTable.matchAll(/\b10\.244\.(\d+)\./g)) used.add(`10.244.${m[1]}.0/24`);
   for (let n = 1; n < 255; n++) {
-    const cidr = `10.200.${n}.0/24`;
-    if (!used.has(cidr)) return { cidr, gateway: `10.200.${n}.1` };
+    const cidr = `10.244.${n}.0/24`;
+    if (!used.has(cidr)) return { cidr, gateway: `10.244.${n}.1` };
   }
-  throw new BridgeError('BRIDGE_ERR_LAB_START_FAILED', 'every 10.200.N.0/24 pod range is in use on this host', { fix: 'stop other labs with real nodes' });
+  throw new BridgeError('BRIDGE_ERR_LAB_START_FAILED', 'every 10.244.N.0/24 pod range is in use on this host', { fix: 'stop other labs with real nodes' });
 }
 
 export function renderCniConfig(bridge: string, subnet: PodSubnet, ipamDataDir: string): string {

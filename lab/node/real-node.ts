@@ -85,6 +85,23 @@ async function ctr(socket: string, args: string[]): Promise<string> {
   return (await execFileAsync('ctr', ['--address', socket, '--namespace', 'k8s.io', ...args])).stdout;
 }
 
+/** The CRI plugin's status column in `ctr plugins ls` (ok, error, skip), or undefined when not listed. */
+export function criPluginStatus(pluginList: string): string | undefined {
+  return /^io\.containerd\.grpc\.v1\s+cri\s+\S+\s+(\S+)/m.exec(pluginList)?.[1];
+}
+
+/**
+ * Each kubelet and containerd holds several inotify instances; the kernel's default of 128 per user
+ * is shared by every root process on the host (other labs' controller-managers too), and containerd's
+ * CRI plugin fails with "too many open files" when none is left.
+ */
+const INOTIFY_INSTANCES = '/proc/sys/fs/inotify/max_user_instances';
+const MIN_INOTIFY_INSTANCES = 1024;
+
+function raiseInotifyInstances(): void {
+  if (Number(readFileSync(INOTIFY_INSTANCES, 'utf8')) < MIN_INOTIFY_INSTANCES) writeFileSync(INOTIFY_INSTANCES, String(MIN_INOTIFY_INSTANCES));
+}
+
 async function nodeReady(client: KubeRestClient): Promise<boolean> {
   const res = await client.request<{ status?: { conditions?: { type: string; status: string }[] } }>('GET', `/api/v1/nodes/${REAL_NODE_NAME}`);
   return res.status === 200 && (res.body?.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
@@ -107,6 +124,7 @@ export async function startRealNode(spec: RealNodeSpec): Promise<RealNodeState> 
   };
   const started = Date.now();
 
+  raiseInotifyInstances();
   makeCgroupRoot(names.cgroupRoot);
   await createBridge(names.bridge, spec.podSubnet);
   await addServiceRoutes(names.bridge, names.chain, [{ clusterIp: firstServiceIp(spec.serviceCidr), port: 443, targetPort: spec.apiserverPort }]);
@@ -115,11 +133,17 @@ export async function startRealNode(spec: RealNodeSpec): Promise<RealNodeState> 
   writeFileSync(containerdConfig, renderContainerdConfig({ dir, socket: containerdSocket, cniConfDir: join(dir, 'cni'), sandboxImage: PAUSE_IMAGE }));
 
   const containerd = launch('containerd', '/usr/bin/containerd', ['--config', containerdConfig], join(logs, 'containerd.log'), []);
-  await waitUntil('containerd to answer', async () => existsSync(containerdSocket) && (await ctr(containerdSocket, ['version'])).includes('Server'), {
-    timeoutMs: 30_000,
-    abandon: () => (isDaemonAlive(containerd) ? undefined : 'it exited'),
-    failure: () => startFailure(containerd, 'did not start'),
-  });
+  // The kubelet needs the CRI plugin, which fails alone (containerd itself keeps running) when it cannot start.
+  const cri = await waitUntil(
+    'containerd to answer',
+    async () => existsSync(containerdSocket) && criPluginStatus(await ctr(containerdSocket, ['plugins', 'ls'])),
+    {
+      timeoutMs: 30_000,
+      abandon: () => (isDaemonAlive(containerd) ? undefined : 'it exited'),
+      failure: () => startFailure(containerd, 'did not start'),
+    },
+  );
+  if (cri !== 'ok') throw startFailure(containerd, `has no CRI service (plugin io.containerd.grpc.v1.cri: ${cri})`);
   for (const image of spec.images) await ctr(containerdSocket, ['images', 'import', image.file]);
 
   // Pods resolve Service names here; port 53 on the bridge address is this node's alone.
