@@ -14,7 +14,7 @@ import { allPresent, binDir, buildInto, ensureGo, go, kubernetesBuildModule, tim
 const execFileAsync = promisify(execFile);
 
 /** Bumped when the pause or check program's build changes, so their cache is rebuilt (the kubelet's is not). */
-export const NODE_TOOLS_REVISION = 'r2';
+export const NODE_TOOLS_REVISION = 'r4';
 
 export interface NodeBinaries {
   kubelet: string;

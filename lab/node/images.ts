@@ -17,7 +17,8 @@ export const PAUSE_IMAGE = 'localhost/cluster-bridge/pause:lab';
 export const TEST_IMAGE = 'localhost/cluster-bridge/lab-tools:lab';
 
 const BUSYBOX = '/bin/busybox';
-const BUSYBOX_APPLETS = ['sh', 'ls', 'cat', 'echo', 'sleep', 'wget', 'nslookup', 'hostname', 'id', 'env', 'ps', 'ip', 'nc', 'grep', 'head'];
+// Not wget or nslookup: Debian's static busybox (1.35) segfaults in both, on the host too; nc does HTTP.
+const BUSYBOX_APPLETS = ['sh', 'ls', 'cat', 'echo', 'sleep', 'hostname', 'id', 'env', 'ps', 'ip', 'nc', 'grep', 'head', 'httpd'];
 const PATH_ENV = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 export interface ImageArchive {

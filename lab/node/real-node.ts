@@ -127,7 +127,9 @@ export async function startRealNode(spec: RealNodeSpec): Promise<RealNodeState> 
   raiseInotifyInstances();
   makeCgroupRoot(names.cgroupRoot);
   await createBridge(names.bridge, spec.podSubnet);
-  await addServiceRoutes(names.bridge, names.chain, [{ clusterIp: firstServiceIp(spec.serviceCidr), port: 443, targetPort: spec.apiserverPort }]);
+  // The kubernetes Service from the start; node-services adds the others as they appear.
+  const apiRoute = { clusterIp: firstServiceIp(spec.serviceCidr), port: 443, protocol: 'TCP', targets: [`127.0.0.1:${spec.apiserverPort}`] };
+  await addServiceRoutes(names.bridge, names.chain, [apiRoute]);
   writeFileSync(join(dir, 'cni', '10-lab.conflist'), renderCniConfig(names.bridge, spec.podSubnet, join(dir, 'cni-ipam')));
   const containerdConfig = join(dir, 'containerd.toml');
   writeFileSync(containerdConfig, renderContainerdConfig({ dir, socket: containerdSocket, cniConfDir: join(dir, 'cni'), sandboxImage: PAUSE_IMAGE }));
@@ -146,9 +148,16 @@ export async function startRealNode(spec: RealNodeSpec): Promise<RealNodeState> 
   if (cri !== 'ok') throw startFailure(containerd, `has no CRI service (plugin io.containerd.grpc.v1.cri: ${cri})`);
   for (const image of spec.images) await ctr(containerdSocket, ['images', 'import', image.file]);
 
-  // Pods resolve Service names here; port 53 on the bridge address is this node's alone.
-  const dnsMain = fileURLToPath(new URL('./cluster-dns-main.js', import.meta.url));
-  launch('cluster-dns', process.execPath, [dnsMain, spec.podSubnet.gateway, String(DNS_PORT), spec.adminKubeconfig], join(logs, 'cluster-dns.log'), []);
+  // Pods resolve Service names on the bridge address (port 53 there is this node's alone); the same
+  // daemon keeps the node's Service chain in step with the cluster.
+  const servicesMain = fileURLToPath(new URL('./node-services-main.js', import.meta.url));
+  launch(
+    'node-services',
+    process.execPath,
+    [servicesMain, spec.podSubnet.gateway, String(DNS_PORT), spec.adminKubeconfig, names.chain, String(spec.apiserverPort)],
+    join(logs, 'node-services.log'),
+    [],
+  );
 
   const certs = await issueKubeletCertificates(pki, spec.podSubnet.gateway);
   const secretFile = (name: string, pem: string) => {
@@ -222,7 +231,7 @@ export async function startRealNode(spec: RealNodeSpec): Promise<RealNodeState> 
 export async function stopRealNode(labDir: string, cluster: string, clusterDir: string, daemons: readonly DaemonRecord[]): Promise<number> {
   const paths = realNodePaths(labDir, cluster, clusterDir);
   let stopped = 0;
-  for (const name of ['kubelet', 'cluster-dns', 'containerd']) {
+  for (const name of ['kubelet', 'node-services', 'containerd']) {
     for (const daemon of daemons.filter((d) => d.name === name)) {
       if (isDaemonAlive(daemon)) stopped++;
       await stopDaemon(daemon);

@@ -2,6 +2,7 @@
 // control plane's module registers a Ready node on containerd; a pod from the lab's local image runs and
 // reaches the API server in-cluster (ServiceAccount token and CA, kubernetes.default.svc through the
 // lab's DNS stand-in and Service route); its logs and exec go through the API server to the kubelet;
+// a Service's name and ClusterIP reach the pod behind it;
 // `lab down` leaves no process, mount, cgroup, bridge or iptables chain behind. A lab of its own.
 import { stopPrivateLab } from '../helpers/private-lab-real-node.js';
 import { afterAll, describe, expect, it } from '@jest/globals';
@@ -38,6 +39,11 @@ function podManifest(namespace: string, name: string, command: string): string {
       containers: [{ name: 'tools', image: TEST_IMAGE, imagePullPolicy: 'Never', command: ['/bin/sh', '-c', command] }],
     },
   });
+}
+
+/** An HTTP GET with busybox nc (Debian's static busybox wget segfaults), resolving `host` through the pod's DNS. */
+function httpGet(host: string): string {
+  return `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${host} 80`;
 }
 
 async function runningPod(cluster: string, namespace: string, name: string): Promise<number> {
@@ -87,6 +93,37 @@ describe('a real node per lab cluster', () => {
     expect(exec.stdout).toContain('from-stdin');
     expect(exec.stdout).toContain(`inet ${podIp}/24`);
     expect(exec.code).toBe(7);
+  });
+
+  it('source: a Service name resolves and its ClusterIP reaches the pod behind it, from another pod and from that pod itself', async () => {
+    const namespace = await createNamespace('source', 'real-node-svc');
+    const web = JSON.parse(podManifest(namespace, 'web', 'mkdir -p /www && echo served-by-$(hostname) > /www/index.html && exec httpd -f -p 8080 -h /www')) as {
+      metadata: { labels?: Record<string, string> };
+    };
+    web.metadata.labels = { app: 'web' };
+    const service = {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'web', namespace },
+      spec: { selector: { app: 'web' }, ports: [{ port: 80, targetPort: 8080 }] },
+    };
+    await kubectlOk('source', ['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [web, service] }));
+    await kubectlOk('source', ['apply', '-f', '-'], podManifest(namespace, 'client', 'sleep 3600'));
+    await runningPod('source', namespace, 'web');
+    await runningPod('source', namespace, 'client');
+    // The endpoint appears in an EndpointSlice, then node-services routes it (it polls once a second).
+    const fetched = await waitUntil(
+      'the web Service to answer from the client pod',
+      async () => {
+        const r = await kubectl('source', ['-n', namespace, 'exec', 'client', '--', 'sh', '-c', httpGet('web')]);
+        return r.code === 0 && r.stdout.includes('200 OK') ? r.stdout : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 500 },
+    );
+    expect(fetched.trim().split('\n').at(-1)).toBe('served-by-web');
+    // Hairpin: the pod behind the Service calls its own Service (masqueraded to the bridge, so the reply returns).
+    const self = await kubectlOk('source', ['-n', namespace, 'exec', 'web', '--', 'sh', '-c', httpGet(`web.${namespace}.svc.cluster.local`)]);
+    expect(self.trim().split('\n').at(-1)).toBe('served-by-web');
   });
 
   it('lab down leaves no process, mount, cgroup, bridge or iptables chain of the nodes', async () => {

@@ -11,7 +11,7 @@ import { imageMetadata } from '../../lab/node/images.js';
 import { renderKubeletConfig } from '../../lab/node/kubelet-config.js';
 import { nodeHostNames, pickPodSubnet, renderCniConfig } from '../../lab/node/pod-network.js';
 import { criPluginStatus } from '../../lab/node/real-node.js';
-import { serviceRouteRules } from '../../lab/node/service-routes.js';
+import { renderServiceChain, serviceRouteJumps, serviceRoutes } from '../../lab/node/service-routes.js';
 import { checkLabRequest, labDifferences } from '../../lab/lab-request.js';
 import { LAB_LAYOUT } from '../../lab/lab-files.js';
 import type { ControlPlaneState } from '../../lab/control-plane.js';
@@ -61,26 +61,79 @@ describe('pod range and host names', () => {
 });
 
 describe('service routes', () => {
-  it('DNATs the ClusterIP to loopback only for packets from the node bridge, in a chain of its own', () => {
-    const rules = serviceRouteRules('cbabc123s', 'CB-abc123-s', [{ clusterIp: '10.96.0.1', port: 443, targetPort: 31000 }]);
-    expect(rules[0]).toEqual(['-t', 'nat', '-N', 'CB-abc123-s']);
-    expect(rules[1]).toEqual([
-      '-t',
-      'nat',
-      '-A',
-      'CB-abc123-s',
-      '-d',
-      '10.96.0.1/32',
-      '-p',
-      'tcp',
-      '--dport',
-      '443',
-      '-j',
-      'DNAT',
-      '--to-destination',
-      '127.0.0.1:31000',
+  const svc = (namespace: string, name: string, clusterIP: string, ports: { name?: string; port: number }[]) => ({
+    metadata: { name, namespace },
+    spec: { clusterIP, ports },
+  });
+  const slice = (namespace: string, service: string, ports: { name?: string; port: number }[], endpoints: [string, boolean][]) => ({
+    metadata: { namespace, labels: { 'kubernetes.io/service-name': service } },
+    addressType: 'IPv4',
+    ports,
+    endpoints: endpoints.map(([address, ready]) => ({ addresses: [address], conditions: { ready } })),
+  });
+
+  it('routes each ClusterIP port to its ready endpoints by port name, and kubernetes to the loopback API server', () => {
+    const routes = serviceRoutes(
+      [
+        svc('default', 'kubernetes', '10.96.0.1', [{ name: 'https', port: 443 }]),
+        svc('app', 'web', '10.96.0.20', [
+          { name: 'http', port: 80 },
+          { name: 'metrics', port: 9090 },
+        ]),
+        svc('app', 'headless', 'None', [{ port: 80 }]),
+        svc('app', 'empty', '10.96.0.30', [{ port: 80 }]),
+      ],
+      [
+        slice(
+          'app',
+          'web',
+          [
+            { name: 'http', port: 8080 },
+            { name: 'metrics', port: 9100 },
+          ],
+          [
+            ['10.244.1.5', true],
+            ['10.244.1.6', false],
+            ['10.244.1.7', true],
+          ],
+        ),
+        slice('other', 'web', [{ name: 'http', port: 1 }], [['10.244.9.9', true]]),
+      ],
+      31000,
+    );
+    expect(routes).toEqual([
+      { clusterIp: '10.96.0.1', port: 443, protocol: 'TCP', targets: ['127.0.0.1:31000'] },
+      { clusterIp: '10.96.0.20', port: 80, protocol: 'TCP', targets: ['10.244.1.5:8080', '10.244.1.7:8080'] },
+      { clusterIp: '10.96.0.20', port: 9090, protocol: 'TCP', targets: ['10.244.1.5:9100', '10.244.1.7:9100'] },
+      { clusterIp: '10.96.0.30', port: 80, protocol: 'TCP', targets: [] },
     ]);
-    expect(rules.at(-1)).toEqual(['-t', 'nat', '-A', 'PREROUTING', '-i', 'cbabc123s', '-j', 'CB-abc123-s']);
+  });
+
+  it('writes one chain that spreads over the endpoints and refuses ports without any', () => {
+    const text = renderServiceChain('CB-abc123-s', [
+      { clusterIp: '10.96.0.20', port: 80, protocol: 'TCP', targets: ['10.244.1.5:8080', '10.244.1.7:8080'] },
+      { clusterIp: '10.96.0.30', port: 80, protocol: 'TCP', targets: [] },
+    ]);
+    expect(text.split('\n')).toEqual([
+      '*nat',
+      ':CB-abc123-s - [0:0]',
+      '-A CB-abc123-s -d 10.96.0.20/32 -p tcp --dport 80 -m statistic --mode random --probability 0.50000 -j DNAT --to-destination 10.244.1.5:8080',
+      '-A CB-abc123-s -d 10.96.0.20/32 -p tcp --dport 80 -j DNAT --to-destination 10.244.1.7:8080',
+      '-A CB-abc123-s -d 10.96.0.30/32 -p tcp --dport 80 -j DNAT --to-destination 127.0.0.1:1',
+      'COMMIT',
+      '',
+    ]);
+  });
+
+  it('sends only the bridge traffic through the node chains, and forwards it back onto the bridge only', () => {
+    const jumps = serviceRouteJumps('cbabc123s', 'CB-abc123-s').map((r) => r.join(' '));
+    expect(jumps).toEqual([
+      '-t nat -A PREROUTING -i cbabc123s -j CB-abc123-s',
+      '-t nat -A POSTROUTING -o cbabc123s -m conntrack --ctstate DNAT -j MASQUERADE',
+      '-t filter -A CB-abc123-s -o cbabc123s -j ACCEPT',
+      '-t filter -A CB-abc123-s -j DROP',
+      '-t filter -I FORWARD -i cbabc123s -j CB-abc123-s',
+    ]);
   });
 });
 
