@@ -24,7 +24,8 @@ export function installAll(progress: (line: string) => void, options: { replace?
 
 export const labCommands: Record<string, Command> = {
   up: {
-    summary: 'start the source and destination control planes (builds binaries on first use); --replace replaces a different running lab',
+    summary:
+      'start the source and destination control planes (builds binaries on first use); --real-node adds a kubelet node per cluster; --replace replaces a different running lab',
     async run(args) {
       const flags = parseFlags('lab up', args, {
         'k8s-version': { type: 'string', default: DEFAULT_KUBERNETES_VERSION },
@@ -33,9 +34,11 @@ export const labCommands: Record<string, Command> = {
         'source-service-cidr': { type: 'string' },
         'destination-service-cidr': { type: 'string' },
         replace: { type: 'boolean', default: false },
+        'real-node': { type: 'boolean', default: false },
       });
       const result = await labUp({
         replace: flags.replace,
+        realNode: flags['real-node'],
         kubernetesVersion: flags['k8s-version'],
         sourcePort: parseListenPortFlag('lab up', flags['source-port'], '--source-port'),
         destinationPort: parseListenPortFlag('lab up', flags['destination-port'], '--destination-port'),

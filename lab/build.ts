@@ -58,7 +58,7 @@ function kwokDefaultStages(moduleDir: string): string {
   return KWOK_STAGE_FILES.map((file) => readFileSync(join(moduleDir, 'kustomize', 'stage', file), 'utf8')).join('\n---\n');
 }
 
-function binDir(name: string, version: string): string {
+export function binDir(name: string, version: string): string {
   return join(cacheDir(), 'bin', `${name}-${version}`);
 }
 
@@ -66,7 +66,7 @@ function buildLogPath(): string {
   return join(cacheDir(), 'build.log');
 }
 
-async function go(args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): Promise<string> {
+export async function go(args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): Promise<string> {
   const log = buildLogPath();
   appendFileSync(log, `\n$ (cd ${cwd} && go ${args.join(' ')})\n`);
   try {
@@ -133,7 +133,7 @@ export function etcdVersionFromGoMod(upstreamGoMod: string): string {
   return match[1]!;
 }
 
-async function upstreamKubernetesGoMod(version: string, workDir: string): Promise<string> {
+export async function upstreamKubernetesGoMod(version: string, workDir: string): Promise<string> {
   mkdirSync(workDir, { recursive: true });
   const out = await go(['mod', 'download', '-json', `k8s.io/kubernetes@${version}`], workDir);
   const goModPath = (JSON.parse(out) as { GoMod?: string }).GoMod;
@@ -141,7 +141,7 @@ async function upstreamKubernetesGoMod(version: string, workDir: string): Promis
   return readFileSync(goModPath, 'utf8');
 }
 
-function allPresent(dir: string, names: readonly string[]): boolean {
+export function allPresent(dir: string, names: readonly string[]): boolean {
   return names.every((name) => existsSync(join(dir, name)));
 }
 
@@ -177,7 +177,7 @@ export async function timedStep(
   progress(`  ${what}: done in ${elapsed(started)}`);
 }
 
-async function buildInto(finalDir: string, build: (outDir: string) => Promise<void>): Promise<void> {
+export async function buildInto(finalDir: string, build: (outDir: string) => Promise<void>): Promise<void> {
   const tmp = `${finalDir}.partial-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
@@ -190,7 +190,7 @@ async function buildInto(finalDir: string, build: (outDir: string) => Promise<vo
   }
 }
 
-function versionLdflags(version: string): string {
+export function versionLdflags(version: string): string {
   const parsed = parseKubernetesVersion(version)!;
   const pkg = 'k8s.io/component-base/version';
   // Without these the servers report v0.0.0-master and clients cannot detect features by version.

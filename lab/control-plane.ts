@@ -10,6 +10,7 @@ import type { LabBinaries } from './build.js';
 import { ensureClusterPki, type ClusterPki } from './cluster-pki.js';
 import { LAB_NODE_NAME, writeKubeletStreaming } from './kubelet-streaming.js';
 import { isDaemonAlive, logTail, startDaemon, stopDaemon, type DaemonRecord } from './process.js';
+import type { RealNodeState } from './node/real-node.js';
 
 export type ClusterName = 'source' | 'destination';
 
@@ -33,6 +34,8 @@ export interface ControlPlaneState {
   serviceCidr: string;
   kubeconfig: string;
   daemons: DaemonRecord[];
+  /** Present when the lab runs a real node for this cluster (`lab up --real-node`). */
+  realNode?: RealNodeState;
 }
 
 const READY_TIMEOUT_MS = 120_000;

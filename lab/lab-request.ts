@@ -15,6 +15,8 @@ export interface LabRequest {
   destinationPort?: number;
   sourceServiceCidr: string;
   destinationServiceCidr: string;
+  /** Each cluster gets a real node (kubelet, containerd, runc) beside kwok's fake one. */
+  realNode: boolean;
 }
 
 export interface LabRequestInput {
@@ -23,6 +25,7 @@ export interface LabRequestInput {
   destinationPort?: number;
   sourceServiceCidr?: string;
   destinationServiceCidr?: string;
+  realNode?: boolean;
 }
 
 /** An IPv4 service range kube-apiserver accepts: a network address with a /12 to /28 prefix. */
@@ -65,6 +68,7 @@ export function checkLabRequest(input: LabRequestInput): LabRequest {
     destinationPort: input.destinationPort || undefined,
     sourceServiceCidr: checkServiceCidr(input.sourceServiceCidr ?? DEFAULT_SERVICE_CIDR, '--source-service-cidr'),
     destinationServiceCidr: checkServiceCidr(input.destinationServiceCidr ?? DEFAULT_SERVICE_CIDR, '--destination-service-cidr'),
+    realNode: input.realNode ?? false,
   };
 }
 
@@ -86,5 +90,7 @@ export function labDifferences(
   if (source.serviceCidr !== request.sourceServiceCidr) differences.push(`its source service range is ${source.serviceCidr}, not ${request.sourceServiceCidr}`);
   if (destination.serviceCidr !== request.destinationServiceCidr)
     differences.push(`its destination service range is ${destination.serviceCidr}, not ${request.destinationServiceCidr}`);
+  const hasRealNode = source.realNode !== undefined;
+  if (hasRealNode !== request.realNode) differences.push(hasRealNode ? 'it has real nodes (--real-node)' : 'it has no real nodes (--real-node)');
   return differences;
 }

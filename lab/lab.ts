@@ -9,6 +9,7 @@ import { ensureLabBinaries, type BuildReport } from './build.js';
 import { uninstallComponents } from './install.js';
 import { isApiserverReady, startControlPlane, type ClusterName, type ControlPlaneState } from './control-plane.js';
 import { isDaemonAlive, stopDaemon } from './process.js';
+import { prepareRealNodes, startRealNodes, stopRealNodes, type PreparedNodes } from './node/lab-nodes.js';
 import { checkLabRequest, labDifferences, type LabRequest } from './lab-request.js';
 import {
   adminCredentials,
@@ -29,6 +30,8 @@ export interface LabUpOptions {
   destinationPort?: number;
   sourceServiceCidr?: string;
   destinationServiceCidr?: string;
+  /** Also run a real node per cluster (lab/node/): kubelet, containerd and runc, pods in network namespaces. */
+  realNode?: boolean;
   /** Stop a running lab that differs from this request instead of refusing. */
   replace?: boolean;
   progress?: (line: string) => void;
@@ -45,7 +48,7 @@ export interface LabUpResult {
 async function labProblems(state: LabState): Promise<string[]> {
   const problems: string[] = [];
   for (const cluster of Object.values(state.clusters)) {
-    const dead = cluster.daemons.filter((d) => !isDaemonAlive(d)).map((d) => d.name);
+    const dead = [...cluster.daemons, ...(cluster.realNode?.daemons ?? [])].filter((d) => !isDaemonAlive(d)).map((d) => d.name);
     if (dead.length > 0) problems.push(`${cluster.name} ${dead.join(', ')} stopped`);
     else if (!(await isApiserverReady(cluster, adminCredentials(cluster.name)))) problems.push(`${cluster.name} kube-apiserver not ready`);
   }
@@ -88,9 +91,11 @@ async function startLab(request: LabRequest, progress: (line: string) => void): 
     [request.destinationPort, 'destination kube-apiserver (--destination-port)'],
   ]);
   const build = await ensureLabBinaries(request.kubernetesVersion, progress);
+  const nodes = request.realNode ? await prepareRealNodes(request.kubernetesVersion, progress) : undefined;
   for (let attempt = 1; ; attempt++) {
     try {
-      return await startControlPlanes(request, build, progress);
+      const result = await startControlPlanes(request, build, progress, nodes);
+      return { ...result, buildSeconds: result.buildSeconds + (nodes?.builtSeconds ?? 0) };
     } catch (err) {
       if (!(err instanceof BridgeError) || err.code !== 'BRIDGE_ERR_LAB_PORT_IN_USE' || attempt === START_ATTEMPTS) throw err;
       progress(`${err.message}; starting again with other ports`);
@@ -98,7 +103,7 @@ async function startLab(request: LabRequest, progress: (line: string) => void): 
   }
 }
 
-async function startControlPlanes(request: LabRequest, build: BuildReport, progress: (line: string) => void): Promise<LabUpResult> {
+async function startControlPlanes(request: LabRequest, build: BuildReport, progress: (line: string) => void, nodes?: PreparedNodes): Promise<LabUpResult> {
   const version = request.kubernetesVersion;
   const started = Date.now();
   mkdirSync(labDir(), { recursive: true });
@@ -127,10 +132,25 @@ async function startControlPlanes(request: LabRequest, build: BuildReport, progr
     throw failed.reason;
   }
   const [source, destination] = results.map((r) => (r as PromiseFulfilledResult<ControlPlaneState>).value) as [ControlPlaneState, ControlPlaneState];
+  if (nodes) await addRealNodes({ source, destination }, nodes, progress);
   const state: LabState = { layout: LAB_LAYOUT, kubernetesVersion: version, startedAt: new Date().toISOString(), clusters: { source, destination } };
   writeLabState(state);
   clearStartingDaemons();
   return { state, alreadyRunning: false, buildSeconds: build.builtSeconds, startSeconds: (Date.now() - started) / 1000 };
+}
+
+/** Starts both real nodes into the clusters' state; on failure stops everything started and rethrows. */
+async function addRealNodes(clusters: Record<ClusterName, ControlPlaneState>, nodes: PreparedNodes, progress: (line: string) => void): Promise<void> {
+  try {
+    const started = await startRealNodes(clusters, nodes, progress, recordStartingDaemon);
+    clusters.source.realNode = started.source;
+    clusters.destination.realNode = started.destination;
+  } catch (err) {
+    await stopRealNodes(clusters, readStartingDaemons());
+    for (const cluster of Object.values(clusters)) await Promise.all(cluster.daemons.map((d) => stopDaemon(d)));
+    clearStartingDaemons();
+    throw err;
+  }
 }
 
 async function checkRequestedPorts(requests: [number | undefined, string][]): Promise<void> {
@@ -151,6 +171,8 @@ export interface LabDownResult {
 export async function labDown(options: { purge?: boolean } = {}): Promise<LabDownResult> {
   const state = readLabState();
   let stopped = await uninstallComponents();
+  // Real nodes first: the kubelet must not outlive its API server, nor containers their node.
+  stopped += await stopRealNodes(state?.clusters, readStartingDaemons());
   const ports: number[] = [];
   // What an interrupted `lab up` started (nothing, after a complete one: it clears the record).
   for (const daemon of readStartingDaemons().reverse()) {
@@ -192,7 +214,7 @@ export async function labStatus(): Promise<LabStatus> {
       server: c.server,
       kubeconfig: c.kubeconfig,
       ready: await isApiserverReady(c, adminCredentials(c.name)),
-      daemons: c.daemons.map((d) => ({ name: d.name, pid: d.pid, alive: isDaemonAlive(d) })),
+      daemons: [...c.daemons, ...(c.realNode?.daemons ?? [])].map((d) => ({ name: d.name, pid: d.pid, alive: isDaemonAlive(d) })),
     })),
   );
   return { running: clusters.every((c) => c.ready && c.daemons.every((d) => d.alive)), kubernetesVersion: state.kubernetesVersion, clusters };

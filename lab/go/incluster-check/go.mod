@@ -1,0 +1,3 @@
+module cluster-bridge.local/lab/incluster-check
+
+go 1.24
