@@ -1,6 +1,6 @@
 /**
  * Services for pods on the real node, kube-proxy's job done in chains of the node's own (kube-proxy's
- * chains are host-global: two of them on one host would rewrite each other's rules; ADR 0018).
+ * chains are host-global: two of them on one host would rewrite each other's rules; ADR 0020).
  * - nat `<chain>`, jumped to from PREROUTING for packets entering on the node's bridge only: one DNAT
  *   per Service port to its ready endpoints (random spread as kube-proxy does). The `kubernetes`
  *   Service has no endpoint (the lab's API servers advertise 127.0.0.1, which kube-apiserver does not
