@@ -36,7 +36,7 @@ export async function restoreEarlierInstall(
 ): Promise<unknown> {
   if (earlier.launches.length === 0 && earlier.unreadable.length === 0) return failure;
   const restarted: DaemonRecord[] = [];
-  let outcome: string;
+  const outcome: string[] = [];
   try {
     for (const launch of earlier.launches) {
       const daemon = relaunch(launch);
@@ -44,12 +44,12 @@ export async function restoreEarlierInstall(
       record(restarted);
       await waitForOpsReady(daemon, daemon.ports[1]!);
     }
-    outcome = `the earlier install runs again: ${restarted.map((d) => d.name).join(', ')}`;
+    if (restarted.length > 0) outcome.push(`the earlier install runs again: ${restarted.map((d) => d.name).join(', ')}`);
   } catch (err) {
-    outcome = `starting the earlier install again failed too: ${errorMessage(err)}`;
+    outcome.push(`starting the earlier install again failed too: ${errorMessage(err)}`);
   }
-  if (earlier.unreadable.length > 0) outcome += `; not restarted (their command lines could not be read): ${earlier.unreadable.join(', ')}`;
+  if (earlier.unreadable.length > 0) outcome.push(`not restarted (their command lines could not be read): ${earlier.unreadable.join(', ')}`);
   const code = isBridgeError(failure) ? failure.code : 'BRIDGE_ERR_LAB_START_FAILED';
   const fix = isBridgeError(failure) ? failure.fix : undefined;
-  return new BridgeError(code, `${errorMessage(failure)}; ${outcome}`, { ...(fix ? { fix } : {}), cause: failure });
+  return new BridgeError(code, `${[errorMessage(failure), ...outcome].join('; ')}`, { ...(fix ? { fix } : {}), cause: failure });
 }
