@@ -14,7 +14,6 @@ import { waitUntil } from '../lib/wait-until.js';
 import { parse } from 'yaml';
 import { issueCertificate } from '../lib/pki.js';
 import { issueComponentClientCert } from '../certs/bridge-certs.js';
-import { freePort } from '../lib/ports.js';
 import { waitForOpsReady } from './process.js';
 import type { LabInstallContext } from './install-context.js';
 import type { ClusterName } from './control-plane.js';
@@ -80,7 +79,7 @@ const clusterEnv = async () => ({
 /** Starts a bridge server component on free loopback ports and waits until it is ready. */
 async function startBridgeServer(ctx: LabInstallContext, name: string, args: string[], needsClientCert: boolean, extraEnv: Record<string, string> = {}) {
   const tlsDir = await writeTlsDir(ctx, name, needsClientCert);
-  const [port, opsPort] = [await freePort(), await freePort()];
+  const [port, opsPort] = await ctx.ports(name);
   const env = {
     ...(await clusterEnv()),
     BRIDGE_TLS_DIR: tlsDir,

@@ -16,7 +16,9 @@ export interface LabInstallContext {
   bridgeCa: CertificateAndKey;
   /** Each lab cluster's CA certificate (PEM). */
   clusterCaPem: { source: string; destination: string };
-  /** Start `node dist/cli/main.js <args>` detached, logging to <componentDir>/<name>.log; recorded so `lab down` stops it. */
+  /** `[serving, ops]` ports for a component: those of the install it replaces when free, so its address stays (lab/install-restore.ts). */
+  ports(component: string): Promise<[number, number]>;
+  /** Start `node dist/cli/main.js <args>` detached, logging to <componentDir>/<name>.log; recorded so `lab down` stops it; `ports` is `[serving, ops]`. */
   startComponent(name: string, args: string[], env: Record<string, string>, ports: number[]): DaemonRecord;
   /** The same with a whole Node command line (flags and entry file), for components that run as their image does. */
   startNodeProcess(name: string, nodeArgs: string[], env: Record<string, string>, ports: number[]): DaemonRecord;

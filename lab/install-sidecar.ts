@@ -11,7 +11,6 @@ import { KubeRestClient, usingClient } from '../lib/kube-rest-client.js';
 import { writeKubeconfig } from '../lib/kubeconfig.js';
 import { issueSidecarTlsFiles } from '../certs/bridge-certs.js';
 import { writeSidecarTlsDir } from '../certs/cert-files.js';
-import { freePort } from '../lib/ports.js';
 import { waitUntil } from '../lib/wait-until.js';
 import { sidecarImageCommand } from '../sidecar/image-command.js';
 import { waitForOpsReady } from './process.js';
@@ -31,7 +30,7 @@ export async function installSidecar(ctx: LabInstallContext): Promise<void> {
   const clusterCaFile = join(dir, 'cluster-ca.crt');
   writeFileSync(clusterCaFile, ctx.clusterCaPem.source);
 
-  const [port, opsPort] = [await freePort(), await freePort()];
+  const [port, opsPort] = await ctx.ports('sidecar');
   const apiserver = new URL(source.server);
   // Run exactly what the image runs (the bundle and its V8 flags).
   const { nodeFlags, entry } = sidecarImageCommand();

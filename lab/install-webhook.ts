@@ -3,7 +3,6 @@
  * cluster, registers it by URL, labels lab-apps for injection and puts the CA bundle there.
  */
 import { KubeRestClient } from '../lib/kube-rest-client.js';
-import { freePort } from '../lib/ports.js';
 import { issueWebhookServingCert } from '../certs/bridge-certs.js';
 import { writePemPair } from '../certs/cert-files.js';
 import { CA_BUNDLE_CONFIGMAP, INJECT_LABEL, INJECT_LABEL_VALUE, SYSTEM_NAMESPACE } from '../webhook/constants.js';
@@ -22,7 +21,7 @@ export async function installWebhook(ctx: LabInstallContext, options: { aggregat
   const serving = await issueWebhookServingCert(ctx.bridgeCa, { ipAddresses: ['127.0.0.1'], validityDays: 365 });
   const servingFiles = writePemPair(dir, 'serving', serving);
   const caFiles = writePemPair(dir, 'bridge-ca', ctx.bridgeCa);
-  const [port, opsPort] = [await freePort(), await freePort()];
+  const [port, opsPort] = await ctx.ports('webhook');
   // The bridge's own identity, as in a real installation: the source's fence lets it write whatever the routing table says (issue 21).
   const kubeconfig = await labComponentsKubeconfig('source');
   const client = KubeRestClient.load(kubeconfig);

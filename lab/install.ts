@@ -14,6 +14,7 @@ import { labComponentsKubeconfig } from './install-bridge.js';
 import { LAB_APPS_NAMESPACE, type LabInstallContext } from './install-context.js';
 import { requireLab } from './lab-files.js';
 import { isDaemonAlive, startDaemon, stopDaemon, type DaemonRecord } from './process.js';
+import { captureEarlierInstall, portsFor, restoreEarlierInstall } from './install-restore.js';
 
 export type Installer = (ctx: LabInstallContext) => Promise<void>;
 
@@ -70,7 +71,8 @@ function ensureBridgeCa(): Promise<CertificateAndKey> {
 /** Installs every component; components still running from an earlier install are replaced only when asked. */
 export async function labInstall(installers: Installer[], progress: (line: string) => void, options: { replace?: boolean } = {}): Promise<DaemonRecord[]> {
   const lab = requireLab();
-  const running = readInstalledDaemons().filter(isDaemonAlive);
+  const earlierDaemons = readInstalledDaemons();
+  const running = earlierDaemons.filter(isDaemonAlive);
   if (running.length > 0) {
     const names = running.map((d) => `${d.name} (pid ${d.pid})`).join(', ');
     if (!options.replace) {
@@ -80,8 +82,11 @@ export async function labInstall(installers: Installer[], progress: (line: strin
     }
     progress(`replacing the running components: ${names}`);
   }
-  // What can fail on the clusters is tried before anything running is stopped: a failed --replace leaves the old components running.
+  // What can fail on the clusters is tried before anything running is stopped, and what fails after is
+  // undone by starting the earlier components again as they were: a failed --replace leaves them running.
   await checkInstallable();
+  const bridgeCa = await ensureBridgeCa();
+  const earlier = captureEarlierInstall(running);
   await uninstallComponents();
   const daemons: DaemonRecord[] = [];
   const clusterCa = (cluster: string) => readFileSync(join(labDir(), cluster, 'pki', 'ca.crt'), 'utf8');
@@ -94,8 +99,9 @@ export async function labInstall(installers: Installer[], progress: (line: strin
     lab,
     labDir: labDir(),
     componentDir,
-    bridgeCa: await ensureBridgeCa(),
+    bridgeCa,
     clusterCaPem: { source: clusterCa('source'), destination: clusterCa('destination') },
+    ports: (component) => portsFor(earlierDaemons, component),
     startNodeProcess(name, nodeArgs, env, ports) {
       const daemon = startDaemon(name, process.execPath, nodeArgs, join(componentDir(name), `${name}.log`), ports, env);
       daemons.push(daemon);
@@ -112,7 +118,7 @@ export async function labInstall(installers: Installer[], progress: (line: strin
     for (const install of installers) await install(ctx);
   } catch (err) {
     await uninstallComponents();
-    throw err;
+    throw await restoreEarlierInstall(err, earlier, recordInstalledDaemons);
   }
   return daemons;
 }

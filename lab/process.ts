@@ -14,15 +14,45 @@ export interface DaemonRecord {
 }
 
 export function startDaemon(name: string, binary: string, args: string[], logFile: string, ports: number[], env: Record<string, string> = {}): DaemonRecord {
-  const fd = openSync(logFile, 'a');
+  return spawnDetached({ name, binary, logFile, ports }, args, { ...process.env, ...env });
+}
+
+/** Starts `binary args` detached with exactly `env`, logging to the record's log file. */
+function spawnDetached(record: Omit<DaemonRecord, 'pid'>, args: string[], env: NodeJS.ProcessEnv): DaemonRecord {
+  const fd = openSync(record.logFile, 'a');
   try {
-    const child = spawn(binary, args, { detached: true, stdio: ['ignore', fd, fd], env: { ...process.env, ...env } });
-    if (child.pid === undefined) throw new Error(`cannot start ${binary}`);
+    const child = spawn(record.binary, args, { detached: true, stdio: ['ignore', fd, fd], env });
+    if (child.pid === undefined) throw new Error(`cannot start ${record.binary}`);
     child.unref();
-    return { name, pid: child.pid, binary, logFile, ports };
+    return { ...record, pid: child.pid };
   } finally {
     closeSync(fd);
   }
+}
+
+/** How a running daemon was started: its arguments and whole environment, read from /proc (held in memory only: the environment may hold secrets). */
+export interface DaemonLaunch {
+  record: DaemonRecord;
+  args: string[];
+  env: Record<string, string>;
+}
+
+/** The launch of a daemon that still runs, or undefined (it exited, or there is no procfs to read it from). */
+export function readLaunch(record: DaemonRecord): DaemonLaunch | undefined {
+  if (!isDaemonAlive(record)) return undefined;
+  try {
+    const args = readFileSync(`/proc/${record.pid}/cmdline`, 'utf8').split('\0').slice(1, -1);
+    const pairs = readFileSync(`/proc/${record.pid}/environ`, 'utf8').split('\0').filter(Boolean);
+    const env = Object.fromEntries(pairs.map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]));
+    return { record, args, env };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Starts a daemon again as it was (same command line, environment, ports and log), whatever the caller's own environment says. */
+export function relaunch(launch: DaemonLaunch): DaemonRecord {
+  return spawnDetached(launch.record, launch.args, launch.env);
 }
 
 /** True while the pid is alive and still runs the binary we started (pids are reused). */
@@ -66,12 +96,13 @@ export function logTail(logFile: string, lines = 5): string {
   return readFileSync(logFile, 'utf8').trim().split('\n').slice(-lines).join('\n');
 }
 
-/** Waits until a component answers 200 on its plain ops port's /readyz, or fails naming its log. */
+/** Waits until a component answers 200 on its plain ops port's /readyz, or fails naming it, its log and the log's last line. */
 export async function waitForOpsReady(daemon: DaemonRecord, opsPort: number, timeoutMs = 30_000): Promise<void> {
+  const lastLine = () => logTail(daemon.logFile, 1).slice(0, 300) || 'no output';
   await waitUntil(`the lab ${daemon.name} to become ready`, async () => (await fetch(`http://127.0.0.1:${opsPort}/readyz`)).ok, {
     timeoutMs,
     intervalMs: 100,
     abandon: () => (isDaemonAlive(daemon) ? undefined : 'it exited during start-up'),
-    failure: (message) => new BridgeError('BRIDGE_ERR_LAB_START_FAILED', message, { fix: `read ${daemon.logFile}` }),
+    failure: (message) => new BridgeError('BRIDGE_ERR_LAB_START_FAILED', `${message}; its log ends: ${lastLine()}`, { fix: `read ${daemon.logFile}` }),
   });
 }

@@ -3,7 +3,7 @@
  * controller or `bridgectl aggregator move`): the leading replica changes one shard's owner at a
  * time until the routing table matches, and releases writes a crashed leader left held.
  */
-import { BridgeError, errorMessage } from '../../lib/errors.js';
+import { BridgeError, errorMessage, isBridgeError } from '../../lib/errors.js';
 import { ShardRefused } from '../../lib/routing/shard-validation.js';
 import type { KubeRestClient } from '../../lib/kube-rest-client.js';
 import type { Logger } from '../../lib/logger.js';
@@ -60,6 +60,11 @@ export async function writeDesiredOwners(client: KubeRestClient, owners: Record<
     if (outcome !== 'conflict') return changed;
   }
   throw new BridgeError('BRIDGE_ERR_KUBE_API', `${DESIRED_OWNERS_CONFIGMAP} kept changing under five attempts to update it`);
+}
+
+/** A shard that cannot be, or a source that cannot fence it (fence-support.ts): nothing was held, and retrying at once changes neither. */
+function refusedBeforeHolding(err: unknown): err is BridgeError {
+  return err instanceof ShardRefused || isBridgeError(err, 'BRIDGE_ERR_FENCE_UNENFORCEABLE');
 }
 
 export class OwnerReconciler {
@@ -132,7 +137,7 @@ export class OwnerReconciler {
         await this.deps.owners.changeOwner(shard, to, 'desired owner');
         this.retryAt.delete(shard);
       } catch (err) {
-        const refused = err instanceof ShardRefused;
+        const refused = refusedBeforeHolding(err);
         if (refused) log.error({ shard, to, err: err.toLine() }, 'desired owner refused before holding anything; asking again in 60 s');
         else log.warn({ shard, to, err: errorMessage(err) }, 'owner change failed; retrying');
         this.retryAt.set(shard, Date.now() + (refused ? RETRY_AFTER_REFUSAL_MS : RETRY_AFTER_FAILURE_MS));

@@ -1,7 +1,8 @@
 // Faults and the way back (issue 21), on the lab with the components `bridgectl lab install` runs:
 // the synchronizer survives its destination API server stopped (SIGSTOP) for 10 s and converges on its
 // own; `aggregator move` refuses an unknown shard and one a BridgeRollout governs before anything is
-// held; with configmaps moved and the aggregator killed, `lab install --replace` works and `bridgectl
+// held; a `lab install --replace` whose aggregator fails to start brings the earlier components back on
+// their addresses; with configmaps moved and the aggregator killed, `lab install --replace` works and `bridgectl
 // release` gives every shard back with a warning of what is unmirrored. Unit tests: synchronizer-stall,
 // shard-move-checks, release, sidecar-local-routing (the sidecar's 503 while the aggregator is down).
 // First: this file moves configmaps, and the fence would refuse other suites' writes to the shared lab.
@@ -9,13 +10,16 @@ import { stopPrivateLab } from '../helpers/private-lab.js';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { join } from 'node:path';
 import { readInstalledDaemons } from '../../lab/install.js';
+import { LAB_APPS_NAMESPACE } from '../../lab/install-context.js';
+import { isDaemonAlive } from '../../lab/process.js';
+import { labDir } from '../../lib/paths.js';
 import { readLabState } from '../../lab/lab-files.js';
 import { KubeRestClient } from '../../lib/kube-rest-client.js';
 import { AGGREGATOR_LEASE, ROUTING_TABLE_CONFIGMAP, SYSTEM_NAMESPACE } from '../../lib/names.js';
 import { shardState, validateRoutingTable } from '../../lib/routing/routing-table.js';
 import type { RoutingTable } from '../../lib/routing/types.js';
 import { waitUntil } from '../../lib/wait-until.js';
-import { createNamespace, isProcessRunning, kubeconfigPath, kubectl, kubectlOk, run } from '../helpers/lab-clients.js';
+import { createNamespace, isProcessRunning, kubeconfigPath, kubectl, kubectlOk, run, uniqueName } from '../helpers/lab-clients.js';
 
 const CLI = join(process.cwd(), 'dist', 'cli', 'main.js');
 const bridgectl = (...args: string[]) => run(process.execPath, [CLI, ...args]);
@@ -104,6 +108,46 @@ describe('bridgectl aggregator move', () => {
       await kubectl('destination', ['-n', SYSTEM_NAMESPACE, 'delete', 'bridgerollout', 'e2e-governs', '--wait=true']);
     }
   });
+});
+
+describe('a failed lab install --replace', () => {
+  it('leaves the earlier components running on their addresses, and names the component and the cause', async () => {
+    const before = readInstalledDaemons();
+    expect(before.map((d) => d.name)).toEqual(['webhook', 'synchronizer', 'aggregator', 'sidecar']);
+    // A setting only the aggregator reads, broken: the new webhook and synchronizer start, then the aggregator exits at start-up.
+    const failed = await run(process.execPath, [CLI, 'lab', 'install', '--replace'], {
+      env: { ...process.env, BRIDGE_UNKNOWN_TOKEN_REVIEWS_PER_SECOND: 'many' },
+    });
+    expect(failed.code).toBe(1);
+    const after = readInstalledDaemons();
+    expect(after.map((d) => [d.name, d.ports])).toEqual(before.map((d) => [d.name, d.ports]));
+    for (const daemon of after) {
+      expect([daemon.name, isDaemonAlive(daemon), (await fetch(`http://127.0.0.1:${daemon.ports[1]}/readyz`)).status]).toEqual([daemon.name, true, 200]);
+    }
+    expect(failed.stderr).toMatch(
+      /BRIDGE_ERR_LAB_START_FAILED: gave up waiting for the lab aggregator to become ready: it exited during start-up; its log ends: .*BRIDGE_UNKNOWN_TOKEN_REVIEWS_PER_SECOND/,
+    );
+    expect(failed.stderr).toContain('the earlier install runs again: webhook, synchronizer, aggregator, sidecar');
+    // A workload's calls go through the sidecar and the aggregator, and the webhook still injects new pods.
+    const workload = join(labDir(), 'workload.kubeconfig');
+    expect((await kubectl(workload, ['auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}'])).stdout).toBe(
+      `system:serviceaccount:${LAB_APPS_NAMESPACE}:default`,
+    );
+    expect((await kubectl(workload, ['get', 'configmaps', '-o', 'name'])).code).toBe(0);
+    const pod = uniqueName('after-failed-replace');
+    await kubectlOk('source', ['-n', LAB_APPS_NAMESPACE, 'run', pod, '--image=registry.invalid/app:1', '--restart=Never']);
+    const containers = await kubectlOk('source', [
+      '-n',
+      LAB_APPS_NAMESPACE,
+      'get',
+      'pod',
+      pod,
+      '-o',
+      'jsonpath={.spec.initContainers[*].name} {.spec.containers[*].name}',
+    ]);
+    expect(containers.split(' ')).toContain('cluster-bridge-proxy');
+    await kubectl('source', ['-n', LAB_APPS_NAMESPACE, 'delete', 'pod', pod, '--wait=false']);
+  }, 240_000);
 });
 
 describe('the way back with no aggregator', () => {

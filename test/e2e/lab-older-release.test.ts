@@ -5,10 +5,11 @@
  * Uses a private lab folder; global setup builds (or finds cached) the release's binaries before any test runs.
  */
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PRE_NATIVE_SIDECAR_VERSION } from '../../lab/versions.js';
+import { waitUntil } from '../../lib/wait-until.js';
 import { run } from '../helpers/lab-clients.js';
 
 const OLDER_RELEASE = PRE_NATIVE_SIDECAR_VERSION;
@@ -61,10 +62,18 @@ describe(`lab on ${OLDER_RELEASE} (no native sidecars)`, () => {
     'refuses to move a shard to the destination where the source cannot enforce the fence, and says why in the status',
     async () => {
       const destination = ['--kubeconfig', join(privateLab, 'destination.kubeconfig')];
+      const table = async () =>
+        JSON.parse((await bridgectl(['aggregator', 'status', '--output', 'json', ...destination])).stdout) as {
+          generation: number;
+          shards: Record<string, { owner: string; handoff?: unknown }>;
+        };
+      const before = await table();
       const move = await bridgectl(['aggregator', 'move', '--shard', 'configmaps', '--to', 'destination', '--timeout-seconds', '20', ...destination]);
       expect(move.code).not.toBe(0);
       expect(move.stderr).toContain('BRIDGE_ERR_FENCE_UNENFORCEABLE');
       expect(move.stderr).toContain(`Kubernetes ${OLDER_RELEASE}`);
+      // Refused before anything was written: the routing table is as it was.
+      expect(await table()).toEqual(before);
       const status = await bridgectl(['aggregator', 'status', ...destination]);
       expect(status.stdout).toContain('fence: NOT ENFORCEABLE');
       const planned = await bridgectl(['rollout', 'plan', '--stages', '100', '--soak-seconds', '1', '--shards', 'configmaps']);
@@ -73,12 +82,23 @@ describe(`lab on ${OLDER_RELEASE} (no native sidecars)`, () => {
       expect(rollout.stdout).toContain(
         `fence: NOT ENFORCEABLE, no shard moves to the destination (BRIDGE_ERR_FENCE_UNENFORCEABLE): the source runs Kubernetes ${OLDER_RELEASE}`,
       );
-      // The rollout's controller tries and is refused: configmaps stays with the source.
-      await new Promise((resolve) => setTimeout(resolve, 5000));
-      const table = JSON.parse((await bridgectl(['aggregator', 'status', '--output', 'json', ...destination])).stdout) as {
-        shards: Record<string, { owner: string }>;
-      };
-      expect(table.shards.configmaps?.owner ?? 'source').toBe('source');
+      // The rollout's controller asks the aggregator for the move, which refuses it before holding anything.
+      const installed = JSON.parse(readFileSync(join(privateLab, 'install', 'state.json'), 'utf8')) as { name: string; logFile: string }[];
+      const aggregatorLog = installed.find((d) => d.name === 'aggregator')!.logFile;
+      const refusal = await waitUntil(
+        "the aggregator to refuse the rollout's move of configmaps",
+        () =>
+          readFileSync(aggregatorLog, 'utf8')
+            .split('\n')
+            .find((line) => line.includes('desired owner refused before holding anything') && line.includes('"shard":"configmaps"')),
+        { timeoutMs: 60_000, intervalMs: 500 },
+      );
+      expect(refusal).toContain('BRIDGE_ERR_FENCE_UNENFORCEABLE');
+      const after = await table();
+      expect([after.shards.configmaps?.owner ?? 'source', after.shards.configmaps?.handoff]).toEqual(['source', undefined]);
+      // Nothing is held: a workload's ConfigMap write through the sidecar and the aggregator is answered at once.
+      const write = await kubectl('workload.kubeconfig', ['create', 'configmap', 'written-while-refused', '--request-timeout=10s']);
+      expect([write.code, write.stderr]).toEqual([0, '']);
     },
     5 * 60_000,
   );

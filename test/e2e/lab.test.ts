@@ -38,28 +38,29 @@ describe.each(clusters)('lab %s cluster', (cluster) => {
     expect(list.items.map((i) => i.metadata?.name)).toContain('before');
 
     const events: string[] = [];
-    const watcher = new k8s.Watch(kc);
-    const done = new Promise<void>((resolve, reject) => {
-      void watcher
-        .watch(
-          `/api/v1/namespaces/${ns}/configmaps`,
-          // kube-root-ca.crt is published into the new namespace at its own pace: watch only ours.
-          { resourceVersion: list.metadata!.resourceVersion!, fieldSelector: 'metadata.name=during' },
-          (type, obj: k8s.V1ConfigMap) => {
-            events.push(`${type}:${obj.metadata?.name}`);
-            if (events.length === 3) resolve();
-          },
-          (err) => (err ? reject(err) : undefined),
-        )
-        .then((req) => done.finally(() => req.abort()));
-    });
-    await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: 'during' } } });
-    await core.patchNamespacedConfigMap(
-      { namespace: ns, name: 'during', body: { data: { b: '2' } } },
-      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+    let ended: string | undefined;
+    const watch = await new k8s.Watch(kc).watch(
+      `/api/v1/namespaces/${ns}/configmaps`,
+      // kube-root-ca.crt is published into the new namespace at its own pace: watch only ours.
+      { resourceVersion: list.metadata!.resourceVersion!, fieldSelector: 'metadata.name=during' },
+      (type, obj: k8s.V1ConfigMap) => events.push(`${type}:${obj.metadata?.name}`),
+      (err) => (ended = err ? `failed (${String(err)})` : 'ended'),
     );
-    await core.deleteNamespacedConfigMap({ namespace: ns, name: 'during' });
-    await done;
+    try {
+      await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: 'during' } } });
+      await core.patchNamespacedConfigMap(
+        { namespace: ns, name: 'during', body: { data: { b: '2' } } },
+        k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+      );
+      await core.deleteNamespacedConfigMap({ namespace: ns, name: 'during' });
+      // A watch that ends or fails early fails here at once, naming what it delivered.
+      await waitUntil('three events of "during"', () => events.length >= 3 || undefined, {
+        timeoutMs: 30_000,
+        abandon: () => ended && `the watch ${ended} after ${events.join(', ') || 'no event'}`,
+      });
+    } finally {
+      watch.abort();
+    }
     expect(events).toEqual(['ADDED:during', 'MODIFIED:during', 'DELETED:during']);
   });
 

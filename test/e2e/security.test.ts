@@ -126,9 +126,16 @@ describe('the fence on the lab, with services and configmaps in the destination'
 
   it("lets the source's own controllers through for what they must write: kube-root-ca.crt, default ServiceAccounts, a namespace's deletion", async () => {
     const fresh = await createNamespace('source', 'security-fresh');
-    await waitUntil('kube-root-ca.crt published in a new namespace', async () =>
-      (await kubectl('source', ['-n', fresh, 'get', 'configmap', 'kube-root-ca.crt', '-o', 'name'])).code === 0 ? true : undefined,
-    );
+    const published = await waitUntil('kube-root-ca.crt published in a new namespace', async () => {
+      const got = await kubectl('source', ['-n', fresh, 'get', 'configmap', 'kube-root-ca.crt', '-o', 'jsonpath={.data.ca\\.crt}']);
+      return got.code === 0 ? got.stdout : undefined;
+    });
+    expect(published).toContain('BEGIN CERTIFICATE');
+    const account = await waitUntil('the default ServiceAccount of a new namespace', async () => {
+      const got = await kubectl('source', ['-n', fresh, 'get', 'serviceaccount', 'default', '-o', 'name']);
+      return got.code === 0 ? got.stdout.trim() : undefined;
+    });
+    expect(account).toBe('serviceaccount/default');
     // The namespace controller empties a deleted namespace of fenced ConfigMaps and Services.
     await kubectlOk('source', ['delete', 'namespace', namespace, '--wait=false']);
     await waitUntil(
@@ -136,5 +143,6 @@ describe('the fence on the lab, with services and configmaps in the destination'
       async () => ((await kubectl('source', ['get', 'namespace', namespace, '-o', 'name'])).code !== 0 ? true : undefined),
       { timeoutMs: 90_000 },
     );
+    expect((await kubectl('source', ['get', 'namespace', namespace])).stderr).toContain('NotFound');
   });
 });

@@ -3,11 +3,10 @@
  * again with the very command line and environment they had (read from /proc before the kill), on the
  * same ports, recorded for `lab down`; and a writer of ConfigMaps through the lab's sidecar.
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { readInstalledDaemons, recordInstalledDaemons } from '../../lab/install.js';
-import { isDaemonAlive, startDaemon, type DaemonRecord } from '../../lab/process.js';
+import { isDaemonAlive, readLaunch, relaunch, type DaemonRecord } from '../../lab/process.js';
 import { KubeRestClient } from '../../lib/kube-rest-client.js';
 import { labDir } from '../../lib/paths.js';
 import type { KindWrites } from './background-writer.js';
@@ -17,18 +16,13 @@ export const installedComponent = (name: string): DaemonRecord => readInstalledD
 /** Kills the component with SIGKILL; `restart()` starts it again as it was. */
 export async function killComponent(name: string): Promise<{ restart(): DaemonRecord }> {
   const record = installedComponent(name);
-  const argv = readFileSync(`/proc/${record.pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
-  const env = Object.fromEntries(
-    readFileSync(`/proc/${record.pid}/environ`, 'utf8')
-      .split('\0')
-      .filter(Boolean)
-      .map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]),
-  );
+  const launch = readLaunch(record);
+  if (!launch) throw new Error(`the lab ${name} (pid ${record.pid}) is not running`);
   process.kill(record.pid, 'SIGKILL');
   while (isDaemonAlive(record)) await sleep(50);
   return {
     restart() {
-      const started = startDaemon(name, argv[0]!, argv.slice(1), record.logFile, record.ports, env);
+      const started = relaunch(launch);
       recordInstalledDaemons(readInstalledDaemons().map((d) => (d.name === name ? started : d)));
       return started;
     },

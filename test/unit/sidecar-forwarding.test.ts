@@ -6,7 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { waitUntil } from '../../lib/wait-until.js';
 import { generateCa, issueCertificate } from '../../lib/pki.js';
-import { connect } from 'node:tls';
+import { connect, type TLSSocket } from 'node:tls';
 import {
   callSidecar,
   headerValues,
@@ -302,17 +302,24 @@ describe('sidecar forwarding', () => {
   });
 
   it('keeps no server socket for clients that connect and close without a request', async () => {
-    for (let i = 0; i < 5; i++) {
-      await new Promise<void>((resolve, reject) => {
-        const socket = connect({ host: '127.0.0.1', port: sidecar.port, ca: pki.ca.certPem }, () => {
-          socket.destroy();
-          resolve();
-        });
-        socket.on('error', reject);
-      });
-    }
     const connections = () => new Promise<number>((resolve) => sidecar.server.getConnections((_e, n) => resolve(n)));
+    await waitUntil('the connections of the tests before to end', async () => (await connections()) === 0, { timeoutMs: 5000, intervalMs: 20 });
+    const sockets = await Promise.all(
+      Array.from(
+        { length: 5 },
+        () =>
+          new Promise<TLSSocket>((resolve, reject) => {
+            const socket = connect({ host: '127.0.0.1', port: sidecar.port, ca: pki.ca.certPem }, () => resolve(socket));
+            socket.on('error', reject);
+          }),
+      ),
+    );
+    // The server holds them while they are open (so the count below is of these sockets)...
+    expect(await connections()).toBe(5);
+    for (const socket of sockets) socket.destroy();
+    // ...and lets go of each once its client closed without sending a request.
     await waitUntil('the sidecar to hold no connection', async () => (await connections()) === 0, { timeoutMs: 5000, intervalMs: 20 });
+    expect(await connections()).toBe(0);
   });
 
   it('serves health, readiness and metrics on the ops port', async () => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { waitUntil } from '../../lib/wait-until.js';
 import { createHash, randomBytes } from 'node:crypto';
-import { connect, type ConnectionOptions } from 'node:tls';
+import { connect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { WebSocket } from 'ws';
 import { startUpgradeTestServer, SPDY_PROTOCOL, type UpgradeTestServer } from '../helpers/upgrade-test-server.js';
 import { headerValues, startTestSidecar, testPki, type SidecarUnderTest, type TestPki } from '../helpers/sidecar-fixtures.js';
@@ -36,10 +36,11 @@ describe('sidecar connection upgrades', () => {
     );
     const sent: Buffer[] = [];
     const echoed: Buffer[] = [];
+    let negotiated: string | undefined;
     await new Promise<void>((resolve, reject) => {
       ws.on('error', reject);
       ws.on('open', () => {
-        expect(ws.protocol).toBe('v5.channel.k8s.io');
+        negotiated = ws.protocol;
         for (let i = 0; i < 24; i++) {
           const chunk = randomBytes(STREAM_BYTES / 24);
           sent.push(chunk);
@@ -55,6 +56,7 @@ describe('sidecar connection upgrades', () => {
       ws.on('close', () => resolve());
     });
     const all = Buffer.concat(sent);
+    expect(negotiated).toBe('v5.channel.k8s.io');
     expect(kubelet.received.at(-1)).toEqual({ protocol: 'v5.channel.k8s.io', sha256: sha256(all), bytes: STREAM_BYTES });
     expect(sha256(Buffer.concat(echoed))).toBe(sha256(all));
     const handshake = kubelet.handshakes.at(-1)!;
@@ -117,13 +119,19 @@ describe('sidecar connection upgrades', () => {
     expect(text.endsWith('{"code":403000}')).toBe(true);
   });
 
-  it('carries a half-close: the client ends its input and still receives the answer sent after it', async () => {
+  /** An upgraded stream to the backend's half-close endpoint, switched; what arrives is collected in `chunks`. */
+  async function halfCloseStream(): Promise<{ socket: TLSSocket; chunks: Buffer[] }> {
     const socket = connect({ host: '127.0.0.1', port: sidecar.port, ca: pki.ca.certPem, allowHalfOpen: true } as ConnectionOptions);
     await new Promise((resolve) => socket.once('secureConnect', resolve));
     socket.write(`GET /half-close/exec HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: ${SPDY_PROTOCOL}\r\n\r\n`);
     const chunks: Buffer[] = [];
     socket.on('data', (chunk: Buffer) => chunks.push(chunk));
     await waitUntil('the switch to the stream protocol', () => Buffer.concat(chunks).includes('\r\n\r\n'));
+    return { socket, chunks };
+  }
+
+  it('carries a half-close: the client ends its input and still receives the answer sent after it', async () => {
+    const { socket, chunks } = await halfCloseStream();
     socket.write(Buffer.alloc(1000, 1));
     socket.end(); // stdin EOF
     await new Promise((resolve) => socket.on('close', resolve));
@@ -151,7 +159,14 @@ describe('sidecar connection upgrades', () => {
     });
   });
 
-  it('leaves no upgraded stream behind once both sides closed', async () => {
+  it('holds an upgraded stream while it is open and none once both sides closed', async () => {
+    // Streams of the tests before are done (their sockets closed); this one is counted on its own.
+    await waitUntil("the earlier tests' streams to end", () => sidecar.inFlight.upgraded.size === 0, { timeoutMs: 5000, intervalMs: 20 });
+    const { socket } = await halfCloseStream();
+    expect(sidecar.inFlight.upgraded.size).toBe(1);
+    socket.end();
+    await new Promise((resolve) => socket.on('close', resolve));
     await waitUntil('no upgraded stream left', () => sidecar.inFlight.upgraded.size === 0, { timeoutMs: 5000, intervalMs: 20 });
+    expect(sidecar.inFlight.upgraded.size).toBe(0);
   });
 });
