@@ -6,8 +6,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BridgeError } from '../lib/errors.js';
-import { generateCa, type CertificateAndKey } from '../lib/pki.js';
-import { ensurePemPair } from '../certs/cert-files.js';
+import { ensureBridgeAuthority, type BridgeIssuers } from '../certs/bridge-authority.js';
 import { labDir, repoRoot } from '../lib/paths.js';
 import { KubeRestClient, usingClient } from '../lib/kube-rest-client.js';
 import { labComponentsKubeconfig } from './install-bridge.js';
@@ -62,9 +61,9 @@ async function checkInstallable(): Promise<void> {
   }
 }
 
-function ensureBridgeCa(): Promise<CertificateAndKey> {
+function ensureBridgeIssuers(): Promise<BridgeIssuers> {
   mkdirSync(installDir(), { recursive: true, mode: 0o700 });
-  return ensurePemPair(installDir(), 'bridge-ca', () => generateCa('cluster-bridge-lab-bridge-ca'));
+  return ensureBridgeAuthority(installDir(), 'cluster-bridge-lab-bridge-ca');
 }
 
 /** Installs every component; components still running from an earlier install are replaced only when asked. */
@@ -94,7 +93,7 @@ export async function labInstall(installers: Installer[], progress: (line: strin
     lab,
     labDir: labDir(),
     componentDir,
-    bridgeCa: await ensureBridgeCa(),
+    issuers: await ensureBridgeIssuers(),
     clusterCaPem: { source: clusterCa('source'), destination: clusterCa('destination') },
     startNodeProcess(name, nodeArgs, env, ports) {
       const daemon = startDaemon(name, process.execPath, nodeArgs, join(componentDir(name), `${name}.log`), ports, env);

@@ -115,10 +115,11 @@ export async function runWebhook(config: ServeConfig, log: Logger = createLogger
   let lease: LeaderLease | undefined;
   let reconcileTimer: NodeJS.Timeout | undefined;
   let namespaceWatch: { stop(): void } | undefined;
-  if (config.reconcile && client && config.bridgeCa) {
+  if (config.reconcile && client && config.issuers) {
+    const { serving, client: clientCa } = config.issuers;
     const reconciler = new NamespaceReconciler({
       client,
-      bridgeCa: readPemPair(config.bridgeCa.certFile, config.bridgeCa.keyFile),
+      issuers: { serving: readPemPair(serving.certFile, serving.keyFile), client: readPemPair(clientCa.certFile, clientCa.keyFile) },
       extraCaPem: config.extraCaFile ? readFileSync(config.extraCaFile, 'utf8') : undefined,
       log,
       metrics,
