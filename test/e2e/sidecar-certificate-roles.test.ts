@@ -46,6 +46,6 @@ describe("a labelled namespace's sidecar certificates, one role each", () => {
     const serving = await issueCertificate(issuers.serving, { commonName: 'bridge-server', ipAddresses: ['127.0.0.1'], usage: 'server' });
     const trust = bridgeRootPem(issuers);
     expect(await clientVerdict(pair('client'), serving, trust)).toEqual({ authorized: true, error: undefined });
-    expect(await clientVerdict(pair('tls'), serving, trust)).toEqual({ authorized: false, error: 'UNSUPPORTED_CERTIFICATE_PURPOSE' });
+    expect(await clientVerdict(pair('tls'), serving, trust)).toEqual({ authorized: false, error: 'INVALID_PURPOSE' });
   });
 });
