@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import { CatchUpClient } from '../lib/catchup-client.js';
-import { readComponentTls, reloadServerTls, serverContext } from '../lib/component-tls.js';
+import { loggedReload, readTlsFiles, reloadServerTls, serverContext, tlsFileSource } from '../lib/certificate-source.js';
 import { errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { AGGREGATOR_LEASE, SYSTEM_NAMESPACE } from '../lib/names.js';
@@ -80,10 +80,10 @@ export async function startAggregator(config: AggregatorConfig, log: Logger, opt
     if (routing.update(table, version))
       settleOnTable(before, table, activity, presence).catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'settling on a new routing table failed'));
   });
-  const tls = readComponentTls(config.tls);
+  const tls = readTlsFiles(config.tls);
   const catchUp =
     config.synchronizerUrl && tls.client
-      ? new CatchUpClient({ url: config.synchronizerUrl, caPem: tls.ca, certPem: tls.client.cert, keyPem: tls.client.key })
+      ? new CatchUpClient({ url: config.synchronizerUrl, caPem: tls.ca!, certPem: tls.client.cert, keyPem: tls.client.key })
       : undefined;
   let warnedUnfenced = false;
   const fence = async (table: RoutingTable, changing?: string) => {
@@ -193,9 +193,15 @@ export async function startAggregator(config: AggregatorConfig, log: Logger, opt
   });
   server.listen(config.listenPort, config.listenHost);
   await once(server, 'listening');
-  const tlsReload = reloadServerTls(server, config.tls, tls, log, (next) => {
-    if (next.client) catchUp?.useCredentials({ caPem: next.ca, certPem: next.client.cert, keyPem: next.client.key });
-  });
+  const tlsReload = reloadServerTls(
+    server,
+    tlsFileSource(config.tls),
+    tls,
+    serverContext,
+    loggedReload(log, 'aggregator', (next) => {
+      if (next.client) catchUp?.useCredentials({ caPem: next.ca!, certPem: next.client.cert, keyPem: next.client.key });
+    }),
+  );
   const ops = await startOpsServer({ host: config.opsHost, port: config.opsPort, registry: metrics.registry, notReadyReason: () => undefined });
   const port = (server.address() as AddressInfo).port;
   const opsPort = (ops.address() as AddressInfo).port;

@@ -1,10 +1,13 @@
 /**
- * The certificates cluster-bridge issues from its CA: the webhook's serving certificate (its Service in
- * all four DNS forms, plus loopback for URL registration) and the sidecar's loopback serving and mTLS
- * client certificates. Serials are random and key usages correct (lib/pki.ts does the signing).
+ * The certificates cluster-bridge issues: serving certificates (the webhook's and the components'
+ * Services in all four DNS forms, the sidecar's loopback listener) from the serving intermediate, and
+ * mTLS client certificates (sidecars, components) from the client intermediate (certs/bridge-authority.ts,
+ * ADR 0021). Each function takes the issuer it needs; serials are random and key usages correct
+ * (lib/pki.ts does the signing).
  */
 import { SIDECAR_NAME, SYSTEM_NAMESPACE, WEBHOOK_SERVICE } from '../lib/names.js';
 import { issueCertificate, serviceDnsNames, type CertificateAndKey } from '../lib/pki.js';
+import { bridgeRootPem, type BridgeIssuers } from './bridge-authority.js';
 
 /** The identity the aggregator trusts identity headers from (DESIGN.md section 4). */
 export const SIDECAR_CLIENT_COMMON_NAME = 'cluster-bridge-sidecar';
@@ -88,18 +91,21 @@ export interface SidecarTlsFiles {
   'tls.key': string;
   'client.crt': string;
   'client.key': string;
-  /** Trust for the upstream (aggregator) and the local API server: bridge CA plus cluster CA. */
+  /** Trust for the upstream (aggregator) and the local API server: bridge root plus cluster CA. */
   'ca.crt': string;
 }
 
 /** Everything a sidecar mounts, for the pods of one namespace (with `namespace`) or any (without). */
 export async function issueSidecarTlsFiles(
-  bridgeCa: CertificateAndKey,
+  issuers: BridgeIssuers,
   trustBundlePem: string,
   options: ValidityOptions & { namespace?: string } = {},
 ): Promise<SidecarTlsFiles> {
   const { namespace, ...validity } = options;
-  const [serving, client] = await Promise.all([issueSidecarServingCert(bridgeCa, validity), issueSidecarClientCert(bridgeCa, { ...validity, namespace })]);
+  const [serving, client] = await Promise.all([
+    issueSidecarServingCert(issuers.serving, validity),
+    issueSidecarClientCert(issuers.client, { ...validity, namespace }),
+  ]);
   return { 'tls.crt': serving.certPem, 'tls.key': serving.keyPem, 'client.crt': client.certPem, 'client.key': client.keyPem, 'ca.crt': trustBundlePem };
 }
 
@@ -118,7 +124,7 @@ export function issueComponentClientCert(ca: CertificateAndKey, serviceName: str
 export interface ComponentTlsFiles {
   'tls.crt': string;
   'tls.key': string;
-  /** The bridge CA: verifies the peers' client certificates. */
+  /** The bridge root: verifies the peers' client certificates (and, for a client pair, the server's). */
   'ca.crt': string;
   'client.crt'?: string;
   'client.key'?: string;
@@ -129,14 +135,14 @@ export interface ComponentTlsFiles {
  * the other cluster dial; with `client`, an mTLS client certificate too.
  */
 export async function issueComponentTlsFiles(
-  ca: CertificateAndKey,
+  issuers: BridgeIssuers,
   serviceName: string,
   options: ValidityOptions & { namespace?: string; extraDnsNames?: string[]; ipAddresses?: string[]; client?: boolean } = {},
 ): Promise<ComponentTlsFiles> {
   const { namespace, extraDnsNames, ipAddresses, client, ...validity } = options;
-  const serving = await issueWebhookServingCert(ca, { serviceName, namespace, extraDnsNames, ipAddresses, ...validity });
-  const files: ComponentTlsFiles = { 'tls.crt': serving.certPem, 'tls.key': serving.keyPem, 'ca.crt': ca.certPem };
+  const serving = await issueWebhookServingCert(issuers.serving, { serviceName, namespace, extraDnsNames, ipAddresses, ...validity });
+  const files: ComponentTlsFiles = { 'tls.crt': serving.certPem, 'tls.key': serving.keyPem, 'ca.crt': bridgeRootPem(issuers) };
   if (!client) return files;
-  const pair = await issueComponentClientCert(ca, serviceName, validity);
+  const pair = await issueComponentClientCert(issuers.client, serviceName, validity);
   return { ...files, 'client.crt': pair.certPem, 'client.key': pair.keyPem };
 }

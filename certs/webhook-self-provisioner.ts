@@ -5,6 +5,7 @@
  * Secret's resourceVersion, so two replicas renewing at once cannot both win.
  */
 import { BridgeError } from '../lib/errors.js';
+import { sameTls, type CertSource, type TlsMaterial } from '../lib/certificate-source.js';
 import type { KubeRestClient } from '../lib/kube-rest-client.js';
 import { certificateLifetime, generateCa, splitPemBundle, type CertificateAndKey } from '../lib/pki.js';
 import { issueWebhookServingCert } from './bridge-certs.js';
@@ -33,6 +34,9 @@ export interface ServingMaterial {
 }
 
 export type SyncResult = 'created' | 'loaded' | 'renewed-leaf' | 'rotated-ca';
+
+/** The serving pair as the reload loop sees it; `rotatedCa` when a new CA (and caBundle) came with it. */
+export type ProvisionedTls = TlsMaterial & { rotatedCa?: boolean };
 
 interface SecretObject {
   metadata: { resourceVersion?: string };
@@ -169,6 +173,17 @@ export class WebhookCertProvisioner {
     if (written.status !== 200)
       throw new BridgeError('BRIDGE_ERR_KUBE_API', `updating the webhook TLS Secret: HTTP ${written.status}`, { fix: 'check RBAC for secrets' });
     return { material: this.material(nextLeaf, nextBundle), result: action === 'rotate-ca' ? 'rotated-ca' : 'renewed-leaf' };
+  }
+
+  /** A certificate source for the shared reload loop: each load renews or rotates what is due, then returns what the Secret holds. */
+  source(): CertSource<ProvisionedTls> {
+    return {
+      load: async () => {
+        const { material, result } = await this.sync();
+        return { cert: material.serving.certPem, key: material.serving.keyPem, rotatedCa: result === 'rotated-ca' };
+      },
+      same: sameTls,
+    };
   }
 
   private material(leaf: CertificateAndKey, bundle: string[]): ServingMaterial {

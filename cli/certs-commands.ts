@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { BridgeError, errorMessage } from '../lib/errors.js';
-import { describeCertificate, generateCa, splitPemBundle } from '../lib/pki.js';
+import { describeCertificate, splitPemBundle } from '../lib/pki.js';
+import { bridgeRootPem, createBridgeAuthority, readBridgeIssuers } from '../certs/bridge-authority.js';
 import { issueComponentTlsFiles, issueSidecarTlsFiles, issueWebhookServingCert } from '../certs/bridge-certs.js';
 import {
   AGGREGATOR_SERVICE,
@@ -15,7 +16,7 @@ import {
   WEBHOOK_SERVICE,
   WEBHOOK_TLS_SECRET,
 } from '../lib/names.js';
-import { readPemPair, secretManifest, writeComponentTlsDir, writePemPair, writeSidecarTlsDir } from '../certs/cert-files.js';
+import { secretManifest, writeComponentTlsDir, writePemPair, writeSidecarTlsDir } from '../certs/cert-files.js';
 import { isIpAddress } from '../webhook/injection-config.js';
 import { parseFlags } from '../lib/flags.js';
 import { say, type Command } from './command.js';
@@ -49,19 +50,19 @@ function readCertificateFile(file: string, flag: string): string {
   }
 }
 
-/** The CA pair `certs ca` wrote into --ca-dir. */
+/** The serving and client intermediates `certs ca` wrote into --ca-dir (issuing never reads the root's key). */
 function readAuthority(caDir: string, caName = 'bridge-ca') {
-  return readPemPair(join(caDir, `${caName}.crt`), join(caDir, `${caName}.key`));
+  return readBridgeIssuers(caDir, caName);
 }
 
 const ca: Command = {
-  summary: 'create a CA: --out DIR [--name bridge-ca] [--common-name CN] [--days 3650]',
+  summary: 'create the bridge root and its serving and client intermediates: --out DIR [--name bridge-ca] [--common-name CN] [--days 3650]',
   async run(args) {
     const f = parseFlags('certs ca', args, { out: { type: 'string' }, name: { type: 'string' }, 'common-name': { type: 'string' }, days: { type: 'string' } });
     const out = need(f.out, '--out', 'ca');
-    const pair = await generateCa(f['common-name'] ?? 'cluster-bridge-ca', { validityDays: days(f.days, 3650) });
-    const files = writePemPair(out, f.name ?? 'bridge-ca', pair);
-    say(`wrote ${files.certFile} and ${files.keyFile}`);
+    const name = f.name ?? 'bridge-ca';
+    await createBridgeAuthority(out, f['common-name'] ?? 'cluster-bridge-ca', name, { validityDays: days(f.days, 3650) });
+    say(`wrote ${['', '-serving', '-client'].map((suffix) => join(out, `${name}${suffix}.crt|.key`)).join(', ')}; keep ${name}.key off the clusters`);
   },
 };
 
@@ -84,7 +85,7 @@ const webhook: Command = {
     const authority = readAuthority(caDir, f['ca-name']);
     const sans = f.san ?? [];
     const namespace = f.namespace ?? SYSTEM_NAMESPACE;
-    const pair = await issueWebhookServingCert(authority, {
+    const pair = await issueWebhookServingCert(authority.serving, {
       serviceName: f.service ?? WEBHOOK_SERVICE,
       namespace,
       extraDnsNames: sans.filter((s) => !isIpAddress(s)),
@@ -93,7 +94,7 @@ const webhook: Command = {
     });
     if (!out) {
       process.stdout.write(
-        stringify(secretManifest(WEBHOOK_TLS_SECRET, namespace, { 'tls.crt': pair.certPem, 'tls.key': pair.keyPem, 'ca.crt': authority.certPem })),
+        stringify(secretManifest(WEBHOOK_TLS_SECRET, namespace, { 'tls.crt': pair.certPem, 'tls.key': pair.keyPem, 'ca.crt': bridgeRootPem(authority) })),
       );
       return;
     }
@@ -120,7 +121,7 @@ const sidecar: Command = {
     const validityDays = days(f.days, 90);
     const authority = readAuthority(caDir, f['ca-name']);
     const trust =
-      [f['cluster-ca'] ? readCertificateFile(f['cluster-ca'], '--cluster-ca').trim() : '', authority.certPem.trim()].filter(Boolean).join('\n') + '\n';
+      [f['cluster-ca'] ? readCertificateFile(f['cluster-ca'], '--cluster-ca').trim() : '', bridgeRootPem(authority).trim()].filter(Boolean).join('\n') + '\n';
     const files = await issueSidecarTlsFiles(authority, trust, { validityDays });
     if (!out) {
       process.stdout.write(stringify(secretManifest(SIDECAR_TLS_SECRET, namespace!, { ...files })));

@@ -14,6 +14,7 @@ import { waitUntil } from '../lib/wait-until.js';
 import { parse } from 'yaml';
 import { issueCertificate } from '../lib/pki.js';
 import { issueComponentClientCert } from '../certs/bridge-certs.js';
+import { bridgeRootPem } from '../certs/bridge-authority.js';
 import { waitForOpsReady } from './process.js';
 import type { LabInstallContext } from './install-context.js';
 import type { ClusterName } from './control-plane.js';
@@ -54,7 +55,7 @@ export async function labComponentsKubeconfig(cluster: ClusterName): Promise<str
 async function writeTlsDir(ctx: LabInstallContext, component: string, withClient: boolean): Promise<string> {
   const dir = join(ctx.componentDir(component), 'tls');
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const serving = await issueCertificate(ctx.bridgeCa, {
+  const serving = await issueCertificate(ctx.issuers.serving, {
     commonName: `cluster-bridge-${component}`,
     dnsNames: ['localhost'],
     ipAddresses: ['127.0.0.1'],
@@ -62,9 +63,9 @@ async function writeTlsDir(ctx: LabInstallContext, component: string, withClient
   });
   writeFileSync(join(dir, 'tls.crt'), serving.certPem);
   writeFileSync(join(dir, 'tls.key'), serving.keyPem, { mode: 0o600 });
-  writeFileSync(join(dir, 'ca.crt'), ctx.bridgeCa.certPem);
+  writeFileSync(join(dir, 'ca.crt'), bridgeRootPem(ctx.issuers));
   if (withClient) {
-    const client = await issueComponentClientCert(ctx.bridgeCa, `cluster-bridge-${component}`);
+    const client = await issueComponentClientCert(ctx.issuers.client, `cluster-bridge-${component}`);
     writeFileSync(join(dir, 'client.crt'), client.certPem);
     writeFileSync(join(dir, 'client.key'), client.keyPem, { mode: 0o600 });
   }

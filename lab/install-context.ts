@@ -2,7 +2,7 @@
  * What `bridgectl lab install` hands each component's installer (lab/install-<component>.ts).
  * Components run as local processes wired to the lab (the lab has no real nodes for their Deployments).
  */
-import type { CertificateAndKey } from '../lib/pki.js';
+import type { BridgeIssuers } from '../certs/bridge-authority.js';
 import type { LabState } from './lab-files.js';
 import type { DaemonRecord } from './process.js';
 
@@ -12,8 +12,11 @@ export interface LabInstallContext {
   labDir: string;
   /** A folder of the component's own under .lab/install/<component>/ for certs, logs, config. */
   componentDir(component: string): string;
-  /** The bridge CA (created once by lab install, at .lab/install/bridge-ca.{crt,key}); signs sidecar and webhook serving certs. */
-  bridgeCa: CertificateAndKey;
+  /**
+   * The bridge's serving and client intermediates (made once by lab install under the root at
+   * .lab/install/bridge-ca.{crt,key}, ADR 0021); every lab certificate of the bridge comes from one of them.
+   */
+  issuers: BridgeIssuers;
   /** Each lab cluster's CA certificate (PEM). */
   clusterCaPem: { source: string; destination: string };
   /** `[serving, ops]` ports for a component: those of the install it replaces when free, so its address stays (lab/install-restore.ts). */

@@ -10,6 +10,7 @@ import { BridgeError } from '../lib/errors.js';
 import { KubeRestClient, usingClient } from '../lib/kube-rest-client.js';
 import { writeKubeconfig } from '../lib/kubeconfig.js';
 import { issueSidecarTlsFiles } from '../certs/bridge-certs.js';
+import { bridgeRootPem } from '../certs/bridge-authority.js';
 import { writeSidecarTlsDir } from '../certs/cert-files.js';
 import { waitUntil } from '../lib/wait-until.js';
 import { sidecarImageCommand } from '../sidecar/image-command.js';
@@ -24,9 +25,9 @@ export async function installSidecar(ctx: LabInstallContext): Promise<void> {
   const tlsDir = join(dir, 'tls');
   const upstream = ctx.published.aggregator ?? source.server;
   // The same files the namespace reconciler puts in the Secret of a labelled namespace: the upstream
-  // (the aggregator, verified by the bridge CA) knows the pod's namespace from the client certificate.
-  const trust = ctx.published.aggregator ? ctx.bridgeCa.certPem : ctx.clusterCaPem.source;
-  writeSidecarTlsDir(tlsDir, await issueSidecarTlsFiles(ctx.bridgeCa, trust, { namespace: LAB_APPS_NAMESPACE }));
+  // (the aggregator, verified by the bridge root) knows the pod's namespace from the client certificate.
+  const trust = ctx.published.aggregator ? bridgeRootPem(ctx.issuers) : ctx.clusterCaPem.source;
+  writeSidecarTlsDir(tlsDir, await issueSidecarTlsFiles(ctx.issuers, trust, { namespace: LAB_APPS_NAMESPACE }));
   const clusterCaFile = join(dir, 'cluster-ca.crt');
   writeFileSync(clusterCaFile, ctx.clusterCaPem.source);
 
@@ -57,7 +58,7 @@ export async function installSidecar(ctx: LabInstallContext): Promise<void> {
   writeKubeconfig(join(ctx.labDir, 'workload.kubeconfig'), {
     clusterName: 'lab-workload',
     server: `https://127.0.0.1:${port}`,
-    caPem: ctx.clusterCaPem.source + ctx.bridgeCa.certPem,
+    caPem: ctx.clusterCaPem.source + bridgeRootPem(ctx.issuers),
     userName: `system:serviceaccount:${LAB_APPS_NAMESPACE}:default`,
     credentials: { token },
     namespace: LAB_APPS_NAMESPACE,

@@ -5,6 +5,7 @@
 import { KubeRestClient } from '../lib/kube-rest-client.js';
 import { issueWebhookServingCert } from '../certs/bridge-certs.js';
 import { writePemPair } from '../certs/cert-files.js';
+import { bridgeRootPem } from '../certs/bridge-authority.js';
 import { CA_BUNDLE_CONFIGMAP, INJECT_LABEL, INJECT_LABEL_VALUE, SYSTEM_NAMESPACE } from '../webhook/constants.js';
 import { caBundleConfigMap, caBundleFor } from '../webhook/namespace-reconciler.js';
 import { E2E_WEBHOOK_LABEL, registerWebhook } from '../webhook/registration.js';
@@ -18,9 +19,12 @@ export const LAB_AGGREGATOR_PLACEHOLDER = 'cluster-bridge-aggregator.lab.invalid
 
 export async function installWebhook(ctx: LabInstallContext, options: { aggregatorAddress?: string } = {}): Promise<void> {
   const dir = ctx.componentDir('webhook');
-  const serving = await issueWebhookServingCert(ctx.bridgeCa, { ipAddresses: ['127.0.0.1'], validityDays: 365 });
+  const serving = await issueWebhookServingCert(ctx.issuers.serving, { ipAddresses: ['127.0.0.1'], validityDays: 365 });
   const servingFiles = writePemPair(dir, 'serving', serving);
-  const caFiles = writePemPair(dir, 'bridge-ca', ctx.bridgeCa);
+  // The intermediates only: the root's key stays in .lab/install (ADR 0021).
+  const servingCa = writePemPair(dir, 'serving-ca', ctx.issuers.serving);
+  const clientCa = writePemPair(dir, 'client-ca', ctx.issuers.client);
+  const root = bridgeRootPem(ctx.issuers);
   const [port, opsPort] = await ctx.ports('webhook');
   // The bridge's own identity, as in a real installation: the source's fence lets it write whatever the routing table says (issue 21).
   const kubeconfig = await labComponentsKubeconfig('source');
@@ -51,10 +55,14 @@ export async function installWebhook(ctx: LabInstallContext, options: { aggregat
         upstream,
         '--local-apiserver',
         ctx.lab.clusters.source.server.replace(/^https:\/\//, ''),
-        '--bridge-ca-cert-file',
-        caFiles.certFile,
-        '--bridge-ca-key-file',
-        caFiles.keyFile,
+        '--serving-ca-cert-file',
+        servingCa.certFile,
+        '--serving-ca-key-file',
+        servingCa.keyFile,
+        '--client-ca-cert-file',
+        clientCa.certFile,
+        '--client-ca-key-file',
+        clientCa.keyFile,
         '--reconcile',
         'true',
         '--reconcile-seconds',
@@ -69,7 +77,7 @@ export async function installWebhook(ctx: LabInstallContext, options: { aggregat
     await registerWebhook(client, {
       name: LAB_WEBHOOK_CONFIGURATION,
       clientConfig: { url: `https://127.0.0.1:${port}/mutate` },
-      caBundlePem: ctx.bridgeCa.certPem,
+      caBundlePem: root,
       // The webhook e2e suites register their own injectors for their namespaces; keep out of their way.
       extraNamespaceExpressions: [{ key: E2E_WEBHOOK_LABEL, operator: 'DoesNotExist' }],
     });
@@ -81,7 +89,7 @@ export async function installWebhook(ctx: LabInstallContext, options: { aggregat
     await client.createOrReplace(
       `/api/v1/namespaces/${LAB_APPS_NAMESPACE}/configmaps`,
       CA_BUNDLE_CONFIGMAP,
-      caBundleConfigMap(LAB_APPS_NAMESPACE, caBundleFor(ctx.clusterCaPem.source, ctx.bridgeCa.certPem)),
+      caBundleConfigMap(LAB_APPS_NAMESPACE, caBundleFor(ctx.clusterCaPem.source, root)),
     );
     ctx.progress(
       `webhook: registered ${LAB_WEBHOOK_CONFIGURATION}; namespace ${LAB_APPS_NAMESPACE} labelled ${INJECT_LABEL}=${INJECT_LABEL_VALUE} with ${CA_BUNDLE_CONFIGMAP}`,

@@ -6,8 +6,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BridgeError } from '../lib/errors.js';
-import { generateCa, type CertificateAndKey } from '../lib/pki.js';
-import { ensurePemPair } from '../certs/cert-files.js';
+import { ensureBridgeAuthority, type BridgeIssuers } from '../certs/bridge-authority.js';
 import { labDir, repoRoot } from '../lib/paths.js';
 import { KubeRestClient, usingClient } from '../lib/kube-rest-client.js';
 import { labComponentsKubeconfig } from './install-bridge.js';
@@ -63,9 +62,9 @@ async function checkInstallable(): Promise<void> {
   }
 }
 
-function ensureBridgeCa(): Promise<CertificateAndKey> {
+function ensureBridgeIssuers(): Promise<BridgeIssuers> {
   mkdirSync(installDir(), { recursive: true, mode: 0o700 });
-  return ensurePemPair(installDir(), 'bridge-ca', () => generateCa('cluster-bridge-lab-bridge-ca'));
+  return ensureBridgeAuthority(installDir(), 'cluster-bridge-lab-bridge-ca');
 }
 
 /** Installs every component; components still running from an earlier install are replaced only when asked. */
@@ -85,7 +84,7 @@ export async function labInstall(installers: Installer[], progress: (line: strin
   // What can fail on the clusters is tried before anything running is stopped, and what fails after is
   // undone by starting the earlier components again as they were: a failed --replace leaves them running.
   await checkInstallable();
-  const bridgeCa = await ensureBridgeCa();
+  const issuers = await ensureBridgeIssuers();
   const earlier = captureEarlierInstall(running);
   await uninstallComponents();
   const daemons: DaemonRecord[] = [];
@@ -99,7 +98,7 @@ export async function labInstall(installers: Installer[], progress: (line: strin
     lab,
     labDir: labDir(),
     componentDir,
-    bridgeCa,
+    issuers,
     clusterCaPem: { source: clusterCa('source'), destination: clusterCa('destination') },
     ports: (component) => portsFor(earlierDaemons, component),
     startNodeProcess(name, nodeArgs, env, ports) {

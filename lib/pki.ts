@@ -62,14 +62,14 @@ function randomSerialHex(): string {
   return serialHexFrom(randomBytes(16));
 }
 
-function validity(spec: { validityDays?: number; notBefore?: Date; notAfter?: Date }, defaultDays: number) {
+function validity(spec: ValidityWindow, defaultDays: number) {
   const notBefore = spec.notBefore ?? new Date(Date.now() - CLOCK_SKEW_MS);
   const notAfter = spec.notAfter ?? new Date(notBefore.getTime() + (spec.validityDays ?? defaultDays) * 86_400_000);
   return { notBefore, notAfter };
 }
 
 /** A fresh key pair and an unsigned certificate for it with a random serial and the validity window. */
-async function newCertificate(window: { validityDays?: number; notBefore?: Date; notAfter?: Date }, defaultDays: number) {
+async function newCertificate(window: ValidityWindow, defaultDays: number) {
   const keys = await generateRsaKeyPair();
   const cert = forge.pki.createCertificate();
   cert.publicKey = forge.pki.publicKeyFromPem(keys.publicKeyPem);
@@ -80,7 +80,13 @@ async function newCertificate(window: { validityDays?: number; notBefore?: Date;
   return { cert, keys };
 }
 
-export async function generateCa(commonName: string, options: { validityDays?: number; notBefore?: Date; notAfter?: Date } = {}): Promise<CertificateAndKey> {
+export interface ValidityWindow {
+  validityDays?: number;
+  notBefore?: Date;
+  notAfter?: Date;
+}
+
+export async function generateCa(commonName: string, options: ValidityWindow = {}): Promise<CertificateAndKey> {
   const { cert, keys } = await newCertificate(options, DEFAULT_CA_DAYS);
   const subject = [{ name: 'commonName', value: commonName }];
   cert.setSubject(subject);
@@ -92,6 +98,73 @@ export async function generateCa(commonName: string, options: { validityDays?: n
   ]);
   cert.sign(forge.pki.privateKeyFromPem(keys.privateKeyPem), forge.md.sha256.create());
   return { certPem: forge.pki.certificateToPem(cert), keyPem: keys.privateKeyPem };
+}
+
+/**
+ * An intermediate CA under `root` that may sign only one kind of leaf: its extended key usage holds
+ * serverAuth or clientAuth alone, and verifiers (OpenSSL, Go's crypto/x509) refuse a chain whose CA
+ * does not allow the purpose, whatever the leaf says. pathLen 0: it signs leaves, never another CA.
+ * The certificate returned is the chain, intermediate then root, so that whoever holds it can hand
+ * the intermediate to its leaves and the root to verifiers without holding the root's key.
+ */
+export async function generateIntermediateCa(
+  root: CertificateAndKey,
+  commonName: string,
+  usage: 'server' | 'client',
+  options: ValidityWindow = {},
+): Promise<CertificateAndKey> {
+  const { caCert, caKey } = parseIssuer(root);
+  assertCaCurrent(caCert, options.notBefore ?? new Date());
+  const { cert, keys } = await newCertificate(
+    { ...options, notAfter: options.notAfter ?? earliest(options, DEFAULT_CA_DAYS, caCert.validity.notAfter) },
+    DEFAULT_CA_DAYS,
+  );
+  cert.setSubject([{ name: 'commonName', value: commonName }]);
+  cert.setIssuer(caCert.subject.attributes);
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: true, pathLenConstraint: 0, critical: true },
+    { name: 'keyUsage', keyCertSign: true, cRLSign: true, digitalSignature: true, critical: true },
+    { name: 'extKeyUsage', serverAuth: usage === 'server', clientAuth: usage === 'client' },
+    { name: 'subjectKeyIdentifier' },
+    { name: 'authorityKeyIdentifier', keyIdentifier: caCert.generateSubjectKeyIdentifier().getBytes() },
+  ]);
+  cert.sign(caKey, forge.md.sha256.create());
+  return { certPem: forge.pki.certificateToPem(cert) + splitPemBundle(root.certPem).join(''), keyPem: keys.privateKeyPem };
+}
+
+/** An intermediate outliving its root would verify nowhere after the root expires: end it with the root. */
+function earliest(options: ValidityWindow, defaultDays: number, rootNotAfter: Date): Date {
+  const { notAfter } = validity(options, defaultDays);
+  return notAfter < rootNotAfter ? notAfter : rootNotAfter;
+}
+
+/** What a leaf presents above itself: its issuer's chain without the root (the verifier holds that). */
+function presentedChain(issuerPem: string): string {
+  return splitPemBundle(issuerPem)
+    .filter((pem) => !isSelfSigned(pem))
+    .join('');
+}
+
+function isSelfSigned(pem: string): boolean {
+  const x509 = new X509Certificate(pem);
+  return x509.subject === x509.issuer && x509.verify(x509.publicKey);
+}
+
+/** The self-signed certificates of a bundle: what a verifier anchors on (an issuer's chain ends with its root). */
+export function trustAnchors(bundle: string): string {
+  const roots = splitPemBundle(bundle).filter(isSelfSigned);
+  return roots.length > 0 ? roots.join('') : bundle;
+}
+
+function parseIssuer(ca: CertificateAndKey): { caCert: forge.pki.Certificate; caKey: forge.pki.rsa.PrivateKey } {
+  try {
+    return { caCert: forge.pki.certificateFromPem(ca.certPem), caKey: forge.pki.privateKeyFromPem(ca.keyPem) as forge.pki.rsa.PrivateKey };
+  } catch (err) {
+    throw new BridgeError('BRIDGE_ERR_CERT', `cannot parse the CA certificate or key: ${errorMessage(err)}`, {
+      fix: 'regenerate the CA with `bridgectl certs ca`',
+      cause: err,
+    });
+  }
 }
 
 /** A leaf that starts outside its CA's validity window would never verify: refuse to issue it. */
@@ -106,17 +179,7 @@ function assertCaCurrent(caCert: forge.pki.Certificate, now: Date): void {
 }
 
 export async function issueCertificate(ca: CertificateAndKey, spec: LeafSpec): Promise<CertificateAndKey> {
-  let caCert: forge.pki.Certificate;
-  let caKey: forge.pki.rsa.PrivateKey;
-  try {
-    caCert = forge.pki.certificateFromPem(ca.certPem);
-    caKey = forge.pki.privateKeyFromPem(ca.keyPem) as forge.pki.rsa.PrivateKey;
-  } catch (err) {
-    throw new BridgeError('BRIDGE_ERR_CERT', `cannot parse the CA certificate or key: ${errorMessage(err)}`, {
-      fix: 'regenerate the CA with `bridgectl certs ca`',
-      cause: err,
-    });
-  }
+  const { caCert, caKey } = parseIssuer(ca);
   assertCaCurrent(caCert, spec.notBefore ?? new Date());
   const { cert, keys } = await newCertificate(spec, DEFAULT_LEAF_DAYS);
   const subject: forge.pki.CertificateField[] = [{ name: 'commonName', value: spec.commonName }];
@@ -138,7 +201,8 @@ export async function issueCertificate(ca: CertificateAndKey, spec: LeafSpec): P
   if (altNames.length > 0) extensions.push({ name: 'subjectAltName', altNames });
   cert.setExtensions(extensions);
   cert.sign(caKey, forge.md.sha256.create());
-  return { certPem: forge.pki.certificateToPem(cert), keyPem: keys.privateKeyPem };
+  // A leaf of an intermediate presents the intermediate too: verifiers hold only the root.
+  return { certPem: forge.pki.certificateToPem(cert) + presentedChain(ca.certPem), keyPem: keys.privateKeyPem };
 }
 
 export interface CertificateSummary {

@@ -2,7 +2,7 @@
  * Starts the sidecar: waits for its serving certificate, listens with TLS on loopback, serves
  * /healthz /readyz /metrics on the plain ops port, hot-swaps certificates, and shuts down gracefully.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -19,8 +19,7 @@ import type { ForwardContext } from './forward-context.js';
 import { InFlight } from './in-flight.js';
 import { createSidecarLog, type SidecarLog } from './log.js';
 import { createSidecarMetrics, type SidecarMetrics } from './metrics.js';
-import { hasServingCertificate, localCaSource, readTlsMaterial, tlsDirSource } from './tls-material.js';
-import { reloadOnChange } from '../lib/cert-reload.js';
+import { caFileSource, readTlsFiles, reloadOnChange, reloadServerTls, serverContext, tlsDirPaths, tlsFileSource } from '../lib/certificate-source.js';
 import { UpstreamHealth } from './upstream-health.js';
 import { UpstreamPool } from './upstream-pool.js';
 import { LocalRoutingSelector } from './local-routing.js';
@@ -57,7 +56,8 @@ export interface Sidecar {
 }
 
 async function waitForCertificate(dir: string, log: SidecarLog): Promise<void> {
-  for (let waited = 0; !hasServingCertificate(dir); waited++) {
+  const { certFile, keyFile } = tlsDirPaths(dir);
+  for (let waited = 0; !(existsSync(certFile) && existsSync(keyFile)); waited++) {
     if (waited % 10 === 0) log.info({ dir }, 'waiting for the serving certificate (tls.crt, tls.key)');
     await sleep(1000);
   }
@@ -66,8 +66,10 @@ async function waitForCertificate(dir: string, log: SidecarLog): Promise<void> {
 export async function startSidecar(config: SidecarConfig, options: SidecarOptions = {}): Promise<Sidecar> {
   const log = options.log ?? createSidecarLog('sidecar');
   await waitForCertificate(config.tlsDir, log);
-  const material = readTlsMaterial(config.tlsDir);
-  const local = config.localApiserver ? { endpoint: config.localApiserver, caPem: readFileSync(config.localCaFile, 'utf8') } : undefined;
+  // ca.crt (trust for the upstream) and client.crt/.key (mTLS to it) are optional in the sidecar's folder.
+  const tlsFiles = { paths: tlsDirPaths(config.tlsDir), options: { required: false } };
+  const material = readTlsFiles(tlsFiles.paths, tlsFiles.options);
+  const local = config.localApiserver ? { endpoint: config.localApiserver, caPem: await caFileSource(config.localCaFile).load() } : undefined;
   const pool = new UpstreamPool(config.upstream, material, local);
   const inFlight = new InFlight();
   let routingTable: RoutingTableClient | undefined;
@@ -121,8 +123,8 @@ export async function startSidecar(config: SidecarConfig, options: SidecarOption
 
   const timeouts = { ...DEFAULT_SERVER_TIMEOUTS, ...options.serverTimeouts };
   const server: Server = createServer({
-    cert: material.servingCertPem,
-    key: material.servingKeyPem,
+    cert: material.cert,
+    key: material.key,
     noDelay: true,
     // A request arrives whole within bounds; watches, log follows and exec streams then run for hours.
     ...serverTimeoutOptions(timeouts),
@@ -145,12 +147,14 @@ export async function startSidecar(config: SidecarConfig, options: SidecarOption
   await once(server, 'listening');
   const port = (server.address() as AddressInfo).port;
 
-  const watcher = reloadOnChange(
-    tlsDirSource(config.tlsDir),
+  const watcher = reloadServerTls(
+    server,
+    tlsFileSource(tlsFiles.paths, tlsFiles.options),
     material,
+    // The loopback listener asks no client certificate: ca.crt is for the upstream only.
+    (next) => serverContext({ cert: next.cert, key: next.key }),
     {
       onChange(next) {
-        server.setSecureContext({ cert: next.servingCertPem, key: next.servingKeyPem });
         pool.rotate(next);
         metrics.certReload('ok');
         log.info('TLS files changed: serving and client certificates reloaded');
@@ -165,7 +169,7 @@ export async function startSidecar(config: SidecarConfig, options: SidecarOption
   // The cluster CA that verifies the local API server rotates too (a projected ConfigMap, swapped like a Secret).
   const localCaWatcher = local
     ? reloadOnChange(
-        localCaSource(config.localCaFile),
+        caFileSource(config.localCaFile),
         local.caPem,
         {
           onChange(next) {

@@ -8,7 +8,7 @@ import { Agent, type AgentOptions } from 'node:https';
 import type { Socket } from 'node:net';
 import { createSecureContext, type ConnectionOptions } from 'node:tls';
 import type { Endpoint } from './config.js';
-import type { TlsMaterial } from './tls-material.js';
+import type { TlsMaterial } from '../lib/certificate-source.js';
 
 export type BackendName = 'upstream' | 'local';
 
@@ -73,10 +73,10 @@ export class UpstreamPool {
 
   private makeUpstream(endpoint: Endpoint, material: TlsMaterial): Backend {
     const tls = tlsOptions(endpoint, {
-      ...(material.upstreamCaPem ? { ca: material.upstreamCaPem } : {}),
-      ...(material.clientCertPem ? { cert: material.clientCertPem, key: material.clientKeyPem } : {}),
+      ...(material.ca ? { ca: material.ca } : {}),
+      ...(material.client ? { cert: material.client.cert, key: material.client.key } : {}),
     });
-    const clientCertificate = material.clientCertPem ? { serverSendsTickets: true } : undefined;
+    const clientCertificate = material.client ? { serverSendsTickets: true } : undefined;
     return { name: 'upstream', endpoint, agent: agentFor(tls), tls, clientCertificate };
   }
 

@@ -10,7 +10,7 @@ import { connectCluster, type ClusterConnection } from '../lib/cluster-connectio
 import { BridgeError, errorMessage } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { createRegistry, startOpsServer } from '../lib/ops-server.js';
-import { readComponentTls, reloadServerTls } from '../lib/component-tls.js';
+import { loggedReload, readTlsFiles, reloadServerTls, serverContext, tlsFileSource } from '../lib/certificate-source.js';
 import { LeaderLease } from '../lib/leader-lease.js';
 import { SYSTEM_NAMESPACE } from '../lib/names.js';
 import { ConfigMapRoutingStore } from '../lib/routing/configmap-store.js';
@@ -209,11 +209,11 @@ export async function startSynchronizer(config: SyncConfig, log: Logger): Promis
     else stopMirrors();
   });
 
-  const tls = readComponentTls(config.tls);
+  const tls = readTlsFiles(config.tls);
   const catchUp: Server = await startCatchUpServer({
     host: config.listenHost,
     port: config.listenPort,
-    tls: { cert: tls.cert, key: tls.key, ca: tls.ca },
+    tls: { cert: tls.cert, key: tls.key, ca: tls.ca! },
     mirrorFor: (shard) => mirrors.get(shard),
     leading: () => lease.isLeader(),
     onCaughtUp: (mirror) => {
@@ -222,7 +222,7 @@ export async function startSynchronizer(config: SyncConfig, log: Logger): Promis
     },
     log,
   });
-  const tlsReload = reloadServerTls(catchUp, config.tls, tls, log);
+  const tlsReload = reloadServerTls(catchUp, tlsFileSource(config.tls), tls, serverContext, loggedReload(log, 'synchronizer'));
   const destinationToken = config.destinationTokenSecret
     ? new DestinationToken({
         destination: clusters.destination.rest,

@@ -33,8 +33,6 @@ export interface AdmissionServerOptions {
 export interface AdmissionServer {
   server: Server;
   port: number;
-  /** Swap the serving certificate: new connections use it at once, open ones keep theirs. */
-  setCertificate(tls: CertificateAndKey): void;
   /** Stop accepting, let in-flight reviews finish (up to graceMs), then close. */
   drain(graceMs?: number): Promise<void>;
 }
@@ -104,9 +102,6 @@ export async function startAdmissionServer(options: AdmissionServerOptions): Pro
   return {
     server,
     port,
-    setCertificate(tls) {
-      server.setSecureContext({ cert: tls.certPem, key: tls.keyPem, minVersion: 'TLSv1.2' });
-    },
     async drain(graceMs = 10_000) {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();

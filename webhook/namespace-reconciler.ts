@@ -1,14 +1,16 @@
 /**
  * Keeps, in every namespace labelled for injection, the `cluster-bridge-ca-bundle` ConfigMap (that
- * namespace's kube-root-ca.crt plus the bridge CA) and the sidecar TLS Secret present and current,
- * and removes both when the label goes. Runs only on the leader replica.
+ * namespace's kube-root-ca.crt plus the bridge root) and the sidecar TLS Secret present and current,
+ * and removes both when the label goes. Runs only on the leader replica. It holds the bridge's two
+ * intermediates, never the root's key (ADR 0021).
  */
 import { X509Certificate } from 'node:crypto';
 import { errorMessage } from '../lib/errors.js';
 import type { KubeRestClient } from '../lib/kube-rest-client.js';
 import type { Logger } from '../lib/logger.js';
-import { certificateLifetime, describeCertificate, type CertificateAndKey } from '../lib/pki.js';
+import { certificateLifetime, describeCertificate } from '../lib/pki.js';
 import { issueSidecarTlsFiles, SIDECAR_DNS_NAMES, SIDECAR_NAMESPACE_ORGANIZATION_PREFIX } from '../certs/bridge-certs.js';
+import { bridgeRootPem, type BridgeIssuers } from '../certs/bridge-authority.js';
 import { decodeSecretData, secretManifest } from '../certs/cert-files.js';
 import { isDue } from '../certs/renewal.js';
 import {
@@ -25,7 +27,8 @@ import type { WebhookMetrics } from './metrics.js';
 
 export interface ReconcilerDeps {
   client: KubeRestClient;
-  bridgeCa: CertificateAndKey;
+  /** The serving and client intermediates that sign the sidecars' certificates. */
+  issuers: BridgeIssuers;
   /** More CAs for the bundle (e.g. the aggregator's, when a different CA signs it). */
   extraCaPem?: string;
   log: Logger;
@@ -41,7 +44,12 @@ interface Obj {
 
 const MANAGED = { [MANAGED_BY_LABEL]: MANAGED_BY_VALUE };
 
-/** The bundle a namespace's pods trust: the cluster CA they trusted before, then the bridge CAs. */
+/** True when the first certificate of `leafPem` was signed by the first of `issuerPem`. */
+function issuedBy(leafPem: string, issuerPem: string): boolean {
+  return new X509Certificate(leafPem).verify(new X509Certificate(issuerPem).publicKey);
+}
+
+/** The bundle a namespace's pods trust: the cluster CA they trusted before, then the bridge root (and extra CAs). */
 export function caBundleFor(clusterCaPem: string, bridgeCaPem: string, extraCaPem = ''): string {
   const parts = [clusterCaPem, bridgeCaPem, extraCaPem].map((p) => p.trim()).filter(Boolean);
   return `${[...new Set(parts)].join('\n')}\n`;
@@ -72,7 +80,7 @@ export class NamespaceReconciler {
     const root = await client.request<Obj>('GET', `/api/v1/namespaces/${ns}/configmaps/${KUBE_ROOT_CA_CONFIGMAP}`);
     const clusterCa = root.status === 200 ? root.body.data?.['ca.crt'] : undefined;
     if (!clusterCa) return false;
-    const bundle = caBundleFor(clusterCa, this.deps.bridgeCa.certPem, this.deps.extraCaPem);
+    const bundle = caBundleFor(clusterCa, bridgeRootPem(this.deps.issuers), this.deps.extraCaPem);
 
     await client.createOrReplace<Obj>(`/api/v1/namespaces/${ns}/configmaps`, CA_BUNDLE_CONFIGMAP, (current) =>
       current?.data?.['ca.crt'] === bundle ? undefined : caBundleConfigMap(namespace, bundle),
@@ -80,7 +88,7 @@ export class NamespaceReconciler {
     const issued = await client.createOrReplace<Obj>(`/api/v1/namespaces/${ns}/secrets`, this.secretName, async (current) => {
       if (current && !this.secretStale(current, bundle, namespace)) return undefined;
       // The client certificate names this namespace: the aggregator lets its pods speak for it alone.
-      const files = await issueSidecarTlsFiles(this.deps.bridgeCa, bundle, { namespace, validityDays: this.deps.sidecarCertDays ?? 90 });
+      const files = await issueSidecarTlsFiles(this.deps.issuers, bundle, { namespace, validityDays: this.deps.sidecarCertDays ?? 90 });
       return secretManifest(this.secretName, namespace, { ...files }, MANAGED);
     });
     if (issued === 'created' || issued === 'replaced') this.deps.log.info({ namespace }, 'issued the sidecar TLS Secret');
@@ -93,7 +101,8 @@ export class NamespaceReconciler {
     try {
       // Secrets issued before certificates were per namespace are reissued.
       if (!describeCertificate(data['client.crt']).subject.split('\n').includes(`O=${SIDECAR_NAMESPACE_ORGANIZATION_PREFIX}${namespace}`)) return true;
-      if (!new X509Certificate(data['tls.crt']).verify(new X509Certificate(this.deps.bridgeCa.certPem).publicKey)) return true;
+      // Certificates of another issuer (the single bridge CA before ADR 0021, or a rotated intermediate) are replaced.
+      if (!issuedBy(data['tls.crt'], this.deps.issuers.serving.certPem) || !issuedBy(data['client.crt'], this.deps.issuers.client.certPem)) return true;
       // Serving keys issued for the API server's names (before issue 21) are replaced by loopback-only ones.
       if (describeCertificate(data['tls.crt']).dnsNames.some((name) => !SIDECAR_DNS_NAMES.includes(name))) return true;
       return isDue(new Date(), certificateLifetime(data['tls.crt']));

@@ -34,8 +34,10 @@ export const WEBHOOK_ENV = {
   sidecarStyle: 'BRIDGE_SIDECAR_STYLE',
   excludeNamespaces: 'BRIDGE_EXCLUDE_NAMESPACES',
   maxBodyBytes: 'BRIDGE_WEBHOOK_MAX_BODY_BYTES',
-  bridgeCaCertFile: 'BRIDGE_CA_CERT_FILE',
-  bridgeCaKeyFile: 'BRIDGE_CA_KEY_FILE',
+  servingCaCertFile: 'BRIDGE_SERVING_CA_CERT_FILE',
+  servingCaKeyFile: 'BRIDGE_SERVING_CA_KEY_FILE',
+  clientCaCertFile: 'BRIDGE_CLIENT_CA_CERT_FILE',
+  clientCaKeyFile: 'BRIDGE_CLIENT_CA_KEY_FILE',
   extraCaFile: 'BRIDGE_EXTRA_CA_FILE',
   reconcile: 'BRIDGE_WEBHOOK_RECONCILE',
   reconcileSeconds: 'BRIDGE_WEBHOOK_RECONCILE_SECONDS',
@@ -73,7 +75,8 @@ export interface ServeConfig {
   sidecarStyle: 'auto' | 'native' | 'container';
   injection: Omit<InjectionConfig, 'sidecarStyle'>;
   maxBodyBytes: number;
-  bridgeCa?: { certFile: string; keyFile: string };
+  /** The bridge's serving and client intermediates (ADR 0021), each its chain file and key file. */
+  issuers?: { serving: PemFiles; client: PemFiles };
   extraCaFile?: string;
   reconcile: boolean;
   reconcileSeconds: number;
@@ -123,16 +126,25 @@ function servingTls(env: Env, needKube: NeedKube): ServeConfig['tls'] {
   return { kind: 'files', certFile: existingFile(env, E.tlsCertFile), keyFile: existingFile(env, E.tlsKeyFile) };
 }
 
-/** The bridge CA that signs sidecar certificates, when both of its files are given. */
-function bridgeCaFiles(env: Env): ServeConfig['bridgeCa'] {
-  const caCert = env[E.bridgeCaCertFile]?.trim();
-  const caKey = env[E.bridgeCaKeyFile]?.trim();
-  if (Boolean(caCert) !== Boolean(caKey)) {
-    throw new BridgeError('BRIDGE_ERR_CONFIG', `${E.bridgeCaCertFile} and ${E.bridgeCaKeyFile} must be set together`, {
-      fix: 'pass both --bridge-ca-cert-file and --bridge-ca-key-file',
-    });
+export interface PemFiles {
+  certFile: string;
+  keyFile: string;
+}
+
+const ISSUER_FLAGS = '--serving-ca-cert-file, --serving-ca-key-file, --client-ca-cert-file and --client-ca-key-file';
+
+/** The intermediates that sign sidecar certificates (serving and client), when all four files are given. */
+function issuerFiles(env: Env): ServeConfig['issuers'] {
+  const names = [E.servingCaCertFile, E.servingCaKeyFile, E.clientCaCertFile, E.clientCaKeyFile];
+  const given = names.filter((name) => env[name]?.trim());
+  if (given.length === 0) return undefined;
+  if (given.length !== names.length) {
+    throw new BridgeError('BRIDGE_ERR_CONFIG', `${names.join(', ')} must be set together`, { fix: `pass ${ISSUER_FLAGS} (see \`bridgectl certs ca\`)` });
   }
-  return caCert ? { certFile: existingFile(env, E.bridgeCaCertFile), keyFile: existingFile(env, E.bridgeCaKeyFile) } : undefined;
+  return {
+    serving: { certFile: existingFile(env, E.servingCaCertFile), keyFile: existingFile(env, E.servingCaKeyFile) },
+    client: { certFile: existingFile(env, E.clientCaCertFile), keyFile: existingFile(env, E.clientCaKeyFile) },
+  };
 }
 
 export function loadServeConfig(env: Env, version: string): ServeConfig {
@@ -153,13 +165,13 @@ export function loadServeConfig(env: Env, version: string): ServeConfig {
   const upstream = hostPort(env, E.upstream)!;
   const localApiserver = hostPort({ [E.localApiserver]: env[E.localApiserver]?.trim() || defaultLocal }, E.localApiserver)!;
 
-  const bridgeCa = bridgeCaFiles(env);
-  const reconcile = bool(env, E.reconcile, Boolean(bridgeCa && kube));
+  const issuers = issuerFiles(env);
+  const reconcile = bool(env, E.reconcile, Boolean(issuers && kube));
   if (reconcile) {
     needKube('the namespace reconciler', E.reconcile);
-    if (!bridgeCa) {
-      throw new BridgeError('BRIDGE_ERR_CONFIG', `${E.reconcile} needs the bridge CA to issue sidecar certificates`, {
-        fix: 'pass --bridge-ca-cert-file and --bridge-ca-key-file',
+    if (!issuers) {
+      throw new BridgeError('BRIDGE_ERR_CONFIG', `${E.reconcile} needs the bridge's serving and client intermediates to issue sidecar certificates`, {
+        fix: `pass ${ISSUER_FLAGS}`,
       });
     }
   }
@@ -190,7 +202,7 @@ export function loadServeConfig(env: Env, version: string): ServeConfig {
       holdTimeoutSeconds: positiveNumber(env, E.sidecarHoldSeconds, 60),
     },
     maxBodyBytes: positiveNumber(env, E.maxBodyBytes, DEFAULT_MAX_BODY_BYTES),
-    bridgeCa,
+    issuers,
     extraCaFile: env[E.extraCaFile]?.trim() ? existingFile(env, E.extraCaFile) : undefined,
     reconcile,
     reconcileSeconds: positiveNumber(env, E.reconcileSeconds, 30),

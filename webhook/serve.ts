@@ -15,8 +15,9 @@ import { NamespaceReconciler } from './namespace-reconciler.js';
 import { OwnerEventRecorder } from './owner-events.js';
 import type { ServeConfig } from './serve-config.js';
 import { detectSidecarStyle } from './server-version.js';
-import { fileServingSource, secretServingSource } from './tls-source.js';
-import { reloadOnChange } from '../lib/cert-reload.js';
+import { reloadServerTls, serverContext, tlsFileSource, type CertSource } from '../lib/certificate-source.js';
+import type { ProvisionedTls } from '../certs/webhook-self-provisioner.js';
+import { certificateLifetime } from '../lib/pki.js';
 import { listAndWatch } from '../lib/list-watch.js';
 import { INJECT_LABEL, INJECT_LABEL_VALUE } from '../lib/names.js';
 import { NamespaceReadiness } from './namespace-readiness.js';
@@ -49,23 +50,22 @@ export async function runWebhook(config: ServeConfig, log: Logger = createLogger
   } else sidecarStyle = config.sidecarStyle;
   const injection: InjectionConfig = { ...config.injection, sidecarStyle };
 
-  const tlsSource =
+  // Files (mounted Secret, cert-manager, `bridgectl certs`), or a Secret the webhook provisions and renews itself.
+  const tlsSource: CertSource<ProvisionedTls> =
     config.tls.kind === 'files'
-      ? fileServingSource(config.tls.certFile, config.tls.keyFile)
-      : secretServingSource(
-          new WebhookCertProvisioner(client!, {
-            namespace: config.systemNamespace,
-            secretName: config.tls.secretName,
-            webhookConfigName: config.tls.webhookConfigName,
-            serviceName: config.serviceName,
-            serviceNamespace: config.systemNamespace,
-            extraDnsNames: config.tls.extraDnsNames,
-            ipAddresses: config.tls.ipAddresses,
-            leafValiditySeconds: config.tls.validitySeconds,
-            renewBeforeSeconds: config.tls.renewBeforeSeconds,
-            caValidityDays: 3650,
-          }),
-        );
+      ? tlsFileSource({ certFile: config.tls.certFile, keyFile: config.tls.keyFile })
+      : new WebhookCertProvisioner(client!, {
+          namespace: config.systemNamespace,
+          secretName: config.tls.secretName,
+          webhookConfigName: config.tls.webhookConfigName,
+          serviceName: config.serviceName,
+          serviceNamespace: config.systemNamespace,
+          extraDnsNames: config.tls.extraDnsNames,
+          ipAddresses: config.tls.ipAddresses,
+          leafValiditySeconds: config.tls.validitySeconds,
+          renewBeforeSeconds: config.tls.renewBeforeSeconds,
+          caValidityDays: 3650,
+        }).source();
   const tlsCheckMs = config.tls.kind === 'files' ? FILE_CHECK_MS : config.tls.checkSeconds * 1000;
 
   let ready = false;
@@ -79,30 +79,33 @@ export async function runWebhook(config: ServeConfig, log: Logger = createLogger
 
   // Wait for the first certificate before listening (vault-k8s): no handshake ever fails for lack of one.
   const first = await tlsSource.load();
-  log.info({ notAfter: first.notAfter.toISOString() }, 'serving certificate ready');
-  metrics.certExpiry.set(first.notAfter.getTime() / 1000);
+  const notAfter = (tls: ProvisionedTls) => certificateLifetime(tls.cert).notAfter;
+  log.info({ notAfter: notAfter(first).toISOString() }, 'serving certificate ready');
+  metrics.certExpiry.set(notAfter(first).getTime() / 1000);
   // When this webhook makes the namespaces' CA bundle and TLS Secret, it injects only where they exist.
   const readiness = config.reconcile && client ? new NamespaceReadiness(client, log, injection.sidecarTlsSecret) : undefined;
   const recorder = client && config.events ? new OwnerEventRecorder(client, log, metrics) : undefined;
   const admission = await startAdmissionServer({
     host: config.host,
     port: config.port,
-    tls: first.pair,
+    tls: { certPem: first.cert, keyPem: first.key },
     maxBodyBytes: config.maxBodyBytes,
     handler: { config: injection, namespaceReady: readiness ? (namespace, mode) => readiness.isReady(namespace, mode) : undefined },
     metrics,
     log,
     afterAdmission: recorder ? (outcome) => recorder.record(outcome) : undefined,
   });
-  const tlsReload = reloadOnChange(
+  const tlsReload = reloadServerTls(
+    admission.server,
     tlsSource,
     first,
+    (tls) => serverContext({ cert: tls.cert, key: tls.key }),
     {
       onChange(next) {
-        admission.setCertificate(next.pair);
-        metrics.certExpiry.set(next.notAfter.getTime() / 1000);
-        metrics.certRotations.inc({ kind: next.kind });
-        log.info({ kind: next.kind, notAfter: next.notAfter.toISOString() }, 'serving certificate changed');
+        const kind = next.rotatedCa ? 'ca' : 'leaf';
+        metrics.certExpiry.set(notAfter(next).getTime() / 1000);
+        metrics.certRotations.inc({ kind });
+        log.info({ kind, notAfter: notAfter(next).toISOString() }, 'serving certificate changed');
       },
       // Half-written files during a rotation, or the API server away: keep serving the current pair.
       onError: (err) => log.warn({ err: errorMessage(err) }, 'cannot load the serving certificate; serving the current one'),
@@ -115,10 +118,11 @@ export async function runWebhook(config: ServeConfig, log: Logger = createLogger
   let lease: LeaderLease | undefined;
   let reconcileTimer: NodeJS.Timeout | undefined;
   let namespaceWatch: { stop(): void } | undefined;
-  if (config.reconcile && client && config.bridgeCa) {
+  if (config.reconcile && client && config.issuers) {
+    const { serving, client: clientCa } = config.issuers;
     const reconciler = new NamespaceReconciler({
       client,
-      bridgeCa: readPemPair(config.bridgeCa.certFile, config.bridgeCa.keyFile),
+      issuers: { serving: readPemPair(serving.certFile, serving.keyFile), client: readPemPair(clientCa.certFile, clientCa.keyFile) },
       extraCaPem: config.extraCaFile ? readFileSync(config.extraCaFile, 'utf8') : undefined,
       log,
       metrics,

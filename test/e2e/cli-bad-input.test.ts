@@ -143,7 +143,10 @@ const CASES: [string, RegExp][] = [
   ['certs ca', /BRIDGE_ERR_USAGE: certs ca needs --out/],
   ['certs ca --out @OUT --days -1', /BRIDGE_ERR_USAGE: certs ca: Option '--days' argument is ambiguous\. Did you forget/],
   ['certs ca --out @OUT --days=-1', /BRIDGE_ERR_USAGE: --days must be a positive number, got "-1"/],
-  ['certs webhook --ca-dir /nonexistent --out @OUT', /BRIDGE_ERR_CERT: \/nonexistent\/bridge-ca\.crt does not exist/],
+  [
+    'certs webhook --ca-dir /nonexistent --out @OUT',
+    /BRIDGE_ERR_CERT: \/nonexistent lacks the intermediates bridge-ca-serving\.crt\|\.key and bridge-ca-client/,
+  ],
   ['certs webhook --ca-dir @CA', /BRIDGE_ERR_USAGE: certs webhook needs --out/],
   ['certs webhook --ca-dir @CA --out @OUT --secret', /BRIDGE_ERR_USAGE: certs webhook: --secret prints a manifest and --out writes files/],
   ['certs sidecar --ca-dir @CA --secret', /BRIDGE_ERR_USAGE: certs sidecar needs --namespace/],

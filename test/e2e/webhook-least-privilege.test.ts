@@ -7,7 +7,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { KubeRestClient } from '../../lib/kube-rest-client.js';
-import { generateCa } from '../../lib/pki.js';
+import { generateBridgeAuthority } from '../../certs/bridge-authority.js';
 import { waitUntil } from '../../lib/wait-until.js';
 import { CA_BUNDLE_CONFIGMAP, SIDECAR_TLS_SECRET, SYSTEM_NAMESPACE } from '../../lib/names.js';
 import { NamespaceReadiness } from '../../webhook/namespace-readiness.js';
@@ -49,7 +49,7 @@ describe("the webhook's shipped rights on the lab", () => {
 
   it('keeps the bundle and the sidecar Secret of a labelled namespace, sees them, and removes them with the label', async () => {
     const ns = await createNamespace('source', 'rbac-labelled', { 'cluster-bridge.io/inject': 'enabled' });
-    const reconciler = new NamespaceReconciler({ client, bridgeCa: await generateCa('rbac-e2e-ca'), log: silentLog });
+    const reconciler = new NamespaceReconciler({ client, issuers: (await generateBridgeAuthority('rbac-e2e-ca')).issuers, log: silentLog });
     // Not ready is only ever said once the watch's list succeeded (before that, everything counts as ready).
     await waitUntil('the readiness watch to list, by name, and see nothing yet', () => !readiness.isReady(ns, 'sidecar'));
     await waitUntil('kube-root-ca.crt published and both objects made', () => reconciler.reconcileNamespace(ns));

@@ -3,7 +3,8 @@ import { X509Certificate } from 'node:crypto';
 import { kubeconfigPath } from '../../lab/lab-files.js';
 import { KubeRestClient } from '../../lib/kube-rest-client.js';
 import { createLogger } from '../../lib/logger.js';
-import { generateCa, splitPemBundle } from '../../lib/pki.js';
+import { splitPemBundle } from '../../lib/pki.js';
+import { generateBridgeAuthority } from '../../certs/bridge-authority.js';
 import { INJECT_LABEL } from '../../webhook/constants.js';
 import { LeaderLease } from '../../lib/leader-lease.js';
 import { NamespaceReconciler } from '../../webhook/namespace-reconciler.js';
@@ -17,8 +18,8 @@ describe('namespace reconciler against the lab', () => {
   it('keeps the CA bundle ConfigMap and sidecar TLS Secret in labelled namespaces and removes them when the label goes', async () => {
     const client = KubeRestClient.load(kubeconfigPath('source'));
     try {
-      const bridgeCa = await generateCa('reconciler-e2e-ca');
-      const reconciler = new NamespaceReconciler({ client, bridgeCa, log });
+      const { root: bridgeCa, issuers } = await generateBridgeAuthority('reconciler-e2e-ca');
+      const reconciler = new NamespaceReconciler({ client, issuers, log });
       const ns = await createNamespace('source', 'wh-rec', { [INJECT_LABEL]: 'enabled', [E2E_WEBHOOK_LABEL]: uniqueName('rec') });
       await waitUntil('kube-root-ca.crt and a reconciled namespace', async () => ((await reconciler.reconcileNamespace(ns)) ? true : undefined));
       const bundle = await kubectlOk('source', ['-n', ns, 'get', 'configmap', 'cluster-bridge-ca-bundle', '-o', 'jsonpath={.data.ca\\.crt}']);
@@ -31,7 +32,10 @@ describe('namespace reconciler against the lab', () => {
       };
       expect(secret.type).toBe('kubernetes.io/tls');
       const servingPem = Buffer.from(secret.data['tls.crt']!, 'base64').toString();
-      expect(new X509Certificate(servingPem).verify(new X509Certificate(bridgeCa.certPem).publicKey)).toBe(true);
+      // Serving from the serving intermediate, the client certificate from the client one; the pods trust the root (ADR 0021).
+      expect(new X509Certificate(servingPem).verify(new X509Certificate(issuers.serving.certPem).publicKey)).toBe(true);
+      const clientPem = Buffer.from(secret.data['client.crt']!, 'base64').toString();
+      expect(new X509Certificate(clientPem).verify(new X509Certificate(issuers.client.certPem).publicKey)).toBe(true);
       // The client certificate speaks for this namespace only (the aggregator reads it from the subject).
       const clientSubject = new X509Certificate(Buffer.from(secret.data['client.crt']!, 'base64').toString()).subject.split('\n');
       expect(clientSubject).toContain(`O=cluster-bridge:namespace:${ns}`);

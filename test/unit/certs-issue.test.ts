@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { X509Certificate } from 'node:crypto';
-import { describeCertificate, generateCa, type CertificateAndKey } from '../../lib/pki.js';
+import { describeCertificate, generateCa, generateIntermediateCa, splitPemBundle, type CertificateAndKey } from '../../lib/pki.js';
+import type { BridgeIssuers } from '../../certs/bridge-authority.js';
 import {
   COMPONENT_CLIENT_ORGANIZATION,
   issueComponentTlsFiles,
@@ -14,11 +15,14 @@ import { isDue, mergeCaBundle, renewalAction } from '../../certs/renewal.js';
 import { secretManifest, decodeSecretData } from '../../certs/cert-files.js';
 
 let ca: CertificateAndKey;
+let issuers: BridgeIssuers;
 const x509 = (pem: string) => new X509Certificate(pem);
 
 describe('bridge certificates', () => {
   it('webhook serving cert: service names in all four forms, loopback, server usage, signed by the CA', async () => {
     ca = await generateCa('test-ca');
+    const [serving, client] = await Promise.all([generateIntermediateCa(ca, 'serving', 'server'), generateIntermediateCa(ca, 'client', 'client')]);
+    issuers = { serving, client };
     const cert = await issueWebhookServingCert(ca, { serviceName: 'hook', namespace: 'sys', extraDnsNames: ['hook.example.com'], ipAddresses: ['10.0.0.5'] });
     const summary = describeCertificate(cert.certPem);
     expect(summary.dnsNames).toEqual(expect.arrayContaining(['hook', 'hook.sys', 'hook.sys.svc', 'hook.sys.svc.cluster.local', 'hook.example.com']));
@@ -52,15 +56,18 @@ describe('bridge certificates', () => {
   });
 
   it('sidecar TLS files carry the trust bundle as ca.crt and render as a kubernetes.io/tls Secret', async () => {
-    const files = await issueSidecarTlsFiles(ca, `${ca.certPem}`);
+    const files = await issueSidecarTlsFiles(issuers, `${ca.certPem}`);
     const secret = secretManifest('s', 'ns', { ...files }) as { type: string; data: Record<string, string> };
     expect(secret.type).toBe('kubernetes.io/tls');
     expect(Object.keys(secret.data).sort()).toEqual(['ca.crt', 'client.crt', 'client.key', 'tls.crt', 'tls.key']);
     expect(decodeSecretData(secret)['ca.crt']).toBe(ca.certPem);
+    // Serving from the serving intermediate, the client certificate from the client intermediate, each presenting it.
+    expect(splitPemBundle(files['tls.crt'])[1]).toBe(splitPemBundle(issuers.serving.certPem)[0]);
+    expect(splitPemBundle(files['client.crt'])[1]).toBe(splitPemBundle(issuers.client.certPem)[0]);
   });
 
-  it("aggregator and synchronizer TLS dirs: their Service names and the peers' SANs, the bridge CA, a client cert for the aggregator only", async () => {
-    const aggregator = await issueComponentTlsFiles(ca, 'cluster-bridge-aggregator', {
+  it("aggregator and synchronizer TLS dirs: their Service names and the peers' SANs, the bridge root, a client cert for the aggregator only", async () => {
+    const aggregator = await issueComponentTlsFiles(issuers, 'cluster-bridge-aggregator', {
       extraDnsNames: ['bridge.example.com'],
       ipAddresses: ['10.0.0.9'],
       client: true,
@@ -68,12 +75,13 @@ describe('bridge certificates', () => {
     const serving = describeCertificate(aggregator['tls.crt']);
     expect(serving.dnsNames).toEqual(expect.arrayContaining(['cluster-bridge-aggregator.cluster-bridge-system.svc', 'bridge.example.com']));
     expect(serving.ipAddresses).toEqual(expect.arrayContaining(['10.0.0.9']));
-    expect(aggregator['ca.crt']).toBe(ca.certPem);
+    expect(aggregator['ca.crt']).toBe(splitPemBundle(ca.certPem)[0]);
+    expect(x509(aggregator['tls.crt']).verify(x509(issuers.serving.certPem).publicKey)).toBe(true);
     const client = x509(aggregator['client.crt']!);
     expect(client.subject).toContain(`O=${COMPONENT_CLIENT_ORGANIZATION}`);
     expect(client.keyUsage).toEqual(['1.3.6.1.5.5.7.3.2']);
-    expect(client.verify(x509(ca.certPem).publicKey)).toBe(true);
-    const synchronizer = await issueComponentTlsFiles(ca, 'cluster-bridge-synchronizer');
+    expect(client.verify(x509(issuers.client.certPem).publicKey)).toBe(true);
+    const synchronizer = await issueComponentTlsFiles(issuers, 'cluster-bridge-synchronizer');
     expect(Object.keys(synchronizer).sort()).toEqual(['ca.crt', 'tls.crt', 'tls.key']);
     expect(secretManifest('s', 'n', { ...aggregator } as Record<string, string>)).toMatchObject({ type: 'kubernetes.io/tls' });
   });

@@ -39,7 +39,7 @@ function get(port: number, path: string, caller: CertificateAndKey | undefined):
 
 beforeAll(async () => {
   ca = await generateCa('internal-callers-ca');
-  const serving = await issueComponentTlsFiles(ca, SYNCHRONIZER_SERVICE, { ipAddresses: ['127.0.0.1'] });
+  const serving = await issueComponentTlsFiles({ serving: ca, client: ca }, SYNCHRONIZER_SERVICE, { ipAddresses: ['127.0.0.1'] });
   callers = {
     aggregator: await issueComponentClientCert(ca, AGGREGATOR_SERVICE),
     synchronizer: await issueComponentClientCert(ca, SYNCHRONIZER_SERVICE),

@@ -1,5 +1,6 @@
-// The aggregator's and the synchronizer's TLS files are served again when they change (issue 21: both
-// read them once, so a renewed certificate needed a restart). A real HTTPS server and real files.
+// The one certificate source of all four servers (issue 23) serves TLS files again when they change
+// (issue 21: the aggregator and the synchronizer read them once, so a renewed certificate needed a
+// restart). A real HTTPS server, real files, and a new connection to see what is served.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
@@ -9,15 +10,23 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
-import { readComponentTls, reloadServerTls, serverContext, type ComponentTlsPaths } from '../../lib/component-tls.js';
-import type { ReloadLoop } from '../../lib/cert-reload.js';
+import {
+  loggedReload,
+  readTlsFiles,
+  reloadServerTls,
+  serverContext,
+  tlsDirPaths,
+  tlsFileSource,
+  type ReloadLoop,
+  type TlsFilePaths,
+} from '../../lib/certificate-source.js';
 import { generateCa, issueCertificate, type CertificateAndKey } from '../../lib/pki.js';
 import { waitUntil } from '../../lib/wait-until.js';
 import { silentLog } from '../helpers/sidecar-fixtures.js';
 
 let ca: CertificateAndKey;
 let dir: string;
-let paths: ComponentTlsPaths;
+let paths: TlsFilePaths;
 let server: Server;
 let reload: ReloadLoop;
 const swapped: string[] = [];
@@ -42,14 +51,22 @@ function servedSerial(): Promise<string> {
 beforeAll(async () => {
   ca = await generateCa('reload-ca');
   dir = mkdtempSync(join(tmpdir(), 'component-tls-'));
-  paths = { certFile: join(dir, 'tls.crt'), keyFile: join(dir, 'tls.key'), caFile: join(dir, 'ca.crt') };
-  writeFileSync(paths.caFile, ca.certPem);
+  const { certFile, keyFile, caFile } = tlsDirPaths(dir);
+  paths = { certFile, keyFile, caFile };
+  writeFileSync(caFile, ca.certPem);
   write(await serving());
-  const tls = readComponentTls(paths);
+  const tls = readTlsFiles(paths);
   server = createServer({ ...serverContext(tls), requestCert: true, rejectUnauthorized: false }, (_req, res) => res.end());
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
-  reload = reloadServerTls(server, paths, tls, silentLog, (next) => swapped.push(next.cert), 50);
+  reload = reloadServerTls(
+    server,
+    tlsFileSource(paths),
+    tls,
+    serverContext,
+    loggedReload(silentLog, 'test', (next) => swapped.push(next.cert)),
+    50,
+  );
 });
 
 afterAll(() => {
