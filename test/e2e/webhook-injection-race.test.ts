@@ -6,14 +6,15 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { checkUnbridgedPods } from '../../cli/preflight/unbridged-pods.js';
 import { writePemPair } from '../../certs/cert-files.js';
-import { KubeRestClient } from '../../lib/kube-rest-client.js';
-import { CA_BUNDLE_CONFIGMAP, SIDECAR_TLS_SECRET } from '../../lib/names.js';
+import { KubeRestClient, usingClient } from '../../lib/kube-rest-client.js';
+import { CA_BUNDLE_CONFIGMAP, SIDECAR_TLS_SECRET, SYSTEM_NAMESPACE } from '../../lib/names.js';
 import { waitUntil } from '../../lib/wait-until.js';
-import { INJECT_LABEL, INJECT_LABEL_VALUE, SIDECAR_NAME } from '../../webhook/constants.js';
+import { INJECT_ANNOTATION, INJECT_LABEL, INJECT_LABEL_VALUE, SIDECAR_NAME } from '../../webhook/constants.js';
 import { E2E_WEBHOOK_LABEL } from '../../webhook/registration.js';
 import { generateCa } from '../../lib/pki.js';
-import { createNamespace } from '../helpers/lab-clients.js';
+import { createNamespace, kubeconfigPath } from '../helpers/lab-clients.js';
 import { podManifest, startTestWebhook, type TestWebhook } from './webhook-harness.js';
 
 const TRIES = 20;
@@ -21,6 +22,10 @@ let webhook: TestWebhook;
 let client: KubeRestClient;
 
 beforeAll(async () => {
+  // A webhook of an earlier run may still hold the reconciler's Lease (30 s): this one must lead at once.
+  await usingClient(KubeRestClient.load(kubeconfigPath('source')), (admin) =>
+    admin.expect('DELETE', `/apis/coordination.k8s.io/v1/namespaces/${SYSTEM_NAMESPACE}/leases/cluster-bridge-webhook-reconciler`, [200, 404]),
+  );
   const ca = writePemPair(mkdtempSync(join(tmpdir(), 'cb-race-ca-')), 'bridge-ca', await generateCa('race-e2e-bridge-ca'));
   webhook = await startTestWebhook({ env: { BRIDGE_CA_CERT_FILE: ca.certFile, BRIDGE_CA_KEY_FILE: ca.keyFile, BRIDGE_WEBHOOK_RECONCILE: 'true' } });
   client = webhook.client;
@@ -73,4 +78,29 @@ describe('a pod created right after its namespace is labelled', () => {
       });
     }
   }, 600_000);
+});
+
+describe("bridgectl preflight's unbridged-pods check", () => {
+  it('lists each pod of a labelled namespace that runs without the bridge, with why and the command that fixes it', async () => {
+    const ns = await createNamespace('source', 'unbridged', { [E2E_WEBHOOK_LABEL]: webhook.id });
+    const create = async (name: string, annotations: Record<string, string> = {}) =>
+      client.expect<CreatedPod>('POST', `/api/v1/namespaces/${ns}/pods`, [201], JSON.parse(podManifest(name, { annotations })));
+    await create('early');
+    await client.expect('PATCH', `/api/v1/namespaces/${ns}`, [200], { metadata: { labels: { [INJECT_LABEL]: INJECT_LABEL_VALUE } } }, { patchType: 'merge' });
+    await waitUntil('the CA bundle made after the label', async () =>
+      (await client.request('GET', `/api/v1/namespaces/${ns}/configmaps/${CA_BUNDLE_CONFIGMAP}`)).status === 200 ? true : undefined,
+    );
+    const late = await create('late');
+    expect(late.body.spec.initContainers?.map((c) => c.name)).toEqual([SIDECAR_NAME]);
+    await create('optout', { [INJECT_ANNOTATION]: 'false' });
+
+    const result = await checkUnbridgedPods(client);
+    expect(result).toMatchObject({ check: 'unbridged-pods', ok: true, warning: true });
+    expect(result.failures!.filter((line) => line.startsWith(`${ns}/`)).sort()).toEqual([
+      `${ns}/early: created before the namespace was labelled (or before the webhook ran); fix: kubectl -n ${ns} get pod early -o yaml | kubectl replace --force -f -`,
+      expect.stringMatching(
+        new RegExp(`^${ns}/optout: opted-out: the pod has the annotation ${INJECT_ANNOTATION}: "false"; fix: change the pod so the webhook injects it`),
+      ),
+    ]);
+  });
 });
