@@ -117,24 +117,21 @@ export function handleAdmission(raw: Buffer | string, contentType: string | unde
     if (!decision.inject) {
       return { status: 200, body: allowed(uid), outcome: { ...outcomeBase, reason: decision.reason, mode: decision.mode } };
     }
-    if (deps.namespaceReady && !deps.namespaceReady(namespace, decision.mode)) {
-      // Injected now, the pod would wait in ContainerCreating for a Secret that is not there yet.
-      const message = InjectReasons['namespace-not-ready'];
-      return {
-        status: 200,
-        body: allowed(uid, { warnings: [`cluster-bridge did not inject: ${message}`] }),
-        outcome: { ...outcomeBase, reason: 'namespace-not-ready', mode: decision.mode, message },
-      };
-    }
     const mutated = injectPod(pod, decision.mode, deps.config);
     const patch = fastJsonPatch.compare(pod, mutated);
     if (patch.length === 0) {
       return { status: 200, body: allowed(uid), outcome: { ...outcomeBase, reason: 'already-injected', mode: decision.mode } };
     }
+    // Injected even where the namespace's CA bundle or TLS Secret is not there yet (labelled a moment
+    // ago): the kubelet retries the mounts until they exist, while a pod left uninjected would bypass
+    // the bridge for its whole life (issue 22). The reason and a warning say why it may wait.
+    const pending = deps.namespaceReady !== undefined && !deps.namespaceReady(namespace, decision.mode);
+    const reason = pending ? 'injected-namespace-pending' : decision.reason;
+    const warnings = pending ? { warnings: [`cluster-bridge: ${InjectReasons[reason]}`] } : {};
     return {
       status: 200,
-      body: allowed(uid, { patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(patch)).toString('base64') }),
-      outcome: { ...outcomeBase, reason: decision.reason, mode: decision.mode, patchOperations: patch.length },
+      body: allowed(uid, { patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(patch)).toString('base64'), ...warnings }),
+      outcome: { ...outcomeBase, reason, mode: decision.mode, patchOperations: patch.length },
     };
   } catch (err) {
     // Fail open: a bug here must never stop pods from being created.

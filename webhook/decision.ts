@@ -28,7 +28,7 @@ export const InjectReasons = {
   'unsupported-mode': `the ${MODE_ANNOTATION} annotation names a mode other than sidecar or dns`,
   'container-name-conflict': `the pod already has a container named ${SIDECAR_NAME} without an injection record`,
   'no-containers': 'the pod has no containers',
-  'namespace-not-ready': `the namespace does not hold the ${CA_BUNDLE_CONFIGMAP} ConfigMap (and, in sidecar mode, the ${SIDECAR_TLS_SECRET} Secret) yet; the webhook makes them: recreate the pod once they exist`,
+  'injected-namespace-pending': `the pod was injected before its namespace held the ${CA_BUNDLE_CONFIGMAP} ConfigMap (and, in sidecar mode, the ${SIDECAR_TLS_SECRET} Secret); the webhook makes them, and the pod waits in ContainerCreating until they exist`,
 } as const;
 
 export type InjectReason = keyof typeof InjectReasons;
@@ -39,7 +39,7 @@ export const EVENT_REASONS: ReadonlySet<InjectReason> = new Set([
   'host-network',
   'unsupported-mode',
   'container-name-conflict',
-  'namespace-not-ready',
+  'injected-namespace-pending',
 ]);
 
 export interface InjectDecision {

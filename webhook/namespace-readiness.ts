@@ -1,8 +1,9 @@
 /**
  * Which namespaces already hold what an injected pod mounts: the CA bundle ConfigMap and the sidecar
- * TLS Secret. A pod injected before the reconciler made them waits in ContainerCreating, so the
- * webhook leaves it uninjected (reason `namespace-not-ready`) instead. Every replica keeps this view
- * by list and watch of object metadata only, so no Secret's data ever reaches the webhook.
+ * TLS Secret. A pod injected before the reconciler made them waits in ContainerCreating until they
+ * exist; the webhook injects it all the same and says so (reason `injected-namespace-pending`), since
+ * left uninjected it would bypass the bridge for its whole life. Every replica keeps this view by list
+ * and watch of object metadata only, so no Secret's data ever reaches the webhook.
  */
 import type { KubeRestClient } from '../lib/kube-rest-client.js';
 import { listAndWatch } from '../lib/list-watch.js';

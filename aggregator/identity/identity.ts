@@ -8,6 +8,7 @@
 import type { TLSSocket } from 'node:tls';
 import { SIDECAR_CLIENT_ORGANIZATION, SIDECAR_NAMESPACE_ORGANIZATION_PREFIX } from '../../certs/bridge-certs.js';
 import { goUnescape } from '../../lib/routing/go-url.js';
+import { serviceAccountOf } from './impersonation.js';
 
 export interface UserInfo {
   username: string;
@@ -140,11 +141,26 @@ export function bearerToken(rawHeaders: readonly string[]): string | undefined {
   return undefined;
 }
 
-/** Headers that make the destination act as `user` (set on the request, so upgrades carry them too). */
+/**
+ * Headers that make the destination act as `user` (set on the request, so upgrades carry them too).
+ * A service account holding exactly the groups every service account gets is sent by name alone: the
+ * destination completes the same groups, and 1.36's constrained `serviceaccount` mode, the only way the
+ * aggregator may act as one there (docs/adr/0021), accepts nothing but the name, so the source's uid and
+ * pod-binding extras are not carried. Anyone else is sent whole (the constrained `user-info` mode).
+ */
 export function impersonationHeaders(user: UserInfo): string[] {
+  if (isPlainServiceAccount(user)) return ['Impersonate-User', user.username];
   const out = ['Impersonate-User', user.username];
   if (user.uid) out.push('Impersonate-Uid', user.uid);
   for (const group of user.groups) out.push('Impersonate-Group', group);
   for (const [key, values] of Object.entries(user.extra)) for (const value of values) out.push(`Impersonate-Extra-${encodeURIComponent(key)}`, value);
   return out;
+}
+
+/** A service account's token identity: its name and the three groups kube-apiserver gives every one. */
+function isPlainServiceAccount(user: UserInfo): boolean {
+  const sa = serviceAccountOf(user.username);
+  if (!sa) return false;
+  const implied = new Set(['system:serviceaccounts', `system:serviceaccounts:${sa.namespace}`, 'system:authenticated']);
+  return user.groups.length === implied.size && new Set(user.groups).size === implied.size && user.groups.every((g) => implied.has(g));
 }

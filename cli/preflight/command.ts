@@ -1,7 +1,8 @@
 /**
  * `bridgectl preflight`: before a rollout starts, checks that the destination can take over from the
  * source (issue 9, DESIGN.md section 3): versions, API types, service IPs and nodePorts, the
- * destination's workload controllers off, and (a warning) cluster grants only the destination has. One line per check, exit code 1 when any fails.
+ * destination's workload controllers off, and (warnings) cluster grants only the destination has and
+ * pods of labelled namespaces that run without the bridge. One line per check, exit code 1 when any fails.
  */
 import { BridgeError } from '../../lib/errors.js';
 import { parseFlags } from '../../lib/flags.js';
@@ -12,6 +13,7 @@ import { connectClusters } from './clusters.js';
 import { probeControllers } from './controllers.js';
 import { renderReport, runCheck, type CheckResult } from './report.js';
 import { checkServiceIps, movableServices } from './service-ips.js';
+import { checkUnbridgedPods } from './unbridged-pods.js';
 import { compareVersions } from './versions.js';
 
 export async function runPreflight(paths: { source?: string; destination?: string }): Promise<CheckResult[]> {
@@ -24,6 +26,7 @@ export async function runPreflight(paths: { source?: string; destination?: strin
       runCheck('service-ips', async () => checkServiceIps(await movableServices(source.client), destination.client)),
       runCheck('controllers-off', () => probeControllers(destination.client)),
       runCheck('cluster-rbac', () => checkClusterRbac(source.client, destination.client)),
+      runCheck('unbridged-pods', () => checkUnbridgedPods(source.client)),
     ]);
   } finally {
     source.client.close();

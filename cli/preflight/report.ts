@@ -1,7 +1,7 @@
 /** What a preflight check found, and how it is printed: one line per check for people, JSON for scripts. */
 import { errorMessage, isBridgeError } from '../../lib/errors.js';
 
-export type CheckName = 'versions' | 'api-types' | 'service-ips' | 'controllers-off' | 'cluster-rbac';
+export type CheckName = 'versions' | 'api-types' | 'service-ips' | 'controllers-off' | 'cluster-rbac' | 'unbridged-pods';
 
 export interface CheckResult {
   check: CheckName;

@@ -84,6 +84,15 @@ export const DEFAULT_RESOURCE_CLASSES: Readonly<Record<ShardKey, ResourceClass>>
  */
 const LOCATED_SUBRESOURCES = new Set(['token', 'proxy']);
 
+/**
+ * The only subresources a movable type serves (the located ones aside): a custom resource has no
+ * other, nor has any built-in type a hand-off moves. Any other names nothing that moves (a path such as
+ * `configmaps/../secrets` reads as subresource `secrets` of configmaps), so the source answers it,
+ * exactly as kube-apiserver would (403 or 404), and the destination is never asked to act as the
+ * caller on it (its aggregator may impersonate on status and scale only: docs/adr/0021).
+ */
+const MOVABLE_SUBRESOURCES = new Set(['status', 'scale']);
+
 const SYSTEM_NAMESPACE_SET: ReadonlySet<string> = new Set(SYSTEM_NAMESPACES);
 
 export function isSystemNamespace(namespace: string): boolean {
@@ -109,5 +118,6 @@ export interface ClassifyInput extends GroupResource {
 export function classify(input: ClassifyInput, overrides?: Readonly<Record<ShardKey, ResourceClass>>): ResourceClass {
   if (input.namespace !== '' && isSystemNamespace(input.namespace)) return 'system';
   if (input.subresource && LOCATED_SUBRESOURCES.has(input.subresource)) return 'located';
-  return classOf(input, overrides);
+  const cls = classOf(input, overrides);
+  return cls === 'movable' && input.subresource && !MOVABLE_SUBRESOURCES.has(input.subresource) ? 'located' : cls;
 }

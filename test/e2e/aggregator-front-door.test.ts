@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startLabBridge, type LabBridge } from '../helpers/bridge-lab.js';
 import { createNamespace, kubeconfigPath, kubectl, kubectlOk } from '../helpers/lab-clients.js';
-import { shippedAggregatorSourceKubeconfig } from '../helpers/shipped-source-identity.js';
+import { shippedAggregatorDestinationKubeconfig, shippedAggregatorSourceKubeconfig } from '../helpers/shipped-source-identity.js';
 import { serviceAccountToken } from '../helpers/sidecar-lab.js';
 import { loadKubeConfig } from '../../lib/kube-rest-client.js';
 import { waitUntil } from '../../lib/wait-until.js';
@@ -99,7 +99,11 @@ beforeAll(async () => {
     namespace,
     aggregatorSourceKubeconfig,
     // Every request here comes from 127.0.0.1: a budget small enough that a burst surely exceeds it.
-    beforeAggregator: async (env) => void (env.BRIDGE_UNKNOWN_TOKEN_REVIEWS_PER_SECOND = '5'),
+    beforeAggregator: async (env) => {
+      env.BRIDGE_UNKNOWN_TOKEN_REVIEWS_PER_SECOND = '5';
+      // It acts as the callers in the destination with exactly the shipped (constrained) impersonation rights.
+      env.BRIDGE_DESTINATION_KUBECONFIG = await shippedAggregatorDestinationKubeconfig(mkdtempSync(join(tmpdir(), 'bridge-frontdoor-destination-')));
+    },
   });
   await waitUntil('the RoleBindings mirrored to the destination', async () =>
     (await kubectl('destination', ['-n', namespace, 'get', 'rolebinding', 'impersonator-edit', '-o', 'name'])).stdout.trim() ? true : undefined,
@@ -204,9 +208,16 @@ describe('impersonation, decided as the source decides it (secrets on the destin
     ['that user with a uid', { 'Impersonate-User': 'alice', 'Impersonate-Uid': 'u-1' }, 403],
     ['that user with an extra', { 'Impersonate-User': 'alice', 'Impersonate-Extra-Example.com%2Fteam': 'a' }, 403],
     ['a group without a user', { 'Impersonate-Group': 'g1' }, 400],
-    ['a node', { 'Impersonate-User': 'system:node:n1' }, 403],
   ])('%s', async (_what, headers, status) => {
     expect((await sameDecision('GET', secrets(), as(headers))).status).toBe(status);
+  });
+
+  it('a node: 403 both ways, the destination refusing the bridge itself, which may act as no node (docs/adr/0021)', async () => {
+    const headers = as({ 'Impersonate-User': 'system:node:n1' });
+    expect((await direct('GET', secrets(), headers)).status).toBe(403);
+    const through = await bridged('GET', secrets(), headers);
+    expect(through.status).toBe(403);
+    expect(through.body.message).toContain('system:serviceaccount:cluster-bridge-system:cluster-bridge-aggregator');
   });
 
   it('with impersonate on kube-system ServiceAccounts granted, the garbage collector lists the Secrets both ways', async () => {

@@ -18,7 +18,11 @@ import { MIRROR_OF_UID_ANNOTATION } from '../../lib/mirror-copy.js';
 import { waitUntil } from '../../lib/wait-until.js';
 import { startLabBridge, type LabBridge } from '../helpers/bridge-lab.js';
 import { createNamespace, kubeconfigPath, kubectl, kubectlOk, run, uniqueName } from '../helpers/lab-clients.js';
-import { shippedAggregatorSourceKubeconfig, shippedSynchronizerKubeconfigs } from '../helpers/shipped-source-identity.js';
+import {
+  shippedAggregatorDestinationKubeconfig,
+  shippedAggregatorSourceKubeconfig,
+  shippedSynchronizerKubeconfigs,
+} from '../helpers/shipped-source-identity.js';
 
 const RBAC = '/apis/rbac.authorization.k8s.io/v1';
 const id = uniqueName('rbac').slice(5);
@@ -112,6 +116,7 @@ beforeAll(async () => {
     namespace,
     aggregatorSourceKubeconfig: await shippedAggregatorSourceKubeconfig(dir),
     synchronizerKubeconfigs: await shippedSynchronizerKubeconfigs(dir),
+    beforeAggregator: async (env) => void (env.BRIDGE_DESTINATION_KUBECONFIG = await shippedAggregatorDestinationKubeconfig(dir)),
   });
   await waitUntil('the ServiceAccounts mirrored (their namespace with them)', async () =>
     (await destination.request('GET', `/api/v1/namespaces/${namespace}/serviceaccounts/operator`)).status === 200 ? true : undefined,

@@ -20,8 +20,8 @@ import { AGGREGATOR_LEASE, SYSTEM_NAMESPACE } from '../../lib/names.js';
 import { waitUntil } from '../../lib/wait-until.js';
 import { startLabBridge, type LabBridge } from '../helpers/bridge-lab.js';
 import { createNamespace, kubeconfigPath, kubectl, kubectlOk, run, uniqueName } from '../helpers/lab-clients.js';
-import { repoRoot } from '../../lib/paths.js';
 import { serviceAccountToken, tokenKubeconfig } from '../helpers/sidecar-lab.js';
+import { shippedAggregatorDestinationKubeconfig } from '../helpers/shipped-source-identity.js';
 
 const CLI = join(process.cwd(), 'dist', 'cli', 'main.js');
 const DESTINATION = kubeconfigPath('destination');
@@ -162,16 +162,6 @@ const faultInForce = (cluster: 'source' | 'destination', probe: string) =>
     return got.code !== 0 && got.stderr.includes('fault.lab.cluster-bridge.io') ? true : undefined;
   });
 
-/** manifests/destination's ServiceAccount and RBAC applied to the lab's destination, and a kubeconfig with its token. */
-async function manifestIdentityKubeconfig(dir: string): Promise<string> {
-  for (const file of ['serviceaccount.yaml', 'rbac.yaml']) await kubectlOk('destination', ['apply', '-f', join(repoRoot(), 'manifests', 'destination', file)]);
-  const token = (await kubectlOk('destination', ['-n', SYSTEM_NAMESPACE, 'create', 'token', 'cluster-bridge-aggregator', '--duration=1h'])).trim();
-  const admin = new k8s.KubeConfig();
-  admin.loadFromFile(DESTINATION);
-  const cluster = admin.getCurrentCluster()!;
-  return tokenKubeconfig(dir, 'aggregator-destination', cluster.server, Buffer.from(cluster.caData!, 'base64').toString(), token, SYSTEM_NAMESPACE);
-}
-
 beforeAll(async () => {
   namespace = await createNamespace('source', 'rollout');
   const token = await serviceAccountToken(namespace);
@@ -182,7 +172,7 @@ beforeAll(async () => {
     // A second replica, started first so it leads: a separate process, so the test can kill it.
     beforeAggregator: async (env) => {
       // Both replicas reach the destination as the manifests' ServiceAccount, with exactly its RBAC.
-      env.BRIDGE_DESTINATION_KUBECONFIG = await manifestIdentityKubeconfig(mkdtempSync(join(tmpdir(), 'rollout-')));
+      env.BRIDGE_DESTINATION_KUBECONFIG = await shippedAggregatorDestinationKubeconfig(mkdtempSync(join(tmpdir(), 'rollout-')));
       leader = spawn(process.execPath, [CLI, 'aggregator', 'serve'], { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
       leader.stderr!.on('data', (chunk: Buffer) => (leaderLog = (leaderLog + chunk.toString()).slice(-20_000)));
       await waitUntil('the first aggregator to take the leader Lease', async () => {

@@ -1,6 +1,6 @@
 /**
- * The bridge's identities as shipped: the aggregator's on the source (manifests/source/aggregator-rbac.yaml)
- * and the synchronizer's on both clusters, applied to the lab and used through tokens of their
+ * The bridge's identities as shipped: the aggregator's on both clusters (manifests/source/aggregator-rbac.yaml,
+ * manifests/destination/rbac.yaml) and the synchronizer's on both clusters, applied to the lab and used through tokens of their
  * ServiceAccounts instead of the lab's system:masters certificates, so an e2e shows the bridge works
  * with exactly the rights the manifests grant.
  */
@@ -19,6 +19,17 @@ export const AGGREGATOR_SERVICE_ACCOUNT = 'cluster-bridge-aggregator';
 /** Applies the manifest to the source and writes a kubeconfig in `dir` with a token of its ServiceAccount. */
 export function shippedAggregatorSourceKubeconfig(dir: string): Promise<string> {
   return shippedIdentityKubeconfig('source', AGGREGATOR_RBAC, AGGREGATOR_SERVICE_ACCOUNT, dir);
+}
+
+/**
+ * manifests/destination's ServiceAccount and RBAC (the aggregator's constrained impersonation included)
+ * applied to the destination, and a kubeconfig in `dir` with a token of that ServiceAccount.
+ */
+export async function shippedAggregatorDestinationKubeconfig(dir: string): Promise<string> {
+  const manifests = join(process.cwd(), 'manifests', 'destination');
+  await kubectl('destination', ['create', 'namespace', SYSTEM_NAMESPACE]); // AlreadyExists is fine
+  for (const file of ['serviceaccount.yaml', 'rbac.yaml']) await kubectlOk('destination', ['apply', '-f', join(manifests, file)]);
+  return serviceAccountKubeconfig(dir, SYSTEM_NAMESPACE, AGGREGATOR_SERVICE_ACCOUNT, `${AGGREGATOR_SERVICE_ACCOUNT}-destination`, 'destination');
 }
 
 export const SYNCHRONIZER_SERVICE_ACCOUNT = 'cluster-bridge-synchronizer';

@@ -13,6 +13,7 @@ import { repoRoot } from '../../lib/paths.js';
 import { AGGREGATOR_PORT, AGGREGATOR_SERVICE, AGGREGATOR_TLS_SECRET, API_GROUP, ROLLOUT_KIND, ROLLOUT_RESOURCE, SYSTEM_NAMESPACE } from '../../lib/names.js';
 import { DEFAULT_SHARDS, SOURCE_PINNED_SHARDS } from '../../lib/routing/resource-classes.js';
 import { parseShardKey } from '../../lib/routing/shard-hash.js';
+import { SOURCE_STATUS_SHARDS } from '../../lib/workload-status.js';
 import { containerPort, envWithMountedSecrets, manifestLoader, secretMountedAt, type Doc, type EnvVar } from '../helpers/manifests.js';
 
 const SERVICE_ACCOUNT = 'cluster-bridge-aggregator';
@@ -60,11 +61,31 @@ describe('manifests/destination', () => {
       expect(rule.verbs).not.toContain('*');
       expect(rule.resources).not.toContain('*');
     }
-    // Cluster-wide it may impersonate and read namespaces, never write.
-    for (const rule of rules('ClusterRole')) expect(rule.verbs.every((verb) => ['impersonate', 'get', 'list'].includes(verb))).toBe(true);
+    // Cluster-wide it may impersonate (constrained only: docs/adr/0021) and read namespaces, never write.
+    const clusterVerbs = rules('ClusterRole').flatMap((rule) => rule.verbs);
+    expect(clusterVerbs.filter((verb) => !/^impersonate(-on)?:(serviceaccount|user-info)(:[a-z]+)?$/.test(verb)).sort()).toEqual(['get', 'list']);
+    expect(clusterVerbs).not.toContain('impersonate');
+    expect(clusterVerbs.some((verb) => verb.includes('node'))).toBe(false);
     expect(docs.filter((d) => d.kind === 'Role').map((d) => d.metadata.namespace)).toEqual([SYSTEM_NAMESPACE]);
     for (const binding of docs.filter((d) => d.kind.endsWith('Binding')))
       expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: SERVICE_ACCOUNT, namespace: SYSTEM_NAMESPACE }]);
+  });
+
+  it('lets the aggregator act as callers on every type a hand-off moves by default, and on no other', () => {
+    const docs = load('rbac.yaml');
+    const rules = docs.find((d) => d.kind === 'ClusterRole')!.rules as { apiGroups: string[]; resources: string[]; verbs: string[] }[];
+    const actingOn = rules.filter((rule) => rule.verbs.some((verb) => verb.startsWith('impersonate-on:')));
+    const covered = actingOn.flatMap((rule) => rule.apiGroups.flatMap((g) => rule.resources.filter((r) => !r.includes('/')).map((r) => (g ? `${r}.${g}` : r))));
+    expect(covered.sort()).toEqual([...DEFAULT_SHARDS, ...SOURCE_STATUS_SHARDS].sort());
+    for (const rule of actingOn)
+      for (const mode of ['serviceaccount', 'user-info'])
+        for (const verb of ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'deletecollection'])
+          expect(rule.verbs).toContain(`impersonate-on:${mode}:${verb}`);
+  });
+
+  it('ships the legacy impersonation rights apart, outside the kustomization', () => {
+    const [role] = manifestLoader('destination')('rbac-legacy-impersonation.yaml');
+    expect(role!.rules.flatMap((r: { verbs: string[] }) => r.verbs)).toEqual(['impersonate', 'impersonate']);
   });
 
   describe('the aggregator', () => {

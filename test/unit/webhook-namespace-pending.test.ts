@@ -1,7 +1,8 @@
 /**
- * A pod in a namespace whose CA bundle or TLS Secret the reconciler has not made yet is admitted
- * unchanged, with a warning and the reason `namespace-not-ready`: injected, it would wait in
- * ContainerCreating. The readiness asked depends on the mode (DNS mode mounts only the CA bundle).
+ * A pod in a namespace whose CA bundle or TLS Secret the reconciler has not made yet (labelled a
+ * moment ago) is injected all the same, with a warning and the reason `injected-namespace-pending`:
+ * the kubelet waits for the mounts, where an uninjected pod would bypass the bridge for its whole life
+ * (issue 22). The readiness asked depends on the mode (DNS mode mounts only the CA bundle).
  */
 import { describe, expect, it } from '@jest/globals';
 import { handleAdmission } from '../../webhook/admission-handler.js';
@@ -43,24 +44,25 @@ function answer(mode: InjectionMode, ready: (namespace: string, mode: InjectionM
   return { result, response, asked };
 }
 
-describe('namespace not ready', () => {
-  it.each<InjectionMode>(['sidecar', 'dns'])('admits a %s-mode pod unchanged with a warning and the reason', (mode) => {
+describe('namespace not ready yet', () => {
+  it.each<InjectionMode>(['sidecar', 'dns'])('injects a %s-mode pod all the same, with a warning and the reason', (mode) => {
     const { result, response, asked } = answer(mode, () => false);
     expect(asked).toEqual([`apps/${mode}`]);
     expect(result.status).toBe(200);
     expect(response.allowed).toBe(true);
-    expect(response.patch).toBeUndefined();
-    expect(response.warnings).toEqual([`cluster-bridge did not inject: ${InjectReasons['namespace-not-ready']}`]);
-    expect(result.outcome).toMatchObject({ reason: 'namespace-not-ready', mode });
+    expect(response.patch).toBeDefined();
+    expect(response.warnings).toEqual([`cluster-bridge: ${InjectReasons['injected-namespace-pending']}`]);
+    expect(result.outcome).toMatchObject({ reason: 'injected-namespace-pending', mode });
   });
 
-  it('injects once the namespace is ready', () => {
+  it('injects without a warning once the namespace is ready', () => {
     const { result, response } = answer('sidecar', () => true);
     expect(response.patch).toBeDefined();
+    expect(response.warnings).toBeUndefined();
     expect(result.outcome.reason).toBe('injected');
   });
 
-  it('injects a DNS-mode pod where only the sidecar-mode mounts are missing', () => {
+  it('injects a DNS-mode pod where only the sidecar-mode mounts are missing, without a warning', () => {
     const { result } = answer('dns', (_namespace, mode) => mode === 'dns');
     expect(result.outcome.reason).toBe('injected');
   });
