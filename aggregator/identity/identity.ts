@@ -145,7 +145,7 @@ export function bearerToken(rawHeaders: readonly string[]): string | undefined {
  * Headers that make the destination act as `user` (set on the request, so upgrades carry them too).
  * A service account holding exactly the groups every service account gets is sent by name alone: the
  * destination completes the same groups, and 1.36's constrained `serviceaccount` mode, the only way the
- * aggregator may act as one there (docs/adr/0021), accepts nothing but the name, so the source's uid and
+ * aggregator may act as one there (docs/adr/0022), accepts nothing but the name, so the source's uid and
  * pod-binding extras are not carried. Anyone else is sent whole (the constrained `user-info` mode).
  */
 export function impersonationHeaders(user: UserInfo): string[] {

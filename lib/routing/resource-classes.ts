@@ -89,7 +89,7 @@ const LOCATED_SUBRESOURCES = new Set(['token', 'proxy']);
  * other, nor has any built-in type a hand-off moves. Any other names nothing that moves (a path such as
  * `configmaps/../secrets` reads as subresource `secrets` of configmaps), so the source answers it,
  * exactly as kube-apiserver would (403 or 404), and the destination is never asked to act as the
- * caller on it (its aggregator may impersonate on status and scale only: docs/adr/0021).
+ * caller on it (its aggregator may impersonate on status and scale only: docs/adr/0022).
  */
 const MOVABLE_SUBRESOURCES = new Set(['status', 'scale']);
 

@@ -212,7 +212,7 @@ describe('impersonation, decided as the source decides it (secrets on the destin
     expect((await sameDecision('GET', secrets(), as(headers))).status).toBe(status);
   });
 
-  it('a node: 403 both ways, the destination refusing the bridge itself, which may act as no node (docs/adr/0021)', async () => {
+  it('a node: 403 both ways, the destination refusing the bridge itself, which may act as no node (docs/adr/0022)', async () => {
     const headers = as({ 'Impersonate-User': 'system:node:n1' });
     expect((await direct('GET', secrets(), headers)).status).toBe(403);
     const through = await bridged('GET', secrets(), headers);

@@ -1,6 +1,6 @@
 // The headers that make the destination act as a caller (aggregator/identity/identity.ts): a service account
 // with exactly the groups every one gets goes by name alone (1.36's constrained `serviceaccount` mode,
-// the aggregator's only right to act as one: docs/adr/0021); anyone else goes whole. The lab's API
+// the aggregator's only right to act as one: docs/adr/0022); anyone else goes whole. The lab's API
 // server judges these headers in test/e2e/component-rights.test.ts.
 import { describe, expect, it } from '@jest/globals';
 import { impersonationHeaders, type UserInfo } from '../../aggregator/identity/identity.js';

@@ -61,7 +61,7 @@ describe('manifests/destination', () => {
       expect(rule.verbs).not.toContain('*');
       expect(rule.resources).not.toContain('*');
     }
-    // Cluster-wide it may impersonate (constrained only: docs/adr/0021) and read namespaces, never write.
+    // Cluster-wide it may impersonate (constrained only: docs/adr/0022) and read namespaces, never write.
     const clusterVerbs = rules('ClusterRole').flatMap((rule) => rule.verbs);
     expect(clusterVerbs.filter((verb) => !/^impersonate(-on)?:(serviceaccount|user-info)(:[a-z]+)?$/.test(verb)).sort()).toEqual(['get', 'list']);
     expect(clusterVerbs).not.toContain('impersonate');

@@ -99,7 +99,7 @@ describe('classify', () => {
     [{ group: '', resource: 'services', namespace: 'a', subresource: 'status' }, 'movable'],
     [{ group: 'apps', resource: 'deployments', namespace: 'a', subresource: 'scale' }, 'movable'],
     [{ group: 'example.com', resource: 'widgets', namespace: 'a', subresource: 'status' }, 'movable'],
-    // No movable type serves another subresource (`configmaps/../secrets` reads as one): the source answers it (docs/adr/0021).
+    // No movable type serves another subresource (`configmaps/../secrets` reads as one): the source answers it (docs/adr/0022).
     [{ group: '', resource: 'configmaps', namespace: 'a', subresource: 'secrets' }, 'located'],
     [{ group: '', resource: 'pods', namespace: 'a', subresource: 'exec' }, 'located'],
     [{ group: 'cluster-bridge.io', resource: 'bridgerollouts', namespace: '', subresource: 'status' }, 'system'],
