@@ -12,10 +12,10 @@ import type { TLSSocket } from 'node:tls';
 import { errorMessage } from '../lib/errors.js';
 import { kubeStatusResponse, type StatusDetails, type StatusReason } from '../lib/kube-status.js';
 import type { Logger } from '../lib/logger.js';
-import { BRIDGE_HOP_HEADER } from '../lib/names.js';
+import { BRIDGE_HEADER_PREFIX, BRIDGE_HOP_HEADER } from '../lib/names.js';
 import { pipeBothWays } from '../lib/pipe-both-ways.js';
 import { readBody } from '../lib/read-body.js';
-import { clientResponseHeaders, headerValue, rawResponseHead } from '../lib/proxy-headers.js';
+import { clientResponseHeaders, headerValue, HOP_BY_HOP_HEADERS, rawResponseHead } from '../lib/proxy-headers.js';
 import { parseRequestInfo, WRITE_VERBS } from '../lib/routing/request-info.js';
 import { responseRVMapper, type ShardRVCodec } from '../lib/routing/resource-version.js';
 import { route } from '../lib/routing/routing-table.js';
@@ -57,7 +57,8 @@ export interface ProxyContext {
 export const AGGREGATOR_HOP = 'aggregator';
 const MAX_REWRITTEN_BODY_BYTES = 8 * 1024 * 1024;
 const MAX_UPGRADE_REFUSAL_BYTES = 64 * 1024;
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host']);
+/** Not forwarded to a backend: hop-by-hop headers, and the framing and Host that Node and backendHeaders() set anew. */
+const NOT_FORWARDED = new Set([...HOP_BY_HOP_HEADERS, 'transfer-encoding', 'host']);
 
 /** A request the aggregator has decided on: where, as whom, with which path and headers. */
 interface Prepared {
@@ -99,7 +100,7 @@ function backendHeaders(
   const out: string[] = ['Host', cluster.url.host];
   for (let i = 0; i < raw.length; i += 2) {
     const lower = raw[i]!.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || lower.startsWith('x-bridge-')) continue;
+    if (NOT_FORWARDED.has(lower) || lower.startsWith(BRIDGE_HEADER_PREFIX)) continue;
     if (side === 'destination' && (lower === 'authorization' || lower.startsWith('impersonate-'))) continue;
     if (rewriting && replacedWhenRewriting(lower)) continue;
     if (bodyLength !== undefined && lower === 'content-length') continue;
