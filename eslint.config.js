@@ -37,4 +37,22 @@ export default tseslint.config(
       complexity: ['error', 20],
     },
   },
+  {
+    // The sidecar is a bundle of its own in every pod: it shares only lib/ with the other components.
+    files: ['sidecar/**/*.ts'],
+    rules: {
+      'import-x/no-restricted-paths': [
+        'error',
+        {
+          zones: [
+            {
+              target: './sidecar',
+              from: ['./aggregator', './synchronizer', './webhook', './cli', './lab'],
+              message: 'sidecar/ imports only lib/ and itself (issue 23): move what both need to lib/.',
+            },
+          ],
+        },
+      ],
+    },
+  },
 );
