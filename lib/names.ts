@@ -5,6 +5,8 @@
  */
 
 // Labels and annotations.
+/** The bridge's API group, and the prefix of its labels and annotations. */
+export const API_GROUP = 'cluster-bridge.io';
 export const INJECT_LABEL = 'cluster-bridge.io/inject';
 export const INJECT_LABEL_VALUE = 'enabled';
 export const INJECT_ANNOTATION = 'cluster-bridge.io/inject';
@@ -26,6 +28,22 @@ export const PREFLIGHT_LABEL = 'cluster-bridge.io/preflight';
 export const DEMO_SEEN_ANNOTATION = 'demo.cluster-bridge.io/seen';
 /** `reportingComponent` of the Events the webhook records on a pod's owner. */
 export const WEBHOOK_REPORTING_COMPONENT = 'cluster-bridge.io/webhook';
+
+// Annotations of mirrored copies (synchronizer, lib/mirror-copy.ts) and of the aggregator replicas' Leases.
+/** The copy records which owner object (uid, resourceVersion) it was written from. */
+export const MIRROR_OF_UID_ANNOTATION = `${API_GROUP}/mirror-of-uid`;
+export const MIRROR_OF_RV_ANNOTATION = `${API_GROUP}/mirror-of-resource-version`;
+/**
+ * The identity clients are shown whichever cluster serves the object (lib/routing/object-identity.ts):
+ * the UID and creationTimestamp of the object where it was first created. Carried from copy to copy,
+ * so it survives a move and a move back (mirror-of-uid cannot: after a move back the original is
+ * itself a copy of the destination's object, and names that one).
+ */
+export const ORIGINAL_UID_ANNOTATION = `${API_GROUP}/original-uid`;
+export const ORIGINAL_CREATION_TIMESTAMP_ANNOTATION = `${API_GROUP}/original-creation-timestamp`;
+/** On each aggregator replica's Lease: the replica (label) and the routing table generation it serves (annotation). */
+export const REPLICA_LABEL = `${API_GROUP}/aggregator-replica`;
+export const ROUTING_GENERATION_ANNOTATION = `${API_GROUP}/routing-generation`;
 
 // Namespaces and objects.
 export const SYSTEM_NAMESPACE = 'cluster-bridge-system';
@@ -83,10 +101,11 @@ export const BRIDGE_LOCATION_HEADER = 'X-Bridge-Location';
 export const BRIDGE_HOP_HEADER = 'X-Bridge-Hop';
 
 // The rollout API (DESIGN.md section 6) and the bridge's own objects in the destination.
-export const API_GROUP = 'cluster-bridge.io';
 export const API_VERSION = 'v1alpha1';
 export const ROLLOUT_KIND = 'BridgeRollout';
 export const ROLLOUT_RESOURCE = 'bridgerollouts';
+/** The field manager of every synchronizer write, so its managedFields entries can be told (and hidden) from the clients'. */
+export const SYNCHRONIZER_FIELD_MANAGER = 'cluster-bridge-synchronizer';
 /** Field manager of every server-side apply the bridge makes; how the synchronizer knows its own writes. */
 export const FIELD_MANAGER = 'cluster-bridge';
 

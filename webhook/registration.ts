@@ -4,10 +4,9 @@
  */
 import type { KubeRestClient } from '../lib/kube-rest-client.js';
 import { ALWAYS_EXCLUDED_NAMESPACES, COMPONENT_LABEL, INJECT_LABEL, INJECT_LABEL_VALUE } from './constants.js';
-import { E2E_WEBHOOK_LABEL, PART_OF_LABEL, PART_OF_VALUE } from '../lib/names.js';
+import { PART_OF_LABEL, PART_OF_VALUE } from '../lib/names.js';
 
 export const WEBHOOK_NAME = 'inject.cluster-bridge.io';
-export { E2E_WEBHOOK_LABEL };
 
 export interface RegistrationSpec {
   name: string;

@@ -6,8 +6,6 @@ import { randomBytes } from 'node:crypto';
 import { MANAGED_BY_LABEL, PREFLIGHT_LABEL } from '../../lib/names.js';
 import type { KubeApi } from './clusters.js';
 
-export { PREFLIGHT_LABEL };
-
 export class ScratchNamespace {
   readonly name: string;
   /** Set by the first use, so checks running in parallel create the namespace once. */

@@ -5,7 +5,9 @@
  * codec's rewriting (resource-version.ts) and, like it, walks objects, lists, Tables and watch events
  * in place, so the aggregator and the sidecar's local routing of moved shards present the same.
  */
-import { BRIDGE_ANNOTATIONS, originalIdentity, SYNCHRONIZER_FIELD_MANAGER, type KubeObject } from '../mirror-copy.js';
+import { BRIDGE_ANNOTATIONS, originalIdentity } from '../mirror-copy.js';
+import { SYNCHRONIZER_FIELD_MANAGER } from '../names.js';
+import { type KubeObject } from '../kube-types.js';
 
 type Json = Record<string, unknown>;
 

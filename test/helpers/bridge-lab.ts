@@ -17,6 +17,7 @@ import {
   AGGREGATOR_LEASE,
   AGGREGATOR_SERVICE,
   DESIRED_OWNERS_CONFIGMAP,
+  REPLICA_LABEL,
   ROUTING_TABLE_CONFIGMAP,
   SYNCHRONIZER_LEASE,
   SYSTEM_NAMESPACE,
@@ -27,7 +28,6 @@ import { startSynchronizer, type RunningSynchronizer } from '../../synchronizer/
 import { isProcessRunning, kubeconfigPath } from './lab-clients.js';
 import { labDir } from '../../lib/paths.js';
 import { ROLLOUTS_PATH } from '../../aggregator/rollout/rollout-types.js';
-import { REPLICA_LABEL } from '../../aggregator/replica-presence.js';
 import { startLabSidecar, type LabSidecar } from './sidecar-lab.js';
 import { silentLog } from './sidecar-fixtures.js';
 import { pino } from 'pino';
