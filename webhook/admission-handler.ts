@@ -8,7 +8,8 @@ import { errorMessage } from '../lib/errors.js';
 import { InjectReasons, shouldInject, type InjectReason } from './decision.js';
 import type { InjectionConfig, InjectionMode } from './injection-config.js';
 import { injectPod } from './mutation.js';
-import type { OwnerReference, Pod } from './pod-types.js';
+import type { OwnerReference } from '../lib/kube-types.js';
+import type { Pod } from './pod-types.js';
 import {
   ReviewProblem,
   isPodCreate,
