@@ -63,6 +63,11 @@ describe('names have one home (lib/names.ts)', () => {
     expect(files.flatMap((file) => strayNames(file, readFileSync(join(root, file), 'utf8')))).toEqual([]);
   });
 
+  it('one hop-by-hop header list (lib/proxy-headers.ts HOP_BY_HOP_HEADERS)', () => {
+    const lists = files.filter((file) => literals(file, readFileSync(join(root, file), 'utf8')).some((literal) => literal.text === 'proxy-connection'));
+    expect(lists).toEqual(['lib/proxy-headers.ts']);
+  });
+
   it('no component config spells a default port as a number (lib/names.ts has them)', () => {
     const numeric = /portNumber\([^()]*,\s*\d+\s*\)/;
     const stray = files.filter((file) => numeric.test(readFileSync(join(root, file), 'utf8')));
