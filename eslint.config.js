@@ -38,8 +38,9 @@ export default tseslint.config(
     },
   },
   {
-    // The aggregator by path (aggregator/README.md): an import runs down, never up or sideways.
-    files: ['aggregator/**/*.ts'],
+    // Import boundaries: the aggregator by path (aggregator/README.md: an import runs down, never up or sideways);
+    // the sidecar is a bundle of its own in every pod and shares only lib/ with the other components.
+    files: ['aggregator/**/*.ts', 'sidecar/**/*.ts'],
     rules: {
       'import-x/no-restricted-paths': [
         'error',
@@ -59,6 +60,11 @@ export default tseslint.config(
               target: './aggregator/identity',
               from: ['./aggregator/request', './aggregator/handoff', './aggregator/rollout', './aggregator/server.ts', './aggregator/metrics.ts'],
               message: 'identity must not depend on the request path, hand-off control or the rollout controller',
+            },
+            {
+              target: './sidecar',
+              from: ['./aggregator', './synchronizer', './webhook', './cli', './lab'],
+              message: 'sidecar/ imports only lib/ and itself (issue 23): move what both need to lib/.',
             },
           ],
         },

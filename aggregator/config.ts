@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { existingFile, kubeconfigSetting, leaseTiming, optionalString, portNumber, positiveNumber, requiredString, type Env } from '../lib/config.js';
 import { BridgeError } from '../lib/errors.js';
 import { BRIDGE_SERVER_ENV } from '../lib/env-flags.js';
-import { AGGREGATOR_PORT } from '../lib/names.js';
+import { AGGREGATOR_OPS_PORT, AGGREGATOR_PORT } from '../lib/names.js';
 import { DEFAULT_BUDGET } from './identity/review-budget.js';
 
 export const AGGREGATOR_ENV = {
@@ -51,7 +51,7 @@ export function loadAggregatorConfig(env: Env): AggregatorConfig {
     listenHost: optionalString(env, AGGREGATOR_ENV.listenHost, '0.0.0.0'),
     listenPort: portNumber(env, AGGREGATOR_ENV.listenPort, AGGREGATOR_PORT),
     opsHost: optionalString(env, AGGREGATOR_ENV.opsHost, '0.0.0.0'),
-    opsPort: portNumber(env, AGGREGATOR_ENV.opsPort, 8080),
+    opsPort: portNumber(env, AGGREGATOR_ENV.opsPort, AGGREGATOR_OPS_PORT),
     tls: {
       certFile: tlsFile('tls.crt'),
       keyFile: tlsFile('tls.key'),

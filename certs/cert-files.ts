@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { BridgeError } from '../lib/errors.js';
 import type { CertificateAndKey } from '../lib/pki.js';
 import type { ComponentTlsFiles, SidecarTlsFiles } from './bridge-certs.js';
+import { PART_OF_LABEL, PART_OF_VALUE } from '../lib/names.js';
 
 export function writePemPair(dir: string, baseName: string, pair: CertificateAndKey): { certFile: string; keyFile: string } {
   mkdirSync(dir, { recursive: true });
@@ -57,7 +58,7 @@ export function secretManifest(name: string, namespace: string, data: Record<str
   return {
     apiVersion: 'v1',
     kind: 'Secret',
-    metadata: { name, namespace, labels: { 'app.kubernetes.io/part-of': 'cluster-bridge', ...labels } },
+    metadata: { name, namespace, labels: { [PART_OF_LABEL]: PART_OF_VALUE, ...labels } },
     type,
     data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v).toString('base64')])),
   };

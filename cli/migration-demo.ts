@@ -20,6 +20,7 @@ import { injectWebhookFault, removeWebhookFault } from '../lab/webhook-fault.js'
 import { BridgeError, errorMessage } from '../lib/errors.js';
 import { KubeRestClient } from '../lib/kube-rest-client.js';
 import { labDir } from '../lib/paths.js';
+import { DEMO_SEEN_ANNOTATION } from '../lib/names.js';
 import { shardPosition } from '../lib/routing/shard-hash.js';
 import { DEFAULT_SHARDS } from '../lib/routing/resource-classes.js';
 import { say } from './command.js';
@@ -68,8 +69,6 @@ async function clientNodeWorkload(kubeconfig: string, tally: Tally, stop: () => 
   }
 }
 
-const SEEN_ANNOTATION = 'demo.cluster-bridge.io/seen';
-
 /**
  * A small controller as in-cluster code writes them: a client-node informer (list, then watch) on the
  * run's ConfigMaps and a work queue that marks each one seen with an update carrying the informer's
@@ -104,7 +103,7 @@ class SeenController {
       RUN_SELECTOR,
     );
     const enqueue = (cm: k8s.V1ConfigMap) => {
-      if (!cm.metadata?.annotations?.[SEEN_ANNOTATION]) this.queue.add(cm.metadata!.name!);
+      if (!cm.metadata?.annotations?.[DEMO_SEEN_ANNOTATION]) this.queue.add(cm.metadata!.name!);
     };
     informer.on('add', enqueue);
     informer.on('update', enqueue);
@@ -123,8 +122,8 @@ class SeenController {
       }
       this.queue.delete(name);
       const cached = this.informer!.get(name, LAB_APPS_NAMESPACE);
-      if (!cached || cached.metadata?.annotations?.[SEEN_ANNOTATION]) continue;
-      const body = { ...cached, metadata: { ...cached.metadata, annotations: { ...cached.metadata?.annotations, [SEEN_ANNOTATION]: 'true' } } };
+      if (!cached || cached.metadata?.annotations?.[DEMO_SEEN_ANNOTATION]) continue;
+      const body = { ...cached, metadata: { ...cached.metadata, annotations: { ...cached.metadata?.annotations, [DEMO_SEEN_ANNOTATION]: 'true' } } };
       this.tally.calls++;
       try {
         await api.replaceNamespacedConfigMap({ name, namespace: LAB_APPS_NAMESPACE, body });
@@ -142,7 +141,7 @@ class SeenController {
   /** Waits until the queue is empty and every ConfigMap it holds is marked, then stops. */
   async drainAndStop(timeoutMs: number): Promise<number> {
     const deadline = Date.now() + timeoutMs;
-    const unmarked = () => (this.informer?.list(LAB_APPS_NAMESPACE) ?? []).filter((c) => !c.metadata?.annotations?.[SEEN_ANNOTATION]).length;
+    const unmarked = () => (this.informer?.list(LAB_APPS_NAMESPACE) ?? []).filter((c) => !c.metadata?.annotations?.[DEMO_SEEN_ANNOTATION]).length;
     while (Date.now() < deadline && (this.queue.size > 0 || unmarked() > 0)) await sleep(200);
     this.stopped = true;
     await this.informer?.stop();
@@ -225,7 +224,7 @@ async function objectsIn(cluster: KubeRestClient, kind: 'configmaps' | 'secrets'
     `/api/v1/namespaces/${LAB_APPS_NAMESPACE}/${kind}?labelSelector=${encodeURIComponent(RUN_SELECTOR)}`,
     [200],
   );
-  const complete = list.body.items.filter((i) => kind === 'secrets' || i.metadata.annotations?.[SEEN_ANNOTATION]);
+  const complete = list.body.items.filter((i) => kind === 'secrets' || i.metadata.annotations?.[DEMO_SEEN_ANNOTATION]);
   return new Set(complete.map((i) => `${kind.slice(0, -1)}/${i.metadata.name}`));
 }
 

@@ -16,7 +16,8 @@ import { connectCluster, type ClusterConnection } from '../lib/cluster-connectio
 import { BridgeError } from '../lib/errors.js';
 import { parseFlags } from '../lib/flags.js';
 import { listAllPages } from '../lib/list-pages.js';
-import { sameMirroredContent, skipReason, type KubeObject, type OwnerReference } from '../lib/mirror-copy.js';
+import { sameMirroredContent, skipReason } from '../lib/mirror-copy.js';
+import { type KubeObject, type OwnerReference } from '../lib/kube-types.js';
 import { AGGREGATOR_LEASE, SYSTEM_NAMESPACE } from '../lib/names.js';
 import { ConfigMapRoutingStore } from '../lib/routing/configmap-store.js';
 import { releaseToSource } from '../lib/routing/release.js';

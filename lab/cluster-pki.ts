@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { generateCa, generateRsaKeyPair, issueCertificate, type CertificateAndKey } from '../lib/pki.js';
 import { ensurePemPair } from '../certs/cert-files.js';
 import { LAB_NODE_NAME } from './kubelet-streaming.js';
+import { KUBERNETES_SERVICE_NAMES } from '../lib/names.js';
 
 export interface ClusterPki {
   dir: string;
@@ -38,7 +39,7 @@ export async function ensureClusterPki(dir: string, clusterName: string, service
     issueCertificate(ca, {
       commonName: 'kube-apiserver',
       usage: 'server',
-      dnsNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'],
+      dnsNames: ['localhost', ...KUBERNETES_SERVICE_NAMES],
       ipAddresses: ['127.0.0.1', firstServiceIp(serviceCidr)],
     }),
   );

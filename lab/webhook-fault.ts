@@ -5,6 +5,7 @@
  * impersonates it), so the bridge's own writes are never refused. For the demo's `--fault` and tests.
  */
 import type { KubeRestClient } from '../lib/kube-rest-client.js';
+import { PART_OF_LABEL, PART_OF_VALUE } from '../lib/names.js';
 
 const COLLECTION = '/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations';
 
@@ -21,7 +22,7 @@ export async function injectWebhookFault(cluster: KubeRestClient, fault: Webhook
   const body = {
     apiVersion: 'admissionregistration.k8s.io/v1',
     kind: 'ValidatingWebhookConfiguration',
-    metadata: { name: fault.name, labels: { 'app.kubernetes.io/part-of': 'cluster-bridge-lab-fault' } },
+    metadata: { name: fault.name, labels: { [PART_OF_LABEL]: `${PART_OF_VALUE}-lab-fault` } },
     webhooks: [
       {
         name: 'fault.lab.cluster-bridge.io',

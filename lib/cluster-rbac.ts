@@ -8,11 +8,6 @@
  */
 import { BridgeError } from './errors.js';
 
-/** The two types, as shard keys: never moved (lib/routing/resource-classes.ts SOURCE_PINNED_SHARDS), mirrored source -> destination. */
-export const CLUSTER_ROLES_SHARD = 'clusterroles.rbac.authorization.k8s.io';
-export const CLUSTER_ROLE_BINDINGS_SHARD = 'clusterrolebindings.rbac.authorization.k8s.io';
-export const CLUSTER_RBAC_SHARDS: readonly string[] = [CLUSTER_ROLES_SHARD, CLUSTER_ROLE_BINDINGS_SHARD];
-
 /** The label and value kube-apiserver's RBAC bootstrap (bootstrappolicy.addDefaultMetadata) puts on every ClusterRole and ClusterRoleBinding it reconciles. */
 export const RBAC_BOOTSTRAP_LABEL = 'kubernetes.io/bootstrapping';
 export const RBAC_BOOTSTRAP_VALUE = 'rbac-defaults';

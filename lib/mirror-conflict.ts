@@ -19,7 +19,9 @@
  */
 import { createHash } from 'node:crypto';
 import { canonicalJson } from './canonical-json.js';
-import { MIRROR_OF_RV_ANNOTATION, MIRROR_OF_UID_ANNOTATION, mirroredContent, type KubeObject } from './mirror-copy.js';
+import { mirroredContent } from './mirror-copy.js';
+import { MIRROR_OF_RV_ANNOTATION, MIRROR_OF_UID_ANNOTATION } from './names.js';
+import { type KubeObject } from './kube-types.js';
 
 /** What the synchronizer's last write of one object left in the replica. */
 export interface OwnWrite {

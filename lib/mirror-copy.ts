@@ -7,63 +7,12 @@
  * objects are never copied.
  */
 import { canonicalJson } from './canonical-json.js';
-import { CLUSTER_RBAC_SHARDS, clusterRbacSkip, withReplicaRules } from './cluster-rbac.js';
-import { API_GROUP } from './names.js';
-import { isSystemNamespace } from './routing/resource-classes.js';
+import { clusterRbacSkip, withReplicaRules } from './cluster-rbac.js';
+import { CLUSTER_RBAC_SHARDS, isSystemNamespace } from './routing/resource-classes.js';
+import type { KubeObject, OwnerReference } from './kube-types.js';
+import { MIRROR_OF_RV_ANNOTATION, MIRROR_OF_UID_ANNOTATION, ORIGINAL_CREATION_TIMESTAMP_ANNOTATION, ORIGINAL_UID_ANNOTATION } from './names.js';
+import { BRIDGE_ANNOTATIONS, originalIdentity } from './routing/object-identity.js';
 import { isJob, withSourceSelector } from './workload-status.js';
-
-export type KubeObject = {
-  apiVersion?: string;
-  kind?: string;
-  metadata: {
-    name: string;
-    namespace?: string;
-    uid?: string;
-    resourceVersion?: string;
-    labels?: Record<string, string>;
-    annotations?: Record<string, string>;
-    ownerReferences?: unknown[];
-    [key: string]: unknown;
-  };
-  [key: string]: unknown;
-};
-
-/** metadata.ownerReferences[] as the API server stores it (all four identifying fields are required). */
-export interface OwnerReference {
-  apiVersion: string;
-  kind: string;
-  name: string;
-  uid: string;
-  controller?: boolean;
-  blockOwnerDeletion?: boolean;
-}
-
-/** The copy records which owner object (uid, resourceVersion) it was written from. */
-export const MIRROR_OF_UID_ANNOTATION = `${API_GROUP}/mirror-of-uid`;
-export const MIRROR_OF_RV_ANNOTATION = `${API_GROUP}/mirror-of-resource-version`;
-/**
- * The identity clients are shown whichever cluster serves the object (lib/routing/object-identity.ts):
- * the UID and creationTimestamp of the object where it was first created. Carried from copy to copy,
- * so it survives a move and a move back (mirror-of-uid cannot: after a move back the original is
- * itself a copy of the destination's object, and names that one).
- */
-export const ORIGINAL_UID_ANNOTATION = `${API_GROUP}/original-uid`;
-export const ORIGINAL_CREATION_TIMESTAMP_ANNOTATION = `${API_GROUP}/original-creation-timestamp`;
-const MIRROR_ANNOTATIONS = [MIRROR_OF_UID_ANNOTATION, MIRROR_OF_RV_ANNOTATION, ORIGINAL_UID_ANNOTATION, ORIGINAL_CREATION_TIMESTAMP_ANNOTATION];
-/** The bridge's own annotations: never shown to clients, never set by them (issue 21). */
-export const BRIDGE_ANNOTATIONS: ReadonlySet<string> = new Set(MIRROR_ANNOTATIONS);
-
-/** The field manager of every synchronizer write, so its managedFields entries can be told (and hidden) from the clients'. */
-export const SYNCHRONIZER_FIELD_MANAGER = 'cluster-bridge-synchronizer';
-
-/** The UID and creationTimestamp clients are shown: the original's when the object is a copy (or a copy's copy). */
-export function originalIdentity(obj: KubeObject): { uid: string | undefined; creationTimestamp: string | undefined } {
-  const annotations = obj.metadata.annotations ?? {};
-  return {
-    uid: annotations[ORIGINAL_UID_ANNOTATION] || obj.metadata.uid,
-    creationTimestamp: annotations[ORIGINAL_CREATION_TIMESTAMP_ANNOTATION] || (obj.metadata.creationTimestamp as string | undefined),
-  };
-}
 
 /** Metadata every API server sets for itself; copying it would be refused or wrong. */
 const SERVER_METADATA = [
@@ -123,7 +72,7 @@ export function replicaCopy(
   const stripped = withoutServerFields(owner);
   const metadata = stripped.metadata;
   const annotations = { ...(owner.metadata.annotations ?? {}) };
-  for (const key of MIRROR_ANNOTATIONS) delete annotations[key];
+  for (const key of BRIDGE_ANNOTATIONS) delete annotations[key];
   annotations[MIRROR_OF_UID_ANNOTATION] = owner.metadata.uid ?? '';
   annotations[MIRROR_OF_RV_ANNOTATION] = owner.metadata.resourceVersion ?? '';
   const original = originalIdentity(owner);
@@ -149,7 +98,7 @@ export function replicaCopy(
 export function mirroredContent(obj: KubeObject): unknown {
   const copy = replicaCopy(obj); // a Job's manualSelector: true on both sides (lib/workload-status.ts)
   const annotations = { ...(copy.metadata.annotations ?? {}) };
-  for (const key of MIRROR_ANNOTATIONS) delete annotations[key];
+  for (const key of BRIDGE_ANNOTATIONS) delete annotations[key];
   return { ...copy, metadata: { ...copy.metadata, annotations } };
 }
 

@@ -5,6 +5,8 @@
  */
 
 // Labels and annotations.
+/** The bridge's API group, and the prefix of its labels and annotations. */
+export const API_GROUP = 'cluster-bridge.io';
 export const INJECT_LABEL = 'cluster-bridge.io/inject';
 export const INJECT_LABEL_VALUE = 'enabled';
 export const INJECT_ANNOTATION = 'cluster-bridge.io/inject';
@@ -13,6 +15,35 @@ export const STATUS_ANNOTATION = 'cluster-bridge.io/status';
 /** Pods of cluster-bridge itself carry this label; the webhook never injects them. */
 export const COMPONENT_LABEL = 'cluster-bridge.io/component';
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
+/** Every object the bridge's tools create outside a manifest (Secrets, webhook configurations) carries PART_OF_LABEL: PART_OF_VALUE. */
+export const PART_OF_LABEL = 'app.kubernetes.io/part-of';
+export const PART_OF_VALUE = 'cluster-bridge';
+/** On the fence's probe ConfigMap: the version of the policy that must refuse it (aggregator/fencing.ts). */
+export const FENCE_VERSION_ANNOTATION = 'cluster-bridge.io/fence-version';
+/** Namespaces of the webhook e2e suites carry this label; the lab's own injector skips them. */
+export const E2E_WEBHOOK_LABEL = 'cluster-bridge.io/e2e-webhook';
+/** The scratch namespace `bridgectl preflight` makes and deletes. */
+export const PREFLIGHT_LABEL = 'cluster-bridge.io/preflight';
+/** The demo's workload marks each object it has read back. */
+export const DEMO_SEEN_ANNOTATION = 'demo.cluster-bridge.io/seen';
+/** `reportingComponent` of the Events the webhook records on a pod's owner. */
+export const WEBHOOK_REPORTING_COMPONENT = 'cluster-bridge.io/webhook';
+
+// Annotations of mirrored copies (synchronizer, lib/mirror-copy.ts) and of the aggregator replicas' Leases.
+/** The copy records which owner object (uid, resourceVersion) it was written from. */
+export const MIRROR_OF_UID_ANNOTATION = `${API_GROUP}/mirror-of-uid`;
+export const MIRROR_OF_RV_ANNOTATION = `${API_GROUP}/mirror-of-resource-version`;
+/**
+ * The identity clients are shown whichever cluster serves the object (lib/routing/object-identity.ts):
+ * the UID and creationTimestamp of the object where it was first created. Carried from copy to copy,
+ * so it survives a move and a move back (mirror-of-uid cannot: after a move back the original is
+ * itself a copy of the destination's object, and names that one).
+ */
+export const ORIGINAL_UID_ANNOTATION = `${API_GROUP}/original-uid`;
+export const ORIGINAL_CREATION_TIMESTAMP_ANNOTATION = `${API_GROUP}/original-creation-timestamp`;
+/** On each aggregator replica's Lease: the replica (label) and the routing table generation it serves (annotation). */
+export const REPLICA_LABEL = `${API_GROUP}/aggregator-replica`;
+export const ROUTING_GENERATION_ANNOTATION = `${API_GROUP}/routing-generation`;
 
 // Namespaces and objects.
 export const SYSTEM_NAMESPACE = 'cluster-bridge-system';
@@ -45,10 +76,20 @@ export const SIDECAR_UID = 65532;
 export const FAIL_MODES = ['local', 'closed'] as const;
 export type FailMode = (typeof FAIL_MODES)[number];
 
-/** The names the in-cluster API service answers to; dns mode maps them to the aggregator. */
-export const KUBERNETES_SERVICE_NAMES = ['kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'] as const;
+/** The in-cluster API service's name that a pod's environment points at (as KUBERNETES_SERVICE_HOST would). */
+export const KUBERNETES_SERVICE_HOST_NAME = 'kubernetes.default.svc';
+export const KUBERNETES_SERVICE_PORT = 443;
+/** The names the in-cluster API service answers to; dns mode maps them to the aggregator, the lab's API servers serve them. */
+export const KUBERNETES_SERVICE_NAMES = [
+  'kubernetes',
+  'kubernetes.default',
+  KUBERNETES_SERVICE_HOST_NAME,
+  `${KUBERNETES_SERVICE_HOST_NAME}.cluster.local`,
+] as const;
 
 // Identity and routing headers (trusted by the aggregator only from a sidecar over mTLS).
+/** Every bridge header starts so (lower case, as Node gives header names); a workload may never send one. */
+export const BRIDGE_HEADER_PREFIX = 'x-bridge-';
 export const BRIDGE_POD_HEADER = 'X-Bridge-Pod';
 export const BRIDGE_NAMESPACE_HEADER = 'X-Bridge-Namespace';
 export const BRIDGE_NODE_HEADER = 'X-Bridge-Node';
@@ -60,17 +101,21 @@ export const BRIDGE_LOCATION_HEADER = 'X-Bridge-Location';
 export const BRIDGE_HOP_HEADER = 'X-Bridge-Hop';
 
 // The rollout API (DESIGN.md section 6) and the bridge's own objects in the destination.
-export const API_GROUP = 'cluster-bridge.io';
 export const API_VERSION = 'v1alpha1';
 export const ROLLOUT_KIND = 'BridgeRollout';
 export const ROLLOUT_RESOURCE = 'bridgerollouts';
+/** The field manager of every synchronizer write, so its managedFields entries can be told (and hidden) from the clients'. */
+export const SYNCHRONIZER_FIELD_MANAGER = 'cluster-bridge-synchronizer';
 /** Field manager of every server-side apply the bridge makes; how the synchronizer knows its own writes. */
 export const FIELD_MANAGER = 'cluster-bridge';
 
-// Components' default ports.
+// Components' default ports (serving, then the plain-HTTP ops port for health and metrics).
 export const WEBHOOK_PORT = 8443;
+export const WEBHOOK_OPS_PORT = 8080;
 export const AGGREGATOR_PORT = 9443;
+export const AGGREGATOR_OPS_PORT = 8080;
 export const SYNCHRONIZER_PORT = 9444;
+export const SYNCHRONIZER_OPS_PORT = 8081;
 /** The routing table (lib/routing/types.ts RoutingTableStore) in the destination's SYSTEM_NAMESPACE. */
 export const ROUTING_TABLE_CONFIGMAP = 'cluster-bridge-routing';
 /**

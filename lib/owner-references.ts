@@ -12,7 +12,9 @@
  * - a replica object counts as the owner's copy only if its mirror-of-uid annotation is the reference's
  *   UID; a same-named object not made from that owner never does.
  */
-import { MIRROR_OF_UID_ANNOTATION, skipReason, type KubeObject, type OwnerReference } from './mirror-copy.js';
+import { skipReason } from './mirror-copy.js';
+import { MIRROR_OF_UID_ANNOTATION } from './names.js';
+import { type KubeObject, type OwnerReference } from './kube-types.js';
 import type { ShardKey } from './routing/types.js';
 
 export type DropReason = 'owner-not-mirrored' | 'owner-never-copied' | 'invalid-reference';

@@ -5,7 +5,7 @@
  * hop-by-hop headers (RFC 9110 section 7.6.1) and the identity headers a workload must not forge.
  */
 
-import { BRIDGE_HOP_HEADER, BRIDGE_NAMESPACE_HEADER, BRIDGE_NODE_HEADER, BRIDGE_POD_HEADER } from './names.js';
+import { BRIDGE_HEADER_PREFIX, BRIDGE_HOP_HEADER, BRIDGE_NAMESPACE_HEADER, BRIDGE_NODE_HEADER, BRIDGE_POD_HEADER } from './names.js';
 
 export { BRIDGE_HOP_HEADER, BRIDGE_NAMESPACE_HEADER, BRIDGE_NODE_HEADER, BRIDGE_POD_HEADER };
 
@@ -14,10 +14,22 @@ export { BRIDGE_HOP_HEADER, BRIDGE_NAMESPACE_HEADER, BRIDGE_NODE_HEADER, BRIDGE_
  * `Impersonate-*` is not among them: it passes through, and the API server (or the aggregator, with a
  * SubjectAccessReview on the source) decides whether the caller may impersonate (DESIGN.md section 4).
  */
-export const FORBIDDEN_CLIENT_PREFIXES = ['x-bridge-', 'x-remote-'] as const;
+export const FORBIDDEN_CLIENT_PREFIXES = [BRIDGE_HEADER_PREFIX, 'x-remote-'] as const;
 
-/** Connection-scoped headers that never cross a proxy. `upgrade` is handled by the caller. */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'proxy-authenticate', 'te', 'trailer', 'upgrade']);
+/**
+ * Connection-scoped headers that never cross a proxy (RFC 9110 section 7.6.1), for every hop of the
+ * bridge. `upgrade` is handled by the caller; `transfer-encoding` is framing, which each hop decides.
+ */
+export const HOP_BY_HOP_HEADERS: ReadonlySet<string> = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authorization',
+  'proxy-authenticate',
+  'te',
+  'trailer',
+  'upgrade',
+]);
 
 export interface ProxyIdentity {
   pod?: string;
@@ -58,7 +70,7 @@ export function upstreamRequestHeaders(rawHeaders: readonly string[], identity: 
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!;
     const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || isForbiddenClientHeader(lower) || extra?.has(lower)) continue;
+    if (HOP_BY_HOP_HEADERS.has(lower) || isForbiddenClientHeader(lower) || extra?.has(lower)) continue;
     out.push(name, rawHeaders[i + 1]!);
   }
   if (upgrade !== undefined) out.push('Connection', 'Upgrade', 'Upgrade', upgrade);
@@ -80,7 +92,7 @@ export function clientResponseHeaders(rawHeaders: readonly string[]): string[] {
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!;
     const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || lower === 'transfer-encoding' || extra?.has(lower)) continue;
+    if (HOP_BY_HOP_HEADERS.has(lower) || lower === 'transfer-encoding' || extra?.has(lower)) continue;
     out.push(name, rawHeaders[i + 1]!);
   }
   return out;

@@ -4,7 +4,7 @@
  * controller-uid labels the source generated from its own UID.
  */
 import { canonicalJson } from './canonical-json.js';
-import type { KubeObject } from './mirror-copy.js';
+import type { KubeObject } from './kube-types.js';
 import type { ShardKey } from './routing/types.js';
 
 /** Shards whose status is written by the source's controllers only (the destination runs them off: lib/workload-controllers.ts). */

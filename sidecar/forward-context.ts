@@ -7,7 +7,7 @@ import type { FailMode } from '../lib/names.js';
 import type { InFlight } from './in-flight.js';
 import type { SidecarLog } from './log.js';
 import type { SidecarMetrics } from './metrics.js';
-import { decideRoute, type RouteDecision, type RouteTarget } from './route-decision.js';
+import { decideAttempt, type AttemptDecision, type AttemptTarget } from './attempt-decision.js';
 import { localFallback } from './local-fallback.js';
 import type { TableView } from './local-route-decision.js';
 import type { UpstreamHealth } from './upstream-health.js';
@@ -30,9 +30,15 @@ export interface ForwardContext {
 }
 
 /** Decides the route for one attempt and counts it. */
-export function route(ctx: ForwardContext, choice: UpstreamChoice, head: RequestHead, upgrade: boolean, connectFailed?: 'upstream' | 'local'): RouteDecision {
+export function planAttempt(
+  ctx: ForwardContext,
+  choice: UpstreamChoice,
+  head: RequestHead,
+  upgrade: boolean,
+  connectFailed?: 'upstream' | 'local',
+): AttemptDecision {
   const { fallbackView } = ctx;
-  const decision = decideRoute({
+  const decision = decideAttempt({
     choice,
     failMode: ctx.failMode,
     breakerOpen: ctx.health.open,
@@ -45,7 +51,7 @@ export function route(ctx: ForwardContext, choice: UpstreamChoice, head: Request
   return decision;
 }
 
-export function backendFor(ctx: ForwardContext, target: Exclude<RouteTarget, 'reject'>): Backend {
+export function backendFor(ctx: ForwardContext, target: Exclude<AttemptTarget, 'reject'>): Backend {
   return target === 'upstream' ? ctx.pool.upstream : ctx.pool.localBackend!;
 }
 

@@ -15,7 +15,7 @@ import { readBody } from '../lib/read-body.js';
 import { isFenceRefusal } from '../lib/routing/fence-message.js';
 import type { RequestHead, UpstreamChoice } from '../lib/upstream-selector.js';
 import { startAttempt, type AttemptHandlers } from './backend-attempt.js';
-import { backendFor, badGatewayResponse, route, unavailableResponse, type ForwardContext } from './forward-context.js';
+import { backendFor, badGatewayResponse, planAttempt, unavailableResponse, type ForwardContext } from './forward-context.js';
 import { isLongRunning } from './in-flight.js';
 import { boundLocalWrite, contentLength, MAX_REFUSAL_BYTES } from './local-write.js';
 import { ANSWERED, boundOffsetWrite, OffsetRewrite, TO_AGGREGATOR } from './offset-rewrite.js';
@@ -98,7 +98,7 @@ class Exchange {
   }
 
   private send(connectFailed?: BackendName, retryOn?: BackendName): void {
-    const decision = retryOn ? { target: retryOn } : route(this.ctx, this.choice, this.req as RequestHead, false, connectFailed);
+    const decision = retryOn ? { target: retryOn } : planAttempt(this.ctx, this.choice, this.req as RequestHead, false, connectFailed);
     if (decision.target === 'reject') return answer(this.res, 503, unavailableResponse(decision.reason));
     const backend = backendFor(this.ctx, decision.target);
     const offset = this.localOffset(backend);

@@ -9,7 +9,7 @@ import type { Duplex } from 'node:stream';
 import { clientResponseHeaders, rawResponseHead, scanRequestHead, upstreamRequestHeaders } from '../lib/proxy-headers.js';
 import { pipeBothWays } from '../lib/pipe-both-ways.js';
 import { startAttempt } from './backend-attempt.js';
-import { backendFor, badGatewayResponse, route, unavailableResponse, type ForwardContext } from './forward-context.js';
+import { backendFor, badGatewayResponse, planAttempt, unavailableResponse, type ForwardContext } from './forward-context.js';
 import { boundOffsetUpgrade } from './offset-rewrite.js';
 
 const MAX_REFUSAL_BODY_BYTES = 64 * 1024;
@@ -49,7 +49,7 @@ export function createUpgradeForwarder(ctx: ForwardContext) {
     });
 
     const send = (connectFailed?: 'upstream' | 'local') => {
-      const decision = route(ctx, choice, req as RequestHead, true, connectFailed);
+      const decision = planAttempt(ctx, choice, req as RequestHead, true, connectFailed);
       if (decision.target === 'reject') return statusToSocket(socket, 503, unavailableResponse(decision.reason));
       const backend = backendFor(ctx, decision.target);
       attempt = startAttempt(backend, { method: req.method!, path: req.url!, headers, setHost: !hasHost }, ctx.connectTimeoutMs, {

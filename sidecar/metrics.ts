@@ -5,7 +5,7 @@
  * A few process metrics (CPU, RSS, heap, start time) replace prom-client's default set.
  */
 import type { SelectReason, UpstreamTarget } from '../lib/upstream-selector.js';
-import type { RouteReason } from './route-decision.js';
+import type { AttemptReason } from './attempt-decision.js';
 import { slipped } from '../lib/process-guard.js';
 
 export type FailureKind = 'connect' | 'after-send';
@@ -19,7 +19,7 @@ export interface MetricsSource {
 export interface SidecarMetrics {
   registry: MetricsSource;
   /** Requests by route reason (selected-upstream, connect-failed-fallback-local, ...). */
-  routed(reason: RouteReason, upgrade: boolean): void;
+  routed(reason: AttemptReason, upgrade: boolean): void;
   backendFailure(backend: 'upstream' | 'local', kind: FailureKind): void;
   breakerOpen(open: boolean): void;
   certReload(result: 'ok' | 'error'): void;

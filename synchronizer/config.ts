@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { existingFile, kubeconfigSetting, leaseTiming, optionalString, portNumber, requiredString, type Env } from '../lib/config.js';
 import { BridgeError } from '../lib/errors.js';
 import { BRIDGE_SERVER_ENV } from '../lib/env-flags.js';
-import { SYNCHRONIZER_LEASE, SYNCHRONIZER_PORT } from '../lib/names.js';
+import { SYNCHRONIZER_LEASE, SYNCHRONIZER_OPS_PORT, SYNCHRONIZER_PORT } from '../lib/names.js';
 import { classOf, DEFAULT_SHARDS, isSourcePinned } from '../lib/routing/resource-classes.js';
 import { parseShardKey } from '../lib/routing/shard-hash.js';
 
@@ -72,7 +72,7 @@ export function loadSyncConfig(env: Env): SyncConfig {
     listenHost: optionalString(env, SYNC_ENV.listenHost, '0.0.0.0'),
     listenPort: portNumber(env, SYNC_ENV.listenPort, SYNCHRONIZER_PORT),
     opsHost: optionalString(env, SYNC_ENV.opsHost, '0.0.0.0'),
-    opsPort: portNumber(env, SYNC_ENV.opsPort, 8081),
+    opsPort: portNumber(env, SYNC_ENV.opsPort, SYNCHRONIZER_OPS_PORT),
     tls: { certFile: tlsFile('tls.crt'), keyFile: tlsFile('tls.key'), caFile: tlsFile('ca.crt') },
     sourceKubeconfig: kubeconfigSetting(env, SYNC_ENV.sourceKubeconfig),
     destinationKubeconfig: kubeconfigSetting(env, SYNC_ENV.destinationKubeconfig),

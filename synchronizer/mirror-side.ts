@@ -7,7 +7,7 @@ import { request } from 'node:https';
 import type { IncomingMessage } from 'node:http';
 import type { ClusterConnection } from '../lib/cluster-connection.js';
 import type { KubeRestClient } from '../lib/kube-rest-client.js';
-import { SYNCHRONIZER_FIELD_MANAGER } from '../lib/mirror-copy.js';
+import { SYNCHRONIZER_FIELD_MANAGER } from '../lib/names.js';
 import type { DropReason } from '../lib/owner-references.js';
 import type { ClusterSide, ShardKey } from '../lib/routing/types.js';
 import type { LagSummary } from './lag-window.js';

@@ -5,11 +5,10 @@
  * a watch event or a retry another); the replica's GET alone when it holds the owner's copy.
  */
 import { BridgeError } from '../lib/errors.js';
-import type { KubeObject } from '../lib/mirror-copy.js';
+import type { KubeObject, OwnerReference } from '../lib/kube-types.js';
 import { decideOwner, ownerReferencesOf, remapOwnerReferences, type DeferReason, type OwnerDecision, type RemapResult } from '../lib/owner-references.js';
 import type { KubeRestClient } from '../lib/kube-rest-client.js';
 import { KindDiscovery, servedObjectPath } from '../lib/kind-discovery.js';
-import type { OwnerReference } from '../lib/mirror-copy.js';
 import { shardKey } from '../lib/routing/shard-hash.js';
 import type { ClusterSide, ShardKey } from '../lib/routing/types.js';
 

@@ -14,17 +14,8 @@ import { listAllPages } from '../lib/list-pages.js';
 import { silenceLimitMs, silenceWatchdog, WATCH_TIMEOUT_SECONDS } from '../lib/list-watch.js';
 import type { Logger } from '../lib/logger.js';
 import type { ShardKey } from '../lib/routing/types.js';
-import {
-  finalizersAfterOwnerGone,
-  isMirrorCopy,
-  isSourceFirstPending,
-  replicaCopy,
-  sameContent,
-  sameMirroredContent,
-  skipReason,
-  type KubeObject,
-  type OwnerReference,
-} from '../lib/mirror-copy.js';
+import { finalizersAfterOwnerGone, isMirrorCopy, isSourceFirstPending, replicaCopy, sameContent, sameMirroredContent, skipReason } from '../lib/mirror-copy.js';
+import { type KubeObject, type OwnerReference } from '../lib/kube-types.js';
 import { judgeReplica, ownWriteOf, type ConflictReason, type OwnWrite } from '../lib/mirror-conflict.js';
 import { hasSourceStatus } from '../lib/workload-status.js';
 import { OwnerDeferred, OwnerResolver } from './owner-resolver.js';

@@ -12,7 +12,7 @@ import { errorMessage } from '../lib/errors.js';
 import { kubeApiError, type KubeRestClient } from '../lib/kube-rest-client.js';
 import { listAndWatch } from '../lib/list-watch.js';
 import type { Logger } from '../lib/logger.js';
-import type { KubeObject } from '../lib/mirror-copy.js';
+import type { KubeObject } from '../lib/kube-types.js';
 import type { ShardKey } from '../lib/routing/types.js';
 import { statusUpdate } from '../lib/workload-status.js';
 import { asSynchronizer, objectPath, type MirrorCounters, type ShardApi } from './mirror-side.js';

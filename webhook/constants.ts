@@ -23,6 +23,8 @@ export {
   SIDECAR_TLS_VOLUME,
   SIDECAR_UID,
   KUBERNETES_SERVICE_NAMES,
+  KUBERNETES_SERVICE_HOST_NAME,
+  KUBERNETES_SERVICE_PORT,
 } from '../lib/names.js';
 import { SYSTEM_NAMESPACES } from '../lib/names.js';
 

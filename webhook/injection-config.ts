@@ -1,5 +1,5 @@
 /** What the pure decision and mutation need to know; built once at start-up by serve-config.ts. */
-import { SIDECAR_TLS_SECRET } from './constants.js';
+import { KUBERNETES_SERVICE_HOST_NAME, KUBERNETES_SERVICE_PORT, SIDECAR_TLS_SECRET } from './constants.js';
 
 export type SidecarStyle = 'native' | 'container';
 export type InjectionMode = 'sidecar' | 'dns';
@@ -44,7 +44,7 @@ export function defaultInjectionConfig(overrides: Partial<InjectionConfig> = {})
     sidecarImagePullPolicy: 'IfNotPresent',
     sidecarNodeBinary: 'node',
     upstream: { host: 'cluster-bridge-aggregator.example.com', port: 443 },
-    localApiserver: { host: 'kubernetes.default.svc', port: 443 },
+    localApiserver: { host: KUBERNETES_SERVICE_HOST_NAME, port: KUBERNETES_SERVICE_PORT },
     failMode: 'local',
     sidecarStyle: 'native',
     resources: DEFAULT_RESOURCES,

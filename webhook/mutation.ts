@@ -5,6 +5,7 @@
 import {
   CA_BUNDLE_CONFIGMAP,
   KUBE_ROOT_CA_CONFIGMAP,
+  KUBERNETES_SERVICE_HOST_NAME,
   KUBERNETES_SERVICE_NAMES,
   SIDECAR_HOST,
   SIDECAR_NAME,
@@ -162,7 +163,7 @@ function injectDns(pod: Pod, config: InjectionConfig, status: InjectionStatus): 
   let envHost = host;
   if (isIpAddress(host)) {
     // Keep a name the aggregator's certificate carries, and resolve it to the aggregator.
-    envHost = 'kubernetes.default.svc';
+    envHost = KUBERNETES_SERVICE_HOST_NAME;
     const alias: HostAlias = { ip: host, hostnames: [...KUBERNETES_SERVICE_NAMES] };
     spec.hostAliases = [...(spec.hostAliases ?? []), alias];
     status.hostAliases.push(alias);

@@ -9,6 +9,7 @@ import { errorMessage } from '../lib/errors.js';
 import type { AdmissionOutcome } from './admission-handler.js';
 import { EVENT_REASONS, InjectReasons, type InjectReason } from './decision.js';
 import type { WebhookMetrics } from './metrics.js';
+import { WEBHOOK_REPORTING_COMPONENT } from '../lib/names.js';
 
 const EVENT_REASON_NAMES: Partial<Record<string, string>> = {
   injected: 'BridgeInjected',
@@ -37,7 +38,7 @@ export function eventFor(outcome: AdmissionOutcome, now: Date): object {
     message: `cluster-bridge (${outcome.reason}${outcome.mode ? `, mode ${outcome.mode}` : ''}): ${reasonText} (pod ${outcome.name ?? '?'})`,
     type: outcome.reason === 'injected' ? 'Normal' : 'Warning',
     source: { component: 'cluster-bridge-webhook' },
-    reportingComponent: 'cluster-bridge.io/webhook',
+    reportingComponent: WEBHOOK_REPORTING_COMPONENT,
     reportingInstance: process.env.HOSTNAME ?? 'local',
     firstTimestamp: time,
     lastTimestamp: time,

@@ -2,6 +2,8 @@
  * The slice of the Pod API the webhook reads and writes, as plain JSON (what AdmissionReview carries).
  * Unknown fields pass through untouched because mutation works on a deep copy of the whole object.
  */
+import type { OwnerReference } from '../lib/kube-types.js';
+
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
 export interface ObjectMeta {
@@ -14,14 +16,6 @@ export interface ObjectMeta {
   ownerReferences?: OwnerReference[];
   managedFields?: unknown[];
   [key: string]: unknown;
-}
-
-export interface OwnerReference {
-  apiVersion: string;
-  kind: string;
-  name: string;
-  uid: string;
-  controller?: boolean;
 }
 
 export interface EnvVar {

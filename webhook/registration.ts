@@ -4,10 +4,9 @@
  */
 import type { KubeRestClient } from '../lib/kube-rest-client.js';
 import { ALWAYS_EXCLUDED_NAMESPACES, COMPONENT_LABEL, INJECT_LABEL, INJECT_LABEL_VALUE } from './constants.js';
+import { PART_OF_LABEL, PART_OF_VALUE } from '../lib/names.js';
 
 export const WEBHOOK_NAME = 'inject.cluster-bridge.io';
-/** Namespaces of the webhook e2e suites carry this label; the lab's own injector skips them. */
-export const E2E_WEBHOOK_LABEL = 'cluster-bridge.io/e2e-webhook';
 
 export interface RegistrationSpec {
   name: string;
@@ -26,7 +25,7 @@ export function webhookConfiguration(spec: RegistrationSpec): object {
   return {
     apiVersion: 'admissionregistration.k8s.io/v1',
     kind: 'MutatingWebhookConfiguration',
-    metadata: { name: spec.name, labels: { 'app.kubernetes.io/part-of': 'cluster-bridge' } },
+    metadata: { name: spec.name, labels: { [PART_OF_LABEL]: PART_OF_VALUE } },
     webhooks: [
       {
         name: WEBHOOK_NAME,

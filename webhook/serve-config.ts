@@ -4,7 +4,18 @@
  */
 import { BridgeError } from '../lib/errors.js';
 import { existingFile, hostPort, oneOf, optionalString, portNumber, positiveNumber, type Env } from '../lib/config.js';
-import { FAIL_MODES, SIDECAR_TLS_SECRET, SYSTEM_NAMESPACE, WEBHOOK_CONFIGURATION, WEBHOOK_SERVICE, WEBHOOK_TLS_SECRET } from '../lib/names.js';
+import {
+  FAIL_MODES,
+  KUBERNETES_SERVICE_HOST_NAME,
+  KUBERNETES_SERVICE_PORT,
+  SIDECAR_TLS_SECRET,
+  SYSTEM_NAMESPACE,
+  WEBHOOK_CONFIGURATION,
+  WEBHOOK_OPS_PORT,
+  WEBHOOK_PORT,
+  WEBHOOK_SERVICE,
+  WEBHOOK_TLS_SECRET,
+} from '../lib/names.js';
 import { DEFAULT_RESOURCES, isIpAddress, type InjectionConfig } from './injection-config.js';
 import { DEFAULT_MAX_BODY_BYTES } from './admission-server.js';
 
@@ -161,7 +172,9 @@ export function loadServeConfig(env: Env, version: string): ServeConfig {
   const sidecarStyle = oneOf(env, E.sidecarStyle, ['auto', 'native', 'container'] as const, 'auto');
   if (sidecarStyle === 'auto') needKube('detecting native sidecar support (sidecar style auto)', E.sidecarStyle);
 
-  const defaultLocal = env.KUBERNETES_SERVICE_HOST ? `${env.KUBERNETES_SERVICE_HOST}:${env.KUBERNETES_SERVICE_PORT ?? '443'}` : 'kubernetes.default.svc:443';
+  const defaultLocal = env.KUBERNETES_SERVICE_HOST
+    ? `${env.KUBERNETES_SERVICE_HOST}:${env.KUBERNETES_SERVICE_PORT ?? '443'}`
+    : `${KUBERNETES_SERVICE_HOST_NAME}:${KUBERNETES_SERVICE_PORT}`;
   const upstream = hostPort(env, E.upstream)!;
   const localApiserver = hostPort({ [E.localApiserver]: env[E.localApiserver]?.trim() || defaultLocal }, E.localApiserver)!;
 
@@ -180,9 +193,9 @@ export function loadServeConfig(env: Env, version: string): ServeConfig {
 
   return {
     host: optionalString(env, E.host, '0.0.0.0'),
-    port: portNumber(env, E.port, 8443),
+    port: portNumber(env, E.port, WEBHOOK_PORT),
     opsHost: optionalString(env, E.opsHost, '0.0.0.0'),
-    opsPort: portNumber(env, E.opsPort, 8080),
+    opsPort: portNumber(env, E.opsPort, WEBHOOK_OPS_PORT),
     kube,
     tls,
     systemNamespace: optionalString(env, E.systemNamespace, SYSTEM_NAMESPACE),

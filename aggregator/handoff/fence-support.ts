@@ -7,7 +7,7 @@
  */
 import { BridgeError } from '../../lib/errors.js';
 import type { KubeRestClient } from '../../lib/kube-rest-client.js';
-import { FENCE_STATUS_CONFIGMAP, FIELD_MANAGER, SYSTEM_NAMESPACE } from '../../lib/names.js';
+import { FENCE_STATUS_CONFIGMAP, FIELD_MANAGER, MANAGED_BY_LABEL, SYSTEM_NAMESPACE } from '../../lib/names.js';
 import { parseMinor, type VersionInfo } from '../../lib/kube-version.js';
 
 export type FenceSupport = { enforceable: true; sourceVersion: string } | { enforceable: false; sourceVersion: string; reason: string };
@@ -60,7 +60,7 @@ export async function recordFenceSupport(destination: KubeRestClient, support: F
     (current) =>
       JSON.stringify(current?.data ?? {}) === JSON.stringify(data)
         ? undefined
-        : { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: FENCE_STATUS_CONFIGMAP, labels: { 'app.kubernetes.io/managed-by': FIELD_MANAGER } }, data },
+        : { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: FENCE_STATUS_CONFIGMAP, labels: { [MANAGED_BY_LABEL]: FIELD_MANAGER } }, data },
   );
 }
 

@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { BridgeError } from '../../lib/errors.js';
 import type { KubeRestClient } from '../../lib/kube-rest-client.js';
-import { FIELD_MANAGER, SYSTEM_NAMESPACE, SYSTEM_NAMESPACES } from '../../lib/names.js';
+import { FENCE_VERSION_ANNOTATION, FIELD_MANAGER, MANAGED_BY_LABEL, SYSTEM_NAMESPACE, SYSTEM_NAMESPACES } from '../../lib/names.js';
 import { parseShardKey } from '../../lib/routing/shard-hash.js';
 import type { RoutingTable } from '../../lib/routing/types.js';
 import { FENCE_NAME, FENCE_REFUSAL_TEXT } from '../../lib/routing/fence-message.js';
@@ -33,7 +33,7 @@ export function fencedShards(table: RoutingTable): string[] {
  * that this very policy, not an earlier one, is in force. The probe rule keeps the policy matching
  * something with nothing fenced, so raising and lowering are awaited alike.
  */
-export const FENCE_PROBE = { namespace: SYSTEM_NAMESPACE, name: `${FENCE_NAME}-probe`, annotation: 'cluster-bridge.io/fence-version' } as const;
+export const FENCE_PROBE = { namespace: SYSTEM_NAMESPACE, name: `${FENCE_NAME}-probe`, annotation: FENCE_VERSION_ANNOTATION } as const;
 
 /** Names the policy's content: a probe carrying it is refused only by this policy. */
 export function fenceVersion(shards: string[]): string {
@@ -65,7 +65,7 @@ export function fencePolicy(shards: string[]): { policy: object; binding: object
   const policy = {
     apiVersion: 'admissionregistration.k8s.io/v1',
     kind: 'ValidatingAdmissionPolicy',
-    metadata: { name: FENCE_NAME, labels: { 'app.kubernetes.io/managed-by': FIELD_MANAGER } },
+    metadata: { name: FENCE_NAME, labels: { [MANAGED_BY_LABEL]: FIELD_MANAGER } },
     spec: {
       failurePolicy: 'Fail',
       matchConstraints: { resourceRules },
@@ -83,7 +83,7 @@ export function fencePolicy(shards: string[]): { policy: object; binding: object
   const binding = {
     apiVersion: 'admissionregistration.k8s.io/v1',
     kind: 'ValidatingAdmissionPolicyBinding',
-    metadata: { name: FENCE_NAME, labels: { 'app.kubernetes.io/managed-by': FIELD_MANAGER } },
+    metadata: { name: FENCE_NAME, labels: { [MANAGED_BY_LABEL]: FIELD_MANAGER } },
     spec: { policyName: FENCE_NAME, validationActions: ['Deny'] },
   };
   return { policy, binding };

@@ -14,14 +14,12 @@ import { errorMessage } from '../../lib/errors.js';
 import type { KubeRestClient } from '../../lib/kube-rest-client.js';
 import { microTime } from '../../lib/leader-lease.js';
 import type { Logger } from '../../lib/logger.js';
-import { API_GROUP } from '../../lib/names.js';
+import { REPLICA_LABEL, ROUTING_GENERATION_ANNOTATION } from '../../lib/names.js';
 import { shardState } from '../../lib/routing/routing-table.js';
 import type { RoutingTable, ShardKey } from '../../lib/routing/types.js';
 import { WRITE_DRAIN_MS } from './handoff.js';
 import type { ShardActivity } from './shard-activity.js';
 
-export const REPLICA_LABEL = `${API_GROUP}/aggregator-replica`;
-export const ROUTING_GENERATION_ANNOTATION = `${API_GROUP}/routing-generation`;
 /** Clock skew and scheduling between replicas: a replica is gone only this long after its Lease expired. */
 export const REPLICA_GRACE_MS = 2000;
 

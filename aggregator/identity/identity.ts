@@ -7,6 +7,7 @@
  */
 import type { TLSSocket } from 'node:tls';
 import { SIDECAR_CLIENT_ORGANIZATION, SIDECAR_NAMESPACE_ORGANIZATION_PREFIX } from '../../certs/bridge-certs.js';
+import { BRIDGE_HEADER_PREFIX, BRIDGE_NAMESPACE_HEADER } from '../../lib/names.js';
 import { goUnescape } from '../../lib/routing/go-url.js';
 import { serviceAccountOf } from './impersonation.js';
 
@@ -91,10 +92,10 @@ export function checkIdentityHeaders(rawHeaders: readonly string[], peer: PeerId
     const name = rawHeaders[i]!.toLowerCase();
     const value = rawHeaders[i + 1]!;
     if (name.startsWith('x-remote-')) return { ok: false, message: `the ${rawHeaders[i]} header is not accepted from clients` };
-    if (name.startsWith('x-bridge-')) {
+    if (name.startsWith(BRIDGE_HEADER_PREFIX)) {
       if (!peer.sidecar)
         return { ok: false, message: `the ${rawHeaders[i]} header is accepted only from a cluster-bridge sidecar with its client certificate` };
-      if (name === 'x-bridge-namespace' && peer.namespace !== undefined && value !== peer.namespace) {
+      if (name === BRIDGE_NAMESPACE_HEADER.toLowerCase() && peer.namespace !== undefined && value !== peer.namespace) {
         return { ok: false, message: `a sidecar certificate of namespace "${peer.namespace}" cannot claim namespace "${value}"` };
       }
       continue;

@@ -3,13 +3,13 @@
  * carries the mark looped back and is refused (one hop at most).
  */
 import type { ClusterConnection } from '../../lib/cluster-connection.js';
-import { BRIDGE_HOP_HEADER } from '../../lib/names.js';
-import { headerValue } from '../../lib/proxy-headers.js';
+import { BRIDGE_HEADER_PREFIX, BRIDGE_HOP_HEADER } from '../../lib/names.js';
+import { HOP_BY_HOP_HEADERS, headerValue } from '../../lib/proxy-headers.js';
 import { jsonOnlyAccept, replacedWhenRewriting } from '../../lib/routing/request-rewrite.js';
 import type { ClusterSide } from '../../lib/routing/types.js';
 
 export const AGGREGATOR_HOP = 'aggregator';
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host']);
+const HOP_BY_HOP = new Set([...HOP_BY_HOP_HEADERS, 'transfer-encoding', 'host']);
 
 /** The request already passed through this aggregator. */
 export function looped(rawHeaders: readonly string[]): boolean {
@@ -36,7 +36,7 @@ export function backendHeaders(
   const out: string[] = ['Host', cluster.url.host];
   for (let i = 0; i < raw.length; i += 2) {
     const lower = raw[i]!.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || lower.startsWith('x-bridge-')) continue;
+    if (HOP_BY_HOP.has(lower) || lower.startsWith(BRIDGE_HEADER_PREFIX)) continue;
     if (side === 'destination' && (lower === 'authorization' || lower.startsWith('impersonate-'))) continue;
     if (rewriting && replacedWhenRewriting(lower)) continue;
     if (bodyLength !== undefined && lower === 'content-length') continue;

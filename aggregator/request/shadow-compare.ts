@@ -4,7 +4,8 @@
  * metadata, status, owner references (their UIDs are remapped), its own annotations) and each cluster's own objects. Pure.
  */
 import { canonicalJson } from '../../lib/canonical-json.js';
-import { mirroredContent, skipReason, type KubeObject } from '../../lib/mirror-copy.js';
+import { mirroredContent, skipReason } from '../../lib/mirror-copy.js';
+import { type KubeObject } from '../../lib/kube-types.js';
 
 export interface ReadAnswer {
   status: number;

@@ -24,7 +24,7 @@ import type { ServerResponse } from 'node:http';
 import type { ClusterConnection } from '../../lib/cluster-connection.js';
 import { errorMessage } from '../../lib/errors.js';
 import type { Logger } from '../../lib/logger.js';
-import type { KubeObject } from '../../lib/mirror-copy.js';
+import type { KubeObject } from '../../lib/kube-types.js';
 import type { ShardRVCodec } from '../../lib/routing/resource-version.js';
 import { callBackend } from './backend-call.js';
 import { sendBuffered, type BufferedResponse } from '../../lib/routing/rewritten-response.js';

@@ -9,7 +9,8 @@
 import type { ServerResponse } from 'node:http';
 import type { ClusterConnection } from '../../lib/cluster-connection.js';
 import { KindDiscovery, servedObjectPath } from '../../lib/kind-discovery.js';
-import { originalIdentity, type KubeObject } from '../../lib/mirror-copy.js';
+import { originalIdentity } from '../../lib/routing/object-identity.js';
+import { type KubeObject } from '../../lib/kube-types.js';
 import { ownerReferencesOf } from '../../lib/owner-references.js';
 import {
   bodyKindOf,

@@ -3,10 +3,8 @@
  * whatever happened, so a check's probes never touch a namespace that holds real objects.
  */
 import { randomBytes } from 'node:crypto';
-import { MANAGED_BY_LABEL } from '../../lib/names.js';
+import { MANAGED_BY_LABEL, PREFLIGHT_LABEL } from '../../lib/names.js';
 import type { KubeApi } from './clusters.js';
-
-export const PREFLIGHT_LABEL = 'cluster-bridge.io/preflight';
 
 export class ScratchNamespace {
   readonly name: string;

@@ -1,11 +1,31 @@
 /**
  * One identity per object whichever cluster serves it (issue 20 item 4): the response step that shows
- * clients the original's UID and creationTimestamp (lib/mirror-copy.ts originalIdentity), without the
+ * clients the original's UID and creationTimestamp (originalIdentity below), without the
  * bridge's own annotations and the synchronizer's managedFields entries. It composes with the RV
  * codec's rewriting (resource-version.ts) and, like it, walks objects, lists, Tables and watch events
  * in place, so the aggregator and the sidecar's local routing of moved shards present the same.
  */
-import { BRIDGE_ANNOTATIONS, originalIdentity, SYNCHRONIZER_FIELD_MANAGER, type KubeObject } from '../mirror-copy.js';
+import {
+  MIRROR_OF_RV_ANNOTATION,
+  MIRROR_OF_UID_ANNOTATION,
+  ORIGINAL_CREATION_TIMESTAMP_ANNOTATION,
+  ORIGINAL_UID_ANNOTATION,
+  SYNCHRONIZER_FIELD_MANAGER,
+} from '../names.js';
+import { type KubeObject } from '../kube-types.js';
+
+const MIRROR_ANNOTATIONS = [MIRROR_OF_UID_ANNOTATION, MIRROR_OF_RV_ANNOTATION, ORIGINAL_UID_ANNOTATION, ORIGINAL_CREATION_TIMESTAMP_ANNOTATION];
+/** The bridge's own annotations: never shown to clients, never set by them (issue 21). */
+export const BRIDGE_ANNOTATIONS: ReadonlySet<string> = new Set(MIRROR_ANNOTATIONS);
+
+/** The UID and creationTimestamp clients are shown: the original's when the object is a copy (or a copy's copy). */
+export function originalIdentity(obj: KubeObject): { uid: string | undefined; creationTimestamp: string | undefined } {
+  const annotations = obj.metadata.annotations ?? {};
+  return {
+    uid: annotations[ORIGINAL_UID_ANNOTATION] || obj.metadata.uid,
+    creationTimestamp: annotations[ORIGINAL_CREATION_TIMESTAMP_ANNOTATION] || (obj.metadata.creationTimestamp as string | undefined),
+  };
+}
 
 type Json = Record<string, unknown>;
 

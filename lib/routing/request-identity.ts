@@ -9,7 +9,8 @@
  *   the client was never shown them;
  * - no write may set, change or remove the bridge's own annotations (refused by the caller with 422).
  */
-import { BRIDGE_ANNOTATIONS, originalIdentity, type KubeObject } from '../mirror-copy.js';
+import { BRIDGE_ANNOTATIONS, originalIdentity } from './object-identity.js';
+import { type KubeObject } from '../kube-types.js';
 
 type Json = Record<string, unknown>;
 

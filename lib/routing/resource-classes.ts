@@ -4,10 +4,14 @@
  * mirrored) and system (each cluster's own machinery: never moved or mirrored). Types not in the
  * table, custom resources included, are movable. A plan can override any entry.
  */
-import { CLUSTER_RBAC_SHARDS } from '../cluster-rbac.js';
 import { API_GROUP, SYSTEM_NAMESPACES } from '../names.js';
 import { shardKey } from './shard-hash.js';
 import type { GroupResource, ResourceClass, ShardKey } from './types.js';
+
+/** The two types, as shard keys: never moved (SOURCE_PINNED_SHARDS), mirrored source -> destination (lib/cluster-rbac.ts). */
+export const CLUSTER_ROLES_SHARD = 'clusterroles.rbac.authorization.k8s.io';
+export const CLUSTER_ROLE_BINDINGS_SHARD = 'clusterrolebindings.rbac.authorization.k8s.io';
+export const CLUSTER_RBAC_SHARDS: readonly string[] = [CLUSTER_ROLES_SHARD, CLUSTER_ROLE_BINDINGS_SHARD];
 
 /** The shards mirrored and moved by default (the synchronizer's BRIDGE_SHARDS, a plan's spec.shards): the declarative state workloads read and write most. */
 export const DEFAULT_SHARDS: readonly ShardKey[] = [

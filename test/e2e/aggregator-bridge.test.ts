@@ -18,7 +18,7 @@ import { startLabBridge, startSecondAggregator, type LabBridge } from '../helper
 import { expectRVRules, startRecordedInformer } from '../helpers/informer-recorder.js';
 import { createNamespace, kubeconfigPath, kubectl, kubectlOk, pythonList, run, uniqueName } from '../helpers/lab-clients.js';
 import { waitUntil } from '../../lib/wait-until.js';
-import { MIRROR_OF_UID_ANNOTATION } from '../../lib/mirror-copy.js';
+import { MIRROR_OF_UID_ANNOTATION } from '../../lib/names.js';
 import { shippedAggregatorSourceKubeconfig } from '../helpers/shipped-source-identity.js';
 import { serviceAccountToken, tokenKubeconfig } from '../helpers/sidecar-lab.js';
 import { requireLab } from '../../lab/lab-files.js';

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { KubeRestClient } from '../../lib/kube-rest-client.js';
-import { MIRROR_OF_UID_ANNOTATION } from '../../lib/mirror-copy.js';
+import { MIRROR_OF_UID_ANNOTATION } from '../../lib/names.js';
 import { waitUntil } from '../../lib/wait-until.js';
 import { startLabBridge, type LabBridge } from '../helpers/bridge-lab.js';
 import { createNamespace, kubeconfigPath, kubectl, kubectlOk, run, uniqueName } from '../helpers/lab-clients.js';

@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { join } from 'node:path';
-import { PREFLIGHT_LABEL } from '../../cli/preflight/scratch-namespace.js';
+import { PREFLIGHT_LABEL } from '../../lib/names.js';
 import { checkServiceIps } from '../../cli/preflight/service-ips.js';
 import type { ServiceObject } from '../../cli/preflight/service-fit.js';
 import { KubeRestClient } from '../../lib/kube-rest-client.js';

@@ -10,7 +10,7 @@ import { decodeSecretData } from '../../certs/cert-files.js';
 import { issueCertificate, type CertificateAndKey } from '../../lib/pki.js';
 import { CA_BUNDLE_CONFIGMAP, INJECT_LABEL, SIDECAR_TLS_SECRET } from '../../webhook/constants.js';
 import { NamespaceReconciler } from '../../webhook/namespace-reconciler.js';
-import { E2E_WEBHOOK_LABEL } from '../../webhook/registration.js';
+import { E2E_WEBHOOK_LABEL } from '../../lib/names.js';
 import { createNamespace, uniqueName } from '../helpers/lab-clients.js';
 import { silentLog } from '../helpers/sidecar-fixtures.js';
 import { clientVerdict, serverVerdict } from '../helpers/tls-verdicts.js';

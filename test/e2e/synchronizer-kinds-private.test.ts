@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { CRD_PATH, installTestCrd, labSynchronizerEnv } from '../../lab/local-synchronizer.js';
 import { canonicalJson } from '../../lib/canonical-json.js';
 import { KubeRestClient } from '../../lib/kube-rest-client.js';
-import type { KubeObject } from '../../lib/mirror-copy.js';
+import type { KubeObject } from '../../lib/kube-types.js';
 import { ConfigMapRoutingStore } from '../../lib/routing/configmap-store.js';
 import { beginHandoff, completeHandoff } from '../../lib/routing/routing-table.js';
 import { waitUntil } from '../../lib/wait-until.js';

@@ -8,7 +8,7 @@ import { generateBridgeAuthority } from '../../certs/bridge-authority.js';
 import { INJECT_LABEL } from '../../webhook/constants.js';
 import { LeaderLease } from '../../lib/leader-lease.js';
 import { NamespaceReconciler } from '../../webhook/namespace-reconciler.js';
-import { E2E_WEBHOOK_LABEL } from '../../webhook/registration.js';
+import { E2E_WEBHOOK_LABEL } from '../../lib/names.js';
 import { createNamespace, kubectl, kubectlOk, uniqueName } from '../helpers/lab-clients.js';
 import { waitUntil } from '../../lib/wait-until.js';
 

@@ -1,7 +1,7 @@
 /** For unit tests of the synchronizer's mirrors: counters that record nothing, the ConfigMap type's API, an API server in memory. */
 import type { IncomingMessage } from 'node:http';
 import { PassThrough } from 'node:stream';
-import type { KubeObject } from '../../lib/mirror-copy.js';
+import type { KubeObject } from '../../lib/kube-types.js';
 import type { ClusterSide } from '../../lib/routing/types.js';
 import type { MirrorCounters, MirrorSide, ShardApi } from '../../synchronizer/shard-mirror.js';
 

@@ -4,14 +4,9 @@
 // The lab test is test/e2e/synchronizer-owners.test.ts.
 import { describe, expect, it } from '@jest/globals';
 import { waitUntil } from '../../lib/wait-until.js';
-import {
-  finalizersAfterOwnerGone,
-  MIRROR_OF_UID_ANNOTATION,
-  replicaCopy,
-  sameMirroredContent,
-  type KubeObject,
-  type OwnerReference,
-} from '../../lib/mirror-copy.js';
+import { finalizersAfterOwnerGone, replicaCopy, sameMirroredContent } from '../../lib/mirror-copy.js';
+import { MIRROR_OF_UID_ANNOTATION } from '../../lib/names.js';
+import { type KubeObject, type OwnerReference } from '../../lib/kube-types.js';
 import { decideOwner, ownerReferencesOf, remapOwnerReferences, type OwnerDecision, type OwnerFacts } from '../../lib/owner-references.js';
 import { OwnerDeferred, OwnerResolver } from '../../synchronizer/owner-resolver.js';
 import { ShardMirror } from '../../synchronizer/shard-mirror.js';

@@ -2,7 +2,8 @@
 // hand-off leader waits for, and which shards' watches a replica closes on a new table. The lab test
 // (test/e2e/rollout.test.ts) runs two replicas, the workload on the one that does not lead.
 import { describe, expect, it } from '@jest/globals';
-import { replicasBehind, ROUTING_GENERATION_ANNOTATION, shardsChanged, type ReplicaLease } from '../../aggregator/handoff/replica-presence.js';
+import { replicasBehind, shardsChanged, type ReplicaLease } from '../../aggregator/handoff/replica-presence.js';
+import { ROUTING_GENERATION_ANNOTATION } from '../../lib/names.js';
 import { beginHandoff, completeHandoff, emptyRoutingTable } from '../../lib/routing/routing-table.js';
 
 const NOW = Date.parse('2026-11-23T00:00:00Z');

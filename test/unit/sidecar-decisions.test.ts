@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { clientResponseHeaders, scanRequestHead, upstreamRequestHeaders } from '../../lib/proxy-headers.js';
 import { allToUpstream } from '../../lib/upstream-selector.js';
 import { CLOSED_BREAKER, isProbeDue, recordConnectFailure, recordConnectSuccess, type BreakerPolicy } from '../../sidecar/circuit-breaker.js';
-import { decideRoute, type RouteInput } from '../../sidecar/route-decision.js';
+import { decideAttempt, type AttemptInput } from '../../sidecar/attempt-decision.js';
 import { isLongRunning } from '../../sidecar/in-flight.js';
 
 const identity = { pod: 'p', namespace: 'ns', node: 'n', hop: 'sidecar' };
@@ -85,11 +85,11 @@ describe('clientResponseHeaders and scanRequestHead', () => {
   ])('scans %j', (raw, expected) => expect(scanRequestHead(raw)).toEqual(expected));
 });
 
-describe('decideRoute', () => {
+describe('decideAttempt', () => {
   const up = allToUpstream.select({ method: 'GET', url: '/' });
   const local = { target: 'local' as const, reason: 'source-owned-shard' as const };
-  const base: RouteInput = { choice: up, failMode: 'local', breakerOpen: false, hasLocalApiserver: true };
-  it.each<[string, Partial<RouteInput>, string, string]>([
+  const base: AttemptInput = { choice: up, failMode: 'local', breakerOpen: false, hasLocalApiserver: true };
+  it.each<[string, Partial<AttemptInput>, string, string]>([
     ['healthy upstream', {}, 'upstream', 'selected-upstream'],
     ['breaker open, mode local', { breakerOpen: true }, 'local', 'breaker-open-fallback-local'],
     ['breaker open, mode closed', { breakerOpen: true, failMode: 'closed' }, 'reject', 'breaker-open-fail-closed'],
@@ -114,7 +114,7 @@ describe('decideRoute', () => {
     ['selector chose local, breaker open does not matter', { choice: local, breakerOpen: true, failMode: 'closed' }, 'local', 'selected-local'],
     ['selector chose local without one', { choice: local, hasLocalApiserver: false }, 'reject', 'no-local-apiserver'],
   ])('%s', (_name, input, target, reason) => {
-    expect(decideRoute({ ...base, ...input })).toEqual({ target, reason });
+    expect(decideAttempt({ ...base, ...input })).toEqual({ target, reason });
   });
 });
 

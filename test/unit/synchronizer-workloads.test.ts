@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { mirroredContent, replicaCopy, sameMirroredContent, type KubeObject } from '../../lib/mirror-copy.js';
+import { mirroredContent, replicaCopy, sameMirroredContent } from '../../lib/mirror-copy.js';
+import { type KubeObject } from '../../lib/kube-types.js';
 import { hasSourceStatus, statusUpdate } from '../../lib/workload-status.js';
 import { CRD_SHARD, CrdNotEstablished, crdsFirst, ensureEstablished } from '../../synchronizer/crd-readiness.js';
 

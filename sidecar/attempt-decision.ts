@@ -2,14 +2,15 @@
  * Where one request goes, as a pure function with a reason code (for logs and metric labels):
  * the selector's choice, overridden by the circuit breaker and the fail mode when the upstream is
  * down. A request is only re-sent elsewhere when it never reached the upstream (`connect-failed`),
- * so no write executes twice.
+ * so no write executes twice. Called an attempt (upstream, local or reject), not a route: a route is
+ * lib/routing's `route()` (source, destination or hold), which the selector's choice already used.
  */
 import type { UpstreamChoice } from '../lib/upstream-selector.js';
 import type { FailMode } from '../lib/names.js';
 
-export type RouteTarget = 'upstream' | 'local' | 'reject';
+export type AttemptTarget = 'upstream' | 'local' | 'reject';
 
-export type RouteReason =
+export type AttemptReason =
   | 'selected-upstream'
   | 'selected-local'
   | 'breaker-open-fallback-local'
@@ -22,7 +23,7 @@ export type RouteReason =
   /** The upstream is unreachable and the source does not serve this request as the aggregator would (local-fallback.ts): 503. */
   | 'moved-shard-unavailable';
 
-export interface RouteInput {
+export interface AttemptInput {
   choice: UpstreamChoice;
   failMode: FailMode;
   breakerOpen: boolean;
@@ -36,12 +37,12 @@ export interface RouteInput {
   sourceServes?: () => boolean;
 }
 
-export interface RouteDecision {
-  target: RouteTarget;
-  reason: RouteReason;
+export interface AttemptDecision {
+  target: AttemptTarget;
+  reason: AttemptReason;
 }
 
-function fallback(input: RouteInput, local: RouteReason, closed: RouteReason): RouteDecision {
+function fallback(input: AttemptInput, local: AttemptReason, closed: AttemptReason): AttemptDecision {
   if (input.failMode === 'closed') return { target: 'reject', reason: closed };
   if (!input.hasLocalApiserver) return { target: 'reject', reason: 'no-local-apiserver' };
   if (input.sourceServes && !input.sourceServes()) return { target: 'reject', reason: 'moved-shard-unavailable' };
@@ -53,14 +54,14 @@ function fallback(input: RouteInput, local: RouteReason, closed: RouteReason): R
  * routes it there itself, unless the breaker already keeps requests off the upstream; if the upstream
  * then fails too, the request is refused (503, nothing sent anywhere).
  */
-function decideLocal(input: RouteInput): RouteDecision {
+function decideLocal(input: AttemptInput): AttemptDecision {
   if (!input.hasLocalApiserver) return { target: 'reject', reason: 'no-local-apiserver' };
   if (input.connectFailed === 'local' && !input.breakerOpen) return { target: 'upstream', reason: 'local-connect-failed-fallback-upstream' };
   if (input.connectFailed) return { target: 'reject', reason: 'local-unreachable' };
   return { target: 'local', reason: 'selected-local' };
 }
 
-export function decideRoute(input: RouteInput): RouteDecision {
+export function decideAttempt(input: AttemptInput): AttemptDecision {
   if (input.choice.target === 'local') return decideLocal(input);
   if (input.connectFailed === 'local') return { target: 'reject', reason: 'local-unreachable' };
   if (input.connectFailed === 'upstream') return fallback(input, 'connect-failed-fallback-local', 'connect-failed-fail-closed');
