@@ -19,6 +19,7 @@ import { repoRoot } from '../lib/paths.js';
 import { generateCa, issueCertificate } from '../lib/pki.js';
 import { freePort } from '../lib/ports.js';
 import { waitUntil } from '../lib/wait-until.js';
+import { WatchEventDecoder } from '../lib/watch-stream.js';
 import { sidecarImageCommand } from '../sidecar/image-command.js';
 import { interleavedRate, throughput, type RateResult, type Target } from './load.js';
 import { childPids, nginxConfig, requireNginx } from './nginx.js';
@@ -34,21 +35,16 @@ async function watchLatency(targets: Target[], namespace: string, api: KubeRestC
           `${target.base}/api/v1/namespaces/${namespace}/configmaps?watch=true&resourceVersion=0&labelSelector=w%3D1`,
           { ca: target.caPem, agent: false, headers: { authorization: `Bearer ${target.token}` } },
           (res) => {
-            let buffered = '';
-            res.setEncoding('utf8');
-            res.on('data', (chunk: string) => {
+            if (res.statusCode !== 200) throw new Error(`${target.name}: watch HTTP ${res.statusCode}`);
+            const events = new WatchEventDecoder<{ metadata: { name: string } }>();
+            res.on('data', (chunk: Buffer) => {
               const now = performance.now();
-              buffered += chunk;
-              let nl;
-              while ((nl = buffered.indexOf('\n')) >= 0) {
-                if (res.statusCode !== 200) throw new Error(`${target.name}: watch HTTP ${res.statusCode}`);
-                const event = JSON.parse(buffered.slice(0, nl)) as { type: string; object: { metadata: { name: string } } };
-                buffered = buffered.slice(nl + 1);
-                if (event.type !== 'ADDED') continue;
+              events.push(chunk, (event) => {
+                if (event.type !== 'ADDED') return;
                 const name = event.object.metadata.name;
                 if (!arrivals.has(name)) arrivals.set(name, new Map());
                 arrivals.get(name)!.set(target.name, now);
-              }
+              });
             });
             ready(() => req.destroy());
           },

@@ -46,7 +46,8 @@ export async function connectCluster(side: ClusterSide, kubeconfig: string, serv
   const trust = { ca: opts.ca, rejectUnauthorized: opts.rejectUnauthorized, servername: opts.servername };
   const asCaller = new Agent({ ...POOL, ...trust });
   const asBridge = new Agent({ ...POOL, ...trust, cert: opts.cert, key: opts.key });
-  const rest = KubeRestClient.load(kubeconfig, serviceAccountRoot);
+  // The same access for the REST client: the kubeconfig is read once.
+  const rest = KubeRestClient.fromAccess(kc);
   // Updated in place: the proxy and the mirrors read it on every request.
   const bridgeHeaders: Record<string, string> = {};
   const setAuthorization = (from: RequestOptions) => {

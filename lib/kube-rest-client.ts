@@ -4,10 +4,13 @@
  * exists). Components need a few dozen plain calls, for which the generated API classes add weight and
  * hide the HTTP status the callers branch on.
  */
+import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { Agent, request, type RequestOptions } from 'node:https';
 import { defaultAccess, inClusterAccess, kubeconfigFileAccess, type KubeconfigAccess } from './kubeconfig-reader.js';
 import { IN_CLUSTER } from './config.js';
+import { readBody } from './read-body.js';
 import { BridgeError, errorMessage } from './errors.js';
+import { followWatch, type WatchEvent, type WatchHandle } from './watch-stream.js';
 
 export interface KubeResponse<T = unknown> {
   status: number;
@@ -56,13 +59,61 @@ export function loadKubeConfig(kubeconfigPath?: string, serviceAccountRoot = '')
 /** Every call's deadline unless the caller gives one: no answer (or no byte of it) for this long fails the call. */
 export const DEFAULT_TIMEOUT_MS = 10_000;
 
+/** One request whose body and headers the caller builds and whose answer it reads as a stream (the aggregator's calls, watches). */
+export interface RawCall {
+  method: string;
+  path: string;
+  /** Raw [name, value, ...] headers, Host included (Node adds none to raw headers), or an object. */
+  headers?: string[] | OutgoingHttpHeaders;
+  body?: Buffer;
+  /** No byte for this long fails the call, before or after the head (default DEFAULT_TIMEOUT_MS); with `stream`, the head only. */
+  timeoutMs?: number;
+  /**
+   * The pool, and with it the TLS identity, of the call (a ClusterConnection's asCaller or asBridge):
+   * the caller's headers then carry any token. Without one, this client's own credentials.
+   */
+  agent?: Agent;
+  /** A long-lived answer (a watch): only the head has the deadline, and without `agent` it takes a socket of its own, not one of the pool's. */
+  stream?: boolean;
+}
+
+export interface RawResponse {
+  status: number;
+  statusMessage: string;
+  rawHeaders: string[];
+  body: IncomingMessage;
+}
+
+export interface BufferedAnswer {
+  status: number;
+  statusMessage: string;
+  rawHeaders: string[];
+  body: Buffer;
+}
+
+export interface WatchOptions {
+  headers?: Record<string, string>;
+  /** No byte for this long ends the watch with an error (lib/list-watch.ts's silenceLimitMs). */
+  silentMs?: number;
+}
+
 export class KubeRestClient {
   private readonly agent = new Agent({ keepAlive: true, maxSockets: 8 });
+  private readonly address: { protocol: string; hostname: string; port: string; path: string };
 
   private constructor(
     private readonly authenticate: (options: RequestOptions) => Promise<void>,
     readonly server: string,
-  ) {}
+  ) {
+    const url = new URL(server);
+    // A server with a path prefix (behind a gateway) keeps it before every call's path.
+    this.address = {
+      protocol: url.protocol,
+      hostname: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+      port: url.port || '443',
+      path: url.pathname.replace(/\/$/, ''),
+    };
+  }
 
   /** For a server and credentials in hand (the lab's own PKI, a freshly minted token). */
   static withCredentials(server: string, credentials: TlsCredentials): KubeRestClient {
@@ -81,8 +132,58 @@ export class KubeRestClient {
    * ~/.kube/config like client-go. `serviceAccountRoot` prefixes the ServiceAccount files (tests).
    */
   static load(kubeconfigPath?: string, serviceAccountRoot = ''): KubeRestClient {
-    const access = loadKubeConfig(kubeconfigPath, serviceAccountRoot);
+    return KubeRestClient.fromAccess(loadKubeConfig(kubeconfigPath, serviceAccountRoot));
+  }
+
+  /** From a kubeconfig already read (lib/cluster-connection.ts reads each once for its pools and this client). */
+  static fromAccess(access: KubeconfigAccess): KubeRestClient {
     return new KubeRestClient((options) => access.applyToHTTPSOptions(options), access.server);
+  }
+
+  /**
+   * Sends `call` and resolves with the answer's head once it arrives; its body is the caller's to read
+   * (or resume). Rejects with BRIDGE_ERR_KUBE_API when there is no answer: the connection failed or
+   * the deadline passed (after the head, the body stream fails instead).
+   */
+  async raw(call: RawCall): Promise<RawResponse> {
+    const timeoutMs = call.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const opts: RequestOptions = { method: call.method, headers: call.headers as OutgoingHttpHeaders | undefined };
+    if (call.agent) opts.agent = call.agent;
+    else {
+      const own: RequestOptions = {};
+      await this.authenticate(own);
+      const { headers: credentialHeaders, ...tls } = own;
+      Object.assign(opts, tls, { agent: call.stream ? false : this.agent, headers: withHeaders(call.headers, credentialHeaders) });
+    }
+    if (!call.stream) opts.timeout = timeoutMs;
+    return new Promise((resolve, reject) => {
+      let answer: IncomingMessage | undefined;
+      // The path goes as given (a URL would normalize a proxied caller's path).
+      const req = request({ ...this.address, path: this.address.path + call.path, ...opts }, (res) => {
+        clearTimeout(headDeadline);
+        answer = res;
+        resolve({ status: res.statusCode ?? 0, statusMessage: res.statusMessage ?? '', rawHeaders: res.rawHeaders, body: res });
+      });
+      const expire = () => req.destroy(new Error(`no answer within ${timeoutMs} ms`));
+      // A stalled API server accepts the connection and answers nothing: a stream's head has the deadline, its body the caller's watchdog.
+      const headDeadline = call.stream ? setTimeout(expire, timeoutMs).unref() : undefined;
+      req.on('timeout', expire);
+      req.on('error', (err) => {
+        clearTimeout(headDeadline);
+        // After the head, the body fails with the cause (Node would name it only "aborted").
+        if (answer) answer.destroy(err);
+        else reject(new BridgeError('BRIDGE_ERR_KUBE_API', errorMessage(err), { fix: 'check the API server address and the network', cause: err }));
+      });
+      req.end(call.body);
+    });
+  }
+
+  /** raw(), read in full; an answer over `maxBytes` fails the call. */
+  async rawBuffered(call: RawCall & { maxBytes?: number }): Promise<BufferedAnswer> {
+    const answer = await this.raw(call);
+    const body = await readBody(answer.body, call.maxBytes ?? Infinity);
+    if (!body) throw new Error(`answer larger than ${call.maxBytes} bytes`);
+    return { ...answer, body };
   }
 
   /** Any status is returned; callers decide (404 and 409 are often expected). */
@@ -92,46 +193,29 @@ export class KubeRestClient {
     body?: unknown,
     options: { patchType?: PatchType; timeoutMs?: number; headers?: Record<string, string | string[]> } = {},
   ): Promise<KubeResponse<T>> {
-    const url = new URL(this.server + path);
-    const opts: RequestOptions = { method, agent: this.agent, headers: { accept: 'application/json', ...options.headers } };
-    await this.authenticate(opts);
-    opts.agent = this.agent;
-    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    const headers: OutgoingHttpHeaders = { accept: 'application/json', ...options.headers };
     if (payload !== undefined) {
-      opts.headers = {
-        ...opts.headers,
-        'content-type': options.patchType ? PATCH_CONTENT_TYPES[options.patchType] : 'application/json',
-        'content-length': Buffer.byteLength(payload),
-      };
+      headers['content-type'] = options.patchType ? PATCH_CONTENT_TYPES[options.patchType] : 'application/json';
+      headers['content-length'] = payload.length;
     }
-    const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    return new Promise((resolve, reject) => {
-      const req = request(url, { ...opts, timeout: timeoutMs }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('error', reject);
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let parsed: unknown = text;
-          try {
-            parsed = text ? JSON.parse(text) : undefined;
-          } catch {
-            // Not JSON (rare: proxies, /healthz); hand back the text.
-          }
-          resolve({ status: res.statusCode ?? 0, body: parsed as T });
-        });
+    let answer: BufferedAnswer;
+    try {
+      answer = await this.rawBuffered({ method, path, headers, body: payload, timeoutMs: options.timeoutMs });
+    } catch (err) {
+      throw new BridgeError('BRIDGE_ERR_KUBE_API', `${method} ${path}: ${errorMessage(err)}`, {
+        fix: 'check the API server address and the network',
+        cause: err,
       });
-      req.on('timeout', () => req.destroy(new Error(`timeout after ${timeoutMs} ms`)));
-      req.on('error', (err) =>
-        reject(
-          new BridgeError('BRIDGE_ERR_KUBE_API', `${method} ${path}: ${errorMessage(err)}`, {
-            fix: 'check the API server address and the network',
-            cause: err,
-          }),
-        ),
-      );
-      req.end(payload);
-    });
+    }
+    const text = answer.body.toString('utf8');
+    let parsed: unknown = text;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      // Not JSON (rare: proxies, /healthz); hand back the text.
+    }
+    return { status: answer.status, body: parsed as T };
   }
 
   /** Like request, but any status outside `ok` throws BRIDGE_ERR_KUBE_API with the server's message. */
@@ -142,55 +226,23 @@ export class KubeRestClient {
   }
 
   /**
-   * Streams a watch (`path` with `watch=true`): calls onEvent for each event until the server ends the
-   * watch, the connection fails, or the returned stop() is called; `ended` resolves then, with the
-   * error if there was one.
+   * Streams a watch (`path` with `watch=true`, read by lib/watch-stream.ts): calls onEvent for each event
+   * until the server ends the watch, the connection fails, an ERROR event arrives (a WatchStreamError
+   * with its code), the watch is silent for `silentMs`, or stop() is called; `ended` resolves then, with
+   * the error if there was one. Never rejects.
    */
-  async watch<T>(
-    path: string,
-    onEvent: (event: { type: string; object: T }) => void,
-    headers: Record<string, string> = {},
-  ): Promise<{ stop: () => void; ended: Promise<Error | undefined> }> {
-    const opts: RequestOptions = { method: 'GET', agent: false, headers: { accept: 'application/json', ...headers } };
-    await this.authenticate(opts);
-    const req = request(new URL(this.server + path), opts);
-    // A stalled API server accepts the connection and answers nothing: the head has the calls' deadline.
-    const headDeadline = setTimeout(() => req.destroy(new Error(`watch ${path}: no answer within ${DEFAULT_TIMEOUT_MS} ms`)), DEFAULT_TIMEOUT_MS);
-    headDeadline.unref();
-    const ended = new Promise<Error | undefined>((resolve) => {
-      req.on('error', (err) => {
-        clearTimeout(headDeadline);
-        resolve(err);
-      });
-      req.on('response', (res) => {
-        clearTimeout(headDeadline);
-        if (res.statusCode !== 200) {
-          res.resume();
-          return resolve(new BridgeError('BRIDGE_ERR_KUBE_API', `watch ${path}: HTTP ${res.statusCode}`));
-        }
-        let buffered = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => {
-          buffered += chunk;
-          for (let newline = buffered.indexOf('\n'); newline >= 0; newline = buffered.indexOf('\n')) {
-            const line = buffered.slice(0, newline);
-            buffered = buffered.slice(newline + 1);
-            if (!line.trim()) continue;
-            try {
-              onEvent(JSON.parse(line) as { type: string; object: T });
-            } catch (err) {
-              // A torn line or a handler's throw ends this watch (the caller lists again); thrown from here it would end the process.
-              res.destroy();
-              return resolve(err instanceof Error ? err : new Error(errorMessage(err)));
-            }
-          }
-        });
-        res.on('end', () => resolve(undefined));
-        res.on('error', (err) => resolve(err));
-      });
-    });
-    req.end();
-    return { stop: () => req.destroy(), ended };
+  async watch<T>(path: string, onEvent: (event: WatchEvent<T>) => void, options: WatchOptions = {}): Promise<WatchHandle> {
+    let answer: RawResponse;
+    try {
+      answer = await this.raw({ method: 'GET', path, headers: { accept: 'application/json', ...options.headers }, stream: true });
+    } catch (err) {
+      return { stop: () => undefined, ended: Promise.resolve(new BridgeError('BRIDGE_ERR_KUBE_API', `watch ${path}: ${errorMessage(err)}`, { cause: err })) };
+    }
+    if (answer.status !== 200) {
+      answer.body.resume();
+      return { stop: () => answer.body.destroy(), ended: Promise.resolve(new BridgeError('BRIDGE_ERR_KUBE_API', `watch ${path}: HTTP ${answer.status}`)) };
+    }
+    return followWatch(answer.body, onEvent, { silentMs: options.silentMs });
   }
 
   /**
@@ -224,6 +276,14 @@ export function kubeApiError(method: string, path: string, response: KubeRespons
   return new BridgeError('BRIDGE_ERR_KUBE_API', `${method} ${path}: HTTP ${response.status}: ${message}`, {
     fix: response.status === 403 ? 'grant the RBAC permission named in the message' : 'see the message',
   });
+}
+
+/** The caller's headers (raw or an object) with the credentials' (a bearer token). */
+function withHeaders(headers: RawCall['headers'], credentials: RequestOptions['headers']): RawCall['headers'] {
+  const extra = Object.entries((credentials ?? {}) as OutgoingHttpHeaders).filter((entry): entry is [string, string] => typeof entry[1] === 'string');
+  if (extra.length === 0) return headers;
+  if (Array.isArray(headers)) return [...headers, ...extra.flat()];
+  return { ...headers, ...Object.fromEntries(extra) };
 }
 
 /** Runs `use` with the client and closes it afterwards, whatever happens. */

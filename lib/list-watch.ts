@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { errorMessage } from './errors.js';
 import type { KubeRestClient } from './kube-rest-client.js';
 import { listAllPages } from './list-pages.js';
+import { silenceWatchdog } from './watch-stream.js';
 import type { Logger } from './logger.js';
 
 export interface ListWatchHandlers<T> {
@@ -19,21 +20,6 @@ export interface ListWatchHandlers<T> {
 export const WATCH_TIMEOUT_SECONDS = 300;
 /** A watch silent this long past the server's timeout is dead: no event, no bookmark, no end. */
 const SILENCE_GRACE_MS = 30_000;
-
-/**
- * Calls `onSilent` once when `touch()` was not called for `ms` (armed at creation). The watch's
- * owner touches it on every byte or event and clears it when the watch ends.
- */
-export function silenceWatchdog(ms: number, onSilent: () => void): { touch(): void; clear(): void } {
-  let timer: NodeJS.Timeout | undefined;
-  const touch = () => {
-    clearTimeout(timer);
-    timer = setTimeout(onSilent, ms);
-    timer.unref();
-  };
-  touch();
-  return { touch, clear: () => clearTimeout(timer) };
-}
 
 /** How long a watch asked to last `timeoutSeconds` may stay silent before it is taken for dead. */
 export const silenceLimitMs = (timeoutSeconds: number): number => timeoutSeconds * 1000 + SILENCE_GRACE_MS;
@@ -73,13 +59,13 @@ export function listAndWatch<T>(
           `${path}${separator}${query}`,
           (event) => {
             watchdog.touch();
-            if (event.type === 'ADDED' || event.type === 'MODIFIED' || event.type === 'DELETED') handlers.onEvent(event.type, event.object);
-            else if (event.type === 'ERROR') watch.stop(); // 410 Gone and friends: list again
+            if (event.type !== 'BOOKMARK') handlers.onEvent(event.type, event.object);
           },
-          options.watchHeaders,
+          { headers: options.watchHeaders },
         );
         stopWatch = watch.stop;
         if (stopped) watch.stop();
+        // An ERROR event (410 Gone and friends) ends the watch with its code: list again.
         const err = await Promise.race([watch.ended, wentSilent]);
         watchdog.clear();
         watch.stop();

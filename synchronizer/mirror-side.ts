@@ -1,10 +1,8 @@
 /**
  * What a shard mirror (shard-mirror.ts) works with: where the shard's type is served, each cluster as
- * a side (REST calls and watches with the bridge's credentials), the counters it feeds, the progress
+ * a side (its REST client: calls and watches with the bridge's credentials), the counters it feeds, the progress
  * it reports to `bridgectl sync status`.
  */
-import { request } from 'node:https';
-import type { IncomingMessage } from 'node:http';
 import type { ClusterConnection } from '../lib/cluster-connection.js';
 import type { KubeRestClient } from '../lib/kube-rest-client.js';
 import { SYNCHRONIZER_FIELD_MANAGER } from '../lib/names.js';
@@ -25,9 +23,8 @@ export interface ShardApi {
 
 export interface MirrorSide {
   side: ClusterSide;
+  /** REST calls and watches (KubeRestClient.watch) with the bridge's credentials. */
   rest: KubeRestClient;
-  /** Opens a streaming GET (watch) with the side's credentials. */
-  stream(path: string): Promise<IncomingMessage>;
 }
 
 export interface MirrorCounters {
@@ -83,39 +80,7 @@ export function asSynchronizer(path: string): string {
   return `${path}${path.includes('?') ? '&' : '?'}fieldManager=${SYNCHRONIZER_FIELD_MANAGER}`;
 }
 
-/** How long a watch may take to answer with its head (the REST client's calls have the same 10 s deadline). */
-const WATCH_HEAD_TIMEOUT_MS = 10_000;
-
-/** A MirrorSide over a cluster connection: the bridge's own credentials, watches on a fresh pooled socket. */
+/** A MirrorSide over a cluster connection: the bridge's own credentials, through the connection's REST client (calls and watches). */
 export function mirrorSide(cluster: ClusterConnection): MirrorSide {
-  return {
-    side: cluster.side,
-    rest: cluster.rest,
-    stream: (path) =>
-      new Promise((resolve, reject) => {
-        const req = request(
-          {
-            protocol: 'https:',
-            host: cluster.url.hostname,
-            port: cluster.url.port || 443,
-            path,
-            method: 'GET',
-            agent: cluster.asBridge,
-            headers: { accept: 'application/json', ...cluster.bridgeHeaders },
-          },
-          (res) => {
-            clearTimeout(deadline);
-            resolve(res);
-          },
-        );
-        // A stalled API server accepts the connection and answers nothing: the watch's head has a deadline (its body has the watchdog).
-        const deadline = setTimeout(() => req.destroy(new Error(`no answer to the watch within ${WATCH_HEAD_TIMEOUT_MS} ms`)), WATCH_HEAD_TIMEOUT_MS);
-        deadline.unref();
-        req.on('error', (err) => {
-          clearTimeout(deadline);
-          reject(err);
-        });
-        req.end();
-      }),
-  };
+  return { side: cluster.side, rest: cluster.rest };
 }

@@ -7,11 +7,10 @@
  * once, owners before dependents (write-order.ts). A replica object changed behind the synchronizer's
  * back is overwritten with the owner's version, counted and reported as an Event (lib/mirror-conflict.ts).
  */
-import { once } from 'node:events';
 import { errorMessage } from '../lib/errors.js';
 import { kubeApiError } from '../lib/kube-rest-client.js';
 import { listAllPages } from '../lib/list-pages.js';
-import { silenceLimitMs, silenceWatchdog, WATCH_TIMEOUT_SECONDS } from '../lib/list-watch.js';
+import { silenceLimitMs, WATCH_TIMEOUT_SECONDS } from '../lib/list-watch.js';
 import type { Logger } from '../lib/logger.js';
 import type { ShardKey } from '../lib/routing/types.js';
 import { finalizersAfterOwnerGone, isMirrorCopy, isSourceFirstPending, replicaCopy, sameContent, sameMirroredContent, skipReason } from '../lib/mirror-copy.js';
@@ -473,33 +472,13 @@ export class ShardMirror {
   private async watchFrom(resourceVersion: string): Promise<void> {
     const timeoutSeconds = String(WATCH_TIMEOUT_SECONDS);
     const query = new URLSearchParams({ watch: 'true', resourceVersion, allowWatchBookmarks: 'true', timeoutSeconds });
-    const res = await this.owner.stream(`${objectPath(this.api, undefined)}?${query}`);
-    this.watchAbort = () => res.destroy();
-    // A connection dead without a reset would keep the mirror waiting for ever: silent past the server's timeout, it relists.
-    const silentMs = silenceLimitMs(WATCH_TIMEOUT_SECONDS);
-    const watchdog = silenceWatchdog(silentMs, () => res.destroy(new Error(`watch silent for ${silentMs} ms`)));
-    res.on('close', () => watchdog.clear());
-    if (res.statusCode !== 200) {
-      res.resume();
-      throw new Error(`watch answered HTTP ${res.statusCode}`);
-    }
-    let buffer = '';
     let pending: Promise<unknown> = Promise.resolve();
     let failed = false; // events queued after a failed one wait for the relist instead
-    res.setEncoding('utf8');
-    res.on('data', (chunk: string) => {
-      watchdog.touch();
-      buffer += chunk;
-      let newline;
-      while ((newline = buffer.indexOf('\n')) >= 0) {
-        const line = buffer.slice(0, newline);
-        buffer = buffer.slice(newline + 1);
-        if (!line.trim()) continue;
-        const event = JSON.parse(line) as { type: string; object: KubeObject & { code?: number } };
-        if (event.type === 'ERROR') {
-          res.destroy(new Error(`watch error ${event.object.code ?? ''}`));
-          return;
-        }
+    // A connection dead without a reset would keep the mirror waiting for ever: silent past the server's timeout, it relists.
+    // An ERROR event (410 Gone) or a non-200 answer ends the watch with an error: the loop relists.
+    const watch = await this.owner.rest.watch<KubeObject>(
+      `${objectPath(this.api, undefined)}?${query}`,
+      (event) => {
         this.pendingSince.push(Date.now());
         const seenAt = performance.now();
         // An event received before stop() but not yet applied is dropped: a paused mirror copies nothing more.
@@ -509,13 +488,16 @@ export class ShardMirror {
         pending = this.serial(() => (this.stopped || failed ? Promise.resolve() : this.onEvent(event.type, event.object, seenAt)))
           .catch((err: unknown) => {
             failed = true;
-            if (!res.destroyed) res.destroy(err instanceof Error ? err : new Error(errorMessage(err)));
+            watch.stop(err instanceof Error ? err : new Error(errorMessage(err)));
           })
           .finally(() => this.pendingSince.shift());
-      }
-    });
-    await once(res, 'end').catch(() => undefined);
+      },
+      { silentMs: silenceLimitMs(WATCH_TIMEOUT_SECONDS) },
+    );
+    this.watchAbort = () => watch.stop();
+    if (this.stopped) watch.stop();
+    const err = await watch.ended;
     await pending;
-    if (res.errored) throw res.errored;
+    if (err) throw err;
   }
 }

@@ -7,7 +7,6 @@
  * (impersonation.ts), in the flavour the source runs, which it is asked for.
  */
 import { createHash } from 'node:crypto';
-import { request } from 'node:https';
 import { BridgeError } from '../../lib/errors.js';
 import type { ClusterConnection } from '../../lib/cluster-connection.js';
 import type { KubeRestClient } from '../../lib/kube-rest-client.js';
@@ -45,28 +44,12 @@ const hash = (s: string) => createHash('sha256').update(s).digest('base64');
 
 /** The answer the source gives a request to `path` without credentials: 401 when it does not authenticate it as anonymous. */
 export function anonymousProbe(source: ClusterConnection): (path: string) => Promise<number> {
-  return (path) =>
-    new Promise((resolve, reject) => {
-      // OPTIONS: no API handler executes it, and anonymous conditions match on the path alone.
-      const req = request(
-        {
-          protocol: 'https:',
-          hostname: source.url.hostname,
-          port: source.url.port,
-          method: 'OPTIONS',
-          path,
-          agent: source.asCaller,
-          timeout: PROBE_TIMEOUT_MS,
-        },
-        (res) => {
-          res.resume();
-          resolve(res.statusCode ?? 0);
-        },
-      );
-      req.on('timeout', () => req.destroy(new Error(`timeout after ${PROBE_TIMEOUT_MS} ms`)));
-      req.on('error', reject);
-      req.end();
-    });
+  return async (path) => {
+    // OPTIONS: no API handler executes it, and anonymous conditions match on the path alone.
+    const answer = await source.rest.raw({ method: 'OPTIONS', path, agent: source.asCaller, timeoutMs: PROBE_TIMEOUT_MS });
+    answer.body.resume();
+    return answer.status;
+  };
 }
 
 /** Which impersonation filter the source runs: the 400 for a group without a user is worded differently by each. */

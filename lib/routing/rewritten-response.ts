@@ -7,18 +7,15 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { goJsonValue } from '../go-json.js';
+import type { BufferedAnswer } from '../kube-rest-client.js';
 import { readBody } from '../read-body.js';
 import { sendStatus } from '../status-responses.js';
 import { clientResponseHeaders } from '../proxy-headers.js';
 import { presentOriginalIdentity, presentStatusUids } from './object-identity.js';
 import { parseJsonExact, responseRVMapper, rewriteObjectRVs, type ShardRVCodec } from './resource-version.js';
 
-export interface BufferedResponse {
-  status: number;
-  statusMessage: string;
-  rawHeaders: string[];
-  body: Buffer;
-}
+/** An answer read in full (KubeRestClient.rawBuffered). */
+export type BufferedResponse = BufferedAnswer;
 
 /** Raw headers without Content-Length, for a body whose length changes. */
 export function withoutContentLength(raw: readonly string[]): string[] {

@@ -1,17 +1,18 @@
 /**
  * Rewrites the resourceVersions of a JSON watch stream (kube-apiserver frames each event as one JSON
  * object followed by a newline) as it flows, whatever the chunk boundaries, so watches of a moved
- * shard present the shard's RVs without buffering more than one event. Each event's objects then
+ * shard present the shard's RVs without buffering more than one event (framed by lib/watch-stream.ts). Each event's objects then
  * show the original's identity (object-identity.ts) unless `presentIdentity` is false, and are written
  * as kube-apiserver writes JSON (lib/go-json.ts).
  */
 import { Transform, type TransformCallback } from 'node:stream';
 import { goJsonBody } from '../go-json.js';
+import { LineSplitter } from '../watch-stream.js';
 import { presentOriginalIdentity } from './object-identity.js';
 import { parseJsonExact, rewriteObjectRVs } from './resource-version.js';
 
 export class WatchRVRewriter extends Transform {
-  private pending: Buffer[] = [];
+  private readonly lines = new LineSplitter();
 
   constructor(
     private readonly mapRV: (rv: string) => string,
@@ -21,20 +22,17 @@ export class WatchRVRewriter extends Transform {
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
-    let start = 0;
-    for (let newline = chunk.indexOf(0x0a); newline >= 0; newline = chunk.indexOf(0x0a, start)) {
-      this.pending.push(chunk.subarray(start, newline));
-      this.emitEvent(Buffer.concat(this.pending));
-      this.pending = [];
-      start = newline + 1;
+    try {
+      this.lines.push(chunk, (line) => this.emitEvent(line));
+    } catch (err) {
+      // A line over the limit (lib/watch-stream.ts): the watch ends with the error rather than buffer without end.
+      return done(err as Error);
     }
-    if (start < chunk.length) this.pending.push(chunk.subarray(start));
     done();
   }
 
   override _flush(done: TransformCallback): void {
-    if (this.pending.length > 0) this.emitEvent(Buffer.concat(this.pending));
-    this.pending = [];
+    this.emitEvent(this.lines.end());
     done();
   }
 

@@ -1,6 +1,7 @@
 /** For unit tests of the synchronizer's mirrors: counters that record nothing, the ConfigMap type's API, an API server in memory. */
-import type { IncomingMessage } from 'node:http';
 import { PassThrough } from 'node:stream';
+import type { WatchOptions } from '../../lib/kube-rest-client.js';
+import { followWatch, type WatchEvent, type WatchHandle } from '../../lib/watch-stream.js';
 import type { KubeObject } from '../../lib/kube-types.js';
 import type { ClusterSide } from '../../lib/routing/types.js';
 import type { MirrorCounters, MirrorSide, ShardApi } from '../../synchronizer/shard-mirror.js';
@@ -86,12 +87,14 @@ export class FakeCluster {
     return res;
   };
 
+  /** KubeRestClient.watch over a stream the test writes: the real reader (lib/watch-stream.ts) parses it. */
+  watch = async <T>(_path: string, onEvent: (event: WatchEvent<T>) => void, options: WatchOptions = {}): Promise<WatchHandle> => {
+    const stream = new PassThrough();
+    this.watches.push(stream);
+    return followWatch(stream, onEvent, { silentMs: options.silentMs });
+  };
+
   asSide(): MirrorSide {
-    const stream = async () => {
-      const watch = Object.assign(new PassThrough(), { statusCode: 200 });
-      this.watches.push(watch);
-      return watch as unknown as IncomingMessage;
-    };
-    return { side: this.side, rest: this as unknown as MirrorSide['rest'], stream };
+    return { side: this.side, rest: this as unknown as MirrorSide['rest'] };
   }
 }

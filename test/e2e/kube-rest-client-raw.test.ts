@@ -1,0 +1,75 @@
+/**
+ * The one client's raw and streaming calls against the lab's real source kube-apiserver, through a
+ * ClusterConnection as the aggregator and the synchronizer hold one: a raw call on the bridge's pool,
+ * one on the caller's pool (which carries no credentials of the bridge), and watches read by
+ * lib/watch-stream.ts, an ERROR event (410) included.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { connectCluster, type ClusterConnection } from '../../lib/cluster-connection.js';
+import type { KubeObject } from '../../lib/kube-types.js';
+import { waitUntil } from '../../lib/wait-until.js';
+import type { WatchEvent } from '../../lib/watch-stream.js';
+import { createNamespace, kubeconfigPath, kubectlOk } from '../helpers/lab-clients.js';
+
+let source: ClusterConnection;
+let namespace: string;
+
+beforeAll(async () => {
+  source = await connectCluster('source', kubeconfigPath('source'));
+  namespace = await createNamespace('source', 'raw-client');
+});
+
+afterAll(async () => {
+  source.close();
+  await kubectlOk('source', ['delete', 'namespace', namespace, '--wait=false']);
+});
+
+const rawHeaders = (connection: ClusterConnection, extra: Record<string, string> = {}): string[] =>
+  Object.entries({ Host: connection.url.host, Accept: 'application/json', ...extra }).flat();
+
+describe('KubeRestClient.raw against kube-apiserver', () => {
+  it("reads an object on the bridge's pool with the caller-built raw headers", async () => {
+    const answer = await source.rest.rawBuffered({
+      method: 'GET',
+      path: `/api/v1/namespaces/${namespace}`,
+      headers: rawHeaders(source, source.bridgeHeaders),
+      agent: source.asBridge,
+      timeoutMs: 10_000,
+      maxBytes: 1 << 20,
+    });
+    expect(answer.status).toBe(200);
+    expect(answer.rawHeaders.map((h) => h.toLowerCase())).toContain('audit-id');
+    expect(JSON.parse(answer.body.toString())).toMatchObject({ kind: 'Namespace', metadata: { name: namespace } });
+  });
+
+  it("on the caller's pool sends no credentials of the bridge: the same read is anonymous, and the server says so", async () => {
+    const answer = await source.rest.rawBuffered({
+      method: 'GET',
+      path: `/api/v1/namespaces/${namespace}`,
+      headers: rawHeaders(source),
+      agent: source.asCaller,
+    });
+    expect([401, 403]).toContain(answer.status);
+    if (answer.status === 403) expect(JSON.parse(answer.body.toString()).message).toContain('system:anonymous');
+  });
+});
+
+describe('KubeRestClient.watch against kube-apiserver', () => {
+  it('delivers typed events of a change made while it watches', async () => {
+    const events: WatchEvent<KubeObject>[] = [];
+    const watch = await source.rest.watch<KubeObject>(`/api/v1/namespaces/${namespace}/configmaps?watch=true`, (e) => events.push(e));
+    try {
+      await kubectlOk('source', ['-n', namespace, 'create', 'configmap', 'watched', '--from-literal=a=1']);
+      await waitUntil('the ADDED event', () => events.some((e) => e.type === 'ADDED' && e.object.metadata.name === 'watched'), { timeoutMs: 30_000 });
+    } finally {
+      watch.stop();
+    }
+    expect(await watch.ended).toBeUndefined();
+  });
+
+  it('ends with a WatchStreamError carrying 410 when the resourceVersion is too old', async () => {
+    // Revisions move on past the watch cache's window only slowly; a revision of 1 is compacted away in any lab that ran a minute.
+    const watch = await source.rest.watch(`/api/v1/namespaces/${namespace}/configmaps?watch=true&resourceVersion=1&timeoutSeconds=5`, () => undefined);
+    expect(await watch.ended).toMatchObject({ code: 'BRIDGE_ERR_KUBE_API', problem: 'error-event', status: 410 });
+  });
+});
