@@ -3,9 +3,9 @@
  * from the same map), validated at start with a message naming the field.
  */
 import { join } from 'node:path';
-import { existingFile, kubeconfigSetting, leaseTiming, optionalString, portNumber, positiveNumber, requiredString, type Env } from '../lib/config.js';
+import { existingFile, kubeconfigSetting, leaseTiming, optionalString, portNumber, positiveNumber, requiredString, type Env } from '../lib/process/config.js';
 import { BridgeError } from '../lib/errors.js';
-import { BRIDGE_SERVER_ENV } from '../lib/env-flags.js';
+import { BRIDGE_SERVER_ENV } from '../lib/process/env-flags.js';
 import { AGGREGATOR_OPS_PORT, AGGREGATOR_PORT } from '../lib/names.js';
 import { DEFAULT_BUDGET } from './identity/review-budget.js';
 
@@ -24,7 +24,7 @@ export interface AggregatorConfig {
   opsPort: number;
   /** tls.crt/tls.key (serving), ca.crt (the bridge CA: verifies sidecar client certificates), client.crt/client.key (mTLS to the synchronizer). */
   tls: { certFile: string; keyFile: string; caFile: string; clientCertFile?: string; clientKeyFile?: string };
-  /** A kubeconfig file, or IN_CLUSTER (lib/config.ts): the pod's ServiceAccount. */
+  /** A kubeconfig file, or IN_CLUSTER (lib/process/config.ts): the pod's ServiceAccount. */
   sourceKubeconfig: string;
   destinationKubeconfig: string;
   /** The synchronizer's catch-up API; without it hand-offs are refused. */

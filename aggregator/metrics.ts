@@ -1,6 +1,6 @@
 /** The aggregator's Prometheus metrics (cluster_bridge_aggregator_*), one registry per process. */
 import { Counter, Histogram, type Registry } from 'prom-client';
-import { createRegistry } from '../lib/ops-server.js';
+import { createRegistry } from '../lib/process/ops-server.js';
 
 /** Where the same answers go by second: the rollout's health gates (rollout/gate-window.ts), handed in by the server. */
 export interface AnswerRecorder {

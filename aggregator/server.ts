@@ -6,14 +6,14 @@
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
-import { CatchUpClient } from '../lib/catchup-client.js';
-import { loggedReload, readTlsFiles, reloadServerTls, serverContext, tlsFileSource } from '../lib/certificate-source.js';
+import { CatchUpClient } from '../lib/mirror/catchup-client.js';
+import { loggedReload, readTlsFiles, reloadServerTls, serverContext, tlsFileSource } from '../lib/tls/certificate-source.js';
 import { errorMessage } from '../lib/errors.js';
-import type { Logger } from '../lib/logger.js';
+import type { Logger } from '../lib/process/logger.js';
 import { AGGREGATOR_LEASE, SYSTEM_NAMESPACE } from '../lib/names.js';
-import { startOpsServer } from '../lib/ops-server.js';
-import { LeaderLease } from '../lib/leader-lease.js';
-import { connectCluster, type ClusterConnection } from '../lib/cluster-connection.js';
+import { startOpsServer } from '../lib/process/ops-server.js';
+import { LeaderLease } from '../lib/kube/leader-lease.js';
+import { connectCluster, type ClusterConnection } from '../lib/kube/cluster-connection.js';
 import type { AggregatorConfig } from './config.js';
 import { applyFence } from './handoff/fencing.js';
 import { fenceUnenforceable, probeFenceSupport, recordFenceSupport } from './handoff/fence-support.js';
@@ -35,8 +35,8 @@ import type { RoutingTable } from '../lib/routing/types.js';
 import { RoutingState } from '../lib/routing/routing-state.js';
 import { ShardActivity } from './handoff/shard-activity.js';
 import { serveRoutingTable } from './request/routing-table-endpoint.js';
-import { sendStatus } from '../lib/status-responses.js';
-import { applyServerTimeouts, DEFAULT_SERVER_TIMEOUTS, serverTimeoutOptions, type ServerTimeouts } from '../lib/server-timeouts.js';
+import { sendStatus } from '../lib/routing/status-responses.js';
+import { applyServerTimeouts, DEFAULT_SERVER_TIMEOUTS, serverTimeoutOptions, type ServerTimeouts } from '../lib/proxy/server-timeouts.js';
 
 export interface RunningAggregator {
   port: number;
@@ -48,7 +48,7 @@ export interface RunningAggregator {
 }
 
 export interface AggregatorOptions {
-  /** The API port's clocks (lib/server-timeouts.ts); tests shorten them. */
+  /** The API port's clocks (lib/proxy/server-timeouts.ts); tests shorten them. */
   serverTimeouts?: Partial<ServerTimeouts>;
 }
 

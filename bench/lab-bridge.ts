@@ -9,8 +9,8 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { LAB_APPS_NAMESPACE } from '../lab/install-context.js';
 import { readInstalledDaemons } from '../lab/install.js';
 import { BridgeError } from '../lib/errors.js';
-import { labDir } from '../lib/paths.js';
-import { freePort } from '../lib/ports.js';
+import { labDir } from '../lib/process/paths.js';
+import { freePort } from '../lab/ports.js';
 import { waitUntil } from '../lib/wait-until.js';
 import { sidecarImageCommand } from '../sidecar/image-command.js';
 

@@ -23,7 +23,7 @@ function fail(res: ServerResponse): void {
   else res.writeHead(502).end();
 }
 
-/** node:https with the aggregator's pool options (lib/cluster-connection.ts). */
+/** node:https with the aggregator's pool options (lib/kube/cluster-connection.ts). */
 function viaHttps(): Handler {
   const agent = new Agent({ keepAlive: true, maxFreeSockets: 64, scheduling: 'lifo', ca, servername: 'localhost' });
   return (req, res) => {

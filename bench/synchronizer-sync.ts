@@ -27,9 +27,9 @@ import { kubeconfigPath, requireLab } from '../lab/lab-files.js';
 import { labSynchronizerEnv } from '../lab/local-synchronizer.js';
 import { isDaemonAlive } from '../lab/process.js';
 import { BridgeError } from '../lib/errors.js';
-import { KubeRestClient } from '../lib/kube-rest-client.js';
+import { KubeRestClient } from '../lib/kube/rest-client.js';
 import { MIRROR_OF_RV_ANNOTATION, SYSTEM_NAMESPACE } from '../lib/names.js';
-import { freePort } from '../lib/ports.js';
+import { freePort } from '../lab/ports.js';
 import { waitUntil } from '../lib/wait-until.js';
 import type { SyncStatus } from '../synchronizer/server.js';
 import { forEachLimited, RECONCILE_CONCURRENCY } from '../synchronizer/write-order.js';
@@ -112,7 +112,7 @@ function startSynchronizer(synchronizerEnv: Record<string, string>, leaseName: s
   const dist = (file: string) => JSON.stringify(join(process.cwd(), 'dist', file));
   const script =
     `const { startSynchronizer } = await import(${dist('synchronizer/server.js')}); const { loadSyncConfig } = await import(${dist('synchronizer/config.js')});` +
-    `const { createLogger } = await import(${dist('lib/logger.js')});` +
+    `const { createLogger } = await import(${dist('lib/process/logger.js')});` +
     `await startSynchronizer({ ...loadSyncConfig(process.env), leaseName: process.env.BENCH_LEASE }, createLogger('bench-sync'));`;
   const env = { ...process.env, ...synchronizerEnv, BRIDGE_LOG_LEVEL: 'error', BENCH_LEASE: leaseName };
   return spawn(process.execPath, ['--input-type=module', '-e', script], { env, stdio: 'ignore' });

@@ -6,7 +6,7 @@
  * (the webhook for labelled namespaces, `bridgectl certs`) holds the intermediates, never the root key.
  */
 import { BridgeError } from '../lib/errors.js';
-import { generateCa, generateIntermediateCa, trustAnchors, type CertificateAndKey, type ValidityWindow } from '../lib/pki.js';
+import { generateCa, generateIntermediateCa, trustAnchors, type CertificateAndKey, type ValidityWindow } from '../lib/tls/pki.js';
 import { ensurePemPair, readPemPairIfPresent, writePemPair } from './cert-files.js';
 
 /** The two issuing CAs; each certificate is its chain (intermediate, then root). */

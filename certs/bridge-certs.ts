@@ -3,10 +3,10 @@
  * Services in all four DNS forms, the sidecar's loopback listener) from the serving intermediate, and
  * mTLS client certificates (sidecars, components) from the client intermediate (certs/bridge-authority.ts,
  * ADR 0021). Each function takes the issuer it needs; serials are random and key usages correct
- * (lib/pki.ts does the signing).
+ * (lib/tls/pki.ts does the signing).
  */
 import { SIDECAR_NAME, SYSTEM_NAMESPACE, WEBHOOK_SERVICE } from '../lib/names.js';
-import { issueCertificate, serviceDnsNames, type CertificateAndKey } from '../lib/pki.js';
+import { issueCertificate, serviceDnsNames, type CertificateAndKey } from '../lib/tls/pki.js';
 import { bridgeRootPem, type BridgeIssuers } from './bridge-authority.js';
 
 /** The identity the aggregator trusts identity headers from (DESIGN.md section 4). */
@@ -114,7 +114,7 @@ export const COMPONENT_CLIENT_ORGANIZATION = 'cluster-bridge:components';
 
 /**
  * A component's mTLS client certificate: its Service name as the common name, so each internal API
- * can accept exactly its one caller (lib/peer-certificate.ts; the catch-up API: the aggregator only).
+ * can accept exactly its one caller (lib/tls/peer-certificate.ts; the catch-up API: the aggregator only).
  */
 export function issueComponentClientCert(ca: CertificateAndKey, serviceName: string, validity: ValidityOptions = {}): Promise<CertificateAndKey> {
   return issueCertificate(ca, { commonName: serviceName, organizations: [COMPONENT_CLIENT_ORGANIZATION], usage: 'client', ...validity });

@@ -2,7 +2,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BridgeError } from '../lib/errors.js';
-import type { CertificateAndKey } from '../lib/pki.js';
+import type { CertificateAndKey } from '../lib/tls/pki.js';
 import type { ComponentTlsFiles, SidecarTlsFiles } from './bridge-certs.js';
 import { PART_OF_LABEL, PART_OF_VALUE } from '../lib/names.js';
 

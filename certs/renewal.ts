@@ -2,7 +2,7 @@
  * When to renew, as a pure function of the clock and the certificates' lifetimes (vault-k8s and
  * cert-manager renew at two thirds of the lifetime; so do we, or earlier when asked).
  */
-import type { CertificateLifetime as Lifetime } from '../lib/pki.js';
+import type { CertificateLifetime as Lifetime } from '../lib/tls/pki.js';
 
 export type RenewalAction = 'none' | 'renew-leaf' | 'rotate-ca';
 

@@ -5,9 +5,9 @@
  * Secret's resourceVersion, so two replicas renewing at once cannot both win.
  */
 import { BridgeError } from '../lib/errors.js';
-import { sameTls, type CertSource, type TlsMaterial } from '../lib/certificate-source.js';
-import type { KubeRestClient } from '../lib/kube-rest-client.js';
-import { certificateLifetime, generateCa, splitPemBundle, type CertificateAndKey } from '../lib/pki.js';
+import { sameTls, type CertSource, type TlsMaterial } from '../lib/tls/certificate-source.js';
+import type { KubeRestClient } from '../lib/kube/rest-client.js';
+import { certificateLifetime, generateCa, splitPemBundle, type CertificateAndKey } from '../lib/tls/pki.js';
 import { issueWebhookServingCert } from './bridge-certs.js';
 import { decodeSecretData, secretManifest } from './cert-files.js';
 import { mergeCaBundle, renewalAction } from './renewal.js';

@@ -7,9 +7,9 @@ import { AGGREGATOR_ENV, loadAggregatorConfig } from '../aggregator/config.js';
 import { writeDesiredOwners } from '../aggregator/handoff/owner-reconciler.js';
 import { startAggregator } from '../aggregator/server.js';
 import { fenceLine, readFenceProblem } from '../aggregator/handoff/fence-support.js';
-import { describeFlags, envWithFlags } from '../lib/env-flags.js';
+import { describeFlags, envWithFlags } from '../lib/process/env-flags.js';
 import { BridgeError } from '../lib/errors.js';
-import { KubeRestClient, kubeApiError } from '../lib/kube-rest-client.js';
+import { KubeRestClient, kubeApiError } from '../lib/kube/rest-client.js';
 import { DEFAULT_SHARDS, isSourcePinned } from '../lib/routing/resource-classes.js';
 import { checkShardMirrored, checkShardServed } from '../lib/routing/shard-validation.js';
 import { governedMoveRefusal, governingRollout } from '../aggregator/rollout/rollout-governance.js';
@@ -17,13 +17,13 @@ import { ROLLOUTS_PATH, type BridgeRollout } from '../aggregator/rollout/rollout
 import { readInstalledDaemons } from '../lab/install.js';
 import { isDaemonAlive } from '../lab/process.js';
 import { fetchSyncStatus, syncStatusUrl } from './sync-status.js';
-import { createLogger } from '../lib/logger.js';
+import { createLogger } from '../lib/process/logger.js';
 import { ROUTING_TABLE_CONFIGMAP, SYSTEM_NAMESPACE } from '../lib/names.js';
 import { shardState, validateRoutingTable } from '../lib/routing/routing-table.js';
 import type { ClusterSide, RoutingTable } from '../lib/routing/types.js';
-import { parseFlags } from '../lib/flags.js';
-import { guardProcess } from '../lib/process-guard.js';
-import { runUntilSignal } from '../lib/run-until-signal.js';
+import { parseFlags } from '../lib/process/flags.js';
+import { guardProcess } from '../lib/process/guard.js';
+import { runUntilSignal } from '../lib/process/run-until-signal.js';
 import { type Command, say, sayOnSignal } from './command.js';
 
 const serve: Command = {

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { BridgeError, errorMessage } from '../lib/errors.js';
-import { describeCertificate, splitPemBundle } from '../lib/pki.js';
+import { describeCertificate, splitPemBundle } from '../lib/tls/pki.js';
 import { bridgeRootPem, createBridgeAuthority, readBridgeIssuers } from '../certs/bridge-authority.js';
 import { issueComponentTlsFiles, issueSidecarTlsFiles, issueWebhookServingCert } from '../certs/bridge-certs.js';
 import {
@@ -18,7 +18,7 @@ import {
 } from '../lib/names.js';
 import { secretManifest, writeComponentTlsDir, writePemPair, writeSidecarTlsDir } from '../certs/cert-files.js';
 import { isIpAddress } from '../webhook/injection-config.js';
-import { parseFlags } from '../lib/flags.js';
+import { parseFlags } from '../lib/process/flags.js';
 import { say, type Command } from './command.js';
 
 function need(value: string | undefined, flag: string, command: string): string {

@@ -9,7 +9,7 @@ import { isDaemonAlive } from '../lab/process.js';
 import { installAggregator, installSynchronizer } from '../lab/install-bridge.js';
 import { installSidecar } from '../lab/install-sidecar.js';
 import { installWebhook } from '../lab/install-webhook.js';
-import { parseFlags, parseListenPortFlag } from '../lib/flags.js';
+import { parseFlags, parseListenPortFlag } from '../lib/process/flags.js';
 import { say, type Command } from './command.js';
 
 /**

@@ -21,8 +21,8 @@ import {
 } from '../aggregator/rollout/rollout-types.js';
 import { kubeconfigPath } from '../lab/lab-files.js';
 import { BridgeError, errorMessage } from '../lib/errors.js';
-import { parseFlags } from '../lib/flags.js';
-import { KubeRestClient, usingClient } from '../lib/kube-rest-client.js';
+import { parseFlags } from '../lib/process/flags.js';
+import { KubeRestClient, usingClient } from '../lib/kube/rest-client.js';
 import { SYSTEM_NAMESPACE } from '../lib/names.js';
 import { type Command, say } from './command.js';
 

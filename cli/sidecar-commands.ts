@@ -1,5 +1,5 @@
 /** `bridgectl sidecar serve`: the sidecar in the foreground, configured by flags over the BRIDGE_* environment. */
-import { describeFlags } from '../lib/env-flags.js';
+import { describeFlags } from '../lib/process/env-flags.js';
 import { SIDECAR_ENV } from '../sidecar/config.js';
 import { serveSidecar } from '../sidecar/main.js';
 import { type Command, say } from './command.js';

@@ -1,10 +1,10 @@
 /** `bridgectl sync serve` (the synchronizer in the foreground, configured by flags over BRIDGE_* env) and `sync status`. */
-import { describeFlags, envWithFlags } from '../lib/env-flags.js';
-import { createLogger } from '../lib/logger.js';
+import { describeFlags, envWithFlags } from '../lib/process/env-flags.js';
+import { createLogger } from '../lib/process/logger.js';
 import { loadSyncConfig, SYNC_ENV } from '../synchronizer/config.js';
 import { startSynchronizer } from '../synchronizer/server.js';
-import { guardProcess } from '../lib/process-guard.js';
-import { runUntilSignal } from '../lib/run-until-signal.js';
+import { guardProcess } from '../lib/process/guard.js';
+import { runUntilSignal } from '../lib/process/run-until-signal.js';
 import { type Command, say, sayOnSignal } from './command.js';
 import { status } from './sync-status.js';
 

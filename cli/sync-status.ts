@@ -6,7 +6,7 @@
  * lag p50/p99 over its recent writes, errors by reason.
  */
 import { BridgeError, errorMessage } from '../lib/errors.js';
-import { parseFlags } from '../lib/flags.js';
+import { parseFlags } from '../lib/process/flags.js';
 import { readInstalledDaemons } from '../lab/install.js';
 import { isDaemonAlive } from '../lab/process.js';
 import type { LagSummary } from '../synchronizer/lag-window.js';

@@ -1,11 +1,11 @@
 /** `bridgectl webhook serve|inject`. */
 import { readFileSync } from 'node:fs';
 import { parseAllDocuments, stringify } from 'yaml';
-import { readHostPort } from '../lib/config.js';
-import { describeFlags, envWithFlags } from '../lib/env-flags.js';
+import { readHostPort } from '../lib/process/config.js';
+import { describeFlags, envWithFlags } from '../lib/process/env-flags.js';
 import { BridgeError, errorMessage } from '../lib/errors.js';
-import { createLogger } from '../lib/logger.js';
-import { runUntilSignal } from '../lib/run-until-signal.js';
+import { createLogger } from '../lib/process/logger.js';
+import { runUntilSignal } from '../lib/process/run-until-signal.js';
 import { injectorVersion } from '../webhook/constants.js';
 import { shouldInject } from '../webhook/decision.js';
 import { defaultInjectionConfig } from '../webhook/injection-config.js';
@@ -13,8 +13,8 @@ import { injectPod } from '../webhook/mutation.js';
 import type { Pod } from '../webhook/pod-types.js';
 import { WEBHOOK_BOOLEAN_SETTINGS, WEBHOOK_ENV, loadServeConfig } from '../webhook/serve-config.js';
 import { runWebhook } from '../webhook/serve.js';
-import { parseFlags } from '../lib/flags.js';
-import { guardProcess } from '../lib/process-guard.js';
+import { parseFlags } from '../lib/process/flags.js';
+import { guardProcess } from '../lib/process/guard.js';
 import { say, type Command } from './command.js';
 
 const serve: Command = {

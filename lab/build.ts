@@ -8,7 +8,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, 
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { BridgeError, errorMessage } from '../lib/errors.js';
-import { cacheDir, repoRoot } from '../lib/paths.js';
+import { cacheDir, repoRoot } from '../lib/process/paths.js';
 import { KWOK_VERSION, parseKubernetesVersion } from './versions.js';
 import { KWOK_FIXES_REVISION, preparePatchedKwok } from './kwok-source.js';
 

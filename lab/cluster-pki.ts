@@ -1,7 +1,7 @@
 /** Each lab cluster's own PKI, made once and reused by later `lab up` runs. */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { generateCa, generateRsaKeyPair, issueCertificate, type CertificateAndKey } from '../lib/pki.js';
+import { generateCa, generateRsaKeyPair, issueCertificate, type CertificateAndKey } from '../lib/tls/pki.js';
 import { ensurePemPair } from '../certs/cert-files.js';
 import { LAB_NODE_NAME } from './kubelet-streaming.js';
 import { KUBERNETES_SERVICE_NAMES } from '../lib/names.js';

@@ -2,9 +2,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BridgeError, errorMessage } from '../lib/errors.js';
-import { KubeRestClient, usingClient, type TlsCredentials } from '../lib/kube-rest-client.js';
-import { writeKubeconfig } from '../lib/kubeconfig.js';
-import { freePort } from '../lib/ports.js';
+import { KubeRestClient, usingClient, type TlsCredentials } from '../lib/kube/rest-client.js';
+import { writeKubeconfig } from './kubeconfig.js';
+import { freePort } from './ports.js';
 import { waitUntil } from '../lib/wait-until.js';
 import type { LabBinaries } from './build.js';
 import { ensureClusterPki, type ClusterPki } from './cluster-pki.js';

@@ -6,13 +6,13 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeKubeconfig } from '../lib/kubeconfig.js';
-import { KubeRestClient, usingClient } from '../lib/kube-rest-client.js';
+import { writeKubeconfig } from './kubeconfig.js';
+import { KubeRestClient, usingClient } from '../lib/kube/rest-client.js';
 import { SYNCHRONIZER_LEASE, SYSTEM_NAMESPACE } from '../lib/names.js';
-import { labDir, repoRoot } from '../lib/paths.js';
+import { labDir, repoRoot } from '../lib/process/paths.js';
 import { waitUntil } from '../lib/wait-until.js';
 import { parse } from 'yaml';
-import { issueCertificate } from '../lib/pki.js';
+import { issueCertificate } from '../lib/tls/pki.js';
 import { issueComponentClientCert } from '../certs/bridge-certs.js';
 import { bridgeRootPem } from '../certs/bridge-authority.js';
 import { waitForOpsReady } from './process.js';

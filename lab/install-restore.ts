@@ -6,7 +6,7 @@
  * install wrote point at the restarted components as well.
  */
 import { BridgeError, errorMessage, isBridgeError } from '../lib/errors.js';
-import { freePort, isPortBound } from '../lib/ports.js';
+import { freePort, isPortBound } from './ports.js';
 import { readLaunch, relaunch, waitForOpsReady, type DaemonLaunch, type DaemonRecord } from './process.js';
 
 /** The running components' launches, in install order; those that cannot be read are named in `unreadable`. */

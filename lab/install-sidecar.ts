@@ -7,8 +7,8 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BridgeError } from '../lib/errors.js';
-import { KubeRestClient, usingClient } from '../lib/kube-rest-client.js';
-import { writeKubeconfig } from '../lib/kubeconfig.js';
+import { KubeRestClient, usingClient } from '../lib/kube/rest-client.js';
+import { writeKubeconfig } from './kubeconfig.js';
 import { issueSidecarTlsFiles } from '../certs/bridge-certs.js';
 import { bridgeRootPem } from '../certs/bridge-authority.js';
 import { writeSidecarTlsDir } from '../certs/cert-files.js';

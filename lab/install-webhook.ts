@@ -2,7 +2,7 @@
  * `bridgectl lab install`, webhook part: runs the webhook as a local process against the source
  * cluster, registers it by URL, labels lab-apps for injection and puts the CA bundle there.
  */
-import { KubeRestClient } from '../lib/kube-rest-client.js';
+import { KubeRestClient } from '../lib/kube/rest-client.js';
 import { issueWebhookServingCert } from '../certs/bridge-certs.js';
 import { writePemPair } from '../certs/cert-files.js';
 import { bridgeRootPem } from '../certs/bridge-authority.js';

@@ -7,8 +7,8 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import { join } from 'node:path';
 import { BridgeError } from '../lib/errors.js';
 import { ensureBridgeAuthority, type BridgeIssuers } from '../certs/bridge-authority.js';
-import { labDir, repoRoot } from '../lib/paths.js';
-import { KubeRestClient, usingClient } from '../lib/kube-rest-client.js';
+import { labDir, repoRoot } from '../lib/process/paths.js';
+import { KubeRestClient, usingClient } from '../lib/kube/rest-client.js';
 import { labComponentsKubeconfig } from './install-bridge.js';
 import { LAB_APPS_NAMESPACE, type LabInstallContext } from './install-context.js';
 import { requireLab } from './lab-files.js';

@@ -6,7 +6,7 @@ import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'nod
 import { join } from 'node:path';
 import { readPemPair } from '../certs/cert-files.js';
 import { BridgeError } from '../lib/errors.js';
-import { labDir } from '../lib/paths.js';
+import { labDir } from '../lib/process/paths.js';
 import { AUDIT_LOG_NAME, type ClusterName, type ControlPlaneState } from './control-plane.js';
 import type { DaemonRecord } from './process.js';
 
@@ -14,7 +14,7 @@ import type { DaemonRecord } from './process.js';
  * What a lab built by this code has; a lab started by older code is replaced rather than reused.
  * 2: the fake node serves the kubelet API (exec, logs, attach, port-forward).
  * 3: kube-apiserver writes an audit log (every request's verb and object, as the API server parsed them).
- * 4: the destination's kube-controller-manager runs without the workload controllers (lib/workload-controllers.ts).
+ * 4: the destination's kube-controller-manager runs without the workload controllers (lib/mirror/workload-controllers.ts).
  */
 export const LAB_LAYOUT = 4;
 

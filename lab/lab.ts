@@ -2,9 +2,9 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { BridgeError } from '../lib/errors.js';
-import { isPortBound } from '../lib/ports.js';
-import { labDir } from '../lib/paths.js';
-import { DESTINATION_CONTROLLERS_FLAG } from '../lib/workload-controllers.js';
+import { isPortBound } from './ports.js';
+import { labDir } from '../lib/process/paths.js';
+import { DESTINATION_CONTROLLERS_FLAG } from '../lib/mirror/workload-controllers.js';
 import { ensureLabBinaries, type BuildReport } from './build.js';
 import { uninstallComponents } from './install.js';
 import { isApiserverReady, startControlPlane, type ClusterName, type ControlPlaneState } from './control-plane.js';

@@ -7,8 +7,8 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { KubeRestClient } from '../lib/kube-rest-client.js';
-import { generateCa, issueCertificate, type CertificateAndKey } from '../lib/pki.js';
+import type { KubeRestClient } from '../lib/kube/rest-client.js';
+import { generateCa, issueCertificate, type CertificateAndKey } from '../lib/tls/pki.js';
 import { waitUntil } from '../lib/wait-until.js';
 import { labComponentsKubeconfig } from './install-bridge.js';
 import { kubeconfigPath } from './lab-files.js';

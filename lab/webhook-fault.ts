@@ -4,7 +4,7 @@
  * calling webhook". It is narrowed to one namespace and one user (the workload, as the aggregator
  * impersonates it), so the bridge's own writes are never refused. For the demo's `--fault` and tests.
  */
-import type { KubeRestClient } from '../lib/kube-rest-client.js';
+import type { KubeRestClient } from '../lib/kube/rest-client.js';
 import { PART_OF_LABEL, PART_OF_VALUE } from '../lib/names.js';
 
 const COLLECTION = '/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations';

@@ -5,7 +5,7 @@
  * maps codes to statuses by hand. README.md's troubleshooting table is checked against this list by a
  * unit test.
  */
-import type { StatusDetails, StatusReason } from './kube-status.js';
+import type { StatusDetails, StatusReason } from './kube/status.js';
 
 /**
  * One code. `status` and `statusReason` are what a server of the bridge answers with (a Kubernetes Status

@@ -29,7 +29,7 @@ export const DEMO_SEEN_ANNOTATION = 'demo.cluster-bridge.io/seen';
 /** `reportingComponent` of the Events the webhook records on a pod's owner. */
 export const WEBHOOK_REPORTING_COMPONENT = 'cluster-bridge.io/webhook';
 
-// Annotations of mirrored copies (synchronizer, lib/mirror-copy.ts) and of the aggregator replicas' Leases.
+// Annotations of mirrored copies (synchronizer, lib/mirror/copy.ts) and of the aggregator replicas' Leases.
 /** The copy records which owner object (uid, resourceVersion) it was written from. */
 export const MIRROR_OF_UID_ANNOTATION = `${API_GROUP}/mirror-of-uid`;
 export const MIRROR_OF_RV_ANNOTATION = `${API_GROUP}/mirror-of-resource-version`;

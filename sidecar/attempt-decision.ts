@@ -5,7 +5,7 @@
  * so no write executes twice. Called an attempt (upstream, local or reject), not a route: a route is
  * lib/routing's `route()` (source, destination or hold), which the selector's choice already used.
  */
-import type { UpstreamChoice } from '../lib/upstream-selector.js';
+import type { UpstreamChoice } from './upstream-selector.js';
 import type { FailMode } from '../lib/names.js';
 
 export type AttemptTarget = 'upstream' | 'local' | 'reject';

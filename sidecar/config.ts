@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { BridgeError } from '../lib/errors.js';
-import { hostPort, oneOf, optionalString, portNumber, positiveNumber, type Env } from '../lib/config.js';
+import { hostPort, oneOf, optionalString, portNumber, positiveNumber, type Env } from '../lib/process/config.js';
 import { FAIL_MODES, SIDECAR_HOST, SIDECAR_OPS_PORT, SIDECAR_PORT, SIDECAR_TLS_DIR, type FailMode } from '../lib/names.js';
 
 export const SIDECAR_DEFAULTS = {

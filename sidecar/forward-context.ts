@@ -1,8 +1,8 @@
 /** Everything the request and upgrade forwarders share, built once by the server. */
-import type { ProxyIdentity } from '../lib/proxy-headers.js';
-import type { RequestHead, UpstreamSelector, UpstreamChoice } from '../lib/upstream-selector.js';
+import type { ProxyIdentity } from '../lib/proxy/headers.js';
+import type { RequestHead, UpstreamSelector, UpstreamChoice } from './upstream-selector.js';
 import { parseRequestInfo } from '../lib/routing/request-info.js';
-import { kubeStatusResponse } from '../lib/kube-status.js';
+import { kubeStatusResponse } from '../lib/kube/status.js';
 import type { FailMode } from '../lib/names.js';
 import type { InFlight } from './in-flight.js';
 import type { SidecarLog } from './log.js';

@@ -10,10 +10,10 @@
  */
 import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { clientResponseHeaders, headerValue, scanRequestHead, upstreamRequestHeaders } from '../lib/proxy-headers.js';
-import { readBody } from '../lib/read-body.js';
+import { clientResponseHeaders, headerValue, scanRequestHead, upstreamRequestHeaders } from '../lib/proxy/headers.js';
+import { readBody } from '../lib/proxy/read-body.js';
 import { isFenceRefusal } from '../lib/routing/fence-message.js';
-import type { RequestHead, UpstreamChoice } from '../lib/upstream-selector.js';
+import type { RequestHead, UpstreamChoice } from './upstream-selector.js';
 import { startAttempt, type AttemptHandlers } from './backend-attempt.js';
 import { backendFor, badGatewayResponse, planAttempt, unavailableResponse, type ForwardContext } from './forward-context.js';
 import { isLongRunning } from './in-flight.js';

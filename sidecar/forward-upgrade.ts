@@ -3,11 +3,11 @@
  * or `SPDY/3.1`): the request head goes to the backend like any request; once it answers 101 the
  * two sockets are piped raw in both directions, whatever protocol they speak.
  */
-import type { RequestHead } from '../lib/upstream-selector.js';
+import type { RequestHead } from './upstream-selector.js';
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { clientResponseHeaders, rawResponseHead, scanRequestHead, upstreamRequestHeaders } from '../lib/proxy-headers.js';
-import { pipeBothWays } from '../lib/pipe-both-ways.js';
+import { clientResponseHeaders, rawResponseHead, scanRequestHead, upstreamRequestHeaders } from '../lib/proxy/headers.js';
+import { pipeBothWays } from '../lib/proxy/pipe-both-ways.js';
 import { startAttempt } from './backend-attempt.js';
 import { backendFor, badGatewayResponse, planAttempt, unavailableResponse, type ForwardContext } from './forward-context.js';
 import { boundOffsetUpgrade } from './offset-rewrite.js';

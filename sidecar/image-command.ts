@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BridgeError } from '../lib/errors.js';
-import { repoRoot } from '../lib/paths.js';
+import { repoRoot } from '../lib/process/paths.js';
 
 export interface ImageCommand {
   /** Node flags from the ENTRYPOINT, e.g. --max-semi-space-size=1. */

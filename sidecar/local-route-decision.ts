@@ -10,7 +10,7 @@ import { WRITE_VERBS } from '../lib/routing/request-info.js';
 import type { RoutingState } from '../lib/routing/routing-state.js';
 import { route } from '../lib/routing/routing-table.js';
 import type { RequestInfo, RouteReason, ShardKey } from '../lib/routing/types.js';
-import type { SelectReason, UpstreamChoice } from '../lib/upstream-selector.js';
+import type { SelectReason, UpstreamChoice } from './upstream-selector.js';
 
 /** The routing table as the sidecar holds it; `fresh` is false once it is older than the bound. */
 export interface TableView {

@@ -7,7 +7,7 @@
  */
 import { parseRequestInfo } from '../lib/routing/request-info.js';
 import type { ShardKey } from '../lib/routing/types.js';
-import type { RequestHead, UpstreamChoice, UpstreamSelector } from '../lib/upstream-selector.js';
+import type { RequestHead, UpstreamChoice, UpstreamSelector } from './upstream-selector.js';
 import { chooseUpstream, localEpoch } from './local-route-decision.js';
 import type { RoutingTableClient } from './routing-table-client.js';
 

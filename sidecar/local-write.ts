@@ -3,7 +3,7 @@
  * write the source's fence refuses (it never executed) can be sent once more through the aggregator.
  * A write too large to buffer, or of unknown length, goes to the aggregator in the first place.
  */
-import type { UpstreamChoice } from '../lib/upstream-selector.js';
+import type { UpstreamChoice } from './upstream-selector.js';
 
 /** A fence refusal is a short Status; a 403 body beyond this is relayed without being matched. */
 export const MAX_REFUSAL_BYTES = 64 * 1024;

@@ -3,7 +3,7 @@
  * transport machinery cost several MB of private memory per pod; the sidecar logs a handful of lines
  * in its life (start, breaker changes, reloads, shutdown), never per request, so a few lines of code do.
  * The calling convention is pino's (`log.warn({fields}, 'message')`), so a pino logger can be passed
- * in instead (tests do). Redaction is stricter than lib/logger.ts's paths: a field named like a
+ * in instead (tests do). Redaction is stricter than lib/process/logger.ts's paths: a field named like a
  * credential is replaced at any depth, and bearer tokens are scrubbed from the finished line.
  */
 
@@ -22,7 +22,7 @@ export interface SidecarLog {
 /** pino's numeric levels, so log pipelines parse both the same way. */
 const LEVELS: Record<LogLevel, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity };
 
-/** Field names (lower case) that may carry credentials or secret data, as in lib/logger.ts's REDACTED_PATHS. */
+/** Field names (lower case) that may carry credentials or secret data, as in lib/process/logger.ts's REDACTED_PATHS. */
 const SECRET_FIELDS = new Set(['token', 'authorization', 'cookie', 'data', 'secret', 'key', 'privatekey', 'password']);
 const CENSOR = '[redacted]';
 const BEARER = /\b(Bearer|Basic)\s+[^\s"\\]+/gi;

@@ -4,10 +4,10 @@
  * memory is paid once per pod. `bridgectl sidecar serve` runs the same code.
  */
 import { fileURLToPath } from 'node:url';
-import { envWithFlags } from '../lib/env-flags.js';
+import { envWithFlags } from '../lib/process/env-flags.js';
 import { errorMessage, isBridgeError } from '../lib/errors.js';
-import { guardProcess } from '../lib/process-guard.js';
-import { runUntilSignal } from '../lib/run-until-signal.js';
+import { guardProcess } from '../lib/process/guard.js';
+import { runUntilSignal } from '../lib/process/run-until-signal.js';
 import { loadSidecarConfig, SIDECAR_ENV } from './config.js';
 import { createSidecarLog } from './log.js';
 import { startSidecar } from './server.js';

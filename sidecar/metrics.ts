@@ -4,9 +4,9 @@
  * every scrape; the sidecar has a dozen series families, counted with plain numbers on the hot path.
  * A few process metrics (CPU, RSS, heap, start time) replace prom-client's default set.
  */
-import type { SelectReason, UpstreamTarget } from '../lib/upstream-selector.js';
+import type { SelectReason, UpstreamTarget } from './upstream-selector.js';
 import type { AttemptReason } from './attempt-decision.js';
-import { slipped } from '../lib/process-guard.js';
+import { slipped } from '../lib/process/guard.js';
 
 export type FailureKind = 'connect' | 'after-send';
 
@@ -131,7 +131,7 @@ export function createSidecarMetrics(sample: MetricsSample): SidecarMetrics {
       ]) +
       family('routing_table_fetches_total', 'counter', 'Routing table fetches from the aggregator, by result.', tableFetches.samples()) +
       routingTableFamilies(sample) +
-      family('unhandled_rejections_total', 'counter', 'Promise rejections nobody handled, logged and counted instead of exiting (lib/process-guard.ts).', [
+      family('unhandled_rejections_total', 'counter', 'Promise rejections nobody handled, logged and counted instead of exiting (lib/process/guard.ts).', [
         [undefined, slipped.unhandledRejections],
       ]) +
       processFamilies()

@@ -4,19 +4,19 @@
  * (aggregator/request/proxy.ts), with the same pieces of lib/routing/: the query (`resourceVersion`, `continue`;
  * 410 for an older epoch), a JSON write body (409 for an older epoch's precondition), Accept without
  * protobuf and without compression, and the answer (JSON bodies whole, watch events as they flow).
- * The refusals are the aggregator's own Status answers (lib/status-responses.ts), byte for byte.
+ * The refusals are the aggregator's own Status answers (lib/routing/status-responses.ts), byte for byte.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
-import { headerValue } from '../lib/proxy-headers.js';
+import { headerValue } from '../lib/proxy/headers.js';
 import { parseRequestInfo } from '../lib/routing/request-info.js';
 import { isJsonBody, jsonOnlyAccept, replacedWhenRewriting, rewriteJsonRequestBody, rewriteQuery } from '../lib/routing/json-request-rewrite.js';
 import { responseRVMapper, type ShardRVCodec } from '../lib/routing/resource-version.js';
 import { responseRewrite, sendBuffered, sendRewritten } from '../lib/routing/rewritten-response.js';
 import type { RequestInfo } from '../lib/routing/types.js';
 import { WatchRVRewriter } from '../lib/routing/watch-rewriter.js';
-import { refuseExpiredQuery, sendBodyRefusal } from '../lib/status-responses.js';
-import type { UpstreamChoice } from '../lib/upstream-selector.js';
+import { refuseExpiredQuery, sendBodyRefusal } from '../lib/routing/status-responses.js';
+import type { UpstreamChoice } from './upstream-selector.js';
 
 /**
  * Whether the sidecar rewrites a write body of this type itself: JSON only. The aggregator also

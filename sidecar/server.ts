@@ -8,9 +8,9 @@ import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startOpsServer } from '../lib/ops-server.js';
-import { applyServerTimeouts, DEFAULT_SERVER_TIMEOUTS, serverTimeoutOptions, type ServerTimeouts } from '../lib/server-timeouts.js';
-import { allToUpstream, type UpstreamSelector } from '../lib/upstream-selector.js';
+import { startOpsServer } from '../lib/process/ops-server.js';
+import { applyServerTimeouts, DEFAULT_SERVER_TIMEOUTS, serverTimeoutOptions, type ServerTimeouts } from '../lib/proxy/server-timeouts.js';
+import { allToUpstream, type UpstreamSelector } from './upstream-selector.js';
 import { DEFAULT_BREAKER_POLICY, type BreakerPolicy } from './circuit-breaker.js';
 import type { SidecarConfig } from './config.js';
 import { createRequestForwarder } from './forward-request.js';
@@ -19,7 +19,7 @@ import type { ForwardContext } from './forward-context.js';
 import { InFlight } from './in-flight.js';
 import { createSidecarLog, type SidecarLog } from './log.js';
 import { createSidecarMetrics, type SidecarMetrics } from './metrics.js';
-import { caFileSource, readTlsFiles, reloadOnChange, reloadServerTls, serverContext, tlsDirPaths, tlsFileSource } from '../lib/certificate-source.js';
+import { caFileSource, readTlsFiles, reloadOnChange, reloadServerTls, serverContext, tlsDirPaths, tlsFileSource } from '../lib/tls/certificate-source.js';
 import { UpstreamHealth } from './upstream-health.js';
 import { UpstreamPool } from './upstream-pool.js';
 import { LocalRoutingSelector } from './local-routing.js';
@@ -37,7 +37,7 @@ export interface SidecarOptions {
   tlsPollMs?: number;
   /** Wraps the routing table's fetch (tests hold a long poll back to simulate a stale table). */
   wrapTableFetch?: (fetch: TableFetch) => TableFetch;
-  /** The API port's clocks (lib/server-timeouts.ts); tests shorten them. */
+  /** The API port's clocks (lib/proxy/server-timeouts.ts); tests shorten them. */
   serverTimeouts?: Partial<ServerTimeouts>;
 }
 

@@ -8,7 +8,7 @@ import { Agent, type AgentOptions } from 'node:https';
 import type { Socket } from 'node:net';
 import { createSecureContext, type ConnectionOptions } from 'node:tls';
 import type { Endpoint } from './config.js';
-import type { TlsMaterial } from '../lib/certificate-source.js';
+import type { TlsMaterial } from '../lib/tls/certificate-source.js';
 
 export type BackendName = 'upstream' | 'local';
 

@@ -1,5 +1,5 @@
 /**
- * The synchronizer's side of the hand-off contract (lib/catchup.ts), over HTTPS with client
+ * The synchronizer's side of the hand-off contract (lib/mirror/catchup.ts), over HTTPS with client
  * certificates from the bridge CA: "is shard S on the other side current with side A's revision R?"
  * Only the aggregator may ask: a question that waits pauses the shard's mirror until the hand-off
  * ends, so any other caller (a sidecar's certificate from the same CA) could stop mirroring.
@@ -8,11 +8,11 @@
  */
 import { createServer, type Server } from 'node:https';
 import { once } from 'node:events';
-import type { CatchUpStatus } from '../lib/catchup.js';
+import type { CatchUpStatus } from '../lib/mirror/catchup.js';
 import { errorMessage } from '../lib/errors.js';
-import type { Logger } from '../lib/logger.js';
+import type { Logger } from '../lib/process/logger.js';
 import { AGGREGATOR_SERVICE } from '../lib/names.js';
-import { bridgePeer, describePeer, isComponent } from '../lib/peer-certificate.js';
+import { bridgePeer, describePeer, isComponent } from '../lib/tls/peer-certificate.js';
 import type { TLSSocket } from 'node:tls';
 import type { ShardMirror } from './shard-mirror.js';
 
@@ -83,7 +83,7 @@ export async function startCatchUpServer(options: {
     const caughtUp = mirror.syncedRV >= rv && (from === 'destination' || failing.length === 0);
     const failingStatus = failing.length > 0 ? { failing: { count: failing.length, example: failing[0]!, lastError: mirror.lastError } } : {};
     options.log.info({ shard, from, rv: rv.toString(), syncedRV: mirror.syncedRV.toString(), failing: failing.length }, 'catch-up answered');
-    // Only the aggregator's hand-off waits (lib/catchup.ts), and it asks with the shard's writes held.
+    // Only the aggregator's hand-off waits (lib/mirror/catchup.ts), and it asks with the shard's writes held.
     if (caughtUp && waitMs > 0) options.onCaughtUp?.(mirror);
     return { shard, from, caughtUp, syncedRV: mirror.syncedRV.toString(), ...failingStatus };
   }

@@ -1,8 +1,8 @@
-/** The synchronizer's configuration: BRIDGE_* variables, flags derived from the same map (lib/env-flags.ts). */
+/** The synchronizer's configuration: BRIDGE_* variables, flags derived from the same map (lib/process/env-flags.ts). */
 import { join } from 'node:path';
-import { existingFile, kubeconfigSetting, leaseTiming, optionalString, portNumber, requiredString, type Env } from '../lib/config.js';
+import { existingFile, kubeconfigSetting, leaseTiming, optionalString, portNumber, requiredString, type Env } from '../lib/process/config.js';
 import { BridgeError } from '../lib/errors.js';
-import { BRIDGE_SERVER_ENV } from '../lib/env-flags.js';
+import { BRIDGE_SERVER_ENV } from '../lib/process/env-flags.js';
 import { SYNCHRONIZER_LEASE, SYNCHRONIZER_OPS_PORT, SYNCHRONIZER_PORT } from '../lib/names.js';
 import { classOf, DEFAULT_SHARDS, isSourcePinned } from '../lib/routing/resource-classes.js';
 import { parseShardKey } from '../lib/routing/shard-hash.js';
@@ -23,7 +23,7 @@ export interface SyncConfig {
   opsPort: number;
   /** tls.crt/tls.key serve the catch-up API; ca.crt (the bridge CA) verifies the aggregator's client certificate. */
   tls: { certFile: string; keyFile: string; caFile: string };
-  /** A kubeconfig file, or IN_CLUSTER (lib/config.ts): the pod's ServiceAccount. */
+  /** A kubeconfig file, or IN_CLUSTER (lib/process/config.ts): the pod's ServiceAccount. */
   sourceKubeconfig: string;
   destinationKubeconfig: string;
   shards: string[];

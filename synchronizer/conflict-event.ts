@@ -4,7 +4,7 @@
  * the owner version written, never any of the object's content (Secret data stays out).
  */
 import { randomBytes } from 'node:crypto';
-import type { KubeObject } from '../lib/kube-types.js';
+import type { KubeObject } from '../lib/kube/types.js';
 import type { ClusterSide } from '../lib/routing/types.js';
 
 export const CONFLICT_REASON = 'MirrorConflict';

@@ -5,9 +5,9 @@
  * is where a CRD created on either side ends up, through the CRD shard's mirror) and again when its
  * CRD is gone. Types listed in BRIDGE_SHARDS are the caller's to keep either way.
  */
-import type { KubeRestClient } from '../lib/kube-rest-client.js';
-import { listAndWatch } from '../lib/list-watch.js';
-import type { Logger } from '../lib/logger.js';
+import type { KubeRestClient } from '../lib/kube/rest-client.js';
+import { listAndWatch } from '../lib/kube/list-watch.js';
+import type { Logger } from '../lib/process/logger.js';
 import { classOf } from '../lib/routing/resource-classes.js';
 import { shardKey } from '../lib/routing/shard-hash.js';
 import type { ShardKey } from '../lib/routing/types.js';

@@ -5,7 +5,7 @@
  * backoff, instead of a storm of refused writes.
  */
 import { BridgeError } from '../lib/errors.js';
-import type { KubeRestClient } from '../lib/kube-rest-client.js';
+import type { KubeRestClient } from '../lib/kube/rest-client.js';
 import type { ClusterSide, ShardKey } from '../lib/routing/types.js';
 
 export const CRD_SHARD: ShardKey = 'customresourcedefinitions.apiextensions.k8s.io';

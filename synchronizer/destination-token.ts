@@ -4,11 +4,11 @@
  * names the token by `tokenFile`, a key of a Secret on the source mounted in the pod; the leader asks the
  * destination for a new token of its own ServiceAccount (TokenRequest, which its Role allows for that
  * one name) halfway through the current one's life, and writes it into that Secret. The kubelet updates
- * the mounted file and the REST client reads it again within a minute (lib/kubeconfig-reader.ts).
+ * the mounted file and the REST client reads it again within a minute (lib/kube/kubeconfig-reader.ts).
  */
 import { errorMessage } from '../lib/errors.js';
-import type { KubeRestClient } from '../lib/kube-rest-client.js';
-import type { Logger } from '../lib/logger.js';
+import type { KubeRestClient } from '../lib/kube/rest-client.js';
+import type { Logger } from '../lib/process/logger.js';
 
 export interface DestinationTokenOptions {
   destination: KubeRestClient;

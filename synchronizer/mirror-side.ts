@@ -3,10 +3,10 @@
  * a side (its REST client: calls and watches with the bridge's credentials), the counters it feeds, the progress
  * it reports to `bridgectl sync status`.
  */
-import type { ClusterConnection } from '../lib/cluster-connection.js';
-import type { KubeRestClient } from '../lib/kube-rest-client.js';
+import type { ClusterConnection } from '../lib/kube/cluster-connection.js';
+import type { KubeRestClient } from '../lib/kube/rest-client.js';
 import { SYNCHRONIZER_FIELD_MANAGER } from '../lib/names.js';
-import type { DropReason } from '../lib/owner-references.js';
+import type { DropReason } from '../lib/mirror/owner-references.js';
 import type { ClusterSide, ShardKey } from '../lib/routing/types.js';
 import type { LagSummary } from './lag-window.js';
 
@@ -30,7 +30,7 @@ export interface MirrorSide {
 export interface MirrorCounters {
   written(shard: ShardKey, direction: string, verb: 'create' | 'update' | 'delete'): void;
   failed(shard: ShardKey, direction: string, reason: string): void;
-  /** A copy was written without one of the owner's references (lib/owner-references.ts says why). */
+  /** A copy was written without one of the owner's references (lib/mirror/owner-references.ts says why). */
   ownerReferenceDropped(shard: ShardKey, direction: string, reason: DropReason): void;
   /** A replica object changed by someone else since the synchronizer wrote it was overwritten with the owner's version. */
   conflict(shard: ShardKey, direction: string): void;

@@ -1,14 +1,21 @@
 /**
- * Reads the facts lib/owner-references.ts decides on, for one shard mirror: the owner type's resource
+ * Reads the facts lib/mirror/owner-references.ts decides on, for one shard mirror: the owner type's resource
  * (discovery of the owner's cluster, cached per API version) and the same-named object on each side.
  * API calls stay bounded: at most two GETs per distinct owner and pass (a full reconcile is one pass,
  * a watch event or a retry another); the replica's GET alone when it holds the owner's copy.
  */
 import { BridgeError } from '../lib/errors.js';
-import type { KubeObject, OwnerReference } from '../lib/kube-types.js';
-import { decideOwner, ownerReferencesOf, remapOwnerReferences, type DeferReason, type OwnerDecision, type RemapResult } from '../lib/owner-references.js';
-import type { KubeRestClient } from '../lib/kube-rest-client.js';
-import { KindDiscovery, servedObjectPath } from '../lib/kind-discovery.js';
+import type { KubeObject, OwnerReference } from '../lib/kube/types.js';
+import {
+  decideOwner,
+  ownerReferencesOf,
+  remapOwnerReferences,
+  type DeferReason,
+  type OwnerDecision,
+  type RemapResult,
+} from '../lib/mirror/owner-references.js';
+import type { KubeRestClient } from '../lib/kube/rest-client.js';
+import { KindDiscovery, servedObjectPath } from '../lib/kube/kind-discovery.js';
 import { shardKey } from '../lib/routing/shard-hash.js';
 import type { ClusterSide, ShardKey } from '../lib/routing/types.js';
 
@@ -51,7 +58,7 @@ export class OwnerResolver {
     this.pass = new Map();
   }
 
-  /** The object's references remapped to the replica's UIDs (decisions per lib/owner-references.ts). */
+  /** The object's references remapped to the replica's UIDs (decisions per lib/mirror/owner-references.ts). */
   async remap(obj: KubeObject): Promise<RemapResult> {
     const refs = ownerReferencesOf(obj);
     const decisions: OwnerDecision[] = [];

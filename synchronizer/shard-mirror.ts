@@ -5,18 +5,18 @@
  * on a watch having delivered everything. Watch events, retries and reconciles of a shard run one
  * after another, in order; within a full reconcile, up to RECONCILE_CONCURRENCY objects are written at
  * once, owners before dependents (write-order.ts). A replica object changed behind the synchronizer's
- * back is overwritten with the owner's version, counted and reported as an Event (lib/mirror-conflict.ts).
+ * back is overwritten with the owner's version, counted and reported as an Event (lib/mirror/conflict.ts).
  */
 import { errorMessage } from '../lib/errors.js';
-import { kubeApiError } from '../lib/kube-rest-client.js';
-import { listAllPages } from '../lib/list-pages.js';
-import { silenceLimitMs, WATCH_TIMEOUT_SECONDS } from '../lib/list-watch.js';
-import type { Logger } from '../lib/logger.js';
+import { kubeApiError } from '../lib/kube/rest-client.js';
+import { listAllPages } from '../lib/kube/list-pages.js';
+import { silenceLimitMs, WATCH_TIMEOUT_SECONDS } from '../lib/kube/list-watch.js';
+import type { Logger } from '../lib/process/logger.js';
 import type { ShardKey } from '../lib/routing/types.js';
-import { finalizersAfterOwnerGone, isMirrorCopy, isSourceFirstPending, replicaCopy, sameContent, sameMirroredContent, skipReason } from '../lib/mirror-copy.js';
-import { type KubeObject, type OwnerReference } from '../lib/kube-types.js';
-import { judgeReplica, ownWriteOf, type ConflictReason, type OwnWrite } from '../lib/mirror-conflict.js';
-import { hasSourceStatus } from '../lib/workload-status.js';
+import { finalizersAfterOwnerGone, isMirrorCopy, isSourceFirstPending, replicaCopy, sameContent, sameMirroredContent, skipReason } from '../lib/mirror/copy.js';
+import { type KubeObject, type OwnerReference } from '../lib/kube/types.js';
+import { judgeReplica, ownWriteOf, type ConflictReason, type OwnWrite } from '../lib/mirror/conflict.js';
+import { hasSourceStatus } from '../lib/mirror/workload-status.js';
 import { OwnerDeferred, OwnerResolver } from './owner-resolver.js';
 import { CrdNotEstablished, ensureEstablished } from './crd-readiness.js';
 import { copySourceStatus } from './status-mirror.js';
@@ -24,7 +24,7 @@ import { conflictEvent } from './conflict-event.js';
 import { LagWindow } from './lag-window.js';
 import { asSynchronizer, objectPath, type MirrorCounters, type MirrorProgress, type MirrorSide, type ShardApi } from './mirror-side.js';
 import { forEachLimited, ownerWaves, RECONCILE_CONCURRENCY } from './write-order.js';
-import { ReplicaOriginalKept, roleRefChanged } from '../lib/cluster-rbac.js';
+import { ReplicaOriginalKept, roleRefChanged } from '../lib/mirror/cluster-rbac.js';
 
 export { mirrorSide, type MirrorCounters, type MirrorProgress, type MirrorSide, type ShardApi } from './mirror-side.js';
 
@@ -55,7 +55,7 @@ export class ShardMirror {
    */
   handedOverAtReplicaRV: bigint | undefined;
   /**
-   * Set by the synchronizer for cluster RBAC (lib/cluster-rbac.ts): a replica object the mirror did not
+   * Set by the synchronizer for cluster RBAC (lib/mirror/cluster-rbac.ts): a replica object the mirror did not
    * write is the replica's own (its platform's, say) and is never overwritten nor deleted; one equal to
    * the owner's is adopted, one that differs is reported (ReplicaOriginalKept) and retried.
    */
@@ -77,7 +77,7 @@ export class ShardMirror {
     conflicts: 0,
   };
   private readonly lagWindow = new LagWindow();
-  /** The synchronizer's last acknowledged write of each replica object (lib/mirror-conflict.ts); memory only. */
+  /** The synchronizer's last acknowledged write of each replica object (lib/mirror/conflict.ts); memory only. */
   private readonly ownWrites = new Map<Key, OwnWrite>();
   /** When each received, not yet applied watch event arrived (applied in arrival order). */
   private readonly pendingSince: number[] = [];
@@ -403,7 +403,7 @@ export class ShardMirror {
   /**
    * Deletes the replica's object (its owner object is gone), with its UID as precondition so a newer
    * object of that name survives; first without the finalizers it got from the owner object, whose
-   * controllers finished with them there (lib/mirror-copy.ts finalizersAfterOwnerGone).
+   * controllers finished with them there (lib/mirror/copy.ts finalizersAfterOwnerGone).
    */
   private async remove(replicaObj: KubeObject, propagationPolicy?: 'Orphan'): Promise<boolean> {
     const path = objectPath(this.api, replicaObj.metadata.namespace, replicaObj.metadata.name);

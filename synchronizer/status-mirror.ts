@@ -1,20 +1,20 @@
 /**
  * Workload status flows from the source to the destination whichever side owns the spec (DESIGN.md
- * section 5; lib/workload-status.ts). While the source owns a workload shard, its ShardMirror writes
+ * section 5; lib/mirror/workload-status.ts). While the source owns a workload shard, its ShardMirror writes
  * the status right after the copy (copySourceStatus). While the destination owns it, the shard mirror
  * goes destination -> source and never writes status (an update of the main resource ignores it); a
  * StatusMirror then follows the source's objects of the shard and writes each one's status to the
  * destination's object through `/status`, and nothing else. An object not on the destination yet is
  * skipped: its next status change, or the next relist, brings it. It lists and watches as the shard
- * mirrors do (lib/list-watch.ts): in pages, relisting when a watch ends, fails or stays silent.
+ * mirrors do (lib/kube/list-watch.ts): in pages, relisting when a watch ends, fails or stays silent.
  */
 import { errorMessage } from '../lib/errors.js';
-import { kubeApiError, type KubeRestClient } from '../lib/kube-rest-client.js';
-import { listAndWatch } from '../lib/list-watch.js';
-import type { Logger } from '../lib/logger.js';
-import type { KubeObject } from '../lib/kube-types.js';
+import { kubeApiError, type KubeRestClient } from '../lib/kube/rest-client.js';
+import { listAndWatch } from '../lib/kube/list-watch.js';
+import type { Logger } from '../lib/process/logger.js';
+import type { KubeObject } from '../lib/kube/types.js';
 import type { ShardKey } from '../lib/routing/types.js';
-import { statusUpdate } from '../lib/workload-status.js';
+import { statusUpdate } from '../lib/mirror/workload-status.js';
 import { asSynchronizer, objectPath, type MirrorCounters, type ShardApi } from './mirror-side.js';
 
 /**
@@ -46,7 +46,7 @@ export class StatusMirror {
     private readonly destination: KubeRestClient,
     private readonly counters: MirrorCounters,
     private readonly log: Logger,
-    /** Watch tuning (tests); the defaults are lib/list-watch.ts's. */
+    /** Watch tuning (tests); the defaults are lib/kube/list-watch.ts's. */
     private readonly watchOptions: { silentMs?: number } = {},
   ) {}
 

@@ -5,8 +5,8 @@
  * never reorders two writes of one object; watch events and retries wait for the whole reconcile
  * (shard-mirror.ts runs them one after another).
  */
-import type { KubeObject } from '../lib/kube-types.js';
-import { ownerReferencesOf } from '../lib/owner-references.js';
+import type { KubeObject } from '../lib/kube/types.js';
+import { ownerReferencesOf } from '../lib/mirror/owner-references.js';
 
 /** Writes of one shard in flight at once during a full reconcile (the API clients pool 8 sockets per cluster). */
 export const RECONCILE_CONCURRENCY = 8;

@@ -8,7 +8,7 @@ import { BridgeError, errorMessage, isBridgeError, type BridgeErrorOptions } fro
 import { InjectReasons, shouldInject, type InjectReason } from './decision.js';
 import type { InjectionConfig, InjectionMode } from './injection-config.js';
 import { injectPod } from './mutation.js';
-import type { OwnerReference } from '../lib/kube-types.js';
+import type { OwnerReference } from '../lib/kube/types.js';
 import type { Pod } from './pod-types.js';
 import { isPodCreate, parseAdmissionReview, podShapeProblem, reviewResponse, type AdmissionRequest, type AdmissionResponse } from './admission-review.js';
 

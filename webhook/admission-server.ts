@@ -1,14 +1,14 @@
 /**
  * The HTTPS AdmissionReview server (express): Content-Type check, body cap, explicit timeouts,
  * certificate hot-swap without restart, and a graceful drain. Health and metrics live on the
- * separate plain ops port (lib/ops-server.ts), outside this server and its logs.
+ * separate plain ops port (lib/process/ops-server.ts), outside this server and its logs.
  */
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import type { Logger } from '../lib/logger.js';
-import type { CertificateAndKey } from '../lib/pki.js';
+import type { Logger } from '../lib/process/logger.js';
+import type { CertificateAndKey } from '../lib/tls/pki.js';
 import { BridgeError } from '../lib/errors.js';
 import { handleAdmission, reviewErrorBody, type AdmissionOutcome, type HandlerDeps } from './admission-handler.js';
 import type { WebhookMetrics } from './metrics.js';

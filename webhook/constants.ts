@@ -1,7 +1,7 @@
 /** Names shared by the webhook, its manifests and the sidecar (DESIGN.md section 6, a contract). */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { repoRoot } from '../lib/paths.js';
+import { repoRoot } from '../lib/process/paths.js';
 
 export {
   INJECT_LABEL,

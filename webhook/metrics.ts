@@ -1,6 +1,6 @@
 /** The webhook's Prometheus metrics, on a registry of its own (served on the plain ops port). */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { createRegistry } from '../lib/ops-server.js';
+import { createRegistry } from '../lib/process/ops-server.js';
 
 export interface WebhookMetrics {
   registry: Registry;

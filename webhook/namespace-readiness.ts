@@ -5,9 +5,9 @@
  * left uninjected it would bypass the bridge for its whole life. Every replica keeps this view by list
  * and watch of object metadata only, so no Secret's data ever reaches the webhook.
  */
-import type { KubeRestClient } from '../lib/kube-rest-client.js';
-import { listAndWatch } from '../lib/list-watch.js';
-import type { Logger } from '../lib/logger.js';
+import type { KubeRestClient } from '../lib/kube/rest-client.js';
+import { listAndWatch } from '../lib/kube/list-watch.js';
+import type { Logger } from '../lib/process/logger.js';
 import { CA_BUNDLE_CONFIGMAP, SIDECAR_TLS_SECRET } from '../lib/names.js';
 import type { InjectionMode } from './injection-config.js';
 

@@ -6,9 +6,9 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { errorMessage } from '../lib/errors.js';
-import type { KubeRestClient } from '../lib/kube-rest-client.js';
-import type { Logger } from '../lib/logger.js';
-import { certificateLifetime, describeCertificate } from '../lib/pki.js';
+import type { KubeRestClient } from '../lib/kube/rest-client.js';
+import type { Logger } from '../lib/process/logger.js';
+import { certificateLifetime, describeCertificate } from '../lib/tls/pki.js';
 import { issueSidecarTlsFiles, SIDECAR_DNS_NAMES, SIDECAR_NAMESPACE_ORGANIZATION_PREFIX } from '../certs/bridge-certs.js';
 import { bridgeRootPem, type BridgeIssuers } from '../certs/bridge-authority.js';
 import { decodeSecretData, secretManifest } from '../certs/cert-files.js';

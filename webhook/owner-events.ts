@@ -3,8 +3,8 @@
  * where `kubectl describe` shows it. Pods do not exist yet at admission time, so the owner is the
  * only object an Event can name. Deduplicated per owner and reason so a 100-replica rollout makes one.
  */
-import type { Logger } from '../lib/logger.js';
-import type { KubeRestClient } from '../lib/kube-rest-client.js';
+import type { Logger } from '../lib/process/logger.js';
+import type { KubeRestClient } from '../lib/kube/rest-client.js';
 import { errorMessage } from '../lib/errors.js';
 import type { AdmissionOutcome } from './admission-handler.js';
 import { EVENT_REASONS, InjectReasons, type InjectReason } from './decision.js';

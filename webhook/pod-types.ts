@@ -2,7 +2,7 @@
  * The slice of the Pod API the webhook reads and writes, as plain JSON (what AdmissionReview carries).
  * Unknown fields pass through untouched because mutation works on a deep copy of the whole object.
  */
-import type { OwnerReference } from '../lib/kube-types.js';
+import type { OwnerReference } from '../lib/kube/types.js';
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 

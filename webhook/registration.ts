@@ -2,7 +2,7 @@
  * The MutatingWebhookConfiguration, built in code for URL registration (lab, e2e tests) and kept equal
  * in its settings to manifests/source/mutating-webhook.yaml (a unit test compares them).
  */
-import type { KubeRestClient } from '../lib/kube-rest-client.js';
+import type { KubeRestClient } from '../lib/kube/rest-client.js';
 import { ALWAYS_EXCLUDED_NAMESPACES, COMPONENT_LABEL, INJECT_LABEL, INJECT_LABEL_VALUE } from './constants.js';
 import { PART_OF_LABEL, PART_OF_VALUE } from '../lib/names.js';
 

@@ -3,7 +3,7 @@
  * everything is validated before anything starts, with a message naming the bad field.
  */
 import { BridgeError } from '../lib/errors.js';
-import { existingFile, hostPort, oneOf, optionalString, portNumber, positiveNumber, type Env } from '../lib/config.js';
+import { existingFile, hostPort, oneOf, optionalString, portNumber, positiveNumber, type Env } from '../lib/process/config.js';
 import {
   FAIL_MODES,
   KUBERNETES_SERVICE_HOST_NAME,

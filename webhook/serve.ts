@@ -1,24 +1,24 @@
 /** Wires the webhook process: TLS source, admission server, ops port, Events, reconciler, drain on SIGTERM. */
 import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
-import { createLogger, type Logger } from '../lib/logger.js';
-import { KubeRestClient } from '../lib/kube-rest-client.js';
-import { startOpsServer } from '../lib/ops-server.js';
+import { createLogger, type Logger } from '../lib/process/logger.js';
+import { KubeRestClient } from '../lib/kube/rest-client.js';
+import { startOpsServer } from '../lib/process/ops-server.js';
 import { readPemPair } from '../certs/cert-files.js';
 import { WebhookCertProvisioner } from '../certs/webhook-self-provisioner.js';
 import { errorMessage } from '../lib/errors.js';
 import { startAdmissionServer, type AdmissionServer } from './admission-server.js';
 import type { InjectionConfig } from './injection-config.js';
-import { LeaderLease } from '../lib/leader-lease.js';
+import { LeaderLease } from '../lib/kube/leader-lease.js';
 import { createWebhookMetrics } from './metrics.js';
 import { NamespaceReconciler } from './namespace-reconciler.js';
 import { OwnerEventRecorder } from './owner-events.js';
 import type { ServeConfig } from './serve-config.js';
 import { detectSidecarStyle } from './server-version.js';
-import { reloadServerTls, serverContext, tlsFileSource, type CertSource } from '../lib/certificate-source.js';
+import { reloadServerTls, serverContext, tlsFileSource, type CertSource } from '../lib/tls/certificate-source.js';
 import type { ProvisionedTls } from '../certs/webhook-self-provisioner.js';
-import { certificateLifetime } from '../lib/pki.js';
-import { listAndWatch } from '../lib/list-watch.js';
+import { certificateLifetime } from '../lib/tls/pki.js';
+import { listAndWatch } from '../lib/kube/list-watch.js';
 import { INJECT_LABEL, INJECT_LABEL_VALUE } from '../lib/names.js';
 import { NamespaceReadiness } from './namespace-readiness.js';
 

@@ -1,7 +1,7 @@
 /** Native sidecars need Kubernetes >= 1.29 (SidecarContainers beta, on by default; GA in 1.33). */
 import { errorMessage } from '../lib/errors.js';
-import type { KubeRestClient } from '../lib/kube-rest-client.js';
-import { parseMinor, type VersionInfo } from '../lib/kube-version.js';
+import type { KubeRestClient } from '../lib/kube/rest-client.js';
+import { parseMinor, type VersionInfo } from '../lib/kube/version.js';
 import type { SidecarStyle } from './injection-config.js';
 
 export function sidecarStyleFor(info: VersionInfo): SidecarStyle {

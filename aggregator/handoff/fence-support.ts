@@ -6,9 +6,9 @@
  * FENCE_STATUS_CONFIGMAP for `bridgectl status`.
  */
 import { BridgeError } from '../../lib/errors.js';
-import type { KubeRestClient } from '../../lib/kube-rest-client.js';
+import type { KubeRestClient } from '../../lib/kube/rest-client.js';
 import { FENCE_STATUS_CONFIGMAP, FIELD_MANAGER, MANAGED_BY_LABEL, SYSTEM_NAMESPACE } from '../../lib/names.js';
-import { parseMinor, type VersionInfo } from '../../lib/kube-version.js';
+import { parseMinor, type VersionInfo } from '../../lib/kube/version.js';
 
 export type FenceSupport = { enforceable: true; sourceVersion: string } | { enforceable: false; sourceVersion: string; reason: string };
 

@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { BridgeError } from '../../lib/errors.js';
-import type { KubeRestClient } from '../../lib/kube-rest-client.js';
+import type { KubeRestClient } from '../../lib/kube/rest-client.js';
 import { FENCE_VERSION_ANNOTATION, FIELD_MANAGER, MANAGED_BY_LABEL, SYSTEM_NAMESPACE, SYSTEM_NAMESPACES } from '../../lib/names.js';
 import { parseShardKey } from '../../lib/routing/shard-hash.js';
 import type { RoutingTable } from '../../lib/routing/types.js';

@@ -4,13 +4,13 @@
  * the synchronizer to have everything up to it on the other side, then persist the new epoch and
  * release. Any failure aborts: the old owner keeps serving and nothing acknowledged is lost.
  */
-import type { CatchUp } from '../../lib/catchup.js';
+import type { CatchUp } from '../../lib/mirror/catchup.js';
 import { BridgeError, errorMessage } from '../../lib/errors.js';
-import type { Logger } from '../../lib/logger.js';
+import type { Logger } from '../../lib/process/logger.js';
 import { abortHandoff, beginHandoff, completeHandoff, shardState } from '../../lib/routing/routing-table.js';
 import { checkShardServed, notMirrored } from '../../lib/routing/shard-validation.js';
 import type { ClusterSide, Epoch, OwnerChanger, RoutingTable, RoutingTableStore, ShardKey } from '../../lib/routing/types.js';
-import type { ClusterConnection } from '../../lib/cluster-connection.js';
+import type { ClusterConnection } from '../../lib/kube/cluster-connection.js';
 import type { AggregatorMetrics } from '../metrics.js';
 import type { RoutingState } from '../../lib/routing/routing-state.js';
 import type { ShardActivity } from './shard-activity.js';

@@ -5,8 +5,8 @@
  */
 import { BridgeError, errorMessage, isBridgeError } from '../../lib/errors.js';
 import { ShardRefused } from '../../lib/routing/shard-validation.js';
-import type { KubeRestClient } from '../../lib/kube-rest-client.js';
-import type { Logger } from '../../lib/logger.js';
+import type { KubeRestClient } from '../../lib/kube/rest-client.js';
+import type { Logger } from '../../lib/process/logger.js';
 import { DESIRED_OWNERS_CONFIGMAP, SYSTEM_NAMESPACE } from '../../lib/names.js';
 import { isSourcePinned } from '../../lib/routing/resource-classes.js';
 import { abortHandoff, shardState } from '../../lib/routing/routing-table.js';

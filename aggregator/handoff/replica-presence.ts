@@ -11,9 +11,9 @@
  * A live replica that stays behind makes the hand-off fail (the old owner keeps serving).
  */
 import { errorMessage } from '../../lib/errors.js';
-import type { KubeRestClient } from '../../lib/kube-rest-client.js';
-import { microTime } from '../../lib/leader-lease.js';
-import type { Logger } from '../../lib/logger.js';
+import type { KubeRestClient } from '../../lib/kube/rest-client.js';
+import { microTime } from '../../lib/kube/leader-lease.js';
+import type { Logger } from '../../lib/process/logger.js';
 import { REPLICA_LABEL, ROUTING_GENERATION_ANNOTATION } from '../../lib/names.js';
 import { shardState } from '../../lib/routing/routing-table.js';
 import type { RoutingTable, ShardKey } from '../../lib/routing/types.js';

@@ -8,8 +8,8 @@
  */
 import { createHash } from 'node:crypto';
 import { BridgeError } from '../../lib/errors.js';
-import type { ClusterConnection } from '../../lib/cluster-connection.js';
-import type { KubeRestClient } from '../../lib/kube-rest-client.js';
+import type { ClusterConnection } from '../../lib/kube/cluster-connection.js';
+import type { KubeRestClient } from '../../lib/kube/rest-client.js';
 import { TtlCache } from '../../lib/ttl-cache.js';
 import type { RequestInfo } from '../../lib/routing/types.js';
 import type { UserInfo, WantedUser } from './identity.js';

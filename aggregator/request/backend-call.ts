@@ -1,10 +1,10 @@
 /**
  * One request to a backend API server whose answer the aggregator reads in full rather than streams
  * to a client: the steps of a source-first create and shadow reads. The transport (deadline, socket,
- * size limit) is the cluster's REST client's (lib/kube-rest-client.ts rawBuffered).
+ * size limit) is the cluster's REST client's (lib/kube/rest-client.ts rawBuffered).
  */
 import type { Agent } from 'node:https';
-import type { ClusterConnection } from '../../lib/cluster-connection.js';
+import type { ClusterConnection } from '../../lib/kube/cluster-connection.js';
 import type { BufferedResponse } from '../../lib/routing/rewritten-response.js';
 
 export interface BackendCall {

@@ -2,9 +2,9 @@
  * The headers a request carries to its backend, and this hop's mark on them: a request that already
  * carries the mark looped back and is refused (one hop at most).
  */
-import type { ClusterConnection } from '../../lib/cluster-connection.js';
+import type { ClusterConnection } from '../../lib/kube/cluster-connection.js';
 import { BRIDGE_HEADER_PREFIX, BRIDGE_HOP_HEADER } from '../../lib/names.js';
-import { HOP_BY_HOP_HEADERS, headerValue } from '../../lib/proxy-headers.js';
+import { HOP_BY_HOP_HEADERS, headerValue } from '../../lib/proxy/headers.js';
 import { jsonOnlyAccept, replacedWhenRewriting } from '../../lib/routing/request-rewrite.js';
 import type { ClusterSide } from '../../lib/routing/types.js';
 

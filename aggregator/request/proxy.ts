@@ -7,12 +7,12 @@
 import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
 import { request } from 'node:https';
 import { BridgeError, errorMessage } from '../../lib/errors.js';
-import { clientResponseHeaders } from '../../lib/proxy-headers.js';
+import { clientResponseHeaders } from '../../lib/proxy/headers.js';
 import { WRITE_VERBS } from '../../lib/routing/request-info.js';
 import { responseRVMapper } from '../../lib/routing/resource-version.js';
 import { responseRewrite, sendRewritten } from '../../lib/routing/rewritten-response.js';
 import { WatchRVRewriter } from '../../lib/routing/watch-rewriter.js';
-import { backendUnavailable, sendStatus } from '../../lib/status-responses.js';
+import { backendUnavailable, sendStatus } from '../../lib/routing/status-responses.js';
 import { backendAddress } from './backend-call.js';
 import { backendHeaders } from './backend-headers.js';
 import { answerRefusal } from './refusals.js';

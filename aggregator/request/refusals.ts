@@ -1,7 +1,7 @@
 /** The answer to a refused request (request-context.ts), on a response or on an upgrade's raw socket. */
 import type { ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { expiredMessage, refusalToSocket, refuseExpiredQuery, sendRefusal, writeStatusToSocket } from '../../lib/status-responses.js';
+import { expiredMessage, refusalToSocket, refuseExpiredQuery, sendRefusal, writeStatusToSocket } from '../../lib/routing/status-responses.js';
 import type { Refusal } from './request-context.js';
 
 /** Go's net/http answer to a request line it cannot parse, word for word. */

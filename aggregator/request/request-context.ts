@@ -4,9 +4,9 @@
  * the refusal the client gets instead. Nothing reaches a backend before the last step.
  */
 import type { IncomingMessage } from 'node:http';
-import type { ClusterConnection } from '../../lib/cluster-connection.js';
+import type { ClusterConnection } from '../../lib/kube/cluster-connection.js';
 import type { BridgeError } from '../../lib/errors.js';
-import type { Logger } from '../../lib/logger.js';
+import type { Logger } from '../../lib/process/logger.js';
 import type { ShardRVCodec } from '../../lib/routing/resource-version.js';
 import type { RoutingState } from '../../lib/routing/routing-state.js';
 import type { ClusterSide, RequestInfo, RouteDecision } from '../../lib/routing/types.js';

@@ -7,9 +7,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { parseRoutingTableQuery, type ServedRoutingTable } from '../../lib/routing/routing-table-protocol.js';
 import type { RoutingState } from '../../lib/routing/routing-state.js';
-import { bridgePeer } from '../../lib/peer-certificate.js';
+import { bridgePeer } from '../../lib/tls/peer-certificate.js';
 import type { ShadowReads } from './shadow-reads.js';
-import { sendStatus } from '../../lib/status-responses.js';
+import { sendStatus } from '../../lib/routing/status-responses.js';
 
 /** Handles the request and returns true when it is a routing-table request; false leaves it to the proxy. */
 export function serveRoutingTable(

@@ -1,11 +1,11 @@
 /**
  * Compares the two clusters' answers to one read (DESIGN.md section 3, shadow reads), after removing
- * what legitimately differs: exactly what the synchronizer does not copy as is (lib/mirror-copy.ts: server
+ * what legitimately differs: exactly what the synchronizer does not copy as is (lib/mirror/copy.ts: server
  * metadata, status, owner references (their UIDs are remapped), its own annotations) and each cluster's own objects. Pure.
  */
 import { canonicalJson } from '../../lib/canonical-json.js';
-import { mirroredContent, skipReason } from '../../lib/mirror-copy.js';
-import { type KubeObject } from '../../lib/kube-types.js';
+import { mirroredContent, skipReason } from '../../lib/mirror/copy.js';
+import { type KubeObject } from '../../lib/kube/types.js';
 
 export interface ReadAnswer {
   status: number;

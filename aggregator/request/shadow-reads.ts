@@ -10,8 +10,8 @@
 import { callBackend } from './backend-call.js';
 import { ChangeWaiters } from '../../lib/change-waiters.js';
 import { errorMessage } from '../../lib/errors.js';
-import type { Logger } from '../../lib/logger.js';
-import type { ClusterConnection } from '../../lib/cluster-connection.js';
+import type { Logger } from '../../lib/process/logger.js';
+import type { ClusterConnection } from '../../lib/kube/cluster-connection.js';
 import type { ClusterSide, ShardKey } from '../../lib/routing/types.js';
 import type { AggregatorMetrics } from '../metrics.js';
 import { answerFingerprint, compareAnswers, type ReadAnswer } from './shadow-compare.js';

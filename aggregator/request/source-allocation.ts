@@ -7,7 +7,7 @@
  * destination's choice to the source under the same name.
  */
 import { parse as parseYaml } from 'yaml';
-import type { KubeObject } from '../../lib/kube-types.js';
+import type { KubeObject } from '../../lib/kube/types.js';
 import type { RequestInfo } from '../../lib/routing/types.js';
 
 interface ServicePort {

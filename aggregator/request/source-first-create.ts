@@ -21,17 +21,17 @@
  * destination's refusal.
  */
 import type { ServerResponse } from 'node:http';
-import type { ClusterConnection } from '../../lib/cluster-connection.js';
+import type { ClusterConnection } from '../../lib/kube/cluster-connection.js';
 import { errorMessage } from '../../lib/errors.js';
-import type { Logger } from '../../lib/logger.js';
-import { withoutServerFields } from '../../lib/mirror-copy.js';
+import type { Logger } from '../../lib/process/logger.js';
+import { withoutServerFields } from '../../lib/mirror/copy.js';
 import { MIRROR_OF_UID_ANNOTATION } from '../../lib/names.js';
-import { type KubeObject } from '../../lib/kube-types.js';
+import { type KubeObject } from '../../lib/kube/types.js';
 import type { ShardRVCodec } from '../../lib/routing/resource-version.js';
 import { callBackend } from './backend-call.js';
 import { sendBuffered, type BufferedResponse } from '../../lib/routing/rewritten-response.js';
 import { parseCreateBody, withSourceAllocation } from './source-allocation.js';
-import { backendUnavailable, sendStatus } from '../../lib/status-responses.js';
+import { backendUnavailable, sendStatus } from '../../lib/routing/status-responses.js';
 
 export interface SourceFirstCreate {
   shard: string;

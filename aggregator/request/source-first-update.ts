@@ -21,16 +21,16 @@
  * the bridge does not decode protobuf, so it cannot tell what they allocate; they go on as any other.
  */
 import type { ServerResponse } from 'node:http';
-import type { ClusterConnection } from '../../lib/cluster-connection.js';
+import type { ClusterConnection } from '../../lib/kube/cluster-connection.js';
 import { errorMessage } from '../../lib/errors.js';
-import type { Logger } from '../../lib/logger.js';
-import type { KubeObject } from '../../lib/kube-types.js';
+import type { Logger } from '../../lib/process/logger.js';
+import type { KubeObject } from '../../lib/kube/types.js';
 import type { ShardRVCodec } from '../../lib/routing/resource-version.js';
 import { callBackend } from './backend-call.js';
 import { sendBuffered, type BufferedResponse } from '../../lib/routing/rewritten-response.js';
 import { newlyAllocated, parseCreateBody, withSourceAllocation } from './source-allocation.js';
 import { asBridgeHeaders, BACKEND_TIMEOUT_MS, isSuccess, withContentType, withQueryParam, withoutQuery } from './source-first-create.js';
-import { backendUnavailable } from '../../lib/status-responses.js';
+import { backendUnavailable } from '../../lib/routing/status-responses.js';
 
 interface UpdateCall {
   shard: string;

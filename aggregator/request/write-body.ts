@@ -5,11 +5,11 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { BridgeError } from '../../lib/errors.js';
-import { headerValue } from '../../lib/proxy-headers.js';
-import { readBody } from '../../lib/read-body.js';
+import { headerValue } from '../../lib/proxy/headers.js';
+import { readBody } from '../../lib/proxy/read-body.js';
 import { WRITE_VERBS } from '../../lib/routing/request-info.js';
 import { rewriteRequestBody } from '../../lib/routing/request-rewrite.js';
-import { sendBodyRefusal, sendRefusal } from '../../lib/status-responses.js';
+import { sendBodyRefusal, sendRefusal } from '../../lib/routing/status-responses.js';
 import type { Prepared, ProxyContext } from './request-context.js';
 import { countRequest } from './request-counter.js';
 import { parseCreateBody, sourceAllocatingWrite } from './source-allocation.js';

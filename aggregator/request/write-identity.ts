@@ -7,11 +7,11 @@
  * the stored marks back into an update.
  */
 import type { ServerResponse } from 'node:http';
-import type { ClusterConnection } from '../../lib/cluster-connection.js';
-import { KindDiscovery, servedObjectPath } from '../../lib/kind-discovery.js';
+import type { ClusterConnection } from '../../lib/kube/cluster-connection.js';
+import { KindDiscovery, servedObjectPath } from '../../lib/kube/kind-discovery.js';
 import { originalIdentity } from '../../lib/routing/object-identity.js';
-import { type KubeObject } from '../../lib/kube-types.js';
-import { ownerReferencesOf } from '../../lib/owner-references.js';
+import { type KubeObject } from '../../lib/kube/types.js';
+import { ownerReferencesOf } from '../../lib/mirror/owner-references.js';
 import {
   bodyKindOf,
   bridgeAnnotationEdits,
@@ -25,7 +25,7 @@ import { readProtobufIdentity, rewriteProtobufIdentity, type ProtobufIdentityVie
 import { bodyFormat } from '../../lib/routing/request-rewrite.js';
 import { parseJsonExact, type ShardRVCodec } from '../../lib/routing/resource-version.js';
 import type { ClusterSide, RequestInfo } from '../../lib/routing/types.js';
-import { forbiddenAnnotations } from '../../lib/status-responses.js';
+import { forbiddenAnnotations } from '../../lib/routing/status-responses.js';
 import { callBackend } from './backend-call.js';
 import { jsonReadHeaders } from './shadow-reads.js';
 import { parseCreateBody } from './source-allocation.js';

@@ -8,8 +8,8 @@
 import { randomBytes } from 'node:crypto';
 import { canonicalJson } from '../../lib/canonical-json.js';
 import { errorMessage } from '../../lib/errors.js';
-import type { KubeRestClient } from '../../lib/kube-rest-client.js';
-import type { Logger } from '../../lib/logger.js';
+import type { KubeRestClient } from '../../lib/kube/rest-client.js';
+import type { Logger } from '../../lib/process/logger.js';
 import { SYSTEM_NAMESPACE } from '../../lib/names.js';
 import type { ShardKey } from '../../lib/routing/types.js';
 import { writeDesiredOwners } from '../handoff/owner-reconciler.js';

@@ -8,9 +8,9 @@
  *   reported by the synchronizer until someone makes the two equal or deletes the destination's.
  * Objects each cluster has for itself (bootstrap, `system:`, the bridge's own) are not compared.
  */
-import { clusterRbacSkip } from '../../lib/cluster-rbac.js';
-import { isMirrorCopy, sameMirroredContent } from '../../lib/mirror-copy.js';
-import { type KubeObject } from '../../lib/kube-types.js';
+import { clusterRbacSkip } from '../../lib/mirror/cluster-rbac.js';
+import { isMirrorCopy, sameMirroredContent } from '../../lib/mirror/copy.js';
+import { type KubeObject } from '../../lib/kube/types.js';
 import type { KubeApi } from './clusters.js';
 import { listCapped, type CheckResult } from './report.js';
 

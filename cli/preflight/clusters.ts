@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { kubeconfigPath } from '../../lab/lab-files.js';
 import { BridgeError, errorMessage } from '../../lib/errors.js';
-import { KubeRestClient } from '../../lib/kube-rest-client.js';
+import { KubeRestClient } from '../../lib/kube/rest-client.js';
 import type { ClusterSide } from '../../lib/routing/types.js';
 
 /** What the checks call: a KubeRestClient, or a fake of its two request methods in unit tests. */

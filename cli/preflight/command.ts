@@ -5,7 +5,7 @@
  * pods of labelled namespaces that run without the bridge. One line per check, exit code 1 when any fails.
  */
 import { BridgeError } from '../../lib/errors.js';
-import { parseFlags } from '../../lib/flags.js';
+import { parseFlags } from '../../lib/process/flags.js';
 import type { Command } from '../command.js';
 import { checkApiTypes } from './api-types.js';
 import { checkClusterRbac } from './cluster-rbac.js';

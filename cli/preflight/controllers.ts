@@ -5,7 +5,7 @@
  * status; an idle one leaves it alone for the whole wait.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DESTINATION_CONTROLLERS_FLAG } from '../../lib/workload-controllers.js';
+import { DESTINATION_CONTROLLERS_FLAG } from '../../lib/mirror/workload-controllers.js';
 import type { KubeApi } from './clusters.js';
 import type { CheckResult } from './report.js';
 import { withScratchNamespace } from './scratch-namespace.js';

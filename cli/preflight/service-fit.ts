@@ -5,7 +5,7 @@
  * dry-run's clusterIP against the range but never whether it is free ("racy and not worth the effort",
  * pkg/registry/core/service/ipallocator), so the destination's Services are compared here.
  */
-import type { KubeObject } from '../../lib/kube-types.js';
+import type { KubeObject } from '../../lib/kube/types.js';
 
 export interface ServicePort {
   name?: string;

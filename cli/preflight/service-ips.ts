@@ -7,7 +7,7 @@
  * against the range, so a Service with nodePorts is also created for real, in a scratch namespace and
  * without the source's clusterIP, and deleted at once.
  */
-import { skipReason, replicaCopy } from '../../lib/mirror-copy.js';
+import { skipReason, replicaCopy } from '../../lib/mirror/copy.js';
 import type { KubeApi } from './clusters.js';
 import { listCapped, type CheckResult } from './report.js';
 import { withScratchNamespace, type ScratchNamespace } from './scratch-namespace.js';

@@ -7,7 +7,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cacheDir, repoRoot } from '../../lib/paths.js';
+import { cacheDir, repoRoot } from '../../lib/process/paths.js';
 import { BUILD_CA_PATH, ensureBaseImages, type BaseImages } from './base.js';
 import { exportDockerArchive, imageId } from './buildah.js';
 import { ensureImageTools, runTool } from './tool.js';

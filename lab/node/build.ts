@@ -8,7 +8,7 @@ import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { BridgeError, errorMessage } from '../../lib/errors.js';
-import { cacheDir, repoRoot } from '../../lib/paths.js';
+import { cacheDir, repoRoot } from '../../lib/process/paths.js';
 import { allPresent, binDir, buildInto, ensureGo, go, kubernetesBuildModule, timedStep, upstreamKubernetesGoMod, versionLdflags } from '../build.js';
 
 const execFileAsync = promisify(execFile);

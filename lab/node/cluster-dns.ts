@@ -5,7 +5,7 @@
  * what glibc, musl, busybox and Go's resolver use for such answers.
  */
 import { createSocket, type Socket } from 'node:dgram';
-import type { KubeRestClient } from '../../lib/kube-rest-client.js';
+import type { KubeRestClient } from '../../lib/kube/rest-client.js';
 
 const TYPE_A = 1;
 const CLASS_IN = 1;

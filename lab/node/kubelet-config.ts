@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { readPemPair } from '../../certs/cert-files.js';
-import { issueCertificate, type CertificateAndKey } from '../../lib/pki.js';
+import { issueCertificate, type CertificateAndKey } from '../../lib/tls/pki.js';
 
 export const REAL_NODE_NAME = 'lab-real-node';
 

@@ -1,7 +1,7 @@
 /** `lab up --real-node` and `lab down` for both clusters' real nodes: what lab.ts calls. */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { labDir } from '../../lib/paths.js';
+import { labDir } from '../../lib/process/paths.js';
 import type { ClusterName, ControlPlaneState } from '../control-plane.js';
 import { adminCredentials } from '../lab-files.js';
 import type { DaemonRecord } from '../process.js';

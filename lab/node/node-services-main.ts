@@ -6,7 +6,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errorMessage } from '../../lib/errors.js';
-import { KubeRestClient } from '../../lib/kube-rest-client.js';
+import { KubeRestClient } from '../../lib/kube/rest-client.js';
 import { apiServiceLookup, serveDns } from './cluster-dns.js';
 import { applyServiceChain, renderServiceChain, serviceRoutes, type EndpointSliceObject, type ServiceObject } from './service-routes.js';
 

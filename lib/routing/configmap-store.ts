@@ -5,8 +5,8 @@
  * that writes applies its own change at once.
  */
 import { BridgeError, errorMessage } from '../errors.js';
-import type { KubeRestClient } from '../kube-rest-client.js';
-import type { Logger } from '../logger.js';
+import type { KubeRestClient } from '../kube/rest-client.js';
+import type { Logger } from '../process/logger.js';
 import { ROUTING_TABLE_CONFIGMAP, SYSTEM_NAMESPACE } from '../names.js';
 import { emptyRoutingTable, validateRoutingTable } from './routing-table.js';
 import type { RoutingTable, RoutingTableStore } from './types.js';

@@ -12,7 +12,7 @@ import {
   ORIGINAL_UID_ANNOTATION,
   SYNCHRONIZER_FIELD_MANAGER,
 } from '../names.js';
-import { type KubeObject } from '../kube-types.js';
+import { type KubeObject } from '../kube/types.js';
 
 const MIRROR_ANNOTATIONS = [MIRROR_OF_UID_ANNOTATION, MIRROR_OF_RV_ANNOTATION, ORIGINAL_UID_ANNOTATION, ORIGINAL_CREATION_TIMESTAMP_ANNOTATION];
 /** The bridge's own annotations: never shown to clients, never set by them (issue 21). */

@@ -8,8 +8,8 @@
  * test/unit/protobuf-identity.test.ts), so an appended entry replaces the client's; every other byte
  * is copied. Callers refuse a client's own bridge annotation before any entry is appended.
  */
-import type { KubeObject } from '../kube-types.js';
-import { lengthDelimited, mapStringsAt, messagesAt, parseFields, rewriteFields, stringsAt } from '../protobuf-wire.js';
+import type { KubeObject } from '../kube/types.js';
+import { lengthDelimited, mapStringsAt, messagesAt, parseFields, rewriteFields, stringsAt } from './protobuf-wire.js';
 import { kindLayout, MAP_ENTRY, OBJECT_META, OWNER_REFERENCE, PRECONDITIONS, readEnvelope, withRaw } from './protobuf-rv.js';
 import { rewriteRequestIdentity } from './request-identity.js';
 

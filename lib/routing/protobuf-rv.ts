@@ -6,7 +6,7 @@
  * Eviction) is checked against client-go itself by test/helpers/go/protobuf-bodies (`scheme`).
  */
 import { BridgeError } from '../errors.js';
-import { mapMessagesAt, mapStringsAt, parseFields, stringsAt, WIRE_LEN } from '../protobuf-wire.js';
+import { mapMessagesAt, mapStringsAt, parseFields, stringsAt, WIRE_LEN } from './protobuf-wire.js';
 import { mapContinueToken } from './resource-version.js';
 
 export const PROTOBUF_MAGIC = Buffer.from('k8s\0', 'latin1');

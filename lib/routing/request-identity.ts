@@ -10,7 +10,7 @@
  * - no write may set, change or remove the bridge's own annotations (refused by the caller with 422).
  */
 import { BRIDGE_ANNOTATIONS, originalIdentity } from './object-identity.js';
-import { type KubeObject } from '../kube-types.js';
+import { type KubeObject } from '../kube/types.js';
 
 type Json = Record<string, unknown>;
 

@@ -8,7 +8,7 @@ import { API_GROUP, SYSTEM_NAMESPACES } from '../names.js';
 import { shardKey } from './shard-hash.js';
 import type { GroupResource, ResourceClass, ShardKey } from './types.js';
 
-/** The two types, as shard keys: never moved (SOURCE_PINNED_SHARDS), mirrored source -> destination (lib/cluster-rbac.ts). */
+/** The two types, as shard keys: never moved (SOURCE_PINNED_SHARDS), mirrored source -> destination (lib/mirror/cluster-rbac.ts). */
 export const CLUSTER_ROLES_SHARD = 'clusterroles.rbac.authorization.k8s.io';
 export const CLUSTER_ROLE_BINDINGS_SHARD = 'clusterrolebindings.rbac.authorization.k8s.io';
 export const CLUSTER_RBAC_SHARDS: readonly string[] = [CLUSTER_ROLES_SHARD, CLUSTER_ROLE_BINDINGS_SHARD];

@@ -3,14 +3,14 @@
  * The response side of rewriting for a moved shard, shared by the aggregator and the sidecar's local
  * routing: which answers are rewritten, and a buffered backend answer sent with its resourceVersions
  * presented in the shard's epoch (the codec's step) and the original's identity (object-identity.ts),
- * written as kube-apiserver writes JSON (lib/go-json.ts; its trailing newline kept).
+ * written as kube-apiserver writes JSON (lib/kube/go-json.ts; its trailing newline kept).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { goJsonValue } from '../go-json.js';
-import type { BufferedAnswer } from '../kube-rest-client.js';
-import { readBody } from '../read-body.js';
-import { sendStatus } from '../status-responses.js';
-import { clientResponseHeaders } from '../proxy-headers.js';
+import { goJsonValue } from '../kube/go-json.js';
+import type { BufferedAnswer } from '../kube/rest-client.js';
+import { readBody } from '../proxy/read-body.js';
+import { sendStatus } from './status-responses.js';
+import { clientResponseHeaders } from '../proxy/headers.js';
 import { presentOriginalIdentity, presentStatusUids } from './object-identity.js';
 import { parseJsonExact, responseRVMapper, rewriteObjectRVs, type ShardRVCodec } from './resource-version.js';
 

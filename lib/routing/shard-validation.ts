@@ -6,7 +6,7 @@
  * A name the API server does not serve is answered with the shards it does serve under that resource name.
  */
 import { BridgeError } from '../errors.js';
-import type { KubeRestClient } from '../kube-rest-client.js';
+import type { KubeRestClient } from '../kube/rest-client.js';
 import { classOf } from './resource-classes.js';
 import { parseShardKey, shardKey } from './shard-hash.js';
 import type { ShardKey } from './types.js';

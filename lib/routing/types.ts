@@ -128,7 +128,7 @@ export interface RoutingTableStore {
 
 /**
  * Changes one shard's owner (a stage step or a rollback): holds writes, waits for the synchronizer to
- * catch up (lib/catchup.ts), persists the new epoch, closes open watches on the shard. Implemented by
+ * catch up (lib/mirror/catchup.ts), persists the new epoch, closes open watches on the shard. Implemented by
  * the aggregator; called by the rollout controller and `bridgectl advance|rollback`.
  */
 export interface OwnerChanger {

@@ -1,13 +1,13 @@
 /**
  * Rewrites the resourceVersions of a JSON watch stream (kube-apiserver frames each event as one JSON
  * object followed by a newline) as it flows, whatever the chunk boundaries, so watches of a moved
- * shard present the shard's RVs without buffering more than one event (framed by lib/watch-stream.ts). Each event's objects then
+ * shard present the shard's RVs without buffering more than one event (framed by lib/kube/watch-stream.ts). Each event's objects then
  * show the original's identity (object-identity.ts) unless `presentIdentity` is false, and are written
- * as kube-apiserver writes JSON (lib/go-json.ts).
+ * as kube-apiserver writes JSON (lib/kube/go-json.ts).
  */
 import { Transform, type TransformCallback } from 'node:stream';
-import { goJsonBody } from '../go-json.js';
-import { LineSplitter } from '../watch-stream.js';
+import { goJsonBody } from '../kube/go-json.js';
+import { LineSplitter } from '../kube/watch-stream.js';
 import { presentOriginalIdentity } from './object-identity.js';
 import { parseJsonExact, rewriteObjectRVs } from './resource-version.js';
 
@@ -25,7 +25,7 @@ export class WatchRVRewriter extends Transform {
     try {
       this.lines.push(chunk, (line) => this.emitEvent(line));
     } catch (err) {
-      // A line over the limit (lib/watch-stream.ts): the watch ends with the error rather than buffer without end.
+      // A line over the limit (lib/kube/watch-stream.ts): the watch ends with the error rather than buffer without end.
       return done(err as Error);
     }
     done();

@@ -22,7 +22,7 @@ import { MIRROR_OF_UID_ANNOTATION } from '../../lib/names.js';
 import { shippedAggregatorSourceKubeconfig } from '../helpers/shipped-source-identity.js';
 import { serviceAccountToken, tokenKubeconfig } from '../helpers/sidecar-lab.js';
 import { requireLab } from '../../lab/lab-files.js';
-import { labDir } from '../../lib/paths.js';
+import { labDir } from '../../lib/process/paths.js';
 
 let bridge: LabBridge;
 let namespace: string;

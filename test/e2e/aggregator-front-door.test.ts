@@ -14,7 +14,7 @@ import { startLabBridge, type LabBridge } from '../helpers/bridge-lab.js';
 import { createNamespace, kubeconfigPath, kubectl, kubectlOk } from '../helpers/lab-clients.js';
 import { shippedAggregatorDestinationKubeconfig, shippedAggregatorSourceKubeconfig } from '../helpers/shipped-source-identity.js';
 import { serviceAccountToken } from '../helpers/sidecar-lab.js';
-import { loadKubeConfig } from '../../lib/kube-rest-client.js';
+import { loadKubeConfig } from '../../lib/kube/rest-client.js';
 import { waitUntil } from '../../lib/wait-until.js';
 
 let bridge: LabBridge;

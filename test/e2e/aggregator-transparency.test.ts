@@ -7,7 +7,7 @@ import { stopPrivateLab } from '../helpers/private-lab.js';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as k8s from '@kubernetes/client-node';
 import { installTestCrd } from '../../lab/local-synchronizer.js';
-import { KubeRestClient } from '../../lib/kube-rest-client.js';
+import { KubeRestClient } from '../../lib/kube/rest-client.js';
 import { DEFAULT_SHARDS } from '../../lib/routing/resource-classes.js';
 import { waitUntil } from '../../lib/wait-until.js';
 import { CRD_SHARD } from '../../synchronizer/crd-readiness.js';

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { impersonationHeaders, type UserInfo } from '../../aggregator/identity/identity.js';
 import type { ClusterName } from '../../lab/control-plane.js';
-import { KubeRestClient } from '../../lib/kube-rest-client.js';
+import { KubeRestClient } from '../../lib/kube/rest-client.js';
 import { SYSTEM_NAMESPACE } from '../../lib/names.js';
 import { createNamespace, kubeconfigPath, kubectl, kubectlOk } from '../helpers/lab-clients.js';
 import { serviceAccountKubeconfig } from '../helpers/shipped-source-identity.js';

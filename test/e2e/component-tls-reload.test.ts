@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { labSynchronizerEnv, throwawayTls } from '../../lab/local-synchronizer.js';
-import { issueCertificate, type CertificateAndKey } from '../../lib/pki.js';
+import { issueCertificate, type CertificateAndKey } from '../../lib/tls/pki.js';
 import { waitUntil } from '../../lib/wait-until.js';
 import { loadSyncConfig } from '../../synchronizer/config.js';
 import { startSynchronizer, type RunningSynchronizer } from '../../synchronizer/server.js';

@@ -13,7 +13,7 @@ import { writeDesiredOwners } from '../../aggregator/handoff/owner-reconciler.js
 import { readInstalledDaemons } from '../../lab/install.js';
 import { readLabState } from '../../lab/lab-files.js';
 import { isDaemonAlive } from '../../lab/process.js';
-import { KubeRestClient } from '../../lib/kube-rest-client.js';
+import { KubeRestClient } from '../../lib/kube/rest-client.js';
 import { ROUTING_TABLE_CONFIGMAP, SYSTEM_NAMESPACE } from '../../lib/names.js';
 import { shardState, validateRoutingTable } from '../../lib/routing/routing-table.js';
 import type { ClusterSide, ShardState } from '../../lib/routing/types.js';

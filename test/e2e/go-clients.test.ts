@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { issueSidecarClientCert } from '../../certs/bridge-certs.js';
-import { KubeRestClient } from '../../lib/kube-rest-client.js';
+import { KubeRestClient } from '../../lib/kube/rest-client.js';
 import { shardState } from '../../lib/routing/routing-table.js';
 import type { ClusterSide } from '../../lib/routing/types.js';
 import { waitUntil } from '../../lib/wait-until.js';

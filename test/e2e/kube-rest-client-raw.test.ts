@@ -2,13 +2,13 @@
  * The one client's raw and streaming calls against the lab's real source kube-apiserver, through a
  * ClusterConnection as the aggregator and the synchronizer hold one: a raw call on the bridge's pool,
  * one on the caller's pool (which carries no credentials of the bridge), and watches read by
- * lib/watch-stream.ts, an ERROR event (410) included.
+ * lib/kube/watch-stream.ts, an ERROR event (410) included.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { connectCluster, type ClusterConnection } from '../../lib/cluster-connection.js';
-import type { KubeObject } from '../../lib/kube-types.js';
+import { connectCluster, type ClusterConnection } from '../../lib/kube/cluster-connection.js';
+import type { KubeObject } from '../../lib/kube/types.js';
 import { waitUntil } from '../../lib/wait-until.js';
-import type { WatchEvent } from '../../lib/watch-stream.js';
+import type { WatchEvent } from '../../lib/kube/watch-stream.js';
 import { createNamespace, kubeconfigPath, kubectlOk } from '../helpers/lab-clients.js';
 
 let source: ClusterConnection;

@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isPortBound } from '../../lib/ports.js';
+import { isPortBound } from '../../lab/ports.js';
 import { waitUntil } from '../../lib/wait-until.js';
 import { isProcessRunning, run } from '../helpers/lab-clients.js';
 

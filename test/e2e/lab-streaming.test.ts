@@ -12,7 +12,7 @@ import { writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { appendPodLog } from '../../lab/kubelet-streaming.js';
-import { labDir } from '../../lib/paths.js';
+import { labDir } from '../../lib/process/paths.js';
 import { waitUntil } from '../../lib/wait-until.js';
 import { PYTHON, createNamespace, kubectlOk, pythonScript, run, uniqueName, type RunResult } from '../helpers/lab-clients.js';
 import { serviceAccountToken, startLabSidecar, tokenKubeconfig, type LabSidecar } from '../helpers/sidecar-lab.js';

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { requireLab } from '../../lab/lab-files.js';
-import { labDir } from '../../lib/paths.js';
+import { labDir } from '../../lib/process/paths.js';
 import { PYTHON, createNamespace, kubeConfigFor, kubeconfigPath, kubectl, kubectlOk, pythonScript, uniqueName } from '../helpers/lab-clients.js';
 import { waitUntil } from '../../lib/wait-until.js';
 

@@ -1,7 +1,7 @@
 // Leader election on a real Lease: one holder at a time, and a released lease is taken at once.
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { KubeRestClient } from '../../lib/kube-rest-client.js';
-import { LeaderLease } from '../../lib/leader-lease.js';
+import { KubeRestClient } from '../../lib/kube/rest-client.js';
+import { LeaderLease } from '../../lib/kube/leader-lease.js';
 import { createNamespace, kubeconfigPath } from '../helpers/lab-clients.js';
 import { silentLog } from '../helpers/sidecar-fixtures.js';
 

@@ -7,7 +7,7 @@
 import { stopPrivateLab } from '../helpers/private-lab.js';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { MIRROR_OF_UID_ANNOTATION, ORIGINAL_CREATION_TIMESTAMP_ANNOTATION, ORIGINAL_UID_ANNOTATION, SYNCHRONIZER_FIELD_MANAGER } from '../../lib/names.js';
-import { type KubeObject } from '../../lib/kube-types.js';
+import { type KubeObject } from '../../lib/kube/types.js';
 import { waitUntil } from '../../lib/wait-until.js';
 import { startLabBridge, type LabBridge } from '../helpers/bridge-lab.js';
 import { createNamespace, kubeconfigPath } from '../helpers/lab-clients.js';

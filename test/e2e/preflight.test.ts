@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { PREFLIGHT_LABEL } from '../../lib/names.js';
 import { checkServiceIps } from '../../cli/preflight/service-ips.js';
 import type { ServiceObject } from '../../cli/preflight/service-fit.js';
-import { KubeRestClient } from '../../lib/kube-rest-client.js';
-import { DESTINATION_CONTROLLERS_FLAG } from '../../lib/workload-controllers.js';
+import { KubeRestClient } from '../../lib/kube/rest-client.js';
+import { DESTINATION_CONTROLLERS_FLAG } from '../../lib/mirror/workload-controllers.js';
 import { createNamespace, kubeconfigPath, kubectlOk, run, uniqueName } from '../helpers/lab-clients.js';
 
 const CLI = join(process.cwd(), 'dist', 'cli', 'main.js');

@@ -15,7 +15,7 @@ import * as k8s from '@kubernetes/client-node';
 import { ROLLOUTS_PATH, type BridgeRollout } from '../../aggregator/rollout/rollout-types.js';
 import { applyRolloutCrd } from '../../lab/install-bridge.js';
 import { injectWebhookFault, removeWebhookFault } from '../../lab/webhook-fault.js';
-import { KubeRestClient } from '../../lib/kube-rest-client.js';
+import { KubeRestClient } from '../../lib/kube/rest-client.js';
 import { AGGREGATOR_LEASE, SYSTEM_NAMESPACE } from '../../lib/names.js';
 import { waitUntil } from '../../lib/wait-until.js';
 import { startLabBridge, type LabBridge } from '../helpers/bridge-lab.js';

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { readFenceProblem } from '../../aggregator/handoff/fence-support.js';
 import { issueComponentClientCert, issueSidecarClientCert } from '../../certs/bridge-certs.js';
 import { AGGREGATOR_SERVICE } from '../../lib/names.js';
-import type { CertificateAndKey } from '../../lib/pki.js';
+import type { CertificateAndKey } from '../../lib/tls/pki.js';
 import { FENCE_REFUSAL_TEXT } from '../../lib/routing/fence-message.js';
 import { waitUntil } from '../../lib/wait-until.js';
 import { startLabBridge, type LabBridge } from '../helpers/bridge-lab.js';

@@ -4,10 +4,10 @@
 // trusts the bridge root), in real handshakes. Each with its control: the right key for the right role.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { kubeconfigPath } from '../../lab/lab-files.js';
-import { KubeRestClient } from '../../lib/kube-rest-client.js';
+import { KubeRestClient } from '../../lib/kube/rest-client.js';
 import { generateBridgeAuthority, bridgeRootPem, type BridgeIssuers } from '../../certs/bridge-authority.js';
 import { decodeSecretData } from '../../certs/cert-files.js';
-import { issueCertificate, type CertificateAndKey } from '../../lib/pki.js';
+import { issueCertificate, type CertificateAndKey } from '../../lib/tls/pki.js';
 import { CA_BUNDLE_CONFIGMAP, INJECT_LABEL, SIDECAR_TLS_SECRET } from '../../webhook/constants.js';
 import { NamespaceReconciler } from '../../webhook/namespace-reconciler.js';
 import { E2E_WEBHOOK_LABEL } from '../../lib/names.js';

@@ -12,8 +12,8 @@
 import { stopPrivateLab } from '../helpers/private-lab.js';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { labSynchronizerEnv } from '../../lab/local-synchronizer.js';
-import { KubeRestClient } from '../../lib/kube-rest-client.js';
-import type { KubeObject } from '../../lib/kube-types.js';
+import { KubeRestClient } from '../../lib/kube/rest-client.js';
+import type { KubeObject } from '../../lib/kube/types.js';
 import { ConfigMapRoutingStore } from '../../lib/routing/configmap-store.js';
 import { beginHandoff, completeHandoff, shardState } from '../../lib/routing/routing-table.js';
 import type { ClusterSide } from '../../lib/routing/types.js';

@@ -10,7 +10,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { join } from 'node:path';
 import { CRD_PATH, installTestCrd, labSynchronizerEnv } from '../../lab/local-synchronizer.js';
-import { KubeRestClient } from '../../lib/kube-rest-client.js';
+import { KubeRestClient } from '../../lib/kube/rest-client.js';
 import { MIRROR_OF_UID_ANNOTATION, SYSTEM_NAMESPACE } from '../../lib/names.js';
 import { waitUntil } from '../../lib/wait-until.js';
 import { CONFLICT_REASON } from '../../synchronizer/conflict-event.js';

@@ -9,9 +9,9 @@
 import { stopPrivateLab } from '../helpers/private-lab.js';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { labSynchronizerEnv, throwawayTls } from '../../lab/local-synchronizer.js';
-import type { CatchUpStatus } from '../../lib/catchup.js';
-import { CatchUpClient } from '../../lib/catchup-client.js';
-import { KubeRestClient } from '../../lib/kube-rest-client.js';
+import type { CatchUpStatus } from '../../lib/mirror/catchup.js';
+import { CatchUpClient } from '../../lib/mirror/catchup-client.js';
+import { KubeRestClient } from '../../lib/kube/rest-client.js';
 import { issueComponentClientCert } from '../../certs/bridge-certs.js';
 import { AGGREGATOR_SERVICE } from '../../lib/names.js';
 import { ConfigMapRoutingStore } from '../../lib/routing/configmap-store.js';
@@ -19,7 +19,7 @@ import { abortHandoff, beginHandoff, completeHandoff, shardState } from '../../l
 import type { ClusterSide } from '../../lib/routing/types.js';
 import { waitUntil } from '../../lib/wait-until.js';
 import { currentRevision } from '../../aggregator/handoff/handoff.js';
-import { connectCluster, type ClusterConnection } from '../../lib/cluster-connection.js';
+import { connectCluster, type ClusterConnection } from '../../lib/kube/cluster-connection.js';
 import { loadSyncConfig } from '../../synchronizer/config.js';
 import { startSynchronizer, type RunningSynchronizer } from '../../synchronizer/server.js';
 import { createNamespace, kubeconfigPath, uniqueName } from '../helpers/lab-clients.js';

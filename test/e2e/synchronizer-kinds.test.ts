@@ -11,9 +11,9 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { labSynchronizerEnv } from '../../lab/local-synchronizer.js';
 import { canonicalJson } from '../../lib/canonical-json.js';
-import { KubeRestClient } from '../../lib/kube-rest-client.js';
+import { KubeRestClient } from '../../lib/kube/rest-client.js';
 import { BRIDGE_ANNOTATIONS } from '../../lib/routing/object-identity.js';
-import { type KubeObject } from '../../lib/kube-types.js';
+import { type KubeObject } from '../../lib/kube/types.js';
 import { waitUntil } from '../../lib/wait-until.js';
 import { loadSyncConfig } from '../../synchronizer/config.js';
 import { startSynchronizer, type RunningSynchronizer } from '../../synchronizer/server.js';

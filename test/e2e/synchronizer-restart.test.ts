@@ -11,10 +11,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { labComponentsKubeconfig } from '../../lab/install-bridge.js';
-import { KubeRestClient } from '../../lib/kube-rest-client.js';
+import { KubeRestClient } from '../../lib/kube/rest-client.js';
 import { MIRROR_OF_UID_ANNOTATION, SYSTEM_NAMESPACE } from '../../lib/names.js';
-import { generateCa, issueCertificate } from '../../lib/pki.js';
-import { freePort } from '../../lib/ports.js';
+import { generateCa, issueCertificate } from '../../lib/tls/pki.js';
+import { freePort } from '../../lab/ports.js';
 import { waitUntil } from '../../lib/wait-until.js';
 import type { SyncStatus } from '../../synchronizer/server.js';
 import { createNamespace, kubeconfigPath, uniqueName } from '../helpers/lab-clients.js';
@@ -64,7 +64,7 @@ async function listWidgets(client: KubeRestClient): Promise<Widget[]> {
 function startSynchronizer(opsPort: number): ChildProcess {
   const main = join(process.cwd(), 'dist', 'synchronizer', 'server.js');
   const config = join(process.cwd(), 'dist', 'synchronizer', 'config.js');
-  const logger = join(process.cwd(), 'dist', 'lib', 'logger.js');
+  const logger = join(process.cwd(), 'dist', 'lib', 'process', 'logger.js');
   const script =
     `const { startSynchronizer } = await import(${JSON.stringify(main)}); const { loadSyncConfig } = await import(${JSON.stringify(config)});` +
     `const { createLogger } = await import(${JSON.stringify(logger)});` +

@@ -8,12 +8,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkUnbridgedPods } from '../../cli/preflight/unbridged-pods.js';
 import { writePemPair } from '../../certs/cert-files.js';
-import { KubeRestClient, usingClient } from '../../lib/kube-rest-client.js';
+import { KubeRestClient, usingClient } from '../../lib/kube/rest-client.js';
 import { CA_BUNDLE_CONFIGMAP, SIDECAR_TLS_SECRET, SYSTEM_NAMESPACE } from '../../lib/names.js';
 import { waitUntil } from '../../lib/wait-until.js';
 import { INJECT_ANNOTATION, INJECT_LABEL, INJECT_LABEL_VALUE, SIDECAR_NAME } from '../../webhook/constants.js';
 import { E2E_WEBHOOK_LABEL } from '../../lib/names.js';
-import { generateCa } from '../../lib/pki.js';
+import { generateCa } from '../../lib/tls/pki.js';
 import { createNamespace, kubeconfigPath } from '../helpers/lab-clients.js';
 import { podManifest, startTestWebhook, type TestWebhook } from './webhook-harness.js';
 

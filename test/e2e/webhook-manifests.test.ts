@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { join } from 'node:path';
-import { repoRoot } from '../../lib/paths.js';
+import { repoRoot } from '../../lib/process/paths.js';
 import { kubectl, kubectlOk } from '../helpers/lab-clients.js';
 
 describe('manifests/source against the lab', () => {

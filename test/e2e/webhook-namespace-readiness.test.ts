@@ -4,9 +4,9 @@
  * namespace by watch (metadata only), and a label change reaches a watcher at once (no poll period).
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { KubeRestClient } from '../../lib/kube-rest-client.js';
-import { listAndWatch } from '../../lib/list-watch.js';
-import { createLogger } from '../../lib/logger.js';
+import { KubeRestClient } from '../../lib/kube/rest-client.js';
+import { listAndWatch } from '../../lib/kube/list-watch.js';
+import { createLogger } from '../../lib/process/logger.js';
 import { CA_BUNDLE_CONFIGMAP, SIDECAR_TLS_SECRET } from '../../lib/names.js';
 import { waitUntil } from '../../lib/wait-until.js';
 import { NamespaceReadiness } from '../../webhook/namespace-readiness.js';

@@ -1,12 +1,12 @@
 import { describe, expect, it } from '@jest/globals';
 import { X509Certificate } from 'node:crypto';
 import { kubeconfigPath } from '../../lab/lab-files.js';
-import { KubeRestClient } from '../../lib/kube-rest-client.js';
-import { createLogger } from '../../lib/logger.js';
-import { splitPemBundle } from '../../lib/pki.js';
+import { KubeRestClient } from '../../lib/kube/rest-client.js';
+import { createLogger } from '../../lib/process/logger.js';
+import { splitPemBundle } from '../../lib/tls/pki.js';
 import { generateBridgeAuthority } from '../../certs/bridge-authority.js';
 import { INJECT_LABEL } from '../../webhook/constants.js';
-import { LeaderLease } from '../../lib/leader-lease.js';
+import { LeaderLease } from '../../lib/kube/leader-lease.js';
 import { NamespaceReconciler } from '../../webhook/namespace-reconciler.js';
 import { E2E_WEBHOOK_LABEL } from '../../lib/names.js';
 import { createNamespace, kubectl, kubectlOk, uniqueName } from '../helpers/lab-clients.js';

@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { issueWebhookServingCert } from '../../certs/bridge-certs.js';
 import { decodeSecretData, secretManifest } from '../../certs/cert-files.js';
 import { WEBHOOK_TLS_SECRET } from '../../lib/names.js';
-import { generateCa, splitPemBundle } from '../../lib/pki.js';
+import { generateCa, splitPemBundle } from '../../lib/tls/pki.js';
 import { STATUS_ANNOTATION } from '../../webhook/constants.js';
 import { createNamespace, kubectlOk } from '../helpers/lab-clients.js';
 import { podManifest, startTestWebhook, type TestWebhook } from './webhook-harness.js';

@@ -12,13 +12,21 @@ import { removeFence } from '../../aggregator/handoff/fencing.js';
 import { startAggregator, type RunningAggregator } from '../../aggregator/server.js';
 import { issueComponentClientCert, issueSidecarClientCert } from '../../certs/bridge-certs.js';
 import { ensureSourceSystemNamespace, labComponentsKubeconfig } from '../../lab/install-bridge.js';
-import { KubeRestClient, usingClient } from '../../lib/kube-rest-client.js';
-import { AGGREGATOR_LEASE, AGGREGATOR_SERVICE, DESIRED_OWNERS_CONFIGMAP, REPLICA_LABEL, ROUTING_TABLE_CONFIGMAP, SYNCHRONIZER_LEASE, SYSTEM_NAMESPACE } from '../../lib/names.js';
-import { generateCa, issueCertificate, type CertificateAndKey } from '../../lib/pki.js';
+import { KubeRestClient, usingClient } from '../../lib/kube/rest-client.js';
+import {
+  AGGREGATOR_LEASE,
+  AGGREGATOR_SERVICE,
+  DESIRED_OWNERS_CONFIGMAP,
+  REPLICA_LABEL,
+  ROUTING_TABLE_CONFIGMAP,
+  SYNCHRONIZER_LEASE,
+  SYSTEM_NAMESPACE,
+} from '../../lib/names.js';
+import { generateCa, issueCertificate, type CertificateAndKey } from '../../lib/tls/pki.js';
 import { loadSyncConfig } from '../../synchronizer/config.js';
 import { startSynchronizer, type RunningSynchronizer } from '../../synchronizer/server.js';
 import { isProcessRunning, kubeconfigPath } from './lab-clients.js';
-import { labDir } from '../../lib/paths.js';
+import { labDir } from '../../lib/process/paths.js';
 import { ROLLOUTS_PATH } from '../../aggregator/rollout/rollout-types.js';
 import { startLabSidecar, type LabSidecar } from './sidecar-lab.js';
 import { silentLog } from './sidecar-fixtures.js';

@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { readInstalledDaemons, recordInstalledDaemons } from '../../lab/install.js';
 import { isDaemonAlive, readLaunch, relaunch, type DaemonRecord } from '../../lab/process.js';
-import { KubeRestClient } from '../../lib/kube-rest-client.js';
-import { labDir } from '../../lib/paths.js';
+import { KubeRestClient } from '../../lib/kube/rest-client.js';
+import { labDir } from '../../lib/process/paths.js';
 import type { KindWrites } from './background-writer.js';
 
 export const installedComponent = (name: string): DaemonRecord => readInstalledDaemons().find((d) => d.name === name)!;

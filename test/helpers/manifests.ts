@@ -6,8 +6,8 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import type { Env } from '../../lib/config.js';
-import { repoRoot } from '../../lib/paths.js';
+import type { Env } from '../../lib/process/config.js';
+import { repoRoot } from '../../lib/process/paths.js';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type Doc = Record<string, any>;

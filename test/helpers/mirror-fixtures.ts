@@ -1,8 +1,8 @@
 /** For unit tests of the synchronizer's mirrors: counters that record nothing, the ConfigMap type's API, an API server in memory. */
 import { PassThrough } from 'node:stream';
-import type { WatchOptions } from '../../lib/kube-rest-client.js';
-import { followWatch, type WatchEvent, type WatchHandle } from '../../lib/watch-stream.js';
-import type { KubeObject } from '../../lib/kube-types.js';
+import type { WatchOptions } from '../../lib/kube/rest-client.js';
+import { followWatch, type WatchEvent, type WatchHandle } from '../../lib/kube/watch-stream.js';
+import type { KubeObject } from '../../lib/kube/types.js';
 import type { ClusterSide } from '../../lib/routing/types.js';
 import type { MirrorCounters, MirrorSide, ShardApi } from '../../synchronizer/shard-mirror.js';
 
@@ -87,7 +87,7 @@ export class FakeCluster {
     return res;
   };
 
-  /** KubeRestClient.watch over a stream the test writes: the real reader (lib/watch-stream.ts) parses it. */
+  /** KubeRestClient.watch over a stream the test writes: the real reader (lib/kube/watch-stream.ts) parses it. */
   watch = async <T>(_path: string, onEvent: (event: WatchEvent<T>) => void, options: WatchOptions = {}): Promise<WatchHandle> => {
     const stream = new PassThrough();
     this.watches.push(stream);

@@ -4,7 +4,7 @@
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { repoRoot } from '../../lib/paths.js';
+import { repoRoot } from '../../lib/process/paths.js';
 
 export type ProtobufFixture =
   'configmap-update' | 'configmap-update-marked' | 'lease-update' | 'configmap-delete' | 'configmap-delete-plain' | 'secret-create-owned' | 'configmap-list';

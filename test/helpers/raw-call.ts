@@ -1,7 +1,7 @@
 // One HTTPS request with a kubeconfig's credentials, answered byte for byte (headers and body), for
 // comparing the bridge's answers with kube-apiserver's.
 import { request, type RequestOptions } from 'node:https';
-import { loadKubeConfig } from '../../lib/kube-rest-client.js';
+import { loadKubeConfig } from '../../lib/kube/rest-client.js';
 
 export interface RawAnswer {
   status: number;

@@ -8,9 +8,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ClusterName } from '../../lab/control-plane.js';
 import { requireLab } from '../../lab/lab-files.js';
-import { writeKubeconfig } from '../../lib/kubeconfig.js';
+import { writeKubeconfig } from '../../lab/kubeconfig.js';
 import { SYSTEM_NAMESPACE } from '../../lib/names.js';
-import { labDir } from '../../lib/paths.js';
+import { labDir } from '../../lib/process/paths.js';
 import { kubectl, kubectlOk } from './lab-clients.js';
 
 export const AGGREGATOR_RBAC = join(process.cwd(), 'manifests', 'source', 'aggregator-rbac.yaml');

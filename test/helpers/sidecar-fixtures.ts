@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { generateCa, issueCertificate, type CertificateAndKey } from '../../lib/pki.js';
+import { generateCa, issueCertificate, type CertificateAndKey } from '../../lib/tls/pki.js';
 import { loadSidecarConfig } from '../../sidecar/config.js';
 import { startSidecar, type Sidecar, type SidecarOptions } from '../../sidecar/server.js';
 

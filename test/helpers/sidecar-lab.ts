@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { requireLab } from '../../lab/lab-files.js';
 import { waitUntil } from '../../lib/wait-until.js';
-import { labDir } from '../../lib/paths.js';
-import { generateCa, issueCertificate } from '../../lib/pki.js';
-import { writeKubeconfig } from '../../lib/kubeconfig.js';
+import { labDir } from '../../lib/process/paths.js';
+import { generateCa, issueCertificate } from '../../lib/tls/pki.js';
+import { writeKubeconfig } from '../../lab/kubeconfig.js';
 import { loadSidecarConfig } from '../../sidecar/config.js';
 import { startSidecar, type Sidecar, type SidecarOptions } from '../../sidecar/server.js';
 import { kubectlOk } from './lab-clients.js';
@@ -81,7 +81,7 @@ export async function startLabSidecarProcess(): Promise<{
   caBundlePem: string;
 }> {
   const { spawn } = await import('node:child_process');
-  const { freePort } = await import('../../lib/ports.js');
+  const { freePort } = await import('../../lab/ports.js');
   const { sidecarImageCommand } = await import('../../sidecar/image-command.js');
   const { nodeFlags, entry } = sidecarImageCommand();
   const probe = await startLabSidecar();

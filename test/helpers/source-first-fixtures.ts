@@ -6,8 +6,8 @@ import { createServer, request as httpRequest, type IncomingMessage, type Server
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connectCluster, type ClusterConnection } from '../../lib/cluster-connection.js';
-import { writeKubeconfig } from '../../lib/kubeconfig.js';
+import { connectCluster, type ClusterConnection } from '../../lib/kube/cluster-connection.js';
+import { writeKubeconfig } from '../../lab/kubeconfig.js';
 import type { TestBackend, TestPki } from './sidecar-fixtures.js';
 
 export const APPLY_YAML = 'application/apply-patch+yaml';

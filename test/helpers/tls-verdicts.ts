@@ -2,7 +2,7 @@
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { connect, createServer, type TLSSocket } from 'node:tls';
-import type { CertificateAndKey } from '../../lib/pki.js';
+import type { CertificateAndKey } from '../../lib/tls/pki.js';
 
 /** Serves `pair` once and connects trusting `trustPem` only: undefined when the client accepts, else its error code. */
 export async function serverVerdict(pair: CertificateAndKey, trustPem: string): Promise<string | undefined> {

@@ -5,7 +5,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { SourceAuthenticator } from '../../aggregator/identity/source-authenticator.js';
 import { ReviewBudget } from '../../aggregator/identity/review-budget.js';
-import type { KubeRestClient } from '../../lib/kube-rest-client.js';
+import type { KubeRestClient } from '../../lib/kube/rest-client.js';
 import { TtlCache } from '../../lib/ttl-cache.js';
 import { parseRequestInfo } from '../../lib/routing/request-info.js';
 

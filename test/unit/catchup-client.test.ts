@@ -6,8 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import type { CatchUpStatus } from '../../lib/catchup.js';
-import { CatchUpClient } from '../../lib/catchup-client.js';
+import type { CatchUpStatus } from '../../lib/mirror/catchup.js';
+import { CatchUpClient } from '../../lib/mirror/catchup-client.js';
 import { testPki, type TestPki } from '../helpers/sidecar-fixtures.js';
 
 type Answer = { code: number; body: object };

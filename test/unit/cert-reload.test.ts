@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from '@jest/globals';
 import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { reloadOnChange, type CertSource, type ReloadLoop } from '../../lib/certificate-source.js';
+import { reloadOnChange, type CertSource, type ReloadLoop } from '../../lib/tls/certificate-source.js';
 import { waitUntil } from '../../lib/wait-until.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cert-reload-'));

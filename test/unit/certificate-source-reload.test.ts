@@ -19,8 +19,8 @@ import {
   tlsFileSource,
   type ReloadLoop,
   type TlsFilePaths,
-} from '../../lib/certificate-source.js';
-import { generateCa, issueCertificate, type CertificateAndKey } from '../../lib/pki.js';
+} from '../../lib/tls/certificate-source.js';
+import { generateCa, issueCertificate, type CertificateAndKey } from '../../lib/tls/pki.js';
 import { waitUntil } from '../../lib/wait-until.js';
 import { silentLog } from '../helpers/sidecar-fixtures.js';
 

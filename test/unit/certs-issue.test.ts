@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { X509Certificate } from 'node:crypto';
-import { describeCertificate, generateCa, generateIntermediateCa, splitPemBundle, type CertificateAndKey } from '../../lib/pki.js';
+import { describeCertificate, generateCa, generateIntermediateCa, splitPemBundle, type CertificateAndKey } from '../../lib/tls/pki.js';
 import type { BridgeIssuers } from '../../certs/bridge-authority.js';
 import {
   COMPONENT_CLIENT_ORGANIZATION,

@@ -2,8 +2,8 @@
 import { describe, expect, it } from '@jest/globals';
 import { X509Certificate } from 'node:crypto';
 import fastJsonPatch from 'fast-json-patch';
-import type { KubeRestClient, KubeResponse } from '../../lib/kube-rest-client.js';
-import { splitPemBundle } from '../../lib/pki.js';
+import type { KubeRestClient, KubeResponse } from '../../lib/kube/rest-client.js';
+import { splitPemBundle } from '../../lib/tls/pki.js';
 import { decodeSecretData } from '../../certs/cert-files.js';
 import { WebhookCertProvisioner } from '../../certs/webhook-self-provisioner.js';
 

@@ -1,5 +1,5 @@
 // Cluster RBAC follows the source (docs/adr/0013): which ClusterRoles and ClusterRoleBindings are
-// copied (lib/cluster-rbac.ts, lib/mirror-copy.ts skipReason), how an aggregated ClusterRole's copy is
+// copied (lib/mirror/cluster-rbac.ts, lib/mirror/copy.ts skipReason), how an aggregated ClusterRole's copy is
 // written and compared, a binding whose roleRef changed, the shards never moved, and a mirror that keeps
 // the replica's own objects (synchronizer/shard-mirror.ts keepReplicaOriginals) over an in-memory API server.
 // The lab test is test/e2e/cluster-rbac.test.ts.
@@ -7,16 +7,16 @@ import { describe, expect, it } from '@jest/globals';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { clusterRbacSkip, isAggregated, ReplicaOriginalKept, roleRefChanged, RBAC_BOOTSTRAP_LABEL } from '../../lib/cluster-rbac.js';
-import { replicaCopy, sameMirroredContent, skipReason } from '../../lib/mirror-copy.js';
+import { clusterRbacSkip, isAggregated, ReplicaOriginalKept, roleRefChanged, RBAC_BOOTSTRAP_LABEL } from '../../lib/mirror/cluster-rbac.js';
+import { replicaCopy, sameMirroredContent, skipReason } from '../../lib/mirror/copy.js';
 import { MIRROR_OF_UID_ANNOTATION } from '../../lib/names.js';
-import { type KubeObject } from '../../lib/kube-types.js';
+import { type KubeObject } from '../../lib/kube/types.js';
 import { isSourcePinned, SOURCE_PINNED_SHARDS } from '../../lib/routing/resource-classes.js';
 import { beginHandoff, emptyRoutingTable } from '../../lib/routing/routing-table.js';
 import { readDesiredOwners } from '../../aggregator/handoff/owner-reconciler.js';
 import { clusterRbacDifferences } from '../../cli/preflight/cluster-rbac.js';
 import { renderLine, renderReport } from '../../cli/preflight/report.js';
-import type { KubeRestClient } from '../../lib/kube-rest-client.js';
+import type { KubeRestClient } from '../../lib/kube/rest-client.js';
 import { loadSyncConfig } from '../../synchronizer/config.js';
 import { ShardMirror } from '../../synchronizer/shard-mirror.js';
 import { CONFIGMAPS_API, FakeCluster, quietCounters } from '../helpers/mirror-fixtures.js';

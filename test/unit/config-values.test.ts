@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { hostPort, portNumber, readHostPort, readPort } from '../../lib/config.js';
-import { parseFlags, parseListenPortFlag } from '../../lib/flags.js';
+import { hostPort, portNumber, readHostPort, readPort } from '../../lib/process/config.js';
+import { parseFlags, parseListenPortFlag } from '../../lib/process/flags.js';
 import { checkServiceCidr, labDifferences, checkLabRequest } from '../../lab/lab-request.js';
 import { LAB_LAYOUT } from '../../lab/lab-files.js';
 

@@ -8,12 +8,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { AGGREGATOR_ENV, loadAggregatorConfig } from '../../aggregator/config.js';
-import { IN_CLUSTER } from '../../lib/config.js';
-import { repoRoot } from '../../lib/paths.js';
+import { IN_CLUSTER } from '../../lib/process/config.js';
+import { repoRoot } from '../../lib/process/paths.js';
 import { AGGREGATOR_PORT, AGGREGATOR_SERVICE, AGGREGATOR_TLS_SECRET, API_GROUP, ROLLOUT_KIND, ROLLOUT_RESOURCE, SYSTEM_NAMESPACE } from '../../lib/names.js';
 import { DEFAULT_SHARDS, SOURCE_PINNED_SHARDS } from '../../lib/routing/resource-classes.js';
 import { parseShardKey } from '../../lib/routing/shard-hash.js';
-import { SOURCE_STATUS_SHARDS } from '../../lib/workload-status.js';
+import { SOURCE_STATUS_SHARDS } from '../../lib/mirror/workload-status.js';
 import { containerPort, envWithMountedSecrets, manifestLoader, secretMountedAt, type Doc, type EnvVar } from '../helpers/manifests.js';
 
 const SERVICE_ACCOUNT = 'cluster-bridge-aggregator';

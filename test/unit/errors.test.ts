@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { BridgeError, ErrorCodes, type ErrorCode } from '../../lib/errors.js';
-import { repoRoot } from '../../lib/paths.js';
+import { repoRoot } from '../../lib/process/paths.js';
 
 const SOURCE_DIRS = ['aggregator', 'certs', 'cli', 'lab', 'lib', 'sidecar', 'synchronizer', 'webhook'];
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { applyFence, FENCE_PROBE, fencePolicy, fenceVersion } from '../../aggregator/handoff/fencing.js';
 import { FENCE_EXEMPTIONS, fenceExemptExpression } from '../../aggregator/handoff/fence-exemptions.js';
 import { decideFenceSupport } from '../../aggregator/handoff/fence-support.js';
-import type { KubeResponse, KubeRestClient } from '../../lib/kube-rest-client.js';
+import type { KubeResponse, KubeRestClient } from '../../lib/kube/rest-client.js';
 import { beginHandoff, emptyRoutingTable } from '../../lib/routing/routing-table.js';
 
 interface Call {

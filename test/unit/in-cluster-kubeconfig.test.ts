@@ -1,5 +1,5 @@
 // BRIDGE_*_KUBECONFIG=in-cluster: the aggregator and the synchronizer reach a cluster as their pod's
-// ServiceAccount. The ServiceAccount files live under a temp dir (lib/kubeconfig-reader.ts's path
+// ServiceAccount. The ServiceAccount files live under a temp dir (lib/kube/kubeconfig-reader.ts's path
 // prefix), never the real /var/run; an HTTPS server on loopback stands in for the API server.
 import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -9,10 +9,10 @@ import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadAggregatorConfig } from '../../aggregator/config.js';
-import { connectCluster, type ClusterConnection } from '../../lib/cluster-connection.js';
-import { IN_CLUSTER, kubeconfigSetting } from '../../lib/config.js';
-import { KubeRestClient } from '../../lib/kube-rest-client.js';
-import { generateCa, issueCertificate } from '../../lib/pki.js';
+import { connectCluster, type ClusterConnection } from '../../lib/kube/cluster-connection.js';
+import { IN_CLUSTER, kubeconfigSetting } from '../../lib/process/config.js';
+import { KubeRestClient } from '../../lib/kube/rest-client.js';
+import { generateCa, issueCertificate } from '../../lib/tls/pki.js';
 import { loadSyncConfig } from '../../synchronizer/config.js';
 
 const SA_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';

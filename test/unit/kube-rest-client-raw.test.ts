@@ -4,10 +4,10 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Agent, createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { KubeRestClient } from '../../lib/kube-rest-client.js';
-import { readBody } from '../../lib/read-body.js';
-import { generateCa, issueCertificate, type CertificateAndKey } from '../../lib/pki.js';
-import type { WatchEvent } from '../../lib/watch-stream.js';
+import { KubeRestClient } from '../../lib/kube/rest-client.js';
+import { readBody } from '../../lib/proxy/read-body.js';
+import { generateCa, issueCertificate, type CertificateAndKey } from '../../lib/tls/pki.js';
+import type { WatchEvent } from '../../lib/kube/watch-stream.js';
 
 interface Seen {
   method: string;

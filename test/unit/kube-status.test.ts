@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { goJsonBody } from '../../lib/go-json.js';
-import { kubeStatusResponse } from '../../lib/kube-status.js';
+import { goJsonBody } from '../../lib/kube/go-json.js';
+import { kubeStatusResponse } from '../../lib/kube/status.js';
 
 describe("the bridge's own Status answers, as kube-apiserver writes them", () => {
   it("a 409 Conflict: Go's field order, details, the trailing newline", () => {

@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
 import { stringify } from 'yaml';
-import { defaultAccess, kubeconfigFileAccess, TOKEN_FILE_MAX_AGE_MS } from '../../lib/kubeconfig-reader.js';
-import { loadKubeConfig } from '../../lib/kube-rest-client.js';
-import { repoRoot } from '../../lib/paths.js';
+import { defaultAccess, kubeconfigFileAccess, TOKEN_FILE_MAX_AGE_MS } from '../../lib/kube/kubeconfig-reader.js';
+import { loadKubeConfig } from '../../lib/kube/rest-client.js';
+import { repoRoot } from '../../lib/process/paths.js';
 
 let dir: string;
 const savedKubeconfig = process.env.KUBECONFIG;

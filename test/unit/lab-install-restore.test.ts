@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { captureEarlierInstall, portsFor, restoreEarlierInstall } from '../../lab/install-restore.js';
 import { isDaemonAlive, startDaemon, stopDaemon, type DaemonRecord } from '../../lab/process.js';
 import { BridgeError } from '../../lib/errors.js';
-import { freePort } from '../../lib/ports.js';
+import { freePort } from '../../lab/ports.js';
 
 // A component's stand-in: answers /readyz on BRIDGE_OPS_PORT with the value of STAND_IN_SETTING.
 const STAND_IN = `require('node:http').createServer((q, s) => s.end(process.env.STAND_IN_SETTING)).listen(Number(process.env.BRIDGE_OPS_PORT), '127.0.0.1')`;

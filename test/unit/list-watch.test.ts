@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
-import type { KubeRestClient } from '../../lib/kube-rest-client.js';
-import { listAllPages } from '../../lib/list-pages.js';
-import { listAndWatch } from '../../lib/list-watch.js';
+import type { KubeRestClient } from '../../lib/kube/rest-client.js';
+import { listAllPages } from '../../lib/kube/list-pages.js';
+import { listAndWatch } from '../../lib/kube/list-watch.js';
 import { waitUntil } from '../../lib/wait-until.js';
 import { StatusMirror } from '../../synchronizer/status-mirror.js';
 import { quietCounters } from '../helpers/mirror-fixtures.js';

@@ -8,7 +8,7 @@ import { describe, expect, it } from '@jest/globals';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import ts from 'typescript';
-import { repoRoot } from '../../lib/paths.js';
+import { repoRoot } from '../../lib/process/paths.js';
 
 const PRODUCT_FOLDERS = ['aggregator', 'sidecar', 'synchronizer', 'webhook', 'cli', 'lab', 'certs', 'lib'];
 const HOME = 'lib/names.ts';
@@ -63,9 +63,9 @@ describe('names have one home (lib/names.ts)', () => {
     expect(files.flatMap((file) => strayNames(file, readFileSync(join(root, file), 'utf8')))).toEqual([]);
   });
 
-  it('one hop-by-hop header list (lib/proxy-headers.ts HOP_BY_HOP_HEADERS)', () => {
+  it('one hop-by-hop header list (lib/proxy/headers.ts HOP_BY_HOP_HEADERS)', () => {
     const lists = files.filter((file) => literals(file, readFileSync(join(root, file), 'utf8')).some((literal) => literal.text === 'proxy-connection'));
-    expect(lists).toEqual(['lib/proxy-headers.ts']);
+    expect(lists).toEqual(['lib/proxy/headers.ts']);
   });
 
   it('no component config spells a default port as a number (lib/names.ts has them)', () => {

@@ -1,9 +1,9 @@
 import { Readable } from 'node:stream';
 import { describe, expect, it } from '@jest/globals';
-import { replicaCopy, sameMirroredContent } from '../../lib/mirror-copy.js';
+import { replicaCopy, sameMirroredContent } from '../../lib/mirror/copy.js';
 import { BRIDGE_ANNOTATIONS, originalIdentity, presentOriginalIdentity, presentStatusUids } from '../../lib/routing/object-identity.js';
 import { MIRROR_OF_UID_ANNOTATION, ORIGINAL_CREATION_TIMESTAMP_ANNOTATION, ORIGINAL_UID_ANNOTATION, SYNCHRONIZER_FIELD_MANAGER } from '../../lib/names.js';
-import { type KubeObject } from '../../lib/kube-types.js';
+import { type KubeObject } from '../../lib/kube/types.js';
 import { movedShardSteps, rewriteJsonBody } from '../../lib/routing/rewritten-response.js';
 import { beginHandoff, completeHandoff, emptyRoutingTable, shardState } from '../../lib/routing/routing-table.js';
 import { responseRVMapper, ShardRVCodec } from '../../lib/routing/resource-version.js';

@@ -1,13 +1,13 @@
-// Owner references across clusters: the pure decisions (lib/owner-references.ts), the copy rules with
-// remapped references (lib/mirror-copy.ts), the resolver's reads (synchronizer/owner-resolver.ts) and a
+// Owner references across clusters: the pure decisions (lib/mirror/owner-references.ts), the copy rules with
+// remapped references (lib/mirror/copy.ts), the resolver's reads (synchronizer/owner-resolver.ts) and a
 // shard mirror's reconcile writing owners before dependents, over in-memory API servers.
 // The lab test is test/e2e/synchronizer-owners.test.ts.
 import { describe, expect, it } from '@jest/globals';
 import { waitUntil } from '../../lib/wait-until.js';
-import { finalizersAfterOwnerGone, replicaCopy, sameMirroredContent } from '../../lib/mirror-copy.js';
+import { finalizersAfterOwnerGone, replicaCopy, sameMirroredContent } from '../../lib/mirror/copy.js';
 import { MIRROR_OF_UID_ANNOTATION } from '../../lib/names.js';
-import { type KubeObject, type OwnerReference } from '../../lib/kube-types.js';
-import { decideOwner, ownerReferencesOf, remapOwnerReferences, type OwnerDecision, type OwnerFacts } from '../../lib/owner-references.js';
+import { type KubeObject, type OwnerReference } from '../../lib/kube/types.js';
+import { decideOwner, ownerReferencesOf, remapOwnerReferences, type OwnerDecision, type OwnerFacts } from '../../lib/mirror/owner-references.js';
 import { OwnerDeferred, OwnerResolver } from '../../synchronizer/owner-resolver.js';
 import { ShardMirror } from '../../synchronizer/shard-mirror.js';
 import { CONFIGMAPS_API, FakeCluster, quietCounters } from '../helpers/mirror-fixtures.js';

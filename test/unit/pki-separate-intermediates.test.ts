@@ -4,7 +4,7 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { X509Certificate } from 'node:crypto';
 import { clientVerdict, serverVerdict } from '../helpers/tls-verdicts.js';
-import { generateCa, generateIntermediateCa, issueCertificate, splitPemBundle, trustAnchors, type CertificateAndKey } from '../../lib/pki.js';
+import { generateCa, generateIntermediateCa, issueCertificate, splitPemBundle, trustAnchors, type CertificateAndKey } from '../../lib/tls/pki.js';
 
 let root: CertificateAndKey;
 let servingCa: CertificateAndKey;

@@ -4,8 +4,8 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import forge from 'node-forge';
-import { repoRoot } from '../../lib/paths.js';
-import { serialHexFrom } from '../../lib/pki.js';
+import { repoRoot } from '../../lib/process/paths.js';
+import { serialHexFrom } from '../../lib/tls/pki.js';
 
 function selfSignedWithSerial(serialHex: string, keys: forge.pki.rsa.KeyPair): string {
   const cert = forge.pki.createCertificate();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto';
-import { describeCertificate, generateCa, issueCertificate, serviceDnsNames, splitPemBundle } from '../../lib/pki.js';
+import { describeCertificate, generateCa, issueCertificate, serviceDnsNames, splitPemBundle } from '../../lib/tls/pki.js';
 
 describe('pki', () => {
   it('makes a CA that signs a server certificate with the requested SANs and usages', async () => {

@@ -11,7 +11,7 @@ import { apiMessage, fixFor, indexDestination, planService, refusal, withRefusal
 import { checkServiceIps } from '../../cli/preflight/service-ips.js';
 import { compareVersions } from '../../cli/preflight/versions.js';
 import { BridgeError } from '../../lib/errors.js';
-import { DESTINATION_CONTROLLERS_FLAG } from '../../lib/workload-controllers.js';
+import { DESTINATION_CONTROLLERS_FLAG } from '../../lib/mirror/workload-controllers.js';
 
 type Handler = (method: string, path: string, body?: unknown) => { status: number; body?: unknown };
 

@@ -1,11 +1,11 @@
-// The process guard (lib/process-guard.ts): an unhandled rejection is logged and counted in the
+// The process guard (lib/process/guard.ts): an unhandled rejection is logged and counted in the
 // component's metrics and the process goes on; an uncaught exception is logged and the process exits 70.
 import { describe, expect, it } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { repoRoot } from '../../lib/paths.js';
-import { createRegistry } from '../../lib/ops-server.js';
-import { guardProcess, slipped, UNCAUGHT_EXIT_CODE } from '../../lib/process-guard.js';
+import { repoRoot } from '../../lib/process/paths.js';
+import { createRegistry } from '../../lib/process/ops-server.js';
+import { guardProcess, slipped, UNCAUGHT_EXIT_CODE } from '../../lib/process/guard.js';
 import { createSidecarMetrics } from '../../sidecar/metrics.js';
 
 describe('guardProcess', () => {
@@ -33,7 +33,7 @@ describe('guardProcess', () => {
 
   it('keeps a real process running after an unhandled rejection (Node exits on one without the guard)', () => {
     const script = (guarded: boolean) =>
-      `import { guardProcess } from '${join(repoRoot(), 'dist', 'lib', 'process-guard.js')}';` +
+      `import { guardProcess } from '${join(repoRoot(), 'dist', 'lib', 'process', 'guard.js')}';` +
       `${guarded ? 'guardProcess({ error: () => undefined });' : ''}` +
       `Promise.reject(new Error('timeout after 10000 ms'));` +
       `setTimeout(() => { process.stdout.write('still running'); }, 100);`;

@@ -2,7 +2,7 @@
 // v0.36.3 writes itself (test/helpers/go/protobuf-bodies): what it reads feeds request-identity.ts's
 // decisions, and the rewritten bytes are decoded by the API server's own protobuf serializer.
 import { beforeAll, describe, expect, it } from '@jest/globals';
-import type { KubeObject } from '../../lib/kube-types.js';
+import type { KubeObject } from '../../lib/kube/types.js';
 import { readProtobufIdentity, rewriteProtobufIdentity } from '../../lib/routing/protobuf-identity.js';
 import { bridgeAnnotationEdits, presentedTargetUids, targetUidMap } from '../../lib/routing/request-identity.js';
 import { clientGoFixtures, goDecode, type GoDecoded, type ProtobufFixture } from '../helpers/protobuf-bodies.js';

@@ -2,7 +2,7 @@
 // by lib/routing/protobuf-rv.ts, then decoded by the API server's protobuf serializer: only the RVs differ,
 // and the rewritten bytes are exactly what client-go would have written for the rewritten object.
 import { beforeAll, describe, expect, it } from '@jest/globals';
-import { mapStringsAt, messagesAt, stringsAt } from '../../lib/protobuf-wire.js';
+import { mapStringsAt, messagesAt, stringsAt } from '../../lib/routing/protobuf-wire.js';
 import { kindLayout, OBJECT_META, OWNER_REFERENCE, readEnvelope, rewriteProtobufRVs, withRaw } from '../../lib/routing/protobuf-rv.js';
 import { mapContinueToken, requestRVMapper, ShardRVCodec } from '../../lib/routing/resource-version.js';
 import { beginHandoff, completeHandoff, emptyRoutingTable, shardState } from '../../lib/routing/routing-table.js';

@@ -3,7 +3,7 @@
 // The lab test is test/e2e/fault-recovery.test.ts.
 import { describe, expect, it } from '@jest/globals';
 import { compareShard } from '../../cli/release-command.js';
-import type { KubeObject } from '../../lib/kube-types.js';
+import type { KubeObject } from '../../lib/kube/types.js';
 import { ShardRVCodec } from '../../lib/routing/resource-version.js';
 import { releaseToSource } from '../../lib/routing/release.js';
 import { beginHandoff, completeHandoff, emptyRoutingTable, shardState, validateRoutingTable } from '../../lib/routing/routing-table.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { MIRROR_OF_RV_ANNOTATION, MIRROR_OF_UID_ANNOTATION, ORIGINAL_UID_ANNOTATION } from '../../lib/names.js';
-import { type KubeObject } from '../../lib/kube-types.js';
+import { type KubeObject } from '../../lib/kube/types.js';
 import { bodyKindOf, bridgeAnnotationEdits, presentedTargetUids, reversed, rewriteRequestIdentity, targetUidMap } from '../../lib/routing/request-identity.js';
 
 const MARKS = { [MIRROR_OF_UID_ANNOTATION]: 'uid-source', [MIRROR_OF_RV_ANNOTATION]: '7', [ORIGINAL_UID_ANNOTATION]: 'uid-source' };

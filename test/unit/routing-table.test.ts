@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { isBridgeError } from '../../lib/errors.js';
-import { repoRoot } from '../../lib/paths.js';
+import { repoRoot } from '../../lib/process/paths.js';
 import { parseRequestInfo } from '../../lib/routing/request-info.js';
 import { classify } from '../../lib/routing/resource-classes.js';
 import {

@@ -1,4 +1,4 @@
-// The clocks of the aggregator's and the sidecar's API servers (lib/server-timeouts.ts), on a real
+// The clocks of the aggregator's and the sidecar's API servers (lib/proxy/server-timeouts.ts), on a real
 // Node server with shortened bounds: a client that dribbles its headers or its body is cut off with
 // 408, while a response that streams for longer than every bound (a watch) is not.
 import { afterEach, describe, expect, it } from '@jest/globals';
@@ -7,7 +7,7 @@ import { connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { applyServerTimeouts, DEFAULT_SERVER_TIMEOUTS, serverTimeoutOptions } from '../../lib/server-timeouts.js';
+import { applyServerTimeouts, DEFAULT_SERVER_TIMEOUTS, serverTimeoutOptions } from '../../lib/proxy/server-timeouts.js';
 
 const SHORT = { requestTimeoutMs: 1_500, headersTimeoutMs: 1_000, checkIntervalMs: 100 };
 let server: Server | undefined;

@@ -48,7 +48,7 @@ describe('governingRollout', () => {
 });
 
 /** Discovery as a 1.36 API server answers it, reduced to what the checks read. */
-function discovery(): Pick<import('../../lib/kube-rest-client.js').KubeRestClient, 'request'> {
+function discovery(): Pick<import('../../lib/kube/rest-client.js').KubeRestClient, 'request'> {
   const paths: Record<string, unknown> = {
     '/api/v1': { resources: [{ name: 'configmaps' }, { name: 'pods' }, { name: 'pods/status' }, { name: 'secrets' }] },
     '/apis': {

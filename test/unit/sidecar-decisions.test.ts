@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { clientResponseHeaders, scanRequestHead, upstreamRequestHeaders } from '../../lib/proxy-headers.js';
-import { allToUpstream } from '../../lib/upstream-selector.js';
+import { clientResponseHeaders, scanRequestHead, upstreamRequestHeaders } from '../../lib/proxy/headers.js';
+import { allToUpstream } from '../../sidecar/upstream-selector.js';
 import { CLOSED_BREAKER, isProbeDue, recordConnectFailure, recordConnectSuccess, type BreakerPolicy } from '../../sidecar/circuit-breaker.js';
 import { decideAttempt, type AttemptInput } from '../../sidecar/attempt-decision.js';
 import { isLongRunning } from '../../sidecar/in-flight.js';

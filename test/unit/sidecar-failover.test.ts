@@ -5,8 +5,8 @@ import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generateCa, issueCertificate } from '../../lib/pki.js';
-import { freePort } from '../../lib/ports.js';
+import { generateCa, issueCertificate } from '../../lib/tls/pki.js';
+import { freePort } from '../../lab/ports.js';
 import { waitUntil } from '../../lib/wait-until.js';
 import {
   callSidecar,
@@ -118,7 +118,7 @@ describe('sidecar fail mode closed', () => {
 
   it('fails over on a TLS error (upstream certificate not trusted) without sending anything', async () => {
     // An upstream whose CA the sidecar does not trust: the handshake fails, which counts as unreachable.
-    const { generateCa, issueCertificate } = await import('../../lib/pki.js');
+    const { generateCa, issueCertificate } = await import('../../lib/tls/pki.js');
     const otherCa = await generateCa('untrusted');
     const untrusted = await startTestBackend({
       ...pki,

@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { waitUntil } from '../../lib/wait-until.js';
-import { generateCa, issueCertificate } from '../../lib/pki.js';
+import { generateCa, issueCertificate } from '../../lib/tls/pki.js';
 import { connect, type TLSSocket } from 'node:tls';
 import {
   callSidecar,

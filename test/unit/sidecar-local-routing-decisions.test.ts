@@ -5,7 +5,7 @@ import { parseRequestInfo } from '../../lib/routing/request-info.js';
 import { RoutingState } from '../../lib/routing/routing-state.js';
 import { abortHandoff, beginHandoff, completeHandoff, emptyRoutingTable, route } from '../../lib/routing/routing-table.js';
 import type { RoutingTable } from '../../lib/routing/types.js';
-import type { SelectReason, UpstreamChoice } from '../../lib/upstream-selector.js';
+import type { SelectReason, UpstreamChoice } from '../../sidecar/upstream-selector.js';
 import { localFallback } from '../../sidecar/local-fallback.js';
 import { chooseUpstream, localEpoch, shardLocality, type TableView } from '../../sidecar/local-route-decision.js';
 import { LocalRoutingSelector } from '../../sidecar/local-routing.js';

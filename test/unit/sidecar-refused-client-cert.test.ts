@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { SecureVersion } from 'node:tls';
-import { generateCa } from '../../lib/pki.js';
+import { generateCa } from '../../lib/tls/pki.js';
 import { callSidecar, startTestBackend, startTestSidecar, testPki, type TestBackend, type TestPki } from '../helpers/sidecar-fixtures.js';
 
 /** Requires a client certificate from a CA the sidecar's certificate does not chain to. */

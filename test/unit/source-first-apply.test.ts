@@ -5,8 +5,8 @@
 // values. The lab test in test/e2e/aggregator-bridge.test.ts runs the same through real API servers.
 import { afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { applySourceFirst } from '../../aggregator/request/source-first-apply.js';
-import type { KubeObject } from '../../lib/kube-types.js';
-import { headerValue } from '../../lib/proxy-headers.js';
+import type { KubeObject } from '../../lib/kube/types.js';
+import { headerValue } from '../../lib/proxy/headers.js';
 import { silentLog, startTestBackend, testPki, type BackendHandler, type TestBackend, type TestPki } from '../helpers/sidecar-fixtures.js';
 import { answerThroughFront, APPLY_YAML, callerHeaders, calls, closeOpened, connect, json, status } from '../helpers/source-first-fixtures.js';
 

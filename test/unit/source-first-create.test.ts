@@ -5,7 +5,7 @@
 import { afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { createSourceFirst } from '../../aggregator/request/source-first-create.js';
 import { updateSourceFirst } from '../../aggregator/request/source-first-update.js';
-import type { KubeObject } from '../../lib/kube-types.js';
+import type { KubeObject } from '../../lib/kube/types.js';
 import { silentLog, startTestBackend, testPki, type BackendHandler, type TestBackend, type TestPki } from '../helpers/sidecar-fixtures.js';
 import { answerThroughFront, APPLY_YAML, callerHeaders, calls, closeOpened, connect as connectTo, json, status } from '../helpers/source-first-fixtures.js';
 

@@ -5,7 +5,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { repoRoot } from '../../lib/paths.js';
+import { repoRoot } from '../../lib/process/paths.js';
 
 function runTool(bin: string, args: string[]) {
   const result = spawnSync(process.execPath, [join(repoRoot(), 'node_modules', bin), ...args], { cwd: repoRoot(), encoding: 'utf8' });

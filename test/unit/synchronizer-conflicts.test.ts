@@ -1,8 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
-import { contentFingerprint, judgeReplica, ownWriteOf, type OwnWrite } from '../../lib/mirror-conflict.js';
-import { replicaCopy } from '../../lib/mirror-copy.js';
+import { contentFingerprint, judgeReplica, ownWriteOf, type OwnWrite } from '../../lib/mirror/conflict.js';
+import { replicaCopy } from '../../lib/mirror/copy.js';
 import { MIRROR_OF_RV_ANNOTATION, MIRROR_OF_UID_ANNOTATION } from '../../lib/names.js';
-import { type KubeObject } from '../../lib/kube-types.js';
+import { type KubeObject } from '../../lib/kube/types.js';
 import { CONFLICT_REASON, conflictEvent } from '../../synchronizer/conflict-event.js';
 
 /** The owner's Secret at resourceVersion `rv` with `data`. */

@@ -7,12 +7,12 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { IN_CLUSTER } from '../../lib/config.js';
+import { IN_CLUSTER } from '../../lib/process/config.js';
 import { COMPONENT_LABEL, SYNCHRONIZER_LEASE, SYNCHRONIZER_PORT, SYNCHRONIZER_SERVICE, SYNCHRONIZER_TLS_SECRET, SYSTEM_NAMESPACE } from '../../lib/names.js';
-import { repoRoot } from '../../lib/paths.js';
+import { repoRoot } from '../../lib/process/paths.js';
 import { DEFAULT_SHARDS, SOURCE_PINNED_SHARDS } from '../../lib/routing/resource-classes.js';
 import { parseShardKey } from '../../lib/routing/shard-hash.js';
-import { SOURCE_STATUS_SHARDS } from '../../lib/workload-status.js';
+import { SOURCE_STATUS_SHARDS } from '../../lib/mirror/workload-status.js';
 import { loadSyncConfig, SYNC_ENV } from '../../synchronizer/config.js';
 import { containerPort, envWithMountedSecrets, manifestLoader, secretMountedAt, type EnvVar } from '../helpers/manifests.js';
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
-import { mirroredContent, replicaCopy, sameMirroredContent } from '../../lib/mirror-copy.js';
-import { type KubeObject } from '../../lib/kube-types.js';
-import { hasSourceStatus, statusUpdate } from '../../lib/workload-status.js';
+import { mirroredContent, replicaCopy, sameMirroredContent } from '../../lib/mirror/copy.js';
+import { type KubeObject } from '../../lib/kube/types.js';
+import { hasSourceStatus, statusUpdate } from '../../lib/mirror/workload-status.js';
 import { CRD_SHARD, CrdNotEstablished, crdsFirst, ensureEstablished } from '../../synchronizer/crd-readiness.js';
 
 const SOURCE_UID = '75d967e3-9040-4f3e-895d-21c1302a8478';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import type { KubeObject } from '../../lib/kube-types.js';
+import type { KubeObject } from '../../lib/kube/types.js';
 import { LagWindow, nearestRank } from '../../synchronizer/lag-window.js';
 import { forEachLimited, ownerWaves } from '../../synchronizer/write-order.js';
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { PassThrough } from 'node:stream';
 import { isBridgeError } from '../../lib/errors.js';
-import { followWatch, LineSplitter, WatchEventDecoder, WatchStreamError, type WatchEvent } from '../../lib/watch-stream.js';
+import { followWatch, LineSplitter, WatchEventDecoder, WatchStreamError, type WatchEvent } from '../../lib/kube/watch-stream.js';
 
 type Obj = { metadata: { name: string } };
 const event = (type: string, name: string) => `${JSON.stringify({ type, object: { metadata: { name } } })}\n`;

@@ -11,7 +11,7 @@ import fastJsonPatch, { type Operation } from 'fast-json-patch';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
-import { repoRoot } from '../../lib/paths.js';
+import { repoRoot } from '../../lib/process/paths.js';
 import { handleAdmission, type AdmissionOutcome } from '../../webhook/admission-handler.js';
 import { injectorVersion } from '../../webhook/constants.js';
 import { defaultInjectionConfig } from '../../webhook/injection-config.js';

@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments, parse } from 'yaml';
-import { repoRoot } from '../../lib/paths.js';
+import { repoRoot } from '../../lib/process/paths.js';
 import { webhookConfiguration } from '../../webhook/registration.js';
 import { FENCE_NAME, FENCE_PROBE } from '../../aggregator/handoff/fencing.js';
 import { fenceExemptExpression } from '../../aggregator/handoff/fence-exemptions.js';

@@ -5,7 +5,7 @@
  * protobuf merges), only the messages on the path are parsed, and the lengths of the messages around
  * a changed value are written again. Anything that is not well-formed is a BRIDGE_ERR_REQUEST_BODY.
  */
-import { BridgeError } from './errors.js';
+import { BridgeError } from '../errors.js';
 
 export const WIRE_VARINT = 0;
 export const WIRE_I64 = 1;

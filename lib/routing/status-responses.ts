@@ -1,11 +1,11 @@
 /** The Status answers the aggregator gives itself, worded as kube-apiserver words them. */
 import { STATUS_CODES, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { BridgeError } from './errors.js';
-import { goJsonBody } from './go-json.js';
-import { kubeStatus, kubeStatusResponse, type StatusDetails, type StatusReason } from './kube-status.js';
-import { rawResponseHead } from './proxy-headers.js';
-import type { RequestInfo } from './routing/types.js';
+import type { BridgeError } from '../errors.js';
+import { goJsonBody } from '../kube/go-json.js';
+import { kubeStatus, kubeStatusResponse, type StatusDetails, type StatusReason } from '../kube/status.js';
+import { rawResponseHead } from '../proxy/headers.js';
+import type { RequestInfo } from './types.js';
 
 export function sendStatus(
   res: ServerResponse,

@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
 import { createRequire } from 'node:module';
 import type { Registry } from 'prom-client';
-import { slipped } from './process-guard.js';
+import { slipped } from './guard.js';
 
 /**
  * What /metrics serves: a prom-client Registry, or any writer of the Prometheus text format (the
@@ -40,7 +40,7 @@ export function createRegistry(component: string): Registry {
   let counted = 0;
   new promClient.Counter({
     name: `cluster_bridge_${component}_unhandled_rejections_total`,
-    help: 'Promise rejections nobody handled, logged and counted by the process guard (lib/process-guard.ts) instead of exiting; each is a bug',
+    help: 'Promise rejections nobody handled, logged and counted by the process guard (lib/process/guard.ts) instead of exiting; each is a bug',
     registers: [registry],
     collect() {
       this.inc(slipped.unhandledRejections - counted);

@@ -12,10 +12,10 @@
  * - a replica object counts as the owner's copy only if its mirror-of-uid annotation is the reference's
  *   UID; a same-named object not made from that owner never does.
  */
-import { skipReason } from './mirror-copy.js';
-import { MIRROR_OF_UID_ANNOTATION } from './names.js';
-import { type KubeObject, type OwnerReference } from './kube-types.js';
-import type { ShardKey } from './routing/types.js';
+import { skipReason } from './copy.js';
+import { MIRROR_OF_UID_ANNOTATION } from '../names.js';
+import { type KubeObject, type OwnerReference } from '../kube/types.js';
+import type { ShardKey } from '../routing/types.js';
 
 export type DropReason = 'owner-not-mirrored' | 'owner-never-copied' | 'invalid-reference';
 export type DeferReason = 'owner-not-copied' | 'owner-gone';

@@ -1,5 +1,5 @@
 /** Keeping a server in the foreground until the process is told to stop. */
-import { errorMessage } from './errors.js';
+import { errorMessage } from '../errors.js';
 
 export interface SignalHooks {
   onSignal(signal: string): void;

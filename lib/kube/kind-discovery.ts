@@ -3,8 +3,8 @@
  * an object named by an ownerReference (apiVersion, kind, name), by the synchronizer's owner resolver
  * and the aggregator's mapping of the owner UIDs a client writes.
  */
-import { BridgeError } from './errors.js';
-import type { KubeRestClient } from './kube-rest-client.js';
+import { BridgeError } from '../errors.js';
+import type { KubeRestClient } from './rest-client.js';
 
 export interface ServedKind {
   resource: string;

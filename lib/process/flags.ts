@@ -4,7 +4,7 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { readPort } from './config.js';
-import { BridgeError, errorMessage } from './errors.js';
+import { BridgeError, errorMessage } from '../errors.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 

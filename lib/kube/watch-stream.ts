@@ -10,7 +10,7 @@
  *   error or stall).
  */
 import type { Readable } from 'node:stream';
-import { BridgeError, errorMessage } from './errors.js';
+import { BridgeError, errorMessage } from '../errors.js';
 
 /**
  * Longest watch line accepted, in bytes. An object is at most etcd's request limit (1.5 MiB by default)

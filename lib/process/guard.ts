@@ -12,7 +12,7 @@
  * in the clusters and the routing table, DESIGN.md section 5), while going on with state half
  * changed could copy a wrong object or route by a half-updated table.
  */
-import { errorMessage } from './errors.js';
+import { errorMessage } from '../errors.js';
 
 /** What slipped through in this process, read by the metrics of whichever component runs here. */
 export const slipped = { unhandledRejections: 0, uncaughtExceptions: 0 };

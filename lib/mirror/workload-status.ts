@@ -3,11 +3,11 @@
  * the source's, where the pods run, whichever side owns the spec; a Job keeps the selector and
  * controller-uid labels the source generated from its own UID.
  */
-import { canonicalJson } from './canonical-json.js';
-import type { KubeObject } from './kube-types.js';
-import type { ShardKey } from './routing/types.js';
+import { canonicalJson } from '../canonical-json.js';
+import type { KubeObject } from '../kube/types.js';
+import type { ShardKey } from '../routing/types.js';
 
-/** Shards whose status is written by the source's controllers only (the destination runs them off: lib/workload-controllers.ts). */
+/** Shards whose status is written by the source's controllers only (the destination runs them off: lib/mirror/workload-controllers.ts). */
 export const SOURCE_STATUS_SHARDS: ReadonlySet<ShardKey> = new Set([
   'deployments.apps',
   'statefulsets.apps',

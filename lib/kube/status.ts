@@ -2,7 +2,7 @@
  * Kubernetes `Status` bodies for errors the bridge answers itself, written as kube-apiserver writes them
  * (issue 20 item 5): the fields in the order of its Go struct (kind, apiVersion, metadata, status,
  * message, reason, details, code), Go's JSON escaping and the Encoder's trailing newline
- * (lib/go-json.ts), `application/json`, `nosniff`, and `details.retryAfterSeconds` beside a Retry-After
+ * (lib/kube/go-json.ts), `application/json`, `nosniff`, and `details.retryAfterSeconds` beside a Retry-After
  * header as its own answers carry them.
  */
 import { goJsonBody } from './go-json.js';

@@ -7,9 +7,9 @@
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { Agent, request, type RequestOptions } from 'node:https';
 import { defaultAccess, inClusterAccess, kubeconfigFileAccess, type KubeconfigAccess } from './kubeconfig-reader.js';
-import { IN_CLUSTER } from './config.js';
-import { readBody } from './read-body.js';
-import { BridgeError, errorMessage } from './errors.js';
+import { IN_CLUSTER } from '../process/config.js';
+import { readBody } from '../proxy/read-body.js';
+import { BridgeError, errorMessage } from '../errors.js';
 import { followWatch, type WatchEvent, type WatchHandle } from './watch-stream.js';
 
 export interface KubeResponse<T = unknown> {
@@ -93,7 +93,7 @@ export interface BufferedAnswer {
 
 export interface WatchOptions {
   headers?: Record<string, string>;
-  /** No byte for this long ends the watch with an error (lib/list-watch.ts's silenceLimitMs). */
+  /** No byte for this long ends the watch with an error (lib/kube/list-watch.ts's silenceLimitMs). */
   silentMs?: number;
 }
 
@@ -135,7 +135,7 @@ export class KubeRestClient {
     return KubeRestClient.fromAccess(loadKubeConfig(kubeconfigPath, serviceAccountRoot));
   }
 
-  /** From a kubeconfig already read (lib/cluster-connection.ts reads each once for its pools and this client). */
+  /** From a kubeconfig already read (lib/kube/cluster-connection.ts reads each once for its pools and this client). */
   static fromAccess(access: KubeconfigAccess): KubeRestClient {
     return new KubeRestClient((options) => access.applyToHTTPSOptions(options), access.server);
   }
@@ -226,7 +226,7 @@ export class KubeRestClient {
   }
 
   /**
-   * Streams a watch (`path` with `watch=true`, read by lib/watch-stream.ts): calls onEvent for each event
+   * Streams a watch (`path` with `watch=true`, read by lib/kube/watch-stream.ts): calls onEvent for each event
    * until the server ends the watch, the connection fails, an ERROR event arrives (a WatchStreamError
    * with its code), the watch is silent for `silentMs`, or stop() is called; `ended` resolves then, with
    * the error if there was one. Never rejects.

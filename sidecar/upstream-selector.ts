@@ -4,7 +4,7 @@
  * everything to the aggregator, and the sidecar's local routing (sidecar/local-route-decision.ts,
  * DESIGN.md section 3) sends what the source serves straight to it.
  */
-import type { ShardRVCodec } from './routing/resource-version.js';
+import type { ShardRVCodec } from '../lib/routing/resource-version.js';
 
 /** `upstream`: the configured BRIDGE_UPSTREAM (aggregator). `local`: the source API server. */
 export type UpstreamTarget = 'upstream' | 'local';

@@ -18,10 +18,10 @@
  * refused, as before).
  */
 import { createHash } from 'node:crypto';
-import { canonicalJson } from './canonical-json.js';
-import { mirroredContent } from './mirror-copy.js';
-import { MIRROR_OF_RV_ANNOTATION, MIRROR_OF_UID_ANNOTATION } from './names.js';
-import { type KubeObject } from './kube-types.js';
+import { canonicalJson } from '../canonical-json.js';
+import { mirroredContent } from './copy.js';
+import { MIRROR_OF_RV_ANNOTATION, MIRROR_OF_UID_ANNOTATION } from '../names.js';
+import { type KubeObject } from '../kube/types.js';
 
 /** What the synchronizer's last write of one object left in the replica. */
 export interface OwnWrite {
@@ -35,7 +35,7 @@ export type ConflictReason = 'changed-since-own-write' | 'differs-from-owner-ver
 export type ConflictVerdict = { conflict: false; reason: NoConflictReason } | { conflict: true; reason: ConflictReason };
 
 /**
- * The content a mirror is responsible for (lib/mirror-copy.ts mirroredContent: no server metadata,
+ * The content a mirror is responsible for (lib/mirror/copy.ts mirroredContent: no server metadata,
  * status, mirror annotations or ownerReferences), hashed: kept in memory only, never written anywhere
  * (Secret data goes into it).
  */

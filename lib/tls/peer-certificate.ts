@@ -5,7 +5,7 @@
  * carry `cluster-bridge:components` and their Service name as the common name (certs/bridge-certs.ts).
  */
 import type { TLSSocket } from 'node:tls';
-import { COMPONENT_CLIENT_ORGANIZATION, SIDECAR_CLIENT_ORGANIZATION } from '../certs/bridge-certs.js';
+import { COMPONENT_CLIENT_ORGANIZATION, SIDECAR_CLIENT_ORGANIZATION } from '../../certs/bridge-certs.js';
 
 export type BridgePeer = { kind: 'anonymous' } | { kind: 'sidecar' } | { kind: 'component'; name: string };
 

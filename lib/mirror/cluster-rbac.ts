@@ -6,7 +6,7 @@
  * without these copies, a ServiceAccount granted its rights by a ClusterRoleBinding on the source got
  * 403 from the destination for every shard that had moved.
  */
-import { BridgeError } from './errors.js';
+import { BridgeError } from '../errors.js';
 
 /** The label and value kube-apiserver's RBAC bootstrap (bootstrappolicy.addDefaultMetadata) puts on every ClusterRole and ClusterRoleBinding it reconciles. */
 export const RBAC_BOOTSTRAP_LABEL = 'kubernetes.io/bootstrapping';
@@ -48,7 +48,7 @@ export function isAggregated(obj: RbacObject): boolean {
  * An aggregated ClusterRole's copy carries the owner's aggregationRule, never the owner's computed
  * rules: the replica's controller computes them from the replica's ClusterRoles. An update keeps the
  * rules the replica computed (`replica`), so the role never grants nothing in between; a create has
- * none until the controller fills them in. Without `replica` (what a mirror compares: lib/mirror-copy.ts
+ * none until the controller fills them in. Without `replica` (what a mirror compares: lib/mirror/copy.ts
  * mirroredContent), the computed rules are simply left out. Other objects are returned unchanged.
  */
 export function withReplicaRules<T extends RbacObject>(copy: T, replica?: RbacObject): T {

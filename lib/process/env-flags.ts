@@ -17,7 +17,7 @@ export const BRIDGE_SERVER_ENV = {
   tlsDir: 'BRIDGE_TLS_DIR',
   sourceKubeconfig: 'BRIDGE_SOURCE_KUBECONFIG',
   destinationKubeconfig: 'BRIDGE_DESTINATION_KUBECONFIG',
-  /** Both elect a leader on a Lease in the destination (lib/leader-lease.ts). */
+  /** Both elect a leader on a Lease in the destination (lib/kube/leader-lease.ts). */
   leaseDurationSeconds: 'BRIDGE_LEASE_DURATION_SECONDS',
 } as const;
 

@@ -1,11 +1,11 @@
 /**
- * The aggregator's side of the hand-off contract (lib/catchup.ts): asks the synchronizer over HTTPS
+ * The aggregator's side of the hand-off contract (lib/mirror/catchup.ts): asks the synchronizer over HTTPS
  * with the bridge CA's mTLS whether the other side has caught up, waiting up to a deadline.
  */
 import { Agent, request } from 'node:https';
 import type { CatchUp, CatchUpQuery, CatchUpStatus } from './catchup.js';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BridgeError, errorMessage } from './errors.js';
+import { BridgeError, errorMessage } from '../errors.js';
 
 export interface CatchUpClientOptions {
   /** https://host:port of the synchronizer's API. */

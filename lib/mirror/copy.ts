@@ -3,15 +3,15 @@
  * the replica's API server must set itself are stripped, the server-chosen and immutable fields the
  * owner chose are kept (Service clusterIP/clusterIPs, ipFamilies, nodePorts, healthCheckNodePort; PVC
  * volumeName; names), the copy is annotated with the owner object it mirrors, its ownerReferences are
- * the ones given (remapped to the replica's UIDs by lib/owner-references.ts), and each cluster's own
+ * the ones given (remapped to the replica's UIDs by lib/mirror/owner-references.ts), and each cluster's own
  * objects are never copied.
  */
-import { canonicalJson } from './canonical-json.js';
+import { canonicalJson } from '../canonical-json.js';
 import { clusterRbacSkip, withReplicaRules } from './cluster-rbac.js';
-import { CLUSTER_RBAC_SHARDS, isSystemNamespace } from './routing/resource-classes.js';
-import type { KubeObject, OwnerReference } from './kube-types.js';
-import { MIRROR_OF_RV_ANNOTATION, MIRROR_OF_UID_ANNOTATION, ORIGINAL_CREATION_TIMESTAMP_ANNOTATION, ORIGINAL_UID_ANNOTATION } from './names.js';
-import { BRIDGE_ANNOTATIONS, originalIdentity } from './routing/object-identity.js';
+import { CLUSTER_RBAC_SHARDS, isSystemNamespace } from '../routing/resource-classes.js';
+import type { KubeObject, OwnerReference } from '../kube/types.js';
+import { MIRROR_OF_RV_ANNOTATION, MIRROR_OF_UID_ANNOTATION, ORIGINAL_CREATION_TIMESTAMP_ANNOTATION, ORIGINAL_UID_ANNOTATION } from '../names.js';
+import { BRIDGE_ANNOTATIONS, originalIdentity } from '../routing/object-identity.js';
 import { isJob, withSourceSelector } from './workload-status.js';
 
 /** Metadata every API server sets for itself; copying it would be refused or wrong. */
@@ -32,7 +32,7 @@ export type SkipReason = 'system-namespace' | 'cluster-own-object' | 'service-ac
  * Objects each cluster makes for itself, which a mirror would overwrite with the other cluster's:
  * the CA bundle ConfigMap in every namespace, the `kubernetes` Service, default ServiceAccounts and
  * their legacy token Secrets, and the cluster RBAC each cluster reconciles or installs for itself
- * (lib/cluster-rbac.ts: bootstrap, `system:` and the bridge's own).
+ * (lib/mirror/cluster-rbac.ts: bootstrap, `system:` and the bridge's own).
  */
 export function skipReason(shard: string, obj: KubeObject): SkipReason {
   const { name, namespace } = obj.metadata;
@@ -85,7 +85,7 @@ export function replicaCopy(
   else delete metadata.ownerReferences;
   if (replicaResourceVersion !== undefined) metadata.resourceVersion = replicaResourceVersion;
   // Status belongs to the cluster where the object is acted on (workload status is the source's): withoutServerFields dropped it.
-  // An aggregated ClusterRole's rules are the replica's own controller's (lib/cluster-rbac.ts).
+  // An aggregated ClusterRole's rules are the replica's own controller's (lib/mirror/cluster-rbac.ts).
   const copy = withReplicaRules({ ...stripped, metadata }, replica);
   if (!isJob(owner)) return copy;
   return withSourceSelector(copy, (replica?.spec as { manualSelector?: boolean } | undefined)?.manualSelector);
@@ -96,7 +96,7 @@ export function replicaCopy(
  * without ownerReferences, whose UIDs differ between the clusters by design.
  */
 export function mirroredContent(obj: KubeObject): unknown {
-  const copy = replicaCopy(obj); // a Job's manualSelector: true on both sides (lib/workload-status.ts)
+  const copy = replicaCopy(obj); // a Job's manualSelector: true on both sides (lib/mirror/workload-status.ts)
   const annotations = { ...(copy.metadata.annotations ?? {}) };
   for (const key of BRIDGE_ANNOTATIONS) delete annotations[key];
   return { ...copy, metadata: { ...copy.metadata, annotations } };
@@ -113,7 +113,7 @@ export function sameMirroredContent(owner: KubeObject, replica: KubeObject, owne
   return canonicalJson(originalIdentity(owner)) === canonicalJson(originalIdentity(replica)) && sameContent(owner, replica, ownerReferences);
 }
 
-/** The same content whatever the identity: a replica's own object (never a copy) equal to the owner's is adopted (lib/cluster-rbac.ts). */
+/** The same content whatever the identity: a replica's own object (never a copy) equal to the owner's is adopted (lib/mirror/cluster-rbac.ts). */
 export function sameContent(owner: KubeObject, replica: KubeObject, ownerReferences: readonly OwnerReference[] = []): boolean {
   return (
     canonicalJson(mirroredContent(owner)) === canonicalJson(mirroredContent(replica)) &&

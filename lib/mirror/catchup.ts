@@ -10,7 +10,7 @@
  *      503 while the synchronizer is not the leader or has not finished its initial sync.
  * With timeoutSeconds=0 (or absent) the answer is immediate.
  */
-import type { ClusterSide, ShardKey } from './routing/types.js';
+import type { ClusterSide, ShardKey } from '../routing/types.js';
 
 export interface CatchUpQuery {
   shard: ShardKey;

@@ -1,6 +1,6 @@
 /** Start-up configuration helpers: every bad value fails fast with a message naming the field. */
 import { existsSync } from 'node:fs';
-import { BridgeError } from './errors.js';
+import { BridgeError } from '../errors.js';
 
 export type Env = Record<string, string | undefined>;
 

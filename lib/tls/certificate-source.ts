@@ -9,7 +9,7 @@
 import { existsSync, readFileSync, watch, type FSWatcher } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createSecureContext, type SecureContextOptions } from 'node:tls';
-import { BridgeError, errorMessage } from './errors.js';
+import { BridgeError, errorMessage } from '../errors.js';
 
 export interface CertSource<T> {
   /** The material as it is now; throws when it cannot be read or does not check out. */

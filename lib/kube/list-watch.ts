@@ -1,15 +1,15 @@
 /**
- * Keeps a view of a collection current, as an informer does: list (in pages, lib/list-pages.ts), then
+ * Keeps a view of a collection current, as an informer does: list (in pages, lib/kube/list-pages.ts), then
  * watch from the list's resourceVersion; when the watch ends or fails (410 Gone included), or says
  * nothing for longer than the server was asked to keep it open (a connection dead without a reset),
  * list again after a pause. Each list replaces the view, so nothing missed while disconnected stays wrong.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { errorMessage } from './errors.js';
-import type { KubeRestClient } from './kube-rest-client.js';
+import { errorMessage } from '../errors.js';
+import type { KubeRestClient } from './rest-client.js';
 import { listAllPages } from './list-pages.js';
 import { silenceWatchdog } from './watch-stream.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '../process/logger.js';
 
 export interface ListWatchHandlers<T> {
   onList(items: T[]): void;
@@ -34,7 +34,7 @@ export function listAndWatch<T>(
     listHeaders?: Record<string, string>;
     watchHeaders?: Record<string, string>;
     retryMs?: number;
-    /** Page size of each list (default lib/list-pages.ts). */
+    /** Page size of each list (default lib/kube/list-pages.ts). */
     pageSize?: number;
     watchTimeoutSeconds?: number;
     /** Default: silenceLimitMs(watchTimeoutSeconds). */

@@ -5,9 +5,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { errorMessage } from './errors.js';
-import type { KubeRestClient } from './kube-rest-client.js';
-import type { Logger } from './logger.js';
+import { errorMessage } from '../errors.js';
+import type { KubeRestClient } from './rest-client.js';
+import type { Logger } from '../process/logger.js';
 
 interface Lease {
   metadata: { name: string; namespace: string; resourceVersion?: string };

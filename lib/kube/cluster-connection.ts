@@ -7,10 +7,10 @@
  */
 import { Agent, type AgentOptions, type RequestOptions } from 'node:https';
 import type { KubeconfigAccess } from './kubeconfig-reader.js';
-import { BridgeError, errorMessage } from './errors.js';
-import { IN_CLUSTER } from './config.js';
-import { KubeRestClient, loadKubeConfig } from './kube-rest-client.js';
-import type { ClusterSide } from './routing/types.js';
+import { BridgeError, errorMessage } from '../errors.js';
+import { IN_CLUSTER } from '../process/config.js';
+import { KubeRestClient, loadKubeConfig } from './rest-client.js';
+import type { ClusterSide } from '../routing/types.js';
 
 export interface ClusterConnection {
   side: ClusterSide;
@@ -29,7 +29,7 @@ const POOL: AgentOptions = { keepAlive: true, keepAliveMsecs: 15_000, maxFreeSoc
 const TOKEN_REFRESH_MS = 60_000;
 
 /**
- * `kubeconfig` is a file or IN_CLUSTER (lib/config.ts): the pod's ServiceAccount. `serviceAccountRoot`
+ * `kubeconfig` is a file or IN_CLUSTER (lib/process/config.ts): the pod's ServiceAccount. `serviceAccountRoot`
  * prefixes the ServiceAccount files (tests).
  */
 export async function connectCluster(side: ClusterSide, kubeconfig: string, serviceAccountRoot = ''): Promise<ClusterConnection> {

@@ -1,9 +1,9 @@
 /**
  * A consistent list in pages (`limit` / `continue`), as client-go's pager does, so a large collection
  * never has to come in one response: every page is served from the first page's snapshot, whose
- * resourceVersion is the list's. Shared by the shard mirrors and lib/list-watch.ts.
+ * resourceVersion is the list's. Shared by the shard mirrors and lib/kube/list-watch.ts.
  */
-import { kubeApiError, type KubeRestClient } from './kube-rest-client.js';
+import { kubeApiError, type KubeRestClient } from './rest-client.js';
 
 export const LIST_PAGE_SIZE = 500;
 
