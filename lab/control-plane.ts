@@ -9,7 +9,7 @@ import { waitUntil } from '../lib/wait-until.js';
 import type { LabBinaries } from './build.js';
 import { ensureClusterPki, type ClusterPki } from './cluster-pki.js';
 import { LAB_NODE_NAME, writeKubeletStreaming } from './kubelet-streaming.js';
-import { isDaemonAlive, logTail, startDaemon, stopDaemon, type DaemonRecord } from './process.js';
+import { isDaemonAlive, logTail, recordingLauncher, stopDaemon, type DaemonRecord } from './process.js';
 import type { RealNodeState } from './node/real-node.js';
 
 export type ClusterName = 'source' | 'destination';
@@ -87,13 +87,7 @@ export async function startControlPlane(spec: ControlPlaneSpec, bin: LabBinaries
   const p = (name: string) => join(pki.dir, name);
   const clients: KubeRestClient[] = [];
   const daemons: DaemonRecord[] = [];
-  // Each process is recorded the moment it starts, so an interrupted start leaves nothing `lab down` cannot find.
-  const launch = (...args: Parameters<typeof startDaemon>) => {
-    const daemon = startDaemon(...args);
-    daemons.push(daemon);
-    spec.onDaemonStarted?.(daemon);
-    return daemon;
-  };
+  const launch = recordingLauncher(daemons, spec.onDaemonStarted);
   const log = (name: string) => join(logs, `${name}.log`);
 
   try {

@@ -17,6 +17,19 @@ export function startDaemon(name: string, binary: string, args: string[], logFil
   return spawnDetached({ name, binary, logFile, ports }, args, { ...process.env, ...env });
 }
 
+/**
+ * startDaemon that records each process in `daemons` (and tells `onStarted`) the moment it starts, so an
+ * interrupted start leaves nothing `lab down` cannot find.
+ */
+export function recordingLauncher(daemons: DaemonRecord[], onStarted?: (daemon: DaemonRecord) => void): typeof startDaemon {
+  return (...args) => {
+    const daemon = startDaemon(...args);
+    daemons.push(daemon);
+    onStarted?.(daemon);
+    return daemon;
+  };
+}
+
 /** Starts `binary args` detached with exactly `env`, logging to the record's log file. */
 function spawnDetached(record: Omit<DaemonRecord, 'pid'>, args: string[], env: NodeJS.ProcessEnv): DaemonRecord {
   const fd = openSync(record.logFile, 'a');

@@ -4,6 +4,7 @@
  * time until the routing table matches, and releases writes a crashed leader left held.
  */
 import { BridgeError, errorMessage, isBridgeError } from '../../lib/errors.js';
+import { RepeatingTask } from '../../lib/process/repeating-task.js';
 import { ShardRefused } from '../../lib/routing/shard-validation.js';
 import type { KubeRestClient } from '../../lib/kube/rest-client.js';
 import type { Logger } from '../../lib/process/logger.js';
@@ -68,9 +69,14 @@ function refusedBeforeHolding(err: unknown): err is BridgeError {
 }
 
 export class OwnerReconciler {
-  private timer: NodeJS.Timeout | undefined;
   private retryAt = new Map<ShardKey, number>();
-  private stopped = false;
+  private readonly task = new RepeatingTask(
+    INTERVAL_MS,
+    async () => {
+      if (this.deps.isLeader()) await this.reconcileOnce();
+    },
+    (err) => this.deps.log.warn({ err: errorMessage(err) }, 'owner reconcile failed'),
+  );
 
   constructor(
     private readonly deps: {
@@ -88,21 +94,11 @@ export class OwnerReconciler {
   ) {}
 
   start(): void {
-    const loop = async () => {
-      if (this.stopped) return;
-      try {
-        if (this.deps.isLeader()) await this.reconcileOnce();
-      } catch (err) {
-        this.deps.log.warn({ err: errorMessage(err) }, 'owner reconcile failed');
-      }
-      if (!this.stopped) this.timer = setTimeout(loop, INTERVAL_MS);
-    };
-    this.timer = setTimeout(loop, INTERVAL_MS);
+    this.task.start();
   }
 
   stop(): void {
-    this.stopped = true;
-    clearTimeout(this.timer);
+    this.task.stop();
   }
 
   async reconcileOnce(): Promise<void> {

@@ -10,6 +10,7 @@ import { canonicalJson } from '../../lib/canonical-json.js';
 import { errorMessage } from '../../lib/errors.js';
 import type { KubeRestClient } from '../../lib/kube/rest-client.js';
 import type { Logger } from '../../lib/process/logger.js';
+import { RepeatingTask } from '../../lib/process/repeating-task.js';
 import { SYSTEM_NAMESPACE } from '../../lib/names.js';
 import type { ShardKey } from '../../lib/routing/types.js';
 import { writeDesiredOwners } from '../handoff/owner-reconciler.js';
@@ -40,8 +41,14 @@ const byAge = (a: BridgeRollout, b: BridgeRollout) =>
   (a.metadata.creationTimestamp ?? '').localeCompare(b.metadata.creationTimestamp ?? '') || a.metadata.name.localeCompare(b.metadata.name);
 
 export class RolloutController {
-  private timer: NodeJS.Timeout | undefined;
-  private stopped = false;
+  private readonly task = new RepeatingTask(
+    INTERVAL_MS,
+    async () => {
+      if (this.deps.isLeader()) await this.reconcileOnce();
+      else this.deps.shadow?.setPlan([], 0);
+    },
+    (err) => this.deps.log.warn({ err: errorMessage(err) }, 'rollout reconcile failed; retrying'),
+  );
   /** When each rollout's status was last written, so gate numbers alone are written at most every GATE_ONLY_WRITE_MS. */
   private lastWrite = new Map<string, number>();
   private warnedNoCrd = false;
@@ -51,22 +58,11 @@ export class RolloutController {
   constructor(private readonly deps: RolloutControllerDeps) {}
 
   start(): void {
-    const loop = async () => {
-      if (this.stopped) return;
-      try {
-        if (this.deps.isLeader()) await this.reconcileOnce();
-        else this.deps.shadow?.setPlan([], 0);
-      } catch (err) {
-        this.deps.log.warn({ err: errorMessage(err) }, 'rollout reconcile failed; retrying');
-      }
-      if (!this.stopped) this.timer = setTimeout(loop, INTERVAL_MS);
-    };
-    this.timer = setTimeout(loop, INTERVAL_MS);
+    this.task.start();
   }
 
   stop(): void {
-    this.stopped = true;
-    clearTimeout(this.timer);
+    this.task.stop();
   }
 
   async reconcileOnce(): Promise<void> {

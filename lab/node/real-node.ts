@@ -14,7 +14,7 @@ import { writeKubeconfig } from '../kubeconfig.js';
 import { freePort } from '../ports.js';
 import { waitUntil } from '../../lib/wait-until.js';
 import { firstServiceIp } from '../cluster-pki.js';
-import { isDaemonAlive, logTail, startDaemon, stopDaemon, type DaemonRecord } from '../process.js';
+import { isDaemonAlive, logTail, recordingLauncher, stopDaemon, type DaemonRecord } from '../process.js';
 import type { NodeBinaries } from './build.js';
 import { renderContainerdConfig } from './containerd-config.js';
 import { cgroupHierarchies, removeNodeLeftovers } from './host-cleanup.js';
@@ -116,12 +116,7 @@ export async function startRealNode(spec: RealNodeSpec): Promise<RealNodeState> 
   mkdirSync(join(dir, 'cni'), { recursive: true });
   mkdirSync(logs, { recursive: true });
   const daemons: DaemonRecord[] = [];
-  const launch = (...args: Parameters<typeof startDaemon>) => {
-    const daemon = startDaemon(...args);
-    daemons.push(daemon);
-    spec.onDaemonStarted?.(daemon);
-    return daemon;
-  };
+  const launch = recordingLauncher(daemons, spec.onDaemonStarted);
   const started = Date.now();
 
   raiseInotifyInstances();
