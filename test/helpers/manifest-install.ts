@@ -70,12 +70,14 @@ function readyPodAddresses(cluster: ClusterName, selector: string, port: number)
   };
 }
 
-/** `ctr images import` of both product archives into a node's containerd (namespace k8s.io, as the kubelet reads it). */
-export async function importImages(cluster: ClusterName): Promise<void> {
-  for (const archive of PRODUCT_IMAGE_ARCHIVES) {
-    const result = await run('ctr', ['-n', 'k8s.io', '--address', realNodeOf(cluster).containerdSocket, 'images', 'import', archive]);
-    if (result.code !== 0) throw new Error(`ctr images import ${archive} into ${cluster} failed: ${result.stderr}`);
-  }
+/** `ctr images import` of a docker-archive into a node's containerd (namespace k8s.io, as the kubelet reads it). */
+export async function importImage(cluster: ClusterName, archive: string): Promise<void> {
+  const result = await run('ctr', ['-n', 'k8s.io', '--address', realNodeOf(cluster).containerdSocket, 'images', 'import', archive]);
+  if (result.code !== 0) throw new Error(`ctr images import ${archive} into ${cluster} failed: ${result.stderr}`);
+}
+
+async function importImages(cluster: ClusterName): Promise<void> {
+  for (const archive of PRODUCT_IMAGE_ARCHIVES) await importImage(cluster, archive);
 }
 
 /** A kustomize overlay of `manifests/<base>` in `dir`: the real node's nodeSelector, and `patches` (strategic merge). */
