@@ -150,7 +150,14 @@ async function labelledNamespace(prefix: string, clusterRole: string): Promise<s
     ['secret', 'cluster-bridge-sidecar-tls'],
     ['configmap', 'cluster-bridge-ca-bundle'],
   ] as const) {
-    await waitUntil(`${kind} ${name}/${object}`, async () => (await kubectl('source', ['-n', name, 'get', kind, object])).code === 0, { timeoutMs: 30_000 });
+    await waitUntil(`${kind} ${name}/${object}`, async () => (await kubectl('source', ['-n', name, 'get', kind, object])).code === 0, {
+      timeoutMs: 30_000,
+    }).catch(async (err: Error) => {
+      // Seen twice in nine runs: the webhook pods serve but their reconciler never asks for its Lease; say what they did.
+      const lease = await kubectl('source', ['-n', SYSTEM_NS, 'get', 'lease', 'cluster-bridge-webhook-reconciler', '-o', 'jsonpath={.spec.holderIdentity}']);
+      const logs = await kubectl('source', ['-n', SYSTEM_NS, 'logs', '-l', WEBHOOK, '--tail=5', '--prefix']);
+      throw new Error(`${err.message}; reconciler Lease holder: ${lease.stdout || lease.stderr.trim()}; webhook logs:\n${logs.stdout}`);
+    });
   }
   // The workload's own rights, as any app has them; the synchronizer copies them to the destination.
   await kubectlOk('source', ['-n', name, 'create', 'rolebinding', 'app', `--clusterrole=${clusterRole}`, `--serviceaccount=${name}:default`]);
