@@ -153,7 +153,7 @@ async function labelledNamespace(prefix: string, clusterRole: string): Promise<s
     await waitUntil(`${kind} ${name}/${object}`, async () => (await kubectl('source', ['-n', name, 'get', kind, object])).code === 0, {
       timeoutMs: 30_000,
     }).catch(async (err: Error) => {
-      // Seen twice in nine runs: the webhook pods serve but their reconciler never asks for its Lease; say what they did.
+      // Seen with a webhook image of other code (lab/node/README.md): the pods serve, their reconciler never acts; say what they did.
       const lease = await kubectl('source', ['-n', SYSTEM_NS, 'get', 'lease', 'cluster-bridge-webhook-reconciler', '-o', 'jsonpath={.spec.holderIdentity}']);
       const logs = await kubectl('source', ['-n', SYSTEM_NS, 'logs', '-l', WEBHOOK, '--tail=5', '--prefix']);
       throw new Error(`${err.message}; reconciler Lease holder: ${lease.stdout || lease.stderr.trim()}; webhook logs:\n${logs.stdout}`);
@@ -218,7 +218,7 @@ describe('the bridge installed from manifests/ on real nodes', () => {
     // Only the leader of the two synchronizers is ready (README, "The synchronizer").
     const synchronizers = await waitReady('source', SYNCHRONIZER, 1);
     process.stderr.write(
-      `[manifests] install (imports, Secrets, apply -k) ${installSeconds.toFixed(1)} s; every component Ready ${((Date.now() - fileStarted) / 1000).toFixed(0)} s after the lab started\n`,
+      `[manifests] install (this tree's images built or found, imports, Secrets, apply -k) ${installSeconds.toFixed(1)} s; every component Ready ${((Date.now() - fileStarted) / 1000).toFixed(0)} s after the lab started\n`,
     );
     expect(webhooks).toHaveLength(2);
     expect(aggregators).toHaveLength(2);

@@ -1,6 +1,6 @@
 /**
  * Installs the bridge into a real-node lab (`lab up --real-node`) the way the top README tells users:
- * the images imported into each node's containerd, the bridge CA and the components' Secrets made with
+ * this tree's images (built with the caches) imported into each node's containerd, the bridge CA and the components' Secrets made with
  * `bridgectl certs` and kubectl, then `kubectl apply -k` of manifests/source, manifests/destination and
  * manifests/synchronizer, each through a kustomize overlay written here that adds only lab values:
  * - the addresses the manifests leave to the operator (BRIDGE_UPSTREAM, BRIDGE_SYNCHRONIZER_URL, the
@@ -11,9 +11,11 @@
  * lib/workload-controllers.ts), so nothing turns the aggregator's Deployment into pods there: its pods
  * are created here from the Deployment's template, as those controllers would.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { basename, join, relative } from 'node:path';
 import { parseAllDocuments } from 'yaml';
+import { buildProductImages } from '../../lab/images/build-images.js';
 import { requireLab } from '../../lab/lab-files.js';
 import type { ClusterName } from '../../lab/control-plane.js';
 import { REAL_NODE_NAME } from '../../lab/node/kubelet-config.js';
@@ -25,7 +27,6 @@ import { startRelay, type Relay } from './lab-relay.js';
 const CLI = join(process.cwd(), 'dist', 'cli', 'main.js');
 const MANIFESTS = join(process.cwd(), 'manifests');
 const SYSTEM_NS = 'cluster-bridge-system';
-export const PRODUCT_IMAGE_ARCHIVES = ['webhook', 'sidecar'].map((name) => `${process.env.HOME}/.cache/cluster-bridge/images/${name}-0.1.0.tar`);
 
 export interface ManifestInstall {
   /** What the source's sidecars dial (BRIDGE_UPSTREAM): the relay to the aggregator pods. */
@@ -76,8 +77,24 @@ export async function importImage(cluster: ClusterName, archive: string): Promis
   if (result.code !== 0) throw new Error(`ctr images import ${archive} into ${cluster} failed: ${result.stderr}`);
 }
 
-async function importImages(cluster: ClusterName): Promise<void> {
-  for (const archive of PRODUCT_IMAGE_ARCHIVES) await importImage(cluster, archive);
+/**
+ * This tree's product images (`npm run images`: a cache lookup when nothing changed), copied out of the
+ * shared cache at once: any worktree's build rewrites the same tarballs, and a webhook image of other
+ * code with this tree's certificates and manifests failed this test (its reconciler never started).
+ * Each copy must hold the image just built (docker-archive manifest.json names the config digest).
+ */
+async function productArchives(dir: string): Promise<string[]> {
+  const build = await buildProductImages();
+  mkdirSync(dir, { recursive: true });
+  return Object.values(build.images).map((image) => {
+    const copy = join(dir, basename(image.tarball));
+    copyFileSync(image.tarball, copy);
+    const manifest = JSON.parse(execFileSync('tar', ['-xOf', copy, 'manifest.json'], { encoding: 'utf8' })) as { Config: string }[];
+    if (manifest[0]?.Config !== `${image.id}.json`) {
+      throw new Error(`${image.tarball} holds ${manifest[0]?.Config}, not ${image.reference} ${image.id}: another tree rebuilt it meanwhile; run again`);
+    }
+    return copy;
+  });
 }
 
 /** A kustomize overlay of `manifests/<base>` in `dir`: the real node's nodeSelector, and `patches` (strategic merge). */
@@ -177,7 +194,8 @@ export async function installFromManifests(workDir: string): Promise<ManifestIns
     for (const r of relays) await r.close();
   };
   try {
-    await Promise.all([importImages('source'), importImages('destination')]);
+    const archives = await productArchives(join(workDir, 'images'));
+    for (const archive of archives) await Promise.all([importImage('source', archive), importImage('destination', archive)]);
     const ca = join(workDir, 'ca');
 
     // The webhook (README, "The webhook"): namespace, bridge CA Secret, BRIDGE_UPSTREAM, apply -k.
