@@ -150,6 +150,10 @@ export async function startControlPlane(spec: ControlPlaneSpec, bin: LabBinaries
         `--kubelet-client-key=${p('apiserver-kubelet-client.key')}`,
         `--kubelet-certificate-authority=${p('ca.crt')}`,
         '--kubelet-preferred-address-types=InternalIP',
+        // Webhooks and APIServices behind a Service are dialled at a ready endpoint (a pod on a real
+        // node's bridge, which this host reaches), not at the ClusterIP: no kube-proxy routes this host's
+        // own traffic, and the two clusters' ClusterIPs may be equal (lab/node/README.md).
+        '--enable-aggregator-routing=true',
         '--authorization-mode=Node,RBAC',
         '--enable-admission-plugins=NodeRestriction',
         '--allow-privileged=true',

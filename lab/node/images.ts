@@ -34,7 +34,8 @@ export function imageMetadata(name: string, layerDigest: string, config: { Entry
   };
 }
 
-async function archive(work: string, rootfs: string, name: string, config: { Entrypoint?: string[]; Cmd?: string[] }, out: string): Promise<void> {
+/** A single-layer image of `rootfs` as a docker-archive at `out` (`work`: an empty scratch folder); tests build theirs with it too. */
+export async function archive(work: string, rootfs: string, name: string, config: { Entrypoint?: string[]; Cmd?: string[] }, out: string): Promise<void> {
   const layer = join(work, 'layer.tar');
   // Reproducible: fixed owner and mtime, sorted names.
   await execFileAsync('tar', ['--numeric-owner', '--owner=0', '--group=0', '--mtime=@0', '--sort=name', '-C', rootfs, '-cf', layer, '.']);

@@ -23,6 +23,8 @@ export interface KubeletSettings {
   clusterDns: string;
   /** What the pods' resolv.conf copies besides the cluster search path: a file with no nameserver of the host. */
   resolvConf: string;
+  /** The node's own pod log folder (absolute). */
+  podLogsDir: string;
 }
 
 export function renderKubeletConfig(s: KubeletSettings): string {
@@ -48,6 +50,9 @@ export function renderKubeletConfig(s: KubeletSettings): string {
     clusterDNS: [s.clusterDns],
     clusterDomain: 'cluster.local',
     resolvConf: s.resolvConf,
+    // Not the default /var/log/pods: a kubelet deletes the folders there of pods its runtime does not
+    // run, so two lab nodes on one host (or two labs) deleted each other's pod logs.
+    podLogsDir: s.podLogsDir,
     // Local images only (nothing can be pulled again): never collect them, never evict for disk.
     imageGCHighThresholdPercent: 100,
     imageGCLowThresholdPercent: 99,

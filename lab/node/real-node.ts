@@ -182,6 +182,7 @@ export async function startRealNode(spec: RealNodeSpec): Promise<RealNodeState> 
       tlsKeyFile: secretFile('kubelet-serving.key', certs.serving.keyPem),
       clusterDns: spec.podSubnet.gateway,
       resolvConf: '',
+      podLogsDir: join(dir, 'pod-logs'),
     }),
   );
   const kubelet = launch(

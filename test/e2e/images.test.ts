@@ -18,7 +18,7 @@ import { requireLab } from '../../lab/lab-files.js';
 import { labComponentsKubeconfig } from '../../lab/install-bridge.js';
 import { issueWebhookServingCert } from '../../certs/bridge-certs.js';
 import { writePemPair } from '../../certs/cert-files.js';
-import { generateCa } from '../../lib/tls/pki.js';
+import { authorityFileNames, createBridgeAuthority } from '../../certs/bridge-authority.js';
 import { SIDECAR_TLS_DIR, SIDECAR_UID } from '../../lib/names.js';
 import { freePort } from '../../lab/ports.js';
 import { waitUntil } from '../../lib/wait-until.js';
@@ -139,9 +139,9 @@ describe('product images', () => {
   it('runs the webhook image under runc: `webhook serve` as uid 65532 from a read-only root, ready against the source API server', async () => {
     // The files the lab's local webhook gets (lab/install-webhook.ts), readable by the image's user, mounted as Secrets would be.
     const dir = mkdtempSync(join(workDir, 'webhook-files-'));
-    const bridgeCa = await generateCa('images-e2e-bridge-ca');
-    writePemPair(dir, 'serving', await issueWebhookServingCert(bridgeCa, { ipAddresses: ['127.0.0.1'], validityDays: 1 }));
-    writePemPair(dir, 'bridge-ca', bridgeCa);
+    const issuers = await createBridgeAuthority(dir, 'images-e2e-bridge-ca');
+    writePemPair(dir, 'serving', await issueWebhookServingCert(issuers.serving, { ipAddresses: ['127.0.0.1'], validityDays: 1 }));
+    rmSync(join(dir, `${authorityFileNames().root}.key`)); // the webhook never holds the root's key (docs/adr/0021)
     copyFileSync(await labComponentsKubeconfig('source'), join(dir, 'kubeconfig'));
     chmodSync(dir, 0o755);
     for (const file of readdirSync(dir)) chmodSync(join(dir, file), 0o644);
@@ -157,8 +157,10 @@ describe('product images', () => {
         BRIDGE_KUBECONFIG: `${f}/kubeconfig`,
         BRIDGE_WEBHOOK_TLS_CERT_FILE: `${f}/serving.crt`,
         BRIDGE_WEBHOOK_TLS_KEY_FILE: `${f}/serving.key`,
-        BRIDGE_CA_CERT_FILE: `${f}/bridge-ca.crt`,
-        BRIDGE_CA_KEY_FILE: `${f}/bridge-ca.key`,
+        BRIDGE_SERVING_CA_CERT_FILE: `${f}/${authorityFileNames().serving}.crt`,
+        BRIDGE_SERVING_CA_KEY_FILE: `${f}/${authorityFileNames().serving}.key`,
+        BRIDGE_CLIENT_CA_CERT_FILE: `${f}/${authorityFileNames().client}.crt`,
+        BRIDGE_CLIENT_CA_KEY_FILE: `${f}/${authorityFileNames().client}.key`,
         BRIDGE_UPSTREAM: '127.0.0.1:9',
         BRIDGE_LOCAL_APISERVER: new URL(requireLab().clusters.source.server).host,
         BRIDGE_WEBHOOK_RECONCILE: 'false',

@@ -7,13 +7,12 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkUnbridgedPods } from '../../cli/preflight/unbridged-pods.js';
-import { writePemPair } from '../../certs/cert-files.js';
 import { KubeRestClient, usingClient } from '../../lib/kube/rest-client.js';
 import { CA_BUNDLE_CONFIGMAP, SIDECAR_TLS_SECRET, SYSTEM_NAMESPACE } from '../../lib/names.js';
 import { waitUntil } from '../../lib/wait-until.js';
 import { INJECT_ANNOTATION, INJECT_LABEL, INJECT_LABEL_VALUE, SIDECAR_NAME } from '../../webhook/constants.js';
 import { E2E_WEBHOOK_LABEL } from '../../lib/names.js';
-import { generateCa } from '../../lib/tls/pki.js';
+import { authorityFileNames, createBridgeAuthority } from '../../certs/bridge-authority.js';
 import { createNamespace, kubeconfigPath } from '../helpers/lab-clients.js';
 import { podManifest, startTestWebhook, type TestWebhook } from './webhook-harness.js';
 
@@ -22,12 +21,24 @@ let webhook: TestWebhook;
 let client: KubeRestClient;
 
 beforeAll(async () => {
-  // A webhook of an earlier run may still hold the reconciler's Lease (30 s): this one must lead at once.
-  await usingClient(KubeRestClient.load(kubeconfigPath('source')), (admin) =>
-    admin.expect('DELETE', `/apis/coordination.k8s.io/v1/namespaces/${SYSTEM_NAMESPACE}/leases/cluster-bridge-webhook-reconciler`, [200, 404]),
-  );
-  const ca = writePemPair(mkdtempSync(join(tmpdir(), 'cb-race-ca-')), 'bridge-ca', await generateCa('race-e2e-bridge-ca'));
-  webhook = await startTestWebhook({ env: { BRIDGE_CA_CERT_FILE: ca.certFile, BRIDGE_CA_KEY_FILE: ca.keyFile, BRIDGE_WEBHOOK_RECONCILE: 'true' } });
+  // The reconciler's Lease lives in the bridge's namespace, which only an install makes: make it here. A webhook of an
+  // earlier run may still hold that Lease (30 s): this one must lead at once.
+  await usingClient(KubeRestClient.load(kubeconfigPath('source')), async (admin) => {
+    await admin.expect('POST', '/api/v1/namespaces', [201, 409], { apiVersion: 'v1', kind: 'Namespace', metadata: { name: SYSTEM_NAMESPACE } });
+    await admin.expect('DELETE', `/apis/coordination.k8s.io/v1/namespaces/${SYSTEM_NAMESPACE}/leases/cluster-bridge-webhook-reconciler`, [200, 404]);
+  });
+  // The webhook holds the bridge's two intermediates, never the root's key (docs/adr/0021).
+  const dir = mkdtempSync(join(tmpdir(), 'cb-race-ca-'));
+  await createBridgeAuthority(dir, 'race-e2e-bridge-ca');
+  const files = authorityFileNames();
+  const env = {
+    BRIDGE_SERVING_CA_CERT_FILE: join(dir, `${files.serving}.crt`),
+    BRIDGE_SERVING_CA_KEY_FILE: join(dir, `${files.serving}.key`),
+    BRIDGE_CLIENT_CA_CERT_FILE: join(dir, `${files.client}.crt`),
+    BRIDGE_CLIENT_CA_KEY_FILE: join(dir, `${files.client}.key`),
+    BRIDGE_WEBHOOK_RECONCILE: 'true',
+  };
+  webhook = await startTestWebhook({ env });
   client = webhook.client;
 }, 120_000);
 

@@ -25,7 +25,14 @@ type clients struct {
 }
 
 func newClients(kubeconfig string) (*clients, error) {
-	config, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	var config *rest.Config
+	var err error
+	if kubeconfig == "in-cluster" {
+		// In a pod, as controllers configure themselves: KUBERNETES_SERVICE_HOST/PORT, the token and ca.crt.
+		config, err = rest.InClusterConfig()
+	} else {
+		config, err = clientcmd.BuildConfigFromFlags("", kubeconfig)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -52,7 +59,7 @@ func main() {
 	}
 	mode := os.Args[1]
 	flags := flag.NewFlagSet(mode, flag.ExitOnError)
-	kubeconfig := flags.String("kubeconfig", "", "kubeconfig of the API to test (required)")
+	kubeconfig := flags.String("kubeconfig", "", "kubeconfig of the API to test, or in-cluster (required)")
 	namespace := flags.String("namespace", "", "namespace the checks write in (required)")
 	anchorNamespace := flags.String("anchor-namespace", "", "suite: namespace of the object whose identity is followed across runs")
 	identityFile := flags.String("identity-file", "", "suite: where the anchor's identity is recorded on the first run and compared on later runs")

@@ -4,10 +4,11 @@
  * that streams renewals. Each check is a JSON line {name, ok, detail}.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { archive } from '../../lab/node/images.js';
 import { repoRoot } from '../../lib/process/paths.js';
 import { run } from './lab-clients.js';
 
@@ -115,4 +116,23 @@ export function startGoLeader(binary: string, kubeconfig: string, namespace: str
       return results;
     },
   };
+}
+
+/** The suite as a workload image: its binary built static (CGO off, no libc in the image) in a single layer, entrypoint the binary. */
+export async function buildGoClientsImage(dir: string, name: string): Promise<string> {
+  const out = join(dir, 'go-clients-image.tar');
+  const binary = join(dir, 'go-clients');
+  const result = await run(goCommand(), ['build', '-mod=readonly', '-trimpath', '-o', binary, '.'], {
+    cwd: MODULE_DIR,
+    env: { ...process.env, GOFLAGS: '-buildvcs=false', CGO_ENABLED: '0' },
+  });
+  if (result.code !== 0) throw new Error(`static go build of test/go-clients failed (${result.code}): ${result.stderr.trim()}`);
+  const rootfs = join(dir, 'rootfs');
+  mkdirSync(join(rootfs, 'tmp'), { recursive: true });
+  chmodSync(join(rootfs, 'tmp'), 0o1777);
+  copyFileSync(binary, join(rootfs, 'go-clients'));
+  chmodSync(join(rootfs, 'go-clients'), 0o755);
+  mkdirSync(join(dir, 'work'));
+  await archive(join(dir, 'work'), rootfs, name, { Entrypoint: ['/go-clients'] }, out);
+  return out;
 }

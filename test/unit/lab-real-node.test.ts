@@ -219,7 +219,7 @@ describe('cleanup and configs', () => {
       expect(toml).toContain(line);
   });
 
-  it('configures the kubelet for cgroup v1 with cgroupfs, its own cgroup root, and the lab DNS', () => {
+  it('configures the kubelet for cgroup v1 with cgroupfs, its own cgroup root and pod log folder, and the lab DNS', () => {
     const config = parse(
       renderKubeletConfig({
         nodeIp: '10.244.1.1',
@@ -232,6 +232,7 @@ describe('cleanup and configs', () => {
         tlsKeyFile: '/lab/node/s.key',
         clusterDns: '10.244.1.1',
         resolvConf: '',
+        podLogsDir: '/lab/node/pod-logs',
       }),
     ) as Record<string, unknown>;
     expect(config).toMatchObject({
@@ -240,6 +241,7 @@ describe('cleanup and configs', () => {
       cgroupRoot: '/cluster-bridge-abc123-source',
       containerRuntimeEndpoint: 'unix:///lab/node/containerd.sock',
       clusterDNS: ['10.244.1.1'],
+      podLogsDir: '/lab/node/pod-logs',
       readOnlyPort: 0,
       makeIPTablesUtilChains: false,
       authentication: { anonymous: { enabled: false } },
