@@ -158,6 +158,20 @@ export async function runWebhook(config: ServeConfig, log: Logger = createLogger
           }
         });
     };
+    // A namespace just labelled is reconciled at once, not after a pass over every other labelled namespace
+    // (each may need a new RSA key: seconds apiece), so a pod waiting for its Secret waits for its own only.
+    const labelledNow = new Set<string>();
+    const reconcileLabelled = (namespace: string): void => {
+      if (!currentLease.isLeader() || labelledNow.has(namespace)) return;
+      labelledNow.add(namespace);
+      reconciler
+        .reconcileNamespace(namespace)
+        .then((done) => {
+          if (!done) setTimeout(pass, PENDING_RETRY_MS).unref();
+        })
+        .catch((err: unknown) => log.warn({ namespace, err: errorMessage(err) }, 'namespace reconcile failed; the next pass retries it'))
+        .finally(() => labelledNow.delete(namespace));
+    };
     lease.start((leader) => leader && pass());
     // Label changes start a pass at once (a watch); the periodic pass renews certificates and repairs drift.
     namespaceWatch = listAndWatch(
@@ -165,7 +179,10 @@ export async function runWebhook(config: ServeConfig, log: Logger = createLogger
       `/api/v1/namespaces?labelSelector=${encodeURIComponent(`${INJECT_LABEL}=${INJECT_LABEL_VALUE}`)}`,
       {
         onList: () => pass(),
-        onEvent: () => pass(),
+        onEvent: (type, namespace: { metadata: { name: string } }) => {
+          if (type !== 'DELETED') reconcileLabelled(namespace.metadata.name);
+          pass();
+        },
       },
       { log },
     );
