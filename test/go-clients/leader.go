@@ -130,10 +130,13 @@ func (s *suite) leaderShort(ctx context.Context) (string, error) {
 	n, gap, failures := lock.stats()
 	cancel()
 	<-cand.done
-	if lost || n < 3 {
-		return "", fmt.Errorf("lost %v, %d renewals in 3 s (gap %s), failures %v", lost, n, gap, failures)
+	// Leading means renewing within the renew deadline, the bound client-go itself holds a leader to (as
+	// runLeader checks): a hand-off in these 3 s holds a renewal, and a 409 on an RV read before it costs a
+	// retry period, so the count of renewals is not the measure.
+	if lost || n < 2 || gap >= t.renew {
+		return "", fmt.Errorf("lost %v, %d renewals in 3 s (longest gap %s, renew deadline %s), failures %v", lost, n, gap, t.renew, failures)
 	}
-	return fmt.Sprintf("%d renewals in 3 s", n), nil
+	return fmt.Sprintf("%d renewals in 3 s, longest gap %s (renew deadline %s), failed writes %v", n, gap, t.renew, failures), nil
 }
 
 // runLeader: a leader and a contender on one Lease until stdin closes. Prints an event line per
