@@ -5,6 +5,7 @@
  * ADR 0021). Each function takes the issuer it needs; serials are random and key usages correct
  * (lib/tls/pki.ts does the signing).
  */
+import type { ComponentTlsFiles, SidecarTlsFiles } from './cert-files.js';
 import { SIDECAR_NAME, SYSTEM_NAMESPACE, WEBHOOK_SERVICE } from '../lib/names.js';
 import { issueCertificate, serviceDnsNames, type CertificateAndKey } from '../lib/tls/pki.js';
 import { bridgeRootPem, type BridgeIssuers } from './bridge-authority.js';
@@ -85,16 +86,6 @@ export function issueSidecarClientCert(ca: CertificateAndKey, options: ValidityO
   });
 }
 
-/** The sidecar TLS Secret's data keys (the sidecar reads them from /var/run/cluster-bridge/tls). */
-export interface SidecarTlsFiles {
-  'tls.crt': string;
-  'tls.key': string;
-  'client.crt': string;
-  'client.key': string;
-  /** Trust for the upstream (aggregator) and the local API server: bridge root plus cluster CA. */
-  'ca.crt': string;
-}
-
 /** Everything a sidecar mounts, for the pods of one namespace (with `namespace`) or any (without). */
 export async function issueSidecarTlsFiles(
   issuers: BridgeIssuers,
@@ -118,16 +109,6 @@ export const COMPONENT_CLIENT_ORGANIZATION = 'cluster-bridge:components';
  */
 export function issueComponentClientCert(ca: CertificateAndKey, serviceName: string, validity: ValidityOptions = {}): Promise<CertificateAndKey> {
   return issueCertificate(ca, { commonName: serviceName, organizations: [COMPONENT_CLIENT_ORGANIZATION], usage: 'client', ...validity });
-}
-
-/** A server component's BRIDGE_TLS_DIR (aggregator, synchronizer), as its Secret mounts it. */
-export interface ComponentTlsFiles {
-  'tls.crt': string;
-  'tls.key': string;
-  /** The bridge root: verifies the peers' client certificates (and, for a client pair, the server's). */
-  'ca.crt': string;
-  'client.crt'?: string;
-  'client.key'?: string;
 }
 
 /**

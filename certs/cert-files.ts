@@ -3,8 +3,27 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BridgeError } from '../lib/errors.js';
 import type { CertificateAndKey } from '../lib/tls/pki.js';
-import type { ComponentTlsFiles, SidecarTlsFiles } from './bridge-certs.js';
 import { PART_OF_LABEL, PART_OF_VALUE } from '../lib/names.js';
+
+/** The sidecar TLS Secret's data keys (the sidecar reads them from /var/run/cluster-bridge/tls). */
+export interface SidecarTlsFiles {
+  'tls.crt': string;
+  'tls.key': string;
+  'client.crt': string;
+  'client.key': string;
+  /** Trust for the upstream (aggregator) and the local API server: bridge root plus cluster CA. */
+  'ca.crt': string;
+}
+
+/** A server component's BRIDGE_TLS_DIR (aggregator, synchronizer), as its Secret mounts it. */
+export interface ComponentTlsFiles {
+  'tls.crt': string;
+  'tls.key': string;
+  /** The bridge root: verifies the peers' client certificates (and, for a client pair, the server's). */
+  'ca.crt': string;
+  'client.crt'?: string;
+  'client.key'?: string;
+}
 
 export function writePemPair(dir: string, baseName: string, pair: CertificateAndKey): { certFile: string; keyFile: string } {
   mkdirSync(dir, { recursive: true });

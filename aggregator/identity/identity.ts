@@ -9,7 +9,7 @@ import type { TLSSocket } from 'node:tls';
 import { SIDECAR_CLIENT_ORGANIZATION, SIDECAR_NAMESPACE_ORGANIZATION_PREFIX } from '../../certs/bridge-certs.js';
 import { BRIDGE_HEADER_PREFIX, BRIDGE_NAMESPACE_HEADER } from '../../lib/names.js';
 import { goUnescape } from '../../lib/routing/go-url.js';
-import { serviceAccountOf } from './impersonation.js';
+import { serviceAccountOf } from './user-names.js';
 
 export interface UserInfo {
   username: string;

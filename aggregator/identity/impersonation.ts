@@ -9,6 +9,7 @@
  */
 import type { RequestInfo } from '../../lib/routing/types.js';
 import type { UserInfo, WantedUser } from './identity.js';
+import { isSubdomain, serviceAccountOf } from './user-names.js';
 
 export type ImpersonationFlavour = 'legacy' | 'constrained';
 
@@ -60,22 +61,7 @@ const NODE_NAME_EXTRA = 'authentication.kubernetes.io/node-name';
 /** Constrained modes try one wildcard check before this many checks in a loop. */
 const MANY_CHECKS = 4;
 
-const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const HTTP_PATH = /^[A-Za-z0-9/\-._~%!$&'()*+,;=:]+$/;
-
-const isSubdomain = (s: string) => s.length <= 253 && DNS1123_SUBDOMAIN.test(s);
-
-/** serviceaccount.SplitUsername. */
-export function serviceAccountOf(username: string): { namespace: string; name: string } | undefined {
-  const prefix = 'system:serviceaccount:';
-  if (!username.startsWith(prefix)) return undefined;
-  const parts = username.slice(prefix.length).split(':');
-  if (parts.length !== 2) return undefined;
-  const [namespace, name] = parts as [string, string];
-  if (namespace.length > 63 || !DNS1123_LABEL.test(namespace) || !isSubdomain(name)) return undefined;
-  return { namespace, name };
-}
 
 function nodeOf(username: string): string | undefined {
   const prefix = 'system:node:';
