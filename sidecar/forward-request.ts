@@ -90,7 +90,7 @@ class Exchange {
         this.body = body ?? Buffer.alloc(0);
         const rewritten = this.offset?.rewriteBody(this.body, this.res);
         if (rewritten === ANSWERED) return;
-        if (rewritten === TO_AGGREGATOR) this.sendToAggregator(IDENTITY_STEP);
+        if (rewritten === TO_AGGREGATOR) this.switchToAggregator(IDENTITY_STEP);
         this.send();
       },
       () => this.res.destroy(),
@@ -186,7 +186,7 @@ class Exchange {
   }
 
   /** From now on the request goes to the aggregator as the client sent it (no local rewriting). */
-  private sendToAggregator(choice: UpstreamChoice): void {
+  private switchToAggregator(choice: UpstreamChoice): void {
     this.choice = choice;
     this.offset = undefined;
     this.ctx.metrics.chosen(choice.target, choice.reason);
@@ -198,7 +198,7 @@ class Exchange {
     await Promise.race([this.ctx.selector.refresh?.(), sleep(this.ctx.connectTimeoutMs, undefined, { signal: timer.signal }).catch(() => undefined)]);
     timer.abort();
     if (this.clientGone) return;
-    this.sendToAggregator(FENCE_RETRY);
+    this.switchToAggregator(FENCE_RETRY);
     this.send();
   }
 
