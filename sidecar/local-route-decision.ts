@@ -54,6 +54,7 @@ export function chooseUpstream(info: RequestInfo, view: TableView | undefined): 
   const decision = route(info, view.routing.table);
   if (decision.target === 'hold') return { target: 'upstream', reason: 'shard-handoff', shard: decision.shard };
   if (decision.target === 'destination') return { target: 'upstream', reason: 'destination-owned', shard: decision.shard };
+  if (decision.target === 'merged') return { target: 'upstream', reason: 'namespaces-split' };
   if (!decision.shard) return { target: 'local', reason: LOCAL_BY_ROUTE_REASON[decision.reason] ?? 'non-resource' };
   const reason = shardLocality(view.routing, decision.shard);
   if (reason !== 'source-owned-shard' && reason !== 'source-owned-offset') return { target: 'upstream', reason, shard: decision.shard };

@@ -32,6 +32,8 @@ export type SelectReason =
   | 'destination-owned'
   /** Upstream: the shard is changing owner (writes are held there, reads answered there). */
   | 'shard-handoff'
+  /** Upstream: a cluster-wide read of a type whose namespaces are split; the aggregator merges both clusters' answers. */
+  | 'namespaces-split'
   /**
    * Upstream: a request to a source-owned shard with a resourceVersion offset that the sidecar does not
    * rewrite itself (a write whose body is not JSON, an upgrade); the aggregator rewrites it.

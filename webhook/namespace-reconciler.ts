@@ -125,12 +125,24 @@ export class NamespaceReconciler {
       const list = await client.expect<{ items: Obj[] }>('GET', `/api/v1/${resource}?labelSelector=${selector}&fieldSelector=${byName}`, [200]);
       for (const item of list.body.items) {
         const namespace = item.metadata.namespace ?? '';
-        if (labelled.has(namespace)) continue;
+        if (labelled.has(namespace) || (await this.labelledNow(namespace))) continue;
         await client.expect('DELETE', `/api/v1/namespaces/${encodeURIComponent(namespace)}/${resource}/${encodeURIComponent(item.metadata.name)}`, [200, 404]);
         removed++;
       }
     }
     return removed;
+  }
+
+  /**
+   * Whether the namespace carries the label now: `labelled` was listed before, and a namespace labelled
+   * since (its objects just made by reconcileLabelled or another replica) must keep them.
+   */
+  private async labelledNow(namespace: string): Promise<boolean> {
+    const answer = await this.deps.client.request<Obj>('GET', `/api/v1/namespaces/${encodeURIComponent(namespace)}`);
+    if (answer.status === 404) return false;
+    if (answer.status !== 200) return true; // unsure: keep; the next pass decides
+    const excluded: readonly string[] = ALWAYS_EXCLUDED_NAMESPACES;
+    return answer.body.metadata.labels?.[INJECT_LABEL] === INJECT_LABEL_VALUE && !excluded.includes(namespace);
   }
 
   async reconcileAll(): Promise<{ namespaces: number; pending: number; removed: number }> {

@@ -45,6 +45,13 @@ export function route(ctx: ProxyContext, parsed: Parsed): Routed | Refused {
     ctx.metrics.request('none', info.verb, 503, decision.reason);
     return refusedWith(new BridgeError('BRIDGE_ERR_SHARD_HELD', `the ${decision.shard} shard is changing owner; retry shortly`, { retryAfterSeconds: 1 }));
   }
+  if (decision.target === 'merged') {
+    // Merged cluster-wide reads (issue 24) are not served yet: refused plainly rather than answered from one side.
+    ctx.metrics.request('none', info.verb, 501, decision.reason);
+    return refusedWith(
+      new BridgeError('BRIDGE_ERR_ROUTING', `a cluster-wide ${info.verb} of ${info.resource} spans both clusters; merged reads are not served yet`),
+    );
+  }
   if (decision.shard && WRITE_VERBS.has(info.verb) && ctx.presence && !ctx.presence.isFresh()) {
     ctx.metrics.request('none', info.verb, 503, 'replica-not-confirmed');
     const message = 'this cluster-bridge aggregator replica cannot confirm its routing table; retry shortly';

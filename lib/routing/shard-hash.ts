@@ -20,6 +20,18 @@ export function parseShardKey(key: ShardKey): { group: string; resource: string 
   return dot < 0 ? { group: '', resource: key } : { group: key.slice(dot + 1), resource: key.slice(0, dot) };
 }
 
+const NAMESPACE_SHARD_PREFIX = 'namespace/';
+
+/** A namespace shard's key: `namespace/<name>` (every carried type of that namespace). */
+export function namespaceShardKey(namespace: string): ShardKey {
+  return `${NAMESPACE_SHARD_PREFIX}${namespace}`;
+}
+
+/** The namespace a namespace shard carries; undefined for a type shard. */
+export function namespaceOfShard(key: ShardKey): string | undefined {
+  return key.startsWith(NAMESPACE_SHARD_PREFIX) ? key.slice(NAMESPACE_SHARD_PREFIX.length) : undefined;
+}
+
 const positions = new Map<ShardKey, number>();
 
 /** The shard's fixed position in [0, 1). */

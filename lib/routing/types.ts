@@ -47,8 +47,10 @@ export interface GroupResource {
 }
 
 /**
- * The unit of authority: one movable resource type across all namespaces, named as kubectl names it
- * (`configmaps`, `deployments.apps`, `widgets.example.com`).
+ * The unit of authority. A *type shard* is one movable resource type across all namespaces, named as
+ * kubectl names it (`configmaps`, `deployments.apps`, `widgets.example.com`). A *namespace shard* is
+ * every carried type (RoutingTable.namespaceTypes) of one namespace, named `namespace/<name>`
+ * (shard-hash.ts namespaceShardKey); resource names have no `/`, so the two never collide.
  */
 export type ShardKey = string;
 
@@ -66,6 +68,24 @@ export interface Epoch {
    */
   offset: string;
   /** When the epoch started (RFC 3339), for status and history. */
+  startedAt: string;
+}
+
+/**
+ * One epoch of the merged resourceVersion sequence (docs/adr/0025): the RVs a cluster-wide list or
+ * watch of a carried type presents while its namespaces are split between the two clusters. A presented
+ * merged RV is `MERGED_RV_BASE + offset + (s - source) * 2^MERGED_DESTINATION_BITS + (d - destination)`
+ * for the source revision s and destination revision d of the reader's position (lib/routing/merged-rv.ts).
+ * A new epoch starts at every namespace shard's owner change and before a delta overflows.
+ */
+export interface MergedEpoch {
+  epoch: number;
+  /** Decimal string (bigint), relative to MERGED_RV_BASE; grows with every epoch. */
+  offset: string;
+  /** The source's revision at the epoch's start: the smallest source revision it encodes. */
+  source: string;
+  /** The destination's revision at the epoch's start. */
+  destination: string;
   startedAt: string;
 }
 
@@ -90,6 +110,13 @@ export interface RoutingTable {
   shards: Record<ShardKey, ShardState>;
   /** Per-plan overrides of the default class table (`configmaps` -> `located`, ...). */
   classOverrides?: Record<ShardKey, ResourceClass>;
+  /**
+   * The types namespace shards carry (type shard keys of movable namespaced types). A namespaced
+   * request of one of them is routed by its namespace's shard; none of them may have a type shard.
+   */
+  namespaceTypes?: ShardKey[];
+  /** The merged resourceVersion epochs (never shrinks); present once any namespace shard has moved. */
+  merged?: { epochs: MergedEpoch[] };
 }
 
 /** One stage of a rollout plan: the shards taking part (names or `*` for every movable one) and F. */
@@ -102,11 +129,15 @@ export interface PlanStage {
 
 /** Why a request went where it went: the same codes feed logs and the metric `reason` label. */
 export type RouteReason =
-  'non-resource-source' | 'discovery-source' | 'system-namespace' | 'located' | 'system-resource' | 'shard-owner' | 'shard-handoff-hold';
+  'non-resource-source' | 'discovery-source' | 'system-namespace' | 'located' | 'system-resource' | 'shard-owner' | 'shard-handoff-hold' | 'namespaces-split';
 
 export interface RouteDecision {
-  /** `hold`: a write to a shard that is changing owner; answer 503 with Retry-After. */
-  target: ClusterSide | 'hold';
+  /**
+   * `hold`: a write to a shard that is changing owner; answer 503 with Retry-After. `merged`: a
+   * cluster-wide read of a carried type whose namespaces are split (or were: once merged RVs were
+   * presented, always merged), answered from both clusters (aggregator only; sidecars send it there).
+   */
+  target: ClusterSide | 'hold' | 'merged';
   reason: RouteReason;
   /** Set for movable resources: the shard and its state, for RV rewriting. */
   shard?: ShardKey;

@@ -56,6 +56,24 @@ describe('namespace reconciler against the lab', () => {
     }
   });
 
+  it('keeps the objects of a namespace labelled after the list its cleanup pass was given', async () => {
+    const client = KubeRestClient.load(kubeconfigPath('source'));
+    try {
+      const { issuers } = await generateBridgeAuthority('reconciler-race-ca');
+      const reconciler = new NamespaceReconciler({ client, issuers, log });
+      // The pass listed labelled namespaces before this one was labelled (another replica, or reconcileLabelled, made its objects).
+      const staleList = new Set(await reconciler.labelledNamespaces());
+      const ns = await createNamespace('source', 'wh-late', { [INJECT_LABEL]: 'enabled', [E2E_WEBHOOK_LABEL]: uniqueName('late') });
+      await waitUntil('kube-root-ca.crt and a reconciled namespace', async () => ((await reconciler.reconcileNamespace(ns)) ? true : undefined));
+      expect(staleList.has(ns)).toBe(false);
+      await reconciler.cleanup(staleList);
+      expect((await kubectl('source', ['-n', ns, 'get', 'configmap', 'cluster-bridge-ca-bundle'])).code).toBe(0);
+      expect((await kubectl('source', ['-n', ns, 'get', 'secret', 'cluster-bridge-sidecar-tls'])).code).toBe(0);
+    } finally {
+      client.close();
+    }
+  });
+
   it('elects one leader on a Lease', async () => {
     const client = KubeRestClient.load(kubeconfigPath('source'));
     try {
