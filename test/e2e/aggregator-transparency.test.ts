@@ -230,8 +230,9 @@ describe('the bridge is transparent to real clients while a shard moves source -
       expect(writer.deleted.size).toBeGreaterThan(0);
       // RVs: decimals below 2^63, never decreasing per object nor across the shard's lists.
       expectRVRules(recorder);
-      // One list at the start and one per owner change (a 410 for the old epoch's RV): no 410 loop.
-      expect(recorder.listRVs.length).toBeGreaterThanOrEqual(3);
+      // One list at the start, then a relist after the moves (a 410 for the old epoch's RV; one relist
+      // covers both moves when the reflector's backoff spans them, seen at load 30), and no 410 loop.
+      expect(recorder.listRVs.length).toBeGreaterThanOrEqual(2);
       expect(recorder.listRVs.length).toBeLessThanOrEqual(8);
     } finally {
       await recorder.stop();

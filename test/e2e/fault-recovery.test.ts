@@ -30,11 +30,13 @@ const names = async (cluster: 'source' | 'destination', namespace: string) =>
 
 let destination: KubeRestClient;
 /** The aggregator leader's Lease renewed within its duration, as `bridgectl release` judges it. */
-async function aggregatorLeads(): Promise<boolean> {
+/** The aggregator holding a fresh leader Lease, if any. */
+async function leadingAggregator(): Promise<string | undefined> {
   const path = `/apis/coordination.k8s.io/v1/namespaces/${SYSTEM_NAMESPACE}/leases/${AGGREGATOR_LEASE}`;
-  const got = await destination.request<{ spec?: { renewTime?: string; leaseDurationSeconds?: number } }>('GET', path);
+  const got = await destination.request<{ spec?: { holderIdentity?: string; renewTime?: string; leaseDurationSeconds?: number } }>('GET', path);
   const spec = got.status === 200 ? got.body.spec : undefined;
-  return !!spec?.renewTime && Date.parse(spec.renewTime) + (spec.leaseDurationSeconds ?? 30) * 1000 > Date.now();
+  const fresh = !!spec?.renewTime && Date.parse(spec.renewTime) + (spec.leaseDurationSeconds ?? 30) * 1000 > Date.now();
+  return fresh ? spec.holderIdentity : undefined;
 }
 async function routingTable(): Promise<RoutingTable> {
   const got = await destination.expect<{ data: Record<string, string> }>(
@@ -158,13 +160,22 @@ describe('the way back with no aggregator', () => {
     // The lab's admin is fenced like any user: configmaps belong to the destination now.
     const fenced = await kubectl('source', ['-n', namespace, 'create', 'configmap', 'cm-fenced']);
     expect(fenced.stderr).toMatch(/forbidden|fenced|denied/i);
+    const killed = await leadingAggregator();
     process.kill(component('aggregator').pid, 'SIGKILL');
     // Before: `PUT .../cluster-bridge-ca-bundle: 403 ... fenced`, with every component stopped.
     const reinstalled = await bridgectl('lab', 'install', '--replace');
     expect([reinstalled.code, reinstalled.stderr.split('\n').filter((l) => /error/i.test(l))]).toEqual([0, []]);
 
     // While an aggregator leads, release is refused and changes nothing.
-    await waitUntil('the reinstalled aggregator to lead', async () => (await aggregatorLeads()) || undefined, { timeoutMs: 60_000, intervalMs: 500 });
+    // The killed aggregator's Lease stays fresh for its duration: wait for the new one's (CI once ran release after the old Lease lapsed, before the new lead).
+    await waitUntil(
+      'the reinstalled aggregator to lead',
+      async () => {
+        const leader = await leadingAggregator();
+        return leader !== undefined && leader !== killed ? leader : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 500 },
+    );
     const tableWhileLed = await routingTable();
     const refused = await bridgectl('release');
     expect([refused.code, refused.stderr]).toEqual([1, expect.stringContaining('an aggregator leads')]);
