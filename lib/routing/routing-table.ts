@@ -4,6 +4,7 @@
  * returns a new table; the caller persists it (RoutingTableStore) before acting on it.
  */
 import { BridgeError } from '../errors.js';
+import { MERGED_RV_BASE, validateMergedEpochs } from './merged-rv.js';
 import { WRITE_VERBS } from './request-info.js';
 import { classify, isSourcePinned, isSystemNamespace } from './resource-classes.js';
 import { shardKey } from './shard-hash.js';
@@ -63,14 +64,24 @@ export function beginHandoff(table: RoutingTable, key: ShardKey, to: ClusterSide
 }
 
 /**
+ * Per-shard offsets stay below 2^61, so with any backend revision below 2^61 a per-shard RV stays below
+ * MERGED_RV_BASE (2^62), where merged resourceVersions begin (docs/adr/0025): the two kinds are told
+ * apart by value alone.
+ */
+export const MAX_EPOCH_OFFSET = MERGED_RV_BASE / 2n - 1n;
+
+/**
  * The next epoch's offset: above every RV the current epoch can have presented, given the old
  * backend's revision once writes were held and the shard's watches closed.
  */
 export function nextEpochOffset(current: Epoch, oldBackendRV: string): bigint {
   if (!/^\d+$/.test(oldBackendRV)) throw new BridgeError('BRIDGE_ERR_ROUTING', `the old owner's resourceVersion "${oldBackendRV}" is not a decimal integer`);
   const offset = BigInt(current.offset) + BigInt(oldBackendRV) + HANDOFF_RV_MARGIN;
-  if (offset >= MAX_PRESENTED_RV / 2n) {
-    throw new BridgeError('BRIDGE_ERR_ROUTING', `a new epoch would start at ${offset}, too close to 2^63 for resourceVersions to keep growing`);
+  if (offset > MAX_EPOCH_OFFSET) {
+    throw new BridgeError(
+      'BRIDGE_ERR_ROUTING',
+      `a new epoch would start at ${offset}: per-shard resourceVersions must stay below 2^62, where merged ones begin`,
+    );
   }
   return offset;
 }
@@ -123,7 +134,7 @@ function validateEpochs(field: string, epochs: unknown): void {
     if (!SIDES.has(String(e.backend))) fail(`${at}.backend`, 'must be source or destination');
     if (typeof e.offset !== 'string' || !/^\d+$/.test(e.offset)) fail(`${at}.offset`, 'must be a decimal string');
     const offset = BigInt(e.offset);
-    if (offset > MAX_PRESENTED_RV) fail(`${at}.offset`, 'must be below 2^63');
+    if (offset > MAX_EPOCH_OFFSET) fail(`${at}.offset`, 'must be below 2^61 (per-shard resourceVersions stay below merged ones, 2^62)');
     if (offset <= previous) fail(`${at}.offset`, "must be greater than the previous epoch's");
     if (i === 0 && (e.backend !== 'source' || offset !== 0n)) fail(at, 'epoch 0 must be the source with offset 0');
     previous = offset;
@@ -147,5 +158,6 @@ export function validateRoutingTable(value: unknown): RoutingTable {
   for (const [key, cls] of Object.entries(table.classOverrides ?? {})) {
     if (!CLASSES.has(cls)) fail(`classOverrides["${key}"]`, 'must be movable, located or system');
   }
+  if (table.merged !== undefined) validateMergedEpochs('merged', table.merged);
   return table as RoutingTable;
 }
