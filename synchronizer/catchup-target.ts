@@ -48,7 +48,7 @@ export function namespaceTarget(shard: ShardKey, namespace: string, from: Cluste
     syncedRV: () => mirrors.reduce((least, m) => (m.syncedRVOf(namespace) < least ? m.syncedRVOf(namespace) : least), mirrors[0]?.syncedRVOf(namespace) ?? 0n),
     failing: () => mirrors.flatMap((m) => m.failingIn(namespace).map((key) => `${m.shard} ${key}`)),
     lastError: () => mirrors.find((m) => m.failingIn(namespace).length > 0)?.lastError,
-    reconcile: () => Promise.all(mirrors.map((m) => m.reconcile({ paused: true }))),
+    reconcile: () => Promise.all(mirrors.map((m) => m.reconcile({ paused: true, namespace }))),
     pause: () => {
       pause();
       for (const mirror of mirrors) mirror.pauseNamespace(namespace);

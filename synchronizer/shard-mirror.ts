@@ -66,6 +66,8 @@ export class ShardMirror {
   private readonly pausedAt = new Map<string, bigint>();
   /** Set during a reconcile that includes the paused namespaces (a catch-up question's). */
   private reconcilingPaused = false;
+  /** The owner revision of each namespace's last reconcile of its own (reconcile({ namespace })), which may be ahead of syncedRV. */
+  private readonly namespaceSyncedAt = new Map<string, bigint>();
   /**
    * Set by the synchronizer for cluster RBAC (lib/mirror/cluster-rbac.ts): a replica object the mirror did not
    * write is the replica's own (its platform's, say) and is never overwritten nor deleted; one equal to
@@ -229,7 +231,8 @@ export class ShardMirror {
   /** The owner revision up to which `namespace`'s objects are known complete on the replica (0 until a namespace just joined is reconciled). */
   syncedRVOf(namespace: string): bigint {
     if (this.joining.has(namespace)) return 0n;
-    return this.pausedAt.get(namespace) ?? this.syncedRV;
+    const own = this.namespaceSyncedAt.get(namespace) ?? 0n;
+    return this.pausedAt.get(namespace) ?? (own > this.syncedRV ? own : this.syncedRV);
   }
 
   /** failingObjects of one namespace. */
@@ -255,6 +258,7 @@ export class ShardMirror {
     }
     this.joining.delete(namespace);
     this.pausedAt.delete(namespace);
+    this.namespaceSyncedAt.delete(namespace);
     return handed;
   }
 
@@ -268,7 +272,7 @@ export class ShardMirror {
     this.pausedAt.delete(namespace);
     this.joining.add(namespace);
     if (this.stopped) return;
-    this.reconcile().catch((err: unknown) => {
+    this.reconcile({ namespace }).catch((err: unknown) => {
       // The watch loop's relist reconciles it, with its backoff.
       this.failed('list-or-watch', err);
       this.watchAbort?.();
@@ -287,32 +291,36 @@ export class ShardMirror {
   /**
    * Makes the replica equal to a consistent list of the owner; returns the list's revision. With
    * `paused`, a catch-up question's, the paused namespaces too (a later question may still reconcile
-   * them, as a paused type shard's mirror).
+   * them, as a paused type shard's mirror). With `namespace`, that namespace only (a namespace shard's
+   * catch-up, a namespace turned around): its list's revision says nothing of the others, so it
+   * advances that namespace's syncedRVOf, not syncedRV.
    */
-  reconcile(options: { paused?: boolean } = {}): Promise<bigint> {
+  reconcile(options: { paused?: boolean; namespace?: string } = {}): Promise<bigint> {
     return this.serial(async () => {
       this.reconcilingPaused = !!options.paused;
       try {
-        return await this.reconcilePass();
+        return await this.reconcilePass(options.namespace);
       } finally {
         this.reconcilingPaused = false;
       }
     });
   }
 
-  private async reconcilePass(): Promise<bigint> {
+  private async reconcilePass(namespace: string | undefined): Promise<bigint> {
     // A custom resource's copies need its CRD Established on the replica first (crd-readiness.ts).
     if (this.api.crd) await ensureEstablished(this.replica.rest, this.replica.side, this.api.crd);
     this.state.phase = 'reconciling';
     this.owners.newPass();
     // Namespaces that join during this pass are reconciled by the pass their join queued.
-    const joined = [...this.joining];
-    const ownerList = await this.listAll(this.owner);
-    const replicaList = await this.listAll(this.replica);
+    const inPass = (ns: string) => namespace === undefined || ns === namespace;
+    const joined = [...this.joining].filter(inPass);
+    const paused = this.reconcilingPaused ? [...this.pausedAt.keys()].filter(inPass) : [];
+    const ownerList = await this.listAll(this.owner, namespace);
+    const replicaList = await this.listAll(this.replica, namespace);
     const replicaByKey = new Map(replicaList.items.map((o) => [keyOf(o), o]));
     this.state.total = ownerList.items.filter((o) => !skipReason(this.shard, o)).length;
     this.state.done = 0;
-    this.mirroredKeys.clear();
+    for (const key of [...this.mirroredKeys]) if (inPass(namespaceOfKey(key))) this.mirroredKeys.delete(key);
     for (const obj of ownerList.items) this.knownOnOwner.add(keyOf(obj));
     // The replica's list is this pass's view of it: an object missing there is created without a GET first.
     for (const wave of ownerWaves(ownerList.items)) {
@@ -329,12 +337,18 @@ export class ShardMirror {
         await this.remove(leftover);
     }
     const rv = BigInt(ownerList.resourceVersion);
-    if (rv > this.syncedRV) this.syncedRV = rv;
-    for (const namespace of joined) this.joining.delete(namespace);
-    if (this.reconcilingPaused) for (const namespace of this.pausedAt.keys()) this.pausedAt.set(namespace, rv);
-    this.state.initialSyncComplete = true;
-    this.state.phase = this.pausedAtHandoff ? 'paused' : 'watching';
+    this.passDone(namespace, rv, joined, paused);
     return rv;
+  }
+
+  /** What a reconcile at owner revision `rv` makes known: the shard's syncedRV or one namespace's; the namespaces it joined or refreshed while paused. */
+  private passDone(namespace: string | undefined, rv: bigint, joined: readonly string[], paused: readonly string[]): void {
+    if (namespace !== undefined) this.namespaceSyncedAt.set(namespace, rv);
+    else if (rv > this.syncedRV) this.syncedRV = rv;
+    for (const ns of joined) this.joining.delete(ns);
+    for (const ns of paused) if (this.pausedAt.has(ns)) this.pausedAt.set(ns, rv);
+    if (namespace === undefined) this.state.initialSyncComplete = true;
+    this.state.phase = this.pausedAtHandoff ? 'paused' : 'watching';
   }
 
   private unchangedSinceHandover(replicaObj: KubeObject): boolean {
@@ -343,8 +357,8 @@ export class ShardMirror {
     return handedOver !== undefined && !!rv && /^\d+$/.test(rv) && BigInt(rv) <= handedOver;
   }
 
-  private async listAll(side: MirrorSide): Promise<{ items: KubeObject[]; resourceVersion: string }> {
-    const list = await listAllPages<KubeObject>(side.rest, objectPath(this.api, undefined));
+  private async listAll(side: MirrorSide, namespace?: string): Promise<{ items: KubeObject[]; resourceVersion: string }> {
+    const list = await listAllPages<KubeObject>(side.rest, objectPath(this.api, namespace));
     // List items carry no apiVersion and kind; watch events and GETs do: the same content either way.
     // Objects of namespaces this mirror does not cover are the other direction's, on both sides.
     const items = list.items

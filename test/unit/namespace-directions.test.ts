@@ -180,6 +180,7 @@ describe("a carried type's two mirrors", () => {
     follow(held);
     source.objects.delete('/api/v1/namespaces/a/configmaps/a-gone');
     counters.writes.length = 0;
+    source.calls.length = 0;
     follow(completeHandoff(held, namespaceShardKey('a'), '900', NOW));
     expect(mirrors.source.syncedRVOf('a')).toBe(0n); // not known complete until the reconcile its join queued
     expect(mirrors.source.syncedRVOf('b')).toBe(mirrors.source.syncedRV);
@@ -187,6 +188,7 @@ describe("a carried type's two mirrors", () => {
     expect(at(destination, 'a', 'a-gone')).toBeUndefined();
     expect(at(destination, 'a', 'a-kept')).toBeDefined();
     expect(counters.writes).toEqual(['source->destination delete']);
+    expect(source.calls.filter((call) => call.startsWith('GET /api/v1/') && call.endsWith('/configmaps'))).toEqual(['GET /api/v1/namespaces/a/configmaps']); // that namespace only
     // b still mirrors source -> destination; a source change in a now reaches the destination, and the destination's no longer the source.
     source.add(configMap('a', 'a-new'));
     destination.add(configMap('a', 'a-stray'));
