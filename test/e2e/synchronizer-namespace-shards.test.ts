@@ -3,8 +3,9 @@
  * shards"): with ConfigMaps and Secrets carried per namespace, namespace A owned by the destination and
  * B by the source, each namespace mirrors from its owner only, no copy comes back, deletions follow the
  * same direction, the catch-up question `namespace/A` is caught up only once A's changes are across,
- * and a hand-off of A turns A around while B keeps its direction. A lab of its own: the test writes
- * the routing table.
+ * and a hand-off of A turns A around while B keeps its direction. The synchronizer starts with type
+ * shards, as before a rollout's first namespace stage, and its type mirrors give way to the carried
+ * mirrors when the table names the types. A lab of its own: the test writes the routing table.
  */
 import { stopPrivateLab } from '../helpers/private-lab.js';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -94,20 +95,25 @@ beforeAll(async () => {
   nsB = uniqueName('sync-ns-b');
   for (const side of ['source', 'destination'] as const)
     for (const name of [nsA, nsB]) await client(side).expect('POST', '/api/v1/namespaces', [201], { metadata: { name } });
-  // ConfigMaps and Secrets carried per namespace; A handed to the destination (as a completed hand-off writes it).
+  const tls = await throwawayTls('sync-ns');
+  const caller = await issueComponentClientCert(tls.ca, AGGREGATOR_SERVICE);
+  const env = { ...(await labSynchronizerEnv('sync-ns', CARRIED)), BRIDGE_TLS_DIR: tls.dir };
+  // First type shards, as before any namespace stage: b0 is mirrored by the configmaps type mirror.
+  sync = await startSynchronizer({ ...loadSyncConfig(env), leaseName: uniqueName('sync-ns') }, silentLog);
+  await waitUntil('the type mirrors to sync', () => CARRIED.every((shard) => sync.mirrors.get(shard)?.progress().initialSyncComplete));
+  await create('source', nsB, 'b0');
+  await waitUntil('b0 mirrored by the type mirror', () => exists('destination', nsB, 'b0'));
+  // Then ConfigMaps and Secrets carried per namespace, and A handed to the destination (as a completed hand-off writes it).
   await writeTable((table) => ({ ...table, namespaceTypes: CARRIED }));
   const sourceRV = await currentRevision(connections.source!);
   await writeTable((table) =>
     completeHandoff(beginHandoff(table, namespaceShardKey(nsA), 'destination', new Date()), namespaceShardKey(nsA), sourceRV, new Date()),
   );
-
-  const tls = await throwawayTls('sync-ns');
-  const caller = await issueComponentClientCert(tls.ca, AGGREGATOR_SERVICE);
-  const env = { ...(await labSynchronizerEnv('sync-ns', CARRIED)), BRIDGE_TLS_DIR: tls.dir };
-  sync = await startSynchronizer({ ...loadSyncConfig(env), leaseName: uniqueName('sync-ns') }, silentLog);
-  await waitUntil('both mirrors of each carried type to sync', () =>
-    CARRIED.every((shard) =>
-      (['source', 'destination'] as const).every((side) => sync.mirrors.get(carriedMirrorKey(shard, side))?.progress().initialSyncComplete),
+  await waitUntil('the type mirrors replaced by both mirrors of each carried type, synced', () =>
+    CARRIED.every(
+      (shard) =>
+        !sync.mirrors.has(shard) &&
+        (['source', 'destination'] as const).every((side) => sync.mirrors.get(carriedMirrorKey(shard, side))?.progress().initialSyncComplete),
     ),
   );
   catchUp = new CatchUpClient({ url: `https://127.0.0.1:${sync.port}`, caPem: tls.ca.certPem, certPem: caller.certPem, keyPem: caller.keyPem });
@@ -123,6 +129,8 @@ afterAll(async () => {
 
 describe('namespace shards: each namespace of a carried type mirrors from its owner', () => {
   it('copies A from the destination and B from the source, ConfigMaps and Secrets alike, and neither copy comes back', async () => {
+    // What the type mirror copied before the type was carried is still there, once.
+    expect((await read('destination', nsB, 'b0'))?.metadata.annotations?.[MIRROR_OF_UID_ANNOTATION]).toBe((await read('source', nsB, 'b0'))?.metadata.uid);
     const before = { toSource: await writesBy('destination->source'), toDestination: await writesBy('source->destination') };
     const a1 = await create('destination', nsA, 'a1');
     const aSecret = await create('destination', nsA, 'a-secret', 'secrets');
