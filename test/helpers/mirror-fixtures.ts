@@ -55,11 +55,12 @@ export class FakeCluster {
       return reply(200, { resources });
     }
     if (/^\/api\/v1\/namespaces\/[^/]+$/.test(path)) return reply(200, { metadata: { name: path.split('/').pop() } });
-    const list = /^\/api\/v1\/(\w+)$/.exec(path);
+    // All namespaces, or one (`/api/v1/namespaces/<ns>/<resource>`).
+    const list = /^\/api\/v1\/(?:namespaces\/([^/]+)\/)?(\w+)$/.exec(path);
     if (method === 'GET' && list) {
       // In key order, as etcd lists.
       const entries = [...this.objects.entries()].sort(([a], [b]) => (a < b ? -1 : 1));
-      const items = entries.filter(([k]) => k.split('/')[5] === list[1]).map(([, v]) => v);
+      const items = entries.filter(([k]) => k.split('/')[5] === list[2] && (!list[1] || k.split('/')[4] === list[1])).map(([, v]) => v);
       return reply(200, { items, metadata: { resourceVersion: '1000' } });
     }
     if (method === 'POST') {
