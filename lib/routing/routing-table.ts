@@ -7,7 +7,8 @@ import { BridgeError } from '../errors.js';
 import { MERGED_RV_BASE, validateMergedEpochs } from './merged-rv.js';
 import { WRITE_VERBS } from './request-info.js';
 import { classify, isSourcePinned, isSystemNamespace } from './resource-classes.js';
-import { shardKey } from './shard-hash.js';
+import { checkShardKind, isCarried, namespacesSplit, namespaceTableProblem } from './namespace-shards.js';
+import { namespaceShardKey, shardKey } from './shard-hash.js';
 import type { ClusterSide, Epoch, RequestInfo, RouteDecision, RoutingTable, ShardKey, ShardState } from './types.js';
 
 /** Presented resourceVersions must stay below 2^63: real clients parse them as int64. */
@@ -35,6 +36,29 @@ export function shardState(table: RoutingTable, key: ShardKey): ShardState {
 
 const DISCOVERY_PATH = /^\/(api|apis|openapi)(\/|$)/;
 
+/**
+ * The shard a movable request is routed by: a namespaced request of a carried type by its namespace's
+ * shard, anything else by its type's. Undefined for a cluster-wide request of a carried type (merged
+ * or the source's, routeCarriedClusterWide).
+ */
+function shardOfRequest(info: RequestInfo, table: RoutingTable): ShardKey | undefined {
+  const type = shardKey(info.apiGroup, info.resource);
+  if (!isCarried(table, type)) return type;
+  return info.namespace === '' ? undefined : namespaceShardKey(info.namespace);
+}
+
+/**
+ * A cluster-wide request of a carried type: merged while namespaces are split (or ever were); else
+ * the source, whose RVs are every namespace's (epoch 0). Named by its type, so its watches close with
+ * any namespace's hand-off (shard-activity.ts). A write across namespaces (deletecollection without a
+ * namespace) is routed 'merged' too: the aggregator refuses it there (merged reads only).
+ */
+function routeCarriedClusterWide(info: RequestInfo, table: RoutingTable): RouteDecision {
+  const shard = shardKey(info.apiGroup, info.resource);
+  if (namespacesSplit(table)) return { target: 'merged', reason: 'namespaces-split', shard };
+  return { target: 'source', reason: 'shard-owner', shard };
+}
+
 export function route(info: RequestInfo, table: RoutingTable): RouteDecision {
   if (!info.isResourceRequest || info.resource === '') {
     return { target: 'source', reason: DISCOVERY_PATH.test(info.path) ? 'discovery-source' : 'non-resource-source' };
@@ -43,7 +67,8 @@ export function route(info: RequestInfo, table: RoutingTable): RouteDecision {
   if (cls === 'system')
     return { target: 'source', reason: info.namespace !== '' && isSystemNamespace(info.namespace) ? 'system-namespace' : 'system-resource' };
   if (cls === 'located') return { target: 'source', reason: 'located' };
-  const shard = shardKey(info.apiGroup, info.resource);
+  const shard = shardOfRequest(info, table);
+  if (shard === undefined) return routeCarriedClusterWide(info, table);
   const state = table.shards[shard];
   if (!state) return { target: 'source', reason: 'shard-owner', shard };
   if (state.handoff && WRITE_VERBS.has(info.verb)) return { target: 'hold', reason: 'shard-handoff-hold', shard };
@@ -57,6 +82,7 @@ function withShard(table: RoutingTable, state: ShardState): RoutingTable {
 /** Step 1 of an owner change: writes to the shard are held from now on. */
 export function beginHandoff(table: RoutingTable, key: ShardKey, to: ClusterSide, now: Date, by?: string): RoutingTable {
   if (isSourcePinned(key)) throw new BridgeError('BRIDGE_ERR_ROUTING', `shard ${key} is never moved: the source owns it in every state (docs/adr/0013)`);
+  checkShardKind(table, key);
   const state = shardState(table, key);
   if (state.handoff) throw new BridgeError('BRIDGE_ERR_ROUTING', `shard ${key} is already changing owner to ${state.handoff.to}`);
   if (state.owner === to) throw new BridgeError('BRIDGE_ERR_ROUTING', `shard ${key} is already owned by the ${to}`);
@@ -159,5 +185,7 @@ export function validateRoutingTable(value: unknown): RoutingTable {
     if (!CLASSES.has(cls)) fail(`classOverrides["${key}"]`, 'must be movable, located or system');
   }
   if (table.merged !== undefined) validateMergedEpochs('merged', table.merged);
+  const problem = namespaceTableProblem(table as RoutingTable);
+  if (problem) fail(...problem);
   return table as RoutingTable;
 }
