@@ -1,0 +1,144 @@
+// Namespace shards on the lab's two real clusters (issue 24, docs/adr/0026): `bridgectl aggregator move
+// --namespace` moves one namespace's carried types to the destination as a unit. Then a ConfigMap
+// written in it through the aggregator lands in the destination; the source's fence refuses a write to
+// it straight on the source while another namespace's ConfigMaps stay writable there; moved back,
+// nothing written meanwhile is lost. A lab of its own: the move fences the source.
+import { stopPrivateLab } from '../helpers/private-lab.js';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { join } from 'node:path';
+import { waitUntil } from '../../lib/wait-until.js';
+import { namespaceShardKey } from '../../lib/routing/shard-hash.js';
+import { shardState } from '../../lib/routing/routing-table.js';
+import { startLabBridge, type LabBridge } from '../helpers/bridge-lab.js';
+import { createNamespace, kubeconfigPath, kubectl, kubectlOk, run } from '../helpers/lab-clients.js';
+import { serviceAccountToken, tokenKubeconfig } from '../helpers/sidecar-lab.js';
+
+const CLI = join(process.cwd(), 'dist', 'cli', 'main.js');
+const bridgectl = (args: string[]) => run(process.execPath, [CLI, ...args], { env: process.env });
+
+let bridge: LabBridge;
+/** The namespace that moves, and one that stays at the source. */
+let moving: string;
+let staying: string;
+/** A workload of `moving`, through the sidecar and the aggregator, as an injected pod reaches the API. */
+let workload: string;
+
+const rvOf = (cluster: string, namespace: string, name: string) =>
+  kubectlOk(cluster, ['-n', namespace, 'get', 'configmap', name, '-o', 'jsonpath={.metadata.resourceVersion}']);
+const dataOf = (cluster: string, namespace: string, name: string) =>
+  kubectlOk(cluster, ['-n', namespace, 'get', 'configmap', name, '-o', 'jsonpath={.data.k}']);
+
+async function move(to: 'destination' | 'source'): Promise<string> {
+  const moved = await bridgectl([
+    'aggregator',
+    'move',
+    '--namespace',
+    moving,
+    '--to',
+    to,
+    '--kubeconfig',
+    kubeconfigPath('destination'),
+    '--timeout-seconds',
+    '90',
+  ]);
+  expect(moved.stderr + moved.stdout).toContain(`namespace/${moving} is served by the ${to}`);
+  expect(moved.code).toBe(0);
+  return moved.stdout;
+}
+
+beforeAll(async () => {
+  moving = await createNamespace('source', 'ns-moving');
+  staying = await createNamespace('source', 'ns-staying');
+  const token = await serviceAccountToken(moving);
+  bridge = await startLabBridge({ namespace: moving });
+  workload = tokenKubeconfig(bridge.sidecar.dir, 'workload', bridge.sidecar.server, bridge.sidecar.caBundlePem, token, moving);
+  await kubectlOk('source', ['-n', moving, 'create', 'configmap', 'before', '--from-literal=k=before']);
+  await kubectlOk('source', ['-n', staying, 'create', 'configmap', 'before', '--from-literal=k=before']);
+  // The workload's RoleBinding must be mirrored before the destination serves it (impersonation).
+  await waitUntil('the RoleBinding mirrored to the destination', async () =>
+    (await kubectl('destination', ['-n', moving, 'get', 'rolebinding', '-o', 'name'])).stdout.trim() ? true : undefined,
+  );
+}, 240_000);
+
+afterAll(async () => {
+  await bridge?.close();
+  await stopPrivateLab();
+}, 120_000);
+
+describe('namespace shards on the lab', () => {
+  it('refuses to move a namespace the source does not have, holding nothing', async () => {
+    const refused = await bridgectl([
+      'aggregator',
+      'move',
+      '--namespace',
+      'no-such-namespace',
+      '--to',
+      'destination',
+      '--kubeconfig',
+      kubeconfigPath('destination'),
+    ]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('BRIDGE_ERR_ROUTING: namespace no-such-namespace does not exist on the source');
+    expect(bridge.aggregator.routing.table.shards[namespaceShardKey('no-such-namespace')]).toBeUndefined();
+  });
+
+  it('moves one namespace: its writes through the aggregator land in the destination, the fence refuses them on the source, other namespaces stay writable there', async () => {
+    const output = await move('destination');
+    const table = bridge.aggregator.routing.table;
+    const state = shardState(table, namespaceShardKey(moving));
+    expect(state.owner).toBe('destination');
+    expect(output).toContain(`epoch 1, resourceVersion offset ${state.epochs[1]!.offset}`);
+    expect(table.namespaceTypes).toContain('configmaps');
+    expect(table.merged?.epochs).toHaveLength(1);
+    // The type shards did not move: configmaps of other namespaces are the source's.
+    expect(table.shards.configmaps).toBeUndefined();
+
+    // Caught up before the move: the ConfigMap written on the source is in the destination.
+    expect(await dataOf('destination', moving, 'before')).toBe('before');
+    // A write through the aggregator lands in the destination, with the namespace shard's RV offset.
+    await kubectlOk(workload, ['-n', moving, 'create', 'configmap', 'during', '--from-literal=k=during']);
+    expect(await dataOf('destination', moving, 'during')).toBe('during');
+    const presented = await kubectlOk(workload, ['-n', moving, 'get', 'configmap', 'during', '-o', 'jsonpath={.metadata.resourceVersion}']);
+    expect(BigInt(presented)).toBe(BigInt(await rvOf('destination', moving, 'during')) + BigInt(state.epochs[1]!.offset));
+    await kubectlOk(workload, ['-n', moving, 'patch', 'configmap', 'before', '--type=merge', '-p', '{"data":{"k":"changed-in-destination"}}']);
+    expect(await dataOf('destination', moving, 'before')).toBe('changed-in-destination');
+
+    // Straight on the source, the moved namespace's carried types are fenced...
+    const fenced = await kubectl('source', ['-n', moving, 'create', 'configmap', 'direct', '--from-literal=k=v']);
+    expect(fenced.code).not.toBe(0);
+    expect(fenced.stderr).toContain('served by the destination cluster');
+    const fencedSecret = await kubectl('source', ['-n', moving, 'create', 'secret', 'generic', 'direct', '--from-literal=k=v']);
+    expect(fencedSecret.code).not.toBe(0);
+    expect(fencedSecret.stderr).toContain('served by the destination cluster');
+    // ...while another namespace's ConfigMaps stay writable there, and its writes through the aggregator go to the source.
+    await kubectlOk('source', ['-n', staying, 'create', 'configmap', 'direct', '--from-literal=k=v']);
+    await kubectlOk('source', ['-n', staying, 'patch', 'configmap', 'before', '--type=merge', '-p', '{"data":{"k":"changed-on-source"}}']);
+    expect(await dataOf('source', staying, 'before')).toBe('changed-on-source');
+    const mirroredBack = await waitUntil('the destination write mirrored to the source', async () =>
+      (await kubectl('source', ['-n', moving, 'get', 'configmap', 'during', '-o', 'jsonpath={.data.k}'])).stdout === 'during' ? true : undefined,
+    );
+    expect(mirroredBack).toBe(true);
+  });
+
+  it('moves it back: nothing written meanwhile is lost, and the source takes its writes again', async () => {
+    await kubectlOk(workload, ['-n', moving, 'create', 'configmap', 'last', '--from-literal=k=last']);
+    await move('source');
+    const state = shardState(bridge.aggregator.routing.table, namespaceShardKey(moving));
+    expect(state.epochs.map((e) => e.backend)).toEqual(['source', 'destination', 'source']);
+    expect(bridge.aggregator.routing.table.merged?.epochs).toHaveLength(2);
+    for (const [name, value] of [
+      ['before', 'changed-in-destination'],
+      ['during', 'during'],
+      ['last', 'last'],
+    ] as const) {
+      expect(await dataOf('source', moving, name)).toBe(value);
+      expect(await kubectlOk(workload, ['-n', moving, 'get', 'configmap', name, '-o', 'jsonpath={.data.k}'])).toBe(value);
+    }
+    // Served by the source again, in the third epoch: presented = source RV + that epoch's offset.
+    const presented = await kubectlOk(workload, ['-n', moving, 'get', 'configmap', 'last', '-o', 'jsonpath={.metadata.resourceVersion}']);
+    expect(BigInt(presented)).toBe(BigInt(await rvOf('source', moving, 'last')) + BigInt(state.epochs[2]!.offset));
+    await kubectlOk('source', ['-n', moving, 'create', 'configmap', 'direct-after', '--from-literal=k=v']);
+    await kubectlOk(workload, ['-n', moving, 'create', 'configmap', 'after', '--from-literal=k=after']);
+    expect(await dataOf('source', moving, 'after')).toBe('after');
+  });
+});
