@@ -5,12 +5,12 @@
  * release. Any failure aborts: the old owner keeps serving and nothing acknowledged is lost.
  */
 import type { CatchUp } from '../../lib/mirror/catchup.js';
-import { BridgeError, errorMessage } from '../../lib/errors.js';
+import { BridgeError, errorMessage, isBridgeError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/process/logger.js';
 import { abortHandoff, beginHandoff, completeHandoff, shardState } from '../../lib/routing/routing-table.js';
 import { checkShardServed, notMirrored, ShardRefused } from '../../lib/routing/shard-validation.js';
 import { appendMergedEpoch } from '../../lib/routing/merged-rv.js';
-import { withNamespaceTypes } from '../../lib/routing/namespace-shards.js';
+import { checkShardKind, withNamespaceTypes } from '../../lib/routing/namespace-shards.js';
 import { DEFAULT_NAMESPACE_TYPES } from '../../lib/routing/resource-classes.js';
 import { namespaceOfShard } from '../../lib/routing/shard-hash.js';
 import type { ClusterSide, Epoch, OwnerChanger, RoutingTable, RoutingTableStore, ShardKey } from '../../lib/routing/types.js';
@@ -55,6 +55,22 @@ export async function currentRevision(cluster: ClusterConnection): Promise<strin
   const rv = list.body.metadata?.resourceVersion;
   if (!rv) throw new BridgeError('BRIDGE_ERR_KUBE_API', `the ${cluster.side} API server returned a list without a resourceVersion`);
   return rv;
+}
+
+/**
+ * The table a hand-off of `shard` would start from, built and checked (namespace-shards.ts: a system or
+ * malformed namespace, carried types clashing with type shards). Such a refusal never changes by
+ * retrying: a ShardRefused, asked again rarely (owner-reconciler.ts), not every few seconds.
+ */
+function refusedUnlessKind(build: () => RoutingTable, shard: ShardKey): RoutingTable {
+  try {
+    const table = build();
+    checkShardKind(table, shard);
+    return table;
+  } catch (err) {
+    if (!isBridgeError(err, 'BRIDGE_ERR_ROUTING')) throw err;
+    throw new ShardRefused(err.message, err.fix);
+  }
 }
 
 export class ShardHandoff implements OwnerChanger {
@@ -150,7 +166,7 @@ export class ShardHandoff implements OwnerChanger {
     const from = shardState(routing.table, shard).owner;
     // Refused before any write is held: an unfenced source would let any writer fork the moved shard.
     if (to === 'destination') await this.deps.assertFenceable?.(shard);
-    const starting = this.startingTable(shard);
+    const starting = refusedUnlessKind(() => this.startingTable(shard), shard);
     const namespace = namespaceOfShard(shard);
     if (namespace === undefined) await this.checkShard(shard, from);
     else await this.checkNamespaceShard(shard, namespace, starting.namespaceTypes ?? [], from);

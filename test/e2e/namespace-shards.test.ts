@@ -5,7 +5,10 @@
 // nothing written meanwhile is lost. A lab of its own: the move fences the source.
 import { stopPrivateLab } from '../helpers/private-lab.js';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { applyRolloutCrd } from '../../lab/install-bridge.js';
 import { waitUntil } from '../../lib/wait-until.js';
 import { namespaceShardKey } from '../../lib/routing/shard-hash.js';
 import { shardState } from '../../lib/routing/routing-table.js';
@@ -140,5 +143,60 @@ describe('namespace shards on the lab', () => {
     await kubectlOk('source', ['-n', moving, 'create', 'configmap', 'direct-after', '--from-literal=k=v']);
     await kubectlOk(workload, ['-n', moving, 'create', 'configmap', 'after', '--from-literal=k=after']);
     expect(await dataOf('source', moving, 'after')).toBe('after');
+  });
+
+  it('a rollout plan moves the namespaces it names by F and rolls them back; the CRD refuses an ambiguous selection', async () => {
+    const destination = kubeconfigPath('destination');
+    await applyRolloutCrd(bridge.destination);
+    const badPlan = join(mkdtempSync(join(tmpdir(), 'ns-plan-')), 'plan.yaml');
+    writeFileSync(badPlan, JSON.stringify({ stages: [{ name: 'x', fraction: 1, namespaces: { names: [staying], all: true } }] }));
+    const bad = await bridgectl(['rollout', 'plan', '--name', 'ns-bad', '--file', badPlan, '--dry-run', '--kubeconfig', destination]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('namespaces selects by exactly one of names, selector or all');
+
+    const plan = await bridgectl([
+      'rollout',
+      'plan',
+      '--name',
+      'ns-plan',
+      '--stages',
+      '100',
+      '--namespaces',
+      staying,
+      '--soak-seconds',
+      '600',
+      '--kubeconfig',
+      destination,
+    ]);
+    expect(plan.stderr).toContain(`namespace positions (moved once F is above): ${staying} `);
+    expect(plan.code).toBe(0);
+    const key = namespaceShardKey(staying);
+    await waitUntil(
+      'the rollout to move the namespace',
+      async () => (shardState(bridge.aggregator.routing.table, key).owner === 'destination' ? true : undefined),
+      {
+        timeoutMs: 90_000,
+      },
+    );
+    // Its type shards are not the carried types: configmaps of other namespaces never moved.
+    expect(bridge.aggregator.routing.table.shards.configmaps).toBeUndefined();
+    expect(await dataOf('destination', staying, 'before')).toBe('changed-on-source');
+    const status = await bridgectl(['status', '--name', 'ns-plan', '--kubeconfig', destination]);
+    expect(status.stdout).toMatch(new RegExp(`namespace/${staying}\\s+destination\\s+destination`));
+    // The rollout governs it: a hand move is refused, naming the rollout.
+    const governed = await bridgectl(['aggregator', 'move', '--namespace', staying, '--to', 'source', '--kubeconfig', destination]);
+    expect(governed.code).toBe(1);
+    expect(governed.stderr).toContain('BRIDGE_ERR_ROLLOUT: BridgeRollout "ns-plan"');
+
+    const rolledBack = await bridgectl(['rollback', '--name', 'ns-plan', '--kubeconfig', destination, '--timeout-seconds', '60']);
+    expect(rolledBack.code).toBe(0);
+    await waitUntil(
+      'the rollback to bring the namespace back',
+      async () => (shardState(bridge.aggregator.routing.table, key).owner === 'source' ? true : undefined),
+      {
+        timeoutMs: 90_000,
+      },
+    );
+    await kubectlOk('source', ['-n', staying, 'create', 'configmap', 'after-rollback', '--from-literal=k=v']);
   });
 });

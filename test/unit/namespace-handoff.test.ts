@@ -5,6 +5,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { ShardHandoff, type HandoffDeps } from '../../aggregator/handoff/handoff.js';
 import { ShardActivity } from '../../aggregator/handoff/shard-activity.js';
+import { ShardRefused } from '../../lib/routing/shard-validation.js';
 import type { CatchUpQuery } from '../../lib/mirror/catchup.js';
 import { RoutingState } from '../../lib/routing/routing-state.js';
 import { emptyRoutingTable, shardState } from '../../lib/routing/routing-table.js';
@@ -114,5 +115,18 @@ describe('a namespace shard hand-off', () => {
     expect(epochs).toHaveLength(2);
     expect(BigInt(epochs[1]!.offset)).toBeGreaterThan(BigInt(epochs[0]!.offset));
     expect(shardState(routing.table, 'namespace/app').epochs.map((e) => e.backend)).toEqual(['source', 'destination', 'source']);
+  });
+});
+
+describe('namespace shards a hand-off can never move', () => {
+  it.each([
+    ['a system namespace', 'namespace/kube-system', /system namespace/],
+    ['a malformed name', 'namespace/Not_A_Name', /not a namespace name/],
+  ])('refuses %s as ShardRefused (asked again rarely, not every 3 s), before holding anything', async (_what, shard, message) => {
+    const { handoff, persisted } = setup({ namespaces: ['kube-system', 'Not_A_Name'] });
+    const refused = await handoff.changeOwner(shard, 'destination', 'test').catch((err: unknown) => err);
+    expect(refused).toBeInstanceOf(ShardRefused);
+    expect((refused as Error).message).toMatch(message);
+    expect(persisted).toEqual([]);
   });
 });
