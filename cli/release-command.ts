@@ -21,6 +21,7 @@ import { type KubeObject, type OwnerReference } from '../lib/kube/types.js';
 import { AGGREGATOR_LEASE, SYSTEM_NAMESPACE } from '../lib/names.js';
 import { ConfigMapRoutingStore } from '../lib/routing/configmap-store.js';
 import { releaseToSource } from '../lib/routing/release.js';
+import { namespaceOfShard } from '../lib/routing/shard-hash.js';
 import { DEFAULT_SHARDS } from '../lib/routing/resource-classes.js';
 import type { ClusterSide, ShardKey } from '../lib/routing/types.js';
 import { createLogger } from '../lib/process/logger.js';
@@ -57,10 +58,16 @@ export function compareShard(shard: ShardKey, destination: KubeObject[], source:
   return out;
 }
 
-async function unmirrored(clusters: Record<ClusterSide, ClusterConnection>, shard: ShardKey): Promise<Unmirrored> {
-  const api = await discoverShardApi(clusters.destination, shard);
-  const list = async (side: ClusterSide) => (await listAllPages<KubeObject>(clusters[side].rest, objectPath(api, undefined))).items;
-  return compareShard(shard, await list('destination'), await list('source'));
+/** A type shard's objects, or a namespace shard's: each carried type's in that namespace (named `namespace/<ns> <type>`). */
+async function unmirrored(clusters: Record<ClusterSide, ClusterConnection>, shard: ShardKey, carried: readonly ShardKey[]): Promise<Unmirrored[]> {
+  const namespace = namespaceOfShard(shard);
+  const compare = async (type: ShardKey, label: ShardKey) => {
+    const api = await discoverShardApi(clusters.destination, type);
+    const list = async (side: ClusterSide) => (await listAllPages<KubeObject>(clusters[side].rest, objectPath(api, namespace))).items;
+    return { ...compareShard(type, await list('destination'), await list('source')), shard: label };
+  };
+  if (namespace === undefined) return [await compare(shard, shard)];
+  return Promise.all(carried.map((type) => compare(type, `${shard} ${type}`)));
 }
 
 /** The aggregator leader's Lease, when renewed within its duration: an aggregator runs. */
@@ -108,7 +115,8 @@ export const releaseCommand: Command = {
       const store = new ConfigMapRoutingStore(clusters.destination.rest, createLogger('release', { level: 'warn' }));
       const { table, version } = await store.load();
       const owned = Object.values(table.shards).filter((s) => s.owner === 'destination' || s.handoff);
-      const reports = await Promise.all(owned.filter((s) => s.owner === 'destination').map((s) => unmirrored(clusters, s.shard)));
+      const carried = table.namespaceTypes ?? [];
+      const reports = (await Promise.all(owned.filter((s) => s.owner === 'destination').map((s) => unmirrored(clusters, s.shard, carried)))).flat();
       const warnings = reports.flatMap(describe);
       if (warnings.length) {
         say('WARNING: unmirrored: what the destination owned that the source does not have as the destination has it');

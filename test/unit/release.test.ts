@@ -7,6 +7,7 @@ import type { KubeObject } from '../../lib/kube/types.js';
 import { appendMergedEpoch, MergedRVCodec } from '../../lib/routing/merged-rv.js';
 import { ShardRVCodec } from '../../lib/routing/resource-version.js';
 import { releaseToSource } from '../../lib/routing/release.js';
+import { withNamespaceTypes } from '../../lib/routing/namespace-shards.js';
 import { beginHandoff, completeHandoff, emptyRoutingTable, shardState, validateRoutingTable } from '../../lib/routing/routing-table.js';
 
 const NOW = new Date('2026-12-07T00:00:00Z');
@@ -32,7 +33,9 @@ describe('releaseToSource', () => {
   });
 
   it('appends a merged epoch when a namespace shard comes back (its owners change), and only then', () => {
-    let t = completeHandoff(beginHandoff(emptyRoutingTable(), 'namespace/team-a', 'destination', NOW), 'namespace/team-a', '5000', NOW);
+    // A namespace shard needs carried types (docs/adr/0026).
+    const carrying = withNamespaceTypes(emptyRoutingTable(), ['configmaps']);
+    let t = completeHandoff(beginHandoff(carrying, 'namespace/team-a', 'destination', NOW), 'namespace/team-a', '5000', NOW);
     t = appendMergedEpoch(t, '9000', '5000', NOW);
     const before = MergedRVCodec.forTable(t);
     const lastPresented = before.present(9100n, 7000n);
