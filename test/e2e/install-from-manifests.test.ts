@@ -6,7 +6,10 @@
 // configuration, probes and PodDisruptionBudgets; the webhook pod injects the sidecar image from the
 // node's containerd into a pod of a labelled namespace, whose in-cluster client (@kubernetes/client-node's
 // loadFromCluster, in the webhook image) reaches the API through the sidecar and the aggregator pod,
-// also for a shard moved to the destination. A lab of its own.
+// also for a shard moved to the destination. Then three in-cluster clients in injected pods, client-go
+// (rest.InClusterConfig()), kubectl and python3-kubernetes (load_incluster_config(); test/pod-clients/),
+// each with reads, writes, a watch and leader election, while BridgeRollouts advance through 50% and
+// 100% and are rolled back, with 0 unexpected errors. A lab of its own.
 import { stopPrivateLab } from '../helpers/private-lab-real-node.js';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -17,6 +20,8 @@ import { buildGoClientsImage, parseResults, type CheckResult } from '../helpers/
 import { importImage, installFromManifests, isReady, pods, waitReady, type ManifestInstall } from '../helpers/manifest-install.js';
 import { REAL_NODE_NAME } from '../../lab/node/kubelet-config.js';
 import { SIDECAR_OPS_PORT } from '../../lib/names.js';
+import type { BridgeRollout } from '../../aggregator/rollout/rollout-types.js';
+import { importWorkloadImage, startClientPod, stopClientPod } from '../helpers/pod-clients.js';
 import { waitUntil } from '../../lib/wait-until.js';
 
 const SYSTEM_NS = 'cluster-bridge-system';
@@ -45,6 +50,7 @@ console.log(JSON.stringify({ server: kc.getCurrentCluster().server, rv: created.
 let work: string;
 let install: ManifestInstall;
 let installSeconds = 0;
+let clientsNamespace: string;
 
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'bridge-manifests-'));
@@ -94,17 +100,22 @@ async function startPod(namespace: string, name: string): Promise<number> {
   return (Date.now() - started) / 1000;
 }
 
-const GO_CLIENTS_ROLE = {
+const CLIENTS_ROLE = {
   apiVersion: 'rbac.authorization.k8s.io/v1',
   kind: 'ClusterRole',
-  metadata: { name: 'e2e-go-clients' }, // not cluster-bridge-*: the synchronizer never copies those
-  rules: [{ apiGroups: ['', 'coordination.k8s.io'], resources: ['configmaps', 'secrets', 'leases'], verbs: ['*'] }],
+  metadata: { name: 'e2e-pod-clients' }, // not cluster-bridge-*: the synchronizer never copies those
+  rules: [
+    { apiGroups: ['', 'coordination.k8s.io'], resources: ['configmaps', 'secrets', 'leases'], verbs: ['*'] },
+    // kubectl exec, logs and port-forward from a pod to another (the streaming test).
+    { apiGroups: [''], resources: ['pods', 'pods/log'], verbs: ['get', 'list'] },
+    { apiGroups: [''], resources: ['pods/exec', 'pods/portforward'], verbs: ['get', 'create'] },
+  ],
 };
-const GO_SHARDS = ['configmaps', 'secrets', 'leases.coordination.k8s.io'];
+const ROLLOUT_SHARDS = 'configmaps,secrets,leases.coordination.k8s.io';
 const GO_RUNS = 3;
 
-/** One run of the client-go suite (test/go-clients) as a pod's only container, in-cluster; `moves` done while it ran are counted. */
-async function runGoPod(namespace: string, name: string, image: string, moves: readonly { at: number; ok: boolean }[]) {
+/** One run of the client-go suite (test/go-clients) as a pod's only container, in-cluster. */
+async function runGoPod(namespace: string, name: string, image: string) {
   const args = [
     'suite',
     '--kubeconfig',
@@ -133,10 +144,61 @@ async function runGoPod(namespace: string, name: string, image: string, moves: r
     },
     { timeoutMs: 200_000, intervalMs: 250 },
   );
-  const from = Date.parse(ended.startedAt);
-  const to = Date.parse(ended.finishedAt) + 1000; // the timestamps have whole seconds
   const results = parseResults(await kubectlOk('source', ['-n', namespace, 'logs', name, '-c', 'app']));
-  return { results, exitCode: ended.exitCode, during: moves.filter((m) => m.ok && m.at >= from && m.at <= to).length };
+  // The timestamps have whole seconds.
+  return { results, exitCode: ended.exitCode, from: Date.parse(ended.startedAt), to: Date.parse(ended.finishedAt) + 1000 };
+}
+
+interface RolloutCycle {
+  /** Each shard owner change: a stage reached or the rollback done, when the controller recorded it. */
+  handoffs: { at: number; what: string }[];
+  seconds: number;
+  failure?: string;
+}
+
+async function rolloutObject(name: string): Promise<BridgeRollout> {
+  return JSON.parse(await kubectlOk('destination', ['-n', SYSTEM_NS, 'get', 'bridgerollout', name, '-o', 'json'])) as BridgeRollout;
+}
+
+/**
+ * One BridgeRollout as an operator runs it (`bridgectl rollout plan`, then `bridgectl rollback`): the
+ * aggregator pods' leader moves the shards stage by stage through the synchronizer pod, then back.
+ * The latency gate is off (a loaded machine); the error-rate gate stays on and would roll back on its own.
+ */
+async function rolloutCycle(name: string, round: number): Promise<RolloutCycle> {
+  const started = Date.now();
+  const bridgectlDest = (args: string[]) => run(process.execPath, [CLI, ...args, '--kubeconfig', kubeconfigPath('destination')]);
+  const plan = await bridgectlDest(
+    ['rollout', 'plan', '--name', name, '--replace', '--stages', '50,100', '--shards', ROLLOUT_SHARDS, '--soak-seconds', '3'].concat([
+      '--max-latency-ratio',
+      '1000',
+    ]),
+  );
+  const failed = (why: string) => ({ handoffs: [], seconds: (Date.now() - started) / 1000, failure: `${name} round ${round}: ${why}` });
+  if (plan.code !== 0) return failed(`plan exited ${plan.code}: ${plan.stderr.trim()}`);
+  const phase = (wanted: string[]) =>
+    waitUntil(
+      `${name} ${wanted.join(' or ')}`,
+      async () => {
+        const r = await rolloutObject(name);
+        return wanted.includes(r.status?.phase ?? '') && r;
+      },
+      { timeoutMs: 180_000, intervalMs: 500 },
+    );
+  const done = await phase(['Complete', 'RolledBack']);
+  if (done.status?.phase !== 'Complete')
+    return failed(`rolled back on its own: ${JSON.stringify(done.status?.history?.filter((h) => h.event === 'gate-breached'))}`);
+  const back = await bridgectlDest(['rollback', '--name', name]);
+  if (back.code !== 0) return failed(`rollback exited ${back.code}: ${back.stderr.trim()}`);
+  const rolledBack = await phase(['RolledBack']);
+  const history = rolledBack.status?.history ?? [];
+  if (!history.some((h) => h.event === 'command-rollback')) return failed('RolledBack without the manual rollback');
+  return {
+    handoffs: history
+      .filter((h) => h.event === 'stage-reached' || h.event === 'rolled-back')
+      .map((h) => ({ at: Date.parse(h.at), what: `${h.event}:${h.stage}` })),
+    seconds: (Date.now() - started) / 1000,
+  };
 }
 
 /**
@@ -180,13 +242,13 @@ async function aggregatorRequests(verb: string, backend: string): Promise<number
 }
 
 /** Runs a node one-liner in the injected sidecar's container (its image has node and nothing else to exec). */
-function inSidecar(namespace: string, script: string): Promise<string> {
-  return kubectlOk('source', ['-n', namespace, 'exec', 'app', '-c', 'cluster-bridge-proxy', '--', 'node', '-e', script]);
+function inSidecar(namespace: string, script: string, pod = 'app'): Promise<string> {
+  return kubectlOk('source', ['-n', namespace, 'exec', pod, '-c', 'cluster-bridge-proxy', '--', 'node', '-e', script]);
 }
 
 /** The injected sidecar's own metrics (its ops port listens on the pod's loopback only). */
-function sidecarMetrics(namespace: string): Promise<string> {
-  return inSidecar(namespace, `fetch('http://127.0.0.1:${SIDECAR_OPS_PORT}/metrics').then((r) => r.text()).then((t) => process.stdout.write(t))`);
+function sidecarMetrics(namespace: string, pod = 'app'): Promise<string> {
+  return inSidecar(namespace, `fetch('http://127.0.0.1:${SIDECAR_OPS_PORT}/metrics').then((r) => r.text()).then((t) => process.stdout.write(t))`, pod);
 }
 
 function metricSum(text: string, name: string, ...labels: string[]): number {
@@ -315,50 +377,73 @@ describe('the bridge installed from manifests/ on real nodes', () => {
     );
   }, 300_000);
 
-  it('runs a client-go program on rest.InClusterConfig() through the sidecar while shards move to the destination and back', async () => {
-    const image = 'localhost/cluster-bridge/go-clients:test';
-    await importImage('source', await buildGoClientsImage(mkdtempSync(join(work, 'go-')), image));
-    // The suite writes ConfigMaps, Secrets and Leases (edit has no Leases); the synchronizer copies the role and the binding.
-    await kubectlOk('source', ['apply', '-f', '-'], JSON.stringify(GO_CLIENTS_ROLE));
-    // A namespace per run: the suite's objects have fixed names.
+  it('runs client-go, kubectl and python3-kubernetes in injected pods through the sidecar while BridgeRollouts advance and roll back, with 0 unexpected errors', async () => {
+    const goImage = 'localhost/cluster-bridge/go-clients:test';
+    await importImage('source', await buildGoClientsImage(mkdtempSync(join(work, 'go-')), goImage));
+    const workload = await importWorkloadImage();
+    // The clients write ConfigMaps, Secrets and Leases (edit has no Leases) and reach pods; the synchronizer copies the role and the bindings.
+    await kubectlOk('source', ['apply', '-f', '-'], JSON.stringify(CLIENTS_ROLE));
+    // A namespace per client-go run (the suite's objects have fixed names), one for kubectl and python.
     const goNamespaces: string[] = [];
-    for (let i = 0; i < GO_RUNS; i++) goNamespaces.push(await labelledNamespace('manifests-go', GO_CLIENTS_ROLE.metadata.name));
+    for (let i = 0; i < GO_RUNS; i++) goNamespaces.push(await labelledNamespace('manifests-go', CLIENTS_ROLE.metadata.name));
+    clientsNamespace = await labelledNamespace('manifests-clients', CLIENTS_ROLE.metadata.name);
     for (const [kind, name, namespace] of [
-      ['clusterrole', GO_CLIENTS_ROLE.metadata.name, 'default'],
-      ...goNamespaces.map((ns) => ['rolebinding', 'app', ns] as const),
+      ['clusterrole', CLIENTS_ROLE.metadata.name, 'default'],
+      ...[...goNamespaces, clientsNamespace].map((ns) => ['rolebinding', 'app', ns] as const),
     ] as const) {
       await waitUntil(`${kind} ${namespace}/${name} mirrored`, async () => (await kubectl('destination', ['-n', namespace, 'get', kind, name])).code === 0, {
         timeoutMs: 30_000,
       });
     }
-    // Every shard the suite writes changes owner, each way, until the runs end.
-    const moves: { at: number; what: string; ok: boolean }[] = [];
-    let flapping = true;
-    const flap = (async () => {
-      for (let to: 'source' | 'destination' = 'destination'; flapping; to = to === 'source' ? 'destination' : 'source') {
-        for (const shard of GO_SHARDS) {
-          const moved = await moveShard(shard, to);
-          moves.push({ at: Date.now(), what: `${shard}->${to}${moved.code === 0 ? '' : `: ${moved.stderr.trim().split('\n').pop()}`}`, ok: moved.code === 0 });
-        }
+    // The earlier test left configmaps at the destination: every rollout starts from the source.
+    expect((await moveShard('configmaps', 'source')).code).toBe(0);
+    await startClientPod('kubectl', clientsNamespace, 'kubectl', workload.reference);
+    await startClientPod('python', clientsNamespace, 'python', workload.reference);
+
+    // Rollouts, one after the other, until the client-go runs end: each advances through 50% and 100% and is rolled back.
+    const cycles: RolloutCycle[] = [];
+    let rolling = true;
+    const rollouts = (async () => {
+      for (let i = 0; rolling || cycles.length === 0; i++) {
+        const cycle = await rolloutCycle('pods', i);
+        cycles.push(cycle);
+        if (cycle.failure) break;
       }
     })();
-    const runs: { results: CheckResult[]; exitCode?: number; during: number }[] = [];
+    const runs: { results: CheckResult[]; exitCode?: number; from: number; to: number }[] = [];
     try {
-      for (const namespace of goNamespaces) runs.push(await runGoPod(namespace, 'go-clients', image, moves));
+      for (const namespace of goNamespaces) runs.push(await runGoPod(namespace, 'go-clients', goImage));
     } finally {
-      flapping = false;
-      await flap;
+      rolling = false;
+      await rollouts;
     }
-    for (const shard of GO_SHARDS) expect((await moveShard(shard, 'source')).code).toBe(0);
+    const kubectlRun = await stopClientPod(clientsNamespace, 'kubectl');
+    const pythonRun = await stopClientPod(clientsNamespace, 'python');
+    const handoffs = cycles.flatMap((c) => c.handoffs);
+    const during = (from: number, to: number) => handoffs.filter((h) => h.at >= from && h.at <= to).length;
     process.stderr.write(
-      `[manifests] in-pod client-go suite: ${runs.map((r) => `${r.results.length} checks, ${r.during} hand-offs during it`).join('; ')}; moves: ${moves.map((m) => m.what).join(', ')}\n`,
+      `[manifests] rollouts: ${cycles.map((c) => c.failure ?? `${c.handoffs.map((h) => h.what).join(' ')} in ${c.seconds.toFixed(0)} s`).join('; ')}\n` +
+        `[manifests] client-go (kubectl ${workload.kubectlVersion} in its pod): ${runs.map((r) => `${r.results.length} checks, ${during(r.from, r.to)} hand-offs`).join('; ')}\n` +
+        `[manifests] kubectl pod: ${JSON.stringify(kubectlRun.summary)}, ${during(kubectlRun.startedAt, kubectlRun.finishedAt)} hand-offs\n` +
+        `[manifests] python pod: ${JSON.stringify(pythonRun.summary)}, ${during(pythonRun.startedAt, pythonRun.finishedAt)} hand-offs\n`,
     );
-    expect(moves.filter((m) => !m.ok).map((m) => m.what)).toEqual([]);
-    expect(runs.reduce((n, r) => n + r.during, 0)).toBeGreaterThanOrEqual(1);
+    expect(cycles.map((c) => c.failure)).toEqual(cycles.map(() => undefined));
     for (const r of runs) {
       expect(r.exitCode).toBe(0);
       expect(r.results.length).toBeGreaterThan(20);
       expect(r.results.filter((c) => !c.ok)).toEqual([]);
     }
-  }, 400_000);
+    expect(runs.reduce((n, r) => n + during(r.from, r.to), 0)).toBeGreaterThanOrEqual(1);
+    for (const report of [kubectlRun, pythonRun]) {
+      // Every error a client reported, with its detail: none is expected (a retried 503 is not an error, see test/pod-clients/README.md).
+      expect(report.lines.filter((l) => l.event === 'error' || l.event === 'watch-ended')).toEqual([]);
+      expect(report.exitCode).toBe(0);
+      expect(report.summary).toMatchObject({ errors: 0, watchMissed: 0 });
+      expect(report.summary?.created).toBeGreaterThan(10);
+      expect(during(report.startedAt, report.finishedAt)).toBeGreaterThanOrEqual(3);
+    }
+    // Two candidates on one lock: exactly one led, and kept leading through every hand-off while renewing.
+    expect(pythonRun.summary).toMatchObject({ leadersStarted: [expect.any(String)], leadersStopped: [] });
+    expect(pythonRun.summary?.renewalsSeen).toBeGreaterThanOrEqual(3);
+  }, 600_000);
 });
