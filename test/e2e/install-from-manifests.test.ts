@@ -9,10 +9,13 @@
 // also for a shard moved to the destination. Then three in-cluster clients in injected pods, client-go
 // (rest.InClusterConfig()), kubectl and python3-kubernetes (load_incluster_config(); test/pod-clients/),
 // each with reads, writes, a watch and leader election, while BridgeRollouts advance through 50% and
-// 100% and are rolled back, with 0 unexpected errors. A lab of its own.
+// 100% and are rolled back, with 0 unexpected errors. exec, logs and port-forward to such a pod through the real kubelet,
+// from the host and from a pod through its sidecar. A lab of its own.
 import { stopPrivateLab } from '../helpers/private-lab-real-node.js';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createNamespace, kubeconfigPath, kubectl, kubectlOk, run, type RunResult } from '../helpers/lab-clients.js';
@@ -21,7 +24,7 @@ import { importImage, installFromManifests, isReady, pods, waitReady, type Manif
 import { REAL_NODE_NAME } from '../../lab/node/kubelet-config.js';
 import { SIDECAR_OPS_PORT } from '../../lib/names.js';
 import type { BridgeRollout } from '../../aggregator/rollout/rollout-types.js';
-import { importWorkloadImage, startClientPod, stopClientPod } from '../helpers/pod-clients.js';
+import { importWorkloadImage, parseClientLines, startClientPod, stopClientPod } from '../helpers/pod-clients.js';
 import { waitUntil } from '../../lib/wait-until.js';
 
 const SYSTEM_NS = 'cluster-bridge-system';
@@ -446,4 +449,77 @@ describe('the bridge installed from manifests/ on real nodes', () => {
     expect(pythonRun.summary).toMatchObject({ leadersStarted: [expect.any(String)], leadersStopped: [] });
     expect(pythonRun.summary?.renewalsSeen).toBeGreaterThanOrEqual(3);
   }, 600_000);
+
+  it('execs, reads logs and port-forwards to an injected pod through the real kubelet: from the host, and from a pod through its sidecar', async () => {
+    const { reference } = await importWorkloadImage();
+    await startClientPod('python', clientsNamespace, 'target', reference);
+    await startClientPod('idle', clientsNamespace, 'shell', reference);
+    await waitUntil('the target to print its first line', async () =>
+      (await kubectlOk('source', ['-n', clientsNamespace, 'logs', 'target', '-c', 'app'])).includes('"event": "started"'),
+    );
+
+    // Directly: the user's kubectl against the source API server.
+    const exec = await kubectl(
+      'source',
+      ['-n', clientsNamespace, 'exec', '-i', 'target', '-c', 'app', '--', '/bin/sh', '-c', 'read l; echo "got:$l on $(cat /etc/hostname)"; exit 3'],
+      'ping-direct\n',
+    );
+    expect({ code: exec.code, out: exec.stdout.trim() }).toEqual({ code: 3, out: 'got:ping-direct on target' });
+    const started = parseClientLines(await kubectlOk('source', ['-n', clientsNamespace, 'logs', 'target', '-c', 'app'])).find((l) => l.event === 'started');
+    // The webhook pointed the target's in-cluster config at its sidecar.
+    expect(started).toMatchObject({ host: '127.0.0.1', port: '16443' });
+    expect(await portForwardRoundTrip(clientsNamespace, 'target', 'from-host')).toBe(true);
+
+    // From the shell pod's kubectl, in-cluster: through its sidecar (pods are the source's, so its local route).
+    const before = choices(await sidecarMetrics(clientsNamespace, 'shell'), 'local');
+    const script = readFileSync(join(process.cwd(), 'test', 'pod-clients', 'kubectl-streams.sh'), 'utf8');
+    const out = await kubectlOk('source', ['-n', clientsNamespace, 'exec', 'shell', '-c', 'app', '--', '/bin/sh', '-c', script, 'streams', 'target']);
+    const fields = Object.fromEntries(
+      out
+        .trim()
+        .split('\n')
+        .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+    );
+    expect(fields).toEqual({
+      'exec-code': '3',
+      'exec-out': 'got:ping-from-pod on target',
+      'exec-via': '127.0.0.1:16443',
+      logs: '1',
+      'pf-bytes': String('echo:'.length + 4 + 16 * 4096 + 1),
+      'pf-ok': 'True',
+    });
+    expect(choices(await sidecarMetrics(clientsNamespace, 'shell'), 'local')).toBeGreaterThanOrEqual(before + 4);
+  }, 300_000);
 });
+
+/** `kubectl port-forward` from the host to `pod`:8000 (python-workload.py's echo server): a line out, its reversal back. */
+async function portForwardRoundTrip(namespace: string, pod: string, tag: string): Promise<boolean> {
+  const child = spawn('kubectl', ['--kubeconfig', kubeconfigPath('source'), '-n', namespace, 'port-forward', `pod/${pod}`, ':8000'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  try {
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    const port = await waitUntil('port-forward to listen', async () => Number(/Forwarding from 127\.0\.0\.1:(\d+)/.exec(output)?.[1] ?? 0) || undefined, {
+      timeoutMs: 30_000,
+      intervalMs: 100,
+    });
+    const payload = `${tag}-${'0123456789abcdef'.repeat(4096)}`;
+    const reply = await new Promise<string>((resolve, reject) => {
+      // No half-close: the line's end tells the server it is complete, and the reply's end tells us.
+      const socket = connect({ host: '127.0.0.1', port }, () => socket.write(`${payload}\n`));
+      let got = '';
+      socket.on('data', (d: Buffer) => {
+        got += d.toString();
+        if (!got.endsWith('\n')) return;
+        resolve(got);
+        socket.destroy();
+      });
+      socket.on('close', () => resolve(got));
+      socket.on('error', reject);
+    });
+    return reply === `echo:${[...payload].reverse().join('')}\n`;
+  } finally {
+    child.kill('SIGTERM');
+  }
+}
