@@ -10,7 +10,7 @@
 // (rest.InClusterConfig()), kubectl and python3-kubernetes (load_incluster_config(); test/pod-clients/),
 // each with reads, writes, a watch and leader election, while BridgeRollouts advance through 50% and
 // 100% and are rolled back, with 0 unexpected errors. exec, logs and port-forward to such a pod through the real kubelet,
-// from the host and from a pod through its sidecar. A lab of its own.
+// from the host and from a pod through its sidecar. A DNS-mode pod reaching the aggregator pod directly. A lab of its own.
 import { stopPrivateLab } from '../helpers/private-lab-real-node.js';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn } from 'node:child_process';
@@ -22,9 +22,9 @@ import { createNamespace, kubeconfigPath, kubectl, kubectlOk, run, type RunResul
 import { buildGoClientsImage, parseResults, type CheckResult } from '../helpers/go-clients.js';
 import { importImage, installFromManifests, isReady, pods, waitReady, type ManifestInstall } from '../helpers/manifest-install.js';
 import { REAL_NODE_NAME } from '../../lab/node/kubelet-config.js';
-import { SIDECAR_OPS_PORT } from '../../lib/names.js';
+import { KUBERNETES_SERVICE_HOST_NAME, MODE_ANNOTATION, SIDECAR_OPS_PORT } from '../../lib/names.js';
 import type { BridgeRollout } from '../../aggregator/rollout/rollout-types.js';
-import { importWorkloadImage, parseClientLines, startClientPod, stopClientPod } from '../helpers/pod-clients.js';
+import { idlePod, importWorkloadImage, parseClientLines, startClientPod, stopClientPod } from '../helpers/pod-clients.js';
 import { waitUntil } from '../../lib/wait-until.js';
 
 const SYSTEM_NS = 'cluster-bridge-system';
@@ -490,6 +490,39 @@ describe('the bridge installed from manifests/ on real nodes', () => {
     });
     expect(choices(await sidecarMetrics(clientsNamespace, 'shell'), 'local')).toBeGreaterThanOrEqual(before + 4);
   }, 300_000);
+
+  it('DNS mode: a pod without the sidecar reaches the aggregator pod directly (kubernetes.default.svc mapped to its address by hostAliases)', async () => {
+    const { reference } = await importWorkloadImage();
+    const pod = idlePod(clientsNamespace, 'dns', reference) as { metadata: { annotations?: Record<string, string> } };
+    pod.metadata.annotations = { [MODE_ANNOTATION]: 'dns' };
+    await kubectlOk('source', ['apply', '-f', '-'], JSON.stringify(pod));
+    await waitUntil(
+      'the DNS-mode pod Running',
+      async () => (await kubectlOk('source', ['-n', clientsNamespace, 'get', 'pod', 'dns', '-o', 'jsonpath={.status.phase}'])) === 'Running',
+      {
+        timeoutMs: 120_000,
+        intervalMs: 250,
+      },
+    );
+    const injected = JSON.parse(await kubectlOk('source', ['-n', clientsNamespace, 'get', 'pod', 'dns', '-o', 'json'])) as {
+      spec: { initContainers?: unknown[]; hostAliases?: { ip: string; hostnames: string[] }[]; containers: { env?: { name: string; value: string }[] }[] };
+    };
+    const relay = install.aggregatorRelay;
+    expect(injected.spec.initContainers).toBeUndefined();
+    expect(injected.spec.hostAliases).toEqual([{ ip: relay.host, hostnames: expect.arrayContaining([KUBERNETES_SERVICE_HOST_NAME]) }]);
+    const env = Object.fromEntries((injected.spec.containers[0]!.env ?? []).map((e) => [e.name, e.value]));
+    expect(env).toMatchObject({ KUBERNETES_SERVICE_HOST: KUBERNETES_SERVICE_HOST_NAME, KUBERNETES_SERVICE_PORT: String(relay.port) });
+
+    // kubectl in-cluster: the aggregator pod authenticates the pod's token with the source and sends the source-owned shard there.
+    const connections = relay.connections();
+    const before = await aggregatorRequests('create', 'source');
+    const script =
+      'kubectl -v=6 create configmap dns-1 --from-literal=via=dns 2>/tmp/err >/dev/null && kubectl get configmap dns-1 -o jsonpath={.data.via} && echo && grep -o "https://[^/]*/api" /tmp/err | head -n 1';
+    const out = await kubectlOk('source', ['-n', clientsNamespace, 'exec', 'dns', '-c', 'app', '--', '/bin/sh', '-c', script]);
+    expect(out.trim().split('\n')).toEqual(['dns', `https://${KUBERNETES_SERVICE_HOST_NAME}:${relay.port}/api`]);
+    expect(await aggregatorRequests('create', 'source')).toBe(before + 1);
+    expect(relay.connections()).toBeGreaterThan(connections);
+  }, 200_000);
 });
 
 /** `kubectl port-forward` from the host to `pod`:8000 (python-workload.py's echo server): a line out, its reversal back. */
