@@ -10,17 +10,21 @@
 // (rest.InClusterConfig()), kubectl and python3-kubernetes (load_incluster_config(); test/pod-clients/),
 // each with reads, writes, a watch and leader election, while BridgeRollouts advance through 50% and
 // 100% and are rolled back, with 0 unexpected errors. exec, logs and port-forward to such a pod through the real kubelet,
-// from the host and from a pod through its sidecar. A DNS-mode pod reaching the aggregator pod directly. A lab of its own.
+// from the host and from a pod through its sidecar. A DNS-mode pod reaching the aggregator pod directly.
+// The sidecar's memory in its container idle and under 200 GETs/s, beside the local process. A lab of its own.
 import { stopPrivateLab } from '../helpers/private-lab-real-node.js';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createNamespace, kubeconfigPath, kubectl, kubectlOk, run, type RunResult } from '../helpers/lab-clients.js';
 import { buildGoClientsImage, parseResults, type CheckResult } from '../helpers/go-clients.js';
-import { importImage, installFromManifests, isReady, pods, waitReady, type ManifestInstall } from '../helpers/manifest-install.js';
+import { importImage, installFromManifests, isReady, pods, realNodeOf, waitReady, type ManifestInstall } from '../helpers/manifest-install.js';
+import { startLabSidecarProcess } from '../helpers/sidecar-lab.js';
+import { fmt, memory, type MemorySample } from '../../bench/stats.js';
 import { REAL_NODE_NAME } from '../../lab/node/kubelet-config.js';
 import { KUBERNETES_SERVICE_HOST_NAME, MODE_ANNOTATION, SIDECAR_OPS_PORT } from '../../lib/names.js';
 import type { BridgeRollout } from '../../aggregator/rollout/rollout-types.js';
@@ -273,6 +277,56 @@ async function runClient(
   return JSON.parse(out.trim().split('\n').pop() ?? '') as { server: string; rv: string; data: Record<string, string>; count: number };
 }
 
+interface LoadResult {
+  sent: number;
+  ok: number;
+  failed: Record<string, number>;
+  seconds: number;
+  p50: number;
+  p99: number;
+}
+
+/** The host PID of a pod's sidecar container (its node process), from the real node's containerd. */
+async function sidecarHostPid(namespace: string, pod: string): Promise<number> {
+  const status = JSON.parse(await kubectlOk('source', ['-n', namespace, 'get', 'pod', pod, '-o', 'json'])) as {
+    status: { initContainerStatuses?: { name: string; containerID?: string }[] };
+  };
+  const id = status.status.initContainerStatuses?.find((c) => c.name === 'cluster-bridge-proxy')?.containerID?.replace(/^containerd:\/\//, '');
+  const tasks = await run('ctr', ['-n', 'k8s.io', '--address', realNodeOf('source').containerdSocket, 'task', 'ls']);
+  const pid = Number(
+    tasks.stdout
+      .split('\n')
+      .find((l) => id && l.startsWith(id))
+      ?.split(/\s+/)[1],
+  );
+  if (!Number.isInteger(pid) || pid <= 0) throw new Error(`no task for the sidecar container ${id}: ${tasks.stdout}${tasks.stderr}`);
+  return pid;
+}
+
+/** Memory of `pid` 5 s idle, at its peak (sampled every 250 ms) while `drive` runs, and 5 s after. */
+async function underLoad(pid: number, drive: () => Promise<LoadResult>) {
+  await sleep(5000);
+  const idle = memory(pid);
+  let peak = idle;
+  let running = true;
+  const sampling = (async () => {
+    while (running) {
+      const m = memory(pid);
+      peak = { rssMb: Math.max(peak.rssMb, m.rssMb), anonMb: Math.max(peak.anonMb, m.anonMb) };
+      await sleep(250);
+    }
+  })();
+  let result: LoadResult;
+  try {
+    result = await drive();
+  } finally {
+    running = false;
+    await sampling;
+  }
+  await sleep(5000);
+  return { idle, peak, after: memory(pid), result };
+}
+
 describe('the bridge installed from manifests/ on real nodes', () => {
   let namespace: string;
   const timings: Record<string, number> = {};
@@ -349,6 +403,46 @@ describe('the bridge installed from manifests/ on real nodes', () => {
     const field = (name: string) => Number(/^(\S+):\s+(\d+) kB$/m.exec(status.split('\n').find((l) => l.startsWith(`${name}:`)) ?? '')?.[2] ?? NaN) / 1024;
     process.stderr.write(`[manifests] sidecar in its pod after the calls: VmRSS ${field('VmRSS').toFixed(1)} MB, RssAnon ${field('RssAnon').toFixed(1)} MB\n`);
     expect(field('VmRSS')).toBeGreaterThan(0);
+  }, 300_000);
+
+  it('measures the sidecar in its container idle and under 200 GETs/s from its pod for 20 s, beside the same sidecar as a local process', async () => {
+    const path = `/api/v1/namespaces/${namespace}/configmaps/in-cluster-1`;
+    const load = readFileSync(join(process.cwd(), 'test', 'pod-clients', 'get-load.mjs'), 'utf8');
+    // The pod's sidecar, measured from the host as the local process is (smaps_rollup of its node process).
+    const podSidecar = await sidecarHostPid(namespace, 'app');
+    const inPod = await underLoad(
+      podSidecar,
+      async () =>
+        JSON.parse(
+          await kubectlOk('source', ['-n', namespace, 'exec', 'app', '-c', 'app', '--', 'node', '--input-type=module', '-e', load, path]),
+        ) as LoadResult,
+    );
+    const local = await startLabSidecarProcess();
+    let asProcess: Awaited<ReturnType<typeof underLoad>>;
+    try {
+      const files = mkdtempSync(join(work, 'load-'));
+      writeFileSync(join(files, 'ca.crt'), local.caBundlePem);
+      writeFileSync(join(files, 'token'), await kubectlOk('source', ['-n', namespace, 'create', 'token', 'default', '--duration=1h']));
+      const env = { ...process.env, SERVER: local.server, CA_FILE: join(files, 'ca.crt'), TOKEN_FILE: join(files, 'token') };
+      asProcess = await underLoad(local.child.pid!, async () => {
+        const result = await run(process.execPath, ['--input-type=module', '-e', load, path], { env });
+        return JSON.parse(result.stdout) as LoadResult;
+      });
+    } finally {
+      local.child.kill('SIGTERM');
+    }
+    const mb = (m: MemorySample) => `RSS ${fmt(m.rssMb, 1)} MB, private ${fmt(m.anonMb, 1)} MB`;
+    for (const [what, m] of [
+      ['in its container on the real node', inPod],
+      ['local process', asProcess],
+    ] as const) {
+      process.stderr.write(
+        `[manifests] sidecar ${what}: idle ${mb(m.idle)}; under 200 GETs/s for 20 s peak ${mb(m.peak)} ` +
+          `(${m.result.ok}/${m.result.sent} ok in ${m.result.seconds} s, p50 ${m.result.p50} ms, p99 ${m.result.p99} ms); 5 s after ${mb(m.after)}\n`,
+      );
+      expect({ what, failed: m.result.failed, ok: m.result.ok }).toEqual({ what, failed: {}, ok: 4000 });
+      expect(m.peak.anonMb).toBeGreaterThan(0);
+    }
   }, 300_000);
 
   it('routes the in-cluster client to the destination once its shard moved there (the synchronizer pod answers the hand-off)', async () => {
