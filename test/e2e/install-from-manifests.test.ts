@@ -28,7 +28,7 @@ import { fmt, memory, type MemorySample } from '../../bench/stats.js';
 import { REAL_NODE_NAME } from '../../lab/node/kubelet-config.js';
 import { KUBERNETES_SERVICE_HOST_NAME, MODE_ANNOTATION, SIDECAR_OPS_PORT } from '../../lib/names.js';
 import type { BridgeRollout } from '../../aggregator/rollout/rollout-types.js';
-import { idlePod, importWorkloadImage, parseClientLines, startClientPod, stopClientPod } from '../helpers/pod-clients.js';
+import { appEnded, idlePod, importWorkloadImage, parseClientLines, startClientPod, stopClientPod } from '../helpers/pod-clients.js';
 import { waitUntil } from '../../lib/wait-until.js';
 
 const SYSTEM_NS = 'cluster-bridge-system';
@@ -141,19 +141,9 @@ async function runGoPod(namespace: string, name: string, image: string) {
     containers: [{ name: 'app', image, imagePullPolicy: 'Never', args }],
   };
   await kubectlOk('source', ['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace }, spec }));
-  const ended = await waitUntil(
-    `${name} ended`,
-    async () => {
-      const pod = JSON.parse(await kubectlOk('source', ['-n', namespace, 'get', 'pod', name, '-o', 'json'])) as {
-        status: { containerStatuses?: { name: string; state: { terminated?: { exitCode: number; startedAt: string; finishedAt: string } } }[] };
-      };
-      return pod.status.containerStatuses?.find((c) => c.name === 'app')?.state.terminated;
-    },
-    { timeoutMs: 200_000, intervalMs: 250 },
-  );
+  const ended = await appEnded(namespace, name, 200_000);
   const results = parseResults(await kubectlOk('source', ['-n', namespace, 'logs', name, '-c', 'app']));
-  // The timestamps have whole seconds.
-  return { results, exitCode: ended.exitCode, from: Date.parse(ended.startedAt), to: Date.parse(ended.finishedAt) + 1000 };
+  return { results, exitCode: ended.exitCode, from: ended.startedAt, to: ended.finishedAt };
 }
 
 interface RolloutCycle {

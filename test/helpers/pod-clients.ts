@@ -94,9 +94,8 @@ export function parseClientLines(logs: string): ClientLine[] {
     .map((line) => JSON.parse(line) as ClientLine);
 }
 
-/** Stops the program (exec: touch /tmp/stop), waits for it to end, and reads its lines from its log. */
-export async function stopClientPod(namespace: string, name: string): Promise<ClientReport> {
-  await kubectlOk('source', ['-n', namespace, 'exec', name, '-c', 'app', '--', 'touch', '/tmp/stop']);
+/** Waits until the pod's `app` container has terminated: its exit code and the span it ran (ms; the timestamps have whole seconds). */
+export async function appEnded(namespace: string, name: string, timeoutMs: number): Promise<{ exitCode: number; startedAt: number; finishedAt: number }> {
   const ended = await waitUntil(
     `${namespace}/${name} ended`,
     async () => {
@@ -105,14 +104,15 @@ export async function stopClientPod(namespace: string, name: string): Promise<Cl
       };
       return pod.status.containerStatuses?.find((c) => c.name === 'app')?.state.terminated;
     },
-    { timeoutMs: 90_000, intervalMs: 250 },
+    { timeoutMs, intervalMs: 250 },
   );
+  return { exitCode: ended.exitCode, startedAt: Date.parse(ended.startedAt), finishedAt: Date.parse(ended.finishedAt) + 1000 };
+}
+
+/** Stops the program (exec: touch /tmp/stop), waits for it to end, and reads its lines from its log. */
+export async function stopClientPod(namespace: string, name: string): Promise<ClientReport> {
+  await kubectlOk('source', ['-n', namespace, 'exec', name, '-c', 'app', '--', 'touch', '/tmp/stop']);
+  const ended = await appEnded(namespace, name, 90_000);
   const lines = parseClientLines(await kubectlOk('source', ['-n', namespace, 'logs', name, '-c', 'app']));
-  return {
-    lines,
-    summary: lines.find((l) => l.event === 'summary'),
-    startedAt: Date.parse(ended.startedAt),
-    finishedAt: Date.parse(ended.finishedAt) + 1000, // whole seconds
-    exitCode: ended.exitCode,
-  };
+  return { lines, summary: lines.find((l) => l.event === 'summary'), ...ended };
 }
