@@ -28,7 +28,7 @@ import { fmt, memory, type MemorySample } from '../../bench/stats.js';
 import { REAL_NODE_NAME } from '../../lab/node/kubelet-config.js';
 import { KUBERNETES_SERVICE_HOST_NAME, MODE_ANNOTATION, SIDECAR_OPS_PORT } from '../../lib/names.js';
 import type { BridgeRollout } from '../../aggregator/rollout/rollout-types.js';
-import { appEnded, idlePod, importWorkloadImage, parseClientLines, startClientPod, stopClientPod } from '../helpers/pod-clients.js';
+import { appEnded, idlePod, importWorkloadImage, parseClientLines, startClientPod, stopClientPod, type ClientReport } from '../helpers/pod-clients.js';
 import { waitUntil } from '../../lib/wait-until.js';
 
 const SYSTEM_NS = 'cluster-bridge-system';
@@ -514,17 +514,23 @@ describe('the bridge installed from manifests/ on real nodes', () => {
         `[manifests] kubectl pod: ${JSON.stringify(kubectlRun.summary)}, ${during(kubectlRun.startedAt, kubectlRun.finishedAt)} hand-offs\n` +
         `[manifests] python pod: ${JSON.stringify(pythonRun.summary)}, ${during(pythonRun.startedAt, pythonRun.finishedAt)} hand-offs\n`,
     );
-    expect(cycles.map((c) => c.failure)).toEqual(cycles.map(() => undefined));
-    for (const r of runs) {
-      expect(r.exitCode).toBe(0);
-      expect(r.results.length).toBeGreaterThan(20);
-      expect(r.results.filter((c) => !c.ok)).toEqual([]);
-    }
+    // Every error any client reported, with its detail, in one comparison: none is expected (a retried 503 is not an error,
+    // test/pod-clients/README.md). A failure shows all three clients' errors side by side.
+    const reported = (report: ClientReport) => report.lines.filter((l) => l.event === 'error' || l.event === 'watch-ended');
+    expect({
+      rollouts: cycles.flatMap((c) => c.failure ?? []),
+      clientGo: runs.map((r) => ({ exitCode: r.exitCode, failed: r.results.filter((c) => !c.ok) })),
+      kubectl: { exitCode: kubectlRun.exitCode, errors: reported(kubectlRun) },
+      python: { exitCode: pythonRun.exitCode, errors: reported(pythonRun) },
+    }).toEqual({
+      rollouts: [],
+      clientGo: runs.map(() => ({ exitCode: 0, failed: [] })),
+      kubectl: { exitCode: 0, errors: [] },
+      python: { exitCode: 0, errors: [] },
+    });
+    for (const r of runs) expect(r.results.length).toBeGreaterThan(20);
     expect(runs.reduce((n, r) => n + during(r.from, r.to), 0)).toBeGreaterThanOrEqual(1);
     for (const report of [kubectlRun, pythonRun]) {
-      // Every error a client reported, with its detail: none is expected (a retried 503 is not an error, see test/pod-clients/README.md).
-      expect(report.lines.filter((l) => l.event === 'error' || l.event === 'watch-ended')).toEqual([]);
-      expect(report.exitCode).toBe(0);
       expect(report.summary).toMatchObject({ errors: 0, watchMissed: 0 });
       expect(report.summary?.created).toBeGreaterThan(10);
       expect(during(report.startedAt, report.finishedAt)).toBeGreaterThanOrEqual(3);
