@@ -17,6 +17,9 @@ import { parseFlags } from '../lib/process/flags.js';
 import { waitUntil } from '../lib/wait-until.js';
 import { say, type Command } from './command.js';
 import { installAll } from './lab-commands.js';
+import { LAB_NODE_NAME } from '../lab/kubelet-streaming.js';
+import { TEST_IMAGE } from '../lab/node/images.js';
+import { REAL_NODE_NAME } from '../lab/node/kubelet-config.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -50,7 +53,25 @@ async function runChecks(checks: Check[]): Promise<boolean> {
   return ok;
 }
 
-function clusterChecks(cluster: 'source' | 'destination'): Check[] {
+/** `kubectl run` that pins the pod to a node: on a real-node lab the scheduler may pick either node. */
+const onNode = (node: string) => `--overrides=${JSON.stringify({ apiVersion: 'v1', spec: { nodeSelector: { 'kubernetes.io/hostname': node } } })}`;
+
+/** The pod check: kwok's fake node, or (--real-nodes) a container on the real node calling its API server in-cluster. */
+async function podCheck(kc: string, ns: string, realNodes: boolean): Promise<string> {
+  const image = realNodes ? [`--image=${TEST_IMAGE}`, '--image-pull-policy=Never', onNode(REAL_NODE_NAME)] : ['--image=registry.invalid/web:1'];
+  const command = realNodes ? ['--', '/bin/sh', '-c', 'incluster-check; sleep 3600'] : [];
+  await kubectl(kc, ['-n', ns, 'run', 'web', ...image, '--restart=Never', ...command]);
+  await waitFor('pod Running', async () => (await kubectl(kc, ['-n', ns, 'get', 'pod', 'web', '-o', 'jsonpath={.status.phase}'])) === 'Running');
+  const node = await kubectl(kc, ['-n', ns, 'get', 'pod', 'web', '-o', 'jsonpath={.spec.nodeName}']);
+  let said = '';
+  if (realNodes) {
+    await waitFor('the in-cluster call', async () => (said = await kubectl(kc, ['-n', ns, 'logs', 'web'])).includes('api ok'));
+  }
+  await kubectl(kc, ['delete', 'namespace', ns, '--wait=false']);
+  return `on ${node}${realNodes ? `: ${said.split('\n').find((l) => l.startsWith('api ok'))}` : ''}`;
+}
+
+function clusterChecks(cluster: 'source' | 'destination', realNodes: boolean): Check[] {
   const kc = kubeconfigPath(cluster);
   const ns = `demo-${randomBytes(3).toString('hex')}`;
   return [
@@ -66,19 +87,13 @@ function clusterChecks(cluster: 'source' | 'destination'): Check[] {
       },
     },
     {
-      name: `${cluster}: a pod is scheduled and reaches Running (kwok node)`,
-      run: async () => {
-        await kubectl(kc, ['-n', ns, 'run', 'web', '--image=registry.invalid/web:1', '--restart=Never']);
-        await waitFor('pod Running', async () => (await kubectl(kc, ['-n', ns, 'get', 'pod', 'web', '-o', 'jsonpath={.status.phase}'])) === 'Running');
-        const node = await kubectl(kc, ['-n', ns, 'get', 'pod', 'web', '-o', 'jsonpath={.spec.nodeName}']);
-        await kubectl(kc, ['delete', 'namespace', ns, '--wait=false']);
-        return `on ${node}`;
-      },
+      name: `${cluster}: a pod is scheduled and reaches Running (${realNodes ? 'real node: kubelet, containerd, runc; it calls the API in-cluster' : 'kwok node'})`,
+      run: () => podCheck(kc, ns, realNodes),
     },
   ];
 }
 
-function workloadChecks(): Check[] {
+function workloadChecks(realNodes: boolean): Check[] {
   const workload = join(labDir(), 'workload.kubeconfig');
   const admin = kubeconfigPath('source');
   return [
@@ -86,7 +101,9 @@ function workloadChecks(): Check[] {
       name: 'webhook: a pod created in lab-apps gets the native sidecar and the rewritten API env, and runs',
       run: async () => {
         const pod = `demo-${randomBytes(3).toString('hex')}`;
-        await kubectl(admin, ['-n', LAB_APPS_NAMESPACE, 'run', pod, '--image=registry.invalid/app:1', '--restart=Never']);
+        // The lab's components are local processes, which no real node's pod can reach: this pod stays on kwok's node.
+        const pin = realNodes ? [onNode(LAB_NODE_NAME)] : [];
+        await kubectl(admin, ['-n', LAB_APPS_NAMESPACE, 'run', pod, '--image=registry.invalid/app:1', '--restart=Never', ...pin]);
         const field = (jsonpath: string) => kubectl(admin, ['-n', LAB_APPS_NAMESPACE, 'get', 'pod', pod, '-o', `jsonpath=${jsonpath}`]);
         const sidecar = await field('{.spec.initContainers[0].name}/{.spec.initContainers[0].restartPolicy}');
         const host = await field('{.spec.containers[0].env[?(@.name=="KUBERNETES_SERVICE_HOST")].value}');
@@ -118,17 +135,26 @@ function workloadChecks(): Check[] {
 export const demoCommand: Command = {
   summary:
     'start (or reuse) the two-cluster lab, (re)install the bridge, check the request path, and migrate in stages while workloads run; ' +
-    '--fault makes the destination fail mid-way (the controller rolls back); --replace replaces a different running lab',
+    '--fault makes the destination fail mid-way (the controller rolls back); --real-nodes adds a real kubelet node per cluster (lab up --real-node) ' +
+    'and runs the pod checks there; --replace replaces a different running lab',
   async run(args) {
-    const flags = parseFlags('demo', args, { replace: { type: 'boolean', default: false }, fault: { type: 'boolean', default: false } });
-    say('== 1. lab up: two real control planes (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok)');
-    const up = await labUp({ progress: say, replace: flags.replace });
+    const started = Date.now();
+    const flags = parseFlags('demo', args, {
+      replace: { type: 'boolean', default: false },
+      fault: { type: 'boolean', default: false },
+      'real-nodes': { type: 'boolean', default: false },
+    });
+    const realNodes = flags['real-nodes'];
+    say(
+      `== 1. lab up: two real control planes (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok)${realNodes ? ', each with a real node' : ''}`,
+    );
+    const up = await labUp({ progress: say, replace: flags.replace, realNode: realNodes });
     say(up.alreadyRunning ? '   (already running)' : `   ready in ${up.startSeconds.toFixed(1)} s`);
     say('== 2. lab install: webhook and synchronizer for source, aggregator for destination, a sidecar standing in for an injected pod');
     // The demo owns its components: each run starts them fresh (and says so when it replaces some).
     const daemons = await installAll(say, { replace: true });
     say('== 3. checks');
-    const checks = [...clusterChecks('source'), ...clusterChecks('destination'), ...workloadChecks()];
+    const checks = [...clusterChecks('source', realNodes), ...clusterChecks('destination', realNodes), ...workloadChecks(realNodes)];
     let ok = await runChecks(checks);
     if (ok) {
       say(
@@ -140,7 +166,8 @@ export const demoCommand: Command = {
       const { runMigration } = await import('./migration-demo.js');
       ok = await runMigration(daemons, { fault: flags.fault });
     }
-    say(ok ? '== demo passed; the lab keeps running (stop it with `bridgectl lab down`)' : '== demo FAILED');
+    const took = `in ${((Date.now() - started) / 1000).toFixed(0)} s${realNodes ? ' on real nodes' : ''}`;
+    say(ok ? `== demo passed ${took}; the lab keeps running (stop it with \`bridgectl lab down\`)` : `== demo FAILED ${took}`);
     if (!ok) process.exitCode = 1;
   },
 };

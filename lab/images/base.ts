@@ -18,16 +18,16 @@ import { runTool } from './tool.js';
 /** The npm that Node 24.9.0 ships with (the build stages run `npm install`, `npx`, `npm run`). */
 export const NPM_VERSION = '11.6.0';
 
-const EXCLUDED_PATHS = ['/usr/share/doc/*', '/usr/share/man/*', '/usr/share/info/*', '/usr/share/locale/*', '/usr/lib/x86_64-linux-gnu/gconv/*'];
+export const EXCLUDED_PATHS = ['/usr/share/doc/*', '/usr/share/man/*', '/usr/share/info/*', '/usr/share/locale/*', '/usr/lib/x86_64-linux-gnu/gconv/*'];
 const RUNTIME_PACKAGES = ['base-files', 'base-passwd', 'libc6', 'libgcc-s1', 'libstdc++6', 'dash'];
 const BUILD_PACKAGES = [...RUNTIME_PACKAGES, 'coreutils'];
 /** Where the build mounts the host's CA bundle; node-build-base points NODE_EXTRA_CA_CERTS at it. */
 export const BUILD_CA_PATH = '/etc/ssl/certs/ca-certificates.crt';
 
 /** The users the runtime images need (extract mode runs no maintainer scripts, so base-passwd writes none). */
-const PASSWD =
+export const PASSWD =
   'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\nnonroot:x:65532:65532:nonroot:/tmp:/usr/sbin/nologin\n';
-const GROUP = 'root:x:0:\nnogroup:x:65534:\nnonroot:x:65532:\n';
+export const GROUP = 'root:x:0:\nnogroup:x:65534:\nnonroot:x:65532:\n';
 const PATH_ENV = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 const RUNTIME_CONTAINERFILE = `FROM scratch
@@ -75,7 +75,7 @@ export function projectNode(): { binary: string; version: string } {
   return { binary, version: (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version: string }).version };
 }
 
-function sha256(data: string | Buffer): string {
+export function sha256(data: string | Buffer): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
@@ -96,11 +96,11 @@ export function baseKey(source: DebianSource, nodeBinary: string): string {
 }
 
 /** A layer tarball from a folder: root-owned, sorted, fixed mtime, so equal input gives an equal layer. */
-async function tarFolder(folder: string, tarball: string, log: string): Promise<void> {
+export async function tarFolder(folder: string, tarball: string, log: string): Promise<void> {
   await runTool('tar', ['--owner=0', '--group=0', '--numeric-owner', '--sort=name', '--mtime=@0', '-C', folder, '-cf', tarball, '.'], log);
 }
 
-async function debianRootfs(source: DebianSource, packages: string[], tarball: string, log: string): Promise<void> {
+export async function debianRootfs(source: DebianSource, packages: string[], tarball: string, log: string): Promise<void> {
   const excludes = EXCLUDED_PATHS.map((p) => `--dpkgopt=path-exclude=${p}`);
   await runTool('mmdebstrap', ['--variant=extract', `--include=${packages.join(',')}`, ...excludes, source.suite, tarball, source.sourcesFile], log);
 }
@@ -134,7 +134,7 @@ async function npmLayer(work: string, log: string): Promise<void> {
   await tarFolder(tree, join(work, 'npm.tar'), log);
 }
 
-async function buildBase(tag: string, containerfile: string, context: string, log: string): Promise<void> {
+export async function buildImageFromContext(tag: string, containerfile: string, context: string, log: string): Promise<void> {
   writeFileSync(join(context, 'Containerfile'), containerfile);
   await runTool('buildah', ['build', '--isolation', 'chroot', '--pull=never', '-f', join(context, 'Containerfile'), '-t', tag, context], log);
 }
@@ -158,7 +158,7 @@ export async function ensureBaseImages(workRoot: string, log: string): Promise<B
     await debianRootfs(source, packages, join(work, 'rootfs.tar'), log);
     await nodeLayer(work, node.binary, log);
     if (containerfile === BUILD_CONTAINERFILE) await npmLayer(work, log);
-    await buildBase(tag, containerfile, work, log);
+    await buildImageFromContext(tag, containerfile, work, log);
     rmSync(work, { recursive: true, force: true });
     built.push(tag);
   }

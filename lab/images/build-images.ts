@@ -76,7 +76,7 @@ async function buildOne(dockerfile: string, reference: string, bases: BaseImages
 }
 
 /** Exports unless the tarball beside its `.id` file already holds this image. */
-async function exportOnce(reference: string, id: string, tarball: string, log: string): Promise<void> {
+export async function exportOnce(reference: string, id: string, tarball: string, log: string): Promise<void> {
   const idFile = `${tarball}.id`;
   if (existsSync(tarball) && existsSync(idFile) && readFileSync(idFile, 'utf8') === id) return;
   const partial = `${tarball}.partial`;

@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isProcessRunning, run } from '../helpers/lab-clients.js';
+import { REAL_NODE_NAME } from '../../lab/node/kubelet-config.js';
 
 const privateLab = mkdtempSync(join(tmpdir(), 'bridge-demo-'));
 const env = { ...process.env, BRIDGE_LAB_DIR: privateLab };
@@ -17,7 +18,9 @@ afterAll(async () => {
 describe('bridgectl demo', () => {
   it('starts the lab, installs the bridge, passes every check, migrates in stages losing nothing, and lab down stops all of it', async () => {
     const demo = await run(process.execPath, [CLI, 'demo'], { env });
-    expect(demo.stderr).toContain('== demo passed');
+    // The fast default: kwok's node only, and the time it took.
+    expect(demo.stderr).toMatch(/== demo passed in \d+ s; /);
+    expect(demo.stderr).toMatch(/ok\s+source: a pod is scheduled and reaches Running \(kwok node\)/);
     expect(demo.stderr).not.toContain('FAIL');
     expect(demo.stderr).toMatch(/ok\s+webhook: a pod created in lab-apps gets the native sidecar/);
     expect(demo.stderr).toMatch(/ok\s+workload .* as system:serviceaccount:lab-apps:default/);
@@ -32,7 +35,10 @@ describe('bridgectl demo', () => {
 
     const installed = JSON.parse(readFileSync(join(privateLab, 'install', 'state.json'), 'utf8')) as { name: string; pid: number }[];
     expect(installed.map((d) => d.name).sort()).toEqual(['aggregator', 'sidecar', 'synchronizer', 'webhook']);
-    const lab = JSON.parse(readFileSync(join(privateLab, 'state.json'), 'utf8')) as { clusters: Record<string, { daemons: { pid: number }[] }> };
+    const lab = JSON.parse(readFileSync(join(privateLab, 'state.json'), 'utf8')) as {
+      clusters: Record<string, { daemons: { pid: number }[]; realNode?: object }>;
+    };
+    expect(Object.values(lab.clusters).map((c) => c.realNode)).toEqual([undefined, undefined]);
     const pids = [...installed.map((d) => d.pid), ...Object.values(lab.clusters).flatMap((c) => c.daemons.map((d) => d.pid))];
     expect(pids.filter(isProcessRunning)).toHaveLength(14);
 
@@ -52,4 +58,26 @@ describe('bridgectl demo', () => {
     expect(down.stderr).toContain('stopped 14 processes');
     expect(pids.filter(isProcessRunning)).toEqual([]);
   }, 360_000);
+
+  it('--real-nodes: the same demo with a real kubelet node per cluster, its pod checks run there, and its time reported', async () => {
+    // --replace: whatever the first test left of its lab (kwok only) is replaced, never reused.
+    const demo = await run(process.execPath, [CLI, 'demo', '--real-nodes', '--replace'], { env });
+    try {
+      expect(demo.stderr).not.toContain('FAIL');
+      for (const cluster of ['source', 'destination']) {
+        expect(demo.stderr).toMatch(
+          new RegExp(
+            `ok\\s+${cluster}: a pod is scheduled and reaches Running \\(real node.*\\): on ${REAL_NODE_NAME}: api ok user=system:serviceaccount:demo-`,
+          ),
+        );
+      }
+      expect(demo.stderr).toMatch(/rollout: RolledBack; time per stage/);
+      expect(demo.stderr).toMatch(/errors a single cluster would not give: 0\n/);
+      expect(demo.stderr).toMatch(/== demo passed in \d+ s on real nodes; /);
+      process.stderr.write(`[demo] ${/== demo passed in \d+ s on real nodes/.exec(demo.stderr)?.[0]}\n`);
+      expect(demo.code).toBe(0);
+    } finally {
+      expect((await run(process.execPath, [CLI, 'lab', 'down'], { env })).code).toBe(0);
+    }
+  }, 600_000);
 });

@@ -20,6 +20,7 @@ import { requireLab } from '../../lab/lab-files.js';
 import type { ClusterName } from '../../lab/control-plane.js';
 import { REAL_NODE_NAME } from '../../lab/node/kubelet-config.js';
 import type { RealNodeState } from '../../lab/node/real-node.js';
+import { KUBERNETES_SERVICE_HOST_NAME } from '../../lib/names.js';
 import { waitUntil } from '../../lib/wait-until.js';
 import { kubectlOk, run } from './lab-clients.js';
 import { startRelay, type Relay } from './lab-relay.js';
@@ -211,9 +212,11 @@ export async function installFromManifests(workDir: string): Promise<ManifestIns
     ]);
     await kubectlOk('source', ['apply', '-k', sourceOverlay]);
 
-    // The aggregator (README, "The rollout"): its certificate for the address the sidecars dial, the source as its identity there.
+    // The aggregator (README, "The rollout"): its certificate for the address the sidecars dial and for the name DNS-mode pods
+    // dial (kubernetes.default.svc, which the webhook maps to that address by hostAliases), the source as its identity there.
     await kubectlOk('destination', ['create', 'namespace', SYSTEM_NS]);
-    await kubectlOk('destination', ['create', '-f', '-'], await bridgectl(['certs', 'aggregator', '--ca-dir', ca, '--san', src, '--secret']));
+    const aggregatorSans = ['--san', src, '--san', KUBERNETES_SERVICE_HOST_NAME];
+    await kubectlOk('destination', ['create', '-f', '-'], await bridgectl(['certs', 'aggregator', '--ca-dir', ca, ...aggregatorSans, '--secret']));
     const sourceCa = join(workDir, 'source-ca.crt');
     writeFileSync(sourceCa, await kubectlOk('source', ['-n', SYSTEM_NS, 'get', 'configmap', 'kube-root-ca.crt', '-o', 'jsonpath={.data.ca\\.crt}']));
     const aggregatorToken = (await kubectlOk('source', ['-n', SYSTEM_NS, 'create', 'token', 'cluster-bridge-aggregator', '--duration=24h'])).trim();
