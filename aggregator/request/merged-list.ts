@@ -40,16 +40,18 @@ type Outcome =
   | { kind: 'answer'; answer: BackendAnswer }
   | { kind: 'pages'; pages: ListPage[]; source: bigint; destination: bigint; next?: Omit<MergedContinue, 'rv'>; whole: boolean };
 
+/** `url`: the client's (default), or another list path of the same resource (a watch's revision probe). */
 export async function listSide(
   ctx: ProxyContext,
   prepared: MergedPrepared,
   side: ClusterSide,
   params: Record<string, string | undefined>,
+  url = prepared.req.url ?? '/',
 ): Promise<BackendAnswer> {
   const { cluster, agent, headers } = sideRequest(ctx, prepared, side);
   const answer = await cluster.rest.rawBuffered({
     method: 'GET',
-    path: backendPath(prepared.req.url ?? '/', params),
+    path: backendPath(url, params),
     headers,
     agent,
     timeoutMs: LIST_TIMEOUT_MS,

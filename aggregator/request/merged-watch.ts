@@ -38,7 +38,10 @@ type Opened = { ok: true; side: ClusterSide; body: IncomingMessage } | { ok: fal
 
 /** Where the stream starts for "" / "0": each backend's current revision (a limit-1 list, authorized as the caller's list). */
 async function startPosition(ctx: ProxyContext, prepared: MergedPrepared): Promise<Position | BackendAnswer> {
-  const answers = await Promise.all(SIDES.map((side) => listSide(ctx, prepared, side, { limit: '1' })));
+  // A plain list of the resource: the watch's own parameters (watch, sendInitialEvents) would make it a watch.
+  const { apiPrefix, apiGroup, apiVersion, resource } = prepared.info;
+  const list = `/${apiPrefix}/${apiGroup ? `${apiGroup}/` : ''}${apiVersion}/${resource}`;
+  const answers = await Promise.all(SIDES.map((side) => listSide(ctx, prepared, side, { limit: '1' }, list)));
   const refused = answers.find((a) => a.status !== 200);
   if (refused) return refused;
   const [source, destination] = answers.map((a) => listRevision(parseJsonExact(a.body.toString('utf8')) as Record<string, unknown>)) as [bigint, bigint];

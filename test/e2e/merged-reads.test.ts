@@ -37,6 +37,8 @@ let stayed: string;
 let token: string;
 let kubeconfig: string;
 let store: ConfigMapRoutingStore;
+/** The merged watch's event for the destination's object, and the list RV it was watched from. */
+let delivered: { event: WatchEvent; listRV: string } | undefined;
 const READER = 'merged-e2e-reader';
 
 const both = ['source', 'destination'] as const;
@@ -84,14 +86,18 @@ function callOptions(path: string, headers: Record<string, string>): RequestOpti
 
 interface WatchEvent {
   type: string;
-  object: Item & { code?: number };
+  object: Item & { code?: number; data?: Record<string, string> };
 }
 
 /** A watch through the sidecar, its events collected as they arrive. */
 async function openWatch(query: string): Promise<{ events: WatchEvent[]; res: IncomingMessage; close(): void }> {
+  return openWatchAt(`/api/v1/configmaps?watch=1&allowWatchBookmarks=false&${query}`);
+}
+
+async function openWatchAt(path: string): Promise<{ events: WatchEvent[]; res: IncomingMessage; close(): void }> {
   const events: WatchEvent[] = [];
   const res = await new Promise<IncomingMessage>((resolve, reject) => {
-    const req = request(callOptions(`/api/v1/configmaps?watch=1&allowWatchBookmarks=false&${query}`, {}), resolve);
+    const req = request(callOptions(path, {}), resolve);
     req.on('error', reject);
     req.end();
   });
@@ -103,6 +109,10 @@ async function openWatch(query: string): Promise<{ events: WatchEvent[]; res: In
     for (const line of lines) if (line.trim()) events.push(JSON.parse(line) as WatchEvent);
   });
   return { events, res, close: () => res.destroy() };
+}
+
+async function openNamespacedWatch(namespace: string, query: string): Promise<{ events: WatchEvent[]; close(): void }> {
+  return openWatchAt(`/api/v1/namespaces/${namespace}/configmaps?watch=1&${query}`);
 }
 
 async function writeTable(change: (table: RoutingTable) => RoutingTable): Promise<RoutingTable> {
@@ -272,9 +282,50 @@ describe('merged cluster-wide reads on two real kube-apiservers', () => {
         await new Promise((r) => setTimeout(r, 1500));
         expect(resumed.events.map((e) => `${e.object.metadata.namespace}/${e.object.metadata.name}`)).toEqual([`${movedA}/w-destination`]);
         expect(resumed.events[0]!.object.metadata.resourceVersion).toBe(rvs[1]);
+        delivered = { event: watch.events[1]!, listRV: listed.metadata.resourceVersion };
       } finally {
         resumed.close();
       }
+    } finally {
+      watch.close();
+    }
+  });
+
+  it("a merged RV sent back on namespaced requests decodes to the namespace owner's revision: a namespaced watch from the list's RV, an update from the event's object", async () => {
+    const { event, listRV } = delivered!;
+    const watch = await openNamespacedWatch(movedA, `resourceVersion=${listRV}`);
+    try {
+      await waitUntil('the namespaced watch delivers', async () => (watch.events.length >= 1 ? true : undefined));
+      expect(watch.events[0]!.object.metadata.name).toBe('w-destination');
+    } finally {
+      watch.close();
+    }
+    // As a controller with a cluster-wide informer does: the cached object (its RV the merged position) written back.
+    await kubectlOk('destination', ['-n', movedA, 'create', 'rolebinding', 'reader-edit', '--clusterrole=edit', `--serviceaccount=${home}:reader`]);
+    const updated = { ...event.object, data: { k: 'updated' } };
+    const put = await kubectl(kubeconfig, ['replace', '-f', '-'], JSON.stringify(updated));
+    expect(put.stderr).toBe('');
+    expect(await kubectlOk('destination', ['-n', movedA, 'get', 'cm', 'w-destination', '-o', 'jsonpath={.data.k}'])).toBe('updated');
+    // The same write again from the now stale position: a conflict, as kube-apiserver answers a stale RV.
+    const stale = await kubectl(kubeconfig, ['replace', '-f', '-'], JSON.stringify({ ...event.object, data: { k: 'stale' } }));
+    expect(stale.stderr).toMatch(/Conflict|the object has been modified/);
+  });
+
+  it("a WatchList (sendInitialEvents) streams exactly the union, then one initial-events-end bookmark after both sides' ", async () => {
+    const expected = await expectedUnion();
+    const watch = await openWatchAt('/api/v1/configmaps?watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true');
+    try {
+      const isEnd = (e: WatchEvent) =>
+        e.type === 'BOOKMARK' && (e.object.metadata as { annotations?: Record<string, string> }).annotations?.['k8s.io/initial-events-end'] === 'true';
+      await waitUntil('the initial-events-end bookmark', async () => (watch.events.some(isEnd) ? true : undefined));
+      await new Promise((r) => setTimeout(r, 1000));
+      const end = watch.events.findIndex(isEnd);
+      const initial = watch.events.slice(0, end).filter((e) => e.type === 'ADDED');
+      expect(byKey(initial.map((e) => e.object))).toEqual(expected);
+      expect(initial.length).toBe(expected.size);
+      expect(watch.events.filter(isEnd)).toHaveLength(1);
+      const rvs = watch.events.slice(0, end + 1).map((e) => BigInt(e.object.metadata.resourceVersion));
+      expect(rvs.every((rv, i) => i === 0 || rv >= rvs[i - 1]!)).toBe(true);
     } finally {
       watch.close();
     }
