@@ -331,6 +331,23 @@ describe('merged cluster-wide reads on two real kube-apiservers', () => {
     }
   });
 
+  it('a merged watch ends when a namespace changes owner (the table says so), so the client relists rather than miss the moved objects', async () => {
+    const listed = JSON.parse((await call('/api/v1/configmaps')).body) as List;
+    const watch = await openWatch(`resourceVersion=${listed.metadata.resourceVersion}`);
+    const ended = new Promise<void>((resolve) => watch.res.once('end', resolve).once('close', resolve));
+    try {
+      expect(watch.res.statusCode).toBe(200);
+      let open = true;
+      void ended.then(() => (open = false));
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(open).toBe(true);
+      await writeTable((t) => beginHandoff(t, namespaceShardKey(stayed), 'destination', new Date()));
+      await waitUntil('the merged watch ends', async () => (open ? undefined : true), { timeoutMs: 30_000 });
+    } finally {
+      watch.close();
+    }
+  });
+
   it("answers 410 for an older merged epoch's RV, to a list and to a watch", async () => {
     const old = (JSON.parse((await call('/api/v1/configmaps')).body) as List).metadata.resourceVersion;
     const [s, d] = [await revision('source'), await revision('destination')];
