@@ -8,11 +8,12 @@
  * gets 410 for the old epoch's RV and relists, as after any owner change).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { errorMessage } from '../../lib/errors.js';
+import { BridgeError, errorMessage } from '../../lib/errors.js';
 import { goJsonBody } from '../../lib/kube/go-json.js';
 import { LineSplitter } from '../../lib/kube/watch-stream.js';
 import { readBody } from '../../lib/proxy/read-body.js';
 import { parseJsonExact } from '../../lib/routing/resource-version.js';
+import { sendRefusal } from '../../lib/routing/status-responses.js';
 import type { ClusterSide } from '../../lib/routing/types.js';
 import { presentingCodec } from './merged-epochs.js';
 import { listRevision, listSide, passAnswer, type BackendAnswer } from './merged-list.js';
@@ -62,8 +63,6 @@ async function openWatches(ctx: ProxyContext, prepared: MergedPrepared, start: W
 }
 
 export async function serveMergedWatch(ctx: ProxyContext, prepared: MergedPrepared, res: ServerResponse, start: WatchStart): Promise<number> {
-  const table = ctx.routing.table;
-  const fingerprint = ownershipFingerprint(table);
   const position = start.position ?? (await startPosition(ctx, prepared));
   if ('status' in position) {
     passAnswer(res, position);
@@ -71,9 +70,15 @@ export async function serveMergedWatch(ctx: ProxyContext, prepared: MergedPrepar
   }
   const codec = await presentingCodec(ctx.routing, ctx.mergedEpochs, position.source, position.destination);
   if (!codec) {
-    res.writeHead(503, { 'Retry-After': '1' }).end();
-    return 503;
+    const err = new BridgeError('BRIDGE_ERR_MERGED_READ', 'no merged resourceVersion epoch can be persisted for this watch; retry shortly', {
+      retryAfterSeconds: 1,
+    });
+    sendRefusal(res, err);
+    return err.status;
   }
+  // Taken after a roll this watch may have persisted itself, which must not end it.
+  const table = ctx.routing.table;
+  const fingerprint = ownershipFingerprint(table);
   const opened = await openWatches(ctx, prepared, start);
   const refused = opened.find((o): o is Extract<Opened, { ok: false }> => !o.ok);
   if (refused) {
