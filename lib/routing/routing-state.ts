@@ -5,7 +5,9 @@
  */
 import { ChangeWaiters } from '../change-waiters.js';
 import { MergedRVCodec } from './merged-rv.js';
+import { NamespaceShardRVCodec } from './namespace-shard-codec.js';
 import { ShardRVCodec } from './resource-version.js';
+import { namespaceOfShard } from './shard-hash.js';
 import { emptyRoutingTable, shardState } from './routing-table.js';
 import type { RoutingTable, ShardKey } from './types.js';
 
@@ -46,7 +48,10 @@ export class RoutingState {
   codec(shard: ShardKey): ShardRVCodec {
     let codec = this.codecs.get(shard);
     if (!codec) {
-      codec = new ShardRVCodec(shardState(this.current, shard));
+      const state = shardState(this.current, shard);
+      // A namespace shard decodes merged RVs too once they exist (namespace-shard-codec.ts).
+      const merged = namespaceOfShard(shard) !== undefined && this.current.merged?.epochs.length;
+      codec = merged ? new NamespaceShardRVCodec(state, this.mergedCodec()) : new ShardRVCodec(state);
       this.codecs.set(shard, codec);
     }
     return codec;

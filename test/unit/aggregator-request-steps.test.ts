@@ -7,7 +7,9 @@ import { BRIDGE_HOP_HEADER } from '../../lib/names.js';
 import { beginHandoff, emptyRoutingTable } from '../../lib/routing/routing-table.js';
 import { AGGREGATOR_HOP } from '../../aggregator/request/backend-headers.js';
 import { answerRefusal } from '../../aggregator/request/refusals.js';
-import { isRefused, type ProxyContext, type Refusal } from '../../aggregator/request/request-context.js';
+import { isMerged, isRefused, type MergedRouted, type ProxyContext, type Refusal } from '../../aggregator/request/request-context.js';
+import type { RoutingTable } from '../../lib/routing/types.js';
+import { splitTable } from '../helpers/merged-fixtures.js';
 import { parse, route } from '../../aggregator/request/steps.js';
 
 function fakeRequest(method: string, url: string, rawHeaders: string[] = []): IncomingMessage {
@@ -106,6 +108,16 @@ describe('aggregator request steps', () => {
     ]);
     expect(counted).toEqual([['none', 'create', 503, 'replica-not-confirmed']]);
     expect(isRefused(route(ctx, read))).toBe(false);
+  });
+
+  it('route sends a cluster-wide read of a carried type with split namespaces to the merged read, not to one side', () => {
+    const { ctx } = fakeContext();
+    (ctx.routing as { table: RoutingTable }).table = splitTable(['team-a']);
+    const list = parse(ctx, fakeRequest('GET', '/api/v1/configmaps'));
+    if (isRefused(list)) throw new Error('parse refused a plain request');
+    const routed = route(ctx, list);
+    expect(isMerged(routed)).toBe(true);
+    expect((routed as MergedRouted).decision).toEqual({ target: 'merged', reason: 'namespaces-split', shard: 'configmaps' });
   });
 
   it('an RV of an older epoch is answered as a compacted one: 410 Expired for a list', async () => {
