@@ -73,6 +73,14 @@ function refusedUnlessKind(build: () => RoutingTable, shard: ShardKey): RoutingT
   }
 }
 
+/** Tries of a table write that loses its compare-and-swap to an unrelated write. */
+const PERSIST_ATTEMPTS = 3;
+
+/** The routing table store's replace lost its resourceVersion precondition (lib/routing/configmap-store.ts). */
+function isStoreConflict(err: unknown): boolean {
+  return err instanceof BridgeError && err.code === 'BRIDGE_ERR_KUBE_API' && /: HTTP 409:/.test(err.message);
+}
+
 export class ShardHandoff implements OwnerChanger {
   private readonly running = new Set<ShardKey>();
 
@@ -91,6 +99,25 @@ export class ShardHandoff implements OwnerChanger {
   private async persist(table: RoutingTable): Promise<void> {
     const { version } = await this.deps.store.replace(table, this.deps.routing.version);
     this.deps.routing.update(table, version);
+  }
+
+  /**
+   * Persists `make(table)` and returns it; when the compare-and-swap is lost (a merged read persisted
+   * a merged epoch, docs/adr/0027, or another replica wrote), reads the table back and makes it again
+   * from there: held writes must not wait for the next reconcile because of an unrelated write.
+   */
+  private async persistRebased(make: (table: RoutingTable) => Promise<RoutingTable> | RoutingTable): Promise<RoutingTable> {
+    for (let attempt = 1; ; attempt++) {
+      const next = await make(this.deps.routing.table);
+      try {
+        await this.persist(next);
+        return next;
+      } catch (err) {
+        if (attempt >= PERSIST_ATTEMPTS || !isStoreConflict(err)) throw err;
+        const { table, version } = await this.deps.store.load();
+        this.deps.routing.update(table, version);
+      }
+    }
   }
 
   async changeOwner(shard: ShardKey, to: ClusterSide, reason: string): Promise<{ epoch: Epoch; heldWritesMs: number }> {
@@ -189,11 +216,13 @@ export class ShardHandoff implements OwnerChanger {
       const caughtUp = Date.now();
       await catchUp.waitFor({ shard, from, rv }, this.deps.catchUpTimeoutMs);
       log.info({ shard, from, rv, catchUpMs: Date.now() - caughtUp }, 'hand-off: the other side is caught up');
-      const next = await this.withMergedEpoch(completeHandoff(routing.table, shard, rv, new Date()), shard);
-      // The fence changes while writes are still held: raised before the destination takes writes,
-      // lowered before the source takes them back.
-      await this.deps.fence?.(next, shard);
-      await this.persist(next);
+      await this.persistRebased(async (table) => {
+        const next = await this.withMergedEpoch(completeHandoff(table, shard, rv, new Date()), shard);
+        // The fence changes while writes are still held: raised before the destination takes writes,
+        // lowered before the source takes them back.
+        await this.deps.fence?.(next, shard);
+        return next;
+      });
       // Watches opened while writes were held were served by the old owner, in the old epoch.
       activity.closeWatches(shard, routing.table);
       const heldWritesMs = Date.now() - started;
@@ -208,7 +237,7 @@ export class ShardHandoff implements OwnerChanger {
       // its writes are released, or they would meet it (403) for a moment. Released even if it cannot be.
       await this.deps.fence?.(aborted, shard).catch((fenceErr: unknown) => log.error({ shard, err: errorMessage(fenceErr) }, 'cannot lower the fence'));
       try {
-        await this.persist(abortHandoff(routing.table, shard));
+        await this.persistRebased((table) => abortHandoff(table, shard));
       } catch (abortErr) {
         log.error({ shard, err: errorMessage(abortErr) }, 'cannot release the held writes or lift the fence; retrying on the next reconcile');
       }

@@ -10,6 +10,8 @@ import type { CatchUpQuery } from '../../lib/mirror/catchup.js';
 import { RoutingState } from '../../lib/routing/routing-state.js';
 import { emptyRoutingTable, shardState } from '../../lib/routing/routing-table.js';
 import type { RoutingTable } from '../../lib/routing/types.js';
+import { appendMergedEpoch } from '../../lib/routing/merged-rv.js';
+import { BridgeError } from '../../lib/errors.js';
 import { silentLog } from '../helpers/sidecar-fixtures.js';
 
 const CARRIED = ['configmaps', 'secrets'];
@@ -26,7 +28,7 @@ function fakeCluster(side: string, namespaces: string[], revision: () => string)
   return { side, rest: { request: answer, expect: answer } };
 }
 
-function setup(options: { namespaces?: string[]; mirrored?: string[] } = {}) {
+function setup(options: { namespaces?: string[]; mirrored?: string[]; store?: Partial<HandoffDeps['store']> } = {}) {
   const routing = new RoutingState();
   routing.update(emptyRoutingTable(), '1');
   const persisted: RoutingTable[] = [];
@@ -42,6 +44,7 @@ function setup(options: { namespaces?: string[]; mirrored?: string[] } = {}) {
         persisted.push(table);
         return { version: String(persisted.length + 1) };
       },
+      ...options.store,
     },
     routing,
     activity,
@@ -128,5 +131,30 @@ describe('namespace shards a hand-off can never move', () => {
     expect(refused).toBeInstanceOf(ShardRefused);
     expect((refused as Error).message).toMatch(message);
     expect(persisted).toEqual([]);
+  });
+
+  it('completes when a merged read persisted the first merged epoch during the hold (its compare-and-swap lost once)', async () => {
+    const versions: string[] = [];
+    let stored: { table: RoutingTable; version: string } | undefined;
+    const { handoff, routing, persisted } = setup({
+      store: {
+        replace: async (table: RoutingTable, version: string) => {
+          versions.push(version);
+          // The completing write finds the table changed: a merged read rolled the first merged epoch.
+          if (table.shards['namespace/app']?.owner === 'destination' && !stored) {
+            stored = { table: appendMergedEpoch(persisted[0]!, '101', '41', new Date()), version: '50' };
+            throw new BridgeError('BRIDGE_ERR_KUBE_API', 'PUT /api/v1/namespaces/cluster-bridge-system/configmaps/t: HTTP 409: the object has been modified');
+          }
+          persisted.push(table);
+          return { version: String(persisted.length + 1) };
+        },
+        load: async () => stored!,
+      },
+    });
+    await handoff.changeOwner('namespace/app', 'destination', 'test');
+    expect(shardState(routing.table, 'namespace/app').owner).toBe('destination');
+    // The retry was made from the stored table: its merged epoch kept, the hand-off's appended after it.
+    expect(routing.table.merged!.epochs.map((e) => e.source)).toEqual(['101', '105']);
+    expect(versions[versions.length - 1]).toBe('50');
   });
 });
