@@ -14,7 +14,7 @@ import { checkShardKind, withNamespaceTypes } from '../../lib/routing/namespace-
 import { DEFAULT_NAMESPACE_TYPES } from '../../lib/routing/resource-classes.js';
 import { namespaceOfShard } from '../../lib/routing/shard-hash.js';
 import type { ClusterSide, Epoch, OwnerChanger, RoutingTable, RoutingTableStore, ShardKey } from '../../lib/routing/types.js';
-import type { ClusterConnection } from '../../lib/kube/cluster-connection.js';
+import { currentRevision, type ClusterConnection } from '../../lib/kube/cluster-connection.js';
 import type { AggregatorMetrics } from '../metrics.js';
 import type { RoutingState } from '../../lib/routing/routing-state.js';
 import { watchKeysOf, type ShardActivity } from './shard-activity.js';
@@ -45,17 +45,6 @@ export interface HandoffDeps {
 
 /** How long in-flight writes to a held shard may take to finish, in any replica. */
 export const WRITE_DRAIN_MS = 10_000;
-
-/**
- * The cluster's current revision: a list without a resourceVersion is a quorum read and reports the
- * etcd revision, which is cluster-wide, so it bounds every change of every shard served there.
- */
-export async function currentRevision(cluster: ClusterConnection): Promise<string> {
-  const list = await cluster.rest.expect<{ metadata?: { resourceVersion?: string } }>('GET', '/api/v1/namespaces?limit=1', [200]);
-  const rv = list.body.metadata?.resourceVersion;
-  if (!rv) throw new BridgeError('BRIDGE_ERR_KUBE_API', `the ${cluster.side} API server returned a list without a resourceVersion`);
-  return rv;
-}
 
 /**
  * The table a hand-off of `shard` would start from, built and checked (namespace-shards.ts: a system or

@@ -12,6 +12,8 @@ import type { RoutingTable, RoutingTableStore } from '../../lib/routing/types.js
 export interface MergedEpochRoller {
   /** Persists a new merged epoch starting at (source, destination) unless another replica already did since `seen` epochs. */
   roll(source: bigint, destination: bigint, seen: number): Promise<void>;
+  /** Reads the routing table back from the store (a replica behind another's merged epoch). */
+  refresh(): Promise<void>;
 }
 
 export function mergedCodec(table: RoutingTable): MergedRVCodec | undefined {
@@ -23,6 +25,10 @@ const ROLL_ATTEMPTS = 3;
 /** Compare-and-swap on the routing table store, as hand-offs write it; a lost race is retried on the newer table. */
 export function storeRoller(store: RoutingTableStore, routing: RoutingState, now: () => Date = () => new Date()): MergedEpochRoller {
   return {
+    async refresh() {
+      const { table, version } = await store.load();
+      routing.update(table, version);
+    },
     async roll(source, destination, seen) {
       let lastError: unknown;
       for (let attempt = 0; attempt < ROLL_ATTEMPTS; attempt++) {

@@ -6,6 +6,7 @@
  * namespaces) are refused: the bridge does not split a write between the clusters.
  */
 import type { ServerResponse } from 'node:http';
+import { currentRevision } from '../../lib/kube/cluster-connection.js';
 import { headerValue } from '../../lib/proxy/headers.js';
 import { MERGED_RV_BASE } from '../../lib/routing/merged-rv.js';
 import { expiredMessage, expiredResourceVersion, expiredWatch, sendStatus } from '../../lib/routing/status-responses.js';
@@ -18,8 +19,23 @@ import type { MergedPrepared, ProxyContext } from './request-context.js';
 
 type Decoded = { kind: 'unset'; raw: string } | { kind: 'current'; source: bigint; destination: bigint } | { kind: 'expired' } | { kind: 'invalid' };
 
-/** A presented RV against the current merged epochs: per-shard RVs and older epochs expire (410), as compacted ones do. */
-function decodeRV(ctx: ProxyContext, presented: string): Decoded {
+/**
+ * A presented RV against the current merged epochs: per-shard RVs and older epochs expire (410), as
+ * compacted ones do. A replica whose table is behind another replica's newer merged epoch reads that
+ * epoch's RVs as positions at least 2^16 source revisions past the source's own (ADR 0025): so a
+ * position past the source's revision reloads the table and is decoded again; still past it, 410.
+ */
+async function decodeRV(ctx: ProxyContext, presented: string): Promise<Decoded> {
+  const decoded = decodeOnce(ctx, presented);
+  if (decoded.kind !== 'current') return decoded;
+  const sourceRevision = BigInt(await currentRevision(ctx.clusters.source));
+  if (decoded.source <= sourceRevision) return decoded;
+  await ctx.mergedEpochs?.refresh();
+  const again = decodeOnce(ctx, presented);
+  return again.kind === 'current' && again.source > sourceRevision ? { kind: 'expired' } : again;
+}
+
+function decodeOnce(ctx: ProxyContext, presented: string): Decoded {
   if (presented === '' || presented === '0') return { kind: 'unset', raw: presented };
   const codec = mergedCodec(ctx.routing.table);
   const decoded = codec?.decode(presented);
@@ -61,19 +77,19 @@ function expired(ctx: ProxyContext, res: ServerResponse, verb: string, rv: strin
 }
 
 /** The next page of a merged list: the bridge's token, its merged RV still of the current epoch. */
-function serveContinue(
+async function serveContinue(
   ctx: ProxyContext,
   prepared: MergedPrepared,
   res: ServerResponse,
   continueParam: string,
   limit: string | undefined,
-): Promise<number> | number {
+): Promise<number> {
   const token = decodeMergedContinue(continueParam);
   if (!token) {
     sendStatus(res, 400, 'BadRequest', 'continue key is not valid: not a continue token of a merged list');
     return 400;
   }
-  const at = decodeRV(ctx, token.rv);
+  const at = await decodeRV(ctx, token.rv);
   if (at.kind !== 'current') return expired(ctx, res, 'list', token.rv, true);
   return serveMergedList(ctx, prepared, res, { kind: 'continue', token, source: at.source, destination: at.destination }, limit);
 }
@@ -88,7 +104,7 @@ export async function serveMergedRead(ctx: ProxyContext, prepared: MergedPrepare
   const continueParam = query.get('continue') ?? '';
   if (continueParam !== '' && info.verb === 'list') return serveContinue(ctx, prepared, res, continueParam, limit);
   const presented = query.get('resourceVersion') ?? '';
-  const at = decodeRV(ctx, presented);
+  const at = await decodeRV(ctx, presented);
   if (at.kind === 'invalid') {
     sendStatus(res, 400, 'BadRequest', `resourceVersion "${presented}" is not a resourceVersion this API server presented`);
     return 400;

@@ -78,3 +78,14 @@ export async function connectCluster(side: ClusterSide, kubeconfig: string, serv
     },
   };
 }
+
+/**
+ * The cluster's current revision: a list without a resourceVersion is a quorum read and reports the
+ * etcd revision, which is cluster-wide, so it bounds every change of every shard served there.
+ */
+export async function currentRevision(cluster: ClusterConnection): Promise<string> {
+  const list = await cluster.rest.expect<{ metadata?: { resourceVersion?: string } }>('GET', '/api/v1/namespaces?limit=1', [200]);
+  const rv = list.body.metadata?.resourceVersion;
+  if (!rv) throw new BridgeError('BRIDGE_ERR_KUBE_API', `the ${cluster.side} API server returned a list without a resourceVersion`);
+  return rv;
+}

@@ -21,6 +21,11 @@ function fakeBackend(revision: number, items: Json[], seen: string[], onList?: (
     url: new URL('https://backend.test'),
     bridgeHeaders: {},
     rest: {
+      // The quorum read of the cluster's revision (lib/kube/cluster-connection.ts currentRevision).
+      async expect(_method: string, path: string) {
+        if (path !== '/api/v1/namespaces?limit=1') throw new Error(`unexpected ${path}`);
+        return { status: 200, body: { metadata: { resourceVersion: String(revision) } } };
+      },
       async rawBuffered(call: { path: string }) {
         seen.push(call.path);
         onList?.();
@@ -123,6 +128,27 @@ describe('merged list against two backends', () => {
     });
     expect((await read(ctx, '/api/v1/configmaps')).status).toBe(200);
     expect(seen.source.length).toBe(2);
+  });
+
+  it('a replica whose table is behind reloads it for an RV of a newer merged epoch, and serves it; 410 if still unknown', async () => {
+    const { ctx: writer } = setup();
+    const newer = appendMergedEpoch(writer.routing.table, '1150', '2250', NOW);
+    (writer.routing as unknown as { table: RoutingTable }).table = newer;
+    const rv = ((await read(writer, '/api/v1/configmaps')).body.metadata as Json).resourceVersion as string;
+    const { ctx: stale, seen } = setup();
+    let refreshed = 0;
+    (stale as unknown as { mergedEpochs: unknown }).mergedEpochs = {
+      refresh: async () => {
+        refreshed++;
+        (stale.routing as unknown as { table: RoutingTable }).table = newer;
+      },
+    };
+    expect((await read(stale, `/api/v1/configmaps?resourceVersion=${rv}&resourceVersionMatch=NotOlderThan`)).status).toBe(200);
+    expect(refreshed).toBe(1);
+    expect(seen.source.at(-1)).toContain('resourceVersion=1200&');
+    const { ctx: unknownEpoch } = setup();
+    (unknownEpoch as unknown as { mergedEpochs: unknown }).mergedEpochs = { refresh: async () => undefined };
+    expect((await read(unknownEpoch, `/api/v1/configmaps?resourceVersion=${rv}`)).status).toBe(410);
   });
 
   it('answers 410 for an RV of an older merged epoch or a per-shard RV, and for a continue token of an older epoch', async () => {
