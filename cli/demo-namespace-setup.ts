@@ -18,29 +18,37 @@ const WORKLOAD = { kind: 'ServiceAccount', name: 'default', namespace: LAB_APPS_
 
 const ifAbsent = (body: object) => (current: unknown) => (current ? undefined : body);
 
+/**
+ * Lets the workload read ConfigMaps and Secrets of all namespaces (a ClusterRole and its binding on the
+ * source; the synchronizer mirrors cluster RBAC to the destination, where merged reads are authorized too).
+ */
+export async function ensureWorkloadReader(source: KubeRestClient): Promise<void> {
+  await source.createOrReplace(
+    `${RBAC}/clusterroles`,
+    READER,
+    ifAbsent({
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRole',
+      metadata: { name: READER },
+      rules: [{ apiGroups: [''], resources: ['configmaps', 'secrets'], verbs: ['get', 'list', 'watch'] }],
+    }),
+  );
+  await source.createOrReplace(
+    `${RBAC}/clusterrolebindings`,
+    READER,
+    ifAbsent({
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRoleBinding',
+      metadata: { name: READER },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: READER },
+      subjects: [WORKLOAD],
+    }),
+  );
+}
+
 export async function prepareDemoNamespaces(): Promise<void> {
   await usingClient(KubeRestClient.load(await labComponentsKubeconfig('source')), async (source) => {
-    await source.createOrReplace(
-      `${RBAC}/clusterroles`,
-      READER,
-      ifAbsent({
-        apiVersion: 'rbac.authorization.k8s.io/v1',
-        kind: 'ClusterRole',
-        metadata: { name: READER },
-        rules: [{ apiGroups: [''], resources: ['configmaps', 'secrets'], verbs: ['get', 'list', 'watch'] }],
-      }),
-    );
-    await source.createOrReplace(
-      `${RBAC}/clusterrolebindings`,
-      READER,
-      ifAbsent({
-        apiVersion: 'rbac.authorization.k8s.io/v1',
-        kind: 'ClusterRoleBinding',
-        metadata: { name: READER },
-        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: READER },
-        subjects: [WORKLOAD],
-      }),
-    );
+    await ensureWorkloadReader(source);
     for (const namespace of DEMO_NAMESPACES) {
       await source.createOrReplace(
         '/api/v1/namespaces',
