@@ -8,12 +8,15 @@ import { BridgeError } from '../lib/errors.js';
 import { BRIDGE_SERVER_ENV } from '../lib/process/env-flags.js';
 import { AGGREGATOR_OPS_PORT, AGGREGATOR_PORT } from '../lib/names.js';
 import { DEFAULT_BUDGET } from './identity/review-budget.js';
+import { classOf, DEFAULT_NAMESPACE_TYPES, isSourcePinned } from '../lib/routing/resource-classes.js';
+import { parseShardKey } from '../lib/routing/shard-hash.js';
 
 export const AGGREGATOR_ENV = {
   ...BRIDGE_SERVER_ENV,
   synchronizerUrl: 'BRIDGE_SYNCHRONIZER_URL',
   catchUpTimeoutSeconds: 'BRIDGE_CATCHUP_TIMEOUT_SECONDS',
   unknownTokenReviewsPerSecond: 'BRIDGE_UNKNOWN_TOKEN_REVIEWS_PER_SECOND',
+  namespaceTypes: 'BRIDGE_NAMESPACE_TYPES',
 } as const;
 
 export interface AggregatorConfig {
@@ -35,6 +38,26 @@ export interface AggregatorConfig {
   leaseRenewSeconds: number;
   /** TokenReviews (and anonymous probes) one client address may cost the source per second (review-budget.ts). */
   unknownTokenReviewsPerSecond: number;
+  /** The types namespace shards carry (docs/adr/0026), written into the routing table at the first namespace hand-off. */
+  namespaceTypes: string[];
+}
+
+/** BRIDGE_NAMESPACE_TYPES: movable type shard keys, comma-separated; default DEFAULT_NAMESPACE_TYPES. */
+function namespaceTypes(env: Env): string[] {
+  const raw = env[AGGREGATOR_ENV.namespaceTypes]?.trim();
+  const types = [...new Set((raw ? raw.split(',') : DEFAULT_NAMESPACE_TYPES).map((t) => t.trim()).filter(Boolean))];
+  for (const type of types) {
+    const problem = !/^[a-z0-9-]+(\.[a-z0-9.-]+)?$/.test(type)
+      ? 'not a resource type like configmaps or deployments.apps'
+      : isSourcePinned(type) || classOf(parseShardKey(type)) !== 'movable'
+        ? 'not a type that moves'
+        : undefined;
+    if (problem)
+      throw new BridgeError('BRIDGE_ERR_CONFIG', `${AGGREGATOR_ENV.namespaceTypes} has "${type}": ${problem}`, {
+        fix: `set ${AGGREGATOR_ENV.namespaceTypes} to a comma-separated list of movable namespaced types`,
+      });
+  }
+  return types;
 }
 
 export function loadAggregatorConfig(env: Env): AggregatorConfig {
@@ -63,6 +86,7 @@ export function loadAggregatorConfig(env: Env): AggregatorConfig {
     synchronizerUrl,
     catchUpTimeoutMs: positiveNumber(env, AGGREGATOR_ENV.catchUpTimeoutSeconds, 30) * 1000,
     unknownTokenReviewsPerSecond: positiveNumber(env, AGGREGATOR_ENV.unknownTokenReviewsPerSecond, DEFAULT_BUDGET.perPeerPerSecond),
+    namespaceTypes: namespaceTypes(env),
     ...leaseTiming(env, AGGREGATOR_ENV.leaseDurationSeconds),
   };
 }

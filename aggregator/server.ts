@@ -160,6 +160,8 @@ export async function startAggregator(config: AggregatorConfig, log: Logger, opt
     gates,
     isLeader: () => lease.isLeader(),
     defaultShards: [...DEFAULT_SHARDS],
+    source: clusters.source.rest,
+    namespaceTypes: config.namespaceTypes,
     shadow,
     log,
   });

@@ -18,6 +18,7 @@ import type { RoutingState } from '../../lib/routing/routing-state.js';
 import type { GateWindow } from './gate-window.js';
 import type { ShadowReads } from '../request/shadow-reads.js';
 import { rolloutStep, shardsAboutToMove, type RolloutEvent } from './rollout-step.js';
+import { planShards, resolveStageNamespaces, selectsNamespaces } from './namespace-selection.js';
 import { DEFAULT_GATES, ROLLOUTS_PATH, type BridgeRollout, type RolloutStatus } from './rollout-types.js';
 
 const INTERVAL_MS = 1000;
@@ -31,6 +32,10 @@ export interface RolloutControllerDeps {
   isLeader: () => boolean;
   /** The shards a plan without spec.shards moves (the synchronizer's). */
   defaultShards: ShardKey[];
+  /** The source, where a plan's namespace selections are resolved (namespace-selection.ts); without it no namespace shard is planned. */
+  source?: Pick<KubeRestClient, 'expect'>;
+  /** The types namespace shards carry: never type shards of a plan that moves namespaces. */
+  namespaceTypes?: readonly ShardKey[];
   /** Told each tick which shards' reads to shadow; nothing while this replica does not lead. */
   shadow?: Pick<ShadowReads, 'setPlan'>;
   log: Logger;
@@ -78,11 +83,14 @@ export class RolloutController {
     const active = list.body.items.filter((r) => !terminal(r)).sort(byAge)[0];
     if (!active) return this.deps.shadow?.setPlan([], 0);
     const gates = { ...DEFAULT_GATES, ...active.spec.gates };
-    const shards = active.spec.shards?.length ? active.spec.shards : this.deps.defaultShards;
+    const stageNamespaces =
+      this.deps.source && selectsNamespaces(active) ? await resolveStageNamespaces(this.deps.source, active) : active.spec.stages.map(() => []);
+    const shards = planShards(active, this.deps.defaultShards, this.deps.namespaceTypes ?? [], stageNamespaces);
     // Judged on the stage's steady state: what was answered after every shard had its owner.
     const since = active.status?.stageReachedAt ? Date.parse(active.status.stageReachedAt) : 0;
-    const out = rolloutStep({ rollout: active, shards, table: this.deps.routing.table, gate: this.deps.gates.evaluate(gates, since), now: new Date() });
-    this.deps.shadow?.setPlan(shardsAboutToMove(active, shards, out.status, this.deps.routing.table), gates.shadowReadShare);
+    const table = this.deps.routing.table;
+    const out = rolloutStep({ rollout: active, shards, stageNamespaces, table, gate: this.deps.gates.evaluate(gates, since), now: new Date() });
+    this.deps.shadow?.setPlan(shardsAboutToMove(active, shards, out.status, table, stageNamespaces), gates.shadowReadShare);
     if (!(await this.writeStatus(active, out.status))) return;
     if (await writeDesiredOwners(destination, out.desiredOwners)) log.info({ rollout: active.metadata.name, owners: out.desiredOwners }, 'desired owners set');
     for (const event of out.events) await this.emit(active, event);

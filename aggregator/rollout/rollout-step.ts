@@ -21,8 +21,10 @@ import {
 
 export interface StepInput {
   rollout: BridgeRollout;
-  /** The plan's shards: spec.shards, else the synchronizer's. */
+  /** The plan's shards: its type shards (spec.shards, else the synchronizer's) and the namespace shards of stageNamespaces. */
   shards: ShardKey[];
+  /** Per stage, the namespace shards its `namespaces` selection resolved to (namespace-selection.ts). */
+  stageNamespaces?: ShardKey[][];
   table: RoutingTable;
   gate: GateEvaluation | undefined;
   now: Date;
@@ -42,16 +44,24 @@ export interface StepOutput {
 
 const DEFAULT_SOAK_SECONDS = 30;
 
-export function planStage(rollout: BridgeRollout, index: number): PlanStage | undefined {
+/** A stage as desiredOwner reads it: its type shards, plus its namespace shards when it selects namespaces. */
+export function planStage(rollout: BridgeRollout, index: number, stageNamespaces?: ShardKey[][]): PlanStage | undefined {
   const stage = rollout.spec.stages[index];
   if (!stage) return undefined;
-  return { name: stage.name, shards: stage.shards ?? ['*'], fraction: stage.fraction };
+  if (!stage.namespaces) return { name: stage.name, shards: stage.shards ?? ['*'], fraction: stage.fraction };
+  const shards = stage.shards?.[0] === '*' ? (['*'] as ['*']) : [...(stage.shards ?? []), ...(stageNamespaces?.[index] ?? [])];
+  return { name: stage.name, shards, fraction: stage.fraction };
 }
 
 /** Where each shard of the plan belongs in this status: every shard at the source while rolling back. */
-export function ownersFor(rollout: BridgeRollout, shards: ShardKey[], status: Pick<RolloutStatus, 'phase' | 'stage'>): Record<ShardKey, ClusterSide> {
+export function ownersFor(
+  rollout: BridgeRollout,
+  shards: ShardKey[],
+  status: Pick<RolloutStatus, 'phase' | 'stage'>,
+  stageNamespaces?: ShardKey[][],
+): Record<ShardKey, ClusterSide> {
   const back = status.phase === 'RollingBack' || status.phase === 'RolledBack';
-  const stage = back ? undefined : planStage(rollout, status.stage);
+  const stage = back ? undefined : planStage(rollout, status.stage, stageNamespaces);
   return Object.fromEntries(shards.map((shard) => [shard, desiredOwner(shard, stage)]));
 }
 
@@ -60,8 +70,14 @@ export function ownersFor(rollout: BridgeRollout, shards: ShardKey[], status: Pi
  * are shadowed (compared with the destination's answers) so a divergence shows before any client
  * depends on it. None while paused, rolling back or at the last stage.
  */
-export function shardsAboutToMove(rollout: BridgeRollout, shards: ShardKey[], status: RolloutStatus, table: RoutingTable): ShardKey[] {
-  const next = status.phase === 'Progressing' ? planStage(rollout, status.stage + 1) : undefined;
+export function shardsAboutToMove(
+  rollout: BridgeRollout,
+  shards: ShardKey[],
+  status: RolloutStatus,
+  table: RoutingTable,
+  stageNamespaces?: ShardKey[][],
+): ShardKey[] {
+  const next = status.phase === 'Progressing' ? planStage(rollout, status.stage + 1, stageNamespaces) : undefined;
   if (!next) return [];
   return shards.filter((shard) => desiredOwner(shard, next) === 'destination' && shardState(table, shard).owner === 'source');
 }
@@ -266,8 +282,8 @@ export function rolloutStep(input: StepInput): StepOutput {
       const state = shardState(input.table, shard);
       return state.owner === owner && !state.handoff;
     });
-  advance(step, reachedOwners(ownersFor(input.rollout, input.shards, step.status)), input);
-  const desiredOwners = ownersFor(input.rollout, input.shards, step.status);
+  advance(step, reachedOwners(ownersFor(input.rollout, input.shards, step.status, input.stageNamespaces)), input);
+  const desiredOwners = ownersFor(input.rollout, input.shards, step.status, input.stageNamespaces);
   step.status.shards = shardStatuses(input.table, desiredOwners);
   if (input.gate) step.status.gate = input.gate;
   step.status.observedGeneration = input.rollout.metadata.generation;

@@ -33,10 +33,22 @@ export const DEFAULT_GATES: GateSpec = {
   maxDivergenceRate: 0.01,
 };
 
+/**
+ * The namespaces a stage moves as namespace shards (docs/adr/0026), exactly one of: names, a label
+ * selector (evaluated by the source API server), or every application namespace (not a system one).
+ */
+export interface NamespaceSelection {
+  names?: string[];
+  selector?: string;
+  all?: boolean;
+}
+
 export interface RolloutStageSpec {
   name: string;
-  /** Absent or `['*']`: every shard of the plan. */
+  /** Type shards. Absent: every shard of the plan (`['*']`), or none when the stage selects namespaces. */
   shards?: string[];
+  /** Namespace shards taking part; each sits at hash(namespace name), so F is the fraction of these namespaces. */
+  namespaces?: NamespaceSelection;
   fraction: number;
 }
 

@@ -25,6 +25,13 @@ export const DEFAULT_SHARDS: readonly ShardKey[] = [
 ];
 
 /**
+ * The types a namespace shard carries by default (the routing table's namespaceTypes, set at the
+ * first namespace hand-off from the aggregator's BRIDGE_NAMESPACE_TYPES): every default shard is
+ * namespaced, so all of them; workload kinds join where the synchronizer mirrors them.
+ */
+export const DEFAULT_NAMESPACE_TYPES: readonly ShardKey[] = DEFAULT_SHARDS;
+
+/**
  * Movable types the source owns in every state (docs/adr/0013): cluster-wide RBAC. The destination
  * authorizes bridged callers (impersonated, authenticated by the source) with its own RBAC, so its
  * cluster grants must follow the source's, whichever shards have moved: an always-on one-way mirror

@@ -6,11 +6,17 @@
 import { BridgeError } from '../errors.js';
 import { WRITE_VERBS } from './request-info.js';
 import { classify, isSourcePinned, isSystemNamespace } from './resource-classes.js';
-import { shardKey } from './shard-hash.js';
+import { checkShardKind, isCarried, namespacesSplit, namespaceTableProblem } from './namespace-shards.js';
+import { namespaceShardKey, shardKey } from './shard-hash.js';
 import type { ClusterSide, Epoch, RequestInfo, RouteDecision, RoutingTable, ShardKey, ShardState } from './types.js';
 
 /** Presented resourceVersions must stay below 2^63: real clients parse them as int64. */
 export const MAX_PRESENTED_RV = 2n ** 63n - 1n;
+/**
+ * The highest offset a shard's epoch may start at: per-shard RVs stay below 2^62, the floor of the
+ * merged range (docs/adr/0025), with room for 2^61 revisions of the last epoch's backend.
+ */
+export const MAX_EPOCH_OFFSET = 2n ** 61n - 1n;
 /**
  * Added to each new epoch's offset beyond the old backend's revision at the hand-off, so a read that
  * was in flight on the old backend while the hand-off ran (and saw a slightly newer revision) still
@@ -34,6 +40,29 @@ export function shardState(table: RoutingTable, key: ShardKey): ShardState {
 
 const DISCOVERY_PATH = /^\/(api|apis|openapi)(\/|$)/;
 
+/**
+ * The shard a movable request is routed by: a namespaced request of a carried type by its namespace's
+ * shard, anything else by its type's. Undefined for a cluster-wide request of a carried type (merged
+ * or the source's, routeCarriedClusterWide).
+ */
+function shardOfRequest(info: RequestInfo, table: RoutingTable): ShardKey | undefined {
+  const type = shardKey(info.apiGroup, info.resource);
+  if (!isCarried(table, type)) return type;
+  return info.namespace === '' ? undefined : namespaceShardKey(info.namespace);
+}
+
+/**
+ * A cluster-wide request of a carried type: merged while namespaces are split (or ever were); else
+ * the source, whose RVs are every namespace's (epoch 0). Named by its type, so its watches close with
+ * any namespace's hand-off (shard-activity.ts). A write across namespaces (deletecollection without a
+ * namespace) is routed 'merged' too: the aggregator refuses it there (merged reads only).
+ */
+function routeCarriedClusterWide(info: RequestInfo, table: RoutingTable): RouteDecision {
+  const shard = shardKey(info.apiGroup, info.resource);
+  if (namespacesSplit(table)) return { target: 'merged', reason: 'namespaces-split', shard };
+  return { target: 'source', reason: 'shard-owner', shard };
+}
+
 export function route(info: RequestInfo, table: RoutingTable): RouteDecision {
   if (!info.isResourceRequest || info.resource === '') {
     return { target: 'source', reason: DISCOVERY_PATH.test(info.path) ? 'discovery-source' : 'non-resource-source' };
@@ -42,7 +71,8 @@ export function route(info: RequestInfo, table: RoutingTable): RouteDecision {
   if (cls === 'system')
     return { target: 'source', reason: info.namespace !== '' && isSystemNamespace(info.namespace) ? 'system-namespace' : 'system-resource' };
   if (cls === 'located') return { target: 'source', reason: 'located' };
-  const shard = shardKey(info.apiGroup, info.resource);
+  const shard = shardOfRequest(info, table);
+  if (shard === undefined) return routeCarriedClusterWide(info, table);
   const state = table.shards[shard];
   if (!state) return { target: 'source', reason: 'shard-owner', shard };
   if (state.handoff && WRITE_VERBS.has(info.verb)) return { target: 'hold', reason: 'shard-handoff-hold', shard };
@@ -56,6 +86,7 @@ function withShard(table: RoutingTable, state: ShardState): RoutingTable {
 /** Step 1 of an owner change: writes to the shard are held from now on. */
 export function beginHandoff(table: RoutingTable, key: ShardKey, to: ClusterSide, now: Date, by?: string): RoutingTable {
   if (isSourcePinned(key)) throw new BridgeError('BRIDGE_ERR_ROUTING', `shard ${key} is never moved: the source owns it in every state (docs/adr/0013)`);
+  checkShardKind(table, key);
   const state = shardState(table, key);
   if (state.handoff) throw new BridgeError('BRIDGE_ERR_ROUTING', `shard ${key} is already changing owner to ${state.handoff.to}`);
   if (state.owner === to) throw new BridgeError('BRIDGE_ERR_ROUTING', `shard ${key} is already owned by the ${to}`);
@@ -69,8 +100,11 @@ export function beginHandoff(table: RoutingTable, key: ShardKey, to: ClusterSide
 export function nextEpochOffset(current: Epoch, oldBackendRV: string): bigint {
   if (!/^\d+$/.test(oldBackendRV)) throw new BridgeError('BRIDGE_ERR_ROUTING', `the old owner's resourceVersion "${oldBackendRV}" is not a decimal integer`);
   const offset = BigInt(current.offset) + BigInt(oldBackendRV) + HANDOFF_RV_MARGIN;
-  if (offset >= MAX_PRESENTED_RV / 2n) {
-    throw new BridgeError('BRIDGE_ERR_ROUTING', `a new epoch would start at ${offset}, too close to 2^63 for resourceVersions to keep growing`);
+  if (offset > MAX_EPOCH_OFFSET) {
+    throw new BridgeError(
+      'BRIDGE_ERR_ROUTING',
+      `a new epoch would start at ${offset}, at or above 2^61: per-shard resourceVersions must stay below 2^62, the merged range`,
+    );
   }
   return offset;
 }
@@ -147,5 +181,7 @@ export function validateRoutingTable(value: unknown): RoutingTable {
   for (const [key, cls] of Object.entries(table.classOverrides ?? {})) {
     if (!CLASSES.has(cls)) fail(`classOverrides["${key}"]`, 'must be movable, located or system');
   }
+  const problem = namespaceTableProblem(table as RoutingTable);
+  if (problem) fail(...problem);
   return table as RoutingTable;
 }

@@ -47,12 +47,25 @@ export function shardPosition(key: ShardKey): number {
   return position;
 }
 
+/**
+ * Where a shard sits against F: a type shard by the hash of its key, a namespace shard by the hash of
+ * its namespace's name (issue 24: `hash(namespace)`), so F is the fraction of selected namespaces.
+ */
+export function placement(key: ShardKey): number {
+  return shardPosition(namespaceOfShard(key) ?? key);
+}
+
+/** A Kubernetes namespace name: a DNS-1123 label (lower-case alphanumerics and '-', at most 63). */
+export function isNamespaceName(name: string): boolean {
+  return name.length > 0 && name.length <= 63 && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(name);
+}
+
 export function stageSelects(stage: PlanStage, key: ShardKey): boolean {
   return stage.shards[0] === '*' || (stage.shards as ShardKey[]).includes(key);
 }
 
-/** Where a shard should live at a stage: the destination iff the stage selects it and its position < F. */
+/** Where a shard should live at a stage: the destination iff the stage selects it and its placement < F. */
 export function desiredOwner(key: ShardKey, stage: PlanStage | undefined): ClusterSide {
   if (!stage || !stageSelects(stage, key)) return 'source';
-  return shardPosition(key) < stage.fraction ? 'destination' : 'source';
+  return placement(key) < stage.fraction ? 'destination' : 'source';
 }
