@@ -4,6 +4,7 @@
  * what a process routes by never goes back in time.
  */
 import { ChangeWaiters } from '../change-waiters.js';
+import { MergedRVCodec } from './merged-rv.js';
 import { ShardRVCodec } from './resource-version.js';
 import { emptyRoutingTable, shardState } from './routing-table.js';
 import type { RoutingTable, ShardKey } from './types.js';
@@ -11,6 +12,7 @@ import type { RoutingTable, ShardKey } from './types.js';
 export class RoutingState {
   private current: RoutingTable = emptyRoutingTable();
   private codecs = new Map<ShardKey, ShardRVCodec>();
+  private merged: MergedRVCodec | undefined;
   private readonly waiters = new ChangeWaiters();
   /** The store's version of `current`, for compare-and-swap writes. */
   version = '';
@@ -26,6 +28,7 @@ export class RoutingState {
     this.current = table;
     this.version = version;
     this.codecs = new Map();
+    this.merged = undefined;
     if (changed) this.waiters.wake();
     return true;
   }
@@ -47,5 +50,11 @@ export class RoutingState {
       this.codecs.set(shard, codec);
     }
     return codec;
+  }
+
+  /** The merged resourceVersion codec of this table (docs/adr/0025), built once per table. */
+  mergedCodec(): MergedRVCodec {
+    this.merged ??= MergedRVCodec.forTable(this.current);
+    return this.merged;
   }
 }

@@ -4,6 +4,7 @@
  * returns a new table; the caller persists it (RoutingTableStore) before acting on it.
  */
 import { BridgeError } from '../errors.js';
+import { MERGED_RV_BASE, validateMergedEpochs } from './merged-rv.js';
 import { WRITE_VERBS } from './request-info.js';
 import { classify, isSourcePinned, isSystemNamespace } from './resource-classes.js';
 import { checkShardKind, isCarried, namespacesSplit, namespaceTableProblem } from './namespace-shards.js';
@@ -12,11 +13,6 @@ import type { ClusterSide, Epoch, RequestInfo, RouteDecision, RoutingTable, Shar
 
 /** Presented resourceVersions must stay below 2^63: real clients parse them as int64. */
 export const MAX_PRESENTED_RV = 2n ** 63n - 1n;
-/**
- * The highest offset a shard's epoch may start at: per-shard RVs stay below 2^62, the floor of the
- * merged range (docs/adr/0025), with room for 2^61 revisions of the last epoch's backend.
- */
-export const MAX_EPOCH_OFFSET = 2n ** 61n - 1n;
 /**
  * Added to each new epoch's offset beyond the old backend's revision at the hand-off, so a read that
  * was in flight on the old backend while the hand-off ran (and saw a slightly newer revision) still
@@ -94,6 +90,13 @@ export function beginHandoff(table: RoutingTable, key: ShardKey, to: ClusterSide
 }
 
 /**
+ * Per-shard offsets stay below 2^61, so with any backend revision below 2^61 a per-shard RV stays below
+ * MERGED_RV_BASE (2^62), where merged resourceVersions begin (docs/adr/0025): the two kinds are told
+ * apart by value alone.
+ */
+export const MAX_EPOCH_OFFSET = MERGED_RV_BASE / 2n - 1n;
+
+/**
  * The next epoch's offset: above every RV the current epoch can have presented, given the old
  * backend's revision once writes were held and the shard's watches closed.
  */
@@ -103,7 +106,7 @@ export function nextEpochOffset(current: Epoch, oldBackendRV: string): bigint {
   if (offset > MAX_EPOCH_OFFSET) {
     throw new BridgeError(
       'BRIDGE_ERR_ROUTING',
-      `a new epoch would start at ${offset}, at or above 2^61: per-shard resourceVersions must stay below 2^62, the merged range`,
+      `a new epoch would start at ${offset}: per-shard resourceVersions must stay below 2^62, where merged ones begin`,
     );
   }
   return offset;
@@ -157,7 +160,7 @@ function validateEpochs(field: string, epochs: unknown): void {
     if (!SIDES.has(String(e.backend))) fail(`${at}.backend`, 'must be source or destination');
     if (typeof e.offset !== 'string' || !/^\d+$/.test(e.offset)) fail(`${at}.offset`, 'must be a decimal string');
     const offset = BigInt(e.offset);
-    if (offset > MAX_PRESENTED_RV) fail(`${at}.offset`, 'must be below 2^63');
+    if (offset > MAX_EPOCH_OFFSET) fail(`${at}.offset`, 'must be below 2^61 (per-shard resourceVersions stay below merged ones, 2^62)');
     if (offset <= previous) fail(`${at}.offset`, "must be greater than the previous epoch's");
     if (i === 0 && (e.backend !== 'source' || offset !== 0n)) fail(at, 'epoch 0 must be the source with offset 0');
     previous = offset;
@@ -181,6 +184,7 @@ export function validateRoutingTable(value: unknown): RoutingTable {
   for (const [key, cls] of Object.entries(table.classOverrides ?? {})) {
     if (!CLASSES.has(cls)) fail(`classOverrides["${key}"]`, 'must be movable, located or system');
   }
+  if (table.merged !== undefined) validateMergedEpochs('merged', table.merged);
   const problem = namespaceTableProblem(table as RoutingTable);
   if (problem) fail(...problem);
   return table as RoutingTable;

@@ -207,6 +207,18 @@ describe('owner changes', () => {
     expect(codeOf(() => completeHandoff(changing, 'configmaps', (2n ** 62n).toString(), NOW))).toBe('BRIDGE_ERR_ROUTING');
   });
 
+  it('keeps per-shard offsets below 2^61, so per-shard RVs stay below the merged range (2^62, docs/adr/0025)', () => {
+    const changing = beginHandoff(emptyRoutingTable(), 'configmaps', 'destination', NOW);
+    // The old bound was 2^62 - 1; 2^61 itself is now refused, 2^61 - 1 is the last offset allowed.
+    const last = completeHandoff(changing, 'configmaps', (2n ** 61n - 1n - HANDOFF_RV_MARGIN).toString(), NOW);
+    expect(shardState(last, 'configmaps').epochs[1]!.offset).toBe((2n ** 61n - 1n).toString());
+    expect(() => validateRoutingTable(JSON.parse(JSON.stringify(last)))).not.toThrow();
+    expect(() => completeHandoff(changing, 'configmaps', (2n ** 61n - HANDOFF_RV_MARGIN).toString(), NOW)).toThrow(/below 2\^62, where merged ones begin/);
+    const tooFar = JSON.parse(JSON.stringify(last)) as RoutingTable;
+    tooFar.shards.configmaps!.epochs[1]!.offset = (2n ** 61n).toString();
+    expect(() => validateRoutingTable(tooFar)).toThrow(/offset: must be below 2\^61/);
+  });
+
   it('aborting releases writes and keeps the owner', () => {
     const aborted = abortHandoff(beginHandoff(emptyRoutingTable(), 'secrets', 'destination', NOW), 'secrets');
     expect(shardState(aborted, 'secrets')).toMatchObject({ owner: 'source', epochs: [{ epoch: 0 }] });
