@@ -18,7 +18,7 @@ import * as k8s from '@kubernetes/client-node';
 import { LAB_APPS_NAMESPACE } from '../lab/install-context.js';
 import { kubeconfigPath } from '../lab/lab-files.js';
 import type { DaemonRecord } from '../lab/process.js';
-import { ROLLOUTS_PATH, type BridgeRollout, type HistoryEntry, type RolloutSpec, type RolloutStageSpec } from '../aggregator/rollout/rollout-types.js';
+import { ROLLOUTS_PATH, type BridgeRollout, type HistoryEntry, type RolloutSpec } from '../aggregator/rollout/rollout-types.js';
 import { injectWebhookFault, removeWebhookFault } from '../lab/webhook-fault.js';
 import { BridgeError, errorMessage } from '../lib/errors.js';
 import { KubeRestClient } from '../lib/kube/rest-client.js';
@@ -246,10 +246,7 @@ async function objectsIn(cluster: KubeRestClient, kind: 'configmaps' | 'secrets'
  * 25%, 50%, 100% over the demo's namespace shards, selected by their label (F is the fraction of those
  * namespaces, each placed by the hash of its name; no type shard moves), short soaks and windows for a lab.
  */
-/** A stage selecting namespace shards (nsshards' stage format, docs/adr/0026): the demo's namespaces by their label. */
-type NamespaceStage = RolloutStageSpec & { namespaces: { selector: string } };
-
-const DEMO_PLAN: RolloutSpec & { stages: NamespaceStage[] } = {
+const DEMO_PLAN: RolloutSpec = {
   stages: [0, 1, 5, 25, 50, 100].map((percent) => ({
     name: `${percent}%`,
     fraction: percent / 100,
