@@ -120,6 +120,7 @@ export async function startAggregator(config: AggregatorConfig, log: Logger, opt
         metrics,
         log,
         catchUpTimeoutMs: config.catchUpTimeoutMs,
+        namespaceTypes: config.namespaceTypes,
         fence,
         assertFenceable,
         replicas: presence,

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { BridgeError } from '../../lib/errors.js';
 import type { KubeRestClient } from '../../lib/kube/rest-client.js';
 import { FENCE_VERSION_ANNOTATION, FIELD_MANAGER, MANAGED_BY_LABEL, SYSTEM_NAMESPACE, SYSTEM_NAMESPACES } from '../../lib/names.js';
-import { parseShardKey } from '../../lib/routing/shard-hash.js';
+import { namespaceOfShard, parseShardKey } from '../../lib/routing/shard-hash.js';
 import type { RoutingTable } from '../../lib/routing/types.js';
 import { FENCE_NAME, FENCE_REFUSAL_TEXT } from '../../lib/routing/fence-message.js';
 import { celList, fenceExemptExpression } from './fence-exemptions.js';
@@ -17,7 +17,7 @@ import { servesValidatingAdmissionPolicies } from './fence-support.js';
 
 export { FENCE_NAME };
 
-/** Destination-owned shards, in a stable order (the policy only changes when the owners do). */
+/** Destination-owned shards, type and namespace shards alike, in a stable order (the policy only changes when the owners do). */
 export function fencedShards(table: RoutingTable): string[] {
   return Object.values(table.shards)
     .filter((s) => s.owner === 'destination' || s.handoff?.to === 'destination')
@@ -44,9 +44,24 @@ const probeMessage = (version: string) => `${FENCE_NAME} ${version} is enforced`
 
 const cel = (value: string) => celList([value]).slice(1, -1);
 
-export function fencePolicy(shards: string[]): { policy: object; binding: object } {
+/** Whether a request concerns a fenced shard: a fenced type anywhere, or a carried type in a fenced namespace. */
+function fencedTerm(shardOfRequest: string, types: string[], carried: string[], namespaces: string[]): string {
+  const byType = `${shardOfRequest} in ${celList(types)}`;
+  return namespaces.length === 0 ? byType : `${byType} || (${shardOfRequest} in ${celList(carried)} && request.namespace in ${celList(namespaces)})`;
+}
+
+/**
+ * The policy for the fenced `shards`. A namespace shard (`namespace/<name>`) fences the carried types
+ * (`carried`, the table's namespaceTypes) in that namespace only: one policy, matched by a CEL term on
+ * `request.namespace`, so one probe proves the whole fence enforced (docs/adr/0026).
+ */
+export function fencePolicy(shards: string[], carried: readonly string[] = []): { policy: object; binding: object } {
   const version = fenceVersion(shards);
-  const resourceRules = shards.map((shard) => {
+  const types = shards.filter((shard) => namespaceOfShard(shard) === undefined);
+  const namespaces = shards.flatMap((shard) => namespaceOfShard(shard) ?? []);
+  const carriedFenced = namespaces.length > 0 ? carried.filter((type) => !types.includes(type)) : [];
+  const matched = [...types, ...carriedFenced];
+  const resourceRules = matched.map((shard) => {
     const { group, resource } = parseShardKey(shard);
     // Subresources too: a `status` or `scale` write changes the object as much as a write of it does.
     return { apiGroups: [group], apiVersions: ['*'], operations: ['CREATE', 'UPDATE', 'DELETE'], resources: [resource, `${resource}/*`] };
@@ -72,7 +87,7 @@ export function fencePolicy(shards: string[]): { policy: object; binding: object
       validations: [
         {
           // Each cluster's machinery is never moved (cluster-scoped shards have no namespace and are fenced).
-          expression: `!(${shardOfRequest} in ${celList(shards)}) || request.namespace in ${celList(SYSTEM_NAMESPACES)} || ${fenceExemptExpression(shards, shardOfRequest)}`,
+          expression: `!(${fencedTerm(shardOfRequest, types, carriedFenced, namespaces)}) || request.namespace in ${celList(SYSTEM_NAMESPACES)} || ${fenceExemptExpression(matched, shardOfRequest)}`,
           messageExpression: `${shardOfRequest} + ' ${FENCE_REFUSAL_TEXT}'`,
           reason: 'Forbidden',
         },
@@ -115,7 +130,7 @@ async function fenceEnforced(source: KubeRestClient, version: string): Promise<b
  */
 export async function applyFence(source: KubeRestClient, table: RoutingTable, changing?: string): Promise<string[] | 'unsupported'> {
   const shards = fencedShards(table);
-  const { policy, binding } = fencePolicy(shards);
+  const { policy, binding } = fencePolicy(shards, table.namespaceTypes);
   const applied = await source.request<{ message?: string }>('PATCH', POLICY_PATH + APPLY, policy, { patchType: 'apply' });
   // admissionregistration.k8s.io/v1 ValidatingAdmissionPolicy is served from Kubernetes 1.30 on.
   if (applied.status === 404 && !(await servesValidatingAdmissionPolicies(source))) return 'unsupported';

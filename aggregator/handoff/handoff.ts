@@ -8,12 +8,16 @@ import type { CatchUp } from '../../lib/mirror/catchup.js';
 import { BridgeError, errorMessage } from '../../lib/errors.js';
 import type { Logger } from '../../lib/process/logger.js';
 import { abortHandoff, beginHandoff, completeHandoff, shardState } from '../../lib/routing/routing-table.js';
-import { checkShardServed, notMirrored } from '../../lib/routing/shard-validation.js';
+import { checkShardServed, notMirrored, ShardRefused } from '../../lib/routing/shard-validation.js';
+import { appendMergedEpoch } from '../../lib/routing/merged-rv.js';
+import { withNamespaceTypes } from '../../lib/routing/namespace-shards.js';
+import { DEFAULT_NAMESPACE_TYPES } from '../../lib/routing/resource-classes.js';
+import { namespaceOfShard } from '../../lib/routing/shard-hash.js';
 import type { ClusterSide, Epoch, OwnerChanger, RoutingTable, RoutingTableStore, ShardKey } from '../../lib/routing/types.js';
 import type { ClusterConnection } from '../../lib/kube/cluster-connection.js';
 import type { AggregatorMetrics } from '../metrics.js';
 import type { RoutingState } from '../../lib/routing/routing-state.js';
-import type { ShardActivity } from './shard-activity.js';
+import { watchKeysOf, type ShardActivity } from './shard-activity.js';
 
 export interface HandoffDeps {
   store: RoutingTableStore;
@@ -24,6 +28,8 @@ export interface HandoffDeps {
   metrics: AggregatorMetrics;
   log: Logger;
   catchUpTimeoutMs: number;
+  /** The types namespace shards carry (the aggregator's BRIDGE_NAMESPACE_TYPES), set in the table at the first namespace hand-off. */
+  namespaceTypes?: readonly ShardKey[];
   /**
    * Makes the source's fence match a table and waits until it is enforced (aggregator/handoff/fencing.ts).
    * Called with the table-to-be while the shard's writes are still held.
@@ -89,6 +95,10 @@ export class ShardHandoff implements OwnerChanger {
   private async checkShard(shard: ShardKey, from: ClusterSide): Promise<void> {
     await checkShardServed(this.deps.clusters.source.rest, shard, 'source');
     await checkShardServed(this.deps.clusters.destination.rest, shard, 'destination');
+    await this.checkMirrored(shard, from);
+  }
+
+  private async checkMirrored(shard: ShardKey, from: ClusterSide): Promise<void> {
     try {
       await this.deps.catchUp.status({ shard, from, rv: '0' });
     } catch (err) {
@@ -97,37 +107,73 @@ export class ShardHandoff implements OwnerChanger {
     }
   }
 
+  /**
+   * A namespace shard: its namespace exists on the source, and every carried type is served by both
+   * clusters and mirrored, so the catch-up of the namespace (`shard=namespace/<name>`) covers it.
+   */
+  private async checkNamespaceShard(shard: ShardKey, namespace: string, carried: readonly ShardKey[], from: ClusterSide): Promise<void> {
+    const got = await this.deps.clusters.source.rest.request('GET', `/api/v1/namespaces/${encodeURIComponent(namespace)}`);
+    if (got.status === 404) throw new ShardRefused(`namespace ${namespace} does not exist on the source`, 'name an existing application namespace');
+    if (got.status !== 200) throw new BridgeError('BRIDGE_ERR_KUBE_API', `reading namespace ${namespace} on the source: HTTP ${got.status}`);
+    for (const type of carried) await this.checkShard(type, from);
+    await this.checkMirrored(shard, from);
+  }
+
+  /** The table a hand-off of `shard` starts from: for a namespace shard, with the carried types set (fixed once set). */
+  private startingTable(shard: ShardKey): RoutingTable {
+    const table = this.deps.routing.table;
+    if (namespaceOfShard(shard) === undefined) return table;
+    return withNamespaceTypes(table, this.deps.namespaceTypes ?? table.namespaceTypes ?? DEFAULT_NAMESPACE_TYPES);
+  }
+
+  /**
+   * The completing table write of a namespace shard also appends a merged epoch (docs/adr/0025) at both
+   * clusters' revisions read after the catch-up: a merged RV presented from here on encodes positions
+   * at or after them, above every merged RV presented before.
+   */
+  private async withMergedEpoch(table: RoutingTable, shard: ShardKey): Promise<RoutingTable> {
+    if (namespaceOfShard(shard) === undefined) return table;
+    const { source, destination } = this.deps.clusters;
+    const [sourceRV, destinationRV] = await Promise.all([currentRevision(source), currentRevision(destination)]);
+    return appendMergedEpoch(table, sourceRV, destinationRV, new Date());
+  }
+
   private async change(shard: ShardKey, to: ClusterSide, reason: string): Promise<{ epoch: Epoch; heldWritesMs: number }> {
     const { routing, activity, clusters, catchUp, log } = this.deps;
     const started = Date.now();
     const from = shardState(routing.table, shard).owner;
     // Refused before any write is held: an unfenced source would let any writer fork the moved shard.
     if (to === 'destination') await this.deps.assertFenceable?.(shard);
-    await this.checkShard(shard, from);
-    await this.persist(beginHandoff(routing.table, shard, to, new Date(), this.deps.replicas?.identity));
+    const starting = this.startingTable(shard);
+    const namespace = namespaceOfShard(shard);
+    if (namespace === undefined) await this.checkShard(shard, from);
+    else await this.checkNamespaceShard(shard, namespace, starting.namespaceTypes ?? [], from);
+    await this.persist(beginHandoff(starting, shard, to, new Date(), this.deps.replicas?.identity));
     log.info({ shard, from, to, reason }, 'hand-off started: writes held');
     try {
       // Every replica must route by the hold (its writes drained) before the old owner's revision is read.
       await this.deps.replicas?.waitForReplicas(routing.table.generation, this.deps.replicaWaitMs ?? 0);
-      if (!(await activity.writesDrained(shard, WRITE_DRAIN_MS)))
-        throw new BridgeError('BRIDGE_ERR_HANDOFF_TIMEOUT', `writes to ${shard} still in flight after ${WRITE_DRAIN_MS} ms`);
+      // A namespace shard's writes, and writes across namespaces of its carried types sent before the hold.
+      for (const key of watchKeysOf(shard, routing.table))
+        if (!(await activity.writesDrained(key, WRITE_DRAIN_MS)))
+          throw new BridgeError('BRIDGE_ERR_HANDOFF_TIMEOUT', `writes to ${key} still in flight after ${WRITE_DRAIN_MS} ms`);
       // Sidecars routing locally (docs/adr/0011) do not wait on the hold: one with a stale table may
       // still write this shard on the source. Fenced from here on (the held table fences a shard moving
       // to the destination), every such write either ran before the revision below is read, so the
       // catch-up covers it, or is refused, and its sidecar retries through this hold.
       if (to === 'destination') await this.deps.fence?.(routing.table, shard);
-      activity.closeWatches(shard);
+      activity.closeWatches(shard, routing.table);
       const rv = await currentRevision(clusters[from]);
       const caughtUp = Date.now();
       await catchUp.waitFor({ shard, from, rv }, this.deps.catchUpTimeoutMs);
       log.info({ shard, from, rv, catchUpMs: Date.now() - caughtUp }, 'hand-off: the other side is caught up');
-      const next = completeHandoff(routing.table, shard, rv, new Date());
+      const next = await this.withMergedEpoch(completeHandoff(routing.table, shard, rv, new Date()), shard);
       // The fence changes while writes are still held: raised before the destination takes writes,
       // lowered before the source takes them back.
       await this.deps.fence?.(next, shard);
       await this.persist(next);
       // Watches opened while writes were held were served by the old owner, in the old epoch.
-      activity.closeWatches(shard);
+      activity.closeWatches(shard, routing.table);
       const heldWritesMs = Date.now() - started;
       this.deps.metrics.handoff(heldWritesMs / 1000, heldWritesMs / 1000, 'completed');
       const state = shardState(routing.table, shard);

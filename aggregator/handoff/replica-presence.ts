@@ -162,7 +162,7 @@ export function shardsChanged(before: RoutingTable, after: RoutingTable): ShardK
  * finish, then report the generation, which releases the hand-off leader's wait.
  */
 export async function settleOnTable(before: RoutingTable, after: RoutingTable, activity: ShardActivity, presence: ReplicaPresence): Promise<void> {
-  for (const shard of shardsChanged(before, after)) activity.closeWatches(shard);
+  for (const shard of shardsChanged(before, after)) activity.closeWatches(shard, after);
   const held = Object.entries(after.shards).flatMap(([shard, state]) => (state.handoff ? [shard] : []));
   await Promise.all(held.map((shard) => activity.writesDrained(shard, WRITE_DRAIN_MS)));
   await presence.observe(after.generation);

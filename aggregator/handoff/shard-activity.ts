@@ -3,6 +3,19 @@
  * revision only after they finish) and open watches (closed at every owner change, so clients resume
  * with an RV the new epoch answers with 410 and relist).
  */
+import { namespaceOfShard } from '../../lib/routing/shard-hash.js';
+import type { RoutingTable } from '../../lib/routing/types.js';
+
+/**
+ * The keys whose watches and writes a shard's owner change concerns: the shard's own and, for a
+ * namespace shard, every carried type's, under which cluster-wide requests of it (merged or the
+ * source's) are registered: they span the namespace, whose owner, epoch and merged epoch all change
+ * (docs/adr/0026).
+ */
+export function watchKeysOf(shard: string, table?: Pick<RoutingTable, 'namespaceTypes'>): string[] {
+  return namespaceOfShard(shard) === undefined ? [shard] : [shard, ...(table?.namespaceTypes ?? [])];
+}
+
 export class ShardActivity {
   private readonly writes = new Map<string, number>();
   private readonly watches = new Map<string, Set<() => void>>();
@@ -46,12 +59,14 @@ export class ShardActivity {
     return () => set.delete(close);
   }
 
-  /** Ends every open watch of the shard; returns how many. */
-  closeWatches(shard: string): number {
-    const set = this.watches.get(shard);
-    if (!set) return 0;
-    const closers = [...set];
-    set.clear();
+  /** Ends every open watch of the shard (with `table`, of a namespace shard's carried types too: watchKeysOf); returns how many. */
+  closeWatches(shard: string, table?: Pick<RoutingTable, 'namespaceTypes'>): number {
+    const closers = watchKeysOf(shard, table).flatMap((key) => {
+      const set = this.watches.get(key);
+      const taken = set ? [...set] : [];
+      set?.clear();
+      return taken;
+    });
     for (const close of closers) close();
     return closers.length;
   }

@@ -9,6 +9,7 @@ import { request } from 'node:https';
 import { BridgeError, errorMessage } from '../../lib/errors.js';
 import { clientResponseHeaders } from '../../lib/proxy/headers.js';
 import { WRITE_VERBS } from '../../lib/routing/request-info.js';
+import { shardKey } from '../../lib/routing/shard-hash.js';
 import { responseRVMapper } from '../../lib/routing/resource-version.js';
 import { responseRewrite, sendRewritten } from '../../lib/routing/rewritten-response.js';
 import { WatchRVRewriter } from '../../lib/routing/watch-rewriter.js';
@@ -31,7 +32,7 @@ async function shadowRead(ctx: ProxyContext, req: IncomingMessage, prepared: Pre
     source: jsonReadHeaders(backendHeaders(req.rawHeaders, 'source', [], ctx.clusters.source, false)),
     destination: jsonReadHeaders(backendHeaders(req.rawHeaders, 'destination', impersonate, ctx.clusters.destination, false)),
   };
-  await ctx.shadow!.compare({ shard, path, headers });
+  await ctx.shadow!.compare({ shard, type: shardKey(prepared.info.apiGroup, prepared.info.resource), path, headers });
 }
 
 export function createAggregatorHandler(ctx: ProxyContext) {

@@ -26,6 +26,8 @@ export type ShadowResult = 'equal' | 'divergent' | 'changed' | 'error' | 'skippe
 /** One sampled read, ready to be sent to each cluster: path without resourceVersion, JSON only. */
 export interface ShadowRead {
   shard: ShardKey;
+  /** The read's type (`configmaps`), whose cluster-own objects the comparison leaves out; a namespace shard carries several. Default: shard. */
+  type?: ShardKey;
   path: string;
   headers: Record<ClusterSide, string[]>;
 }
@@ -123,12 +125,12 @@ export class ShadowReads {
   private async compareOnce(read: ShadowRead): Promise<ShadowResult> {
     const first = await this.readBoth(read);
     if (first === undefined) return 'error';
-    if (compareAnswers(read.shard, first.source, first.destination).length === 0) return 'equal';
+    if (compareAnswers(read.type ?? read.shard, first.source, first.destination).length === 0) return 'equal';
     await new Promise((resolve) => setTimeout(resolve, this.deps.recheckDelayMs ?? RECHECK_DELAY_MS).unref());
     const second = await this.readBoth(read);
     if (second === undefined) return 'error';
-    if (answerFingerprint(read.shard, first.source) !== answerFingerprint(read.shard, second.source)) return 'changed';
-    const paths = compareAnswers(read.shard, second.source, second.destination);
+    if (answerFingerprint(read.type ?? read.shard, first.source) !== answerFingerprint(read.type ?? read.shard, second.source)) return 'changed';
+    const paths = compareAnswers(read.type ?? read.shard, second.source, second.destination);
     if (paths.length === 0) return 'equal';
     this.deps.log.warn({ shard: read.shard, path: read.path.split('?')[0], fields: paths }, 'shadow read diverged: the destination answers differently');
     return 'divergent';

@@ -6,14 +6,26 @@
  */
 import { BridgeError } from '../../lib/errors.js';
 import { SYSTEM_NAMESPACE } from '../../lib/names.js';
+import { namespaceOfShard } from '../../lib/routing/shard-hash.js';
 import type { ShardKey } from '../../lib/routing/types.js';
 import type { BridgeRollout } from './rollout-types.js';
 
-/** The rollout that governs `shard` (the oldest not finalized that covers it; without spec.shards, the default shards), if any. */
+/**
+ * Whether a rollout's plan covers `shard`: a type shard when listed (without spec.shards, the default
+ * shards); a namespace shard when a stage names its namespace, or selects by a label selector or all
+ * namespaces (which may take it in at any tick: counted as covering it, not resolved here).
+ */
+function covers(rollout: BridgeRollout, shard: ShardKey, defaultShards: readonly ShardKey[]): boolean {
+  const namespace = namespaceOfShard(shard);
+  if (namespace === undefined) return (rollout.spec.shards?.length ? rollout.spec.shards : defaultShards).includes(shard);
+  return rollout.spec.stages.some((s) => s.namespaces !== undefined && (s.namespaces.names === undefined || s.namespaces.names.includes(namespace)));
+}
+
+/** The rollout that governs `shard` (the oldest not finalized that covers it), if any. */
 export function governingRollout(rollouts: readonly BridgeRollout[], shard: ShardKey, defaultShards: readonly ShardKey[]): BridgeRollout | undefined {
   return rollouts
     .filter((r) => !r.status?.finalizedAt)
-    .filter((r) => (r.spec.shards?.length ? r.spec.shards : defaultShards).includes(shard))
+    .filter((r) => covers(r, shard, defaultShards))
     .sort(
       (a, b) => (a.metadata.creationTimestamp ?? '').localeCompare(b.metadata.creationTimestamp ?? '') || a.metadata.name.localeCompare(b.metadata.name),
     )[0];

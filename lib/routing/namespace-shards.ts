@@ -104,6 +104,5 @@ export function namespaceTableProblem(table: RoutingTable): [string, string] | u
     if (problem) return [`shards["${key}"]`, problem];
     if (!types?.length) return [`shards["${key}"]`, 'a namespace shard needs carried types (namespaceTypes)'];
   }
-  if (table.merged !== undefined && (typeof table.merged !== 'object' || !Array.isArray(table.merged.epochs))) return ['merged.epochs', 'must be a list'];
   return undefined;
 }

@@ -4,6 +4,7 @@ import { FENCE_EXEMPTIONS, fenceExemptExpression } from '../../aggregator/handof
 import { decideFenceSupport } from '../../aggregator/handoff/fence-support.js';
 import type { KubeResponse, KubeRestClient } from '../../lib/kube/rest-client.js';
 import { beginHandoff, emptyRoutingTable } from '../../lib/routing/routing-table.js';
+import { withNamespaceTypes } from '../../lib/routing/namespace-shards.js';
 
 interface Call {
   method: string;
@@ -102,5 +103,37 @@ describe('decideFenceSupport', () => {
     const support = decideFenceSupport(version, serves);
     expect(support.enforceable).toBe(enforceable);
     if (!support.enforceable) expect(support.reason).toMatch(reason!);
+  });
+});
+
+describe('the fence of namespace shards (docs/adr/0026)', () => {
+  type Policy = { policy: { spec: { matchConstraints: { resourceRules: { resources: string[] }[] }; validations: { expression: string }[] } } };
+  const carried = ['configmaps', 'secrets'];
+
+  it('fences the carried types in the fenced namespaces only, beside the type shards fenced everywhere', () => {
+    const { policy } = fencePolicy(['namespace/app', 'namespace/shop', 'services'], carried) as Policy;
+    expect(policy.spec.matchConstraints.resourceRules.map((r) => r.resources[0])).toEqual(['services', 'configmaps', 'secrets', 'configmaps']);
+    const expression = policy.spec.validations[0]!.expression;
+    expect(expression).toContain("in ['services'] || (");
+    expect(expression).toContain("in ['configmaps', 'secrets'] && request.namespace in ['app', 'shop'])");
+    // The exemptions of the carried types come with them (the CA publisher writes kube-root-ca.crt in every namespace).
+    expect(expression).toContain("'system:serviceaccount:kube-system:root-ca-cert-publisher'");
+    expect(fenceVersion(['namespace/app'])).not.toBe(fenceVersion(['namespace/shop']));
+  });
+
+  it('matches no carried type while no namespace is fenced, and never names a namespace shard as a resource', () => {
+    const { policy } = fencePolicy(['services'], carried) as Policy;
+    expect(policy.spec.matchConstraints.resourceRules.map((r) => r.resources[0])).toEqual(['services', 'configmaps']);
+    expect(policy.spec.validations[0]!.expression).not.toContain('&& request.namespace in [');
+    const nsOnly = fencePolicy(['namespace/app'], carried) as Policy;
+    expect(JSON.stringify(nsOnly.policy.spec.matchConstraints)).not.toContain('namespace/');
+  });
+
+  it('applies the table: a namespace moving to the destination is fenced from its hold on', async () => {
+    const table = beginHandoff(withNamespaceTypes(emptyRoutingTable(), carried), 'namespace/app', 'destination', new Date(0));
+    const fake = fakeSource([refusedBy(fenceVersion(['namespace/app']))]);
+    await expect(applyFence(fake.source, table, 'namespace/app')).resolves.toEqual(['namespace/app']);
+    const applied = fake.calls.find((c) => c.path.includes('validatingadmissionpolicies/'))!.body as Policy['policy'];
+    expect(applied.spec.validations[0]!.expression).toContain("request.namespace in ['app']");
   });
 });

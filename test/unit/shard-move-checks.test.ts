@@ -39,6 +39,18 @@ describe('governingRollout', () => {
     expect(governingRollout(rollouts as BridgeRollout[], shard as string, DEFAULT_SHARDS)?.metadata.name).toBe(expected);
   });
 
+  const byNamespaces = (namespaces: object) =>
+    ({ ...rollout('ns', '2026-01-01T00:00:00Z'), spec: { stages: [{ name: 's', namespaces, fraction: 1 }] } }) as unknown as BridgeRollout;
+  it.each([
+    ['a type-shard plan governs no namespace shard', rollout('m', '2026-01-01T00:00:00Z'), 'namespace/app', undefined],
+    ['a stage naming the namespace', byNamespaces({ names: ['app'] }), 'namespace/app', 'ns'],
+    ['a stage naming other namespaces', byNamespaces({ names: ['shop'] }), 'namespace/app', undefined],
+    ['a stage selecting by labels may take any namespace in', byNamespaces({ selector: 'team=a' }), 'namespace/app', 'ns'],
+    ['a stage selecting all namespaces', byNamespaces({ all: true }), 'namespace/app', 'ns'],
+  ])('%s', (_what, governing, shard, expected) => {
+    expect(governingRollout([governing], shard, DEFAULT_SHARDS)?.metadata.name).toBe(expected);
+  });
+
   it('refuses naming the rollout, its phase and how to take over', () => {
     const err = governedMoveRefusal(rollout('migration', '2026-01-01T00:00:00Z', { phase: 'RolledBack' }), 'configmaps');
     expect(err.toLine()).toMatch(/^BRIDGE_ERR_ROLLOUT: BridgeRollout "migration" \(phase RolledBack\) governs configmaps/);
