@@ -1,6 +1,8 @@
 /**
  * The synchronizer's side of the hand-off contract (lib/mirror/catchup.ts), over HTTPS with client
  * certificates from the bridge CA: "is shard S on the other side current with side A's revision R?"
+ * S is a type shard (its mirror) or a namespace shard `namespace/<ns>` (that namespace in each carried
+ * type's mirror from A: catchup-target.ts); any other shard is refused as not mirrored.
  * Only the aggregator may ask: a question that waits pauses the shard's mirror until the hand-off
  * ends, so any other caller (a sidecar's certificate from the same CA) could stop mirroring.
  * Answered by a full reconcile against a consistent list of A, whose revision is at least R; exact
@@ -14,7 +16,8 @@ import type { Logger } from '../lib/process/logger.js';
 import { AGGREGATOR_SERVICE } from '../lib/names.js';
 import { bridgePeer, describePeer, isComponent } from '../lib/tls/peer-certificate.js';
 import type { TLSSocket } from 'node:tls';
-import type { ShardMirror } from './shard-mirror.js';
+import { namespaceOfShard } from '../lib/routing/shard-hash.js';
+import type { CatchUpTarget } from './catchup-target.js';
 
 const MAX_WAIT_SECONDS = 120;
 
@@ -27,11 +30,12 @@ export async function startCatchUpServer(options: {
   host: string;
   port: number;
   tls: { cert: string; key: string; ca: string };
-  mirrorFor: (shard: string) => ShardMirror | undefined;
+  /** The shard's mirrors (catchup-target.ts): a type shard's, or a namespace shard's part of each carried type's; undefined: not mirrored. */
+  targetFor: (shard: string) => CatchUpTarget | undefined;
   /** Only the leading replica mirrors, so only it can answer; a standby sends the caller back to retry. */
   leading: () => boolean;
   /** Told when a hand-off's question (one that waits) is answered caught up: the old owner's mirror has nothing more to copy. */
-  onCaughtUp?: (mirror: ShardMirror) => void;
+  onCaughtUp?: (target: CatchUpTarget) => void;
   log: Logger;
 }): Promise<Server> {
   const server = createServer({ ...options.tls, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2' }, (req, res) => {
@@ -68,24 +72,26 @@ export async function startCatchUpServer(options: {
 
   async function answer(shard: string, from: 'source' | 'destination', rv: bigint, waitMs: number): Promise<CatchUpStatus> {
     const deadline = Date.now() + waitMs;
-    // The routing view here may lag the aggregator's by a poll: wait for the mirror from `from`.
-    let mirror = options.mirrorFor(shard);
-    while ((!mirror || mirror.owner.side !== from) && Date.now() < deadline) {
+    // The routing view here may lag the aggregator's by a poll: wait for the mirror(s) from `from`.
+    let target = options.targetFor(shard);
+    while ((!target || target.from !== from) && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 100));
-      mirror = options.mirrorFor(shard);
+      target = options.targetFor(shard);
     }
-    if (!mirror) throw new Error(`shard ${shard} is not mirrored by this synchronizer (see BRIDGE_SHARDS)`);
-    if (mirror.owner.side !== from) return { shard, from, caughtUp: false, syncedRV: '0' };
+    const where = namespaceOfShard(shard) === undefined ? 'BRIDGE_SHARDS' : "BRIDGE_SHARDS and the routing table's namespaceTypes";
+    if (!target) throw new Error(`shard ${shard} is not mirrored by this synchronizer (see ${where})`);
+    if (target.from !== from) return { shard, from, caughtUp: false, syncedRV: '0' };
     // A full reconcile also writes again what the replica refused before: it may take it now.
-    if ((mirror.syncedRV < rv || mirror.failingObjects.length > 0) && waitMs > 0) await mirror.reconcile();
-    const failing = mirror.failingObjects;
+    if ((target.syncedRV() < rv || target.failing().length > 0) && waitMs > 0) await target.reconcile();
+    const failing = target.failing();
+    const syncedRV = target.syncedRV();
     // Objects the destination refuses keep a shard in the source; a rollback does not wait for the source to take them.
-    const caughtUp = mirror.syncedRV >= rv && (from === 'destination' || failing.length === 0);
-    const failingStatus = failing.length > 0 ? { failing: { count: failing.length, example: failing[0]!, lastError: mirror.lastError } } : {};
-    options.log.info({ shard, from, rv: rv.toString(), syncedRV: mirror.syncedRV.toString(), failing: failing.length }, 'catch-up answered');
+    const caughtUp = syncedRV >= rv && (from === 'destination' || failing.length === 0);
+    const failingStatus = failing.length > 0 ? { failing: { count: failing.length, example: failing[0]!, lastError: target.lastError() } } : {};
+    options.log.info({ shard, from, rv: rv.toString(), syncedRV: syncedRV.toString(), failing: failing.length }, 'catch-up answered');
     // Only the aggregator's hand-off waits (lib/mirror/catchup.ts), and it asks with the shard's writes held.
-    if (caughtUp && waitMs > 0) options.onCaughtUp?.(mirror);
-    return { shard, from, caughtUp, syncedRV: mirror.syncedRV.toString(), ...failingStatus };
+    if (caughtUp && waitMs > 0) options.onCaughtUp?.(target);
+    return { shard, from, caughtUp, syncedRV: syncedRV.toString(), ...failingStatus };
   }
 
   server.listen(options.port, options.host);

@@ -14,12 +14,14 @@ import { loggedReload, readTlsFiles, reloadServerTls, serverContext, tlsFileSour
 import { LeaderLease } from '../lib/kube/leader-lease.js';
 import { SYSTEM_NAMESPACE } from '../lib/names.js';
 import { ConfigMapRoutingStore } from '../lib/routing/configmap-store.js';
-import { isSourcePinned, SOURCE_PINNED_SHARDS } from '../lib/routing/resource-classes.js';
+import { isSourcePinned, isSystemNamespace, SOURCE_PINNED_SHARDS } from '../lib/routing/resource-classes.js';
 import { emptyRoutingTable, lastHandoffRevision, shardState } from '../lib/routing/routing-table.js';
-import { parseShardKey } from '../lib/routing/shard-hash.js';
+import { namespaceOfShard, parseShardKey } from '../lib/routing/shard-hash.js';
 import type { ClusterSide, RoutingTable } from '../lib/routing/types.js';
 import { hasSourceStatus } from '../lib/mirror/workload-status.js';
 import { startCatchUpServer } from './catchup-server.js';
+import { mirrorTarget, namespaceTarget, type CatchUpTarget } from './catchup-target.js';
+import { applyDirectionChanges, carriedTypes, NamespaceDirections, wholeTypeScope, type DirectionChange } from './namespace-directions.js';
 import { watchCustomResourceShards } from './crd-discovery.js';
 import { CRD_SHARD, crdNameOf, crdsFirst } from './crd-readiness.js';
 import { StatusMirror } from './status-mirror.js';
@@ -48,6 +50,11 @@ export async function discoverShardApi(cluster: ClusterConnection, shard: string
     });
   const crd = await crdNameOf(cluster.rest, group, resource);
   return { prefix, resource, namespaced: entry.namespaced, kind: entry.kind, ...(crd ? { crd } : {}) };
+}
+
+/** The key in RunningSynchronizer.mirrors of a carried type's mirror from `side` (a type shard's is the shard). */
+export function carriedMirrorKey(shard: string, side: ClusterSide): string {
+  return `${shard}@${side}`;
 }
 
 /** The synchronizer's /status: this replica's role and each mirrored shard's progress. */
@@ -142,10 +149,44 @@ export async function startSynchronizer(config: SyncConfig, log: Logger): Promis
       mirror.start();
     }
   };
+  // Carried types (the table's namespaceTypes): two mirrors each, one from each side, each covering the namespaces its side owns.
+  const directions = new NamespaceDirections();
+  const followCarried = (shard: string, changes: readonly DirectionChange[]) => {
+    followStatus(shard, 'source'); // the type shard's owner: a carried type has none that moved
+    const typeMirror = mirrors.get(shard);
+    mirrors.delete(shard);
+    typeMirror?.stop();
+    for (const side of ['source', 'destination'] as const) {
+      if (mirrors.has(carriedMirrorKey(shard, side))) continue;
+      const mirror = new ShardMirror(shard, apis.get(shard)!, sides[side], sides[side === 'source' ? 'destination' : 'source'], counters, log, mirrored);
+      mirror.scope = directions.scope(side);
+      // The type was mirrored whole from the source until now: what that mirror knew, the source side's knows.
+      if (typeMirror && side === typeMirror.owner.side) mirror.inheritOwnerKeys(typeMirror);
+      mirrors.set(carriedMirrorKey(shard, side), mirror);
+      mirror.start();
+      log.info({ shard, direction: mirror.direction }, 'mirroring the namespaces this side owns');
+    }
+    // A namespace turned around (or resumed): the old side forgets it, the new side reconciles it, knowing what the old had.
+    applyDirectionChanges(changes, (side) => mirrors.get(carriedMirrorKey(shard, side))!);
+    for (const { namespace, from, to } of changes) log.info({ shard, namespace, from, to }, from ? 'namespace turned around' : 'namespace resumed');
+  };
+  const stopCarried = (shard: string) => {
+    for (const side of ['source', 'destination'] as const) {
+      mirrors.get(carriedMirrorKey(shard, side))?.stop();
+      mirrors.delete(carriedMirrorKey(shard, side));
+    }
+  };
   const follow = (next: RoutingTable) => {
     table = next;
+    const changes = directions.update(next);
     if (!lease.isLeader()) return stopMirrors();
+    const carried = new Set(carriedTypes(next, shards));
     for (const shard of crdsFirst(shards)) {
+      if (carried.has(shard)) {
+        followCarried(shard, changes);
+        continue;
+      }
+      stopCarried(shard); // no longer carried: a type shard again
       // A pinned shard is the source's whatever the table says (a hand-off of it is refused anyway).
       const state = shardState(isSourcePinned(shard) ? emptyRoutingTable() : next, shard);
       const { owner, handoff } = state;
@@ -158,10 +199,12 @@ export async function startSynchronizer(config: SyncConfig, log: Logger): Promis
       const mirror = new ShardMirror(shard, apis.get(shard)!, sides[owner], sides[replica], counters, log, mirrored);
       // What the old owner had is on the replica (turned around: the new replica), and a delete since the hand-off must reach it.
       if (running) mirror.inheritOwnerKeys(running);
-      mirror.sourceFirstMarksStale = owner === 'source' && !handoff;
       mirror.keepReplicaOriginals = isSourcePinned(shard);
       const handedOver = lastHandoffRevision(state);
-      if (owner === 'destination' && handedOver?.from === 'source') mirror.handedOverAtReplicaRV = handedOver.rv;
+      mirror.scope = wholeTypeScope({
+        sourceFirstMarksStale: owner === 'source' && !handoff,
+        ...(owner === 'destination' && handedOver?.from === 'source' ? { handedOverAtReplicaRV: handedOver.rv } : {}),
+      });
       mirrors.set(shard, mirror);
       mirror.start();
       log.info({ shard, direction: mirror.direction }, 'mirroring');
@@ -192,6 +235,7 @@ export async function startSynchronizer(config: SyncConfig, log: Logger): Promis
       running.get(shard)?.stop();
       running.delete(shard);
     }
+    stopCarried(shard);
     shards.splice(shards.indexOf(shard), 1);
     mirrored.delete(shard);
     apis.delete(shard);
@@ -209,16 +253,30 @@ export async function startSynchronizer(config: SyncConfig, log: Logger): Promis
     else stopMirrors();
   });
 
+  /** A type shard's mirror, or a namespace shard's part of each carried type's mirror from the namespace's owner. */
+  const targetFor = (shard: string): CatchUpTarget | undefined => {
+    const namespace = namespaceOfShard(shard);
+    if (namespace === undefined) {
+      const mirror = mirrors.get(shard);
+      return mirror && mirrorTarget(mirror);
+    }
+    const carried = table ? carriedTypes(table, shards) : [];
+    if (!namespace || isSystemNamespace(namespace) || carried.length === 0) return undefined;
+    const from = directions.owner(namespace);
+    const parts = carried.map((type) => mirrors.get(carriedMirrorKey(type, from)));
+    if (parts.some((mirror) => !mirror)) return undefined;
+    return namespaceTarget(shard, namespace, from, parts as ShardMirror[], () => directions.pause(namespace, from));
+  };
   const tls = readTlsFiles(config.tls);
   const catchUp: Server = await startCatchUpServer({
     host: config.listenHost,
     port: config.listenPort,
     tls: { cert: tls.cert, key: tls.key, ca: tls.ca! },
-    mirrorFor: (shard) => mirrors.get(shard),
+    targetFor,
     leading: () => lease.isLeader(),
-    onCaughtUp: (mirror) => {
-      mirror.pause();
-      log.info({ shard: mirror.shard, direction: mirror.direction }, 'hand-off caught up: mirror paused until the hand-off ends');
+    onCaughtUp: (target) => {
+      target.pause();
+      log.info({ shard: target.shard, from: target.from }, 'hand-off caught up: mirror paused until the hand-off ends');
     },
     log,
   });

@@ -24,6 +24,7 @@ import { conflictEvent } from './conflict-event.js';
 import { LagWindow } from './lag-window.js';
 import { asSynchronizer, objectPath, type MirrorCounters, type MirrorProgress, type MirrorSide, type ShardApi } from './mirror-side.js';
 import { forEachLimited, ownerWaves, RECONCILE_CONCURRENCY } from './write-order.js';
+import { wholeTypeScope, type MirrorScope } from './namespace-directions.js';
 import { ReplicaOriginalKept, roleRefChanged } from '../lib/mirror/cluster-rbac.js';
 
 export { mirrorSide, type MirrorCounters, type MirrorProgress, type MirrorSide, type ShardApi } from './mirror-side.js';
@@ -33,6 +34,7 @@ type Key = string;
 const RETRY_BASE_MS = 1000;
 const RETRY_MAX_MS = 300_000;
 const keyOf = (obj: KubeObject): Key => `${obj.metadata.namespace ?? ''}/${obj.metadata.name}`;
+const namespaceOfKey = (key: Key): string => key.slice(0, key.indexOf('/'));
 /** Deleted with propagationPolicy=Orphan: its garbage collector removes the dependents' references instead of deleting them. */
 const isOrphaning = (obj: KubeObject): boolean =>
   !!obj.metadata.deletionTimestamp && Array.isArray(obj.metadata.finalizers) && obj.metadata.finalizers.includes('orphan');
@@ -41,19 +43,21 @@ export class ShardMirror {
   private queue: Promise<unknown> = Promise.resolve();
   private stopped = false;
   /**
-   * Set by the synchronizer for a mirror started while the source owns the shard and no hand-off runs:
-   * the aggregator makes source-first creates only while the destination owns it, and the hold drains
-   * them, so an object still marked as one lost its adoption (a refused write, then a hand-off that
-   * stopped the retry) and is mirrored as an original instead of never again.
+   * Which namespaces this mirror copies, and two facts per namespace (namespace-directions.ts): a type
+   * shard covers all of them; each of a carried type's two mirrors (one from each side) covers the
+   * namespaces its owner side owns. Set by the synchronizer:
+   * - sourceFirstMarksStale, for a mirror started while the source owns the shard and no hand-off runs:
+   *   the aggregator makes source-first creates only while the destination owns it, and the hold drains
+   *   them, so an object still marked as one lost its adoption (a refused write, then a hand-off that
+   *   stopped the retry) and is mirrored as an original instead of never again;
+   * - handedOverAtReplicaRV, for a destination-owned shard: the source's revision when it handed the
+   *   shard over. That move's catch-up admitted no object the destination refused, so a source original
+   *   not changed since (its resourceVersion at or below this) that the destination lacks was deleted
+   *   there afterwards, even if this mirror never saw it (a synchronizer restarted in between).
    */
-  sourceFirstMarksStale = false;
-  /**
-   * Set by the synchronizer for a destination-owned shard: the source's revision when it handed the
-   * shard over. That move's catch-up admitted no object the destination refused, so a source original
-   * not changed since (its resourceVersion at or below this) that the destination lacks was deleted
-   * there afterwards, even if this mirror never saw it (a synchronizer restarted in between).
-   */
-  handedOverAtReplicaRV: bigint | undefined;
+  scope: MirrorScope = wholeTypeScope();
+  /** Namespaces this mirror took over (join()) and has not reconciled since: not known complete at syncedRV yet. */
+  private readonly joining = new Set<string>();
   /**
    * Set by the synchronizer for cluster RBAC (lib/mirror/cluster-rbac.ts): a replica object the mirror did not
    * write is the replica's own (its platform's, say) and is never overwritten nor deleted; one equal to
@@ -209,6 +213,56 @@ export class ShardMirror {
     for (const key of previous.knownOnOwner) if (!previous.failingKeys.has(key)) this.knownOnOwner.add(key);
   }
 
+  private covered(obj: KubeObject): boolean {
+    return this.scope.covers(obj.metadata.namespace ?? '');
+  }
+
+  /** The owner revision up to which `namespace`'s objects are known complete on the replica (0 until a namespace just joined is reconciled). */
+  syncedRVOf(namespace: string): bigint {
+    return this.joining.has(namespace) ? 0n : this.syncedRV;
+  }
+
+  /** failingObjects of one namespace. */
+  failingIn(namespace: string): string[] {
+    return this.failingObjects.filter((key) => namespaceOfKey(key) === namespace);
+  }
+
+  /**
+   * A carried type's namespace this mirror stops covering (its owner changed, namespace-directions.ts):
+   * forgets it, and returns the objects it knew on the old owner that reached the replica, for the
+   * mirror that takes the namespace over (join()), as inheritOwnerKeys does for a whole type.
+   */
+  leave(namespace: string): Key[] {
+    const inNamespace = (key: Key) => namespaceOfKey(key) === namespace;
+    const handed = [...this.knownOnOwner].filter((key) => inNamespace(key) && !this.failingKeys.has(key));
+    for (const set of [this.knownOnOwner, this.mirroredKeys, this.failingKeys, this.orphaning])
+      for (const key of [...set]) if (inNamespace(key)) set.delete(key);
+    for (const key of [...this.ownWrites.keys()]) if (inNamespace(key)) this.ownWrites.delete(key);
+    for (const [key, retry] of [...this.retries]) {
+      if (!inNamespace(key)) continue;
+      clearTimeout(retry.timer);
+      this.retries.delete(key);
+    }
+    this.joining.delete(namespace);
+    return handed;
+  }
+
+  /**
+   * A namespace this mirror starts covering (turned around to this side, or resumed after an aborted
+   * hand-off): its watch dropped the namespace's events until now, so a full reconcile runs before the
+   * namespace counts as synced; `inherited` are the old owner's objects (leave()).
+   */
+  join(namespace: string, inherited: readonly Key[] = []): void {
+    for (const key of inherited) this.knownOnOwner.add(key);
+    this.joining.add(namespace);
+    if (this.stopped) return;
+    this.reconcile().catch((err: unknown) => {
+      // The watch loop's relist reconciles it, with its backoff.
+      this.failed('list-or-watch', err);
+      this.watchAbort?.();
+    });
+  }
+
   /** Makes the replica equal to a consistent list of the owner; returns the list's revision. */
   reconcile(): Promise<bigint> {
     return this.serial(async () => {
@@ -216,6 +270,8 @@ export class ShardMirror {
       if (this.api.crd) await ensureEstablished(this.replica.rest, this.replica.side, this.api.crd);
       this.state.phase = 'reconciling';
       this.owners.newPass();
+      // Namespaces that join during this pass are reconciled by the pass their join queued.
+      const joined = [...this.joining];
       const ownerList = await this.listAll(this.owner);
       const replicaList = await this.listAll(this.replica);
       const replicaByKey = new Map(replicaList.items.map((o) => [keyOf(o), o]));
@@ -233,12 +289,13 @@ export class ShardMirror {
       for (const obj of ownerList.items) replicaByKey.delete(keyOf(obj));
       for (const key of this.failingKeys) if (!this.mirroredKeys.has(key)) this.failingKeys.delete(key);
       for (const [key, leftover] of replicaByKey) {
-        if (skipReason(this.shard, leftover)) continue;
+        if (skipReason(this.shard, leftover) || !this.covered(leftover)) continue; // covered: its namespace may have turned around since the list
         if (isMirrorCopy(leftover) || (!this.keepReplicaOriginals && (this.knownOnOwner.has(key) || this.unchangedSinceHandover(leftover))))
           await this.remove(leftover);
       }
       const rv = BigInt(ownerList.resourceVersion);
       if (rv > this.syncedRV) this.syncedRV = rv;
+      for (const namespace of joined) this.joining.delete(namespace);
       this.state.initialSyncComplete = true;
       this.state.phase = this.pausedAtHandoff ? 'paused' : 'watching';
       return rv;
@@ -247,13 +304,17 @@ export class ShardMirror {
 
   private unchangedSinceHandover(replicaObj: KubeObject): boolean {
     const rv = replicaObj.metadata.resourceVersion;
-    return this.handedOverAtReplicaRV !== undefined && !!rv && /^\d+$/.test(rv) && BigInt(rv) <= this.handedOverAtReplicaRV;
+    const handedOver = this.scope.handedOverAtReplicaRV(replicaObj.metadata.namespace ?? '');
+    return handedOver !== undefined && !!rv && /^\d+$/.test(rv) && BigInt(rv) <= handedOver;
   }
 
   private async listAll(side: MirrorSide): Promise<{ items: KubeObject[]; resourceVersion: string }> {
     const list = await listAllPages<KubeObject>(side.rest, objectPath(this.api, undefined));
     // List items carry no apiVersion and kind; watch events and GETs do: the same content either way.
-    const items = list.items.map((item) => ({ apiVersion: this.apiVersion, ...(this.api.kind ? { kind: this.api.kind } : {}), ...item }));
+    // Objects of namespaces this mirror does not cover are the other direction's, on both sides.
+    const items = list.items
+      .filter((item) => this.covered(item))
+      .map((item) => ({ apiVersion: this.apiVersion, ...(this.api.kind ? { kind: this.api.kind } : {}), ...item }));
     return { items, resourceVersion: list.resourceVersion };
   }
 
@@ -366,13 +427,14 @@ export class ShardMirror {
    * delivered the change (performance.now()), for the lag histogram.
    */
   private async apply(obj: KubeObject, replicaObj?: KubeObject | null, seenAt?: number): Promise<void> {
+    if (!this.covered(obj)) return; // the other direction's (a watch event, a retry scheduled before the namespace turned around)
     if (isOrphaning(obj)) this.orphaning.add(keyOf(obj));
     else this.orphaning.delete(keyOf(obj));
     if (skipReason(this.shard, obj)) return;
     // A source-first create in progress (aggregator/request/source-first-create.ts): the aggregator writes the
     // destination's object itself. Only a mirror of the old direction, not yet turned around after a
     // hand-off, sees it on its owner side; copying it would take the nodePort the aggregator's create needs.
-    if (isSourceFirstPending(obj) && !this.sourceFirstMarksStale) return;
+    if (isSourceFirstPending(obj) && !this.scope.sourceFirstMarksStale(obj.metadata.namespace ?? '')) return;
     this.mirroredKeys.add(keyOf(obj));
     const path = objectPath(this.api, obj.metadata.namespace, obj.metadata.name);
     let current = replicaObj;
@@ -430,7 +492,9 @@ export class ShardMirror {
   private async onEvent(type: string, obj: KubeObject, seenAt?: number): Promise<void> {
     const rv = obj.metadata.resourceVersion;
     this.owners.newPass();
-    if (type === 'ADDED' || type === 'MODIFIED') {
+    if (!this.covered(obj)) {
+      // The other direction's: its mirror applies it (a copy this mirror wrote must never come back).
+    } else if (type === 'ADDED' || type === 'MODIFIED') {
       this.knownOnOwner.add(keyOf(obj));
       await this.apply(obj, undefined, seenAt);
     } else if (type === 'DELETED') {

@@ -14,6 +14,7 @@ import { RoutingState } from '../../lib/routing/routing-state.js';
 import { serveRoutingTable } from '../../aggregator/request/routing-table-endpoint.js';
 import { startCatchUpServer } from '../../synchronizer/catchup-server.js';
 import type { ShardMirror } from '../../synchronizer/shard-mirror.js';
+import { mirrorTarget } from '../../synchronizer/catchup-target.js';
 import { silentLog } from '../helpers/sidecar-fixtures.js';
 
 let ca: CertificateAndKey;
@@ -53,9 +54,9 @@ beforeAll(async () => {
     host: '127.0.0.1',
     port: 0,
     tls: { cert: serving['tls.crt'], key: serving['tls.key'], ca: serving['ca.crt'] },
-    mirrorFor: (shard) => (shard === 'configmaps' ? mirror : undefined),
+    targetFor: (shard) => (shard === 'configmaps' ? mirrorTarget(mirror) : undefined),
     leading: () => true,
-    onCaughtUp: (m) => paused.push(m.shard),
+    onCaughtUp: (target) => paused.push(target.shard),
     log: silentLog,
   }).catch((err: unknown) => {
     throw err;

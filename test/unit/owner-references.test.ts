@@ -10,6 +10,7 @@ import { type KubeObject, type OwnerReference } from '../../lib/kube/types.js';
 import { decideOwner, ownerReferencesOf, remapOwnerReferences, type OwnerDecision, type OwnerFacts } from '../../lib/mirror/owner-references.js';
 import { OwnerDeferred, OwnerResolver } from '../../synchronizer/owner-resolver.js';
 import { ShardMirror } from '../../synchronizer/shard-mirror.js';
+import { wholeTypeScope } from '../../synchronizer/namespace-directions.js';
 import { CONFIGMAPS_API, FakeCluster, quietCounters } from '../helpers/mirror-fixtures.js';
 import { silentLog } from '../helpers/sidecar-fixtures.js';
 
@@ -305,7 +306,7 @@ describe('ShardMirror turned around by a hand-off', () => {
     const changedSince = source.add(obj('changed-since', 'src-c'));
     expect(BigInt(changedSince.metadata.resourceVersion!)).toBeGreaterThan(handedOverAt);
     const mirror = new ShardMirror('configmaps', CONFIGMAPS_API, destination.asSide(), source.asSide(), quietCounters, silentLog);
-    mirror.handedOverAtReplicaRV = handedOverAt;
+    mirror.scope = wholeTypeScope({ handedOverAtReplicaRV: handedOverAt });
     try {
       await mirror.reconcile();
       expect([source.get('deleted-since'), source.get('kept')?.metadata.uid, source.get('changed-since')?.metadata.uid]).toEqual([undefined, 'src-k', 'src-c']);
@@ -369,7 +370,7 @@ describe('ShardMirror and a source-first create in progress', () => {
     const destination = new FakeCluster('destination');
     source.add(obj('orphaned-mark', 'src-o', { [MIRROR_OF_UID_ANNOTATION]: '' }));
     const mirror = new ShardMirror('configmaps', CONFIGMAPS_API, source.asSide(), destination.asSide(), quietCounters, silentLog);
-    mirror.sourceFirstMarksStale = true;
+    mirror.scope = wholeTypeScope({ sourceFirstMarksStale: true });
     try {
       await mirror.reconcile();
       expect(destination.get('orphaned-mark')?.metadata.annotations?.[MIRROR_OF_UID_ANNOTATION]).toBe('src-o');
