@@ -303,7 +303,7 @@ class StageMoves {
       this.stages.push({ stage, fraction: entry.event === 'rolled-back' ? 0 : (entry.fraction ?? NaN), inDestination });
       const change = [moved.length ? `moved ${moved.join(', ')}` : '', back.length ? `back ${back.join(', ')}` : ''].filter(Boolean).join('; ');
       say(
-        `   ${`${stage} reached`.padEnd(16)} ${change || 'no namespace changed owner'} (${inDestination.length}/${DEMO_NAMESPACES.length} in the destination)`,
+        `   ${(entry.event === 'rolled-back' ? 'rolled back' : `${stage} reached`).padEnd(16)} ${change || 'no namespace changed owner'} (${inDestination.length}/${DEMO_NAMESPACES.length} in the destination)`,
       );
     }
     this.seen = history.length;
