@@ -37,10 +37,16 @@ def main() -> None:
                 obj = event["object"]
                 if event["type"] == "ERROR":
                     raise ApiException(status=obj.get("code", 0) if isinstance(obj, dict) else 0, reason="watch ERROR event")
+                if event["type"] == "BOOKMARK":
+                    # The library hands bookmarks over as the raw JSON object.
+                    raw = obj if isinstance(obj, dict) else event["raw_object"]
+                    rv = raw["metadata"]["resourceVersion"]
+                    emit({"event": "stream", "stream": stream, "type": "BOOKMARK", "rv": rv})
+                    continue
                 meta = obj.metadata
                 rv = meta.resource_version
                 emit({"event": "stream", "stream": stream, "type": event["type"], "namespace": meta.namespace, "name": meta.name, "rv": rv,
-                      "i": (obj.data or {}).get("i") if event["type"] != "BOOKMARK" else None})
+                      "i": (obj.data or {}).get("i")})
         except ApiException as e:
             emit({"event": "expired" if e.status == 410 else "error", "stream": stream, "status": e.status})
             if e.status == 410:
