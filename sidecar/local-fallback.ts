@@ -11,7 +11,9 @@
  *   lag (unbounded while it is down too), and with the source's resourceVersions where the client holds
  *   the shard's presented ones (backend RV + the epoch's offset), so objects would go back in time and
  *   a watch from a presented RV would start at the wrong point or be refused;
- * - a shard that moved and came back carries an offset the source's answers lack (the same).
+ * - a shard that moved and came back carries an offset the source's answers lack (the same);
+ * - a cluster-wide read of a carried type while namespaces are split (docs/adr/0026) is merged from both
+ *   clusters under merged resourceVersions: the source alone lacks the destination's namespaces.
  * The last table the sidecar holds decides, however old: only the aggregator moves shards, so while it
  * is unreachable the table can be behind by at most the hand-off it finished just before (whose writes
  * the fence still refuses; forward-request.ts turns that refusal into 503 too). Before any table
@@ -21,7 +23,7 @@ import type { RequestInfo } from '../lib/routing/types.js';
 import { emptyRoutingTable, route } from '../lib/routing/routing-table.js';
 import { shardLocality, type TableView } from './local-route-decision.js';
 
-export type FallbackRefusal = 'no-table' | 'destination-owned' | 'shard-handoff' | 'shard-rv-offset';
+export type FallbackRefusal = 'no-table' | 'destination-owned' | 'shard-handoff' | 'shard-rv-offset' | 'namespaces-split';
 
 export type FallbackVerdict = { allowed: true } | { allowed: false; reason: FallbackRefusal };
 
@@ -30,6 +32,7 @@ const EMPTY = emptyRoutingTable();
 
 export function localFallback(info: RequestInfo, view: Pick<TableView, 'routing'> | undefined): FallbackVerdict {
   const decision = route(info, view?.routing.table ?? EMPTY);
+  if (decision.target === 'merged') return { allowed: false, reason: 'namespaces-split' };
   if (!decision.shard) return ALLOWED;
   if (!view) return { allowed: false, reason: 'no-table' };
   const locality = shardLocality(view.routing, decision.shard);
