@@ -109,14 +109,20 @@ export class ShardHandoff implements OwnerChanger {
 
   /**
    * A namespace shard: its namespace exists on the source, and every carried type is served by both
-   * clusters and mirrored, so the catch-up of the namespace (`shard=namespace/<name>`) covers it.
+   * clusters and mirrored, so the catch-up of the namespace (`shard=namespace/<name>`) covers it. The
+   * synchronizer mirrors per namespace once the table carries the types (it follows the table): asked
+   * for the namespace shard then, for each carried type as a type shard before the first hold.
    */
   private async checkNamespaceShard(shard: ShardKey, namespace: string, carried: readonly ShardKey[], from: ClusterSide): Promise<void> {
     const got = await this.deps.clusters.source.rest.request('GET', `/api/v1/namespaces/${encodeURIComponent(namespace)}`);
     if (got.status === 404) throw new ShardRefused(`namespace ${namespace} does not exist on the source`, 'name an existing application namespace');
     if (got.status !== 200) throw new BridgeError('BRIDGE_ERR_KUBE_API', `reading namespace ${namespace} on the source: HTTP ${got.status}`);
-    for (const type of carried) await this.checkShard(type, from);
-    await this.checkMirrored(shard, from);
+    for (const type of carried) {
+      await checkShardServed(this.deps.clusters.source.rest, type, 'source');
+      await checkShardServed(this.deps.clusters.destination.rest, type, 'destination');
+    }
+    const followsTable = (this.deps.routing.table.namespaceTypes?.length ?? 0) > 0;
+    for (const asked of followsTable ? [shard] : carried) await this.checkMirrored(asked, from);
   }
 
   /** The table a hand-off of `shard` starts from: for a namespace shard, with the carried types set (fixed once set). */

@@ -103,9 +103,13 @@ describe('a namespace shard hand-off', () => {
   });
 
   it('appends a second merged epoch when the namespace comes back, above the first', async () => {
-    const { handoff, routing } = setup();
+    const { handoff, routing, asked } = setup();
     await handoff.changeOwner('namespace/app', 'destination', 'test');
+    // Before the first hold the synchronizer mirrors the carried types whole; from then on per namespace.
+    expect(asked.filter((q) => q.rv === '0').map((q) => q.shard)).toEqual(CARRIED);
+    asked.length = 0;
     await handoff.changeOwner('namespace/app', 'source', 'test');
+    expect(asked.filter((q) => q.rv === '0').map((q) => q.shard)).toEqual(['namespace/app']);
     const epochs = routing.table.merged!.epochs;
     expect(epochs).toHaveLength(2);
     expect(BigInt(epochs[1]!.offset)).toBeGreaterThan(BigInt(epochs[0]!.offset));
