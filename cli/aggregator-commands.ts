@@ -9,7 +9,11 @@ import { startAggregator } from '../aggregator/server.js';
 import { fenceLine, readFenceProblem } from '../aggregator/handoff/fence-support.js';
 import { describeFlags, envWithFlags } from '../lib/process/env-flags.js';
 import { BridgeError } from '../lib/errors.js';
-import { KubeRestClient, kubeApiError } from '../lib/kube/rest-client.js';
+import { existsSync } from 'node:fs';
+import { KubeRestClient, kubeApiError, usingClient } from '../lib/kube/rest-client.js';
+import { kubeconfigPath } from '../lab/lab-files.js';
+import { namespaceShardProblem } from '../lib/routing/namespace-shards.js';
+import { namespaceOfShard, namespaceShardKey } from '../lib/routing/shard-hash.js';
 import { DEFAULT_SHARDS, isSourcePinned } from '../lib/routing/resource-classes.js';
 import { checkShardMirrored, checkShardServed } from '../lib/routing/shard-validation.js';
 import { governedMoveRefusal, governingRollout } from '../aggregator/rollout/rollout-governance.js';
@@ -20,7 +24,7 @@ import { fetchSyncStatus, syncStatusUrl } from './sync-status.js';
 import { createLogger } from '../lib/process/logger.js';
 import { ROUTING_TABLE_CONFIGMAP, SYSTEM_NAMESPACE } from '../lib/names.js';
 import { shardState, validateRoutingTable } from '../lib/routing/routing-table.js';
-import type { ClusterSide, RoutingTable } from '../lib/routing/types.js';
+import type { ClusterSide, RoutingTable, ShardKey } from '../lib/routing/types.js';
 import { parseFlags } from '../lib/process/flags.js';
 import { guardProcess } from '../lib/process/guard.js';
 import { runUntilSignal } from '../lib/process/run-until-signal.js';
@@ -78,31 +82,70 @@ async function checkMovable(client: KubeRestClient, shard: string, syncUrl: stri
   if (mirrored) checkShardMirrored(shard, mirrored);
 }
 
+/** The shard `move` acts on: --shard (a type) or --namespace (its namespace shard), exactly one. */
+function shardToMove(flags: { shard?: string; namespace?: string }): ShardKey {
+  if (flags.shard !== undefined && flags.namespace !== undefined)
+    throw new BridgeError('BRIDGE_ERR_USAGE', '--shard and --namespace exclude each other', { fix: 'move a type (--shard) or a namespace (--namespace)' });
+  if (flags.namespace !== undefined) {
+    const problem = namespaceShardProblem(flags.namespace);
+    if (problem) throw new BridgeError('BRIDGE_ERR_USAGE', `--namespace: ${problem}`, { fix: 'pass --namespace <an application namespace>' });
+    return namespaceShardKey(flags.namespace);
+  }
+  if (!flags.shard || !/^[a-z0-9-]+(\.[a-z0-9.-]+)?$/.test(flags.shard))
+    throw new BridgeError('BRIDGE_ERR_USAGE', `--shard must name a resource type like configmaps or deployments.apps, got "${flags.shard ?? ''}"`, {
+      fix: 'pass --shard <resource>[.<group>], or --namespace <namespace>',
+    });
+  if (isSourcePinned(flags.shard))
+    throw new BridgeError(
+      'BRIDGE_ERR_USAGE',
+      `${flags.shard} is never moved: the source owns it in every state and it is mirrored to the destination (docs/adr/0013)`,
+      {
+        fix: 'move another shard',
+      },
+    );
+  return flags.shard;
+}
+
+/**
+ * A namespace shard: its namespace exists on the source (the lab's, or --source-kubeconfig; without
+ * either the aggregator checks before holding anything), and the table's carried types are mirrored.
+ */
+async function checkNamespaceMovable(client: KubeRestClient, shard: ShardKey, flags: { 'sync-url'?: string; 'source-kubeconfig'?: string }): Promise<void> {
+  const governing = governingRollout(await rolloutsIn(client), shard, DEFAULT_SHARDS);
+  if (governing) throw governedMoveRefusal(governing, shard);
+  const namespace = namespaceOfShard(shard)!;
+  const sourceConfig = flags['source-kubeconfig'] ?? (existsSync(kubeconfigPath('source')) ? kubeconfigPath('source') : undefined);
+  if (sourceConfig) {
+    const found = await usingClient(KubeRestClient.load(sourceConfig), (source) =>
+      source.request('GET', `/api/v1/namespaces/${encodeURIComponent(namespace)}`),
+    );
+    if (found.status === 404)
+      throw new BridgeError('BRIDGE_ERR_ROUTING', `namespace ${namespace} does not exist on the source: there is nothing to move`, {
+        fix: 'name an existing application namespace (kubectl get namespaces on the source)',
+      });
+  }
+  const mirrored = await synchronizerShards(flags['sync-url']);
+  const carried = (await readRoutingTable(client)).namespaceTypes ?? [];
+  if (mirrored) for (const type of carried) checkShardMirrored(type, mirrored);
+}
+
 /** Sets one shard's desired owner (merge-patching the desired-owners ConfigMap) and waits for the hand-off. */
 const move: Command = {
   summary:
-    "change a shard's owner: --shard configmaps --to destination|source [--kubeconfig DEST] [--timeout-seconds 60] [--sync-url http://SYNC:8081]; " +
-    'refused while a BridgeRollout governs the shard, and for a shard the API server does not serve or the synchronizer does not mirror',
+    "change a shard's owner: --shard configmaps | --namespace NS, --to destination|source [--kubeconfig DEST] [--timeout-seconds 60] " +
+    '[--sync-url http://SYNC:8081] [--source-kubeconfig SRC]; refused while a BridgeRollout governs the shard, for a type the API server does not serve ' +
+    'or the synchronizer does not mirror, and for a namespace the source does not have',
   async run(args) {
     const flags = parseFlags('aggregator move', args, {
       shard: { type: 'string' },
+      namespace: { type: 'string' },
       to: { type: 'string' },
       kubeconfig: { type: 'string' },
       'timeout-seconds': { type: 'string' },
       'sync-url': { type: 'string' },
+      'source-kubeconfig': { type: 'string' },
     });
-    if (!flags.shard || !/^[a-z0-9-]+(\.[a-z0-9.-]+)?$/.test(flags.shard))
-      throw new BridgeError('BRIDGE_ERR_USAGE', `--shard must name a resource type like configmaps or deployments.apps, got "${flags.shard ?? ''}"`, {
-        fix: 'pass --shard <resource>[.<group>]',
-      });
-    if (isSourcePinned(flags.shard))
-      throw new BridgeError(
-        'BRIDGE_ERR_USAGE',
-        `${flags.shard} is never moved: the source owns it in every state and it is mirrored to the destination (docs/adr/0013)`,
-        {
-          fix: 'move another shard',
-        },
-      );
+    const shard = shardToMove(flags);
     if (!flags.to || !SIDES.includes(flags.to))
       throw new BridgeError('BRIDGE_ERR_USAGE', `--to must be source or destination, got "${flags.to ?? ''}"`, { fix: 'pass --to destination or --to source' });
     const timeoutSeconds = Number(flags['timeout-seconds'] ?? '60');
@@ -114,20 +157,21 @@ const move: Command = {
     try {
       await readRoutingTable(client); // refuse early when no aggregator runs
       const fenceProblem = flags.to === 'destination' ? await readFenceProblem(client) : undefined;
-      if (fenceProblem) throw new BridgeError('BRIDGE_ERR_FENCE_UNENFORCEABLE', `${flags.shard} cannot move to the destination: ${fenceProblem}`);
-      await checkMovable(client, flags.shard, flags['sync-url']);
-      await writeDesiredOwners(client, { [flags.shard]: flags.to as ClusterSide });
-      say(`desired owner of ${flags.shard}: ${flags.to}; waiting for the hand-off`);
+      if (fenceProblem) throw new BridgeError('BRIDGE_ERR_FENCE_UNENFORCEABLE', `${shard} cannot move to the destination: ${fenceProblem}`);
+      if (namespaceOfShard(shard) === undefined) await checkMovable(client, shard, flags['sync-url']);
+      else await checkNamespaceMovable(client, shard, flags);
+      await writeDesiredOwners(client, { [shard]: flags.to as ClusterSide });
+      say(`desired owner of ${shard}: ${flags.to}; waiting for the hand-off`);
       const deadline = Date.now() + timeoutSeconds * 1000;
       for (;;) {
-        const state = shardState(await readRoutingTable(client), flags.shard);
+        const state = shardState(await readRoutingTable(client), shard);
         if (state.owner === flags.to && !state.handoff) {
           const epoch = state.epochs[state.epochs.length - 1]!;
-          process.stdout.write(`${flags.shard} is served by the ${flags.to} (epoch ${epoch.epoch}, resourceVersion offset ${epoch.offset})\n`);
+          process.stdout.write(`${shard} is served by the ${flags.to} (epoch ${epoch.epoch}, resourceVersion offset ${epoch.offset})\n`);
           return;
         }
         if (Date.now() > deadline)
-          throw new BridgeError('BRIDGE_ERR_HANDOFF_TIMEOUT', `${flags.shard} still served by the ${state.owner} after ${timeoutSeconds} s`, {
+          throw new BridgeError('BRIDGE_ERR_HANDOFF_TIMEOUT', `${shard} still served by the ${state.owner} after ${timeoutSeconds} s`, {
             fix: 'read the aggregator log; check the synchronizer is running and caught up',
           });
         await sleep(200);
@@ -148,7 +192,10 @@ const status: Command = {
     try {
       const table = await readRoutingTable(client);
       if (flags.output === 'json') return void process.stdout.write(`${JSON.stringify(table, null, 2)}\n`);
-      const lines = [`generation ${table.generation}`, 'SHARD'.padEnd(40) + 'OWNER'.padEnd(13) + 'EPOCH'.padEnd(7) + 'OFFSET'];
+      const lines = [`generation ${table.generation}`];
+      if (table.namespaceTypes?.length) lines.push(`namespace shards carry: ${table.namespaceTypes.join(', ')}`);
+      if (table.merged?.epochs.length) lines.push(`merged resourceVersion epochs: ${table.merged.epochs.length}`);
+      lines.push('SHARD'.padEnd(40) + 'OWNER'.padEnd(13) + 'EPOCH'.padEnd(7) + 'OFFSET');
       for (const state of Object.values(table.shards)) {
         const epoch = state.epochs[state.epochs.length - 1]!;
         lines.push(state.shard.padEnd(40) + (state.handoff ? `->${state.handoff.to}` : state.owner).padEnd(13) + String(epoch.epoch).padEnd(7) + epoch.offset);

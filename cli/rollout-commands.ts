@@ -16,6 +16,7 @@ import {
   ROLLOUTS_PATH,
   type BridgeRollout,
   type GateSpec,
+  type NamespaceSelection,
   type RolloutCommandName,
   type RolloutSpec,
 } from '../aggregator/rollout/rollout-types.js';
@@ -24,6 +25,8 @@ import { BridgeError, errorMessage } from '../lib/errors.js';
 import { parseFlags } from '../lib/process/flags.js';
 import { KubeRestClient, usingClient } from '../lib/kube/rest-client.js';
 import { SYSTEM_NAMESPACE } from '../lib/names.js';
+import { namespaceShardProblem } from '../lib/routing/namespace-shards.js';
+import { shardPosition } from '../lib/routing/shard-hash.js';
 import { type Command, say } from './command.js';
 
 export const DEFAULT_ROLLOUT_NAME = 'migration';
@@ -92,7 +95,27 @@ function stagesFromPercentages(raw: string): RolloutSpec['stages'] {
   });
 }
 
-/** The plan from --file (a BridgeRollout or just its spec, YAML or JSON) or from flags. */
+/**
+ * `--namespaces a,b`, `--namespace-selector team=a` or `--all-namespaces`: every stage moves those
+ * namespaces as namespace shards (docs/adr/0026), each at hash(namespace), so F is the fraction of them.
+ */
+function namespaceSelectionFrom(flags: Record<string, string | boolean | undefined>): NamespaceSelection | undefined {
+  const names = (flags.namespaces as string | undefined)
+    ?.split(',')
+    .map((n) => n.trim())
+    .filter(Boolean);
+  const selector = flags['namespace-selector'] as string | undefined;
+  const given = [names, selector, flags['all-namespaces'] || undefined].filter((x) => x !== undefined);
+  if (given.length > 1) throw usage('rollout plan', '--namespaces, --namespace-selector and --all-namespaces exclude each other', 'pass one of them');
+  for (const name of names ?? []) {
+    const problem = namespaceShardProblem(name);
+    if (problem) throw usage('rollout plan', `--namespaces: ${problem}`, 'name application namespaces');
+  }
+  if (names) return { names };
+  if (selector !== undefined) return { selector };
+  return flags['all-namespaces'] ? { all: true } : undefined;
+}
+
 /** The plan's gate flags: flag, spec.gates field, and the bounds the CRD allows. */
 const GATE_FLAGS: [flag: string, key: keyof GateSpec, min: number, max: number][] = [
   ['window-seconds', 'windowSeconds', 2, 3600],
@@ -129,6 +152,8 @@ function planFrom(flags: Record<string, string | boolean | undefined>): { name: 
     .map((s) => s.trim())
     .filter(Boolean);
   if (shards) spec.shards = shards;
+  const namespaces = namespaceSelectionFrom(flags);
+  if (namespaces) spec.stages = spec.stages.map((stage) => ({ ...stage, namespaces }));
   const soak = numberFlag(command, 'soak-seconds', str('soak-seconds'), 0, 86_400);
   if (soak !== undefined) spec.soakSeconds = soak;
   const onBreach = str('on-breach');
@@ -153,7 +178,8 @@ function refusal(status: number, body: unknown): BridgeError {
 
 const plan: Command = {
   summary:
-    'print and apply a BridgeRollout: [--stages 1,5,25,50,100 | --file PLAN.yaml] [--name migration] [--shards a,b] [--soak-seconds 30] ' +
+    'print and apply a BridgeRollout: [--stages 1,5,25,50,100 | --file PLAN.yaml] [--name migration] [--shards a,b] ' +
+    '[--namespaces a,b | --namespace-selector team=a | --all-namespaces (namespace shards: F is the fraction of namespaces)] [--soak-seconds 30] ' +
     '[--on-breach rollback|pause] [--window-seconds 10] [--min-requests 20] [--max-error-rate-increase 0.05] [--max-latency-ratio 5] ' +
     '[--shadow-read-share 0.1] [--min-shadow-reads 10] [--max-divergence-rate 0.01] [--dry-run] [--replace] [--kubeconfig DEST]',
   async run(args) {
@@ -162,6 +188,9 @@ const plan: Command = {
       file: { type: 'string' },
       name: { type: 'string' },
       shards: { type: 'string' },
+      namespaces: { type: 'string' },
+      'namespace-selector': { type: 'string' },
+      'all-namespaces': { type: 'boolean' },
       'soak-seconds': { type: 'string' },
       'on-breach': { type: 'string' },
       ...Object.fromEntries(GATE_FLAGS.map(([flag]) => [flag, { type: 'string' as const }])),
@@ -173,6 +202,9 @@ const plan: Command = {
     await usingClient(destinationClient(flags.kubeconfig), async (client) => {
       const object = await applyPlan(client, name, spec, { replace: flags.replace, dryRun: flags['dry-run'] });
       process.stdout.write(toYaml(object));
+      const names = spec.stages.find((st) => st.namespaces?.names)?.namespaces?.names;
+      // Which namespaces each F moves: a namespace moves at every stage whose F is above its position.
+      if (names) say(`namespace positions (moved once F is above): ${names.map((n) => `${n} ${shardPosition(n).toFixed(3)}`).join(', ')}`);
       say(flags['dry-run'] ? `plan "${name}" is valid (dry run: nothing applied)` : `plan "${name}" applied; follow it with \`bridgectl status --watch\``);
     });
   },
