@@ -37,16 +37,21 @@ export function mirrorTarget(mirror: ShardMirror): CatchUpTarget {
 /**
  * A namespace shard: namespace `namespace` of each carried type's mirror from `from` (one per type).
  * Caught up at R when each of them is: the namespace's objects changed on `from` at or below R are
- * on the other side.
+ * on the other side. `pause` records the pause in NamespaceDirections (so the end of the hand-off
+ * resumes or turns the namespace around); each mirror stops copying the namespace.
  */
 export function namespaceTarget(shard: ShardKey, namespace: string, from: ClusterSide, mirrors: readonly ShardMirror[], pause: () => void): CatchUpTarget {
+  // A later question about a paused namespace (a hand-off aborted and begun again unseen) reconciles it too.
   return {
     shard,
     from,
     syncedRV: () => mirrors.reduce((least, m) => (m.syncedRVOf(namespace) < least ? m.syncedRVOf(namespace) : least), mirrors[0]?.syncedRVOf(namespace) ?? 0n),
     failing: () => mirrors.flatMap((m) => m.failingIn(namespace).map((key) => `${m.shard} ${key}`)),
     lastError: () => mirrors.find((m) => m.failingIn(namespace).length > 0)?.lastError,
-    reconcile: () => Promise.all(mirrors.map((m) => m.reconcile())),
-    pause,
+    reconcile: () => Promise.all(mirrors.map((m) => m.reconcile({ paused: true }))),
+    pause: () => {
+      pause();
+      for (const mirror of mirrors) mirror.pauseNamespace(namespace);
+    },
   };
 }

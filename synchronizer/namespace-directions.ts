@@ -77,15 +77,16 @@ export class NamespaceDirections {
     return namespaceOwner(this.table, namespace);
   }
 
+  /** The mirror from `side` copies the namespace (unless paused there: ShardMirror.pauseNamespace). */
   covers(side: ClusterSide, namespace: string): boolean {
-    return this.owner(namespace) === side && this.paused.get(namespace) !== side;
+    return this.owner(namespace) === side;
   }
 
   isPaused(namespace: string): boolean {
     return this.paused.has(namespace);
   }
 
-  /** Stops the mirrors from `side` copying `namespace` until the hand-off ends (update()). */
+  /** Records that the mirrors from `side` stopped copying `namespace` (ShardMirror.pauseNamespace) until the hand-off ends (update()). */
   pause(namespace: string, side: ClusterSide): void {
     this.paused.set(namespace, side);
   }

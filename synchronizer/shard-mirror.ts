@@ -59,6 +59,14 @@ export class ShardMirror {
   /** Namespaces this mirror took over (join()) and has not reconciled since: not known complete at syncedRV yet. */
   private readonly joining = new Set<string>();
   /**
+   * Namespaces paused at their hand-off's catch-up (pauseNamespace()), and the owner revision they are
+   * known complete at: their watch events and retries are dropped until the hand-off ends, as a paused
+   * type shard's are; only a catch-up question's reconcile (`{ paused: true }`) still copies them.
+   */
+  private readonly pausedAt = new Map<string, bigint>();
+  /** Set during a reconcile that includes the paused namespaces (a catch-up question's). */
+  private reconcilingPaused = false;
+  /**
    * Set by the synchronizer for cluster RBAC (lib/mirror/cluster-rbac.ts): a replica object the mirror did not
    * write is the replica's own (its platform's, say) and is never overwritten nor deleted; one equal to
    * the owner's is adopted, one that differs is reported (ReplicaOriginalKept) and retried.
@@ -214,12 +222,14 @@ export class ShardMirror {
   }
 
   private covered(obj: KubeObject): boolean {
-    return this.scope.covers(obj.metadata.namespace ?? '');
+    const namespace = obj.metadata.namespace ?? '';
+    return this.scope.covers(namespace) && (this.reconcilingPaused || !this.pausedAt.has(namespace));
   }
 
   /** The owner revision up to which `namespace`'s objects are known complete on the replica (0 until a namespace just joined is reconciled). */
   syncedRVOf(namespace: string): bigint {
-    return this.joining.has(namespace) ? 0n : this.syncedRV;
+    if (this.joining.has(namespace)) return 0n;
+    return this.pausedAt.get(namespace) ?? this.syncedRV;
   }
 
   /** failingObjects of one namespace. */
@@ -244,6 +254,7 @@ export class ShardMirror {
       this.retries.delete(key);
     }
     this.joining.delete(namespace);
+    this.pausedAt.delete(namespace);
     return handed;
   }
 
@@ -254,6 +265,7 @@ export class ShardMirror {
    */
   join(namespace: string, inherited: readonly Key[] = []): void {
     for (const key of inherited) this.knownOnOwner.add(key);
+    this.pausedAt.delete(namespace);
     this.joining.add(namespace);
     if (this.stopped) return;
     this.reconcile().catch((err: unknown) => {
@@ -263,43 +275,66 @@ export class ShardMirror {
     });
   }
 
-  /** Makes the replica equal to a consistent list of the owner; returns the list's revision. */
-  reconcile(): Promise<bigint> {
+  /**
+   * pause() for one namespace of a carried type (namespace-directions.ts), when its hand-off's catch-up
+   * is answered: known complete at the revision answered, nothing more copied until the hand-off ends
+   * (leave(): turned around; join(): resumed after an abort).
+   */
+  pauseNamespace(namespace: string): void {
+    this.pausedAt.set(namespace, this.syncedRVOf(namespace));
+  }
+
+  /**
+   * Makes the replica equal to a consistent list of the owner; returns the list's revision. With
+   * `paused`, a catch-up question's, the paused namespaces too (a later question may still reconcile
+   * them, as a paused type shard's mirror).
+   */
+  reconcile(options: { paused?: boolean } = {}): Promise<bigint> {
     return this.serial(async () => {
-      // A custom resource's copies need its CRD Established on the replica first (crd-readiness.ts).
-      if (this.api.crd) await ensureEstablished(this.replica.rest, this.replica.side, this.api.crd);
-      this.state.phase = 'reconciling';
-      this.owners.newPass();
-      // Namespaces that join during this pass are reconciled by the pass their join queued.
-      const joined = [...this.joining];
-      const ownerList = await this.listAll(this.owner);
-      const replicaList = await this.listAll(this.replica);
-      const replicaByKey = new Map(replicaList.items.map((o) => [keyOf(o), o]));
-      this.state.total = ownerList.items.filter((o) => !skipReason(this.shard, o)).length;
-      this.state.done = 0;
-      this.mirroredKeys.clear();
-      for (const obj of ownerList.items) this.knownOnOwner.add(keyOf(obj));
-      // The replica's list is this pass's view of it: an object missing there is created without a GET first.
-      for (const wave of ownerWaves(ownerList.items)) {
-        await forEachLimited(wave, RECONCILE_CONCURRENCY, async (obj) => {
-          await this.apply(obj, replicaByKey.get(keyOf(obj)) ?? null);
-          if (!skipReason(this.shard, obj)) this.state.done++;
-        });
+      this.reconcilingPaused = !!options.paused;
+      try {
+        return await this.reconcilePass();
+      } finally {
+        this.reconcilingPaused = false;
       }
-      for (const obj of ownerList.items) replicaByKey.delete(keyOf(obj));
-      for (const key of this.failingKeys) if (!this.mirroredKeys.has(key)) this.failingKeys.delete(key);
-      for (const [key, leftover] of replicaByKey) {
-        if (skipReason(this.shard, leftover) || !this.covered(leftover)) continue; // covered: its namespace may have turned around since the list
-        if (isMirrorCopy(leftover) || (!this.keepReplicaOriginals && (this.knownOnOwner.has(key) || this.unchangedSinceHandover(leftover))))
-          await this.remove(leftover);
-      }
-      const rv = BigInt(ownerList.resourceVersion);
-      if (rv > this.syncedRV) this.syncedRV = rv;
-      for (const namespace of joined) this.joining.delete(namespace);
-      this.state.initialSyncComplete = true;
-      this.state.phase = this.pausedAtHandoff ? 'paused' : 'watching';
-      return rv;
     });
+  }
+
+  private async reconcilePass(): Promise<bigint> {
+    // A custom resource's copies need its CRD Established on the replica first (crd-readiness.ts).
+    if (this.api.crd) await ensureEstablished(this.replica.rest, this.replica.side, this.api.crd);
+    this.state.phase = 'reconciling';
+    this.owners.newPass();
+    // Namespaces that join during this pass are reconciled by the pass their join queued.
+    const joined = [...this.joining];
+    const ownerList = await this.listAll(this.owner);
+    const replicaList = await this.listAll(this.replica);
+    const replicaByKey = new Map(replicaList.items.map((o) => [keyOf(o), o]));
+    this.state.total = ownerList.items.filter((o) => !skipReason(this.shard, o)).length;
+    this.state.done = 0;
+    this.mirroredKeys.clear();
+    for (const obj of ownerList.items) this.knownOnOwner.add(keyOf(obj));
+    // The replica's list is this pass's view of it: an object missing there is created without a GET first.
+    for (const wave of ownerWaves(ownerList.items)) {
+      await forEachLimited(wave, RECONCILE_CONCURRENCY, async (obj) => {
+        await this.apply(obj, replicaByKey.get(keyOf(obj)) ?? null);
+        if (!skipReason(this.shard, obj)) this.state.done++;
+      });
+    }
+    for (const obj of ownerList.items) replicaByKey.delete(keyOf(obj));
+    for (const key of this.failingKeys) if (!this.mirroredKeys.has(key)) this.failingKeys.delete(key);
+    for (const [key, leftover] of replicaByKey) {
+      if (skipReason(this.shard, leftover) || !this.covered(leftover)) continue; // covered: its namespace may have turned around since the list
+      if (isMirrorCopy(leftover) || (!this.keepReplicaOriginals && (this.knownOnOwner.has(key) || this.unchangedSinceHandover(leftover))))
+        await this.remove(leftover);
+    }
+    const rv = BigInt(ownerList.resourceVersion);
+    if (rv > this.syncedRV) this.syncedRV = rv;
+    for (const namespace of joined) this.joining.delete(namespace);
+    if (this.reconcilingPaused) for (const namespace of this.pausedAt.keys()) this.pausedAt.set(namespace, rv);
+    this.state.initialSyncComplete = true;
+    this.state.phase = this.pausedAtHandoff ? 'paused' : 'watching';
+    return rv;
   }
 
   private unchangedSinceHandover(replicaObj: KubeObject): boolean {

@@ -64,10 +64,10 @@ describe('NamespaceDirections', () => {
     const held = beginHandoff(carrying(emptyRoutingTable()), namespaceShardKey('a'), 'destination', NOW);
     directions.update(held);
     directions.pause('a', 'source');
-    expect([directions.covers('source', 'a'), directions.covers('destination', 'a'), directions.covers('source', 'b')]).toEqual([false, false, true]);
+    expect([directions.isPaused('a'), directions.covers('destination', 'a'), directions.covers('source', 'b')]).toEqual([true, false, true]);
     expect(directions.update({ ...held, generation: held.generation + 1 })).toEqual([]); // still held: still paused
     expect(directions.update(abortHandoff(held, namespaceShardKey('a')))).toEqual([{ namespace: 'a', to: 'source' }]);
-    expect(directions.covers('source', 'a')).toBe(true);
+    expect([directions.isPaused('a'), directions.covers('source', 'a')]).toEqual([false, true]);
 
     const heldAgain = beginHandoff(carrying(emptyRoutingTable()), namespaceShardKey('a'), 'destination', NOW);
     directions.update(heldAgain);
@@ -196,6 +196,39 @@ describe("a carried type's two mirrors", () => {
   });
 });
 
+describe('a namespace paused at its catch-up', () => {
+  it("copies nothing of that namespace from watch events or the watch loop's relists, only in a catch-up question's reconcile, and stays known complete at the revision answered", async () => {
+    const source = new FakeCluster('source');
+    const destination = new FakeCluster('destination');
+    const directions = new NamespaceDirections();
+    directions.update(beginHandoff(carrying(emptyRoutingTable()), namespaceShardKey('a'), 'destination', NOW));
+    const mirror = new ShardMirror('configmaps', CONFIGMAPS_API, source.asSide(), destination.asSide(), recordingCounters(), silentLog);
+    mirror.scope = directions.scope('source');
+    try {
+      source.add(configMap('a', 'before'));
+      expect(await mirror.reconcile({ paused: true })).toBe(1000n);
+      mirror.pauseNamespace('a');
+      const answeredAt = mirror.syncedRVOf('a');
+      mirror.start();
+      await waitUntil('the watch', async () => source.watches.length === 1, { timeoutMs: 5000, intervalMs: 10 });
+      const after = source.add(configMap('a', 'after-catch-up'));
+      source.add(configMap('b', 'b-meanwhile'));
+      source.watches[0]!.write(`${JSON.stringify({ type: 'ADDED', object: { ...after, metadata: { ...after.metadata, resourceVersion: '1001' } } })}\n`);
+      await waitUntil('the event to be handled', async () => mirror.syncedRV === 1001n, { timeoutMs: 5000, intervalMs: 10 });
+      await mirror.reconcile(); // a relist of the watch loop
+      expect([at(destination, 'a', 'before') !== undefined, at(destination, 'a', 'after-catch-up'), at(destination, 'b', 'b-meanwhile') !== undefined]).toEqual(
+        [true, undefined, true],
+      );
+      expect(mirror.syncedRVOf('a')).toBe(answeredAt);
+      // A later question (the hand-off aborted and begun again, unseen): its reconcile copies the paused namespace too.
+      await mirror.reconcile({ paused: true });
+      expect(at(destination, 'a', 'after-catch-up')).toBeDefined();
+    } finally {
+      mirror.stop();
+    }
+  });
+});
+
 describe('namespaceTarget: the catch-up bookkeeping of a namespace shard', () => {
   const fakeMirror = (shard: string, synced: bigint, failing: string[], lastError?: string) => {
     const mirror = {
@@ -204,9 +237,11 @@ describe('namespaceTarget: the catch-up bookkeeping of a namespace shard', () =>
       syncedRVOf: (ns: string) => (ns === 'a' ? synced : 999n),
       failingIn: (ns: string) => failing.filter((key) => key.startsWith(`${ns}/`)),
       lastError,
-      reconcile: async () => void mirror.reconciled++,
+      reconcile: async (options: { paused?: boolean }) => void (options.paused && mirror.reconciled++),
+      pauseNamespace: (ns: string) => mirror.pausedNamespaces.push(ns),
+      pausedNamespaces: [] as string[],
     };
-    return mirror as unknown as ShardMirror & { reconciled: number };
+    return mirror as unknown as ShardMirror & { reconciled: number; pausedNamespaces: string[] };
   };
 
   it("is as far as its least synced carried type, names each failing object with its type, and reconciles and pauses every carried type's mirror", async () => {
@@ -217,6 +252,6 @@ describe('namespaceTarget: the catch-up bookkeeping of a namespace shard', () =>
     expect([target.syncedRV(), target.failing(), target.lastError()]).toEqual([30n, ['secrets a/refused'], 'exceeded quota']);
     await target.reconcile();
     target.pause();
-    expect([configmaps.reconciled, secrets.reconciled, paused]).toEqual([1, 1, ['a']]);
+    expect([configmaps.reconciled, secrets.reconciled, paused, configmaps.pausedNamespaces, secrets.pausedNamespaces]).toEqual([1, 1, ['a'], ['a'], ['a']]);
   });
 });
