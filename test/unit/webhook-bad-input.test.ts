@@ -13,6 +13,7 @@ import { handleAdmission } from '../../webhook/admission-handler.js';
 import { startAdmissionServer, type AdmissionServer } from '../../webhook/admission-server.js';
 import { defaultInjectionConfig } from '../../webhook/injection-config.js';
 import { createWebhookMetrics } from '../../webhook/metrics.js';
+import { rng } from '../helpers/seeded-random.js';
 
 const config = defaultInjectionConfig();
 const MAX_BODY = 1024 * 1024;
@@ -227,18 +228,6 @@ describe('bad-input corpus over HTTPS', () => {
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 });
-
-/** mulberry32: small, seeded, reproducible. */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const WEIRD: unknown[] = [
   null,
