@@ -12,7 +12,7 @@
  */
 import { BridgeError } from '../errors.js';
 import { MAX_RV } from './resource-version.js';
-import type { MergedEpoch, RoutingTable } from './types.js';
+import type { ClusterSide, MergedEpoch, RoutingTable } from './types.js';
 
 /** The floor of the merged range: every merged RV is >= 2^62, every per-shard RV below. */
 export const MERGED_RV_BASE = 2n ** 62n;
@@ -110,11 +110,13 @@ export class MergedRVCodec {
   }
 
   /**
-   * What a client's RV means. With `known` (the newest revisions the caller has seen of each backend),
+   * What a client's RV means. With `known` (both backends' revisions, read after the RV was presented),
    * a current-epoch position beyond them is `ahead`: a replica whose table is behind reads an RV of an
    * epoch it has not loaded as a position of its own last epoch with a source revision at least
-   * MERGED_SOURCE_MARGIN beyond the switch. A stale `known` can only turn a valid RV into `ahead`
-   * (one reload and a relist), never the reverse.
+   * MERGED_SOURCE_MARGIN beyond the switch. A `known` older than the RV can only turn a valid RV into
+   * `ahead`, never the reverse; so on `ahead`, read both backends' current revisions and reload the
+   * table, decode again, and answer 410 only if it is still `ahead` (else a replica behind another
+   * replica's list would send its client into a relist loop).
    */
   decode(presented: string, known?: KnownRevisions): DecodedMergedRV {
     if (presented === '' || presented === '0') return { kind: 'unset' };
@@ -137,6 +139,34 @@ export class MergedRVCodec {
     if (known && (source > known.source || destination > known.destination)) return { kind: 'ahead' };
     return { kind: 'current', epoch: epoch.epoch, source, destination };
   }
+}
+
+/** True for a value in the merged range, a decimal in [2^62, 2^63): only merged reads present those. */
+export function isMergedRV(presented: string): boolean {
+  if (!/^\d{19}$/.test(presented)) return false;
+  const value = BigInt(presented);
+  return value >= MERGED_RV_BASE && value <= MAX_RV;
+}
+
+/**
+ * The presented -> backend mapping of a request of one namespace (a write's RV or precondition, a
+ * `resourceVersion=` read, a watch of that namespace after a merged list): a merged RV stands for the
+ * position's component of the namespace's owner, which for an RV a merged watch event carried is that
+ * object's own backend revision. Undefined (410 for list and watch, 409 for a precondition) for an older
+ * epoch, ahead or invalid; RVs below 2^62 go to `perShard` (the namespace shard's own codec). Without
+ * this, a shard in epoch 0 (identity) would pass a merged RV to its backend as a revision far ahead.
+ */
+export function mergedRequestRVMapper(
+  codec: MergedRVCodec,
+  owner: ClusterSide,
+  perShard: (rv: string) => string | undefined,
+  known?: KnownRevisions,
+): (rv: string) => string | undefined {
+  return (rv) => {
+    if (!isMergedRV(rv)) return perShard(rv);
+    const decoded = codec.decode(rv, known);
+    return decoded.kind === 'current' ? decoded[owner].toString() : undefined;
+  };
 }
 
 const exhaustedFix =

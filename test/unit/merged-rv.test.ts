@@ -8,12 +8,15 @@ import {
   MERGED_MAX_OFFSET,
   MERGED_RV_BASE,
   MERGED_SOURCE_MARGIN,
+  isMergedRV,
+  mergedRequestRVMapper,
   mergedCapacityLeft,
   MergedRVCodec,
   validateMergedEpochs,
 } from '../../lib/routing/merged-rv.js';
 import { RoutingState } from '../../lib/routing/routing-state.js';
-import { emptyRoutingTable, validateRoutingTable } from '../../lib/routing/routing-table.js';
+import { requestRVMapper, ShardRVCodec } from '../../lib/routing/resource-version.js';
+import { emptyRoutingTable, shardState, validateRoutingTable } from '../../lib/routing/routing-table.js';
 import type { MergedEpoch, RoutingTable } from '../../lib/routing/types.js';
 
 const NOW = new Date('2026-12-07T12:00:00Z');
@@ -192,6 +195,36 @@ describe('MergedRVCodec.decode', () => {
     expect(state.mergedCodec().present(1234n, 999n)).toBe(codec.present(1234n, 999n));
     state.update(appendMergedEpoch(table, '2000', '1000', NOW), '2');
     expect(state.mergedCodec().current?.epoch).toBe(2);
+  });
+});
+
+describe('a merged RV on a request of one namespace', () => {
+  const table = twoEpochs();
+  const codec = MergedRVCodec.forTable(table);
+  const firstOfEpoch1 = MERGED_RV_BASE + (200n + MERGED_SOURCE_MARGIN) * SPAN;
+
+  it('isMergedRV tells the ranges apart by value', () => {
+    expect(isMergedRV(MERGED_RV_BASE.toString())).toBe(true);
+    expect(isMergedRV(MAX.toString())).toBe(true);
+    expect(isMergedRV((MERGED_RV_BASE - 1n).toString())).toBe(false);
+    expect(isMergedRV((MAX + 1n).toString())).toBe(false);
+    expect(isMergedRV('')).toBe(false);
+    expect(isMergedRV('0')).toBe(false);
+    expect(isMergedRV('04611686018427387904')).toBe(false);
+  });
+
+  it("maps to the owner's component in the current epoch, refuses older epochs, and leaves per-shard RVs to the shard's codec", () => {
+    // A namespace shard in epoch 0 is the identity: without the mapper a merged RV would reach the backend unchanged.
+    const perShard = requestRVMapper(new ShardRVCodec(shardState(emptyRoutingTable(), 'namespace/team-a')));
+    expect(perShard(firstOfEpoch1.toString())).toBe(firstOfEpoch1.toString());
+    // An event of a source-owned namespace at source revision 1205 while the destination stood at 710.
+    const eventRV = codec.present(1205n, 710n);
+    expect(mergedRequestRVMapper(codec, 'source', perShard)(eventRV)).toBe('1205');
+    expect(mergedRequestRVMapper(codec, 'destination', perShard)(eventRV)).toBe('710');
+    expect(mergedRequestRVMapper(codec, 'source', perShard)('1234')).toBe('1234');
+    expect(mergedRequestRVMapper(codec, 'source', perShard)('')).toBe('');
+    expect(mergedRequestRVMapper(codec, 'source', perShard)(MERGED_RV_BASE.toString())).toBeUndefined();
+    expect(mergedRequestRVMapper(codec, 'source', perShard, { source: 1204n, destination: 710n })(eventRV)).toBeUndefined();
   });
 });
 
