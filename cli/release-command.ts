@@ -115,7 +115,7 @@ export const releaseCommand: Command = {
         say('(the source serves its own version from now on; copy what you need from the destination by hand):');
         for (const line of warnings) say(line);
       } else if (reports.length) say(`the source has everything the destination owned (${reports.map((r) => r.shard).join(', ')})`);
-      const released = releaseToSource(table, await currentRevision(clusters.destination), new Date());
+      const released = releaseToSource(table, await currentRevision(clusters.destination), new Date(), await currentRevision(clusters.source));
       await store.replace(released.table, version);
       const shards = Object.keys(released.table.shards);
       if (shards.length) await writeDesiredOwners(clusters.destination.rest, Object.fromEntries(shards.map((s) => [s, 'source' as const])));

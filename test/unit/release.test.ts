@@ -4,6 +4,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { compareShard } from '../../cli/release-command.js';
 import type { KubeObject } from '../../lib/kube/types.js';
+import { appendMergedEpoch, MergedRVCodec } from '../../lib/routing/merged-rv.js';
 import { ShardRVCodec } from '../../lib/routing/resource-version.js';
 import { releaseToSource } from '../../lib/routing/release.js';
 import { beginHandoff, completeHandoff, emptyRoutingTable, shardState, validateRoutingTable } from '../../lib/routing/routing-table.js';
@@ -28,6 +29,32 @@ describe('releaseToSource', () => {
     // The source's first revision after the release presents above the destination's last.
     const after = new ShardRVCodec(shardState(table, 'configmaps'));
     expect(BigInt(after.present('1'))).toBeGreaterThan(lastPresented);
+  });
+
+  it('appends a merged epoch when a namespace shard comes back (its owners change), and only then', () => {
+    let t = completeHandoff(beginHandoff(emptyRoutingTable(), 'namespace/team-a', 'destination', NOW), 'namespace/team-a', '5000', NOW);
+    t = appendMergedEpoch(t, '9000', '5000', NOW);
+    const before = MergedRVCodec.forTable(t);
+    const lastPresented = before.present(9100n, 7000n);
+    const { table, returned } = releaseToSource(t, '7000', NOW, '9100');
+    validateRoutingTable(table);
+    expect(returned).toEqual(['namespace/team-a']);
+    expect(table.merged!.epochs.map((e) => [e.epoch, e.source, e.destination])).toEqual([
+      [0, '9000', '5000'],
+      [1, '9100', '7000'],
+    ]);
+    const after = MergedRVCodec.forTable(table);
+    expect(after.decode(lastPresented)).toEqual({ kind: 'older-epoch', epoch: 0 });
+    expect(BigInt(after.present(9100n, 7000n))).toBeGreaterThan(BigInt(lastPresented));
+    expect(() => releaseToSource(t, '7000', NOW)).toThrow(/needs the source's revision/);
+    // Type shards only: no merged epoch.
+    const types = releaseToSource(
+      completeHandoff(beginHandoff(emptyRoutingTable(), 'configmaps', 'destination', NOW), 'configmaps', '5000', NOW),
+      '7000',
+      NOW,
+      '1',
+    );
+    expect(types.table.merged).toBeUndefined();
   });
 });
 
