@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from '@jest/globals';
 import { isDeepStrictEqual } from 'node:util';
-import { MERGED_DESTINATION_LIMIT, MERGED_RV_BASE, MERGED_SOURCE_MARGIN, type MergedRVCodec } from '../../lib/routing/merged-rv.js';
+import { MERGED_DESTINATION_LIMIT, MERGED_RV_BASE, MERGED_SOURCE_MARGIN, mergedRequestRVMapper, type MergedRVCodec } from '../../lib/routing/merged-rv.js';
 import { MAX_RV } from '../../lib/routing/resource-version.js';
 import type { ClusterSide } from '../../lib/routing/types.js';
 import { MergedWorld, NAMESPACES, type Position, type State } from '../helpers/merged-rv-model.js';
@@ -200,6 +200,9 @@ class Run {
       decoded.kind === 'current' && decoded[side] === event.rev,
       `event ${event.id}'s RV ${rv} does not decode to its revision ${event.rev} on the ${side}`,
     );
+    // The same RV in a write or a `resourceVersion=` read of that object's namespace: the object's own revision on its owner.
+    const toBackend = mergedRequestRVMapper(this.world.codec, side, () => undefined, this.world.now);
+    check(toBackend(rv) === event.rev.toString(), `event ${event.id}'s RV ${rv} maps to ${toBackend(rv)} in a request of ${event.ns}, not ${event.rev}`);
     check(!stream.delivered.has(event.id), `event ${event.id} delivered twice`);
     stream.delivered.add(event.id);
     const key = `${event.ns}/${event.name}`;
