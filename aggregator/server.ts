@@ -34,6 +34,7 @@ import { ConfigMapRoutingStore } from '../lib/routing/configmap-store.js';
 import type { RoutingTable } from '../lib/routing/types.js';
 import { RoutingState } from '../lib/routing/routing-state.js';
 import { ShardActivity } from './handoff/shard-activity.js';
+import { storeRoller } from './request/merged-epochs.js';
 import { serveRoutingTable } from './request/routing-table-endpoint.js';
 import { sendStatus } from '../lib/routing/status-responses.js';
 import { applyServerTimeouts, DEFAULT_SERVER_TIMEOUTS, serverTimeoutOptions, type ServerTimeouts } from '../lib/proxy/server-timeouts.js';
@@ -141,6 +142,7 @@ export async function startAggregator(config: AggregatorConfig, log: Logger, opt
     shadow,
     presence,
     log,
+    mergedEpochs: storeRoller(store, routing),
   };
 
   lease.start((leader) => log.info({ leader, identity: lease.identity }, leader ? 'leading: this replica runs hand-offs' : 'not leading'));

@@ -140,6 +140,13 @@ export const ErrorCodes = {
     meaning: "a shard's writes are held: it is changing owner, or this aggregator replica cannot confirm its routing table",
     fix: 'clients retry after the Retry-After second; a hold that lasts shows in `bridgectl status` and the aggregator log',
   },
+  BRIDGE_ERR_MERGED_READ: {
+    status: 503,
+    statusReason: 'ServiceUnavailable',
+    meaning:
+      'a cluster-wide read merged from both clusters could not be answered consistently: namespaces kept changing owner while it read, or no merged resourceVersion epoch could be persisted',
+    fix: 'clients retry after the Retry-After second; if it lasts, check the routing table ConfigMap is writable by the aggregator (docs/adr/0027)',
+  },
   BRIDGE_ERR_ROUTING_LOOP: {
     status: 508,
     statusReason: 'InternalError',

@@ -17,7 +17,8 @@ import { backendUnavailable, sendStatus } from '../../lib/routing/status-respons
 import { backendAddress } from './backend-call.js';
 import { backendHeaders } from './backend-headers.js';
 import { answerRefusal } from './refusals.js';
-import { isRefused, type Prepared, type ProxyContext, type Refused } from './request-context.js';
+import { serveMergedRead } from './merged-read.js';
+import { isMerged, isRefused, type MergedPrepared, type Prepared, type ProxyContext, type Refused } from './request-context.js';
 import { countRequest } from './request-counter.js';
 import { jsonReadHeaders, shadowPath } from './shadow-reads.js';
 import { callerForDestination, prepare } from './steps.js';
@@ -38,7 +39,7 @@ async function shadowRead(ctx: ProxyContext, req: IncomingMessage, prepared: Pre
 export function createAggregatorHandler(ctx: ProxyContext) {
   return async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = process.hrtime.bigint();
-    let outcome: Prepared | Refused;
+    let outcome: Prepared | MergedPrepared | Refused;
     try {
       outcome = await prepare(ctx, req);
     } catch (err) {
@@ -47,9 +48,24 @@ export function createAggregatorHandler(ctx: ProxyContext) {
       return;
     }
     if (isRefused(outcome)) return answerRefusal(res, outcome.refused);
+    if (isMerged<MergedPrepared>(outcome)) return serveMerged(ctx, res, outcome, started);
     const body = await rewrittenWriteBody(req, res, outcome);
     if (body !== 'answered') await forward(ctx, req, res, outcome, body, started);
   };
+}
+
+/** A merged read (merged-read.ts), counted under the `merged` backend. */
+async function serveMerged(ctx: ProxyContext, res: ServerResponse, prepared: MergedPrepared, started: bigint): Promise<void> {
+  const counter = countRequest(ctx.metrics, 'merged', prepared.info.verb);
+  res.once('close', () => counter.cancel());
+  try {
+    const code = await serveMergedRead(ctx, prepared, res);
+    counter.count(code, prepared.decision.reason, Number(process.hrtime.bigint() - started) / 1e9);
+  } catch (err) {
+    ctx.log.warn({ err: errorMessage(err) }, 'a merged read failed');
+    counter.count(503, 'backend-unreachable');
+    backendUnavailable(res, 'source or destination', errorMessage(err));
+  }
 }
 
 /**

@@ -15,6 +15,7 @@ import type { ShardActivity } from '../handoff/shard-activity.js';
 import type { ImpersonationRequest } from '../identity/identity.js';
 import type { SourceAuthenticator } from '../identity/source-authenticator.js';
 import type { AggregatorMetrics } from '../metrics.js';
+import type { MergedEpochRoller } from './merged-epochs.js';
 import type { ShadowReads } from './shadow-reads.js';
 
 export interface ProxyContext {
@@ -28,6 +29,8 @@ export interface ProxyContext {
   activity: ShardActivity;
   metrics: AggregatorMetrics;
   log: Logger;
+  /** Persists a new merged resourceVersion epoch (merged-epochs.ts); absent: merged reads that need one answer 503. */
+  mergedEpochs?: MergedEpochRoller;
 }
 
 /** parse: the request line read, and what the identity headers ask for. */
@@ -62,6 +65,28 @@ export interface Prepared extends Routed {
   headersForBody(length: number): string[];
   /** Backend UIDs the request's body was mapped to, and the UIDs the client presented (write-identity.ts), for the answer. */
   uids?: ReadonlyMap<string, string>;
+}
+
+/**
+ * A cluster-wide list or watch of a carried type whose namespaces are split (route target `merged`),
+ * answered from both backends (merged-read.ts): authenticated for the destination, the source gets the
+ * caller's own credentials.
+ */
+export interface MergedRouted {
+  merged: true;
+  req: IncomingMessage;
+  info: RequestInfo;
+  decision: RouteDecision & { target: 'merged' };
+  impersonation: ImpersonationRequest | undefined;
+}
+
+export interface MergedPrepared extends MergedRouted {
+  /** The impersonation headers that carry the caller to the destination. */
+  impersonate: string[];
+}
+
+export function isMerged<T extends MergedRouted>(outcome: object): outcome is T {
+  return 'merged' in outcome;
 }
 
 /**

@@ -14,7 +14,19 @@ import { route as routeByTable } from '../../lib/routing/routing-table.js';
 import type { RequestInfo } from '../../lib/routing/types.js';
 import { bearerToken, checkIdentityHeaders, impersonationHeaders, peerIdentity, type ImpersonationRequest } from '../identity/identity.js';
 import { backendHeaders, looped } from './backend-headers.js';
-import { isRefused, refusedWith, type Authenticated, type Parsed, type Prepared, type ProxyContext, type Refused, type Routed } from './request-context.js';
+import {
+  isMerged,
+  isRefused,
+  refusedWith,
+  type Authenticated,
+  type MergedPrepared,
+  type MergedRouted,
+  type Parsed,
+  type Prepared,
+  type ProxyContext,
+  type Refused,
+  type Routed,
+} from './request-context.js';
 
 /**
  * parse: the request line, and what the identity headers ask for. A loop, a target Go's server
@@ -38,19 +50,12 @@ export function parse(ctx: ProxyContext, req: IncomingMessage): Parsed | Refused
  * Impersonation the source's filter refuses with 400 before any handler runs goes to the source,
  * which answers it.
  */
-export function route(ctx: ProxyContext, parsed: Parsed): Routed | Refused {
+export function route(ctx: ProxyContext, parsed: Parsed): Routed | MergedRouted | Refused {
   const { req, info } = parsed;
   const decision = routeByTable(info, ctx.routing.table);
   if (decision.target === 'hold') {
     ctx.metrics.request('none', info.verb, 503, decision.reason);
     return refusedWith(new BridgeError('BRIDGE_ERR_SHARD_HELD', `the ${decision.shard} shard is changing owner; retry shortly`, { retryAfterSeconds: 1 }));
-  }
-  if (decision.target === 'merged') {
-    // Merged cluster-wide reads (issue 24) are not served yet: refused plainly rather than answered from one side.
-    ctx.metrics.request('none', info.verb, 501, decision.reason);
-    return refusedWith(
-      new BridgeError('BRIDGE_ERR_ROUTING', `a cluster-wide ${info.verb} of ${info.resource} spans both clusters; merged reads are not served yet`),
-    );
   }
   if (decision.shard && WRITE_VERBS.has(info.verb) && ctx.presence && !ctx.presence.isFresh()) {
     ctx.metrics.request('none', info.verb, 503, 'replica-not-confirmed');
@@ -58,7 +63,10 @@ export function route(ctx: ProxyContext, parsed: Parsed): Routed | Refused {
     return refusedWith(new BridgeError('BRIDGE_ERR_SHARD_HELD', message, { retryAfterSeconds: 1 }));
   }
   const wanted = parsed.impersonation;
-  const side = wanted === 'malformed' ? 'source' : decision.target;
+  // Answered from both clusters (merged-read.ts); impersonation the source refuses still goes there alone.
+  if (decision.target === 'merged' && wanted !== 'malformed')
+    return { req, info, impersonation: wanted, decision: { ...decision, target: 'merged' }, merged: true };
+  const side = wanted === 'malformed' || decision.target === 'merged' ? 'source' : decision.target;
   const impersonation = wanted === 'malformed' ? undefined : wanted;
   return { req, info, impersonation, decision: { ...decision, target: side }, cluster: ctx.clusters[side] };
 }
@@ -119,12 +127,22 @@ export function rewrite(ctx: ProxyContext, authenticated: Authenticated): Prepar
   };
 }
 
-/** The four steps in order: the request as it is forwarded, or the refusal the client gets. */
-export async function prepare(ctx: ProxyContext, req: IncomingMessage): Promise<Prepared | Refused> {
+/**
+ * A merged read is authorized as a forwarded list or watch is on each backend: the source with the
+ * client's own credentials, the destination as the caller (callerForDestination).
+ */
+export async function authenticateMerged(ctx: ProxyContext, routed: MergedRouted): Promise<MergedPrepared | Refused> {
+  const impersonate = await callerForDestination(ctx, routed.req, routed.info, routed.impersonation);
+  return impersonate instanceof BridgeError ? refusedWith(impersonate) : { ...routed, impersonate };
+}
+
+/** The four steps in order: the request as it is forwarded (or, merged, read from both), or the refusal the client gets. */
+export async function prepare(ctx: ProxyContext, req: IncomingMessage): Promise<Prepared | MergedPrepared | Refused> {
   const parsed = parse(ctx, req);
   if (isRefused(parsed)) return parsed;
   const routed = route(ctx, parsed);
   if (isRefused(routed)) return routed;
+  if (isMerged(routed)) return authenticateMerged(ctx, routed);
   const authenticated = await authenticate(ctx, routed);
   if (isRefused(authenticated)) return authenticated;
   return rewrite(ctx, authenticated);

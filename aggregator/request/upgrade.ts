@@ -14,7 +14,7 @@ import { withoutContentLength } from '../../lib/routing/rewritten-response.js';
 import { writeStatusToSocket } from '../../lib/routing/status-responses.js';
 import { backendAddress } from './backend-call.js';
 import { answerRefusalOnSocket } from './refusals.js';
-import { isRefused, type Prepared, type ProxyContext, type Refused } from './request-context.js';
+import { isMerged, isRefused, type MergedPrepared, type Prepared, type ProxyContext, type Refused } from './request-context.js';
 import { prepare } from './steps.js';
 
 const MAX_UPGRADE_REFUSAL_BYTES = 64 * 1024;
@@ -51,7 +51,7 @@ function shardUpgradeAllowed(ctx: ProxyContext, prepared: Prepared, socket: Dupl
 export function createAggregatorUpgradeHandler(ctx: ProxyContext) {
   return async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     socket.on('error', () => socket.destroy());
-    let prepared: Prepared | Refused;
+    let prepared: Prepared | MergedPrepared | Refused;
     try {
       prepared = await prepare(ctx, req);
     } catch (err) {
@@ -60,6 +60,13 @@ export function createAggregatorUpgradeHandler(ctx: ProxyContext) {
       return;
     }
     if (isRefused(prepared)) return answerRefusalOnSocket(socket, prepared.refused);
+    if (isMerged<MergedPrepared>(prepared))
+      return writeStatusToSocket(
+        socket,
+        400,
+        'BadRequest',
+        'a cluster-wide read merged from both clusters is served over plain HTTP only; no protocol upgrade',
+      );
     const { cluster, decision, info } = prepared;
     if (!shardUpgradeAllowed(ctx, prepared, socket)) return;
     const upgrade = req.headers.upgrade ?? '';

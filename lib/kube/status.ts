@@ -18,6 +18,8 @@ export type StatusReason =
   | 'Invalid'
   | 'NotFound'
   | 'UnsupportedMediaType'
+  | 'NotAcceptable'
+  | 'MethodNotAllowed'
   | 'TooManyRequests';
 
 /** metav1.StatusCause. */
