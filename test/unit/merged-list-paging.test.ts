@@ -1,0 +1,146 @@
+// A merged LIST end to end against two fake backends (aggregator/request/merged-read.ts and
+// merged-list.ts): pages of a limit through both sides under the bridge's continue token, the
+// destination paged at the exact revision of the first page, a read retried when a hand-off changes the
+// owners under it, and the refusals (older-epoch RV 410, protobuf-only 406, write across namespaces 405).
+import { describe, expect, it } from '@jest/globals';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { serveMergedRead } from '../../aggregator/request/merged-read.js';
+import type { MergedPrepared, ProxyContext } from '../../aggregator/request/request-context.js';
+import { appendMergedEpoch } from '../../lib/routing/merged-rv.js';
+import { parseRequestInfo } from '../../lib/routing/request-info.js';
+import { beginHandoff } from '../../lib/routing/routing-table.js';
+import { namespaceShardKey } from '../../lib/routing/shard-hash.js';
+import type { ClusterSide, RoutingTable } from '../../lib/routing/types.js';
+import { configMap, configMapList, NOW, splitTable } from '../helpers/merged-fixtures.js';
+
+type Json = Record<string, unknown>;
+
+/** One backend: its objects at its revision; lists with limit and its own continue token (an index), Exact checked. */
+function fakeBackend(revision: number, items: Json[], seen: string[], onList?: () => void) {
+  return {
+    url: new URL('https://backend.test'),
+    bridgeHeaders: {},
+    rest: {
+      async rawBuffered(call: { path: string }) {
+        seen.push(call.path);
+        onList?.();
+        const q = new URLSearchParams(call.path.split('?')[1] ?? '');
+        if (q.get('resourceVersionMatch') === 'Exact' && q.get('resourceVersion') !== String(revision))
+          throw new Error(`exact ${q.get('resourceVersion')} != ${revision}`);
+        const start = Number(q.get('continue') ?? 0);
+        const limit = Number(q.get('limit') ?? 0) || items.length;
+        const page = items.slice(start, start + limit);
+        const next = start + limit < items.length ? String(start + limit) : undefined;
+        const body = Buffer.from(JSON.stringify(configMapList(String(revision), page, next)));
+        return { status: 200, statusMessage: 'OK', rawHeaders: ['Content-Type', 'application/json'], body };
+      },
+    },
+  };
+}
+
+const sourceItems = ['kube-system/s0', 'team-a/copy', 'team-b/b1', 'team-b/b2', 'team-c/c1'].map((k) => configMap(k.split('/')[0]!, k.split('/')[1]!, '1100'));
+const destinationItems = ['kube-system/d0', 'team-a/a1', 'team-a/a2', 'team-b/copy'].map((k) => configMap(k.split('/')[0]!, k.split('/')[1]!, '2100'));
+
+function setup(table: RoutingTable = splitTable(['team-a']), onSourceList?: (ctx: { routing: { table: RoutingTable } }) => void) {
+  const seen: Record<ClusterSide, string[]> = { source: [], destination: [] };
+  const routing = { table };
+  const ctx = {
+    routing,
+    clusters: {
+      source: fakeBackend(1200, sourceItems, seen.source, () => onSourceList?.({ routing })),
+      destination: fakeBackend(2300, destinationItems, seen.destination),
+    },
+    log: { warn: () => undefined },
+  } as unknown as ProxyContext;
+  return { ctx, seen };
+}
+
+async function read(ctx: ProxyContext, url: string, accept = 'application/json', method = 'GET') {
+  const prepared = {
+    merged: true,
+    req: { url, rawHeaders: ['Accept', accept] } as unknown as IncomingMessage,
+    info: parseRequestInfo(method, url),
+    impersonate: [],
+  } as unknown as MergedPrepared;
+  const answer = { status: 0, body: '' };
+  const res = {
+    headersSent: false,
+    writeHead(status: number) {
+      answer.status = status;
+      return res;
+    },
+    end(body: string | Buffer) {
+      answer.body = String(body);
+    },
+  } as unknown as ServerResponse;
+  await serveMergedRead(ctx, prepared, res);
+  return { status: answer.status, body: answer.body ? (JSON.parse(answer.body) as Json) : {} };
+}
+
+const keys = (body: Json) => (body.items as Json[]).map((i) => `${(i.metadata as Json).namespace}/${(i.metadata as Json).name}`);
+
+describe('merged list against two backends', () => {
+  it('answers the union in one list when no limit is given', async () => {
+    const { ctx } = setup();
+    const { status, body } = await read(ctx, '/api/v1/configmaps');
+    expect(status).toBe(200);
+    expect(keys(body)).toEqual(['kube-system/s0', 'team-a/a1', 'team-a/a2', 'team-b/b1', 'team-b/b2', 'team-c/c1']);
+  });
+
+  it('pages with a limit through the source, then the destination at its first revision, under one merged RV', async () => {
+    const { ctx, seen } = setup();
+    const pages: Json[] = [];
+    let url = '/api/v1/configmaps?limit=2';
+    for (let i = 0; i < 10; i++) {
+      const { status, body } = await read(ctx, url);
+      expect(status).toBe(200);
+      pages.push(body);
+      const token = (body.metadata as Json).continue as string | undefined;
+      if (!token) break;
+      url = `/api/v1/configmaps?limit=2&continue=${encodeURIComponent(token)}`;
+    }
+    expect(pages.flatMap(keys)).toEqual(['kube-system/s0', 'team-b/b1', 'team-b/b2', 'team-c/c1', 'team-a/a1', 'team-a/a2']);
+    expect(pages.every((p) => (p.items as Json[]).length <= 2)).toBe(true);
+    expect(new Set(pages.map((p) => (p.metadata as Json).resourceVersion)).size).toBe(1);
+    expect(seen.destination.some((p) => p.includes('resourceVersion=2300') && p.includes('resourceVersionMatch=Exact'))).toBe(true);
+  });
+
+  it('passes a merged RV to each backend as its own revision with the same match', async () => {
+    const { ctx, seen } = setup();
+    const first = await read(ctx, '/api/v1/configmaps');
+    const rv = (first.body.metadata as Json).resourceVersion as string;
+    await read(ctx, `/api/v1/configmaps?resourceVersion=${rv}&resourceVersionMatch=NotOlderThan&labelSelector=a%3Db`);
+    expect(seen.source.at(-1)).toBe('/api/v1/configmaps?labelSelector=a%3Db&resourceVersion=1200&resourceVersionMatch=NotOlderThan');
+    expect(seen.destination.at(-1)).toBe('/api/v1/configmaps?labelSelector=a%3Db&resourceVersion=2300&resourceVersionMatch=NotOlderThan');
+  });
+
+  it('reads again when a hand-off begins while it reads', async () => {
+    let changed = false;
+    const { ctx, seen } = setup(undefined, (c) => {
+      if (changed) return;
+      changed = true;
+      c.routing.table = beginHandoff(c.routing.table, namespaceShardKey('team-c'), 'destination', NOW);
+    });
+    expect((await read(ctx, '/api/v1/configmaps')).status).toBe(200);
+    expect(seen.source.length).toBe(2);
+  });
+
+  it('answers 410 for an RV of an older merged epoch or a per-shard RV, and for a continue token of an older epoch', async () => {
+    const { ctx } = setup();
+    const first = await read(ctx, '/api/v1/configmaps?limit=2');
+    const rv = (first.body.metadata as Json).resourceVersion as string;
+    const token = (first.body.metadata as Json).continue as string;
+    (ctx.routing as unknown as { table: RoutingTable }).table = appendMergedEpoch(ctx.routing.table, '1300', '2400', NOW);
+    expect((await read(ctx, `/api/v1/configmaps?resourceVersion=${rv}`)).status).toBe(410);
+    expect((await read(ctx, `/api/v1/configmaps?limit=2&continue=${encodeURIComponent(token)}`)).status).toBe(410);
+    expect((await read(ctx, '/api/v1/configmaps?resourceVersion=1200')).status).toBe(410);
+    expect((await read(ctx, '/api/v1/configmaps?continue=bm90LWEtdG9rZW4')).status).toBe(400);
+  });
+
+  it('answers a protobuf-first client with JSON, refuses a protobuf-only one (406) and a write across namespaces (405)', async () => {
+    const { ctx } = setup();
+    expect((await read(ctx, '/api/v1/configmaps', 'application/vnd.kubernetes.protobuf, application/json')).status).toBe(200);
+    expect((await read(ctx, '/api/v1/configmaps', 'application/vnd.kubernetes.protobuf')).status).toBe(406);
+    expect((await read(ctx, '/api/v1/configmaps', 'application/json', 'DELETE')).status).toBe(405);
+  });
+});
