@@ -10,6 +10,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { writeFileSync } from 'node:fs';
 import { request } from 'node:https';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -29,7 +30,9 @@ import { serviceAccountToken, tokenKubeconfig } from '../helpers/sidecar-lab.js'
 
 const NAMESPACES = 6;
 const PER_NAMESPACE = 3;
+/** The churn lasts at least this long and until this many hand-offs were made (each takes seconds under load). */
 const CHURN_SECONDS = 40;
+const CHURN_HANDOFFS = 8;
 const MOVE_EVERY_MS = 3000;
 const RUN = uniqueName('merged');
 const SELECTOR = `merged-e2e=${RUN}`;
@@ -83,6 +86,12 @@ async function ownersHold(): Promise<View> {
     for (const cm of list.body.items) view.set(key(namespace, cm.metadata!.name!), cm.data?.i ?? '');
   }
   return view;
+}
+
+/** The list RV the server gives kubectl for the run's ConfigMaps of all namespaces. */
+async function kubectlListRV(): Promise<string> {
+  const raw = await kubectlOk(kubeconfig, ['get', '--raw', `/api/v1/configmaps?labelSelector=${encodeURIComponent(SELECTOR)}&limit=1`]);
+  return (JSON.parse(raw) as k8s.V1ConfigMapList).metadata!.resourceVersion!;
 }
 
 /** Writes through the bridge as a controller would (503 while a namespace's writes are held: retried). */
@@ -213,6 +222,16 @@ function pythonReader() {
       if (code !== 0) throw new Error(`list_watch_all.py exited ${code}: ${stderr.trim().split('\n').slice(-5).join(' | ')}`);
     },
   };
+}
+
+/** The Go informer's cache as its handler calls built it. */
+function goHandlerView(lines: readonly GoInformerLine[]): View {
+  const view: View = new Map();
+  for (const line of lines) {
+    if (line.event === 'add' || line.event === 'update') view.set(key(line.namespace!, line.name!), line.i ?? '');
+    if (line.event === 'delete') view.delete(key(line.namespace!, line.name!));
+  }
+  return view;
 }
 
 /** The Go informer's state rebuilt from its handler calls (what a controller's lister holds). */
@@ -349,96 +368,135 @@ describe('merged cluster-wide reads with real clients while namespaces move (iss
     const handoffsBefore = handoffs;
     let stopped = false;
     const stop = () => stopped;
-    const kubectlLists: string[] = [];
-    const kubectlLoop = (async () => {
-      while (!stopped) {
-        const listed = JSON.parse(await kubectlOk(kubeconfig, ['get', 'cm', '-A', '-l', SELECTOR, '-o', 'json'])) as k8s.V1ConfigMapList;
-        const keys = listed.items.map((cm) => key(cm.metadata!.namespace!, cm.metadata!.name!));
-        expect(new Set(keys).size).toBe(keys.length); // no duplicate, even mid-move
-        listed.items.forEach((cm) => expectRV(cm.metadata!.resourceVersion));
-        expectRV(listed.metadata!.resourceVersion);
-        kubectlLists.push(listed.metadata!.resourceVersion!);
-        await sleep(1500);
-      }
-    })();
-    const writing = writeUntil(stop);
-    const moving = moveUntil(stop);
-    await sleep(CHURN_SECONDS * 1000);
-    stopped = true;
-    const writes = await writing;
-    await moving;
-    await kubectlLoop;
-    const moves = handoffs - handoffsBefore;
-    expect(moves).toBeGreaterThanOrEqual(8);
-    expect(writes).toBeGreaterThan(100);
-    expect(namespaces.some((ns) => ownerOf(ns) === 'destination')).toBe(true);
-    expect(namespaces.some((ns) => ownerOf(ns) === 'source')).toBe(true);
+    try {
+      const kubectlLists: string[] = [];
+      const kubectlFailures: string[] = [];
+      const kubectlLoop = (async () => {
+        while (!stopped) {
+          const got = await kubectl(kubeconfig, ['get', 'cm', '-A', '-l', SELECTOR, '-o', 'json']);
+          // Recorded, and asserted after the other clients' checks (so one run shows every problem).
+          if (got.code !== 0) {
+            kubectlFailures.push(got.stderr.trim().split('\n')[0]!);
+            await sleep(1500);
+            continue;
+          }
+          const listed = JSON.parse(got.stdout) as k8s.V1ConfigMapList;
+          const keys = listed.items.map((cm) => key(cm.metadata!.namespace!, cm.metadata!.name!));
+          expect(new Set(keys).size).toBe(keys.length); // no duplicate, even mid-move
+          listed.items.forEach((cm) => expectRV(cm.metadata!.resourceVersion));
+          // `kubectl get -o json` wraps the items in a List of its own (resourceVersion ""): the server's list RV is read raw.
+          kubectlLists.push(await kubectlListRV());
+          await sleep(1500);
+        }
+      })();
+      const writing = writeUntil(stop);
+      const moving = moveUntil(stop);
+      // Awaited below; a failure before then must not go unhandled meanwhile.
+      for (const task of [kubectlLoop, writing, moving]) task.catch(() => undefined);
+      const churnEnds = Date.now() + CHURN_SECONDS * 1000;
+      await waitUntil('the churn', async () => (Date.now() > churnEnds && handoffs - handoffsBefore >= CHURN_HANDOFFS ? true : undefined), {
+        timeoutMs: 240_000,
+        intervalMs: 500,
+      });
+      stopped = true;
+      const writes = await writing;
+      await moving;
+      await kubectlLoop;
+      const moves = handoffs - handoffsBefore;
+      expect(moves).toBeGreaterThanOrEqual(CHURN_HANDOFFS);
+      expect(writes).toBeGreaterThan(100);
+      expect(namespaces.some((ns) => ownerOf(ns) === 'destination')).toBe(true);
+      expect(namespaces.some((ns) => ownerOf(ns) === 'source')).toBe(true);
 
-    // Nothing lost: what the owners hold is what the writers left.
-    const union = await ownersHold();
-    expect(sorted(union)).toEqual(sorted(expected));
+      // Nothing lost: what the owners hold is what the writers left.
+      const union = await ownersHold();
+      expect(sorted(union)).toEqual(sorted(expected));
 
-    // kubectl get cm -A: exactly the union, and across successive lists the RVs never go down.
-    const listed = JSON.parse(await kubectlOk(kubeconfig, ['get', 'cm', '-A', '-l', SELECTOR, '-o', 'json'])) as k8s.V1ConfigMapList;
-    expect(sorted(new Map(listed.items.map((cm) => [key(cm.metadata!.namespace!, cm.metadata!.name!), cm.data?.i ?? ''])))).toEqual(sorted(union));
-    expectNonDecreasing([...kubectlLists, listed.metadata!.resourceVersion!], 'kubectl list RVs');
-    expect(BigInt(listed.metadata!.resourceVersion!)).toBeGreaterThanOrEqual(MERGED_RV_BASE);
+      // kubectl get cm -A: exactly the union, and across successive lists the RVs never go down.
+      const listed = JSON.parse(await kubectlOk(kubeconfig, ['get', 'cm', '-A', '-l', SELECTOR, '-o', 'json'])) as k8s.V1ConfigMapList;
+      expect(sorted(new Map(listed.items.map((cm) => [key(cm.metadata!.namespace!, cm.metadata!.name!), cm.data?.i ?? ''])))).toEqual(sorted(union));
+      kubectlLists.push(await kubectlListRV());
+      kubectlLists.forEach(expectRV);
+      expectNonDecreasing(kubectlLists, 'kubectl list RVs');
+      expect(BigInt(kubectlLists.at(-1)!)).toBeGreaterThanOrEqual(MERGED_RV_BASE);
 
-    // Every client converges on the union.
-    await waitUntil(
-      'the informers and python to hold the union',
-      async () =>
-        JSON.stringify(sorted(nodeInformer.view())) === JSON.stringify(sorted(union)) && JSON.stringify(sorted(python.view())) === JSON.stringify(sorted(union))
-          ? true
-          : undefined,
-      { timeoutMs: 30_000 },
-    ).catch(() => undefined);
-    expect(sorted(nodeInformer.view())).toEqual(sorted(union));
-    expect(sorted(python.view())).toEqual(sorted(union));
-    await sleep(2000);
-    const goLines = await goInformer.stop();
-    expect(sorted(goView(goLines))).toEqual(sorted(union));
-    await python.stop();
-    await nodeInformer.stop();
+      // Every client converges on the union.
+      await waitUntil(
+        'the informers and python to hold the union',
+        async () =>
+          JSON.stringify(sorted(nodeInformer.view())) === JSON.stringify(sorted(union)) &&
+          JSON.stringify(sorted(python.view())) === JSON.stringify(sorted(union))
+            ? true
+            : undefined,
+        { timeoutMs: 30_000 },
+      ).catch(() => undefined);
+      expect(sorted(nodeInformer.view())).toEqual(sorted(union));
+      expect(sorted(python.view())).toEqual(sorted(union));
+      // client-go backs off after a watch error (every hand-off ends its watch with 410): its handlers show when it caught up.
+      await waitUntil(
+        'the client-go informer to hold the union',
+        async () => (JSON.stringify(sorted(goHandlerView(goInformer.lines))) === JSON.stringify(sorted(union)) ? true : undefined),
+        {
+          timeoutMs: 60_000,
+        },
+      ).catch(() => undefined);
+      const goLines = await goInformer.stop();
+      // What each reader saw, kept for a failure's story.
+      const dump = join(tmpdir(), `merged-reads-${RUN}`);
+      writeFileSync(`${dump}-go.jsonl`, goLines.map((l) => JSON.stringify(l)).join('\n'));
+      writeFileSync(`${dump}-python.jsonl`, python.lines.map((l) => JSON.stringify(l)).join('\n'));
+      process.stderr.write(`merged-reads: the readers' lines are in ${dump}-*.jsonl\n`);
+      expect(sorted(goView(goLines))).toEqual(sorted(union));
+      await python.stop();
+      await nodeInformer.stop();
 
-    // client-go: per stream RVs, relists (lists, and WatchList watches asking for initial events).
-    const goWatches = goLines.filter((l) => l.event === 'watch' && !l.error).map((l) => ({ stream: l.stream!, rv: l.rv, initial: l.initial }));
-    const goEvents = goLines
-      .filter((l) => l.event === 'stream')
-      .map((l) => ({ stream: l.stream!, type: l.type, key: key(l.namespace ?? '', l.name ?? ''), rv: l.rv! }));
-    checkStreams(goWatches, goEvents, 'client-go');
-    const goLists = goLines.filter((l) => l.event === 'list' && !l.error).map((l) => l.rv!);
-    goLists.forEach(expectRV);
-    expectNonDecreasing(goLists, 'client-go list RVs');
-    const goRelists = goLists.length + goWatches.filter((w) => w.initial).length;
-    // python: per stream RVs, relists.
-    const pyWatches = python.lines.filter((l) => l.event === 'watch').map((l) => ({ stream: l.stream!, rv: l.rv }));
-    const pyEvents = python.lines
-      .filter((l) => l.event === 'stream')
-      .map((l) => ({ stream: l.stream!, type: l.type, key: key(l.namespace ?? '', l.name ?? ''), rv: l.rv! }));
-    checkStreams(pyWatches, pyEvents, 'python');
-    const pyLists = python.lines.filter((l) => l.event === 'list').map((l) => l.rv!);
-    pyLists.forEach(expectRV);
-    expectNonDecreasing(pyLists, 'python list RVs');
-    // client-node: its watch events after each list are those above the list's RV; they never go down.
-    nodeInformer.lists.forEach((l) => expectRV(l.rv));
-    expectNonDecreasing(
-      nodeInformer.lists.map((l) => l.rv),
-      'client-node list RVs',
-    );
-    nodeInformer.events.forEach((e) => expectRV(e.rv));
-    for (let segment = 1; segment <= nodeInformer.lists.length; segment++) {
-      const listRV = BigInt(nodeInformer.lists[segment - 1]!.rv);
+      // client-go: per stream RVs, relists (lists, and WatchList watches asking for initial events).
+      const goWatches = goLines.filter((l) => l.event === 'watch' && !l.error).map((l) => ({ stream: l.stream!, rv: l.rv, initial: l.initial }));
+      const goEvents = goLines
+        .filter((l) => l.event === 'stream')
+        .map((l) => ({ stream: l.stream!, type: l.type, key: key(l.namespace ?? '', l.name ?? ''), rv: l.rv! }));
+      checkStreams(goWatches, goEvents, 'client-go');
+      const goLists = goLines.filter((l) => l.event === 'list' && !l.error).map((l) => l.rv!);
+      goLists.forEach(expectRV);
+      expectNonDecreasing(goLists, 'client-go list RVs');
+      const goRelists = goLists.length + goWatches.filter((w) => w.initial).length;
+      // python: per stream RVs, relists.
+      const pyWatches = python.lines.filter((l) => l.event === 'watch').map((l) => ({ stream: l.stream!, rv: l.rv }));
+      const pyEvents = python.lines
+        .filter((l) => l.event === 'stream')
+        .map((l) => ({ stream: l.stream!, type: l.type, key: key(l.namespace ?? '', l.name ?? ''), rv: l.rv! }));
+      checkStreams(pyWatches, pyEvents, 'python');
+      const pyLists = python.lines.filter((l) => l.event === 'list').map((l) => l.rv!);
+      pyLists.forEach(expectRV);
+      expectNonDecreasing(pyLists, 'python list RVs');
+      // client-node: its watch events after each list are those above the list's RV; they never go down.
+      nodeInformer.lists.forEach((l) => expectRV(l.rv));
       expectNonDecreasing(
-        nodeInformer.events.filter((e) => e.segment === segment && BigInt(e.rv) > listRV).map((e) => e.rv),
-        `client-node watch after list ${segment}`,
+        nodeInformer.lists.map((l) => l.rv),
+        'client-node list RVs',
       );
+      nodeInformer.events.forEach((e) => expectRV(e.rv));
+      for (let segment = 1; segment <= nodeInformer.lists.length; segment++) {
+        const listRV = BigInt(nodeInformer.lists[segment - 1]!.rv);
+        expectNonDecreasing(
+          nodeInformer.events.filter((e) => e.segment === segment && BigInt(e.rv) > listRV).map((e) => e.rv),
+          `client-node watch after list ${segment}`,
+        );
+      }
+      const relists = { 'client-go': goRelists, python: pyLists.length, 'client-node': nodeInformer.lists.length };
+      process.stderr.write(
+        `merged-reads: ${kubectlLists.length} kubectl lists, ${kubectlFailures.length} failed; ${moves} hand-offs, ${writes} writes, ${union.size} objects; relists ${JSON.stringify(relists)}\n`,
+      );
+      // No relist loop: the first list, then at most one per hand-off.
+      for (const count of Object.values(relists)) expect(count).toBeLessThanOrEqual(moves + 1);
+      // kubectl get -A never failed while the namespaces moved (it pages with limit 500 and does not retry an expired continue token).
+      expect({ lists: kubectlLists.length, failures: kubectlFailures }).toEqual({ lists: kubectlLists.length, failures: [] });
+    } finally {
+      stopped = true;
+      // A failed check leaves no reader running (stopping twice is harmless).
+      await Promise.allSettled([goInformer.stop(), python.stop(), nodeInformer.stop()]);
     }
-    const relists = { 'client-go': goRelists, python: pyLists.length, 'client-node': nodeInformer.lists.length };
-    process.stderr.write(`merged-reads: ${moves} hand-offs, ${writes} writes, ${union.size} objects; relists ${JSON.stringify(relists)}\n`);
-    // No relist loop: the first list, then at most one per hand-off.
-    for (const count of Object.values(relists)) expect(count).toBeLessThanOrEqual(moves + 1);
-  }, 300_000);
+  }, 480_000);
 
   it('kubectl get cm -A (no selector) shows each namespace from its owner only: no duplicate, no destination system object', async () => {
     const merged = JSON.parse(await kubectlOk(kubeconfig, ['get', 'cm', '-A', '-o', 'json'])) as k8s.V1ConfigMapList;

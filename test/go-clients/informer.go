@@ -25,6 +25,7 @@ type informerLine struct {
 	Name      string        `json:"name,omitempty"`
 	RV        string        `json:"rv,omitempty"`
 	Initial   bool          `json:"initial,omitempty"`
+	I         string        `json:"i,omitempty"`
 	Error     string        `json:"error,omitempty"`
 	Items     []informerObj `json:"items,omitempty"`
 }
@@ -93,7 +94,7 @@ func runInformer(c *clients, selector string) {
 				obj = tombstone.Obj
 			}
 			if cm, ok := obj.(*corev1.ConfigMap); ok {
-				emit(informerLine{Event: kind, Namespace: cm.Namespace, Name: cm.Name, RV: cm.ResourceVersion})
+				emit(informerLine{Event: kind, Namespace: cm.Namespace, Name: cm.Name, RV: cm.ResourceVersion, I: cm.Data["i"]})
 			}
 		}
 	}

@@ -146,6 +146,8 @@ export interface GoInformerLine {
   name?: string;
   rv?: string;
   initial?: boolean;
+  /** For add, update, delete: the ConfigMap's data.i. */
+  i?: string;
   error?: string;
   items?: { namespace: string; name: string; rv: string; data?: Record<string, string> }[];
 }
