@@ -25,6 +25,7 @@ type informerLine struct {
 	Name      string        `json:"name,omitempty"`
 	RV        string        `json:"rv,omitempty"`
 	Initial   bool          `json:"initial,omitempty"`
+	Page      bool          `json:"page,omitempty"`
 	I         string        `json:"i,omitempty"`
 	Error     string        `json:"error,omitempty"`
 	Items     []informerObj `json:"items,omitempty"`
@@ -61,7 +62,8 @@ func runInformer(c *clients, selector string) {
 				emit(informerLine{Event: "list", Error: err.Error()})
 				return nil, err
 			}
-			emit(informerLine{Event: "list", RV: list.ResourceVersion})
+			// A later page of a paginated list (client-go's pager) is part of the same list.
+			emit(informerLine{Event: "list", RV: list.ResourceVersion, Page: options.Continue != ""})
 			return list, nil
 		},
 		WatchFunc: func(options metav1.ListOptions) (watch.Interface, error) {

@@ -146,6 +146,8 @@ export interface GoInformerLine {
   name?: string;
   rv?: string;
   initial?: boolean;
+  /** For list: a later page (a continue token), part of the list before it. */
+  page?: boolean;
   /** For add, update, delete: the ConfigMap's data.i. */
   i?: string;
   error?: string;
