@@ -144,7 +144,12 @@ function openWatch(target: Target, path: string): { arrivals: Map<string, number
   let req: ReturnType<typeof request> | undefined;
   const ready = new Promise<void>((resolve, reject) => {
     req = request(`${target.base}${path}`, { ca: target.caPem, headers: { authorization: `Bearer ${target.token}` } }, (res) => {
-      if (res.statusCode !== 200) reject(new Error(`watch ${path}: HTTP ${res.statusCode}`));
+      if (res.statusCode !== 200) {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => reject(new Error(`watch ${path}: HTTP ${res.statusCode} ${Buffer.concat(chunks).toString().slice(0, 300)}`)));
+        return;
+      }
       resolve();
       res.on('data', (chunk: Buffer) =>
         decoder.push(chunk, (event) => {

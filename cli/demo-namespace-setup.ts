@@ -13,7 +13,8 @@ import { KubeRestClient, usingClient } from '../lib/kube/rest-client.js';
 import { DEMO_NAMESPACES, DEMO_NAMESPACE_LABEL } from './demo-namespaces.js';
 
 const RBAC = '/apis/rbac.authorization.k8s.io/v1';
-const READER = 'cluster-bridge-demo-reader';
+// Not cluster-bridge-*: the synchronizer mirrors no ClusterRole of that prefix (the bridge's own, lib/mirror/cluster-rbac.ts).
+const READER = 'demo-workload-reader';
 const WORKLOAD = { kind: 'ServiceAccount', name: 'default', namespace: LAB_APPS_NAMESPACE };
 
 const ifAbsent = (body: object) => (current: unknown) => (current ? undefined : body);
