@@ -160,7 +160,7 @@ export const demoCommand: Command = {
       say(
         flags.fault
           ? '== 4. migration with a fault: the destination fails at 25%; the rollout controller must roll back on its own'
-          : '== 4. migration: workloads keep calling the API while a BridgeRollout moves the shards in stages, then a rollback',
+          : '== 4. migration: workloads keep calling the API while a BridgeRollout moves 24 application namespaces in stages, then a rollback',
       );
       // Imported here: its client-node workloads would otherwise weigh on every bridgectl process (the aggregator's too).
       const { runMigration } = await import('./migration-demo.js');

@@ -1,11 +1,14 @@
 /**
  * The migration part of `bridgectl demo`: workloads keep calling the API through the lab's sidecar
- * (a client-node writer and reader, python3-kubernetes writing Secrets, kubectl in a loop) while a
- * BridgeRollout moves the mirrored shards to the destination in canary stages (F = 0% with shadow
- * reads only, 1%, 5%, 25%, 50%, 100%, each shard's owner decided by the fixed hash), driven by the aggregator's rollout controller,
- * and back (`bridgectl rollback`, F = 0). With `--fault` the destination fails mid-way and the
- * controller rolls back on its own. The closing report counts calls, errors, objects per cluster,
- * time per stage, write pauses per hand-off, shadow reads and lost writes (must be 0).
+ * (a client-node writer and reader, python3-kubernetes writing Secrets, kubectl `get -A` in a loop, a
+ * controller on a cluster-wide client-node informer) in 24 application namespaces (demo-namespaces.ts)
+ * while a BridgeRollout moves their namespace shards to the destination in canary stages (F = 0% with
+ * shadow reads only, 1%, 5%, 25%, 50%, 100%, each namespace's owner decided by the fixed hash of its
+ * name), driven by the aggregator's rollout controller, and back (`bridgectl rollback`, F = 0). Once
+ * the namespaces are split, the cluster-wide reads are merged from both clusters. With `--fault` the
+ * destination fails mid-way and the controller rolls back on its own. The closing report counts calls,
+ * errors, objects per cluster, the namespaces each stage moved, time per stage, write pauses per
+ * hand-off, shadow reads, the informer's relists and lost writes (must be 0).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -21,9 +24,10 @@ import { BridgeError, errorMessage } from '../lib/errors.js';
 import { KubeRestClient } from '../lib/kube/rest-client.js';
 import { labDir } from '../lib/process/paths.js';
 import { DEMO_SEEN_ANNOTATION } from '../lib/names.js';
-import { shardPosition } from '../lib/routing/shard-hash.js';
-import { DEFAULT_SHARDS } from '../lib/routing/resource-classes.js';
+import { namespaceOfShard } from '../lib/routing/shard-hash.js';
 import { say } from './command.js';
+import { prepareDemoNamespaces } from './demo-namespace-setup.js';
+import { DEMO_NAMESPACES, DEMO_NAMESPACE_LABEL, describePositions, namespacesMovedAt } from './demo-namespaces.js';
 import { applyPlan, sendRolloutCommand } from './rollout-commands.js';
 import { progressBar } from './sync-status.js';
 
@@ -38,9 +42,12 @@ const RUN_SELECTOR = `app=demo,run=${RUN}`;
 interface Tally {
   calls: number;
   errors: string[];
-  /** Names of objects whose create was acknowledged (2xx). */
+  /** `kind/namespace/name` of objects whose create was acknowledged (2xx). */
   written: Set<string>;
 }
+
+/** The demo namespace a workload's i-th write goes to: round robin, so every stage's moved namespaces take writes. */
+const namespaceFor = (i: number) => DEMO_NAMESPACES[i % DEMO_NAMESPACES.length]!;
 
 /** Writes and reads ConfigMaps through the sidecar as a client-node controller would, until stopped. */
 async function clientNodeWorkload(kubeconfig: string, tally: Tally, stop: () => boolean): Promise<void> {
@@ -49,14 +56,15 @@ async function clientNodeWorkload(kubeconfig: string, tally: Tally, stop: () => 
   const api = kc.makeApiClient(k8s.CoreV1Api);
   for (let i = 0; !stop(); i++) {
     const name = `demo-${RUN}-cm-${i}`;
+    const namespace = namespaceFor(i);
     tally.calls += 2;
     try {
       await api.createNamespacedConfigMap({
-        namespace: LAB_APPS_NAMESPACE,
+        namespace,
         body: { metadata: { name, labels: { app: 'demo', run: RUN } }, data: { i: String(i) } },
       });
-      tally.written.add(`configmap/${name}`);
-      await api.listNamespacedConfigMap({ namespace: LAB_APPS_NAMESPACE, labelSelector: RUN_SELECTOR, limit: 50 });
+      tally.written.add(`configmap/${namespace}/${name}`);
+      await api.listNamespacedConfigMap({ namespace, labelSelector: RUN_SELECTOR, limit: 50 });
     } catch (err) {
       // A hand-off answers 503 + Retry-After; client-node does not retry writes, a controller would.
       const code = (err as { code?: number }).code;
@@ -71,9 +79,11 @@ async function clientNodeWorkload(kubeconfig: string, tally: Tally, stop: () => 
 
 /**
  * A small controller as in-cluster code writes them: a client-node informer (list, then watch) on the
- * run's ConfigMaps and a work queue that marks each one seen with an update carrying the informer's
- * resourceVersion. Hand-offs close its watch and older-epoch resourceVersions get 410, so it relists,
- * as client-go controllers do; a conflict (409) or a held write (503) puts the item back in the queue.
+ * run's ConfigMaps of all namespaces (merged from both clusters once the namespaces are split) and a
+ * work queue that marks each one seen with an update carrying the informer's resourceVersion (a merged
+ * RV, which the aggregator maps back to the namespace owner's revision). Hand-offs close its watch and
+ * older-epoch resourceVersions get 410, so it relists, as client-go controllers do; a conflict (409) or
+ * a held write (503) puts the item back in the queue.
  */
 class SeenController {
   private readonly queue = new Set<string>();
@@ -94,16 +104,16 @@ class SeenController {
     const api = kc.makeApiClient(k8s.CoreV1Api);
     const informer = k8s.makeInformer(
       kc,
-      `/api/v1/namespaces/${LAB_APPS_NAMESPACE}/configmaps`,
+      '/api/v1/configmaps',
       () => {
         this.relists++;
         this.tally.calls++;
-        return api.listNamespacedConfigMap({ namespace: LAB_APPS_NAMESPACE, labelSelector: RUN_SELECTOR });
+        return api.listConfigMapForAllNamespaces({ labelSelector: RUN_SELECTOR });
       },
       RUN_SELECTOR,
     );
     const enqueue = (cm: k8s.V1ConfigMap) => {
-      if (!cm.metadata?.annotations?.[DEMO_SEEN_ANNOTATION]) this.queue.add(cm.metadata!.name!);
+      if (!cm.metadata?.annotations?.[DEMO_SEEN_ANNOTATION]) this.queue.add(`${cm.metadata!.namespace!}/${cm.metadata!.name!}`);
     };
     informer.on('add', enqueue);
     informer.on('update', enqueue);
@@ -115,24 +125,25 @@ class SeenController {
 
   private async work(api: k8s.CoreV1Api): Promise<void> {
     while (!this.stopped) {
-      const name = this.queue.values().next().value;
-      if (name === undefined) {
+      const key = this.queue.values().next().value;
+      if (key === undefined) {
         await sleep(100);
         continue;
       }
-      this.queue.delete(name);
-      const cached = this.informer!.get(name, LAB_APPS_NAMESPACE);
+      this.queue.delete(key);
+      const [namespace, name] = key.split('/') as [string, string];
+      const cached = this.informer!.get(name, namespace);
       if (!cached || cached.metadata?.annotations?.[DEMO_SEEN_ANNOTATION]) continue;
       const body = { ...cached, metadata: { ...cached.metadata, annotations: { ...cached.metadata?.annotations, [DEMO_SEEN_ANNOTATION]: 'true' } } };
       this.tally.calls++;
       try {
-        await api.replaceNamespacedConfigMap({ name, namespace: LAB_APPS_NAMESPACE, body });
+        await api.replaceNamespacedConfigMap({ name, namespace, body });
         this.marked++;
       } catch (err) {
         const code = (err as { code?: number }).code;
         // A stale cache (409) or a hand-off (503): the informer brings the newer copy; try again then.
-        if (code === 409 || code === 503) this.queue.add(name);
-        else this.tally.errors.push(`controller ${name}: ${errorMessage(err).split('\n')[0]}`);
+        if (code === 409 || code === 503) this.queue.add(key);
+        else this.tally.errors.push(`controller ${key}: ${errorMessage(err).split('\n')[0]}`);
         await sleep(code === 503 ? 300 : 50);
       }
     }
@@ -141,7 +152,7 @@ class SeenController {
   /** Waits until the queue is empty and every ConfigMap it holds is marked, then stops. */
   async drainAndStop(timeoutMs: number): Promise<number> {
     const deadline = Date.now() + timeoutMs;
-    const unmarked = () => (this.informer?.list(LAB_APPS_NAMESPACE) ?? []).filter((c) => !c.metadata?.annotations?.[DEMO_SEEN_ANNOTATION]).length;
+    const unmarked = () => (this.informer?.list() ?? []).filter((c) => !c.metadata?.annotations?.[DEMO_SEEN_ANNOTATION]).length;
     while (Date.now() < deadline && (this.queue.size > 0 || unmarked() > 0)) await sleep(200);
     this.stopped = true;
     await this.informer?.stop();
@@ -157,22 +168,24 @@ import sys, time
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 api = client.CoreV1Api(config.new_client_from_config(config_file=sys.argv[1]))
+namespaces = sys.argv[2].split(",")
 i = 0
 while True:
     name = "demo-%s-secret-%d" % (sys.argv[3], i)
+    namespace = namespaces[i % len(namespaces)]
     try:
-        api.create_namespaced_secret(sys.argv[2], client.V1Secret(metadata=client.V1ObjectMeta(name=name, labels={"app": "demo", "run": sys.argv[3]}), string_data={"i": str(i)}))
-        print("ok " + name, flush=True)
+        api.create_namespaced_secret(namespace, client.V1Secret(metadata=client.V1ObjectMeta(name=name, labels={"app": "demo", "run": sys.argv[3]}), string_data={"i": str(i)}))
+        print("ok %s/%s" % (namespace, name), flush=True)
         i += 1
     except ApiException as e:
         if e.status == 503:
             time.sleep(0.3)
             continue
-        print("error %s %s %s" % (name, e.status, e.reason), flush=True)
+        print("error %s/%s %s %s" % (namespace, name, e.status, e.reason), flush=True)
         i += 1
     time.sleep(0.15)
 `;
-  const child = spawn('/usr/bin/python3', ['-c', script, kubeconfig, LAB_APPS_NAMESPACE, RUN], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('/usr/bin/python3', ['-c', script, kubeconfig, DEMO_NAMESPACES.join(','), RUN], { stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout!.setEncoding('utf8');
   child.stdout!.on('data', (chunk: string) => {
     for (const line of chunk.split('\n').filter(Boolean)) {
@@ -184,18 +197,18 @@ while True:
   return child;
 }
 
-/** kubectl reading through the sidecar in a loop, as a CI job would. */
+/** kubectl reading all namespaces through the sidecar in a loop, as a CI job would (merged once the namespaces are split). */
 async function kubectlWorkload(kubeconfig: string, tally: Tally, stop: () => boolean): Promise<void> {
   while (!stop()) {
     tally.calls++;
     const code = await new Promise<number>((resolve) => {
-      const child = spawn('kubectl', ['--kubeconfig', kubeconfig, '-n', LAB_APPS_NAMESPACE, 'get', 'configmaps,secrets', '-l', RUN_SELECTOR, '-o', 'name'], {
+      const child = spawn('kubectl', ['--kubeconfig', kubeconfig, 'get', 'configmaps,secrets', '-A', '-l', RUN_SELECTOR, '-o', 'name'], {
         stdio: 'ignore',
       });
       child.on('close', (c) => resolve(c ?? 1));
       child.on('error', () => resolve(1));
     });
-    if (code !== 0) tally.errors.push('kubectl get configmaps,secrets failed');
+    if (code !== 0) tally.errors.push('kubectl get configmaps,secrets -A failed');
     await sleep(400);
   }
 }
@@ -217,23 +230,28 @@ async function aggregatorNumbers(
   };
 }
 
-/** The run's objects in a cluster; ConfigMaps count only once the controller's mark is there too (mirrored). */
+/** The run's objects in a cluster (every namespace); ConfigMaps count only once the controller's mark is there too (mirrored). */
 async function objectsIn(cluster: KubeRestClient, kind: 'configmaps' | 'secrets'): Promise<Set<string>> {
-  const list = await cluster.expect<{ items: { metadata: { name: string; annotations?: Record<string, string> } }[] }>(
+  const list = await cluster.expect<{ items: { metadata: { name: string; namespace: string; annotations?: Record<string, string> } }[] }>(
     'GET',
-    `/api/v1/namespaces/${LAB_APPS_NAMESPACE}/${kind}?labelSelector=${encodeURIComponent(RUN_SELECTOR)}`,
+    `/api/v1/${kind}?labelSelector=${encodeURIComponent(RUN_SELECTOR)}`,
     [200],
   );
   const complete = list.body.items.filter((i) => kind === 'secrets' || i.metadata.annotations?.[DEMO_SEEN_ANNOTATION]);
-  return new Set(complete.map((i) => `${kind.slice(0, -1)}/${i.metadata.name}`));
+  return new Set(complete.map((i) => `${kind.slice(0, -1)}/${i.metadata.namespace}/${i.metadata.name}`));
 }
 
 /**
  * The demo's plan: F = 0% (nothing moves; reads of the next stage's shards are shadowed), 1%, 5%,
- * 25%, 50%, 100% over every default shard, short soaks and windows for a lab.
+ * 25%, 50%, 100% over the demo's namespace shards, selected by their label (F is the fraction of those
+ * namespaces, each placed by the hash of its name; no type shard moves), short soaks and windows for a lab.
  */
 const DEMO_PLAN: RolloutSpec = {
-  stages: [0, 1, 5, 25, 50, 100].map((percent) => ({ name: `${percent}%`, fraction: percent / 100 })),
+  stages: [0, 1, 5, 25, 50, 100].map((percent) => ({
+    name: `${percent}%`,
+    fraction: percent / 100,
+    namespaces: { selector: `${DEMO_NAMESPACE_LABEL}=true` },
+  })),
   soakSeconds: SOAK_SECONDS,
   onBreach: 'Rollback',
   gates: { windowSeconds: 5, minRequests: 10, maxErrorRateIncrease: 0.05, shadowReadShare: 0.5 },
@@ -255,7 +273,49 @@ function historyLines(entries: HistoryEntry[], progress: string): string[] {
 
 function shardProgress(shards: { owner: string }[]): string {
   const moved = shards.filter((x) => x.owner === 'destination').length;
-  return `${progressBar(moved, shards.length)} ${moved}/${shards.length} shards in the destination`;
+  return `${progressBar(moved, shards.length)} ${moved}/${shards.length} namespaces in the destination`;
+}
+
+/** The demo namespaces the destination owns per the rollout's status. */
+function namespacesInDestination(rollout: BridgeRollout): string[] {
+  return (rollout.status?.shards ?? []).filter((s) => s.owner === 'destination').flatMap((s) => namespaceOfShard(s.shard) ?? []);
+}
+
+/**
+ * Which namespaces each stage moved, as the rollout's status showed them once the stage was reached
+ * (every shard at its owner, before the soak ends and the next stage starts), beside what the hash
+ * positions say it must move.
+ */
+class StageMoves {
+  readonly stages: { stage: string; fraction: number; inDestination: string[] }[] = [];
+  private seen = 0;
+
+  /** Records each newly reached stage (and a rollback) and prints the namespaces that changed owner. */
+  observe(rollout: BridgeRollout): void {
+    const history = rollout.status?.history ?? [];
+    for (const entry of history.slice(this.seen)) {
+      if (entry.event !== 'stage-reached' && entry.event !== 'rolled-back') continue;
+      const inDestination = namespacesInDestination(rollout);
+      const before = this.stages.at(-1)?.inDestination ?? [];
+      const moved = inDestination.filter((ns) => !before.includes(ns));
+      const back = before.filter((ns) => !inDestination.includes(ns));
+      const stage = entry.event === 'rolled-back' ? 'rollback' : (entry.stage ?? '?');
+      this.stages.push({ stage, fraction: entry.event === 'rolled-back' ? 0 : (entry.fraction ?? NaN), inDestination });
+      const change = [moved.length ? `moved ${moved.join(', ')}` : '', back.length ? `back ${back.join(', ')}` : ''].filter(Boolean).join('; ');
+      say(
+        `   ${(entry.event === 'rolled-back' ? 'rolled back' : `${stage} reached`).padEnd(16)} ${change || 'no namespace changed owner'} (${inDestination.length}/${DEMO_NAMESPACES.length} in the destination)`,
+      );
+    }
+    this.seen = history.length;
+  }
+
+  /** Stages whose namespaces in the destination are not exactly those the positions put there. */
+  mismatches(): string[] {
+    return this.stages
+      .filter((s) => Number.isFinite(s.fraction))
+      .filter((s) => JSON.stringify([...s.inDestination].sort()) !== JSON.stringify([...namespacesMovedAt(s.fraction)].sort()))
+      .map((s) => `${s.stage}: ${s.inDestination.join(', ') || 'none'} (positions say ${namespacesMovedAt(s.fraction).join(', ') || 'none'})`);
+  }
 }
 
 /**
@@ -266,6 +326,7 @@ async function follow(
   destination: KubeRestClient,
   tally: Tally,
   done: (r: BridgeRollout) => boolean,
+  moves: StageMoves,
   options: { onTick?: (r: BridgeRollout) => Promise<void>; after?: BridgeRollout } = {},
 ) {
   const live = process.stderr.isTTY;
@@ -277,6 +338,7 @@ async function follow(
     const progress = `${shardProgress(status.shards ?? [])}, calls ${tally.calls}, errors ${tally.errors.length}`;
     if (live) process.stderr.write('\r\x1b[K');
     const history = status.history ?? [];
+    moves.observe(rollout);
     for (const line of historyLines(history.slice(printed), progress)) say(line);
     printed = history.length;
     if (done(rollout)) return rollout;
@@ -287,9 +349,9 @@ async function follow(
   }
 }
 
-/** `--fault`: once stage 25% is reached, the destination fails the workloads' creates until removed. */
+/** `--fault`: once stage 25% is reached, the destination fails the workloads' creates in the demo namespaces until removed. */
 class DemoFault {
-  readonly spec = { name: `demo-fault-${RUN}`, namespace: LAB_APPS_NAMESPACE, user: `system:serviceaccount:${LAB_APPS_NAMESPACE}:default` };
+  readonly spec = { name: `demo-fault-${RUN}`, namespace: DEMO_NAMESPACES, user: `system:serviceaccount:${LAB_APPS_NAMESPACE}:default` };
   at: number | undefined;
   /** Errors the workloads saw while the fault was on. */
   errors = 0;
@@ -305,7 +367,7 @@ class DemoFault {
     await injectWebhookFault(this.destination, this.spec);
     this.at = Date.now();
     this.errorsBefore = this.tally.errors.length;
-    say(`   FAULT: the destination now fails every create of ${this.spec.user} in ${LAB_APPS_NAMESPACE} (HTTP 500: a webhook it cannot call)`);
+    say(`   FAULT: the destination now fails every create of ${this.spec.user} in the demo namespaces (HTTP 500: a webhook it cannot call)`);
   }
 
   async remove(final: BridgeRollout | undefined): Promise<void> {
@@ -329,7 +391,7 @@ function stageTimes(rollout: BridgeRollout): string[] {
       const started = history.filter((h) => h.event === 'stage-started' && h.stage === soaked.stage && h.at <= soaked.at).at(-1);
       const reached = history.find((h) => h.event === 'stage-reached' && h.stage === soaked.stage && started && h.at >= started.at);
       const total = started ? (Date.parse(soaked.at) - Date.parse(started.at)) / 1000 : 0;
-      return `${soaked.stage} ${total.toFixed(1)} s (shards moved in ${reached?.seconds?.toFixed(1) ?? '?'} s)`;
+      return `${soaked.stage} ${total.toFixed(1)} s (namespaces moved in ${reached?.seconds?.toFixed(1) ?? '?'} s)`;
     });
 }
 
@@ -344,6 +406,9 @@ export async function runMigration(daemons: DaemonRecord[], options: { fault?: b
   const destination = KubeRestClient.load(kubeconfigPath('destination'));
   const source = KubeRestClient.load(kubeconfigPath('source'));
   const tally: Tally = { calls: 0, errors: [], written: new Set() };
+  await prepareDemoNamespaces();
+  await seedNamespaces(workloadKubeconfig, tally);
+  say(`   ${DEMO_NAMESPACES.length} application namespaces, each with a ConfigMap and a Secret; their fixed positions: ${describePositions()}`);
   let stopped = false;
   const stop = () => stopped;
   const workloads = [clientNodeWorkload(workloadKubeconfig, tally, stop), kubectlWorkload(workloadKubeconfig, tally, stop)];
@@ -351,17 +416,17 @@ export async function runMigration(daemons: DaemonRecord[], options: { fault?: b
   const controller = new SeenController(workloadKubeconfig, tally);
   await controller.start();
   const fault = options.fault ? new DemoFault(destination, tally) : undefined;
+  const moves = new StageMoves();
   let final: BridgeRollout | undefined;
   try {
-    say(`   shards and their fixed positions: ${DEFAULT_SHARDS.map((s) => `${s} ${shardPosition(s).toFixed(3)}`).join(', ')}`);
     await applyPlan(destination, ROLLOUT_NAME, DEMO_PLAN, { replace: true });
     say(`   BridgeRollout "${ROLLOUT_NAME}" applied: stages ${DEMO_PLAN.stages.map((s) => s.name).join(' -> ')}, soak ${SOAK_SECONDS} s, gates over 5 s`);
     const settled = (r: BridgeRollout) => ['Complete', 'RolledBack', 'Paused'].includes(r.status?.phase ?? '');
-    final = await follow(destination, tally, settled, { onTick: fault ? (r) => fault.maybeInject(r) : undefined });
+    final = await follow(destination, tally, settled, moves, { onTick: fault ? (r) => fault.maybeInject(r) : undefined });
     if (!fault && final.status?.phase === 'Complete') {
       await sendRolloutCommand(destination, ROLLOUT_NAME, 'rollback', 30);
       say('   rollback to 0% requested (bridgectl rollback)');
-      final = await follow(destination, tally, (r) => r.status?.phase === 'RolledBack', { after: final });
+      final = await follow(destination, tally, (r) => r.status?.phase === 'RolledBack', moves, { after: final });
     }
   } finally {
     stopped = true;
@@ -370,20 +435,26 @@ export async function runMigration(daemons: DaemonRecord[], options: { fault?: b
     await fault?.remove(final);
   }
   const unmarked = await controller.drainAndStop(15_000);
+  const numbers = await report(daemons, { source, destination, tally, final, faultErrors: fault?.errors ?? 0, moves });
+  const handoffs = numbers.handoffs;
+  // A relist per hand-off at most (each hand-off closes the merged watch once, and an older-epoch RV gets 410 once), plus the first list.
   say(
-    `   controller (client-node informer): marked ${controller.marked} ConfigMaps seen, listed ${controller.relists} times; unmarked at the end: ${unmarked}`,
+    `   controller (client-node informer on all namespaces): marked ${controller.marked} ConfigMaps seen, listed ${controller.relists} times over ${handoffs} hand-offs; unmarked at the end: ${unmarked}`,
   );
-  const ok = (await report(daemons, { source, destination, tally, final, faultErrors: fault?.errors ?? 0 })) && unmarked === 0;
+  const ok = numbers.ok && unmarked === 0 && controller.relists <= handoffs + 1;
   source.close();
   destination.close();
   return ok && final?.status?.phase === 'RolledBack';
 }
 
-/** The closing report; false when a write was lost or a client saw an error a single cluster would not give. */
+/**
+ * The closing report; ok is false when a write was lost, a client saw an error a single cluster would
+ * not give, or a stage moved other namespaces than their positions say.
+ */
 async function report(
   daemons: DaemonRecord[],
-  run: { source: KubeRestClient; destination: KubeRestClient; tally: Tally; final: BridgeRollout | undefined; faultErrors: number },
-): Promise<boolean> {
+  run: { source: KubeRestClient; destination: KubeRestClient; tally: Tally; final: BridgeRollout | undefined; faultErrors: number; moves: StageMoves },
+): Promise<{ ok: boolean; handoffs: number }> {
   const { source, destination, tally } = run;
   // Let the last writes reach the other side, then count: every acknowledged write in both clusters.
   await sleep(2000);
@@ -401,5 +472,25 @@ async function report(
   say(`   acknowledged writes: ${tally.written.size}; objects in source ${inSource.size}, in destination ${inDestination.size}; lost writes: ${lost.length}`);
   if (numbers?.handoffs) say(`   hand-offs: ${numbers.handoffs}, writes held ${((numbers.heldSeconds / numbers.handoffs) * 1000).toFixed(0)} ms on average`);
   if (numbers) say(`   shadow reads before each move: ${numbers.shadowCompared} compared, ${numbers.shadowDivergent} divergent`);
-  return lost.length === 0 && unexpected === 0;
+  say('   namespaces in the destination per stage:');
+  for (const stage of run.moves.stages)
+    say(`     ${stage.stage.padEnd(9)} ${stage.inDestination.length}/${DEMO_NAMESPACES.length}: ${stage.inDestination.join(', ') || '-'}`);
+  const mismatches = run.moves.mismatches();
+  for (const mismatch of mismatches) say(`   MISMATCH ${mismatch}`);
+  return { ok: lost.length === 0 && unexpected === 0 && mismatches.length === 0, handoffs: numbers?.handoffs ?? 0 };
+}
+
+/** One ConfigMap and one Secret in each demo namespace, written through the sidecar as the workload. */
+async function seedNamespaces(kubeconfig: string, tally: Tally): Promise<void> {
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(kubeconfig);
+  const api = kc.makeApiClient(k8s.CoreV1Api);
+  const metadata = { name: `demo-${RUN}-seed`, labels: { app: 'demo', run: RUN } };
+  for (const namespace of DEMO_NAMESPACES) {
+    tally.calls += 2;
+    await api.createNamespacedConfigMap({ namespace, body: { metadata, data: { namespace } } });
+    tally.written.add(`configmap/${namespace}/${metadata.name}`);
+    await api.createNamespacedSecret({ namespace, body: { metadata, stringData: { namespace } } });
+    tally.written.add(`secret/${namespace}/${metadata.name}`);
+  }
 }

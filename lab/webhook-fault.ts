@@ -1,7 +1,7 @@
 /**
  * A fault a real API server produces: a ValidatingWebhookConfiguration whose webhook cannot be called
  * (nothing listens at its URL) with failurePolicy Fail, so the matching creates get HTTP 500 "failed
- * calling webhook". It is narrowed to one namespace and one user (the workload, as the aggregator
+ * calling webhook". It is narrowed to some namespaces and one user (the workload, as the aggregator
  * impersonates it), so the bridge's own writes are never refused. For the demo's `--fault` and tests.
  */
 import type { KubeRestClient } from '../lib/kube/rest-client.js';
@@ -11,7 +11,8 @@ const COLLECTION = '/apis/admissionregistration.k8s.io/v1/validatingwebhookconfi
 
 export interface WebhookFault {
   name: string;
-  namespace: string;
+  /** The namespace, or namespaces, whose creates fail. */
+  namespace: string | readonly string[];
   /** The user whose creates fail, e.g. `system:serviceaccount:lab-apps:default`. */
   user: string;
   /** A further CEL condition on the request (default: every create of that user). */
@@ -28,7 +29,11 @@ export async function injectWebhookFault(cluster: KubeRestClient, fault: Webhook
         name: 'fault.lab.cluster-bridge.io',
         clientConfig: { url: 'https://127.0.0.1:1/fault' },
         rules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE'], resources: ['configmaps', 'secrets'] }],
-        namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': fault.namespace } },
+        namespaceSelector: {
+          matchExpressions: [
+            { key: 'kubernetes.io/metadata.name', operator: 'In', values: typeof fault.namespace === 'string' ? [fault.namespace] : fault.namespace },
+          ],
+        },
         matchConditions: [{ name: 'the-workload', expression: `request.userInfo.username == '${fault.user}' && (${fault.condition ?? 'true'})` }],
         failurePolicy: 'Fail',
         sideEffects: 'None',

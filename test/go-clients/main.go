@@ -5,6 +5,7 @@
 //
 //	go-clients suite  --kubeconfig K --namespace NS --anchor-namespace A --identity-file F [--churn]
 //	go-clients leader --kubeconfig K --namespace NS --lease NAME   (until stdin closes)
+//	go-clients informer --kubeconfig K --selector SEL              (all namespaces, until stdin closes)
 package main
 
 import (
@@ -65,10 +66,11 @@ func main() {
 	identityFile := flags.String("identity-file", "", "suite: where the anchor's identity is recorded on the first run and compared on later runs")
 	churn := flags.Bool("churn", false, "suite: shards change owner during the run; a write carrying an RV read before a hand-off may get 409, retried as controllers do")
 	lease := flags.String("lease", "go-clients-leader", "leader: the Lease's name")
+	selector := flags.String("selector", "", "informer: label selector of the ConfigMaps it follows in all namespaces")
 	klogFlags := flag.NewFlagSet("klog", flag.ExitOnError)
 	klog.InitFlags(klogFlags)
 	_ = klogFlags.Set("v", "0")
-	if err := flags.Parse(os.Args[2:]); err != nil || *kubeconfig == "" || *namespace == "" {
+	if err := flags.Parse(os.Args[2:]); err != nil || *kubeconfig == "" || (*namespace == "" && mode != "informer") {
 		fmt.Fprintln(os.Stderr, "--kubeconfig and --namespace are required")
 		os.Exit(2)
 	}
@@ -86,6 +88,8 @@ func main() {
 		runSuite(c, suiteOptions{namespace: *namespace, anchorNamespace: *anchorNamespace, identityFile: *identityFile, churn: *churn})
 	case "leader":
 		runLeader(c, *namespace, *lease)
+	case "informer":
+		runInformer(c, *selector)
 	default:
 		fmt.Fprintln(os.Stderr, "unknown mode", mode)
 		os.Exit(2)

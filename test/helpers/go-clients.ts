@@ -136,3 +136,57 @@ export async function buildGoClientsImage(dir: string, name: string): Promise<st
   await archive(join(dir, 'work'), rootfs, name, { Entrypoint: ['/go-clients'] }, out);
   return out;
 }
+
+/** One line of `go-clients informer` (test/go-clients/informer.go). */
+export interface GoInformerLine {
+  event: 'list' | 'watch' | 'stream' | 'synced' | 'add' | 'update' | 'delete' | 'cache';
+  stream?: number;
+  type?: string;
+  namespace?: string;
+  name?: string;
+  rv?: string;
+  initial?: boolean;
+  /** For list: a later page (a continue token), part of the list before it. */
+  page?: boolean;
+  /** For add, update, delete: the ConfigMap's data.i. */
+  i?: string;
+  error?: string;
+  items?: { namespace: string; name: string; rv: string; data?: Record<string, string> }[];
+}
+
+export interface GoInformer {
+  /** Every line so far, in order. */
+  lines: GoInformerLine[];
+  synced: Promise<boolean>;
+  /** Closes its stdin: it prints its cache (the last line) and exits. */
+  stop(): Promise<GoInformerLine[]>;
+}
+
+/** A client-go SharedIndexInformer on the ConfigMaps of all namespaces matching `selector` (`go-clients informer`), until stop(). */
+export function startGoInformer(binary: string, kubeconfig: string, selector: string): GoInformer {
+  const child = spawn(binary, ['informer', '--kubeconfig', kubeconfig, '--selector', selector], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const lines: GoInformerLine[] = [];
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+  let onSynced: (ok: boolean) => void = () => undefined;
+  const synced = new Promise<boolean>((resolve) => (onSynced = resolve));
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    if (!line.startsWith('{')) return;
+    const parsed = JSON.parse(line) as GoInformerLine;
+    lines.push(parsed);
+    if (parsed.event === 'synced') onSynced(true);
+  });
+  const exited = new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? -1)));
+  void exited.then(() => onSynced(false));
+  return {
+    lines,
+    synced,
+    async stop() {
+      child.stdin.end();
+      const code = await exited;
+      if (code !== 0 || lines.at(-1)?.event !== 'cache')
+        throw new Error(`go-clients informer exited ${code}: ${stderr.trim().split('\n').slice(-5).join(' | ')}`);
+      return lines;
+    },
+  };
+}
