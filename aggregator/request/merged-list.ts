@@ -4,7 +4,8 @@
  * owners are read before and after the backends' reads; a hand-off that began or completed meanwhile
  * means the union may hold a duplicate or a gap, so the list is read again (bounded, then 503).
  * Pagination (`limit`): the source's pages first, then the destination's at the exact revision the
- * first page fixed (a limit-1 probe gives it), under the bridge's continue token (merged-continue.ts).
+ * first page fixed (a limit-1 probe gives it), under the bridge's continue token (merged-continue.ts);
+ * the page where the source ends is filled from the destination.
  */
 import type { ServerResponse } from 'node:http';
 import { BridgeError } from '../../lib/errors.js';
@@ -97,19 +98,49 @@ async function readOnce(ctx: ProxyContext, prepared: MergedPrepared, start: List
   const bodies = answers.map((a) => ({ side: a.side, body: parseJsonExact(a.body.toString('utf8')) as Json }));
   if (start.kind === 'continue') {
     const next = continueOf(bodies[0]!.body);
-    const after = next ? { side: start.token.side, token: next } : start.token.side === 'source' ? { side: 'destination' as const, token: '' } : undefined;
-    return { kind: 'pages', pages: bodies, source: start.source, destination: start.destination, next: after, whole: false };
+    if (next)
+      return {
+        kind: 'pages',
+        pages: bodies,
+        source: start.source,
+        destination: start.destination,
+        next: { side: start.token.side, token: next },
+        whole: false,
+      };
+    const revisions = { source: start.source, destination: start.destination };
+    return start.token.side === 'source'
+      ? fillFromDestination(ctx, prepared, bodies[0]!, revisions, limit)
+      : { kind: 'pages', pages: bodies, ...revisions, whole: false };
   }
   const [source, destination] = bodies as [ListPage, ListPage];
   const revisions = { source: listRevision(source.body), destination: listRevision(destination.body) };
   if (!limit) return { kind: 'pages', pages: bodies, ...revisions, whole: true };
   const sourceNext = continueOf(source.body);
-  const next = sourceNext
-    ? { side: 'source' as const, token: sourceNext }
-    : hasItems(destination.body)
-      ? { side: 'destination' as const, token: '' }
-      : undefined;
-  return { kind: 'pages', pages: [source], ...revisions, next, whole: false };
+  if (sourceNext) return { kind: 'pages', pages: [source], ...revisions, next: { side: 'source', token: sourceNext }, whole: false };
+  if (!hasItems(destination.body)) return { kind: 'pages', pages: [source], ...revisions, whole: false };
+  return fillFromDestination(ctx, prepared, source, revisions, limit);
+}
+
+/**
+ * The source's last page leaves room: the destination's first page fills it, at the revision the list
+ * fixed. A list that fits one page is then answered in one, with no continue token a hand-off could
+ * expire between two pages (kubectl does not retry a 410 on a continue: its `get -A` failed so).
+ */
+async function fillFromDestination(
+  ctx: ProxyContext,
+  prepared: MergedPrepared,
+  source: ListPage,
+  revisions: { source: bigint; destination: bigint },
+  limit: string | undefined,
+): Promise<Outcome> {
+  const room = Number(limit) - (((source.body.items ?? source.body.rows) as unknown[] | undefined)?.length ?? 0);
+  if (!(room > 0)) return { kind: 'pages', pages: [source], ...revisions, next: { side: 'destination', token: '' }, whole: false };
+  const params = { resourceVersion: revisions.destination.toString(), resourceVersionMatch: 'Exact', limit: String(room) };
+  const answer = await listSide(ctx, prepared, 'destination', params);
+  if (answer.status !== 200) return { kind: 'answer', answer };
+  const destination = { side: 'destination' as const, body: parseJsonExact(answer.body.toString('utf8')) as Json };
+  const next = continueOf(destination.body);
+  return { kind: 'pages', pages: [source, destination], ...revisions, ...(next ? { next: { side: 'destination', token: next } } : {}), whole: false };
 }
 
 export function passAnswer(res: ServerResponse, answer: BackendAnswer): void {

@@ -110,6 +110,15 @@ describe('merged list against two backends', () => {
     expect(seen.destination.some((p) => p.includes('resourceVersion=2300') && p.includes('resourceVersionMatch=Exact'))).toBe(true);
   });
 
+  it('answers a list that fits its limit in one page, the destination filling what the source left, with no continue token', async () => {
+    const { ctx, seen } = setup();
+    const { status, body } = await read(ctx, '/api/v1/configmaps?limit=500');
+    expect(status).toBe(200);
+    expect(keys(body)).toEqual(['kube-system/s0', 'team-b/b1', 'team-b/b2', 'team-c/c1', 'team-a/a1', 'team-a/a2']);
+    expect((body.metadata as Json).continue).toBeUndefined();
+    expect(seen.destination.at(-1)).toContain('limit=495');
+  });
+
   it('passes a merged RV to each backend as its own revision with the same match', async () => {
     const { ctx, seen } = setup();
     const first = await read(ctx, '/api/v1/configmaps');
