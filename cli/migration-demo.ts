@@ -201,14 +201,17 @@ while True:
 async function kubectlWorkload(kubeconfig: string, tally: Tally, stop: () => boolean): Promise<void> {
   while (!stop()) {
     tally.calls++;
+    let stderr = '';
     const code = await new Promise<number>((resolve) => {
       const child = spawn('kubectl', ['--kubeconfig', kubeconfig, 'get', 'configmaps,secrets', '-A', '-l', RUN_SELECTOR, '-o', 'name'], {
-        stdio: 'ignore',
+        stdio: ['ignore', 'ignore', 'pipe'],
       });
+      child.stderr.on('data', (chunk: Buffer) => (stderr = `${stderr}${chunk.toString('utf8')}`.slice(-2000)));
       child.on('close', (c) => resolve(c ?? 1));
       child.on('error', () => resolve(1));
     });
-    if (code !== 0) tally.errors.push('kubectl get configmaps,secrets -A failed');
+    const why = stderr.trim().split('\n').pop()?.slice(0, 300) ?? '';
+    if (code !== 0) tally.errors.push(`kubectl get configmaps,secrets -A failed${why ? `: ${why}` : ''}`);
     await sleep(400);
   }
 }

@@ -8,6 +8,7 @@
  */
 import { WRITE_VERBS } from '../lib/routing/request-info.js';
 import type { RoutingState } from '../lib/routing/routing-state.js';
+import { isCarried, namespacesSplit } from '../lib/routing/namespace-shards.js';
 import { route } from '../lib/routing/routing-table.js';
 import type { RequestInfo, RouteReason, ShardKey } from '../lib/routing/types.js';
 import type { SelectReason, UpstreamChoice } from './upstream-selector.js';
@@ -34,6 +35,9 @@ const LOCAL_BY_ROUTE_REASON: Partial<Record<RouteReason, SelectReason>> = {
  * back (RVs carry the epoch's offset).
  */
 export function shardLocality(routing: RoutingState, shard: ShardKey): SelectReason {
+  // A carried type's cluster-wide reads, local while every namespace was the source's, are merged
+  // once one moves: a local watch of them opened before must close (tableChanged) and come back merged.
+  if (isCarried(routing.table, shard) && namespacesSplit(routing.table)) return 'namespaces-split';
   const state = routing.table.shards[shard];
   if (!state) return 'source-owned-shard';
   if (state.handoff) return 'shard-handoff';

@@ -12,7 +12,7 @@ import { BridgeError } from '../../lib/errors.js';
 import { goJsonBody } from '../../lib/kube/go-json.js';
 import { parseJsonExact } from '../../lib/routing/resource-version.js';
 import { sendRefusal } from '../../lib/routing/status-responses.js';
-import type { ClusterSide } from '../../lib/routing/types.js';
+import type { ClusterSide, RoutingTable } from '../../lib/routing/types.js';
 import { encodeMergedContinue, type MergedContinue } from './merged-continue.js';
 import { presentingCodec } from './merged-epochs.js';
 import { mergeListPages, type ListPage } from './merged-list-body.js';
@@ -23,7 +23,8 @@ import type { MergedPrepared, ProxyContext } from './request-context.js';
 /** Where the client's list starts: its own RV (a merged one decoded to both revisions), or a continue token. */
 export type ListStart =
   | { kind: 'fresh'; resourceVersion: { source: string; destination: string }; match: string | undefined }
-  | { kind: 'continue'; token: MergedContinue; source: bigint; destination: bigint };
+  /** `table`: the owners of the first page's time, when namespaces moved since (merged-ownership.ts tableAtMergedEpoch). */
+  | { kind: 'continue'; token: MergedContinue; source: bigint; destination: bigint; table?: RoutingTable };
 
 /** Reads with the owners changing under them are retried this often before the client gets 503. */
 export const MERGED_LIST_ATTEMPTS = 3;
@@ -164,8 +165,8 @@ export async function serveMergedList(
   limit: string | undefined,
 ): Promise<number> {
   for (let attempt = 0; attempt < MERGED_LIST_ATTEMPTS; attempt++) {
-    const table = ctx.routing.table;
-    const before = ownershipFingerprint(table);
+    const table = (start.kind === 'continue' && start.table) || ctx.routing.table;
+    const before = ownershipFingerprint(ctx.routing.table);
     const outcome = await readOnce(ctx, prepared, start, limit);
     if (outcome.kind === 'answer') {
       passAnswer(res, outcome.answer);

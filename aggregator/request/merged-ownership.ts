@@ -45,3 +45,23 @@ export function namespaceCodecs(table: RoutingTable): (namespace: string) => Sha
     return codec;
   };
 }
+
+/**
+ * The table as it was while merged epoch `epoch` was the current one: every namespace shard's epochs
+ * begun by then (its owner then), no hand-off, the merged epochs up to it. A namespace shard's epoch
+ * starts in the table write that appends its merged epoch (or before it), so comparing start times
+ * orders them. What the later pages of a merged list are read with: the namespaces each side owned at
+ * the list's first page, at the revisions it fixed.
+ */
+export function tableAtMergedEpoch(table: RoutingTable, epoch: number): RoutingTable {
+  const merged = table.merged?.epochs.slice(0, epoch + 1) ?? [];
+  const at = Date.parse(merged[merged.length - 1]?.startedAt ?? '');
+  const shards = Object.fromEntries(
+    Object.entries(table.shards).map(([key, state]) => {
+      if (namespaceOfShard(key) === undefined) return [key, state];
+      const epochs = state.epochs.filter((e, i) => i === 0 || Date.parse(e.startedAt) <= at);
+      return [key, { shard: key, owner: epochs[epochs.length - 1]!.backend, epochs }];
+    }),
+  );
+  return { ...table, shards, merged: { epochs: merged } };
+}

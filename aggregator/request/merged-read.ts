@@ -12,6 +12,7 @@ import { MERGED_RV_BASE } from '../../lib/routing/merged-rv.js';
 import { expiredMessage, expiredResourceVersion, expiredWatch, sendStatus } from '../../lib/routing/status-responses.js';
 import { decodeMergedContinue } from './merged-continue.js';
 import { mergedCodec } from './merged-epochs.js';
+import { tableAtMergedEpoch } from './merged-ownership.js';
 import { serveMergedList } from './merged-list.js';
 import { acceptsJson } from './merged-request.js';
 import { serveMergedWatch } from './merged-watch.js';
@@ -90,8 +91,16 @@ async function serveContinue(
     return 400;
   }
   const at = await decodeRV(ctx, token.rv);
-  if (at.kind !== 'current') return expired(ctx, res, 'list', token.rv, true);
-  return serveMergedList(ctx, prepared, res, { kind: 'continue', token, source: at.source, destination: at.destination }, limit);
+  if (at.kind === 'current') return serveMergedList(ctx, prepared, res, { kind: 'continue', token, source: at.source, destination: at.destination }, limit);
+  // A namespace moved since the first page: the rest is read at the revisions that page fixed, with the
+  // owners of then (kube-apiserver's continue tokens outlive writes too, until compaction: 410 then).
+  const older = mergedCodec(ctx.routing.table)?.decode(token.rv);
+  if (older?.kind !== 'older-epoch') return expired(ctx, res, 'list', token.rv, true);
+  const then = tableAtMergedEpoch(ctx.routing.table, older.epoch);
+  const position = mergedCodec(then)?.decode(token.rv);
+  if (position?.kind !== 'current') return expired(ctx, res, 'list', token.rv, true);
+  const start = { kind: 'continue' as const, token, source: position.source, destination: position.destination, table: then };
+  return serveMergedList(ctx, prepared, res, start, limit);
 }
 
 export async function serveMergedRead(ctx: ProxyContext, prepared: MergedPrepared, res: ServerResponse): Promise<number> {

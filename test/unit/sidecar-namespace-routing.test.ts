@@ -9,7 +9,7 @@ import { RoutingState } from '../../lib/routing/routing-state.js';
 import { beginHandoff, completeHandoff, emptyRoutingTable } from '../../lib/routing/routing-table.js';
 import type { RoutingTable } from '../../lib/routing/types.js';
 import { localFallback } from '../../sidecar/local-fallback.js';
-import { chooseUpstream, type TableView } from '../../sidecar/local-route-decision.js';
+import { chooseUpstream, localEpoch, type TableView } from '../../sidecar/local-route-decision.js';
 
 const NOW = new Date('2026-12-07T00:00:00Z');
 
@@ -52,6 +52,18 @@ describe('chooseUpstream with namespace shards', () => {
     expect(choice).toMatchObject({ target: 'local', reason: 'source-owned-offset', shard: 'namespace/back' });
     expect(choice.codec).toBe(v.routing.codec('namespace/back'));
     expect(choice.codec!.present('5')).toBe(String(5n + 500n + 70n + 2_000_000n));
+  });
+});
+
+describe('a local cluster-wide watch of a type that becomes carried', () => {
+  it('is local while no namespace moved, and not once the first namespace is held (the sidecar closes its local watches then)', () => {
+    const before = view(emptyRoutingTable());
+    expect(chooseUpstream(parseRequestInfo('GET', '/api/v1/configmaps?watch=true'), before)).toMatchObject({ target: 'local', shard: 'configmaps' });
+    expect(localEpoch(before.routing, 'configmaps')).toBe(0);
+    // The first namespace hold writes the carried types into the table.
+    const held = view(beginHandoff(withNamespaceTypes(emptyRoutingTable(), ['configmaps', 'secrets']), 'namespace/app', 'destination', NOW));
+    expect(localEpoch(held.routing, 'configmaps')).toBeUndefined();
+    expect(chooseUpstream(parseRequestInfo('GET', '/api/v1/configmaps?watch=true'), held)).toMatchObject({ target: 'upstream', reason: 'namespaces-split' });
   });
 });
 
