@@ -84,6 +84,22 @@ async function read(ctx: ProxyContext, url: string, accept = 'application/json',
 
 const keys = (body: Json) => (body.items as Json[]).map((i) => `${(i.metadata as Json).namespace}/${(i.metadata as Json).name}`);
 
+/** Every page of a merged list of limit 2, each answered 200; `afterFirst` runs between the first page and the second. */
+async function readPages(ctx: ProxyContext, afterFirst?: () => void): Promise<Json[]> {
+  const pages: Json[] = [];
+  let url = '/api/v1/configmaps?limit=2';
+  for (let i = 0; i < 10; i++) {
+    const { status, body } = await read(ctx, url);
+    expect(status).toBe(200);
+    pages.push(body);
+    if (i === 0) afterFirst?.();
+    const token = (body.metadata as Json).continue as string | undefined;
+    if (!token) break;
+    url = `/api/v1/configmaps?limit=2&continue=${encodeURIComponent(token)}`;
+  }
+  return pages;
+}
+
 describe('merged list against two backends', () => {
   it('answers the union in one list when no limit is given', async () => {
     const { ctx } = setup();
@@ -94,16 +110,7 @@ describe('merged list against two backends', () => {
 
   it('pages with a limit through the source, then the destination at its first revision, under one merged RV', async () => {
     const { ctx, seen } = setup();
-    const pages: Json[] = [];
-    let url = '/api/v1/configmaps?limit=2';
-    for (let i = 0; i < 10; i++) {
-      const { status, body } = await read(ctx, url);
-      expect(status).toBe(200);
-      pages.push(body);
-      const token = (body.metadata as Json).continue as string | undefined;
-      if (!token) break;
-      url = `/api/v1/configmaps?limit=2&continue=${encodeURIComponent(token)}`;
-    }
+    const pages = await readPages(ctx);
     expect(pages.flatMap(keys)).toEqual(['kube-system/s0', 'team-b/b1', 'team-b/b2', 'team-c/c1', 'team-a/a1', 'team-a/a2']);
     expect(pages.every((p) => (p.items as Json[]).length <= 2)).toBe(true);
     expect(new Set(pages.map((p) => (p.metadata as Json).resourceVersion)).size).toBe(1);
@@ -112,27 +119,17 @@ describe('merged list against two backends', () => {
 
   it('pages on with the owners of its first page when a namespace moves between pages: no duplicate, no gap', async () => {
     const { ctx, seen } = setup();
-    const pages: Json[] = [];
-    let url = '/api/v1/configmaps?limit=2';
-    for (let i = 0; i < 10; i++) {
-      const { status, body } = await read(ctx, url);
-      expect(status).toBe(200);
-      pages.push(body);
-      if (i === 0) {
-        // team-c (source-owned, c1 on a later page) moves to the destination after the first page.
-        const later = new Date(NOW.getTime() + 60_000);
-        const moved = completeHandoff(
-          beginHandoff(ctx.routing.table, namespaceShardKey('team-c'), 'destination', later),
-          namespaceShardKey('team-c'),
-          '1250',
-          later,
-        );
-        (ctx.routing as unknown as { table: RoutingTable }).table = appendMergedEpoch(moved, '1260', '2310', later);
-      }
-      const token = (body.metadata as Json).continue as string | undefined;
-      if (!token) break;
-      url = `/api/v1/configmaps?limit=2&continue=${encodeURIComponent(token)}`;
-    }
+    const pages = await readPages(ctx, () => {
+      // team-c (source-owned, c1 on a later page) moves to the destination after the first page.
+      const later = new Date(NOW.getTime() + 60_000);
+      const moved = completeHandoff(
+        beginHandoff(ctx.routing.table, namespaceShardKey('team-c'), 'destination', later),
+        namespaceShardKey('team-c'),
+        '1250',
+        later,
+      );
+      (ctx.routing as unknown as { table: RoutingTable }).table = appendMergedEpoch(moved, '1260', '2310', later);
+    });
     expect(pages.flatMap(keys)).toEqual(['kube-system/s0', 'team-b/b1', 'team-b/b2', 'team-c/c1', 'team-a/a1', 'team-a/a2']);
     expect(seen.destination.some((p) => p.includes('resourceVersion=2300') && p.includes('resourceVersionMatch=Exact'))).toBe(true);
   });
