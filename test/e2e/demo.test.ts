@@ -25,8 +25,12 @@ describe('bridgectl demo', () => {
     expect(demo.stderr).toMatch(/ok\s+webhook: a pod created in lab-apps gets the native sidecar/);
     expect(demo.stderr).toMatch(/ok\s+workload .* as system:serviceaccount:lab-apps:default/);
     // The staged migration reached every shard and came back, with no client error and no lost write.
-    expect(demo.stderr).toMatch(/F=100%\s+\[#+\] 7\/7 shards in the destination/);
-    expect(demo.stderr).toMatch(/rolled back\s+\[\.+\] 0\/7 shards in the destination/);
+    // Namespace shards (issue 24): the 1% canary moves one namespace, each stage a growing set.
+    expect(demo.stderr).toMatch(/1% reached\s+moved demo-support \(1\/24 in the destination\)/);
+    expect(demo.stderr).toMatch(/5% reached\s+moved demo-coupons, demo-gateway \(3\/24 in the destination\)/);
+    expect(demo.stderr).toMatch(/F=100%\s+\[#+\] 24\/24 namespaces in the destination/);
+    expect(demo.stderr).toMatch(/rolled back\s+\[\.+\] 0\/24 namespaces in the destination/);
+    expect(demo.stderr).toMatch(/unmarked at the end: 0\n/);
     expect(demo.stderr).toMatch(/rollout: RolledBack; time per stage: 0% [\d.]+ s.*, 1% [\d.]+ s .*100% [\d.]+ s/);
     expect(demo.stderr).toMatch(/shadow reads before each move: [1-9]\d* compared, 0 divergent/);
     expect(demo.stderr).toMatch(/errors a single cluster would not give: 0\n/);
