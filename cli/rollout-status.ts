@@ -67,10 +67,10 @@ export function renderRolloutStatus(rollout: BridgeRollout, sync: SyncStatus | s
   const shards = s.shards ?? [];
   const moved = shards.filter((x) => x.owner === 'destination').length;
   lines.push(`shards in the destination: ${progressBar(moved, shards.length)} ${moved}/${shards.length}`);
-  lines.push(`  ${'SHARD'.padEnd(42)}${'OWNER'.padEnd(13)}${'DESIRED'.padEnd(13)}${'EPOCH'.padEnd(7)}OFFSET`);
+  lines.push(`  ${'SHARD'.padEnd(42)}${'OWNER'.padEnd(15)}${'DESIRED'.padEnd(13)}${'EPOCH'.padEnd(7)}OFFSET`);
   for (const x of shards) {
     lines.push(
-      `  ${x.shard.padEnd(42)}${(x.handoff ? `->${x.desiredOwner}` : x.owner).padEnd(13)}${x.desiredOwner.padEnd(13)}${String(x.epoch).padEnd(7)}${x.offset}`,
+      `  ${x.shard.padEnd(42)}${(x.handoff ? `->${x.desiredOwner}` : x.owner).padEnd(15)}${x.desiredOwner.padEnd(13)}${String(x.epoch).padEnd(7)}${x.offset}`,
     );
   }
   lines.push(...gateLines(s.gate), ...syncLines(sync));

@@ -181,8 +181,17 @@ describe('namespace shards on the lab', () => {
     // Its type shards are not the carried types: configmaps of other namespaces never moved.
     expect(bridge.aggregator.routing.table.shards.configmaps).toBeUndefined();
     expect(await dataOf('destination', staying, 'before')).toBe('changed-on-source');
-    const status = await bridgectl(['status', '--name', 'ns-plan', '--kubeconfig', destination]);
-    expect(status.stdout).toMatch(new RegExp(`namespace/${staying}\\s+destination\\s+destination`));
+    // The rollout's status copies the table on the controller's next tick (CI once read it mid-hand-off: `->destination`).
+    const moved = new RegExp(`namespace/${staying}\\s+destination\\s+destination`);
+    const status = await waitUntil(
+      'bridgectl status to show the namespace moved',
+      async () => {
+        const answer = await bridgectl(['status', '--name', 'ns-plan', '--kubeconfig', destination]);
+        return moved.test(answer.stdout) ? answer : undefined;
+      },
+      { timeoutMs: 30_000 },
+    );
+    expect(status.stdout).toMatch(moved);
     // The rollout governs it: a hand move is refused, naming the rollout.
     const governed = await bridgectl(['aggregator', 'move', '--namespace', staying, '--to', 'source', '--kubeconfig', destination]);
     expect(governed.code).toBe(1);
