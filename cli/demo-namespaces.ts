@@ -36,8 +36,7 @@ export const DEMO_NAMESPACES: readonly string[] = [
   'demo-audit',
 ];
 
-/** The label every demo namespace carries, so a plan or a person can select them by label too. */
-export const DEMO_NAMESPACE_LABEL = 'cluster-bridge.io/demo';
+export { DEMO_NAMESPACE_LABEL } from '../lib/names.js';
 
 /** The demo's namespace shard keys (`namespace/<name>`). */
 export const DEMO_NAMESPACE_SHARDS: readonly ShardKey[] = DEMO_NAMESPACES.map(namespaceShardKey);

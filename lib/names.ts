@@ -22,6 +22,8 @@ export const PART_OF_VALUE = 'cluster-bridge';
 export const FENCE_VERSION_ANNOTATION = 'cluster-bridge.io/fence-version';
 /** Namespaces of the webhook e2e suites carry this label; the lab's own injector skips them. */
 export const E2E_WEBHOOK_LABEL = 'cluster-bridge.io/e2e-webhook';
+/** The label every namespace of the migration demo carries (cli/demo-namespaces.ts), so a plan or a person can select them. */
+export const DEMO_NAMESPACE_LABEL = 'cluster-bridge.io/demo';
 /** The scratch namespace `bridgectl preflight` makes and deletes. */
 export const PREFLIGHT_LABEL = 'cluster-bridge.io/preflight';
 /** The demo's workload marks each object it has read back. */

@@ -3,6 +3,8 @@
 // KUBERNETES_SERVICE_*) with the token and CA files a pod has (or TOKEN_FILE, CA_FILE). Run as
 // `node --input-type=module -e "$(cat get-load.mjs)" PATH`. Prints one JSON line: sent, ok, failed, p50/p99 ms.
 import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { URL } from 'node:url';
 import { Agent, request } from 'node:https';
 
 const sa = '/var/run/secrets/kubernetes.io/serviceaccount';
