@@ -6,6 +6,7 @@
  */
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { Agent, request, type RequestOptions } from 'node:https';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { defaultAccess, inClusterAccess, kubeconfigFileAccess, type KubeconfigAccess } from './kubeconfig-reader.js';
 import { IN_CLUSTER } from '../process/config.js';
 import { readBody } from '../proxy/read-body.js';
@@ -200,13 +201,18 @@ export class KubeRestClient {
       headers['content-length'] = payload.length;
     }
     let answer: BufferedAnswer;
-    try {
-      answer = await this.rawBuffered({ method, path, headers, body: payload, timeoutMs: options.timeoutMs });
-    } catch (err) {
-      throw new BridgeError('BRIDGE_ERR_KUBE_API', `${method} ${path}: ${errorMessage(err)}`, {
-        fix: 'check the API server address and the network',
-        cause: err,
-      });
+    for (let retry = 0; ; retry++) {
+      try {
+        answer = await this.rawBuffered({ method, path, headers, body: payload, timeoutMs: options.timeoutMs });
+      } catch (err) {
+        throw new BridgeError('BRIDGE_ERR_KUBE_API', `${method} ${path}: ${errorMessage(err)}`, {
+          fix: 'check the API server address and the network',
+          cause: err,
+        });
+      }
+      const wait = retryAfterSeconds(answer);
+      if (wait === undefined || retry >= THROTTLED_RETRIES) break;
+      await sleep(wait * 1000);
     }
     const text = answer.body.toString('utf8');
     let parsed: unknown = text;
@@ -268,6 +274,25 @@ export class KubeRestClient {
   close(): void {
     this.agent.destroy();
   }
+}
+
+/** As client-go's rest client: an answer the server asks to have repeated is sent again this many times at most. */
+export const THROTTLED_RETRIES = 10;
+/** A Retry-After longer than this is shortened: a one-shot command should not hang on a wrong header. */
+const RETRY_AFTER_CAP_SECONDS = 10;
+
+/**
+ * Seconds to wait before sending the call again, or undefined when it should not be: like client-go, a
+ * 429 or 5xx that carries an integer Retry-After (kube-apiserver's priority and fairness, a resource whose
+ * storage is still initializing, the bridge's hand-off hold); the server has not acted on the call, so
+ * every verb is repeated.
+ */
+export function retryAfterSeconds(answer: Pick<BufferedAnswer, 'status' | 'rawHeaders'>): number | undefined {
+  if (answer.status !== 429 && (answer.status < 500 || answer.status > 599)) return undefined;
+  const at = answer.rawHeaders.findIndex((h, i) => i % 2 === 0 && h.toLowerCase() === 'retry-after');
+  const value = at < 0 ? undefined : answer.rawHeaders[at + 1]?.trim();
+  if (value === undefined || !/^\d+$/.test(value)) return undefined;
+  return Math.min(Number(value), RETRY_AFTER_CAP_SECONDS);
 }
 
 /** BRIDGE_ERR_KUBE_API for an answer the caller did not expect, with the API server's message. */

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Agent, createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { KubeRestClient } from '../../lib/kube/rest-client.js';
+import { KubeRestClient, THROTTLED_RETRIES, retryAfterSeconds } from '../../lib/kube/rest-client.js';
 import { readBody } from '../../lib/proxy/read-body.js';
 import { generateCa, issueCertificate, type CertificateAndKey } from '../../lib/tls/pki.js';
 import type { WatchEvent } from '../../lib/kube/watch-stream.js';
@@ -122,6 +122,66 @@ describe('KubeRestClient.raw', () => {
     } finally {
       client.close();
     }
+  });
+});
+
+describe('KubeRestClient.request, asked to try again', () => {
+  const answerWith = (answers: Array<[number, Record<string, string>]>) => {
+    let n = 0;
+    handle = (_req, res) => {
+      const [status, headers] = answers[Math.min(n++, answers.length - 1)]!;
+      res.writeHead(status, { 'content-type': 'application/json', ...headers });
+      res.end(JSON.stringify({ kind: status === 200 ? 'ConfigMapList' : 'Status', code: status, items: [] }));
+    };
+  };
+
+  it('sends the call again, body included, after a 429 or 5xx that carries Retry-After, as client-go does (a new resource whose storage is initializing)', async () => {
+    answerWith([
+      [429, { 'retry-after': '0' }],
+      [503, { 'retry-after': '0' }],
+      [200, {}],
+    ]);
+    const client = KubeRestClient.withCredentials(base, { caPem: ca.certPem, token: 't' });
+    const before = seen.length;
+    try {
+      const got = await client.request('POST', '/api/v1/namespaces/a/configmaps', { kind: 'ConfigMap' });
+      expect(got.status).toBe(200);
+      expect(seen.slice(before).map((s) => [s.method, s.body])).toEqual(Array(3).fill(['POST', '{"kind":"ConfigMap"}']));
+    } finally {
+      client.close();
+    }
+  });
+
+  it('returns the answer without repeating the call when it has no Retry-After, or after THROTTLED_RETRIES repeats', async () => {
+    const client = KubeRestClient.withCredentials(base, { caPem: ca.certPem, token: 't' });
+    try {
+      answerWith([[429, {}]]);
+      let before = seen.length;
+      expect((await client.request('GET', '/api/v1/configmaps')).status).toBe(429);
+      expect(seen.length - before).toBe(1);
+
+      answerWith([[503, { 'retry-after': '0' }]]);
+      before = seen.length;
+      expect((await client.request('GET', '/api/v1/configmaps')).status).toBe(503);
+      expect(seen.length - before).toBe(THROTTLED_RETRIES + 1);
+
+      answerWith([[409, { 'retry-after': '0' }]]);
+      before = seen.length;
+      expect((await client.request('GET', '/api/v1/configmaps')).status).toBe(409);
+      expect(seen.length - before).toBe(1);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('reads Retry-After as client-go does: integer seconds only, and a long one shortened', () => {
+    const answer = (status: number, value?: string) => ({ status, rawHeaders: value === undefined ? [] : ['Retry-After', value] });
+    expect(retryAfterSeconds(answer(429, '1'))).toBe(1);
+    expect(retryAfterSeconds(answer(500, ' 2 '))).toBe(2);
+    expect(retryAfterSeconds(answer(429, '3600'))).toBe(10);
+    expect(retryAfterSeconds(answer(429, 'Wed, 21 Oct 2026 07:28:00 GMT'))).toBeUndefined();
+    expect(retryAfterSeconds(answer(429))).toBeUndefined();
+    expect(retryAfterSeconds(answer(403, '1'))).toBeUndefined();
   });
 });
 
