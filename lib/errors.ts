@@ -198,6 +198,8 @@ export interface BridgeErrorOptions {
   retryAfterSeconds?: number;
   /** What the Status answer names (the object, the causes), as kube-apiserver fills it. */
   details?: StatusDetails;
+  /** BRIDGE_ERR_KUBE_API: the status the API server answered, for callers that branch on it (a 409 lost race). */
+  apiStatus?: number;
 }
 
 export class BridgeError extends Error {
@@ -209,6 +211,7 @@ export class BridgeError extends Error {
   readonly statusReason: StatusReason;
   readonly retryAfterSeconds?: number;
   readonly details?: StatusDetails;
+  readonly apiStatus?: number;
 
   constructor(code: ErrorCode, message: string, options: BridgeErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -219,6 +222,7 @@ export class BridgeError extends Error {
     this.statusReason = options.statusReason ?? ErrorCodes[code].statusReason;
     if (options.retryAfterSeconds !== undefined) this.retryAfterSeconds = options.retryAfterSeconds;
     if (options.details !== undefined) this.details = options.details;
+    if (options.apiStatus !== undefined) this.apiStatus = options.apiStatus;
   }
 
   /** One line for a terminal: code, cause and fix. */

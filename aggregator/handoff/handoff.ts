@@ -67,7 +67,7 @@ const PERSIST_ATTEMPTS = 3;
 
 /** The routing table store's replace lost its resourceVersion precondition (lib/routing/configmap-store.ts). */
 function isStoreConflict(err: unknown): boolean {
-  return err instanceof BridgeError && err.code === 'BRIDGE_ERR_KUBE_API' && /: HTTP 409:/.test(err.message);
+  return isBridgeError(err, 'BRIDGE_ERR_KUBE_API') && err.apiStatus === 409;
 }
 
 export class ShardHandoff implements OwnerChanger {

@@ -300,6 +300,7 @@ export function kubeApiError(method: string, path: string, response: KubeRespons
   const message = (response.body as { message?: string } | undefined)?.message ?? String(response.body).slice(0, 200);
   return new BridgeError('BRIDGE_ERR_KUBE_API', `${method} ${path}: HTTP ${response.status}: ${message}`, {
     fix: response.status === 403 ? 'grant the RBAC permission named in the message' : 'see the message',
+    apiStatus: response.status,
   });
 }
 

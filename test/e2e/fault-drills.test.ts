@@ -144,7 +144,9 @@ afterAll(async () => {
   await stopPrivateLab();
 }, 180_000);
 
-describe('fault drills', () => {
+// Each drill runs twice in a row (issue 21: the drills pass twice in a row in CI); the second round starts
+// from the state the first one left, so a drill that only passes on a fresh install fails there.
+describe.each([1, 2])('fault drills, round %i', () => {
   it('kill -9 of the aggregator and the synchronizer mid-hand-off, both started again: the hand-off completes and nothing acknowledged is lost', async () => {
     await drill('drill-kill', async () => {
       // A hold lasts about a second on the lab: watched closely, both are killed while it lasts.

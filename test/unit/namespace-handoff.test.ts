@@ -11,7 +11,7 @@ import { RoutingState } from '../../lib/routing/routing-state.js';
 import { emptyRoutingTable, shardState } from '../../lib/routing/routing-table.js';
 import type { RoutingTable } from '../../lib/routing/types.js';
 import { appendMergedEpoch } from '../../lib/routing/merged-rv.js';
-import { BridgeError } from '../../lib/errors.js';
+import { kubeApiError } from '../../lib/kube/rest-client.js';
 import { silentLog } from '../helpers/sidecar-fixtures.js';
 
 const CARRIED = ['configmaps', 'secrets'];
@@ -143,7 +143,7 @@ describe('namespace shards a hand-off can never move', () => {
           // The completing write finds the table changed: a merged read rolled the first merged epoch.
           if (table.shards['namespace/app']?.owner === 'destination' && !stored) {
             stored = { table: appendMergedEpoch(persisted[0]!, '101', '41', new Date()), version: '50' };
-            throw new BridgeError('BRIDGE_ERR_KUBE_API', 'PUT /api/v1/namespaces/cluster-bridge-system/configmaps/t: HTTP 409: the object has been modified');
+            throw kubeApiError('PUT', '/api/v1/namespaces/cluster-bridge-system/configmaps/t', { status: 409, body: { message: 'the object has been modified' } });
           }
           persisted.push(table);
           return { version: String(persisted.length + 1) };
