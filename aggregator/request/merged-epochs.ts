@@ -7,17 +7,13 @@
 import { BridgeError, errorMessage } from '../../lib/errors.js';
 import { appendMergedEpoch, MergedRVCodec } from '../../lib/routing/merged-rv.js';
 import type { RoutingState } from '../../lib/routing/routing-state.js';
-import type { RoutingTable, RoutingTableStore } from '../../lib/routing/types.js';
+import type { RoutingTableStore } from '../../lib/routing/types.js';
 
 export interface MergedEpochRoller {
   /** Persists a new merged epoch starting at (source, destination) unless another replica already did since `seen` epochs. */
   roll(source: bigint, destination: bigint, seen: number): Promise<void>;
   /** Reads the routing table back from the store (a replica behind another's merged epoch). */
   refresh(): Promise<void>;
-}
-
-export function mergedCodec(table: RoutingTable): MergedRVCodec | undefined {
-  return table.merged?.epochs.length ? new MergedRVCodec(table.merged.epochs) : undefined;
 }
 
 const ROLL_ATTEMPTS = 3;
@@ -55,15 +51,15 @@ export function storeRoller(store: RoutingTableStore, routing: RoutingState, now
  * Undefined when a roll is needed and this replica cannot persist one (the caller answers 503).
  */
 export async function presentingCodec(
-  routing: Pick<RoutingState, 'table'>,
+  routing: Pick<RoutingState, 'table' | 'mergedCodec'>,
   roller: MergedEpochRoller | undefined,
   source: bigint,
   destination: bigint,
 ): Promise<MergedRVCodec | undefined> {
-  const codec = mergedCodec(routing.table);
-  if (codec && !codec.needsRoll(source, destination)) return codec;
+  const codec = routing.mergedCodec();
+  if (!codec.needsRoll(source, destination)) return codec;
   if (!roller) return undefined;
   await roller.roll(source, destination, routing.table.merged?.epochs.length ?? 0);
-  const rolled = mergedCodec(routing.table);
-  return rolled && !rolled.needsRoll(source, destination) ? rolled : undefined;
+  const rolled = routing.mergedCodec();
+  return rolled.needsRoll(source, destination) ? undefined : rolled;
 }

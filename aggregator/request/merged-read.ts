@@ -8,10 +8,9 @@
 import type { ServerResponse } from 'node:http';
 import { currentRevision } from '../../lib/kube/cluster-connection.js';
 import { headerValue } from '../../lib/proxy/headers.js';
-import { MERGED_RV_BASE } from '../../lib/routing/merged-rv.js';
+import { MERGED_RV_BASE, MergedRVCodec } from '../../lib/routing/merged-rv.js';
 import { expiredMessage, expiredResourceVersion, expiredWatch, sendStatus } from '../../lib/routing/status-responses.js';
 import { decodeMergedContinue } from './merged-continue.js';
-import { mergedCodec } from './merged-epochs.js';
 import { tableAtMergedEpoch } from './merged-ownership.js';
 import { serveMergedList } from './merged-list.js';
 import { acceptsJson } from './merged-request.js';
@@ -38,9 +37,7 @@ async function decodeRV(ctx: ProxyContext, presented: string): Promise<Decoded> 
 
 function decodeOnce(ctx: ProxyContext, presented: string): Decoded {
   if (presented === '' || presented === '0') return { kind: 'unset', raw: presented };
-  const codec = mergedCodec(ctx.routing.table);
-  const decoded = codec?.decode(presented);
-  if (!decoded) return /^\d{1,19}$/.test(presented) ? { kind: 'expired' } : { kind: 'invalid' };
+  const decoded = ctx.routing.mergedCodec().decode(presented);
   if (decoded.kind === 'current') return { kind: 'current', source: decoded.source, destination: decoded.destination };
   if (decoded.kind === 'invalid') return { kind: 'invalid' };
   if (decoded.kind === 'unset') return { kind: 'unset', raw: presented };
@@ -94,11 +91,11 @@ async function serveContinue(
   if (at.kind === 'current') return serveMergedList(ctx, prepared, res, { kind: 'continue', token, source: at.source, destination: at.destination }, limit);
   // A namespace moved since the first page: the rest is read at the revisions that page fixed, with the
   // owners of then (kube-apiserver's continue tokens outlive writes too, until compaction: 410 then).
-  const older = mergedCodec(ctx.routing.table)?.decode(token.rv);
-  if (older?.kind !== 'older-epoch') return expired(ctx, res, 'list', token.rv, true);
+  const older = ctx.routing.mergedCodec().decode(token.rv);
+  if (older.kind !== 'older-epoch') return expired(ctx, res, 'list', token.rv, true);
   const then = tableAtMergedEpoch(ctx.routing.table, older.epoch);
-  const position = mergedCodec(then)?.decode(token.rv);
-  if (position?.kind !== 'current') return expired(ctx, res, 'list', token.rv, true);
+  const position = MergedRVCodec.forTable(then).decode(token.rv);
+  if (position.kind !== 'current') return expired(ctx, res, 'list', token.rv, true);
   const start = { kind: 'continue' as const, token, source: position.source, destination: position.destination, table: then };
   return serveMergedList(ctx, prepared, res, start, limit);
 }

@@ -6,7 +6,7 @@ import { describe, expect, it } from '@jest/globals';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { serveMergedRead } from '../../aggregator/request/merged-read.js';
 import type { MergedPrepared, ProxyContext } from '../../aggregator/request/request-context.js';
-import { appendMergedEpoch } from '../../lib/routing/merged-rv.js';
+import { appendMergedEpoch, MergedRVCodec } from '../../lib/routing/merged-rv.js';
 import { parseRequestInfo } from '../../lib/routing/request-info.js';
 import { beginHandoff, completeHandoff } from '../../lib/routing/routing-table.js';
 import { namespaceShardKey } from '../../lib/routing/shard-hash.js';
@@ -48,7 +48,13 @@ const destinationItems = ['kube-system/d0', 'team-a/a1', 'team-a/a2', 'team-b/co
 
 function setup(table: RoutingTable = splitTable(['team-a']), onSourceList?: (ctx: { routing: { table: RoutingTable } }) => void) {
   const seen: Record<ClusterSide, string[]> = { source: [], destination: [] };
-  const routing = { table };
+  // A RoutingState's two reads, over a table the tests replace directly.
+  const routing = {
+    table,
+    mergedCodec(): MergedRVCodec {
+      return MergedRVCodec.forTable(this.table);
+    },
+  };
   const ctx = {
     routing,
     clusters: {
