@@ -27,7 +27,10 @@ export function lagCell(lag: LagSummary | undefined): string {
 
 export function renderSyncStatus(status: SyncStatus): string {
   if (!status.leading) return `synchronizer ${status.identity}: standing by; another replica leads and mirrors (ask its ops port)`;
-  const lines = [`synchronizer ${status.identity}: leading, mirroring ${status.mirrors.length} of ${status.shards.length} shards`];
+  // A carried type (namespace shards) has a mirror per direction: shards are counted once.
+  const mirroredShards = new Set(status.mirrors.map((m) => m.shard)).size;
+  const directions = status.mirrors.length > mirroredShards ? ` (${status.mirrors.length} mirrors, some both ways)` : '';
+  const lines = [`synchronizer ${status.identity}: leading, mirroring ${mirroredShards} of ${status.shards.length} shards${directions}`];
   // Column widths; a longer cell still gets one space before the next.
   const widths = [34, 25, 13, 42, 12, 22, 11, 16];
   const columns = (cells: string[]) =>

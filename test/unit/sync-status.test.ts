@@ -52,6 +52,16 @@ describe('bridgectl sync status rendering', () => {
     expect(lines[4]).toBe('services: last error: HTTP 422: spec.clusterIP: Invalid value');
   });
 
+  it('counts a carried type mirrored both ways as one shard of its list', () => {
+    const text = renderSyncStatus({
+      identity: 'sync-a',
+      leading: true,
+      shards: ['configmaps', 'services'],
+      mirrors: [mirror({}), mirror({ direction: 'destination->source' }), mirror({ shard: 'services' })],
+    });
+    expect(text.split('\n')[0]).toBe('synchronizer sync-a: leading, mirroring 2 of 2 shards (3 mirrors, some both ways)');
+  });
+
   it('says when the replica asked is standing by', () => {
     expect(renderSyncStatus({ identity: 'sync-b', leading: false, shards: ['configmaps'], mirrors: [] })).toContain('standing by');
   });
