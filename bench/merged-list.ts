@@ -77,6 +77,21 @@ async function seed(api: KubeRestClient, namespace: string, count: number, label
   }
 }
 
+/** Deletes the bench's namespaces on both clusters and waits until they are gone: a run right after another would seed into a terminating namespace. */
+async function removeNamespaces(apis: KubeRestClient[]): Promise<void> {
+  for (const namespace of [SPLIT_SOURCE, SPLIT_DESTINATION, ONE])
+    for (const api of apis) await api.expect('DELETE', `/api/v1/namespaces/${namespace}`, [200, 202, 404]);
+  await waitUntil(
+    "the bench's namespaces deleted",
+    async () => {
+      for (const namespace of [SPLIT_SOURCE, SPLIT_DESTINATION, ONE])
+        for (const api of apis) if ((await api.request('GET', `/api/v1/namespaces/${namespace}`)).status !== 404) return undefined;
+      return true;
+    },
+    { timeoutMs: 300_000, intervalMs: 1000 },
+  );
+}
+
 /** Sets the namespace shard's desired owner and waits until the aggregator completed the hand-off. */
 async function moveNamespace(destination: KubeRestClient, namespace: string, to: ClusterSide): Promise<void> {
   const key = namespaceShardKey(namespace);
@@ -283,8 +298,7 @@ async function main(): Promise<void> {
     await benchWatch(viaAggregator, writers);
   } finally {
     await moveNamespace(writers.destination, SPLIT_DESTINATION, 'source').catch((err) => out(`could not move ${SPLIT_DESTINATION} back: ${String(err)}`));
-    for (const namespace of [SPLIT_SOURCE, SPLIT_DESTINATION, ONE])
-      for (const api of Object.values(writers)) await api.expect('DELETE', `/api/v1/namespaces/${namespace}`, [200, 202, 404]).catch(() => undefined);
+    await removeNamespaces(Object.values(writers)).catch((err) => out(`could not remove the bench's namespaces: ${String(err)}`));
     Object.values(writers).forEach((w) => w.close());
   }
 }
