@@ -77,6 +77,11 @@ export class NamespaceDirections {
     return namespaceOwner(this.table, namespace);
   }
 
+  /** The namespaces `side` owns by the table (a namespace not in it is the source's). */
+  ownedBy(side: ClusterSide): string[] {
+    return namespacesOf(this.table).filter((namespace) => this.owner(namespace) === side);
+  }
+
   /** The mirror from `side` copies the namespace (unless paused there: ShardMirror.pauseNamespace). */
   covers(side: ClusterSide, namespace: string): boolean {
     return this.owner(namespace) === side;

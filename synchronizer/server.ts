@@ -138,21 +138,25 @@ export async function startSynchronizer(config: SyncConfig, log: Logger): Promis
     mirrors.clear();
     statusMirrors.clear();
   };
-  const followStatus = (shard: string, owner: ClusterSide) => {
+  /** `covers`: a carried type's namespaces the destination owns (its status mirror is scoped to them). */
+  const followStatus = (shard: string, owner: ClusterSide, covers?: (namespace: string) => boolean): StatusMirror | undefined => {
     const running = statusMirrors.get(shard);
-    if (owner === 'source' || !hasSourceStatus(shard)) {
-      running?.stop();
-      statusMirrors.delete(shard);
-    } else if (!running) {
-      const mirror = new StatusMirror(shard, apis.get(shard)!, clusters.source.rest, clusters.destination.rest, counters, log);
-      statusMirrors.set(shard, mirror);
-      mirror.start();
-    }
+    const wanted = owner === 'destination' && hasSourceStatus(shard);
+    if (running && wanted && (running.covers === undefined) === (covers === undefined)) return running;
+    running?.stop();
+    statusMirrors.delete(shard);
+    if (!wanted) return undefined;
+    const mirror = new StatusMirror(shard, apis.get(shard)!, clusters.source.rest, clusters.destination.rest, counters, log, {}, covers);
+    statusMirrors.set(shard, mirror);
+    mirror.start();
+    return mirror;
   };
   // Carried types (the table's namespaceTypes): two mirrors each, one from each side, each covering the namespaces its side owns.
   const directions = new NamespaceDirections();
   const followCarried = (shard: string, changes: readonly DirectionChange[]) => {
-    followStatus(shard, 'source'); // the type shard's owner: a carried type has none that moved
+    // Status of the namespaces the destination owns comes from the source, as for a type shard it owns.
+    const destinationOwns = directions.ownedBy('destination').length > 0;
+    const status = followStatus(shard, destinationOwns ? 'destination' : 'source', (namespace) => directions.covers('destination', namespace));
     const typeMirror = mirrors.get(shard);
     mirrors.delete(shard);
     typeMirror?.stop();
@@ -168,6 +172,7 @@ export async function startSynchronizer(config: SyncConfig, log: Logger): Promis
     }
     // A namespace turned around (or resumed): the old side forgets it, the new side reconciles it, knowing what the old had.
     applyDirectionChanges(changes, (side) => mirrors.get(carriedMirrorKey(shard, side))!);
+    for (const { namespace, to } of changes) if (to === 'destination') void status?.copyNamespace(namespace);
     for (const { namespace, from, to } of changes) log.info({ shard, namespace, from, to }, from ? 'namespace turned around' : 'namespace resumed');
   };
   const stopCarried = (shard: string) => {

@@ -7,10 +7,15 @@
  * destination's object through `/status`, and nothing else. An object not on the destination yet is
  * skipped: its next status change, or the next relist, brings it. It lists and watches as the shard
  * mirrors do (lib/kube/list-watch.ts): in pages, relisting when a watch ends, fails or stays silent.
+ * For a type carried in namespace shards it is scoped: it copies only the namespaces the destination
+ * owns (the source's shard mirror copies status for the rest), and reads a namespace again when it
+ * turns to the destination (a status written while its hand-off held the old mirror would wait for the
+ * next change otherwise).
  */
 import { errorMessage } from '../lib/errors.js';
 import { kubeApiError, type KubeRestClient } from '../lib/kube/rest-client.js';
 import { listAndWatch } from '../lib/kube/list-watch.js';
+import { listAllPages } from '../lib/kube/list-pages.js';
 import type { Logger } from '../lib/process/logger.js';
 import type { KubeObject } from '../lib/kube/types.js';
 import type { ShardKey } from '../lib/routing/types.js';
@@ -48,6 +53,8 @@ export class StatusMirror {
     private readonly log: Logger,
     /** Watch tuning (tests); the defaults are lib/kube/list-watch.ts's. */
     private readonly watchOptions: { silentMs?: number } = {},
+    /** The namespaces whose status it copies ('' for cluster-scoped objects); absent: all (a type shard). */
+    readonly covers?: (namespace: string) => boolean,
   ) {}
 
   start(): void {
@@ -66,8 +73,21 @@ export class StatusMirror {
     this.watch?.stop();
   }
 
+  /** Copies the status of every source object of `namespace` (it just turned to the destination). */
+  async copyNamespace(namespace: string): Promise<void> {
+    try {
+      const { items } = await listAllPages<KubeObject>(this.source, objectPath(this.api, namespace));
+      items.forEach((item) => this.enqueue(item));
+      await this.queue;
+    } catch (err) {
+      this.counters.failed(this.shard, 'source->destination', 'status');
+      this.log.warn({ shard: this.shard, namespace, err: errorMessage(err) }, "cannot read the source's objects of a namespace the destination took");
+    }
+  }
+
   /** Status writes of the shard one after another, in the order the source delivered them. */
   private enqueue(sourceObj: KubeObject): void {
+    if (this.covers && !this.covers(sourceObj.metadata.namespace ?? '')) return;
     this.queue = this.queue.then(() => this.copy(sourceObj));
   }
 

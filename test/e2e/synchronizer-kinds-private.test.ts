@@ -4,7 +4,8 @@
  * on the destination and arrives once the CRD shard brought the CRD; a Service whose ClusterIP is
  * outside the destination's range is reported with the API server's message in `bridgectl sync status`
  * and the metrics while everything else keeps mirroring; and while the destination owns
- * deployments.apps, the Deployment's status still comes from the source, never the other way.
+ * deployments.apps, the Deployment's status still comes from the source, never the other way; so it
+ * does in a namespace the destination owns once deployments.apps is carried in namespace shards.
  */
 import { stopPrivateLab } from '../helpers/private-lab-disjoint.js';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -15,10 +16,11 @@ import { KubeRestClient } from '../../lib/kube/rest-client.js';
 import type { KubeObject } from '../../lib/kube/types.js';
 import { ConfigMapRoutingStore } from '../../lib/routing/configmap-store.js';
 import { beginHandoff, completeHandoff } from '../../lib/routing/routing-table.js';
+import { namespaceShardKey } from '../../lib/routing/shard-hash.js';
 import { waitUntil } from '../../lib/wait-until.js';
 import { loadSyncConfig } from '../../synchronizer/config.js';
 import { CRD_SHARD } from '../../synchronizer/crd-readiness.js';
-import { startSynchronizer, type RunningSynchronizer } from '../../synchronizer/server.js';
+import { carriedMirrorKey, startSynchronizer, type RunningSynchronizer } from '../../synchronizer/server.js';
 import { createNamespace, kubeconfigPath, kubectlOk, run, uniqueName } from '../helpers/lab-clients.js';
 import { silentLog } from '../helpers/sidecar-fixtures.js';
 
@@ -168,5 +170,50 @@ describe('a destination of its own: CRDs first, another service range, the desti
       return conditionsOf(own).some((c) => c.type === 'BridgeProbe') && canonicalJson(own!.status) === canonicalJson(copy?.status) ? copy : undefined;
     });
     expect(conditionsOf(copied).map((c) => c.type)).not.toContain('DestinationOnly');
+  });
+  it("with deployments.apps carried in namespace shards, a namespace the destination owns gets its Deployments' status from the source", async () => {
+    const store = new ConfigMapRoutingStore(destination, silentLog);
+    const moved = await createNamespace('source', 'sync-kinds-ns');
+    const kept = await createNamespace('source', 'sync-kinds-kept');
+    // deployments.apps becomes carried: the type shard the test above moved is the source's again.
+    let { table, version } = await store.load();
+    const { 'deployments.apps': _moved, ...shards } = table.shards;
+    await store.replace({ ...table, shards, namespaceTypes: ['deployments.apps'] }, version);
+    await waitUntil('both carried mirrors of deployments.apps', () =>
+      sync!.mirrors.has(carriedMirrorKey('deployments.apps', 'source')) && sync!.mirrors.has(carriedMirrorKey('deployments.apps', 'destination')) ? true : undefined,
+    );
+    const inNamespace = (ns: string, name = '') => `/apis/apps/v1/namespaces/${ns}/deployments${name ? `/${name}` : ''}`;
+    for (const ns of [moved, kept]) {
+      await source.expect('POST', inNamespace(ns), [201], {
+        metadata: { name: 'api', labels: { app: 'api' } },
+        spec: {
+          replicas: 1,
+          selector: { matchLabels: { app: 'api' } },
+          template: { metadata: { labels: { app: 'api' } }, spec: { containers: [{ name: 'main', image: 'registry.k8s.io/pause:3.10' }] } },
+        },
+      });
+      await waitUntil(`the Deployment of ${ns} mirrored`, () => read(destination, inNamespace(ns, 'api')));
+    }
+
+    // The namespace moves to the destination, as a completed hand-off writes it.
+    ({ table, version } = await store.load());
+    const sourceRV = (await source.expect<{ metadata: { resourceVersion: string } }>('GET', inNamespace(moved), [200])).body.metadata.resourceVersion;
+    const now = new Date();
+    const key = namespaceShardKey(moved);
+    await store.replace(completeHandoff(beginHandoff(table, key, 'destination', now), key, sourceRV, now), version);
+    await waitUntil('the namespace to turn around', async () => {
+      await kubectlOk('destination', ['-n', moved, 'label', 'deployment', 'api', '--overwrite', 'turned=yes']);
+      return (await read(source, inNamespace(moved, 'api')))?.metadata.labels?.['turned'] === 'yes' ? true : undefined;
+    });
+
+    // Status written on the source (its controllers run the pods) reaches the destination's object in both namespaces.
+    for (const ns of [moved, kept]) {
+      const probe = { type: 'BridgeProbe', status: 'True', reason: 'E2E', message: `written on the source in ${ns}` };
+      await kubectlOk('source', ['-n', ns, 'patch', 'deployment', 'api', '--subresource=status', '--type=strategic', '-p', JSON.stringify({ status: { conditions: [probe] } })]);
+      await waitUntil(`the source's status on the destination's Deployment in ${ns}`, async () => {
+        const [own, copy] = await Promise.all([read(source, inNamespace(ns, 'api')), read(destination, inNamespace(ns, 'api'))]);
+        return conditionsOf(copy).some((c) => c.message === probe.message) && canonicalJson(own!.status) === canonicalJson(copy!.status) ? true : undefined;
+      });
+    }
   });
 });
