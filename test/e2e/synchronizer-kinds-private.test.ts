@@ -180,7 +180,9 @@ describe('a destination of its own: CRDs first, another service range, the desti
     const { 'deployments.apps': _moved, ...shards } = table.shards;
     await store.replace({ ...table, shards, namespaceTypes: ['deployments.apps'] }, version);
     await waitUntil('both carried mirrors of deployments.apps', () =>
-      sync!.mirrors.has(carriedMirrorKey('deployments.apps', 'source')) && sync!.mirrors.has(carriedMirrorKey('deployments.apps', 'destination')) ? true : undefined,
+      sync!.mirrors.has(carriedMirrorKey('deployments.apps', 'source')) && sync!.mirrors.has(carriedMirrorKey('deployments.apps', 'destination'))
+        ? true
+        : undefined,
     );
     const inNamespace = (ns: string, name = '') => `/apis/apps/v1/namespaces/${ns}/deployments${name ? `/${name}` : ''}`;
     for (const ns of [moved, kept]) {
@@ -209,7 +211,17 @@ describe('a destination of its own: CRDs first, another service range, the desti
     // Status written on the source (its controllers run the pods) reaches the destination's object in both namespaces.
     for (const ns of [moved, kept]) {
       const probe = { type: 'BridgeProbe', status: 'True', reason: 'E2E', message: `written on the source in ${ns}` };
-      await kubectlOk('source', ['-n', ns, 'patch', 'deployment', 'api', '--subresource=status', '--type=strategic', '-p', JSON.stringify({ status: { conditions: [probe] } })]);
+      await kubectlOk('source', [
+        '-n',
+        ns,
+        'patch',
+        'deployment',
+        'api',
+        '--subresource=status',
+        '--type=strategic',
+        '-p',
+        JSON.stringify({ status: { conditions: [probe] } }),
+      ]);
       await waitUntil(`the source's status on the destination's Deployment in ${ns}`, async () => {
         const [own, copy] = await Promise.all([read(source, inNamespace(ns, 'api')), read(destination, inNamespace(ns, 'api'))]);
         return conditionsOf(copy).some((c) => c.message === probe.message) && canonicalJson(own!.status) === canonicalJson(copy!.status) ? true : undefined;

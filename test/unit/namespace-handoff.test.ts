@@ -143,7 +143,10 @@ describe('namespace shards a hand-off can never move', () => {
           // The completing write finds the table changed: a merged read rolled the first merged epoch.
           if (table.shards['namespace/app']?.owner === 'destination' && !stored) {
             stored = { table: appendMergedEpoch(persisted[0]!, '101', '41', new Date()), version: '50' };
-            throw kubeApiError('PUT', '/api/v1/namespaces/cluster-bridge-system/configmaps/t', { status: 409, body: { message: 'the object has been modified' } });
+            throw kubeApiError('PUT', '/api/v1/namespaces/cluster-bridge-system/configmaps/t', {
+              status: 409,
+              body: { message: 'the object has been modified' },
+            });
           }
           persisted.push(table);
           return { version: String(persisted.length + 1) };
