@@ -6,31 +6,31 @@
  * found their nodePorts taken. An aborted hand-off resumes the mirror in the same direction and loses
  * nothing; a completed one turns it around. A lab of its own: the test writes the routing table.
  */
-import { stopPrivateLab } from '../helpers/private-lab.js';
+// First: a lab of its own (private-lab.ts), before any module reads a kubeconfig.
+import '../helpers/private-lab.js';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { labSynchronizerEnv, throwawayTls } from '../../lab/local-synchronizer.js';
 import type { CatchUpStatus } from '../../lib/mirror/catchup.js';
 import { CatchUpClient } from '../../lib/mirror/catchup-client.js';
 import { KubeRestClient } from '../../lib/kube/rest-client.js';
-import { issueComponentClientCert } from '../../certs/bridge-certs.js';
-import { AGGREGATOR_SERVICE } from '../../lib/names.js';
 import { ConfigMapRoutingStore } from '../../lib/routing/configmap-store.js';
 import { abortHandoff, beginHandoff, completeHandoff, shardState } from '../../lib/routing/routing-table.js';
 import type { ClusterSide } from '../../lib/routing/types.js';
 import { waitUntil } from '../../lib/wait-until.js';
-import { currentRevision, connectCluster, type ClusterConnection } from '../../lib/kube/cluster-connection.js';
+import { currentRevision, type ClusterConnection } from '../../lib/kube/cluster-connection.js';
 import { loadSyncConfig } from '../../synchronizer/config.js';
 import { startSynchronizer, type RunningSynchronizer } from '../../synchronizer/server.js';
-import { createNamespace, kubeconfigPath, uniqueName } from '../helpers/lab-clients.js';
+import { createNamespace, uniqueName } from '../helpers/lab-clients.js';
 import { silentLog } from '../helpers/sidecar-fixtures.js';
+import { synchronizerTestbed, type SynchronizerTestbed } from '../helpers/synchronizer-testbed.js';
 
 const SHARD = 'configmaps';
 /** Long enough for the old mirror to have copied an object many times over (it takes milliseconds). */
 const WOULD_HAVE_COPIED_MS = 3000;
 
+let bed: SynchronizerTestbed;
 let source: KubeRestClient;
 let destination: KubeRestClient;
-const connections: Partial<Record<ClusterSide, ClusterConnection>> = {};
+let connections: Record<ClusterSide, ClusterConnection>;
 let sync: RunningSynchronizer;
 /** Starts the synchronizer (again: the same Lease, which the last one released) and waits for its first sync. */
 let startSync: () => Promise<void>;
@@ -101,30 +101,19 @@ async function endHandoff(how: 'abort' | 'complete'): Promise<void> {
 }
 
 beforeAll(async () => {
-  source = KubeRestClient.load(kubeconfigPath('source'));
-  destination = KubeRestClient.load(kubeconfigPath('destination'));
-  for (const side of ['source', 'destination'] as const) connections[side] = await connectCluster(side, kubeconfigPath(side));
-  store = new ConfigMapRoutingStore(destination, silentLog);
-  const tls = await throwawayTls('sync-handoff');
-  const caller = await issueComponentClientCert(tls.ca, AGGREGATOR_SERVICE);
-  const env = { ...(await labSynchronizerEnv('sync-handoff', [SHARD])), BRIDGE_TLS_DIR: tls.dir, BRIDGE_LEASE_DURATION_SECONDS: '6' };
+  bed = await synchronizerTestbed('sync-handoff', [SHARD], { BRIDGE_LEASE_DURATION_SECONDS: '6' });
+  ({ source, destination, connections, store } = bed);
   const leaseName = uniqueName('sync-handoff');
   startSync = async () => {
-    sync = await startSynchronizer({ ...loadSyncConfig(env), leaseName }, silentLog);
+    sync = await startSynchronizer({ ...loadSyncConfig(bed.env), leaseName }, silentLog);
     await waitUntil('the synchronizer to lead and sync', () => mirror()?.progress().initialSyncComplete);
   };
   await startSync();
-  catchUp = new CatchUpClient({ url: `https://127.0.0.1:${sync.port}`, caPem: tls.ca.certPem, certPem: caller.certPem, keyPem: caller.keyPem });
+  catchUp = bed.catchUpClient(sync.port);
   namespace = await createNamespace('source', 'sync-handoff');
 }, 120_000);
 
-afterAll(async () => {
-  await sync?.close();
-  source?.close();
-  destination?.close();
-  for (const connection of Object.values(connections)) connection.close();
-  await stopPrivateLab();
-}, 120_000);
+afterAll(() => bed?.close(sync), 120_000);
 
 describe('a hand-off pauses the old owner mirror from its catch-up to its end', () => {
   it('is not caught up, and does not pause, while the destination refuses an object of the shard; it is once the destination takes it', async () => {

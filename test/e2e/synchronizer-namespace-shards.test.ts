@@ -7,32 +7,33 @@
  * shards, as before a rollout's first namespace stage, and its type mirrors give way to the carried
  * mirrors when the table names the types. A lab of its own: the test writes the routing table.
  */
-import { stopPrivateLab } from '../helpers/private-lab.js';
+// First: a lab of its own (private-lab.ts), before any module reads a kubeconfig.
+import '../helpers/private-lab.js';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { labSynchronizerEnv, throwawayTls } from '../../lab/local-synchronizer.js';
 import { CatchUpClient } from '../../lib/mirror/catchup-client.js';
 import { KubeRestClient } from '../../lib/kube/rest-client.js';
-import { issueComponentClientCert } from '../../certs/bridge-certs.js';
-import { AGGREGATOR_SERVICE, MIRROR_OF_UID_ANNOTATION } from '../../lib/names.js';
+import { MIRROR_OF_UID_ANNOTATION } from '../../lib/names.js';
 import { ConfigMapRoutingStore } from '../../lib/routing/configmap-store.js';
 import { beginHandoff, completeHandoff } from '../../lib/routing/routing-table.js';
 import { namespaceShardKey } from '../../lib/routing/shard-hash.js';
 import type { ClusterSide, RoutingTable } from '../../lib/routing/types.js';
 import type { KubeObject } from '../../lib/kube/types.js';
 import { waitUntil } from '../../lib/wait-until.js';
-import { currentRevision, connectCluster, type ClusterConnection } from '../../lib/kube/cluster-connection.js';
+import { currentRevision, type ClusterConnection } from '../../lib/kube/cluster-connection.js';
 import { loadSyncConfig } from '../../synchronizer/config.js';
 import { carriedMirrorKey, startSynchronizer, type RunningSynchronizer } from '../../synchronizer/server.js';
-import { kubeconfigPath, uniqueName } from '../helpers/lab-clients.js';
+import { uniqueName } from '../helpers/lab-clients.js';
 import { silentLog } from '../helpers/sidecar-fixtures.js';
+import { synchronizerTestbed, type SynchronizerTestbed } from '../helpers/synchronizer-testbed.js';
 
 const CARRIED = ['configmaps', 'secrets'];
 /** Long enough for a mirror to have copied an object many times over (it takes milliseconds). */
 const WOULD_HAVE_COPIED_MS = 3000;
 
+let bed: SynchronizerTestbed;
 let source: KubeRestClient;
 let destination: KubeRestClient;
-const connections: Partial<Record<ClusterSide, ClusterConnection>> = {};
+let connections: Record<ClusterSide, ClusterConnection>;
 let sync: RunningSynchronizer;
 let catchUp: CatchUpClient;
 let store: ConfigMapRoutingStore;
@@ -86,19 +87,14 @@ async function settled(): Promise<void> {
 }
 
 beforeAll(async () => {
-  source = KubeRestClient.load(kubeconfigPath('source'));
-  destination = KubeRestClient.load(kubeconfigPath('destination'));
-  for (const side of ['source', 'destination'] as const) connections[side] = await connectCluster(side, kubeconfigPath(side));
-  store = new ConfigMapRoutingStore(destination, silentLog);
+  bed = await synchronizerTestbed('sync-ns', CARRIED);
+  ({ source, destination, connections, store } = bed);
   nsA = uniqueName('sync-ns-a');
   nsB = uniqueName('sync-ns-b');
   for (const side of ['source', 'destination'] as const)
     for (const name of [nsA, nsB]) await client(side).expect('POST', '/api/v1/namespaces', [201], { metadata: { name } });
-  const tls = await throwawayTls('sync-ns');
-  const caller = await issueComponentClientCert(tls.ca, AGGREGATOR_SERVICE);
-  const env = { ...(await labSynchronizerEnv('sync-ns', CARRIED)), BRIDGE_TLS_DIR: tls.dir };
   // First type shards, as before any namespace stage: b0 is mirrored by the configmaps type mirror.
-  sync = await startSynchronizer({ ...loadSyncConfig(env), leaseName: uniqueName('sync-ns') }, silentLog);
+  sync = await startSynchronizer({ ...loadSyncConfig(bed.env), leaseName: uniqueName('sync-ns') }, silentLog);
   await waitUntil('the type mirrors to sync', () => CARRIED.every((shard) => sync.mirrors.get(shard)?.progress().initialSyncComplete));
   await create('source', nsB, 'b0');
   await waitUntil('b0 mirrored by the type mirror', () => exists('destination', nsB, 'b0'));
@@ -115,16 +111,10 @@ beforeAll(async () => {
         (['source', 'destination'] as const).every((side) => sync.mirrors.get(carriedMirrorKey(shard, side))?.progress().initialSyncComplete),
     ),
   );
-  catchUp = new CatchUpClient({ url: `https://127.0.0.1:${sync.port}`, caPem: tls.ca.certPem, certPem: caller.certPem, keyPem: caller.keyPem });
+  catchUp = bed.catchUpClient(sync.port);
 }, 180_000);
 
-afterAll(async () => {
-  await sync?.close();
-  source?.close();
-  destination?.close();
-  for (const connection of Object.values(connections)) connection.close();
-  await stopPrivateLab();
-}, 120_000);
+afterAll(() => bed?.close(sync), 120_000);
 
 describe('namespace shards: each namespace of a carried type mirrors from its owner', () => {
   it('copies A from the destination and B from the source, ConfigMaps and Secrets alike, and neither copy comes back', async () => {
