@@ -9,15 +9,14 @@
  */
 import { LAB_APPS_NAMESPACE } from '../lab/install-context.js';
 import { labComponentsKubeconfig } from '../lab/install-bridge.js';
-import { KubeRestClient, usingClient } from '../lib/kube/rest-client.js';
+import { ensureEditableNamespace } from '../lab/install-sidecar.js';
+import { ifAbsent, KubeRestClient, usingClient } from '../lib/kube/rest-client.js';
 import { DEMO_NAMESPACES, DEMO_NAMESPACE_LABEL } from './demo-namespaces.js';
 
 const RBAC = '/apis/rbac.authorization.k8s.io/v1';
 // Not cluster-bridge-*: the synchronizer mirrors no ClusterRole of that prefix (the bridge's own, lib/mirror/cluster-rbac.ts).
 const READER = 'demo-workload-reader';
 const WORKLOAD = { kind: 'ServiceAccount', name: 'default', namespace: LAB_APPS_NAMESPACE };
-
-const ifAbsent = (body: object) => (current: unknown) => (current ? undefined : body);
 
 /**
  * Lets the workload read ConfigMaps and Secrets of all namespaces (a ClusterRole and its binding on the
@@ -50,23 +49,7 @@ export async function ensureWorkloadReader(source: KubeRestClient): Promise<void
 export async function prepareDemoNamespaces(): Promise<void> {
   await usingClient(KubeRestClient.load(await labComponentsKubeconfig('source')), async (source) => {
     await ensureWorkloadReader(source);
-    for (const namespace of DEMO_NAMESPACES) {
-      await source.createOrReplace(
-        '/api/v1/namespaces',
-        namespace,
-        ifAbsent({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace, labels: { [DEMO_NAMESPACE_LABEL]: 'true' } } }),
-      );
-      await source.createOrReplace(
-        `${RBAC}/namespaces/${namespace}/rolebindings`,
-        'demo-workload-edit',
-        ifAbsent({
-          apiVersion: 'rbac.authorization.k8s.io/v1',
-          kind: 'RoleBinding',
-          metadata: { name: 'demo-workload-edit' },
-          roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'edit' },
-          subjects: [WORKLOAD],
-        }),
-      );
-    }
+    for (const namespace of DEMO_NAMESPACES)
+      await ensureEditableNamespace(source, namespace, 'demo-workload-edit', WORKLOAD, { [DEMO_NAMESPACE_LABEL]: 'true' });
   });
 }

@@ -2,7 +2,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BridgeError, errorMessage } from '../lib/errors.js';
-import { KubeRestClient, usingClient, type TlsCredentials } from '../lib/kube/rest-client.js';
+import { ifAbsent, KubeRestClient, usingClient, type TlsCredentials } from '../lib/kube/rest-client.js';
 import { writeKubeconfig } from './kubeconfig.js';
 import { freePort } from './ports.js';
 import { waitUntil } from '../lib/wait-until.js';
@@ -281,7 +281,7 @@ async function registerFakeNode(admin: KubeRestClient, kubeletPort: number): Pro
     },
     status: { allocatable: { cpu: '32', memory: '256Gi', pods: '1000' }, capacity: { cpu: '32', memory: '256Gi', pods: '1000' } },
   };
-  await admin.createOrReplace('/api/v1/nodes', LAB_NODE_NAME, (current) => (current ? undefined : node));
+  await admin.createOrReplace('/api/v1/nodes', LAB_NODE_NAME, ifAbsent(node));
   // kwok writes the kubelet port only when it first makes a node Ready; a node kept from an earlier
   // start (its data survives `lab down`) would point kube-apiserver at that start's port.
   const status = { status: { daemonEndpoints: { kubeletEndpoint: { Port: kubeletPort } } } };

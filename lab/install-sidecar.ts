@@ -7,7 +7,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BridgeError } from '../lib/errors.js';
-import { KubeRestClient, usingClient } from '../lib/kube/rest-client.js';
+import { ifAbsent, KubeRestClient, usingClient } from '../lib/kube/rest-client.js';
 import { writeKubeconfig } from './kubeconfig.js';
 import { issueSidecarTlsFiles } from '../certs/bridge-certs.js';
 import { bridgeRootPem } from '../certs/bridge-authority.js';
@@ -66,28 +66,36 @@ export async function installSidecar(ctx: LabInstallContext): Promise<void> {
   ctx.progress('sidecar: wrote .lab/workload.kubeconfig');
 }
 
+/**
+ * Creates `namespace` (with `labels`) unless it exists, and lets `subject` edit it (the ClusterRole
+ * edit, bound as `binding`): a stand-in workload, like a typical operator or CI job, namespace-scoped only.
+ */
+export async function ensureEditableNamespace(
+  admin: KubeRestClient,
+  namespace: string,
+  binding: string,
+  subject: { kind: string; name: string; namespace: string },
+  labels: Record<string, string> = {},
+): Promise<void> {
+  await admin.createOrReplace('/api/v1/namespaces', namespace, ifAbsent({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace, labels } }));
+  await admin.createOrReplace(
+    `/apis/rbac.authorization.k8s.io/v1/namespaces/${namespace}/rolebindings`,
+    binding,
+    ifAbsent({
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name: binding },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'edit' },
+      subjects: [subject],
+    }),
+  );
+}
+
 /** Creates lab-apps if needed, lets its default ServiceAccount edit it, and asks the TokenRequest API for its token. */
 async function labAppsToken(): Promise<string> {
-  const ifAbsent = (body: object) => (current: unknown) => (current ? undefined : body);
   // As the bridge's own identity: the source's fence refuses the lab's admin once a shard moved (issue 21).
   return usingClient(KubeRestClient.load(await labComponentsKubeconfig('source')), async (admin) => {
-    await admin.createOrReplace(
-      '/api/v1/namespaces',
-      LAB_APPS_NAMESPACE,
-      ifAbsent({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: LAB_APPS_NAMESPACE } }),
-    );
-    // The stand-in workload may edit its own namespace, like a typical operator or CI job (namespace-scoped only).
-    await admin.createOrReplace(
-      `/apis/rbac.authorization.k8s.io/v1/namespaces/${LAB_APPS_NAMESPACE}/rolebindings`,
-      'lab-workload-edit',
-      ifAbsent({
-        apiVersion: 'rbac.authorization.k8s.io/v1',
-        kind: 'RoleBinding',
-        metadata: { name: 'lab-workload-edit' },
-        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'edit' },
-        subjects: [{ kind: 'ServiceAccount', name: 'default', namespace: LAB_APPS_NAMESPACE }],
-      }),
-    );
+    await ensureEditableNamespace(admin, LAB_APPS_NAMESPACE, 'lab-workload-edit', { kind: 'ServiceAccount', name: 'default', namespace: LAB_APPS_NAMESPACE });
     // The default ServiceAccount appears shortly after the namespace (service-account controller).
     const tokenRequest = { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: { expirationSeconds: 86_400 } };
     return waitUntil(

@@ -295,6 +295,11 @@ export function retryAfterSeconds(answer: Pick<BufferedAnswer, 'status' | 'rawHe
   return Math.min(Number(value), RETRY_AFTER_CAP_SECONDS);
 }
 
+/** For createOrReplace: `body` when the object is absent; an existing one is kept as it is. */
+export function ifAbsent(body: object): (current: unknown) => object | undefined {
+  return (current) => (current ? undefined : body);
+}
+
 /** BRIDGE_ERR_KUBE_API for an answer the caller did not expect, with the API server's message. */
 export function kubeApiError(method: string, path: string, response: KubeResponse): BridgeError {
   const message = (response.body as { message?: string } | undefined)?.message ?? String(response.body).slice(0, 200);
