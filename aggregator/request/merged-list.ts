@@ -18,6 +18,7 @@ import { presentingCodec } from './merged-epochs.js';
 import { mergeListPages, type ListPage } from './merged-list-body.js';
 import { ownershipFingerprint } from './merged-ownership.js';
 import { backendPath, sideRequest } from './merged-request.js';
+import { noteSourceRevision } from './source-revision-floor.js';
 import type { MergedPrepared, ProxyContext } from './request-context.js';
 
 /** Where the client's list starts: its own RV (a merged one decoded to both revisions), or a continue token. */
@@ -115,6 +116,7 @@ async function readOnce(ctx: ProxyContext, prepared: MergedPrepared, start: List
   }
   const [source, destination] = bodies as [ListPage, ListPage];
   const revisions = { source: listRevision(source.body), destination: listRevision(destination.body) };
+  noteSourceRevision(ctx.clusters.source, revisions.source);
   if (!limit) return { kind: 'pages', pages: bodies, ...revisions, whole: true };
   const sourceNext = continueOf(source.body);
   if (sourceNext) return { kind: 'pages', pages: [source], ...revisions, next: { side: 'source', token: sourceNext }, whole: false };

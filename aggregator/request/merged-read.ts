@@ -6,7 +6,6 @@
  * namespaces) are refused: the bridge does not split a write between the clusters.
  */
 import type { ServerResponse } from 'node:http';
-import { currentRevision } from '../../lib/kube/cluster-connection.js';
 import { headerValue } from '../../lib/proxy/headers.js';
 import { MERGED_RV_BASE, MergedRVCodec } from '../../lib/routing/merged-rv.js';
 import { expiredMessage, expiredResourceVersion, expiredWatch, sendStatus } from '../../lib/routing/status-responses.js';
@@ -14,6 +13,7 @@ import { decodeMergedContinue } from './merged-continue.js';
 import { tableAtMergedEpoch } from './merged-ownership.js';
 import { serveMergedList } from './merged-list.js';
 import { acceptsJson } from './merged-request.js';
+import { sourceHasReached } from './source-revision-floor.js';
 import { serveMergedWatch } from './merged-watch.js';
 import type { MergedPrepared, ProxyContext } from './request-context.js';
 
@@ -28,11 +28,10 @@ type Decoded = { kind: 'unset'; raw: string } | { kind: 'current'; source: bigin
 async function decodeRV(ctx: ProxyContext, presented: string): Promise<Decoded> {
   const decoded = decodeOnce(ctx, presented);
   if (decoded.kind !== 'current') return decoded;
-  const sourceRevision = BigInt(await currentRevision(ctx.clusters.source));
-  if (decoded.source <= sourceRevision) return decoded;
+  if (await sourceHasReached(ctx.clusters.source, decoded.source)) return decoded;
   await ctx.mergedEpochs?.refresh();
   const again = decodeOnce(ctx, presented);
-  return again.kind === 'current' && again.source > sourceRevision ? { kind: 'expired' } : again;
+  return again.kind === 'current' && !(await sourceHasReached(ctx.clusters.source, again.source)) ? { kind: 'expired' } : again;
 }
 
 function decodeOnce(ctx: ProxyContext, presented: string): Decoded {

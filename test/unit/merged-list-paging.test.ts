@@ -190,6 +190,24 @@ describe('merged list against two backends', () => {
     expect((await read(unknownEpoch, `/api/v1/configmaps?resourceVersion=${rv}`)).status).toBe(410);
   });
 
+  it('asks the source for its revision only for a position past every source revision it answered with', async () => {
+    const { ctx } = setup();
+    const rest = ctx.clusters.source.rest as unknown as { expect: (...args: unknown[]) => Promise<unknown> };
+    const quorumRead = rest.expect.bind(rest);
+    let quorumReads = 0;
+    rest.expect = (...args) => {
+      quorumReads++;
+      return quorumRead(...args);
+    };
+    const rv = ((await read(ctx, '/api/v1/configmaps')).body.metadata as Json).resourceVersion as string;
+    expect((await read(ctx, `/api/v1/configmaps?resourceVersion=${rv}`)).status).toBe(200);
+    expect(quorumReads).toBe(0);
+    // Source revision 1201 is past the source's 1200: read, still past it (no newer table to load), 410.
+    const ahead = MergedRVCodec.forTable(ctx.routing.table).present(1201n, 2300n);
+    expect((await read(ctx, `/api/v1/configmaps?resourceVersion=${ahead}`)).status).toBe(410);
+    expect(quorumReads).toBe(2);
+  });
+
   it('answers 410 for an RV of an older merged epoch or a per-shard RV, and for a continue token of an older epoch', async () => {
     const { ctx } = setup();
     const first = await read(ctx, '/api/v1/configmaps?limit=2');
