@@ -20,6 +20,7 @@ import { listRevision, listSide, passAnswer, type BackendAnswer } from './merged
 import { ownershipFingerprint } from './merged-ownership.js';
 import { backendPath, sideRequest } from './merged-request.js';
 import { MergedWatchState, type BackendEvent, type Position, type Step } from './merged-watch-state.js';
+import { noteSourceRevision } from './source-revision-floor.js';
 import type { MergedPrepared, ProxyContext } from './request-context.js';
 
 export interface WatchStart {
@@ -117,6 +118,8 @@ export async function serveMergedWatch(ctx: ProxyContext, prepared: MergedPrepar
         lines.push(chunk, (line) => {
           if (finished || line.length === 0 || line.toString('utf8').trim() === '') return;
           const step = state.onEvent(side, parseJsonExact(line.toString('utf8')) as BackendEvent);
+          // A position the stream reached is real: presented back (a resumed watch), it needs no quorum read.
+          noteSourceRevision(ctx.clusters.source, state.current.source);
           if (step.send) res.write(goJsonBody(step.send));
           if (step.end) finish(step.end);
         });

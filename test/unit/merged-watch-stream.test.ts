@@ -6,6 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { PassThrough } from 'node:stream';
 import { storeRoller } from '../../aggregator/request/merged-epochs.js';
 import { serveMergedWatch } from '../../aggregator/request/merged-watch.js';
+import { sourceHasReached } from '../../aggregator/request/source-revision-floor.js';
 import type { MergedPrepared, ProxyContext } from '../../aggregator/request/request-context.js';
 import { ShardActivity } from '../../aggregator/handoff/shard-activity.js';
 import { parseRequestInfo } from '../../lib/routing/request-info.js';
@@ -91,5 +92,7 @@ describe('merged watch stream', () => {
     await new Promise((r) => setTimeout(r, 50));
     expect(ended).toBe(true);
     expect(streams.source.destroyed && streams.destination.destroyed).toBe(true);
+    // The source revision the stream reached is known real: no quorum read (the fake backend has none to give).
+    expect(await sourceHasReached(ctx.clusters.source, 1001n)).toBe(true);
   });
 });
