@@ -16,7 +16,7 @@ import * as k8s from '@kubernetes/client-node';
 import { issueSidecarClientCert } from '../../certs/bridge-certs.js';
 import { startLabBridge, startSecondAggregator, type LabBridge } from '../helpers/bridge-lab.js';
 import { expectRVRules, startRecordedInformer } from '../helpers/informer-recorder.js';
-import { createNamespace, kubeconfigPath, kubectl, kubectlOk, pythonList, run, uniqueName } from '../helpers/lab-clients.js';
+import { createNamespace, kubeconfigPath, kubectl, kubectlOk, pythonList, run, uniqueName, waitForRoleBindingsOnDestination } from '../helpers/lab-clients.js';
 import { waitUntil } from '../../lib/wait-until.js';
 import { MIRROR_OF_UID_ANNOTATION } from '../../lib/names.js';
 import { shippedAggregatorSourceKubeconfig } from '../helpers/shipped-source-identity.js';
@@ -66,10 +66,7 @@ beforeAll(async () => {
   aggregatorSourceKubeconfig = await shippedAggregatorSourceKubeconfig(mkdtempSync(join(tmpdir(), 'bridge-aggregator-source-')));
   bridge = await startLabBridge({ namespace, aggregatorSourceKubeconfig });
   kubeconfig = tokenKubeconfig(bridge.sidecar.dir, 'bridge', bridge.sidecar.server, bridge.sidecar.caBundlePem, token, namespace);
-  // The workload's RoleBinding must be mirrored before the destination serves it (impersonation).
-  await waitUntil('the RoleBinding mirrored to the destination', async () =>
-    (await kubectl('destination', ['-n', namespace, 'get', 'rolebinding', '-o', 'name'])).stdout.trim() ? true : undefined,
-  );
+  await waitForRoleBindingsOnDestination(namespace);
 }, 180_000);
 
 afterAll(async () => {

@@ -13,7 +13,7 @@ import { waitUntil } from '../../lib/wait-until.js';
 import { namespaceShardKey } from '../../lib/routing/shard-hash.js';
 import { shardState } from '../../lib/routing/routing-table.js';
 import { startLabBridge, type LabBridge } from '../helpers/bridge-lab.js';
-import { createNamespace, kubeconfigPath, kubectl, kubectlOk, run } from '../helpers/lab-clients.js';
+import { createNamespace, kubeconfigPath, kubectl, kubectlOk, run, waitForRoleBindingsOnDestination } from '../helpers/lab-clients.js';
 import { serviceAccountToken, tokenKubeconfig } from '../helpers/sidecar-lab.js';
 
 const CLI = join(process.cwd(), 'dist', 'cli', 'main.js');
@@ -57,10 +57,7 @@ beforeAll(async () => {
   workload = tokenKubeconfig(bridge.sidecar.dir, 'workload', bridge.sidecar.server, bridge.sidecar.caBundlePem, token, moving);
   await kubectlOk('source', ['-n', moving, 'create', 'configmap', 'before', '--from-literal=k=before']);
   await kubectlOk('source', ['-n', staying, 'create', 'configmap', 'before', '--from-literal=k=before']);
-  // The workload's RoleBinding must be mirrored before the destination serves it (impersonation).
-  await waitUntil('the RoleBinding mirrored to the destination', async () =>
-    (await kubectl('destination', ['-n', moving, 'get', 'rolebinding', '-o', 'name'])).stdout.trim() ? true : undefined,
-  );
+  await waitForRoleBindingsOnDestination(moving);
 }, 240_000);
 
 afterAll(async () => {

@@ -14,7 +14,7 @@ import { issueSidecarClientCert } from '../../certs/bridge-certs.js';
 import { waitUntil } from '../../lib/wait-until.js';
 import type { TableFetch } from '../../sidecar/routing-table-client.js';
 import { startLabBridge, type LabBridge } from '../helpers/bridge-lab.js';
-import { createNamespace, kubectl, kubectlOk } from '../helpers/lab-clients.js';
+import { createNamespace, kubectl, kubectlOk, waitForRoleBindingsOnDestination } from '../helpers/lab-clients.js';
 import { serviceAccountToken, startLabSidecar, tokenKubeconfig, type LabSidecar } from '../helpers/sidecar-lab.js';
 
 let bridge: LabBridge;
@@ -78,10 +78,7 @@ beforeAll(async () => {
   stale = await startLocalRoutingSidecar({ BRIDGE_ROUTING_TABLE_MAX_AGE_SECONDS: '600' }, holdable);
   freshKubeconfig = tokenKubeconfig(fresh.dir, 'fresh', fresh.server, fresh.caBundlePem, token, namespace);
   staleKubeconfig = tokenKubeconfig(stale.dir, 'stale', stale.server, stale.caBundlePem, token, namespace);
-  // The workload's RoleBinding must be mirrored before the destination serves it (impersonation).
-  await waitUntil('the RoleBinding mirrored to the destination', async () =>
-    (await kubectl('destination', ['-n', namespace, 'get', 'rolebinding', '-o', 'name'])).stdout.trim() ? true : undefined,
-  );
+  await waitForRoleBindingsOnDestination(namespace);
 }, 240_000);
 
 afterAll(async () => {

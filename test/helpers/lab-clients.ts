@@ -1,4 +1,5 @@
 /** Real clients for e2e tests: kubectl, @kubernetes/client-node and Debian's python3-kubernetes. */
+import { waitUntil } from '../../lib/wait-until.js';
 import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -94,3 +95,10 @@ export function isProcessRunning(pid: number): boolean {
 }
 
 export { execFileAsync };
+
+/** Waits until the namespace's RoleBindings are on the destination: the bridge acts there as the workload, whose rights must have arrived first. */
+export async function waitForRoleBindingsOnDestination(namespace: string): Promise<void> {
+  await waitUntil('the RoleBinding mirrored to the destination', async () =>
+    (await kubectl('destination', ['-n', namespace, 'get', 'rolebinding', '-o', 'name'])).stdout.trim() ? true : undefined,
+  );
+}
