@@ -34,9 +34,13 @@ export function decideFenceSupport(version: VersionInfo, servesPolicies: boolean
   return { enforceable: true, sourceVersion };
 }
 
-export async function servesValidatingAdmissionPolicies(source: KubeRestClient): Promise<boolean> {
-  const list = await source.request<{ resources?: { name: string }[] }>('GET', '/apis/admissionregistration.k8s.io/v1');
-  return list.status === 200 && (list.body.resources ?? []).some((r) => r.name === 'validatingadmissionpolicies');
+/** 404 is "not served"; any other failure throws: a source briefly unable to answer is not a source that cannot fence. */
+export async function servesValidatingAdmissionPolicies(source: Pick<KubeRestClient, 'request'>): Promise<boolean> {
+  const path = '/apis/admissionregistration.k8s.io/v1';
+  const list = await source.request<{ resources?: { name: string }[] }>('GET', path);
+  if (list.status === 404) return false;
+  if (list.status !== 200) throw new BridgeError('BRIDGE_ERR_KUBE_API', `discovery ${path}: HTTP ${list.status}`, { apiStatus: list.status });
+  return (list.body.resources ?? []).some((r) => r.name === 'validatingadmissionpolicies');
 }
 
 export async function probeFenceSupport(source: KubeRestClient): Promise<FenceSupport> {

@@ -59,8 +59,8 @@ describe('governingRollout', () => {
   });
 });
 
-/** Discovery as a 1.36 API server answers it, reduced to what the checks read. */
-function discovery(): Pick<import('../../lib/kube/rest-client.js').KubeRestClient, 'request'> {
+/** Discovery as a 1.36 API server answers it, reduced to what the checks read; `failing` paths answer that status instead. */
+function discovery(failing: Record<string, number> = {}): Pick<import('../../lib/kube/rest-client.js').KubeRestClient, 'request'> {
   const paths: Record<string, unknown> = {
     '/api/v1': { resources: [{ name: 'configmaps' }, { name: 'pods' }, { name: 'pods/status' }, { name: 'secrets' }] },
     '/apis': {
@@ -75,7 +75,8 @@ function discovery(): Pick<import('../../lib/kube/rest-client.js').KubeRestClien
     '/apis/apps/v1': { resources: [{ name: 'deployments' }, { name: 'replicasets' }] },
   };
   return {
-    request: async <T>(_method: string, path: string) => (path in paths ? { status: 200, body: paths[path] as T } : { status: 404, body: {} as T }),
+    request: async <T>(_method: string, path: string) =>
+      failing[path] ? { status: failing[path], body: {} as T } : path in paths ? { status: 200, body: paths[path] as T } : { status: 404, body: {} as T },
   };
 }
 
@@ -96,6 +97,22 @@ describe('checkShardServed', () => {
     if (!refusal) return expect(outcome).toBeUndefined();
     expect(outcome).toBeInstanceOf(ShardRefused);
     expect(isBridgeError(outcome, 'BRIDGE_ERR_ROUTING') && outcome.toLine()).toMatch(refusal);
+  });
+
+  // A refusal is asked again in a minute; an API server that cannot answer now is asked again in seconds.
+  it.each([
+    ['/apis/coordination.k8s.io', 503],
+    ['/apis/coordination.k8s.io/v1', 503],
+    ['/api/v1', 500],
+    ['/apis', 429],
+  ])('a discovery answer of %s HTTP %d is an API error, not a refusal', async (path, status) => {
+    const shard = path === '/apis' ? 'leases' : path === '/api/v1' ? 'configmaps' : 'leases.coordination.k8s.io';
+    const outcome = await checkShardServed(discovery({ [path]: status }), shard, 'source').then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(outcome).not.toBeInstanceOf(ShardRefused);
+    expect(outcome).toMatchObject({ code: 'BRIDGE_ERR_KUBE_API', apiStatus: status, message: `discovery ${path}: HTTP ${status}` });
   });
 
   it('checkShardMirrored names what the synchronizer mirrors', () => {
