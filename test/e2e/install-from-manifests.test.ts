@@ -157,6 +157,24 @@ async function rolloutObject(name: string): Promise<BridgeRollout> {
   return JSON.parse(await kubectlOk('destination', ['-n', SYSTEM_NS, 'get', 'bridgerollout', name, '-o', 'json'])) as BridgeRollout;
 }
 
+/** What a stuck rollout shows: its status, the shards not yet where it wants them, and what the aggregators and the synchronizer warned of. */
+async function rolloutDiagnosis(name: string): Promise<string> {
+  const status = (await rolloutObject(name).catch(() => undefined))?.status;
+  const pending = (status?.shards ?? []).filter((s) => s.owner !== s.desiredOwner || s.handoff);
+  const warnings = async (cluster: 'source' | 'destination', selector: string) =>
+    (await kubectl(cluster, ['-n', SYSTEM_NS, 'logs', '-l', selector, '--tail=200', '--prefix'])).stdout
+      .split('\n')
+      .filter((line) => /"level":(40|50)|"level":"(warn|error)"/.test(line))
+      .slice(-15)
+      .join('\n');
+  return [
+    `status: ${status?.phase} ${status?.stageName ?? ''} "${status?.message ?? ''}"; shards not there yet: ${JSON.stringify(pending)}`,
+    `history: ${JSON.stringify(status?.history?.slice(-4))}`,
+    `aggregator warnings:\n${await warnings('destination', AGGREGATOR)}`,
+    `synchronizer warnings:\n${await warnings('source', SYNCHRONIZER)}`,
+  ].join('\n');
+}
+
 /**
  * One BridgeRollout as an operator runs it (`bridgectl rollout plan`, then `bridgectl rollback`): the
  * aggregator pods' leader moves the shards stage by stage through the synchronizer pod, then back.
@@ -182,12 +200,14 @@ async function rolloutCycle(name: string, round: number): Promise<RolloutCycle> 
       },
       { timeoutMs: 180_000, intervalMs: 500 },
     );
-  const done = await phase(['Complete', 'RolledBack']);
+  const done = await phase(['Complete', 'RolledBack']).catch(async (err: Error) => err);
+  if (done instanceof Error) return failed(`${done.message}; ${await rolloutDiagnosis(name)}`);
   if (done.status?.phase !== 'Complete')
     return failed(`rolled back on its own: ${JSON.stringify(done.status?.history?.filter((h) => h.event === 'gate-breached'))}`);
   const back = await bridgectlDest(['rollback', '--name', name]);
   if (back.code !== 0) return failed(`rollback exited ${back.code}: ${back.stderr.trim()}`);
-  const rolledBack = await phase(['RolledBack']);
+  const rolledBack = await phase(['RolledBack']).catch(async (err: Error) => err);
+  if (rolledBack instanceof Error) return failed(`${rolledBack.message}; ${await rolloutDiagnosis(name)}`);
   const history = rolledBack.status?.history ?? [];
   if (!history.some((h) => h.event === 'command-rollback')) return failed('RolledBack without the manual rollback');
   return {
@@ -503,6 +523,8 @@ describe('the bridge installed from manifests/ on real nodes', () => {
     } finally {
       rolling = false;
       await rollouts;
+      // A cycle that failed may leave shards at the destination: the tests after this one expect the source's.
+      if (cycles.some((c) => c.failure)) await run(process.execPath, [CLI, 'rollback', '--name', 'pods', '--kubeconfig', kubeconfigPath('destination')]);
     }
     const kubectlRun = await stopClientPod(clientsNamespace, 'kubectl');
     const pythonRun = await stopClientPod(clientsNamespace, 'python');
@@ -603,14 +625,16 @@ describe('the bridge installed from manifests/ on real nodes', () => {
     const env = Object.fromEntries((injected.spec.containers[0]!.env ?? []).map((e) => [e.name, e.value]));
     expect(env).toMatchObject({ KUBERNETES_SERVICE_HOST: KUBERNETES_SERVICE_HOST_NAME, KUBERNETES_SERVICE_PORT: String(relay.port) });
 
-    // kubectl in-cluster: the aggregator pod authenticates the pod's token with the source and sends the source-owned shard there.
+    // kubectl in-cluster: the aggregator pod authenticates the pod's token with the source and sends the create to the shard's
+    // owner (counted at either backend: which one owns configmaps is the rollouts test's business).
+    const creates = async () => (await aggregatorRequests('create', 'source')) + (await aggregatorRequests('create', 'destination'));
     const connections = relay.connections();
-    const before = await aggregatorRequests('create', 'source');
+    const before = await creates();
     const script =
       'kubectl -v=6 create configmap dns-1 --from-literal=via=dns 2>/tmp/err >/dev/null && kubectl get configmap dns-1 -o jsonpath={.data.via} && echo && grep -o "https://[^/]*/api" /tmp/err | head -n 1';
     const out = await kubectlOk('source', ['-n', clientsNamespace, 'exec', 'dns', '-c', 'app', '--', '/bin/sh', '-c', script]);
     expect(out.trim().split('\n')).toEqual(['dns', `https://${KUBERNETES_SERVICE_HOST_NAME}:${relay.port}/api`]);
-    expect(await aggregatorRequests('create', 'source')).toBe(before + 1);
+    expect(await creates()).toBe(before + 1);
     expect(relay.connections()).toBeGreaterThan(connections);
   }, 200_000);
 });
