@@ -8,7 +8,7 @@
 import type { ComponentTlsFiles, SidecarTlsFiles } from './cert-files.js';
 import { SIDECAR_NAME, SYSTEM_NAMESPACE, WEBHOOK_SERVICE } from '../lib/names.js';
 import { issueCertificate, serviceDnsNames, type CertificateAndKey } from '../lib/tls/pki.js';
-import { bridgeRootPem, type BridgeIssuers } from './bridge-authority.js';
+import { bridgeRootPem, type BridgeIssuers, type SidecarIssuers } from './bridge-authority.js';
 
 /** The identity the aggregator trusts identity headers from (DESIGN.md section 4). */
 export const SIDECAR_CLIENT_COMMON_NAME = 'cluster-bridge-sidecar';
@@ -88,7 +88,7 @@ export function issueSidecarClientCert(ca: CertificateAndKey, options: ValidityO
 
 /** Everything a sidecar mounts, for the pods of one namespace (with `namespace`) or any (without). */
 export async function issueSidecarTlsFiles(
-  issuers: BridgeIssuers,
+  issuers: SidecarIssuers,
   trustBundlePem: string,
   options: ValidityOptions & { namespace?: string } = {},
 ): Promise<SidecarTlsFiles> {
@@ -104,8 +104,9 @@ export async function issueSidecarTlsFiles(
 export const COMPONENT_CLIENT_ORGANIZATION = 'cluster-bridge:components';
 
 /**
- * A component's mTLS client certificate: its Service name as the common name, so each internal API
- * can accept exactly its one caller (lib/tls/peer-certificate.ts; the catch-up API: the aggregator only).
+ * A component's mTLS client certificate, issued by the components' intermediate (`issuers.component`,
+ * never the sidecars'): its Service name as the common name, so each internal API can accept exactly
+ * its one caller (lib/tls/peer-certificate.ts; the catch-up API: the aggregator only).
  */
 export function issueComponentClientCert(ca: CertificateAndKey, serviceName: string, validity: ValidityOptions = {}): Promise<CertificateAndKey> {
   return issueCertificate(ca, { commonName: serviceName, organizations: [COMPONENT_CLIENT_ORGANIZATION], usage: 'client', ...validity });
@@ -124,6 +125,6 @@ export async function issueComponentTlsFiles(
   const serving = await issueWebhookServingCert(issuers.serving, { serviceName, namespace, extraDnsNames, ipAddresses, ...validity });
   const files: ComponentTlsFiles = { 'tls.crt': serving.certPem, 'tls.key': serving.keyPem, 'ca.crt': bridgeRootPem(issuers) };
   if (!client) return files;
-  const pair = await issueComponentClientCert(issuers.client, serviceName, validity);
+  const pair = await issueComponentClientCert(issuers.component, serviceName, validity);
   return { ...files, 'client.crt': pair.certPem, 'client.key': pair.keyPem };
 }

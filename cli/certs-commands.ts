@@ -4,7 +4,14 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { BridgeError, errorMessage } from '../lib/errors.js';
 import { describeCertificate, splitPemBundle } from '../lib/tls/pki.js';
-import { bridgeRootPem, createBridgeAuthority, readBridgeIssuers } from '../certs/bridge-authority.js';
+import {
+  addMissingIntermediates,
+  authorityFileNames,
+  bridgeRootPem,
+  createBridgeAuthority,
+  readBridgeIssuers,
+  readSidecarIssuers,
+} from '../certs/bridge-authority.js';
 import { issueComponentTlsFiles, issueSidecarTlsFiles, issueWebhookServingCert } from '../certs/bridge-certs.js';
 import {
   AGGREGATOR_SERVICE,
@@ -50,19 +57,29 @@ function readCertificateFile(file: string, flag: string): string {
   }
 }
 
-/** The serving and client intermediates `certs ca` wrote into --ca-dir (issuing never reads the root's key). */
-function readAuthority(caDir: string, caName = 'bridge-ca') {
-  return readBridgeIssuers(caDir, caName);
-}
-
 const ca: Command = {
-  summary: 'create the bridge root and its serving and client intermediates: --out DIR [--name bridge-ca] [--common-name CN] [--days 3650]',
+  summary:
+    'create the bridge root and its intermediates (serving, sidecar client, component client): --out DIR [--name bridge-ca] [--common-name CN] [--days 3650] [--add-missing]',
   async run(args) {
-    const f = parseFlags('certs ca', args, { out: { type: 'string' }, name: { type: 'string' }, 'common-name': { type: 'string' }, days: { type: 'string' } });
+    const f = parseFlags('certs ca', args, {
+      out: { type: 'string' },
+      name: { type: 'string' },
+      'common-name': { type: 'string' },
+      days: { type: 'string' },
+      'add-missing': { type: 'boolean' },
+    });
     const out = need(f.out, '--out', 'ca');
     const name = f.name ?? 'bridge-ca';
-    await createBridgeAuthority(out, f['common-name'] ?? 'cluster-bridge-ca', name, { validityDays: days(f.days, 3650) });
-    say(`wrote ${['', '-serving', '-client'].map((suffix) => join(out, `${name}${suffix}.crt|.key`)).join(', ')}; keep ${name}.key off the clusters`);
+    const files = authorityFileNames(name);
+    const validity = { validityDays: days(f.days, 3650) };
+    if (f['add-missing']) {
+      const added = await addMissingIntermediates(out, name, validity);
+      say(added.length ? `wrote ${added.map((role) => join(out, `${files[role]}.crt|.key`)).join(', ')}` : `${out} has every intermediate`);
+      return;
+    }
+    await createBridgeAuthority(out, f['common-name'] ?? 'cluster-bridge-ca', name, validity);
+    const written = [files.root, files.serving, files.client, files.component].map((base) => join(out, `${base}.crt|.key`));
+    say(`wrote ${written.join(', ')}; keep ${name}.key off the clusters, and ${files.component}.key with the installer (the webhook never needs it)`);
   },
 };
 
@@ -82,7 +99,7 @@ const webhook: Command = {
     const caDir = need(f['ca-dir'], '--ca-dir', 'webhook');
     const out = fileOutput(f, 'webhook');
     const validityDays = days(f.days, 365);
-    const authority = readAuthority(caDir, f['ca-name']);
+    const authority = readSidecarIssuers(caDir, f['ca-name']);
     const sans = f.san ?? [];
     const namespace = f.namespace ?? SYSTEM_NAMESPACE;
     const pair = await issueWebhookServingCert(authority.serving, {
@@ -119,7 +136,7 @@ const sidecar: Command = {
     const namespace = f.secret ? need(f.namespace, '--namespace', 'sidecar') : undefined;
     const out = fileOutput(f, 'sidecar');
     const validityDays = days(f.days, 90);
-    const authority = readAuthority(caDir, f['ca-name']);
+    const authority = readSidecarIssuers(caDir, f['ca-name']);
     const trust =
       [f['cluster-ca'] ? readCertificateFile(f['cluster-ca'], '--cluster-ca').trim() : '', bridgeRootPem(authority).trim()].filter(Boolean).join('\n') + '\n';
     const files = await issueSidecarTlsFiles(authority, trust, { validityDays });
@@ -146,7 +163,7 @@ function componentCommand(component: 'aggregator' | 'synchronizer', service: str
         days: { type: 'string' },
         secret: { type: 'boolean' },
       });
-      const authority = readAuthority(need(f['ca-dir'], '--ca-dir', component), f['ca-name']);
+      const authority = readBridgeIssuers(need(f['ca-dir'], '--ca-dir', component), f['ca-name']);
       const out = fileOutput(f, component);
       const namespace = f.namespace ?? SYSTEM_NAMESPACE;
       const sans = f.san ?? [];

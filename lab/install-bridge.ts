@@ -65,7 +65,7 @@ async function writeTlsDir(ctx: LabInstallContext, component: string, withClient
   writeFileSync(join(dir, 'tls.key'), serving.keyPem, { mode: 0o600 });
   writeFileSync(join(dir, 'ca.crt'), bridgeRootPem(ctx.issuers));
   if (withClient) {
-    const client = await issueComponentClientCert(ctx.issuers.client, `cluster-bridge-${component}`);
+    const client = await issueComponentClientCert(ctx.issuers.component, `cluster-bridge-${component}`);
     writeFileSync(join(dir, 'client.crt'), client.certPem);
     writeFileSync(join(dir, 'client.key'), client.keyPem, { mode: 0o600 });
   }

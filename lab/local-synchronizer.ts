@@ -1,33 +1,33 @@
 /**
  * A synchronizer of its own on the lab, for e2e tests and benchmarks: a TLS folder for its catch-up
- * API from a throwaway CA, the BRIDGE_* environment that points it at the lab's two clusters (the
+ * API from a throwaway bridge authority, the BRIDGE_* environment that points it at the lab's two clusters (the
  * bridge's component identity in the source, so the source's fence lets its writes through), and a
  * CustomResourceDefinition installer for a test type of its own.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KubeRestClient } from '../lib/kube/rest-client.js';
-import { generateCa, issueCertificate, type CertificateAndKey } from '../lib/tls/pki.js';
+import type { CertificateAndKey } from '../lib/tls/pki.js';
+import { generateBridgeAuthority, type BridgeIssuers } from '../certs/bridge-authority.js';
+import { issueComponentTlsFiles } from '../certs/bridge-certs.js';
+import { writeComponentTlsDir } from '../certs/cert-files.js';
 import { waitUntil } from '../lib/wait-until.js';
 import { labComponentsKubeconfig } from './install-bridge.js';
 import { kubeconfigPath } from './lab-files.js';
 import { CRD_PATH } from '../synchronizer/crd-readiness.js';
 
-/** A folder with tls.crt, tls.key (serving 127.0.0.1) and ca.crt, from a new CA. */
+/** A folder with tls.crt, tls.key (serving 127.0.0.1) and ca.crt, from a new bridge authority. */
 export async function throwawayTlsDir(name: string): Promise<string> {
   return (await throwawayTls(name)).dir;
 }
 
-/** throwawayTlsDir's folder and its CA, to issue the synchronizer's callers their client certificates. */
-export async function throwawayTls(name: string): Promise<{ dir: string; ca: CertificateAndKey }> {
+/** throwawayTlsDir's folder, its root (`ca`) and intermediates, to issue the synchronizer's callers their client certificates. */
+export async function throwawayTls(name: string): Promise<{ dir: string; ca: CertificateAndKey; issuers: BridgeIssuers }> {
   const dir = mkdtempSync(join(tmpdir(), `${name}-`));
-  const ca = await generateCa(`${name}-ca`);
-  const serving = await issueCertificate(ca, { commonName: name, ipAddresses: ['127.0.0.1'], usage: 'server' });
-  writeFileSync(join(dir, 'tls.crt'), serving.certPem);
-  writeFileSync(join(dir, 'tls.key'), serving.keyPem, { mode: 0o600 });
-  writeFileSync(join(dir, 'ca.crt'), ca.certPem);
-  return { dir, ca };
+  const { root, issuers } = await generateBridgeAuthority(`${name}-ca`);
+  writeComponentTlsDir(dir, await issueComponentTlsFiles(issuers, name, { ipAddresses: ['127.0.0.1'] }));
+  return { dir, ca: root, issuers };
 }
 
 /** BRIDGE_* variables for a synchronizer of `shards` on the lab, on loopback, with free ports unless `opsPort` is given. */

@@ -10,7 +10,7 @@ import type { KubeRestClient } from '../lib/kube/rest-client.js';
 import type { Logger } from '../lib/process/logger.js';
 import { certificateLifetime, describeCertificate } from '../lib/tls/pki.js';
 import { issueSidecarTlsFiles, SIDECAR_DNS_NAMES, SIDECAR_NAMESPACE_ORGANIZATION_PREFIX } from '../certs/bridge-certs.js';
-import { bridgeRootPem, type BridgeIssuers } from '../certs/bridge-authority.js';
+import { bridgeRootPem, type SidecarIssuers } from '../certs/bridge-authority.js';
 import { decodeSecretData, secretManifest } from '../certs/cert-files.js';
 import { isDue } from '../certs/renewal.js';
 import {
@@ -28,7 +28,7 @@ import type { WebhookMetrics } from './metrics.js';
 export interface ReconcilerDeps {
   client: KubeRestClient;
   /** The serving and client intermediates that sign the sidecars' certificates. */
-  issuers: BridgeIssuers;
+  issuers: SidecarIssuers;
   /** More CAs for the bundle (e.g. the aggregator's, when a different CA signs it). */
   extraCaPem?: string;
   log: Logger;

@@ -6,7 +6,7 @@
  * namespace comes from the certificate.
  */
 import type { TLSSocket } from 'node:tls';
-import { SIDECAR_CLIENT_ORGANIZATION, SIDECAR_NAMESPACE_ORGANIZATION_PREFIX } from '../../certs/bridge-certs.js';
+import { bridgePeer } from '../../lib/tls/peer-certificate.js';
 import { BRIDGE_HEADER_PREFIX, BRIDGE_NAMESPACE_HEADER } from '../../lib/names.js';
 import { goUnescape } from '../../lib/routing/go-url.js';
 import { serviceAccountOf } from './user-names.js';
@@ -38,11 +38,6 @@ export interface PeerIdentity {
   namespace?: string;
 }
 
-function organizations(subject: Record<string, string | string[]> | undefined): string[] {
-  const o = subject?.O;
-  return o === undefined ? [] : Array.isArray(o) ? o : [o];
-}
-
 /** One answer per connection: getPeerCertificate() rebuilds the certificate and three fingerprints on every call. */
 const peers = new WeakMap<TLSSocket, PeerIdentity>();
 
@@ -56,12 +51,11 @@ export function peerIdentity(socket: TLSSocket): PeerIdentity {
   return peer;
 }
 
+/** A sidecar only with a sidecar client certificate from the sidecars' intermediate (lib/tls/peer-certificate.ts). */
 function certificateIdentity(socket: TLSSocket): PeerIdentity {
-  if (!socket.authorized) return { sidecar: false };
-  const orgs = organizations(socket.getPeerCertificate().subject as Record<string, string | string[]> | undefined);
-  if (!orgs.includes(SIDECAR_CLIENT_ORGANIZATION)) return { sidecar: false };
-  const ns = orgs.find((o) => o.startsWith(SIDECAR_NAMESPACE_ORGANIZATION_PREFIX))?.slice(SIDECAR_NAMESPACE_ORGANIZATION_PREFIX.length);
-  return ns ? { sidecar: true, namespace: ns } : { sidecar: true };
+  const peer = bridgePeer(socket);
+  if (peer.kind !== 'sidecar') return { sidecar: false };
+  return peer.namespace ? { sidecar: true, namespace: peer.namespace } : { sidecar: true };
 }
 
 /**

@@ -382,7 +382,7 @@ describe('identity at the aggregator', () => {
     expect(noCert.body).toContain('accepted only from a cluster-bridge sidecar');
     const frontProxy = await callAggregator(path, { ...auth, 'X-Remote-User': 'system:admin' });
     expect(frontProxy.status).toBe(403);
-    const otherNamespace = await issueSidecarClientCert(bridge.bridgeCa, { namespace: 'someone-else' });
+    const otherNamespace = await issueSidecarClientCert(bridge.issuers.client, { namespace: 'someone-else' });
     const claim = await callAggregator(path, { ...auth, 'X-Bridge-Namespace': namespace }, otherNamespace);
     expect(claim.status).toBe(403);
     expect(claim.body).toContain('cannot claim namespace');

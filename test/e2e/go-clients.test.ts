@@ -161,7 +161,7 @@ beforeAll(async () => {
     sidecar = await startLabSidecar({
       upstream: bridge.aggregatorUrl,
       upstreamCaPem: bridge.bridgeCa.certPem,
-      upstreamClient: await issueSidecarClientCert(bridge.bridgeCa, { namespace: identityNamespace }),
+      upstreamClient: await issueSidecarClientCert(bridge.issuers.client, { namespace: identityNamespace }),
       podNamespace: identityNamespace,
       extraEnv: { BRIDGE_LOCAL_ROUTING: 'on' },
     });

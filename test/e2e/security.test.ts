@@ -66,15 +66,23 @@ afterAll(async () => {
 describe("the synchronizer's catch-up API on the lab", () => {
   // Before the fix this answered 200 and paused the configmaps mirror: later ConfigMaps never reached the destination.
   it("refuses a sidecar's certificate, and the mirror keeps copying", async () => {
-    const answer = await askCatchUp(await issueSidecarClientCert(bridge.bridgeCa, { namespace }), 1);
+    const answer = await askCatchUp(await issueSidecarClientCert(bridge.issuers.client, { namespace }), 1);
     expect(answer.status).toBe(403);
     expect(bridge.synchronizer.mirrors.get('configmaps')?.paused).toBe(false);
     await kubectlOk('source', ['-n', namespace, 'create', 'configmap', 'after-question', '--from-literal=k=v']);
     await inDestination('configmap', 'after-question');
   });
 
+  // The webhook holds the sidecars' intermediate to provision namespaces: a certificate it mints with the
+  // aggregator's exact name and organization is still not the aggregator (ADR 0021).
+  it("refuses the aggregator's identity issued by the sidecars' intermediate", async () => {
+    const answer = await askCatchUp(await issueComponentClientCert(bridge.issuers.client, AGGREGATOR_SERVICE), 0);
+    expect(answer.status).toBe(403);
+    expect(answer.body).toContain('a caller with no client identity the bridge issued');
+  });
+
   it("answers the aggregator's identity (a question that does not wait, so nothing pauses)", async () => {
-    const answer = await askCatchUp(await issueComponentClientCert(bridge.bridgeCa, AGGREGATOR_SERVICE), 0);
+    const answer = await askCatchUp(await issueComponentClientCert(bridge.issuers.component, AGGREGATOR_SERVICE), 0);
     expect(answer.status).toBe(200);
     expect(JSON.parse(answer.body)).toMatchObject({ shard: 'configmaps', from: 'source', caughtUp: true });
   });

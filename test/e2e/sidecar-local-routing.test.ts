@@ -61,7 +61,7 @@ async function startLocalRoutingSidecar(extraEnv: Record<string, string>, wrap?:
   const sidecar = await startLabSidecar({
     upstream: bridge.aggregatorUrl,
     upstreamCaPem: bridge.bridgeCa.certPem,
-    upstreamClient: await issueSidecarClientCert(bridge.bridgeCa, { namespace }),
+    upstreamClient: await issueSidecarClientCert(bridge.issuers.client, { namespace }),
     podNamespace: namespace,
     extraEnv: { BRIDGE_LOCAL_ROUTING: 'on', ...extraEnv },
     sidecarOptions: wrap ? { wrapTableFetch: wrap } : {},

@@ -5,15 +5,14 @@
  * `bridgectl sync status` shows the leader's progress and the standby's role.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdtempSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { labComponentsKubeconfig } from '../../lab/install-bridge.js';
+import { throwawayTls } from '../../lab/local-synchronizer.js';
 import { issueComponentClientCert } from '../../certs/bridge-certs.js';
 import { AGGREGATOR_SERVICE } from '../../lib/names.js';
 import { KubeRestClient } from '../../lib/kube/rest-client.js';
-import { generateCa, issueCertificate, type CertificateAndKey } from '../../lib/tls/pki.js';
+import type { CertificateAndKey } from '../../lib/tls/pki.js';
 import { SOURCE_PINNED_SHARDS } from '../../lib/routing/resource-classes.js';
 import { waitUntil } from '../../lib/wait-until.js';
 import { loadSyncConfig } from '../../synchronizer/config.js';
@@ -26,17 +25,13 @@ const SHARD = 'podtemplates';
 
 let ca: CertificateAndKey;
 let client: CertificateAndKey;
+let tlsDir: string;
 let source: KubeRestClient;
 let destination: KubeRestClient;
 let namespace: string;
 const leaseName = uniqueName('e2e-sync-lease');
 
 async function replica(): Promise<RunningSynchronizer> {
-  const dir = mkdtempSync(join(tmpdir(), 'sync-leader-'));
-  const serving = await issueCertificate(ca, { commonName: 'sync-e2e', ipAddresses: ['127.0.0.1'], usage: 'server' });
-  writeFileSync(join(dir, 'tls.crt'), serving.certPem);
-  writeFileSync(join(dir, 'tls.key'), serving.keyPem);
-  writeFileSync(join(dir, 'ca.crt'), ca.certPem);
   const config = loadSyncConfig({
     BRIDGE_SOURCE_KUBECONFIG: await labComponentsKubeconfig('source'),
     BRIDGE_DESTINATION_KUBECONFIG: kubeconfigPath('destination'),
@@ -44,7 +39,7 @@ async function replica(): Promise<RunningSynchronizer> {
     BRIDGE_LISTEN_PORT: '0',
     BRIDGE_OPS_HOST: '127.0.0.1',
     BRIDGE_OPS_PORT: '0',
-    BRIDGE_TLS_DIR: dir,
+    BRIDGE_TLS_DIR: tlsDir,
     BRIDGE_SHARDS: SHARD,
     BRIDGE_LEASE_DURATION_SECONDS: '6',
   });
@@ -85,8 +80,9 @@ const mirrored = async (name: string, inNamespace = namespace) =>
   (await destination.request('GET', `/api/v1/namespaces/${inNamespace}/podtemplates/${name}`)).status === 200;
 
 beforeAll(async () => {
-  ca = await generateCa('sync-leader-e2e-ca');
-  client = await issueComponentClientCert(ca, AGGREGATOR_SERVICE);
+  const tls = await throwawayTls('sync-leader-e2e');
+  ({ ca, dir: tlsDir } = tls);
+  client = await issueComponentClientCert(tls.issuers.component, AGGREGATOR_SERVICE);
   source = KubeRestClient.load(kubeconfigPath('source'));
   destination = KubeRestClient.load(kubeconfigPath('destination'));
   namespace = await createNamespace('source', 'sync-lease');

@@ -10,7 +10,9 @@ import { join } from 'node:path';
 import { loadAggregatorConfig } from '../../aggregator/config.js';
 import { removeFence } from '../../aggregator/handoff/fencing.js';
 import { startAggregator, type RunningAggregator } from '../../aggregator/server.js';
-import { issueComponentClientCert, issueSidecarClientCert } from '../../certs/bridge-certs.js';
+import { generateBridgeAuthority, type BridgeIssuers } from '../../certs/bridge-authority.js';
+import { issueComponentTlsFiles, issueSidecarClientCert } from '../../certs/bridge-certs.js';
+import { writeComponentTlsDir } from '../../certs/cert-files.js';
 import { ensureSourceSystemNamespace, labComponentsKubeconfig } from '../../lab/install-bridge.js';
 import { KubeRestClient, usingClient } from '../../lib/kube/rest-client.js';
 import {
@@ -20,9 +22,10 @@ import {
   REPLICA_LABEL,
   ROUTING_TABLE_CONFIGMAP,
   SYNCHRONIZER_LEASE,
+  SYNCHRONIZER_SERVICE,
   SYSTEM_NAMESPACE,
 } from '../../lib/names.js';
-import { generateCa, issueCertificate, type CertificateAndKey } from '../../lib/tls/pki.js';
+import type { CertificateAndKey } from '../../lib/tls/pki.js';
 import { loadSyncConfig } from '../../synchronizer/config.js';
 import { startSynchronizer, type RunningSynchronizer } from '../../synchronizer/server.js';
 import { isProcessRunning, kubeconfigPath } from './lab-clients.js';
@@ -41,7 +44,10 @@ export interface LabBridge {
   synchronizer: RunningSynchronizer;
   aggregator: RunningAggregator;
   sidecar: LabSidecar;
+  /** The bridge's root: what a client of the aggregator trusts. */
   bridgeCa: CertificateAndKey;
+  /** Its intermediates, to issue a sidecar's (`client`) or a component's (`component`) certificate as the bridge does. */
+  issuers: BridgeIssuers;
   /** https://127.0.0.1:<aggregator port> */
   aggregatorUrl: string;
   destination: KubeRestClient;
@@ -89,18 +95,10 @@ export async function resetBridgeState(destination: KubeRestClient): Promise<voi
   );
 }
 
-async function tlsDir(ca: CertificateAndKey, withClient: boolean): Promise<string> {
+/** A component's BRIDGE_TLS_DIR as `bridgectl certs` makes it, for 127.0.0.1; the aggregator's with its client certificate. */
+async function tlsDir(issuers: BridgeIssuers, service: string, withClient: boolean): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'bridge-e2e-'));
-  const serving = await issueCertificate(ca, { commonName: 'bridge-e2e', ipAddresses: ['127.0.0.1'], dnsNames: ['localhost'], usage: 'server' });
-  writeFileSync(join(dir, 'tls.crt'), serving.certPem);
-  writeFileSync(join(dir, 'tls.key'), serving.keyPem);
-  writeFileSync(join(dir, 'ca.crt'), ca.certPem);
-  if (withClient) {
-    // The aggregator's identity: the synchronizer's catch-up API answers no other certificate.
-    const client = await issueComponentClientCert(ca, AGGREGATOR_SERVICE);
-    writeFileSync(join(dir, 'client.crt'), client.certPem);
-    writeFileSync(join(dir, 'client.key'), client.keyPem);
-  }
+  writeComponentTlsDir(dir, await issueComponentTlsFiles(issuers, service, { ipAddresses: ['127.0.0.1'], extraDnsNames: ['localhost'], client: withClient }));
   return dir;
 }
 
@@ -116,7 +114,7 @@ export async function startSecondAggregator(bridge: LabBridge, destinationKubeco
     BRIDGE_LISTEN_PORT: '0',
     BRIDGE_OPS_HOST: '127.0.0.1',
     BRIDGE_OPS_PORT: '0',
-    BRIDGE_TLS_DIR: await tlsDir(bridge.bridgeCa, false),
+    BRIDGE_TLS_DIR: await tlsDir(bridge.issuers, AGGREGATOR_SERVICE, false),
   };
   return startAggregator(loadAggregatorConfig(env), silentLog);
 }
@@ -153,7 +151,7 @@ async function startBridge(options: LabBridgeOptions): Promise<LabBridge> {
   const destination = KubeRestClient.load(kubeconfigPath('destination'));
   await resetBridgeState(destination);
   await usingClient(KubeRestClient.load(kubeconfigPath('source')), ensureSourceSystemNamespace);
-  const bridgeCa = await generateCa('bridge-e2e-ca');
+  const { root: bridgeCa, issuers } = await generateBridgeAuthority('bridge-e2e-ca');
   const clusters = { BRIDGE_SOURCE_KUBECONFIG: await labComponentsKubeconfig('source'), BRIDGE_DESTINATION_KUBECONFIG: kubeconfigPath('destination') };
   const local = { BRIDGE_LISTEN_HOST: '127.0.0.1', BRIDGE_LISTEN_PORT: '0', BRIDGE_OPS_HOST: '127.0.0.1', BRIDGE_OPS_PORT: '0' };
   const synchronizer = await startSynchronizer(
@@ -163,7 +161,7 @@ async function startBridge(options: LabBridgeOptions): Promise<LabBridge> {
         ? { BRIDGE_SOURCE_KUBECONFIG: options.synchronizerKubeconfigs.source, BRIDGE_DESTINATION_KUBECONFIG: options.synchronizerKubeconfigs.destination }
         : {}),
       ...local,
-      BRIDGE_TLS_DIR: await tlsDir(bridgeCa, false),
+      BRIDGE_TLS_DIR: await tlsDir(issuers, SYNCHRONIZER_SERVICE, false),
       ...(options.shards ? { BRIDGE_SHARDS: options.shards.join(',') } : {}),
     }),
     componentLog.child({ component: 'synchronizer' }),
@@ -172,7 +170,7 @@ async function startBridge(options: LabBridgeOptions): Promise<LabBridge> {
     ...clusters,
     ...(options.aggregatorSourceKubeconfig ? { BRIDGE_SOURCE_KUBECONFIG: options.aggregatorSourceKubeconfig } : {}),
     ...local,
-    BRIDGE_TLS_DIR: await tlsDir(bridgeCa, true),
+    BRIDGE_TLS_DIR: await tlsDir(issuers, AGGREGATOR_SERVICE, true),
     BRIDGE_SYNCHRONIZER_URL: `https://127.0.0.1:${synchronizer.port}`,
     ...(options.leaseDurationSeconds ? { BRIDGE_LEASE_DURATION_SECONDS: String(options.leaseDurationSeconds) } : {}),
   };
@@ -182,7 +180,7 @@ async function startBridge(options: LabBridgeOptions): Promise<LabBridge> {
   const sidecar = await startLabSidecar({
     upstream: aggregatorUrl,
     upstreamCaPem: bridgeCa.certPem,
-    upstreamClient: await issueSidecarClientCert(bridgeCa, { namespace: options.namespace }),
+    upstreamClient: await issueSidecarClientCert(issuers.client, { namespace: options.namespace }),
     podNamespace: options.namespace,
   });
   return {
@@ -190,6 +188,7 @@ async function startBridge(options: LabBridgeOptions): Promise<LabBridge> {
     aggregator,
     sidecar,
     bridgeCa,
+    issuers,
     aggregatorUrl,
     destination,
     async close() {

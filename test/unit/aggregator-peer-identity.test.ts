@@ -5,14 +5,15 @@ import { describe, expect, it } from '@jest/globals';
 import type { TLSSocket } from 'node:tls';
 import { SIDECAR_CLIENT_ORGANIZATION, SIDECAR_NAMESPACE_ORGANIZATION_PREFIX } from '../../certs/bridge-certs.js';
 import { peerIdentity } from '../../aggregator/identity/identity.js';
+import { COMPONENT_CLIENT_CA_NAME, SIDECAR_CLIENT_CA_NAME } from '../../certs/bridge-authority.js';
 
-function connection(authorized: boolean, organizations: string[]) {
+function connection(authorized: boolean, organizations: string[], issuer = SIDECAR_CLIENT_CA_NAME) {
   const socket = {
     authorized,
     reads: 0,
     getPeerCertificate() {
       socket.reads++;
-      return { subject: { O: organizations.length === 1 ? organizations[0] : organizations } };
+      return { subject: { O: organizations.length === 1 ? organizations[0] : organizations }, issuer: { CN: issuer } };
     },
   };
   return socket;
@@ -27,6 +28,8 @@ describe('peerIdentity', () => {
   it('trusts no organization of a certificate the server did not verify, and none but the sidecar one', () => {
     expect(peerIdentity(connection(false, [SIDECAR_CLIENT_ORGANIZATION]) as unknown as TLSSocket)).toEqual({ sidecar: false });
     expect(peerIdentity(connection(true, ['system:masters']) as unknown as TLSSocket)).toEqual({ sidecar: false });
+    // The sidecar organization counts only from the sidecars' intermediate.
+    expect(peerIdentity(connection(true, [SIDECAR_CLIENT_ORGANIZATION], COMPONENT_CLIENT_CA_NAME) as unknown as TLSSocket)).toEqual({ sidecar: false });
   });
 
   it('reads the certificate once per connection, however many requests it carries', () => {

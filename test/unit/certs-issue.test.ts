@@ -21,8 +21,12 @@ const x509 = (pem: string) => new X509Certificate(pem);
 describe('bridge certificates', () => {
   it('webhook serving cert: service names in all four forms, loopback, server usage, signed by the CA', async () => {
     ca = await generateCa('test-ca');
-    const [serving, client] = await Promise.all([generateIntermediateCa(ca, 'serving', 'server'), generateIntermediateCa(ca, 'client', 'client')]);
-    issuers = { serving, client };
+    const [serving, client, component] = await Promise.all([
+      generateIntermediateCa(ca, 'serving', 'server'),
+      generateIntermediateCa(ca, 'client', 'client'),
+      generateIntermediateCa(ca, 'component', 'client'),
+    ]);
+    issuers = { serving, client, component };
     const cert = await issueWebhookServingCert(ca, { serviceName: 'hook', namespace: 'sys', extraDnsNames: ['hook.example.com'], ipAddresses: ['10.0.0.5'] });
     const summary = describeCertificate(cert.certPem);
     expect(summary.dnsNames).toEqual(expect.arrayContaining(['hook', 'hook.sys', 'hook.sys.svc', 'hook.sys.svc.cluster.local', 'hook.example.com']));

@@ -1,6 +1,8 @@
 // Each internal API answers exactly its own caller (DESIGN.md section 4), over real TLS with
 // certificates issued as the bridge issues them: the synchronizer's catch-up API the aggregator only
-// (a sidecar's question paused the configmaps mirror before), the routing table sidecars only.
+// (a sidecar's question paused the configmaps mirror before), the routing table sidecars only. Each
+// kind counts only from its own intermediate: the webhook holds the sidecars' one, and a component
+// certificate minted with it (the aggregator's name and organization) is refused.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { once } from 'node:events';
 import { createServer, request, type Server } from 'node:https';
@@ -8,7 +10,8 @@ import type { AddressInfo } from 'node:net';
 import { issueComponentClientCert, issueComponentTlsFiles, issueSidecarClientCert } from '../../certs/bridge-certs.js';
 import { AGGREGATOR_SERVICE, SYNCHRONIZER_SERVICE, WEBHOOK_SERVICE } from '../../lib/names.js';
 import { classifyPeer } from '../../lib/tls/peer-certificate.js';
-import { generateCa, issueCertificate, type CertificateAndKey } from '../../lib/tls/pki.js';
+import { issueCertificate, type CertificateAndKey } from '../../lib/tls/pki.js';
+import { generateBridgeAuthority } from '../../certs/bridge-authority.js';
 import { ROUTING_TABLE_PATH } from '../../lib/routing/routing-table-protocol.js';
 import { RoutingState } from '../../lib/routing/routing-state.js';
 import { serveRoutingTable } from '../../aggregator/request/routing-table-endpoint.js';
@@ -18,7 +21,10 @@ import { mirrorTarget } from '../../synchronizer/catchup-target.js';
 import { silentLog } from '../helpers/sidecar-fixtures.js';
 
 let ca: CertificateAndKey;
-let callers: Record<'aggregator' | 'synchronizer' | 'webhook' | 'sidecar' | 'stranger' | 'none', CertificateAndKey | undefined>;
+let callers: Record<
+  'aggregator' | 'synchronizer' | 'webhook' | 'sidecar' | 'stranger' | 'mintedByWebhook' | 'sidecarFromComponentCa' | 'none',
+  CertificateAndKey | undefined
+>;
 let catchUp: Server;
 let aggregator: Server;
 const paused: string[] = [];
@@ -39,15 +45,21 @@ function get(port: number, path: string, caller: CertificateAndKey | undefined):
 }
 
 beforeAll(async () => {
-  ca = await generateCa('internal-callers-ca');
-  const serving = await issueComponentTlsFiles({ serving: ca, client: ca }, SYNCHRONIZER_SERVICE, { ipAddresses: ['127.0.0.1'] });
+  const authority = await generateBridgeAuthority('internal-callers-ca');
+  ca = authority.root;
+  const { issuers } = authority;
+  const serving = await issueComponentTlsFiles(issuers, SYNCHRONIZER_SERVICE, { ipAddresses: ['127.0.0.1'] });
   callers = {
-    aggregator: await issueComponentClientCert(ca, AGGREGATOR_SERVICE),
-    synchronizer: await issueComponentClientCert(ca, SYNCHRONIZER_SERVICE),
-    webhook: await issueComponentClientCert(ca, WEBHOOK_SERVICE),
-    sidecar: await issueSidecarClientCert(ca, { namespace: 'lab-apps' }),
-    // Signed by the same CA, with the aggregator's name but not as the bridge issues component certificates.
-    stranger: await issueCertificate(ca, { commonName: AGGREGATOR_SERVICE, usage: 'client' }),
+    aggregator: await issueComponentClientCert(issuers.component, AGGREGATOR_SERVICE),
+    synchronizer: await issueComponentClientCert(issuers.component, SYNCHRONIZER_SERVICE),
+    webhook: await issueComponentClientCert(issuers.component, WEBHOOK_SERVICE),
+    sidecar: await issueSidecarClientCert(issuers.client, { namespace: 'lab-apps' }),
+    // Under the components' intermediate, with the aggregator's name but not as the bridge issues component certificates.
+    stranger: await issueCertificate(issuers.component, { commonName: AGGREGATOR_SERVICE, usage: 'client' }),
+    // What a compromised webhook could make: the aggregator's exact identity, under the sidecars' intermediate it holds.
+    mintedByWebhook: await issueComponentClientCert(issuers.client, AGGREGATOR_SERVICE),
+    // A sidecar's identity under the components' intermediate: the bridge never issues one.
+    sidecarFromComponentCa: await issueSidecarClientCert(issuers.component, { namespace: 'lab-apps' }),
     none: undefined,
   };
   catchUp = await startCatchUpServer({
@@ -80,7 +92,7 @@ const port = (server: Server) => (server.address() as AddressInfo).port;
 const QUESTION = '/v1/catchup?shard=configmaps&from=source&rv=0&timeoutSeconds=1';
 
 describe("the synchronizer's catch-up API", () => {
-  it.each(['sidecar', 'synchronizer', 'webhook', 'stranger'] as const)('refuses %s with 403 and pauses nothing', async (who) => {
+  it.each(['sidecar', 'synchronizer', 'webhook', 'stranger', 'mintedByWebhook'] as const)('refuses %s with 403 and pauses nothing', async (who) => {
     paused.length = 0;
     const answer = await get(port(catchUp), QUESTION, callers[who]);
     expect(answer.status).toBe(403);
@@ -102,7 +114,7 @@ describe("the synchronizer's catch-up API", () => {
 });
 
 describe("the aggregator's routing-table endpoint", () => {
-  it.each(['aggregator', 'synchronizer', 'webhook', 'stranger', 'none'] as const)('refuses %s with 403', async (who) => {
+  it.each(['aggregator', 'synchronizer', 'webhook', 'stranger', 'sidecarFromComponentCa', 'none'] as const)('refuses %s with 403', async (who) => {
     const answer = await get(port(aggregator), ROUTING_TABLE_PATH, callers[who]);
     expect(answer.status).toBe(403);
   });
@@ -115,14 +127,32 @@ describe("the aggregator's routing-table endpoint", () => {
 });
 
 describe('classifyPeer', () => {
+  const sidecars = { CN: 'cluster-bridge-client-ca' };
+  const components = { CN: 'cluster-bridge-component-client-ca' };
   it.each([
-    ['an unverified certificate', false, { O: 'cluster-bridge:sidecars' }, { kind: 'anonymous' }],
-    ['a sidecar', true, { O: ['cluster-bridge:sidecars', 'cluster-bridge:namespace:a'], CN: 'cluster-bridge-sidecar.a' }, { kind: 'sidecar' }],
-    ['a component', true, { O: 'cluster-bridge:components', CN: 'cluster-bridge-aggregator' }, { kind: 'component', name: 'cluster-bridge-aggregator' }],
-    ['both at once', true, { O: ['cluster-bridge:components', 'cluster-bridge:sidecars'], CN: 'cluster-bridge-aggregator' }, { kind: 'anonymous' }],
-    ['a component with two names', true, { O: 'cluster-bridge:components', CN: ['a', 'b'] }, { kind: 'anonymous' }],
-    ['neither', true, { O: 'system:masters', CN: 'cluster-bridge-aggregator' }, { kind: 'anonymous' }],
-  ])('%s', (_what, authorized, subject, expected) => {
-    expect(classifyPeer(authorized, subject)).toEqual(expected);
+    ['an unverified certificate', false, { O: 'cluster-bridge:sidecars' }, sidecars, { kind: 'anonymous' }],
+    [
+      'a sidecar',
+      true,
+      { O: ['cluster-bridge:sidecars', 'cluster-bridge:namespace:a'], CN: 'cluster-bridge-sidecar.a' },
+      sidecars,
+      { kind: 'sidecar', namespace: 'a' },
+    ],
+    ['a sidecar of no namespace', true, { O: 'cluster-bridge:sidecars', CN: 'cluster-bridge-sidecar' }, sidecars, { kind: 'sidecar' }],
+    ['a sidecar from the components’ intermediate', true, { O: 'cluster-bridge:sidecars', CN: 'cluster-bridge-sidecar' }, components, { kind: 'anonymous' }],
+    [
+      'a component',
+      true,
+      { O: 'cluster-bridge:components', CN: 'cluster-bridge-aggregator' },
+      components,
+      { kind: 'component', name: 'cluster-bridge-aggregator' },
+    ],
+    ['a component from the sidecars’ intermediate', true, { O: 'cluster-bridge:components', CN: 'cluster-bridge-aggregator' }, sidecars, { kind: 'anonymous' }],
+    ['a component from an unknown CA', true, { O: 'cluster-bridge:components', CN: 'cluster-bridge-aggregator' }, { CN: 'bridge-ca' }, { kind: 'anonymous' }],
+    ['both at once', true, { O: ['cluster-bridge:components', 'cluster-bridge:sidecars'], CN: 'cluster-bridge-aggregator' }, components, { kind: 'anonymous' }],
+    ['a component with two names', true, { O: 'cluster-bridge:components', CN: ['a', 'b'] }, components, { kind: 'anonymous' }],
+    ['neither', true, { O: 'system:masters', CN: 'cluster-bridge-aggregator' }, components, { kind: 'anonymous' }],
+  ])('%s', (_what, authorized, subject, issuer, expected) => {
+    expect(classifyPeer(authorized, { subject, issuer })).toEqual(expected);
   });
 });
