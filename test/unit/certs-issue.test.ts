@@ -84,7 +84,9 @@ describe('bridge certificates', () => {
     const client = x509(aggregator['client.crt']!);
     expect(client.subject).toContain(`O=${COMPONENT_CLIENT_ORGANIZATION}`);
     expect(client.keyUsage).toEqual(['1.3.6.1.5.5.7.3.2']);
-    expect(client.verify(x509(issuers.client.certPem).publicKey)).toBe(true);
+    // From the components' intermediate, never the sidecars' (which the webhook holds).
+    expect(client.verify(x509(issuers.component.certPem).publicKey)).toBe(true);
+    expect(client.verify(x509(issuers.client.certPem).publicKey)).toBe(false);
     const synchronizer = await issueComponentTlsFiles(issuers, 'cluster-bridge-synchronizer');
     expect(Object.keys(synchronizer).sort()).toEqual(['ca.crt', 'tls.crt', 'tls.key']);
     expect(secretManifest('s', 'n', { ...aggregator } as Record<string, string>)).toMatchObject({ type: 'kubernetes.io/tls' });
