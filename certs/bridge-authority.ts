@@ -1,43 +1,52 @@
 /**
  * The bridge's certificate authorities (ADR 0021): a root whose key stays with whoever installs the
- * bridge, and three intermediates it signs: one for serving certificates, one for the sidecars' client
- * certificates, one for the bridge components' client certificates. Verifiers trust the root; each
- * intermediate's extended key usage lets it sign one kind only, so a client key never serves and a
- * serving key never authenticates; and the internal APIs accept a component only when its certificate
- * was issued by the components' intermediate (lib/tls/peer-certificate.ts), which the webhook never
- * holds: it issues sidecar leaves, so it must not be able to mint the aggregator's identity.
+ * bridge, and four intermediates it signs, each limited to one extended key usage (a client key never
+ * serves, a serving key never authenticates) and each held by whom needs it:
+ * - the sidecars' serving intermediate (`serving`), name-constrained to loopback, and the sidecars'
+ *   client intermediate (`client`): the webhook holds both to provision labelled namespaces;
+ * - the components' serving and client intermediates: only the installer (`bridgectl certs`).
+ * So a compromised webhook can neither serve as the aggregator (its serving intermediate certifies
+ * 127.0.0.1, ::1 and localhost only) nor authenticate as one (internal APIs accept a component only
+ * from the components' client intermediate, lib/tls/peer-certificate.ts). Verifiers trust the root.
  */
 import { BridgeError } from '../lib/errors.js';
-import { generateCa, generateIntermediateCa, trustAnchors, type CertificateAndKey, type ValidityWindow } from '../lib/tls/pki.js';
+import { generateCa, generateIntermediateCa, trustAnchors, type CertificateAndKey, type PermittedNames, type ValidityWindow } from '../lib/tls/pki.js';
 import { ensurePemPair, readPemPairIfPresent, writePemPair } from './cert-files.js';
 
 /** Each intermediate's common name: the issuer a verifier reads off a client leaf to tell a sidecar from a component. */
-export const SERVING_CA_NAME = 'cluster-bridge-serving-ca';
+export const SIDECAR_SERVING_CA_NAME = 'cluster-bridge-serving-ca';
 export const SIDECAR_CLIENT_CA_NAME = 'cluster-bridge-client-ca';
+export const COMPONENT_SERVING_CA_NAME = 'cluster-bridge-component-serving-ca';
 export const COMPONENT_CLIENT_CA_NAME = 'cluster-bridge-component-client-ca';
 
-/** What the webhook holds to provision labelled namespaces: serving and sidecar client leaves. Each certificate is its chain (intermediate, then root). */
+/** The names a sidecar's loopback serving certificate carries, and all its intermediate may certify. */
+export const LOOPBACK_NAMES: PermittedNames = { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1', '::1'] };
+
+/** What the webhook holds to provision labelled namespaces. Each certificate is its chain (intermediate, then root). */
 export interface SidecarIssuers {
+  /** The sidecars' serving intermediate: loopback names only. */
   serving: CertificateAndKey;
   /** The sidecars' client intermediate. */
   client: CertificateAndKey;
 }
 
-/** What an installer holds (`bridgectl certs`, the lab): also the components' client intermediate. */
+/** What an installer holds (`bridgectl certs`, the lab): also the components' intermediates. */
 export interface BridgeIssuers extends SidecarIssuers {
-  component: CertificateAndKey;
+  componentServing: CertificateAndKey;
+  componentClient: CertificateAndKey;
 }
 
 type IntermediateRole = keyof BridgeIssuers;
 
-const INTERMEDIATES: Record<IntermediateRole, { suffix: string; commonName: string; usage: 'server' | 'client' }> = {
-  serving: { suffix: '-serving', commonName: SERVING_CA_NAME, usage: 'server' },
+const INTERMEDIATES: Record<IntermediateRole, { suffix: string; commonName: string; usage: 'server' | 'client'; permitted?: PermittedNames }> = {
+  serving: { suffix: '-serving', commonName: SIDECAR_SERVING_CA_NAME, usage: 'server', permitted: LOOPBACK_NAMES },
   client: { suffix: '-client', commonName: SIDECAR_CLIENT_CA_NAME, usage: 'client' },
-  component: { suffix: '-component-client', commonName: COMPONENT_CLIENT_CA_NAME, usage: 'client' },
+  componentServing: { suffix: '-component-serving', commonName: COMPONENT_SERVING_CA_NAME, usage: 'server' },
+  componentClient: { suffix: '-component-client', commonName: COMPONENT_CLIENT_CA_NAME, usage: 'client' },
 };
 const ROLES = Object.keys(INTERMEDIATES) as IntermediateRole[];
 
-/** The file base names in a CA folder: `<root>.crt|.key`, and `<root>-serving`, `<root>-client`, `<root>-component-client`. */
+/** The file base names in a CA folder: `<root>.crt|.key`, and `<root>-serving`, `-client`, `-component-serving`, `-component-client`. */
 export function authorityFileNames(root = 'bridge-ca'): { root: string } & Record<IntermediateRole, string> {
   return { root, ...(Object.fromEntries(ROLES.map((role) => [role, `${root}${INTERMEDIATES[role].suffix}`])) as Record<IntermediateRole, string>) };
 }
@@ -48,15 +57,15 @@ export function bridgeRootPem(issuers: SidecarIssuers): string {
 }
 
 function issueIntermediate(root: CertificateAndKey, role: IntermediateRole, options: ValidityWindow): Promise<CertificateAndKey> {
-  const { commonName, usage } = INTERMEDIATES[role];
-  return generateIntermediateCa(root, commonName, usage, options);
+  const { commonName, usage, permitted } = INTERMEDIATES[role];
+  return generateIntermediateCa(root, commonName, usage, { ...options, ...(permitted ? { permitted } : {}) });
 }
 
 /** A new root and its intermediates, in memory. */
 export async function generateBridgeAuthority(commonName: string, options: ValidityWindow = {}): Promise<{ root: CertificateAndKey; issuers: BridgeIssuers }> {
   const root = await generateCa(commonName, options);
-  const [serving, client, component] = await Promise.all(ROLES.map((role) => issueIntermediate(root, role, options)));
-  return { root, issuers: { serving: serving!, client: client!, component: component! } };
+  const issued = await Promise.all(ROLES.map(async (role) => [role, await issueIntermediate(root, role, options)] as const));
+  return { root, issuers: Object.fromEntries(issued) as unknown as BridgeIssuers };
 }
 
 /** A new root and its intermediates, written to `dir` (keys 0600). */
@@ -107,7 +116,7 @@ export function readBridgeIssuers(dir: string, name = 'bridge-ca'): BridgeIssuer
   return readIntermediates(dir, name, ROLES);
 }
 
-/** The two the webhook's and the sidecars' certificates need (a folder without the components' intermediate will do). */
+/** The two the webhook's and the sidecars' certificates need (a folder without the components' intermediates will do). */
 export function readSidecarIssuers(dir: string, name = 'bridge-ca'): SidecarIssuers {
   return readIntermediates(dir, name, ['serving', 'client'] as const);
 }

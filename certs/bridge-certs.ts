@@ -8,7 +8,7 @@
 import type { ComponentTlsFiles, SidecarTlsFiles } from './cert-files.js';
 import { SIDECAR_NAME, SYSTEM_NAMESPACE, WEBHOOK_SERVICE } from '../lib/names.js';
 import { issueCertificate, serviceDnsNames, type CertificateAndKey } from '../lib/tls/pki.js';
-import { bridgeRootPem, type BridgeIssuers, type SidecarIssuers } from './bridge-authority.js';
+import { bridgeRootPem, LOOPBACK_NAMES, type BridgeIssuers, type SidecarIssuers } from './bridge-authority.js';
 
 /** The identity the aggregator trusts identity headers from (DESIGN.md section 4). */
 export const SIDECAR_CLIENT_COMMON_NAME = 'cluster-bridge-sidecar';
@@ -19,10 +19,11 @@ export const SIDECAR_CLIENT_ORGANIZATION = 'cluster-bridge:sidecars';
  * client-node, python-kubernetes) dial `https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT`, which
  * the webhook sets to 127.0.0.1:16443, and verify that IP. A serving key for `kubernetes.default.svc` in
  * every labelled namespace would let any of them impersonate the API server to the pods of the others
- * (issue 21); a client that dials that name reaches the real API server and its own certificate.
+ * (issue 21); a client that dials that name reaches the real API server and its own certificate. The
+ * sidecars' serving intermediate certifies these names and no other (certs/bridge-authority.ts).
  */
-export const SIDECAR_DNS_NAMES = ['localhost'];
-export const SIDECAR_IP_ADDRESSES = ['127.0.0.1', '::1'];
+export const SIDECAR_DNS_NAMES = [...LOOPBACK_NAMES.dnsNames];
+export const SIDECAR_IP_ADDRESSES = [...LOOPBACK_NAMES.ipAddresses];
 
 export interface ValidityOptions {
   validityDays?: number;
@@ -104,7 +105,7 @@ export async function issueSidecarTlsFiles(
 export const COMPONENT_CLIENT_ORGANIZATION = 'cluster-bridge:components';
 
 /**
- * A component's mTLS client certificate, issued by the components' intermediate (`issuers.component`,
+ * A component's mTLS client certificate, issued by the components' intermediate (`issuers.componentClient`,
  * never the sidecars'): its Service name as the common name, so each internal API can accept exactly
  * its one caller (lib/tls/peer-certificate.ts; the catch-up API: the aggregator only).
  */
@@ -122,9 +123,9 @@ export async function issueComponentTlsFiles(
   options: ValidityOptions & { namespace?: string; extraDnsNames?: string[]; ipAddresses?: string[]; client?: boolean } = {},
 ): Promise<ComponentTlsFiles> {
   const { namespace, extraDnsNames, ipAddresses, client, ...validity } = options;
-  const serving = await issueWebhookServingCert(issuers.serving, { serviceName, namespace, extraDnsNames, ipAddresses, ...validity });
+  const serving = await issueWebhookServingCert(issuers.componentServing, { serviceName, namespace, extraDnsNames, ipAddresses, ...validity });
   const files: ComponentTlsFiles = { 'tls.crt': serving.certPem, 'tls.key': serving.keyPem, 'ca.crt': bridgeRootPem(issuers) };
   if (!client) return files;
-  const pair = await issueComponentClientCert(issuers.component, serviceName, validity);
+  const pair = await issueComponentClientCert(issuers.componentClient, serviceName, validity);
   return { ...files, 'client.crt': pair.certPem, 'client.key': pair.keyPem };
 }

@@ -59,7 +59,7 @@ function readCertificateFile(file: string, flag: string): string {
 
 const ca: Command = {
   summary:
-    'create the bridge root and its intermediates (serving, sidecar client, component client): --out DIR [--name bridge-ca] [--common-name CN] [--days 3650] [--add-missing]',
+    "create the bridge root and its intermediates (the sidecars' serving and client ones, the components' serving and client ones): --out DIR [--name bridge-ca] [--common-name CN] [--days 3650] [--add-missing]",
   async run(args) {
     const f = parseFlags('certs ca', args, {
       out: { type: 'string' },
@@ -78,8 +78,10 @@ const ca: Command = {
       return;
     }
     await createBridgeAuthority(out, f['common-name'] ?? 'cluster-bridge-ca', name, validity);
-    const written = [files.root, files.serving, files.client, files.component].map((base) => join(out, `${base}.crt|.key`));
-    say(`wrote ${written.join(', ')}; keep ${name}.key off the clusters, and ${files.component}.key with the installer (the webhook never needs it)`);
+    const written = [files.root, files.serving, files.client, files.componentServing, files.componentClient].map((base) => join(out, `${base}.crt|.key`));
+    say(
+      `wrote ${written.join(', ')}; keep ${name}.key off the clusters, and the component-* keys with the installer (the webhook holds only the -serving and -client intermediates)`,
+    );
   },
 };
 
@@ -99,10 +101,11 @@ const webhook: Command = {
     const caDir = need(f['ca-dir'], '--ca-dir', 'webhook');
     const out = fileOutput(f, 'webhook');
     const validityDays = days(f.days, 365);
-    const authority = readSidecarIssuers(caDir, f['ca-name']);
+    // The webhook's own Service names: a component's serving certificate, not the loopback-only sidecars' intermediate.
+    const authority = readBridgeIssuers(caDir, f['ca-name']);
     const sans = f.san ?? [];
     const namespace = f.namespace ?? SYSTEM_NAMESPACE;
-    const pair = await issueWebhookServingCert(authority.serving, {
+    const pair = await issueWebhookServingCert(authority.componentServing, {
       serviceName: f.service ?? WEBHOOK_SERVICE,
       namespace,
       extraDnsNames: sans.filter((s) => !isIpAddress(s)),

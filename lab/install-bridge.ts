@@ -55,7 +55,7 @@ export async function labComponentsKubeconfig(cluster: ClusterName): Promise<str
 async function writeTlsDir(ctx: LabInstallContext, component: string, withClient: boolean): Promise<string> {
   const dir = join(ctx.componentDir(component), 'tls');
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const serving = await issueCertificate(ctx.issuers.serving, {
+  const serving = await issueCertificate(ctx.issuers.componentServing, {
     commonName: `cluster-bridge-${component}`,
     dnsNames: ['localhost'],
     ipAddresses: ['127.0.0.1'],
@@ -65,7 +65,7 @@ async function writeTlsDir(ctx: LabInstallContext, component: string, withClient
   writeFileSync(join(dir, 'tls.key'), serving.keyPem, { mode: 0o600 });
   writeFileSync(join(dir, 'ca.crt'), bridgeRootPem(ctx.issuers));
   if (withClient) {
-    const client = await issueComponentClientCert(ctx.issuers.component, `cluster-bridge-${component}`);
+    const client = await issueComponentClientCert(ctx.issuers.componentClient, `cluster-bridge-${component}`);
     writeFileSync(join(dir, 'client.crt'), client.certPem);
     writeFileSync(join(dir, 'client.key'), client.keyPem, { mode: 0o600 });
   }

@@ -20,7 +20,7 @@ export const LAB_AGGREGATOR_PLACEHOLDER = 'cluster-bridge-aggregator.lab.invalid
 
 export async function installWebhook(ctx: LabInstallContext, options: { aggregatorAddress?: string } = {}): Promise<void> {
   const dir = ctx.componentDir('webhook');
-  const serving = await issueWebhookServingCert(ctx.issuers.serving, { ipAddresses: ['127.0.0.1'], validityDays: 365 });
+  const serving = await issueWebhookServingCert(ctx.issuers.componentServing, { ipAddresses: ['127.0.0.1'], validityDays: 365 });
   const servingFiles = writePemPair(dir, 'serving', serving);
   // The intermediates only: the root's key stays in .lab/install (ADR 0021).
   const servingCa = writePemPair(dir, 'serving-ca', ctx.issuers.serving);

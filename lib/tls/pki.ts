@@ -107,11 +107,35 @@ export async function generateCa(commonName: string, options: ValidityWindow = {
  * The certificate returned is the chain, intermediate then root, so that whoever holds it can hand
  * the intermediate to its leaves and the root to verifiers without holding the root's key.
  */
+/** The names an intermediate may certify (RFC 5280 name constraints, permitted subtrees): exact DNS names, single IP addresses. */
+export interface PermittedNames {
+  dnsNames: readonly string[];
+  ipAddresses: readonly string[];
+}
+
+/** An IP address as a name constraint's base: the address, then an all-ones mask of its length (one address). */
+function ipSubtreeBytes(ip: string): string {
+  // node-forge has it (its subjectAltName code uses it); its type declarations do not.
+  const address = (forge.util as unknown as { bytesFromIP(ip: string): string | null }).bytesFromIP(ip);
+  if (!address) throw new BridgeError('BRIDGE_ERR_CERT', `not an IP address for a name constraint: ${ip}`);
+  return address + '\xff'.repeat(address.length);
+}
+
+/** The nameConstraints extension (critical, permitted subtrees only): OpenSSL and Go's crypto/x509 both enforce it on every leaf below. */
+function nameConstraintsExtension(permitted: PermittedNames) {
+  const { asn1 } = forge;
+  const subtree = (tag: number, bytes: string) =>
+    asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [asn1.create(asn1.Class.CONTEXT_SPECIFIC, tag, false, bytes)]);
+  const subtrees = [...permitted.dnsNames.map((name) => subtree(2, name)), ...permitted.ipAddresses.map((ip) => subtree(7, ipSubtreeBytes(ip)))];
+  const value = asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, true, subtrees)]);
+  return { id: '2.5.29.30', critical: true, value };
+}
+
 export async function generateIntermediateCa(
   root: CertificateAndKey,
   commonName: string,
   usage: 'server' | 'client',
-  options: ValidityWindow = {},
+  options: ValidityWindow & { permitted?: PermittedNames } = {},
 ): Promise<CertificateAndKey> {
   const { caCert, caKey } = parseIssuer(root);
   assertCaCurrent(caCert, options.notBefore ?? new Date());
@@ -127,6 +151,7 @@ export async function generateIntermediateCa(
     { name: 'extKeyUsage', serverAuth: usage === 'server', clientAuth: usage === 'client' },
     { name: 'subjectKeyIdentifier' },
     { name: 'authorityKeyIdentifier', keyIdentifier: caCert.generateSubjectKeyIdentifier().getBytes() },
+    ...(options.permitted ? [nameConstraintsExtension(options.permitted)] : []),
   ]);
   cert.sign(caKey, forge.md.sha256.create());
   return { certPem: forge.pki.certificateToPem(cert) + splitPemBundle(root.certPem).join(''), keyPem: keys.privateKeyPem };

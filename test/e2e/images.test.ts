@@ -140,7 +140,7 @@ describe('product images', () => {
     // The files the lab's local webhook gets (lab/install-webhook.ts), readable by the image's user, mounted as Secrets would be.
     const dir = mkdtempSync(join(workDir, 'webhook-files-'));
     const issuers = await createBridgeAuthority(dir, 'images-e2e-bridge-ca');
-    writePemPair(dir, 'serving', await issueWebhookServingCert(issuers.serving, { ipAddresses: ['127.0.0.1'], validityDays: 1 }));
+    writePemPair(dir, 'serving', await issueWebhookServingCert(issuers.componentServing, { ipAddresses: ['127.0.0.1'], validityDays: 1 }));
     rmSync(join(dir, `${authorityFileNames().root}.key`)); // the webhook never holds the root's key (docs/adr/0021)
     copyFileSync(await labComponentsKubeconfig('source'), join(dir, 'kubeconfig'));
     chmodSync(dir, 0o755);

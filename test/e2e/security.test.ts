@@ -82,7 +82,7 @@ describe("the synchronizer's catch-up API on the lab", () => {
   });
 
   it("answers the aggregator's identity (a question that does not wait, so nothing pauses)", async () => {
-    const answer = await askCatchUp(await issueComponentClientCert(bridge.issuers.component, AGGREGATOR_SERVICE), 0);
+    const answer = await askCatchUp(await issueComponentClientCert(bridge.issuers.componentClient, AGGREGATOR_SERVICE), 0);
     expect(answer.status).toBe(200);
     expect(JSON.parse(answer.body)).toMatchObject({ shard: 'configmaps', from: 'source', caughtUp: true });
   });

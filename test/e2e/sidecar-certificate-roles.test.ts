@@ -43,7 +43,7 @@ describe("a labelled namespace's sidecar certificates, one role each", () => {
   });
 
   it('a bridge server (trusting the bridge root) authenticates the client certificate and refuses the loopback serving key as a client', async () => {
-    const serving = await issueCertificate(issuers.serving, { commonName: 'bridge-server', ipAddresses: ['127.0.0.1'], usage: 'server' });
+    const serving = await issueCertificate(issuers.componentServing, { commonName: 'bridge-server', ipAddresses: ['127.0.0.1'], usage: 'server' });
     const trust = bridgeRootPem(issuers);
     expect(await clientVerdict(pair('client'), serving, trust)).toEqual({ authorized: true, error: undefined });
     expect(await clientVerdict(pair('tls'), serving, trust)).toEqual({ authorized: false, error: 'INVALID_PURPOSE' });

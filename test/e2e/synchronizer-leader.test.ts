@@ -82,7 +82,7 @@ const mirrored = async (name: string, inNamespace = namespace) =>
 beforeAll(async () => {
   const tls = await throwawayTls('sync-leader-e2e');
   ({ ca, dir: tlsDir } = tls);
-  client = await issueComponentClientCert(tls.issuers.component, AGGREGATOR_SERVICE);
+  client = await issueComponentClientCert(tls.issuers.componentClient, AGGREGATOR_SERVICE);
   source = KubeRestClient.load(kubeconfigPath('source'));
   destination = KubeRestClient.load(kubeconfigPath('destination'));
   namespace = await createNamespace('source', 'sync-lease');

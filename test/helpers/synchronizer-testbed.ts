@@ -38,7 +38,7 @@ export async function synchronizerTestbed(name: string, shards: string[], extraE
     destination: await connectCluster('destination', kubeconfigPath('destination')),
   };
   const tls = await throwawayTls(name);
-  const caller = await issueComponentClientCert(tls.issuers.component, AGGREGATOR_SERVICE);
+  const caller = await issueComponentClientCert(tls.issuers.componentClient, AGGREGATOR_SERVICE);
   return {
     source,
     destination,

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { connect, createServer, type TLSSocket } from 'node:tls';
 import type { CertificateAndKey } from '../../lib/tls/pki.js';
 
-/** Serves `pair` once and connects trusting `trustPem` only: undefined when the client accepts, else its error code. */
+/** Serves `pair` once and connects trusting `trustPem` only: undefined when the client accepts, else its error code (or message). */
 export async function serverVerdict(pair: CertificateAndKey, trustPem: string): Promise<string | undefined> {
   const server = createServer({ cert: pair.certPem, key: pair.keyPem }, (socket) => socket.end());
   server.on('tlsClientError', () => undefined);
@@ -16,7 +16,8 @@ export async function serverVerdict(pair: CertificateAndKey, trustPem: string): 
         resolve(undefined);
         socket.destroy();
       });
-      socket.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+      // Node has no code for some OpenSSL verify errors (a name constraint violated is UNSPECIFIED): their message says it.
+      socket.on('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'UNSPECIFIED' ? err.message : (err.code ?? err.message)));
     });
   } finally {
     server.close();

@@ -1,6 +1,6 @@
-// The authority's folder (`bridgectl certs ca`): the root and three intermediates, each its own chain;
-// issuing reads only what it needs; a folder from before the components' intermediate existed gets it
-// added under the same root (`--add-missing`), so nothing issued before must be issued again.
+// The authority's folder (`bridgectl certs ca`): the root and four intermediates, each its own chain;
+// issuing reads only what it needs; a folder from before the components' intermediates existed gets
+// them added under the same root (`--add-missing`), so nothing issued before must be issued again.
 import { describe, expect, it } from '@jest/globals';
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -21,18 +21,18 @@ const files = authorityFileNames();
 const subjectOf = (pem: string) => new X509Certificate(splitPemBundle(pem)[0]!).subject;
 
 describe('the bridge authority folder', () => {
-  it('holds three intermediates of one root, for serving, sidecar clients and component clients', async () => {
+  it("holds four intermediates of one root: the sidecars' serving and client ones, the components' serving and client ones", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'authority-'));
     try {
       const issuers = await createBridgeAuthority(dir, 'files-test-ca');
       const root = new X509Certificate(readFileSync(join(dir, `${files.root}.crt`)));
-      for (const role of ['serving', 'client', 'component'] as const) {
+      for (const role of ['serving', 'client', 'componentServing', 'componentClient'] as const) {
         const [intermediate, chainRoot] = splitPemBundle(issuers[role].certPem);
         expect(new X509Certificate(intermediate!).verify(root.publicKey)).toBe(true);
         expect(new X509Certificate(chainRoot!).fingerprint256).toBe(root.fingerprint256);
       }
       expect(subjectOf(issuers.client.certPem)).toBe(`CN=${SIDECAR_CLIENT_CA_NAME}`);
-      expect(subjectOf(issuers.component.certPem)).toBe(`CN=${COMPONENT_CLIENT_CA_NAME}`);
+      expect(subjectOf(issuers.componentClient.certPem)).toBe(`CN=${COMPONENT_CLIENT_CA_NAME}`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -42,7 +42,7 @@ describe('the bridge authority folder', () => {
     const dir = mkdtempSync(join(tmpdir(), 'authority-'));
     try {
       const before = await createBridgeAuthority(dir, 'files-test-ca');
-      for (const ext of ['crt', 'key']) rmSync(join(dir, `${files.component}.${ext}`));
+      for (const base of [files.componentServing, files.componentClient]) for (const ext of ['crt', 'key']) rmSync(join(dir, `${base}.${ext}`));
       // The webhook's and the sidecars' certificates still issue; a component's names what is missing and how to add it.
       expect(readSidecarIssuers(dir).client.certPem).toBe(before.client.certPem);
       const refusal = (() => {
@@ -54,15 +54,15 @@ describe('the bridge authority folder', () => {
       })();
       expect(refusal).toMatchObject({
         code: 'BRIDGE_ERR_CERT',
-        message: expect.stringContaining('lacks the intermediates bridge-ca-component-client.crt|.key'),
+        message: expect.stringContaining('lacks the intermediates bridge-ca-component-serving.crt|.key and bridge-ca-component-client.crt|.key'),
         fix: expect.stringContaining('--add-missing'),
       });
 
-      expect(await addMissingIntermediates(dir)).toEqual(['component']);
+      expect(await addMissingIntermediates(dir)).toEqual(['componentServing', 'componentClient']);
       const after = readBridgeIssuers(dir);
       expect([after.serving.certPem, after.client.certPem]).toEqual([before.serving.certPem, before.client.certPem]);
-      expect(after.component.certPem).not.toBe(before.component.certPem);
-      expect(splitPemBundle(after.component.certPem)[1]).toBe(splitPemBundle(before.serving.certPem)[1]);
+      expect(after.componentClient.certPem).not.toBe(before.componentClient.certPem);
+      expect(splitPemBundle(after.componentClient.certPem)[1]).toBe(splitPemBundle(before.serving.certPem)[1]);
       expect(await addMissingIntermediates(dir)).toEqual([]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -73,7 +73,7 @@ describe('the bridge authority folder', () => {
     const dir = mkdtempSync(join(tmpdir(), 'authority-'));
     try {
       await createBridgeAuthority(dir, 'files-test-ca');
-      for (const base of [files.root, files.component]) for (const ext of ['crt', 'key']) rmSync(join(dir, `${base}.${ext}`));
+      for (const base of [files.root, files.componentClient]) for (const ext of ['crt', 'key']) rmSync(join(dir, `${base}.${ext}`));
       await expect(addMissingIntermediates(dir)).rejects.toMatchObject({
         code: 'BRIDGE_ERR_CERT',
         message: expect.stringContaining('has no root bridge-ca.crt|.key'),

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { X509Certificate } from 'node:crypto';
-import { describeCertificate, generateCa, generateIntermediateCa, splitPemBundle, type CertificateAndKey } from '../../lib/tls/pki.js';
-import type { BridgeIssuers } from '../../certs/bridge-authority.js';
+import { describeCertificate, splitPemBundle, type CertificateAndKey } from '../../lib/tls/pki.js';
+import { generateBridgeAuthority, type BridgeIssuers } from '../../certs/bridge-authority.js';
 import {
   COMPONENT_CLIENT_ORGANIZATION,
   issueComponentTlsFiles,
@@ -20,13 +20,7 @@ const x509 = (pem: string) => new X509Certificate(pem);
 
 describe('bridge certificates', () => {
   it('webhook serving cert: service names in all four forms, loopback, server usage, signed by the CA', async () => {
-    ca = await generateCa('test-ca');
-    const [serving, client, component] = await Promise.all([
-      generateIntermediateCa(ca, 'serving', 'server'),
-      generateIntermediateCa(ca, 'client', 'client'),
-      generateIntermediateCa(ca, 'component', 'client'),
-    ]);
-    issuers = { serving, client, component };
+    ({ root: ca, issuers } = await generateBridgeAuthority('test-ca'));
     const cert = await issueWebhookServingCert(ca, { serviceName: 'hook', namespace: 'sys', extraDnsNames: ['hook.example.com'], ipAddresses: ['10.0.0.5'] });
     const summary = describeCertificate(cert.certPem);
     expect(summary.dnsNames).toEqual(expect.arrayContaining(['hook', 'hook.sys', 'hook.sys.svc', 'hook.sys.svc.cluster.local', 'hook.example.com']));
@@ -80,12 +74,13 @@ describe('bridge certificates', () => {
     expect(serving.dnsNames).toEqual(expect.arrayContaining(['cluster-bridge-aggregator.cluster-bridge-system.svc', 'bridge.example.com']));
     expect(serving.ipAddresses).toEqual(expect.arrayContaining(['10.0.0.9']));
     expect(aggregator['ca.crt']).toBe(splitPemBundle(ca.certPem)[0]);
-    expect(x509(aggregator['tls.crt']).verify(x509(issuers.serving.certPem).publicKey)).toBe(true);
+    expect(x509(aggregator['tls.crt']).verify(x509(issuers.componentServing.certPem).publicKey)).toBe(true);
+    expect(x509(aggregator['tls.crt']).verify(x509(issuers.serving.certPem).publicKey)).toBe(false);
     const client = x509(aggregator['client.crt']!);
     expect(client.subject).toContain(`O=${COMPONENT_CLIENT_ORGANIZATION}`);
     expect(client.keyUsage).toEqual(['1.3.6.1.5.5.7.3.2']);
     // From the components' intermediate, never the sidecars' (which the webhook holds).
-    expect(client.verify(x509(issuers.component.certPem).publicKey)).toBe(true);
+    expect(client.verify(x509(issuers.componentClient.certPem).publicKey)).toBe(true);
     expect(client.verify(x509(issuers.client.certPem).publicKey)).toBe(false);
     const synchronizer = await issueComponentTlsFiles(issuers, 'cluster-bridge-synchronizer');
     expect(Object.keys(synchronizer).sort()).toEqual(['ca.crt', 'tls.crt', 'tls.key']);

@@ -50,16 +50,16 @@ beforeAll(async () => {
   const { issuers } = authority;
   const serving = await issueComponentTlsFiles(issuers, SYNCHRONIZER_SERVICE, { ipAddresses: ['127.0.0.1'] });
   callers = {
-    aggregator: await issueComponentClientCert(issuers.component, AGGREGATOR_SERVICE),
-    synchronizer: await issueComponentClientCert(issuers.component, SYNCHRONIZER_SERVICE),
-    webhook: await issueComponentClientCert(issuers.component, WEBHOOK_SERVICE),
+    aggregator: await issueComponentClientCert(issuers.componentClient, AGGREGATOR_SERVICE),
+    synchronizer: await issueComponentClientCert(issuers.componentClient, SYNCHRONIZER_SERVICE),
+    webhook: await issueComponentClientCert(issuers.componentClient, WEBHOOK_SERVICE),
     sidecar: await issueSidecarClientCert(issuers.client, { namespace: 'lab-apps' }),
     // Under the components' intermediate, with the aggregator's name but not as the bridge issues component certificates.
-    stranger: await issueCertificate(issuers.component, { commonName: AGGREGATOR_SERVICE, usage: 'client' }),
+    stranger: await issueCertificate(issuers.componentClient, { commonName: AGGREGATOR_SERVICE, usage: 'client' }),
     // What a compromised webhook could make: the aggregator's exact identity, under the sidecars' intermediate it holds.
     mintedByWebhook: await issueComponentClientCert(issuers.client, AGGREGATOR_SERVICE),
     // A sidecar's identity under the components' intermediate: the bridge never issues one.
-    sidecarFromComponentCa: await issueSidecarClientCert(issuers.component, { namespace: 'lab-apps' }),
+    sidecarFromComponentCa: await issueSidecarClientCert(issuers.componentClient, { namespace: 'lab-apps' }),
     none: undefined,
   };
   catchUp = await startCatchUpServer({
