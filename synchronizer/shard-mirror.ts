@@ -14,6 +14,7 @@ import { silenceLimitMs, WATCH_TIMEOUT_SECONDS } from '../lib/kube/list-watch.js
 import type { Logger } from '../lib/process/logger.js';
 import type { ShardKey } from '../lib/routing/types.js';
 import { finalizersAfterOwnerGone, isMirrorCopy, isSourceFirstPending, replicaCopy, sameContent, sameMirroredContent, skipReason } from '../lib/mirror/copy.js';
+import { isApplied, sameManagedFields, withOwnerManagedFields } from '../lib/mirror/managed-fields.js';
 import { type KubeObject, type OwnerReference } from '../lib/kube/types.js';
 import { judgeReplica, ownWriteOf, type ConflictReason, type OwnWrite } from '../lib/mirror/conflict.js';
 import { hasSourceStatus } from '../lib/mirror/workload-status.js';
@@ -93,6 +94,8 @@ export class ShardMirror {
   private readonly lagWindow = new LagWindow();
   /** The synchronizer's last acknowledged write of each replica object (lib/mirror/conflict.ts); memory only. */
   private readonly ownWrites = new Map<Key, OwnWrite>();
+  /** The owner's resourceVersion whose managedFields were last written to each copy (ownershipDue); memory only. */
+  private readonly ownershipWrittenFor = new Map<Key, string>();
   /** When each received, not yet applied watch event arrived (applied in arrival order). */
   private readonly pendingSince: number[] = [];
   /** The owner's objects this shard mirrors (a cluster's own objects excluded), and those whose last write failed. */
@@ -250,7 +253,7 @@ export class ShardMirror {
     const handed = [...this.knownOnOwner].filter((key) => inNamespace(key) && !this.failingKeys.has(key));
     for (const set of [this.knownOnOwner, this.mirroredKeys, this.failingKeys, this.orphaning])
       for (const key of [...set]) if (inNamespace(key)) set.delete(key);
-    for (const key of [...this.ownWrites.keys()]) if (inNamespace(key)) this.ownWrites.delete(key);
+    for (const written of [this.ownWrites, this.ownershipWrittenFor]) for (const key of [...written.keys()]) if (inNamespace(key)) written.delete(key);
     for (const [key, retry] of [...this.retries]) {
       if (!inNamespace(key)) continue;
       clearTimeout(retry.timer);
@@ -370,7 +373,7 @@ export class ShardMirror {
   /** Creates the copy; when its namespace is missing in the replica (404 naming namespaces), creates that first. No read per object. */
   private async createCopy(obj: KubeObject, references: OwnerReference[]): Promise<KubeObject> {
     const collection = objectPath(this.api, obj.metadata.namespace);
-    const body = replicaCopy(obj, undefined, references);
+    const body = this.bodyFor(obj, replicaCopy(obj, undefined, references));
     let created = await this.replica.rest.request<KubeObject & { details?: { kind?: string } }>('POST', asSynchronizer(collection), body);
     if (created.status === 404 && this.api.namespaced && obj.metadata.namespace && created.body?.details?.kind === 'namespaces') {
       const namespace = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: obj.metadata.namespace } };
@@ -391,6 +394,8 @@ export class ShardMirror {
     // The aggregator's source-first object equals the destination's but for its mark: written anyway, which
     // adopts it; so is a kept original equal to the owner's.
     if (current && !kept && !isSourceFirstPending(current) && sameMirroredContent(obj, current, references)) {
+      // An applied object's ownership can change alone (a second applier of the same values): written then, content unchanged.
+      if (this.ownershipDue(obj, current)) return { written: true, stored: await this.writeOwnership(obj, current) };
       // Found equal to the owner's version: from now on, a change of its content is someone else's (also after a restart).
       this.remember(key, current);
       return { written: false, stored: current };
@@ -407,20 +412,51 @@ export class ShardMirror {
       });
       current = null;
     }
-    const stored = current
+    const written = current
       ? (
           await this.replica.rest.expect<KubeObject>(
             'PUT',
             asSynchronizer(path),
             [200],
-            replicaCopy(obj, current.metadata.resourceVersion, references, current),
+            this.bodyFor(obj, replicaCopy(obj, current.metadata.resourceVersion, references, current)),
           )
         ).body
       : await this.createCopy(obj, references);
+    // The write gave the synchronizer the fields it changed: a second one, changing nothing else, gives them back to their appliers.
+    const stored = this.ownershipDue(obj, written) ? await this.writeOwnership(obj, written) : written;
     this.remember(key, stored);
     this.counters.written(this.shard, this.direction, current ? 'update' : 'create');
     if (verdict.conflict) await this.reportConflict(obj, stored, verdict.reason);
     return { written: true, stored };
+  }
+
+  /** An applied owner's copy carries its managedFields (lib/mirror/managed-fields.ts); any other copy, the API server's. */
+  private bodyFor(owner: KubeObject, copy: KubeObject): KubeObject {
+    return isApplied(owner) ? withOwnerManagedFields(copy, owner) : copy;
+  }
+
+  /**
+   * Whether the copy's managedFields must be written again: the owner is applied, they differ, and they
+   * were not written for this version of the owner already (a difference the API server keeps, whatever
+   * it is, is written once per owner change, never in a loop).
+   */
+  private ownershipDue(owner: KubeObject, replica: KubeObject): boolean {
+    if (!isApplied(owner) || sameManagedFields(owner, replica)) return false;
+    const version = owner.metadata.resourceVersion ?? '';
+    return this.ownershipWrittenFor.get(keyOf(owner)) !== version;
+  }
+
+  /**
+   * Writes the owner's managedFields over a copy whose content already equals the owner's, the copy
+   * otherwise exactly as stored (its mirror marks too): nothing else changes, so they are kept as sent.
+   */
+  private async writeOwnership(owner: KubeObject, replica: KubeObject): Promise<KubeObject> {
+    this.ownershipWrittenFor.set(keyOf(owner), owner.metadata.resourceVersion ?? '');
+    const path = objectPath(this.api, owner.metadata.namespace, owner.metadata.name);
+    const stored = (await this.replica.rest.expect<KubeObject>('PUT', asSynchronizer(path), [200], withOwnerManagedFields(replica, owner))).body;
+    this.remember(keyOf(owner), stored);
+    this.counters.written(this.shard, this.direction, 'update');
+    return stored;
   }
 
   /** While the source owns a workload shard, its copies get the source's status too (through `/status`; status-mirror.ts otherwise). */
@@ -535,6 +571,7 @@ export class ShardMirror {
     else if (result.status !== 404 && result.status !== 409) this.failed(`delete-http-${result.status}`, new Error(`DELETE ${path}: HTTP ${result.status}`));
     this.knownOnOwner.delete(keyOf(replicaObj));
     this.ownWrites.delete(keyOf(replicaObj));
+    this.ownershipWrittenFor.delete(keyOf(replicaObj));
     return deleted;
   }
 
@@ -550,6 +587,7 @@ export class ShardMirror {
       this.mirroredKeys.delete(keyOf(obj));
       this.failingKeys.delete(keyOf(obj));
       this.ownWrites.delete(keyOf(obj));
+      this.ownershipWrittenFor.delete(keyOf(obj));
       clearTimeout(this.retries.get(keyOf(obj))?.timer);
       this.retries.delete(keyOf(obj));
       const orphan = this.orphaning.delete(keyOf(obj));

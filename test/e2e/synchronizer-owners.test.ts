@@ -201,3 +201,46 @@ describe('owner references across clusters', () => {
     expect((await read(destination, 'secrets', namespace, 'kept'))!.metadata.uid).toBe(copy.metadata.uid);
   }, 120_000);
 });
+
+/** Who manages the object, as sorted `manager:operation` (the API server orders entries by time). */
+const managers = (obj: KubeObject | undefined) =>
+  ((obj?.metadata.managedFields ?? []) as { manager: string; operation: string }[]).map((e) => `${e.manager}:${e.operation}`).sort();
+
+/** Waits until the destination's copy is managed by exactly `wanted`; a timeout says who managed it last. */
+const copyManagedBy = (namespace: string, wanted: string[]) =>
+  waitUntil(`the copy managed by ${wanted.join(', ')}`, async () => {
+    const copy = await read(destination, 'configmaps', namespace, 'applied');
+    if (managers(copy).join() !== wanted.join()) throw new Error(`managed by ${managers(copy).join(', ') || 'nobody'}`);
+    return copy!;
+  });
+
+describe('field ownership (server-side apply) on copies', () => {
+  const apply = (client: KubeRestClient, namespace: string, manager: string, data: Record<string, string>, force = false) =>
+    client.request(
+      'PATCH',
+      `${path('configmaps', namespace, 'applied')}?fieldManager=${manager}${force ? '&force=true' : ''}`,
+      { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'applied', namespace }, data },
+      { patchType: 'apply' },
+    );
+
+  // Seen in CI as client-go's ssa checks failing across a hand-off: the copy listed only the synchronizer,
+  // so a second applier did not share the field and a conflict named the synchronizer.
+  it("are the owner's appliers, not the synchronizer: shared ownership, and a conflict names them", async () => {
+    const namespace = await createNamespace('source', 'sync-ssa');
+    expect((await apply(source, namespace, 'gc-ssa-a', { mode: 'one' })).status).toBe(201);
+    await copyManagedBy(namespace, ['gc-ssa-a:Apply']);
+    // A second applier of the same value: only the ownership changes, and the copy follows.
+    expect((await apply(source, namespace, 'gc-ssa-b', { mode: 'one' })).status).toBe(200);
+    const both = await copyManagedBy(namespace, ['gc-ssa-a:Apply', 'gc-ssa-b:Apply']);
+    // On the destination, as on the source: a third applier's other value conflicts with both, named.
+    const conflict = await apply(destination, namespace, 'gc-ssa-c', { mode: 'two' });
+    expect(conflict.status).toBe(409);
+    const message = (conflict.body as { message?: string }).message ?? '';
+    expect(message).toMatch(/conflicts? with "gc-ssa-a"/);
+    expect(message).toMatch(/conflicts? with "gc-ssa-b"/);
+    expect(message).not.toContain('cluster-bridge-synchronizer');
+    // Equal now: a full reconcile writes nothing (no echo).
+    await sync.mirrors.get('configmaps')!.reconcile();
+    expect((await read(destination, 'configmaps', namespace, 'applied'))!.metadata.resourceVersion).toBe(both.metadata.resourceVersion);
+  });
+});
