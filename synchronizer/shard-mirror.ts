@@ -453,7 +453,9 @@ export class ShardMirror {
   private async writeOwnership(owner: KubeObject, replica: KubeObject): Promise<KubeObject> {
     this.ownershipWrittenFor.set(keyOf(owner), owner.metadata.resourceVersion ?? '');
     const path = objectPath(this.api, owner.metadata.namespace, owner.metadata.name);
-    const stored = (await this.replica.rest.expect<KubeObject>('PUT', asSynchronizer(path), [200], withOwnerManagedFields(replica, owner))).body;
+    // The owner's apiVersion and kind: a replica object from a list may lack them, and a PUT body must name its kind.
+    const body = withOwnerManagedFields({ ...replica, apiVersion: owner.apiVersion ?? replica.apiVersion, kind: owner.kind ?? replica.kind }, owner);
+    const stored = (await this.replica.rest.expect<KubeObject>('PUT', asSynchronizer(path), [200], body)).body;
     this.remember(keyOf(owner), stored);
     this.counters.written(this.shard, this.direction, 'update');
     return stored;
