@@ -373,7 +373,7 @@ export class ShardMirror {
   /** Creates the copy; when its namespace is missing in the replica (404 naming namespaces), creates that first. No read per object. */
   private async createCopy(obj: KubeObject, references: OwnerReference[]): Promise<KubeObject> {
     const collection = objectPath(this.api, obj.metadata.namespace);
-    const body = this.bodyFor(obj, replicaCopy(obj, undefined, references));
+    const body = replicaCopy(obj, undefined, references);
     let created = await this.replica.rest.request<KubeObject & { details?: { kind?: string } }>('POST', asSynchronizer(collection), body);
     if (created.status === 404 && this.api.namespaced && obj.metadata.namespace && created.body?.details?.kind === 'namespaces') {
       const namespace = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: obj.metadata.namespace } };
@@ -418,21 +418,16 @@ export class ShardMirror {
             'PUT',
             asSynchronizer(path),
             [200],
-            this.bodyFor(obj, replicaCopy(obj, current.metadata.resourceVersion, references, current)),
+            replicaCopy(obj, current.metadata.resourceVersion, references, current),
           )
         ).body
       : await this.createCopy(obj, references);
-    // The write gave the synchronizer the fields it changed: a second one, changing nothing else, gives them back to their appliers.
+    // The write made the synchronizer the manager of what it wrote: a second one, changing nothing else, gives the appliers theirs back.
     const stored = this.ownershipDue(obj, written) ? await this.writeOwnership(obj, written) : written;
     this.remember(key, stored);
     this.counters.written(this.shard, this.direction, current ? 'update' : 'create');
     if (verdict.conflict) await this.reportConflict(obj, stored, verdict.reason);
     return { written: true, stored };
-  }
-
-  /** An applied owner's copy carries its managedFields (lib/mirror/managed-fields.ts); any other copy, the API server's. */
-  private bodyFor(owner: KubeObject, copy: KubeObject): KubeObject {
-    return isApplied(owner) ? withOwnerManagedFields(copy, owner) : copy;
   }
 
   /**

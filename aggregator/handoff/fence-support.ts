@@ -7,6 +7,7 @@
  */
 import { BridgeError } from '../../lib/errors.js';
 import type { KubeRestClient } from '../../lib/kube/rest-client.js';
+import { discoveryAt } from '../../lib/kube/kind-discovery.js';
 import { FENCE_STATUS_CONFIGMAP, FIELD_MANAGER, MANAGED_BY_LABEL, SYSTEM_NAMESPACE } from '../../lib/names.js';
 import { parseMinor, type VersionInfo } from '../../lib/kube/version.js';
 
@@ -36,11 +37,8 @@ export function decideFenceSupport(version: VersionInfo, servesPolicies: boolean
 
 /** 404 is "not served"; any other failure throws: a source briefly unable to answer is not a source that cannot fence. */
 export async function servesValidatingAdmissionPolicies(source: Pick<KubeRestClient, 'request'>): Promise<boolean> {
-  const path = '/apis/admissionregistration.k8s.io/v1';
-  const list = await source.request<{ resources?: { name: string }[] }>('GET', path);
-  if (list.status === 404) return false;
-  if (list.status !== 200) throw new BridgeError('BRIDGE_ERR_KUBE_API', `discovery ${path}: HTTP ${list.status}`, { apiStatus: list.status });
-  return (list.body.resources ?? []).some((r) => r.name === 'validatingadmissionpolicies');
+  const list = await discoveryAt<{ resources?: { name: string }[] }>(source, '/apis/admissionregistration.k8s.io/v1');
+  return (list?.resources ?? []).some((r) => r.name === 'validatingadmissionpolicies');
 }
 
 export async function probeFenceSupport(source: KubeRestClient): Promise<FenceSupport> {

@@ -29,6 +29,19 @@ export function servedObjectPath(apiVersion: string, served: ServedKind, namespa
   return `${groupVersionPath(apiVersion)}${ns}/${served.resource}/${encodeURIComponent(name)}`;
 }
 
+/**
+ * Discovery's answer at `path`: 404 (not served) is undefined. Any other failure (a 503 while an API
+ * server starts or an aggregated API is down, a 429) says nothing about what is served: it throws a plain
+ * BRIDGE_ERR_KUBE_API: retried in seconds, never taken for "not served" (a shard refused for a minute,
+ * a source recorded as unable to fence).
+ */
+export async function discoveryAt<T>(client: Pick<KubeRestClient, 'request'>, path: string): Promise<T | undefined> {
+  const got = await client.request<T>('GET', path);
+  if (got.status === 200) return got.body;
+  if (got.status === 404) return undefined;
+  throw new BridgeError('BRIDGE_ERR_KUBE_API', `discovery ${path}: HTTP ${got.status}`, { apiStatus: got.status });
+}
+
 export class KindDiscovery {
   private readonly discovery = new Map<string, Discovery>();
 

@@ -45,7 +45,7 @@ export function sameManagedFields(owner: KubeObject, replica: KubeObject): boole
   return comparable(ownerManagedFields(owner)) === comparable(entries(replica));
 }
 
-/** `copy` (a replicaCopy) with the owner's entries, for a write that keeps them. */
+/** `copy` (the copy as stored) with the owner's entries, for a write that changes nothing else and so keeps them. */
 export function withOwnerManagedFields(copy: KubeObject, owner: KubeObject): KubeObject {
   return { ...copy, metadata: { ...copy.metadata, managedFields: ownerManagedFields(owner) } };
 }

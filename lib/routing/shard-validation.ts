@@ -7,6 +7,7 @@
  */
 import { BridgeError } from '../errors.js';
 import type { KubeRestClient } from '../kube/rest-client.js';
+import { discoveryAt } from '../kube/kind-discovery.js';
 import { classOf } from './resource-classes.js';
 import { parseShardKey, shardKey } from './shard-hash.js';
 import type { ShardKey } from './types.js';
@@ -27,28 +28,17 @@ export class ShardRefused extends BridgeError {
 
 const refused = (message: string, fix: string) => new ShardRefused(message, fix);
 
-/**
- * Discovery's answer at `path`: 404 (not served) is undefined. Any other failure (a 503 while an API
- * server starts or an aggregated API is down, a 429) says nothing about what is served: it throws a plain
- * BRIDGE_ERR_KUBE_API, which the hand-off retries in seconds, where a ShardRefused would wait a minute.
- */
-async function discover<T>(client: Pick<KubeRestClient, 'request'>, path: string): Promise<T | undefined> {
-  const got = await client.request<T>('GET', path);
-  if (got.status === 200) return got.body;
-  if (got.status === 404) return undefined;
-  throw new BridgeError('BRIDGE_ERR_KUBE_API', `discovery ${path}: HTTP ${got.status}`, { apiStatus: got.status });
-}
-
 /** The resource names (no subresources) of one group version; empty when the API server does not serve it. */
 async function resourcesOf(client: Pick<KubeRestClient, 'request'>, groupVersionPath: string): Promise<string[]> {
-  const list = await discover<ResourceList>(client, groupVersionPath);
+  const list = await discoveryAt<ResourceList>(client, groupVersionPath);
   return (list?.resources ?? []).map((r) => r.name).filter((name) => !name.includes('/'));
 }
 
 /** The preferred version path of `group` (`/api/v1` for the core group), or undefined when not served. */
 async function groupPath(client: Pick<KubeRestClient, 'request'>, group: string): Promise<string | undefined> {
   if (!group) return '/api/v1';
-  const gv = (await discover<{ preferredVersion?: { groupVersion?: string } }>(client, `/apis/${encodeURIComponent(group)}`))?.preferredVersion?.groupVersion;
+  const gv = (await discoveryAt<{ preferredVersion?: { groupVersion?: string } }>(client, `/apis/${encodeURIComponent(group)}`))?.preferredVersion
+    ?.groupVersion;
   return gv ? `/apis/${gv}` : undefined;
 }
 
@@ -56,7 +46,7 @@ async function groupPath(client: Pick<KubeRestClient, 'request'>, group: string)
 async function sameNamedShards(client: Pick<KubeRestClient, 'request'>, resource: string): Promise<ShardKey[]> {
   const found: ShardKey[] = [];
   if ((await resourcesOf(client, '/api/v1')).includes(resource)) found.push(resource);
-  for (const group of (await discover<GroupList>(client, '/apis'))?.groups ?? []) {
+  for (const group of (await discoveryAt<GroupList>(client, '/apis'))?.groups ?? []) {
     const gv = group.preferredVersion?.groupVersion;
     if (gv && (await resourcesOf(client, `/apis/${gv}`)).includes(resource)) found.push(shardKey(group.name, resource));
   }
